@@ -1,0 +1,31 @@
+"""The error hierarchy shared by every layer of semrl.
+
+Each error subclasses both :class:`SemrlError` and the builtin a caller would naturally catch,
+so ``except ValueError`` and ``except SemrlError`` both work.
+"""
+
+from __future__ import annotations
+
+
+class SemrlError(Exception):
+    """Base class of every error semrl raises on purpose."""
+
+
+class InvalidInputError(SemrlError, ValueError):
+    """An argument, frame, QP map or file content is malformed (the message names it)."""
+
+
+class InputNotFoundError(SemrlError, FileNotFoundError):
+    """An input file or folder does not exist."""
+
+
+class CodecLibraryError(SemrlError, ImportError):
+    """The patched x265 library is missing, cannot be loaded, or is not the build semrl expects."""
+
+
+class CodecError(SemrlError, RuntimeError):
+    """The x265 encoder reported a failure."""
+
+
+class EncoderClosedError(CodecError):
+    """An encoder was used after :meth:`close`."""
