@@ -1,0 +1,201 @@
+"""Where semrl finds detector weights and evaluation data, and how Ultralytics is kept offline.
+
+The assets folder is named by the environment variable ``SEMRL_ASSETS``; without it, semrl uses
+``../shared/assets`` relative to the repository root when that folder exists. The folder has the
+layout ``models/<weights>.pt`` and ``datasets/<name>/``.
+
+Weights are resolved to a local file when one exists; otherwise the bare name is handed to
+Ultralytics, whose normal loading code downloads it (``YOLO("yolov8n.pt")``).
+
+Every module that needs Ultralytics calls :func:`configure_ultralytics` and only then imports
+``ultralytics`` inside a function, because Ultralytics reads its environment variables once, at
+its first import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from semrl.errors import SemrlError
+
+if TYPE_CHECKING:
+    from ultralytics import YOLO
+
+ASSETS_ENV = "SEMRL_ASSETS"
+"""Environment variable naming the folder with ``models/`` and ``datasets/``."""
+
+CACHE_ENV = "SEMRL_CACHE"
+"""Environment variable naming semrl's cache root (default ``~/.cache/semrl``)."""
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+_DEFAULT_ASSETS = REPO_ROOT.parent / "shared" / "assets"
+
+
+class AssetNotFoundError(SemrlError, FileNotFoundError):
+    """Weights, a dataset or the assets folder named by the user do not exist (the path is named)."""
+
+
+def cache_root() -> Path:
+    """Return semrl's cache folder (``$SEMRL_CACHE`` or ``~/.cache/semrl``), not created here."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "semrl"
+
+
+def assets_root() -> Path | None:
+    """Return the assets folder, or None when no such folder exists.
+
+    Returns:
+        ``$SEMRL_ASSETS`` if set (relative values are taken from the working directory), else
+        ``../shared/assets`` next to the repository root when it exists, else None.
+
+    Raises:
+        AssetNotFoundError: ``SEMRL_ASSETS`` is set but names no folder.
+    """
+    env = os.environ.get(ASSETS_ENV)
+    if env:
+        root = Path(env).expanduser().resolve()
+        if not root.is_dir():
+            raise AssetNotFoundError(f"{ASSETS_ENV}={env}: assets folder not found: {root}")
+        return root
+    return _DEFAULT_ASSETS if _DEFAULT_ASSETS.is_dir() else None
+
+
+def _has_local_assets() -> bool:
+    try:
+        return assets_root() is not None
+    except AssetNotFoundError:
+        return False
+
+
+def configure_ultralytics() -> None:
+    """Set Ultralytics' environment so it neither writes outside semrl's cache nor goes online.
+
+    Call before the first ``import ultralytics``. Values the user already set are kept.
+    ``YOLO_OFFLINE=1`` is set only when a local assets folder exists, so that on a machine without
+    one Ultralytics can still download weights by name. Idempotent.
+    """
+    config_dir = Path(os.environ.setdefault("YOLO_CONFIG_DIR", str(cache_root() / "ultralytics")))
+    os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+    if _has_local_assets():
+        os.environ.setdefault("YOLO_OFFLINE", "1")
+    _install_fonts(config_dir / "Ultralytics")
+
+
+def _install_fonts(font_dir: Path) -> None:
+    # Ultralytics' annotator downloads Arial.ttf even offline unless a file of that name exists.
+    wanted = [font_dir / "Arial.ttf", font_dir / "Arial.Unicode.ttf"]
+    if all(p.is_file() for p in wanted):
+        return
+    source = _bundled_font()
+    if source is None:
+        return
+    font_dir.mkdir(parents=True, exist_ok=True)
+    for target in wanted:
+        if not target.is_file():
+            atomic_copy(source, target)
+
+
+def _bundled_font() -> Path | None:
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    font = Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
+    return font if font.is_file() else None
+
+
+def atomic_copy(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` through a temporary file in the target's folder."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def resolve_weights(weights: str | os.PathLike[str]) -> str:
+    """Resolve a weights name or path to what ``YOLO(...)`` should be given.
+
+    Args:
+        weights: An existing file, or a bare name such as ``"yolov8n.pt"``.
+
+    Returns:
+        The file's path when it exists, else ``<assets>/models/<name>`` when that exists, else the
+        bare name, which Ultralytics downloads.
+
+    Raises:
+        AssetNotFoundError: ``weights`` has a folder part and no such file exists.
+    """
+    path = Path(weights).expanduser()
+    if path.is_file():
+        return str(path.resolve())
+    if path.parent != Path("."):
+        raise AssetNotFoundError(f"weights not found: {path}")
+    root = assets_root()
+    if root is not None and (root / "models" / path.name).is_file():
+        return str(root / "models" / path.name)
+    return path.name
+
+
+def resolve_dataset(name: str | os.PathLike[str]) -> Path:
+    """Resolve a dataset name (``"coco-det"``) or folder to an existing folder.
+
+    Raises:
+        AssetNotFoundError: Neither the path nor ``<assets>/datasets/<name>`` exists.
+    """
+    path = Path(name).expanduser()
+    if path.exists():
+        return path.resolve()
+    root = assets_root()
+    if root is not None and (root / "datasets" / str(name)).exists():
+        return root / "datasets" / str(name)
+    where = root / "datasets" / str(name) if root is not None else path
+    raise AssetNotFoundError(f"dataset not found: {where} (set {ASSETS_ENV})")
+
+
+def load_yolo(weights: str | os.PathLike[str] = "yolov8n.pt") -> YOLO:
+    """Load an Ultralytics model from local assets, or by name through Ultralytics' download.
+
+    Args:
+        weights: File path or bare weights name.
+
+    Returns:
+        The ``ultralytics.YOLO`` model.
+
+    Raises:
+        AssetNotFoundError: A path was given and it does not exist, or the name is neither local
+            nor downloadable.
+    """
+    configure_ultralytics()
+    from ultralytics import YOLO
+
+    resolved = resolve_weights(weights)
+    try:
+        return YOLO(resolved)
+    except FileNotFoundError as e:
+        raise AssetNotFoundError(f"weights not found: {resolved} (set {ASSETS_ENV})") from e
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Return the sha256 hex digest of a file (memoised by path, size and modification time)."""
+    p = Path(path).resolve()
+    st = p.stat()
+    return _sha256_cached(str(p), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,458 @@
+"""The in-process patched x265 encoder: frames and per-CTU QP offsets in, exact statistics out."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from semrl.codec.library import X265Library, load_library
+from semrl.codec.picture import Yuv420, as_yuv420
+from semrl.errors import CodecError, EncoderClosedError, InvalidInputError
+
+CTU_SIZE = 64
+BLOCK_SIZE = 16
+QP_MIN, QP_MAX = 0, 51
+PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast",
+    "medium", "slow", "slower", "veryslow", "placebo",
+)  # fmt: skip
+
+
+class Gop(str, enum.Enum):
+    """GOP structure of an encode."""
+
+    INTRA = "intra"
+    """All-intra: every frame an IDR picture (images, and the published per-image setting)."""
+    LOW_DELAY_P = "ldp"
+    """I then P frames only, no reordering: each call returns the frame just submitted."""
+    RANDOM_ACCESS = "ra"
+    """B-frames with reordering (the preset's GOP): frames come out several calls later."""
+
+
+def ctu_grid(width: int, height: int, size: int = CTU_SIZE) -> tuple[int, int]:
+    """(rows, cols) of the grid of ``size`` x ``size`` blocks covering a picture."""
+    return math.ceil(height / size), math.ceil(width / size)
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """How to encode: everything that changes the bitstream.
+
+    Attributes:
+        width: picture width (even).
+        height: picture height (even).
+        qp: base QP of constant-QP mode; every CU's QP is ``qp`` + its offset.
+        preset: x265 preset.
+        gop: GOP structure.
+        keyint: IDR interval for the GOP structures (ignored for all-intra).
+        crf: when set, x265's CRF rate control with its own adaptive quantisation (and cuTree
+            in GOPs) instead of constant QP, as people run x265; offsets are then added to
+            x265's AQ offsets and QPs are no longer base + offset.
+        threads: worker threads (x265 thread pool size).
+        qg_size: quantisation-group size; 64 gives one QP per CTU, 16 one per 16x16 block.
+        fps: frame rate as (numerator, denominator).
+        sao: SAO on or off; None keeps the preset's choice.
+        wpp: wavefront parallel processing on or off; None keeps the preset's choice.
+        log_level: x265's log level (none, error, warning, info, debug, full).
+        options: further x265 options as (name, value) pairs, applied last.
+    """
+
+    width: int
+    height: int
+    qp: int = 32
+    preset: str = "medium"
+    gop: Gop = Gop.LOW_DELAY_P
+    keyint: int = 250
+    crf: float | None = None
+    threads: int = 1
+    qg_size: int = 64
+    fps: tuple[int, int] = (25, 1)
+    sao: bool | None = None
+    wpp: bool | None = None
+    log_level: str = "error"
+    options: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.width <= 0 or self.height <= 0 or self.width % 2 or self.height % 2:
+            raise InvalidInputError(f"picture size must be even and positive, got {self.width}x{self.height}")
+        if not QP_MIN <= self.qp <= QP_MAX:
+            raise InvalidInputError(f"base QP must be in {QP_MIN}..{QP_MAX}, got {self.qp}")
+        if self.preset not in PRESETS:
+            raise InvalidInputError(f"unknown x265 preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        object.__setattr__(self, "gop", Gop(self.gop))
+        if self.qg_size not in (16, 32, 64):
+            raise InvalidInputError(f"qg_size must be 16, 32 or 64, got {self.qg_size}")
+        if self.threads < 1:
+            raise InvalidInputError(f"threads must be at least 1, got {self.threads}")
+        if self.keyint < 1:
+            raise InvalidInputError(f"keyint must be at least 1, got {self.keyint}")
+        if self.crf is not None and not 0 <= self.crf <= 51:
+            raise InvalidInputError(f"crf must be in 0..51, got {self.crf}")
+
+    @property
+    def constant_qp(self) -> bool:
+        """True in constant-QP mode, where every CU's QP is exactly base + offset."""
+        return self.crf is None
+
+    def x265_options(self) -> list[tuple[str, str]]:
+        """The x265 options (name, value) this config sets on top of its preset, in order.
+
+        The same list drives the in-process encoder and, as ``--name value``, the x265 CLI.
+        """
+        opts: list[tuple[str, str]] = [
+            ("input-res", f"{self.width}x{self.height}"),
+            ("fps", f"{self.fps[0]}/{self.fps[1]}"),
+            ("input-csp", "i420"),
+            ("ctu", str(CTU_SIZE)),
+            ("qg-size", str(self.qg_size)),
+            ("repeat-headers", "1"),
+            ("info", "0"),
+            ("hash", "0"),
+            ("log-level", self.log_level),
+            ("pools", str(self.threads)),
+        ]
+        if self.crf is None:
+            opts += [("qp", str(self.qp)), ("cqp-offsets", "1")]
+        else:
+            opts += [("crf", f"{self.crf:g}")]
+        if self.gop is Gop.INTRA:
+            opts += [("keyint", "1"), ("bframes", "0"), ("frame-threads", "1")]
+        elif self.gop is Gop.LOW_DELAY_P:
+            opts += [("keyint", str(self.keyint)), ("bframes", "0"), ("frame-threads", "1")]
+            if self.crf is None:
+                opts += [("rc-lookahead", "0"), ("scenecut", "0")]
+        else:
+            opts += [("keyint", str(self.keyint))]
+        if self.sao is not None:
+            opts.append(("sao", "1" if self.sao else "0"))
+        if self.wpp is not None:
+            opts.append(("wpp", "1" if self.wpp else "0"))
+        opts.extend(self.options)
+        return opts
+
+    def cli_args(self) -> list[str]:
+        """Command-line arguments giving the x265 CLI exactly this configuration."""
+        args = ["--preset", self.preset]
+        for name, value in self.x265_options():
+            args += [f"--{name}", value]
+        return args
+
+
+@dataclass(frozen=True, eq=False)
+class EncodedFrame:
+    """One coded picture and its exact statistics.
+
+    The bits add up exactly: ``ctu_bits.sum() + overhead_bits == bits``.
+
+    Attributes:
+        poc: picture order count (display order).
+        pts: the presentation timestamp given with the input frame.
+        slice_type: "I", "P" or "B".
+        nal: the access unit's NAL units, Annex-B with start codes.
+        ctu_bits: exact CABAC bits of each CTU (SAO syntax included), shape (rows, cols).
+        ctu_qp: area-average luma QP of each CTU.
+        ctu_qp_coded: average QP of the CUs of each CTU with coded residual; NaN if none.
+        ctu_distortion: luma sum of squared errors of the final reconstruction per CTU.
+        header_bits: parameter sets, SEI, start codes, NAL and slice headers.
+        termination_bits: end-of-slice/substream bins, CABAC flush, byte alignment.
+        emulation_bits: emulation-prevention bytes inside slice NAL units.
+        recon: the decoder's picture (after deblocking and SAO).
+    """
+
+    poc: int
+    pts: int
+    slice_type: str
+    nal: bytes
+    ctu_bits: npt.NDArray[np.uint32]
+    ctu_qp: npt.NDArray[np.float64]
+    ctu_qp_coded: npt.NDArray[np.float64]
+    ctu_distortion: npt.NDArray[np.uint64]
+    header_bits: int
+    termination_bits: int
+    emulation_bits: int
+    recon: Yuv420 = field(repr=False)
+
+    @property
+    def bits(self) -> int:
+        """Size of the access unit in bits, exactly as written to a file."""
+        return 8 * len(self.nal)
+
+    @property
+    def overhead_bits(self) -> int:
+        """Bits outside any CTU: headers, termination and emulation prevention."""
+        return self.header_bits + self.termination_bits + self.emulation_bits
+
+    @property
+    def psnr_y(self) -> float:
+        """Luma PSNR of the reconstruction in dB (inf when lossless)."""
+        sse = float(self.ctu_distortion.sum())
+        pixels = self.recon.width * self.recon.height
+        return math.inf if sse == 0 else 10 * math.log10(255.0**2 * pixels / sse)
+
+
+_SLICE_TYPES = {1: "I", 2: "I", 3: "P", 4: "B", 5: "B"}
+
+
+class Encoder:
+    """The patched x265 encoder, in-process. Owns its x265 handle; use as a context manager.
+
+    Example:
+        >>> with Encoder(EncoderConfig(416, 240, qp=32, gop="ldp")) as encoder:
+        ...     for frame, offsets in zip(frames, qp_maps):
+        ...         for coded in encoder.encode(frame, offsets):
+        ...             stream.write(coded.nal)
+        ...     for coded in encoder.flush():
+        ...         stream.write(coded.nal)
+    """
+
+    def __init__(self, config: EncoderConfig, library: X265Library | None = None) -> None:
+        """Opens an encoder.
+
+        Args:
+            config: the encoding configuration.
+            library: the loaded x265 (default: loaded on first use).
+
+        Raises:
+            CodecLibraryError: the patched library is missing or not the expected build.
+            InvalidInputError: x265 rejected an option (the message names it).
+            CodecError: x265 failed to open an encoder.
+        """
+        self.config = config
+        self._x265 = library or load_library()
+        ffi, lib = self._x265.ffi, self._x265.lib
+        self._ffi, self._lib = ffi, lib
+        self._encoder: Any = ffi.NULL
+        self._param = lib.x265_param_alloc()
+        self._pic_in = lib.x265_picture_alloc()
+        self._pic_out = lib.x265_picture_alloc()
+        if self._param == ffi.NULL or self._pic_in == ffi.NULL or self._pic_out == ffi.NULL:
+            self._free()
+            raise CodecError("x265 could not allocate its parameter or picture structures")
+        try:
+            self._configure()
+        except BaseException:
+            self._free()
+            raise
+        self.ctu_shape = ctu_grid(config.width, config.height)
+        self.block_shape = ctu_grid(config.width, config.height, BLOCK_SIZE)
+        count = self.ctu_shape[0] * self.ctu_shape[1]
+        self._ctu_bits = np.zeros(count, np.uint32)
+        self._ctu_qp = np.zeros(count, np.float64)
+        self._ctu_qp_coded = np.zeros(count, np.float64)
+        self._ctu_distortion = np.zeros(count, np.uint64)
+        lib.x265_picture_init(self._param, self._pic_out)
+        out = self._pic_out
+        out.ctuBits = ffi.from_buffer("uint32_t[]", self._ctu_bits)
+        out.ctuQp = ffi.from_buffer("double[]", self._ctu_qp)
+        out.ctuQpCoded = ffi.from_buffer("double[]", self._ctu_qp_coded)
+        out.ctuDistortion = ffi.from_buffer("uint64_t[]", self._ctu_distortion)
+        out.ctuCapacity = count
+        self._pp_nal = ffi.new("x265_nal **")
+        self._pi_nal = ffi.new("uint32_t *")
+        self._frames_in = 0
+
+    def _configure(self) -> None:
+        ffi, lib, config = self._ffi, self._lib, self.config
+        if lib.x265_param_default_preset(self._param, config.preset.encode(), ffi.NULL) < 0:
+            raise InvalidInputError(f"x265 rejected preset {config.preset!r}")
+        for name, value in config.x265_options():
+            code = lib.x265_param_parse(self._param, name.encode(), value.encode())
+            if code != 0:
+                reason = "unknown option" if code == -1 else "bad value"
+                raise InvalidInputError(f"x265 option {name}={value!r}: {reason}")
+        self._encoder = lib.x265_encoder_open(self._param)
+        if self._encoder == ffi.NULL:
+            raise CodecError(
+                f"x265_encoder_open failed for {config}; rerun with log_level='info' to see x265's reason"
+            )
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return self._encoder == self._ffi.NULL
+
+    def encode(self, frame: Any, qp_offsets: npt.ArrayLike | None = None) -> list[EncodedFrame]:
+        """Encodes one frame.
+
+        Args:
+            frame: a :class:`Yuv420`, an (H, W, 3) uint8 RGB array, or a (Y, U, V) tuple.
+            qp_offsets: QP offsets per CTU, shape ``ctu_shape``, or per 16x16 block, shape
+                ``block_shape``; None for none. In constant-QP mode each CU's QP is the base QP
+                plus the offset of its quantisation group, which must stay in 0..51.
+
+        Returns:
+            The frames the encoder completed: exactly this frame for all-intra and low-delay P,
+            zero or more (in coding order) for random access.
+
+        Raises:
+            EncoderClosedError: after :meth:`close`.
+            InvalidInputError: wrong frame type, dtype, size or offsets (named in the message).
+            CodecError: x265 reported an encoding failure.
+        """
+        self._check_open()
+        picture = as_yuv420(frame)
+        if (picture.width, picture.height) != (self.config.width, self.config.height):
+            raise InvalidInputError(
+                f"frame is {picture.width}x{picture.height}, the encoder was opened for "
+                f"{self.config.width}x{self.config.height}; open a new encoder for another size"
+            )
+        blocks = None if qp_offsets is None else self._block_offsets(qp_offsets)
+        ffi, pic = self._ffi, self._pic_in
+        self._lib.x265_picture_init(self._param, pic)
+        planes = [np.ascontiguousarray(p) for p in picture.planes]
+        keep = [ffi.from_buffer(p) for p in planes]
+        for i, plane in enumerate(planes):
+            pic.planes[i] = keep[i]
+            pic.stride[i] = plane.strides[0]
+        pic.pts = self._frames_in
+        if blocks is not None:
+            keep.append(ffi.from_buffer("float[]", blocks))
+            pic.quantOffsets = keep[-1]
+        # x265 copies the picture and its offsets during this call, so ``keep`` may go after it.
+        out = self._call(pic)
+        self._frames_in += 1
+        return out
+
+    def flush(self) -> list[EncodedFrame]:
+        """Drains the frames still inside the encoder (random access, lookahead)."""
+        self._check_open()
+        frames: list[EncodedFrame] = []
+        while True:
+            out = self._call(self._ffi.NULL)
+            if not out:
+                return frames
+            frames.extend(out)
+
+    def encode_all(self, frames: Iterator[Any] | list[Any], qp_maps: Any = None) -> list[EncodedFrame]:
+        """Encodes a sequence of frames (with an optional sequence of offset maps) and flushes."""
+        maps = iter(qp_maps) if qp_maps is not None else None
+        coded: list[EncodedFrame] = []
+        for frame in frames:
+            coded += self.encode(frame, next(maps) if maps is not None else None)
+        return coded + self.flush()
+
+    def _call(self, pic_in: Any) -> list[EncodedFrame]:
+        code = self._lib.x265_encoder_encode(self._encoder, self._pp_nal, self._pi_nal, pic_in, self._pic_out)
+        if code < 0:
+            raise CodecError(f"x265_encoder_encode failed with code {code} on input frame {self._frames_in}")
+        if code == 0:
+            return []
+        return [self._collect()]
+
+    def _collect(self) -> EncodedFrame:
+        ffi, out = self._ffi, self._pic_out
+        nals = self._pp_nal[0]
+        # NAL payloads are valid only until the next encode call: copy them now.
+        nal = b"".join(ffi.buffer(nals[i].payload, nals[i].sizeBytes)[:] for i in range(self._pi_nal[0]))
+        width, height = self.config.width, self.config.height
+        recon = Yuv420(
+            self._plane(out.planes[0], out.stride[0], width, height),
+            self._plane(out.planes[1], out.stride[1], width // 2, height // 2),
+            self._plane(out.planes[2], out.stride[2], width // 2, height // 2),
+        )
+        if out.ctuCount != self._ctu_bits.size:
+            raise CodecError(f"x265 reported {out.ctuCount} CTUs, expected {self._ctu_bits.size}")
+        qp_coded = self._ctu_qp_coded.copy()
+        qp_coded[qp_coded < 0] = np.nan
+        return EncodedFrame(
+            poc=int(out.poc),
+            pts=int(out.pts),
+            slice_type=_SLICE_TYPES.get(int(out.sliceType), "?"),
+            nal=nal,
+            ctu_bits=self._ctu_bits.reshape(self.ctu_shape).copy(),
+            ctu_qp=self._ctu_qp.reshape(self.ctu_shape).copy(),
+            ctu_qp_coded=qp_coded.reshape(self.ctu_shape),
+            ctu_distortion=self._ctu_distortion.reshape(self.ctu_shape).copy(),
+            header_bits=int(out.headerBits),
+            termination_bits=int(out.terminationBits),
+            emulation_bits=int(out.emulationBits),
+            recon=recon,
+        )
+
+    def _plane(self, pointer: Any, stride: int, width: int, height: int) -> npt.NDArray[np.uint8]:
+        raw = np.frombuffer(self._ffi.buffer(pointer, stride * height), dtype=np.uint8)
+        return raw.reshape(height, stride)[:, :width].copy()
+
+    def _block_offsets(self, qp_offsets: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        offsets = np.asarray(qp_offsets)
+        if offsets.dtype.kind not in "iuf":
+            raise InvalidInputError(f"QP offsets must be numbers, got dtype {offsets.dtype}")
+        if offsets.shape == self.ctu_shape:
+            factor = CTU_SIZE // BLOCK_SIZE
+            blocks = np.repeat(np.repeat(offsets, factor, axis=0), factor, axis=1)
+            blocks = blocks[: self.block_shape[0], : self.block_shape[1]]
+        elif offsets.shape == self.block_shape:
+            blocks = offsets
+        else:
+            raise InvalidInputError(
+                f"QP offsets must have the CTU grid shape {self.ctu_shape} or the 16x16 block grid shape "
+                f"{self.block_shape} for {self.config.width}x{self.config.height}; got {offsets.shape}"
+            )
+        blocks = np.ascontiguousarray(blocks, dtype=np.float32)
+        if not np.isfinite(blocks).all():
+            raise InvalidInputError("QP offsets contain NaN or infinity")
+        if self.config.constant_qp:
+            low, high = float(blocks.min()) + self.config.qp, float(blocks.max()) + self.config.qp
+            if low < QP_MIN or high > QP_MAX:
+                raise InvalidInputError(
+                    f"base QP {self.config.qp} + offsets spans {low:g}..{high:g}, outside {QP_MIN}..{QP_MAX}"
+                )
+            self._check_constant_per_group(blocks)
+        elif np.abs(blocks).max() > QP_MAX:
+            raise InvalidInputError(f"QP offsets must lie in -{QP_MAX}..{QP_MAX}")
+        return blocks
+
+    def _check_constant_per_group(self, blocks: npt.NDArray[np.float32]) -> None:
+        group = self.config.qg_size // BLOCK_SIZE
+        if group == 1:
+            return
+        rows, cols = blocks.shape
+        padded = np.pad(blocks, ((0, -rows % group), (0, -cols % group)), mode="edge")
+        groups = padded.reshape(padded.shape[0] // group, group, padded.shape[1] // group, group)
+        if not (groups == groups[:, :1, :, :1]).all():
+            raise InvalidInputError(
+                f"QP offsets vary inside {self.config.qg_size}x{self.config.qg_size} quantisation groups, where "
+                f"x265 would average them; give per-CTU offsets or open the encoder with qg_size=16"
+            )
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise EncoderClosedError("this encoder has been closed; open a new Encoder")
+
+    def close(self) -> None:
+        """Frees the x265 encoder. Idempotent; frames not flushed are discarded."""
+        self._free()
+
+    def _free(self) -> None:
+        ffi, lib = self._ffi, self._lib
+        if self._encoder != ffi.NULL:
+            lib.x265_encoder_close(self._encoder)
+            self._encoder = ffi.NULL
+        for name in ("_pic_in", "_pic_out"):
+            pic = getattr(self, name, ffi.NULL)
+            if pic != ffi.NULL:
+                pic.ctuBits = pic.ctuQp = pic.ctuQpCoded = pic.ctuDistortion = ffi.NULL
+                lib.x265_picture_free(pic)
+                setattr(self, name, ffi.NULL)
+        if getattr(self, "_param", ffi.NULL) != ffi.NULL:
+            lib.x265_param_free(self._param)
+            self._param = ffi.NULL
+
+    def __enter__(self) -> Encoder:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if hasattr(self, "_ffi"):
+            self._free()

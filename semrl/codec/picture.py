@@ -1,0 +1,146 @@
+"""YUV 4:2:0 pictures and the RGB conversions semrl uses everywhere (BT.601, limited range)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from semrl.errors import InvalidInputError
+
+Plane = npt.NDArray[np.uint8]
+
+# BT.601 limited range in 8-bit fixed point, the convention of FFmpeg's rgb24 -> yuv420p.
+_RGB_TO_YUV = np.array(
+    [[66, 129, 25], [-38, -74, 112], [112, -94, -18]], dtype=np.int32
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Yuv420:
+    """An 8-bit YUV 4:2:0 picture as three planes (Y full size, U and V half size each way).
+
+    Attributes:
+        y: luma, shape (height, width).
+        u: Cb, shape (height // 2, width // 2).
+        v: Cr, shape (height // 2, width // 2).
+    """
+
+    y: Plane
+    u: Plane
+    v: Plane
+
+    def __post_init__(self) -> None:
+        for name in ("y", "u", "v"):
+            plane = getattr(self, name)
+            if not isinstance(plane, np.ndarray) or plane.dtype != np.uint8 or plane.ndim != 2:
+                raise InvalidInputError(
+                    f"Yuv420.{name} must be a 2-D uint8 array, got "
+                    f"{type(plane).__name__} {getattr(plane, 'dtype', '')} {getattr(plane, 'shape', '')}"
+                )
+        height, width = self.y.shape
+        if height % 2 or width % 2 or height == 0 or width == 0:
+            raise InvalidInputError(f"4:2:0 pictures need an even, non-zero size; got {width}x{height}")
+        expected = (height // 2, width // 2)
+        if self.u.shape != expected or self.v.shape != expected:
+            raise InvalidInputError(
+                f"chroma planes of a {width}x{height} picture must be {expected[1]}x{expected[0]}, "
+                f"got U {self.u.shape[::-1]} and V {self.v.shape[::-1]}"
+            )
+
+    @property
+    def width(self) -> int:
+        """Picture width in pixels."""
+        return int(self.y.shape[1])
+
+    @property
+    def height(self) -> int:
+        """Picture height in pixels."""
+        return int(self.y.shape[0])
+
+    @classmethod
+    def from_i420(cls, buffer: npt.NDArray[np.uint8], width: int, height: int) -> Yuv420:
+        """Splits a packed I420 buffer (as FFmpeg's ``-pix_fmt yuv420p`` writes) into planes."""
+        flat = np.ascontiguousarray(buffer).reshape(-1)
+        luma, chroma = width * height, (width // 2) * (height // 2)
+        if flat.size != luma + 2 * chroma:
+            raise InvalidInputError(
+                f"an I420 {width}x{height} picture has {luma + 2 * chroma} bytes, got {flat.size}"
+            )
+        return cls(
+            flat[:luma].reshape(height, width),
+            flat[luma : luma + chroma].reshape(height // 2, width // 2),
+            flat[luma + chroma :].reshape(height // 2, width // 2),
+        )
+
+    @classmethod
+    def from_rgb(cls, rgb: npt.NDArray[np.uint8]) -> Yuv420:
+        """Converts an (H, W, 3) uint8 RGB image (BT.601 limited range, 2x2 chroma average)."""
+        if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise InvalidInputError(
+                f"an RGB frame must be an (H, W, 3) uint8 array, got {getattr(rgb, 'dtype', type(rgb).__name__)} "
+                f"{getattr(rgb, 'shape', '')}"
+            )
+        height, width = rgb.shape[:2]
+        if height % 2 or width % 2:
+            raise InvalidInputError(f"4:2:0 pictures need an even size; got {width}x{height}")
+        pixels = rgb.astype(np.int32)
+        y = (pixels @ _RGB_TO_YUV[0] + 128 + (16 << 8)) >> 8
+        # Chroma from the 2x2 mean of RGB: linear, so equal to the mean of full-resolution chroma.
+        quads = pixels.reshape(height // 2, 2, width // 2, 2, 3).sum(axis=(1, 3))
+        u = (quads @ _RGB_TO_YUV[1] + 512 + (128 << 10)) >> 10
+        v = (quads @ _RGB_TO_YUV[2] + 512 + (128 << 10)) >> 10
+        return cls(
+            np.clip(y, 0, 255).astype(np.uint8),
+            np.clip(u, 0, 255).astype(np.uint8),
+            np.clip(v, 0, 255).astype(np.uint8),
+        )
+
+    def to_rgb(self) -> npt.NDArray[np.uint8]:
+        """Converts to an (H, W, 3) uint8 RGB image (BT.601 limited range, nearest chroma)."""
+        c = self.y.astype(np.int32) - 16
+        d = np.repeat(np.repeat(self.u.astype(np.int32) - 128, 2, axis=0), 2, axis=1)
+        e = np.repeat(np.repeat(self.v.astype(np.int32) - 128, 2, axis=0), 2, axis=1)
+        r = (298 * c + 409 * e + 128) >> 8
+        g = (298 * c - 100 * d - 208 * e + 128) >> 8
+        b = (298 * c + 516 * d + 128) >> 8
+        return np.clip(np.stack([r, g, b], axis=-1), 0, 255).astype(np.uint8)
+
+    def to_i420(self) -> bytes:
+        """The packed I420 bytes (Y, then U, then V), as raw ``.yuv`` files hold them."""
+        return self.y.tobytes() + self.u.tobytes() + self.v.tobytes()
+
+    def copy(self) -> Yuv420:
+        """A deep copy whose planes own their memory."""
+        return Yuv420(self.y.copy(), self.u.copy(), self.v.copy())
+
+    def __eq__(self, other: Any) -> bool:
+        if not isinstance(other, Yuv420):
+            return NotImplemented
+        return all(np.array_equal(a, b) for a, b in zip(self.planes, other.planes, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def planes(self) -> tuple[Plane, Plane, Plane]:
+        """The (Y, U, V) planes."""
+        return self.y, self.u, self.v
+
+
+def as_yuv420(frame: Any) -> Yuv420:
+    """Accepts a :class:`Yuv420`, an (H, W, 3) uint8 RGB array, or a (Y, U, V) tuple of planes.
+
+    Raises:
+        InvalidInputError: for anything else, naming what was given.
+    """
+    if isinstance(frame, Yuv420):
+        return frame
+    if isinstance(frame, np.ndarray):
+        return Yuv420.from_rgb(frame)
+    if isinstance(frame, (tuple, list)) and len(frame) == 3:
+        return Yuv420(*frame)
+    raise InvalidInputError(
+        f"a frame must be a Yuv420, an (H, W, 3) uint8 RGB array or a (Y, U, V) tuple; got {type(frame).__name__}"
+    )

@@ -1,0 +1,172 @@
+"""Reading YOLO-format labels and datasets into :class:`~semrl.semantics.yolo.Detections`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semrl.assets import resolve_dataset
+from semrl.errors import InputNotFoundError, InvalidInputError
+from semrl.semantics.frames import IMAGE_SUFFIXES
+from semrl.semantics.yolo import Detections
+
+
+def _read_rows(label_file: Path) -> list[list[float]]:
+    if not label_file.is_file():
+        return []  # Ultralytics' convention: an image without a label file has no objects.
+    rows = []
+    for n, line in enumerate(label_file.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            rows.append([float(v) for v in parts])
+        except ValueError as e:
+            raise InvalidInputError(f"{label_file}:{n}: not a YOLO label line: {line!r}") from e
+        if len(rows[-1]) < 5:
+            raise InvalidInputError(f"{label_file}:{n}: needs a class and at least 4 numbers")
+    return rows
+
+
+def read_yolo_labels(
+    label_file: str | os.PathLike[str], shape: tuple[int, int], masks: bool = False
+) -> Detections:
+    """Read a YOLO label file (boxes ``c cx cy w h`` or polygons ``c x1 y1 x2 y2 ...``).
+
+    Args:
+        label_file: The ``.txt`` file; a missing file means no objects.
+        shape: (H, W) of the image, to turn normalised coordinates into pixels.
+        masks: Rasterise polygons into instance masks as Ultralytics' val does (overlaps go to
+            the smaller instance); needs polygon labels.
+
+    Returns:
+        Labels as Detections with confidence 1.
+
+    Raises:
+        InvalidInputError: A malformed line, or ``masks`` with box-only labels.
+    """
+    path = Path(label_file)
+    h, w = shape
+    rows = _read_rows(path)
+    cls = np.array([int(r[0]) for r in rows], dtype=np.int64)
+    boxes = np.zeros((len(rows), 4), np.float32)
+    polygons: list[NDArray[np.float32]] = []
+    for i, r in enumerate(rows):
+        if len(r) == 5:
+            cx, cy, bw, bh = r[1:]
+            boxes[i] = [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
+            polygons.append(np.zeros((0, 2), np.float32))
+        else:
+            pts = np.asarray(r[1:], np.float32).reshape(-1, 2) * np.array([w, h], np.float32)
+            polygons.append(pts)
+            boxes[i] = [pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()]
+    inst: NDArray[np.bool_] | None = None
+    if masks:
+        if any(len(p) == 0 for p in polygons):
+            raise InvalidInputError(f"{path}: mask labels need polygons, found box-only lines")
+        inst = polygons_to_masks(polygons, shape)
+    return Detections(boxes, np.ones(len(rows), np.float32), cls, (h, w), inst)
+
+
+def polygons_to_masks(
+    polygons: list[NDArray[np.float32]], shape: tuple[int, int]
+) -> NDArray[np.bool_]:
+    """Rasterise pixel polygons to non-overlapping instance masks with Ultralytics' own routine."""
+    from semrl.assets import configure_ultralytics
+
+    configure_ultralytics()
+    from ultralytics.data.utils import polygons2masks_overlap
+
+    n = len(polygons)
+    if n == 0:
+        return np.zeros((0, *shape), bool)
+    index_map, order = polygons2masks_overlap(shape, polygons, downsample_ratio=1)
+    out = np.zeros((n, *shape), bool)
+    for rank, i in enumerate(order):
+        out[i] = index_map == rank + 1
+    return out
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    """An image file and its YOLO label file (which may not exist: no objects)."""
+
+    image: Path
+    label: Path
+
+
+def dataset_images(
+    data: str | os.PathLike[str], split: str = "val"
+) -> list[LabelledImage]:
+    """List the images of a YOLO dataset split and their label files.
+
+    Args:
+        data: A dataset name in the assets folder (``"coco-det"``), its folder, or its
+            ``data.yaml``.
+        split: The key in ``data.yaml`` (``"val"``, ``"train"``).
+
+    Raises:
+        InputNotFoundError: The dataset, its yaml or the split's folder do not exist.
+    """
+    import yaml
+
+    p = Path(data)
+    if p.suffix not in (".yaml", ".yml"):
+        p = resolve_dataset(data) / "data.yaml"
+    if not p.is_file():
+        raise InputNotFoundError(f"dataset yaml not found: {p}")
+    cfg = yaml.safe_load(p.read_text())
+    root = Path(cfg.get("path") or p.parent)
+    if not root.is_absolute():
+        root = (p.parent / root).resolve()
+    if split not in cfg:
+        raise InvalidInputError(f"{p}: no split {split!r}")
+    img_dir = root / str(cfg[split])
+    if not img_dir.is_dir():
+        raise InputNotFoundError(f"image folder not found: {img_dir}")
+    images = sorted(f for f in img_dir.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+    out = []
+    for im in images:
+        # Ultralytics' rule: the last "images" folder in the path becomes "labels".
+        parts = list(im.parts)
+        k = len(parts) - 1 - parts[::-1].index("images")
+        parts[k] = "labels"
+        out.append(LabelledImage(im, Path(*parts).with_suffix(".txt")))
+    return out
+
+
+def classification_images(
+    data: str | os.PathLike[str], names: dict[int, str], split: str = "val"
+) -> list[tuple[Path, int]]:
+    """List a class-per-folder dataset split with each image's class id in the model's names.
+
+    Folder names may be the model's class names or ImageNet WordNet ids (``n01440764``), which
+    Ultralytics maps to names; folders of classes the model lacks are left out, as in its val.
+
+    Raises:
+        InputNotFoundError: The split folder does not exist.
+    """
+    from semrl.assets import configure_ultralytics
+
+    configure_ultralytics()
+    from ultralytics.nn.autobackend import check_class_names
+
+    root = resolve_dataset(data) / split
+    if not root.is_dir():
+        raise InputNotFoundError(f"classification split not found: {root}")
+    folders = sorted(d for d in root.iterdir() if d.is_dir())
+    resolved = check_class_names([d.name for d in folders])
+    index = {n: i for i, n in names.items()}
+    out = []
+    for k, d in enumerate(folders):
+        cid = index.get(resolved[k], index.get(d.name))
+        if cid is None:
+            continue
+        out.extend(
+            (f, cid) for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES
+        )
+    return out

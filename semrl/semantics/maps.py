@@ -1,0 +1,159 @@
+"""Semantic maps (per-pixel task importance in 0..1) and their pooling to the CTU grid.
+
+Only numpy is imported here, so env and agent code can use maps without torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semrl.errors import InvalidInputError
+
+CTU_SIZE = 64
+"""Side of an HEVC coding tree unit as semrl's x265 is configured (pixels)."""
+
+OFFSET_BLOCK = 16
+"""Side of the block of x265's quantisation-offset grid (pixels)."""
+
+Task = Literal["detection", "segmentation", "classification"]
+TASKS: tuple[Task, ...] = ("detection", "segmentation", "classification")
+Reduce = Literal["mean", "max"]
+
+
+@dataclass(frozen=True, eq=False)
+class SemanticMap:
+    """Per-pixel importance of a frame for a vision task.
+
+    Attributes:
+        values: float32 array (H, W) in 0..1, at the frame's resolution.
+        task: The task the map serves.
+        method: How it was computed (``"boxes"``, ``"class_scores"``, ``"masks"``, ``"gradcam"``,
+            ``"gradient"``, ``"fake"``).
+    """
+
+    values: NDArray[np.float32]
+    task: Task
+    method: str
+
+    def __post_init__(self) -> None:
+        v = self.values
+        if not isinstance(v, np.ndarray) or v.ndim != 2 or v.dtype != np.float32:
+            raise InvalidInputError(
+                f"SemanticMap.values must be a 2-D float32 array, got "
+                f"{getattr(v, 'shape', None)} {getattr(v, 'dtype', type(v).__name__)}"
+            )
+        if v.size and (not np.isfinite(v).all() or v.min() < 0.0 or v.max() > 1.0):
+            raise InvalidInputError(
+                f"SemanticMap.values must be finite and in 0..1, got {v.min()}..{v.max()}"
+            )
+        if self.task not in TASKS:
+            raise InvalidInputError(f"unknown task {self.task!r}; expected one of {TASKS}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Height and width in pixels."""
+        return (int(self.values.shape[0]), int(self.values.shape[1]))
+
+    def ctu_grid(self, reduce: Reduce = "mean") -> NDArray[np.float32]:
+        """Pool to the 64x64 CTU grid (rows, cols) in raster order; see :func:`pool_map`."""
+        return pool_map(self.values, CTU_SIZE, reduce)
+
+    def offset_grid(self, reduce: Reduce = "mean") -> NDArray[np.float32]:
+        """Pool to the 16x16 quantisation-offset grid; see :func:`pool_map`."""
+        return pool_map(self.values, OFFSET_BLOCK, reduce)
+
+
+def grid_shape(height: int, width: int, block: int = CTU_SIZE) -> tuple[int, int]:
+    """Number of block rows and columns covering a picture (partial blocks at the edges count)."""
+    return (-(-height // block), -(-width // block))
+
+
+def pool_map(
+    values: NDArray[np.floating], block: int = CTU_SIZE, reduce: Reduce = "mean"
+) -> NDArray[np.float32]:
+    """Pool a per-pixel map to a grid of square blocks.
+
+    Blocks at the right and bottom edges that stick out of the picture are pooled over the pixels
+    they contain, as the encoder codes only those.
+
+    Args:
+        values: (H, W) map.
+        block: Block side in pixels (64 for CTUs, 16 for the offset grid).
+        reduce: ``"mean"`` (share of importance) or ``"max"`` (most important pixel).
+
+    Returns:
+        float32 array (ceil(H / block), ceil(W / block)).
+
+    Raises:
+        InvalidInputError: ``values`` is not 2-D or empty, or ``block`` is not positive.
+    """
+    if values.ndim != 2 or values.size == 0:
+        raise InvalidInputError(f"pool_map needs a non-empty 2-D map, got shape {values.shape}")
+    if block <= 0:
+        raise InvalidInputError(f"block must be positive, got {block}")
+    h, w = values.shape
+    rows, cols = grid_shape(h, w, block)
+    padded = np.zeros((rows * block, cols * block), dtype=np.float64)
+    padded[:h, :w] = values
+    tiles = padded.reshape(rows, block, cols, block)
+    if reduce == "max":
+        return tiles.max(axis=(1, 3)).astype(np.float32)
+    if reduce != "mean":
+        raise InvalidInputError(f"reduce must be 'mean' or 'max', got {reduce!r}")
+    counts = np.zeros_like(padded)
+    counts[:h, :w] = 1.0
+    n = counts.reshape(rows, block, cols, block).sum(axis=(1, 3))
+    return (tiles.sum(axis=(1, 3)) / n).astype(np.float32)
+
+
+def box_map(
+    shape: tuple[int, int],
+    boxes: NDArray[np.floating],
+    weights: NDArray[np.floating],
+    margin: int = 0,
+) -> NDArray[np.float32]:
+    """Rasterise boxes into a map: each pixel takes the largest weight of the boxes covering it.
+
+    Args:
+        shape: (H, W) of the map.
+        boxes: (N, 4) xyxy boxes in pixels.
+        weights: (N,) values in 0..1, e.g. confidence times class weight.
+        margin: Pixels added on every side of each box (context the detector also uses).
+
+    Returns:
+        float32 map (H, W) in 0..1.
+    """
+    h, w = shape
+    out = np.zeros((h, w), dtype=np.float32)
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    weights = np.clip(np.asarray(weights, dtype=np.float64).reshape(-1), 0.0, 1.0)
+    if len(boxes) != len(weights):
+        raise InvalidInputError(f"{len(boxes)} boxes but {len(weights)} weights")
+    for (x0, y0, x1, y1), wt in zip(boxes, weights, strict=True):
+        c0 = int(max(np.floor(x0) - margin, 0))
+        r0 = int(max(np.floor(y0) - margin, 0))
+        c1 = int(min(np.ceil(x1) + margin, w))
+        r1 = int(min(np.ceil(y1) + margin, h))
+        if c1 > c0 and r1 > r0:
+            region = out[r0:r1, c0:c1]
+            np.maximum(region, np.float32(wt), out=region)
+    return out
+
+
+def normalise(values: NDArray[np.floating], percentile: float = 100.0) -> NDArray[np.float32]:
+    """Scale a non-negative map so its ``percentile`` value becomes 1, clipping above.
+
+    A map that is all zeros stays all zeros.
+    """
+    v = np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    v = np.maximum(v, 0.0)
+    top = float(np.percentile(v, percentile)) if v.size else 0.0
+    if top <= 0.0:
+        top = float(v.max()) if v.size else 0.0
+    if top <= 0.0:
+        return np.zeros_like(v, dtype=np.float32)
+    return np.clip(v / top, 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,327 @@
+"""One wrapper around an Ultralytics YOLO network for maps and metrics.
+
+Detection and segmentation run with the preprocessing of Ultralytics' ``val`` (long side resized
+to ``imgsz``, letterboxed to the rectangle ``val`` uses for a batch of one, padding value 114)
+and its NMS (multi-label, ``conf`` 0.001, ``iou`` 0.7, 300 detections), so metrics computed from
+these predictions agree with ``YOLO(...).val(...)``. Classification uses Ultralytics'
+``classify_transforms`` as its predictor and validator do.
+
+torch and ultralytics are imported lazily, after :func:`semrl.assets.configure_ultralytics`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semrl.assets import file_sha256, load_yolo
+from semrl.errors import InvalidInputError
+from semrl.semantics.frames import ColorOrder, Frame, to_bgr
+
+if TYPE_CHECKING:
+    import torch
+
+YOLO_TASKS = {"detect": "detection", "segment": "segmentation", "classify": "classification"}
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """Settings of a detection or segmentation pass; the defaults are Ultralytics val's.
+
+    Attributes:
+        imgsz: Long side of the network input in pixels.
+        conf: Confidence threshold before NMS.
+        iou: NMS IoU threshold.
+        max_det: Most detections kept per frame.
+        multi_label: Whether a box may carry several classes (val: True; predict: False).
+        batch: Frames per forward pass.
+    """
+
+    imgsz: int = 640
+    conf: float = 0.001
+    iou: float = 0.7
+    max_det: int = 300
+    multi_label: bool = True
+    batch: int = 8
+
+
+@dataclass(frozen=True, eq=False)
+class Detections:
+    """Objects found in (or labelled on) one frame, in the frame's pixel coordinates.
+
+    Attributes:
+        boxes: float32 (N, 4) xyxy.
+        conf: float32 (N,) confidence (1.0 for labels), in descending order for predictions.
+        cls: int64 (N,) class ids.
+        masks: bool (N, H, W) instance masks at the frame's resolution, or None.
+        shape: (H, W) of the frame.
+    """
+
+    boxes: NDArray[np.float32]
+    conf: NDArray[np.float32]
+    cls: NDArray[np.int64]
+    shape: tuple[int, int]
+    masks: NDArray[np.bool_] | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.boxes)
+        if self.boxes.shape != (n, 4) or self.conf.shape != (n,) or self.cls.shape != (n,):
+            raise InvalidInputError(
+                f"Detections: boxes {self.boxes.shape}, conf {self.conf.shape} and cls "
+                f"{self.cls.shape} disagree"
+            )
+        if self.masks is not None and self.masks.shape != (n, *self.shape):
+            raise InvalidInputError(
+                f"Detections: masks {self.masks.shape} do not match {n} objects of {self.shape}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def above(self, conf: float) -> Detections:
+        """Return the detections whose confidence is at least ``conf``."""
+        keep = self.conf >= conf
+        return Detections(
+            self.boxes[keep],
+            self.conf[keep],
+            self.cls[keep],
+            self.shape,
+            None if self.masks is None else self.masks[keep],
+        )
+
+    @staticmethod
+    def empty(shape: tuple[int, int], with_masks: bool = False) -> Detections:
+        """No objects on a frame of ``shape``."""
+        return Detections(
+            np.zeros((0, 4), np.float32),
+            np.zeros(0, np.float32),
+            np.zeros(0, np.int64),
+            shape,
+            np.zeros((0, *shape), bool) if with_masks else None,
+        )
+
+
+def default_device() -> str:
+    """``"cuda"`` when a CUDA device is usable, else ``"cpu"``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class _Letterbox:
+    """Where a frame went in the network input: ratio and (left, top) padding."""
+
+    shape: tuple[int, int]
+    input_shape: tuple[int, int]
+    ratio: float
+    pad: tuple[float, float]
+    resized: tuple[int, int] = field(default=(0, 0))
+
+
+class YoloNet:
+    """A loaded Ultralytics YOLO network (detect, segment or classify) on one device.
+
+    Args:
+        weights: Weights file or bare name (resolved by :func:`semrl.assets.resolve_weights`).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``; None picks CUDA when present.
+
+    Attributes:
+        task: ``"detection"``, ``"segmentation"`` or ``"classification"``.
+        names: Class id to class name.
+        weights_path: The weights file that was loaded.
+        weights_sha256: Its sha256, part of every cache key.
+    """
+
+    def __init__(self, weights: str | os.PathLike[str] = "yolov8n.pt", device: str | None = None):
+        yolo = load_yolo(weights)
+        ytask = str(yolo.task)
+        if ytask not in YOLO_TASKS:
+            raise InvalidInputError(f"{weights}: unsupported YOLO task {ytask!r}")
+        self.task: str = YOLO_TASKS[ytask]
+        self.names: dict[int, str] = {int(k): str(v) for k, v in yolo.names.items()}
+        self.weights_path = Path(str(yolo.ckpt_path)) if yolo.ckpt_path else Path(str(weights))
+        self.weights_sha256 = file_sha256(self.weights_path)
+        self.device = device or default_device()
+        net = yolo.model
+        net.eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        self.model: Any = net.to(self.device)
+        self.stride = int(max(int(s) for s in net.stride)) if hasattr(net, "stride") else 32
+        self.imgsz_cls = int(yolo.overrides.get("imgsz", 224)) if self.task == "classification" else 224
+        self.fingerprint = f"{Path(self.weights_path).name}:{self.weights_sha256[:16]}"
+
+    # ---- preprocessing -------------------------------------------------------------------
+
+    def letterbox(self, frame: Frame, imgsz: int) -> tuple[NDArray[np.uint8], _Letterbox]:
+        """Resize and pad a BGR frame exactly as Ultralytics ``val`` does for a batch of one."""
+        import cv2
+
+        h0, w0 = frame.shape[:2]
+        r = imgsz / max(h0, w0)
+        im = frame
+        if r != 1:
+            w, h = min(math.ceil(w0 * r), imgsz), min(math.ceil(h0 * r), imgsz)
+            im = cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
+        h1, w1 = im.shape[:2]
+        # val's rectangle for a batch: ceil(shape * imgsz / stride + 0.5) * stride on the
+        # aspect-ratio-normalised shape.
+        ar = h0 / w0
+        rel = (ar, 1.0) if ar < 1 else (1.0, 1.0 / ar)
+        ih, iw = (int(np.ceil(s * imgsz / self.stride + 0.5)) * self.stride for s in rel)
+        ratio = min(ih / h1, iw / w1, 1.0)
+        nw, nh = max(round(w1 * ratio), 1), max(round(h1 * ratio), 1)
+        if (nw, nh) != (w1, h1):
+            im = cv2.resize(im, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        dw, dh = (iw - nw) / 2, (ih - nh) / 2
+        top, bottom = round(dh - 0.1), round(dh + 0.1)
+        left, right = round(dw - 0.1), round(dw + 0.1)
+        im = cv2.copyMakeBorder(im, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(114,) * 3)
+        total = r * ratio
+        return im, _Letterbox((h0, w0), (ih, iw), total, (float(left), float(top)), (nh, nw))
+
+    def to_tensor(self, images: Sequence[NDArray[np.uint8]]) -> torch.Tensor:
+        """Stack BGR uint8 images into a float RGB NCHW tensor in 0..1 on the device."""
+        import torch
+
+        arr = np.stack([im[:, :, ::-1].transpose(2, 0, 1) for im in images])
+        return torch.from_numpy(np.ascontiguousarray(arr)).to(self.device).float() / 255.0
+
+    def classify_tensor(self, frames_bgr: Sequence[Frame]) -> torch.Tensor:
+        """Apply Ultralytics' classification transforms (resize short side, centre crop)."""
+        import torch
+        from PIL import Image
+        from ultralytics.data.augment import classify_transforms
+
+        tf = classify_transforms(size=self.imgsz_cls)
+        ims = [tf(Image.fromarray(np.ascontiguousarray(f[:, :, ::-1]))) for f in frames_bgr]
+        return torch.stack(ims).to(self.device).float()
+
+    # ---- inference -----------------------------------------------------------------------
+
+    def detect(
+        self,
+        frames: Sequence[Frame],
+        settings: InferenceSettings = InferenceSettings(),  # noqa: B008 (frozen, immutable)
+        *,
+        color: ColorOrder = "bgr",
+    ) -> list[Detections]:
+        """Detect (and for a segmentation net, segment) objects in frames.
+
+        Args:
+            frames: HxWx3 uint8 frames.
+            settings: Inference settings (default: Ultralytics val's).
+            color: Channel order of ``frames``.
+
+        Returns:
+            One :class:`Detections` per frame, in frame coordinates, masks at frame resolution
+            for a segmentation net.
+        """
+        import torch
+
+        if self.task == "classification":
+            raise InvalidInputError(f"{self.weights_path}: a classification net does not detect")
+        bgr = to_bgr(frames, color)
+        out: list[Detections] = [Detections.empty((1, 1))] * len(bgr)
+        boxes_in: list[tuple[int, NDArray[np.uint8], _Letterbox]] = []
+        for i, f in enumerate(bgr):
+            im, lb = self.letterbox(f, settings.imgsz)
+            boxes_in.append((i, im, lb))
+        # Frames of one size share a batch; a video's frames all do.
+        groups: dict[tuple[int, int], list[tuple[int, NDArray[np.uint8], _Letterbox]]] = {}
+        for item in boxes_in:
+            groups.setdefault(item[2].input_shape, []).append(item)
+        with torch.inference_mode():
+            for items in groups.values():
+                for s in range(0, len(items), settings.batch):
+                    chunk = items[s : s + settings.batch]
+                    x = self.to_tensor([im for _, im, _ in chunk])
+                    dets = self._postprocess(self.model(x), [lb for _, _, lb in chunk], settings)
+                    for (i, _, _), d in zip(chunk, dets, strict=True):
+                        out[i] = d
+        return out
+
+    def raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Split a forward pass into the prediction tensor (B, 4 + nc [+ nm], A) and protos."""
+        preds = self.model(x)
+        return _split(preds)
+
+    def _postprocess(
+        self, preds: Any, lbs: Sequence[_Letterbox], settings: InferenceSettings
+    ) -> list[Detections]:
+        from ultralytics.utils import nms, ops
+
+        pred, proto = _split(preds)
+        seg = self.task == "segmentation"
+        outputs = nms.non_max_suppression(
+            pred,
+            settings.conf,
+            settings.iou,
+            nc=len(self.names) if seg else 0,
+            multi_label=settings.multi_label,
+            max_det=settings.max_det,
+        )
+        result = []
+        for k, (o, lb) in enumerate(zip(outputs, lbs, strict=True)):
+            h0, w0 = lb.shape
+            boxes = ops.scale_boxes(
+                lb.input_shape, o[:, :4].clone(), lb.shape, ratio_pad=((lb.ratio, lb.ratio), lb.pad)
+            )
+            masks = None
+            if seg:
+                assert proto is not None
+                if len(o):
+                    m = ops.process_mask_native(proto[k], o[:, 6:], boxes, (h0, w0))
+                    masks = m.bool().cpu().numpy()
+                else:
+                    masks = np.zeros((0, h0, w0), bool)
+            result.append(
+                Detections(
+                    boxes.cpu().numpy().astype(np.float32),
+                    o[:, 4].cpu().numpy().astype(np.float32),
+                    o[:, 5].cpu().numpy().astype(np.int64),
+                    (h0, w0),
+                    masks,
+                )
+            )
+        return result
+
+    def classify(
+        self, frames: Sequence[Frame], *, color: ColorOrder = "bgr", batch: int = 32
+    ) -> NDArray[np.float32]:
+        """Class probabilities (N, nc) of frames for a classification net."""
+        import torch
+
+        if self.task != "classification":
+            raise InvalidInputError(f"{self.weights_path}: not a classification net")
+        bgr = to_bgr(frames, color)
+        probs = []
+        with torch.inference_mode():
+            for s in range(0, len(bgr), batch):
+                y = self.model(self.classify_tensor(bgr[s : s + batch]))
+                y = y[0] if isinstance(y, (list, tuple)) else y
+                probs.append(y.float().cpu().numpy())
+        if not probs:
+            return np.zeros((0, len(self.names)), np.float32)
+        return np.concatenate(probs).astype(np.float32)
+
+
+def _split(preds: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Return (prediction tensor, mask prototypes or None) from a YOLO head's eval output."""
+    if isinstance(preds, (list, tuple)):
+        first = preds[0]
+        if isinstance(first, (list, tuple)):  # segment: ((pred, proto), feats) in some versions
+            return first[0], first[1]
+        second = preds[1] if len(preds) > 1 else None
+        if second is not None and hasattr(second, "ndim") and second.ndim == 4:
+            return first, second  # segment: (pred, proto)
+        return first, None
+    return preds, None
