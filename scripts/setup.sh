@@ -14,7 +14,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 # 1. System packages: command -> Debian package.
 declare -A wanted=(
-    [cmake]=cmake [nasm]=nasm [ffmpeg]=ffmpeg [ffprobe]=ffmpeg [dec265]=libde265-examples
+    [cmake]=cmake [nasm]=nasm [ffmpeg]=ffmpeg [ffprobe]=ffmpeg [libde265-dec265]=libde265-examples
     [g++]=g++ [make]=make [patch]=patch
 )
 missing=()

@@ -1,0 +1,51 @@
+"""The ``semrl`` command line. Each command lives in its own module and only parses arguments;
+only this layer turns errors into messages and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from semrl.errors import SemrlError
+
+COMMAND_MODULES = ("semrl.cli.smoke",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered."""
+    from semrl.cli import version
+
+    parser = argparse.ArgumentParser(
+        prog="semrl",
+        description="Task-driven semantic video coding: learned per-CTU QPs on a patched x265.",
+    )
+    parser.add_argument(
+        "--version", action=version.VersionAction, help="print semrl's version, the x265 build and the weights found"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the CLI; returns the exit status (0 success, 1 error, 2 usage, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except SemrlError as error:
+        print(f"semrl {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"semrl {args.command}: interrupted; no partial output was kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

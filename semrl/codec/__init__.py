@@ -1,0 +1,22 @@
+"""The codec layer: the patched x265, in-process.
+
+Imports neither torch, gymnasium nor ultralytics. The x265 library is loaded at first use.
+"""
+
+from semrl.codec.bitstream import AnnexBWriter
+from semrl.codec.encoder import CTU_SIZE, EncodedFrame, Encoder, EncoderConfig, Gop, ctu_grid
+from semrl.codec.library import X265Build, load_library
+from semrl.codec.picture import Yuv420
+
+__all__ = [
+    "CTU_SIZE",
+    "AnnexBWriter",
+    "EncodedFrame",
+    "Encoder",
+    "EncoderConfig",
+    "Gop",
+    "X265Build",
+    "Yuv420",
+    "ctu_grid",
+    "load_library",
+]

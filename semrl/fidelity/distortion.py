@@ -1,0 +1,63 @@
+"""Pixel distortion: semantic-weighted squared error per CTU, PSNR and SSIM (scikit-image)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semrl.errors import InvalidInputError
+from semrl.semantics.frames import check_frame
+from semrl.semantics.maps import CTU_SIZE, pool_map
+
+
+def _pair(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> None:
+    check_frame(reference, "reference")
+    check_frame(decoded, "decoded")
+    if reference.shape != decoded.shape:
+        raise InvalidInputError(f"reference {reference.shape} and decoded {decoded.shape} differ")
+
+
+def semantic_distortion(
+    reference: NDArray[np.uint8],
+    decoded: NDArray[np.uint8],
+    semantic_map: NDArray[np.floating],
+    block: int = CTU_SIZE,
+) -> NDArray[np.float64]:
+    """Map-weighted squared error per CTU: mean over the CTU's pixels of w * mean_c (x - y)^2.
+
+    Args:
+        reference: Original frame, HxWx3 uint8 (either channel order; both frames the same).
+        decoded: Decoded frame, same shape and order.
+        semantic_map: (H, W) weights in 0..1, e.g. ``SemanticMap.values``.
+        block: Grid block side (64 for CTUs, 16 for the offset grid).
+
+    Returns:
+        float64 (rows, cols) in raster order, in squared 8-bit code values.
+    """
+    _pair(reference, decoded)
+    w = np.asarray(semantic_map, dtype=np.float64)
+    if w.shape != reference.shape[:2]:
+        raise InvalidInputError(f"semantic map {w.shape} does not match frame {reference.shape[:2]}")
+    se = ((reference.astype(np.float64) - decoded.astype(np.float64)) ** 2).mean(axis=2)
+    return pool_map(se * w, block, "mean").astype(np.float64)
+
+
+def psnr(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> float:
+    """PSNR in dB over all channels (``skimage.metrics.peak_signal_noise_ratio``, data range 255).
+
+    Identical frames give ``inf``.
+    """
+    from skimage.metrics import peak_signal_noise_ratio
+
+    _pair(reference, decoded)
+    if np.array_equal(reference, decoded):
+        return float("inf")
+    return float(peak_signal_noise_ratio(reference, decoded, data_range=255))
+
+
+def ssim(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> float:
+    """Mean SSIM over the three channels (``skimage.metrics.structural_similarity``)."""
+    from skimage.metrics import structural_similarity
+
+    _pair(reference, decoded)
+    return float(structural_similarity(reference, decoded, channel_axis=2, data_range=255))
