@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from semrl.errors import SemrlError
 
 if TYPE_CHECKING:
-    from ultralytics import YOLO
+    from ultralytics import YOLO  # type: ignore[attr-defined]
 
 ASSETS_ENV = "SEMRL_ASSETS"
 """Environment variable naming the folder with ``models/`` and ``datasets/``."""
@@ -38,7 +38,7 @@ _DEFAULT_ASSETS = REPO_ROOT.parent / "shared" / "assets"
 
 
 class AssetNotFoundError(SemrlError, FileNotFoundError):
-    """Weights, a dataset or the assets folder named by the user do not exist (the path is named)."""
+    """Weights, a dataset or the assets folder do not exist (the message names the path)."""
 
 
 def cache_root() -> Path:
@@ -176,7 +176,7 @@ def load_yolo(weights: str | os.PathLike[str] = "yolov8n.pt") -> YOLO:
             nor downloadable.
     """
     configure_ultralytics()
-    from ultralytics import YOLO
+    from ultralytics import YOLO  # type: ignore[attr-defined]
 
     resolved = resolve_weights(weights)
     try:

@@ -19,6 +19,8 @@ from semrl.errors import CodecError, EncoderClosedError, InvalidInputError
 CTU_SIZE = 64
 BLOCK_SIZE = 16
 QP_MIN, QP_MAX = 0, 51
+# options the x265 CLI takes as --name / --no-name rather than --name VALUE
+_CLI_FLAGS = frozenset({"repeat-headers", "info", "cqp-offsets", "sao", "wpp"})
 PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast",
     "medium", "slow", "slower", "veryslow", "placebo",
@@ -130,6 +132,8 @@ class EncoderConfig:
                 opts += [("rc-lookahead", "0"), ("scenecut", "0")]
         else:
             opts += [("keyint", str(self.keyint))]
+            if self.crf is None:
+                opts += [("b-adapt", "0")]  # a fixed GOP of the preset's B-frames, as in HM's RA
         if self.sao is not None:
             opts.append(("sao", "1" if self.sao else "0"))
         if self.wpp is not None:
@@ -141,7 +145,10 @@ class EncoderConfig:
         """Command-line arguments giving the x265 CLI exactly this configuration."""
         args = ["--preset", self.preset]
         for name, value in self.x265_options():
-            args += [f"--{name}", value]
+            if name in _CLI_FLAGS:
+                args.append(f"--{name}" if value == "1" else f"--no-{name}")
+            else:
+                args += [f"--{name}", value]
         return args
 
 

@@ -14,10 +14,13 @@ def _top1(probs: NDArray[np.floating]) -> NDArray[np.int64]:
     p = np.asarray(probs)
     if p.ndim != 2:
         raise InvalidInputError(f"class probabilities must be (N, classes), got {p.shape}")
-    return p.argmax(axis=1).astype(np.int64)
+    top: NDArray[np.int64] = p.argmax(axis=1).astype(np.int64)
+    return top
 
 
-def top1_accuracy(probs: NDArray[np.floating], labels: Sequence[int] | NDArray[np.integer]) -> float:
+def top1_accuracy(
+    probs: NDArray[np.floating], labels: Sequence[int] | NDArray[np.integer]
+) -> float:
     """Share of frames whose most probable class is the label.
 
     Args:

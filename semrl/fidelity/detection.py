@@ -1,18 +1,32 @@
-"""Detection and instance-segmentation fidelity: mAP50-95 and mAP50 with Ultralytics' metrics.
+"""Detection and instance-segmentation fidelity: mAP50-95 and mAP50.
 
 Matching is Ultralytics' own (``BaseValidator.match_predictions``, greedy by confidence at ten
-IoU thresholds 0.50..0.95) and the AP is ``ultralytics.utils.metrics.ap_per_class``, so the
-numbers are those of ``YOLO(...).val(...)`` when the predictions come from
-:meth:`semrl.semantics.yolo.YoloNet.detect` with its default (val) settings.
+IoU thresholds 0.50..0.95). Two ways of turning the matches into AP are offered:
+
+- ``"ultralytics"`` (the default, for labelled data): ``ultralytics.utils.metrics.ap_per_class``,
+  so the numbers are those of ``YOLO(...).val(...)`` when the predictions come from
+  :meth:`semrl.semantics.yolo.YoloNet.detect` with its default (val) settings. Its precision
+  envelope ends with a sentinel precision of 0 at recall 1, which the 101-point trapezoid
+  averages in: a perfect result scores 0.995, not 1.
+- ``"coco"`` (for pseudo ground truth): the COCO evaluation's 101-point interpolated AP as
+  pycocotools computes it: the precision envelope read at recall thresholds
+  ``np.linspace(0, 1, 101)`` (0 beyond the highest recall reached) and averaged. A perfect
+  result scores exactly 1.0, so "no loss of task fidelity" reads as 1.0.
 
 For video without labels, :func:`pseudo_ground_truth` keeps the predictions on the uncompressed
-frame above a confidence; scoring those same predictions against it gives exactly 1.0.
+frame above a confidence, and :func:`pseudo_gt_map` scores decoded frames against it with COCO
+AP; the uncompressed frame's own predictions score exactly 1.0.
+
+Mask mAP compares masks where Ultralytics' val does, on the mask grid of the letterboxed network
+input (``Detections.grid_masks``), when predictions and ground truth both carry it: predictions
+made with :data:`semrl.fidelity.segmentation.MASK_EVAL` and labels read with their letterbox.
+Otherwise it compares the masks at the frame's resolution.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -26,6 +40,12 @@ PSEUDO_GT_CONF = 0.25
 (Ultralytics' predict default)."""
 
 _MASK_CHUNK = 32  # predicted masks per IoU matmul, bounds memory at native resolution
+
+APMethod = Literal["ultralytics", "coco"]
+"""How matches become AP: Ultralytics val's ``ap_per_class`` or COCO's 101-point AP."""
+
+COCO_RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
+"""pycocotools' ``recThrs``: the recall levels at which COCO AP reads the precision envelope."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +106,9 @@ def correct_matrix(
     Args:
         pred: Predictions on one frame, in descending confidence.
         target: Ground truth of the same frame.
-        kind: Match boxes or instance masks.
+        kind: Match boxes or instance masks. Masks are compared on val's mask grid when both
+            sides carry ``grid_masks`` (on the same letterboxed input), else at the frame's
+            resolution.
 
     Returns:
         bool array (len(pred), 10).
@@ -99,26 +121,79 @@ def correct_matrix(
     from ultralytics.utils.metrics import box_iou
 
     if pred.shape != target.shape:
-        raise InvalidInputError(f"prediction frame {pred.shape} != ground truth frame {target.shape}")
+        raise InvalidInputError(f"prediction frame {pred.shape} != target frame {target.shape}")
     if len(pred) == 0 or len(target) == 0:
         return np.zeros((len(pred), 10), bool)
     order = np.argsort(-pred.conf, kind="stable")
     if kind == "box":
         iou = box_iou(torch.from_numpy(target.boxes), torch.from_numpy(pred.boxes[order]))
     else:
-        if pred.masks is None or target.masks is None:
+        if pred.grid_masks is not None and target.grid_masks is not None:
+            assert pred.letterbox is not None and target.letterbox is not None
+            if pred.letterbox.input_shape != target.letterbox.input_shape:
+                raise InvalidInputError(
+                    f"prediction mask grid of input {pred.letterbox.input_shape} != target's "
+                    f"{target.letterbox.input_shape}"
+                )
+            iou = _mask_iou(target.grid_masks, pred.grid_masks[order])
+        elif pred.masks is None or target.masks is None:
             raise InvalidInputError("mask mAP needs masks on predictions and ground truth")
-        iou = _mask_iou(target.masks, pred.masks[order])
+        else:
+            iou = _mask_iou(target.masks, pred.masks[order])
     correct = _match(torch.from_numpy(pred.cls[order]), torch.from_numpy(target.cls), iou)
     out = np.zeros_like(correct)
     out[order] = correct
     return out
 
 
+def coco_ap_per_class(
+    tp: NDArray[np.bool_],
+    conf: NDArray[np.floating[Any]],
+    pred_cls: NDArray[Any],
+    target_cls: NDArray[Any],
+) -> NDArray[np.float64]:
+    """COCO's 101-point interpolated AP per class and IoU threshold (pycocotools' ``accumulate``).
+
+    Detections are ranked by confidence (stable, as pycocotools' mergesort); precision is made
+    non-increasing from the right (the envelope) and read at each recall threshold of
+    :data:`COCO_RECALL_THRESHOLDS` at the first rank whose recall reaches it, 0 where recall
+    never does; AP is the mean of the 101 readings. Unlike ``ap_per_class`` no precision-0
+    sentinel is appended at recall 1, so a perfect ranking scores exactly 1.0.
+
+    Args:
+        tp: bool (N, T): detection n is a true positive at IoU threshold t.
+        conf: (N,) confidences.
+        pred_cls: (N,) predicted classes.
+        target_cls: (M,) ground-truth classes of all frames.
+
+    Returns:
+        (C, T) AP for the C classes of ``np.unique(target_cls)``, in that order.
+    """
+    classes, counts = np.unique(target_cls, return_counts=True)
+    ap = np.zeros((len(classes), tp.shape[1]))
+    rank = np.argsort(-conf, kind="stable")
+    tp, pred_cls = tp[rank], pred_cls[rank]
+    for ci, (c, n_gt) in enumerate(zip(classes, counts, strict=True)):
+        hits = tp[pred_cls == c].astype(np.float64)
+        if len(hits) == 0:
+            continue
+        tpc = hits.cumsum(0)
+        fpc = (1.0 - hits).cumsum(0)
+        recall = tpc / n_gt
+        precision = tpc / (tpc + fpc)
+        envelope = np.maximum.accumulate(precision[::-1], axis=0)[::-1]
+        for t in range(tp.shape[1]):
+            at = np.searchsorted(recall[:, t], COCO_RECALL_THRESHOLDS, side="left")
+            reached = at < len(recall)
+            ap[ci, t] = envelope[at[reached], t].sum() / len(COCO_RECALL_THRESHOLDS)
+    return ap
+
+
 def mean_average_precision(
     predictions: Sequence[Detections],
     targets: Sequence[Detections],
     kind: Literal["box", "mask"] = "box",
+    ap_method: APMethod = "ultralytics",
 ) -> DetectionScore:
     """mAP50-95 and mAP50 of predictions against ground truth (labels or pseudo ground truth).
 
@@ -127,6 +202,9 @@ def mean_average_precision(
         targets: Per frame, e.g. :func:`semrl.fidelity.labels.read_yolo_labels` or
             :func:`pseudo_ground_truth`.
         kind: ``"box"`` (detection mAP) or ``"mask"`` (instance-segmentation mask mAP).
+        ap_method: ``"ultralytics"`` reproduces ``YOLO(...).val(...)`` (a perfect result
+            scores 0.995); ``"coco"`` is pycocotools' 101-point AP (a perfect result scores
+            1.0), the choice against pseudo ground truth (see :func:`pseudo_gt_map`).
 
     Returns:
         The score over all frames together (AP per class over the pooled detections, as val).
@@ -136,6 +214,8 @@ def mean_average_precision(
     configure_ultralytics()
     from ultralytics.utils.metrics import ap_per_class
 
+    if ap_method not in ("ultralytics", "coco"):
+        raise InvalidInputError(f"ap_method must be 'ultralytics' or 'coco', not {ap_method!r}")
     if len(predictions) != len(targets):
         raise InvalidInputError(f"{len(predictions)} predictions but {len(targets)} targets")
     tps, confs, pcls, tcls = [], [], [], []
@@ -151,8 +231,11 @@ def mean_average_precision(
     tp = np.concatenate(tps)
     if len(tp) == 0:
         return DetectionScore(0.0, 0.0, len(predictions), n_obj)
-    res = ap_per_class(tp, np.concatenate(confs), np.concatenate(pcls), target_cls, plot=False)
-    ap = res[5]
+    conf, pred_cls = np.concatenate(confs), np.concatenate(pcls)
+    if ap_method == "coco":
+        ap = coco_ap_per_class(tp, conf, pred_cls, target_cls)
+    else:
+        ap = ap_per_class(tp, conf, pred_cls, target_cls, plot=False)[5]
     return DetectionScore(float(ap.mean()), float(ap[:, 0].mean()), len(predictions), n_obj)
 
 
@@ -162,10 +245,29 @@ def pseudo_ground_truth(
     """Turn predictions on uncompressed frames into ground truth: those with confidence >= conf.
 
     Use the same predictions (same net, same settings) that score the uncompressed frames, so
-    that they score exactly 1.0 against this ground truth.
+    that they score exactly 1.0 against this ground truth with COCO AP (:func:`pseudo_gt_map`).
     """
-    out = []
-    for p in predictions:
-        g = p.above(conf)
-        out.append(Detections(g.boxes, np.ones(len(g), np.float32), g.cls, g.shape, g.masks))
-    return out
+    kept = [p.above(conf) for p in predictions]
+    return [replace(g, conf=np.ones(len(g), np.float32)) for g in kept]
+
+
+def pseudo_gt_map(
+    reference: Sequence[Detections],
+    decoded: Sequence[Detections],
+    kind: Literal["box", "mask"] = "box",
+    conf: float = PSEUDO_GT_CONF,
+) -> DetectionScore:
+    """Score decoded frames' predictions against pseudo ground truth from the uncompressed ones.
+
+    The reference predictions with confidence >= ``conf`` become ground truth
+    (:func:`pseudo_ground_truth`) and the decoded frames' predictions (all of them, val's conf
+    0.001) are scored with COCO's 101-point AP, so the reference scored against itself is exactly
+    1.0 and any loss of task fidelity shows as a score below 1.
+
+    Args:
+        reference: Per frame, predictions on the uncompressed frames.
+        decoded: Per frame, predictions on the decoded frames, same net and settings.
+        kind: ``"box"`` or ``"mask"``.
+        conf: Confidence above which reference predictions count as objects.
+    """
+    return mean_average_precision(decoded, pseudo_ground_truth(reference, conf), kind, "coco")

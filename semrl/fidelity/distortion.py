@@ -37,7 +37,7 @@ def semantic_distortion(
     _pair(reference, decoded)
     w = np.asarray(semantic_map, dtype=np.float64)
     if w.shape != reference.shape[:2]:
-        raise InvalidInputError(f"semantic map {w.shape} does not match frame {reference.shape[:2]}")
+        raise InvalidInputError(f"map {w.shape} does not match frame {reference.shape[:2]}")
     se = ((reference.astype(np.float64) - decoded.astype(np.float64)) ** 2).mean(axis=2)
     return pool_map(se * w, block, "mean").astype(np.float64)
 
@@ -52,7 +52,7 @@ def psnr(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> float:
     _pair(reference, decoded)
     if np.array_equal(reference, decoded):
         return float("inf")
-    return float(peak_signal_noise_ratio(reference, decoded, data_range=255))
+    return float(peak_signal_noise_ratio(reference, decoded, data_range=255))  # type: ignore[no-untyped-call]
 
 
 def ssim(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> float:
@@ -60,4 +60,8 @@ def ssim(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> float:
     from skimage.metrics import structural_similarity
 
     _pair(reference, decoded)
-    return float(structural_similarity(reference, decoded, channel_axis=2, data_range=255))
+    return float(
+        structural_similarity(  # type: ignore[no-untyped-call]
+            reference, decoded, channel_axis=2, data_range=255
+        )
+    )

@@ -12,7 +12,10 @@ from numpy.typing import NDArray
 from semrl.assets import resolve_dataset
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.semantics.frames import IMAGE_SUFFIXES
-from semrl.semantics.yolo import Detections
+from semrl.semantics.yolo import MASK_RATIO, Detections, Letterbox
+
+SEGMENT_POINTS = 1000
+"""Points Ultralytics' datasets resample every label polygon to before rasterising it."""
 
 
 def _read_rows(label_file: Path) -> list[list[float]]:
@@ -33,7 +36,10 @@ def _read_rows(label_file: Path) -> list[list[float]]:
 
 
 def read_yolo_labels(
-    label_file: str | os.PathLike[str], shape: tuple[int, int], masks: bool = False
+    label_file: str | os.PathLike[str],
+    shape: tuple[int, int],
+    masks: bool = False,
+    letterbox: Letterbox | None = None,
 ) -> Detections:
     """Read a YOLO label file (boxes ``c cx cy w h`` or polygons ``c x1 y1 x2 y2 ...``).
 
@@ -42,6 +48,9 @@ def read_yolo_labels(
         shape: (H, W) of the image, to turn normalised coordinates into pixels.
         masks: Rasterise polygons into instance masks as Ultralytics' val does (overlaps go to
             the smaller instance); needs polygon labels.
+        letterbox: With ``masks``, also rasterise the polygons on val's mask grid of this
+            letterbox (take it from the prediction on the same image:
+            ``Detections.letterbox``), into ``grid_masks``; see :func:`grid_masks`.
 
     Returns:
         Labels as Detections with confidence 1.
@@ -54,22 +63,90 @@ def read_yolo_labels(
     rows = _read_rows(path)
     cls = np.array([int(r[0]) for r in rows], dtype=np.int64)
     boxes = np.zeros((len(rows), 4), np.float32)
+    normalised: list[NDArray[np.float32]] = []
     polygons: list[NDArray[np.float32]] = []
     for i, r in enumerate(rows):
         if len(r) == 5:
             cx, cy, bw, bh = r[1:]
             boxes[i] = [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
+            normalised.append(np.zeros((0, 2), np.float32))
             polygons.append(np.zeros((0, 2), np.float32))
         else:
-            pts = np.asarray(r[1:], np.float32).reshape(-1, 2) * np.array([w, h], np.float32)
+            norm = np.asarray(r[1:], np.float32).reshape(-1, 2)
+            pts = norm * np.array([w, h], np.float32)
+            normalised.append(norm)
             polygons.append(pts)
             boxes[i] = [pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()]
     inst: NDArray[np.bool_] | None = None
+    grid: NDArray[np.bool_] | None = None
     if masks:
         if any(len(p) == 0 for p in polygons):
             raise InvalidInputError(f"{path}: mask labels need polygons, found box-only lines")
         inst = polygons_to_masks(polygons, shape)
-    return Detections(boxes, np.ones(len(rows), np.float32), cls, (h, w), inst)
+        if letterbox is not None:
+            if letterbox.shape != (h, w):
+                raise InvalidInputError(
+                    f"{path}: letterbox of a {letterbox.shape} frame for an image of {(h, w)}"
+                )
+            grid = grid_masks(normalised, letterbox)
+    return Detections(
+        boxes,
+        np.ones(len(rows), np.float32),
+        cls,
+        (h, w),
+        inst,
+        grid,
+        letterbox if grid is not None else None,
+    )
+
+
+def grid_masks(polygons: list[NDArray[np.float32]], letterbox: Letterbox) -> NDArray[np.bool_]:
+    """Rasterise normalised label polygons on val's mask grid, step for step as Ultralytics does.
+
+    Its dataset resamples each polygon to :data:`SEGMENT_POINTS` points, denormalises it to the
+    image after the first resize (``letterbox.loaded``), scales and pads it into the letterboxed
+    input (float32 throughout), fills it at the input's resolution with integer vertices and
+    resizes the fill to the grid (``Format`` with ``mask_ratio`` 4 and ``overlap_mask``: overlaps
+    go to the smaller instance).
+
+    Args:
+        polygons: Per instance, (K, 2) float32 points in 0..1.
+        letterbox: Where the image sits in the network input.
+
+    Returns:
+        bool (N, *letterbox.grid_shape), one mask per polygon in the given order.
+    """
+    from semrl.assets import configure_ultralytics
+
+    configure_ultralytics()
+    from ultralytics.data.utils import polygons2masks_overlap
+    from ultralytics.utils.ops import resample_segments
+
+    n = len(polygons)
+    if n == 0:
+        return np.zeros((0, *letterbox.grid_shape), bool)
+    h1, w1 = letterbox.loaded
+    ih, iw = letterbox.input_shape
+    if h1 <= 0 or w1 <= 0:
+        raise InvalidInputError(f"letterbox without the loaded image size: {letterbox}")
+    ratio = min(ih / h1, iw / w1, 1.0)  # LetterBox(scaleup=False)
+    longest = max(len(p) for p in polygons)
+    points = longest + 1 if longest > SEGMENT_POINTS else SEGMENT_POINTS
+    segs = resample_segments([np.asarray(p, np.float32) for p in polygons], n=points)
+    placed = []
+    for seg in segs:
+        s = np.array(seg, np.float32)
+        s[:, 0] *= w1
+        s[:, 1] *= h1
+        s *= ratio
+        s[:, 0] += letterbox.pad[0]
+        s[:, 1] += letterbox.pad[1]
+        placed.append(s)
+    index_map, order = polygons2masks_overlap((ih, iw), placed, downsample_ratio=MASK_RATIO)
+    out = np.zeros((n, *index_map.shape), bool)
+    for rank, i in enumerate(order):
+        out[i] = index_map == rank + 1
+    return out
 
 
 def polygons_to_masks(
@@ -99,9 +176,7 @@ class LabelledImage:
     label: Path
 
 
-def dataset_images(
-    data: str | os.PathLike[str], split: str = "val"
-) -> list[LabelledImage]:
+def dataset_images(data: str | os.PathLike[str], split: str = "val") -> list[LabelledImage]:
     """List the images of a YOLO dataset split and their label files.
 
     Args:
@@ -161,12 +236,10 @@ def classification_images(
     folders = sorted(d for d in root.iterdir() if d.is_dir())
     resolved = check_class_names([d.name for d in folders])
     index = {n: i for i, n in names.items()}
-    out = []
+    out: list[tuple[Path, int]] = []
     for k, d in enumerate(folders):
         cid = index.get(resolved[k], index.get(d.name))
         if cid is None:
             continue
-        out.extend(
-            (f, cid) for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES
-        )
+        out.extend((f, cid) for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES)
     return out

@@ -20,14 +20,17 @@ ColorOrder = Literal["bgr", "rgb"]
 Frame = NDArray[np.uint8]
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".hevc", ".h265", ".y4m"})
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".hevc", ".h265", ".y4m"}
+)
 
 
 def check_frame(frame: object, name: str = "frame") -> Frame:
     """Return ``frame`` if it is an HxWx3 uint8 array, else raise InvalidInputError naming it."""
     if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
         raise InvalidInputError(
-            f"{name} must be a uint8 numpy array, got {getattr(frame, 'dtype', type(frame).__name__)}"
+            f"{name} must be a uint8 numpy array, "
+            f"got {getattr(frame, 'dtype', type(frame).__name__)}"
         )
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] == 0 or frame.shape[1] == 0:
         raise InvalidInputError(f"{name} must have shape (H, W, 3), got {frame.shape}")

@@ -101,13 +101,15 @@ def pool_map(
     padded[:h, :w] = values
     tiles = padded.reshape(rows, block, cols, block)
     if reduce == "max":
-        return tiles.max(axis=(1, 3)).astype(np.float32)
+        peak: NDArray[np.float32] = tiles.max(axis=(1, 3)).astype(np.float32)
+        return peak
     if reduce != "mean":
         raise InvalidInputError(f"reduce must be 'mean' or 'max', got {reduce!r}")
     counts = np.zeros_like(padded)
     counts[:h, :w] = 1.0
     n = counts.reshape(rows, block, cols, block).sum(axis=(1, 3))
-    return (tiles.sum(axis=(1, 3)) / n).astype(np.float32)
+    mean: NDArray[np.float32] = (tiles.sum(axis=(1, 3)) / n).astype(np.float32)
+    return mean
 
 
 def box_map(
@@ -156,4 +158,5 @@ def normalise(values: NDArray[np.floating], percentile: float = 100.0) -> NDArra
         top = float(v.max()) if v.size else 0.0
     if top <= 0.0:
         return np.zeros_like(v, dtype=np.float32)
-    return np.clip(v / top, 0.0, 1.0).astype(np.float32)
+    scaled: NDArray[np.float32] = np.clip(v / top, 0.0, 1.0).astype(np.float32)
+    return scaled

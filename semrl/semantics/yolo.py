@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
 YOLO_TASKS = {"detect": "detection", "segment": "segmentation", "classify": "classification"}
 
+MASK_RATIO = 4
+"""Ultralytics' ``mask_ratio``: its val compares instance masks on the network input downsampled
+by this factor, which is the grid of the mask prototypes."""
+
 
 @dataclass(frozen=True)
 class InferenceSettings:
@@ -42,6 +46,12 @@ class InferenceSettings:
         max_det: Most detections kept per frame.
         multi_label: Whether a box may carry several classes (val: True; predict: False).
         batch: Frames per forward pass.
+        coarse_masks: Threshold instance masks at the prototype resolution (a quarter of the
+            input, as Ultralytics' val compares them) and then enlarge them, instead of
+            thresholding bilinearly upsampled mask logits at the frame's resolution (as
+            Ultralytics' predict with ``retina_masks``). The masks on the prototype grid are
+            also kept, as :attr:`Detections.grid_masks` with the frame's :class:`Letterbox`, so
+            that mask mAP is computed where val computes it.
     """
 
     imgsz: int = 640
@@ -50,6 +60,7 @@ class InferenceSettings:
     max_det: int = 300
     multi_label: bool = True
     batch: int = 8
+    coarse_masks: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,6 +73,11 @@ class Detections:
         cls: int64 (N,) class ids.
         masks: bool (N, H, W) instance masks at the frame's resolution, or None.
         shape: (H, W) of the frame.
+        grid_masks: bool (N, h, w) instance masks on Ultralytics val's mask grid, the letterboxed
+            network input downsampled by :data:`MASK_RATIO` (``letterbox.grid_shape``), or None.
+            Predictions made with ``coarse_masks`` and labels read for them carry these; val
+            computes mask IoU on this grid, padding included.
+        letterbox: Where the frame sits in the network input; needed with ``grid_masks``.
     """
 
     boxes: NDArray[np.float32]
@@ -69,6 +85,8 @@ class Detections:
     cls: NDArray[np.int64]
     shape: tuple[int, int]
     masks: NDArray[np.bool_] | None = None
+    grid_masks: NDArray[np.bool_] | None = None
+    letterbox: Letterbox | None = None
 
     def __post_init__(self) -> None:
         n = len(self.boxes)
@@ -81,6 +99,14 @@ class Detections:
             raise InvalidInputError(
                 f"Detections: masks {self.masks.shape} do not match {n} objects of {self.shape}"
             )
+        if self.grid_masks is not None:
+            if self.letterbox is None:
+                raise InvalidInputError("Detections: grid_masks need the frame's letterbox")
+            if self.grid_masks.shape != (n, *self.letterbox.grid_shape):
+                raise InvalidInputError(
+                    f"Detections: grid masks {self.grid_masks.shape} do not match {n} objects "
+                    f"on the mask grid {self.letterbox.grid_shape}"
+                )
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -94,6 +120,8 @@ class Detections:
             self.cls[keep],
             self.shape,
             None if self.masks is None else self.masks[keep],
+            None if self.grid_masks is None else self.grid_masks[keep],
+            self.letterbox,
         )
 
     @staticmethod
@@ -116,14 +144,33 @@ def default_device() -> str:
 
 
 @dataclass
-class _Letterbox:
-    """Where a frame went in the network input: ratio and (left, top) padding."""
+class Letterbox:
+    """Where a frame went in the network input, as Ultralytics' val places it.
+
+    Attributes:
+        shape: (H, W) of the frame.
+        input_shape: (H, W) of the network input.
+        ratio: Input pixels per frame pixel.
+        pad: (left, top) padding in input pixels.
+        resized: (H, W) of the frame inside the input.
+        loaded: (H, W) after val's first resize (long side to ``imgsz``), to which its labels are
+            denormalised before the letterbox scales and pads them.
+    """
 
     shape: tuple[int, int]
     input_shape: tuple[int, int]
     ratio: float
     pad: tuple[float, float]
     resized: tuple[int, int] = field(default=(0, 0))
+    loaded: tuple[int, int] = field(default=(0, 0))
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        """(h, w) of val's mask grid (the mask prototypes' resolution)."""
+        return (self.input_shape[0] // MASK_RATIO, self.input_shape[1] // MASK_RATIO)
+
+
+_Letterbox = Letterbox  # the former private name, used by semrl.semantics.extractors
 
 
 class YoloNet:
@@ -150,24 +197,24 @@ class YoloNet:
         self.weights_path = Path(str(yolo.ckpt_path)) if yolo.ckpt_path else Path(str(weights))
         self.weights_sha256 = file_sha256(self.weights_path)
         self.device = device or default_device()
-        net = yolo.model
+        net: Any = yolo.model
         net.eval()
         for p in net.parameters():
             p.requires_grad_(False)
         self.model: Any = net.to(self.device)
         self.stride = int(max(int(s) for s in net.stride)) if hasattr(net, "stride") else 32
-        self.imgsz_cls = int(yolo.overrides.get("imgsz", 224)) if self.task == "classification" else 224
+        self.imgsz_cls = int(getattr(net, "args", {}).get("imgsz", 224) or 224)
         self.fingerprint = f"{Path(self.weights_path).name}:{self.weights_sha256[:16]}"
 
     # ---- preprocessing -------------------------------------------------------------------
 
-    def letterbox(self, frame: Frame, imgsz: int) -> tuple[NDArray[np.uint8], _Letterbox]:
+    def letterbox(self, frame: Frame, imgsz: int) -> tuple[NDArray[np.uint8], Letterbox]:
         """Resize and pad a BGR frame exactly as Ultralytics ``val`` does for a batch of one."""
         import cv2
 
         h0, w0 = frame.shape[:2]
         r = imgsz / max(h0, w0)
-        im = frame
+        im: Any = frame
         if r != 1:
             w, h = min(math.ceil(w0 * r), imgsz), min(math.ceil(h0 * r), imgsz)
             im = cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -186,7 +233,8 @@ class YoloNet:
         left, right = round(dw - 0.1), round(dw + 0.1)
         im = cv2.copyMakeBorder(im, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(114,) * 3)
         total = r * ratio
-        return im, _Letterbox((h0, w0), (ih, iw), total, (float(left), float(top)), (nh, nw))
+        pad = (float(left), float(top))
+        return im, Letterbox((h0, w0), (ih, iw), total, pad, (nh, nw), (h1, w1))
 
     def to_tensor(self, images: Sequence[NDArray[np.uint8]]) -> torch.Tensor:
         """Stack BGR uint8 images into a float RGB NCHW tensor in 0..1 on the device."""
@@ -210,7 +258,7 @@ class YoloNet:
     def detect(
         self,
         frames: Sequence[Frame],
-        settings: InferenceSettings = InferenceSettings(),  # noqa: B008 (frozen, immutable)
+        settings: InferenceSettings = InferenceSettings(),
         *,
         color: ColorOrder = "bgr",
     ) -> list[Detections]:
@@ -231,12 +279,12 @@ class YoloNet:
             raise InvalidInputError(f"{self.weights_path}: a classification net does not detect")
         bgr = to_bgr(frames, color)
         out: list[Detections] = [Detections.empty((1, 1))] * len(bgr)
-        boxes_in: list[tuple[int, NDArray[np.uint8], _Letterbox]] = []
+        boxes_in: list[tuple[int, NDArray[np.uint8], Letterbox]] = []
         for i, f in enumerate(bgr):
             im, lb = self.letterbox(f, settings.imgsz)
             boxes_in.append((i, im, lb))
         # Frames of one size share a batch; a video's frames all do.
-        groups: dict[tuple[int, int], list[tuple[int, NDArray[np.uint8], _Letterbox]]] = {}
+        groups: dict[tuple[int, int], list[tuple[int, NDArray[np.uint8], Letterbox]]] = {}
         for item in boxes_in:
             groups.setdefault(item[2].input_shape, []).append(item)
         with torch.inference_mode():
@@ -255,8 +303,9 @@ class YoloNet:
         return _split(preds)
 
     def _postprocess(
-        self, preds: Any, lbs: Sequence[_Letterbox], settings: InferenceSettings
+        self, preds: Any, lbs: Sequence[Letterbox], settings: InferenceSettings
     ) -> list[Detections]:
+        import torch
         from ultralytics.utils import nms, ops
 
         pred, proto = _split(preds)
@@ -272,17 +321,17 @@ class YoloNet:
         result = []
         for k, (o, lb) in enumerate(zip(outputs, lbs, strict=True)):
             h0, w0 = lb.shape
-            boxes = ops.scale_boxes(
+            boxes: Any = ops.scale_boxes(
                 lb.input_shape, o[:, :4].clone(), lb.shape, ratio_pad=((lb.ratio, lb.ratio), lb.pad)
             )
-            masks = None
+            masks = grid = None
             if seg:
                 assert proto is not None
-                if len(o):
-                    m = ops.process_mask_native(proto[k], o[:, 6:], boxes, (h0, w0))
-                    masks = m.bool().cpu().numpy()
-                else:
-                    masks = np.zeros((0, h0, w0), bool)
+                masks = _native_masks(proto[k], o[:, 6:], boxes, lb, settings.coarse_masks)
+                if settings.coarse_masks:
+                    # val's own masks: thresholded on the prototype grid, cropped to the input box
+                    grid = ops.process_mask(proto[k], o[:, 6:], o[:, :4], shape=lb.input_shape)
+                    grid = grid.to(torch.bool).cpu().numpy()
             result.append(
                 Detections(
                     boxes.cpu().numpy().astype(np.float32),
@@ -290,6 +339,8 @@ class YoloNet:
                     o[:, 5].cpu().numpy().astype(np.int64),
                     (h0, w0),
                     masks,
+                    grid,
+                    lb if grid is not None else None,
                 )
             )
         return result
@@ -312,6 +363,39 @@ class YoloNet:
         if not probs:
             return np.zeros((0, len(self.names)), np.float32)
         return np.concatenate(probs).astype(np.float32)
+
+
+def _native_masks(
+    proto: torch.Tensor,
+    coeffs: torch.Tensor,
+    boxes: torch.Tensor,
+    lb: Letterbox,
+    coarse: bool = False,
+) -> NDArray[np.bool_]:
+    """Instance masks at the frame's resolution from prototypes, coefficients and frame boxes.
+
+    ``ops.process_mask_native`` infers the letterbox padding assuming one side is unpadded,
+    which val's rectangles (padded on both sides) break, so the padding is passed explicitly.
+    """
+    import torch
+    import torch.nn.functional as F  # noqa: N812 (torch's convention)
+    from ultralytics.utils import ops
+
+    h0, w0 = lb.shape
+    out = np.zeros((len(coeffs), h0, w0), bool)
+    c, mh, mw = proto.shape
+    chunk = max(1, 8_000_000 // (lb.input_shape[0] * lb.input_shape[1] + h0 * w0))
+    for s in range(0, len(coeffs), chunk):
+        logits = (coeffs[s : s + chunk] @ proto.float().view(c, -1)).view(-1, mh, mw)
+        if coarse:
+            logits = logits.gt(0.0).float() * 2.0 - 1.0
+            up = F.interpolate(logits[None], lb.input_shape, mode="nearest")
+        else:
+            up = F.interpolate(logits[None], lb.input_shape, mode="bilinear", align_corners=False)
+        native = ops.scale_masks(up, (h0, w0), ratio_pad=((lb.ratio, lb.ratio), lb.pad))[0]
+        m = ops.crop_mask(native.gt(0.0).byte(), boxes[s : s + chunk])
+        out[s : s + chunk] = m.to(torch.bool).cpu().numpy()
+    return out
 
 
 def _split(preds: Any) -> tuple[torch.Tensor, torch.Tensor | None]:

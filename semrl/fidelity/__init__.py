@@ -1,0 +1,9 @@
+"""Task fidelity of decoded pictures: mAP, mask mAP, mIoU, top-1, and pixel distortion.
+
+Importing this package does not import torch or ultralytics.
+"""
+
+from semrl.fidelity.classification import top1_accuracy, top1_agreement
+from semrl.fidelity.distortion import psnr, semantic_distortion, ssim
+
+__all__ = ["psnr", "semantic_distortion", "ssim", "top1_accuracy", "top1_agreement"]

@@ -1,0 +1,18 @@
+"""Semantic maps: per-pixel task importance from YOLO networks, pooled to the CTU grid.
+
+Importing this package does not import torch or ultralytics; the networks load on first use.
+"""
+
+from semrl.semantics.config import ClassWeights, MapConfig, load_class_weights
+from semrl.semantics.maps import CTU_SIZE, OFFSET_BLOCK, SemanticMap, grid_shape, pool_map
+
+__all__ = [
+    "CTU_SIZE",
+    "OFFSET_BLOCK",
+    "ClassWeights",
+    "MapConfig",
+    "SemanticMap",
+    "grid_shape",
+    "load_class_weights",
+    "pool_map",
+]

@@ -1,0 +1,54 @@
+"""``semrl maps`` parsed and run in-process (real detector on bus.jpg)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import pytest
+
+from semrl.assets import assets_root
+from semrl.cli import maps as maps_cli
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="semrl")
+    maps_cli.register(p.add_subparsers(dest="command"))
+    return p
+
+
+def test_parses_and_rejects_bad_task() -> None:
+    args = _parser().parse_args(
+        ["maps", "x.jpg", "--task", "detection", "-o", "out", "--frames", "3"]
+    )
+    assert args.func is maps_cli.run and args.frames == 3 and args.method is None
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["maps", "x.jpg", "--task", "tracking", "-o", "out"])
+
+
+def test_missing_input_names_the_path(tmp_path) -> None:
+    if assets_root() is None:
+        pytest.skip("semrl assets folder not found: set SEMRL_ASSETS")
+    args = _parser().parse_args(
+        ["maps", str(tmp_path / "nope.jpg"), "--task", "detection", "-o", str(tmp_path)]
+    )
+    with pytest.raises(FileNotFoundError, match=r"nope\.jpg"):
+        args.func(args)
+
+
+@pytest.mark.weights
+def test_maps_on_bus(tmp_path) -> None:
+    import ultralytics
+
+    if assets_root() is None:
+        pytest.skip("semrl assets folder not found: set SEMRL_ASSETS")
+    bus = Path(ultralytics.__file__).parent / "assets" / "bus.jpg"
+    out = tmp_path / "maps"
+    args = _parser().parse_args(
+        ["maps", str(bus), "--task", "detection", "-o", str(out), "--device", "cpu"]
+    )
+    assert args.func(args) == 0
+    assert (out / "bus_map.png").stat().st_size > 1000
+    rows = list(csv.DictReader((out / "bus_ctu.csv").open()))
+    assert len(rows) == 17 * 13 and max(float(r["importance"]) for r in rows) > 0.5

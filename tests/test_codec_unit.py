@@ -1,0 +1,116 @@
+"""Codec-layer units that need no x265: pictures, configs, offsets validation helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from semrl.codec import EncoderConfig, Gop, Yuv420, ctu_grid
+from semrl.codec.bitstream import AnnexBWriter
+from semrl.errors import InvalidInputError, SemrlError
+
+
+def test_rgb_round_trip_is_close(rng: np.random.Generator) -> None:
+    smooth = np.kron(rng.integers(30, 220, (8, 10, 3)), np.ones((4, 4, 1))).astype(np.uint8)
+    picture = Yuv420.from_rgb(smooth)
+    assert (picture.width, picture.height) == (40, 32)
+    assert picture.u.shape == (16, 20)
+    back = picture.to_rgb()
+    assert np.abs(back.astype(int) - smooth.astype(int)).max() <= 3
+
+
+def test_rgb_conversion_matches_bt601_limited_range() -> None:
+    white = np.full((2, 2, 3), 255, np.uint8)
+    black = np.zeros((2, 2, 3), np.uint8)
+    assert Yuv420.from_rgb(white).y[0, 0] == 235 and Yuv420.from_rgb(white).u[0, 0] == 128
+    assert Yuv420.from_rgb(black).y[0, 0] == 16 and Yuv420.from_rgb(black).v[0, 0] == 128
+
+
+def test_i420_split_and_join(rng: np.random.Generator) -> None:
+    raw = rng.integers(0, 256, 6 * 4 * 3 // 2, dtype=np.uint8)
+    picture = Yuv420.from_i420(raw, 6, 4)
+    assert picture.to_i420() == raw.tobytes()
+    with pytest.raises(InvalidInputError, match="I420 6x4 picture has 36 bytes"):
+        Yuv420.from_i420(raw[:-1], 6, 4)
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (np.zeros((31, 32, 3), np.uint8), "even size"),
+        (np.zeros((32, 32, 3), np.float32), "uint8"),
+        (np.zeros((32, 32), np.uint8), r"\(H, W, 3\)"),
+    ],
+)
+def test_bad_rgb_frames_are_named(frame: np.ndarray, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        Yuv420.from_rgb(frame)
+
+
+def test_bad_planes_are_rejected() -> None:
+    with pytest.raises(InvalidInputError, match="chroma planes"):
+        Yuv420(np.zeros((4, 4), np.uint8), np.zeros((2, 2), np.uint8), np.zeros((1, 2), np.uint8))
+    with pytest.raises(InvalidInputError, match="2-D uint8"):
+        Yuv420(np.zeros((4, 4), np.int16), np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8))
+
+
+def test_errors_are_both_semrl_and_builtin() -> None:
+    with pytest.raises(ValueError):
+        EncoderConfig(33, 32)
+    with pytest.raises(SemrlError):
+        EncoderConfig(32, 32, qp=52)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"width": 33}, "even"),
+        ({"qp": -1}, "base QP"),
+        ({"preset": "turbo"}, "unknown x265 preset"),
+        ({"qg_size": 8}, "qg_size"),
+        ({"threads": 0}, "threads"),
+        ({"gop": "ibbp"}, "ibbp"),
+        ({"crf": 60.0}, "crf"),
+    ],
+)
+def test_bad_configs_are_named(kwargs: dict[str, object], message: str) -> None:
+    arguments: dict[str, object] = {"width": 64, "height": 64, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        EncoderConfig(**arguments)  # type: ignore[arg-type]
+
+
+def test_config_options_follow_the_gop() -> None:
+    intra = dict(EncoderConfig(64, 64, gop=Gop.INTRA).x265_options())
+    assert intra["keyint"] == "1" and intra["cqp-offsets"] == "1" and intra["ctu"] == "64"
+    ldp = dict(EncoderConfig(64, 64, gop="ldp", keyint=30).x265_options())  # type: ignore[arg-type]
+    assert ldp["bframes"] == "0" and ldp["keyint"] == "30" and ldp["rc-lookahead"] == "0"
+    crf = dict(EncoderConfig(64, 64, gop="ra", crf=28).x265_options())  # type: ignore[arg-type]
+    assert crf["crf"] == "28" and "qp" not in crf and "bframes" not in crf
+    args = EncoderConfig(64, 64, sao=False, options=(("psy-rd", "0"),)).cli_args()
+    assert (
+        args[:2] == ["--preset", "medium"]
+        and "--no-sao" in args
+        and "--cqp-offsets" in args
+        and args[-2:] == ["--psy-rd", "0"]
+    )
+
+
+def test_ctu_grid_rounds_up() -> None:
+    assert ctu_grid(416, 240) == (4, 7)
+    assert ctu_grid(416, 240, 16) == (15, 26)
+
+
+def test_annexb_writer_is_atomic(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "out.hevc"
+    with pytest.raises(RuntimeError), AnnexBWriter(target) as stream:
+        stream.write(b"\x00\x00\x01")
+        raise RuntimeError("interrupted")
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    with AnnexBWriter(target) as stream:
+        stream.write(b"\x00\x00\x00\x01\x40")
+    assert target.read_bytes() == b"\x00\x00\x00\x01\x40"
+
+
+def test_annexb_writer_names_a_missing_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        AnnexBWriter(tmp_path / "missing" / "out.hevc")

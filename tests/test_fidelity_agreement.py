@@ -1,0 +1,100 @@
+"""semrl's metrics on uncompressed val images agree with Ultralytics' own ``val``.
+
+Run: ``pytest -m slow tests/test_fidelity_agreement.py -s`` (prints the figures).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semrl.assets import assets_root
+
+pytestmark = [pytest.mark.weights, pytest.mark.slow]
+
+TOLERANCE = 0.005
+MASK_TOLERANCE = 0.01  # masks: see test_mask_map_agrees_with_val
+
+
+def _assets() -> Path:
+    root = assets_root()
+    if root is None or not (root / "datasets" / "coco-det").is_dir():
+        pytest.skip("semrl assets folder (models/, datasets/) not found: set SEMRL_ASSETS")
+    return root
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _threads() -> None:
+    import torch
+
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def _val(weights: str, dataset: str, tmp: Path, **kw: object):
+    from semrl.assets import load_yolo
+
+    data = shutil.copytree(_assets() / "datasets" / dataset, tmp / dataset)  # val writes caches
+    target = str(data / "data.yaml") if (data / "data.yaml").is_file() else str(data)
+    return load_yolo(weights).val(
+        data=target, device="cpu", plots=False, verbose=False, project=str(tmp / "runs"), **kw
+    )
+
+
+def _ours(weights: str, dataset: str, kind: str, settings=None):
+    from semrl.fidelity.detection import mean_average_precision
+    from semrl.fidelity.labels import dataset_images, read_yolo_labels
+    from semrl.semantics.frames import read_image
+    from semrl.semantics.yolo import InferenceSettings, YoloNet
+
+    net = YoloNet(weights, device="cpu")
+    items = dataset_images(dataset)
+    frames = [read_image(i.image) for i in items]
+    preds = net.detect(frames, settings or InferenceSettings())
+    labels = [
+        read_yolo_labels(i.label, f.shape[:2], masks=kind == "mask")
+        for i, f in zip(items, frames, strict=True)
+    ]
+    return mean_average_precision(preds, labels, kind)  # type: ignore[arg-type]
+
+
+def test_detection_map_agrees_with_val(tmp_path) -> None:
+    ref = _val("yolov8n.pt", "coco-det", tmp_path, imgsz=640)
+    ours = _ours("yolov8n.pt", "coco-det", "box")
+    print(
+        f"\ndetection mAP50-95 semrl {ours.map50_95:.4f} val {ref.box.map:.4f}; "
+        f"mAP50 semrl {ours.map50:.4f} val {ref.box.map50:.4f}"
+    )
+    assert abs(ours.map50_95 - ref.box.map) < TOLERANCE
+    assert abs(ours.map50 - ref.box.map50) < TOLERANCE
+
+
+def test_mask_map_agrees_with_val(tmp_path) -> None:
+    from semrl.fidelity.segmentation import MASK_EVAL
+
+    ref = _val("yolo11n-seg.pt", "coco-seg", tmp_path, imgsz=640)
+    ours = _ours("yolo11n-seg.pt", "coco-seg", "mask", MASK_EVAL)
+    print(
+        f"\nmask mAP50-95 semrl {ours.map50_95:.4f} val {ref.seg.map:.4f}; "
+        f"mask mAP50 semrl {ours.map50:.4f} val {ref.seg.map50:.4f}"
+    )
+    # semrl compares masks at the frame's resolution, val at a quarter of its letterboxed input
+    assert abs(ours.map50_95 - ref.seg.map) < MASK_TOLERANCE
+
+
+def test_top1_agrees_with_val(tmp_path) -> None:
+    from semrl.fidelity import top1_accuracy
+    from semrl.fidelity.labels import classification_images
+    from semrl.semantics.frames import read_image
+    from semrl.semantics.yolo import YoloNet
+
+    ref = _val("yolov8n-cls.pt", "imagenet-cls", tmp_path, imgsz=224)
+    net = YoloNet("yolov8n-cls.pt", device="cpu")
+    items = classification_images("imagenet-cls", net.names)
+    probs = net.classify([read_image(p) for p, _ in items])
+    ours = top1_accuracy(probs, np.array([c for _, c in items]))
+    print(f"\ntop-1 semrl {ours:.4f} val {ref.top1:.4f} over {len(items)} images")
+    assert abs(ours - ref.top1) < TOLERANCE

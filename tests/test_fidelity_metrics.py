@@ -1,0 +1,105 @@
+"""Fast tests of the fidelity metrics on synthetic detections and frames (no weights)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from semrl.errors import InvalidInputError
+from semrl.fidelity import psnr, semantic_distortion, ssim, top1_accuracy, top1_agreement
+from semrl.fidelity.detection import mean_average_precision, pseudo_ground_truth
+from semrl.fidelity.labels import read_yolo_labels
+from semrl.fidelity.segmentation import mean_iou
+from semrl.semantics.fakes import FakeObject, FakeSegmenter
+from semrl.semantics.yolo import Detections
+
+PERFECT_AP = 0.995  # ap_per_class's 101-point trapezoid ends at precision 0: its perfect score
+
+
+def _dets(boxes, conf, cls, shape=(100, 100)) -> Detections:
+    return Detections(
+        np.asarray(boxes, np.float32).reshape(-1, 4),
+        np.asarray(conf, np.float32),
+        np.asarray(cls, np.int64),
+        shape,
+    )
+
+
+def test_map_perfect_partial_and_empty() -> None:
+    gt = _dets([[10, 10, 50, 50], [60, 60, 90, 90]], [1, 1], [0, 1])
+    perfect = mean_average_precision([_dets(gt.boxes, [0.9, 0.8], [0, 1])], [gt])
+    assert perfect.map50_95 == pytest.approx(PERFECT_AP) and perfect.objects == 2
+    shifted = _dets([[14, 14, 54, 54], [60, 60, 90, 90]], [0.9, 0.8], [0, 1])
+    s = mean_average_precision([shifted], [gt])
+    assert s.map50 == pytest.approx(PERFECT_AP) and 0.4 < s.map50_95 < 0.99
+    wrong_class = mean_average_precision([_dets(gt.boxes, [0.9, 0.8], [1, 0])], [gt])
+    assert wrong_class.map50_95 == 0.0
+    none = mean_average_precision(
+        [_dets(np.zeros((0, 4)), [], [])], [_dets(np.zeros((0, 4)), [], [])]
+    )
+    assert np.isnan(none.map50_95)
+    with pytest.raises(InvalidInputError):
+        mean_average_precision([gt], [])
+
+
+def test_pseudo_ground_truth_self_score_and_low_confidence_extras() -> None:
+    preds = _dets(
+        [[10, 10, 50, 50], [60, 60, 90, 90], [12, 12, 48, 48], [0, 0, 5, 5]],
+        [0.9, 0.6, 0.1, 0.01],
+        [0, 1, 0, 2],
+    )
+    gt = pseudo_ground_truth([preds])
+    assert len(gt[0]) == 2 and (gt[0].conf == 1).all()
+    assert mean_average_precision([preds], gt).map50_95 == pytest.approx(PERFECT_AP)
+
+
+def test_mask_map_and_miou_with_fake_segmenter() -> None:
+    frame = np.zeros((80, 120, 3), np.uint8)
+    objs = [FakeObject((0.1, 0.1, 0.5, 0.9), 0, 0.9), FakeObject((0.6, 0.2, 0.9, 0.6), 3, 0.7)]
+    pred = FakeSegmenter(objs).detect([frame])
+    gt = pseudo_ground_truth(pred)
+    assert mean_average_precision(pred, gt, "mask").map50_95 == pytest.approx(PERFECT_AP)
+    assert mean_iou(pred, gt) == 1.0
+    smaller = FakeSegmenter([FakeObject((0.1, 0.1, 0.4, 0.9), 0, 0.9), objs[1]]).detect([frame])
+    assert 0.5 < mean_iou(smaller, gt) < 1.0
+
+
+def test_read_yolo_labels_boxes_and_polygons(tmp_path) -> None:
+    f = tmp_path / "a.txt"
+    f.write_text("3 0.5 0.5 0.2 0.4\n")
+    d = read_yolo_labels(f, (100, 200))
+    np.testing.assert_allclose(d.boxes[0], [80, 30, 120, 70])
+    assert d.cls.tolist() == [3]
+    g = tmp_path / "b.txt"
+    g.write_text("1 0.1 0.1 0.5 0.1 0.5 0.5 0.1 0.5\n")
+    m = read_yolo_labels(g, (100, 100), masks=True)
+    assert m.masks is not None and 1400 < m.masks[0].sum() < 1800
+    assert len(read_yolo_labels(tmp_path / "missing.txt", (10, 10))) == 0
+    with pytest.raises(InvalidInputError):
+        read_yolo_labels(f, (100, 200), masks=True)
+    f.write_text("x y\n")
+    with pytest.raises(InvalidInputError, match=r"a\.txt"):
+        read_yolo_labels(f, (100, 200))
+
+
+def test_top1() -> None:
+    probs = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    assert top1_accuracy(probs, [1, 0, 0]) == pytest.approx(2 / 3)
+    assert top1_agreement(probs, probs) == 1.0
+    assert top1_agreement(probs, probs[:, ::-1]) == 0.0
+
+
+def test_distortion_psnr_ssim() -> None:
+    rng = np.random.default_rng(0)
+    ref = rng.integers(0, 256, (70, 130, 3), dtype=np.uint8)
+    dec = ref.copy()
+    dec[:64, :64] ^= 8  # distort only the first CTU
+    w = np.ones((70, 130), np.float32)
+    d = semantic_distortion(ref, dec, w)
+    assert d.shape == (2, 3) and d[0, 0] > 0 and (d.ravel()[1:] == 0).all()
+    assert semantic_distortion(ref, dec, np.zeros_like(w)).max() == 0
+    assert psnr(ref, ref) == float("inf")
+    assert 20 < psnr(ref, dec) < 60
+    assert ssim(ref, ref) == pytest.approx(1.0) and ssim(ref, dec) < 1.0
+    with pytest.raises(InvalidInputError):
+        psnr(ref, dec[:, :-1])

@@ -1,0 +1,162 @@
+"""Fast tests of semantic maps, pooling, configs, fakes, cache and rendering (no weights)."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from semrl.errors import InvalidInputError
+from semrl.semantics import MapConfig, SemanticMap, load_class_weights, pool_map
+from semrl.semantics.cache import CachedExtractor, MapCache
+from semrl.semantics.config import ClassWeights
+from semrl.semantics.extractors import SemanticExtractor
+from semrl.semantics.fakes import FakeDetector, FakeExtractor, FakeObject, FakeSegmenter
+from semrl.semantics.maps import box_map, grid_shape, normalise
+from semrl.semantics.render import write_maps
+
+
+def test_pool_map_mean_counts_only_pixels_inside_the_picture() -> None:
+    v = np.zeros((70, 130), np.float32)
+    v[64:, 128:] = 1.0  # the bottom-right CTU holds 6x2 real pixels, all ones
+    g = pool_map(v, 64)
+    assert g.shape == (2, 3) == grid_shape(70, 130)
+    assert g[1, 2] == pytest.approx(1.0)
+    assert g[0, 0] == 0.0
+    assert pool_map(v, 16, "max").shape == (5, 9)
+
+
+def test_pool_map_mean_is_block_average() -> None:
+    rng = np.random.default_rng(0)
+    v = rng.random((128, 192)).astype(np.float32)
+    g = pool_map(v, 64)
+    assert g[1, 2] == pytest.approx(v[64:128, 128:192].mean(), rel=1e-5)
+    with pytest.raises(InvalidInputError):
+        pool_map(v[0], 64)
+
+
+def test_box_map_margin_and_max_overlap() -> None:
+    m = box_map((100, 100), np.array([[10, 10, 20, 20], [15, 15, 50, 50]]), np.array([0.9, 0.5]), 5)
+    assert m[5, 5] == pytest.approx(0.9)
+    assert m[4, 4] == 0.0
+    assert m[18, 18] == pytest.approx(0.9)
+    assert m[40, 40] == pytest.approx(0.5)
+    assert m[60, 60] == 0.0
+
+
+def test_semantic_map_rejects_bad_values() -> None:
+    with pytest.raises(InvalidInputError):
+        SemanticMap(np.full((4, 4), 1.5, np.float32), "detection", "x")
+    with pytest.raises(InvalidInputError):
+        SemanticMap(np.zeros((4, 4), np.float64), "detection", "x")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        SemanticMap(np.zeros((4, 4), np.float32), "tracking", "x")  # type: ignore[arg-type]
+    s = SemanticMap(np.ones((130, 70), np.float32), "detection", "x")
+    assert s.ctu_grid().shape == (3, 2) and s.offset_grid().shape == (9, 5)
+
+
+def test_normalise() -> None:
+    assert normalise(np.zeros((3, 3))).max() == 0.0
+    n = normalise(np.arange(100.0).reshape(10, 10), 50.0)
+    assert n.max() == 1.0 and n.min() == 0.0
+
+
+def test_config_roundtrip_and_validation() -> None:
+    cw = ClassWeights(0.5, (("person", 1.0),))
+    c = MapConfig(task="segmentation", method="gradient", class_weights=cw)
+    assert MapConfig.from_json(c.to_json()) == c
+    assert c.resolved_weights == "yolo11n-seg.pt"
+    assert MapConfig(task="classification").resolved_method == "gradcam"
+    with pytest.raises(InvalidInputError):
+        MapConfig(task="classification", method="boxes")
+    with pytest.raises(InvalidInputError):
+        ClassWeights(2.0)
+
+
+def test_shipped_class_weights(tmp_path) -> None:
+    cw = load_class_weights()
+    assert cw.of("person") == 1.0 and len(cw.weights) == 80
+    f = tmp_path / "w.yaml"
+    f.write_text("default: 0.2\nweights:\n  car: 0.9\n")
+    w = load_class_weights(f)
+    assert (w.of("car"), w.of("dog")) == (0.9, 0.2)
+    with pytest.raises(FileNotFoundError):
+        load_class_weights(tmp_path / "missing.yaml")
+
+
+def test_fake_detector_and_segmenter() -> None:
+    frame = np.zeros((100, 200, 3), np.uint8)
+    d = FakeDetector().detect([frame])[0]
+    assert d.shape == (100, 200) and len(d) == 2
+    assert list(d.conf) == sorted(d.conf, reverse=True)
+    np.testing.assert_allclose(d.boxes[0], [20, 20, 80, 70])
+    s = FakeSegmenter([FakeObject((0.0, 0.0, 0.5, 1.0))]).detect([frame])[0]
+    assert s.masks is not None and s.masks[0, 50, 50] and not s.masks[0, 50, 150]
+
+
+@pytest.mark.parametrize("task", ["detection", "segmentation", "classification"])
+def test_fake_extractor_is_an_extractor(task: str) -> None:
+    e = FakeExtractor(task)
+    assert isinstance(e, SemanticExtractor)
+    frame = np.zeros((96, 160, 3), np.uint8)
+    (m,) = e.extract([frame])
+    assert m.shape == (96, 160) and m.task == task and 0 < m.values.max() <= 1
+    rgb = e.extract([frame], color="rgb")[0]
+    np.testing.assert_array_equal(m.values, rgb.values)
+
+
+def test_cache_hits_and_atomic_files(tmp_path) -> None:
+    fake = FakeExtractor("detection", margin=4)
+    cached = CachedExtractor(fake, MapCache(tmp_path))
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 255, (64, 96, 3), dtype=np.uint8) for _ in range(3)]
+    first = cached.extract(frames)
+    assert (cached.misses, cached.hits, fake.calls) == (3, 0, 1)
+    again = cached.extract([frames[1], frames[0]])
+    assert (cached.hits, fake.calls) == (2, 1)
+    np.testing.assert_array_equal(again[0].values, first[1].values)
+    files = list(tmp_path.rglob("*"))
+    assert sum(f.suffix == ".npz" for f in files) == 3
+    assert not [f for f in files if f.name.endswith(".tmp")]
+    # a different extractor setting is a different key
+    other = CachedExtractor(FakeExtractor("detection", margin=0), MapCache(tmp_path))
+    other.extract(frames[:1])
+    assert other.misses == 1
+
+
+def test_cache_recomputes_damaged_entry(tmp_path) -> None:
+    cache = MapCache(tmp_path)
+    fake = FakeExtractor()
+    frame = np.zeros((32, 32, 3), np.uint8)
+    CachedExtractor(fake, cache).extract([frame])
+    cache.path(fake.fingerprint, frame).write_bytes(b"broken")
+    c = CachedExtractor(fake, cache)
+    c.extract([frame])
+    assert c.misses == 1
+
+
+def test_write_maps_png_and_csv(tmp_path) -> None:
+    import cv2
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for k in range(3):
+        cv2.imwrite(str(src / f"im{k}.png"), np.full((100, 150, 3), 40 * k, np.uint8))
+    out = tmp_path / "out"
+    written = write_maps(src, out, FakeExtractor(), max_frames=2)
+    assert [w.name for w in written] == ["im0", "im1"]
+    png = cv2.imread(str(written[0].png))
+    assert png.shape == (100, 150, 3)
+    assert (png[:, 64] == 255).all()  # CTU grid line
+    rows = list(csv.DictReader(written[0].csv.open()))
+    assert len(rows) == 2 * 3 and rows[-1]["ctu"] == "5"
+    assert float(rows[0]["importance"]) == pytest.approx(float(written[0].ctu_importance[0, 0]))
+
+
+def test_write_maps_errors(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="nope"):
+        write_maps(tmp_path / "nope.jpg", tmp_path / "o", FakeExtractor())
+    (tmp_path / "x.txt").write_text("hi")
+    with pytest.raises(InvalidInputError, match=r"x\.txt"):
+        write_maps(tmp_path / "x.txt", tmp_path / "o", FakeExtractor())
