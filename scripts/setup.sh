@@ -44,10 +44,13 @@ if [ ! -f "$venv/.semrl-complete" ]; then
     log "creating the Python environment in $venv (first run: a few minutes)"
     rm -rf "$venv"
     "$python" -m venv "$venv"
-    "$venv/bin/pip" install -q --upgrade pip
+    pip_quiet() { "$venv/bin/pip" install -q "$@" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true; }
+    pip_quiet --upgrade pip
     # torch first and pinned, so nothing later pulls a different build.
-    "$venv/bin/pip" install -q torch==2.14.1 torchvision==0.29.1
-    "$venv/bin/pip" install -q -e "$repo[dev]"
+    pip_quiet torch==2.14.1 torchvision==0.29.1
+    pip_quiet -e "$repo[dev]"
+    "$venv/bin/python" -c "import semrl, torch, torchvision, ultralytics, stable_baselines3, gymnasium, cv2, skimage" ||
+        { echo "[setup] error: the Python environment in $venv is incomplete" >&2; exit 1; }
     touch "$venv/.semrl-complete"
 fi
 ln -sfn "$venv" "$repo/.venv"

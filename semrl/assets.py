@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from semrl.errors import SemrlError
+from semrl.paths import cache_root
 
 if TYPE_CHECKING:
     from ultralytics import YOLO  # type: ignore[attr-defined]
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 ASSETS_ENV = "SEMRL_ASSETS"
 """Environment variable naming the folder with ``models/`` and ``datasets/``."""
 
-CACHE_ENV = "SEMRL_CACHE"
-"""Environment variable naming semrl's cache root (default ``~/.cache/semrl``)."""
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _DEFAULT_ASSETS = REPO_ROOT.parent / "shared" / "assets"
@@ -39,12 +38,6 @@ _DEFAULT_ASSETS = REPO_ROOT.parent / "shared" / "assets"
 
 class AssetNotFoundError(SemrlError, FileNotFoundError):
     """Weights, a dataset or the assets folder do not exist (the message names the path)."""
-
-
-def cache_root() -> Path:
-    """Return semrl's cache folder (``$SEMRL_CACHE`` or ``~/.cache/semrl``), not created here."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "semrl"
 
 
 def assets_root() -> Path | None:

@@ -42,13 +42,14 @@ def sample_clip(
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise InvalidInputError(f"cannot read image {path}")
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    rgb = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
     scale = max(width / rgb.shape[1], height / rgb.shape[0]) * 1.25
-    rgb = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    size = (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale))
+    rgb = np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
     room_x, room_y = rgb.shape[1] - width, rgb.shape[0] - height
     clip = []
     for i in range(frames):
         t = i / max(frames - 1, 1)
         x, y = round(room_x * t), round(room_y * t / 2)
-        clip.append(np.ascontiguousarray(rgb[y : y + height, x : x + width]))
+        clip.append(np.ascontiguousarray(rgb[y : y + height, x : x + width], dtype=np.uint8))
     return clip

@@ -223,7 +223,7 @@ def test_bad_input_raises_clear_errors(clip) -> None:  # type: ignore[no-untyped
         encoder.encode(np.zeros((H - 1, W, 3), np.uint8))
     with pytest.raises(InvalidInputError, match="NaN"):
         encoder.encode(clip[0], np.full((4, 6), np.nan))
-    with pytest.raises(InvalidInputError, match="outside 0..51"):
+    with pytest.raises(InvalidInputError, match=r"outside 0\.\.51"):
         encoder.encode(clip[0], np.full((4, 6), 30))
     with pytest.raises(InvalidInputError, match=r"shape \(4, 6\)"):
         encoder.encode(clip[0], np.zeros((3, 3)))

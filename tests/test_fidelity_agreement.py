@@ -17,7 +17,7 @@ from semrl.assets import assets_root
 pytestmark = [pytest.mark.weights, pytest.mark.slow]
 
 TOLERANCE = 0.005
-MASK_TOLERANCE = 0.01  # masks: see test_mask_map_agrees_with_val
+SAME_PROCEDURE = 1e-3  # semrl against val on the same letterbox: the same numbers up to float noise
 
 
 def _assets() -> Path:
@@ -37,7 +37,9 @@ def _threads() -> None:
 def _val(weights: str, dataset: str, tmp: Path, **kw: object):
     from semrl.assets import load_yolo
 
-    data = shutil.copytree(_assets() / "datasets" / dataset, tmp / dataset)  # val writes caches
+    data = tmp / dataset
+    if not data.is_dir():
+        shutil.copytree(_assets() / "datasets" / dataset, data)  # val writes caches
     target = str(data / "data.yaml") if (data / "data.yaml").is_file() else str(data)
     return load_yolo(weights).val(
         data=target, device="cpu", plots=False, verbose=False, project=str(tmp / "runs"), **kw
@@ -54,9 +56,10 @@ def _ours(weights: str, dataset: str, kind: str, settings=None):
     items = dataset_images(dataset)
     frames = [read_image(i.image) for i in items]
     preds = net.detect(frames, settings or InferenceSettings())
+    # labels on the mask grid of the letterbox each prediction was made on, as val's
     labels = [
-        read_yolo_labels(i.label, f.shape[:2], masks=kind == "mask")
-        for i, f in zip(items, frames, strict=True)
+        read_yolo_labels(i.label, f.shape[:2], masks=kind == "mask", letterbox=p.letterbox)
+        for i, f, p in zip(items, frames, preds, strict=True)
     ]
     return mean_average_precision(preds, labels, kind)  # type: ignore[arg-type]
 
@@ -76,13 +79,20 @@ def test_mask_map_agrees_with_val(tmp_path) -> None:
     from semrl.fidelity.segmentation import MASK_EVAL
 
     ref = _val("yolo11n-seg.pt", "coco-seg", tmp_path, imgsz=640)
+    one = _val("yolo11n-seg.pt", "coco-seg", tmp_path, imgsz=640, batch=1)
     ours = _ours("yolo11n-seg.pt", "coco-seg", "mask", MASK_EVAL)
     print(
-        f"\nmask mAP50-95 semrl {ours.map50_95:.4f} val {ref.seg.map:.4f}; "
-        f"mask mAP50 semrl {ours.map50:.4f} val {ref.seg.map50:.4f}"
+        f"\nmask mAP50-95 semrl {ours.map50_95:.4f} val {ref.seg.map:.4f} "
+        f"val(batch=1) {one.seg.map:.4f}; mask mAP50 semrl {ours.map50:.4f} "
+        f"val {ref.seg.map50:.4f} val(batch=1) {one.seg.map50:.4f}"
     )
-    # semrl compares masks at the frame's resolution, val at a quarter of its letterboxed input
-    assert abs(ours.map50_95 - ref.seg.map) < MASK_TOLERANCE
+    assert abs(ours.map50_95 - ref.seg.map) < TOLERANCE
+    # semrl letterboxes each frame as val does a batch of one; val's default batches of 16
+    # images sorted by aspect ratio share the padding of the batch's extreme one, which moves
+    # mAP50 by about 0.008 on this mixed-shape set. On the same letterbox the two are one
+    # procedure: masks compared on the prototype grid of the network input.
+    assert abs(ours.map50_95 - one.seg.map) < SAME_PROCEDURE
+    assert abs(ours.map50 - one.seg.map50) < SAME_PROCEDURE
 
 
 def test_top1_agrees_with_val(tmp_path) -> None:

@@ -7,11 +7,17 @@ import pytest
 
 from semrl.errors import InvalidInputError
 from semrl.fidelity import psnr, semantic_distortion, ssim, top1_accuracy, top1_agreement
-from semrl.fidelity.detection import mean_average_precision, pseudo_ground_truth
-from semrl.fidelity.labels import read_yolo_labels
+from semrl.fidelity.detection import (
+    coco_ap_per_class,
+    correct_matrix,
+    mean_average_precision,
+    pseudo_ground_truth,
+    pseudo_gt_map,
+)
+from semrl.fidelity.labels import grid_masks, read_yolo_labels
 from semrl.fidelity.segmentation import mean_iou
 from semrl.semantics.fakes import FakeObject, FakeSegmenter
-from semrl.semantics.yolo import Detections
+from semrl.semantics.yolo import Detections, Letterbox
 
 PERFECT_AP = 0.995  # ap_per_class's 101-point trapezoid ends at precision 0: its perfect score
 
@@ -53,12 +59,46 @@ def test_pseudo_ground_truth_self_score_and_low_confidence_extras() -> None:
     assert mean_average_precision([preds], gt).map50_95 == pytest.approx(PERFECT_AP)
 
 
+def test_coco_ap_is_one_when_perfect_and_pycocotools_like_otherwise() -> None:
+    gt = _dets([[10, 10, 50, 50], [60, 60, 90, 90]], [1, 1], [0, 1])
+    perfect = mean_average_precision([_dets(gt.boxes, [0.9, 0.8], [0, 1])], [gt], ap_method="coco")
+    assert perfect.map50_95 == pytest.approx(1.0, abs=1e-9)
+    assert perfect.map50 == pytest.approx(1.0, abs=1e-9)
+    # TP, FP, TP on two objects: envelope 1.0 up to recall 0.5 (51 thresholds), then 2/3 (50)
+    ap = coco_ap_per_class(
+        np.array([[True], [False], [True]]), np.array([0.9, 0.8, 0.7]), np.zeros(3), np.zeros(2)
+    )
+    assert ap[0, 0] == pytest.approx((51 + 50 * 2 / 3) / 101)
+    # a missed object: recall stops at 0.5, thresholds above it read precision 0
+    half = coco_ap_per_class(np.array([[True]]), np.array([0.9]), np.zeros(1), np.zeros(2))
+    assert half[0, 0] == pytest.approx(51 / 101)
+    wrong = mean_average_precision([_dets(gt.boxes, [0.9, 0.8], [1, 0])], [gt], ap_method="coco")
+    assert wrong.map50_95 == 0.0
+    with pytest.raises(InvalidInputError, match="ap_method"):
+        mean_average_precision([gt], [gt], ap_method="voc")  # type: ignore[arg-type]
+
+
+def test_pseudo_gt_map_self_score_is_exactly_one() -> None:
+    ref = _dets(
+        [[10, 10, 50, 50], [60, 60, 90, 90], [12, 12, 48, 48], [0, 0, 5, 5]],
+        [0.9, 0.6, 0.1, 0.01],
+        [0, 1, 0, 2],
+    )
+    own = pseudo_gt_map([ref], [ref])
+    assert own.objects == 2
+    assert own.map50_95 == pytest.approx(1.0, abs=1e-9)
+    assert own.map50 == pytest.approx(1.0, abs=1e-9)
+    shifted = _dets([[16, 16, 56, 56], [60, 60, 90, 90]], [0.9, 0.6], [0, 1])
+    assert pseudo_gt_map([ref], [shifted]).map50_95 < 0.9
+
+
 def test_mask_map_and_miou_with_fake_segmenter() -> None:
     frame = np.zeros((80, 120, 3), np.uint8)
     objs = [FakeObject((0.1, 0.1, 0.5, 0.9), 0, 0.9), FakeObject((0.6, 0.2, 0.9, 0.6), 3, 0.7)]
     pred = FakeSegmenter(objs).detect([frame])
     gt = pseudo_ground_truth(pred)
     assert mean_average_precision(pred, gt, "mask").map50_95 == pytest.approx(PERFECT_AP)
+    assert pseudo_gt_map(pred, pred, "mask").map50_95 == pytest.approx(1.0, abs=1e-9)
     assert mean_iou(pred, gt) == 1.0
     smaller = FakeSegmenter([FakeObject((0.1, 0.1, 0.4, 0.9), 0, 0.9), objs[1]]).detect([frame])
     assert 0.5 < mean_iou(smaller, gt) < 1.0
@@ -80,6 +120,47 @@ def test_read_yolo_labels_boxes_and_polygons(tmp_path) -> None:
     f.write_text("x y\n")
     with pytest.raises(InvalidInputError, match=r"a\.txt"):
         read_yolo_labels(f, (100, 200))
+
+
+def _letterbox() -> Letterbox:
+    # a 100x200 frame, enlarged 2x into a 224x416 input (val's rectangle) with 8 px of padding
+    return Letterbox((100, 200), (224, 416), 2.0, (8.0, 12.0), (200, 400), (200, 400))
+
+
+def test_grid_masks_follow_vals_letterbox() -> None:
+    lb = _letterbox()
+    square = np.array([[0.25, 0.2], [0.75, 0.2], [0.75, 0.8], [0.25, 0.8]], np.float32)
+    inner = np.array([[0.4, 0.4], [0.6, 0.4], [0.6, 0.6], [0.4, 0.6]], np.float32)
+    g = grid_masks([square, inner], lb)
+    assert g.shape == (2, 56, 104) and lb.grid_shape == (56, 104)
+    # input pixels x 108..308, y 52..172; on the quarter grid about 27..77 and 13..43
+    ys, xs = np.nonzero(g[0] | g[1])
+    assert abs(xs.min() - 27) <= 1 and abs(xs.max() - 76) <= 1
+    assert abs(ys.min() - 13) <= 1 and abs(ys.max() - 42) <= 1
+    assert not (g[0] & g[1]).any() and g[1].sum() > 0  # overlaps go to the smaller instance
+
+
+def test_read_yolo_labels_on_the_mask_grid_and_grid_mask_iou(tmp_path) -> None:
+    lb = _letterbox()
+    f = tmp_path / "a.txt"
+    f.write_text("2 0.25 0.2 0.75 0.2 0.75 0.8 0.25 0.8\n")
+    lab = read_yolo_labels(f, (100, 200), masks=True, letterbox=lb)
+    assert lab.grid_masks is not None and lab.grid_masks.shape == (1, *lb.grid_shape)
+    assert lab.letterbox is lb and lab.above(0.5).grid_masks is not None
+    with pytest.raises(InvalidInputError, match=r"a\.txt"):
+        read_yolo_labels(f, (50, 200), masks=True, letterbox=lb)
+    # a prediction equal on the grid but off at frame resolution: the grid decides
+    assert lab.masks is not None
+    pred = Detections(
+        lab.boxes, np.array([0.9], np.float32), lab.cls, lab.shape, ~lab.masks, lab.grid_masks, lb
+    )
+    assert correct_matrix(pred, lab, "mask").all()
+    no_grid = Detections(lab.boxes, pred.conf, lab.cls, lab.shape, ~lab.masks)
+    assert not correct_matrix(no_grid, lab, "mask").any()
+    with pytest.raises(InvalidInputError, match="letterbox"):
+        Detections(lab.boxes, pred.conf, lab.cls, lab.shape, lab.masks, lab.grid_masks)
+    with pytest.raises(InvalidInputError, match="grid"):
+        Detections(lab.boxes, pred.conf, lab.cls, lab.shape, None, lab.grid_masks[:, 1:], lb)
 
 
 def test_top1() -> None:

@@ -121,15 +121,17 @@ def test_segmentation_maps_agree_with_mask_labels() -> None:
 def test_pseudo_ground_truth_is_perfect_and_blur_is_not() -> None:
     import cv2
 
-    from semrl.fidelity.detection import mean_average_precision, pseudo_ground_truth
+    from semrl.fidelity.detection import pseudo_gt_map
     from semrl.semantics.yolo import YoloNet
 
     frames, _ = _labelled("coco8", 4)
     net = YoloNet("yolov8n.pt", device="cpu")
     preds = net.detect(frames)
-    gt = pseudo_ground_truth(preds)
-    own = mean_average_precision(preds, gt)
-    assert own.map50_95 == pytest.approx(0.995)  # ap_per_class's ceiling: nothing lost
+    own = pseudo_gt_map(preds, preds)
+    assert own.objects > 0
+    assert own.map50_95 == pytest.approx(1.0, abs=1e-9)
+    assert own.map50 == pytest.approx(1.0, abs=1e-9)
     blurred = [cv2.GaussianBlur(f, (0, 0), 6) for f in frames]
-    worse = mean_average_precision(net.detect(blurred), gt)
-    assert worse.map50_95 < 0.5 * own.map50_95
+    worse = pseudo_gt_map(preds, net.detect(blurred))
+    print(f"\npseudo-GT mAP50-95: uncompressed {own.map50_95} blurred {worse.map50_95:.4f}")
+    assert worse.map50_95 < 0.5

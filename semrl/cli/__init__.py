@@ -1,5 +1,8 @@
-"""The ``semrl`` command line. Each command lives in its own module and only parses arguments;
-only this layer turns errors into messages and exit codes."""
+"""The ``semrl`` command line.
+
+Each command lives in its own module and only parses arguments; only this layer turns errors into
+messages and exit codes.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from collections.abc import Sequence
 
 from semrl.errors import SemrlError
 
-COMMAND_MODULES = ("semrl.cli.smoke",)
+COMMAND_MODULES = ("semrl.cli.smoke", "semrl.cli.maps")
 
 
 def build_parser() -> argparse.ArgumentParser:

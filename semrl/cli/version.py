@@ -55,5 +55,6 @@ class VersionAction(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Any, option_string: str | None = None) -> None:  # fmt: skip
+        """Prints the report and exits with status 0."""
         print(version_report())
         sys.exit(0)

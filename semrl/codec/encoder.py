@@ -283,7 +283,7 @@ class Encoder:
     @property
     def closed(self) -> bool:
         """True once :meth:`close` has run."""
-        return self._encoder == self._ffi.NULL
+        return bool(self._encoder == self._ffi.NULL)
 
     def encode(self, frame: Any, qp_offsets: npt.ArrayLike | None = None) -> list[EncodedFrame]:
         """Encodes one frame.

@@ -11,20 +11,11 @@ from types import ModuleType
 from typing import Any
 
 from semrl.errors import CodecLibraryError
+from semrl.paths import cache_root
 
 PREFIX_ENV = "SEMRL_X265_PREFIX"
-CACHE_ENV = "SEMRL_CACHE"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SETUP_HINT = "run scripts/setup.sh (or third_party/x265_patch/build.sh) and/or set SEMRL_X265_PREFIX"
-
-
-def cache_dir() -> Path:
-    """The folder where semrl keeps builds and caches (``$SEMRL_CACHE``, default ~/.cache/semrl)."""
-    configured = os.environ.get(CACHE_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "semrl"
 
 
 def find_prefix() -> Path:
@@ -106,10 +97,10 @@ def load_library() -> X265Library:
 
     prefix = find_prefix()
     try:
-        module: ModuleType = _ffi.load_extension(prefix, cache_dir())
+        module: ModuleType = _ffi.load_extension(prefix, cache_root())
     except Exception as error:  # cffi raises several unrelated types on a failed build/load
         raise CodecLibraryError(f"cannot build or load the x265 binding for {prefix}: {error}") from error
-    ffi, lib = module.ffi, module.lib  # type: ignore[attr-defined]
+    ffi, lib = module.ffi, module.lib
     err = ffi.new("int *")
     api = lib.x265_api_query(8, lib.X265_BUILD, err)
     if api == ffi.NULL:

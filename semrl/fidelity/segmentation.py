@@ -1,9 +1,13 @@
 """Segmentation fidelity: mask mAP (see :mod:`semrl.fidelity.detection`) and semantic mIoU.
 
-Mask mAP against labels uses predictions made with :data:`MASK_EVAL`, whose coarse masks follow
-Ultralytics' val (thresholded at the prototype resolution). mIoU compares class maps built from
-the instances with confidence >= ``conf`` (pseudo ground truth on the uncompressed frame, the
-same rule on the decoded frame); the same predictions score exactly 1.0.
+Mask mAP against labels uses predictions made with :data:`MASK_EVAL`, which carry val's own masks
+on the prototype grid of the letterboxed input (``Detections.grid_masks``), and labels read with
+the same letterbox (``read_yolo_labels(..., masks=True, letterbox=pred.letterbox)``): the IoU is
+then val's, and so is the score (equal to ``YOLO(...).val(batch=1)``'s).
+
+mIoU compares class maps built from the instances with confidence >= ``conf`` (pseudo ground
+truth on the uncompressed frame, the same rule on the decoded frame); the same predictions score
+exactly 1.0.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from semrl.fidelity.detection import PSEUDO_GT_CONF
 from semrl.semantics.yolo import Detections, InferenceSettings
 
 MASK_EVAL = InferenceSettings(coarse_masks=True)
-"""Settings of segmentation predictions scored by mask mAP (Ultralytics val's)."""
+"""Settings of segmentation predictions scored by mask mAP against labels (Ultralytics val's,
+masks kept on val's mask grid)."""
 
 
 def class_map(d: Detections, conf: float = PSEUDO_GT_CONF) -> NDArray[np.int64]:

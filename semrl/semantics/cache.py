@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from semrl.assets import cache_root
+from semrl.paths import cache_root
 from semrl.semantics.extractors import SemanticExtractor
 from semrl.semantics.frames import ColorOrder, Frame, to_bgr
 from semrl.semantics.maps import SemanticMap
