@@ -52,3 +52,25 @@ def test_maps_on_bus(tmp_path) -> None:
     assert (out / "bus_map.png").stat().st_size > 1000
     rows = list(csv.DictReader((out / "bus_ctu.csv").open()))
     assert len(rows) == 17 * 13 and max(float(r["importance"]) for r in rows) > 0.5
+
+
+@pytest.mark.weights
+def test_maps_on_the_first_frames_of_a_video(tmp_path) -> None:
+    root = assets_root()
+    if root is None:
+        pytest.skip("semrl assets folder not found: set SEMRL_ASSETS")
+    video = root / "videos" / "pets2009_s2l1_480x360.mp4"
+    out = tmp_path / "maps"
+    args = _parser().parse_args(
+        ["maps", str(video), "--task", "detection", "-o", str(out), "--frames", "2", "--device", "cpu"]
+    )
+    assert args.func(args) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "pets2009_s2l1_480x360_00000_ctu.csv",
+        "pets2009_s2l1_480x360_00000_map.png",
+        "pets2009_s2l1_480x360_00001_ctu.csv",
+        "pets2009_s2l1_480x360_00001_map.png",
+    ]
+    rows = list(csv.DictReader((out / "pets2009_s2l1_480x360_00000_ctu.csv").open()))
+    assert len(rows) == 6 * 8  # 480x360 -> 8 columns, 6 rows of 64x64 CTUs
+    assert sum(float(r["importance"]) > 0.3 for r in rows) >= 3  # the walking people
