@@ -15,7 +15,7 @@ from semrl.errors import InvalidInputError
 from semrl.semantics.config import MapConfig
 from semrl.semantics.frames import ColorOrder, Frame, to_bgr
 from semrl.semantics.maps import SemanticMap, box_map, normalise
-from semrl.semantics.yolo import Detections, InferenceSettings, YoloNet, _Letterbox
+from semrl.semantics.yolo import Detections, InferenceSettings, Letterbox, YoloNet
 
 if TYPE_CHECKING:
     import torch
@@ -163,8 +163,8 @@ class YoloMapExtractor:
 
     def _letterboxed(
         self, bgr: list[Frame]
-    ) -> Iterator[tuple[list[int], torch.Tensor, list[_Letterbox]]]:
-        groups: dict[tuple[int, int], list[tuple[int, NDArray[np.uint8], _Letterbox]]] = {}
+    ) -> Iterator[tuple[list[int], torch.Tensor, list[Letterbox]]]:
+        groups: dict[tuple[int, int], list[tuple[int, NDArray[np.uint8], Letterbox]]] = {}
         for i, f in enumerate(bgr):
             im, lb = self.net.letterbox(f, self.config.imgsz)
             groups.setdefault(lb.input_shape, []).append((i, im, lb))
@@ -285,7 +285,7 @@ def _logits(y: Any) -> torch.Tensor:
     return logits
 
 
-def _to_frame(values: NDArray[np.floating], lb: _Letterbox) -> NDArray[np.float32]:
+def _to_frame(values: NDArray[np.floating], lb: Letterbox) -> NDArray[np.float32]:
     """Map an array over the letterboxed network input back onto the frame."""
     import cv2
 

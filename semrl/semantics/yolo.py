@@ -170,7 +170,6 @@ class Letterbox:
         return (self.input_shape[0] // MASK_RATIO, self.input_shape[1] // MASK_RATIO)
 
 
-_Letterbox = Letterbox  # the former private name, used by semrl.semantics.extractors
 
 
 class YoloNet:

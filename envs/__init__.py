@@ -1,0 +1,1 @@
+"""Gymnasium environments of semrl (the SemanticQP environment is registered here)."""

@@ -1,0 +1,339 @@
+"""From operating points to the headline figures, and the files a benchmark writes.
+
+Headline figures (``docs/design.md``): BD-rate on the task metric x 100 (pchip, akima beside)
+against A1 and A2 after the monotone fit, with the dropped points and the range; bits at equal
+accuracy (95 % and 90 % of the 4:2:0 reference's accuracy) and their saving against A1 and A3;
+a bootstrap interval over images (frames for video) for both.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semrl.bench.bdrate import BDRate, Curve, bd_rate, interval, percent_saving, rate_at_quality
+from semrl.bench.runner import FrameScore, PointResult, atomic_write, rate_of, task_metric
+
+LEVELS = (0.95, 0.90)
+"""Shares of the 4:2:0 reference accuracy at which bits at equal accuracy are read."""
+
+ANCHORS = {"A1": "uniform", "A2": "x265-aq"}
+
+
+def _subset(values: Sequence[Any], idx: NDArray[np.int64] | None) -> list[Any]:
+    return list(values) if idx is None else [values[i] for i in idx]
+
+
+def point_quality(task: str, p: PointResult, quality: str, idx: NDArray[np.int64] | None = None) -> float:
+    """A point's quality: ``task`` (headline x 100), ``task50`` (secondary x 100) or ``psnr`` (dB)."""
+    if quality == "psnr":
+        return float(np.mean(_subset(p.psnr, idx)))
+    scores: list[FrameScore] = _subset(p.scores, idx)
+    main, secondary = task_metric(task, scores)
+    return 100.0 * (main if quality == "task" else secondary)
+
+
+def point_rate(task: str, p: PointResult, idx: NDArray[np.int64] | None = None) -> float:
+    """A point's rate (bpp, or kbit/s for video) over all frames or a subset."""
+    return rate_of(_subset(p.frame_bits, idx), _subset(p.frame_units, idx), task == "video")
+
+
+def curves(
+    task: str, points: Sequence[PointResult], quality: str, idx: NDArray[np.int64] | None = None
+) -> dict[str, Curve]:
+    """One curve per method."""
+    by: dict[str, list[PointResult]] = {}
+    for p in points:
+        by.setdefault(p.method, []).append(p)
+    return {
+        m: Curve.of([point_rate(task, p, idx) for p in ps], [point_quality(task, p, quality, idx) for p in ps],
+                    [p.label for p in ps])
+        for m, ps in by.items()
+    }  # fmt: skip
+
+
+def _bd_table(cs: dict[str, Curve]) -> dict[str, dict[str, BDRate]]:
+    out: dict[str, dict[str, BDRate]] = {}
+    for anchor in ANCHORS.values():
+        if anchor not in cs:
+            continue
+        out[anchor] = {m: bd_rate(cs[anchor], c) for m, c in cs.items() if m != anchor}
+    return out
+
+
+def best_roi(bd: dict[str, dict[str, BDRate]]) -> str | None:
+    """The ROI setting with the lowest comparable pchip BD-rate against A1."""
+    against = bd.get(ANCHORS["A1"], {})
+    rois = [(r.pchip, m) for m, r in against.items() if m.startswith("roi") and r.pchip is not None]
+    return min(rois)[1] if rois else None
+
+
+def equal_accuracy(
+    cs: dict[str, Curve], reference: float, roi: str | None
+) -> list[dict[str, Any]]:
+    """Rate each method needs for 95 % and 90 % of the reference accuracy, and savings."""
+    out = []
+    for level in LEVELS:
+        target = level * reference
+        rates = {m: rate_at_quality(c, target) for m, c in cs.items()}
+        for m, r in rates.items():
+            out.append({
+                "level": level, "quality": target, "method": m, "rate": r,
+                "vs_A1_percent": percent_saving(r, rates.get(ANCHORS["A1"])) if m != ANCHORS["A1"] else None,
+                "vs_A3_percent": percent_saving(r, rates.get(roi)) if roi and m != roi else None,
+            })  # fmt: skip
+    return out
+
+
+def analyse(
+    task: str,
+    points: Sequence[PointResult],
+    reference: tuple[float, float],
+    original: tuple[float, float],
+    bootstrap: int = 0,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Compute every figure of a task run.
+
+    Args:
+        task: Task name.
+        points: All operating points of all methods.
+        reference: (headline, secondary) metric of the 4:2:0 reference in 0..1.
+        original: The same on the original files.
+        bootstrap: Resamples of frames for intervals (0: none).
+        seed: Bootstrap seed.
+
+    Returns:
+        The ``results`` object of the JSON report.
+    """
+    qualities = ["task", "psnr"] if task == "classification" else ["task", "task50", "psnr"]
+    cs = {q: curves(task, points, q) for q in qualities}
+    bd = {q: _bd_table(cs[q]) for q in qualities}
+    roi = best_roi(bd["task"])
+    results: dict[str, Any] = {
+        "reference_420": {"task": 100 * reference[0], "task50": 100 * reference[1]},
+        "original": {"task": 100 * original[0], "task50": 100 * original[1]},
+        "best_roi": roi,
+        "points": [point_row(task, p) for p in points],
+        "bd_rate": [
+            {"quality": q, "anchor": a, "method": m, **r.to_dict()}
+            for q in qualities for a, rows in bd[q].items() for m, r in rows.items()
+        ],
+        "equal_accuracy": equal_accuracy(cs["task"], 100 * reference[0], roi),
+    }  # fmt: skip
+    for row in results["bd_rate"]:
+        if row["quality"] == "task50" and row["comparable"]:
+            main = bd["task"].get(row["anchor"], {}).get(row["method"])
+            if main is not None and main.pchip is not None and (main.pchip < 0) != (row["pchip"] < 0):
+                row["flags"].append("sign-differs-from-mAP50-95")
+    _check_signs(results)
+    if bootstrap > 0:
+        results["bootstrap"] = bootstrap_intervals(task, points, reference[0], bootstrap, seed)
+    return results
+
+
+def _check_signs(results: dict[str, Any]) -> None:
+    """Flag BD-rates whose sign disagrees with the saving at equal accuracy (design: they must agree)."""
+    eq = {(r["method"], r["level"]): r for r in results["equal_accuracy"]}
+    for row in results["bd_rate"]:
+        if row["quality"] != "task" or row["anchor"] != ANCHORS["A1"] or row["pchip"] is None:
+            continue
+        for level in LEVELS:
+            e = eq.get((row["method"], level))
+            if e and e["vs_A1_percent"] is not None and (e["vs_A1_percent"] < 0) != (row["pchip"] < 0):
+                row["flags"].append(f"sign-differs-at-{int(level * 100)}%")
+
+
+def bootstrap_intervals(
+    task: str, points: Sequence[PointResult], reference: float, n: int, seed: int
+) -> dict[str, Any]:
+    """Resample frames with replacement; recompute BD-rates (pchip) and savings at equal accuracy.
+
+    Each resample draws the same frames for every method and point (a paired bootstrap); the
+    reference accuracy of the levels is kept at its full-set value.
+    """
+    frames = len(points[0].frame_bits)
+    rng = np.random.default_rng(seed)
+    bd_values: dict[str, list[float | None]] = {}
+    eq_values: dict[str, list[float | None]] = {}
+    for _ in range(n):
+        idx = rng.integers(0, frames, frames)
+        cs = curves(task, points, "task", idx)
+        for anchor, rows in _bd_table(cs).items():
+            for m, r in rows.items():
+                bd_values.setdefault(f"{m} vs {anchor}", []).append(r.pchip)
+        for row in equal_accuracy(cs, 100 * reference, None):
+            key = f"{row['method']} at {int(row['level'] * 100)}%"
+            eq_values.setdefault(key, []).append(row["vs_A1_percent"])
+    return {
+        "resamples": n, "seed": seed, "unit": "frame" if task == "video" else "image",
+        "bd_rate_pchip": {k: interval(v) for k, v in bd_values.items()},
+        "equal_accuracy_vs_A1": {k: interval(v) for k, v in eq_values.items() if any(x is not None for x in v)},
+    }  # fmt: skip
+
+
+def point_row(task: str, p: PointResult) -> dict[str, Any]:
+    """One CSV/JSON row per point."""
+    main, secondary = task_metric(task, p.scores)
+    return {
+        "method": p.method, "family": p.family, "point": p.label,
+        "rate": point_rate(task, p), "bits": int(np.sum(p.frame_bits)), "frames": len(p.frame_bits),
+        "task": 100 * main, "task50": 100 * secondary,
+        "psnr": float(np.mean(p.psnr)), "psnr_y": float(np.mean(p.psnr_y)), "ssim_y": float(np.mean(p.ssim_y)),
+        "mean_qp": p.mean_qp, "encode_s": p.encode_s, "encode_ms_per_frame": 1000 * p.encode_s / len(p.frame_bits),
+    }  # fmt: skip
+
+
+# ---- files -------------------------------------------------------------------------------------
+
+
+def write_json(path: Path, name: str, description: dict[str, Any], results: dict[str, Any]) -> None:
+    """``{"name", "description", "results"}``, atomically."""
+    text = json.dumps({"name": name, "description": description, "results": results}, indent=2, default=_json)
+    atomic_write(path, (text + "\n").encode())
+
+
+def _json(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """One row per point, atomically."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    atomic_write(path, buf.getvalue().encode())
+
+
+def fmt(v: float | None, digits: int = 1, signed: bool = True) -> str:
+    """A number for a table, or an em dash for none."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
+
+
+def markdown(task: str, metric: str, unit: str, results: dict[str, Any], description: dict[str, Any]) -> str:
+    """The task's Markdown report: reference, BD-rates, equal accuracy, points."""
+    lines = [
+        f"# BD-rate: {task}", "",
+        f"Metric: {metric} x 100; rate in {unit}. Reference for \"no loss\": the 4:2:0 round-tripped picture "
+        f"({fmt(results['reference_420']['task'], 2, False)}); on the original files "
+        f"{fmt(results['original']['task'], 2, False)}.", "",
+        f"Command: `{description['command']}`", "",
+        f"Data: {description['data']} ({description['items']} items, {description['frames']} frames); "
+        f"x265 {description['x265']} (patch {description['x265_patch_hash']}), preset {description['preset']}; "
+        f"weights {description['weights']}; run time {description['run_seconds']:.0f} s on {description['machine']}.",
+        "", f"Best ROI setting (lowest pchip BD-rate vs A1): {results['best_roi']}", "",
+        "## BD-rate (%; negative = fewer bits for the same quality)", "",
+        "| quality | anchor | method | pchip | akima | quality range | overlap | dropped (anchor / test) | flags |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for r in results["bd_rate"]:
+        rng = r["quality_range"]
+        value = fmt(r["pchip"]) if r["comparable"] else f"not comparable: {r['reason']}"
+        lines.append(
+            f"| {r['quality']} | {r['anchor']} | {r['method']} | {value} | {fmt(r['akima'])} | "
+            f"{f'{rng[0]:.2f}–{rng[1]:.2f}' if rng else '—'} | {fmt(r['overlap'], 2, False)} | "
+            f"{', '.join(r['dropped_anchor']) or '—'} / {', '.join(r['dropped_test']) or '—'} | "
+            f"{', '.join(r['flags']) or '—'} |"
+        )
+    lines += ["", "## Bits at equal accuracy", "",
+              f"| level | quality | method | rate ({unit}) | vs A1 % | vs best ROI % |", "|---|---|---|---|---|---|"]
+    for r in results["equal_accuracy"]:
+        lines.append(
+            f"| {int(r['level'] * 100)}% | {r['quality']:.2f} | {r['method']} | "
+            f"{fmt(r['rate'], 4, False) if r['rate'] is not None else 'not reached'} | "
+            f"{fmt(r['vs_A1_percent'])} | {fmt(r['vs_A3_percent'])} |"
+        )
+    if "bootstrap" in results:
+        b = results["bootstrap"]
+        lines += ["", f"## Bootstrap ({b['resamples']} resamples of {b['unit']}s, 95 % interval)", "",
+                  "| comparison | median | interval | valid resamples |", "|---|---|---|---|"]
+        for k, v in {**b["bd_rate_pchip"], **b["equal_accuracy_vs_A1"]}.items():
+            lines.append(f"| {k} | {fmt(v['median'])} | [{fmt(v['low'])}, {fmt(v['high'])}] | {v['valid']}/{v['total']} |")
+    lines += ["", "## Points", "",
+              f"| method | point | rate ({unit}) | {metric} | secondary | PSNR RGB | PSNR-Y | SSIM-Y | mean QP | "
+              "encode ms/frame |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for p in results["points"]:
+        lines.append(
+            f"| {p['method']} | {p['point']} | {p['rate']:.4f} | {p['task']:.2f} | {p['task50']:.2f} | "
+            f"{p['psnr']:.2f} | {p['psnr_y']:.2f} | {p['ssim_y']:.4f} | {p['mean_qp']:.1f} | "
+            f"{p['encode_ms_per_frame']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(path: Path, task: str, metric: str, unit: str, results: dict[str, Any]) -> None:
+    """Rate-accuracy and rate-PSNR curves (matplotlib, Agg), written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    by: dict[str, list[dict[str, Any]]] = {}
+    for p in results["points"]:
+        by.setdefault(p["method"], []).append(p)
+    for m, ps in by.items():
+        ps = sorted(ps, key=lambda p: p["rate"])
+        style = "-" if m in ANCHORS.values() or m == results["best_roi"] else ":"
+        for ax, key in zip(axes, ("task", "psnr"), strict=True):
+            ax.plot([p["rate"] for p in ps], [p[key] for p in ps], style, marker="o", ms=3, label=m)
+    axes[0].axhline(results["reference_420"]["task"], color="grey", lw=0.8, ls="--", label="4:2:0 reference")
+    for ax, ylabel in zip(axes, (f"{metric} x 100", "PSNR RGB (dB)"), strict=True):
+        ax.set_xscale("log")
+        ax.set_xlabel(unit)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{task}: rate-accuracy")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+
+
+def summary(results_root: Path, command: str) -> str:
+    """A Markdown table of the BD-rate of A2 and the best A3 against A1 per task, from the JSONs."""
+    lines = [
+        "| task | metric | A2 x265-aq vs A1: pchip (akima) | A3 best ROI vs A1: pchip (akima) | "
+        "quality range (A2 / A3) | flags | run time |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for path in sorted(results_root.glob("*/bdrate.json")):
+        data = json.loads(path.read_text())
+        res, desc = data["results"], data["description"]
+        rows = {(r["method"]): r for r in res["bd_rate"] if r["quality"] == "task" and r["anchor"] == ANCHORS["A1"]}
+        cells, ranges, flags = [], [], []
+        for m in (ANCHORS["A2"], res.get("best_roi")):
+            r = rows.get(m) if m else None
+            if r is None:
+                cells.append("—")
+                ranges.append("—")
+                continue
+            cells.append(f"{fmt(r['pchip'])} ({fmt(r['akima'])})" if r["comparable"] else f"n/c: {r['reason']}")
+            rng = r["quality_range"]
+            ranges.append(f"{rng[0]:.1f}–{rng[1]:.1f}" if rng else "—")
+            dropped = [f"dropped {m}: {', '.join(r['dropped_test'])}"] if r["dropped_test"] else []
+            dropped += [f"dropped A1: {', '.join(r['dropped_anchor'])}"] if r["dropped_anchor"] and m == ANCHORS["A2"] \
+                else []
+            flags += [f"{m}: {f}" for f in r["flags"]] + dropped
+        lines.append(
+            f"| {path.parent.name} | {desc['metric']} | {cells[0]} | {cells[1]} ({res.get('best_roi')}) | "
+            f"{' / '.join(ranges)} | {'; '.join(flags) or '—'} | {desc['run_seconds'] / 60:.1f} min |"
+        )
+    return "\n".join(["# BD-rate against A1 (uniform QP), on the task metric", "",
+                      f"Reproduce: `{command}`", "", *lines, ""])
