@@ -102,15 +102,14 @@ def roi_ctus(region: NDArray[np.bool_] | None, ctu_shape: tuple[int, int], dilat
     if region is None or not region.any():
         return np.zeros(ctu_shape, bool)
     h, w = region.shape
-    canvas = np.zeros((rows * CTU, cols * CTU), bool)
+    canvas: NDArray[np.bool_] = np.zeros((rows * CTU, cols * CTU), bool)
     canvas[:h, :w] = region
     if dilation > 0:
         import cv2
 
         kernel = np.ones((2 * dilation + 1, 2 * dilation + 1), np.uint8)
-        grown = cv2.dilate(canvas.astype(np.uint8), kernel)
-        canvas = grown.astype(bool)
-    touched: NDArray[np.bool_] = canvas.reshape(rows, CTU, cols, CTU).any(axis=(1, 3))
+        canvas = np.asarray(cv2.dilate(canvas.astype(np.uint8), kernel)).astype(bool)
+    touched = np.asarray(canvas.reshape(rows, CTU, cols, CTU).any(axis=(1, 3)), dtype=bool)
     return touched
 
 
@@ -132,7 +131,8 @@ def apply_offsets(
     if not np.isfinite(raw).all():
         raise InvalidInputError(f"policy {describe(policy)} returned NaN or infinite offsets")
     qp = np.clip(np.rint(raw) + inputs.base_qp, 0, 51)
-    return (qp - inputs.base_qp).astype(np.int32)
+    offsets: NDArray[np.int32] = (qp - inputs.base_qp).astype(np.int32)
+    return offsets
 
 
 def describe(policy: object) -> str:

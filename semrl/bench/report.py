@@ -245,7 +245,7 @@ def markdown(task: str, metric: str, unit: str, results: dict[str, Any], descrip
         value = fmt(r["pchip"]) if r["comparable"] else f"not comparable: {r['reason']}"
         lines.append(
             f"| {r['quality']} | {r['anchor']} | {r['method']} | {value} | {fmt(r['akima'])} | "
-            f"{f'{rng[0]:.2f}–{rng[1]:.2f}' if rng else '—'} | {fmt(r['overlap'], 2, False)} | "
+            f"{f'{rng[0]:.2f}-{rng[1]:.2f}' if rng else '—'} | {fmt(r['overlap'], 2, False)} | "
             f"{', '.join(r['dropped_anchor']) or '—'} / {', '.join(r['dropped_test']) or '—'} | "
             f"{', '.join(r['flags']) or '—'} |"
         )
@@ -262,7 +262,8 @@ def markdown(task: str, metric: str, unit: str, results: dict[str, Any], descrip
         lines += ["", f"## Bootstrap ({b['resamples']} resamples of {b['unit']}s, 95 % interval)", "",
                   "| comparison | median | interval | valid resamples |", "|---|---|---|---|"]
         for k, v in {**b["bd_rate_pchip"], **b["equal_accuracy_vs_A1"]}.items():
-            lines.append(f"| {k} | {fmt(v['median'])} | [{fmt(v['low'])}, {fmt(v['high'])}] | {v['valid']}/{v['total']} |")
+            bounds = f"[{fmt(v['low'])}, {fmt(v['high'])}]"
+            lines.append(f"| {k} | {fmt(v['median'])} | {bounds} | {v['valid']}/{v['total']} |")
     lines += ["", "## Points", "",
               f"| method | point | rate ({unit}) | {metric} | secondary | PSNR RGB | PSNR-Y | SSIM-Y | mean QP | "
               "encode ms/frame |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -326,7 +327,7 @@ def summary(results_root: Path, command: str) -> str:
                 continue
             cells.append(f"{fmt(r['pchip'])} ({fmt(r['akima'])})" if r["comparable"] else f"n/c: {r['reason']}")
             rng = r["quality_range"]
-            ranges.append(f"{rng[0]:.1f}–{rng[1]:.1f}" if rng else "—")
+            ranges.append(f"{rng[0]:.1f}-{rng[1]:.1f}" if rng else "—")
             dropped = [f"dropped {m}: {', '.join(r['dropped_test'])}"] if r["dropped_test"] else []
             dropped += [f"dropped A1: {', '.join(r['dropped_anchor'])}"] if r["dropped_anchor"] and m == ANCHORS["A2"] \
                 else []

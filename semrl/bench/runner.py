@@ -19,6 +19,7 @@ what changed.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -411,17 +412,18 @@ class TaskNet:
             extractor = YoloMapExtractor(MapConfig(task="classification"), net=self.net)
             maps = extractor.extract(frames, color="rgb")
             regions = [np.asarray(m.values >= GRADCAM_THRESHOLD) for m in maps]
-            return Analysis(regions, [np.zeros((0, 4), np.float32)] * len(frames), [np.zeros(0, np.int64)] * len(frames))
+            no_boxes = [np.zeros((0, 4), np.float32)] * len(frames)
+            return Analysis(regions, no_boxes, [np.zeros(0, np.int64)] * len(frames))
         regions, boxes, cls = [], [], []
         for s in range(0, len(frames), EVAL_CHUNK):
             for d in self.net.detect(frames[s : s + EVAL_CHUNK], color="rgb"):
                 d = d.above(REGION_CONF)
-                region = np.zeros(d.shape, bool)
-                if d.masks is not None:
-                    region = d.masks.any(axis=0) if len(d) else region
+                region: NDArray[np.bool_] = np.zeros(d.shape, bool)
+                if d.masks is not None and len(d):
+                    region = np.asarray(d.masks.any(axis=0), dtype=bool)
                 else:
                     for x0, y0, x1, y1 in d.boxes:
-                        region[int(max(y0, 0)) : int(math.ceil(y1)), int(max(x0, 0)) : int(math.ceil(x1))] = True
+                        region[int(max(y0, 0)) : math.ceil(y1), int(max(x0, 0)) : math.ceil(x1)] = True
                 regions.append(region)
                 boxes.append(d.boxes.astype(np.float32))
                 cls.append(d.cls.astype(np.int64))
@@ -433,9 +435,9 @@ class TaskNet:
         if name == "classification":
             probs = self.net.classify(list(frames), color="rgb")
             assert item.class_id is not None
-            return [FrameScore(np.array([int(p.argmax())], np.int64), np.array([item.class_id], np.int64)) for p in probs]
+            label = np.array([item.class_id], np.int64)
+            return [FrameScore(np.array([int(p.argmax())], np.int64), label) for p in probs]
         from semrl.fidelity.detection import correct_matrix
-        from semrl.fidelity.labels import read_yolo_labels
         from semrl.fidelity.segmentation import MASK_EVAL
         from semrl.semantics.yolo import Detections, InferenceSettings
 
@@ -504,7 +506,7 @@ class PointResult:
 
 
 def rate_of(bits: Sequence[int], units: Sequence[float], video: bool) -> float:
-    """bpp (bits / pixels) or kbit/s (bits / seconds / 1000)."""
+    """Bpp (bits / pixels) or kbit/s (bits / seconds / 1000)."""
     total = float(np.sum(units))
     return float(np.sum(bits)) / total / (1000.0 if video else 1.0)
 
@@ -609,7 +611,7 @@ def run_point(ctx: Context, method: Method, point: float) -> PointResult:
     qps = []
     for item, analysis in zip(ctx.items, ctx.analyses, strict=True):
         config = _config(ctx, item, method, point)
-        offsets = None
+        offsets: list[NDArray[np.int32]] | None = None
         if method.policy is not None and not method.crf:
             ctu_shape = (math.ceil(config.height / 64), math.ceil(config.width / 64))
             offsets = []
@@ -687,8 +689,8 @@ def _unpack_analysis(z: dict[str, NDArray[Any]]) -> Analysis:
     h, w = (int(v) for v in z["shape"])
     regions = [np.unpackbits(r, count=h * w).astype(bool).reshape(h, w) for r in z["regions"]]
     bounds = np.concatenate([[0], np.cumsum(z["n"])])
-    boxes = [z["boxes"][a:b].astype(np.float32) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    cls = [z["cls"][a:b].astype(np.int64) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    boxes = [z["boxes"][a:b].astype(np.float32) for a, b in itertools.pairwise(bounds)]
+    cls = [z["cls"][a:b].astype(np.int64) for a, b in itertools.pairwise(bounds)]
     return Analysis(regions, boxes, cls)
 
 

@@ -28,13 +28,11 @@ def version_report() -> str:
     return "\n".join(lines)
 
 
-DEFAULT_WEIGHTS = {"detection": "yolov8n.pt", "segmentation": "yolo11n-seg.pt", "classification": "yolov8n-cls.pt"}
-
-
 def _weights_lines() -> list[str]:
     from pathlib import Path
 
     from semrl import assets
+    from semrl.semantics.config import DEFAULT_WEIGHTS
 
     lines = []
     for task, name in DEFAULT_WEIGHTS.items():

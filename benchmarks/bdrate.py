@@ -1,0 +1,224 @@
+"""BD-rate of QP-allocation methods on task accuracy, with real x265 encodes and real task nets.
+
+Methods, each at several operating points over one rate range, all through the patched x265
+in-process: A1 ``uniform`` (constant QP), A2 ``x265-aq`` (CRF with the preset's adaptive
+quantisation, cuTree for video), A3 ``roi-d<D>`` (offsets from the task net's objects on the
+original: -D inside, +D outside; the best D is reported), and any policy (``--policy``).
+
+    python benchmarks/bdrate.py --task detection        # one task
+    python benchmarks/bdrate.py --task all              # the four settings and the summary table
+    python benchmarks/bdrate.py --task detection --policy mine=my_pkg.policies:fn   # add a method
+
+Writes ``benchmarks/results/<task>/{bdrate.json,points.csv,bdrate.md,curves.png}`` and
+``benchmarks/results/bdrate_summary.md``. Encodes and evaluations are cached (``--cache-dir``),
+so adding a method computes only that method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from semrl.bench.policy import RoiPolicy, load_policy
+from semrl.bench.report import analyse, markdown, plot, summary, write_csv, write_json
+from semrl.bench.runner import (
+    TASKS,
+    Method,
+    TaskSpec,
+    default_videos,
+    make_context,
+    method_id,
+    reference_scores,
+    run_methods,
+    task_metric,
+    x265_key,
+)
+from semrl.errors import InvalidInputError, SemrlError
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DEFAULT_QPS = "22,27,32,37,42,47,51"
+# CRF points spanning A1's rate range: in all-intra x265 codes CRF c at about QP c - 4 (its I-frame
+# offset), so images use CRF 26..51; CRF 51 cannot reach the rate of QP 51.
+DEFAULT_CRFS = {"image": "26,31,36,41,46,49,51", "video": "22,27,32,37,42,47,51"}
+DEFAULT_ROI_DELTAS = "4,8,12"
+ALL_TASKS = ("detection", "classification", "segmentation", "video")
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError as e:
+        raise InvalidInputError(f"expected comma-separated numbers, got {text!r}") from e
+    if not values:
+        raise InvalidInputError(f"expected at least one number, got {text!r}")
+    return values
+
+
+def build_methods(args: argparse.Namespace, video: bool) -> list[Method]:
+    """The methods a run compares, from the command line."""
+    qps = _floats(args.qps)
+    for q in qps:
+        if not (q == int(q) and 0 <= q <= 51):
+            raise InvalidInputError(f"QP points must be integers in 0..51, got {q:g}")
+    crfs = _floats(args.crfs or DEFAULT_CRFS["video" if video else "image"])
+    wanted = set(args.methods.split(","))
+    unknown = wanted - {"uniform", "x265-aq", "roi", "policy"}
+    if unknown:
+        raise InvalidInputError(f"unknown methods {sorted(unknown)}; choose from uniform, x265-aq, roi, policy")
+    methods = []
+    if "uniform" in wanted:
+        methods.append(Method("uniform", "A1", qps))
+    if "x265-aq" in wanted:
+        methods.append(Method("x265-aq", "A2", crfs, crf=True))
+    if "roi" in wanted:
+        for d in _floats(args.roi_deltas):
+            methods.append(Method(f"roi-d{d:g}", "A3", qps, policy=RoiPolicy(int(d), args.roi_dilation)))
+    if "policy" in wanted:
+        for spec in args.policy or []:
+            name, sep, target = spec.partition("=")
+            if not sep:
+                name, target = f"policy:{spec}", spec
+            methods.append(Method(name, "policy", qps, policy=load_policy(target)))
+    return methods
+
+
+def describe(args: argparse.Namespace, task: TaskSpec, ctx: Any, seconds: float, argv: list[str]) -> dict[str, Any]:
+    """The ``description`` of the JSON: tools, machine, date, settings."""
+    import numpy
+    import torch
+    import ultralytics
+
+    _, x265 = x265_key()
+    import bjontegaard
+
+    return {
+        "command": "python benchmarks/bdrate.py " + " ".join(shlex.quote(a) for a in argv),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {platform.machine()} {platform.processor() or ''} "
+                   f"{__import__('os').cpu_count()} cores, no GPU used".replace("  ", " "),
+        "python": platform.python_version(), "numpy": numpy.__version__, "torch": torch.__version__,
+        "ultralytics": ultralytics.__version__, "bjontegaard": bjontegaard.__version__,
+        "ffmpeg": _ffmpeg_version(), **x265,
+        "task": task.name, "metric": task.metric, "rate_unit": task.rate_unit,
+        "data": task.data or default_videos(), "items": len(ctx.items),
+        "frames": sum(len(i.yuv) for i in ctx.items), "weights": f"{task.weights} ({ctx.net.fingerprint})",
+        "preset": args.preset, "gop": "ldp (low-delay P, no B-frames), keyint " + str(args.keyint)
+        if task.video else "intra (one IDR picture per image)",
+        "rate": "bits of the whole stream / original pixels" if not task.video
+                else "bits of the whole stream / clip duration / 1000 (kbit/s), clips pooled",
+        "reference": "4:2:0 round trip (BT.601 limited range) of the original, no coding",
+        "odd_sizes": "padded by one edge row/column to even for coding, cropped back before the net",
+        "psnr": "RGB PSNR against the 4:2:0 reference, mean over frames (capped at 100 dB)",
+        "ssim": "luma SSIM (skimage) against the 4:2:0 reference, mean over frames",
+        "roi": f"boxes/masks of the task net on the original at conf 0.25 (Grad-CAM >= 0.5 for classification), "
+               f"dilated {args.roi_dilation} px; CTUs touching: -D, others +D; base+offset clipped to 0..51",
+        "bd_rate": "bjontegaard bd_rate on (rate, quality), pchip and akima, over the overlapping quality range, "
+                   "after dropping points not above every lower-rate point; fewer than 3 kept: not comparable",
+        "run_seconds": seconds,
+        "methods": {m.name: method_id(m) for m in build_methods(args, task.video)},
+    }  # fmt: skip
+
+
+def _ffmpeg_version() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return "unknown"
+    return out.split("\n", 1)[0].replace("ffmpeg version ", "").split(" Copyright")[0]
+
+
+def run_task(name: str, args: argparse.Namespace, argv: list[str]) -> Path:
+    """Run one task and write its files; returns the task's result folder."""
+    start = time.perf_counter()
+    task = TASKS[name]
+    if args.data or args.weights:
+        task = dataclasses.replace(task, data=args.data or task.data, weights=args.weights or task.weights)
+    cache_dir = Path(tempfile.mkdtemp(prefix="semrl-bench-")) if args.no_cache else args.cache_dir
+    ctx = make_context(
+        task, limit=args.limit, frames=args.frames, preset=args.preset, keyint=args.keyint,
+        cache_dir=cache_dir, progress=not args.no_progress,
+    )  # fmt: skip
+    methods = build_methods(args, task.video)
+    points = run_methods(ctx, methods)
+    ref = task_metric(name, reference_scores(ctx, "reference"))
+    orig = task_metric(name, reference_scores(ctx, "original"))
+    results = analyse(name, points, ref, orig, bootstrap=args.bootstrap, seed=args.seed)
+    seconds = time.perf_counter() - start
+    description = describe(args, task, ctx, seconds, argv)
+    out = Path(args.output) / name
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "bdrate.json", f"bdrate-{name}", description, results)
+    write_csv(out / "points.csv", results["points"])
+    from semrl.bench.runner import atomic_write
+
+    atomic_write(out / "bdrate.md", markdown(name, task.metric, task.rate_unit, results, description).encode())
+    plot(out / "curves.png", name, task.metric, task.rate_unit, results)
+    print(f"{name}: {seconds:.0f} s -> {out}")
+    return out
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--task", default="detection", help=f"one of {', '.join(ALL_TASKS)}, a comma list, or 'all'")
+    p.add_argument("--data", help="dataset name/folder/yaml, or a video file/folder (default: the task's)")
+    p.add_argument("--weights", help="task net weights (default: the task's)")
+    p.add_argument("--methods", default="uniform,x265-aq,roi,policy", help="subset of uniform,x265-aq,roi,policy")
+    p.add_argument("--qps", default=DEFAULT_QPS, help="base QPs of A1, A3 and policies")
+    crfs = f"images {DEFAULT_CRFS['image']}, video {DEFAULT_CRFS['video']}"
+    p.add_argument("--crfs", help=f"CRF points of A2 (default: {crfs})")
+    p.add_argument("--roi-deltas", default=DEFAULT_ROI_DELTAS, help="A3 offset magnitudes D")
+    p.add_argument("--roi-dilation", type=int, default=16, help="pixels the ROI region is grown by")
+    p.add_argument("--policy", action="append", help="NAME=module:function | file.py:function | checkpoint")
+    p.add_argument("--limit", type=int, help="first N images (or clips)")
+    p.add_argument("--frames", type=int, default=60, help="video: first N frames of each clip")
+    p.add_argument("--preset", default="medium")
+    p.add_argument("--keyint", type=int, default=250, help="video: IDR interval")
+    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples over images (0: none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", default=str(RESULTS), help="results root (one folder per task)")
+    p.add_argument("--cache-dir", type=Path, help="cache root (default: <semrl cache>/bench)")
+    p.add_argument("--no-cache", action="store_true", help="use a fresh temporary cache")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(argv)
+    names = ALL_TASKS if args.task == "all" else tuple(t.strip() for t in args.task.split(","))
+    try:
+        for n in names:
+            if n not in TASKS:
+                raise InvalidInputError(f"unknown task {n!r}; choose from {', '.join(ALL_TASKS)} or all")
+        build_methods(args, False)  # validate before any heavy work
+        for n in names:
+            run_task(n, args, argv)
+        root = Path(args.output)
+        table = summary(root, "python benchmarks/bdrate.py --task all")
+        from semrl.bench.runner import atomic_write
+
+        atomic_write(root / "bdrate_summary.md", table.encode())
+    except SemrlError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["build_methods", "main", "parser", "run_task"]

@@ -1,0 +1,117 @@
+"""Codecs as the environment sees them: code one picture with a per-CTU QP map, return exact statistics.
+
+:class:`X265Codec` is the patched x265 in-process (all-intra, constant QP, one QP per 64x64 CTU).
+:class:`FakeCodec` is a fake whose bits follow a QP model and whose reconstruction is the picture
+plus deterministic noise growing with the quantiser step, for fast tests without x265.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semrl.errors import InvalidInputError
+
+CTU = 64
+
+
+@dataclass(frozen=True, eq=False)
+class CodedPicture:
+    """One coded picture.
+
+    Attributes:
+        ctu_bits: int64 (rows, cols) exact bits of each CTU.
+        bits: Bits of the whole access unit (CTUs plus headers).
+        recon: The reconstructed picture, (H, W, 3) uint8 RGB.
+    """
+
+    ctu_bits: NDArray[np.int64]
+    bits: int
+    recon: NDArray[np.uint8]
+
+
+class Codec(Protocol):
+    """Codes one RGB picture of even size at ``base_qp`` plus per-CTU integer offsets."""
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the codec, its build and settings; part of table cache keys."""
+        ...
+
+    def code(self, frame: NDArray[np.uint8], base_qp: int, offsets: NDArray[np.int32] | None = None) -> CodedPicture:
+        """Code ``frame`` (H, W, 3 uint8 RGB, even H and W); offsets are (rows, cols) of the CTU grid."""
+        ...
+
+
+def ctu_shape(height: int, width: int) -> tuple[int, int]:
+    """(rows, cols) of the 64x64 CTU grid over a picture."""
+    return -(-height // CTU), -(-width // CTU)
+
+
+class X265Codec:
+    """The patched x265, all-intra, constant QP (every CTU's QP is exactly base + offset).
+
+    Args:
+        preset: x265 preset (the benchmark's is ``medium``).
+    """
+
+    def __init__(self, preset: str = "medium") -> None:
+        self.preset = preset
+
+    @property
+    def fingerprint(self) -> str:
+        """x265 version, patch hash and the settings."""
+        from semrl.codec import load_library
+
+        build = load_library().build
+        return f"x265:{build.version}:{build.patch_hash}:intra:{self.preset}"
+
+    def code(self, frame: NDArray[np.uint8], base_qp: int, offsets: NDArray[np.int32] | None = None) -> CodedPicture:
+        """Encode one picture in-process and return exact per-CTU bits and the reconstruction."""
+        from semrl.codec import Encoder, EncoderConfig, Yuv420
+
+        h, w = frame.shape[:2]
+        config = EncoderConfig(w, h, qp=int(base_qp), preset=self.preset, gop="intra", threads=1)
+        with Encoder(config) as encoder:
+            coded = encoder.encode(Yuv420.from_rgb(frame), offsets)
+            coded += encoder.flush()
+        if len(coded) != 1:
+            raise InvalidInputError(f"expected one coded picture, x265 returned {len(coded)}")
+        c = coded[0]
+        return CodedPicture(np.asarray(c.ctu_bits, np.int64), int(c.bits), c.recon.to_rgb())
+
+
+class FakeCodec:
+    """A fake codec whose bits follow a QP model, for tests without x265.
+
+    Bits of a CTU: ``(64 + 4 * std) * 2 ** ((32 - qp) / 6)`` (activity times the usual halving
+    per 6 QP); reconstruction: the picture plus noise of standard deviation ``Qstep / 4`` with
+    ``Qstep = 2 ** ((qp - 4) / 6)``, seeded by the picture's content and the QP map, so it is
+    deterministic.
+    """
+
+    fingerprint = "fake-codec:v1"
+
+    def code(self, frame: NDArray[np.uint8], base_qp: int, offsets: NDArray[np.int32] | None = None) -> CodedPicture:
+        """Code ``frame`` with the QP model."""
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8 or frame.shape[0] % 2 or frame.shape[1] % 2:
+            raise InvalidInputError(f"frame must be (H, W, 3) uint8 with even H, W; got {frame.shape} {frame.dtype}")
+        h, w = frame.shape[:2]
+        rows, cols = ctu_shape(h, w)
+        off = np.zeros((rows, cols), np.int32) if offsets is None else np.asarray(offsets, np.int32)
+        if off.shape != (rows, cols):
+            raise InvalidInputError(f"offsets of shape {off.shape}, expected {(rows, cols)}")
+        qp = np.clip(base_qp + off, 0, 51)
+        padded = np.pad(frame.astype(np.float32).mean(axis=2), ((0, rows * CTU - h), (0, cols * CTU - w)), mode="edge")
+        std = padded.reshape(rows, CTU, cols, CTU).std(axis=(1, 3))
+        bits = np.maximum(1, np.rint((64 + 4 * std) * 2.0 ** ((32 - qp) / 6))).astype(np.int64)
+        seed = int.from_bytes(hashlib.sha256(frame.tobytes() + qp.tobytes()).digest()[:8], "little")
+        noise = np.random.default_rng(seed).standard_normal((rows * CTU, cols * CTU, 3)).astype(np.float32)
+        sigma = (2.0 ** ((qp - 4) / 6) / 4).astype(np.float32)
+        sigma_px = np.repeat(np.repeat(sigma, CTU, axis=0), CTU, axis=1)[:h, :w, None]
+        recon = np.clip(frame.astype(np.float32) + noise[:h, :w] * sigma_px, 0, 255).round().astype(np.uint8)
+        return CodedPicture(bits, int(bits.sum()) + 200, recon)

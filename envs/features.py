@@ -1,0 +1,145 @@
+"""Per-CTU observation features, shared by the environment and by trained policies at inference.
+
+Everything here is computed from the picture and its semantic map alone (never from encoder
+statistics), so a policy can build the same observation from an uncoded frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semrl.semantics.maps import pool_map
+
+CTU = 64
+STATIC_NAMES = ("sem_mean", "sem_max", "valid", "luma_mean", "luma_std", "grad")
+"""Rows of the static grid stack :func:`static_grids` returns."""
+
+OBS_NAMES = (
+    "base_qp", "row", "col", "valid", "sem_mean", "sem_max",
+    "sem_left", "sem_up", "sem_right", "sem_down", "sem_3x3", "sem_5x5", "sem_picture", "sem_share",
+    "luma_mean", "luma_std", "grad",
+    "dec_left", "dec_up", "dec_upleft", "dec_upright", "has_left", "has_up", "dec_mean", "progress",
+)  # fmt: skip
+"""Meaning of each element of an observation vector (see :class:`envs.semantic_qp.SemanticQPEnv`)."""
+OBS_DIM = len(OBS_NAMES)
+N_STATIC_OBS = 17  # the first 17 elements do not depend on the decisions
+
+
+def static_grids(frame: NDArray[np.uint8], semantic: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Per-CTU content and semantic statistics of one picture, stacked as :data:`STATIC_NAMES`.
+
+    Args:
+        frame: (H, W, 3) uint8 RGB.
+        semantic: (H, W) semantic map in 0..1.
+
+    Returns:
+        float32 (6, rows, cols).
+    """
+    rgb = frame.astype(np.float32)
+    luma = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+    h, w = luma.shape
+    mean = pool_map(luma, CTU, "mean")
+    sq = pool_map(luma * luma, CTU, "mean")
+    std = np.sqrt(np.maximum(sq - mean.astype(np.float64) ** 2, 0.0)).astype(np.float32)
+    grad = np.zeros_like(luma)
+    grad[:, 1:] += np.abs(np.diff(luma, axis=1))
+    grad[1:, :] += np.abs(np.diff(luma, axis=0))
+    rows, cols = mean.shape
+    ys = np.minimum(h - np.arange(rows) * CTU, CTU) / CTU
+    xs = np.minimum(w - np.arange(cols) * CTU, CTU) / CTU
+    valid = np.outer(ys, xs).astype(np.float32)
+    return np.stack(
+        [
+            pool_map(semantic, CTU, "mean"),
+            pool_map(semantic, CTU, "max"),
+            valid,
+            mean,
+            std,
+            pool_map(grad, CTU, "mean"),
+        ]
+    ).astype(np.float32)
+
+
+def _shifted(grid: NDArray[np.float32], dy: int, dx: int) -> NDArray[np.float32]:
+    """grid[r + dy, c + dx] at (r, c), zero outside."""
+    rows, cols = grid.shape
+    out = np.zeros_like(grid)
+    ys, ye = max(0, -dy), min(rows, rows - dy)
+    xs, xe = max(0, -dx), min(cols, cols - dx)
+    if ys < ye and xs < xe:
+        out[ys:ye, xs:xe] = grid[ys + dy : ye + dy, xs + dx : xe + dx]
+    return out
+
+
+def _box_mean(grid: NDArray[np.float32], radius: int) -> NDArray[np.float32]:
+    """Mean of the (2r+1)^2 neighbourhood inside the grid."""
+    total = np.zeros_like(grid)
+    count = np.zeros_like(grid)
+    ones = np.ones_like(grid)
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            total += _shifted(grid, dy, dx)
+            count += _shifted(ones, dy, dx)
+    out: NDArray[np.float32] = total / np.maximum(count, 1)
+    return out
+
+
+def static_observations(grids: NDArray[np.float32], base_qp: float) -> NDArray[np.float32]:
+    """The decision-independent part of every CTU's observation, raster order.
+
+    Args:
+        grids: Output of :func:`static_grids`.
+        base_qp: The operating point's base QP.
+
+    Returns:
+        float32 (rows * cols, :data:`N_STATIC_OBS`) in -1..1.
+    """
+    sem, sem_max, valid, luma, std, grad = grids
+    rows, cols = sem.shape
+    r, c = np.mgrid[0:rows, 0:cols].astype(np.float32)
+    share = float((sem > 0.05).mean())
+    parts = [
+        np.full_like(sem, base_qp / 51.0),
+        r / max(rows - 1, 1),
+        c / max(cols - 1, 1),
+        valid,
+        sem,
+        sem_max,
+        _shifted(sem, 0, -1),
+        _shifted(sem, -1, 0),
+        _shifted(sem, 0, 1),
+        _shifted(sem, 1, 0),
+        _box_mean(sem, 1),
+        _box_mean(sem, 2),
+        np.full_like(sem, float(sem.mean())),
+        np.full_like(sem, share),
+        luma / 255.0,
+        np.minimum(std / 64.0, 1.0),
+        np.log1p(grad) / np.log(511.0),
+    ]
+    out = np.stack([p.reshape(-1) for p in parts], axis=1).astype(np.float32)
+    return np.clip(out, -1.0, 1.0)
+
+
+def decision_features(
+    decisions: NDArray[np.float32], index: int, cols: int, running_mean: float, total: int
+) -> tuple[float, float, float, float, float, float, float, float]:
+    """Decision-dependent observation elements of CTU ``index`` (raster order).
+
+    Args:
+        decisions: (rows * cols,) normalised offsets (offset / largest |offset|) already chosen.
+        index: The CTU about to be decided.
+        cols: CTUs per row.
+        running_mean: Mean normalised offset of the CTUs decided so far (0 at the start).
+        total: CTUs in the picture.
+    """
+    r, c = divmod(index, cols)
+    left = decisions[index - 1] if c > 0 else 0.0
+    up = decisions[index - cols] if r > 0 else 0.0
+    upleft = decisions[index - cols - 1] if r > 0 and c > 0 else 0.0
+    upright = decisions[index - cols + 1] if r > 0 and c + 1 < cols else 0.0
+    return (
+        float(left), float(up), float(upleft), float(upright),
+        1.0 if c > 0 else 0.0, 1.0 if r > 0 else 0.0, running_mean, index / total,
+    )  # fmt: skip

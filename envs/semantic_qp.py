@@ -1,0 +1,426 @@
+"""The SemanticQP environment: choose the QP of every 64x64 CTU of a picture for a vision task.
+
+Registered as ``semrl/SemanticQP-v0``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from numpy.typing import NDArray
+
+from envs.codecs import Codec, FakeCodec
+from envs.features import N_STATIC_OBS, OBS_DIM, static_observations
+from envs.tables import DEFAULT_TABLE_QPS, CtuTable, Picture, compute_table, make_picture
+from semrl.errors import InvalidInputError
+from semrl.semantics.extractors import SemanticExtractor
+from semrl.semantics.maps import pool_map
+
+DEFAULT_OFFSETS = (-9, -6, -3, 0, 3, 6, 9, 12, 18, 27)
+"""QP offsets an action chooses from (the QP is base + offset, clipped to the table range .. 51)."""
+
+DEFAULT_BASE_QPS = (22, 51)
+"""Inclusive range the base QP of an episode is drawn from (the benchmark's operating points)."""
+
+SLOPE_DELTA = 3  # QP half-width of the finite difference that measures the uniform curve's slope
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """How fidelity and bits are traded.
+
+    Attributes:
+        rate_weight: Multiplies the Lagrange multiplier; 1 is the slope of uniform coding at the
+            base QP, more than 1 saves more bits, less than 1 keeps more fidelity.
+        pixel_weight: Weight of the semantic-weighted squared error beside the semantic-output
+            change in the fidelity term.
+        clip: Per-CTU rewards are clipped to +-clip (detector jitter on one CTU must not dominate).
+    """
+
+    rate_weight: float = 1.0
+    pixel_weight: float = 1.0
+    clip: float = 20.0
+
+    def __post_init__(self) -> None:
+        if not (self.rate_weight > 0 and self.pixel_weight >= 0 and self.clip > 0):
+            raise InvalidInputError(f"invalid reward config {self}")
+
+
+@dataclass(frozen=True)
+class EnvSettings:
+    """The settings that define the MDP (saved beside every policy; must match to load it).
+
+    Attributes:
+        offsets: QP offsets of the discrete actions.
+        base_qps: Inclusive (low, high) range of episode base QPs.
+        qp_min: Lowest QP a CTU may get (the lowest table QP).
+        reward: Reward configuration.
+    """
+
+    offsets: tuple[int, ...] = DEFAULT_OFFSETS
+    base_qps: tuple[int, int] = DEFAULT_BASE_QPS
+    qp_min: int = DEFAULT_TABLE_QPS[0]
+    reward: RewardConfig = field(default_factory=RewardConfig)
+
+    def __post_init__(self) -> None:
+        lo, hi = self.base_qps
+        if not (0 <= lo <= hi <= 51) or not self.offsets or len(set(self.offsets)) != len(self.offsets):
+            raise InvalidInputError(f"invalid env settings: base QPs {self.base_qps}, offsets {self.offsets}")
+        if not 0 <= self.qp_min <= lo:
+            raise InvalidInputError(f"qp_min {self.qp_min} must be in 0..{lo} (the lowest base QP)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> EnvSettings:
+        """Inverse of :meth:`to_dict`."""
+        return EnvSettings(
+            tuple(int(o) for o in d["offsets"]),
+            (int(d["base_qps"][0]), int(d["base_qps"][1])),
+            int(d["qp_min"]),
+            RewardConfig(**d["reward"]),
+        )
+
+
+def interpolated(table: CtuTable, qp_min: int, pixel_weight: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Bits and fidelity loss of every CTU at every integer QP 0..51, (52, N) each.
+
+    Bits are interpolated linearly in log2 between table QPs and fidelity linearly; QPs below
+    ``qp_min`` or the table take the lowest table QP.
+    """
+    qps = table.qps.astype(np.float64)
+    n = table.bits.shape[1] * table.bits.shape[2]
+    logb = np.log2(np.maximum(table.bits.reshape(len(qps), n).astype(np.float64), 1.0))
+    dist = (table.dsem + pixel_weight * table.dpix).reshape(len(qps), n).astype(np.float64)
+    grid = np.clip(np.arange(52, dtype=np.float64), max(qp_min, qps[0]), qps[-1])
+    k = np.clip(np.searchsorted(qps, grid, side="right") - 1, 0, len(qps) - 2)
+    t = ((grid - qps[k]) / (qps[k + 1] - qps[k]))[:, None]
+    bits = 2.0 ** (logb[k] * (1 - t) + logb[k + 1] * t)
+    fid = dist[k] * (1 - t) + dist[k + 1] * t
+    return bits, fid
+
+
+def lagrangian(
+    tables: Sequence[CtuTable], settings: EnvSettings
+) -> tuple[dict[int, float], dict[int, float]]:
+    """Per base QP, the slope of uniform coding (fidelity loss per bit) and the mean bits per CTU.
+
+    Both are measured over all the tables: the slope is the finite difference of total fidelity
+    loss over total bits between base - 3 and base + 3.
+    """
+    total_b = np.zeros(52)
+    total_d = np.zeros(52)
+    ctus = 0
+    for t in tables:
+        b, d = interpolated(t, settings.qp_min, settings.reward.pixel_weight)
+        total_b += b.sum(axis=1)
+        total_d += d.sum(axis=1)
+        ctus += b.shape[1]
+    lo, hi = settings.base_qps
+    slopes, mean_bits = {}, {}
+    for q in range(lo, hi + 1):
+        a, c = max(q - SLOPE_DELTA, settings.qp_min), min(q + SLOPE_DELTA, 51)
+        db = total_b[a] - total_b[c]
+        slopes[q] = float((total_d[c] - total_d[a]) / db) if db > 0 else 0.0
+        mean_bits[q] = float(total_b[q] / max(ctus, 1))
+    positive = [s for s in slopes.values() if s > 0 and math.isfinite(s)]
+    floor = min(positive) if positive else 1.0
+    slopes = {q: s if s > 0 and math.isfinite(s) else floor for q, s in slopes.items()}
+    return slopes, mean_bits
+
+
+class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
+    """Pick the QP offset of each 64x64 CTU of a picture so a vision task survives at few bits.
+
+    ## Description
+
+    An episode is one picture (a dataset image or a video frame) at one base QP (the operating
+    point, drawn uniformly from ``base_qps``). The agent visits the CTUs in raster order, as the
+    encoder codes them, and picks each CTU's QP offset; the picture's QP map is the result. This
+    is the per-CTU MDP of Li, Shi and Chen (TIP 2021), kept because its steps are cheap table
+    lookups (thousands per second) and its observation is local, so one small network serves
+    every picture size. Two changes: the action is an offset around a base QP, not an absolute QP,
+    so one policy serves every operating point of a rate-accuracy curve (the benchmark sweeps the
+    base QP); and the reward is a Lagrangian whose multiplier is the slope of uniform coding at that
+    base QP, so the policy aims at the best accuracy-for-bits trade at every operating point
+    rather than at one fixed rate. Video frames are treated as intra pictures: a frame-level agent
+    over P-frame references (Xie et al. 2022) is left for a hierarchical env.
+
+    ## Action Space
+
+    ``Discrete(len(offsets))``: action ``a`` codes the current CTU at
+    ``clip(base_qp + offsets[a], qp_min, 51)``. Default offsets -9, -6, -3, 0, 3, 6, 9, 12, 18, 27.
+
+    ## Observation Space
+
+    ``Box(-1, 1, (25,), float32)``, computed from the uncoded picture, its semantic map and the
+    decisions so far only (so a policy rebuilds it from a frame at inference;
+    :data:`envs.features.OBS_NAMES`): base QP / 51; CTU row and column (0..1); share of the CTU
+    inside the picture; the CTU's mean and max semantic importance; the mean importance of its
+    four neighbours, of its 3x3 and 5x5 neighbourhoods and of the picture, and the share of the
+    picture's CTUs with any importance; luma mean, standard deviation and gradient energy; the
+    normalised offsets already chosen for the left, up, up-left and up-right CTUs and whether the
+    left and up CTUs exist; the mean normalised offset so far (the budget spent) and the progress
+    through the picture.
+
+    ## Rewards
+
+    Per CTU ``i`` coded at QP ``q`` with base ``b``:
+    ``r = -clip(((D_i(q) - D_i(b)) / lambda_b + w * (R_i(q) - R_i(b))) / Rbar_b, -c, c)`` where
+    ``R`` is the encoder's exact bits of the CTU, ``D = dsem + pixel_weight * dpix`` its task
+    fidelity loss (:mod:`envs.tables`), ``lambda_b`` the slope of uniform coding at ``b`` over the
+    training set (fidelity loss per bit), ``w`` the rate weight and ``Rbar_b`` the mean bits of a
+    CTU at ``b``. Uniform coding scores 0; a positive return means the policy's map buys more
+    fidelity per bit than uniform coding at that operating point. The discount should be 0: in the
+    fast mode a CTU's reward depends on its own QP only, so each CTU is a contextual bandit.
+
+    - fast mode: ``R`` and ``D`` come from the tables (each picture coded uniformly at every
+      table QP by the real x265 and scored by the real task net; log-linear interpolation
+      between table QPs). This assumes a CTU's bits and fidelity depend on its own QP only.
+    - live mode: the policy's actual QP map is coded by x265 at the end of the episode and the
+      task net scores the reconstruction, against a live uniform encode at the base QP. The
+      per-step rewards are then 0 and the last step returns the live sum; ``info`` holds both the
+      live and the fast per-CTU rewards so the fast mode's approximation is measured.
+
+    ## Starting State
+
+    A picture and a base QP drawn from the env's generator (``reset(seed=...)``), or named by
+    ``options={"picture": index, "base_qp": qp}``.
+
+    ## Episode End
+
+    Terminates after the last CTU of the picture; never truncated. The final ``info`` holds
+    ``offsets`` (the QP-offset grid), ``fast_return``, ``bits_fast`` and ``uniform_bits``, and in
+    live mode ``live_return``, ``bits_live``, ``live_ctu_rewards`` and ``fast_ctu_rewards``.
+
+    ## Arguments
+
+    - ``tables``: :class:`envs.tables.CtuTable` of the training pictures (see
+      :func:`envs.tables.build_tables`); None builds four synthetic pictures with the fake codec
+      and fake detector (for demos and tests).
+    - ``mode``: ``"fast"`` or ``"live"``.
+    - ``pictures``: the :class:`envs.tables.Picture` of each table (live mode).
+    - ``codec``, ``extractor``: the codec and semantic extractor the live mode codes and scores
+      with (the ones the tables were built with).
+    - ``settings``: :class:`EnvSettings` (offsets, base QP range, reward).
+    - ``lambdas``: per base QP slopes to use instead of those measured on ``tables`` (a trained
+      policy's, to evaluate it on other pictures).
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - Gymnasium's class attribute
+
+    def __init__(
+        self,
+        tables: Sequence[CtuTable] | None = None,
+        *,
+        mode: str = "fast",
+        pictures: Sequence[Picture] | None = None,
+        codec: Codec | None = None,
+        extractor: SemanticExtractor | None = None,
+        settings: EnvSettings | None = None,
+        lambdas: dict[int, float] | None = None,
+    ) -> None:
+        super().__init__()
+        if mode not in ("fast", "live"):
+            raise InvalidInputError(f"mode must be 'fast' or 'live', got {mode!r}")
+        self.settings = settings or EnvSettings()
+        if tables is None:
+            pictures, tables, codec, extractor = synthetic_set()
+        if not tables:
+            raise InvalidInputError("SemanticQPEnv needs at least one picture table")
+        if mode == "live" and (pictures is None or codec is None or extractor is None):
+            raise InvalidInputError("live mode needs pictures, codec and extractor")
+        if pictures is not None and [p.digest for p in pictures] != [t.digest for t in tables]:
+            raise InvalidInputError("pictures and tables do not match (digests differ)")
+        self.mode = mode
+        self.tables = list(tables)
+        self.pictures = list(pictures) if pictures is not None else None
+        self.codec = codec
+        self.extractor = extractor
+        self.offsets = np.asarray(self.settings.offsets, np.int64)
+        self._scale = float(np.abs(self.offsets).max()) or 1.0
+        slopes, mean_bits = lagrangian(self.tables, self.settings)
+        if lambdas is not None:
+            missing = [q for q in slopes if q not in lambdas]
+            if missing:
+                raise InvalidInputError(f"lambdas lack base QPs {missing}")
+            slopes = {q: float(lambdas[q]) for q in slopes}
+        self.lambdas, self.mean_bits = slopes, mean_bits
+        self.action_space = spaces.Discrete(len(self.offsets))
+        self.observation_space = spaces.Box(-1.0, 1.0, (OBS_DIM,), np.float32)
+        self._static = [static_observations(t.grids, 0.0) for t in self.tables]
+        self._interp = [interpolated(t, self.settings.qp_min, self.settings.reward.pixel_weight) for t in self.tables]
+        self._live_ref: dict[tuple[int, int], tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
+        self._p = 0
+        self._base = self.settings.base_qps[0]
+        self._i = 0
+        self._n = 1
+        self._cols = 1
+        self._dec = np.zeros(1, np.float32)
+        self._act = np.zeros(1, np.int64)
+        self._rewards = np.zeros((1, len(self.offsets)), np.float32)
+        self._sum_dec = 0.0
+
+    # ---- rewards ---------------------------------------------------------------------------
+
+    def qp_of(self, actions: NDArray[np.int64], base_qp: int) -> NDArray[np.int64]:
+        """QPs of actions at a base QP."""
+        out: NDArray[np.int64] = np.clip(base_qp + self.offsets[actions], self.settings.qp_min, 51)
+        return out
+
+    def _reward(
+        self, bits: NDArray[np.float64], fid: NDArray[np.float64], ref_bits: NDArray[np.float64],
+        ref_fid: NDArray[np.float64], base: int,
+    ) -> NDArray[np.float32]:  # fmt: skip
+        r = self.settings.reward
+        cost = (fid - ref_fid) / self.lambdas[base] + r.rate_weight * (bits - ref_bits)
+        rbar = self.mean_bits[base]
+        out: NDArray[np.float32] = (-np.clip(cost / rbar, -r.clip, r.clip)).astype(np.float32)
+        return out
+
+    def reward_table(self, picture: int, base_qp: int) -> NDArray[np.float32]:
+        """Fast-mode reward of every action at every CTU, (N, actions)."""
+        bits, fid = self._interp[picture]
+        qps = self.qp_of(np.arange(len(self.offsets)), base_qp)
+        return self._reward(bits[qps].T, fid[qps].T, bits[base_qp][:, None], fid[base_qp][:, None], base_qp)
+
+    # ---- Gymnasium API ---------------------------------------------------------------------
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[NDArray[np.float32], dict[str, Any]]:
+        """Start a picture at a base QP (drawn, or from ``options``)."""
+        super().reset(seed=seed)
+        options = options or {}
+        lo, hi = self.settings.base_qps
+        self._p = int(options.get("picture", self.np_random.integers(len(self.tables))))
+        self._base = int(options.get("base_qp", self.np_random.integers(lo, hi + 1)))
+        if not 0 <= self._p < len(self.tables) or not lo <= self._base <= hi:
+            raise InvalidInputError(f"picture {self._p} or base QP {self._base} out of range")
+        rows, cols = self.tables[self._p].ctu_shape
+        self._n, self._cols, self._i = rows * cols, cols, 0
+        self._dec = np.zeros(self._n, np.float32)
+        self._act = np.zeros(self._n, np.int64)
+        self._sum_dec = 0.0
+        self._rewards = self.reward_table(self._p, self._base)
+        self._obs = np.zeros(OBS_DIM, np.float32)
+        return self._observation(), {"picture": self._p, "base_qp": self._base, "ctus": self._n}
+
+    def _observation(self) -> NDArray[np.float32]:
+        i, cols, obs = self._i, self._cols, self._obs
+        obs[:N_STATIC_OBS] = self._static[self._p][i]
+        obs[0] = self._base / 51.0
+        r, c = divmod(i, cols)
+        d = self._dec
+        obs[17] = d[i - 1] if c > 0 else 0.0
+        obs[18] = d[i - cols] if r > 0 else 0.0
+        obs[19] = d[i - cols - 1] if r > 0 and c > 0 else 0.0
+        obs[20] = d[i - cols + 1] if r > 0 and c + 1 < cols else 0.0
+        obs[21] = 1.0 if c > 0 else 0.0
+        obs[22] = 1.0 if r > 0 else 0.0
+        obs[23] = self._sum_dec / i if i else 0.0
+        obs[24] = i / self._n
+        return obs.copy()
+
+    def step(self, action: np.int64 | int) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
+        """Code the current CTU with offset ``offsets[action]`` and move to the next."""
+        a = int(action)
+        if not 0 <= a < len(self.offsets):
+            raise InvalidInputError(f"action {action} outside 0..{len(self.offsets) - 1}")
+        i = self._i
+        self._act[i] = a
+        self._dec[i] = self.offsets[a] / self._scale
+        self._sum_dec += float(self._dec[i])
+        reward = float(self._rewards[i, a])
+        self._i += 1
+        done = self._i >= self._n
+        info: dict[str, Any] = {}
+        if done:
+            info = self._final_info()
+            if self.mode == "live":
+                reward = float(info["live_return"])
+            self._i = self._n - 1  # the terminal observation repeats the last CTU's position
+        elif self.mode == "live":
+            reward = 0.0
+        obs = self._observation()
+        return obs, reward, done, False, info
+
+    def _final_info(self) -> dict[str, Any]:
+        rows = self._n // self._cols
+        qps = self.qp_of(self._act, self._base)
+        bits, _ = self._interp[self._p]
+        fast = self._rewards[np.arange(self._n), self._act]
+        info: dict[str, Any] = {
+            "offsets": (qps - self._base).reshape(rows, self._cols).astype(np.int32),
+            "base_qp": self._base,
+            "picture": self._p,
+            "fast_return": float(fast.sum()),
+            "fast_ctu_rewards": fast,
+            "bits_fast": float(bits[qps, np.arange(self._n)].sum()),
+            "uniform_bits": float(bits[self._base].sum()),
+        }
+        if self.mode == "live":
+            live_bits, live_fid = self._live(info["offsets"], self._base)
+            ref_bits, ref_fid = self._live_reference()
+            live = self._reward(live_bits, live_fid, ref_bits, ref_fid, self._base)
+            info.update(
+                live_return=float(live.sum()), live_ctu_rewards=live, bits_live=float(live_bits.sum()),
+                uniform_bits_live=float(ref_bits.sum()),
+            )  # fmt: skip
+        return info
+
+    # ---- live mode -------------------------------------------------------------------------
+
+    def _live(self, offsets: NDArray[np.int32], base: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Per-CTU exact bits and fidelity loss of coding the current picture with ``offsets``."""
+        from semrl.fidelity.distortion import semantic_distortion
+
+        assert self.pictures is not None and self.codec is not None and self.extractor is not None
+        picture, table = self.pictures[self._p], self.tables[self._p]
+        coded = self.codec.code(picture.frame, base, offsets)
+        ref = table.semantic.astype(np.float32)
+        dec = self.extractor.extract([coded.recon], color="rgb")[0].values
+        dsem = pool_map(np.abs(ref - dec), 64, "mean").astype(np.float64)
+        dpix = semantic_distortion(picture.frame, coded.recon, ref) / 255.0**2
+        fid = dsem + self.settings.reward.pixel_weight * dpix
+        return coded.ctu_bits.reshape(-1).astype(np.float64), fid.reshape(-1)
+
+    def _live_reference(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        key = (self._p, self._base)
+        if key not in self._live_ref:
+            rows = self._n // self._cols
+            self._live_ref[key] = self._live(np.zeros((rows, self._cols), np.int32), self._base)
+        return self._live_ref[key]
+
+
+def synthetic_pictures(count: int = 4, size: tuple[int, int] = (192, 256)) -> list[Picture]:
+    """Deterministic synthetic pictures (gradients, stripes and noise) for demos and tests."""
+    rng = np.random.default_rng(0)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    out = []
+    for k in range(count):
+        base = 60 + 40 * np.sin(xx / (9 + 3 * k)) + 30 * np.cos(yy / (13 + k)) + rng.normal(0, 4 + 6 * k, (h, w))
+        rgb = np.stack([base + 20 * c for c in range(3)], axis=2)
+        out.append(make_picture(f"synthetic{k}", np.clip(rgb, 0, 255).astype(np.uint8)))
+    return out
+
+
+def synthetic_set(
+    count: int = 4, task: str = "detection"
+) -> tuple[list[Picture], list[CtuTable], Codec, SemanticExtractor]:
+    """Synthetic pictures with their tables from the fake codec and fake extractor."""
+    from semrl.semantics.fakes import FakeExtractor
+
+    pictures = synthetic_pictures(count)
+    codec, extractor = FakeCodec(), FakeExtractor(task)
+    tables = [compute_table(p, codec, extractor, DEFAULT_TABLE_QPS) for p in pictures]
+    return pictures, tables, codec, extractor

@@ -1,0 +1,349 @@
+"""Fast-mode tables: per-CTU exact bits and task-fidelity change of every picture at every table QP.
+
+For each picture and each QP of the table set, the picture is coded uniformly at that QP by the
+real codec, and the task net's semantic map of the reconstruction is compared with its map of the
+uncoded picture. Per CTU the table stores:
+
+- ``bits``: the encoder's exact CABAC bits of the CTU;
+- ``dsem``: the change of the task's semantic output in the CTU, mean |S_ref - S_q| (boxes weighted
+  by confidence for detection, instance masks for segmentation, Grad-CAM for classification):
+  a lost or weakened detection, a hallucinated one, a shifted mask boundary all show up there,
+  which is what the task metric punishes;
+- ``dpix``: the semantic-weighted squared error (``semrl.fidelity.distortion.semantic_distortion``
+  / 255^2), a smooth tie-breaker where the task output does not change yet.
+
+Tables are cached under ``<semrl cache>/env_tables`` keyed by the picture's content, the QP set,
+the codec's fingerprint (x265 version, patch hash, preset) and the extractor's fingerprint
+(weights sha256, map settings), and built in parallel worker processes with a progress bar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from envs.codecs import Codec
+from envs.features import static_grids
+from semrl.errors import InputNotFoundError, InvalidInputError
+from semrl.semantics.extractors import SemanticExtractor
+from semrl.semantics.maps import pool_map
+
+TABLE_VERSION = 1
+"""Bumped when what a table holds changes meaning (old cache entries are then ignored)."""
+
+DEFAULT_TABLE_QPS = (12, 17, 22, 27, 32, 37, 42, 47, 51)
+"""QPs every picture is coded at; values between are interpolated (log-linear bits, linear fidelity)."""
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".y4m", ".webm")
+
+
+@dataclass(frozen=True, eq=False)
+class Picture:
+    """One training picture as the encoder receives it.
+
+    Attributes:
+        name: Source file name (with ``#frame`` for video frames).
+        frame: (H, W, 3) uint8 RGB of even size after the 4:2:0 round trip (what x265 codes and
+            what a policy sees in the benchmark).
+        digest: sha256 of the pixels and size.
+    """
+
+    name: str
+    frame: NDArray[np.uint8]
+    digest: str
+
+
+def prepare_frame(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Pad to even size by edge replication and pass through 4:2:0, as the benchmark does."""
+    from semrl.codec import Yuv420
+
+    h, w = rgb.shape[:2]
+    if h % 2 or w % 2:
+        rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    return Yuv420.from_rgb(np.ascontiguousarray(rgb)).to_rgb()
+
+
+def make_picture(name: str, rgb: NDArray[np.uint8]) -> Picture:
+    """A :class:`Picture` from an RGB frame."""
+    frame = prepare_frame(rgb)
+    digest = hashlib.sha256(frame.tobytes() + f"{frame.shape}".encode()).hexdigest()
+    return Picture(name, frame, digest)
+
+
+def list_images(data: str | os.PathLike[str], split: str = "train") -> list[Path]:
+    """Image files of a dataset (YOLO yaml or folder, class-per-folder) or a plain folder of images.
+
+    Raises:
+        InputNotFoundError: Nothing usable at ``data``.
+    """
+    from semrl.assets import resolve_dataset
+
+    p = Path(data)
+    if p.suffix in (".yaml", ".yml") or (not p.exists() and "/" not in str(data)):
+        from semrl.fidelity.labels import dataset_images
+
+        if p.suffix not in (".yaml", ".yml"):
+            root = resolve_dataset(data)
+            if not (root / "data.yaml").is_file():
+                return _class_folder_images(root, split)
+        return [im.image for im in dataset_images(data, split)]
+    if not p.exists():
+        raise InputNotFoundError(f"training data not found: {p}")
+    if (p / "data.yaml").is_file():
+        from semrl.fidelity.labels import dataset_images
+
+        return [im.image for im in dataset_images(p / "data.yaml", split)]
+    if (p / split).is_dir():
+        return _class_folder_images(p, split)
+    files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InputNotFoundError(f"no images in {p}")
+    return files
+
+
+def _class_folder_images(root: Path, split: str) -> list[Path]:
+    folder = root / split
+    if not folder.is_dir():
+        raise InputNotFoundError(f"split folder not found: {folder}")
+    files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InputNotFoundError(f"no images under {folder}")
+    return files
+
+
+def load_pictures(
+    data: str | os.PathLike[str],
+    *,
+    split: str = "train",
+    limit: int | None = None,
+    video_stride: int = 10,
+) -> list[Picture]:
+    """Load training pictures from a dataset, a folder of images or a video.
+
+    Args:
+        data: Dataset name in the assets folder, its folder or ``data.yaml``, a class-per-folder
+            dataset, a folder of images, or a video file.
+        split: Dataset split.
+        limit: Keep the first ``limit`` pictures.
+        video_stride: For a video, every ``video_stride``-th frame becomes a picture.
+
+    Raises:
+        InputNotFoundError: ``data`` does not exist or holds no pictures.
+        InvalidInputError: ``video_stride`` or ``limit`` is not positive.
+    """
+    from semrl.semantics.frames import iter_frames, read_image
+
+    if video_stride < 1 or (limit is not None and limit < 1):
+        raise InvalidInputError(f"video_stride and limit must be positive, got {video_stride}, {limit}")
+    p = Path(data)
+    pictures = []
+    if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES:
+        for i, (_, bgr) in enumerate(iter_frames(p)):
+            if i % video_stride == 0:
+                pictures.append(make_picture(f"{p.name}#{i}", np.ascontiguousarray(bgr[:, :, ::-1])))
+                if limit is not None and len(pictures) >= limit:
+                    break
+    else:
+        files = list_images(data, split)[:limit]
+        for f in files:
+            pictures.append(make_picture(f.name, np.ascontiguousarray(read_image(f)[:, :, ::-1])))
+    if not pictures:
+        raise InputNotFoundError(f"no pictures in {data}")
+    return pictures
+
+
+@dataclass(frozen=True, eq=False)
+class CtuTable:
+    """Per-CTU statistics of one picture at every table QP.
+
+    Attributes:
+        name: The picture's name.
+        digest: The picture's content digest.
+        qps: int32 (Q,) table QPs, ascending.
+        bits: float32 (Q, rows, cols) exact bits per CTU.
+        dsem: float32 (Q, rows, cols) mean |S_ref - S_q| per CTU.
+        dpix: float32 (Q, rows, cols) semantic-weighted squared error per CTU / 255^2.
+        grids: float32 (6, rows, cols) static features (:data:`envs.features.STATIC_NAMES`).
+        semantic: float16 (H, W) the reference semantic map (for live mode).
+    """
+
+    name: str
+    digest: str
+    qps: NDArray[np.int32]
+    bits: NDArray[np.float32]
+    dsem: NDArray[np.float32]
+    dpix: NDArray[np.float32]
+    grids: NDArray[np.float32]
+    semantic: NDArray[np.float16]
+
+    @property
+    def ctu_shape(self) -> tuple[int, int]:
+        """(rows, cols)."""
+        return int(self.bits.shape[1]), int(self.bits.shape[2])
+
+    def save(self, path: Path) -> None:
+        """Write atomically as ``.npz``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.npz")
+        os.close(fd)
+        try:
+            np.savez_compressed(
+                tmp, name=np.array(self.name), digest=np.array(self.digest), qps=self.qps, bits=self.bits,
+                dsem=self.dsem, dpix=self.dpix, grids=self.grids, semantic=self.semantic,
+            )  # fmt: skip
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @staticmethod
+    def load(path: Path) -> CtuTable:
+        """Read a table written by :meth:`save`."""
+        with np.load(path) as z:
+            return CtuTable(
+                str(z["name"]), str(z["digest"]), z["qps"], z["bits"], z["dsem"], z["dpix"], z["grids"], z["semantic"]
+            )
+
+
+def compute_table(
+    picture: Picture, codec: Codec, extractor: SemanticExtractor, qps: Sequence[int]
+) -> CtuTable:
+    """Code ``picture`` uniformly at every QP of ``qps`` and measure per-CTU bits and fidelity change."""
+    from semrl.fidelity.distortion import semantic_distortion
+
+    frame = picture.frame
+    ref = extractor.extract([frame], color="rgb")[0].values
+    bits, recons = [], []
+    for q in qps:
+        coded = codec.code(frame, int(q))
+        bits.append(coded.ctu_bits.astype(np.float32))
+        recons.append(coded.recon)
+    maps = extractor.extract(recons, color="rgb")
+    dsem = np.stack([pool_map(np.abs(ref - m.values), 64, "mean") for m in maps])
+    dpix = np.stack([semantic_distortion(frame, r, ref) / 255.0**2 for r in recons]).astype(np.float32)
+    return CtuTable(
+        picture.name, picture.digest, np.asarray(qps, np.int32), np.stack(bits), dsem.astype(np.float32), dpix,
+        static_grids(frame, ref), ref.astype(np.float16),
+    )  # fmt: skip
+
+
+def table_key(picture: Picture, qps: Sequence[int], codec_fp: str, extractor_fp: str) -> str:
+    """Cache key of one picture's table."""
+    text = json.dumps([TABLE_VERSION, picture.digest, [int(q) for q in qps], codec_fp, extractor_fp])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(codec_factory: Callable[[], Codec], extractor_factory: Callable[[], SemanticExtractor]) -> None:
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover - torch is a dependency; fakes do not need it
+        pass
+    _WORKER["codec"] = codec_factory()
+    _WORKER["extractor"] = extractor_factory()
+
+
+def _work(job: tuple[Picture, tuple[int, ...], str]) -> str:
+    picture, qps, target = job
+    compute_table(picture, _WORKER["codec"], _WORKER["extractor"], qps).save(Path(target))
+    return target
+
+
+def build_tables(
+    pictures: Sequence[Picture],
+    *,
+    codec_factory: Callable[[], Codec],
+    extractor_factory: Callable[[], SemanticExtractor],
+    qps: Sequence[int] = DEFAULT_TABLE_QPS,
+    workers: int = 1,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> list[CtuTable]:
+    """Tables of every picture, from the cache or computed (in ``workers`` processes).
+
+    Args:
+        pictures: The pictures.
+        codec_factory: Builds the codec (picklable for ``workers > 1``).
+        extractor_factory: Builds the task's semantic extractor (picklable for ``workers > 1``).
+        qps: Table QPs (ascending, in 0..51).
+        workers: Worker processes (1: in this process).
+        cache_dir: Where tables are cached; default ``<semrl cache>/env_tables``.
+        progress: Show a progress bar.
+
+    Raises:
+        InvalidInputError: QPs out of range or not ascending.
+    """
+    from tqdm import tqdm
+
+    from semrl.paths import cache_root
+
+    q = [int(v) for v in qps]
+    if len(q) < 2 or q != sorted(set(q)) or q[0] < 0 or q[-1] > 51:
+        raise InvalidInputError(f"table QPs must be at least two ascending values in 0..51, got {qps}")
+    root = cache_dir if cache_dir is not None else cache_root() / "env_tables"
+    codec, extractor = codec_factory(), extractor_factory()
+    paths = [root / f"{table_key(p, q, codec.fingerprint, extractor.fingerprint)}.npz" for p in pictures]
+    missing = [(p, tuple(q), str(path)) for p, path in zip(pictures, paths, strict=True) if not path.is_file()]
+    if missing:
+        bar = tqdm(total=len(missing), desc=f"fast-mode tables ({len(q)} QPs)", disable=not progress, unit="pic")
+        if workers <= 1 or len(missing) == 1:
+            _WORKER.update(codec=codec, extractor=extractor)
+            for job in missing:
+                _work(job)
+                bar.update()
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            with ctx.Pool(workers, _init_worker, (codec_factory, extractor_factory)) as pool:
+                for _ in pool.imap_unordered(_work, missing):
+                    bar.update()
+        bar.close()
+    return [CtuTable.load(p) for p in paths]
+
+
+@dataclass(frozen=True)
+class RealExtractorFactory:
+    """Builds the real semantic extractor of a task in any process (picklable).
+
+    Attributes:
+        map_config: ``MapConfig.to_json()`` of the extractor.
+        device: Torch device.
+    """
+
+    map_config: str
+    device: str = "cpu"
+
+    def __call__(self) -> SemanticExtractor:
+        """The extractor."""
+        from semrl.semantics.config import MapConfig
+        from semrl.semantics.extractors import make_extractor
+
+        config = MapConfig.from_json(self.map_config)
+        return make_extractor(config.task, config=config, device=self.device, batch=9)
+
+
+@dataclass(frozen=True)
+class X265CodecFactory:
+    """Builds :class:`envs.codecs.X265Codec` in any process (picklable)."""
+
+    preset: str = "medium"
+
+    def __call__(self) -> Codec:
+        """The codec."""
+        from envs.codecs import X265Codec
+
+        return X265Codec(self.preset)

@@ -1,0 +1,419 @@
+"""``semrl encode``: frames -> semantic analysis -> policy -> patched x265 -> standard HEVC."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from semrl.bench.policy import PolicyInput, apply_offsets
+from semrl.codec import AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, Yuv420
+from semrl.errors import InvalidInputError
+from semrl.media import FrameSource, SourceInfo, mux_mp4, open_source
+
+TASKS = ("detection", "segmentation", "classification")
+BUILTIN_POLICIES = ("uniform", "roi", *TASKS)
+OUTPUT_SUFFIXES = (".hevc", ".h265", ".265", ".mp4")
+STAGES = ("setup", "decode", "semantics", "policy", "wait", "encode")
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """What ``semrl encode`` does; the defaults are the command's.
+
+    Attributes:
+        policy: ``uniform``, ``roi``, a task name (the shipped policy), a checkpoint path, or
+            ``module:function``.
+        task: the task whose net drives the policy; None takes the policy's own (``roi``: detection).
+        qp: base QP.
+        preset: x265 preset.
+        gop: GOP structure.
+        keyint: IDR interval.
+        max_frames: encode at most this many frames.
+        map_interval: run the task net every this many frames; in between, the last analysis and
+            its QP offsets are reused (a speed/accuracy trade-off for video).
+        map_size: network input size of the task net (detection and segmentation).
+        roi_delta: ``roi``: QP offset magnitude (inside -delta, outside +delta).
+        threads: x265 worker threads.
+        device: task-net device (None: CUDA when present).
+        fps: frame rate for image inputs, or to override a video's.
+    """
+
+    policy: str = "roi"
+    task: str | None = None
+    qp: int = 32
+    preset: str = "medium"
+    gop: Gop = Gop.LOW_DELAY_P
+    keyint: int = 250
+    max_frames: int | None = None
+    map_interval: int = 10
+    map_size: int = 640
+    roi_delta: int = 8
+    threads: int = 1
+    device: str | None = None
+    fps: Fraction | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gop", Gop(self.gop))
+        if self.task is not None and self.task not in TASKS:
+            raise InvalidInputError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise InvalidInputError(f"--frames must be at least 1, got {self.max_frames}")
+        if self.map_interval < 1:
+            raise InvalidInputError(f"--map-interval must be at least 1, got {self.map_interval}")
+        if not 0 <= self.qp <= 51:
+            raise InvalidInputError(f"--qp must be in 0..51, got {self.qp}")
+
+
+@dataclass(frozen=True)
+class FrameRow:
+    """One coded frame in the report (``recon_md5``: MD5 of the decoded picture's I420 bytes)."""
+
+    index: int
+    poc: int
+    slice_type: str
+    bits: int
+    mean_qp: float
+    psnr_y: float
+    analysed: bool
+    recon_md5: str
+
+
+@dataclass
+class EncodeReport:
+    """What an encode produced, with the time spent in each stage."""
+
+    input: str
+    output: str
+    policy: str
+    task: str | None
+    width: int
+    height: int
+    fps: float
+    frames: int
+    bits: int
+    kbps: float
+    mean_qp: float
+    psnr_y: float
+    wall_s: float
+    stage_s: dict[str, float]
+    settings: dict[str, Any]
+    rows: list[FrameRow] = field(default_factory=list)
+
+    @property
+    def encode_fps(self) -> float:
+        """Frames per second over the whole run."""
+        return self.frames / self.wall_s if self.wall_s > 0 else float("inf")
+
+    def summary(self) -> str:
+        """The few lines printed at the end of ``semrl encode``."""
+        split = ", ".join(f"{stage} {self.stage_s[stage]:.2f} s" for stage in STAGES)
+        split += " (semantics and policy run beside encoding; wait is the encoder waiting for them)"
+        return (
+            f"wrote {self.output}: {self.frames} frames {self.width}x{self.height} at {self.fps:.3g} fps, "
+            f"policy {self.policy}" + (f" ({self.task})" if self.task else "") + "\n"
+            f"{self.kbps:.1f} kbit/s, {self.bits / 8 / 1024:.1f} KiB, mean QP {self.mean_qp:.2f}, "
+            f"luma PSNR {self.psnr_y:.2f} dB\n"
+            f"{self.wall_s:.2f} s ({self.encode_fps:.1f} frames/s): {split}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-ready data (summary and per-frame rows)."""
+        data = asdict(self)
+        data["encode_fps"] = self.encode_fps
+        return data
+
+    def write(self, path: Path) -> None:
+        """Writes the report: ``.csv`` gives the per-frame rows, anything else JSON (with a CSV beside)."""
+        if path.suffix.lower() == ".csv":
+            _atomic_write(path, self._csv())
+            return
+        _atomic_write(path, json.dumps(self.to_json(), indent=2) + "\n")
+        _atomic_write(path.with_suffix(".csv"), self._csv())
+
+    def _csv(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(FrameRow.__dataclass_fields__))
+        writer.writeheader()
+        writer.writerows(asdict(row) for row in self.rows)
+        return buffer.getvalue()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.part")
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise InvalidInputError(f"cannot write {path}: {error.strerror}") from error
+
+
+class _Stopwatch:
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+
+    def timed(self, stage: str, iterator: Iterator[Any]) -> Iterator[Any]:
+        while True:
+            start = time.perf_counter()
+            try:
+                item = next(iterator)
+            except StopIteration:
+                self.seconds[stage] += time.perf_counter() - start
+                return
+            self.seconds[stage] += time.perf_counter() - start
+            yield item
+
+    def call(self, stage: str, function: Callable[..., Any], *args: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return function(*args)
+        finally:
+            self.seconds[stage] += time.perf_counter() - start
+
+
+def check_output_path(output: Path) -> None:
+    """Fails early, before any work, on an output the encode could not write.
+
+    Raises:
+        InvalidInputError: unknown suffix, missing or unwritable folder, or a folder at ``output``.
+    """
+    if output.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise InvalidInputError(f"output {output} must end in {', '.join(OUTPUT_SUFFIXES)}")
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise InvalidInputError(f"output folder {folder} does not exist")
+    if output.is_dir():
+        raise InvalidInputError(f"output {output} is a folder")
+    if not os.access(folder, os.W_OK):
+        raise InvalidInputError(f"output folder {folder} is not writable")
+
+
+def encode_video(
+    input_path: Path | None,
+    output: Path,
+    settings: EncodeSettings,
+    *,
+    progress: bool = False,
+) -> EncodeReport:
+    """Encodes a video, an image, a folder of images or (``input_path`` None) the built-in sample.
+
+    Frames are streamed; the output appears only when the whole encode succeeded (written to a
+    temporary file and renamed), so a failure or Ctrl-C leaves no partial file.
+
+    Raises:
+        InputNotFoundError: missing input.
+        InvalidInputError: unreadable input, odd frame size, zero frames, bad settings, an
+            unwritable output, or a policy for another task.
+        CodecError: the encoder failed.
+    """
+    check_output_path(output)
+    policy, task = resolve_policy(settings)
+    source = _open(input_path, settings)
+    with source:
+        info = source.info
+        writer_target = output if output.suffix.lower() != ".mp4" else output.with_name(f".{output.name}.hevc")
+        watch = _Stopwatch()
+        start = time.perf_counter()
+        with AnnexBWriter(writer_target) as stream:
+            rows, coded = _run(source, settings, policy, task, stream, watch, progress)
+        try:
+            if output.suffix.lower() == ".mp4":
+                temporary = output.with_name(f".{output.name}.part.mp4")
+                try:
+                    watch.call("encode", mux_mp4, writer_target, temporary, info.fps)
+                    os.replace(temporary, output)
+                finally:
+                    temporary.unlink(missing_ok=True)
+        finally:
+            if writer_target != output:
+                writer_target.unlink(missing_ok=True)
+        wall = time.perf_counter() - start
+    bits = sum(frame.bits for frame in coded)
+    sse = sum(float(frame.ctu_distortion.sum()) for frame in coded)
+    pixels = info.width * info.height * len(coded)
+    return EncodeReport(
+        input=info.name,
+        output=str(output),
+        policy=settings.policy,
+        task=task,
+        width=info.width,
+        height=info.height,
+        fps=float(info.fps),
+        frames=len(coded),
+        bits=bits,
+        kbps=bits * float(info.fps) / len(coded) / 1000,
+        mean_qp=float(np.mean([frame.ctu_qp.mean() for frame in coded])),
+        psnr_y=float("inf") if sse == 0 else float(10 * np.log10(255.0**2 * pixels / sse)),
+        wall_s=wall,
+        stage_s=watch.seconds,
+        settings={k: (str(v) if isinstance(v, (Fraction, Gop)) else v) for k, v in asdict(settings).items()},
+        rows=rows,
+    )
+
+
+def _open(input_path: Path | None, settings: EncodeSettings) -> FrameSource:
+    if input_path is not None:
+        return open_source(input_path, max_frames=settings.max_frames, fps=settings.fps)
+    from semrl.samples import sample_clip
+
+    clip = sample_clip(settings.max_frames or 16)
+    height, width = clip[0].shape[:2]
+    info = SourceInfo(None, "sample", width, height, settings.fps or Fraction(25), len(clip))
+    return FrameSource(info, (Yuv420.from_rgb(frame) for frame in clip))
+
+
+def _run(
+    source: FrameSource,
+    settings: EncodeSettings,
+    policy: Any,
+    task: str | None,
+    stream: AnnexBWriter,
+    watch: _Stopwatch,
+    progress: bool,
+) -> tuple[list[FrameRow], list[EncodedFrame]]:
+    """Encodes every frame; the task net runs in a second thread on frames ``map_interval`` ahead.
+
+    Analyses are requested for fixed frames (every ``map_interval``-th), so the output does not
+    depend on timing; the lookahead of ``map_interval`` frames bounds the memory held.
+    """
+    info = source.info
+    config = EncoderConfig(
+        info.width, info.height, qp=settings.qp, preset=settings.preset, gop=settings.gop,
+        keyint=settings.keyint, threads=settings.threads, fps=(info.fps.numerator, info.fps.denominator),
+    )  # fmt: skip
+    net = watch.call("setup", _task_net, task, settings) if task is not None else None
+    bar = _progress_bar(info, settings, progress)
+    rows: list[FrameRow] = []
+    coded: list[EncodedFrame] = []
+    analysed: set[int] = set()
+    pending: deque[tuple[int, Yuv420, Future[npt.NDArray[np.int32]] | None]] = deque()
+    offsets: npt.NDArray[np.int32] | None = None
+    with Encoder(config) as encoder, ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-task-net") as pool:
+
+        def offsets_for(index: int, picture: Yuv420) -> npt.NDArray[np.int32]:
+            # runs in the worker thread: torch and x265 both release the GIL
+            start = time.perf_counter()
+            rgb = picture.to_rgb()
+            regions = _analyse(net, rgb, settings)
+            middle = time.perf_counter()
+            inputs = PolicyInput(
+                frame=rgb, base_qp=settings.qp, ctu_shape=encoder.ctu_shape,
+                region=None if regions is None else regions.region,
+                boxes=np.zeros((0, 4), np.float32) if regions is None else regions.boxes, frame_index=index,
+            )  # fmt: skip
+            result = apply_offsets(policy, inputs)
+            watch.seconds["semantics"] += middle - start
+            watch.seconds["policy"] += time.perf_counter() - middle
+            return result
+
+        def collect(frames: list[EncodedFrame]) -> None:
+            for frame in frames:
+                stream.write(frame.nal)
+                coded.append(frame)
+                row = FrameRow(
+                    index=frame.pts, poc=frame.poc, slice_type=frame.slice_type, bits=frame.bits,
+                    mean_qp=float(frame.ctu_qp.mean()), psnr_y=min(frame.psnr_y, 100.0), analysed=frame.pts in analysed,
+                    recon_md5=hashlib.md5(frame.recon.to_i420()).hexdigest(),
+                )  # fmt: skip
+                rows.append(row)
+                if bar is not None:
+                    bar.update(1)
+
+        def encode_next() -> None:
+            nonlocal offsets
+            index, picture, job = pending.popleft()
+            if job is not None:
+                offsets = watch.call("wait", job.result)
+                analysed.add(index)
+            collect(watch.call("encode", encoder.encode, picture, offsets))
+
+        for index, picture in enumerate(watch.timed("decode", iter(source))):
+            job = pool.submit(offsets_for, index, picture) if index % settings.map_interval == 0 else None
+            pending.append((index, picture, job))
+            if len(pending) > settings.map_interval:
+                encode_next()
+        if not pending and not coded:
+            raise InvalidInputError(f"{info.name} has no frames")
+        while pending:
+            encode_next()
+        collect(watch.call("encode", encoder.flush))
+    if bar is not None:
+        bar.close()
+    rows.sort(key=lambda row: row.index)
+    return rows, coded
+
+
+def _progress_bar(info: SourceInfo, settings: EncodeSettings, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    total = info.frames if settings.max_frames is None else min(info.frames or settings.max_frames, settings.max_frames)
+    return tqdm(total=total, unit="frame", desc="encoding", leave=False)
+
+
+def _task_net(task: str, settings: EncodeSettings) -> Any:
+    from semrl.semantics.config import DEFAULT_WEIGHTS
+    from semrl.semantics.yolo import YoloNet
+
+    net = YoloNet(DEFAULT_WEIGHTS[task], device=settings.device)
+    if net.device == "cpu":
+        import torch
+
+        # The net runs beside x265's threads: leave those their cores.
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - settings.threads))
+    return net
+
+
+def _analyse(net: Any, rgb: npt.NDArray[np.uint8], settings: EncodeSettings) -> Any:
+    if net is None:
+        return None
+    from semrl.semantics.regions import task_regions
+
+    return task_regions(net, [rgb], color="rgb", imgsz=settings.map_size)[0]
+
+
+def resolve_policy(settings: EncodeSettings) -> tuple[Any, str | None]:
+    """The policy object and the task whose net feeds it.
+
+    Raises:
+        InvalidInputError: unknown policy, a policy trained for another task than ``--task``,
+            or a shipped policy that is not available.
+    """
+    from semrl.bench.policy import RoiPolicy, load_policy, uniform
+
+    name = settings.policy
+    if name == "uniform":
+        return uniform, settings.task
+    if name == "roi":
+        return RoiPolicy(delta=settings.roi_delta), settings.task or "detection"
+    if name in TASKS:
+        shipped = Path(__file__).resolve().parent / "policies" / f"{name}.zip"
+        if not shipped.is_file():
+            raise InvalidInputError(
+                f"no shipped {name} policy in this installation ({shipped} is missing): train one with "
+                f"`semrl train --task {name}` and pass its ckpt.zip, or use --policy roi"
+            )
+        policy = load_policy(str(shipped))
+    else:
+        policy = load_policy(name)
+    trained_for = getattr(policy, "task", None)
+    if trained_for is not None and settings.task is not None and settings.task != trained_for:
+        raise InvalidInputError(
+            f"policy {name} was trained for {trained_for}, not {settings.task}; drop --task to use it for {trained_for}"
+        )
+    return policy, settings.task or trained_for or "detection"

@@ -1,0 +1,75 @@
+"""The task net's regions of interest on original frames: what region-of-interest coding protects.
+
+Detection: the boxes of objects found with confidence >= :data:`REGION_CONF` (Ultralytics'
+predict default); segmentation: the union of their instance masks; classification: where the
+classifier's Grad-CAM is at least :data:`GRADCAM_THRESHOLD` of its maximum.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semrl.semantics.frames import ColorOrder, Frame
+from semrl.semantics.yolo import InferenceSettings, YoloNet
+
+REGION_CONF = 0.25
+"""Confidence from which an object counts (Ultralytics' predict default)."""
+
+GRADCAM_THRESHOLD = 0.5
+"""Grad-CAM level (of a maximum of 1) above which a pixel is in a classifier's region."""
+
+
+@dataclass(frozen=True, eq=False)
+class TaskRegions:
+    """The task net's output on one original frame.
+
+    Attributes:
+        region: bool (H, W), the pixels the task net marks as relevant.
+        boxes: float32 (N, 4) xyxy boxes of the objects (empty for classification).
+        cls: int64 (N,) their classes.
+    """
+
+    region: NDArray[np.bool_]
+    boxes: NDArray[np.float32]
+    cls: NDArray[np.int64]
+
+
+def task_regions(
+    net: YoloNet, frames: Sequence[Frame], *, color: ColorOrder = "bgr", imgsz: int = 640, chunk: int = 8
+) -> list[TaskRegions]:
+    """Runs the task net on original frames and returns each frame's region of interest.
+
+    Args:
+        net: a detection, segmentation or classification net.
+        frames: (H, W, 3) uint8 frames.
+        color: channel order of ``frames``.
+        imgsz: network input size for detection and segmentation.
+        chunk: frames per forward pass (bounds the memory of full-resolution masks).
+    """
+    if net.task == "classification":
+        from semrl.semantics.config import MapConfig
+        from semrl.semantics.extractors import YoloMapExtractor
+
+        extractor = YoloMapExtractor(MapConfig(task="classification"), net=net)
+        maps = extractor.extract(list(frames), color=color)
+        empty_boxes, empty_cls = np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
+        return [TaskRegions(np.asarray(m.values >= GRADCAM_THRESHOLD), empty_boxes, empty_cls) for m in maps]
+    settings = InferenceSettings(imgsz=imgsz, conf=REGION_CONF, multi_label=False, batch=chunk)
+    regions = []
+    for start in range(0, len(frames), chunk):
+        for found in net.detect(frames[start : start + chunk], settings, color=color):
+            found = found.above(REGION_CONF)
+            region: NDArray[np.bool_] = np.zeros(found.shape, bool)
+            if found.masks is not None:
+                if len(found):
+                    region = np.asarray(found.masks.any(axis=0), dtype=bool)
+            else:
+                for x0, y0, x1, y1 in found.boxes:
+                    region[int(max(y0, 0)) : math.ceil(y1), int(max(x0, 0)) : math.ceil(x1)] = True
+            regions.append(TaskRegions(region, found.boxes.astype(np.float32), found.cls.astype(np.int64)))
+    return regions

@@ -1,0 +1,254 @@
+"""benchmarks/bdrate.py and semrl.bench: BD-rate math, policies, and the tool run in-process."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from semrl.bench.bdrate import Curve, bd_rate, monotone_fit, rate_at_quality
+from semrl.bench.policy import (
+    CHECKPOINT_LOADERS,
+    PolicyInput,
+    RoiPolicy,
+    apply_offsets,
+    load_policy,
+    roi_ctus,
+    uniform,
+)
+from semrl.errors import InputNotFoundError, InvalidInputError
+
+ROOT = Path(__file__).resolve().parents[1]
+RATES = [0.04, 0.08, 0.15, 0.3, 0.55, 1.0, 1.6]
+MAP = [10.0, 18.0, 29.0, 38.0, 43.0, 45.0, 45.8]
+
+
+def _tool() -> Any:
+    spec = importlib.util.spec_from_file_location("bdrate_tool", ROOT / "benchmarks" / "bdrate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bdrate_tool"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---- BD-rate math ------------------------------------------------------------------------------
+
+
+def test_bd_rate_of_a_curve_against_itself_is_zero() -> None:
+    c = Curve.of(RATES, MAP)
+    r = bd_rate(c, c)
+    assert r.comparable
+    assert r.pchip == pytest.approx(0.0, abs=1e-9)
+    assert r.akima == pytest.approx(0.0, abs=1e-9)
+    assert r.flags == ()
+
+
+def test_half_the_rate_gives_minus_fifty_percent() -> None:
+    r = bd_rate(Curve.of(RATES, MAP), Curve.of([x / 2 for x in RATES], MAP))
+    assert r.pchip == pytest.approx(-50.0, abs=0.01)
+    assert r.akima == pytest.approx(-50.0, abs=0.01)
+    worse = bd_rate(Curve.of(RATES, MAP), Curve.of([x * 2 for x in RATES], MAP))
+    assert worse.pchip == pytest.approx(100.0, abs=0.01)
+
+
+def test_non_monotonic_curve_is_fitted_and_flagged() -> None:
+    noisy = [10.0, 18.0, 29.0, 38.0, 45.2, 44.9, 45.8]  # the QP-27 point dips below QP 32's
+    m = monotone_fit(Curve.of(RATES, noisy, [f"q{i}" for i in range(7)]))
+    assert m.dropped == ("q5",)
+    assert list(m.quality) == sorted(m.quality)
+    r = bd_rate(Curve.of(RATES, MAP), Curve.of(RATES, noisy, [f"q{i}" for i in range(7)]))
+    assert "non-monotonic" in r.flags
+    assert r.dropped_test == ("q5",)
+    assert r.comparable and r.pchip is not None
+
+
+def test_a_curve_that_is_not_monotonic_at_all_gives_no_number() -> None:
+    flat_noise = [45.0, 44.0, 45.5, 43.0, 44.8, 42.0, 45.1]  # mAP flat and noisy: no trend
+    r = bd_rate(Curve.of(RATES, MAP), Curve.of(RATES, flat_noise))
+    assert not r.comparable
+    assert r.pchip is None and r.akima is None
+    assert "non-monotonic" in r.flags
+    assert "fewer than 3" in (r.reason or "")
+
+
+def test_curves_that_do_not_overlap_are_not_comparable() -> None:
+    r = bd_rate(Curve.of(RATES, MAP), Curve.of(RATES, [m + 100 for m in MAP]))
+    assert not r.comparable and r.pchip is None
+    assert "overlap" in (r.reason or "")
+
+
+def test_bd_rate_uses_only_the_overlapping_range() -> None:
+    # The test curve covers only the top of the anchor's range and is at half the rate there.
+    test = Curve.of([x / 2 for x in RATES[3:]], MAP[3:])
+    r = bd_rate(Curve.of(RATES, MAP), test)
+    assert r.quality_range == (38.0, 45.8)
+    # pchip through the 4 test points bends differently from the anchor's 7-point fit: about -50 %.
+    assert r.pchip == pytest.approx(-50.0, abs=2.5)
+    assert r.overlap is not None and r.overlap < 0.25
+    assert "small-overlap" in r.flags
+
+
+def test_rate_at_quality_interpolates_monotonically_and_refuses_outside() -> None:
+    c = Curve.of(RATES, MAP)
+    assert rate_at_quality(c, 38.0) == pytest.approx(0.3)
+    mid = rate_at_quality(c, 40.0)
+    assert mid is not None and 0.3 < mid < 0.55
+    assert rate_at_quality(c, 50.0) is None
+    assert rate_at_quality(c, 5.0) is None
+
+
+def test_curve_rejects_bad_input() -> None:
+    with pytest.raises(InvalidInputError, match="positive"):
+        Curve.of([0.0, 1.0], [1.0, 2.0])
+    with pytest.raises(InvalidInputError, match="2 rates but 3"):
+        Curve.of([0.1, 1.0], [1.0, 2.0, 3.0])
+
+
+# ---- policies ----------------------------------------------------------------------------------
+
+
+def _inputs(region: np.ndarray | None, qp: int = 32) -> PolicyInput:
+    return PolicyInput(np.zeros((256, 384, 3), np.uint8), qp, (4, 6), region, np.zeros((0, 4), np.float32))
+
+
+def test_roi_marks_ctus_touching_the_dilated_region() -> None:
+    region = np.zeros((256, 384), bool)
+    region[70:80, 70:80] = True  # inside CTU (1, 1), 6 px from its top and left edges
+    inside = roi_ctus(region, (4, 6), dilation=0)
+    assert inside.sum() == 1 and inside[1, 1]
+    grown = roi_ctus(region, (4, 6), dilation=8)  # reaches row 62 and column 62: CTU (0, 0) too
+    assert grown[0, 0] and grown[0, 1] and grown[1, 0] and grown[1, 1] and grown.sum() == 4
+    offsets = RoiPolicy(delta=8, dilation=8)(_inputs(region))
+    assert offsets[1, 1] == -8 and offsets[3, 5] == 8
+
+
+def test_offsets_are_clipped_to_the_qp_range() -> None:
+    region = np.zeros((256, 384), bool)
+    region[:64, :64] = True
+    out = apply_offsets(RoiPolicy(delta=8, dilation=0), _inputs(region, qp=47))
+    assert out[0, 0] == -8 and out[3, 5] == 4  # 47 + 8 clipped to 51
+    assert not apply_offsets(uniform, _inputs(None)).any()
+
+
+def test_policy_with_the_wrong_shape_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match=r"shape \(2, 2\)"):
+        apply_offsets(lambda i: np.zeros((2, 2)), _inputs(None))
+
+
+def coarse_background(inputs: PolicyInput) -> np.ndarray:
+    """A test policy: +6 on the bottom row of CTUs."""
+    out = np.zeros(inputs.ctu_shape, np.int32)
+    out[-1] = 6
+    return out
+
+
+def test_load_policy_from_module_and_file() -> None:
+    assert load_policy("semrl.bench.policy:uniform") is uniform
+    fn = load_policy(f"{__file__}:coarse_background")
+    assert fn(_inputs(None))[-1, 0] == 6
+
+
+def test_load_policy_errors_name_the_problem(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="no attribute 'nope'"):
+        load_policy("semrl.bench.policy:nope")
+    with pytest.raises(InvalidInputError, match="cannot import module"):
+        load_policy("no_such_module_xyz:fn")
+    with pytest.raises(InputNotFoundError, match=r"missing\.zip"):
+        load_policy(str(tmp_path / "missing.zip"))
+    ckpt = tmp_path / "agent.zip"
+    ckpt.write_bytes(b"PK")
+    assert ".zip" not in CHECKPOINT_LOADERS
+    with pytest.raises(InvalidInputError, match=r"agent\.zip: no loader for '\.zip'"):
+        load_policy(str(ckpt))
+    with pytest.raises(InvalidInputError, match="expected module:function"):
+        load_policy("justaname")
+
+
+def test_tool_rejects_bad_arguments(tmp_path: Path) -> None:
+    tool = _tool()
+    assert tool.main(["--task", "nonsense", "--output", str(tmp_path)]) == 2
+    assert tool.main(["--task", "detection", "--qps", "22,60", "--output", str(tmp_path)]) == 2
+    assert not any(tmp_path.iterdir())
+
+
+# ---- the tool, in-process, on real encodes and real nets ---------------------------------------
+
+
+def _run(tool: Any, tmp_path: Path, *extra: str) -> int:
+    return int(tool.main([
+        "--qps", "32,44", "--crfs", "36,48", "--roi-deltas", "8", "--bootstrap", "4", "--no-progress",
+        "--output", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), *extra,
+    ]))  # fmt: skip
+
+
+@pytest.mark.x265
+@pytest.mark.weights
+@pytest.mark.slow
+def test_detection_on_coco8_end_to_end_and_cached(tmp_path: Path) -> None:
+    tool = _tool()
+    assert _run(tool, tmp_path, "--task", "detection", "--data", "coco8") == 0
+    out = tmp_path / "out" / "detection"
+    for name in ("bdrate.json", "points.csv", "bdrate.md", "curves.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    data = json.loads((out / "bdrate.json").read_text())
+    assert set(data) == {"name", "description", "results"}
+    desc, res = data["description"], data["results"]
+    assert desc["x265"] and desc["x265_patch_hash"] and "yolov8n.pt" in desc["weights"]
+    assert desc["items"] == 4
+    assert [(p["method"], p["point"]) for p in res["points"]] == [
+        ("uniform", "qp=32"), ("uniform", "qp=44"), ("x265-aq", "crf=36"), ("x265-aq", "crf=48"),
+        ("roi-d8", "qp=32"), ("roi-d8", "qp=44"),
+    ]
+    by = {(p["method"], p["point"]): p for p in res["points"]}
+    # Real encodes: more QP, fewer bits and lower PSNR; ROI spends more bits near objects at the same base QP.
+    assert by["uniform", "qp=32"]["rate"] > by["uniform", "qp=44"]["rate"] > 0
+    assert by["uniform", "qp=32"]["psnr"] > by["uniform", "qp=44"]["psnr"]
+    assert 0 < by["uniform", "qp=44"]["task"] < res["reference_420"]["task"] <= 100
+    assert by["uniform", "qp=32"]["mean_qp"] == pytest.approx(32.0)
+    # Two points per curve: a BD-rate cannot be made, and is reported as such, never as a number.
+    task_rows = [r for r in res["bd_rate"] if r["quality"] == "task"]
+    assert task_rows and all(not r["comparable"] and r["pchip"] is None for r in task_rows)
+    assert "not comparable" in (out / "bdrate.md").read_text()
+    assert (tmp_path / "out" / "bdrate_summary.md").is_file()
+
+    # A rerun with one new method encodes only that method's points.
+    streams = set((tmp_path / "cache" / "enc").glob("*.hevc"))
+    assert len(streams) == 6 * 4 - 0
+    assert _run(tool, tmp_path, "--task", "detection", "--data", "coco8", "--methods",
+                "uniform,policy", "--policy", f"bottom={__file__}:coarse_background") == 0  # fmt: skip
+    new = set((tmp_path / "cache" / "enc").glob("*.hevc")) - streams
+    assert len(new) == 2 * 4
+    res2 = json.loads((out / "bdrate.json").read_text())["results"]
+    assert {p["method"] for p in res2["points"]} == {"uniform", "bottom"}
+    assert [p["rate"] for p in res2["points"] if p["method"] == "uniform"] == [
+        by["uniform", "qp=32"]["rate"], by["uniform", "qp=44"]["rate"]
+    ]
+
+
+@pytest.mark.x265
+@pytest.mark.weights
+@pytest.mark.slow
+def test_video_and_classification_paths(tmp_path: Path) -> None:
+    tool = _tool()
+    video = ROOT.parent / "shared" / "assets" / "videos" / "pets2009_s2l1_480x360.mp4"
+    if not video.is_file():
+        pytest.skip(f"test video not found: {video}")
+    assert _run(tool, tmp_path, "--task", "video", "--data", str(video), "--frames", "3", "--preset",
+                "ultrafast", "--crfs", "30,45") == 0  # fmt: skip
+    res = json.loads((tmp_path / "out" / "video" / "bdrate.json").read_text())["results"]
+    # Pseudo ground truth from the same net on the same (already 4:2:0) frames scores exactly 1.
+    assert res["reference_420"]["task"] == pytest.approx(100.0)
+    assert all(p["frames"] == 3 for p in res["points"])
+    qp32 = next(p for p in res["points"] if p["point"] == "qp=32" and p["method"] == "uniform")
+    assert qp32["rate"] == pytest.approx(qp32["bits"] / (3 / 10.0) / 1000, rel=1e-6)  # 10 fps clip, kbit/s
+
+    assert _run(tool, tmp_path, "--task", "classification", "--limit", "3", "--methods", "uniform,roi") == 0
+    res = json.loads((tmp_path / "out" / "classification" / "bdrate.json").read_text())["results"]
+    assert len(res["points"]) == 4
+    assert all(0 <= p["task"] <= 100 for p in res["points"])

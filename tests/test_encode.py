@@ -1,0 +1,154 @@
+"""``semrl encode`` end to end: real x265, real detector, FFmpeg as the independent decoder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semrl.assets import assets_root
+from semrl.cli import main
+from semrl.codec.decode import decode_ffmpeg, probe
+from semrl.errors import InputNotFoundError, InvalidInputError
+from semrl.pipeline import EncodeSettings, encode_video
+
+pytestmark = pytest.mark.x265
+
+
+@pytest.fixture(scope="module")
+def pets() -> Path:
+    root = assets_root()
+    if root is None:
+        pytest.skip("semrl assets folder not found: set SEMRL_ASSETS")
+    return root / "videos" / "pets2009_s2l1_480x360.mp4"
+
+
+def _decoded_md5(path: Path, width: int, height: int) -> list[str]:
+    return [hashlib.md5(picture.to_i420()).hexdigest() for picture in decode_ffmpeg(path, width, height)]
+
+
+@pytest.mark.weights
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("policy", "task", "suffix"),
+    [("uniform", None, ".hevc"), ("roi", "detection", ".mp4"), ("roi", "segmentation", ".mp4")],
+)
+def test_encodes_decodable_hevc_matching_the_reconstruction(pets: Path, tmp_path: Path, policy: str, task: str | None, suffix: str) -> None:  # fmt: skip
+    output = tmp_path / f"out{suffix}"
+    settings = EncodeSettings(policy=policy, task=task, max_frames=12, map_interval=5, preset="ultrafast")
+    report = encode_video(pets, output, settings)
+    assert report.frames == 12 and report.fps == 10.0 and report.bits > 0
+    info = probe(output)
+    assert info["codec_name"] == "hevc" and info["profile"] == "Main"
+    assert int(str(info["nb_read_frames"])) == 12
+    if suffix == ".mp4":
+        assert info["codec_tag_string"] == "hvc1" and info["r_frame_rate"] == "10/1"
+    assert _decoded_md5(output, 480, 360) == [row.recon_md5 for row in report.rows]
+    assert [row.analysed for row in report.rows] == [i % 5 == 0 for i in range(12)]
+    if policy == "roi":
+        assert {round(row.mean_qp, 2) for row in report.rows} != {32.0}  # offsets were applied
+    else:
+        assert all(row.mean_qp == 32.0 for row in report.rows)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [output.name]  # no temporary files left
+
+
+def test_output_is_deterministic_and_map_interval_is_honoured(pets: Path, tmp_path: Path) -> None:
+    one = encode_video(pets, tmp_path / "a.hevc", EncodeSettings(policy="uniform", max_frames=6, preset="ultrafast"))
+    two = encode_video(pets, tmp_path / "b.hevc", EncodeSettings(policy="uniform", max_frames=6, preset="ultrafast"))
+    assert (tmp_path / "a.hevc").read_bytes() == (tmp_path / "b.hevc").read_bytes()
+    assert [r.recon_md5 for r in one.rows] == [r.recon_md5 for r in two.rows]
+
+
+def test_report_json_and_csv(pets: Path, tmp_path: Path) -> None:
+    report = encode_video(pets, tmp_path / "o.hevc", EncodeSettings(policy="uniform", max_frames=3, preset="ultrafast"))
+    report.write(tmp_path / "report.json")
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["frames"] == 3 and len(data["rows"]) == 3 and set(data["stage_s"]) >= {"decode", "encode"}
+    assert (tmp_path / "report.csv").read_text().splitlines()[0].startswith("index,poc,slice_type,bits")
+
+
+def test_bad_inputs_give_clear_errors_and_no_output(tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    with pytest.raises(InputNotFoundError, match="input not found"):
+        encode_video(tmp_path / "missing.mp4", out, EncodeSettings(policy="uniform"))
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    with pytest.raises(InvalidInputError, match="not a video or image"):
+        encode_video(text, out, EncodeSettings(policy="uniform"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InvalidInputError, match="holds no images"):
+        encode_video(empty, out, EncodeSettings(policy="uniform"))
+    import cv2
+
+    odd = tmp_path / "odd.png"
+    cv2.imwrite(str(odd), np.zeros((33, 32, 3), np.uint8))
+    with pytest.raises(InvalidInputError, match="32x33: HEVC 4:2:0 needs an even"):
+        encode_video(odd, out, EncodeSettings(policy="uniform"))
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        encode_video(odd, tmp_path / "no" / "out.mp4", EncodeSettings(policy="uniform"))
+    with pytest.raises(InvalidInputError, match="must end in"):
+        encode_video(odd, tmp_path / "out.avi", EncodeSettings(policy="uniform"))
+    with pytest.raises(InvalidInputError, match="unknown task"):
+        EncodeSettings(task="tracking")
+    assert not out.exists()
+
+
+def test_zero_frame_video_is_an_error(tmp_path: Path, pets: Path) -> None:
+    import subprocess
+
+    empty = tmp_path / "empty.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=size=64x64:rate=10", "-frames:v", "0", "-c:v", "mpeg4",
+         str(empty)],
+        check=True,
+    )  # fmt: skip
+    with pytest.raises(InvalidInputError, match="no frames|no video stream"):
+        encode_video(empty, tmp_path / "out.hevc", EncodeSettings(policy="uniform"))
+    assert not (tmp_path / "out.hevc").exists()
+
+
+class _InterruptingPolicy:
+    task = "detection"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, inputs: object) -> np.ndarray:
+        self.calls += 1
+        if self.calls == 2:
+            raise KeyboardInterrupt
+        return np.zeros((6, 8), np.int32)
+
+
+INTERRUPTING = _InterruptingPolicy()
+
+
+def test_interrupt_leaves_no_partial_output(pets: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        encode_video(pets, out, EncodeSettings(policy=f"{__name__}:INTERRUPTING", task=None, max_frames=8, map_interval=2))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_policy_for_another_task_is_refused(pets: Path, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="trained for detection, not segmentation"):
+        encode_video(pets, tmp_path / "o.hevc", EncodeSettings(policy=f"{__name__}:INTERRUPTING", task="segmentation"))
+
+
+def test_cli_reports_errors_as_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["encode", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o.mp4")]) == 1
+    assert "input not found" in capsys.readouterr().err
+
+
+@pytest.mark.weights
+@pytest.mark.slow
+def test_cli_without_input_encodes_the_builtin_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    assert main(["encode", "--frames", "4", "--preset", "ultrafast", "--report", "r.json"]) == 0
+    assert "policy roi (detection)" in capsys.readouterr().out
+    assert probe(tmp_path / "semrl-sample.mp4")["profile"] == "Main"
+    assert json.loads((tmp_path / "r.json").read_text())["frames"] == 4
