@@ -36,7 +36,9 @@ def _decoded_md5(path: Path, width: int, height: int) -> list[str]:
     ("policy", "task", "suffix"),
     [("uniform", None, ".hevc"), ("roi", "detection", ".mp4"), ("roi", "segmentation", ".mp4")],
 )
-def test_encodes_decodable_hevc_matching_the_reconstruction(pets: Path, tmp_path: Path, policy: str, task: str | None, suffix: str) -> None:  # fmt: skip
+def test_encodes_decodable_hevc_matching_the_reconstruction(
+    pets: Path, tmp_path: Path, policy: str, task: str | None, suffix: str
+) -> None:
     output = tmp_path / f"out{suffix}"
     settings = EncodeSettings(policy=policy, task=task, max_frames=12, map_interval=5, preset="ultrafast")
     report = encode_video(pets, output, settings)
@@ -106,7 +108,7 @@ def test_zero_frame_video_is_an_error(tmp_path: Path, pets: Path) -> None:
          str(empty)],
         check=True,
     )  # fmt: skip
-    with pytest.raises(InvalidInputError, match="no frames|no video stream"):
+    with pytest.raises(InvalidInputError, match=r"no frames|no video stream"):
         encode_video(empty, tmp_path / "out.hevc", EncodeSettings(policy="uniform"))
     assert not (tmp_path / "out.hevc").exists()
 
@@ -130,7 +132,8 @@ INTERRUPTING = _InterruptingPolicy()
 def test_interrupt_leaves_no_partial_output(pets: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
     with pytest.raises(KeyboardInterrupt):
-        encode_video(pets, out, EncodeSettings(policy=f"{__name__}:INTERRUPTING", task=None, max_frames=8, map_interval=2))
+        settings = EncodeSettings(policy=f"{__name__}:INTERRUPTING", max_frames=8, map_interval=2)
+        encode_video(pets, out, settings)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -146,7 +149,9 @@ def test_cli_reports_errors_as_messages(tmp_path: Path, capsys: pytest.CaptureFi
 
 @pytest.mark.weights
 @pytest.mark.slow
-def test_cli_without_input_encodes_the_builtin_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_cli_without_input_encodes_the_builtin_sample(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["encode", "--frames", "4", "--preset", "ultrafast", "--report", "r.json"]) == 0
     assert "policy roi (detection)" in capsys.readouterr().out

@@ -1,0 +1,194 @@
+"""Configurations of training runs and of trained policies (frozen, JSON round-trip)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from semrl.errors import InputNotFoundError, InvalidInputError
+
+ALGORITHMS = ("ppo", "dqn")
+TASKS = ("detection", "segmentation", "classification")
+DEFAULT_DATA = {"detection": "coco-det", "segmentation": "coco-seg", "classification": "imagenet-cls"}
+POLICY_FORMAT = 1
+"""Bumped when the meaning of a saved policy config changes."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What ``semrl train`` was asked to do (saved as ``train_config.json``; a resume must match it).
+
+    Attributes:
+        task: ``detection``, ``segmentation`` or ``classification``.
+        data: Dataset name, yaml or folder, folder of images, or video; None: the task's default
+            shared dataset.
+        split: Dataset split to train on.
+        limit: Use the first ``limit`` pictures.
+        video_stride: Every n-th frame of a video becomes a picture.
+        algorithm: ``ppo`` or ``dqn``.
+        timesteps: Environment steps (one per CTU).
+        base_qps: Inclusive base QP range of episodes.
+        rate_weight: Multiplier of the Lagrangian rate term (1: uniform coding's slope).
+        pixel_weight: Weight of the semantic-weighted squared error in the fidelity term.
+        seed: Random seed (environment, network initialisation, sampling).
+        preset: x265 preset the tables are coded with (the benchmark's is medium).
+        method: Semantic map method (None: the task's default).
+        weights: Task net weights (None: the task's default).
+        workers: Processes building the fast-mode tables.
+        net_arch: Hidden layer sizes of the policy (and value) network.
+        learning_rate: Optimiser step size.
+    """
+
+    task: str = "detection"
+    data: str | None = None
+    split: str = "train"
+    limit: int | None = None
+    video_stride: int = 10
+    algorithm: str = "ppo"
+    timesteps: int = 300_000
+    base_qps: tuple[int, int] = (22, 51)
+    rate_weight: float = 1.0
+    pixel_weight: float = 1.0
+    seed: int = 0
+    preset: str = "medium"
+    method: str | None = None
+    weights: str | None = None
+    workers: int = 2
+    net_arch: tuple[int, ...] = (64, 64)
+    learning_rate: float = 3e-4
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise InvalidInputError(f"unknown task {self.task!r}; expected one of {TASKS}")
+        if self.algorithm not in ALGORITHMS:
+            raise InvalidInputError(f"unknown algorithm {self.algorithm!r}; expected one of {ALGORITHMS}")
+        if self.timesteps < 1 or self.workers < 1 or not self.net_arch or min(self.net_arch) < 1:
+            raise InvalidInputError(f"timesteps, workers and layer sizes must be positive: {self}")
+        lo, hi = self.base_qps
+        if not 0 <= lo <= hi <= 51:
+            raise InvalidInputError(f"base QP range must lie in 0..51, got {self.base_qps}")
+        if self.rate_weight <= 0 or self.pixel_weight < 0 or self.learning_rate <= 0:
+            raise InvalidInputError(
+                f"rate_weight and learning_rate must be > 0 and pixel_weight >= 0, got "
+                f"{self.rate_weight}, {self.learning_rate}, {self.pixel_weight}"
+            )
+
+    @property
+    def resolved_data(self) -> str:
+        """The data, with the task's default filled in."""
+        return self.data or DEFAULT_DATA[self.task]
+
+    def to_json(self) -> str:
+        """Serialise (stable key order)."""
+        return json.dumps(asdict(self), sort_keys=True, indent=1)
+
+    @staticmethod
+    def from_json(text: str) -> TrainConfig:
+        """Inverse of :meth:`to_json`."""
+        d: dict[str, Any] = json.loads(text)
+        known = {f.name for f in fields(TrainConfig)}
+        unknown = set(d) - known
+        if unknown:
+            raise InvalidInputError(f"unknown train config keys {sorted(unknown)}")
+        d["base_qps"] = tuple(d["base_qps"])
+        d["net_arch"] = tuple(d["net_arch"])
+        return TrainConfig(**d)
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Everything a trained policy depends on, saved beside ``ckpt.zip`` as ``ckpt.json``.
+
+    Attributes:
+        task: The task the policy serves.
+        map_config: ``MapConfig`` JSON of the semantic maps it observes.
+        env: ``EnvSettings.to_dict()``: QP offsets (actions), base QP range, reward weights.
+        table_qps: QPs of the fast-mode tables.
+        lambdas: Per base QP, the Lagrange multiplier used in the reward (JSON keys are strings).
+        obs_names: Meaning of each observation element.
+        algorithm: ``ppo`` or ``dqn``.
+        timesteps: Steps trained.
+        train: The :class:`TrainConfig` as a dict.
+        x265_version: x265 version of the tables' encoder.
+        x265_patch_hash: Hash of the patch series it was built with.
+        preset: x265 preset of the tables.
+        weights: Task net weights file name.
+        weights_sha256: Their sha256.
+        data: Training data and its picture count and digest.
+        extractor_fingerprint: Fingerprint of the semantic extractor.
+        codec_fingerprint: Fingerprint of the codec.
+        versions: semrl, Stable-Baselines3, torch and gymnasium versions.
+        format: :data:`POLICY_FORMAT`.
+    """
+
+    task: str
+    map_config: str
+    env: dict[str, Any]
+    table_qps: tuple[int, ...]
+    lambdas: dict[str, float]
+    obs_names: tuple[str, ...]
+    algorithm: str
+    timesteps: int
+    train: dict[str, Any]
+    x265_version: str
+    x265_patch_hash: str
+    preset: str
+    weights: str
+    weights_sha256: str
+    data: dict[str, Any]
+    extractor_fingerprint: str
+    codec_fingerprint: str
+    versions: dict[str, str] = field(default_factory=dict)
+    format: int = POLICY_FORMAT
+
+    def to_json(self) -> str:
+        """Serialise (stable key order)."""
+        return json.dumps(asdict(self), sort_keys=True, indent=1)
+
+    @staticmethod
+    def from_json(text: str) -> PolicyConfig:
+        """Inverse of :meth:`to_json`.
+
+        Raises:
+            InvalidInputError: Malformed JSON or missing or unknown keys.
+        """
+        try:
+            d: dict[str, Any] = json.loads(text)
+            d["table_qps"] = tuple(int(q) for q in d["table_qps"])
+            d["obs_names"] = tuple(d["obs_names"])
+            return PolicyConfig(**d)
+        except (ValueError, KeyError, TypeError) as e:
+            raise InvalidInputError(f"malformed policy config: {e}") from e
+
+    @staticmethod
+    def read(path: Path) -> PolicyConfig:
+        """Read a config file.
+
+        Raises:
+            InputNotFoundError: No such file.
+        """
+        if not path.is_file():
+            raise InputNotFoundError(f"policy config not found: {path} (it is written beside the checkpoint)")
+        return PolicyConfig.from_json(path.read_text())
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text through a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def config_path(checkpoint: Path) -> Path:
+    """Where the config of a checkpoint lives: ``<stem>.json`` beside it."""
+    return checkpoint.with_suffix(".json")
