@@ -273,6 +273,8 @@ def build_tables(
     workers: int = 1,
     cache_dir: Path | None = None,
     progress: bool = True,
+    codec: Codec | None = None,
+    extractor: SemanticExtractor | None = None,
 ) -> list[CtuTable]:
     """Tables of every picture, from the cache or computed (in ``workers`` processes).
 
@@ -284,6 +286,8 @@ def build_tables(
         workers: Worker processes (1: in this process).
         cache_dir: Where tables are cached; default ``<semrl cache>/env_tables``.
         progress: Show a progress bar.
+        codec: An already built codec for this process (else ``codec_factory()``).
+        extractor: An already built extractor for this process (else ``extractor_factory()``).
 
     Raises:
         InvalidInputError: QPs out of range or not ascending.
@@ -296,7 +300,8 @@ def build_tables(
     if len(q) < 2 or q != sorted(set(q)) or q[0] < 0 or q[-1] > 51:
         raise InvalidInputError(f"table QPs must be at least two ascending values in 0..51, got {qps}")
     root = cache_dir if cache_dir is not None else cache_root() / "env_tables"
-    codec, extractor = codec_factory(), extractor_factory()
+    codec = codec if codec is not None else codec_factory()
+    extractor = extractor if extractor is not None else extractor_factory()
     paths = [root / f"{table_key(p, q, codec.fingerprint, extractor.fingerprint)}.npz" for p in pictures]
     missing = [(p, tuple(q), str(path)) for p, path in zip(pictures, paths, strict=True) if not path.is_file()]
     if missing:

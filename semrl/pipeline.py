@@ -45,7 +45,8 @@ class EncodeSettings:
         max_frames: encode at most this many frames.
         map_interval: run the task net every this many frames; in between, the last analysis and
             its QP offsets are reused (a speed/accuracy trade-off for video).
-        map_size: network input size of the task net (detection and segmentation).
+        map_size: network input size of the task net (detection and segmentation); None: the
+            frame's long side rounded up to a multiple of 32, at most 640 (no upscaling of small video).
         roi_delta: ``roi``: QP offset magnitude (inside -delta, outside +delta).
         threads: x265 worker threads.
         device: task-net device (None: CUDA when present).
@@ -60,7 +61,7 @@ class EncodeSettings:
     keyint: int = 250
     max_frames: int | None = None
     map_interval: int = 10
-    map_size: int = 640
+    map_size: int | None = None
     roi_delta: int = 8
     threads: int = 1
     device: str | None = None
@@ -384,7 +385,8 @@ def _analyse(net: Any, rgb: npt.NDArray[np.uint8], settings: EncodeSettings) -> 
         return None
     from semrl.semantics.regions import task_regions
 
-    return task_regions(net, [rgb], color="rgb", imgsz=settings.map_size)[0]
+    imgsz = settings.map_size or min(640, -(-max(rgb.shape[:2]) // 32) * 32)
+    return task_regions(net, [rgb], color="rgb", imgsz=imgsz)[0]
 
 
 def resolve_policy(settings: EncodeSettings) -> tuple[Any, str | None]:

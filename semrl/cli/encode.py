@@ -31,7 +31,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--keyint", type=int, default=250, help="IDR interval (default 250)")
     parser.add_argument("--frames", type=int, help="encode at most N frames")
     parser.add_argument("--map-interval", type=int, default=10, help="run the task net every N frames (default 10)")
-    parser.add_argument("--map-size", type=int, default=640, help="task-net input size (default 640)")
+    parser.add_argument(
+        "--map-size", type=int, help="task-net input size (default: the frame's long side, at most 640)"
+    )
     parser.add_argument("--roi-delta", type=int, default=8, help="roi policy: QP offset magnitude (default 8)")
     parser.add_argument("--threads", type=int, default=1, help="x265 worker threads (default 1)")
     parser.add_argument("--device", help="task-net device, e.g. cpu or cuda (default: CUDA when present)")

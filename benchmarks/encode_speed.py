@@ -1,0 +1,117 @@
+"""Wall time of ``semrl encode`` against the patched x265 CLI encoding the same frames.
+
+The CLI gets the same preset, GOP, base QP and x265 options (``EncoderConfig.cli_args``) and reads
+the video through an FFmpeg pipe, as a user would run it; ``semrl encode`` runs in-process with
+its defaults. Runs alternate between the two; medians over ``--runs``; the per-stage split of
+``semrl encode`` comes from its report.
+
+    python benchmarks/encode_speed.py          # writes benchmarks/results/encode_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from semrl.codec import EncoderConfig, load_library
+from semrl.media import probe_video
+from semrl.pipeline import STAGES, EncodeSettings, encode_video
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_VIDEO = ROOT.parent / "shared" / "assets" / "videos" / "pets2009_s2l1_480x360.mp4"
+
+
+def time_cli(video: Path, settings: EncodeSettings, output: Path) -> float:
+    """Seconds for ``ffmpeg -i video -f yuv4mpegpipe - | x265 ... --y4m --input -``."""
+    info = probe_video(video)
+    config = EncoderConfig(
+        info.width, info.height, qp=settings.qp, preset=settings.preset, gop=settings.gop, keyint=settings.keyint,
+        threads=settings.threads, fps=(info.fps.numerator, info.fps.denominator),
+    )  # fmt: skip
+    x265 = load_library().build.prefix / "bin" / "x265"
+    frames = ["-frames:v", str(settings.max_frames)] if settings.max_frames else []
+    start = time.perf_counter()
+    decode = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(video), *frames, "-pix_fmt", "yuv420p"]
+    decoder = subprocess.Popen([*decode, "-f", "yuv4mpegpipe", "-"], stdout=subprocess.PIPE)
+    encoder = subprocess.run(
+        [str(x265), *config.cli_args(), "--y4m", "--input", "-", "--output", str(output)],
+        stdin=decoder.stdout, capture_output=True, check=False,
+    )  # fmt: skip
+    decoder.wait()
+    elapsed = time.perf_counter() - start
+    if encoder.returncode != 0 or decoder.returncode != 0:
+        raise RuntimeError(f"x265 CLI failed: {encoder.stderr.decode(errors='replace')}")
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--policies", default="roi,uniform", help="semrl policies to time (default roi,uniform)")
+    parser.add_argument("--frames", type=int, help="encode only the first N frames")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "encode_speed.json")
+    args = parser.parse_args(argv)
+
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="semrl-encode-bench-") as work:
+        folder = Path(work)
+        for policy in args.policies.split(","):
+            settings = EncodeSettings(policy=policy, max_frames=args.frames)
+            ours: list[float] = []
+            theirs: list[float] = []
+            stages: list[dict[str, float]] = []
+            for _ in range(args.runs):
+                start = time.perf_counter()
+                report = encode_video(args.video, folder / "semrl.mp4", settings)
+                ours.append(time.perf_counter() - start)
+                stages.append(report.stage_s)
+                theirs.append(time_cli(args.video, settings, folder / "cli.hevc"))
+            row = {
+                "policy": policy, "frames": report.frames, "kbps": report.kbps, "mean_qp": report.mean_qp,
+                "semrl_s": statistics.median(ours), "cli_s": statistics.median(theirs),
+                "stage_s": {stage: statistics.median(s[stage] for s in stages) for stage in STAGES},
+                "semrl_runs_s": ours, "cli_runs_s": theirs,
+            }
+            row["ratio"] = row["semrl_s"] / row["cli_s"]
+            rows.append(row)
+            split = ", ".join(f"{k} {v:.2f}" for k, v in row["stage_s"].items())
+            print(
+                f"policy {policy:8s} semrl encode {row['semrl_s']:6.2f} s  x265 CLI {row['cli_s']:6.2f} s  "
+                f"ratio {row['ratio']:.2f}  ({report.frames} frames, {report.kbps:.1f} kbit/s; stages s: {split})",
+                flush=True,
+            )
+    build = load_library().build
+    result = {
+        "name": "encode_speed",
+        "description": {
+            "what": "wall time of semrl encode (defaults, in-process) vs ffmpeg | patched x265 CLI, same frames, "
+            "preset, GOP, base QP",
+            "video": str(args.video), "x265": build.version, "patch_hash": build.patch_hash,
+            "python": sys.version.split()[0], "machine": f"{platform.machine()} {platform.processor()}",
+            "cpus": os.cpu_count(), "runs": args.runs,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": "python benchmarks/encode_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        },  # fmt: skip
+        "results": {"rows": rows},
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = args.output.with_suffix(".json.part")
+    temporary.write_text(json.dumps(result, indent=2) + "\n")
+    temporary.replace(args.output)
+    print(f"saved {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

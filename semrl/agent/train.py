@@ -1,0 +1,281 @@
+"""Train a per-CTU QP policy with Stable-Baselines3 (DQN or PPO) on the fast-mode environment.
+
+Output folder: ``ckpt.zip`` (the SB3 model), ``ckpt.json`` (:class:`PolicyConfig`, checked on
+loading), ``train_config.json`` (the request; a resume must match it), ``checkpoints/`` (periodic
+saves a resume starts from), ``tb/`` (TensorBoard logs) and ``timing.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envs.codecs import Codec, X265Codec
+from envs.semantic_qp import EnvSettings, RewardConfig, SemanticQPEnv
+from envs.tables import (
+    DEFAULT_TABLE_QPS,
+    Picture,
+    RealExtractorFactory,
+    X265CodecFactory,
+    build_tables,
+    load_pictures,
+)
+from envs.features import OBS_NAMES
+from semrl.agent.config import PolicyConfig, TrainConfig, atomic_write_text, config_path
+from semrl.errors import InvalidInputError
+from semrl.semantics.extractors import SemanticExtractor
+
+CHECKPOINT_NAME = "ckpt.zip"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run produced.
+
+    Attributes:
+        checkpoint: Path of ``ckpt.zip``.
+        config: Path of ``ckpt.json``.
+        pictures: Training pictures.
+        timesteps: Steps the model has been trained in total.
+        seconds: Wall time by phase (``load``, ``tables``, ``train``, ``total``).
+    """
+
+    checkpoint: Path
+    config: Path
+    pictures: int
+    timesteps: int
+    seconds: dict[str, float]
+
+
+def _hyperparameters(config: TrainConfig) -> dict[str, Any]:
+    """SB3 keyword arguments; discount 0 because each CTU is a contextual bandit (see the env)."""
+    net = list(config.net_arch)
+    if config.algorithm == "ppo":
+        return {
+            "n_steps": 1024, "batch_size": 256, "n_epochs": 4, "gamma": 0.0, "gae_lambda": 1.0,
+            "ent_coef": 0.01, "learning_rate": config.learning_rate,
+            "policy_kwargs": {"net_arch": {"pi": net, "vf": net}},
+        }  # fmt: skip
+    return {
+        "gamma": 0.0, "learning_rate": config.learning_rate, "buffer_size": 100_000, "learning_starts": 1000,
+        "batch_size": 128, "train_freq": 4, "target_update_interval": 1000, "exploration_fraction": 0.3,
+        "exploration_final_eps": 0.05, "policy_kwargs": {"net_arch": net},
+    }  # fmt: skip
+
+
+def _latest_checkpoint(output: Path) -> Path | None:
+    """The saved model with the most steps: ``ckpt.zip`` or one of ``checkpoints/*.zip``."""
+    candidates = sorted((output / "checkpoints").glob("ckpt_*_steps.zip"), key=lambda p: int(p.stem.split("_")[1]))
+    if (output / CHECKPOINT_NAME).is_file():
+        return output / CHECKPOINT_NAME
+    return candidates[-1] if candidates else None
+
+
+def _save_model(model: Any, path: Path) -> None:
+    """Save an SB3 model atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".zip")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _weights_of(extractor: SemanticExtractor) -> tuple[str, str]:
+    net = getattr(extractor, "net", None)
+    path = getattr(net, "weights_path", None)
+    sha = getattr(net, "weights_sha256", None)
+    if path is not None and isinstance(sha, str):
+        return Path(path).name, sha
+    return "none (fake)", extractor.fingerprint
+
+
+def _x265_of(codec: Codec) -> tuple[str, str]:
+    if isinstance(codec, X265Codec):
+        from semrl.codec import load_library
+
+        build = load_library().build
+        return build.version, build.patch_hash
+    return "none (fake)", codec.fingerprint
+
+
+def _versions() -> dict[str, str]:
+    import gymnasium
+    import stable_baselines3
+    import torch
+
+    import semrl
+
+    return {
+        "semrl": semrl.__version__, "stable_baselines3": stable_baselines3.__version__,
+        "torch": torch.__version__, "gymnasium": gymnasium.__version__,
+    }  # fmt: skip
+
+
+def env_settings(config: TrainConfig) -> EnvSettings:
+    """The MDP settings of a training config."""
+    reward = RewardConfig(rate_weight=config.rate_weight, pixel_weight=config.pixel_weight)
+    return EnvSettings(base_qps=config.base_qps, qp_min=DEFAULT_TABLE_QPS[0], reward=reward)
+
+
+def _check_resume(output: Path, config: TrainConfig) -> None:
+    saved_path = output / "train_config.json"
+    if not saved_path.is_file():
+        raise InvalidInputError(f"cannot resume: {saved_path} does not exist")
+    saved = TrainConfig.from_json(saved_path.read_text())
+    ours = dataclasses.replace(config, timesteps=saved.timesteps, workers=saved.workers)
+    if saved != ours:
+        diff = {
+            f.name: (getattr(saved, f.name), getattr(ours, f.name))
+            for f in dataclasses.fields(TrainConfig)
+            if getattr(saved, f.name) != getattr(ours, f.name)
+        }
+        raise InvalidInputError(f"cannot resume {output}: the run was started with other settings {diff} (saved, now)")
+
+
+def train(
+    config: TrainConfig,
+    output: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    pictures: Sequence[Picture] | None = None,
+    codec_factory: Callable[[], Codec] | None = None,
+    extractor_factory: Callable[[], SemanticExtractor] | None = None,
+    cache_dir: Path | None = None,
+) -> TrainResult:
+    """Build (or load) the fast-mode tables, train a policy and write the checkpoint and its config.
+
+    Args:
+        config: The training request.
+        output: Output folder.
+        resume: Continue from the latest checkpoint in ``output`` up to ``config.timesteps``.
+        progress: Show progress bars.
+        pictures: Training pictures (default: loaded from ``config.data``).
+        codec_factory: Builds the codec (default: the patched x265 at ``config.preset``).
+        extractor_factory: Builds the semantic extractor (default: the real one of the task).
+        cache_dir: Table cache folder (default ``<semrl cache>/env_tables``).
+
+    Raises:
+        InvalidInputError: ``output`` holds a run and ``resume`` is False, or a resume whose
+            settings differ.
+    """
+    from stable_baselines3 import DQN, PPO
+    from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.utils import set_random_seed
+
+    start = time.perf_counter()
+    out = Path(output)
+    seconds: dict[str, float] = {}
+    if resume:
+        _check_resume(out, config)
+    elif _latest_checkpoint(out) is not None:
+        raise InvalidInputError(f"{out} already holds a training run; pass --resume or choose another folder")
+    atomic_write_text(out / "train_config.json", config.to_json())
+
+    if pictures is None:
+        pictures = load_pictures(config.resolved_data, split=config.split, limit=config.limit,
+                                 video_stride=config.video_stride)  # fmt: skip
+    seconds["load"] = time.perf_counter() - start
+    if codec_factory is None:
+        codec_factory = X265CodecFactory(config.preset)
+    if extractor_factory is None:
+        from semrl.semantics.config import MapConfig
+
+        map_config = MapConfig(task=config.task, method=config.method, weights=config.weights)
+        extractor_factory = RealExtractorFactory(map_config.to_json())
+    codec, extractor = codec_factory(), extractor_factory()
+    if extractor.task != config.task:
+        raise InvalidInputError(f"the extractor serves {extractor.task}, the run trains {config.task}")
+    t0 = time.perf_counter()
+    tables = build_tables(
+        pictures, codec_factory=codec_factory, extractor_factory=extractor_factory, qps=DEFAULT_TABLE_QPS,
+        workers=config.workers, cache_dir=cache_dir, progress=progress, codec=codec, extractor=extractor,
+    )  # fmt: skip
+    seconds["tables"] = time.perf_counter() - t0
+
+    settings = env_settings(config)
+    env = Monitor(SemanticQPEnv(tables, settings=settings))
+    base_env: SemanticQPEnv = env.unwrapped  # type: ignore[assignment]
+    set_random_seed(config.seed)
+    algo = PPO if config.algorithm == "ppo" else DQN
+    latest = _latest_checkpoint(out) if resume else None
+    tb = str(out / "tb")
+    if latest is not None:
+        model = algo.load(latest, env=env, tensorboard_log=tb, device="cpu")
+    else:
+        model = algo("MlpPolicy", env, seed=config.seed, tensorboard_log=tb, device="cpu", verbose=0,
+                     **_hyperparameters(config))  # fmt: skip
+    remaining = config.timesteps - int(model.num_timesteps)
+    t0 = time.perf_counter()
+    if remaining > 0:
+        save_freq = max(config.timesteps // 10, 1000)
+        callbacks = CallbackList([
+            CheckpointCallback(save_freq, str(out / "checkpoints"), name_prefix="ckpt"),
+            ProgressCallback(config.timesteps, int(model.num_timesteps), enabled=progress),
+        ])  # fmt: skip
+        model.learn(remaining, callback=callbacks, reset_num_timesteps=latest is None, tb_log_name=config.algorithm)
+    seconds["train"] = time.perf_counter() - t0
+
+    checkpoint = out / CHECKPOINT_NAME
+    _save_model(model, checkpoint)
+    weights, weights_sha = _weights_of(extractor)
+    x265_version, patch_hash = _x265_of(codec)
+    digest = hashlib.sha256("".join(p.digest for p in pictures).encode()).hexdigest()
+    policy_config = PolicyConfig(
+        task=config.task,
+        map_config=getattr(extractor, "config").to_json() if hasattr(extractor, "config") else extractor.fingerprint,
+        env=settings.to_dict(),
+        table_qps=DEFAULT_TABLE_QPS,
+        lambdas={str(q): v for q, v in base_env.lambdas.items()},
+        obs_names=OBS_NAMES,
+        algorithm=config.algorithm,
+        timesteps=int(model.num_timesteps),
+        train=json.loads(config.to_json()),
+        x265_version=x265_version,
+        x265_patch_hash=patch_hash,
+        preset=config.preset,
+        weights=weights,
+        weights_sha256=weights_sha,
+        data={"source": config.resolved_data, "split": config.split, "pictures": len(pictures), "digest": digest},
+        extractor_fingerprint=extractor.fingerprint,
+        codec_fingerprint=codec.fingerprint,
+        versions=_versions(),
+    )
+    atomic_write_text(config_path(checkpoint), policy_config.to_json())
+    seconds["total"] = time.perf_counter() - start
+    atomic_write_text(out / "timing.json", json.dumps(seconds, indent=1, sort_keys=True))
+    return TrainResult(checkpoint, config_path(checkpoint), len(pictures), int(model.num_timesteps), seconds)
+
+
+class ProgressCallback:
+    """A tqdm progress bar over training steps (SB3's own needs ``rich``, which semrl does not)."""
+
+    def __new__(cls, total: int, done: int = 0, enabled: bool = True) -> Any:  # noqa: D102
+        from stable_baselines3.common.callbacks import BaseCallback
+        from tqdm import tqdm
+
+        class _Bar(BaseCallback):
+            def _on_training_start(self) -> None:
+                self.bar = tqdm(total=total, initial=done, desc="training", unit="step", disable=not enabled)
+
+            def _on_step(self) -> bool:
+                self.bar.update(self.training_env.num_envs)
+                return True
+
+            def _on_training_end(self) -> None:
+                self.bar.close()
+
+        return _Bar()
