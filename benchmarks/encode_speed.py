@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(), "runs": args.runs,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": "python benchmarks/encode_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        },  # fmt: skip
+        },
         "results": {"rows": rows},
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
