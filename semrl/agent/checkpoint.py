@@ -1,0 +1,216 @@
+"""Load a trained policy (``ckpt.zip`` + ``ckpt.json``) as a QP-offset policy for encode and benchmarks.
+
+The policy sees only the frame and the base QP, as at training: it computes the task's semantic
+map of the frame with the same extractor, builds the env's observations and picks each CTU's
+offset in raster order (deterministic actions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from envs.features import N_STATIC_OBS, OBS_DIM, OBS_NAMES, static_grids, static_observations
+from envs.semantic_qp import EnvSettings
+from semrl.agent.config import TASKS, PolicyConfig, config_path
+from semrl.agent.errors import PolicyMismatchError
+from semrl.errors import InputNotFoundError, InvalidInputError
+from semrl.semantics.extractors import SemanticExtractor
+
+SHIPPED = Path(__file__).resolve().parents[1] / "policies"
+"""Folder of the policies shipped with semrl: ``<task>.zip`` and ``<task>.json``."""
+
+
+class FrameInput(Protocol):
+    """What the policy reads of ``semrl.bench.policy.PolicyInput``."""
+
+    @property
+    def frame(self) -> NDArray[np.uint8]:
+        """(H, W, 3) uint8 RGB, even size."""
+        ...
+
+    @property
+    def base_qp(self) -> int:
+        """Base QP of the operating point."""
+        ...
+
+    @property
+    def ctu_shape(self) -> tuple[int, int]:
+        """(rows, cols) of the CTU grid."""
+        ...
+
+
+def shipped_policy(task: str) -> Path:
+    """Path of the shipped policy of a task.
+
+    Raises:
+        InvalidInputError: Unknown task.
+        InputNotFoundError: The package has no policy for it.
+    """
+    if task not in TASKS:
+        raise InvalidInputError(f"no shipped policy for {task!r}; shipped tasks: {TASKS}")
+    path = SHIPPED / f"{task}.zip"
+    if not path.is_file():
+        raise InputNotFoundError(f"shipped policy missing: {path}")
+    return path
+
+
+class TrainedPolicy:
+    """A trained SB3 model as a :class:`semrl.bench.policy.Policy`.
+
+    Args:
+        model: The Stable-Baselines3 model.
+        config: Its saved config.
+        extractor: The semantic extractor the policy observes (the one it was trained with).
+        digest: sha256 of the checkpoint file (part of the fingerprint).
+    """
+
+    def __init__(self, model: Any, config: PolicyConfig, extractor: SemanticExtractor, digest: str) -> None:
+        self.model = model
+        self.config = config
+        self.extractor = extractor
+        self.settings = EnvSettings.from_dict(config.env)
+        self.offsets = np.asarray(self.settings.offsets, np.int64)
+        self._scale = float(np.abs(self.offsets).max()) or 1.0
+        self.fingerprint = f"semrl-agent:{config.task}:{config.algorithm}:{digest[:16]}"
+
+    @property
+    def task(self) -> str:
+        """The task the policy serves."""
+        return self.config.task
+
+    def offsets_for(self, frame: NDArray[np.uint8], base_qp: int) -> NDArray[np.int32]:
+        """Per-CTU QP offsets for an RGB frame at a base QP (clipped so QPs stay in qp_min..51)."""
+        import torch
+
+        semantic = self.extractor.extract([frame], color="rgb")[0].values
+        grids = static_grids(frame, semantic)
+        rows, cols = grids.shape[1:]
+        n = rows * cols
+        static = static_observations(grids, float(base_qp))
+        decisions = np.zeros(n, np.float32)
+        chosen = np.zeros(n, np.int64)
+        obs = np.zeros((1, OBS_DIM), np.float32)
+        policy = self.model.policy
+        total = 0.0
+        with torch.no_grad():
+            for i in range(n):
+                r, c = divmod(i, cols)
+                obs[0, :N_STATIC_OBS] = static[i]
+                obs[0, N_STATIC_OBS:] = (
+                    decisions[i - 1] if c > 0 else 0.0,
+                    decisions[i - cols] if r > 0 else 0.0,
+                    decisions[i - cols - 1] if r > 0 and c > 0 else 0.0,
+                    decisions[i - cols + 1] if r > 0 and c + 1 < cols else 0.0,
+                    1.0 if c > 0 else 0.0,
+                    1.0 if r > 0 else 0.0,
+                    total / i if i else 0.0,
+                    i / n,
+                )
+                action, _ = policy.predict(obs, deterministic=True)
+                a = int(np.asarray(action).reshape(-1)[0])
+                chosen[i] = a
+                decisions[i] = self.offsets[a] / self._scale
+                total += float(decisions[i])
+        qps = np.clip(base_qp + self.offsets[chosen], self.settings.qp_min, 51)
+        return (qps - base_qp).reshape(rows, cols).astype(np.int32)
+
+    def __call__(self, inputs: FrameInput) -> NDArray[np.int32]:
+        """Offsets of shape ``inputs.ctu_shape`` for ``inputs.frame`` at ``inputs.base_qp``."""
+        offsets = self.offsets_for(inputs.frame, int(inputs.base_qp))
+        if offsets.shape != tuple(inputs.ctu_shape):
+            raise InvalidInputError(f"frame {inputs.frame.shape} gives a CTU grid {offsets.shape}, expected {inputs.ctu_shape}")
+        return offsets
+
+
+def _check_spaces(model: Any, config: PolicyConfig, path: Path) -> None:
+    obs_shape = tuple(getattr(model.observation_space, "shape", ()) or ())
+    n_actions = int(getattr(model.action_space, "n", -1))
+    expected_actions = len(config.env["offsets"])
+    if obs_shape != (OBS_DIM,) or n_actions != expected_actions:
+        raise PolicyMismatchError(
+            f"{path}: model spaces obs {obs_shape}, actions {n_actions} do not fit the env "
+            f"(obs ({OBS_DIM},), actions {expected_actions})"
+        )
+    if tuple(config.obs_names) != OBS_NAMES:
+        raise PolicyMismatchError(f"{path}: trained on observations {config.obs_names}, this semrl builds {OBS_NAMES}")
+
+
+def _check_build(config: PolicyConfig, path: Path, strict: bool) -> None:
+    if config.x265_version.startswith("none"):
+        return
+    from semrl.codec import load_library
+
+    build = load_library().build
+    if build.patch_hash != config.x265_patch_hash or build.version != config.x265_version:
+        message = (
+            f"{path}: trained on x265 {config.x265_version} (patch {config.x265_patch_hash}), "
+            f"this is x265 {build.version} (patch {build.patch_hash})"
+        )
+        if strict:
+            raise PolicyMismatchError(message + "; pass strict=False to use it anyway")
+        warnings.warn(message, stacklevel=3)
+
+
+def load_checkpoint_policy(
+    path: str | Path,
+    *,
+    task: str | None = None,
+    extractor: SemanticExtractor | None = None,
+    device: str | None = "cpu",
+    strict: bool = True,
+) -> TrainedPolicy:
+    """Load ``ckpt.zip`` and its ``ckpt.json`` as a policy, checking that they fit.
+
+    Args:
+        path: The checkpoint, or a task name for the shipped policy.
+        task: The task it must serve (None: any).
+        extractor: The semantic extractor to observe with (default: built from the saved map
+            config with the real net); its fingerprint must match the saved one.
+        device: Torch device of the extractor and model.
+        strict: Refuse a checkpoint trained with another x265 build (else warn).
+
+    Raises:
+        InputNotFoundError: The checkpoint or its config is missing.
+        PolicyMismatchError: Wrong task, incompatible spaces or observations, other detector
+            weights, or another x265 build (strict).
+    """
+    p = Path(path)
+    if str(path) in TASKS and not p.exists():
+        p = shipped_policy(str(path))
+    if not p.is_file():
+        raise InputNotFoundError(f"policy checkpoint not found: {p}")
+    config = PolicyConfig.read(config_path(p))
+    if task is not None and config.task != task:
+        raise PolicyMismatchError(f"{p} is a {config.task} policy, not a {task} policy")
+    from stable_baselines3 import DQN, PPO
+
+    algo = {"ppo": PPO, "dqn": DQN}.get(config.algorithm)
+    if algo is None:
+        raise PolicyMismatchError(f"{p}: unknown algorithm {config.algorithm!r}")
+    try:
+        model = algo.load(p, device=device or "cpu")
+    except (ValueError, KeyError, RuntimeError) as e:
+        raise PolicyMismatchError(f"{p}: not a {config.algorithm} checkpoint: {e}") from e
+    _check_spaces(model, config, p)
+    _check_build(config, p, strict)
+    if extractor is None:
+        from semrl.semantics.config import MapConfig
+        from semrl.semantics.extractors import make_extractor
+
+        map_config = MapConfig.from_json(config.map_config)
+        extractor = make_extractor(map_config.task, config=map_config, device=device)
+    if extractor.task != config.task:
+        raise PolicyMismatchError(f"{p}: a {config.task} policy cannot observe {extractor.task} maps")
+    if extractor.fingerprint != config.extractor_fingerprint:
+        raise PolicyMismatchError(
+            f"{p}: trained on maps {config.extractor_fingerprint} (weights sha256 {config.weights_sha256[:16]}), "
+            f"the extractor is {extractor.fingerprint}"
+        )
+    digest = hashlib.sha256(p.read_bytes()).hexdigest()
+    return TrainedPolicy(model, config, extractor, digest)
