@@ -157,3 +157,25 @@ def test_cli_without_input_encodes_the_builtin_sample(
     assert "policy roi (detection)" in capsys.readouterr().out
     assert probe(tmp_path / "semrl-sample.mp4")["profile"] == "Main"
     assert json.loads((tmp_path / "r.json").read_text())["frames"] == 4
+
+
+@pytest.mark.weights
+@pytest.mark.slow
+def test_ctrl_c_exits_130_and_keeps_no_partial_file(pets: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    output = tmp_path / "out.mp4"
+    command = [sys.executable, "-m", "semrl", "encode", str(pets), "-o", str(output), "--no-progress"]
+    # a terminal's Ctrl-C reaches the whole process group, FFmpeg included
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(4)
+    assert process.poll() is None, "the encode finished before it could be interrupted"
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "interrupted; no partial output was kept" in err
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,77 @@
+"""``semrl train``: learn a per-CTU QP policy for a vision task (fast-mode tables, Stable-Baselines3)."""
+
+from __future__ import annotations
+
+import argparse
+
+from semrl.errors import InvalidInputError
+
+
+def _qp_range(text: str) -> tuple[int, int]:
+    lo, sep, hi = text.replace(",", "-").partition("-")
+    try:
+        pair = (int(lo), int(hi if sep else lo))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected LOW-HIGH base QPs, got {text!r}") from e
+    return pair
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``train`` subcommand."""
+    from semrl.agent.config import ALGORITHMS, TASKS, TrainConfig
+
+    d = TrainConfig()
+    p = subparsers.add_parser(
+        "train",
+        help="train a per-CTU QP policy for a vision task",
+        description="Code every training picture at every table QP with the patched x265, score each "
+        "reconstruction with the task net (cached), then train a Stable-Baselines3 agent on the fast-mode "
+        "environment. Writes <output>/ckpt.zip, its config ckpt.json (checked when loading), TensorBoard "
+        "logs in <output>/tb and periodic checkpoints a --resume continues from.",
+    )
+    p.add_argument("--task", required=True, choices=TASKS, help="vision task")
+    p.add_argument("--data", default=None,
+                   help="dataset name, data.yaml or folder, class-per-folder dataset, folder of images, or a video "
+                   "(default: coco-det, coco-seg or imagenet-cls of the shared assets)")  # fmt: skip
+    p.add_argument("--split", default=d.split, help=f"dataset split (default {d.split})")
+    p.add_argument("--limit", type=int, default=None, help="use the first N pictures")
+    p.add_argument("--video-stride", type=int, default=d.video_stride, help="every N-th video frame (default 10)")
+    p.add_argument("--algo", choices=ALGORITHMS, default=d.algorithm, help=f"algorithm (default {d.algorithm})")
+    p.add_argument("--timesteps", type=int, default=d.timesteps, help=f"environment steps (default {d.timesteps})")
+    p.add_argument("--base-qp", type=_qp_range, default=d.base_qps, metavar="LOW-HIGH",
+                   help=f"base QP range of episodes (default {d.base_qps[0]}-{d.base_qps[1]})")  # fmt: skip
+    p.add_argument("--rate-weight", type=float, default=d.rate_weight,
+                   help="multiplier of the rate term (1 = uniform coding's slope; default 1)")  # fmt: skip
+    p.add_argument("--pixel-weight", type=float, default=d.pixel_weight,
+                   help="weight of semantic-weighted squared error in the fidelity term (default 1)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed (default 0)")
+    p.add_argument("--preset", default=d.preset, help="x265 preset of the tables (default medium)")
+    p.add_argument("--method", default=None, help="semantic map method (default by task)")
+    p.add_argument("--weights", default=None, help="task net weights (default by task)")
+    p.add_argument("--workers", type=int, default=d.workers, help="processes building the tables (default 2)")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in --output")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handle ``semrl train``; errors propagate as semrl errors for the CLI to report."""
+    from semrl.agent.config import TrainConfig
+    from semrl.agent.train import train
+
+    if args.limit is not None and args.limit < 1:
+        raise InvalidInputError(f"--limit must be positive, got {args.limit}")
+    config = TrainConfig(
+        task=args.task, data=args.data, split=args.split, limit=args.limit, video_stride=args.video_stride,
+        algorithm=args.algo, timesteps=args.timesteps, base_qps=tuple(args.base_qp), rate_weight=args.rate_weight,
+        pixel_weight=args.pixel_weight, seed=args.seed, preset=args.preset, method=args.method,
+        weights=args.weights, workers=args.workers,
+    )  # fmt: skip
+    result = train(config, args.output, resume=args.resume, progress=not args.no_progress)
+    s = result.seconds
+    print(
+        f"wrote {result.checkpoint} and {result.config}: {result.timesteps} steps on {result.pictures} pictures "
+        f"(tables {s['tables']:.0f} s, training {s['train']:.0f} s, total {s['total']:.0f} s)"
+    )
+    return 0
