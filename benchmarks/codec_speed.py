@@ -25,6 +25,7 @@ import numpy as np
 
 from semrl.codec import AnnexBWriter, Encoder, EncoderConfig, Gop, Yuv420, load_library
 from semrl.codec.decode import probe
+from semrl.files import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT.parent / "shared" / "assets"
@@ -124,10 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": {"rows": rows, "median_ratio": statistics.median(ratios), "min_ratio": min(ratios)},
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.output.with_suffix(".json.part")
-    temporary.write_text(json.dumps(result, indent=2) + "\n")
-    temporary.replace(args.output)
+    atomic_write(args.output, json.dumps(result, indent=2) + "\n")
     median = statistics.median(ratios)
     print(f"median ratio in-process/CLI {median:.3f}, min {min(ratios):.3f}; saved {args.output}")
     return 0

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from semrl.codec import EncoderConfig, load_library
+from semrl.files import atomic_write
 from semrl.media import probe_video
 from semrl.pipeline import STAGES, EncodeSettings, encode_video
 
@@ -105,10 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": {"rows": rows},
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.output.with_suffix(".json.part")
-    temporary.write_text(json.dumps(result, indent=2) + "\n")
-    temporary.replace(args.output)
+    atomic_write(args.output, json.dumps(result, indent=2) + "\n")
     print(f"saved {args.output}")
     return 0
 

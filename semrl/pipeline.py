@@ -22,6 +22,7 @@ import numpy.typing as npt
 from semrl.bench.policy import PolicyInput, apply_offsets
 from semrl.codec import AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, Yuv420
 from semrl.errors import InvalidInputError
+from semrl.files import atomic_write
 from semrl.media import FrameSource, SourceInfo, mux_mp4, open_source
 
 TASKS = ("detection", "segmentation", "classification")
@@ -154,12 +155,9 @@ class EncodeReport:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.part")
     try:
-        temporary.write_text(text)
-        os.replace(temporary, path)
+        atomic_write(path, text)
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         raise InvalidInputError(f"cannot write {path}: {error.strerror}") from error
 
 

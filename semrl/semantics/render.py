@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semrl.errors import InvalidInputError
+from semrl.files import atomic_write
 from semrl.semantics.extractors import SemanticExtractor
 from semrl.semantics.frames import Frame, iter_frames
 from semrl.semantics.maps import CTU_SIZE, SemanticMap
@@ -26,18 +26,6 @@ class WrittenMap:
     png: Path
     csv: Path
     ctu_importance: NDArray[np.float32]
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def overlay(frame: Frame, smap: SemanticMap, alpha: float = 0.5) -> Frame:
@@ -105,8 +93,8 @@ def write_maps(
                 raise InvalidInputError(f"cannot encode PNG for {name}")
             grid = smap.ctu_grid()
             png_path, csv_path = out / f"{name}_map.png", out / f"{name}_ctu.csv"
-            _atomic_write(png_path, png.tobytes())
-            _atomic_write(csv_path, ctu_csv(grid).encode())
+            atomic_write(png_path, png.tobytes())
+            atomic_write(csv_path, ctu_csv(grid).encode())
             written.append(WrittenMap(name, png_path, csv_path, grid))
         pending.clear()
 
