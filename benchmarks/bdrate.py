@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import platform
 import shlex
 import sys
@@ -63,6 +64,17 @@ def _floats(text: str) -> tuple[float, ...]:
     return values
 
 
+def roi_points(qps: tuple[float, ...], delta: int) -> tuple[float, ...]:
+    """A3's base QPs: the A1 points, and where they reach 51, virtual bases 51 + D/2 and 51 + D.
+
+    ROI codes objects at base - D, so with bases capped at 51 its curve stops short of A1's
+    low-rate end; the virtual bases (objects at 51 - D/2 and 51, the rest at 51) extend it.
+    """
+    if max(qps) < 51 or delta <= 0:
+        return qps
+    return (*qps, 51 + math.ceil(delta / 2), 51 + delta)
+
+
 def build_methods(args: argparse.Namespace, video: bool) -> list[Method]:
     """The methods a run compares, from the command line."""
     qps = _floats(args.qps)
@@ -81,7 +93,8 @@ def build_methods(args: argparse.Namespace, video: bool) -> list[Method]:
         methods.append(Method("x265-aq", "A2", crfs, crf=True))
     if "roi" in wanted:
         for d in _floats(args.roi_deltas):
-            methods.append(Method(f"roi-d{d:g}", "A3", qps, policy=RoiPolicy(int(d), args.roi_dilation)))
+            policy = RoiPolicy(int(d), args.roi_dilation)
+            methods.append(Method(f"roi-d{d:g}", "A3", roi_points(qps, int(d)), policy=policy))
     if "policy" in wanted:
         for spec in args.policy or []:
             name, sep, target = spec.partition("=")
@@ -124,6 +137,7 @@ def describe(args: argparse.Namespace, task: TaskSpec, ctx: Any, seconds: float,
         "bd_rate": "bjontegaard bd_rate on (rate, quality), pchip and akima, over the overlapping quality range, "
                    "after dropping points not above every lower-rate point; fewer than 3 kept: not comparable",
         "run_seconds": seconds,
+        "work": dict(ctx.counts),
         "methods": {m.name: method_id(m) for m in build_methods(args, task.video)},
     }  # fmt: skip
 
@@ -182,7 +196,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--roi-dilation", type=int, default=16, help="pixels the ROI region is grown by")
     p.add_argument("--policy", action="append", help="NAME=module:function | file.py:function | checkpoint")
     p.add_argument("--limit", type=int, help="first N images (or clips)")
-    p.add_argument("--frames", type=int, default=60, help="video: first N frames of each clip")
+    p.add_argument("--frames", type=int, default=30, help="video: first N frames of each clip (bounds the run)")
     p.add_argument("--preset", default="medium")
     p.add_argument("--keyint", type=int, default=250, help="video: IDR interval")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples over images (0: none)")

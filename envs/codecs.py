@@ -72,10 +72,10 @@ class X265Codec:
 
     def code(self, frame: NDArray[np.uint8], base_qp: int, offsets: NDArray[np.int32] | None = None) -> CodedPicture:
         """Encode one picture in-process and return exact per-CTU bits and the reconstruction."""
-        from semrl.codec import Encoder, EncoderConfig, Yuv420
+        from semrl.codec import Encoder, EncoderConfig, Gop, Yuv420
 
         h, w = frame.shape[:2]
-        config = EncoderConfig(w, h, qp=int(base_qp), preset=self.preset, gop="intra", threads=1)
+        config = EncoderConfig(w, h, qp=int(base_qp), preset=self.preset, gop=Gop("intra"), threads=1)
         with Encoder(config) as encoder:
             coded = encoder.encode(Yuv420.from_rgb(frame), offsets)
             coded += encoder.flush()
@@ -98,7 +98,8 @@ class FakeCodec:
 
     def code(self, frame: NDArray[np.uint8], base_qp: int, offsets: NDArray[np.int32] | None = None) -> CodedPicture:
         """Code ``frame`` with the QP model."""
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8 or frame.shape[0] % 2 or frame.shape[1] % 2:
+        even = frame.ndim == 3 and frame.shape[0] % 2 == 0 and frame.shape[1] % 2 == 0
+        if not even or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise InvalidInputError(f"frame must be (H, W, 3) uint8 with even H, W; got {frame.shape} {frame.dtype}")
         h, w = frame.shape[:2]
         rows, cols = ctu_shape(h, w)

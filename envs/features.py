@@ -81,7 +81,7 @@ def _box_mean(grid: NDArray[np.float32], radius: int) -> NDArray[np.float32]:
         for dx in range(-radius, radius + 1):
             total += _shifted(grid, dy, dx)
             count += _shifted(ones, dy, dx)
-    out: NDArray[np.float32] = total / np.maximum(count, 1)
+    out: NDArray[np.float32] = (total / np.maximum(count, 1)).astype(np.float32)
     return out
 
 

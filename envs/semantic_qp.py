@@ -39,16 +39,20 @@ class RewardConfig:
         rate_weight: Multiplies the Lagrange multiplier; 1 is the slope of uniform coding at the
             base QP, more than 1 saves more bits, less than 1 keeps more fidelity.
         pixel_weight: Weight of the semantic-weighted squared error beside the semantic-output
-            change in the fidelity term.
+            drop in the fidelity term.
+        rise_weight: Weight of semantic output that appears only after coding (hallucinations);
+            0 by default: on background it is mostly the task net's jitter, and counting it kept
+            policies from sending background to the coarsest QP, where a detector loses little.
         clip: Per-CTU rewards are clipped to +-clip (detector jitter on one CTU must not dominate).
     """
 
     rate_weight: float = 1.0
     pixel_weight: float = 1.0
+    rise_weight: float = 0.0
     clip: float = 20.0
 
     def __post_init__(self) -> None:
-        if not (self.rate_weight > 0 and self.pixel_weight >= 0 and self.clip > 0):
+        if not (self.rate_weight > 0 and self.pixel_weight >= 0 and self.rise_weight >= 0 and self.clip > 0):
             raise InvalidInputError(f"invalid reward config {self}")
 
 
@@ -90,16 +94,22 @@ class EnvSettings:
         )
 
 
-def interpolated(table: CtuTable, qp_min: int, pixel_weight: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def interpolated(
+    table: CtuTable, qp_min: int, reward: RewardConfig
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Bits and fidelity loss of every CTU at every integer QP 0..51, (52, N) each.
 
-    Bits are interpolated linearly in log2 between table QPs and fidelity linearly; QPs below
-    ``qp_min`` or the table take the lowest table QP.
+    Bits are interpolated linearly in log2 between table QPs and fidelity linearly, after making
+    fidelity loss non-decreasing in QP; QPs below ``qp_min`` or the table take the lowest table QP.
     """
     qps = table.qps.astype(np.float64)
     n = table.bits.shape[1] * table.bits.shape[2]
     logb = np.log2(np.maximum(table.bits.reshape(len(qps), n).astype(np.float64), 1.0))
-    dist = (table.dsem + pixel_weight * table.dpix).reshape(len(qps), n).astype(np.float64)
+    dist = table.dsem + reward.rise_weight * table.rise + reward.pixel_weight * table.dpix
+    dist = dist.reshape(len(qps), n).astype(np.float64)
+    # Fidelity cannot improve with a coarser quantiser; a dip at a higher QP is the task net's
+    # jitter, which a policy would otherwise learn to chase. Keep the running maximum over QP.
+    dist = np.maximum.accumulate(dist, axis=0)
     grid = np.clip(np.arange(52, dtype=np.float64), max(qp_min, qps[0]), qps[-1])
     k = np.clip(np.searchsorted(qps, grid, side="right") - 1, 0, len(qps) - 2)
     t = ((grid - qps[k]) / (qps[k + 1] - qps[k]))[:, None]
@@ -120,7 +130,7 @@ def lagrangian(
     total_d = np.zeros(52)
     ctus = 0
     for t in tables:
-        b, d = interpolated(t, settings.qp_min, settings.reward.pixel_weight)
+        b, d = interpolated(t, settings.qp_min, settings.reward)
         total_b += b.sum(axis=1)
         total_d += d.sum(axis=1)
         ctus += b.shape[1]
@@ -175,7 +185,7 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
 
     Per CTU ``i`` coded at QP ``q`` with base ``b``:
     ``r = -clip(((D_i(q) - D_i(b)) / lambda_b + w * (R_i(q) - R_i(b))) / Rbar_b, -c, c)`` where
-    ``R`` is the encoder's exact bits of the CTU, ``D = dsem + pixel_weight * dpix`` its task
+    ``R`` is the encoder's exact bits of the CTU, ``D = dsem + rise_weight * rise + pixel_weight * dpix`` its task
     fidelity loss (:mod:`envs.tables`), ``lambda_b`` the slope of uniform coding at ``b`` over the
     training set (fidelity loss per bit), ``w`` the rate weight and ``Rbar_b`` the mean bits of a
     CTU at ``b``. Uniform coding scores 0; a positive return means the policy's map buys more
@@ -257,7 +267,7 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
         self.action_space = spaces.Discrete(len(self.offsets))
         self.observation_space = spaces.Box(-1.0, 1.0, (OBS_DIM,), np.float32)
         self._static = [static_observations(t.grids, 0.0) for t in self.tables]
-        self._interp = [interpolated(t, self.settings.qp_min, self.settings.reward.pixel_weight) for t in self.tables]
+        self._interp = [interpolated(t, self.settings.qp_min, self.settings.reward) for t in self.tables]
         self._live_ref: dict[tuple[int, int], tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
         self._p = 0
         self._base = self.settings.base_qps[0]
@@ -388,9 +398,11 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
         coded = self.codec.code(picture.frame, base, offsets)
         ref = table.semantic.astype(np.float32)
         dec = self.extractor.extract([coded.recon], color="rgb")[0].values
-        dsem = pool_map(np.abs(ref - dec), 64, "mean").astype(np.float64)
+        drop = pool_map(np.maximum(ref - dec, 0), 64, "mean").astype(np.float64)
+        rise = pool_map(np.maximum(dec - ref, 0), 64, "mean").astype(np.float64)
         dpix = semantic_distortion(picture.frame, coded.recon, ref) / 255.0**2
-        fid = dsem + self.settings.reward.pixel_weight * dpix
+        r = self.settings.reward
+        fid = drop + r.rise_weight * rise + r.pixel_weight * dpix
         return coded.ctu_bits.reshape(-1).astype(np.float64), fid.reshape(-1)
 
     def _live_reference(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

@@ -5,10 +5,12 @@ real codec, and the task net's semantic map of the reconstruction is compared wi
 uncoded picture. Per CTU the table stores:
 
 - ``bits``: the encoder's exact CABAC bits of the CTU;
-- ``dsem``: the change of the task's semantic output in the CTU, mean |S_ref - S_q| (boxes weighted
-  by confidence for detection, instance masks for segmentation, Grad-CAM for classification):
-  a lost or weakened detection, a hallucinated one, a shifted mask boundary all show up there,
-  which is what the task metric punishes;
+- ``dsem``: the drop of the task's semantic output in the CTU, mean max(S_ref - S_q, 0) (boxes
+  weighted by confidence for detection, instance masks for segmentation, Grad-CAM for
+  classification): a lost or weakened detection or a mask that shrinks shows up there, as the
+  published work counts the pixels whose Grad-CAM dropped;
+- ``rise``: mean max(S_q - S_ref, 0), the semantic output that appears only after coding
+  (hallucinated objects); kept apart because it is mostly the net's jitter on background;
 - ``dpix``: the semantic-weighted squared error (``semrl.fidelity.distortion.semantic_distortion``
   / 255^2), a smooth tie-breaker where the task output does not change yet.
 
@@ -24,6 +26,7 @@ import json
 import multiprocessing
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +41,14 @@ from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.semantics.extractors import SemanticExtractor
 from semrl.semantics.maps import pool_map
 
-TABLE_VERSION = 1
+TABLE_VERSION = 2
 """Bumped when what a table holds changes meaning (old cache entries are then ignored)."""
 
 DEFAULT_TABLE_QPS = (12, 17, 22, 27, 32, 37, 42, 47, 51)
 """QPs every picture is coded at; values between are interpolated (log-linear bits, linear fidelity)."""
+
+MIN_SIZE = 64
+"""Smallest picture side x265 opens an encoder for with 64x64 CTUs; smaller pictures are skipped."""
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".y4m", ".webm")
@@ -158,9 +164,13 @@ def load_pictures(
         files = list_images(data, split)[:limit]
         for f in files:
             pictures.append(make_picture(f.name, np.ascontiguousarray(read_image(f)[:, :, ::-1])))
-    if not pictures:
-        raise InputNotFoundError(f"no pictures in {data}")
-    return pictures
+    usable = [p for p in pictures if min(p.frame.shape[:2]) >= MIN_SIZE]
+    if len(usable) < len(pictures):
+        skipped = len(pictures) - len(usable)
+        warnings.warn(f"{skipped} picture(s) of {data} smaller than {MIN_SIZE} px skipped", stacklevel=2)
+    if not usable:
+        raise InputNotFoundError(f"no pictures of at least {MIN_SIZE}x{MIN_SIZE} in {data}")
+    return usable
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,7 +182,8 @@ class CtuTable:
         digest: The picture's content digest.
         qps: int32 (Q,) table QPs, ascending.
         bits: float32 (Q, rows, cols) exact bits per CTU.
-        dsem: float32 (Q, rows, cols) mean |S_ref - S_q| per CTU.
+        dsem: float32 (Q, rows, cols) mean max(S_ref - S_q, 0) per CTU.
+        rise: float32 (Q, rows, cols) mean max(S_q - S_ref, 0) per CTU.
         dpix: float32 (Q, rows, cols) semantic-weighted squared error per CTU / 255^2.
         grids: float32 (6, rows, cols) static features (:data:`envs.features.STATIC_NAMES`).
         semantic: float16 (H, W) the reference semantic map (for live mode).
@@ -183,6 +194,7 @@ class CtuTable:
     qps: NDArray[np.int32]
     bits: NDArray[np.float32]
     dsem: NDArray[np.float32]
+    rise: NDArray[np.float32]
     dpix: NDArray[np.float32]
     grids: NDArray[np.float32]
     semantic: NDArray[np.float16]
@@ -200,7 +212,7 @@ class CtuTable:
         try:
             np.savez_compressed(
                 tmp, name=np.array(self.name), digest=np.array(self.digest), qps=self.qps, bits=self.bits,
-                dsem=self.dsem, dpix=self.dpix, grids=self.grids, semantic=self.semantic,
+                dsem=self.dsem, rise=self.rise, dpix=self.dpix, grids=self.grids, semantic=self.semantic,
             )  # fmt: skip
             os.replace(tmp, path)
         except BaseException:
@@ -212,7 +224,8 @@ class CtuTable:
         """Read a table written by :meth:`save`."""
         with np.load(path) as z:
             return CtuTable(
-                str(z["name"]), str(z["digest"]), z["qps"], z["bits"], z["dsem"], z["dpix"], z["grids"], z["semantic"]
+                str(z["name"]), str(z["digest"]), z["qps"], z["bits"], z["dsem"], z["rise"], z["dpix"], z["grids"],
+                z["semantic"],
             )
 
 
@@ -230,10 +243,12 @@ def compute_table(
         bits.append(coded.ctu_bits.astype(np.float32))
         recons.append(coded.recon)
     maps = extractor.extract(recons, color="rgb")
-    dsem = np.stack([pool_map(np.abs(ref - m.values), 64, "mean") for m in maps])
+    dsem = np.stack([pool_map(np.maximum(ref - m.values, 0), 64, "mean") for m in maps])
+    rise = np.stack([pool_map(np.maximum(m.values - ref, 0), 64, "mean") for m in maps])
     dpix = np.stack([semantic_distortion(frame, r, ref) / 255.0**2 for r in recons]).astype(np.float32)
     return CtuTable(
-        picture.name, picture.digest, np.asarray(qps, np.int32), np.stack(bits), dsem.astype(np.float32), dpix,
+        picture.name, picture.digest, np.asarray(qps, np.int32), np.stack(bits), dsem.astype(np.float32),
+        rise.astype(np.float32), dpix,
         static_grids(frame, ref), ref.astype(np.float16),
     )  # fmt: skip
 

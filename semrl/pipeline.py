@@ -36,8 +36,8 @@ class EncodeSettings:
     """What ``semrl encode`` does; the defaults are the command's.
 
     Attributes:
-        policy: ``uniform``, ``roi``, a task name (the shipped policy), a checkpoint path, or
-            ``module:function``.
+        policy: a task name (the policy shipped for it; default ``detection``), ``uniform``,
+            ``roi``, a checkpoint path (``ckpt.zip``), or ``module:function``.
         task: the task whose net drives the policy; None takes the policy's own (``roi``: detection).
         qp: base QP.
         preset: x265 preset.
@@ -54,7 +54,7 @@ class EncodeSettings:
         fps: frame rate for image inputs, or to override a video's.
     """
 
-    policy: str = "roi"
+    policy: str = "detection"
     task: str | None = None
     qp: int = 32
     preset: str = "medium"
@@ -220,13 +220,13 @@ def encode_video(
         CodecError: the encoder failed.
     """
     check_output_path(output)
-    policy, task = resolve_policy(settings)
+    watch = _Stopwatch()
+    start = time.perf_counter()
+    policy, task = watch.call("setup", resolve_policy, settings)
     source = _open(input_path, settings)
     with source:
         info = source.info
         writer_target = output if output.suffix.lower() != ".mp4" else output.with_name(f".{output.name}.hevc")
-        watch = _Stopwatch()
-        start = time.perf_counter()
         with AnnexBWriter(writer_target) as stream:
             rows, coded = _run(source, settings, policy, task, stream, watch, progress)
         try:
@@ -294,7 +294,7 @@ def _run(
         info.width, info.height, qp=settings.qp, preset=settings.preset, gop=settings.gop,
         keyint=settings.keyint, threads=settings.threads, fps=(info.fps.numerator, info.fps.denominator),
     )  # fmt: skip
-    net = watch.call("setup", _task_net, task, settings) if task is not None else None
+    net = watch.call("setup", _task_net, task, settings) if task is not None and _uses_regions(policy) else None
     bar = _progress_bar(info, settings, progress)
     rows: list[FrameRow] = []
     coded: list[EncodedFrame] = []
@@ -365,6 +365,19 @@ def _progress_bar(info: SourceInfo, settings: EncodeSettings, enabled: bool) -> 
     return tqdm(total=total, unit="frame", desc="encoding", leave=False)
 
 
+def _uses_regions(policy: Any) -> bool:
+    """Whether a policy reads the task net's regions (trained policies compute their own maps)."""
+    from semrl.agent.checkpoint import TrainedPolicy
+
+    return not isinstance(policy, TrainedPolicy) and policy is not _uniform()
+
+
+def _uniform() -> Any:
+    from semrl.bench.policy import uniform
+
+    return uniform
+
+
 def _task_net(task: str, settings: EncodeSettings) -> Any:
     from semrl.semantics.config import DEFAULT_WEIGHTS
     from semrl.semantics.yolo import YoloNet
@@ -391,8 +404,9 @@ def resolve_policy(settings: EncodeSettings) -> tuple[Any, str | None]:
     """The policy object and the task whose net feeds it.
 
     Raises:
-        InvalidInputError: unknown policy, a policy trained for another task than ``--task``,
-            or a shipped policy that is not available.
+        InvalidInputError: unknown policy, or a policy trained for another task than ``--task``
+            (``PolicyMismatchError``, also an ``InvalidInputError``-style ``ValueError``).
+        InputNotFoundError: a checkpoint that does not exist.
     """
     from semrl.bench.policy import RoiPolicy, load_policy, uniform
 
@@ -401,16 +415,13 @@ def resolve_policy(settings: EncodeSettings) -> tuple[Any, str | None]:
         return uniform, settings.task
     if name == "roi":
         return RoiPolicy(delta=settings.roi_delta), settings.task or "detection"
-    if name in TASKS:
-        shipped = Path(__file__).resolve().parent / "policies" / f"{name}.zip"
-        if not shipped.is_file():
-            raise InvalidInputError(
-                f"no shipped {name} policy in this installation ({shipped} is missing): train one with "
-                f"`semrl train --task {name}` and pass its ckpt.zip, or use --policy roi"
-            )
-        policy = load_policy(str(shipped))
-    else:
-        policy = load_policy(name)
+    if name in TASKS or name.endswith(".zip"):
+        from semrl.agent.checkpoint import load_checkpoint_policy
+
+        # A trained policy serves the task it was trained for; --task may only confirm it.
+        trained = load_checkpoint_policy(name, task=settings.task, device=settings.device or "cpu")
+        return trained, trained.task
+    policy = load_policy(name)
     trained_for = getattr(policy, "task", None)
     if trained_for is not None and settings.task is not None and settings.task != trained_for:
         raise InvalidInputError(

@@ -136,6 +136,16 @@ def test_offsets_are_clipped_to_the_qp_range() -> None:
     assert not apply_offsets(uniform, _inputs(None)).any()
 
 
+def test_virtual_base_above_51_codes_objects_below_51() -> None:
+    region = np.zeros((256, 384), bool)
+    region[:64, :64] = True
+    # Base 55 with D = 8: objects at 47, the rest at 51; the encoder runs at base 51.
+    out = apply_offsets(RoiPolicy(delta=8, dilation=0), _inputs(region, qp=55), coded_base=51)
+    assert out[0, 0] == -4 and out[3, 5] == 0
+    assert _tool().roi_points((22.0, 37.0, 51.0), 8) == (22.0, 37.0, 51.0, 55, 59)
+    assert _tool().roi_points((22.0, 37.0), 8) == (22.0, 37.0)
+
+
 def test_policy_with_the_wrong_shape_is_refused() -> None:
     with pytest.raises(InvalidInputError, match=r"shape \(2, 2\)"):
         apply_offsets(lambda i: np.zeros((2, 2)), _inputs(None))

@@ -34,7 +34,12 @@ def _decoded_md5(path: Path, width: int, height: int) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("policy", "task", "suffix"),
-    [("uniform", None, ".hevc"), ("roi", "detection", ".mp4"), ("roi", "segmentation", ".mp4")],
+    [
+        ("uniform", None, ".hevc"),
+        ("roi", "detection", ".mp4"),
+        ("roi", "segmentation", ".mp4"),
+        ("detection", None, ".mp4"),
+    ],
 )
 def test_encodes_decodable_hevc_matching_the_reconstruction(
     pets: Path, tmp_path: Path, policy: str, task: str | None, suffix: str
@@ -50,7 +55,7 @@ def test_encodes_decodable_hevc_matching_the_reconstruction(
         assert info["codec_tag_string"] == "hvc1" and info["r_frame_rate"] == "10/1"
     assert _decoded_md5(output, 480, 360) == [row.recon_md5 for row in report.rows]
     assert [row.analysed for row in report.rows] == [i % 5 == 0 for i in range(12)]
-    if policy == "roi":
+    if policy != "uniform":
         assert {round(row.mean_qp, 2) for row in report.rows} != {32.0}  # offsets were applied
     else:
         assert all(row.mean_qp == 32.0 for row in report.rows)
@@ -143,8 +148,18 @@ def test_a_policy_for_another_task_is_refused(pets: Path, tmp_path: Path) -> Non
 
 
 def test_cli_reports_errors_as_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["encode", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o.mp4")]) == 1
+    assert main(["encode", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o.mp4"), "--policy", "roi"]) == 1
     assert "input not found" in capsys.readouterr().err
+
+
+@pytest.mark.weights
+def test_a_shipped_policy_for_another_task_is_refused(
+    pets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["encode", str(pets), "-o", str(tmp_path / "o.mp4"), "--policy", "segmentation", "--task", "detection"]
+    assert main(args) == 1
+    assert "is a segmentation policy, not a detection policy" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.weights
@@ -154,7 +169,7 @@ def test_cli_without_input_encodes_the_builtin_sample(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["encode", "--frames", "4", "--preset", "ultrafast", "--report", "r.json"]) == 0
-    assert "policy roi (detection)" in capsys.readouterr().out
+    assert "policy detection (detection)" in capsys.readouterr().out
     assert probe(tmp_path / "semrl-sample.mp4")["profile"] == "Main"
     assert json.loads((tmp_path / "r.json").read_text())["frames"] == 4
 
@@ -171,7 +186,9 @@ def test_ctrl_c_exits_130_and_keeps_no_partial_file(pets: Path, tmp_path: Path) 
     output = tmp_path / "out.mp4"
     command = [sys.executable, "-m", "semrl", "encode", str(pets), "-o", str(output), "--no-progress"]
     # a terminal's Ctrl-C reaches the whole process group, FFmpeg included
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     time.sleep(4)
     assert process.poll() is None, "the encode finished before it could be interrupted"
     os.killpg(process.pid, signal.SIGINT)

@@ -22,6 +22,8 @@ from semrl.agent.errors import PolicyMismatchError
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.semantics.extractors import SemanticExtractor
 
+RECENT_FRAMES = 16  # frames whose semantic features are kept between calls
+
 SHIPPED = Path(__file__).resolve().parents[1] / "policies"
 """Folder of the policies shipped with semrl: ``<task>.zip`` and ``<task>.json``."""
 
@@ -77,6 +79,7 @@ class TrainedPolicy:
         self.settings = EnvSettings.from_dict(config.env)
         self.offsets = np.asarray(self.settings.offsets, np.int64)
         self._scale = float(np.abs(self.offsets).max()) or 1.0
+        self._recent: dict[str, NDArray[np.float32]] = {}
         self.fingerprint = f"semrl-agent:{config.task}:{config.algorithm}:{digest[:16]}"
 
     @property
@@ -84,12 +87,23 @@ class TrainedPolicy:
         """The task the policy serves."""
         return self.config.task
 
+    def _grids(self, frame: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Static CTU features of a frame; the last few are kept, as a benchmark asks for every base QP."""
+        key = hashlib.sha256(frame.tobytes() + str(frame.shape).encode()).hexdigest()
+        grids = self._recent.get(key)
+        if grids is None:
+            semantic = self.extractor.extract([frame], color="rgb")[0].values
+            grids = static_grids(frame, semantic)
+            if len(self._recent) >= RECENT_FRAMES:
+                self._recent.pop(next(iter(self._recent)))
+            self._recent[key] = grids
+        return grids
+
     def offsets_for(self, frame: NDArray[np.uint8], base_qp: int) -> NDArray[np.int32]:
         """Per-CTU QP offsets for an RGB frame at a base QP (clipped so QPs stay in qp_min..51)."""
         import torch
 
-        semantic = self.extractor.extract([frame], color="rgb")[0].values
-        grids = static_grids(frame, semantic)
+        grids = self._grids(frame)
         rows, cols = grids.shape[1:]
         n = rows * cols
         static = static_observations(grids, float(base_qp))
@@ -124,7 +138,9 @@ class TrainedPolicy:
         """Offsets of shape ``inputs.ctu_shape`` for ``inputs.frame`` at ``inputs.base_qp``."""
         offsets = self.offsets_for(inputs.frame, int(inputs.base_qp))
         if offsets.shape != tuple(inputs.ctu_shape):
-            raise InvalidInputError(f"frame {inputs.frame.shape} gives a CTU grid {offsets.shape}, expected {inputs.ctu_shape}")
+            raise InvalidInputError(
+                f"frame {inputs.frame.shape} gives a CTU grid {offsets.shape}, expected {inputs.ctu_shape}"
+            )
         return offsets
 
 
@@ -190,7 +206,7 @@ def load_checkpoint_policy(
         raise PolicyMismatchError(f"{p} is a {config.task} policy, not a {task} policy")
     from stable_baselines3 import DQN, PPO
 
-    algo = {"ppo": PPO, "dqn": DQN}.get(config.algorithm)
+    algo: Any = {"ppo": PPO, "dqn": DQN}.get(config.algorithm)
     if algo is None:
         raise PolicyMismatchError(f"{p}: unknown algorithm {config.algorithm!r}")
     try:

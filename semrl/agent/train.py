@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from envs.codecs import Codec, X265Codec
+from envs.features import OBS_NAMES
 from envs.semantic_qp import EnvSettings, RewardConfig, SemanticQPEnv
 from envs.tables import (
     DEFAULT_TABLE_QPS,
@@ -28,7 +29,6 @@ from envs.tables import (
     build_tables,
     load_pictures,
 )
-from envs.features import OBS_NAMES
 from semrl.agent.config import PolicyConfig, TrainConfig, atomic_write_text, config_path
 from semrl.errors import InvalidInputError
 from semrl.semantics.extractors import SemanticExtractor
@@ -86,6 +86,7 @@ def _save_model(model: Any, path: Path) -> None:
     os.close(fd)
     try:
         model.save(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -171,6 +172,7 @@ def train(
         InvalidInputError: ``output`` holds a run and ``resume`` is False, or a resume whose
             settings differ.
     """
+    import torch
     from stable_baselines3 import DQN, PPO
     from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
     from stable_baselines3.common.monitor import Monitor
@@ -210,6 +212,8 @@ def train(
     env = Monitor(SemanticQPEnv(tables, settings=settings))
     base_env: SemanticQPEnv = env.unwrapped  # type: ignore[assignment]
     set_random_seed(config.seed)
+    # Networks this small run fastest on one thread; more threads only contend with the env.
+    torch.set_num_threads(1)
     algo = PPO if config.algorithm == "ppo" else DQN
     latest = _latest_checkpoint(out) if resume else None
     tb = str(out / "tb")
@@ -236,7 +240,7 @@ def train(
     digest = hashlib.sha256("".join(p.digest for p in pictures).encode()).hexdigest()
     policy_config = PolicyConfig(
         task=config.task,
-        map_config=getattr(extractor, "config").to_json() if hasattr(extractor, "config") else extractor.fingerprint,
+        map_config=extractor.config.to_json() if hasattr(extractor, "config") else extractor.fingerprint,
         env=settings.to_dict(),
         table_qps=DEFAULT_TABLE_QPS,
         lambdas={str(q): v for q, v in base_env.lambdas.items()},

@@ -34,7 +34,9 @@ class PolicyInput:
     Attributes:
         frame: The original frame as the encoder receives it, (H, W, 3) uint8 RGB, H and W even
             (odd images are padded by one row or column of edge pixels).
-        base_qp: The operating point's base QP.
+        base_qp: The operating point's base QP. It may exceed 51 (a "virtual" base, used to
+            extend ROI curves to the low-rate end): the frame is then coded at QP 51 plus
+            offsets, and every CTU's QP is ``base_qp + offset`` clipped to 0..51.
         ctu_shape: (rows, cols) of the CTU grid the offsets must have.
         region: bool (h, w) pixels the task net marks as relevant on the original frame (boxes or
             masks of objects with confidence >= 0.25, or the thresholded Grad-CAM for
@@ -114,11 +116,12 @@ def roi_ctus(region: NDArray[np.bool_] | None, ctu_shape: tuple[int, int], dilat
 
 
 def apply_offsets(
-    policy: Policy | Callable[[PolicyInput], object], inputs: PolicyInput
+    policy: Policy | Callable[[PolicyInput], object], inputs: PolicyInput, coded_base: int | None = None
 ) -> NDArray[np.int32]:
-    """Call a policy and return base-QP-relative offsets clipped so that base + offset is in 0..51.
+    """Call a policy and return the offsets to give the encoder.
 
-    Offsets are rounded to integers (the encoder's CTU QPs are integers).
+    Each CTU's QP is ``inputs.base_qp`` + the policy's offset, rounded and clipped to 0..51; the
+    result is relative to ``coded_base``, the encoder's base QP (default ``inputs.base_qp``).
 
     Raises:
         InvalidInputError: The policy returned the wrong shape or non-finite values.
@@ -131,7 +134,8 @@ def apply_offsets(
     if not np.isfinite(raw).all():
         raise InvalidInputError(f"policy {describe(policy)} returned NaN or infinite offsets")
     qp = np.clip(np.rint(raw) + inputs.base_qp, 0, 51)
-    offsets: NDArray[np.int32] = (qp - inputs.base_qp).astype(np.int32)
+    base = inputs.base_qp if coded_base is None else coded_base
+    offsets: NDArray[np.int32] = (qp - base).astype(np.int32)
     return offsets
 
 

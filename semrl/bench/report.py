@@ -70,10 +70,12 @@ def _bd_table(cs: dict[str, Curve]) -> dict[str, dict[str, BDRate]]:
 
 
 def best_roi(bd: dict[str, dict[str, BDRate]]) -> str | None:
-    """The ROI setting with the lowest comparable pchip BD-rate against A1."""
+    """The ROI setting with the lowest comparable pchip BD-rate against A1, stable fits first."""
     against = bd.get(ANCHORS["A1"], {})
     rois = [(r.pchip, m) for m, r in against.items() if m.startswith("roi") and r.pchip is not None]
-    return min(rois)[1] if rois else None
+    # An unstable fit (pchip and akima disagree) must not win on a lucky number.
+    stable = [(v, m) for v, m in rois if "unstable" not in against[m].flags]
+    return min(stable or rois)[1] if rois else None
 
 
 def equal_accuracy(
@@ -235,7 +237,7 @@ def markdown(task: str, metric: str, unit: str, results: dict[str, Any], descrip
         f"Data: {description['data']} ({description['items']} items, {description['frames']} frames); "
         f"x265 {description['x265']} (patch {description['x265_patch_hash']}), preset {description['preset']}; "
         f"weights {description['weights']}; run time {description['run_seconds']:.0f} s on {description['machine']}.",
-        "", f"Best ROI setting (lowest pchip BD-rate vs A1): {results['best_roi']}", "",
+        "", f"Best ROI setting (lowest pchip BD-rate vs A1 among fits not flagged unstable): {results['best_roi']}", "",
         "## BD-rate (%; negative = fewer bits for the same quality)", "",
         "| quality | anchor | method | pchip | akima | quality range | overlap | dropped (anchor / test) | flags |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -307,6 +309,14 @@ def plot(path: Path, task: str, metric: str, unit: str, results: dict[str, Any])
     atomic_write(path, buf.getvalue())
 
 
+def _work(desc: dict[str, Any]) -> str:
+    work = desc.get("work")
+    if not work:
+        return ""
+    total = work["encoded"] + work["encode_cached"]
+    return f" ({work['encode_cached']}/{total} encodes cached)" if work["encode_cached"] else ""
+
+
 def summary(results_root: Path, command: str) -> str:
     """A Markdown table of the BD-rate of A2 and the best A3 against A1 per task, from the JSONs."""
     lines = [
@@ -334,7 +344,7 @@ def summary(results_root: Path, command: str) -> str:
             flags += [f"{m}: {f}" for f in r["flags"]] + dropped
         lines.append(
             f"| {path.parent.name} | {desc['metric']} | {cells[0]} | {cells[1]} ({res.get('best_roi')}) | "
-            f"{' / '.join(ranges)} | {'; '.join(flags) or '—'} | {desc['run_seconds'] / 60:.1f} min |"
+            f"{' / '.join(ranges)} | {'; '.join(flags) or '—'} | {desc['run_seconds'] / 60:.1f} min{_work(desc)} |"
         )
     return "\n".join(["# BD-rate against A1 (uniform QP), on the task metric", "",
                       f"Reproduce: `{command}`", "", *lines, ""])

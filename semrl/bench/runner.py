@@ -103,7 +103,8 @@ class Method:
     Attributes:
         name: Unique name (``uniform``, ``x265-aq``, ``roi-d8``, ``policy:...``).
         family: ``A1``, ``A2``, ``A3`` or ``policy``.
-        points: Base QPs (constant-QP methods) or CRF values (``crf``).
+        points: Base QPs (constant-QP methods; above 51 for a policy means a virtual base, see
+            :class:`~semrl.bench.policy.PolicyInput`) or CRF values (``crf``).
         crf: Whether points are CRF values (x265's own rate control and AQ).
         policy: Offsets per CTU for constant-QP methods; None for none.
     """
@@ -530,6 +531,8 @@ class Context:
     keyint: int
     x265_key: str
     progress: bool = True
+    counts: dict[str, int] = field(default_factory=lambda: {"encoded": 0, "encode_cached": 0, "evaluated": 0,
+                                                             "eval_cached": 0})
 
 
 def encode_key(ctx: Context, item: Item, config: EncoderConfig, offsets: list[NDArray[np.int32]] | None) -> str:
@@ -556,7 +559,8 @@ def _config(ctx: Context, item: Item, method: Method, point: float) -> EncoderCo
         common.update(gop="intra")
     if method.crf:
         return EncoderConfig(w, h, crf=float(point), **common)
-    return EncoderConfig(w, h, qp=int(point), **common)
+    # A base above 51 (ROI's low-rate end) is coded at 51 with offsets from the virtual base.
+    return EncoderConfig(w, h, qp=min(int(point), 51), **common)
 
 
 def _encode(
@@ -617,7 +621,7 @@ def run_point(ctx: Context, method: Method, point: float) -> PointResult:
             offsets = []
             for i, frame in enumerate(item.yuv):
                 inputs = PolicyInput(frame.to_rgb(), int(point), ctu_shape, analysis.regions[i], analysis.boxes[i], i)
-                offsets.append(apply_offsets(method.policy, inputs))
+                offsets.append(apply_offsets(method.policy, inputs, config.qp))
             if not any(o.any() for o in offsets):
                 offsets = None
         key = encode_key(ctx, item, config, offsets)
@@ -625,6 +629,8 @@ def run_point(ctx: Context, method: Method, point: float) -> PointResult:
         stats = ctx.cache.get_json(key)
         cached_eval = ctx.cache.get_npz("eval", ekey)
         frames: list[NDArray[np.uint8]] | None = None
+        ctx.counts["encoded" if stats is None else "encode_cached"] += 1
+        ctx.counts["evaluated" if cached_eval is None else "eval_cached"] += 1
         if stats is None:
             stats, frames = _encode(ctx, item, config, offsets, key)
         if cached_eval is None:
@@ -713,7 +719,7 @@ def make_context(
     task: TaskSpec,
     *,
     limit: int | None = None,
-    frames: int = 60,
+    frames: int = 30,
     preset: str = "medium",
     keyint: int = 250,
     cache_dir: Path | None = None,

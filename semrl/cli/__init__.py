@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from semrl.errors import SemrlError
 
-COMMAND_MODULES = ("semrl.cli.encode", "semrl.cli.maps", "semrl.cli.smoke")
+COMMAND_MODULES = ("semrl.cli.encode", "semrl.cli.train", "semrl.cli.maps", "semrl.cli.smoke")
 
 
 def build_parser() -> argparse.ArgumentParser:

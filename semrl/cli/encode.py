@@ -20,9 +20,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("input", nargs="?", type=Path, help="video, image or folder (default: built-in sample)")
     parser.add_argument("-o", "--output", type=Path, help="OUT.mp4 (tagged hvc1) or OUT.hevc (Annex-B)")
     parser.add_argument(
-        "--policy", default="roi",
-        help="uniform, roi, detection|segmentation|classification (shipped policies), a ckpt.zip, or "
-        "module:function (default roi)",
+        "--policy", default="detection",
+        help="detection|segmentation|classification (the shipped policies), uniform, roi, a ckpt.zip, or "
+        "module:function (default detection)",
     )  # fmt: skip
     parser.add_argument("--task", choices=("detection", "segmentation", "classification"), help="task net to use")
     parser.add_argument("--qp", type=int, default=32, help="base QP (default 32)")

@@ -1,0 +1,137 @@
+"""Training, saving, loading and checking policies with the fake codec and fake semantics (seconds)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from envs.codecs import FakeCodec
+from envs.semantic_qp import synthetic_pictures
+from semrl.agent.checkpoint import load_checkpoint_policy, shipped_policy
+from semrl.agent.config import PolicyConfig, TrainConfig
+from semrl.agent.errors import PolicyMismatchError
+from semrl.agent.train import train
+from semrl.bench.policy import PolicyInput, apply_offsets
+from semrl.errors import InputNotFoundError, InvalidInputError
+from semrl.semantics.fakes import FakeExtractor, FakeObject
+
+
+def _train(out: Path, config: TrainConfig, resume: bool = False, task: str = "detection"):  # type: ignore[no-untyped-def]
+    return train(
+        config, out, resume=resume, progress=False, pictures=synthetic_pictures(3), codec_factory=FakeCodec,
+        extractor_factory=functools.partial(FakeExtractor, task), cache_dir=out.parent / "cache",
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    out = tmp_path_factory.mktemp("agent") / "ppo"
+    config = TrainConfig(task="detection", algorithm="ppo", timesteps=300, workers=1, net_arch=(16,))
+    return out, config, _train(out, config)
+
+
+def test_tiny_ppo_run_writes_checkpoint_config_and_logs(trained) -> None:  # type: ignore[no-untyped-def]
+    out, config, result = trained
+    assert result.checkpoint == out / "ckpt.zip" and result.checkpoint.is_file()
+    assert result.timesteps >= 300
+    saved = PolicyConfig.read(out / "ckpt.json")
+    assert saved.task == "detection" and saved.algorithm == "ppo"
+    assert saved.x265_version.startswith("none") and saved.weights_sha256.startswith("fake:")
+    assert set(saved.lambdas) == {str(q) for q in range(22, 52)}
+    assert TrainConfig.from_json((out / "train_config.json").read_text()) == config
+    assert any((out / "tb").rglob("events.out.tfevents.*"))
+    assert json.loads((out / "timing.json").read_text())["total"] > 0
+
+
+def test_tiny_dqn_run(tmp_path: Path) -> None:
+    config = TrainConfig(task="segmentation", algorithm="dqn", timesteps=300, workers=1, net_arch=(16,))
+    result = _train(tmp_path / "dqn", config, task="segmentation")
+    policy = load_checkpoint_policy(result.checkpoint, task="segmentation", extractor=FakeExtractor("segmentation"))
+    assert policy.offsets_for(synthetic_pictures(1)[0].frame, 40).shape == (3, 4)
+
+
+def test_round_trip_gives_a_benchmark_policy(trained) -> None:  # type: ignore[no-untyped-def]
+    out, _, _ = trained
+    policy = load_checkpoint_policy(out / "ckpt.zip", task="detection", extractor=FakeExtractor("detection"))
+    frame = synthetic_pictures(1)[0].frame
+    inputs = PolicyInput(frame, 37, (3, 4), None, np.zeros((0, 4), np.float32))
+    offsets = apply_offsets(policy, inputs)
+    assert offsets.shape == (3, 4)
+    np.testing.assert_array_equal(offsets, apply_offsets(policy, inputs))  # deterministic
+    assert set(np.unique(37 + offsets)) <= {int(np.clip(37 + o, 12, 51)) for o in policy.offsets}
+    assert policy.fingerprint.startswith("semrl-agent:detection:ppo:")
+    assert dataclasses.asdict(PolicyConfig.from_json(policy.config.to_json())) == dataclasses.asdict(policy.config)
+
+
+def test_loading_refuses_a_mismatch(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out, _, _ = trained
+    with pytest.raises(PolicyMismatchError, match="detection policy, not a segmentation"):
+        load_checkpoint_policy(out / "ckpt.zip", task="segmentation", extractor=FakeExtractor("segmentation"))
+    other = FakeExtractor("detection", objects=(FakeObject((0.2, 0.2, 0.5, 0.5)),))
+    with pytest.raises(PolicyMismatchError, match="trained on maps"):
+        load_checkpoint_policy(out / "ckpt.zip", extractor=other)
+    # a config promising other actions than the model has: incompatible spaces
+    bad = tmp_path / "ckpt.zip"
+    bad.write_bytes((out / "ckpt.zip").read_bytes())
+    cfg = json.loads((out / "ckpt.json").read_text())
+    cfg["env"]["offsets"] = [-5, 0, 5]
+    (tmp_path / "ckpt.json").write_text(json.dumps(cfg))
+    with pytest.raises(PolicyMismatchError, match="spaces"):
+        load_checkpoint_policy(bad, extractor=FakeExtractor("detection"))
+    (tmp_path / "ckpt.json").unlink()
+    with pytest.raises(InputNotFoundError, match="policy config not found"):
+        load_checkpoint_policy(bad, extractor=FakeExtractor("detection"))
+    with pytest.raises(InputNotFoundError):
+        load_checkpoint_policy(tmp_path / "nothing.zip")
+
+
+def test_resume_continues_and_refuses_other_settings(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    config = TrainConfig(task="detection", algorithm="ppo", timesteps=300, workers=1, net_arch=(16,))
+    first = _train(out, config)
+    with pytest.raises(InvalidInputError, match="already holds"):
+        _train(out, config)
+    more = _train(out, dataclasses.replace(config, timesteps=first.timesteps + 1024), resume=True)
+    assert more.timesteps >= first.timesteps + 1024
+    with pytest.raises(InvalidInputError, match="other settings"):
+        _train(out, dataclasses.replace(config, rate_weight=2.0, timesteps=5000), resume=True)
+
+
+def test_configs_round_trip_and_validate() -> None:
+    c = TrainConfig(task="classification", base_qps=(27, 47), rate_weight=1.5, net_arch=(32, 32))
+    assert TrainConfig.from_json(c.to_json()) == c
+    with pytest.raises(InvalidInputError, match="algorithm"):
+        TrainConfig(algorithm="sac")
+    with pytest.raises(InvalidInputError, match="base QP"):
+        TrainConfig(base_qps=(10, 60))
+    with pytest.raises(InvalidInputError, match="task"):
+        TrainConfig(task="tracking")
+    with pytest.raises(InvalidInputError, match="malformed"):
+        PolicyConfig.from_json("{}")
+
+
+def test_shipped_policy_lookup() -> None:
+    with pytest.raises(InvalidInputError, match="no shipped policy"):
+        shipped_policy("tracking")
+
+
+@pytest.mark.parametrize("task", ["detection", "segmentation", "classification"])
+def test_shipped_policies_are_small_and_fit_this_semrl(task: str) -> None:
+    from stable_baselines3 import DQN, PPO
+
+    from envs.features import OBS_DIM, OBS_NAMES
+
+    path = shipped_policy(task)
+    assert path.stat().st_size < 2_000_000
+    config = PolicyConfig.read(path.with_suffix(".json"))
+    assert config.task == task and tuple(config.obs_names) == OBS_NAMES
+    assert config.weights_sha256 and len(config.weights_sha256) == 64
+    assert config.train["algorithm"] == TrainConfig().algorithm  # trained with the committed defaults
+    model = {"ppo": PPO, "dqn": DQN}[config.algorithm].load(path, device="cpu")
+    assert model.observation_space.shape == (OBS_DIM,)
+    assert model.action_space.n == len(config.env["offsets"])

@@ -1,0 +1,66 @@
+"""``semrl train``: argument parsing, and one real run on two coco8 images (x265 and YOLO)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from semrl.cli import train as train_cli
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="semrl")
+    train_cli.register(parser.add_subparsers(dest="command"))
+    return parser
+
+
+def test_parses_options_into_a_train_run() -> None:
+    args = _parser().parse_args(
+        ["train", "--task", "segmentation", "--algo", "dqn", "--timesteps", "500", "--base-qp", "27-47",
+         "--rate-weight", "2", "--seed", "3", "-o", "out", "--data", "clip.mp4", "--video-stride", "5"]
+    )  # fmt: skip
+    assert args.func is train_cli.run
+    assert (args.task, args.algo, args.timesteps, args.base_qp) == ("segmentation", "dqn", 500, (27, 47))
+    assert (args.rate_weight, args.seed, args.output, args.data, args.video_stride) == (2.0, 3, "out", "clip.mp4", 5)
+
+
+def test_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["train", "--task", "tracking", "-o", "x"])
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["train", "--task", "detection", "--base-qp", "a-b", "-o", "x"])
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["train", "--task", "detection"])  # no output
+
+
+@pytest.mark.x265
+@pytest.mark.weights
+@pytest.mark.slow
+def test_real_tiny_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from semrl.assets import assets_root
+
+    root = assets_root()
+    if root is None or not (root / "datasets" / "coco8").is_dir():
+        pytest.skip("semrl assets folder (datasets/coco8, models/) not found: set SEMRL_ASSETS")
+    monkeypatch.setenv("SEMRL_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    args = _parser().parse_args(
+        ["train", "--task", "detection", "--data", "coco8", "--limit", "2", "--timesteps", "300", "--workers", "1",
+         "--preset", "ultrafast", "-o", str(out), "--no-progress"]
+    )  # fmt: skip
+    assert args.func(args) == 0
+    config = json.loads((out / "ckpt.json").read_text())
+    assert config["task"] == "detection" and config["weights"] == "yolov8n.pt"
+    assert len(config["weights_sha256"]) == 64 and config["x265_patch_hash"]
+    assert config["data"]["pictures"] == 2
+    from semrl.agent.checkpoint import load_checkpoint_policy
+
+    policy = load_checkpoint_policy(out / "ckpt.zip", task="detection")
+    from envs.tables import load_pictures
+
+    frame = load_pictures("coco8", limit=1)[0].frame
+    offsets = policy.offsets_for(frame, 37)
+    assert offsets.shape == (-(-frame.shape[0] // 64), -(-frame.shape[1] // 64))
