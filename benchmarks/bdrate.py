@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from semrl.bench.policy import RoiPolicy, load_policy
+from semrl.bench.policy import Policy, RoiPolicy, load_policy
 from semrl.bench.report import analyse, markdown, plot, summary, write_csv, write_json
 from semrl.bench.runner import (
     TASKS,
@@ -52,6 +52,16 @@ DEFAULT_QPS = "22,27,32,37,42,47,51"
 DEFAULT_CRFS = {"image": "26,31,36,41,46,49,51", "video": "22,27,32,37,42,47,51"}
 DEFAULT_ROI_DELTAS = "4,8,12"
 ALL_TASKS = ("detection", "classification", "segmentation", "video")
+
+
+def _load(spec: str) -> Policy:
+    """``load_policy``, plus trained checkpoints: a ``ckpt.zip``, or a task name for the shipped policy."""
+    from semrl.agent.checkpoint import load_checkpoint_policy
+    from semrl.agent.config import TASKS
+
+    if spec in TASKS or spec.endswith(".zip"):
+        return load_checkpoint_policy(spec)
+    return load_policy(spec)
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -100,7 +110,7 @@ def build_methods(args: argparse.Namespace, video: bool) -> list[Method]:
             name, sep, target = spec.partition("=")
             if not sep:
                 name, target = f"policy:{spec}", spec
-            methods.append(Method(name, "policy", qps, policy=load_policy(target)))
+            methods.append(Method(name, "policy", qps, policy=_load(target)))
     return methods
 
 

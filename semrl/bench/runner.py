@@ -46,13 +46,6 @@ BENCH_VERSION = 1
 PSNR_CAP = 100.0
 """PSNR of a picture identical to its reference is reported as this (JSON has no infinity)."""
 
-REGION_CONF = 0.25
-"""Confidence from which the task net's objects on the original form the ROI region and the
-pseudo ground truth (Ultralytics' predict default)."""
-
-GRADCAM_THRESHOLD = 0.5
-"""Grad-CAM level (of a maximum of 1) above which a pixel is in a classifier's ROI region."""
-
 EVAL_CHUNK = 8  # frames per task-net call: bounds memory of full-resolution instance masks
 
 
@@ -405,30 +398,12 @@ class TaskNet:
 
     def analyse(self, item: Item) -> Analysis:
         """Run the net on the original frames (for ROI and pseudo ground truth)."""
-        frames = item.source
-        if self.task.name == "classification":
-            from semrl.semantics.config import MapConfig
-            from semrl.semantics.extractors import YoloMapExtractor
+        from semrl.semantics.regions import task_regions
+        from semrl.semantics.yolo import InferenceSettings
 
-            extractor = YoloMapExtractor(MapConfig(task="classification"), net=self.net)
-            maps = extractor.extract(frames, color="rgb")
-            regions = [np.asarray(m.values >= GRADCAM_THRESHOLD) for m in maps]
-            no_boxes = [np.zeros((0, 4), np.float32)] * len(frames)
-            return Analysis(regions, no_boxes, [np.zeros(0, np.int64)] * len(frames))
-        regions, boxes, cls = [], [], []
-        for s in range(0, len(frames), EVAL_CHUNK):
-            for d in self.net.detect(frames[s : s + EVAL_CHUNK], color="rgb"):
-                d = d.above(REGION_CONF)
-                region: NDArray[np.bool_] = np.zeros(d.shape, bool)
-                if d.masks is not None and len(d):
-                    region = np.asarray(d.masks.any(axis=0), dtype=bool)
-                else:
-                    for x0, y0, x1, y1 in d.boxes:
-                        region[int(max(y0, 0)) : math.ceil(y1), int(max(x0, 0)) : math.ceil(x1)] = True
-                regions.append(region)
-                boxes.append(d.boxes.astype(np.float32))
-                cls.append(d.cls.astype(np.int64))
-        return Analysis(regions, boxes, cls)
+        # val's settings, then objects >= semrl.semantics.regions.REGION_CONF (the cached analyses' definition)
+        found = task_regions(self.net, item.source, color="rgb", chunk=EVAL_CHUNK, settings=InferenceSettings())
+        return Analysis([f.region for f in found], [f.boxes for f in found], [f.cls for f in found])
 
     def score(self, item: Item, frames: Sequence[NDArray[np.uint8]], analysis: Analysis) -> list[FrameScore]:
         """Score decoded (cropped, RGB) frames of one item."""

@@ -40,7 +40,13 @@ class TaskRegions:
 
 
 def task_regions(
-    net: YoloNet, frames: Sequence[Frame], *, color: ColorOrder = "bgr", imgsz: int = 640, chunk: int = 8
+    net: YoloNet,
+    frames: Sequence[Frame],
+    *,
+    color: ColorOrder = "bgr",
+    imgsz: int = 640,
+    chunk: int = 8,
+    settings: InferenceSettings | None = None,
 ) -> list[TaskRegions]:
     """Runs the task net on original frames and returns each frame's region of interest.
 
@@ -50,6 +56,8 @@ def task_regions(
         color: channel order of ``frames``.
         imgsz: network input size for detection and segmentation.
         chunk: frames per forward pass (bounds the memory of full-resolution masks).
+        settings: detection settings; default predict-like (``conf`` :data:`REGION_CONF`, one
+            label per box). Objects below :data:`REGION_CONF` are dropped in any case.
     """
     if net.task == "classification":
         from semrl.semantics.config import MapConfig
@@ -59,7 +67,7 @@ def task_regions(
         maps = extractor.extract(list(frames), color=color)
         empty_boxes, empty_cls = np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
         return [TaskRegions(np.asarray(m.values >= GRADCAM_THRESHOLD), empty_boxes, empty_cls) for m in maps]
-    settings = InferenceSettings(imgsz=imgsz, conf=REGION_CONF, multi_label=False, batch=chunk)
+    settings = settings or InferenceSettings(imgsz=imgsz, conf=REGION_CONF, multi_label=False, batch=chunk)
     regions = []
     for start in range(0, len(frames), chunk):
         for found in net.detect(frames[start : start + chunk], settings, color=color):
