@@ -184,7 +184,7 @@ def run_task(name: str, args: argparse.Namespace, argv: list[str]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "bdrate.json", f"bdrate-{name}", description, results)
     write_csv(out / "points.csv", results["points"])
-    from semrl.bench.runner import atomic_write
+    from semrl.files import atomic_write
 
     atomic_write(out / "bdrate.md", markdown(name, task.metric, task.rate_unit, results, description).encode())
     plot(out / "curves.png", name, task.metric, task.rate_unit, results)
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             run_task(n, args, argv)
         root = Path(args.output)
         table = summary(root, "python benchmarks/bdrate.py --task all")
-        from semrl.bench.runner import atomic_write
+        from semrl.files import atomic_write
 
         atomic_write(root / "bdrate_summary.md", table.encode())
     except SemrlError as e:

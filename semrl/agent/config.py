@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -176,20 +174,6 @@ class PolicyConfig:
         if not path.is_file():
             raise InputNotFoundError(f"policy config not found: {path} (it is written beside the checkpoint)")
         return PolicyConfig.from_json(path.read_text())
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def config_path(checkpoint: Path) -> Path:

@@ -29,8 +29,9 @@ from envs.tables import (
     build_tables,
     load_pictures,
 )
-from semrl.agent.config import PolicyConfig, TrainConfig, atomic_write_text, config_path
+from semrl.agent.config import PolicyConfig, TrainConfig, config_path
 from semrl.errors import InvalidInputError
+from semrl.files import atomic_write
 from semrl.semantics.extractors import SemanticExtractor
 
 CHECKPOINT_NAME = "ckpt.zip"
@@ -185,7 +186,7 @@ def train(
         _check_resume(out, config)
     elif _latest_checkpoint(out) is not None:
         raise InvalidInputError(f"{out} already holds a training run; pass --resume or choose another folder")
-    atomic_write_text(out / "train_config.json", config.to_json())
+    atomic_write(out / "train_config.json", config.to_json())
 
     if pictures is None:
         pictures = load_pictures(config.resolved_data, split=config.split, limit=config.limit,
@@ -258,9 +259,9 @@ def train(
         codec_fingerprint=codec.fingerprint,
         versions=_versions(),
     )
-    atomic_write_text(config_path(checkpoint), policy_config.to_json())
+    atomic_write(config_path(checkpoint), policy_config.to_json())
     seconds["total"] = time.perf_counter() - start
-    atomic_write_text(out / "timing.json", json.dumps(seconds, indent=1, sort_keys=True))
+    atomic_write(out / "timing.json", json.dumps(seconds, indent=1, sort_keys=True))
     return TrainResult(checkpoint, config_path(checkpoint), len(pictures), int(model.num_timesteps), seconds)
 
 

@@ -20,7 +20,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semrl.bench.bdrate import BDRate, Curve, bd_rate, interval, percent_saving, rate_at_quality
-from semrl.bench.runner import FrameScore, PointResult, atomic_write, rate_of, task_metric
+from semrl.bench.runner import FrameScore, PointResult, rate_of, task_metric
+from semrl.files import atomic_write
 
 LEVELS = (0.95, 0.90)
 """Shares of the 4:2:0 reference accuracy at which bits at equal accuracy are read."""

@@ -38,6 +38,7 @@ from semrl.bench.policy import Policy, PolicyInput, apply_offsets, describe
 from semrl.codec import AnnexBWriter, Encoder, EncoderConfig, Yuv420, load_library
 from semrl.codec.decode import decode_ffmpeg, probe
 from semrl.errors import CodecError, InputNotFoundError, InvalidInputError
+from semrl.files import atomic_write
 from semrl.paths import cache_root
 
 BENCH_VERSION = 1
@@ -268,19 +269,6 @@ class Cache:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write bytes through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---- per-frame scores --------------------------------------------------------------------------
