@@ -148,6 +148,11 @@ def _run_cli(x265, args: list[str]) -> subprocess.CompletedProcess[str]:  # type
     )
 
 
+def _cli_qpmap_encode(x265, config: EncoderConfig, source: Path, qpmap: Path, output: Path):  # type: ignore[no-untyped-def]
+    args = [*config.cli_args(), "--input", str(source), "--qpmap", str(qpmap), "--output", str(output)]
+    return _run_cli(x265, args)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("gop", ["intra", "ldp"])
 def test_cli_qpmap_gives_the_bindings_bitstream(gop: str, x265, clip, rng, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -161,18 +166,7 @@ def test_cli_qpmap_gives_the_bindings_bitstream(gop: str, x265, clip, rng, tmp_p
     qpmap = tmp_path / "maps.bin"
     qpmap.write_bytes(b"".join(m.astype("<f4").tobytes() for m in maps))
     output = tmp_path / "cli.hevc"
-    result = _run_cli(
-        x265,
-        [
-            *config.cli_args(),
-            "--input",
-            str(source),
-            "--qpmap",
-            str(qpmap),
-            "--output",
-            str(output),
-        ],
-    )
+    result = _cli_qpmap_encode(x265, config, source, qpmap, output)
     assert result.returncode == 0, result.stderr
     assert output.read_bytes() == b"".join(frame.nal for frame in frames)
 
@@ -196,18 +190,7 @@ def test_cli_rejects_short_or_malformed_qpmaps(content, message: str, x265, clip
     one_map = np.zeros(16 * 24, "<f4")
     qpmap = tmp_path / "bad.bin"
     qpmap.write_bytes(content(one_map))
-    result = _run_cli(
-        x265,
-        [
-            *config.cli_args(),
-            "--input",
-            str(source),
-            "--qpmap",
-            str(qpmap),
-            "--output",
-            str(tmp_path / "o.hevc"),
-        ],
-    )
+    result = _cli_qpmap_encode(x265, config, source, qpmap, tmp_path / "o.hevc")
     assert result.returncode != 0
     assert message in result.stderr
     assert not (tmp_path / "o.hevc").exists(), "the CLI must fail before writing output"
