@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from semrl.bench.policy import PolicyInput, apply_offsets
+from semrl.bench.policy import PolicyInput, RoiPolicy, apply_offsets, load_policy, uniform
 from semrl.codec import AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, Yuv420
 from semrl.errors import InvalidInputError
 from semrl.files import atomic_write
@@ -369,13 +369,7 @@ def _uses_regions(policy: Any) -> bool:
     """Whether a policy reads the task net's regions (trained policies compute their own maps)."""
     from semrl.agent.checkpoint import TrainedPolicy
 
-    return not isinstance(policy, TrainedPolicy) and policy is not _uniform()
-
-
-def _uniform() -> Any:
-    from semrl.bench.policy import uniform
-
-    return uniform
+    return not isinstance(policy, TrainedPolicy) and policy is not uniform
 
 
 def _task_net(task: str, settings: EncodeSettings) -> Any:
@@ -408,8 +402,6 @@ def resolve_policy(settings: EncodeSettings) -> tuple[Any, str | None]:
             (``PolicyMismatchError``, also an ``InvalidInputError``-style ``ValueError``).
         InputNotFoundError: a checkpoint that does not exist.
     """
-    from semrl.bench.policy import RoiPolicy, load_policy, uniform
-
     name = settings.policy
     if name == "uniform":
         return uniform, settings.task

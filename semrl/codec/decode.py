@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -63,21 +64,11 @@ def decode_libde265(path: str | Path, width: int, height: int) -> list[Yuv420]:
     path = Path(path)
     if not path.is_file():
         raise InputNotFoundError(f"no such file: {path}")
-    with _temp_yuv() as out:
+    with tempfile.TemporaryDirectory(prefix="semrl-dec-") as folder:
+        out = Path(folder) / "out.yuv"
         result = subprocess.run(
             [_tool("libde265-dec265"), "-q", "-o", str(out), str(path)], capture_output=True, check=False
         )
         if result.returncode != 0 or not out.exists():
             raise CodecError(f"dec265 cannot decode {path}: {result.stderr.decode(errors='replace').strip()}")
         return _split_i420(out.read_bytes(), width, height, f"dec265 decoding {path}")
-
-
-class _temp_yuv:  # noqa: N801 - used as a context manager like tempfile's
-    def __enter__(self) -> Path:
-        import tempfile
-
-        self._dir = tempfile.TemporaryDirectory(prefix="semrl-dec-")
-        return Path(self._dir.name) / "out.yuv"
-
-    def __exit__(self, *exc: object) -> None:
-        self._dir.cleanup()
