@@ -28,6 +28,9 @@ from semrl.media import FrameSource, SourceInfo, mux_mp4, open_source
 TASKS = ("detection", "segmentation", "classification")
 BUILTIN_POLICIES = ("uniform", "roi", *TASKS)
 OUTPUT_SUFFIXES = (".hevc", ".h265", ".265", ".mp4")
+LOOKAHEAD_INTERVALS = 3
+"""Frames are buffered this many map intervals ahead of the encoder, so a slow analysis (the
+worker shares the CPU with x265) is absorbed before the encoder has to wait for it."""
 STAGES = ("setup", "decode", "semantics", "policy", "wait", "encode")
 
 
@@ -284,10 +287,11 @@ def _run(
     watch: _Stopwatch,
     progress: bool,
 ) -> tuple[list[FrameRow], list[EncodedFrame]]:
-    """Encodes every frame; the task net runs in a second thread on frames ``map_interval`` ahead.
+    """Encodes every frame; the task net runs in a second thread on frames up to
+    ``LOOKAHEAD_INTERVALS * map_interval`` ahead.
 
     Analyses are requested for fixed frames (every ``map_interval``-th), so the output does not
-    depend on timing; the lookahead of ``map_interval`` frames bounds the memory held.
+    depend on timing; the lookahead bounds the memory held.
     """
     info = source.info
     config = EncoderConfig(
@@ -295,6 +299,10 @@ def _run(
         keyint=settings.keyint, threads=settings.threads, fps=(info.fps.numerator, info.fps.denominator),
     )  # fmt: skip
     net = watch.call("setup", _task_net, task, settings) if task is not None and _uses_regions(policy) else None
+    if net is not None:
+        _leave_cores_to_x265(net.device, settings)
+    elif _runs_own_net(policy):
+        _leave_cores_to_x265(settings.device or "cpu", settings)  # as resolve_policy loads it
     bar = _progress_bar(info, settings, progress)
     rows: list[FrameRow] = []
     coded: list[EncodedFrame] = []
@@ -343,7 +351,7 @@ def _run(
         for index, picture in enumerate(watch.timed("decode", iter(source))):
             job = pool.submit(offsets_for, index, picture) if index % settings.map_interval == 0 else None
             pending.append((index, picture, job))
-            if len(pending) > settings.map_interval:
+            if len(pending) > LOOKAHEAD_INTERVALS * settings.map_interval:
                 encode_next()
         if not pending and not coded:
             raise InvalidInputError(f"{info.name} has no frames")
@@ -365,24 +373,31 @@ def _progress_bar(info: SourceInfo, settings: EncodeSettings, enabled: bool) -> 
     return tqdm(total=total, unit="frame", desc="encoding", leave=False)
 
 
-def _uses_regions(policy: Any) -> bool:
-    """Whether a policy reads the task net's regions (trained policies compute their own maps)."""
+def _runs_own_net(policy: Any) -> bool:
+    """Whether a policy runs a task net of its own (trained policies compute their semantic maps)."""
     from semrl.agent.checkpoint import TrainedPolicy
 
-    return not isinstance(policy, TrainedPolicy) and policy is not uniform
+    return isinstance(policy, TrainedPolicy)
+
+
+def _uses_regions(policy: Any) -> bool:
+    """Whether a policy reads the task net's regions (trained policies compute their own maps)."""
+    return not _runs_own_net(policy) and policy is not uniform
 
 
 def _task_net(task: str, settings: EncodeSettings) -> Any:
     from semrl.semantics.config import DEFAULT_WEIGHTS
     from semrl.semantics.yolo import YoloNet
 
-    net = YoloNet(DEFAULT_WEIGHTS[task], device=settings.device)
-    if net.device == "cpu":
+    return YoloNet(DEFAULT_WEIGHTS[task], device=settings.device)
+
+
+def _leave_cores_to_x265(device: str, settings: EncodeSettings) -> None:
+    """The task net runs beside x265's threads: on CPU it gets only the cores x265 leaves free."""
+    if device == "cpu":
         import torch
 
-        # The net runs beside x265's threads: leave those their cores.
         torch.set_num_threads(max(1, (os.cpu_count() or 1) - settings.threads))
-    return net
 
 
 def _analyse(net: Any, rgb: npt.NDArray[np.uint8], settings: EncodeSettings) -> Any:

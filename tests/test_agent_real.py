@@ -27,3 +27,25 @@ def test_shipped_detection_policy_gives_offsets_in_range() -> None:
         assert offsets.shape == shape
         assert np.all((base + offsets >= 12) & (base + offsets <= 51))
     assert shipped.detection.fingerprint.startswith("semrl-shipped:detection:")
+
+
+def test_trained_policy_maps_small_frames_at_their_own_size() -> None:
+    root = assets_root()
+    if root is None or not (root / "models" / "yolov8n.pt").is_file():
+        pytest.skip("semrl assets folder (models/, datasets/) not found: set SEMRL_ASSETS")
+    from envs.features import static_grids
+    from envs.tables import load_pictures
+    from semrl.agent.checkpoint import load_checkpoint_policy
+
+    policy = load_checkpoint_policy("detection", strict=False)
+    frame = load_pictures("coco8", split="val", limit=1)[0].frame
+    small = np.ascontiguousarray(frame[: frame.shape[0] // 2 // 2 * 2, : frame.shape[1] // 2 // 2 * 2])
+    native = -(-max(small.shape[:2]) // 32) * 32
+    assert native < policy.extractor.config.imgsz
+    expected = policy.extractor.with_input_size(native).extract([small], color="rgb")[0].values
+    upscaled = policy.extractor.extract([small], color="rgb")[0].values
+    assert not np.array_equal(expected, upscaled)  # the size matters, so the check below can fail
+    np.testing.assert_array_equal(policy._grids(small), static_grids(small, expected))
+    # a frame as large as the trained input is mapped at that input size
+    full = policy.extractor.extract([frame], color="rgb")[0].values
+    np.testing.assert_array_equal(policy._grids(frame), static_grids(frame, full))

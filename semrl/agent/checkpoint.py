@@ -2,7 +2,9 @@
 
 The policy sees only the frame and the base QP, as at training: it computes the task's semantic
 map of the frame with the same extractor, builds the env's observations and picks each CTU's
-offset in raster order (deterministic actions).
+offset in raster order (deterministic actions). A frame smaller than the trained network input
+is not upscaled: the net runs at the frame's own size (rounded up to its stride), as the training
+pictures, which were no larger than the input, were seen at their own scale.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.semantics.extractors import SemanticExtractor
 
 RECENT_FRAMES = 16  # frames whose semantic features are kept between calls
+NET_STRIDE = 32  # YOLO input sizes are multiples of the largest stride
 
 SHIPPED = Path(__file__).resolve().parents[1] / "policies"
 """Folder of the policies shipped with semrl: ``<task>.zip`` and ``<task>.json``."""
@@ -80,6 +83,7 @@ class TrainedPolicy:
         self.offsets = np.asarray(self.settings.offsets, np.int64)
         self._scale = float(np.abs(self.offsets).max()) or 1.0
         self._recent: dict[str, NDArray[np.float32]] = {}
+        self._sized: dict[int, SemanticExtractor] = {}
         self.fingerprint = f"semrl-agent:{config.task}:{config.algorithm}:{digest[:16]}"
 
     @property
@@ -92,12 +96,35 @@ class TrainedPolicy:
         key = hashlib.sha256(frame.tobytes() + str(frame.shape).encode()).hexdigest()
         grids = self._recent.get(key)
         if grids is None:
-            semantic = self.extractor.extract([frame], color="rgb")[0].values
+            semantic = self._extractor_for(frame).extract([frame], color="rgb")[0].values
             grids = static_grids(frame, semantic)
             if len(self._recent) >= RECENT_FRAMES:
                 self._recent.pop(next(iter(self._recent)))
             self._recent[key] = grids
         return grids
+
+    def _extractor_for(self, frame: NDArray[np.uint8]) -> SemanticExtractor:
+        """The extractor at the frame's own scale: a smaller frame than the trained input is not upscaled."""
+        resize = getattr(self.extractor, "with_input_size", None)
+        trained = getattr(getattr(self.extractor, "config", None), "imgsz", None)
+        if resize is None or trained is None:
+            return self.extractor
+        size = min(int(trained), -(-max(frame.shape[:2]) // NET_STRIDE) * NET_STRIDE)
+        if size not in self._sized:
+            self._sized[size] = resize(size)
+        extractor: SemanticExtractor = self._sized[size]
+        return extractor
+
+    def _act(self, obs: NDArray[np.float32]) -> int:
+        """Deterministic action of one observation (straight through the network: SB3's
+        ``predict`` checks and converts its input on every call, which costs 3x the forward pass)."""
+        import torch
+
+        x = torch.from_numpy(obs)
+        policy = self.model.policy
+        if hasattr(policy, "q_net"):
+            return int(policy.q_net(x).argmax(dim=1)[0])
+        return int(policy.get_distribution(x).get_actions(deterministic=True)[0])
 
     def offsets_for(self, frame: NDArray[np.uint8], base_qp: int) -> NDArray[np.int32]:
         """Per-CTU QP offsets for an RGB frame at a base QP (clipped so QPs stay in qp_min..51)."""
@@ -110,7 +137,6 @@ class TrainedPolicy:
         decisions = np.zeros(n, np.float32)
         chosen = np.zeros(n, np.int64)
         obs = np.zeros((1, OBS_DIM), np.float32)
-        policy = self.model.policy
         total = 0.0
         with torch.no_grad():
             for i in range(n):
@@ -126,8 +152,7 @@ class TrainedPolicy:
                     total / i if i else 0.0,
                     i / n,
                 )
-                action, _ = policy.predict(obs, deterministic=True)
-                a = int(np.asarray(action).reshape(-1)[0])
+                a = self._act(obs)
                 chosen[i] = a
                 decisions[i] = self.offsets[a] / self._scale
                 total += float(decisions[i])

@@ -6,6 +6,7 @@ Every extractor computes maps on the original frames, in batches, on CUDA when p
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -94,6 +95,10 @@ class YoloMapExtractor:
     def task(self) -> str:
         """The task the maps serve."""
         return self.config.task
+
+    def with_input_size(self, imgsz: int) -> YoloMapExtractor:
+        """The same maps with the network run at another input size, sharing the loaded net."""
+        return YoloMapExtractor(replace(self.config, imgsz=imgsz), net=self.net, batch=self.batch)
 
     @property
     def fingerprint(self) -> str:
