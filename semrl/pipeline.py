@@ -287,11 +287,11 @@ def _run(
     watch: _Stopwatch,
     progress: bool,
 ) -> tuple[list[FrameRow], list[EncodedFrame]]:
-    """Encodes every frame; the task net runs in a second thread on frames up to
-    ``LOOKAHEAD_INTERVALS * map_interval`` ahead.
+    """Encodes every frame; the task net runs in a second thread on frames ahead of the encoder.
 
-    Analyses are requested for fixed frames (every ``map_interval``-th), so the output does not
-    depend on timing; the lookahead bounds the memory held.
+    The worker may run up to ``LOOKAHEAD_INTERVALS * map_interval`` frames ahead. Analyses are
+    requested for fixed frames (every ``map_interval``-th), so the output does not depend on
+    timing; the lookahead bounds the memory held.
     """
     info = source.info
     config = EncoderConfig(

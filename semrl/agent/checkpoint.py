@@ -116,8 +116,11 @@ class TrainedPolicy:
         return extractor
 
     def _act(self, obs: NDArray[np.float32]) -> int:
-        """Deterministic action of one observation (straight through the network: SB3's
-        ``predict`` checks and converts its input on every call, which costs 3x the forward pass)."""
+        """Deterministic action of one observation.
+
+        Straight through the network: SB3's ``predict`` checks and converts its input on every
+        call, which costs three times the forward pass.
+        """
         import torch
 
         x = torch.from_numpy(obs)
