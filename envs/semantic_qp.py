@@ -40,6 +40,11 @@ class RewardConfig:
             base QP, more than 1 saves more bits, less than 1 keeps more fidelity.
         pixel_weight: Weight of the semantic-weighted squared error beside the semantic-output
             drop in the fidelity term.
+        mse_weight: Weight of the plain squared error (/ 255^2) in the fidelity term: the price
+            of the background, which the semantic map calls free but the task net still reads
+            (objects too weak to be in the map, context). As the multiplier is the slope of the
+            whole fidelity term, this term dominates at fine base QPs, where the task output
+            hardly changes, and the task's own terms at coarse ones.
         rise_weight: Weight of semantic output that appears only after coding (hallucinations);
             0 by default: on background it is mostly the task net's jitter, and counting it kept
             policies from sending background to the coarsest QP, where a detector loses little.
@@ -48,11 +53,13 @@ class RewardConfig:
 
     rate_weight: float = 1.0
     pixel_weight: float = 1.0
+    mse_weight: float = 0.0
     rise_weight: float = 0.0
     clip: float = 20.0
 
     def __post_init__(self) -> None:
-        if not (self.rate_weight > 0 and self.pixel_weight >= 0 and self.rise_weight >= 0 and self.clip > 0):
+        weights = (self.pixel_weight, self.mse_weight, self.rise_weight)
+        if not (self.rate_weight > 0 and min(weights) >= 0 and self.clip > 0):
             raise InvalidInputError(f"invalid reward config {self}")
 
 
@@ -90,7 +97,7 @@ class EnvSettings:
             tuple(int(o) for o in d["offsets"]),
             (int(d["base_qps"][0]), int(d["base_qps"][1])),
             int(d["qp_min"]),
-            RewardConfig(**d["reward"]),
+            RewardConfig(**{"mse_weight": 0.0, **d["reward"]}),  # configs from before mse_weight
         )
 
 
@@ -105,7 +112,7 @@ def interpolated(
     qps = table.qps.astype(np.float64)
     n = table.bits.shape[1] * table.bits.shape[2]
     logb = np.log2(np.maximum(table.bits.reshape(len(qps), n).astype(np.float64), 1.0))
-    dist = table.dsem + reward.rise_weight * table.rise + reward.pixel_weight * table.dpix
+    dist = table.dsem + reward.rise_weight * table.rise + reward.pixel_weight * table.dpix + reward.mse_weight * table.mse
     dist = dist.reshape(len(qps), n).astype(np.float64)
     # Fidelity cannot improve with a coarser quantiser; a dip at a higher QP is the task net's
     # jitter, which a policy would otherwise learn to chase. Keep the running maximum over QP.
@@ -185,7 +192,7 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
 
     Per CTU ``i`` coded at QP ``q`` with base ``b``:
     ``r = -clip(((D_i(q) - D_i(b)) / lambda_b + w * (R_i(q) - R_i(b))) / Rbar_b, -c, c)`` where
-    ``R`` is the encoder's exact bits of the CTU, ``D = dsem + rise_weight * rise + pixel_weight * dpix`` its task
+    ``R`` is the encoder's exact bits of the CTU, ``D = dsem + rise_weight * rise + pixel_weight * dpix + mse_weight * mse`` its task
     fidelity loss (:mod:`envs.tables`), ``lambda_b`` the slope of uniform coding at ``b`` over the
     training set (fidelity loss per bit), ``w`` the rate weight and ``Rbar_b`` the mean bits of a
     CTU at ``b``. Uniform coding scores 0; a positive return means the policy's map buys more
@@ -401,8 +408,9 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
         drop = pool_map(np.maximum(ref - dec, 0), 64, "mean").astype(np.float64)
         rise = pool_map(np.maximum(dec - ref, 0), 64, "mean").astype(np.float64)
         dpix = semantic_distortion(picture.frame, coded.recon, ref) / 255.0**2
+        mse = semantic_distortion(picture.frame, coded.recon, np.ones_like(ref)) / 255.0**2
         r = self.settings.reward
-        fid = drop + r.rise_weight * rise + r.pixel_weight * dpix
+        fid = drop + r.rise_weight * rise + r.pixel_weight * dpix + r.mse_weight * mse
         return coded.ctu_bits.reshape(-1).astype(np.float64), fid.reshape(-1)
 
     def _live_reference(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

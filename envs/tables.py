@@ -12,7 +12,9 @@ uncoded picture. Per CTU the table stores:
 - ``rise``: mean max(S_q - S_ref, 0), the semantic output that appears only after coding
   (hallucinated objects); kept apart because it is mostly the net's jitter on background;
 - ``dpix``: the semantic-weighted squared error (``semrl.fidelity.distortion.semantic_distortion``
-  / 255^2), a smooth tie-breaker where the task output does not change yet.
+  / 255^2), a smooth tie-breaker where the task output does not change yet;
+- ``mse``: the plain squared error / 255^2, which the semantic map does not see: the task net
+  also reads the background (weak and missed objects, context), so it is not free.
 
 Tables are cached under ``<semrl cache>/env_tables`` keyed by the picture's content, the QP set,
 the codec's fingerprint (x265 version, patch hash, preset) and the extractor's fingerprint
@@ -41,7 +43,7 @@ from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.semantics.extractors import SemanticExtractor
 from semrl.semantics.maps import pool_map
 
-TABLE_VERSION = 2
+TABLE_VERSION = 3
 """Bumped when what a table holds changes meaning (old cache entries are then ignored)."""
 
 DEFAULT_TABLE_QPS = (12, 17, 22, 27, 32, 37, 42, 47, 51)
@@ -185,6 +187,7 @@ class CtuTable:
         dsem: float32 (Q, rows, cols) mean max(S_ref - S_q, 0) per CTU.
         rise: float32 (Q, rows, cols) mean max(S_q - S_ref, 0) per CTU.
         dpix: float32 (Q, rows, cols) semantic-weighted squared error per CTU / 255^2.
+        mse: float32 (Q, rows, cols) squared error per CTU / 255^2.
         grids: float32 (6, rows, cols) static features (:data:`envs.features.STATIC_NAMES`).
         semantic: float16 (H, W) the reference semantic map (for live mode).
     """
@@ -196,6 +199,7 @@ class CtuTable:
     dsem: NDArray[np.float32]
     rise: NDArray[np.float32]
     dpix: NDArray[np.float32]
+    mse: NDArray[np.float32]
     grids: NDArray[np.float32]
     semantic: NDArray[np.float16]
 
@@ -212,7 +216,7 @@ class CtuTable:
         try:
             np.savez_compressed(
                 tmp, name=np.array(self.name), digest=np.array(self.digest), qps=self.qps, bits=self.bits,
-                dsem=self.dsem, rise=self.rise, dpix=self.dpix, grids=self.grids, semantic=self.semantic,
+                dsem=self.dsem, rise=self.rise, dpix=self.dpix, mse=self.mse, grids=self.grids, semantic=self.semantic,
             )  # fmt: skip
             os.replace(tmp, path)
         except BaseException:
@@ -224,8 +228,8 @@ class CtuTable:
         """Read a table written by :meth:`save`."""
         with np.load(path) as z:
             return CtuTable(
-                str(z["name"]), str(z["digest"]), z["qps"], z["bits"], z["dsem"], z["rise"], z["dpix"], z["grids"],
-                z["semantic"],
+                str(z["name"]), str(z["digest"]), z["qps"], z["bits"], z["dsem"], z["rise"], z["dpix"], z["mse"],
+                z["grids"], z["semantic"],
             )
 
 
@@ -246,9 +250,11 @@ def compute_table(
     dsem = np.stack([pool_map(np.maximum(ref - m.values, 0), 64, "mean") for m in maps])
     rise = np.stack([pool_map(np.maximum(m.values - ref, 0), 64, "mean") for m in maps])
     dpix = np.stack([semantic_distortion(frame, r, ref) / 255.0**2 for r in recons]).astype(np.float32)
+    ones = np.ones(frame.shape[:2], np.float32)
+    mse = np.stack([semantic_distortion(frame, r, ones) / 255.0**2 for r in recons]).astype(np.float32)
     return CtuTable(
         picture.name, picture.digest, np.asarray(qps, np.int32), np.stack(bits), dsem.astype(np.float32),
-        rise.astype(np.float32), dpix,
+        rise.astype(np.float32), dpix, mse,
         static_grids(frame, ref), ref.astype(np.float16),
     )  # fmt: skip
 

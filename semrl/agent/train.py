@@ -127,7 +127,9 @@ def _versions() -> dict[str, str]:
 
 def env_settings(config: TrainConfig) -> EnvSettings:
     """The MDP settings of a training config."""
-    reward = RewardConfig(rate_weight=config.rate_weight, pixel_weight=config.pixel_weight)
+    reward = RewardConfig(
+        rate_weight=config.rate_weight, pixel_weight=config.pixel_weight, mse_weight=config.mse_weight
+    )
     return EnvSettings(base_qps=config.base_qps, qp_min=DEFAULT_TABLE_QPS[0], reward=reward)
 
 
