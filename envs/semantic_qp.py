@@ -112,7 +112,9 @@ def interpolated(
     qps = table.qps.astype(np.float64)
     n = table.bits.shape[1] * table.bits.shape[2]
     logb = np.log2(np.maximum(table.bits.reshape(len(qps), n).astype(np.float64), 1.0))
-    dist = table.dsem + reward.rise_weight * table.rise + reward.pixel_weight * table.dpix + reward.mse_weight * table.mse
+    dist = (
+        table.dsem + reward.rise_weight * table.rise + reward.pixel_weight * table.dpix + reward.mse_weight * table.mse
+    )
     dist = dist.reshape(len(qps), n).astype(np.float64)
     # Fidelity cannot improve with a coarser quantiser; a dip at a higher QP is the task net's
     # jitter, which a policy would otherwise learn to chase. Keep the running maximum over QP.
@@ -154,6 +156,23 @@ def lagrangian(
     return slopes, mean_bits
 
 
+def task_to_mse_ratio(tables: Sequence[CtuTable], low_qp: int, pixel_weight: float) -> float:
+    """How much more the task term grows than the plain squared error, from ``low_qp`` to 51.
+
+    Summed over the tables under uniform coding (each term made non-decreasing in QP, as the
+    environment does); 0 when the squared error does not grow.
+    """
+    task = mse = 0.0
+    for t in tables:
+        k = int(np.clip(np.searchsorted(t.qps, low_qp), 0, len(t.qps) - 1))
+        q = len(t.qps)
+        term = np.maximum.accumulate((t.dsem + pixel_weight * t.dpix).reshape(q, -1).astype(np.float64), axis=0)
+        plain = np.maximum.accumulate(t.mse.reshape(q, -1).astype(np.float64), axis=0)
+        task += float(term[-1].sum() - term[k].sum())
+        mse += float(plain[-1].sum() - plain[k].sum())
+    return task / mse if mse > 0 else 0.0
+
+
 class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
     """Pick the QP offset of each 64x64 CTU of a picture so a vision task survives at few bits.
 
@@ -192,8 +211,9 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
 
     Per CTU ``i`` coded at QP ``q`` with base ``b``:
     ``r = -clip(((D_i(q) - D_i(b)) / lambda_b + w * (R_i(q) - R_i(b))) / Rbar_b, -c, c)`` where
-    ``R`` is the encoder's exact bits of the CTU, ``D = dsem + rise_weight * rise + pixel_weight * dpix + mse_weight * mse`` its task
-    fidelity loss (:mod:`envs.tables`), ``lambda_b`` the slope of uniform coding at ``b`` over the
+    ``R`` is the encoder's exact bits of the CTU,
+    ``D = dsem + rise_weight * rise + pixel_weight * dpix + mse_weight * mse`` its task fidelity
+    loss (:mod:`envs.tables`), ``lambda_b`` the slope of uniform coding at ``b`` over the
     training set (fidelity loss per bit), ``w`` the rate weight and ``Rbar_b`` the mean bits of a
     CTU at ``b``. Uniform coding scores 0; a positive return means the policy's map buys more
     fidelity per bit than uniform coding at that operating point. The discount should be 0: in the

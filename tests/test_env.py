@@ -13,7 +13,15 @@ from stable_baselines3.common.env_checker import check_env
 import envs
 from envs.codecs import CodedPicture, FakeCodec
 from envs.features import OBS_DIM, OBS_NAMES
-from envs.semantic_qp import EnvSettings, RewardConfig, SemanticQPEnv, interpolated, synthetic_pictures, synthetic_set
+from envs.semantic_qp import (
+    EnvSettings,
+    RewardConfig,
+    SemanticQPEnv,
+    interpolated,
+    synthetic_pictures,
+    synthetic_set,
+    task_to_mse_ratio,
+)
 from envs.tables import DEFAULT_TABLE_QPS, CtuTable, build_tables, compute_table
 from semrl.errors import InvalidInputError
 from semrl.semantics.fakes import FakeExtractor
@@ -97,6 +105,28 @@ def test_rewards_trade_bits_against_fidelity(fake_set) -> None:  # type: ignore[
     pos = env.offsets > 0
     assert np.all(heavier[:, pos] >= table[:, pos] - 1e-6)
     assert np.any(heavier[:, pos] > table[:, pos])
+
+
+def test_mse_share_prices_the_background(fake_set) -> None:  # type: ignore[no-untyped-def]
+    from semrl.agent.config import TrainConfig
+    from semrl.agent.train import env_settings
+
+    tables = fake_set[1]
+    for t in tables:  # the plain squared error grows with QP and covers the semantic-weighted one
+        assert np.all(np.diff(t.mse.sum(axis=(1, 2))) > 0)
+        assert np.all(t.mse >= t.dpix - 1e-9)
+    ratio = task_to_mse_ratio(tables, 22, 1.0)
+    assert ratio > 0
+    assert env_settings(TrainConfig(mse_share=0.0), tables).reward.mse_weight == 0.0
+    assert env_settings(TrainConfig(mse_share=0.5), tables).reward.mse_weight == pytest.approx(0.5 * ratio)
+    free = _env(fake_set).reward_table(0, 32)
+    priced = _env(fake_set, settings=EnvSettings(reward=RewardConfig(mse_weight=ratio))).reward_table(0, 32)
+    # on background (no task output, so no task-term loss at any QP) coarser actions are free
+    # until the squared error is priced
+    background = (tables[0].dsem.sum(axis=0) + tables[0].dpix.sum(axis=0)).reshape(-1) == 0
+    assert background.any()
+    pos = _env(fake_set).offsets > 0
+    assert np.all(priced[background][:, pos] < free[background][:, pos])
 
 
 def test_interpolation_hits_the_table_at_table_qps(fake_set) -> None:  # type: ignore[no-untyped-def]

@@ -34,7 +34,10 @@ class TrainConfig:
         base_qps: Inclusive base QP range of episodes.
         rate_weight: Multiplier of the Lagrangian rate term (1: uniform coding's slope).
         pixel_weight: Weight of the semantic-weighted squared error in the fidelity term.
-        mse_weight: Weight of the plain squared error in the fidelity term (the background's price).
+        mse_share: The background's price: the plain squared error enters the fidelity term with
+            the weight that makes its growth under uniform coding, from the lowest base QP to 51
+            over the training tables, this share of the task term's (0: background is free).
+            Resolved per run, as the task terms' scales differ; the weight is saved with the policy.
         seed: Random seed (environment, network initialisation, sampling).
         preset: x265 preset the tables are coded with (the benchmark's is medium).
         method: Semantic map method (None: the task's default).
@@ -54,7 +57,7 @@ class TrainConfig:
     base_qps: tuple[int, int] = (22, 51)
     rate_weight: float = 1.0
     pixel_weight: float = 1.0
-    mse_weight: float = 0.0
+    mse_share: float = 0.25
     seed: int = 0
     preset: str = "medium"
     method: str | None = None
@@ -73,10 +76,10 @@ class TrainConfig:
         lo, hi = self.base_qps
         if not 0 <= lo <= hi <= 51:
             raise InvalidInputError(f"base QP range must lie in 0..51, got {self.base_qps}")
-        if self.rate_weight <= 0 or self.pixel_weight < 0 or self.mse_weight < 0 or self.learning_rate <= 0:
+        if self.rate_weight <= 0 or self.pixel_weight < 0 or self.mse_share < 0 or self.learning_rate <= 0:
             raise InvalidInputError(
-                f"rate_weight and learning_rate must be > 0, pixel_weight and mse_weight >= 0, got "
-                f"{self.rate_weight}, {self.learning_rate}, {self.pixel_weight}, {self.mse_weight}"
+                f"rate_weight and learning_rate must be > 0, pixel_weight and mse_share >= 0, got "
+                f"{self.rate_weight}, {self.learning_rate}, {self.pixel_weight}, {self.mse_share}"
             )
 
     @property

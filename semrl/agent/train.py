@@ -20,9 +20,10 @@ from typing import Any
 
 from envs.codecs import Codec, X265Codec
 from envs.features import OBS_NAMES
-from envs.semantic_qp import EnvSettings, RewardConfig, SemanticQPEnv
+from envs.semantic_qp import EnvSettings, RewardConfig, SemanticQPEnv, task_to_mse_ratio
 from envs.tables import (
     DEFAULT_TABLE_QPS,
+    CtuTable,
     Picture,
     RealExtractorFactory,
     X265CodecFactory,
@@ -125,12 +126,15 @@ def _versions() -> dict[str, str]:
     }  # fmt: skip
 
 
-def env_settings(config: TrainConfig) -> EnvSettings:
-    """The MDP settings of a training config."""
+def env_settings(config: TrainConfig, tables: Sequence[CtuTable]) -> EnvSettings:
+    """The MDP settings of a training config on its tables (which scale the squared-error weight)."""
     reward = RewardConfig(
-        rate_weight=config.rate_weight, pixel_weight=config.pixel_weight, mse_weight=config.mse_weight
+        rate_weight=config.rate_weight,
+        pixel_weight=config.pixel_weight,
+        mse_weight=config.mse_share * task_to_mse_ratio(tables, config.base_qps[0], config.pixel_weight),
     )
     return EnvSettings(base_qps=config.base_qps, qp_min=DEFAULT_TABLE_QPS[0], reward=reward)
+
 
 
 def _check_resume(output: Path, config: TrainConfig) -> None:
@@ -211,7 +215,7 @@ def train(
     )  # fmt: skip
     seconds["tables"] = time.perf_counter() - t0
 
-    settings = env_settings(config)
+    settings = env_settings(config, tables)
     env = Monitor(SemanticQPEnv(tables, settings=settings))
     base_env: SemanticQPEnv = env.unwrapped  # type: ignore[assignment]
     set_random_seed(config.seed)

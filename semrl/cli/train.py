@@ -44,8 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="multiplier of the rate term (1 = uniform coding's slope; default 1)")  # fmt: skip
     p.add_argument("--pixel-weight", type=float, default=d.pixel_weight,
                    help="weight of semantic-weighted squared error in the fidelity term (default 1)")  # fmt: skip
-    p.add_argument("--mse-weight", type=float, default=d.mse_weight,
-                   help=f"weight of the plain squared error in the fidelity term (default {d.mse_weight:g})")  # fmt: skip
+    p.add_argument("--mse-share", type=float, default=d.mse_share,
+                   help="the background's price: weight of the plain squared error in the fidelity term, as the "
+                   "share of the task term's growth from the lowest base QP to 51 "
+                   f"(default {d.mse_share:g})")  # fmt: skip
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (default 0)")
     p.add_argument("--preset", default=d.preset, help="x265 preset of the tables (default medium)")
     p.add_argument("--method", default=None, help="semantic map method (default by task)")
@@ -67,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(
         task=args.task, data=args.data, split=args.split, limit=args.limit, video_stride=args.video_stride,
         algorithm=args.algo, timesteps=args.timesteps, base_qps=tuple(args.base_qp), rate_weight=args.rate_weight,
-        pixel_weight=args.pixel_weight, mse_weight=args.mse_weight, seed=args.seed, preset=args.preset, method=args.method,
-        weights=args.weights, workers=args.workers,
+        pixel_weight=args.pixel_weight, mse_share=args.mse_share, seed=args.seed, preset=args.preset,
+        method=args.method, weights=args.weights, workers=args.workers,
     )  # fmt: skip
     result = train(config, args.output, resume=args.resume, progress=not args.no_progress)
     s = result.seconds
