@@ -131,7 +131,7 @@ def test_shipped_policies_are_small_and_fit_this_semrl(task: str) -> None:
     config = PolicyConfig.read(path.with_suffix(".json"))
     assert config.task == task and tuple(config.obs_names) == OBS_NAMES
     assert config.weights_sha256 and len(config.weights_sha256) == 64
-    assert config.train["algorithm"] == TrainConfig().algorithm  # trained with the committed defaults
+    assert TrainConfig.from_json(json.dumps(config.train)) == TrainConfig(task=task)  # the committed defaults
     model = {"ppo": PPO, "dqn": DQN}[config.algorithm].load(path, device="cpu")
     assert model.observation_space.shape == (OBS_DIM,)
     assert model.action_space.n == len(config.env["offsets"])

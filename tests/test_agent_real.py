@@ -49,3 +49,35 @@ def test_trained_policy_maps_small_frames_at_their_own_size() -> None:
     # a frame as large as the trained input is mapped at that input size
     full = policy.extractor.extract([frame], color="rgb")[0].values
     np.testing.assert_array_equal(policy._grids(frame), static_grids(frame, full))
+
+
+def test_fast_mode_oracle_bounds_the_shipped_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    root = assets_root()
+    if root is None or not (root / "models" / "yolov8n.pt").is_file():
+        pytest.skip("semrl assets folder (models/, datasets/) not found: set SEMRL_ASSETS")
+    from pathlib import Path
+
+    from envs.semantic_qp import SemanticQPEnv
+    from envs.tables import build_tables, load_pictures
+    from semrl.agent.checkpoint import load_checkpoint_policy, shipped_policy
+    from semrl.bench.policy import PolicyInput, load_policy
+
+    monkeypatch.setenv("SEMRL_ORACLE_CKPT", str(shipped_policy("detection")))
+    oracle = load_policy(str(Path(__file__).resolve().parents[1] / "benchmarks" / "oracle_policy.py") + ":oracle")
+    policy = load_checkpoint_policy("detection", strict=False)
+    picture = load_pictures("coco8", split="val", limit=1)[0]
+    table = build_tables(
+        [picture], codec_factory=oracle.codec_factory, extractor_factory=oracle.extractor_factory, progress=False
+    )[0]
+    env = SemanticQPEnv([table], settings=oracle.settings, lambdas=oracle.lambdas)
+    shape = table.ctu_shape
+    for base in (27, 42):
+        inputs = PolicyInput(picture.frame, base, shape, None, np.zeros((0, 4), np.float32))
+        rewards = env.reward_table(0, base)
+        returns = []
+        for offsets in (oracle(inputs), policy(inputs)):
+            actions = [int(np.flatnonzero(env.qp_of(np.arange(len(env.offsets)), base) == base + o)[0])
+                       for o in offsets.reshape(-1)]  # fmt: skip
+            returns.append(float(rewards[np.arange(len(actions)), actions].sum()))
+        assert returns[0] >= returns[1] - 1e-4
+        assert returns[0] > 0  # the oracle beats uniform coding on the fast-mode reward
