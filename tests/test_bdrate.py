@@ -262,3 +262,34 @@ def test_video_and_classification_paths(tmp_path: Path) -> None:
     res = json.loads((tmp_path / "out" / "classification" / "bdrate.json").read_text())["results"]
     assert len(res["points"]) == 4
     assert all(0 <= p["task"] <= 100 for p in res["points"])
+
+
+def _classification_points(method: str, family: str, bits_scale: float) -> list[Any]:
+    """Four operating points of 40 one-image frames: accuracy falls with QP, bits scaled per method."""
+    from semrl.bench.runner import FrameScore, PointResult
+
+    out = []
+    for k, qp in enumerate((22, 30, 38, 46)):
+        correct = 36 - 8 * k  # of 40 frames
+        # the net always answers class 0; the first `correct` frames are of class 0
+        scores = [FrameScore(np.array([0]), np.array([0 if i < correct else 1])) for i in range(40)]
+        bits = [int(bits_scale * 40_000 / 2**k)] * 40
+        out.append(PointResult(method, family, qp, f"qp={qp}", bits, [10_000.0] * 40, scores,
+                               [40.0 - k] * 40, [40.0 - k] * 40, [0.9] * 40, 0.0, float(qp)))  # fmt: skip
+    return out
+
+
+def test_policies_are_also_compared_with_the_best_roi() -> None:
+    from semrl.bench.report import analyse
+
+    points = [
+        *_classification_points("uniform", "A1", 1.0), *_classification_points("roi-d4", "A3", 0.9),
+        *_classification_points("roi-d8", "A3", 0.95), *_classification_points("pol", "policy", 0.6),
+    ]  # fmt: skip
+    res = analyse("classification", points, (0.9, 0.9), (0.9, 0.9), bootstrap=3)
+    assert res["best_roi"] == "roi-d4"
+    rows = {(r["anchor"], r["method"]): r for r in res["bd_rate"] if r["quality"] == "task"}
+    assert rows["uniform", "roi-d4"]["pchip"] == pytest.approx(-10.0, abs=0.1)
+    assert rows["roi-d4", "pol"]["pchip"] == pytest.approx(100 * (0.6 / 0.9 - 1), abs=0.1)
+    assert ("roi-d4", "uniform") not in rows and ("roi-d4", "roi-d8") not in rows
+    assert "pol vs roi-d4" in res["bootstrap"]["bd_rate_pchip"]

@@ -61,12 +61,17 @@ def curves(
     }  # fmt: skip
 
 
-def _bd_table(cs: dict[str, Curve]) -> dict[str, dict[str, BDRate]]:
+def _bd_table(cs: dict[str, Curve], roi: str | None = None) -> dict[str, dict[str, BDRate]]:
+    """BD-rates of every method against A1 and A2, and of the other methods (policies) against ``roi``."""
     out: dict[str, dict[str, BDRate]] = {}
     for anchor in ANCHORS.values():
         if anchor not in cs:
             continue
         out[anchor] = {m: bd_rate(cs[anchor], c) for m, c in cs.items() if m != anchor}
+    if roi is not None and roi in cs:
+        others = {m: c for m, c in cs.items() if m not in ANCHORS.values() and not m.startswith("roi")}
+        if others:
+            out[roi] = {m: bd_rate(cs[roi], c) for m, c in others.items()}
     return out
 
 
@@ -119,8 +124,8 @@ def analyse(
     """
     qualities = ["task", "psnr"] if task == "classification" else ["task", "task50", "psnr"]
     cs = {q: curves(task, points, q) for q in qualities}
-    bd = {q: _bd_table(cs[q]) for q in qualities}
-    roi = best_roi(bd["task"])
+    roi = best_roi(_bd_table(cs["task"]))
+    bd = {q: _bd_table(cs[q], roi) for q in qualities}
     results: dict[str, Any] = {
         "reference_420": {"task": 100 * reference[0], "task50": 100 * reference[1]},
         "original": {"task": 100 * original[0], "task50": 100 * original[1]},
@@ -139,7 +144,7 @@ def analyse(
                 row["flags"].append("sign-differs-from-mAP50-95")
     _check_signs(results)
     if bootstrap > 0:
-        results["bootstrap"] = bootstrap_intervals(task, points, reference[0], bootstrap, seed)
+        results["bootstrap"] = bootstrap_intervals(task, points, reference[0], bootstrap, seed, roi)
     return results
 
 
@@ -156,12 +161,13 @@ def _check_signs(results: dict[str, Any]) -> None:
 
 
 def bootstrap_intervals(
-    task: str, points: Sequence[PointResult], reference: float, n: int, seed: int
+    task: str, points: Sequence[PointResult], reference: float, n: int, seed: int, roi: str | None = None
 ) -> dict[str, Any]:
     """Resample frames with replacement; recompute BD-rates (pchip) and savings at equal accuracy.
 
     Each resample draws the same frames for every method and point (a paired bootstrap); the
-    reference accuracy of the levels is kept at its full-set value.
+    reference accuracy of the levels is kept at its full-set value, and policies are compared
+    with the full set's best ROI setting ``roi``.
     """
     frames = len(points[0].frame_bits)
     rng = np.random.default_rng(seed)
@@ -170,7 +176,7 @@ def bootstrap_intervals(
     for _ in range(n):
         idx = rng.integers(0, frames, frames)
         cs = curves(task, points, "task", idx)
-        for anchor, rows in _bd_table(cs).items():
+        for anchor, rows in _bd_table(cs, roi).items():
             for m, r in rows.items():
                 bd_values.setdefault(f"{m} vs {anchor}", []).append(r.pchip)
         for row in equal_accuracy(cs, 100 * reference, None):
