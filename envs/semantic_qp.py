@@ -42,9 +42,8 @@ class RewardConfig:
             drop in the fidelity term.
         mse_weight: Weight of the plain squared error (/ 255^2) in the fidelity term: the price
             of the background, which the semantic map calls free but the task net still reads
-            (objects too weak to be in the map, context). As the multiplier is the slope of the
-            whole fidelity term, this term dominates at fine base QPs, where the task output
-            hardly changes, and the task's own terms at coarse ones.
+            (objects too weak to be in the map, context). Its scale depends on the task's terms;
+            ``semrl train`` sets it from a share (:func:`task_to_mse_ratio`).
         rise_weight: Weight of semantic output that appears only after coding (hallucinations);
             0 by default: on background it is mostly the task net's jitter, and counting it kept
             policies from sending background to the coarsest QP, where a detector loses little.
