@@ -55,11 +55,11 @@ ALL_TASKS = ("detection", "classification", "segmentation", "video")
 
 
 def _load(spec: str) -> Policy:
-    """``load_policy``, plus trained checkpoints: a ``ckpt.zip``, or a task name for the shipped policy."""
+    """``load_policy``, plus a task name for the policy shipped for it."""
     from semrl.agent.checkpoint import load_checkpoint_policy
     from semrl.agent.config import TASKS
 
-    if spec in TASKS or spec.endswith(".zip"):
+    if spec in TASKS:
         return load_checkpoint_policy(spec)
     return load_policy(spec)
 

@@ -29,6 +29,17 @@ def test_shipped_detection_policy_gives_offsets_in_range() -> None:
     assert shipped.detection.fingerprint.startswith("semrl-shipped:detection:")
 
 
+def test_a_checkpoint_path_loads_as_a_benchmark_policy() -> None:
+    root = assets_root()
+    if root is None or not (root / "models" / "yolov8n.pt").is_file():
+        pytest.skip("semrl assets folder (models/, datasets/) not found: set SEMRL_ASSETS")
+    from semrl.agent.checkpoint import TrainedPolicy, shipped_policy
+    from semrl.bench.policy import load_policy
+
+    policy = load_policy(str(shipped_policy("segmentation")))
+    assert isinstance(policy, TrainedPolicy) and policy.task == "segmentation"
+
+
 def test_trained_policy_maps_small_frames_at_their_own_size() -> None:
     root = assets_root()
     if root is None or not (root / "models" / "yolov8n.pt").is_file():

@@ -171,11 +171,16 @@ def test_load_policy_errors_name_the_problem(tmp_path: Path) -> None:
         load_policy("no_such_module_xyz:fn")
     with pytest.raises(InputNotFoundError, match=r"missing\.zip"):
         load_policy(str(tmp_path / "missing.zip"))
-    ckpt = tmp_path / "agent.zip"
+    ckpt = tmp_path / "agent.pt"
     ckpt.write_bytes(b"PK")
-    assert ".zip" not in CHECKPOINT_LOADERS
-    with pytest.raises(InvalidInputError, match=r"agent\.zip: no loader for '\.zip'"):
+    assert ".pt" not in CHECKPOINT_LOADERS
+    with pytest.raises(InvalidInputError, match=r"agent\.pt: no loader for '\.pt'"):
         load_policy(str(ckpt))
+    # a .zip without its ckpt.json beside it is not a semrl policy
+    bare = tmp_path / "bare.zip"
+    bare.write_bytes(b"PK")
+    with pytest.raises(InputNotFoundError, match=r"bare\.json"):
+        load_policy(str(bare))
     with pytest.raises(InvalidInputError, match="expected module:function"):
         load_policy("justaname")
 

@@ -5,8 +5,8 @@ offset per 64x64 CTU. The benchmark adds the offsets to the base QP and clips th
 
 A policy is named on the command line as ``module:function`` (``my_pkg.policies:aggressive``),
 ``path/to/file.py:function``, or a checkpoint path. Checkpoints are loaded by the loaders in
-:data:`CHECKPOINT_LOADERS`, keyed by file suffix; none is registered yet (the training issue adds
-the Stable-Baselines3 one), so a checkpoint path is refused with a clear error until then.
+:data:`CHECKPOINT_LOADERS`, keyed by file suffix: ``.zip`` is a policy ``semrl train`` wrote (with
+its ``ckpt.json`` beside it); other suffixes are refused with a clear error.
 """
 
 from __future__ import annotations
@@ -150,8 +150,16 @@ def describe(policy: object) -> str:
 
 
 CheckpointLoader = Callable[[Path], Policy]
-CHECKPOINT_LOADERS: dict[str, CheckpointLoader] = {}
-"""Loaders of policy checkpoints by file suffix (``".zip"``); the training issue registers them."""
+
+
+def _trained_policy(path: Path) -> Policy:
+    from semrl.agent.checkpoint import load_checkpoint_policy
+
+    return load_checkpoint_policy(path)
+
+
+CHECKPOINT_LOADERS: dict[str, CheckpointLoader] = {".zip": _trained_policy}
+"""Loaders of policy checkpoints by file suffix (``.zip``: Stable-Baselines3, from ``semrl train``)."""
 
 _CHECKPOINT_SUFFIXES = (".zip", ".pt", ".pth", ".ckpt", ".onnx")
 
