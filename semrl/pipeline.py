@@ -30,7 +30,9 @@ BUILTIN_POLICIES = ("uniform", "roi", *TASKS)
 OUTPUT_SUFFIXES = (".hevc", ".h265", ".265", ".mp4")
 LOOKAHEAD_INTERVALS = 3
 """Frames are buffered this many map intervals ahead of the encoder, so a slow analysis (the
-worker shares the CPU with x265) is absorbed before the encoder has to wait for it."""
+worker shares the CPU with x265) is absorbed before the encoder has to wait for it..."""
+LOOKAHEAD_FRAMES = 64
+"""...but never more frames than this, so memory stays bounded whatever the interval."""
 STAGES = ("setup", "decode", "semantics", "policy", "wait", "encode")
 
 
@@ -289,9 +291,9 @@ def _run(
 ) -> tuple[list[FrameRow], list[EncodedFrame]]:
     """Encodes every frame; the task net runs in a second thread on frames ahead of the encoder.
 
-    The worker may run up to ``LOOKAHEAD_INTERVALS * map_interval`` frames ahead. Analyses are
-    requested for fixed frames (every ``map_interval``-th), so the output does not depend on
-    timing; the lookahead bounds the memory held.
+    The worker may run up to ``LOOKAHEAD_INTERVALS * map_interval`` frames ahead (at most
+    ``LOOKAHEAD_FRAMES``). Analyses are requested for fixed frames (every ``map_interval``-th), so
+    the output does not depend on timing; the lookahead bounds the memory held.
     """
     info = source.info
     config = EncoderConfig(
@@ -304,6 +306,7 @@ def _run(
     elif _runs_own_net(policy):
         _leave_cores_to_x265(settings.device or "cpu", settings)  # as resolve_policy loads it
     bar = _progress_bar(info, settings, progress)
+    lookahead = min(LOOKAHEAD_INTERVALS * settings.map_interval, LOOKAHEAD_FRAMES)
     rows: list[FrameRow] = []
     coded: list[EncodedFrame] = []
     analysed: set[int] = set()
@@ -351,7 +354,7 @@ def _run(
         for index, picture in enumerate(watch.timed("decode", iter(source))):
             job = pool.submit(offsets_for, index, picture) if index % settings.map_interval == 0 else None
             pending.append((index, picture, job))
-            if len(pending) > LOOKAHEAD_INTERVALS * settings.map_interval:
+            if len(pending) > lookahead:
                 encode_next()
         if not pending and not coded:
             raise InvalidInputError(f"{info.name} has no frames")

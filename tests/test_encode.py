@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from semrl.assets import assets_root
+from semrl.bench.policy import PolicyInput
 from semrl.cli import main
 from semrl.codec.decode import decode_ffmpeg, probe
 from semrl.errors import InputNotFoundError, InvalidInputError
@@ -67,6 +68,25 @@ def test_output_is_deterministic_and_map_interval_is_honoured(pets: Path, tmp_pa
     two = encode_video(pets, tmp_path / "b.hevc", EncodeSettings(policy="uniform", max_frames=6, preset="ultrafast"))
     assert (tmp_path / "a.hevc").read_bytes() == (tmp_path / "b.hevc").read_bytes()
     assert [r.recon_md5 for r in one.rows] == [r.recon_md5 for r in two.rows]
+
+
+def by_frame_index(inputs: PolicyInput) -> np.ndarray:
+    """Offset ``frame_index % 7`` on every CTU: a policy whose output shows which analysis is in use."""
+    return np.full(inputs.ctu_shape, inputs.frame_index % 7, np.int32)
+
+
+@pytest.mark.parametrize("interval", [3, 70])  # 70: more than the frames the encoder buffers
+def test_analyses_run_every_interval_and_their_offsets_hold_until_the_next(
+    pets: Path, tmp_path: Path, interval: int
+) -> None:
+    frames = 2 * interval + 2
+    # all-intra: every CU is coded, so each frame's mean QP is exactly base + offset (a skipped CU
+    # in a P frame inherits its predicted QP)
+    settings = EncodeSettings(policy=f"{__name__}:by_frame_index", max_frames=frames, map_interval=interval,
+                              preset="ultrafast", qp=30, gop="intra")  # fmt: skip
+    report = encode_video(pets, tmp_path / "o.hevc", settings)
+    assert [r.index for r in report.rows if r.analysed] == list(range(0, frames, interval))
+    assert [r.mean_qp for r in report.rows] == [30.0 + (i // interval * interval) % 7 for i in range(frames)]
 
 
 def test_report_json_and_csv(pets: Path, tmp_path: Path) -> None:
