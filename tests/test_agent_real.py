@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from semrl.assets import assets_root
+from shared_assets import require_assets
 
 pytestmark = [pytest.mark.weights, pytest.mark.x265, pytest.mark.slow]
 
 
 def test_shipped_detection_policy_gives_offsets_in_range() -> None:
-    root = assets_root()
-    if root is None or not (root / "models" / "yolov8n.pt").is_file():
-        pytest.skip("semrl assets folder (models/, datasets/) not found: set SEMRL_ASSETS")
+    require_assets("models/yolov8n.pt")
     from envs.tables import load_pictures
     from semrl.agent import shipped
     from semrl.bench.policy import PolicyInput, apply_offsets, load_policy
@@ -30,9 +27,7 @@ def test_shipped_detection_policy_gives_offsets_in_range() -> None:
 
 
 def test_a_checkpoint_path_loads_as_a_benchmark_policy() -> None:
-    root = assets_root()
-    if root is None or not (root / "models" / "yolov8n.pt").is_file():
-        pytest.skip("semrl assets folder (models/, datasets/) not found: set SEMRL_ASSETS")
+    require_assets("models/yolov8n.pt")
     from semrl.agent.checkpoint import TrainedPolicy, shipped_policy
     from semrl.bench.policy import load_policy
 
@@ -41,9 +36,7 @@ def test_a_checkpoint_path_loads_as_a_benchmark_policy() -> None:
 
 
 def test_trained_policy_maps_small_frames_at_their_own_size() -> None:
-    root = assets_root()
-    if root is None or not (root / "models" / "yolov8n.pt").is_file():
-        pytest.skip("semrl assets folder (models/, datasets/) not found: set SEMRL_ASSETS")
+    require_assets("models/yolov8n.pt")
     from envs.features import static_grids
     from envs.tables import load_pictures
     from semrl.agent.checkpoint import load_checkpoint_policy
@@ -63,9 +56,7 @@ def test_trained_policy_maps_small_frames_at_their_own_size() -> None:
 
 
 def test_fast_mode_oracle_bounds_the_shipped_policy(monkeypatch: pytest.MonkeyPatch) -> None:
-    root = assets_root()
-    if root is None or not (root / "models" / "yolov8n.pt").is_file():
-        pytest.skip("semrl assets folder (models/, datasets/) not found: set SEMRL_ASSETS")
+    require_assets("models/yolov8n.pt")
     from pathlib import Path
 
     from envs.semantic_qp import SemanticQPEnv

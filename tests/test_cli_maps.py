@@ -7,8 +7,8 @@ import csv
 from pathlib import Path
 
 import pytest
+from shared_assets import require_assets
 
-from semrl.assets import assets_root
 from semrl.cli import maps as maps_cli
 
 
@@ -28,8 +28,7 @@ def test_parses_and_rejects_bad_task() -> None:
 
 
 def test_missing_input_names_the_path(tmp_path) -> None:
-    if assets_root() is None:
-        pytest.skip("semrl assets folder not found: set SEMRL_ASSETS")
+    require_assets()
     args = _parser().parse_args(
         ["maps", str(tmp_path / "nope.jpg"), "--task", "detection", "-o", str(tmp_path)]
     )
@@ -41,8 +40,7 @@ def test_missing_input_names_the_path(tmp_path) -> None:
 def test_maps_on_bus(tmp_path) -> None:
     import ultralytics
 
-    if assets_root() is None:
-        pytest.skip("semrl assets folder not found: set SEMRL_ASSETS")
+    require_assets()
     bus = Path(ultralytics.__file__).parent / "assets" / "bus.jpg"
     out = tmp_path / "maps"
     args = _parser().parse_args(
@@ -56,10 +54,7 @@ def test_maps_on_bus(tmp_path) -> None:
 
 @pytest.mark.weights
 def test_maps_on_the_first_frames_of_a_video(tmp_path) -> None:
-    root = assets_root()
-    if root is None:
-        pytest.skip("semrl assets folder not found: set SEMRL_ASSETS")
-    video = root / "videos" / "pets2009_s2l1_480x360.mp4"
+    video = require_assets("videos/pets2009_s2l1_480x360.mp4") / "videos" / "pets2009_s2l1_480x360.mp4"
     out = tmp_path / "maps"
     args = _parser().parse_args(
         ["maps", str(video), "--task", "detection", "-o", str(out), "--frames", "2", "--device", "cpu"]

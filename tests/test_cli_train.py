@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from shared_assets import require_assets
 
 from semrl.cli import train as train_cli
 
@@ -40,11 +41,7 @@ def test_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.weights
 @pytest.mark.slow
 def test_real_tiny_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from semrl.assets import assets_root
-
-    root = assets_root()
-    if root is None or not (root / "datasets" / "coco8").is_dir():
-        pytest.skip("semrl assets folder (datasets/coco8, models/) not found: set SEMRL_ASSETS")
+    require_assets("datasets/coco8", "models")
     monkeypatch.setenv("SEMRL_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"
     args = _parser().parse_args(

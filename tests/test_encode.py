@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_assets import require_assets
 
-from semrl.assets import assets_root
 from semrl.bench.policy import PolicyInput
 from semrl.cli import main
 from semrl.codec.decode import decode_ffmpeg, probe
@@ -21,10 +21,7 @@ pytestmark = pytest.mark.x265
 
 @pytest.fixture(scope="module")
 def pets() -> Path:
-    root = assets_root()
-    if root is None:
-        pytest.skip("semrl assets folder not found: set SEMRL_ASSETS")
-    return root / "videos" / "pets2009_s2l1_480x360.mp4"
+    return require_assets("videos/pets2009_s2l1_480x360.mp4") / "videos" / "pets2009_s2l1_480x360.mp4"
 
 
 def _decoded_md5(path: Path, width: int, height: int) -> list[str]:

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from semrl.assets import assets_root
+from shared_assets import require_assets
 
 pytestmark = [pytest.mark.weights, pytest.mark.slow]
 
@@ -21,10 +20,7 @@ SAME_PROCEDURE = 1e-3  # semrl against val on the same letterbox: the same numbe
 
 
 def _assets() -> Path:
-    root = assets_root()
-    if root is None or not (root / "datasets" / "coco-det").is_dir():
-        pytest.skip("semrl assets folder (models/, datasets/) not found: set SEMRL_ASSETS")
-    return root
+    return require_assets("datasets/coco-det")
 
 
 @pytest.fixture(scope="module", autouse=True)

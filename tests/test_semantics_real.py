@@ -7,17 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from semrl.assets import assets_root
+from shared_assets import require_assets
 
 pytestmark = [pytest.mark.weights, pytest.mark.slow]
 
 
 def _assets() -> Path:
-    root = assets_root()
-    if root is None or not (root / "models" / "yolov8n.pt").is_file():
-        pytest.skip("semrl assets folder (models/, datasets/) not found: set SEMRL_ASSETS")
-    return root
+    return require_assets("models/yolov8n.pt")
 
 
 @pytest.fixture(scope="module", autouse=True)
