@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from semrl.semantics import TASKS
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -64,7 +66,7 @@ def _gap(pairs: list[dict[str, Any]]) -> dict[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", default="detection", choices=("detection", "segmentation", "classification"))
+    parser.add_argument("--task", default="detection", choices=TASKS)
     parser.add_argument("--data", default=None, help="training data (default: the task's shared dataset)")
     parser.add_argument("--limit", type=int, default=None, help="first N pictures")
     parser.add_argument("--preset", default="medium")

@@ -1,7 +1,9 @@
-"""Per-CTU observation features, shared by the environment and by trained policies at inference.
+"""The observation of a CTU: the one builder the environment and trained policies both use.
 
-Everything here is computed from the picture and its semantic map alone (never from encoder
-statistics), so a policy can build the same observation from an uncoded frame.
+Everything here is computed from the picture, its semantic map and the decisions already taken
+(never from encoder statistics), so a trained policy builds, from an uncoded frame in ``semrl
+encode`` or the benchmark, exactly the observations it saw in training.
+:class:`ObservationBuilder` is the only code that assembles an observation vector.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from semrl.codec import CTU_SIZE as CTU
 from semrl.semantics.maps import pool_map
 
-CTU = 64
 STATIC_NAMES = ("sem_mean", "sem_max", "valid", "luma_mean", "luma_std", "grad")
 """Rows of the static grid stack :func:`static_grids` returns."""
 
@@ -24,6 +26,7 @@ OBS_NAMES = (
 """Meaning of each element of an observation vector (see :class:`envs.semantic_qp.SemanticQPEnv`)."""
 OBS_DIM = len(OBS_NAMES)
 N_STATIC_OBS = 17  # the first 17 elements do not depend on the decisions
+BASE_QP_SCALE = 51.0  # base QP / this is the first element
 
 
 def static_grids(frame: NDArray[np.uint8], semantic: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -100,7 +103,7 @@ def static_observations(grids: NDArray[np.float32], base_qp: float) -> NDArray[n
     r, c = np.mgrid[0:rows, 0:cols].astype(np.float32)
     share = float((sem > 0.05).mean())
     parts = [
-        np.full_like(sem, base_qp / 51.0),
+        np.full_like(sem, base_qp / BASE_QP_SCALE),
         r / max(rows - 1, 1),
         c / max(cols - 1, 1),
         valid,
@@ -122,24 +125,47 @@ def static_observations(grids: NDArray[np.float32], base_qp: float) -> NDArray[n
     return np.clip(out, -1.0, 1.0)
 
 
-def decision_features(
-    decisions: NDArray[np.float32], index: int, cols: int, running_mean: float, total: int
-) -> tuple[float, float, float, float, float, float, float, float]:
-    """Decision-dependent observation elements of CTU ``index`` (raster order).
+class ObservationBuilder:
+    """Builds the observations of one picture's CTUs in raster order, as decisions are taken.
 
     Args:
-        decisions: (rows * cols,) normalised offsets (offset / largest |offset|) already chosen.
-        index: The CTU about to be decided.
+        static: float32 (rows * cols, :data:`N_STATIC_OBS`) from :func:`static_observations` (at any
+            base QP: the first element is set from ``base_qp`` here).
         cols: CTUs per row.
-        running_mean: Mean normalised offset of the CTUs decided so far (0 at the start).
-        total: CTUs in the picture.
+        base_qp: The episode's (or frame's) base QP.
+        scale: Largest |offset| of the action set; decisions are seen as offset / scale.
     """
-    r, c = divmod(index, cols)
-    left = decisions[index - 1] if c > 0 else 0.0
-    up = decisions[index - cols] if r > 0 else 0.0
-    upleft = decisions[index - cols - 1] if r > 0 and c > 0 else 0.0
-    upright = decisions[index - cols + 1] if r > 0 and c + 1 < cols else 0.0
-    return (
-        float(left), float(up), float(upleft), float(upright),
-        1.0 if c > 0 else 0.0, 1.0 if r > 0 else 0.0, running_mean, index / total,
-    )  # fmt: skip
+
+    def __init__(self, static: NDArray[np.float32], cols: int, base_qp: float, scale: float) -> None:
+        self.static = static
+        self.cols = cols
+        self.count = len(static)
+        self.base = min(base_qp / BASE_QP_SCALE, 1.0)  # a virtual base above 51 reads as 51, as in static_observations
+        self.scale = scale
+        self.decisions = np.zeros(self.count, np.float32)
+        self.total = 0.0
+        self._obs = np.zeros(OBS_DIM, np.float32)
+
+    def observe(self, index: int) -> NDArray[np.float32]:
+        """The observation of CTU ``index`` given the decisions recorded so far.
+
+        Returns an internal buffer, overwritten by the next call: copy it to keep it.
+        """
+        obs, cols, d = self._obs, self.cols, self.decisions
+        obs[:N_STATIC_OBS] = self.static[index]
+        obs[0] = self.base
+        r, c = divmod(index, cols)
+        obs[17] = d[index - 1] if c > 0 else 0.0
+        obs[18] = d[index - cols] if r > 0 else 0.0
+        obs[19] = d[index - cols - 1] if r > 0 and c > 0 else 0.0
+        obs[20] = d[index - cols + 1] if r > 0 and c + 1 < cols else 0.0
+        obs[21] = 1.0 if c > 0 else 0.0
+        obs[22] = 1.0 if r > 0 else 0.0
+        obs[23] = self.total / index if index else 0.0
+        obs[24] = index / self.count
+        return obs
+
+    def record(self, index: int, offset: float) -> None:
+        """Record the QP offset chosen for CTU ``index``."""
+        self.decisions[index] = offset / self.scale
+        self.total += float(self.decisions[index])

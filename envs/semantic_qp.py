@@ -5,7 +5,6 @@ Registered as ``semrl/SemanticQP-v0``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -16,50 +15,17 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from envs.codecs import Codec, FakeCodec
-from envs.features import N_STATIC_OBS, OBS_DIM, static_observations
+from envs.observation import OBS_DIM, ObservationBuilder, static_observations
+from envs.reward import RewardConfig, ctu_rewards, fidelity_loss, fidelity_terms, interpolated, lagrangian
 from envs.tables import DEFAULT_TABLE_QPS, CtuTable, Picture, compute_table, make_picture
 from semrl.errors import InvalidInputError
 from semrl.semantics.extractors import SemanticExtractor
-from semrl.semantics.maps import pool_map
 
 DEFAULT_OFFSETS = (-9, -6, -3, 0, 3, 6, 9, 12, 18, 27)
 """QP offsets an action chooses from (the QP is base + offset, clipped to the table range .. 51)."""
 
 DEFAULT_BASE_QPS = (22, 51)
 """Inclusive range the base QP of an episode is drawn from (the benchmark's operating points)."""
-
-SLOPE_DELTA = 3  # QP half-width of the finite difference that measures the uniform curve's slope
-
-
-@dataclass(frozen=True)
-class RewardConfig:
-    """How fidelity and bits are traded.
-
-    Attributes:
-        rate_weight: Multiplies the Lagrange multiplier; 1 is the slope of uniform coding at the
-            base QP, more than 1 saves more bits, less than 1 keeps more fidelity.
-        pixel_weight: Weight of the semantic-weighted squared error beside the semantic-output
-            drop in the fidelity term.
-        mse_weight: Weight of the plain squared error (/ 255^2) in the fidelity term: the price
-            of the background, which the semantic map calls free but the task net still reads
-            (objects too weak to be in the map, context). Its scale depends on the task's terms;
-            ``semrl train`` sets it from a share (:func:`task_to_mse_ratio`).
-        rise_weight: Weight of semantic output that appears only after coding (hallucinations);
-            0 by default: on background it is mostly the task net's jitter, and counting it kept
-            policies from sending background to the coarsest QP, where a detector loses little.
-        clip: Per-CTU rewards are clipped to +-clip (detector jitter on one CTU must not dominate).
-    """
-
-    rate_weight: float = 1.0
-    pixel_weight: float = 1.0
-    mse_weight: float = 0.0
-    rise_weight: float = 0.0
-    clip: float = 20.0
-
-    def __post_init__(self) -> None:
-        weights = (self.pixel_weight, self.mse_weight, self.rise_weight)
-        if not (self.rate_weight > 0 and min(weights) >= 0 and self.clip > 0):
-            raise InvalidInputError(f"invalid reward config {self}")
 
 
 @dataclass(frozen=True)
@@ -100,78 +66,6 @@ class EnvSettings:
         )
 
 
-def interpolated(
-    table: CtuTable, qp_min: int, reward: RewardConfig
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Bits and fidelity loss of every CTU at every integer QP 0..51, (52, N) each.
-
-    Bits are interpolated linearly in log2 between table QPs and fidelity linearly, after making
-    fidelity loss non-decreasing in QP; QPs below ``qp_min`` or the table take the lowest table QP.
-    """
-    qps = table.qps.astype(np.float64)
-    n = table.bits.shape[1] * table.bits.shape[2]
-    logb = np.log2(np.maximum(table.bits.reshape(len(qps), n).astype(np.float64), 1.0))
-    dist = (
-        table.dsem + reward.rise_weight * table.rise + reward.pixel_weight * table.dpix + reward.mse_weight * table.mse
-    )
-    dist = dist.reshape(len(qps), n).astype(np.float64)
-    # Fidelity cannot improve with a coarser quantiser; a dip at a higher QP is the task net's
-    # jitter, which a policy would otherwise learn to chase. Keep the running maximum over QP.
-    dist = np.maximum.accumulate(dist, axis=0)
-    grid = np.clip(np.arange(52, dtype=np.float64), max(qp_min, qps[0]), qps[-1])
-    k = np.clip(np.searchsorted(qps, grid, side="right") - 1, 0, len(qps) - 2)
-    t = ((grid - qps[k]) / (qps[k + 1] - qps[k]))[:, None]
-    bits = 2.0 ** (logb[k] * (1 - t) + logb[k + 1] * t)
-    fid = dist[k] * (1 - t) + dist[k + 1] * t
-    return bits, fid
-
-
-def lagrangian(
-    tables: Sequence[CtuTable], settings: EnvSettings
-) -> tuple[dict[int, float], dict[int, float]]:
-    """Per base QP, the slope of uniform coding (fidelity loss per bit) and the mean bits per CTU.
-
-    Both are measured over all the tables: the slope is the finite difference of total fidelity
-    loss over total bits between base - 3 and base + 3.
-    """
-    total_b = np.zeros(52)
-    total_d = np.zeros(52)
-    ctus = 0
-    for t in tables:
-        b, d = interpolated(t, settings.qp_min, settings.reward)
-        total_b += b.sum(axis=1)
-        total_d += d.sum(axis=1)
-        ctus += b.shape[1]
-    lo, hi = settings.base_qps
-    slopes, mean_bits = {}, {}
-    for q in range(lo, hi + 1):
-        a, c = max(q - SLOPE_DELTA, settings.qp_min), min(q + SLOPE_DELTA, 51)
-        db = total_b[a] - total_b[c]
-        slopes[q] = float((total_d[c] - total_d[a]) / db) if db > 0 else 0.0
-        mean_bits[q] = float(total_b[q] / max(ctus, 1))
-    positive = [s for s in slopes.values() if s > 0 and math.isfinite(s)]
-    floor = min(positive) if positive else 1.0
-    slopes = {q: s if s > 0 and math.isfinite(s) else floor for q, s in slopes.items()}
-    return slopes, mean_bits
-
-
-def task_to_mse_ratio(tables: Sequence[CtuTable], low_qp: int, pixel_weight: float) -> float:
-    """How much more the task term grows than the plain squared error, from ``low_qp`` to 51.
-
-    Summed over the tables under uniform coding (each term made non-decreasing in QP, as the
-    environment does); 0 when the squared error does not grow.
-    """
-    task = mse = 0.0
-    for t in tables:
-        k = int(np.clip(np.searchsorted(t.qps, low_qp), 0, len(t.qps) - 1))
-        q = len(t.qps)
-        term = np.maximum.accumulate((t.dsem + pixel_weight * t.dpix).reshape(q, -1).astype(np.float64), axis=0)
-        plain = np.maximum.accumulate(t.mse.reshape(q, -1).astype(np.float64), axis=0)
-        task += float(term[-1].sum() - term[k].sum())
-        mse += float(plain[-1].sum() - plain[k].sum())
-    return task / mse if mse > 0 else 0.0
-
-
 class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
     """Pick the QP offset of each 64x64 CTU of a picture so a vision task survives at few bits.
 
@@ -198,7 +92,7 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
 
     ``Box(-1, 1, (25,), float32)``, computed from the uncoded picture, its semantic map and the
     decisions so far only (so a policy rebuilds it from a frame at inference;
-    :data:`envs.features.OBS_NAMES`): base QP / 51; CTU row and column (0..1); share of the CTU
+    :data:`envs.observation.OBS_NAMES`): base QP / 51; CTU row and column (0..1); share of the CTU
     inside the picture; the CTU's mean and max semantic importance; the mean importance of its
     four neighbours, of its 3x3 and 5x5 neighbourhoods and of the picture, and the share of the
     picture's CTUs with any importance; luma mean, standard deviation and gradient energy; the
@@ -212,10 +106,11 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
     ``r = -clip(((D_i(q) - D_i(b)) / lambda_b + w * (R_i(q) - R_i(b))) / Rbar_b, -c, c)`` where
     ``R`` is the encoder's exact bits of the CTU,
     ``D = dsem + rise_weight * rise + pixel_weight * dpix + mse_weight * mse`` its task fidelity
-    loss (:mod:`envs.tables`), ``lambda_b`` the slope of uniform coding at ``b`` over the
-    training set (fidelity loss per bit), ``w`` the rate weight and ``Rbar_b`` the mean bits of a
-    CTU at ``b``. Uniform coding scores 0; a positive return means the policy's map buys more
-    fidelity per bit than uniform coding at that operating point. The discount should be 0: in the
+    loss, ``lambda_b`` the slope of uniform coding at ``b`` over the training set (fidelity loss
+    per bit), ``w`` the rate weight and ``Rbar_b`` the mean bits of a CTU at ``b``
+    (:mod:`envs.reward` computes the terms, the loss and the reward, for both modes). Uniform
+    coding scores 0; a positive return means the policy's map buys more fidelity per bit than
+    uniform coding at that operating point. The discount should be 0: in the
     fast mode a CTU's reward depends on its own QP only, so each CTU is a contextual bandit.
 
     - fast mode: ``R`` and ``D`` come from the tables (each picture coded uniformly at every
@@ -283,7 +178,7 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
         self.extractor = extractor
         self.offsets = np.asarray(self.settings.offsets, np.int64)
         self._scale = float(np.abs(self.offsets).max()) or 1.0
-        slopes, mean_bits = lagrangian(self.tables, self.settings)
+        slopes, mean_bits = lagrangian(self.tables, self.settings.qp_min, self.settings.base_qps, self.settings.reward)
         if lambdas is not None:
             missing = [q for q in slopes if q not in lambdas]
             if missing:
@@ -300,10 +195,9 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
         self._i = 0
         self._n = 1
         self._cols = 1
-        self._dec = np.zeros(1, np.float32)
         self._act = np.zeros(1, np.int64)
         self._rewards = np.zeros((1, len(self.offsets)), np.float32)
-        self._sum_dec = 0.0
+        self._builder = ObservationBuilder(self._static[0], 1, self._base, self._scale)
 
     # ---- rewards ---------------------------------------------------------------------------
 
@@ -316,11 +210,7 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
         self, bits: NDArray[np.float64], fid: NDArray[np.float64], ref_bits: NDArray[np.float64],
         ref_fid: NDArray[np.float64], base: int,
     ) -> NDArray[np.float32]:  # fmt: skip
-        r = self.settings.reward
-        cost = (fid - ref_fid) / self.lambdas[base] + r.rate_weight * (bits - ref_bits)
-        rbar = self.mean_bits[base]
-        out: NDArray[np.float32] = (-np.clip(cost / rbar, -r.clip, r.clip)).astype(np.float32)
-        return out
+        return ctu_rewards(bits, fid, ref_bits, ref_fid, self.lambdas[base], self.mean_bits[base], self.settings.reward)
 
     def reward_table(self, picture: int, base_qp: int) -> NDArray[np.float32]:
         """Fast-mode reward of every action at every CTU, (N, actions)."""
@@ -343,28 +233,13 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
             raise InvalidInputError(f"picture {self._p} or base QP {self._base} out of range")
         rows, cols = self.tables[self._p].ctu_shape
         self._n, self._cols, self._i = rows * cols, cols, 0
-        self._dec = np.zeros(self._n, np.float32)
         self._act = np.zeros(self._n, np.int64)
-        self._sum_dec = 0.0
         self._rewards = self.reward_table(self._p, self._base)
-        self._obs = np.zeros(OBS_DIM, np.float32)
+        self._builder = ObservationBuilder(self._static[self._p], cols, self._base, self._scale)
         return self._observation(), {"picture": self._p, "base_qp": self._base, "ctus": self._n}
 
     def _observation(self) -> NDArray[np.float32]:
-        i, cols, obs = self._i, self._cols, self._obs
-        obs[:N_STATIC_OBS] = self._static[self._p][i]
-        obs[0] = self._base / 51.0
-        r, c = divmod(i, cols)
-        d = self._dec
-        obs[17] = d[i - 1] if c > 0 else 0.0
-        obs[18] = d[i - cols] if r > 0 else 0.0
-        obs[19] = d[i - cols - 1] if r > 0 and c > 0 else 0.0
-        obs[20] = d[i - cols + 1] if r > 0 and c + 1 < cols else 0.0
-        obs[21] = 1.0 if c > 0 else 0.0
-        obs[22] = 1.0 if r > 0 else 0.0
-        obs[23] = self._sum_dec / i if i else 0.0
-        obs[24] = i / self._n
-        return obs.copy()
+        return self._builder.observe(self._i).copy()
 
     def step(self, action: np.int64 | int) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         """Code the current CTU with offset ``offsets[action]`` and move to the next."""
@@ -373,8 +248,7 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
             raise InvalidInputError(f"action {action} outside 0..{len(self.offsets) - 1}")
         i = self._i
         self._act[i] = a
-        self._dec[i] = self.offsets[a] / self._scale
-        self._sum_dec += float(self._dec[i])
+        self._builder.record(i, float(self.offsets[a]))
         reward = float(self._rewards[i, a])
         self._i += 1
         done = self._i >= self._n
@@ -417,19 +291,13 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
 
     def _live(self, offsets: NDArray[np.int32], base: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Per-CTU exact bits and fidelity loss of coding the current picture with ``offsets``."""
-        from semrl.fidelity.distortion import semantic_distortion
-
         assert self.pictures is not None and self.codec is not None and self.extractor is not None
         picture, table = self.pictures[self._p], self.tables[self._p]
         coded = self.codec.code(picture.frame, base, offsets)
         ref = table.semantic.astype(np.float32)
         dec = self.extractor.extract([coded.recon], color="rgb")[0].values
-        drop = pool_map(np.maximum(ref - dec, 0), 64, "mean").astype(np.float64)
-        rise = pool_map(np.maximum(dec - ref, 0), 64, "mean").astype(np.float64)
-        dpix = semantic_distortion(picture.frame, coded.recon, ref) / 255.0**2
-        mse = semantic_distortion(picture.frame, coded.recon, np.ones_like(ref)) / 255.0**2
-        r = self.settings.reward
-        fid = drop + r.rise_weight * rise + r.pixel_weight * dpix + r.mse_weight * mse
+        terms = fidelity_terms(picture.frame, coded.recon, ref, dec).astype(np.float64)
+        fid = fidelity_loss(terms, self.settings.reward)
         return coded.ctu_bits.reshape(-1).astype(np.float64), fid.reshape(-1)
 
     def _live_reference(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

@@ -29,3 +29,15 @@ class CodecError(SemrlError, RuntimeError):
 
 class EncoderClosedError(CodecError):
     """An encoder was used after :meth:`close`."""
+
+
+class AssetNotFoundError(SemrlError, FileNotFoundError):
+    """Weights, a dataset or the assets folder do not exist (the message names the path)."""
+
+
+class MediaToolError(SemrlError, RuntimeError):
+    """FFmpeg or ffprobe is missing or failed."""
+
+
+class PolicyMismatchError(InvalidInputError):
+    """A policy does not fit what it is used for (task, spaces, encoder or weights)."""

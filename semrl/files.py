@@ -1,25 +1,43 @@
 """Writing files atomically: a temporary file in the target's folder, then ``os.replace``.
 
 A reader never sees a half-written file, and a failure (or Ctrl-C) leaves the old file, or none.
+Every file semrl writes goes through :func:`atomic_output` (for writers that want a path, such as
+``np.savez`` or a model's ``save``) or :func:`atomic_write` (bytes or text).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike[str], *, suffix: str = ".part", mode: int = 0o644) -> Iterator[Path]:
+    """Yields a temporary path beside ``path``; on normal exit it becomes ``path``, otherwise it is removed.
+
+    Args:
+        path: The file to write (its folder is created).
+        suffix: The temporary file's suffix (some writers, e.g. ``np.savez``, add one unless it is theirs).
+        mode: Permissions of the result (``mkstemp`` makes 0600; results are meant to be shared).
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+    os.close(fd)
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
     """Writes ``data`` (text as UTF-8) to ``path`` atomically, creating its folder; returns the path."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode() if isinstance(data, str) else data)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    with atomic_output(path) as temporary:
+        temporary.write_bytes(data.encode() if isinstance(data, str) else data)
+    return Path(path)

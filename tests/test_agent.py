@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 
 from envs.codecs import FakeCodec
-from envs.semantic_qp import synthetic_pictures
+from envs.semantic_qp import SemanticQPEnv, synthetic_pictures, synthetic_set
 from semrl.agent.checkpoint import load_checkpoint_policy, shipped_policy
 from semrl.agent.config import PolicyConfig, TrainConfig
-from semrl.agent.errors import PolicyMismatchError
 from semrl.agent.train import train
-from semrl.bench.policy import PolicyInput, apply_offsets
-from semrl.errors import InputNotFoundError, InvalidInputError
+from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
+from semrl.policy import PolicyInput, apply_offsets
 from semrl.semantics.fakes import FakeExtractor, FakeObject
 
 
@@ -66,6 +65,38 @@ def test_round_trip_gives_a_benchmark_policy(trained) -> None:  # type: ignore[n
     assert set(np.unique(37 + offsets)) <= {int(np.clip(37 + o, 12, 51)) for o in policy.offsets}
     assert policy.fingerprint.startswith("semrl-agent:detection:ppo:")
     assert dataclasses.asdict(PolicyConfig.from_json(policy.config.to_json())) == dataclasses.asdict(policy.config)
+
+
+def test_env_and_trained_policy_build_identical_observations(trained) -> None:  # type: ignore[no-untyped-def]
+    """A fixed action sequence replayed through the env and through the encode/benchmark path sees the same inputs."""
+    out, _, _ = trained
+    policy = load_checkpoint_policy(out / "ckpt.zip", task="detection", extractor=FakeExtractor("detection"))
+    pictures, tables, _, _ = synthetic_set(3)
+    env = SemanticQPEnv(tables, settings=policy.settings)
+    rng = np.random.default_rng(7)
+    for p, picture in enumerate(pictures):
+        for base_qp in (22, 37, 51):
+            n = tables[p].ctu_shape[0] * tables[p].ctu_shape[1]
+            actions = rng.integers(0, len(policy.offsets), n)
+            obs, _ = env.reset(options={"picture": p, "base_qp": base_qp})
+            from_env = []
+            for a in actions:
+                from_env.append(obs)
+                obs, _, done, _, info = env.step(a)
+            assert done
+
+            seen: list[np.ndarray] = []
+
+            def scripted(observation: np.ndarray, seen: list[np.ndarray] = seen, actions: np.ndarray = actions) -> int:
+                seen.append(observation[0].copy())
+                return int(actions[len(seen) - 1])
+
+            policy._act = scripted  # type: ignore[method-assign]
+            offsets = policy.offsets_for(picture.frame, base_qp)
+            assert len(seen) == len(from_env) == n
+            for i, (a, b) in enumerate(zip(from_env, seen, strict=True)):
+                np.testing.assert_array_equal(a, b, err_msg=f"picture {p}, base QP {base_qp}, CTU {i}")
+            np.testing.assert_array_equal(offsets, info["offsets"])
 
 
 def test_loading_refuses_a_mismatch(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -124,7 +155,7 @@ def test_shipped_policy_lookup() -> None:
 def test_shipped_policies_are_small_and_fit_this_semrl(task: str) -> None:
     from stable_baselines3 import DQN, PPO
 
-    from envs.features import OBS_DIM, OBS_NAMES
+    from envs.observation import OBS_DIM, OBS_NAMES
 
     path = shipped_policy(task)
     assert path.stat().st_size < 2_000_000

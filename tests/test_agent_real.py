@@ -12,10 +12,10 @@ pytestmark = [pytest.mark.weights, pytest.mark.x265, pytest.mark.slow]
 def test_shipped_detection_policy_gives_offsets_in_range() -> None:
     require_assets("models/yolov8n.pt")
     from envs.tables import load_pictures
-    from semrl.agent import shipped
-    from semrl.bench.policy import PolicyInput, apply_offsets, load_policy
+    from semrl.agent import resolve_policy, shipped
+    from semrl.policy import PolicyInput, apply_offsets
 
-    policy = load_policy("semrl.agent.shipped:detection")
+    policy = resolve_policy("semrl.agent.shipped:detection")
     assert policy is shipped.detection
     frame = load_pictures("coco8", split="val", limit=1)[0].frame
     shape = (-(-frame.shape[0] // 64), -(-frame.shape[1] // 64))
@@ -28,16 +28,16 @@ def test_shipped_detection_policy_gives_offsets_in_range() -> None:
 
 def test_a_checkpoint_path_loads_as_a_benchmark_policy() -> None:
     require_assets("models/yolov8n.pt")
+    from semrl.agent import resolve_policy
     from semrl.agent.checkpoint import TrainedPolicy, shipped_policy
-    from semrl.bench.policy import load_policy
 
-    policy = load_policy(str(shipped_policy("segmentation")))
+    policy = resolve_policy(str(shipped_policy("segmentation")))
     assert isinstance(policy, TrainedPolicy) and policy.task == "segmentation"
 
 
 def test_trained_policy_maps_small_frames_at_their_own_size() -> None:
     require_assets("models/yolov8n.pt")
-    from envs.features import static_grids
+    from envs.observation import static_grids
     from envs.tables import load_pictures
     from semrl.agent.checkpoint import load_checkpoint_policy
 
@@ -61,11 +61,12 @@ def test_fast_mode_oracle_bounds_the_shipped_policy(monkeypatch: pytest.MonkeyPa
 
     from envs.semantic_qp import SemanticQPEnv
     from envs.tables import build_tables, load_pictures
+    from semrl.agent import resolve_policy
     from semrl.agent.checkpoint import load_checkpoint_policy, shipped_policy
-    from semrl.bench.policy import PolicyInput, load_policy
+    from semrl.policy import PolicyInput
 
     monkeypatch.setenv("SEMRL_ORACLE_CKPT", str(shipped_policy("detection")))
-    oracle = load_policy(str(Path(__file__).resolve().parents[1] / "benchmarks" / "oracle_policy.py") + ":oracle")
+    oracle = resolve_policy(str(Path(__file__).resolve().parents[1] / "benchmarks" / "oracle_policy.py") + ":oracle")
     policy = load_checkpoint_policy("detection", strict=False)
     picture = load_pictures("coco8", split="val", limit=1)[0]
     table = build_tables(

@@ -12,16 +12,9 @@ from stable_baselines3.common.env_checker import check_env
 
 import envs
 from envs.codecs import CodedPicture, FakeCodec
-from envs.features import OBS_DIM, OBS_NAMES
-from envs.semantic_qp import (
-    EnvSettings,
-    RewardConfig,
-    SemanticQPEnv,
-    interpolated,
-    synthetic_pictures,
-    synthetic_set,
-    task_to_mse_ratio,
-)
+from envs.observation import OBS_DIM, OBS_NAMES
+from envs.reward import RewardConfig, interpolated, task_to_mse_ratio
+from envs.semantic_qp import EnvSettings, SemanticQPEnv, synthetic_pictures, synthetic_set
 from envs.tables import DEFAULT_TABLE_QPS, CtuTable, build_tables, compute_table
 from semrl.errors import InvalidInputError
 from semrl.semantics.fakes import FakeExtractor

@@ -1,8 +1,9 @@
 """Load a trained policy (``ckpt.zip`` + ``ckpt.json``) as a QP-offset policy for encode and benchmarks.
 
 The policy sees only the frame and the base QP, as at training: it computes the task's semantic
-map of the frame with the same extractor, builds the env's observations and picks each CTU's
-offset in raster order (deterministic actions). A frame smaller than the trained network input
+map of the frame with the same extractor, builds the observations with the environment's own
+builder (:class:`envs.observation.ObservationBuilder`) and picks each CTU's offset in raster order
+(deterministic actions). A frame smaller than the trained network input
 is not upscaled: the net runs at the frame's own size (rounded up to its stride), which halves the
 cost of a 480x360 video frame's map and changes the map little (the training pictures, COCO and
 ImageNet, are mostly 640 pixels or less on their long side).
@@ -13,16 +14,17 @@ from __future__ import annotations
 import hashlib
 import warnings
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from envs.features import N_STATIC_OBS, OBS_DIM, OBS_NAMES, static_grids, static_observations
+from envs.observation import OBS_DIM, OBS_NAMES, ObservationBuilder, static_grids, static_observations
 from envs.semantic_qp import EnvSettings
-from semrl.agent.config import TASKS, PolicyConfig, config_path
-from semrl.agent.errors import PolicyMismatchError
-from semrl.errors import InputNotFoundError, InvalidInputError
+from semrl.agent.config import PolicyConfig, config_path
+from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
+from semrl.policy import PolicyInput
+from semrl.semantics import TASKS
 from semrl.semantics.extractors import SemanticExtractor
 
 RECENT_FRAMES = 16  # frames whose semantic features are kept between calls
@@ -30,25 +32,6 @@ NET_STRIDE = 32  # YOLO input sizes are multiples of the largest stride
 
 SHIPPED = Path(__file__).resolve().parents[1] / "policies"
 """Folder of the policies shipped with semrl: ``<task>.zip`` and ``<task>.json``."""
-
-
-class FrameInput(Protocol):
-    """What the policy reads of ``semrl.bench.policy.PolicyInput``."""
-
-    @property
-    def frame(self) -> NDArray[np.uint8]:
-        """(H, W, 3) uint8 RGB, even size."""
-        ...
-
-    @property
-    def base_qp(self) -> int:
-        """Base QP of the operating point."""
-        ...
-
-    @property
-    def ctu_shape(self) -> tuple[int, int]:
-        """(rows, cols) of the CTU grid."""
-        ...
 
 
 def shipped_policy(task: str) -> Path:
@@ -67,7 +50,7 @@ def shipped_policy(task: str) -> Path:
 
 
 class TrainedPolicy:
-    """A trained SB3 model as a :class:`semrl.bench.policy.Policy`.
+    """A trained SB3 model as a :class:`semrl.policy.Policy` (it computes its own semantic maps).
 
     Args:
         model: The Stable-Baselines3 model.
@@ -75,6 +58,9 @@ class TrainedPolicy:
         extractor: The semantic extractor the policy observes (the one it was trained with).
         digest: sha256 of the checkpoint file (part of the fingerprint).
     """
+
+    needs_regions = False
+    runs_own_net = True
 
     def __init__(self, model: Any, config: PolicyConfig, extractor: SemanticExtractor, digest: str) -> None:
         self.model = model
@@ -137,33 +123,17 @@ class TrainedPolicy:
         grids = self._grids(frame)
         rows, cols = grids.shape[1:]
         n = rows * cols
-        static = static_observations(grids, float(base_qp))
-        decisions = np.zeros(n, np.float32)
+        builder = ObservationBuilder(static_observations(grids, float(base_qp)), cols, base_qp, self._scale)
         chosen = np.zeros(n, np.int64)
-        obs = np.zeros((1, OBS_DIM), np.float32)
-        total = 0.0
         with torch.no_grad():
             for i in range(n):
-                r, c = divmod(i, cols)
-                obs[0, :N_STATIC_OBS] = static[i]
-                obs[0, N_STATIC_OBS:] = (
-                    decisions[i - 1] if c > 0 else 0.0,
-                    decisions[i - cols] if r > 0 else 0.0,
-                    decisions[i - cols - 1] if r > 0 and c > 0 else 0.0,
-                    decisions[i - cols + 1] if r > 0 and c + 1 < cols else 0.0,
-                    1.0 if c > 0 else 0.0,
-                    1.0 if r > 0 else 0.0,
-                    total / i if i else 0.0,
-                    i / n,
-                )
-                a = self._act(obs)
+                a = self._act(builder.observe(i)[None])
                 chosen[i] = a
-                decisions[i] = self.offsets[a] / self._scale
-                total += float(decisions[i])
+                builder.record(i, float(self.offsets[a]))
         qps = np.clip(base_qp + self.offsets[chosen], self.settings.qp_min, 51)
         return (qps - base_qp).reshape(rows, cols).astype(np.int32)
 
-    def __call__(self, inputs: FrameInput) -> NDArray[np.int32]:
+    def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
         """Offsets of shape ``inputs.ctu_shape`` for ``inputs.frame`` at ``inputs.base_qp``."""
         offsets = self.offsets_for(inputs.frame, int(inputs.base_qp))
         if offsets.shape != tuple(inputs.ctu_shape):

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from semrl.errors import InputNotFoundError, InvalidInputError
+from semrl.semantics import TASKS
 
 ALGORITHMS = ("ppo", "dqn")
-TASKS = ("detection", "segmentation", "classification")
 DEFAULT_DATA = {"detection": "coco-det", "segmentation": "coco-seg", "classification": "imagenet-cls"}
 POLICY_FORMAT = 1
 """Bumped when the meaning of a saved policy config changes."""

@@ -1,7 +1,7 @@
 """The policies shipped with semrl, as ``module:attribute`` policies loaded at first use.
 
 ``python benchmarks/bdrate.py --policy semrl=semrl.agent.shipped:detection`` benchmarks the
-shipped detection policy without a checkpoint loader being registered.
+shipped detection policy (the same as ``--policy detection``, resolved when first called).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.agent.checkpoint import FrameInput, TrainedPolicy, load_checkpoint_policy, shipped_policy
+from semrl.agent.checkpoint import TrainedPolicy, shipped_policy
+from semrl.policy import PolicyInput
 
 
 class LazyPolicy:
@@ -21,6 +22,9 @@ class LazyPolicy:
     Args:
         task: ``detection``, ``segmentation`` or ``classification``.
     """
+
+    needs_regions = False
+    runs_own_net = True
 
     def __init__(self, task: str) -> None:
         self.task = task
@@ -35,10 +39,14 @@ class LazyPolicy:
     def load(self) -> TrainedPolicy:
         """The loaded policy."""
         if self._policy is None:
-            self._policy = load_checkpoint_policy(shipped_policy(self.task), task=self.task)
+            from semrl.agent.resolve import resolve_policy
+
+            policy = resolve_policy(self.task, task=self.task)
+            assert isinstance(policy, TrainedPolicy)
+            self._policy = policy
         return self._policy
 
-    def __call__(self, inputs: FrameInput) -> NDArray[np.int32]:
+    def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
         """Offsets for one frame (see :class:`TrainedPolicy`)."""
         return self.load()(inputs)
 

@@ -8,6 +8,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from semrl.semantics import TASKS
+
 
 def register(subparsers: Any) -> None:
     """Adds the ``encode`` command."""
@@ -24,7 +26,7 @@ def register(subparsers: Any) -> None:
         help="detection|segmentation|classification (the shipped policies), uniform, roi, a ckpt.zip, or "
         "module:function (default detection)",
     )  # fmt: skip
-    parser.add_argument("--task", choices=("detection", "segmentation", "classification"), help="task net to use")
+    parser.add_argument("--task", choices=TASKS, help="task net to use")
     parser.add_argument("--qp", type=int, default=32, help="base QP (default 32)")
     parser.add_argument("--preset", default="medium", help="x265 preset (default medium)")
     parser.add_argument("--gop", choices=("ldp", "ra", "intra"), default="ldp", help="GOP structure (default ldp)")

@@ -18,7 +18,8 @@ def _qp_range(text: str) -> tuple[int, int]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the ``train`` subcommand."""
-    from semrl.agent.config import ALGORITHMS, TASKS, TrainConfig
+    from semrl.agent.config import ALGORITHMS, TrainConfig
+    from semrl.semantics import TASKS
 
     d = TrainConfig()
     p = subparsers.add_parser(

@@ -4,12 +4,25 @@ Imports neither torch, gymnasium nor ultralytics. The x265 library is loaded at 
 """
 
 from semrl.codec.bitstream import AnnexBWriter
-from semrl.codec.encoder import CTU_SIZE, EncodedFrame, Encoder, EncoderConfig, Gop, ctu_grid
+from semrl.codec.encoder import (
+    BLOCK_SIZE,
+    CTU_SIZE,
+    QP_MAX,
+    QP_MIN,
+    EncodedFrame,
+    Encoder,
+    EncoderConfig,
+    Gop,
+    ctu_grid,
+)
 from semrl.codec.library import X265Build, load_library
 from semrl.codec.picture import Yuv420
 
 __all__ = [
+    "BLOCK_SIZE",
     "CTU_SIZE",
+    "QP_MAX",
+    "QP_MIN",
     "AnnexBWriter",
     "EncodedFrame",
     "Encoder",

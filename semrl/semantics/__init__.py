@@ -4,14 +4,14 @@ Importing this package does not import torch or ultralytics; the networks load o
 """
 
 from semrl.semantics.config import ClassWeights, MapConfig, load_class_weights
-from semrl.semantics.maps import CTU_SIZE, OFFSET_BLOCK, SemanticMap, grid_shape, pool_map
+from semrl.semantics.maps import TASKS, SemanticMap, Task, grid_shape, pool_map
 
 __all__ = [
-    "CTU_SIZE",
-    "OFFSET_BLOCK",
     "ClassWeights",
     "MapConfig",
+    "TASKS",
     "SemanticMap",
+    "Task",
     "grid_shape",
     "load_class_weights",
     "pool_map",

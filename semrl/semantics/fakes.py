@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from semrl.errors import InvalidInputError
 from semrl.semantics.frames import ColorOrder, Frame, to_bgr
-from semrl.semantics.maps import SemanticMap, box_map
+from semrl.semantics.maps import TASKS, SemanticMap, box_map
 from semrl.semantics.yolo import Detections
 
 
@@ -106,7 +106,7 @@ class FakeExtractor:
         objects: Sequence[FakeObject] = DEFAULT_OBJECTS,
         margin: int = 0,
     ) -> None:
-        if task not in ("detection", "segmentation", "classification"):
+        if task not in TASKS:
             raise InvalidInputError(f"unknown task {task!r}")
         self._task = task
         self.margin = margin

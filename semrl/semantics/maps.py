@@ -11,16 +11,12 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from semrl.codec import BLOCK_SIZE, CTU_SIZE
 from semrl.errors import InvalidInputError
-
-CTU_SIZE = 64
-"""Side of an HEVC coding tree unit as semrl's x265 is configured (pixels)."""
-
-OFFSET_BLOCK = 16
-"""Side of the block of x265's quantisation-offset grid (pixels)."""
 
 Task = Literal["detection", "segmentation", "classification"]
 TASKS: tuple[Task, ...] = ("detection", "segmentation", "classification")
+"""The vision tasks semrl codes for: the one list every layer above reads."""
 Reduce = Literal["mean", "max"]
 
 
@@ -64,7 +60,7 @@ class SemanticMap:
 
     def offset_grid(self, reduce: Reduce = "mean") -> NDArray[np.float32]:
         """Pool to the 16x16 quantisation-offset grid; see :func:`pool_map`."""
-        return pool_map(self.values, OFFSET_BLOCK, reduce)
+        return pool_map(self.values, BLOCK_SIZE, reduce)
 
 
 def grid_shape(height: int, width: int, block: int = CTU_SIZE) -> tuple[int, int]:

@@ -1,0 +1,120 @@
+"""One resolver from a policy spec (command line, benchmark, Python) to a policy object.
+
+A spec is one of:
+
+- ``uniform``: no offsets (:func:`semrl.policy.uniform`);
+- ``roi``: :class:`semrl.policy.RoiPolicy` with ``roi_delta``;
+- a task name (``detection``, ``segmentation``, ``classification``): the policy shipped for it;
+- a checkpoint path, loaded by :data:`CHECKPOINT_LOADERS` by suffix (``.zip``: ``semrl train``'s,
+  with its ``ckpt.json`` beside it);
+- ``module:function`` or ``path/to/file.py:function``: any callable taking a
+  :class:`semrl.policy.PolicyInput`.
+
+It lives in the agent layer because it loads trained checkpoints; the policy layer below knows
+nothing of training.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+
+from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
+from semrl.policy import Policy, RoiPolicy, policy_task, uniform
+from semrl.semantics import TASKS
+
+CheckpointLoader = Callable[..., Policy]
+"""Loads a checkpoint file: ``loader(path, task=..., device=...)``."""
+
+
+def _trained_policy(path: Path, *, task: str | None, device: str | None) -> Policy:
+    from semrl.agent.checkpoint import load_checkpoint_policy
+
+    return load_checkpoint_policy(path, task=task, device=device or "cpu")
+
+
+CHECKPOINT_LOADERS: dict[str, CheckpointLoader] = {".zip": _trained_policy}
+"""Loaders of policy checkpoints by file suffix (``.zip``: Stable-Baselines3, from ``semrl train``)."""
+
+_CHECKPOINT_SUFFIXES = (".zip", ".pt", ".pth", ".ckpt", ".onnx")
+
+
+def resolve_policy(spec: str, *, task: str | None = None, device: str | None = None, roi_delta: int = 8) -> Policy:
+    """The policy a spec names (see the module docstring), checked against ``task``.
+
+    Args:
+        spec: The spec.
+        task: The task the policy must serve (None: any); a policy that declares another task is
+            refused.
+        device: Torch device of a trained policy's networks (default CPU).
+        roi_delta: ``roi``'s offset magnitude.
+
+    Raises:
+        InvalidInputError: A malformed spec, a missing attribute, an object that is not callable,
+            or a checkpoint whose suffix has no loader.
+        InputNotFoundError: A named file does not exist.
+        PolicyMismatchError: The policy serves another task than ``task``.
+    """
+    if spec == "uniform":
+        return uniform
+    if spec == "roi":
+        return RoiPolicy(delta=roi_delta)
+    path = Path(spec)
+    if spec in TASKS and not path.exists():
+        from semrl.agent.checkpoint import shipped_policy
+
+        path = shipped_policy(spec)
+    if path.suffix in _CHECKPOINT_SUFFIXES or (path.is_file() and ":" not in spec):
+        policy = _load_checkpoint(path, task, device)
+    else:
+        policy = _import_callable(spec)
+    served = policy_task(policy)
+    if task is not None and served is not None and served != task:
+        raise PolicyMismatchError(
+            f"policy {spec} was trained for {served}, not {task}; drop --task to use it for {served}"
+        )
+    return policy
+
+
+def _load_checkpoint(path: Path, task: str | None, device: str | None) -> Policy:
+    if not path.is_file():
+        raise InputNotFoundError(f"policy checkpoint not found: {path}")
+    loader = CHECKPOINT_LOADERS.get(path.suffix)
+    if loader is None:
+        raise InvalidInputError(
+            f"policy checkpoint {path}: no loader for {path.suffix or 'files without a suffix'!r} "
+            f"checkpoints yet (registered: {sorted(CHECKPOINT_LOADERS) or 'none'}); "
+            "pass a policy as module:function, or register a loader in semrl.agent.resolve.CHECKPOINT_LOADERS"
+        )
+    return loader(path, task=task, device=device)
+
+
+def _import_callable(spec: str) -> Policy:
+    module_name, sep, attr = spec.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise InvalidInputError(
+            f"policy {spec!r}: expected uniform, roi, a task name, a checkpoint path, module:function "
+            "or file.py:function"
+        )
+    if module_name.endswith(".py"):
+        file = Path(module_name)
+        if not file.is_file():
+            raise InputNotFoundError(f"policy module file not found: {file}")
+        module_spec = importlib.util.spec_from_file_location(f"semrl_policy_{file.stem}", file)
+        if module_spec is None or module_spec.loader is None:
+            raise InvalidInputError(f"policy {spec!r}: cannot import {file}")
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as e:
+            raise InvalidInputError(f"policy {spec!r}: cannot import module {module_name!r}: {e}") from e
+    obj = getattr(module, attr, None)
+    if obj is None:
+        raise InvalidInputError(f"policy {spec!r}: module {module_name!r} has no attribute {attr!r}")
+    if not callable(obj):
+        raise InvalidInputError(f"policy {spec!r} is a {type(obj).__name__}, not callable")
+    return obj  # type: ignore[no-any-return]

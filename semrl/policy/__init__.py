@@ -1,0 +1,38 @@
+"""QP-offset policies: what a policy sees, what it returns, and the policies that need no training.
+
+The layer below the environment, the agent, the encode pipeline and the benchmark, which all
+import it: :class:`PolicyInput` (one frame, its base QP, the grids the offsets may have, the task
+net's regions when the policy asks for them, state kept across the frames of a clip), the
+:class:`Policy` protocol, :func:`apply_offsets` (call a policy, check and clip its answer),
+:func:`uniform` (A1) and :class:`RoiPolicy` (A3). Trained policies live in :mod:`semrl.agent`,
+which also resolves a policy spec from the command line (:func:`semrl.agent.resolve_policy`).
+
+Imports neither torch, gymnasium nor ultralytics.
+"""
+
+from semrl.policy.base import (
+    Policy,
+    PolicyInput,
+    apply_offsets,
+    describe,
+    needs_regions,
+    offset_block,
+    policy_task,
+    runs_own_net,
+    uniform,
+)
+from semrl.policy.roi import RoiPolicy, roi_ctus
+
+__all__ = [
+    "Policy",
+    "PolicyInput",
+    "RoiPolicy",
+    "apply_offsets",
+    "describe",
+    "needs_regions",
+    "offset_block",
+    "policy_task",
+    "roi_ctus",
+    "runs_own_net",
+    "uniform",
+]

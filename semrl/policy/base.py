@@ -1,0 +1,153 @@
+"""The policy protocol, its input, and calling a policy safely.
+
+A policy sees one original frame (and, when it asks for them, the task net's regions on it) and
+the base QP, and returns QP offsets: one per 64x64 CTU (``ctu_shape``) or one per 16x16 block
+(``block_shape``). :func:`apply_offsets` adds them to the base QP, rounds, clips to 0..51 and
+hands the encoder offsets relative to its base QP.
+
+What a policy declares about itself, as optional attributes (a plain function has none and gets
+the defaults):
+
+- ``needs_regions`` (default True): the caller runs the task net on the frame and fills
+  ``PolicyInput.region`` and ``boxes``; False spares that net (:func:`uniform`, trained policies,
+  which compute their own semantic maps).
+- ``runs_own_net`` (default False): the policy runs a network of its own on each frame (the
+  caller then leaves it the CPU cores x265 does not use).
+- ``task`` (default None): the task the policy serves; None serves any.
+- ``offset_block`` (default 64): the side of the blocks its offsets may vary over: 64 (one offset
+  per CTU; offsets per 16x16 block must then be equal within each CTU) or 16 (the encoder is
+  opened with 16x16 quantisation groups, so every block may have its own QP).
+- ``fingerprint`` (str): changes whenever the behaviour does (benchmark cache keys and reports).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN
+from semrl.errors import InvalidInputError
+
+
+@dataclass(frozen=True, eq=False)
+class PolicyInput:
+    """What a policy sees for one frame.
+
+    Attributes:
+        frame: The original frame as the encoder receives it, (H, W, 3) uint8 RGB, H and W even
+            (odd images are padded by one row or column of edge pixels).
+        base_qp: The operating point's base QP. It may exceed 51 (a "virtual" base, used to
+            extend ROI curves to the low-rate end): the frame is then coded at QP 51 plus
+            offsets, and every CTU's QP is ``base_qp + offset`` clipped to 0..51.
+        ctu_shape: (rows, cols) of the 64x64 CTU grid.
+        region: bool (h, w) pixels the task net marks as relevant on the original frame (boxes or
+            masks of objects with confidence >= 0.25, or the thresholded Grad-CAM for
+            classification); (h, w) is the unpadded frame size. None when not computed (the
+            policy declared ``needs_regions = False``, or no task net runs).
+        boxes: float32 (N, 4) xyxy boxes of the objects with confidence >= 0.25 (detection and
+            segmentation), else an empty array.
+        frame_index: Index of the frame in its clip (0 for images).
+        state: One dict per clip, the same object for every frame of it (fresh for each image):
+            where a policy keeps what it carries from frame to frame.
+    """
+
+    frame: NDArray[np.uint8]
+    base_qp: int
+    ctu_shape: tuple[int, int]
+    region: NDArray[np.bool_] | None = None
+    boxes: NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    frame_index: int = 0
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def block_shape(self) -> tuple[int, int]:
+        """(rows, cols) of the 16x16 block grid (offsets may be given per block instead of per CTU)."""
+        h, w = self.frame.shape[:2]
+        return -(-h // BLOCK_SIZE), -(-w // BLOCK_SIZE)
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Anything that maps a :class:`PolicyInput` to QP offsets of shape ``ctu_shape`` or ``block_shape``.
+
+    A plain function qualifies; see the module docstring for the attributes a policy may declare.
+    """
+
+    def __call__(self, inputs: PolicyInput) -> NDArray[np.floating] | NDArray[np.integer]:
+        """Return QP offsets, shape ``inputs.ctu_shape`` (or ``inputs.block_shape``)."""
+        ...
+
+
+def uniform(inputs: PolicyInput) -> NDArray[np.int32]:
+    """No offsets: every CTU at the base QP (the A1 anchor)."""
+    return np.zeros(inputs.ctu_shape, np.int32)
+
+
+uniform.needs_regions = False  # type: ignore[attr-defined]
+uniform.fingerprint = "uniform"  # type: ignore[attr-defined]
+
+
+def needs_regions(policy: object) -> bool:
+    """Whether the caller must run the task net and fill ``PolicyInput.region`` for ``policy``."""
+    return bool(getattr(policy, "needs_regions", True))
+
+
+def runs_own_net(policy: object) -> bool:
+    """Whether ``policy`` runs a network of its own on every analysed frame."""
+    return bool(getattr(policy, "runs_own_net", False))
+
+
+def offset_block(policy: object) -> int:
+    """The side of the blocks ``policy``'s offsets vary over: the encoder's quantisation-group size for it."""
+    size = int(getattr(policy, "offset_block", CTU_SIZE))
+    if size not in (BLOCK_SIZE, CTU_SIZE):
+        raise InvalidInputError(
+            f"policy {describe(policy)} declares offset_block {size}; use {BLOCK_SIZE} or {CTU_SIZE}"
+        )
+    return size
+
+
+def policy_task(policy: object) -> str | None:
+    """The task ``policy`` serves, or None when it serves any."""
+    task = getattr(policy, "task", None)
+    return task if isinstance(task, str) else None
+
+
+def apply_offsets(
+    policy: Policy | Callable[[PolicyInput], object], inputs: PolicyInput, coded_base: int | None = None
+) -> NDArray[np.int32]:
+    """Call a policy and return the offsets to give the encoder (per CTU or per 16x16 block, as returned).
+
+    Each CTU's (or block's) QP is ``inputs.base_qp`` + the policy's offset, rounded and clipped to
+    0..51; the result is relative to ``coded_base``, the encoder's base QP (default
+    ``inputs.base_qp``).
+
+    Raises:
+        InvalidInputError: The policy returned the wrong shape or non-finite values.
+    """
+    raw = np.asarray(policy(inputs), dtype=np.float64)
+    if raw.shape not in (inputs.ctu_shape, inputs.block_shape):
+        raise InvalidInputError(
+            f"policy {describe(policy)} returned offsets of shape {raw.shape}, expected the CTU grid "
+            f"{inputs.ctu_shape} or the {BLOCK_SIZE}x{BLOCK_SIZE} block grid {inputs.block_shape}"
+        )
+    if not np.isfinite(raw).all():
+        raise InvalidInputError(f"policy {describe(policy)} returned NaN or infinite offsets")
+    qp = np.clip(np.rint(raw) + inputs.base_qp, QP_MIN, QP_MAX)
+    base = inputs.base_qp if coded_base is None else coded_base
+    offsets: NDArray[np.int32] = (qp - base).astype(np.int32)
+    return offsets
+
+
+def describe(policy: object) -> str:
+    """A stable name for a policy: its ``fingerprint`` attribute, else module:qualname."""
+    fp = getattr(policy, "fingerprint", None)
+    if isinstance(fp, str):
+        return fp
+    module = getattr(policy, "__module__", type(policy).__module__)
+    name = getattr(policy, "__qualname__", type(policy).__qualname__)
+    return f"{module}:{name}"

@@ -1,0 +1,104 @@
+"""The policy layer: inputs, declared needs, offsets per CTU or per 16x16 block, clip state, the resolver."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semrl.agent import CHECKPOINT_LOADERS, resolve_policy
+from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
+from semrl.policy import (
+    PolicyInput,
+    RoiPolicy,
+    apply_offsets,
+    needs_regions,
+    offset_block,
+    policy_task,
+    runs_own_net,
+    uniform,
+)
+
+
+def _inputs(base_qp: int = 32, **kwargs: object) -> PolicyInput:
+    frame = np.zeros((136, 200, 3), np.uint8)  # 3x4 CTUs, 9x13 blocks
+    return PolicyInput(frame, base_qp, (3, 4), **kwargs)  # type: ignore[arg-type]
+
+
+def per_block(inputs: PolicyInput) -> np.ndarray:
+    """-4 on the first block row, +4 elsewhere."""
+    out = np.full(inputs.block_shape, 4, np.int32)
+    out[0] = -4
+    return out
+
+
+per_block.offset_block = 16  # type: ignore[attr-defined]
+
+
+def frame_counter(inputs: PolicyInput) -> np.ndarray:
+    """Counts the frames it has seen in the clip's state and offsets every CTU by that count."""
+    inputs.state["seen"] = inputs.state.get("seen", 0) + 1
+    return np.full(inputs.ctu_shape, inputs.state["seen"] - 1, np.int32)
+
+
+def test_offsets_may_be_per_ctu_or_per_block_and_are_clipped() -> None:
+    inputs = _inputs(base_qp=49)
+    assert inputs.block_shape == (9, 13)
+    blocks = apply_offsets(per_block, inputs)
+    assert blocks.shape == (9, 13) and blocks[0, 0] == -4 and blocks[1, 0] == 2  # 49 + 4 clipped to 51
+    np.testing.assert_array_equal(apply_offsets(uniform, inputs), np.zeros((3, 4), np.int32))
+    with pytest.raises(InvalidInputError, match=r"shape \(2, 2\).*\(3, 4\).*\(9, 13\)"):
+        apply_offsets(lambda _: np.zeros((2, 2)), inputs)
+    with pytest.raises(InvalidInputError, match="NaN"):
+        apply_offsets(lambda _: np.full((3, 4), np.nan), inputs)
+
+
+def test_policies_declare_what_they_need() -> None:
+    assert not needs_regions(uniform) and needs_regions(RoiPolicy()) and needs_regions(per_block)
+    assert not runs_own_net(uniform) and not runs_own_net(per_block)
+    assert policy_task(uniform) is None
+    assert offset_block(uniform) == 64 and offset_block(per_block) == 16
+    from semrl.agent import shipped
+
+    # declared on the class: asking must not load the model and its net
+    assert not needs_regions(shipped.detection) and runs_own_net(shipped.detection)
+    assert policy_task(shipped.segmentation) == "segmentation"
+    assert shipped.detection._policy is None
+
+
+def test_resolver_names_every_kind_of_spec(tmp_path: Path) -> None:
+    assert resolve_policy("uniform") is uniform
+    assert resolve_policy("roi", roi_delta=5) == RoiPolicy(delta=5)
+    assert resolve_policy("semrl.policy:uniform") is uniform
+    assert resolve_policy(f"{__file__}:per_block").__name__ == "per_block"
+    from semrl.agent import shipped
+
+    assert resolve_policy("semrl.agent.shipped:detection", task="detection") is shipped.detection
+    with pytest.raises(PolicyMismatchError, match="trained for detection, not segmentation"):
+        resolve_policy("semrl.agent.shipped:detection", task="segmentation")
+    with pytest.raises(InvalidInputError, match="has no attribute 'nope'"):
+        resolve_policy("semrl.policy:nope")
+    with pytest.raises(InvalidInputError, match="cannot import module"):
+        resolve_policy("no_such_module_xyz:fn")
+    with pytest.raises(InputNotFoundError, match="checkpoint not found"):
+        resolve_policy(str(tmp_path / "missing.zip"))
+    assert ".pt" not in CHECKPOINT_LOADERS
+    (tmp_path / "model.pt").write_bytes(b"x")
+    with pytest.raises(InvalidInputError, match="no loader for '.pt'"):
+        resolve_policy(str(tmp_path / "model.pt"))
+    with pytest.raises(InvalidInputError, match="expected uniform, roi, a task name"):
+        resolve_policy("justaname")
+
+
+@pytest.mark.x265
+def test_encode_takes_block_offsets_and_carries_state_across_a_clip(tmp_path: Path) -> None:
+    from semrl.pipeline import EncodeSettings, encode_video
+
+    settings = EncodeSettings(policy=f"{__name__}:frame_counter", max_frames=4, map_interval=1, preset="ultrafast",
+                              qp=30, gop="intra")  # fmt: skip
+    report = encode_video(None, tmp_path / "state.hevc", settings)
+    assert [r.mean_qp for r in report.rows] == [30.0, 31.0, 32.0, 33.0]  # one state dict for the clip
+    settings = EncodeSettings(policy=f"{__name__}:per_block", max_frames=1, preset="ultrafast", qp=30, gop="intra")
+    report = encode_video(None, tmp_path / "blocks.hevc", settings)
+    assert 30.0 < report.rows[0].mean_qp < 34.0  # the first block row at 26, the rest at 34
