@@ -21,11 +21,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from semrl.codec import AnnexBWriter, Encoder, EncoderConfig, Gop, Yuv420, load_library
-from semrl.codec.decode import probe
 from semrl.files import atomic_write
+from semrl.media import open_source, probe
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT.parent / "shared" / "assets"
@@ -36,15 +34,9 @@ DEFAULT_SOURCES = (
 
 
 def read_frames(path: Path, width: int, height: int, count: int) -> list[Yuv420]:
-    """Decodes (and scales) the first ``count`` frames of a video with FFmpeg."""
-    command = [
-        "ffmpeg", "-v", "error", "-i", str(path), "-frames:v", str(count),
-        "-vf", f"scale={width}:{height}:flags=bicubic", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-",
-    ]  # fmt: skip
-    raw = subprocess.run(command, capture_output=True, check=True).stdout
-    size = width * height * 3 // 2
-    data = np.frombuffer(raw, dtype=np.uint8)
-    return [Yuv420.from_i420(data[i : i + size], width, height) for i in range(0, len(raw), size)]
+    """Decodes (and scales, bicubic) the first ``count`` frames of a video with FFmpeg."""
+    with open_source(path, max_frames=count, size=(width, height)) as source:
+        return list(source)
 
 
 def time_in_process(config: EncoderConfig, frames: list[Yuv420], output: Path) -> float:
@@ -117,9 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         "name": "codec_speed",
         "description": {
             "what": "frames/s of the in-process patched x265 vs the patched x265 CLI, same frames and options",
-            "x265": build.version, "patch_hash": build.patch_hash, "library": str(build.library_path),
-            "python": sys.version.split()[0], "machine": f"{platform.machine()} {platform.processor()}",
-            "cpus": __import__("os").cpu_count(), "threads": args.threads, "qp": args.qp, "runs": args.runs,
+            "x265": build.version,
+            "patch_hash": build.patch_hash,
+            "library": str(build.library_path),
+            "python": sys.version.split()[0],
+            "machine": f"{platform.machine()} {platform.processor()}",
+            "cpus": __import__("os").cpu_count(),
+            "threads": args.threads,
+            "qp": args.qp,
+            "runs": args.runs,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": "python benchmarks/codec_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         },

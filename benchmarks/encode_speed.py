@@ -25,7 +25,7 @@ from typing import Any
 
 from semrl.codec import EncoderConfig, load_library
 from semrl.files import atomic_write
-from semrl.media import probe_video
+from semrl.media import ffmpeg_tool, video_info
 from semrl.pipeline import STAGES, EncodeSettings, encode_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ DEFAULT_VIDEO = ROOT.parent / "shared" / "assets" / "videos" / "pets2009_s2l1_48
 
 def time_cli(video: Path, settings: EncodeSettings, output: Path) -> float:
     """Seconds for ``ffmpeg -i video -f yuv4mpegpipe - | x265 ... --y4m --input -``."""
-    info = probe_video(video)
+    info = video_info(video)
     config = EncoderConfig(
         info.width, info.height, qp=settings.qp, preset=settings.preset, gop=settings.gop, keyint=settings.keyint,
         threads=settings.threads, fps=(info.fps.numerator, info.fps.denominator),
@@ -42,7 +42,7 @@ def time_cli(video: Path, settings: EncodeSettings, output: Path) -> float:
     x265 = load_library().build.prefix / "bin" / "x265"
     frames = ["-frames:v", str(settings.max_frames)] if settings.max_frames else []
     start = time.perf_counter()
-    decode = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(video), *frames, "-pix_fmt", "yuv420p"]
+    decode = [ffmpeg_tool("ffmpeg"), "-v", "error", "-nostdin", "-i", str(video), *frames, "-pix_fmt", "yuv420p"]
     decoder = subprocess.Popen([*decode, "-f", "yuv4mpegpipe", "-"], stdout=subprocess.PIPE)
     encoder = subprocess.run(
         [str(x265), *config.cli_args(), "--y4m", "--input", "-", "--output", str(output)],
@@ -79,10 +79,15 @@ def main(argv: list[str] | None = None) -> int:
                 stages.append(report.stage_s)
                 theirs.append(time_cli(args.video, settings, folder / "cli.hevc"))
             row = {
-                "policy": policy, "frames": report.frames, "kbps": report.kbps, "mean_qp": report.mean_qp,
-                "semrl_s": statistics.median(ours), "cli_s": statistics.median(theirs),
+                "policy": policy,
+                "frames": report.frames,
+                "kbps": report.kbps,
+                "mean_qp": report.mean_qp,
+                "semrl_s": statistics.median(ours),
+                "cli_s": statistics.median(theirs),
                 "stage_s": {stage: statistics.median(s[stage] for s in stages) for stage in STAGES},
-                "semrl_runs_s": ours, "cli_runs_s": theirs,
+                "semrl_runs_s": ours,
+                "cli_runs_s": theirs,
             }
             row["ratio"] = row["semrl_s"] / row["cli_s"]
             rows.append(row)
@@ -98,9 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         "description": {
             "what": "wall time of semrl encode (defaults, in-process) vs ffmpeg | patched x265 CLI, same frames, "
             "preset, GOP, base QP",
-            "video": str(args.video), "x265": build.version, "patch_hash": build.patch_hash,
-            "python": sys.version.split()[0], "machine": f"{platform.machine()} {platform.processor()}",
-            "cpus": os.cpu_count(), "runs": args.runs,
+            "video": str(args.video),
+            "x265": build.version,
+            "patch_hash": build.patch_hash,
+            "python": sys.version.split()[0],
+            "machine": f"{platform.machine()} {platform.processor()}",
+            "cpus": os.cpu_count(),
+            "runs": args.runs,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": "python benchmarks/encode_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         },

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from semrl.files import atomic_write
 from semrl.semantics import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,10 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     document = {"name": "env_speed", "description": description, "results": results}
     target = Path(args.output) if args.output else RESULTS / f"env_speed_{args.task}.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps(document, indent=1, sort_keys=True))
-    os.replace(tmp, target)
+    atomic_write(target, json.dumps(document, indent=1, sort_keys=True))
     print(json.dumps(results, indent=1, sort_keys=True))
     return 0
 

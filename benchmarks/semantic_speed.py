@@ -15,6 +15,8 @@ import statistics
 import time
 from pathlib import Path
 
+from semrl.files import atomic_write
+
 RESULTS = Path(__file__).resolve().parent / "results" / "semantic_speed.json"
 CASES = [
     ("detection", "boxes"),
@@ -84,10 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} CPUs, {datetime.date.today().isoformat()}"
     )
     out = {"name": "semantic_speed", "description": desc, "results": results}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(out, indent=2) + "\n")
-    os.replace(tmp, args.output)
+    atomic_write(args.output, json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.output}")
     return 0
 

@@ -297,7 +297,7 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
         ref = table.semantic.astype(np.float32)
         dec = self.extractor.extract([coded.recon], color="rgb")[0].values
         terms = fidelity_terms(picture.frame, coded.recon, ref, dec).astype(np.float64)
-        fid = fidelity_loss(terms, self.settings.reward)
+        fid = fidelity_loss(terms, self.settings.reward).astype(np.float64, copy=False)
         return coded.ctu_bits.reshape(-1).astype(np.float64), fid.reshape(-1)
 
     def _live_reference(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

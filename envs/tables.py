@@ -2,19 +2,9 @@
 
 For each picture and each QP of the table set, the picture is coded uniformly at that QP by the
 real codec, and the task net's semantic map of the reconstruction is compared with its map of the
-uncoded picture. Per CTU the table stores:
-
-- ``bits``: the encoder's exact CABAC bits of the CTU;
-- ``dsem``: the drop of the task's semantic output in the CTU, mean max(S_ref - S_q, 0) (boxes
-  weighted by confidence for detection, instance masks for segmentation, Grad-CAM for
-  classification): a lost or weakened detection or a mask that shrinks shows up there, as the
-  published work counts the pixels whose Grad-CAM dropped;
-- ``rise``: mean max(S_q - S_ref, 0), the semantic output that appears only after coding
-  (hallucinated objects); kept apart because it is mostly the net's jitter on background;
-- ``dpix``: the semantic-weighted squared error (``semrl.fidelity.distortion.semantic_distortion``
-  / 255^2), a smooth tie-breaker where the task output does not change yet;
-- ``mse``: the plain squared error / 255^2, which the semantic map does not see: the task net
-  also reads the background (weak and missed objects, context), so it is not free.
+uncoded picture. Per CTU the table stores the encoder's exact CABAC bits and the fidelity terms
+``dsem``, ``rise``, ``dpix`` and ``mse`` of :func:`envs.reward.fidelity_terms` (the same function
+live mode scores the agent's actual QP map with; their meaning is documented there).
 
 Tables are cached under ``<semrl cache>/env_tables`` keyed by the picture's content, the QP set,
 the codec's fingerprint (x265 version, patch hash, preset) and the extractor's fingerprint
@@ -27,7 +17,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,10 +27,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from envs.codecs import Codec
-from envs.features import static_grids
+from envs.observation import static_grids
+from envs.reward import TERM_NAMES, FidelityTerms, fidelity_terms
 from semrl.errors import InputNotFoundError, InvalidInputError
+from semrl.files import atomic_output
+from semrl.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
 from semrl.semantics.extractors import SemanticExtractor
-from semrl.semantics.maps import pool_map
 
 TABLE_VERSION = 3
 """Bumped when what a table holds changes meaning (old cache entries are then ignored)."""
@@ -51,9 +42,6 @@ DEFAULT_TABLE_QPS = (12, 17, 22, 27, 32, 37, 42, 47, 51)
 
 MIN_SIZE = 64
 """Smallest picture side x265 opens an encoder for with 64x64 CTUs; smaller pictures are skipped."""
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".y4m", ".webm")
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,18 +138,20 @@ def load_pictures(
         InputNotFoundError: ``data`` does not exist or holds no pictures.
         InvalidInputError: ``video_stride`` or ``limit`` is not positive.
     """
-    from semrl.semantics.frames import iter_frames, read_image
+    from semrl.semantics.frames import read_image
 
     if video_stride < 1 or (limit is not None and limit < 1):
         raise InvalidInputError(f"video_stride and limit must be positive, got {video_stride}, {limit}")
     p = Path(data)
     pictures = []
     if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES:
-        for i, (_, bgr) in enumerate(iter_frames(p)):
-            if i % video_stride == 0:
-                pictures.append(make_picture(f"{p.name}#{i}", np.ascontiguousarray(bgr[:, :, ::-1])))
-                if limit is not None and len(pictures) >= limit:
-                    break
+        # Through the reader encode uses, so training sees the frames encode will see.
+        with open_source(p, crop_even=True) as source:
+            for i, frame in enumerate(source):
+                if i % video_stride == 0:
+                    pictures.append(make_picture(f"{p.name}#{i}", frame.to_rgb()))
+                    if limit is not None and len(pictures) >= limit:
+                        break
     else:
         files = list_images(data, split)[:limit]
         for f in files:
@@ -188,7 +178,7 @@ class CtuTable:
         rise: float32 (Q, rows, cols) mean max(S_q - S_ref, 0) per CTU.
         dpix: float32 (Q, rows, cols) semantic-weighted squared error per CTU / 255^2.
         mse: float32 (Q, rows, cols) squared error per CTU / 255^2.
-        grids: float32 (6, rows, cols) static features (:data:`envs.features.STATIC_NAMES`).
+        grids: float32 (6, rows, cols) static features (:data:`envs.observation.STATIC_NAMES`).
         semantic: float16 (H, W) the reference semantic map (for live mode).
     """
 
@@ -208,37 +198,39 @@ class CtuTable:
         """(rows, cols)."""
         return int(self.bits.shape[1]), int(self.bits.shape[2])
 
+    @property
+    def terms(self) -> FidelityTerms:
+        """The fidelity terms, (Q, rows, cols) float32 each."""
+        return FidelityTerms(self.dsem, self.rise, self.dpix, self.mse)
+
     def save(self, path: Path) -> None:
         """Write atomically as ``.npz``."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.npz")
-        os.close(fd)
-        try:
+        with atomic_output(path, suffix=".npz") as temporary:  # np.savez adds ".npz" to a path without it
             np.savez_compressed(
-                tmp, name=np.array(self.name), digest=np.array(self.digest), qps=self.qps, bits=self.bits,
+                temporary, name=np.array(self.name), digest=np.array(self.digest), qps=self.qps, bits=self.bits,
                 dsem=self.dsem, rise=self.rise, dpix=self.dpix, mse=self.mse, grids=self.grids, semantic=self.semantic,
             )  # fmt: skip
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     @staticmethod
     def load(path: Path) -> CtuTable:
         """Read a table written by :meth:`save`."""
         with np.load(path) as z:
             return CtuTable(
-                str(z["name"]), str(z["digest"]), z["qps"], z["bits"], z["dsem"], z["rise"], z["dpix"], z["mse"],
-                z["grids"], z["semantic"],
+                str(z["name"]),
+                str(z["digest"]),
+                z["qps"],
+                z["bits"],
+                z["dsem"],
+                z["rise"],
+                z["dpix"],
+                z["mse"],
+                z["grids"],
+                z["semantic"],
             )
 
 
-def compute_table(
-    picture: Picture, codec: Codec, extractor: SemanticExtractor, qps: Sequence[int]
-) -> CtuTable:
-    """Code ``picture`` uniformly at every QP of ``qps`` and measure per-CTU bits and fidelity change."""
-    from semrl.fidelity.distortion import semantic_distortion
-
+def compute_table(picture: Picture, codec: Codec, extractor: SemanticExtractor, qps: Sequence[int]) -> CtuTable:
+    """Code ``picture`` uniformly at every QP of ``qps`` and measure per-CTU bits and fidelity terms."""
     frame = picture.frame
     ref = extractor.extract([frame], color="rgb")[0].values
     bits, recons = [], []
@@ -247,14 +239,11 @@ def compute_table(
         bits.append(coded.ctu_bits.astype(np.float32))
         recons.append(coded.recon)
     maps = extractor.extract(recons, color="rgb")
-    dsem = np.stack([pool_map(np.maximum(ref - m.values, 0), 64, "mean") for m in maps])
-    rise = np.stack([pool_map(np.maximum(m.values - ref, 0), 64, "mean") for m in maps])
-    dpix = np.stack([semantic_distortion(frame, r, ref) / 255.0**2 for r in recons]).astype(np.float32)
-    ones = np.ones(frame.shape[:2], np.float32)
-    mse = np.stack([semantic_distortion(frame, r, ones) / 255.0**2 for r in recons]).astype(np.float32)
+    terms = [fidelity_terms(frame, r, ref, m.values) for r, m in zip(recons, maps, strict=True)]
+    stacked = {name: np.stack([getattr(t, name) for t in terms]).astype(np.float32) for name in TERM_NAMES}
+    dsem, rise, dpix, mse = (stacked[name] for name in TERM_NAMES)
     return CtuTable(
-        picture.name, picture.digest, np.asarray(qps, np.int32), np.stack(bits), dsem.astype(np.float32),
-        rise.astype(np.float32), dpix, mse,
+        picture.name, picture.digest, np.asarray(qps, np.int32), np.stack(bits), dsem, rise, dpix, mse,
         static_grids(frame, ref), ref.astype(np.float16),
     )  # fmt: skip
 

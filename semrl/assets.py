@@ -17,12 +17,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from semrl.errors import SemrlError
+from semrl.errors import AssetNotFoundError
+from semrl.files import atomic_output
 from semrl.paths import cache_root
 
 if TYPE_CHECKING:
@@ -34,10 +34,6 @@ ASSETS_ENV = "SEMRL_ASSETS"
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _DEFAULT_ASSETS = REPO_ROOT.parent / "shared" / "assets"
-
-
-class AssetNotFoundError(SemrlError, FileNotFoundError):
-    """Weights, a dataset or the assets folder do not exist (the message names the path)."""
 
 
 def assets_root() -> Path | None:
@@ -105,14 +101,8 @@ def _bundled_font() -> Path | None:
 
 def atomic_copy(source: Path, target: Path) -> None:
     """Copy ``source`` to ``target`` through a temporary file in the target's folder."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(target) as temporary:
+        shutil.copyfile(source, temporary)
 
 
 def resolve_weights(weights: str | os.PathLike[str]) -> str:

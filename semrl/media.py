@@ -1,4 +1,10 @@
-"""Reading frames from videos, images and folders of images, streamed with bounded memory.
+"""Everything semrl does with FFmpeg, and reading frames from videos, images and folders of images.
+
+One module owns the FFmpeg tools: finding them (:func:`ffmpeg_tool`), probing a file
+(:func:`probe`), decoding to raw 4:2:0 pictures (:func:`open_source` streams them;
+:func:`decode_ffmpeg` and :func:`decode_libde265` decode a whole stream to check it) and muxing
+(:func:`mux_mp4`). Encode, training and the benchmark all read inputs through :func:`open_source`,
+so a video decodes to the same frames in each of them.
 
 Frames come as :class:`~semrl.codec.Yuv420` pictures: FFmpeg converts video to 4:2:0 as it decodes
 (as the x265 CLI would read it), and images are converted once on reading.
@@ -9,8 +15,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,21 +25,62 @@ import numpy as np
 import numpy.typing as npt
 
 from semrl.codec.picture import Yuv420
-from semrl.errors import InputNotFoundError, InvalidInputError, SemrlError
+from semrl.errors import CodecError, InputNotFoundError, InvalidInputError, MediaToolError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+"""Suffixes of the image files semrl reads (lower case)."""
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".y4m", ".hevc", ".h265")
+"""Suffixes of the video files semrl reads (lower case)."""
+
 RgbFrame = npt.NDArray[np.uint8]
 
 
-class MediaToolError(SemrlError, RuntimeError):
-    """FFmpeg or ffprobe is missing or failed."""
+def ffmpeg_tool(name: str) -> str:
+    """The path of an FFmpeg tool (``ffmpeg``, ``ffprobe``) or of ``libde265-dec265``.
 
-
-def _tool(name: str) -> str:
+    Raises:
+        MediaToolError: the tool is not on PATH.
+    """
     path = shutil.which(name)
     if path is None:
         raise MediaToolError(f"{name} not found on PATH: run scripts/setup.sh, or apt-get install ffmpeg")
     return path
+
+
+def ffmpeg_version() -> str:
+    """FFmpeg's version string (e.g. ``5.1.6-0+deb12u1``), or ``"unknown"`` without FFmpeg."""
+    try:
+        out = subprocess.run([ffmpeg_tool("ffmpeg"), "-version"], capture_output=True, text=True, check=False).stdout
+    except (MediaToolError, OSError):
+        return "unknown"
+    return out.split("\n", 1)[0].replace("ffmpeg version ", "").split(" Copyright")[0]
+
+
+def probe(path: str | Path, *, count_frames: bool = False) -> dict[str, object]:
+    """The first video stream's properties as ffprobe reports them.
+
+    Keys include ``codec_name``, ``profile``, ``width``, ``height``, ``r_frame_rate``,
+    ``avg_frame_rate`` and (when the container says) ``nb_frames``.
+
+    Args:
+        path: a video file or a raw stream.
+        count_frames: also decode the stream to count its frames (``nb_read_frames``); slow.
+
+    Raises:
+        InputNotFoundError: no such file.
+        InvalidInputError: the file has no video stream FFmpeg can read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFoundError(f"no such file: {path}")
+    command = [ffmpeg_tool("ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_streams", "-of", "json"]
+    command += ["-count_frames"] if count_frames else []
+    result = subprocess.run([*command, str(path)], capture_output=True, text=True, check=False)
+    streams = json.loads(result.stdout or "{}").get("streams", []) if result.returncode == 0 else []
+    if not streams or not streams[0].get("width"):
+        reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no video stream"
+        raise InvalidInputError(f"{path} is not a video or image FFmpeg can read ({reason})")
+    return dict(streams[0])
 
 
 @dataclass(frozen=True)
@@ -42,8 +90,8 @@ class SourceInfo:
     Attributes:
         path: the input (a video, an image or a folder); None for the built-in sample.
         kind: "video", "image", "folder" or "sample".
-        width: frame width in pixels.
-        height: frame height in pixels.
+        width: frame width in pixels (as read, i.e. after any crop or scale).
+        height: frame height in pixels (as read).
         fps: frame rate (the source's for videos; 25 or ``--fps`` for images).
         frames: number of frames if known (None when the container does not say).
     """
@@ -90,33 +138,25 @@ class FrameSource:
         self.close()
 
 
-def probe_video(path: Path) -> SourceInfo:
-    """Reads a video's size, frame rate and frame count with ffprobe.
+def video_info(path: Path) -> SourceInfo:
+    """A video's size, frame rate and frame count, from :func:`probe`.
 
     Raises:
+        InputNotFoundError: no such file.
         InvalidInputError: the file is not a video FFmpeg can read.
     """
-    result = subprocess.run(
-        [_tool("ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries",
-         "stream=width,height,avg_frame_rate,r_frame_rate,nb_frames,codec_name", "-of", "json", str(path)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    streams = json.loads(result.stdout or "{}").get("streams", []) if result.returncode == 0 else []
-    if not streams or not streams[0].get("width"):
-        reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no video stream"
-        raise InvalidInputError(f"{path} is not a video or image FFmpeg can read ({reason})")
-    stream = streams[0]
+    stream = probe(path)
     fps = _rate(stream.get("avg_frame_rate")) or _rate(stream.get("r_frame_rate")) or Fraction(25)
     count = stream.get("nb_frames")
     return SourceInfo(
-        path=path, kind="video", width=int(stream["width"]), height=int(stream["height"]), fps=fps,
-        frames=int(count) if count and str(count).isdigit() else None,
+        path=path, kind="video", width=int(str(stream["width"])), height=int(str(stream["height"])), fps=fps,
+        frames=int(str(count)) if count and str(count).isdigit() else None,
     )  # fmt: skip
 
 
-def _rate(text: str | None) -> Fraction | None:
+def _rate(text: object) -> Fraction | None:
     try:
-        rate = Fraction(text) if text else None
+        rate = Fraction(str(text)) if text else None
     except (ValueError, ZeroDivisionError):
         return None
     return rate if rate and rate > 0 else None
@@ -130,19 +170,31 @@ def _check_even(info: SourceInfo) -> None:
         )
 
 
-def open_source(path: Path, *, max_frames: int | None = None, fps: Fraction | None = None) -> FrameSource:
+def open_source(
+    path: Path,
+    *,
+    max_frames: int | None = None,
+    fps: Fraction | None = None,
+    crop_even: bool = False,
+    size: tuple[int, int] | None = None,
+) -> FrameSource:
     """Opens a video, an image, or a folder of images (sorted by name, all of one size).
 
     Args:
         path: the input.
         max_frames: read at most this many frames.
         fps: frame rate for images and folders (default 25), or to override a video's.
+        crop_even: for a video of odd width or height, drop its last column or row instead of
+            refusing it (4:2:0 pictures need an even size).
+        size: for a video, scale its frames to this (width, height) with FFmpeg (bicubic).
 
     Raises:
         InputNotFoundError: nothing at ``path``.
         InvalidInputError: not readable as video or image, odd frame size, images of
             different sizes, an empty folder.
+        MediaToolError: FFmpeg is missing.
     """
+    path = Path(path)
     if not path.exists():
         raise InputNotFoundError(f"input not found: {path}")
     if path.is_dir():
@@ -158,13 +210,22 @@ def open_source(path: Path, *, max_frames: int | None = None, fps: Fraction | No
         info = SourceInfo(path, "image", image.shape[1], image.shape[0], fps or Fraction(25), 1)
         _check_even(info)
         return FrameSource(info, iter([Yuv420.from_rgb(image)]))
-    info = probe_video(path)
+    info = video_info(path)
     if fps is not None:
-        info = SourceInfo(info.path, info.kind, info.width, info.height, fps, info.frames)
+        info = replace(info, fps=fps)
+    filters = []
+    if crop_even and (info.width % 2 or info.height % 2):
+        info = replace(info, width=info.width - info.width % 2, height=info.height - info.height % 2)
+        filters.append(f"crop={info.width}:{info.height}:0:0")
+    if size is not None:
+        info = replace(info, width=size[0], height=size[1])
+        filters.append(f"scale={size[0]}:{size[1]}:flags=bicubic")
     _check_even(info)
-    command = [_tool("ffmpeg"), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0"]
+    command = [ffmpeg_tool("ffmpeg"), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0"]
     if max_frames is not None:
         command += ["-frames:v", str(max_frames)]
+    if filters:
+        command += ["-vf", ",".join(filters)]
     command += ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-fps_mode", "passthrough", "-"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     return FrameSource(info, _video_frames(process, info), process)
@@ -213,15 +274,67 @@ def _video_frames(process: subprocess.Popen[bytes], info: SourceInfo) -> Iterato
         raise InvalidInputError(f"FFmpeg failed while decoding {info.name}: {error or 'truncated frame'}")
 
 
+def _split_i420(raw: bytes, width: int, height: int, source: str) -> list[Yuv420]:
+    size = width * height * 3 // 2
+    if len(raw) % size:
+        raise CodecError(f"{source} produced {len(raw)} bytes, not a whole number of {width}x{height} frames")
+    data = np.frombuffer(raw, dtype=np.uint8)
+    return [Yuv420.from_i420(data[i : i + size], width, height) for i in range(0, len(raw), size)]
+
+
+def decode_ffmpeg(path: str | Path, width: int, height: int) -> list[Yuv420]:
+    """Decodes a whole HEVC stream with FFmpeg into YUV 4:2:0 pictures in display order.
+
+    For checking what an encoder wrote; to read inputs, use :func:`open_source`.
+
+    Raises:
+        InputNotFoundError: no such file.
+        CodecError: FFmpeg cannot decode the stream, or it is not of ``width`` x ``height``.
+        MediaToolError: FFmpeg is missing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFoundError(f"no such file: {path}")
+    result = subprocess.run(
+        [ffmpeg_tool("ffmpeg"), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise CodecError(f"FFmpeg cannot decode {path}: {result.stderr.decode(errors='replace').strip()}")
+    return _split_i420(result.stdout, width, height, f"FFmpeg decoding {path}")
+
+
+def decode_libde265(path: str | Path, width: int, height: int) -> list[Yuv420]:
+    """Decodes an HEVC stream with libde265's ``libde265-dec265`` (a decoder written apart from FFmpeg).
+
+    Raises:
+        InputNotFoundError: no such file.
+        CodecError: dec265 cannot decode the stream, or it is not of ``width`` x ``height``.
+        MediaToolError: dec265 is missing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFoundError(f"no such file: {path}")
+    with tempfile.TemporaryDirectory(prefix="semrl-dec-") as folder:
+        out = Path(folder) / "out.yuv"
+        result = subprocess.run(
+            [ffmpeg_tool("libde265-dec265"), "-q", "-o", str(out), str(path)], capture_output=True, check=False
+        )
+        if result.returncode != 0 or not out.exists():
+            raise CodecError(f"dec265 cannot decode {path}: {result.stderr.decode(errors='replace').strip()}")
+        return _split_i420(out.read_bytes(), width, height, f"dec265 decoding {path}")
+
+
 def mux_mp4(hevc: Path, output: Path, fps: Fraction) -> None:
     """Puts an Annex-B HEVC stream into an MP4 (stream tagged ``hvc1``, the given frame rate).
 
     Raises:
-        MediaToolError: FFmpeg failed (its message is included).
+        MediaToolError: FFmpeg is missing or failed (its message is included).
     """
     command = [
-        _tool("ffmpeg"), "-v", "error", "-nostdin", "-y", "-f", "hevc", "-r", f"{fps.numerator}/{fps.denominator}",
-        "-i", str(hevc), "-c", "copy", "-tag:v", "hvc1", "-movflags", "+faststart", "-f", "mp4", str(output),
+        ffmpeg_tool("ffmpeg"), "-v", "error", "-nostdin", "-y",
+        "-f", "hevc", "-r", f"{fps.numerator}/{fps.denominator}", "-i", str(hevc),
+        "-c", "copy", "-tag:v", "hvc1", "-movflags", "+faststart", "-f", "mp4", str(output),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:

@@ -19,14 +19,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from semrl.bench.policy import PolicyInput, RoiPolicy, apply_offsets, load_policy, uniform
 from semrl.codec import AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, Yuv420
 from semrl.errors import InvalidInputError
-from semrl.files import atomic_write
+from semrl.files import atomic_output, atomic_write
 from semrl.media import FrameSource, SourceInfo, mux_mp4, open_source
+from semrl.policy import Policy, PolicyInput, apply_offsets, needs_regions, offset_block, policy_task, runs_own_net
+from semrl.semantics import TASKS
 
-TASKS = ("detection", "segmentation", "classification")
-BUILTIN_POLICIES = ("uniform", "roi", *TASKS)
 OUTPUT_SUFFIXES = (".hevc", ".h265", ".265", ".mp4")
 LOOKAHEAD_INTERVALS = 3
 """Frames are buffered this many map intervals ahead of the encoder, so a slow analysis (the
@@ -236,12 +235,8 @@ def encode_video(
             rows, coded = _run(source, settings, policy, task, stream, watch, progress)
         try:
             if output.suffix.lower() == ".mp4":
-                temporary = output.with_name(f".{output.name}.part.mp4")
-                try:
+                with atomic_output(output, suffix=".mp4") as temporary:
                     watch.call("encode", mux_mp4, writer_target, temporary, info.fps)
-                    os.replace(temporary, output)
-                finally:
-                    temporary.unlink(missing_ok=True)
         finally:
             if writer_target != output:
                 writer_target.unlink(missing_ok=True)
@@ -283,7 +278,7 @@ def _open(input_path: Path | None, settings: EncodeSettings) -> FrameSource:
 def _run(
     source: FrameSource,
     settings: EncodeSettings,
-    policy: Any,
+    policy: Policy,
     task: str | None,
     stream: AnnexBWriter,
     watch: _Stopwatch,
@@ -299,11 +294,12 @@ def _run(
     config = EncoderConfig(
         info.width, info.height, qp=settings.qp, preset=settings.preset, gop=settings.gop,
         keyint=settings.keyint, threads=settings.threads, fps=(info.fps.numerator, info.fps.denominator),
+        qg_size=offset_block(policy),
     )  # fmt: skip
-    net = watch.call("setup", _task_net, task, settings) if task is not None and _uses_regions(policy) else None
+    net = watch.call("setup", _task_net, task, settings) if task is not None and needs_regions(policy) else None
     if net is not None:
         _leave_cores_to_x265(net.device, settings)
-    elif _runs_own_net(policy):
+    elif runs_own_net(policy):
         _leave_cores_to_x265(settings.device or "cpu", settings)  # as resolve_policy loads it
     bar = _progress_bar(info, settings, progress)
     lookahead = min(LOOKAHEAD_INTERVALS * settings.map_interval, LOOKAHEAD_FRAMES)
@@ -312,6 +308,7 @@ def _run(
     analysed: set[int] = set()
     pending: deque[tuple[int, Yuv420, Future[npt.NDArray[np.int32]] | None]] = deque()
     offsets: npt.NDArray[np.int32] | None = None
+    clip_state: dict[str, Any] = {}  # the policy's, carried from frame to frame
     with Encoder(config) as encoder, ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-task-net") as pool:
 
         def offsets_for(index: int, picture: Yuv420) -> npt.NDArray[np.int32]:
@@ -324,6 +321,7 @@ def _run(
                 frame=rgb, base_qp=settings.qp, ctu_shape=encoder.ctu_shape,
                 region=None if regions is None else regions.region,
                 boxes=np.zeros((0, 4), np.float32) if regions is None else regions.boxes, frame_index=index,
+                state=clip_state,
             )  # fmt: skip
             result = apply_offsets(policy, inputs)
             watch.seconds["semantics"] += middle - start
@@ -376,18 +374,6 @@ def _progress_bar(info: SourceInfo, settings: EncodeSettings, enabled: bool) -> 
     return tqdm(total=total, unit="frame", desc="encoding", leave=False)
 
 
-def _runs_own_net(policy: Any) -> bool:
-    """Whether a policy runs a task net of its own (trained policies compute their semantic maps)."""
-    from semrl.agent.checkpoint import TrainedPolicy
-
-    return isinstance(policy, TrainedPolicy)
-
-
-def _uses_regions(policy: Any) -> bool:
-    """Whether a policy reads the task net's regions (trained policies compute their own maps)."""
-    return not _runs_own_net(policy) and policy is not uniform
-
-
 def _task_net(task: str, settings: EncodeSettings) -> Any:
     from semrl.semantics.config import DEFAULT_WEIGHTS
     from semrl.semantics.yolo import YoloNet
@@ -412,29 +398,18 @@ def _analyse(net: Any, rgb: npt.NDArray[np.uint8], settings: EncodeSettings) -> 
     return task_regions(net, [rgb], color="rgb", imgsz=imgsz)[0]
 
 
-def resolve_policy(settings: EncodeSettings) -> tuple[Any, str | None]:
-    """The policy object and the task whose net feeds it.
+def resolve_policy(settings: EncodeSettings) -> tuple[Policy, str | None]:
+    """The policy object and the task whose net feeds it (or that it serves).
 
     Raises:
         InvalidInputError: unknown policy, or a policy trained for another task than ``--task``
-            (``PolicyMismatchError``, also an ``InvalidInputError``-style ``ValueError``).
+            (``PolicyMismatchError``).
         InputNotFoundError: a checkpoint that does not exist.
     """
-    name = settings.policy
-    if name == "uniform":
-        return uniform, settings.task
-    if name == "roi":
-        return RoiPolicy(delta=settings.roi_delta), settings.task or "detection"
-    if name in TASKS or name.endswith(".zip"):
-        from semrl.agent.checkpoint import load_checkpoint_policy
+    from semrl.agent import resolve_policy as resolve
 
-        # A trained policy serves the task it was trained for; --task may only confirm it.
-        trained = load_checkpoint_policy(name, task=settings.task, device=settings.device or "cpu")
-        return trained, trained.task
-    policy = load_policy(name)
-    trained_for = getattr(policy, "task", None)
-    if trained_for is not None and settings.task is not None and settings.task != trained_for:
-        raise InvalidInputError(
-            f"policy {name} was trained for {trained_for}, not {settings.task}; drop --task to use it for {trained_for}"
-        )
-    return policy, settings.task or trained_for or "detection"
+    policy = resolve(settings.policy, task=settings.task, device=settings.device, roi_delta=settings.roi_delta)
+    task = policy_task(policy) or settings.task
+    if task is None and needs_regions(policy):
+        task = "detection"
+    return policy, task

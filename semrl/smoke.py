@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from semrl.codec import AnnexBWriter, Encoder, EncoderConfig, Gop, Yuv420
-from semrl.codec.decode import decode_ffmpeg, probe
 from semrl.errors import CodecError
+from semrl.media import decode_ffmpeg, probe
 from semrl.samples import sample_clip
 
 

@@ -19,9 +19,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def test_parses_and_rejects_bad_task() -> None:
-    args = _parser().parse_args(
-        ["maps", "x.jpg", "--task", "detection", "-o", "out", "--frames", "3"]
-    )
+    args = _parser().parse_args(["maps", "x.jpg", "--task", "detection", "-o", "out", "--frames", "3"])
     assert args.func is maps_cli.run and args.frames == 3 and args.method is None
     with pytest.raises(SystemExit):
         _parser().parse_args(["maps", "x.jpg", "--task", "tracking", "-o", "out"])
@@ -29,9 +27,7 @@ def test_parses_and_rejects_bad_task() -> None:
 
 def test_missing_input_names_the_path(tmp_path) -> None:
     require_assets()
-    args = _parser().parse_args(
-        ["maps", str(tmp_path / "nope.jpg"), "--task", "detection", "-o", str(tmp_path)]
-    )
+    args = _parser().parse_args(["maps", str(tmp_path / "nope.jpg"), "--task", "detection", "-o", str(tmp_path)])
     with pytest.raises(FileNotFoundError, match=r"nope\.jpg"):
         args.func(args)
 
@@ -43,9 +39,7 @@ def test_maps_on_bus(tmp_path) -> None:
     require_assets()
     bus = Path(ultralytics.__file__).parent / "assets" / "bus.jpg"
     out = tmp_path / "maps"
-    args = _parser().parse_args(
-        ["maps", str(bus), "--task", "detection", "-o", str(out), "--device", "cpu"]
-    )
+    args = _parser().parse_args(["maps", str(bus), "--task", "detection", "-o", str(out), "--device", "cpu"])
     assert args.func(args) == 0
     assert (out / "bus_map.png").stat().st_size > 1000
     rows = list(csv.DictReader((out / "bus_ctu.csv").open()))

@@ -9,26 +9,22 @@ import numpy as np
 import pytest
 
 from semrl.codec import AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, Yuv420
-from semrl.codec.decode import decode_ffmpeg, decode_libde265, probe
 from semrl.errors import EncoderClosedError, InvalidInputError
+from semrl.media import decode_ffmpeg, decode_libde265, probe
 
 pytestmark = pytest.mark.x265
 W, H = 384, 256
 BASE = 32
 
 
-def encode(
-    clip: list[Yuv420], maps: list[np.ndarray | None] | None = None, **kwargs: object
-) -> list[EncodedFrame]:
+def encode(clip: list[Yuv420], maps: list[np.ndarray | None] | None = None, **kwargs: object) -> list[EncodedFrame]:
     options: dict[str, object] = {"qp": BASE, "preset": "ultrafast", **kwargs}
     with Encoder(EncoderConfig(W, H, **options)) as encoder:  # type: ignore[arg-type]
         maps = maps if maps is not None else [None] * len(clip)
         return encoder.encode_all(clip, maps)
 
 
-def random_maps(
-    rng: np.random.Generator, count: int, low: int = -6, high: int = 6
-) -> list[np.ndarray]:
+def random_maps(rng: np.random.Generator, count: int, low: int = -6, high: int = 6) -> list[np.ndarray]:
     return [rng.integers(low, high + 1, (4, 6)).astype(np.float32) for _ in range(count)]
 
 
@@ -44,11 +40,9 @@ def write(frames: list[EncodedFrame], path: Path) -> Path:
 def test_streams_decode_to_the_reconstruction(gop: str, clip, rng, tmp_path) -> None:  # type: ignore[no-untyped-def]
     frames = encode(clip, random_maps(rng, len(clip)), gop=gop, preset="medium")
     stream = write(frames, tmp_path / f"{gop}.hevc")
-    info = probe(stream)
+    info = probe(stream, count_frames=True)
     # x265 signals all-intra streams (keyint 1) as Main Intra, a format-range-extensions profile
-    assert info["codec_name"] == "hevc" and info["profile"] == (
-        "Rext" if gop == "intra" else "Main"
-    )
+    assert info["codec_name"] == "hevc" and info["profile"] == ("Rext" if gop == "intra" else "Main")
     assert int(str(info["nb_read_frames"])) == len(clip)
     recon = [frame.recon for frame in sorted(frames, key=lambda f: f.poc)]
     assert decode_ffmpeg(stream, W, H) == recon
@@ -72,9 +66,7 @@ def test_coded_ctus_carry_base_plus_offset(gop: str, clip, rng) -> None:  # type
 
 def test_per_block_offsets_with_16x16_quantisation_groups(clip, rng) -> None:  # type: ignore[no-untyped-def]
     blocks = rng.integers(-5, 6, (16, 24)).astype(np.float32)
-    with Encoder(
-        EncoderConfig(W, H, qp=BASE, gop=Gop.INTRA, qg_size=16, preset="ultrafast")
-    ) as encoder:
+    with Encoder(EncoderConfig(W, H, qp=BASE, gop=Gop.INTRA, qg_size=16, preset="ultrafast")) as encoder:
         (frame,) = encoder.encode(clip[0], blocks)
     # a CTU's coded QP is an average over its coded 16x16 groups: it must lie within their range
     for row in range(4):
@@ -104,9 +96,7 @@ def test_raising_half_the_picture_lowers_its_bits_and_psnr(clip) -> None:  # typ
 @pytest.mark.parametrize("sao", [False, True])
 @pytest.mark.parametrize("wpp", [False, True])
 @pytest.mark.parametrize("gop", ["intra", "ra"])
-def test_ctu_bits_and_overhead_add_up_to_frame_bits(
-    sao: bool, wpp: bool, gop: str, clip, rng
-) -> None:  # type: ignore[no-untyped-def]
+def test_ctu_bits_and_overhead_add_up_to_frame_bits(sao: bool, wpp: bool, gop: str, clip, rng) -> None:  # type: ignore[no-untyped-def]
     frames = encode(clip, random_maps(rng, len(clip)), gop=gop, sao=sao, wpp=wpp, preset="fast")
     assert len(frames) == len(clip)
     for frame in frames:
@@ -126,9 +116,7 @@ def test_offsets_may_come_and_go_without_stale_values(clip, rng) -> None:  # typ
         np.testing.assert_array_equal(frame.ctu_qp, fresh.ctu_qp)
         coded = ~np.isnan(frame.ctu_qp_coded)
         expected = BASE + (offsets if offsets is not None else 0)
-        np.testing.assert_array_equal(
-            frame.ctu_qp_coded[coded], np.broadcast_to(expected, (4, 6))[coded]
-        )
+        np.testing.assert_array_equal(frame.ctu_qp_coded[coded], np.broadcast_to(expected, (4, 6))[coded])
     # and in a GOP (pooled frames are reused), the same sequence twice gives the same stream
     ldp_first = encode(clip, pattern, gop="ldp")
     ldp_again = encode(clip, pattern, gop="ldp")

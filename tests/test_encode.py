@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from shared_assets import require_assets
 
-from semrl.bench.policy import PolicyInput
 from semrl.cli import main
-from semrl.codec.decode import decode_ffmpeg, probe
 from semrl.errors import InputNotFoundError, InvalidInputError
+from semrl.media import decode_ffmpeg, probe
 from semrl.pipeline import EncodeSettings, encode_video
+from semrl.policy import PolicyInput
 
 pytestmark = pytest.mark.x265
 
@@ -46,7 +46,7 @@ def test_encodes_decodable_hevc_matching_the_reconstruction(
     settings = EncodeSettings(policy=policy, task=task, max_frames=12, map_interval=5, preset="ultrafast")
     report = encode_video(pets, output, settings)
     assert report.frames == 12 and report.fps == 10.0 and report.bits > 0
-    info = probe(output)
+    info = probe(output, count_frames=True)
     assert info["codec_name"] == "hevc" and info["profile"] == "Main"
     assert int(str(info["nb_read_frames"])) == 12
     if suffix == ".mp4":

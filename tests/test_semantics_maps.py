@@ -1,4 +1,4 @@
-"""Fast tests of semantic maps, pooling, configs, fakes, cache and rendering (no weights)."""
+"""Fast tests of semantic maps, pooling, configs, fakes and rendering (no weights)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 from semrl.errors import InvalidInputError
 from semrl.semantics import MapConfig, SemanticMap, load_class_weights, pool_map
-from semrl.semantics.cache import CachedExtractor, MapCache
 from semrl.semantics.config import ClassWeights
 from semrl.semantics.extractors import SemanticExtractor
 from semrl.semantics.fakes import FakeDetector, FakeExtractor, FakeObject, FakeSegmenter
@@ -104,36 +103,6 @@ def test_fake_extractor_is_an_extractor(task: str) -> None:
     assert m.shape == (96, 160) and m.task == task and 0 < m.values.max() <= 1
     rgb = e.extract([frame], color="rgb")[0]
     np.testing.assert_array_equal(m.values, rgb.values)
-
-
-def test_cache_hits_and_atomic_files(tmp_path) -> None:
-    fake = FakeExtractor("detection", margin=4)
-    cached = CachedExtractor(fake, MapCache(tmp_path))
-    rng = np.random.default_rng(1)
-    frames = [rng.integers(0, 255, (64, 96, 3), dtype=np.uint8) for _ in range(3)]
-    first = cached.extract(frames)
-    assert (cached.misses, cached.hits, fake.calls) == (3, 0, 1)
-    again = cached.extract([frames[1], frames[0]])
-    assert (cached.hits, fake.calls) == (2, 1)
-    np.testing.assert_array_equal(again[0].values, first[1].values)
-    files = list(tmp_path.rglob("*"))
-    assert sum(f.suffix == ".npz" for f in files) == 3
-    assert not [f for f in files if f.name.endswith(".tmp")]
-    # a different extractor setting is a different key
-    other = CachedExtractor(FakeExtractor("detection", margin=0), MapCache(tmp_path))
-    other.extract(frames[:1])
-    assert other.misses == 1
-
-
-def test_cache_recomputes_damaged_entry(tmp_path) -> None:
-    cache = MapCache(tmp_path)
-    fake = FakeExtractor()
-    frame = np.zeros((32, 32, 3), np.uint8)
-    CachedExtractor(fake, cache).extract([frame])
-    cache.path(fake.fingerprint, frame).write_bytes(b"broken")
-    c = CachedExtractor(fake, cache)
-    c.extract([frame])
-    assert c.misses == 1
 
 
 def test_write_maps_png_and_csv(tmp_path) -> None:

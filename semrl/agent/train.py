@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from envs.codecs import Codec, X265Codec
-from envs.features import OBS_NAMES
-from envs.semantic_qp import EnvSettings, RewardConfig, SemanticQPEnv, task_to_mse_ratio
+from envs.observation import OBS_NAMES
+from envs.reward import RewardConfig, task_to_mse_ratio
+from envs.semantic_qp import EnvSettings, SemanticQPEnv
 from envs.tables import (
     DEFAULT_TABLE_QPS,
     CtuTable,
@@ -32,7 +32,7 @@ from envs.tables import (
 )
 from semrl.agent.config import PolicyConfig, TrainConfig, config_path
 from semrl.errors import InvalidInputError
-from semrl.files import atomic_write
+from semrl.files import atomic_output, atomic_write
 from semrl.semantics.extractors import SemanticExtractor
 
 CHECKPOINT_NAME = "ckpt.zip"
@@ -83,16 +83,8 @@ def _latest_checkpoint(output: Path) -> Path | None:
 
 def _save_model(model: Any, path: Path) -> None:
     """Save an SB3 model atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".zip")
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, suffix=".zip") as temporary:  # SB3 adds ".zip" to a path without it
+        model.save(temporary)
 
 
 def _weights_of(extractor: SemanticExtractor) -> tuple[str, str]:
@@ -134,7 +126,6 @@ def env_settings(config: TrainConfig, tables: Sequence[CtuTable]) -> EnvSettings
         mse_weight=config.mse_share * task_to_mse_ratio(tables, config.base_qps[0], config.pixel_weight),
     )
     return EnvSettings(base_qps=config.base_qps, qp_min=DEFAULT_TABLE_QPS[0], reward=reward)
-
 
 
 def _check_resume(output: Path, config: TrainConfig) -> None:

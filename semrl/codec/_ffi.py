@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
+
+from semrl.files import atomic_output
 
 CDEF = """
 #define X265_BUILD ...
@@ -166,6 +167,6 @@ def _compile(prefix: Path, name: str, target_dir: Path) -> Path:
     with tempfile.TemporaryDirectory(dir=target_dir) as work:
         built = Path(ffi.compile(tmpdir=work, verbose=False))
         final = target_dir / built.name
-        shutil.move(str(built), str(final) + ".part")
-        os.replace(str(final) + ".part", final)
+        with atomic_output(final, mode=0o755) as temporary:
+            shutil.copyfile(built, temporary)
     return final

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
-import tempfile
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 
 from semrl.errors import InvalidInputError
+from semrl.files import atomic_output
+
+
+class _AbortError(Exception):
+    """Thrown into :func:`atomic_output` to discard the temporary file."""
 
 
 class AnnexBWriter:
@@ -32,12 +37,13 @@ class AnnexBWriter:
         folder = self.path.parent if str(self.path.parent) else Path(".")
         if not folder.is_dir():
             raise InvalidInputError(f"output folder {folder} does not exist")
+        self._output: AbstractContextManager[Path] | None = atomic_output(self.path)
         try:
-            handle, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=folder)
+            self._temp = self._output.__enter__()
+            self._file = self._temp.open("wb")
         except OSError as error:
+            self._finish(error)
             raise InvalidInputError(f"cannot write to {folder}: {error.strerror}") from error
-        self._file = os.fdopen(handle, "wb")
-        self._temp = Path(temp)
         self.bytes_written = 0
 
     def write(self, data: bytes) -> None:
@@ -47,18 +53,24 @@ class AnnexBWriter:
 
     def commit(self) -> Path:
         """Flushes, syncs and renames the stream into place; returns the final path."""
-        if not self._file.closed:
+        if self._output is not None:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
-            os.replace(self._temp, self.path)
+            self._finish(None)
         return self.path
 
     def abort(self) -> None:
         """Discards everything written."""
-        if not self._file.closed:
+        if self._output is not None:
             self._file.close()
-        self._temp.unlink(missing_ok=True)
+            self._finish(_AbortError())
+
+    def _finish(self, error: BaseException | None) -> None:
+        """Ends :func:`atomic_output`: renames the file into place, or (given an error) removes it."""
+        output, self._output = self._output, None
+        if output is not None:
+            output.__exit__(type(error) if error else None, error, None)
 
     def __enter__(self) -> AnnexBWriter:
         return self

@@ -142,5 +142,5 @@ class FakeExtractor:
                     v[m] = np.maximum(v[m], c)
             else:
                 v = box_map(d.shape, d.boxes, d.conf, self.margin)
-            out.append(SemanticMap(v, self._task, "fake"))  # type: ignore[arg-type]
+            out.append(SemanticMap(v, self._task, "fake"))
         return out

@@ -15,22 +15,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semrl.errors import InputNotFoundError, InvalidInputError
+from semrl.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
 
 ColorOrder = Literal["bgr", "rgb"]
 Frame = NDArray[np.uint8]
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
-VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".hevc", ".h265", ".y4m"}
-)
 
 
 def check_frame(frame: object, name: str = "frame") -> Frame:
     """Return ``frame`` if it is an HxWx3 uint8 array, else raise InvalidInputError naming it."""
     if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
         raise InvalidInputError(
-            f"{name} must be a uint8 numpy array, "
-            f"got {getattr(frame, 'dtype', type(frame).__name__)}"
+            f"{name} must be a uint8 numpy array, got {getattr(frame, 'dtype', type(frame).__name__)}"
         )
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] == 0 or frame.shape[1] == 0:
         raise InvalidInputError(f"{name} must have shape (H, W, 3), got {frame.shape}")
@@ -66,10 +61,11 @@ def read_image(path: str | os.PathLike[str]) -> Frame:
     return np.ascontiguousarray(im, dtype=np.uint8)
 
 
-def iter_frames(
-    path: str | os.PathLike[str], max_frames: int | None = None
-) -> Iterator[tuple[str, Frame]]:
+def iter_frames(path: str | os.PathLike[str], max_frames: int | None = None) -> Iterator[tuple[str, Frame]]:
     """Yield ``(name, BGR frame)`` from an image, a folder of images or a video.
+
+    Videos are read by :func:`semrl.media.open_source`, the reader encode and training use (so
+    their frames are 4:2:0 pictures converted to BGR; an odd size loses its last row or column).
 
     Args:
         path: Image file, folder (its images in name order, not recursive) or video file.
@@ -79,8 +75,6 @@ def iter_frames(
         InputNotFoundError: ``path`` does not exist.
         InvalidInputError: ``path`` is of an unknown kind, an empty folder, or an unreadable video.
     """
-    import cv2
-
     p = Path(path)
     if not p.exists():
         raise InputNotFoundError(f"input not found: {p}")
@@ -102,18 +96,9 @@ def iter_frames(
         return
     if suffix not in VIDEO_SUFFIXES:
         raise InvalidInputError(f"not an image, folder or video: {p}")
-    cap = cv2.VideoCapture(str(p))
-    try:
-        if not cap.isOpened():
-            raise InvalidInputError(f"cannot open video: {p}")
-        n = 0
-        while n < limit:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            yield f"{p.stem}_{n:05d}", np.ascontiguousarray(frame, dtype=np.uint8)
-            n += 1
-        if n == 0:
-            raise InvalidInputError(f"no frames could be decoded from video: {p}")
-    finally:
-        cap.release()
+    n = 0
+    with open_source(p, max_frames=max_frames, crop_even=True) as source:
+        for n, picture in enumerate(source, start=1):
+            yield f"{p.stem}_{n - 1:05d}", np.ascontiguousarray(picture.to_rgb()[:, :, ::-1])
+    if n == 0:
+        raise InvalidInputError(f"no frames could be decoded from video: {p}")

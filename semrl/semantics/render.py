@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from semrl.codec import CTU_SIZE
 from semrl.errors import InvalidInputError
 from semrl.files import atomic_write
 from semrl.semantics.extractors import SemanticExtractor
 from semrl.semantics.frames import Frame, iter_frames
-from semrl.semantics.maps import CTU_SIZE, SemanticMap
+from semrl.semantics.maps import SemanticMap
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,7 @@ def ctu_csv(grid: NDArray[np.floating]) -> str:
     rows, cols = grid.shape
     for r in range(rows):
         for c in range(cols):
-            wr.writerow(
-                [r * cols + c, r, c, c * CTU_SIZE, r * CTU_SIZE, f"{float(grid[r, c]):.6f}"]
-            )
+            wr.writerow([r * cols + c, r, c, c * CTU_SIZE, r * CTU_SIZE, f"{float(grid[r, c]):.6f}"])
     return buf.getvalue()
 
 
