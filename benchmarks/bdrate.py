@@ -28,21 +28,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from semrl.bench.policy import Policy, RoiPolicy, load_policy
+from semrl.agent.resolve import resolve_policy
+from semrl.bench.cache import x265_key
+from semrl.bench.items import TASKS, TaskSpec, default_videos
 from semrl.bench.report import analyse, markdown, plot, summary, write_csv, write_json
-from semrl.bench.runner import (
-    TASKS,
-    Method,
-    TaskSpec,
-    default_videos,
-    make_context,
-    method_id,
-    reference_scores,
-    run_methods,
-    task_metric,
-    x265_key,
-)
+from semrl.bench.runner import Method, make_context, method_id, reference_scores, run_methods
+from semrl.bench.tasknet import task_metric
+from semrl.codec import QP_MAX, QP_MIN
 from semrl.errors import InvalidInputError, SemrlError
+from semrl.policy import RoiPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -51,17 +45,7 @@ DEFAULT_QPS = "22,27,32,37,42,47,51"
 # offset), so images use CRF 26..51; CRF 51 cannot reach the rate of QP 51.
 DEFAULT_CRFS = {"image": "26,31,36,41,46,49,51", "video": "22,27,32,37,42,47,51"}
 DEFAULT_ROI_DELTAS = "4,8,12"
-ALL_TASKS = ("detection", "classification", "segmentation", "video")
-
-
-def _load(spec: str) -> Policy:
-    """``load_policy``, plus a task name for the policy shipped for it."""
-    from semrl.agent.checkpoint import load_checkpoint_policy
-    from semrl.agent.config import TASKS
-
-    if spec in TASKS:
-        return load_checkpoint_policy(spec)
-    return load_policy(spec)
+ALL_TASKS = tuple(TASKS)
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -80,17 +64,17 @@ def roi_points(qps: tuple[float, ...], delta: int) -> tuple[float, ...]:
     ROI codes objects at base - D, so with bases capped at 51 its curve stops short of A1's
     low-rate end; the virtual bases (objects at 51 - D/2 and 51, the rest at 51) extend it.
     """
-    if max(qps) < 51 or delta <= 0:
+    if max(qps) < QP_MAX or delta <= 0:
         return qps
-    return (*qps, 51 + math.ceil(delta / 2), 51 + delta)
+    return (*qps, QP_MAX + math.ceil(delta / 2), QP_MAX + delta)
 
 
 def build_methods(args: argparse.Namespace, video: bool) -> list[Method]:
     """The methods a run compares, from the command line."""
     qps = _floats(args.qps)
     for q in qps:
-        if not (q == int(q) and 0 <= q <= 51):
-            raise InvalidInputError(f"QP points must be integers in 0..51, got {q:g}")
+        if not (q == int(q) and QP_MIN <= q <= QP_MAX):
+            raise InvalidInputError(f"QP points must be integers in {QP_MIN}..{QP_MAX}, got {q:g}")
     crfs = _floats(args.crfs or DEFAULT_CRFS["video" if video else "image"])
     wanted = set(args.methods.split(","))
     unknown = wanted - {"uniform", "x265-aq", "roi", "policy"}
@@ -110,7 +94,7 @@ def build_methods(args: argparse.Namespace, video: bool) -> list[Method]:
             name, sep, target = spec.partition("=")
             if not sep:
                 name, target = f"policy:{spec}", spec
-            methods.append(Method(name, "policy", qps, policy=_load(target)))
+            methods.append(Method(name, "policy", qps, policy=resolve_policy(target, device="cpu")))
     return methods
 
 
@@ -153,13 +137,9 @@ def describe(args: argparse.Namespace, task: TaskSpec, ctx: Any, seconds: float,
 
 
 def _ffmpeg_version() -> str:
-    import subprocess
+    from semrl.media import ffmpeg_version
 
-    try:
-        out = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        return "unknown"
-    return out.split("\n", 1)[0].replace("ffmpeg version ", "").split(" Copyright")[0]
+    return ffmpeg_version()
 
 
 def run_task(name: str, args: argparse.Namespace, argv: list[str]) -> Path:

@@ -27,8 +27,8 @@ from numpy.typing import NDArray
 from envs.semantic_qp import EnvSettings, SemanticQPEnv
 from envs.tables import DEFAULT_TABLE_QPS, RealExtractorFactory, X265CodecFactory, build_tables, make_picture
 from semrl.agent.config import PolicyConfig, config_path
-from semrl.bench.policy import PolicyInput
 from semrl.errors import InvalidInputError
+from semrl.policy import PolicyInput
 
 
 class Oracle:

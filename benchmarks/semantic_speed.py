@@ -50,10 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     bus = read_image(Path(ultralytics.__file__).parent / "assets" / "bus.jpg")
     frame = cv2.resize(bus, (640, 480), interpolation=cv2.INTER_AREA)  # a 640-px frame
-    frames = [
-        np.ascontiguousarray(np.roll(frame, 7 * k, axis=1), dtype=np.uint8)
-        for k in range(args.frames)
-    ]
+    frames = [np.ascontiguousarray(np.roll(frame, 7 * k, axis=1), dtype=np.uint8) for k in range(args.frames)]
     results = []
     for task, method in CASES:
         ext = make_extractor(task, method, device=args.device, batch=args.frames)

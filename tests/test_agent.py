@@ -22,8 +22,14 @@ from semrl.semantics.fakes import FakeExtractor, FakeObject
 
 def _train(out: Path, config: TrainConfig, resume: bool = False, task: str = "detection"):  # type: ignore[no-untyped-def]
     return train(
-        config, out, resume=resume, progress=False, pictures=synthetic_pictures(3), codec_factory=FakeCodec,
-        extractor_factory=functools.partial(FakeExtractor, task), cache_dir=out.parent / "cache",
+        config,
+        out,
+        resume=resume,
+        progress=False,
+        pictures=synthetic_pictures(3),
+        codec_factory=FakeCodec,
+        extractor_factory=functools.partial(FakeExtractor, task),
+        cache_dir=out.parent / "cache",
     )
 
 

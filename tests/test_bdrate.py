@@ -1,4 +1,4 @@
-"""benchmarks/bdrate.py and semrl.bench: BD-rate math, policies, and the tool run in-process."""
+"""benchmarks/bdrate.py and semrl.bench: BD-rate math, policies, the runner's parts, and the tool run in-process."""
 
 from __future__ import annotations
 
@@ -11,17 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from semrl.agent.resolve import CHECKPOINT_LOADERS, resolve_policy
 from semrl.bench.bdrate import Curve, bd_rate, monotone_fit, rate_at_quality
-from semrl.bench.policy import (
-    CHECKPOINT_LOADERS,
-    PolicyInput,
-    RoiPolicy,
-    apply_offsets,
-    load_policy,
-    roi_ctus,
-    uniform,
-)
 from semrl.errors import InputNotFoundError, InvalidInputError
+from semrl.policy import PolicyInput, RoiPolicy, apply_offsets, roi_ctus, uniform
 
 ROOT = Path(__file__).resolve().parents[1]
 RATES = [0.04, 0.08, 0.15, 0.3, 0.55, 1.0, 1.6]
@@ -158,31 +151,37 @@ def coarse_background(inputs: PolicyInput) -> np.ndarray:
     return out
 
 
-def test_load_policy_from_module_and_file() -> None:
-    assert load_policy("semrl.bench.policy:uniform") is uniform
-    fn = load_policy(f"{__file__}:coarse_background")
+def test_resolve_policy_from_module_and_file() -> None:
+    assert resolve_policy("semrl.policy:uniform") is uniform
+    assert resolve_policy("uniform") is uniform
+    assert resolve_policy("roi", roi_delta=4) == RoiPolicy(delta=4)
+    fn = resolve_policy(f"{__file__}:coarse_background")
     assert fn(_inputs(None))[-1, 0] == 6
 
 
-def test_load_policy_errors_name_the_problem(tmp_path: Path) -> None:
+def test_resolve_policy_errors_name_the_problem(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="no attribute 'nope'"):
-        load_policy("semrl.bench.policy:nope")
+        resolve_policy("semrl.policy:nope")
     with pytest.raises(InvalidInputError, match="cannot import module"):
-        load_policy("no_such_module_xyz:fn")
+        resolve_policy("no_such_module_xyz:fn")
+    with pytest.raises(InvalidInputError, match="not callable"):
+        resolve_policy("semrl.policy:__all__")
     with pytest.raises(InputNotFoundError, match=r"missing\.zip"):
-        load_policy(str(tmp_path / "missing.zip"))
+        resolve_policy(str(tmp_path / "missing.zip"))
+    with pytest.raises(InputNotFoundError, match=r"nofile\.py"):
+        resolve_policy(str(tmp_path / "nofile.py") + ":fn")
     ckpt = tmp_path / "agent.pt"
     ckpt.write_bytes(b"PK")
     assert ".pt" not in CHECKPOINT_LOADERS
     with pytest.raises(InvalidInputError, match=r"agent\.pt: no loader for '\.pt'"):
-        load_policy(str(ckpt))
+        resolve_policy(str(ckpt))
     # a .zip without its ckpt.json beside it is not a semrl policy
     bare = tmp_path / "bare.zip"
     bare.write_bytes(b"PK")
     with pytest.raises(InputNotFoundError, match=r"bare\.json"):
-        load_policy(str(bare))
-    with pytest.raises(InvalidInputError, match="expected module:function"):
-        load_policy("justaname")
+        resolve_policy(str(bare))
+    with pytest.raises(InvalidInputError, match="expected uniform, roi, a task name"):
+        resolve_policy("justaname")
 
 
 def test_tool_rejects_bad_arguments(tmp_path: Path) -> None:
@@ -217,8 +216,12 @@ def test_detection_on_coco8_end_to_end_and_cached(tmp_path: Path) -> None:
     assert desc["x265"] and desc["x265_patch_hash"] and "yolov8n.pt" in desc["weights"]
     assert desc["items"] == 4
     assert [(p["method"], p["point"]) for p in res["points"]] == [
-        ("uniform", "qp=32"), ("uniform", "qp=44"), ("x265-aq", "crf=36"), ("x265-aq", "crf=48"),
-        ("roi-d8", "qp=32"), ("roi-d8", "qp=44"),
+        ("uniform", "qp=32"),
+        ("uniform", "qp=44"),
+        ("x265-aq", "crf=36"),
+        ("x265-aq", "crf=48"),
+        ("roi-d8", "qp=32"),
+        ("roi-d8", "qp=44"),
     ]
     by = {(p["method"], p["point"]): p for p in res["points"]}
     # Real encodes: more QP, fewer bits and lower PSNR; ROI spends more bits near objects at the same base QP.
@@ -242,7 +245,8 @@ def test_detection_on_coco8_end_to_end_and_cached(tmp_path: Path) -> None:
     res2 = json.loads((out / "bdrate.json").read_text())["results"]
     assert {p["method"] for p in res2["points"]} == {"uniform", "bottom"}
     assert [p["rate"] for p in res2["points"] if p["method"] == "uniform"] == [
-        by["uniform", "qp=32"]["rate"], by["uniform", "qp=44"]["rate"]
+        by["uniform", "qp=32"]["rate"],
+        by["uniform", "qp=44"]["rate"],
     ]
 
 
@@ -271,7 +275,8 @@ def test_video_and_classification_paths(tmp_path: Path) -> None:
 
 def _classification_points(method: str, family: str, bits_scale: float) -> list[Any]:
     """Four operating points of 40 one-image frames: accuracy falls with QP, bits scaled per method."""
-    from semrl.bench.runner import FrameScore, PointResult
+    from semrl.bench.runner import PointResult
+    from semrl.bench.tasknet import FrameScore
 
     out = []
     for k, qp in enumerate((22, 30, 38, 46)):

@@ -6,13 +6,25 @@ import numpy as np
 import pytest
 
 from semrl.errors import InvalidInputError
-from semrl.fidelity import psnr, semantic_distortion, ssim, top1_accuracy, top1_agreement
+from semrl.fidelity import (
+    plane_ssim,
+    psnr,
+    semantic_distortion,
+    ssim,
+    top1_accuracy,
+    top1_agreement,
+    top1_classes,
+    top1_of_classes,
+)
 from semrl.fidelity.detection import (
+    average_precision,
     coco_ap_per_class,
     correct_matrix,
+    match_frame,
     mean_average_precision,
     pseudo_ground_truth,
     pseudo_gt_map,
+    pseudo_target,
 )
 from semrl.fidelity.labels import grid_masks, read_yolo_labels
 from semrl.fidelity.segmentation import mean_iou
@@ -40,9 +52,7 @@ def test_map_perfect_partial_and_empty() -> None:
     assert s.map50 == pytest.approx(PERFECT_AP) and 0.4 < s.map50_95 < 0.99
     wrong_class = mean_average_precision([_dets(gt.boxes, [0.9, 0.8], [1, 0])], [gt])
     assert wrong_class.map50_95 == 0.0
-    none = mean_average_precision(
-        [_dets(np.zeros((0, 4)), [], [])], [_dets(np.zeros((0, 4)), [], [])]
-    )
+    none = mean_average_precision([_dets(np.zeros((0, 4)), [], [])], [_dets(np.zeros((0, 4)), [], [])])
     assert np.isnan(none.map50_95)
     with pytest.raises(InvalidInputError):
         mean_average_precision([gt], [])
@@ -65,9 +75,7 @@ def test_coco_ap_is_one_when_perfect_and_pycocotools_like_otherwise() -> None:
     assert perfect.map50_95 == pytest.approx(1.0, abs=1e-9)
     assert perfect.map50 == pytest.approx(1.0, abs=1e-9)
     # TP, FP, TP on two objects: envelope 1.0 up to recall 0.5 (51 thresholds), then 2/3 (50)
-    ap = coco_ap_per_class(
-        np.array([[True], [False], [True]]), np.array([0.9, 0.8, 0.7]), np.zeros(3), np.zeros(2)
-    )
+    ap = coco_ap_per_class(np.array([[True], [False], [True]]), np.array([0.9, 0.8, 0.7]), np.zeros(3), np.zeros(2))
     assert ap[0, 0] == pytest.approx((51 + 50 * 2 / 3) / 101)
     # a missed object: recall stops at 0.5, thresholds above it read precision 0
     half = coco_ap_per_class(np.array([[True]]), np.array([0.9]), np.zeros(1), np.zeros(2))
@@ -151,9 +159,7 @@ def test_read_yolo_labels_on_the_mask_grid_and_grid_mask_iou(tmp_path) -> None:
         read_yolo_labels(f, (50, 200), masks=True, letterbox=lb)
     # a prediction equal on the grid but off at frame resolution: the grid decides
     assert lab.masks is not None
-    pred = Detections(
-        lab.boxes, np.array([0.9], np.float32), lab.cls, lab.shape, ~lab.masks, lab.grid_masks, lb
-    )
+    pred = Detections(lab.boxes, np.array([0.9], np.float32), lab.cls, lab.shape, ~lab.masks, lab.grid_masks, lb)
     assert correct_matrix(pred, lab, "mask").all()
     no_grid = Detections(lab.boxes, pred.conf, lab.cls, lab.shape, ~lab.masks)
     assert not correct_matrix(no_grid, lab, "mask").any()
@@ -184,3 +190,77 @@ def test_distortion_psnr_ssim() -> None:
     assert ssim(ref, ref) == pytest.approx(1.0) and ssim(ref, dec) < 1.0
     with pytest.raises(InvalidInputError):
         psnr(ref, dec[:, :-1])
+
+
+def _frames() -> tuple[list[Detections], list[Detections]]:
+    """Three frames of predictions and labels: a good one, a shifted one, one with a miss and a false alarm."""
+    gts = [
+        _dets([[10, 10, 50, 50], [60, 60, 90, 90]], [1, 1], [0, 1]),
+        _dets([[20, 20, 70, 70]], [1], [0]),
+        _dets([[5, 5, 40, 40], [50, 10, 95, 45]], [1, 1], [1, 2]),
+    ]
+    preds = [
+        _dets([[11, 10, 50, 51], [60, 62, 90, 90], [0, 0, 9, 9]], [0.9, 0.8, 0.05], [0, 1, 0]),
+        _dets([[26, 24, 76, 74]], [0.7], [0]),
+        _dets([[5, 5, 41, 40], [70, 70, 99, 99]], [0.6, 0.95], [1, 2]),
+    ]
+    return preds, gts
+
+
+@pytest.mark.parametrize("ap_method", ["ultralytics", "coco"])
+def test_pooled_frame_matches_give_mean_average_precision_on_any_subset(ap_method) -> None:
+    preds, gts = _frames()
+    records = [match_frame(p, g) for p, g in zip(preds, gts, strict=True)]
+    assert records[0].tp.shape == (3, 10) and records[0].target_cls.dtype == np.int64
+    whole = mean_average_precision(preds, gts, ap_method=ap_method)
+    assert average_precision(records, ap_method) == whole
+    assert 0 < whole.map50_95 < whole.map50 < 1 and whole.images == 3 and whole.objects == 5
+    # a bootstrap resample: frames drawn with replacement, pooled without matching again
+    idx = [2, 0, 2]
+    resampled = mean_average_precision([preds[i] for i in idx], [gts[i] for i in idx], ap_method=ap_method)
+    assert average_precision([records[i] for i in idx], ap_method) == resampled
+    assert np.isnan(average_precision([], ap_method).map50_95)
+    with pytest.raises(InvalidInputError, match="ap_method"):
+        average_precision(records, "voc")  # type: ignore[arg-type]
+
+
+def test_pseudo_target_on_the_reference_scores_exactly_one() -> None:
+    preds, _ = _frames()
+    targets = [pseudo_target(p) for p in preds]
+    assert [len(t) for t in targets] == [2, 1, 2]  # the 0.05 detection is no object
+    assert all((t.conf == 1).all() for t in targets)
+    assert [len(t) for t in pseudo_ground_truth(preds)] == [2, 1, 2]
+    records = [match_frame(p, t) for p, t in zip(preds, targets, strict=True)]
+    own = average_precision(records, "coco")
+    assert own.map50_95 == 1.0 and own.map50 == 1.0
+    assert own == pseudo_gt_map(preds, preds)
+    # A target that already is ground truth (confidence 1) is kept whole.
+    again = pseudo_target(targets[0])
+    assert np.array_equal(again.boxes, targets[0].boxes) and np.array_equal(again.cls, targets[0].cls)
+
+
+def test_top1_from_classes() -> None:
+    probs = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    assert list(top1_classes(probs)) == [1, 0, 1]
+    assert top1_of_classes([1, 0, 1], [1, 0, 0]) == pytest.approx(2 / 3) == top1_accuracy(probs, [1, 0, 0])
+    assert np.isnan(top1_of_classes([], []))
+    with pytest.raises(InvalidInputError, match="2 predictions but 3"):
+        top1_of_classes([1, 0], [1, 0, 0])
+    with pytest.raises(InvalidInputError, match="classes"):
+        top1_classes(np.zeros(3))
+
+
+def test_ssim_is_the_mean_of_the_planes_ssim() -> None:
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(1)
+    ref = rng.integers(0, 256, (70, 130, 3), dtype=np.uint8)
+    dec = ref.copy()
+    dec[:40] ^= 5
+    assert ssim(ref, dec) == float(structural_similarity(ref, dec, channel_axis=2, data_range=255))
+    assert ssim(ref, dec) == pytest.approx(np.mean([plane_ssim(ref[:, :, c], dec[:, :, c]) for c in range(3)]))
+    assert plane_ssim(ref[:, :, 0], ref[:, :, 0]) == 1.0
+    with pytest.raises(InvalidInputError, match="plane"):
+        plane_ssim(ref, dec)
+    with pytest.raises(InvalidInputError, match="differ"):
+        plane_ssim(ref[:, :, 0], dec[:-1, :, 0])

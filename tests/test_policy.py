@@ -59,12 +59,12 @@ def test_policies_declare_what_they_need() -> None:
     assert not runs_own_net(uniform) and not runs_own_net(per_block)
     assert policy_task(uniform) is None
     assert offset_block(uniform) == 64 and offset_block(per_block) == 16
-    from semrl.agent import shipped
+    from semrl.agent.shipped import LazyPolicy
 
+    lazy = LazyPolicy("segmentation")
     # declared on the class: asking must not load the model and its net
-    assert not needs_regions(shipped.detection) and runs_own_net(shipped.detection)
-    assert policy_task(shipped.segmentation) == "segmentation"
-    assert shipped.detection._policy is None
+    assert not needs_regions(lazy) and runs_own_net(lazy) and policy_task(lazy) == "segmentation"
+    assert lazy._policy is None
 
 
 def test_resolver_names_every_kind_of_spec(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_resolver_names_every_kind_of_spec(tmp_path: Path) -> None:
         resolve_policy(str(tmp_path / "missing.zip"))
     assert ".pt" not in CHECKPOINT_LOADERS
     (tmp_path / "model.pt").write_bytes(b"x")
-    with pytest.raises(InvalidInputError, match="no loader for '.pt'"):
+    with pytest.raises(InvalidInputError, match=r"no loader for '\.pt'"):
         resolve_policy(str(tmp_path / "model.pt"))
     with pytest.raises(InvalidInputError, match="expected uniform, roi, a task name"):
         resolve_policy("justaname")

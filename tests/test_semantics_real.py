@@ -39,8 +39,7 @@ def _labelled(dataset: str, n: int):
     items = dataset_images(dataset)[:n]
     frames = [read_image(i.image) for i in items]
     labels = [
-        read_yolo_labels(i.label, f.shape[:2], masks=dataset == "coco-seg")
-        for i, f in zip(items, frames, strict=True)
+        read_yolo_labels(i.label, f.shape[:2], masks=dataset == "coco-seg") for i, f in zip(items, frames, strict=True)
     ]
     return frames, labels
 
@@ -95,9 +94,7 @@ def test_gradcam_of_a_cat_falls_on_the_cat() -> None:
     cam = make_extractor("classification", "gradcam", device="cpu").extract([cat])[0]
     share = cam.values[region].sum() / cam.values.sum()
     area = region.mean()
-    assert share > 0.7 and share > area + 0.1, (
-        f"{share:.2f} of Grad-CAM on a box of area {area:.2f}"
-    )
+    assert share > 0.7 and share > area + 0.1, f"{share:.2f} of Grad-CAM on a box of area {area:.2f}"
 
 
 def test_segmentation_maps_agree_with_mask_labels() -> None:

@@ -1,5 +1,8 @@
-"""Rate-accuracy benchmarks: BD-rate math, QP-offset policies and the benchmark runner.
+"""Rate-accuracy benchmarks: BD-rate math, the benchmark runner and its reports.
 
-``semrl.bench.bdrate`` and ``semrl.bench.policy`` import neither torch nor ultralytics;
-``semrl.bench.runner`` loads them at first use.
+``semrl.bench.bdrate`` is the BD-rate math; ``semrl.bench.runner`` runs methods at operating
+points on ``semrl.bench.items`` (images or clips), through ``semrl.bench.encoding`` (x265 encode,
+FFmpeg check) and ``semrl.bench.tasknet`` (scores by ``semrl.fidelity``), cached by
+``semrl.bench.cache``; ``semrl.bench.report`` turns the points into the figures and files.
+``semrl.bench.bdrate`` imports neither torch nor ultralytics; the others load them at first use.
 """

@@ -20,7 +20,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semrl.bench.bdrate import BDRate, Curve, bd_rate, interval, percent_saving, rate_at_quality
-from semrl.bench.runner import FrameScore, PointResult, rate_of, task_metric
+from semrl.bench.runner import PointResult, rate_of
+from semrl.bench.tasknet import FrameScore, task_metric
 from semrl.files import atomic_write
 
 LEVELS = (0.95, 0.90)
@@ -84,9 +85,7 @@ def best_roi(bd: dict[str, dict[str, BDRate]]) -> str | None:
     return min(stable or rois)[1] if rois else None
 
 
-def equal_accuracy(
-    cs: dict[str, Curve], reference: float, roi: str | None
-) -> list[dict[str, Any]]:
+def equal_accuracy(cs: dict[str, Curve], reference: float, roi: str | None) -> list[dict[str, Any]]:
     """Rate each method needs for 95 % and 90 % of the reference accuracy, and savings."""
     out = []
     for level in LEVELS:
@@ -258,8 +257,13 @@ def markdown(task: str, metric: str, unit: str, results: dict[str, Any], descrip
             f"{', '.join(r['dropped_anchor']) or '—'} / {', '.join(r['dropped_test']) or '—'} | "
             f"{', '.join(r['flags']) or '—'} |"
         )
-    lines += ["", "## Bits at equal accuracy", "",
-              f"| level | quality | method | rate ({unit}) | vs A1 % | vs best ROI % |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Bits at equal accuracy",
+        "",
+        f"| level | quality | method | rate ({unit}) | vs A1 % | vs best ROI % |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results["equal_accuracy"]:
         lines.append(
             f"| {int(r['level'] * 100)}% | {r['quality']:.2f} | {r['method']} | "
@@ -268,14 +272,24 @@ def markdown(task: str, metric: str, unit: str, results: dict[str, Any], descrip
         )
     if "bootstrap" in results:
         b = results["bootstrap"]
-        lines += ["", f"## Bootstrap ({b['resamples']} resamples of {b['unit']}s, 95 % interval)", "",
-                  "| comparison | median | interval | valid resamples |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"## Bootstrap ({b['resamples']} resamples of {b['unit']}s, 95 % interval)",
+            "",
+            "| comparison | median | interval | valid resamples |",
+            "|---|---|---|---|",
+        ]
         for k, v in {**b["bd_rate_pchip"], **b["equal_accuracy_vs_A1"]}.items():
             bounds = f"[{fmt(v['low'])}, {fmt(v['high'])}]"
             lines.append(f"| {k} | {fmt(v['median'])} | {bounds} | {v['valid']}/{v['total']} |")
-    lines += ["", "## Points", "",
-              f"| method | point | rate ({unit}) | {metric} | secondary | PSNR RGB | PSNR-Y | SSIM-Y | mean QP | "
-              "encode ms/frame |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Points",
+        "",
+        f"| method | point | rate ({unit}) | {metric} | secondary | PSNR RGB | PSNR-Y | SSIM-Y | mean QP | "
+        "encode ms/frame |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for p in results["points"]:
         lines.append(
             f"| {p['method']} | {p['point']} | {p['rate']:.4f} | {p['task']:.2f} | {p['task50']:.2f} | "
@@ -346,12 +360,14 @@ def summary(results_root: Path, command: str) -> str:
             rng = r["quality_range"]
             ranges.append(f"{rng[0]:.1f}-{rng[1]:.1f}" if rng else "—")
             dropped = [f"dropped {m}: {', '.join(r['dropped_test'])}"] if r["dropped_test"] else []
-            dropped += [f"dropped A1: {', '.join(r['dropped_anchor'])}"] if r["dropped_anchor"] and m == ANCHORS["A2"] \
-                else []
+            dropped += (
+                [f"dropped A1: {', '.join(r['dropped_anchor'])}"] if r["dropped_anchor"] and m == ANCHORS["A2"] else []
+            )
             flags += [f"{m}: {f}" for f in r["flags"]] + dropped
         lines.append(
             f"| {path.parent.name} | {desc['metric']} | {cells[0]} | {cells[1]} ({res.get('best_roi')}) | "
             f"{' / '.join(ranges)} | {'; '.join(flags) or '—'} | {desc['run_seconds'] / 60:.1f} min{_work(desc)} |"
         )
-    return "\n".join(["# BD-rate against A1 (uniform QP), on the task metric", "",
-                      f"Reproduce: `{command}`", "", *lines, ""])
+    return "\n".join(
+        ["# BD-rate against A1 (uniform QP), on the task metric", "", f"Reproduce: `{command}`", "", *lines, ""]
+    )

@@ -276,9 +276,7 @@ class Encoder:
                 raise InvalidInputError(f"x265 option {name}={value!r}: {reason}")
         self._encoder = lib.x265_encoder_open(self._param)
         if self._encoder == ffi.NULL:
-            raise CodecError(
-                f"x265_encoder_open failed for {config}; rerun with log_level='info' to see x265's reason"
-            )
+            raise CodecError(f"x265_encoder_open failed for {config}; rerun with log_level='info' to see x265's reason")
 
     @property
     def closed(self) -> bool:

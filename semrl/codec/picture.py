@@ -13,9 +13,7 @@ from semrl.errors import InvalidInputError
 Plane = npt.NDArray[np.uint8]
 
 # BT.601 limited range in 8-bit fixed point, the convention of FFmpeg's rgb24 -> yuv420p.
-_RGB_TO_YUV = np.array(
-    [[66, 129, 25], [-38, -74, 112], [112, -94, -18]], dtype=np.int32
-)
+_RGB_TO_YUV = np.array([[66, 129, 25], [-38, -74, 112], [112, -94, -18]], dtype=np.int32)
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,9 +64,7 @@ class Yuv420:
         flat = np.ascontiguousarray(buffer).reshape(-1)
         luma, chroma = width * height, (width // 2) * (height // 2)
         if flat.size != luma + 2 * chroma:
-            raise InvalidInputError(
-                f"an I420 {width}x{height} picture has {luma + 2 * chroma} bytes, got {flat.size}"
-            )
+            raise InvalidInputError(f"an I420 {width}x{height} picture has {luma + 2 * chroma} bytes, got {flat.size}")
         return cls(
             flat[:luma].reshape(height, width),
             flat[luma : luma + chroma].reshape(height // 2, width // 2),

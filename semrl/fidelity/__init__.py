@@ -3,7 +3,16 @@
 Importing this package does not import torch or ultralytics.
 """
 
-from semrl.fidelity.classification import top1_accuracy, top1_agreement
-from semrl.fidelity.distortion import psnr, semantic_distortion, ssim
+from semrl.fidelity.classification import top1_accuracy, top1_agreement, top1_classes, top1_of_classes
+from semrl.fidelity.distortion import plane_ssim, psnr, semantic_distortion, ssim
 
-__all__ = ["psnr", "semantic_distortion", "ssim", "top1_accuracy", "top1_agreement"]
+__all__ = [
+    "plane_ssim",
+    "psnr",
+    "semantic_distortion",
+    "ssim",
+    "top1_accuracy",
+    "top1_agreement",
+    "top1_classes",
+    "top1_of_classes",
+]

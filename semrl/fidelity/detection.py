@@ -13,9 +13,15 @@ IoU thresholds 0.50..0.95). Two ways of turning the matches into AP are offered:
   ``np.linspace(0, 1, 101)`` (0 beyond the highest recall reached) and averaged. A perfect
   result scores exactly 1.0, so "no loss of task fidelity" reads as 1.0.
 
-For video without labels, :func:`pseudo_ground_truth` keeps the predictions on the uncompressed
-frame above a confidence, and :func:`pseudo_gt_map` scores decoded frames against it with COCO
-AP; the uncompressed frame's own predictions score exactly 1.0.
+The metric is built from per-frame pieces, so that a benchmark can pool any subset of frames (a
+bootstrap resample) without matching again: :func:`match_frame` turns one frame's predictions and
+ground truth into a :class:`FrameMatches` record, and :func:`average_precision` turns pooled
+records into mAP by either AP method. :func:`mean_average_precision` is the two in sequence.
+
+For video without labels, :func:`pseudo_target` keeps one uncompressed frame's predictions above
+a confidence as its ground truth (:func:`pseudo_ground_truth` for many frames), and
+:func:`pseudo_gt_map` scores decoded frames against it with COCO AP; the uncompressed frame's own
+predictions score exactly 1.0.
 
 Mask mAP compares masks where Ultralytics' val does, on the mask grid of the letterboxed network
 input (``Detections.grid_masks``), when predictions and ground truth both carry it: predictions
@@ -98,9 +104,7 @@ def _mask_iou(gt: NDArray[np.bool_], pred: NDArray[np.bool_]) -> Any:
     return torch.cat(cols, dim=1)
 
 
-def correct_matrix(
-    pred: Detections, target: Detections, kind: Literal["box", "mask"] = "box"
-) -> NDArray[np.bool_]:
+def correct_matrix(pred: Detections, target: Detections, kind: Literal["box", "mask"] = "box") -> NDArray[np.bool_]:
     """Which predictions are true positives at each of the ten IoU thresholds.
 
     Args:
@@ -189,6 +193,77 @@ def coco_ap_per_class(
     return ap
 
 
+@dataclass(frozen=True, eq=False)
+class FrameMatches:
+    """One frame's predictions matched against its ground truth: all that AP needs of the frame.
+
+    Records of any set of frames pool into the mAP of that set (:func:`average_precision`).
+
+    Attributes:
+        tp: bool (N, 10): prediction n is a true positive at IoU threshold 0.50 + 0.05 t.
+        conf: (N,) the predictions' confidences.
+        pred_cls: int64 (N,) their classes.
+        target_cls: int64 (M,) the ground truth's classes.
+    """
+
+    tp: NDArray[np.bool_]
+    conf: NDArray[np.floating[Any]]
+    pred_cls: NDArray[np.int64]
+    target_cls: NDArray[np.int64]
+
+
+def match_frame(pred: Detections, target: Detections, kind: Literal["box", "mask"] = "box") -> FrameMatches:
+    """Match one frame's predictions against its ground truth (:func:`correct_matrix`).
+
+    Args:
+        pred: Predictions on the frame.
+        target: Its ground truth (labels or :func:`pseudo_target`).
+        kind: ``"box"`` or ``"mask"``, as in :func:`correct_matrix`.
+    """
+    return FrameMatches(
+        correct_matrix(pred, target, kind),
+        pred.conf,
+        pred.cls.astype(np.int64),
+        target.cls.astype(np.int64),
+    )
+
+
+def average_precision(records: Sequence[FrameMatches], ap_method: APMethod = "ultralytics") -> DetectionScore:
+    """mAP50-95 and mAP50 of frames from their match records, pooled as val pools them.
+
+    Args:
+        records: Per frame, from :func:`match_frame`; any subset or resample of a set of frames.
+        ap_method: ``"ultralytics"`` reproduces ``YOLO(...).val(...)`` (a perfect result
+            scores 0.995); ``"coco"`` is pycocotools' 101-point AP (a perfect result scores
+            1.0), the choice against pseudo ground truth.
+
+    Returns:
+        AP per class over the pooled detections, averaged over the classes of the ground truth.
+    """
+    if ap_method not in ("ultralytics", "coco"):
+        raise InvalidInputError(f"ap_method must be 'ultralytics' or 'coco', not {ap_method!r}")
+    images = len(records)
+    target_cls = np.concatenate([r.target_cls for r in records]) if records else np.zeros(0, np.int64)
+    n_obj = len(target_cls)
+    if n_obj == 0:
+        return DetectionScore(float("nan"), float("nan"), images, 0)
+    tp = np.concatenate([r.tp for r in records])
+    if len(tp) == 0:
+        return DetectionScore(0.0, 0.0, images, n_obj)
+    conf = np.concatenate([r.conf for r in records])
+    pred_cls = np.concatenate([r.pred_cls for r in records])
+    if ap_method == "coco":
+        ap = coco_ap_per_class(tp, conf, pred_cls, target_cls)
+    else:
+        from semrl.assets import configure_ultralytics
+
+        configure_ultralytics()
+        from ultralytics.utils.metrics import ap_per_class
+
+        ap = ap_per_class(tp, conf, pred_cls, target_cls, plot=False)[5]
+    return DetectionScore(float(ap.mean()), float(ap[:, 0].mean()), images, n_obj)
+
+
 def mean_average_precision(
     predictions: Sequence[Detections],
     targets: Sequence[Detections],
@@ -196,6 +271,8 @@ def mean_average_precision(
     ap_method: APMethod = "ultralytics",
 ) -> DetectionScore:
     """mAP50-95 and mAP50 of predictions against ground truth (labels or pseudo ground truth).
+
+    :func:`match_frame` on every frame, then :func:`average_precision` of the records.
 
     Args:
         predictions: Per frame, from :meth:`YoloNet.detect` with val settings (conf 0.001).
@@ -209,46 +286,30 @@ def mean_average_precision(
     Returns:
         The score over all frames together (AP per class over the pooled detections, as val).
     """
-    from semrl.assets import configure_ultralytics
-
-    configure_ultralytics()
-    from ultralytics.utils.metrics import ap_per_class
-
     if ap_method not in ("ultralytics", "coco"):
         raise InvalidInputError(f"ap_method must be 'ultralytics' or 'coco', not {ap_method!r}")
     if len(predictions) != len(targets):
         raise InvalidInputError(f"{len(predictions)} predictions but {len(targets)} targets")
-    tps, confs, pcls, tcls = [], [], [], []
-    for p, t in zip(predictions, targets, strict=True):
-        tps.append(correct_matrix(p, t, kind))
-        confs.append(p.conf)
-        pcls.append(p.cls)
-        tcls.append(t.cls)
-    target_cls = np.concatenate(tcls) if tcls else np.zeros(0)
-    n_obj = len(target_cls)
-    if n_obj == 0:
-        return DetectionScore(float("nan"), float("nan"), len(predictions), 0)
-    tp = np.concatenate(tps)
-    if len(tp) == 0:
-        return DetectionScore(0.0, 0.0, len(predictions), n_obj)
-    conf, pred_cls = np.concatenate(confs), np.concatenate(pcls)
-    if ap_method == "coco":
-        ap = coco_ap_per_class(tp, conf, pred_cls, target_cls)
-    else:
-        ap = ap_per_class(tp, conf, pred_cls, target_cls, plot=False)[5]
-    return DetectionScore(float(ap.mean()), float(ap[:, 0].mean()), len(predictions), n_obj)
+    records = [match_frame(p, t, kind) for p, t in zip(predictions, targets, strict=True)]
+    return average_precision(records, ap_method)
 
 
-def pseudo_ground_truth(
-    predictions: Sequence[Detections], conf: float = PSEUDO_GT_CONF
-) -> list[Detections]:
-    """Turn predictions on uncompressed frames into ground truth: those with confidence >= conf.
+def pseudo_target(reference: Detections, conf: float = PSEUDO_GT_CONF) -> Detections:
+    """One frame's pseudo ground truth: its uncompressed predictions with confidence >= conf.
+
+    The kept objects (with their masks, if any) get confidence 1.
+    """
+    kept = reference.above(conf)
+    return replace(kept, conf=np.ones(len(kept), np.float32))
+
+
+def pseudo_ground_truth(predictions: Sequence[Detections], conf: float = PSEUDO_GT_CONF) -> list[Detections]:
+    """Turn predictions on uncompressed frames into ground truth (:func:`pseudo_target` of each).
 
     Use the same predictions (same net, same settings) that score the uncompressed frames, so
     that they score exactly 1.0 against this ground truth with COCO AP (:func:`pseudo_gt_map`).
     """
-    kept = [p.above(conf) for p in predictions]
-    return [replace(g, conf=np.ones(len(g), np.float32)) for g in kept]
+    return [pseudo_target(p, conf) for p in predictions]
 
 
 def pseudo_gt_map(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from semrl.codec import CTU_SIZE
 from semrl.errors import InvalidInputError
 from semrl.semantics.frames import check_frame
-from semrl.semantics.maps import CTU_SIZE, pool_map
+from semrl.semantics.maps import pool_map
 
 
 def _pair(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> None:
@@ -55,13 +56,24 @@ def psnr(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> float:
     return float(peak_signal_noise_ratio(reference, decoded, data_range=255))  # type: ignore[no-untyped-call]
 
 
-def ssim(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> float:
-    """Mean SSIM over the three channels (``skimage.metrics.structural_similarity``)."""
+def plane_ssim(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> float:
+    """SSIM of one plane, e.g. luma (``skimage.metrics.structural_similarity``, data range 255).
+
+    Args:
+        reference: (H, W) uint8 plane of the reference.
+        decoded: The same plane of the decoded picture.
+    """
     from skimage.metrics import structural_similarity
 
+    for name, plane in (("reference", reference), ("decoded", decoded)):
+        if plane.ndim != 2 or plane.dtype != np.uint8:
+            raise InvalidInputError(f"{name} plane must be (H, W) uint8, got {plane.shape} {plane.dtype}")
+    if reference.shape != decoded.shape:
+        raise InvalidInputError(f"reference {reference.shape} and decoded {decoded.shape} differ")
+    return float(structural_similarity(reference, decoded, data_range=255))  # type: ignore[no-untyped-call]
+
+
+def ssim(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> float:
+    """Mean SSIM over the three channels (:func:`plane_ssim` of each, as skimage's ``channel_axis``)."""
     _pair(reference, decoded)
-    return float(
-        structural_similarity(  # type: ignore[no-untyped-call]
-            reference, decoded, channel_axis=2, data_range=255
-        )
-    )
+    return float(np.mean([plane_ssim(reference[:, :, c], decoded[:, :, c]) for c in range(3)]))

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from semrl.assets import resolve_dataset
 from semrl.errors import InputNotFoundError, InvalidInputError
-from semrl.semantics.frames import IMAGE_SUFFIXES
+from semrl.media import IMAGE_SUFFIXES
 from semrl.semantics.yolo import MASK_RATIO, Detections, Letterbox
 
 SEGMENT_POINTS = 1000
@@ -85,9 +85,7 @@ def read_yolo_labels(
         inst = polygons_to_masks(polygons, shape)
         if letterbox is not None:
             if letterbox.shape != (h, w):
-                raise InvalidInputError(
-                    f"{path}: letterbox of a {letterbox.shape} frame for an image of {(h, w)}"
-                )
+                raise InvalidInputError(f"{path}: letterbox of a {letterbox.shape} frame for an image of {(h, w)}")
             grid = grid_masks(normalised, letterbox)
     return Detections(
         boxes,
@@ -149,9 +147,7 @@ def grid_masks(polygons: list[NDArray[np.float32]], letterbox: Letterbox) -> NDA
     return out
 
 
-def polygons_to_masks(
-    polygons: list[NDArray[np.float32]], shape: tuple[int, int]
-) -> NDArray[np.bool_]:
+def polygons_to_masks(polygons: list[NDArray[np.float32]], shape: tuple[int, int]) -> NDArray[np.bool_]:
     """Rasterise pixel polygons to non-overlapping instance masks with Ultralytics' own routine."""
     from semrl.assets import configure_ultralytics
 

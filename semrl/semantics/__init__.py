@@ -7,9 +7,9 @@ from semrl.semantics.config import ClassWeights, MapConfig, load_class_weights
 from semrl.semantics.maps import TASKS, SemanticMap, Task, grid_shape, pool_map
 
 __all__ = [
+    "TASKS",
     "ClassWeights",
     "MapConfig",
-    "TASKS",
     "SemanticMap",
     "Task",
     "grid_shape",

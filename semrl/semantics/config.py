@@ -101,8 +101,7 @@ class MapConfig:
             raise InvalidInputError(f"unknown task {self.task!r}; expected one of {list(METHODS)}")
         if self.method is not None and self.method not in METHODS[self.task]:
             raise InvalidInputError(
-                f"method {self.method!r} does not fit task {self.task!r}; "
-                f"choose one of {METHODS[self.task]}"
+                f"method {self.method!r} does not fit task {self.task!r}; choose one of {METHODS[self.task]}"
             )
         if not 0.0 <= self.interior_level <= 1.0:
             raise InvalidInputError(f"interior_level must be in 0..1, got {self.interior_level}")

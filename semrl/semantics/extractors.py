@@ -81,9 +81,7 @@ class YoloMapExtractor:
         self.config = config or MapConfig()
         self.net = net or YoloNet(self.config.resolved_weights, device=device)
         if self.net.task != self.config.task:
-            raise InvalidInputError(
-                f"{self.net.weights_path} is a {self.net.task} net, not a {self.config.task} net"
-            )
+            raise InvalidInputError(f"{self.net.weights_path} is a {self.net.task} net, not a {self.config.task} net")
         self.method = self.config.resolved_method
         self.batch = batch
         self._class_w = np.array(
@@ -166,9 +164,7 @@ class YoloMapExtractor:
 
     # ---- dense maps from the network's tensors --------------------------------------------
 
-    def _letterboxed(
-        self, bgr: list[Frame]
-    ) -> Iterator[tuple[list[int], torch.Tensor, list[Letterbox]]]:
+    def _letterboxed(self, bgr: list[Frame]) -> Iterator[tuple[list[int], torch.Tensor, list[Letterbox]]]:
         groups: dict[tuple[int, int], list[tuple[int, NDArray[np.uint8], Letterbox]]] = {}
         for i, f in enumerate(bgr):
             im, lb = self.net.letterbox(f, self.config.imgsz)

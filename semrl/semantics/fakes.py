@@ -63,13 +63,9 @@ class FakeDetector:
         conf = np.array([o.conf for o in self.objects], np.float32)
         order = np.argsort(-conf, kind="stable")
         cls = np.array([o.cls for o in self.objects], np.int64)
-        return Detections(
-            boxes[order], conf[order], cls[order], (h, w), self._masks(boxes[order], shape)
-        )
+        return Detections(boxes[order], conf[order], cls[order], (h, w), self._masks(boxes[order], shape))
 
-    def _masks(
-        self, boxes: NDArray[np.float32], shape: tuple[int, int]
-    ) -> NDArray[np.bool_] | None:
+    def _masks(self, boxes: NDArray[np.float32], shape: tuple[int, int]) -> NDArray[np.bool_] | None:
         return None
 
 
@@ -133,9 +129,7 @@ class FakeExtractor:
                 h, w = d.shape
                 yy, xx = np.mgrid[0:h, 0:w]
                 s = 0.25 * min(h, w)
-                v = np.exp(-(((yy - h / 2) ** 2 + (xx - w / 2) ** 2) / (2 * s * s))).astype(
-                    np.float32
-                )
+                v = np.exp(-(((yy - h / 2) ** 2 + (xx - w / 2) ** 2) / (2 * s * s))).astype(np.float32)
             elif self._task == "segmentation" and d.masks is not None:
                 v = np.zeros(d.shape, np.float32)
                 for m, c in zip(d.masks, d.conf, strict=True):

@@ -43,9 +43,7 @@ class SemanticMap:
                 f"{getattr(v, 'shape', None)} {getattr(v, 'dtype', type(v).__name__)}"
             )
         if v.size and (not np.isfinite(v).all() or v.min() < 0.0 or v.max() > 1.0):
-            raise InvalidInputError(
-                f"SemanticMap.values must be finite and in 0..1, got {v.min()}..{v.max()}"
-            )
+            raise InvalidInputError(f"SemanticMap.values must be finite and in 0..1, got {v.min()}..{v.max()}")
         if self.task not in TASKS:
             raise InvalidInputError(f"unknown task {self.task!r}; expected one of {TASKS}")
 
@@ -68,9 +66,7 @@ def grid_shape(height: int, width: int, block: int = CTU_SIZE) -> tuple[int, int
     return (-(-height // block), -(-width // block))
 
 
-def pool_map(
-    values: NDArray[np.floating], block: int = CTU_SIZE, reduce: Reduce = "mean"
-) -> NDArray[np.float32]:
+def pool_map(values: NDArray[np.floating], block: int = CTU_SIZE, reduce: Reduce = "mean") -> NDArray[np.float32]:
     """Pool a per-pixel map to a grid of square blocks.
 
     Blocks at the right and bottom edges that stick out of the picture are pooled over the pixels

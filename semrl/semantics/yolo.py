@@ -92,13 +92,10 @@ class Detections:
         n = len(self.boxes)
         if self.boxes.shape != (n, 4) or self.conf.shape != (n,) or self.cls.shape != (n,):
             raise InvalidInputError(
-                f"Detections: boxes {self.boxes.shape}, conf {self.conf.shape} and cls "
-                f"{self.cls.shape} disagree"
+                f"Detections: boxes {self.boxes.shape}, conf {self.conf.shape} and cls {self.cls.shape} disagree"
             )
         if self.masks is not None and self.masks.shape != (n, *self.shape):
-            raise InvalidInputError(
-                f"Detections: masks {self.masks.shape} do not match {n} objects of {self.shape}"
-            )
+            raise InvalidInputError(f"Detections: masks {self.masks.shape} do not match {n} objects of {self.shape}")
         if self.grid_masks is not None:
             if self.letterbox is None:
                 raise InvalidInputError("Detections: grid_masks need the frame's letterbox")
@@ -168,8 +165,6 @@ class Letterbox:
     def grid_shape(self) -> tuple[int, int]:
         """(h, w) of val's mask grid (the mask prototypes' resolution)."""
         return (self.input_shape[0] // MASK_RATIO, self.input_shape[1] // MASK_RATIO)
-
-
 
 
 class YoloNet:
@@ -301,9 +296,7 @@ class YoloNet:
         preds = self.model(x)
         return _split(preds)
 
-    def _postprocess(
-        self, preds: Any, lbs: Sequence[Letterbox], settings: InferenceSettings
-    ) -> list[Detections]:
+    def _postprocess(self, preds: Any, lbs: Sequence[Letterbox], settings: InferenceSettings) -> list[Detections]:
         import torch
         from ultralytics.utils import nms, ops
 
@@ -344,9 +337,7 @@ class YoloNet:
             )
         return result
 
-    def classify(
-        self, frames: Sequence[Frame], *, color: ColorOrder = "bgr", batch: int = 32
-    ) -> NDArray[np.float32]:
+    def classify(self, frames: Sequence[Frame], *, color: ColorOrder = "bgr", batch: int = 32) -> NDArray[np.float32]:
         """Class probabilities (N, nc) of frames for a classification net."""
         import torch
 

@@ -1,0 +1,102 @@
+"""The benchmark's cache: encodes (stream and statistics), task evaluations and analyses.
+
+Files live under ``<semrl cache>/bench`` (or ``--cache-dir``), named by keys that hash everything
+the content depends on: the picture's content hash, the encoder configuration, the offsets' hash,
+the x265 version and patch hash, the task and the weights' sha256. A rerun therefore computes only
+what changed, and :data:`BENCH_VERSION` is bumped when what an entry holds changes meaning.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semrl.bench.items import Item, sha256_hex
+from semrl.codec import EncoderConfig, load_library
+from semrl.files import atomic_output, atomic_write
+
+BENCH_VERSION = 1
+"""Bumped when what a cache entry holds changes meaning."""
+
+
+class Cache:
+    """Files under ``root``: ``enc/<key>.hevc|.json``, ``eval/<key>.npz``, ``analysis/<key>.npz``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for sub in ("enc", "eval", "analysis"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+
+    def stream(self, key: str) -> Path:
+        """Path of an encode's Annex-B stream."""
+        return self.root / "enc" / f"{key}.hevc"
+
+    def get_json(self, key: str) -> dict[str, Any] | None:
+        """An encode's statistics, or None."""
+        p = self.root / "enc" / f"{key}.json"
+        if not p.is_file() or not self.stream(key).is_file():
+            return None
+        data: dict[str, Any] = json.loads(p.read_text())
+        return data
+
+    def put_json(self, key: str, data: dict[str, Any]) -> None:
+        """Store an encode's statistics atomically."""
+        atomic_write(self.root / "enc" / f"{key}.json", json.dumps(data).encode())
+
+    def get_npz(self, kind: str, key: str) -> dict[str, NDArray[Any]] | None:
+        """Arrays stored under ``kind`` (``eval`` or ``analysis``), or None."""
+        p = self.root / kind / f"{key}.npz"
+        if not p.is_file():
+            return None
+        with np.load(p) as z:
+            return {k: z[k] for k in z.files}
+
+    def put_npz(self, kind: str, key: str, arrays: dict[str, NDArray[Any]]) -> None:
+        """Store arrays atomically."""
+        # np.savez appends ".npz" to a name without it, so the temporary name must end in it.
+        with atomic_output(self.root / kind / f"{key}.npz", suffix=".tmp.npz") as temporary:
+            np.savez_compressed(temporary, **arrays)  # type: ignore[arg-type]
+
+
+def x265_key() -> tuple[str, dict[str, str]]:
+    """Cache key part and description of the loaded x265 build."""
+    build = load_library().build
+    info = {"x265": build.version, "x265_build": str(build.build_number), "x265_patch_hash": build.patch_hash}
+    return f"{build.version}:{build.build_number}:{build.patch_hash}", info
+
+
+def encode_key(item: Item, config: EncoderConfig, offsets: list[NDArray[np.int32]] | None, x265: str) -> str:
+    """Cache key of one encode: picture, encoder configuration, offsets, x265 build.
+
+    Args:
+        item: The picture or clip.
+        config: The encoder configuration (its log level is left out).
+        offsets: Per frame, the offsets given to the encoder; None for none.
+        x265: The build's key part (:func:`x265_key`).
+    """
+    cfg = {k: v for k, v in config.__dict__.items() if k not in ("log_level",)}
+    cfg["gop"] = str(config.gop.value)
+    off = sha256_hex(b"".join(o.astype(np.int8).tobytes() for o in offsets)) if offsets is not None else "none"
+    return sha256_hex(json.dumps([BENCH_VERSION, item.digest, cfg, off, x265], sort_keys=True, default=str))
+
+
+def eval_key(item: Item, enc_key: str, task: str, net_fingerprint: str) -> str:
+    """Cache key of one task evaluation of an encode (or of ``reference``/``original``).
+
+    Args:
+        item: The picture or clip.
+        enc_key: The encode's key, or ``reference`` / ``original`` for the uncoded frames.
+        task: The task's name.
+        net_fingerprint: The task net's weights and sha256.
+    """
+    return sha256_hex(json.dumps([BENCH_VERSION, enc_key, task, net_fingerprint, item.label_digest,
+                                  item.class_id, item.digest]))  # fmt: skip
+
+
+def analysis_key(item: Item, task: str, net_fingerprint: str) -> str:
+    """Cache key of the task net's analysis of an item's original frames."""
+    return sha256_hex(json.dumps([BENCH_VERSION, "analysis", task, net_fingerprint, item.digest]))

@@ -1,0 +1,168 @@
+"""What a benchmark runs on: the task settings and the images or clips, in every form it needs.
+
+Pictures must have even sizes for 4:2:0: an odd image is padded by one row or column of edge
+pixels before coding (:func:`pad_even`) and the decoded picture is cropped back before the task
+net and the distortion metrics. The reference for "no loss" is the 4:2:0 picture the encoder
+receives (:meth:`Item.reference`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semrl.codec import Yuv420
+from semrl.errors import InputNotFoundError, InvalidInputError
+from semrl.media import VIDEO_SUFFIXES, open_source
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One benchmark setting.
+
+    Attributes:
+        name: ``detection``, ``segmentation``, ``classification`` or ``video``.
+        data: Dataset name, folder or yaml; for video a file or a folder of videos.
+        weights: Task net weights.
+        metric: Name of the headline metric.
+        rate_unit: ``bpp`` or ``kbit/s``.
+    """
+
+    name: str
+    data: str
+    weights: str
+    metric: str
+    rate_unit: str
+
+    @property
+    def video(self) -> bool:
+        """Whether the items are clips coded low-delay P."""
+        return self.name == "video"
+
+
+def default_videos() -> str:
+    """The shared test-video folder."""
+    from semrl.assets import assets_root
+
+    root = assets_root()
+    return str(root / "videos") if root is not None else "videos"
+
+
+TASKS: dict[str, TaskSpec] = {
+    "detection": TaskSpec("detection", "coco-det", "yolov8n.pt", "mAP50-95 (box)", "bpp"),
+    "classification": TaskSpec("classification", "imagenet-cls", "yolov8n-cls.pt", "top-1", "bpp"),
+    "segmentation": TaskSpec("segmentation", "coco-seg", "yolo11n-seg.pt", "mAP50-95 (mask)", "bpp"),
+    "video": TaskSpec("video", "", "yolov8n.pt", "mAP50-95 (box, pseudo GT, COCO AP)", "kbit/s"),
+}
+"""The four benchmark settings, in the order ``--task all`` runs them."""
+
+
+@dataclass
+class Item:
+    """One image or clip, in every form the benchmark needs.
+
+    Attributes:
+        name: File name.
+        digest: Content hash (pixels for images; file hash and frame count for clips).
+        source: Original RGB frames (unpadded) as the task net and ROI analysis see them.
+        yuv: The 4:2:0 frames the encoder receives (padded to even sizes).
+        shape: (H, W) of the original frames.
+        fps: Frame rate of a clip; None for images.
+        label: Label file (detection, segmentation) or None.
+        class_id: Class of a classification image, else None.
+        label_digest: Hash of the label, part of evaluation keys.
+    """
+
+    name: str
+    digest: str
+    source: list[NDArray[np.uint8]]
+    yuv: list[Yuv420]
+    shape: tuple[int, int]
+    fps: float | None = None
+    label: Path | None = None
+    class_id: int | None = None
+    label_digest: str = "none"
+
+    @property
+    def coded_size(self) -> tuple[int, int]:
+        """(W, H) as encoded."""
+        return self.yuv[0].width, self.yuv[0].height
+
+    def reference(self, i: int) -> NDArray[np.uint8]:
+        """Frame i after the 4:2:0 round trip, cropped to the original size (RGB)."""
+        h, w = self.shape
+        return self.yuv[i].to_rgb()[:h, :w]
+
+
+def sha256_hex(data: bytes | str) -> str:
+    """Hex sha256 of bytes, or of text as UTF-8 (item digests and cache keys)."""
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def pad_even(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Pad an RGB frame by one row and/or column of edge pixels to an even size."""
+    h, w = rgb.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return rgb
+    return np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
+def image_item(path: Path, label: Path | None = None, class_id: int | None = None) -> Item:
+    """Load an image file into an :class:`Item`."""
+    from semrl.semantics.frames import read_image
+
+    rgb = np.ascontiguousarray(read_image(path)[:, :, ::-1])
+    h, w = rgb.shape[:2]
+    digest = sha256_hex(np.ascontiguousarray(rgb).tobytes() + f"{h}x{w}".encode())
+    label_digest = sha256_hex(label.read_bytes()) if label is not None and label.is_file() else "none"
+    return Item(
+        path.name, digest, [rgb], [Yuv420.from_rgb(pad_even(rgb))], (h, w),
+        label=label, class_id=class_id, label_digest=label_digest,
+    )  # fmt: skip
+
+
+def video_item(path: Path, frames: int) -> Item:
+    """Read the first ``frames`` frames of a video (cropped to even size) into an :class:`Item`."""
+    from semrl.assets import file_sha256
+
+    # The reader encode and training use, so the benchmark codes the frames they see.
+    with open_source(path, max_frames=frames, crop_even=True) as source:
+        yuv = [frame.copy() for frame in source]
+        w, h, fps = source.info.width, source.info.height, float(source.info.fps)
+    if not yuv:
+        raise InvalidInputError(f"no frames decoded from {path}")
+    digest = sha256_hex(f"{file_sha256(path)}:{len(yuv)}:{w}x{h}")
+    # The clip is already 4:2:0, so the original the net and the ROI see is that picture.
+    return Item(path.name, digest, [f.to_rgb() for f in yuv], yuv, (h, w), fps=fps)
+
+
+def load_items(task: TaskSpec, names: dict[int, str] | None, limit: int | None, frames: int) -> list[Item]:
+    """Load the items of a task's data (first ``limit`` of them).
+
+    Args:
+        task: The setting.
+        names: The net's class names (classification: to map folders to class ids).
+        limit: First N images or clips; None for all.
+        frames: Video: first N frames of each clip.
+    """
+    from semrl.fidelity.labels import classification_images, dataset_images
+
+    if task.video:
+        root = Path(task.data or default_videos())
+        if not root.exists():
+            raise InputNotFoundError(f"video file or folder not found: {root}")
+        files = sorted(p for p in root.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES) if root.is_dir() else [root]
+        files = files[:limit] if limit else files
+        return [video_item(f, frames) for f in files]
+    if task.name == "classification":
+        assert names is not None
+        listed = classification_images(task.data, names)
+        listed = listed[:limit] if limit else listed
+        return [image_item(p, class_id=c) for p, c in listed]
+    images = dataset_images(task.data)
+    images = images[:limit] if limit else images
+    return [image_item(im.image, im.label) for im in images]

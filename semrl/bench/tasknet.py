@@ -1,0 +1,208 @@
+"""The task net of a benchmark run, the per-frame scores it gives, and the task metric of any frames.
+
+Every metric comes from :mod:`semrl.fidelity` (the functions tested against Ultralytics val): a
+decoded frame is matched against its ground truth once (:func:`semrl.fidelity.detection.match_frame`,
+or its top-1 class for classification), the per-frame :class:`FrameScore` is cached, and
+:func:`task_metric` pools the scores of any set of frames (all of them, or a bootstrap resample)
+into mAP (:func:`semrl.fidelity.detection.average_precision`) or top-1
+(:func:`semrl.fidelity.classification.top1_of_classes`).
+
+Video has no labels: its ground truth is the net's own objects on the original frames (pseudo
+ground truth, :func:`semrl.fidelity.detection.pseudo_target`), scored with COCO's AP so that the
+uncoded frames score exactly 1.0.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semrl.bench.items import Item, TaskSpec
+from semrl.errors import InvalidInputError
+from semrl.fidelity.classification import top1_of_classes
+
+EVAL_CHUNK = 8  # frames per task-net call: bounds memory of full-resolution instance masks
+
+
+@dataclass
+class FrameScore:
+    """What a task metric needs of one frame, so the metric can be recomputed on any subset.
+
+    Detection-like tasks: the frame's match record (:class:`semrl.fidelity.detection.FrameMatches`):
+    ``tp`` (N, 10) true positives at IoU 0.50..0.95, ``conf``, ``pred_cls`` and the ground
+    truth's ``target_cls``. Classification: ``pred_cls`` (1,) and ``target_cls`` (1,).
+    """
+
+    pred_cls: NDArray[np.int64]
+    target_cls: NDArray[np.int64]
+    tp: NDArray[np.bool_] = field(default_factory=lambda: np.zeros((0, 10), bool))
+    conf: NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
+
+
+def pack_scores(scores: Sequence[FrameScore]) -> dict[str, NDArray[Any]]:
+    """Arrays for the cache (frame boundaries in ``n_pred`` and ``n_target``)."""
+    return {
+        "tp": np.concatenate([s.tp for s in scores]) if scores else np.zeros((0, 10), bool),
+        "conf": np.concatenate([s.conf for s in scores]) if scores else np.zeros(0, np.float32),
+        "pred_cls": np.concatenate([s.pred_cls for s in scores]) if scores else np.zeros(0, np.int64),
+        "target_cls": np.concatenate([s.target_cls for s in scores]) if scores else np.zeros(0, np.int64),
+        "n_pred": np.array([len(s.pred_cls) for s in scores], np.int64),
+        "n_target": np.array([len(s.target_cls) for s in scores], np.int64),
+        "n_conf": np.array([len(s.conf) for s in scores], np.int64),
+    }
+
+
+def unpack_scores(z: dict[str, NDArray[Any]]) -> list[FrameScore]:
+    """Inverse of :func:`pack_scores`."""
+    out = []
+    p = t = c = 0
+    for n_p, n_t, n_c in zip(z["n_pred"], z["n_target"], z["n_conf"], strict=True):
+        tp = z["tp"][c : c + n_c] if n_c else np.zeros((0, 10), bool)
+        out.append(FrameScore(z["pred_cls"][p : p + n_p], z["target_cls"][t : t + n_t], tp, z["conf"][c : c + n_c]))
+        p, t, c = p + int(n_p), t + int(n_t), c + int(n_c)
+    return out
+
+
+def task_metric(task: str, scores: Sequence[FrameScore]) -> tuple[float, float]:
+    """(headline, secondary) metric in 0..1 of a set of frames.
+
+    Detection and segmentation: (mAP50-95, mAP50) with Ultralytics val's AP; video: the same with
+    COCO's 101-point AP against pseudo ground truth; classification: (top-1, top-1). All of them
+    by :mod:`semrl.fidelity` on the pooled per-frame scores.
+    """
+    if task == "classification":
+        pred = np.concatenate([s.pred_cls for s in scores])
+        target = np.concatenate([s.target_cls for s in scores])
+        acc = top1_of_classes(pred, target)
+        return acc, acc
+    from semrl.fidelity.detection import FrameMatches, average_precision
+
+    records = [FrameMatches(s.tp, s.conf, s.pred_cls, s.target_cls) for s in scores]
+    score = average_precision(records, "coco" if task == "video" else "ultralytics")
+    return score.map50_95, score.map50
+
+
+@dataclass
+class Analysis:
+    """The task net's output on one item's original frames, for ROI and pseudo ground truth.
+
+    Attributes:
+        regions: Per frame, bool (H, W) relevant pixels (objects >= 0.25 or Grad-CAM >= 0.5).
+        boxes: Per frame, (N, 4) boxes of objects with confidence >= 0.25.
+        cls: Per frame, (N,) their classes.
+    """
+
+    regions: list[NDArray[np.bool_]]
+    boxes: list[NDArray[np.float32]]
+    cls: list[NDArray[np.int64]]
+
+
+def pack_analysis(a: Analysis, shape: tuple[int, int]) -> dict[str, NDArray[Any]]:
+    """Arrays for the cache (regions bit-packed, boxes and classes with per-frame counts)."""
+    h, w = shape
+    return {
+        "regions": np.packbits(np.stack(a.regions).reshape(len(a.regions), -1), axis=1),
+        "boxes": np.concatenate(a.boxes) if a.boxes else np.zeros((0, 4), np.float32),
+        "cls": np.concatenate(a.cls) if a.cls else np.zeros(0, np.int64),
+        "n": np.array([len(b) for b in a.boxes], np.int64),
+        "shape": np.array([h, w], np.int64),
+    }
+
+
+def unpack_analysis(z: dict[str, NDArray[Any]]) -> Analysis:
+    """Inverse of :func:`pack_analysis`."""
+    h, w = (int(v) for v in z["shape"])
+    regions = [np.unpackbits(r, count=h * w).astype(bool).reshape(h, w) for r in z["regions"]]
+    bounds = np.concatenate([[0], np.cumsum(z["n"])])
+    boxes = [z["boxes"][a:b].astype(np.float32) for a, b in itertools.pairwise(bounds)]
+    cls = [z["cls"][a:b].astype(np.int64) for a, b in itertools.pairwise(bounds)]
+    return Analysis(regions, boxes, cls)
+
+
+class TaskNet:
+    """A task's net and how it scores decoded frames of an item.
+
+    Args:
+        task: The setting (its weights; video uses a detection net).
+        device: Torch device.
+
+    Raises:
+        InvalidInputError: The weights are of a net for another task.
+    """
+
+    def __init__(self, task: TaskSpec, device: str = "cpu") -> None:
+        from semrl.semantics.yolo import YoloNet
+
+        self.task = task
+        self.net = YoloNet(task.weights, device=device)
+        expected = "detection" if task.video else task.name
+        if self.net.task != expected:
+            raise InvalidInputError(f"{task.weights} is a {self.net.task} net; task {task.name} needs {expected}")
+        self._targets: dict[str, list[Any]] = {}
+
+    @property
+    def fingerprint(self) -> str:
+        """Weights file and sha256."""
+        return self.net.fingerprint
+
+    def analyse(self, item: Item) -> Analysis:
+        """Run the net on the original frames (for ROI and pseudo ground truth)."""
+        from semrl.semantics.regions import task_regions
+        from semrl.semantics.yolo import InferenceSettings
+
+        # val's settings, then objects >= semrl.semantics.regions.REGION_CONF (the cached analyses' definition)
+        found = task_regions(self.net, item.source, color="rgb", chunk=EVAL_CHUNK, settings=InferenceSettings())
+        return Analysis([f.region for f in found], [f.boxes for f in found], [f.cls for f in found])
+
+    def score(self, item: Item, frames: Sequence[NDArray[np.uint8]], analysis: Analysis) -> list[FrameScore]:
+        """Score decoded (cropped, RGB) frames of one item.
+
+        Args:
+            item: The item (its label, class, or for video its size).
+            frames: Its decoded frames, or the uncoded ones.
+            analysis: The net's output on its original frames (video: the pseudo ground truth).
+        """
+        name = self.task.name
+        if name == "classification":
+            from semrl.fidelity.classification import top1_classes
+
+            predicted = top1_classes(self.net.classify(list(frames), color="rgb"))
+            assert item.class_id is not None
+            label = np.array([item.class_id], np.int64)
+            return [FrameScore(predicted[i : i + 1], label) for i in range(len(predicted))]
+        from semrl.fidelity.detection import match_frame, pseudo_target
+        from semrl.fidelity.segmentation import MASK_EVAL
+        from semrl.semantics.yolo import Detections, InferenceSettings
+
+        settings = MASK_EVAL if name == "segmentation" else InferenceSettings()
+        out: list[FrameScore] = []
+        for s in range(0, len(frames), EVAL_CHUNK):
+            preds = self.net.detect(list(frames[s : s + EVAL_CHUNK]), settings, color="rgb")
+            for k, pred in enumerate(preds):
+                i = s + k
+                if name == "video":
+                    # The analysis kept the objects >= REGION_CONF (= PSEUDO_GT_CONF) but not their confidences.
+                    n = len(analysis.boxes[i])
+                    reference = Detections(analysis.boxes[i], np.ones(n, np.float32), analysis.cls[i], item.shape)
+                    target = pseudo_target(reference)
+                elif name == "segmentation":
+                    target = self._target(item, pred.letterbox)
+                else:
+                    target = self._target(item, None)
+                m = match_frame(pred, target, "mask" if name == "segmentation" else "box")
+                out.append(FrameScore(m.pred_cls, m.target_cls, m.tp, pred.conf))
+        return out
+
+    def _target(self, item: Item, letterbox: Any) -> Any:
+        from semrl.fidelity.labels import read_yolo_labels
+
+        if item.digest not in self._targets:
+            assert item.label is not None
+            masks = self.task.name == "segmentation"
+            self._targets[item.digest] = [read_yolo_labels(item.label, item.shape, masks=masks, letterbox=letterbox)]
+        return self._targets[item.digest][0]

@@ -1,0 +1,131 @@
+"""The benchmark's parts without x265 or weights: score records, the task metric, analyses, the cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semrl.bench.cache import Cache, analysis_key, encode_key, eval_key
+from semrl.bench.encoding import encoder_config
+from semrl.bench.items import Item, pad_even
+from semrl.bench.tasknet import (
+    Analysis,
+    FrameScore,
+    pack_analysis,
+    pack_scores,
+    task_metric,
+    unpack_analysis,
+    unpack_scores,
+)
+from semrl.codec import QP_MAX, Yuv420
+from semrl.fidelity.detection import match_frame, mean_average_precision, pseudo_gt_map
+from semrl.semantics.yolo import Detections
+
+
+def _dets(boxes: list[list[float]], conf: list[float], cls: list[int]) -> Detections:
+    return Detections(
+        np.asarray(boxes, np.float32).reshape(-1, 4),
+        np.asarray(conf, np.float32),
+        np.asarray(cls, np.int64),
+        (100, 100),
+    )
+
+
+PREDS = [
+    _dets([[11, 10, 50, 51], [60, 62, 90, 90], [0, 0, 9, 9]], [0.9, 0.8, 0.05], [0, 1, 0]),
+    _dets([], [], []),
+    _dets([[26, 24, 76, 74]], [0.7], [0]),
+]
+GTS = [
+    _dets([[10, 10, 50, 50], [60, 60, 90, 90]], [1, 1], [0, 1]),
+    _dets([[5, 5, 40, 40]], [1], [1]),
+    _dets([[20, 20, 70, 70]], [1], [0]),
+]
+
+
+def _scores(preds: list[Detections], gts: list[Detections]) -> list[FrameScore]:
+    out = []
+    for p, g in zip(preds, gts, strict=True):
+        m = match_frame(p, g)
+        out.append(FrameScore(m.pred_cls, m.target_cls, m.tp, p.conf))
+    return out
+
+
+def _item(h: int = 64, w: int = 96) -> Item:
+    rgb = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    return Item("a.png", "d" * 64, [rgb], [Yuv420.from_rgb(pad_even(rgb))], (h, w), label_digest="L")
+
+
+def test_task_metric_is_the_fidelity_metric_of_the_pooled_scores() -> None:
+    scores = _scores(PREDS, GTS)
+    full = mean_average_precision(PREDS, GTS)
+    assert task_metric("detection", scores) == (full.map50_95, full.map50)
+    assert task_metric("segmentation", scores) == task_metric("detection", scores)
+    coco = mean_average_precision(PREDS, GTS, ap_method="coco")
+    assert task_metric("video", scores) == (coco.map50_95, coco.map50)
+    sub = mean_average_precision([PREDS[2], PREDS[0]], [GTS[2], GTS[0]])
+    assert task_metric("detection", [scores[2], scores[0]]) == (sub.map50_95, sub.map50)
+    # video's pseudo ground truth from the reference's own objects: the reference scores exactly 1
+    reference = _scores(PREDS, [Detections(p.above(0.25).boxes, np.ones(len(p.above(0.25)), np.float32),
+                                           p.above(0.25).cls, p.shape) for p in PREDS])  # fmt: skip
+    assert task_metric("video", reference) == (1.0, 1.0) == (pseudo_gt_map(PREDS, PREDS).map50_95, 1.0)
+    labels = [FrameScore(np.array([c]), np.array([0])) for c in (0, 1, 0, 0)]
+    assert task_metric("classification", labels) == (0.75, 0.75)
+
+
+def test_scores_round_trip_through_the_cache_arrays(tmp_path: Path) -> None:
+    scores = [*_scores(PREDS, GTS), FrameScore(np.array([3], np.int64), np.array([3], np.int64))]
+    cache = Cache(tmp_path)
+    cache.put_npz("eval", "k", pack_scores(scores))
+    assert [p.name for p in (tmp_path / "eval").iterdir()] == ["k.npz"]  # no temporary left behind
+    z = cache.get_npz("eval", "k")
+    assert z is not None
+    back = unpack_scores(z)
+    assert len(back) == len(scores)
+    for a, b in zip(scores, back, strict=True):
+        for f in ("pred_cls", "target_cls", "tp", "conf"):
+            assert np.array_equal(getattr(a, f), getattr(b, f)), f
+    assert task_metric("detection", back[:3]) == task_metric("detection", scores[:3])
+    assert cache.get_npz("eval", "missing") is None
+
+
+def test_analysis_round_trips_through_the_cache_arrays() -> None:
+    regions = [np.zeros((5, 7), bool), np.ones((5, 7), bool)]
+    regions[0][1:3, 2:6] = True
+    a = Analysis(regions, [np.zeros((0, 4), np.float32), np.array([[1, 2, 3, 4]], np.float32)],
+                 [np.zeros(0, np.int64), np.array([7], np.int64)])  # fmt: skip
+    b = unpack_analysis(pack_analysis(a, (5, 7)))
+    assert all(np.array_equal(x, y) for x, y in zip(a.regions, b.regions, strict=True))
+    assert [len(x) for x in b.boxes] == [0, 1] and b.boxes[1].tolist() == [[1, 2, 3, 4]] and b.cls[1][0] == 7
+
+
+def test_encode_stats_need_their_stream(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.put_json("k", {"frame_bits": [1]})
+    assert cache.get_json("k") is None
+    cache.stream("k").write_bytes(b"\0\0\1")
+    assert cache.get_json("k") == {"frame_bits": [1]}
+
+
+def test_cache_keys_follow_what_the_result_depends_on() -> None:
+    item = _item(63, 95)
+    cfg = encoder_config(item, 37, crf=False, video=False, preset="medium", keyint=250)
+    assert (cfg.width, cfg.height, cfg.qp) == (96, 64, 37)
+    assert encoder_config(item, 55, crf=False, video=False, preset="medium", keyint=250).qp == QP_MAX
+    assert encoder_config(item, 30, crf=True, video=True, preset="fast", keyint=8).crf == 30.0
+    offsets = [np.zeros((1, 2), np.int32)]
+    key = encode_key(item, cfg, None, "x265:a")
+    assert key == encode_key(item, cfg, None, "x265:a")
+    assert len({key, encode_key(item, cfg, offsets, "x265:a"), encode_key(item, cfg, None, "x265:b")}) == 3
+    ev = eval_key(item, key, "detection", "w:1")
+    assert len({ev, eval_key(item, key, "detection", "w:2"), eval_key(item, "reference", "detection", "w:1")}) == 3
+    assert analysis_key(item, "detection", "w:1") != analysis_key(item, "segmentation", "w:1")
+
+
+@pytest.mark.parametrize(("h", "w"), [(63, 95), (64, 96)])
+def test_odd_pictures_are_padded_to_even(h: int, w: int) -> None:
+    item = _item(h, w)
+    assert item.coded_size == (w + w % 2, h + h % 2)
+    assert item.reference(0).shape == (h, w, 3)
