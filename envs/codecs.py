@@ -14,9 +14,8 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN
 from semrl.errors import InvalidInputError
-
-CTU = 64
 
 
 @dataclass(frozen=True, eq=False)
@@ -24,7 +23,7 @@ class CodedPicture:
     """One coded picture.
 
     Attributes:
-        ctu_bits: int64 (rows, cols) exact bits of each CTU.
+        ctu_bits: int64 (rows, cols) exact bits of each CTU_SIZE.
         bits: Bits of the whole access unit (CTUs plus headers).
         recon: The reconstructed picture, (H, W, 3) uint8 RGB.
     """
@@ -49,7 +48,7 @@ class Codec(Protocol):
 
 def ctu_shape(height: int, width: int) -> tuple[int, int]:
     """(rows, cols) of the 64x64 CTU grid over a picture."""
-    return -(-height // CTU), -(-width // CTU)
+    return -(-height // CTU_SIZE), -(-width // CTU_SIZE)
 
 
 class X265Codec:
@@ -88,7 +87,7 @@ class X265Codec:
 class FakeCodec:
     """A fake codec whose bits follow a QP model, for tests without x265.
 
-    Bits of a CTU: ``(64 + 4 * std) * 2 ** ((32 - qp) / 6)`` (activity times the usual halving
+    Bits of a CTU_SIZE: ``(64 + 4 * std) * 2 ** ((32 - qp) / 6)`` (activity times the usual halving
     per 6 QP); reconstruction: the picture plus noise of standard deviation ``Qstep / 4`` with
     ``Qstep = 2 ** ((qp - 4) / 6)``, seeded by the picture's content and the QP map, so it is
     deterministic.
@@ -106,13 +105,15 @@ class FakeCodec:
         off = np.zeros((rows, cols), np.int32) if offsets is None else np.asarray(offsets, np.int32)
         if off.shape != (rows, cols):
             raise InvalidInputError(f"offsets of shape {off.shape}, expected {(rows, cols)}")
-        qp = np.clip(base_qp + off, 0, 51)
-        padded = np.pad(frame.astype(np.float32).mean(axis=2), ((0, rows * CTU - h), (0, cols * CTU - w)), mode="edge")
-        std = padded.reshape(rows, CTU, cols, CTU).std(axis=(1, 3))
+        qp = np.clip(base_qp + off, QP_MIN, QP_MAX)
+        padded = np.pad(
+            frame.astype(np.float32).mean(axis=2), ((0, rows * CTU_SIZE - h), (0, cols * CTU_SIZE - w)), mode="edge"
+        )
+        std = padded.reshape(rows, CTU_SIZE, cols, CTU_SIZE).std(axis=(1, 3))
         bits = np.maximum(1, np.rint((64 + 4 * std) * 2.0 ** ((32 - qp) / 6))).astype(np.int64)
         seed = int.from_bytes(hashlib.sha256(frame.tobytes() + qp.tobytes()).digest()[:8], "little")
-        noise = np.random.default_rng(seed).standard_normal((rows * CTU, cols * CTU, 3)).astype(np.float32)
+        noise = np.random.default_rng(seed).standard_normal((rows * CTU_SIZE, cols * CTU_SIZE, 3)).astype(np.float32)
         sigma = (2.0 ** ((qp - 4) / 6) / 4).astype(np.float32)
-        sigma_px = np.repeat(np.repeat(sigma, CTU, axis=0), CTU, axis=1)[:h, :w, None]
+        sigma_px = np.repeat(np.repeat(sigma, CTU_SIZE, axis=0), CTU_SIZE, axis=1)[:h, :w, None]
         recon = np.clip(frame.astype(np.float32) + noise[:h, :w] * sigma_px, 0, 255).round().astype(np.uint8)
         return CodedPicture(bits, int(bits.sum()) + 200, recon)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.codec import CTU_SIZE as CTU
+from semrl.codec import CTU_SIZE
 from semrl.semantics.maps import pool_map
 
 STATIC_NAMES = ("sem_mean", "sem_max", "valid", "luma_mean", "luma_std", "grad")
@@ -42,24 +42,24 @@ def static_grids(frame: NDArray[np.uint8], semantic: NDArray[np.float32]) -> NDA
     rgb = frame.astype(np.float32)
     luma = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
     h, w = luma.shape
-    mean = pool_map(luma, CTU, "mean")
-    sq = pool_map(luma * luma, CTU, "mean")
+    mean = pool_map(luma, CTU_SIZE, "mean")
+    sq = pool_map(luma * luma, CTU_SIZE, "mean")
     std = np.sqrt(np.maximum(sq - mean.astype(np.float64) ** 2, 0.0)).astype(np.float32)
     grad = np.zeros_like(luma)
     grad[:, 1:] += np.abs(np.diff(luma, axis=1))
     grad[1:, :] += np.abs(np.diff(luma, axis=0))
     rows, cols = mean.shape
-    ys = np.minimum(h - np.arange(rows) * CTU, CTU) / CTU
-    xs = np.minimum(w - np.arange(cols) * CTU, CTU) / CTU
+    ys = np.minimum(h - np.arange(rows) * CTU_SIZE, CTU_SIZE) / CTU_SIZE
+    xs = np.minimum(w - np.arange(cols) * CTU_SIZE, CTU_SIZE) / CTU_SIZE
     valid = np.outer(ys, xs).astype(np.float32)
     return np.stack(
         [
-            pool_map(semantic, CTU, "mean"),
-            pool_map(semantic, CTU, "max"),
+            pool_map(semantic, CTU_SIZE, "mean"),
+            pool_map(semantic, CTU_SIZE, "max"),
             valid,
             mean,
             std,
-            pool_map(grad, CTU, "mean"),
+            pool_map(grad, CTU_SIZE, "mean"),
         ]
     ).astype(np.float32)
 

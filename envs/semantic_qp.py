@@ -18,6 +18,7 @@ from envs.codecs import Codec, FakeCodec
 from envs.observation import OBS_DIM, ObservationBuilder, static_observations
 from envs.reward import RewardConfig, ctu_rewards, fidelity_loss, fidelity_terms, interpolated, lagrangian
 from envs.tables import DEFAULT_TABLE_QPS, CtuTable, Picture, compute_table, make_picture
+from semrl.codec import QP_MAX, QP_MIN
 from semrl.errors import InvalidInputError
 from semrl.semantics.extractors import SemanticExtractor
 
@@ -46,9 +47,9 @@ class EnvSettings:
 
     def __post_init__(self) -> None:
         lo, hi = self.base_qps
-        if not (0 <= lo <= hi <= 51) or not self.offsets or len(set(self.offsets)) != len(self.offsets):
+        if not (QP_MIN <= lo <= hi <= QP_MAX) or not self.offsets or len(set(self.offsets)) != len(self.offsets):
             raise InvalidInputError(f"invalid env settings: base QPs {self.base_qps}, offsets {self.offsets}")
-        if not 0 <= self.qp_min <= lo:
+        if not QP_MIN <= self.qp_min <= lo:
             raise InvalidInputError(f"qp_min {self.qp_min} must be in 0..{lo} (the lowest base QP)")
 
     def to_dict(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from envs.codecs import Codec
 from envs.observation import static_grids
 from envs.reward import TERM_NAMES, FidelityTerms, fidelity_terms
+from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.files import atomic_output
 from semrl.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
@@ -40,7 +41,7 @@ TABLE_VERSION = 3
 DEFAULT_TABLE_QPS = (12, 17, 22, 27, 32, 37, 42, 47, 51)
 """QPs every picture is coded at; values between are interpolated (log-linear bits, linear fidelity)."""
 
-MIN_SIZE = 64
+MIN_SIZE = CTU_SIZE
 """Smallest picture side x265 opens an encoder for with 64x64 CTUs; smaller pictures are skipped."""
 
 
@@ -307,7 +308,7 @@ def build_tables(
     from semrl.paths import cache_root
 
     q = [int(v) for v in qps]
-    if len(q) < 2 or q != sorted(set(q)) or q[0] < 0 or q[-1] > 51:
+    if len(q) < 2 or q != sorted(set(q)) or q[0] < QP_MIN or q[-1] > QP_MAX:
         raise InvalidInputError(f"table QPs must be at least two ascending values in 0..51, got {qps}")
     root = cache_dir if cache_dir is not None else cache_root() / "env_tables"
     codec = codec if codec is not None else codec_factory()

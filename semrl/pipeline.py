@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from semrl.codec import AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, Yuv420
+from semrl.codec import QP_MAX, QP_MIN, AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, Yuv420
 from semrl.errors import InvalidInputError
 from semrl.files import atomic_output, atomic_write
 from semrl.media import FrameSource, SourceInfo, mux_mp4, open_source
@@ -80,8 +80,8 @@ class EncodeSettings:
             raise InvalidInputError(f"--frames must be at least 1, got {self.max_frames}")
         if self.map_interval < 1:
             raise InvalidInputError(f"--map-interval must be at least 1, got {self.map_interval}")
-        if not 0 <= self.qp <= 51:
-            raise InvalidInputError(f"--qp must be in 0..51, got {self.qp}")
+        if not QP_MIN <= self.qp <= QP_MAX:
+            raise InvalidInputError(f"--qp must be in {QP_MIN}..{QP_MAX}, got {self.qp}")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from envs.observation import OBS_DIM, OBS_NAMES, ObservationBuilder, static_grids, static_observations
 from envs.semantic_qp import EnvSettings
 from semrl.agent.config import PolicyConfig, config_path
+from semrl.codec import QP_MAX
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
 from semrl.policy import PolicyInput
 from semrl.semantics import TASKS
@@ -130,7 +131,7 @@ class TrainedPolicy:
                 a = self._act(builder.observe(i)[None])
                 chosen[i] = a
                 builder.record(i, float(self.offsets[a]))
-        qps = np.clip(base_qp + self.offsets[chosen], self.settings.qp_min, 51)
+        qps = np.clip(base_qp + self.offsets[chosen], self.settings.qp_min, QP_MAX)
         return (qps - base_qp).reshape(rows, cols).astype(np.int32)
 
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from semrl.codec import QP_MAX, QP_MIN
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.semantics import TASKS
 
@@ -74,8 +75,8 @@ class TrainConfig:
         if self.timesteps < 1 or self.workers < 1 or not self.net_arch or min(self.net_arch) < 1:
             raise InvalidInputError(f"timesteps, workers and layer sizes must be positive: {self}")
         lo, hi = self.base_qps
-        if not 0 <= lo <= hi <= 51:
-            raise InvalidInputError(f"base QP range must lie in 0..51, got {self.base_qps}")
+        if not QP_MIN <= lo <= hi <= QP_MAX:
+            raise InvalidInputError(f"base QP range must lie in {QP_MIN}..{QP_MAX}, got {self.base_qps}")
         if self.rate_weight <= 0 or self.pixel_weight < 0 or self.mse_share < 0 or self.learning_rate <= 0:
             raise InvalidInputError(
                 f"rate_weight and learning_rate must be > 0, pixel_weight and mse_share >= 0, got "

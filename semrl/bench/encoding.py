@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semrl.bench.items import Item
-from semrl.codec import QP_MAX, AnnexBWriter, Encoder, EncoderConfig
+from semrl.codec import CTU_SIZE, QP_MAX, AnnexBWriter, Encoder, EncoderConfig
 from semrl.errors import CodecError
 from semrl.fidelity.distortion import plane_ssim, psnr
 from semrl.media import decode_ffmpeg
@@ -24,7 +24,9 @@ PSNR_CAP = 100.0
 """PSNR of a picture identical to its reference is reported as this (JSON has no infinity)."""
 
 
-def encoder_config(item: Item, point: float, *, crf: bool, video: bool, preset: str, keyint: int) -> EncoderConfig:
+def encoder_config(
+    item: Item, point: float, *, crf: bool, video: bool, preset: str, keyint: int, qg_size: int = CTU_SIZE
+) -> EncoderConfig:
     """The encoder configuration of one item at one operating point.
 
     Args:
@@ -35,10 +37,12 @@ def encoder_config(item: Item, point: float, *, crf: bool, video: bool, preset: 
         video: Low-delay P with IDR interval ``keyint``; otherwise all-intra.
         preset: x265 preset.
         keyint: IDR interval of a clip.
+        qg_size: Quantisation-group size: 64 for policies with one offset per CTU, 16 for those
+            that declare offsets per 16x16 block (:func:`semrl.policy.offset_block`).
     """
     w, h = item.coded_size
     fps = (round((item.fps or 25.0) * 1001), 1001)
-    common: dict[str, Any] = {"preset": preset, "threads": 1, "fps": fps}
+    common: dict[str, Any] = {"preset": preset, "threads": 1, "fps": fps, "qg_size": qg_size}
     if video:
         common.update(gop="ldp", keyint=keyint)
     else:

@@ -34,10 +34,10 @@ from semrl.bench.tasknet import (
     unpack_analysis,
     unpack_scores,
 )
-from semrl.codec import EncoderConfig, ctu_grid
+from semrl.codec import CTU_SIZE, EncoderConfig, ctu_grid
 from semrl.errors import InvalidInputError
 from semrl.paths import cache_root
-from semrl.policy import Policy, PolicyInput, apply_offsets, describe
+from semrl.policy import Policy, PolicyInput, apply_offsets, describe, offset_block
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,10 @@ def run_point(ctx: Context, method: Method, point: float) -> PointResult:
     qps = []
     task, fingerprint = ctx.task.name, ctx.net.fingerprint
     for item, analysis in zip(ctx.items, ctx.analyses, strict=True):
-        config = encoder_config(item, point, crf=method.crf, video=ctx.task.video, preset=ctx.preset, keyint=ctx.keyint)
+        qg_size = offset_block(method.policy) if method.policy is not None and not method.crf else CTU_SIZE
+        config = encoder_config(
+            item, point, crf=method.crf, video=ctx.task.video, preset=ctx.preset, keyint=ctx.keyint, qg_size=qg_size
+        )
         offsets = _offsets(method, item, analysis, point, config)
         key = encode_key(item, config, offsets, ctx.x265_key)
         ekey = eval_key(item, key, task, fingerprint)

@@ -74,7 +74,7 @@ class EncoderConfig:
     keyint: int = 250
     crf: float | None = None
     threads: int = 1
-    qg_size: int = 64
+    qg_size: int = CTU_SIZE
     fps: tuple[int, int] = (25, 1)
     sao: bool | None = None
     wpp: bool | None = None
@@ -95,8 +95,8 @@ class EncoderConfig:
             raise InvalidInputError(f"threads must be at least 1, got {self.threads}")
         if self.keyint < 1:
             raise InvalidInputError(f"keyint must be at least 1, got {self.keyint}")
-        if self.crf is not None and not 0 <= self.crf <= 51:
-            raise InvalidInputError(f"crf must be in 0..51, got {self.crf}")
+        if self.crf is not None and not QP_MIN <= self.crf <= QP_MAX:
+            raise InvalidInputError(f"crf must be in {QP_MIN}..{QP_MAX}, got {self.crf}")
 
     @property
     def constant_qp(self) -> bool:
