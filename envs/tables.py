@@ -146,7 +146,7 @@ def load_pictures(
     p = Path(data)
     pictures = []
     if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES:
-        # Through the reader encode uses, so training sees the frames encode will see.
+        # The reader encode and the benchmark use, so all three decode a video to the same frames.
         with open_source(p, crop_even=True) as source:
             for i, frame in enumerate(source):
                 if i % video_stride == 0:
