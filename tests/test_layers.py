@@ -78,3 +78,12 @@ def test_importing_the_codec_and_policy_layers_loads_no_heavy_package() -> None:
     code = f"import sys, semrl.codec, semrl.media, semrl.policy; print([m for m in {HEAVY!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert result.stdout.strip() == "[]"
+
+
+def test_only_the_benchmark_imports_the_benchmark() -> None:
+    found = [
+        f"{file}: {module}"
+        for file, unit, module in _imports()
+        if unit != "semrl.bench" and _unit(module) == "semrl.bench"
+    ]
+    assert not found, "\n".join(found)
