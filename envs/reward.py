@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,13 +38,29 @@ from semrl.codec import CTU_SIZE, QP_MAX
 from semrl.errors import InvalidInputError
 from semrl.semantics.maps import pool_map
 
-if TYPE_CHECKING:
-    from envs.tables import CtuTable
-
 TERM_NAMES = ("dsem", "rise", "dpix", "mse")
 """The fidelity terms, in :class:`FidelityTerms` order."""
 
 SLOPE_DELTA = 3  # QP half-width of the finite difference that measures the uniform curve's slope
+
+
+class FastTable(Protocol):
+    """What the reward reads of a fast-mode table (:class:`envs.tables.CtuTable` has it)."""
+
+    @property
+    def qps(self) -> NDArray[np.int32]:
+        """(Q,) table QPs, ascending."""
+        ...
+
+    @property
+    def bits(self) -> NDArray[np.float32]:
+        """(Q, rows, cols) exact bits per CTU."""
+        ...
+
+    @property
+    def terms(self) -> FidelityTerms:
+        """(Q, rows, cols) fidelity terms per CTU."""
+        ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,7 +175,7 @@ class RewardConfig:
             raise InvalidInputError(f"invalid reward config {self}")
 
 
-def interpolated(table: CtuTable, qp_min: int, reward: RewardConfig) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def interpolated(table: FastTable, qp_min: int, reward: RewardConfig) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Bits and fidelity loss of every CTU at every integer QP 0..51, (52, N) each.
 
     Bits are interpolated linearly in log2 between table QPs and fidelity linearly, after making
@@ -181,7 +197,7 @@ def interpolated(table: CtuTable, qp_min: int, reward: RewardConfig) -> tuple[ND
 
 
 def lagrangian(
-    tables: Sequence[CtuTable], qp_min: int, base_qps: tuple[int, int], reward: RewardConfig
+    tables: Sequence[FastTable], qp_min: int, base_qps: tuple[int, int], reward: RewardConfig
 ) -> tuple[dict[int, float], dict[int, float]]:
     """Per base QP, the slope of uniform coding (fidelity loss per bit) and the mean bits per CTU.
 
@@ -209,7 +225,7 @@ def lagrangian(
     return slopes, mean_bits
 
 
-def task_to_mse_ratio(tables: Sequence[CtuTable], low_qp: int, pixel_weight: float) -> float:
+def task_to_mse_ratio(tables: Sequence[FastTable], low_qp: int, pixel_weight: float) -> float:
     """How much more the task term grows than the plain squared error, from ``low_qp`` to 51.
 
     Summed over the tables under uniform coding (each term made non-decreasing in QP, as the
@@ -219,9 +235,9 @@ def task_to_mse_ratio(tables: Sequence[CtuTable], low_qp: int, pixel_weight: flo
     for t in tables:
         k = int(np.clip(np.searchsorted(t.qps, low_qp), 0, len(t.qps) - 1))
         q = len(t.qps)
-        task_term = t.dsem + pixel_weight * t.dpix  # the fidelity loss without the background's price
+        task_term = t.terms.dsem + pixel_weight * t.terms.dpix  # the fidelity loss without the background's price
         term = np.maximum.accumulate(task_term.reshape(q, -1).astype(np.float64), axis=0)
-        plain = np.maximum.accumulate(t.mse.reshape(q, -1).astype(np.float64), axis=0)
+        plain = np.maximum.accumulate(t.terms.mse.reshape(q, -1).astype(np.float64), axis=0)
         task += float(term[-1].sum() - term[k].sum())
         mse += float(plain[-1].sum() - plain[k].sum())
     return task / mse if mse > 0 else 0.0
