@@ -175,7 +175,9 @@ class RewardConfig:
             raise InvalidInputError(f"invalid reward config {self}")
 
 
-def interpolated(table: FastTable, qp_min: int, reward: RewardConfig) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def interpolated(
+    table: FastTable, qp_min: int, reward: RewardConfig
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Bits and fidelity loss of every CTU at every integer QP 0..51, (52, N) each.
 
     Bits are interpolated linearly in log2 between table QPs and fidelity linearly, after making
