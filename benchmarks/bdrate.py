@@ -34,7 +34,7 @@ from semrl.bench.items import TASKS, TaskSpec, default_videos
 from semrl.bench.report import analyse, markdown, plot, summary, write_csv, write_json
 from semrl.bench.runner import Method, make_context, method_id, reference_scores, run_methods
 from semrl.bench.tasknet import task_metric
-from semrl.codec import QP_MAX, QP_MIN
+from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN
 from semrl.errors import InvalidInputError, SemrlError
 from semrl.policy import RoiPolicy
 
@@ -86,9 +86,11 @@ def build_methods(args: argparse.Namespace, video: bool) -> list[Method]:
     if "x265-aq" in wanted:
         methods.append(Method("x265-aq", "A2", crfs, crf=True))
     if "roi" in wanted:
-        for d in _floats(args.roi_deltas):
-            policy = RoiPolicy(int(d), args.roi_dilation)
-            methods.append(Method(f"roi-d{d:g}", "A3", roi_points(qps, int(d)), policy=policy))
+        for block in _floats(args.roi_blocks):
+            for d in _floats(args.roi_deltas):
+                policy = RoiPolicy(int(d), args.roi_dilation, int(block))
+                name = f"roi-d{d:g}" if block == CTU_SIZE else f"roi{block:g}-d{d:g}"
+                methods.append(Method(name, "A3", roi_points(qps, int(d)), policy=policy))
     if "policy" in wanted:
         for spec in args.policy or []:
             name, sep, target = spec.partition("=")
@@ -127,7 +129,8 @@ def describe(args: argparse.Namespace, task: TaskSpec, ctx: Any, seconds: float,
         "psnr": "RGB PSNR against the 4:2:0 reference, mean over frames (capped at 100 dB)",
         "ssim": "luma SSIM (skimage) against the 4:2:0 reference, mean over frames",
         "roi": f"boxes/masks of the task net on the original at conf 0.25 (Grad-CAM >= 0.5 for classification), "
-               f"dilated {args.roi_dilation} px; CTUs touching: -D, others +D; base+offset clipped to 0..51",
+               f"dilated {args.roi_dilation} px; blocks ({args.roi_blocks} px) touching: -D, others +D "
+               f"(roi16-dD: per 16x16 block); base+offset clipped to 0..51",
         "bd_rate": "bjontegaard bd_rate on (rate, quality), pchip and akima, over the overlapping quality range, "
                    "after dropping points not above every lower-rate point; fewer than 3 kept: not comparable",
         "run_seconds": seconds,
@@ -184,6 +187,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--crfs", help=f"CRF points of A2 (default: {crfs})")
     p.add_argument("--roi-deltas", default=DEFAULT_ROI_DELTAS, help="A3 offset magnitudes D")
     p.add_argument("--roi-dilation", type=int, default=16, help="pixels the ROI region is grown by")
+    p.add_argument(
+        "--roi-blocks", default=str(CTU_SIZE), help="A3 block sizes: 64 (per CTU), 16 (per 16x16 block) or 64,16"
+    )
     p.add_argument("--policy", action="append", help="NAME=module:function | file.py:function | checkpoint")
     p.add_argument("--limit", type=int, help="first N images (or clips)")
     p.add_argument("--frames", type=int, default=30, help="video: first N frames of each clip (bounds the run)")

@@ -14,7 +14,7 @@ import pytest
 from semrl.agent.resolve import CHECKPOINT_LOADERS, resolve_policy
 from semrl.bench.bdrate import Curve, bd_rate, monotone_fit, rate_at_quality
 from semrl.errors import InputNotFoundError, InvalidInputError
-from semrl.policy import PolicyInput, RoiPolicy, apply_offsets, roi_ctus, uniform
+from semrl.policy import PolicyInput, RoiPolicy, apply_offsets, roi_blocks, uniform
 
 ROOT = Path(__file__).resolve().parents[1]
 RATES = [0.04, 0.08, 0.15, 0.3, 0.55, 1.0, 1.6]
@@ -113,12 +113,24 @@ def _inputs(region: np.ndarray | None, qp: int = 32) -> PolicyInput:
 def test_roi_marks_ctus_touching_the_dilated_region() -> None:
     region = np.zeros((256, 384), bool)
     region[70:80, 70:80] = True  # inside CTU (1, 1), 6 px from its top and left edges
-    inside = roi_ctus(region, (4, 6), dilation=0)
+    inside = roi_blocks(region, (4, 6), dilation=0)
     assert inside.sum() == 1 and inside[1, 1]
-    grown = roi_ctus(region, (4, 6), dilation=8)  # reaches row 62 and column 62: CTU (0, 0) too
+    grown = roi_blocks(region, (4, 6), dilation=8)  # reaches row 62 and column 62: CTU (0, 0) too
     assert grown[0, 0] and grown[0, 1] and grown[1, 0] and grown[1, 1] and grown.sum() == 4
     offsets = RoiPolicy(delta=8, dilation=8)(_inputs(region))
     assert offsets[1, 1] == -8 and offsets[3, 5] == 8
+
+
+def test_roi_per_16x16_block_hugs_the_region() -> None:
+    region = np.zeros((256, 384), bool)
+    region[70:80, 70:80] = True  # inside block (4, 4)
+    policy = RoiPolicy(delta=6, dilation=0, block=16)
+    assert policy.offset_block == 16 and policy.fingerprint == "roi:d=6:dil=0:b=16"
+    assert RoiPolicy(delta=6, dilation=0).fingerprint == "roi:d=6:dil=0"  # unchanged for CTUs (report names)
+    offsets = policy(_inputs(region))
+    assert offsets.shape == (16, 24) and offsets[4, 4] == -6 and (offsets == -6).sum() == 1
+    with pytest.raises(InvalidInputError, match="ROI block must be 16 or 64"):
+        RoiPolicy(block=32)
 
 
 def test_offsets_are_clipped_to_the_qp_range() -> None:
@@ -188,7 +200,16 @@ def test_tool_rejects_bad_arguments(tmp_path: Path) -> None:
     tool = _tool()
     assert tool.main(["--task", "nonsense", "--output", str(tmp_path)]) == 2
     assert tool.main(["--task", "detection", "--qps", "22,60", "--output", str(tmp_path)]) == 2
+    assert tool.main(["--task", "detection", "--roi-blocks", "32", "--output", str(tmp_path)]) == 2
     assert not any(tmp_path.iterdir())
+
+
+def test_roi_anchor_at_both_block_sizes() -> None:
+    tool = _tool()
+    args = tool.parser().parse_args(["--methods", "roi", "--roi-deltas", "8", "--roi-blocks", "64,16"])
+    methods = tool.build_methods(args, video=False)
+    found = [(m.name, m.family, m.policy.offset_block) for m in methods]
+    assert found == [("roi-d8", "A3", 64), ("roi16-d8", "A3", 16)]
 
 
 # ---- the tool, in-process, on real encodes and real nets ---------------------------------------

@@ -21,7 +21,7 @@ from semrl.policy.base import (
     runs_own_net,
     uniform,
 )
-from semrl.policy.roi import RoiPolicy, roi_ctus
+from semrl.policy.roi import RoiPolicy, roi_blocks
 
 __all__ = [
     "Policy",
@@ -32,7 +32,7 @@ __all__ = [
     "needs_regions",
     "offset_block",
     "policy_task",
-    "roi_ctus",
+    "roi_blocks",
     "runs_own_net",
     "uniform",
 ]
