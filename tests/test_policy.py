@@ -72,6 +72,12 @@ def test_resolver_names_every_kind_of_spec(tmp_path: Path) -> None:
     assert resolve_policy("roi", roi_delta=5) == RoiPolicy(delta=5)
     assert resolve_policy("semrl.policy:uniform") is uniform
     assert resolve_policy(f"{__file__}:per_block").__name__ == "per_block"
+    (tmp_path / "mine.py").write_text(
+        "from dataclasses import dataclass\n\n@dataclass\nclass Fixed:\n    delta: int = 3\n"
+        "    def __call__(self, inputs):\n        return [[self.delta] * inputs.ctu_shape[1]] * inputs.ctu_shape[0]\n"
+        "fixed = Fixed()\n"
+    )
+    assert apply_offsets(resolve_policy(f"{tmp_path / 'mine.py'}:fixed"), _inputs())[0, 0] == 3  # a dataclass in a file
     from semrl.agent import shipped
 
     assert resolve_policy("semrl.agent.shipped:detection", task="detection") is shipped.detection

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -106,6 +107,7 @@ def _import_callable(spec: str) -> Policy:
         if module_spec is None or module_spec.loader is None:
             raise InvalidInputError(f"policy {spec!r}: cannot import {file}")
         module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_spec.name] = module  # dataclasses and pickling look their module up there
         module_spec.loader.exec_module(module)
     else:
         try:

@@ -1,0 +1,44 @@
+"""The training-signal validation runs on real pictures with the real x265 and detector."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from shared_assets import require_assets
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def validation() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("signal_validation", ROOT / "benchmarks" / "signal_validation.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["signal_validation"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rank_correlation(validation: ModuleType) -> None:
+    assert validation.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert validation.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert np.isnan(validation.spearman([1, 2], [1, 2])) and np.isnan(validation.spearman([1, 1, 1], [1, 2, 3]))
+
+
+@pytest.mark.x265
+@pytest.mark.weights
+@pytest.mark.slow
+def test_validation_runs_on_real_pictures(validation: ModuleType, tmp_path: Path) -> None:
+    require_assets("models/yolov8n.pt", "datasets/coco-det")
+    out = tmp_path / "signal.json"
+    assert validation.main(["--task", "detection", "--pictures", "1", "--random-maps", "3", "--output", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["results"]["random"]["maps"] == 3 and report["results"]["policy"]["maps"] == 6
+    assert report["results"]["all"]["spearman_bits"] > 0.9  # the tables' bits track the exact bits
+    assert all(row["live_bits"] > 0 for row in report["maps"])
