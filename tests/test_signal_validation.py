@@ -29,6 +29,12 @@ def test_rank_correlation(validation: ModuleType) -> None:
     assert validation.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert validation.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     assert np.isnan(validation.spearman([1, 2], [1, 2])) and np.isnan(validation.spearman([1, 1, 1], [1, 2, 3]))
+    assert validation.spearman([1, 2, 3, np.nan], [1, 2, 3, 9]) == pytest.approx(1.0)  # a picture without objects
+    rows = [
+        {"picture": p, "x": x, "y": y}
+        for p, x, y in [("a", 1, 1), ("a", 2, 2), ("a", 3, 3), ("b", 1, 3), ("b", 2, 2), ("b", 3, 1)]
+    ]
+    assert validation.within_pictures(rows, "x", "y") == pytest.approx(0.0)  # +1 and -1
 
 
 @pytest.mark.x265
