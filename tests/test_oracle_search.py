@@ -37,35 +37,41 @@ def test_ctus_are_grouped_by_object_ring_and_rest(oracle_search: ModuleType) -> 
     assert set(np.unique(oracle_search.ctu_groups(np.zeros((0, 4), np.float32), (128, 128), 8))) == {0}
 
 
-def test_the_fewest_bits_that_keep_uniform_scores_are_chosen(oracle_search: ModuleType) -> None:
-    point = oracle_search.PathPoint
-    qp = np.array([[51, 51], [22, 22]], np.int32)
-    path = [
-        point(np.full((2, 2), 51, np.int32), 100, 0.1),
-        point(qp, 400, 0.6),
-        point(np.full((2, 2), 22, np.int32), 900, 0.6),
-    ]
-    result = oracle_search.SearchResult(path, {22: (900, 0.6), 37: (300, 0.5), 51: (100, 0.1)}, 3, 1.0)
-    np.testing.assert_array_equal(result.offsets(22), qp - 22)  # 400 bits keep 0.6
-    np.testing.assert_array_equal(result.offsets(37), np.zeros((2, 2)))  # nothing cheaper keeps 0.5
-    np.testing.assert_array_equal(result.offsets(51), np.zeros((2, 2)))
-    again = oracle_search.SearchResult.from_json(result.to_json())
-    np.testing.assert_array_equal(again.offsets(22), qp - 22)
-    with pytest.raises(ValueError, match="no uniform point at base QP 30"):
-        result.offsets(30)
+def _coded(oracle_search: ModuleType, qp: int, bits: int, hit: bool, conf: float) -> object:
+    from semrl.fidelity.detection import FrameMatches
+
+    tp = np.full((1, 10), hit)
+    matches = FrameMatches(tp, np.array([conf], np.float32), np.array([0]), np.array([0]))
+    return oracle_search.Coded(np.full((2, 2), qp, np.int32), bits, matches)
+
+
+def test_the_fewest_bits_that_keep_the_set_score_are_chosen(oracle_search: ModuleType) -> None:
+    other = {37: _coded(oracle_search, 37, 500, True, 0.9)}
+    mine = {37: _coded(oracle_search, 37, 100, True, 0.8)}
+    keeps = _coded(oracle_search, 42, 60, True, 0.7)  # still found, ranked below the other picture's object
+    misses = _coded(oracle_search, 47, 30, False, 0.7)
+    chosen = oracle_search.choose([misses, keeps], 0, [mine, other], 37)
+    np.testing.assert_array_equal(chosen, np.full((2, 2), 5))
+    np.testing.assert_array_equal(oracle_search.choose([misses], 0, [mine, other], 37), np.zeros((2, 2)))
 
 
 @pytest.mark.x265
 @pytest.mark.weights
 @pytest.mark.slow
-def test_search_path_runs_coarse_to_fine_on_a_real_picture(oracle_search: ModuleType) -> None:
+def test_search_runs_on_real_pictures_and_feeds_the_oracle(oracle_search: ModuleType, tmp_path: Path) -> None:
     require_assets("models/yolov8n.pt", "datasets/coco8")
-    from semrl.bench.items import image_item
-    from semrl.fidelity.labels import dataset_images
+    from semrl.policy import PolicyInput
 
-    image = dataset_images("coco8")[0]
-    searcher = oracle_search.Searcher()
-    result = searcher.search(image_item(image.image, image.label), max_groups=3, points=(37, 51))
-    assert result.path[0].qp.max() == 51 and result.path[-1].qp.max() == 22
-    assert result.path[-1].bits > result.path[0].bits
-    assert result.uniform[51][0] == result.path[0].bits  # the coarsest map is uniform 51
+    items = oracle_search.benchmark_items("coco8", 2)
+    chosen = oracle_search.search_set(
+        items, weights="yolov8n.pt", preset="ultrafast", max_groups=2, workers=1, cache_dir=tmp_path
+    )
+    assert len(chosen) == 2 and all(set(by_base) == set(oracle_search.BENCH_POINTS) for by_base in chosen.values())
+    oracle = oracle_search.SearchOracle(tmp_path)
+    frame = items[0].yuv[0].to_rgb()
+    shape = (-(-frame.shape[0] // 64), -(-frame.shape[1] // 64))
+    offsets = oracle(PolicyInput(frame, 37, shape))
+    assert offsets.shape == shape and np.all(37 + offsets >= 22) and np.all(37 + offsets <= 51)
+    assert oracle.fingerprint.startswith("oracle-search:v2:search-")
+    with pytest.raises(ValueError, match="did not cover"):
+        oracle(PolicyInput(np.zeros((64, 64, 3), np.uint8), 37, (1, 1)))
