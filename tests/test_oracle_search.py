@@ -50,9 +50,10 @@ def test_the_fewest_bits_that_keep_the_set_score_are_chosen(oracle_search: Modul
     mine = {37: _coded(oracle_search, 37, 100, True, 0.8)}
     keeps = _coded(oracle_search, 42, 60, True, 0.7)  # still found, ranked below the other picture's object
     misses = _coded(oracle_search, 47, 30, False, 0.7)
-    chosen = oracle_search.choose([misses, keeps], 0, [mine, other], 37)
-    np.testing.assert_array_equal(chosen, np.full((2, 2), 5))
-    np.testing.assert_array_equal(oracle_search.choose([misses], 0, [mine, other], 37), np.zeros((2, 2)))
+    lost = _coded(oracle_search, 47, 200, False, 0.95)  # the other picture's cheaper map loses its object
+    chosen = oracle_search.choose_jointly([[misses, keeps], [lost]], [mine, other], 37)
+    assert chosen[0] is keeps and chosen[1] is other[37]
+    assert oracle_search.choose_jointly([[misses], []], [mine, other], 37)[0] is mine[37]
 
 
 @pytest.mark.x265
@@ -72,6 +73,6 @@ def test_search_runs_on_real_pictures_and_feeds_the_oracle(oracle_search: Module
     shape = (-(-frame.shape[0] // 64), -(-frame.shape[1] // 64))
     offsets = oracle(PolicyInput(frame, 37, shape))
     assert offsets.shape == shape and np.all(37 + offsets >= 22) and np.all(37 + offsets <= 51)
-    assert oracle.fingerprint.startswith("oracle-search:v2:search-")
+    assert oracle.fingerprint.startswith(f"oracle-search:v{oracle_search.SEARCH_VERSION}:search-")
     with pytest.raises(ValueError, match="did not cover"):
         oracle(PolicyInput(np.zeros((64, 64, 3), np.uint8), 37, (1, 1)))
