@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from benchmark_scripts import load_benchmark
 
 from semrl.agent.resolve import CHECKPOINT_LOADERS, resolve_policy
 from semrl.bench.bdrate import Curve, bd_rate, monotone_fit, rate_at_quality
@@ -22,12 +21,7 @@ MAP = [10.0, 18.0, 29.0, 38.0, 43.0, 45.0, 45.8]
 
 
 def _tool() -> Any:
-    spec = importlib.util.spec_from_file_location("bdrate_tool", ROOT / "benchmarks" / "bdrate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bdrate_tool"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bdrate", "bdrate_tool")
 
 
 # ---- BD-rate math ------------------------------------------------------------------------------

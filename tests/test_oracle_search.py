@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
+from benchmark_scripts import load_benchmark
 from shared_assets import require_assets
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def oracle_search() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("oracle_search", ROOT / "benchmarks" / "oracle_search.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["oracle_search"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("oracle_search")
 
 
 def test_ctus_are_grouped_by_object_ring_and_rest(oracle_search: ModuleType) -> None:

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
+from benchmark_scripts import load_benchmark
 from shared_assets import require_assets
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def validation() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("signal_validation", ROOT / "benchmarks" / "signal_validation.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["signal_validation"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("signal_validation")
 
 
 def test_rank_correlation(validation: ModuleType) -> None:
