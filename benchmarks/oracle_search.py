@@ -144,6 +144,16 @@ class Searcher:
 
         self.net = YoloNet(weights, device="cpu")
         self.preset = preset
+        self._labels: dict[str, Any] = {}
+
+    def labels(self, item: Item) -> Any:
+        """The item's labels (read once per item: the search scores hundreds of codings of it)."""
+        from semrl.fidelity.labels import read_yolo_labels
+
+        if item.digest not in self._labels:
+            assert item.label is not None
+            self._labels[item.digest] = read_yolo_labels(item.label, item.shape)
+        return self._labels[item.digest]
 
     def code(self, item: Item, qp: NDArray[np.int32], base: int | None = None) -> Coded:
         """The picture coded with the absolute per-CTU QPs ``qp``, and its matched detections.
@@ -153,7 +163,6 @@ class Searcher:
         """
         from semrl.bench.encoding import encoder_config
         from semrl.fidelity.detection import match_frame
-        from semrl.fidelity.labels import read_yolo_labels
         from semrl.semantics.yolo import InferenceSettings
 
         yuv: Yuv420 = item.yuv[0]
@@ -167,8 +176,7 @@ class Searcher:
             coded = encoder.encode(yuv, offsets if offsets.any() else None) + encoder.flush()
         h, w = item.shape
         pred = self.net.detect([coded[0].recon.to_rgb()[:h, :w]], InferenceSettings(), color="rgb")[0]
-        assert item.label is not None
-        return Coded(qp, int(coded[0].bits), match_frame(pred, read_yolo_labels(item.label, item.shape)))
+        return Coded(qp, int(coded[0].bits), match_frame(pred, self.labels(item)))
 
     def uniform(self, item: Item, points: Sequence[int]) -> dict[int, Coded]:
         """The picture coded uniformly at each of ``points``, as the benchmark codes it."""
@@ -185,10 +193,7 @@ class Searcher:
 
     def path(self, item: Item, others: Sequence[Any], max_groups: int) -> list[Coded]:
         """The greedy path of one picture, coarse to fine, judged with ``others`` (match records) in the set."""
-        from semrl.fidelity.labels import read_yolo_labels
-
-        assert item.label is not None
-        boxes = read_yolo_labels(item.label, item.shape).boxes
+        boxes = self.labels(item).boxes
         yuv: Yuv420 = item.yuv[0]
         groups = ctu_groups(boxes, (yuv.height, yuv.width), max_groups)
         levels = np.asarray(LEVELS, np.int32)
