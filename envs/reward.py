@@ -21,7 +21,17 @@ picture) and ``S_q`` (on the reconstruction):
   (:func:`semrl.fidelity.distortion.semantic_distortion` / 255^2), a smooth tie-breaker where the
   task output does not change yet;
 - ``mse``: the plain squared error / 255^2, which the semantic map does not see: the task net also
-  reads the background (weak and missed objects, context), so it is not free.
+  reads the background (weak and missed objects, context), so it is not free;
+- ``dobj``: what the task net's own output lost, object by object (:func:`object_terms`): each
+  object the net finds in the uncoded picture scores how well the net still finds it after coding
+  (the share of the IoU thresholds 0.50..0.95 of mAP50-95 the best same-class detection passes,
+  times the square root of its confidence relative to the reference's, capped at 1), and the
+  object's loss ``(1 - score) / objects`` is spread over the CTUs its box covers. For a
+  classifier, the drop of the reference class's probability (relative), spread over the CTUs by
+  the reference Grad-CAM. Box precision, not just presence, counts; the top of the curve is 0;
+- ``fobj``: the net's output that coding created: detections that match no reference object
+  (IoU under 0.5), their confidence spread over their boxes' CTUs and divided by the reference's
+  object count; for a classifier, the rise of the strongest rival class's probability.
 """
 
 from __future__ import annotations
@@ -36,12 +46,21 @@ from numpy.typing import NDArray
 
 from semrl.codec import CTU_SIZE, QP_MAX
 from semrl.errors import InvalidInputError
-from semrl.semantics.maps import pool_map
+from semrl.semantics.maps import TaskOutput, grid_shape, pool_map
 
-TERM_NAMES = ("dsem", "rise", "dpix", "mse")
+TERM_NAMES = ("dsem", "rise", "dpix", "mse", "dobj", "fobj")
 """The fidelity terms, in :class:`FidelityTerms` order."""
 
 SLOPE_DELTA = 3  # QP half-width of the finite difference that measures the uniform curve's slope
+
+IOU_THRESHOLDS = 0.5 + 0.05 * np.arange(10)
+"""The IoU thresholds of mAP50-95, at which an object's detection after coding is graded."""
+
+CONF_EXPONENT = 0.5
+"""How much a detection's confidence, relative to the reference's, weighs in an object's grade (0: none)."""
+
+FALSE_IOU = 0.5
+"""A detection after coding that overlaps no same-class reference object this much is a false one."""
 
 
 class FastTable(Protocol):
@@ -72,16 +91,20 @@ class FidelityTerms:
         rise: Semantic output that appears only after coding.
         dpix: Semantic-weighted squared error / 255^2.
         mse: Plain squared error / 255^2.
+        dobj: The task output's loss, object by object.
+        fobj: Task output that coding created (false objects, rival classes).
     """
 
     dsem: NDArray[np.floating]
     rise: NDArray[np.floating]
     dpix: NDArray[np.floating]
     mse: NDArray[np.floating]
+    dobj: NDArray[np.floating]
+    fobj: NDArray[np.floating]
 
     def astype(self, dtype: type[np.floating]) -> FidelityTerms:
         """The terms as ``dtype`` arrays."""
-        return FidelityTerms(*(np.asarray(v).astype(dtype) for v in (self.dsem, self.rise, self.dpix, self.mse)))
+        return FidelityTerms(*(np.asarray(getattr(self, name)).astype(dtype) for name in TERM_NAMES))
 
 
 def fidelity_terms(
@@ -89,6 +112,8 @@ def fidelity_terms(
     recon: NDArray[np.uint8],
     reference_map: NDArray[np.float32],
     decoded_map: NDArray[np.float32],
+    reference_output: TaskOutput | None = None,
+    decoded_output: TaskOutput | None = None,
 ) -> FidelityTerms:
     """The fidelity terms of every CTU of one coded picture.
 
@@ -97,25 +122,147 @@ def fidelity_terms(
         recon: Its reconstruction, same shape.
         reference_map: (H, W) the task's semantic map of ``frame``.
         decoded_map: (H, W) the same net's map of ``recon``.
+        reference_output: The task net's output on ``frame`` (None: ``dobj`` and ``fobj`` are 0).
+        decoded_output: Its output on ``recon``.
 
     Returns:
-        (rows, cols) terms: ``dsem`` and ``rise`` as float32, ``dpix`` and ``mse`` as float64.
+        (rows, cols) terms: ``dsem``, ``rise``, ``dobj`` and ``fobj`` as float32, ``dpix`` and
+        ``mse`` as float64.
     """
     from semrl.fidelity.distortion import semantic_distortion
 
+    if reference_output is None or decoded_output is None:
+        zeros = np.zeros(grid_shape(*reference_map.shape), np.float32)
+        dobj, fobj = zeros, zeros.copy()
+    else:
+        dobj, fobj = object_terms(reference_output, decoded_output, reference_map)
     return FidelityTerms(
         dsem=pool_map(np.maximum(reference_map - decoded_map, 0), CTU_SIZE, "mean"),
         rise=pool_map(np.maximum(decoded_map - reference_map, 0), CTU_SIZE, "mean"),
         dpix=semantic_distortion(frame, recon, reference_map) / 255.0**2,
         mse=semantic_distortion(frame, recon, np.ones_like(reference_map)) / 255.0**2,
+        dobj=dobj,
+        fobj=fobj,
     )
+
+
+def box_shares(boxes: NDArray[np.floating], shape: tuple[int, int], block: int = CTU_SIZE) -> NDArray[np.float64]:
+    """The share of each box's area (clipped to the picture) in each block, (N, rows, cols), summing to 1 per box."""
+    h, w = shape
+    rows, cols = grid_shape(h, w, block)
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    x0, x1 = np.clip(b[:, 0], 0, w), np.clip(b[:, 2], 0, w)
+    y0, y1 = np.clip(b[:, 1], 0, h), np.clip(b[:, 3], 0, h)
+
+    def overlap(lo: NDArray[np.float64], hi: NDArray[np.float64], n: int) -> NDArray[np.float64]:
+        edges = np.arange(n + 1, dtype=np.float64) * block
+        out: NDArray[np.float64] = np.clip(
+            np.minimum(hi[:, None], edges[None, 1:]) - np.maximum(lo[:, None], edges[None, :-1]), 0, None
+        )
+        return out
+
+    area = overlap(y0, y1, rows)[:, :, None] * overlap(x0, x1, cols)[:, None, :]
+    total = area.sum(axis=(1, 2), keepdims=True)
+    # A degenerate box (no area inside the picture) sits in the block of its centre.
+    for i in np.flatnonzero(total.reshape(-1) <= 0):
+        r = min(int((y0[i] + y1[i]) / 2 // block), rows - 1)
+        c = min(int((x0[i] + x1[i]) / 2 // block), cols - 1)
+        area[i, r, c] = 1.0
+    out: NDArray[np.float64] = area / np.maximum(area.sum(axis=(1, 2), keepdims=True), 1e-12)
+    return out
+
+
+def box_iou(a: NDArray[np.floating], b: NDArray[np.floating]) -> NDArray[np.float64]:
+    """IoU of every box of ``a`` (N, 4) with every box of ``b`` (M, 4), xyxy: (N, M)."""
+    a64, b64 = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    x0 = np.maximum(a64[:, None, 0], b64[None, :, 0])
+    y0 = np.maximum(a64[:, None, 1], b64[None, :, 1])
+    x1 = np.minimum(a64[:, None, 2], b64[None, :, 2])
+    y1 = np.minimum(a64[:, None, 3], b64[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a64[:, 2] - a64[:, 0]) * (a64[:, 3] - a64[:, 1])
+    area_b = (b64[:, 2] - b64[:, 0]) * (b64[:, 3] - b64[:, 1])
+    out: NDArray[np.float64] = inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+    return out
+
+
+def object_grades(reference: TaskOutput, decoded: TaskOutput) -> NDArray[np.float64]:
+    """How well each reference object is still found after coding, in 0..1 (1: as in the reference).
+
+    The best same-class detection's share of the mAP50-95 IoU thresholds it passes, times
+    ``min(conf / reference conf, 1) ** CONF_EXPONENT``.
+    """
+    if len(reference.boxes) == 0:
+        return np.zeros(0)
+    if len(decoded.boxes) == 0:
+        return np.zeros(len(reference.boxes))
+    iou = box_iou(decoded.boxes, reference.boxes) * (decoded.cls[:, None] == reference.cls[None, :])
+    passed = (iou[:, :, None] >= IOU_THRESHOLDS[None, None, :]).mean(axis=2)
+    ratio = np.minimum(decoded.conf[:, None].astype(np.float64) / np.maximum(reference.conf[None, :], 1e-6), 1.0)
+    grades: NDArray[np.float64] = (passed * ratio**CONF_EXPONENT).max(axis=0)
+    return grades
+
+
+def object_terms(
+    reference: TaskOutput, decoded: TaskOutput, reference_map: NDArray[np.floating]
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Per-CTU ``dobj`` and ``fobj`` of one coded picture (see the module docstring).
+
+    Args:
+        reference: The task net's output on the uncoded picture.
+        decoded: Its output on the reconstruction.
+        reference_map: (H, W) the reference semantic map (its size is the picture's; a
+            classifier's loss is spread over the CTUs by it).
+
+    Returns:
+        (rows, cols) float32 ``dobj`` and ``fobj``; the sum of ``dobj`` over a picture is in 0..1.
+    """
+    shape = (int(reference_map.shape[0]), int(reference_map.shape[1]))
+    grid = grid_shape(*shape)
+    if reference.probs is not None:
+        if decoded.probs is None or decoded.probs.shape != reference.probs.shape:
+            raise InvalidInputError("object_terms: a classifier's outputs must both carry probabilities of one size")
+        weights = pool_map(np.asarray(reference_map, np.float64), CTU_SIZE, "mean").astype(np.float64)
+        weights = weights / weights.sum() if weights.sum() > 0 else np.full(grid, 1.0 / (grid[0] * grid[1]))
+        top = int(np.argmax(reference.probs))
+        ref_top = max(float(reference.probs[top]), 1e-6)
+        lost = max(ref_top - float(decoded.probs[top]), 0.0) / ref_top
+        rival = np.delete(decoded.probs, top).max(initial=0.0) - np.delete(reference.probs, top).max(initial=0.0)
+        return (weights * lost).astype(np.float32), (weights * max(float(rival), 0.0)).astype(np.float32)
+    n = max(len(reference.boxes), 1)
+    dobj = np.zeros(grid)
+    if len(reference.boxes):
+        missing = 1.0 - object_grades(reference, decoded)
+        dobj = np.einsum("o,orc->rc", missing, box_shares(reference.boxes, shape)) / n
+    fobj = np.zeros(grid)
+    if len(decoded.boxes):
+        if len(reference.boxes):
+            iou = box_iou(decoded.boxes, reference.boxes) * (decoded.cls[:, None] == reference.cls[None, :])
+            false = iou.max(axis=1) < FALSE_IOU
+        else:
+            false = np.ones(len(decoded.boxes), bool)
+        if false.any():
+            shares = box_shares(decoded.boxes[false], shape)
+            fobj = np.einsum("f,frc->rc", decoded.conf[false].astype(np.float64), shares) / n
+    return dobj.astype(np.float32), fobj.astype(np.float32)
 
 
 def fidelity_loss(terms: FidelityTerms, reward: RewardConfig) -> NDArray[np.floating]:
-    """The fidelity loss ``dsem + rise_weight * rise + pixel_weight * dpix + mse_weight * mse`` (the terms' dtype)."""
+    """The fidelity loss, the terms weighted by ``reward`` (the terms' dtype).
+
+    ``semantic_weight * dsem + rise_weight * rise + pixel_weight * dpix + mse_weight * mse
+    + object_weight * dobj + false_weight * fobj``.
+    """
     out: NDArray[np.floating] = (
-        terms.dsem + reward.rise_weight * terms.rise + reward.pixel_weight * terms.dpix + reward.mse_weight * terms.mse
+        reward.semantic_weight * terms.dsem
+        + reward.rise_weight * terms.rise
+        + reward.pixel_weight * terms.dpix
+        + reward.mse_weight * terms.mse
     )
+    if reward.object_weight:
+        out = out + reward.object_weight * terms.dobj
+    if reward.false_weight:
+        out = out + reward.false_weight * terms.fobj
     return out
 
 
@@ -161,6 +308,10 @@ class RewardConfig:
             0 by default: on background it is mostly the task net's jitter, and counting it kept
             policies from sending background to the coarsest QP, where a detector loses little.
         clip: Per-CTU rewards are clipped to +-clip (detector jitter on one CTU must not dominate).
+        semantic_weight: Weight of the semantic map's drop ``dsem``.
+        object_weight: Weight of the object-by-object loss of the task output ``dobj``; 0 in
+            policies trained before it existed.
+        false_weight: Weight of the task output coding created ``fobj`` (false detections).
     """
 
     rate_weight: float = 1.0
@@ -168,9 +319,15 @@ class RewardConfig:
     mse_weight: float = 0.0
     rise_weight: float = 0.0
     clip: float = 20.0
+    semantic_weight: float = 1.0
+    object_weight: float = 0.0
+    false_weight: float = 0.0
 
     def __post_init__(self) -> None:
-        weights = (self.pixel_weight, self.mse_weight, self.rise_weight)
+        weights = (
+            self.pixel_weight, self.mse_weight, self.rise_weight, self.semantic_weight, self.object_weight,
+            self.false_weight,
+        )  # fmt: skip
         if not (self.rate_weight > 0 and min(weights) >= 0 and self.clip > 0):
             raise InvalidInputError(f"invalid reward config {self}")
 
@@ -227,17 +384,21 @@ def lagrangian(
     return slopes, mean_bits
 
 
-def task_to_mse_ratio(tables: Sequence[FastTable], low_qp: int, pixel_weight: float) -> float:
+def task_to_mse_ratio(tables: Sequence[FastTable], low_qp: int, reward: RewardConfig) -> float:
     """How much more the task term grows than the plain squared error, from ``low_qp`` to 51.
 
-    Summed over the tables under uniform coding (each term made non-decreasing in QP, as the
-    environment does); 0 when the squared error does not grow.
+    The task term is the fidelity loss of ``reward`` without the background's price (``mse``) and
+    without ``rise``. Summed over the tables under uniform coding (each term made non-decreasing in
+    QP, as the environment does); 0 when the squared error does not grow.
     """
+    from dataclasses import replace
+
+    task_only = replace(reward, mse_weight=0.0, rise_weight=0.0)
     task = mse = 0.0
     for t in tables:
         k = int(np.clip(np.searchsorted(t.qps, low_qp), 0, len(t.qps) - 1))
         q = len(t.qps)
-        task_term = t.terms.dsem + pixel_weight * t.terms.dpix  # the fidelity loss without the background's price
+        task_term = fidelity_loss(t.terms, task_only)
         term = np.maximum.accumulate(task_term.reshape(q, -1).astype(np.float64), axis=0)
         plain = np.maximum.accumulate(t.terms.mse.reshape(q, -1).astype(np.float64), axis=0)
         task += float(term[-1].sum() - term[k].sum())

@@ -3,8 +3,9 @@
 For each picture and each QP of the table set, the picture is coded uniformly at that QP by the
 real codec, and the task net's semantic map of the reconstruction is compared with its map of the
 uncoded picture. Per CTU the table stores the encoder's exact CABAC bits and the fidelity terms
-``dsem``, ``rise``, ``dpix`` and ``mse`` of :func:`envs.reward.fidelity_terms` (the same function
-live mode scores the agent's actual QP map with; their meaning is documented there).
+``dsem``, ``rise``, ``dpix``, ``mse``, ``dobj`` and ``fobj`` of :func:`envs.reward.fidelity_terms`
+(the same function live mode scores the agent's actual QP map with; their meaning is documented
+there), and the task net's output on the uncoded picture (live mode grades against it).
 
 Tables are cached under ``<semrl cache>/env_tables`` keyed by the picture's content, the QP set,
 the codec's fingerprint (x265 version, patch hash, preset) and the extractor's fingerprint
@@ -34,8 +35,9 @@ from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.files import atomic_output
 from semrl.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
 from semrl.semantics.extractors import SemanticExtractor
+from semrl.semantics.maps import TaskOutput
 
-TABLE_VERSION = 3
+TABLE_VERSION = 4
 """Bumped when what a table holds changes meaning (old cache entries are then ignored)."""
 
 DEFAULT_TABLE_QPS = (12, 17, 22, 27, 32, 37, 42, 47, 51)
@@ -181,6 +183,9 @@ class CtuTable:
         mse: float32 (Q, rows, cols) squared error per CTU / 255^2.
         grids: float32 (6, rows, cols) static features (:data:`envs.observation.STATIC_NAMES`).
         semantic: float16 (H, W) the reference semantic map (for live mode).
+        dobj: float32 (Q, rows, cols) the task output's loss, object by object, per CTU.
+        fobj: float32 (Q, rows, cols) task output created by coding, per CTU.
+        reference: The task net's output on the uncoded picture (for live mode), or None.
     """
 
     name: str
@@ -193,6 +198,9 @@ class CtuTable:
     mse: NDArray[np.float32]
     grids: NDArray[np.float32]
     semantic: NDArray[np.float16]
+    dobj: NDArray[np.float32]
+    fobj: NDArray[np.float32]
+    reference: TaskOutput | None = None
 
     @property
     def ctu_shape(self) -> tuple[int, int]:
@@ -202,50 +210,55 @@ class CtuTable:
     @property
     def terms(self) -> FidelityTerms:
         """The fidelity terms, (Q, rows, cols) float32 each."""
-        return FidelityTerms(self.dsem, self.rise, self.dpix, self.mse)
+        return FidelityTerms(self.dsem, self.rise, self.dpix, self.mse, self.dobj, self.fobj)
 
     def save(self, path: Path) -> None:
         """Write atomically as ``.npz``."""
+        arrays: dict[str, Any] = {
+            "name": np.array(self.name), "digest": np.array(self.digest), "qps": self.qps, "bits": self.bits,
+            **{name: getattr(self, name) for name in TERM_NAMES}, "grids": self.grids, "semantic": self.semantic,
+        }  # fmt: skip
+        ref = self.reference
+        if ref is not None:
+            arrays.update(ref_boxes=ref.boxes, ref_conf=ref.conf, ref_cls=ref.cls)
+            if ref.probs is not None:
+                arrays["ref_probs"] = ref.probs
         with atomic_output(path, suffix=".npz") as temporary:  # np.savez adds ".npz" to a path without it
-            np.savez_compressed(
-                temporary, name=np.array(self.name), digest=np.array(self.digest), qps=self.qps, bits=self.bits,
-                dsem=self.dsem, rise=self.rise, dpix=self.dpix, mse=self.mse, grids=self.grids, semantic=self.semantic,
-            )  # fmt: skip
+            np.savez_compressed(temporary, **arrays)
 
     @staticmethod
     def load(path: Path) -> CtuTable:
         """Read a table written by :meth:`save`."""
         with np.load(path) as z:
+            reference = None
+            if "ref_boxes" in z:
+                probs = z.get("ref_probs", None)
+                reference = TaskOutput(z["ref_boxes"], z["ref_conf"], z["ref_cls"], probs)
             return CtuTable(
-                str(z["name"]),
-                str(z["digest"]),
-                z["qps"],
-                z["bits"],
-                z["dsem"],
-                z["rise"],
-                z["dpix"],
-                z["mse"],
-                z["grids"],
-                z["semantic"],
-            )
+                str(z["name"]), str(z["digest"]), z["qps"], z["bits"], z["dsem"], z["rise"], z["dpix"], z["mse"],
+                z["grids"], z["semantic"], z["dobj"], z["fobj"], reference,
+            )  # fmt: skip
 
 
 def compute_table(picture: Picture, codec: Codec, extractor: SemanticExtractor, qps: Sequence[int]) -> CtuTable:
     """Code ``picture`` uniformly at every QP of ``qps`` and measure per-CTU bits and fidelity terms."""
     frame = picture.frame
-    ref = extractor.extract([frame], color="rgb")[0].values
+    reference = extractor.extract([frame], color="rgb")[0]
+    ref = reference.values
     bits, recons = [], []
     for q in qps:
         coded = codec.code(frame, int(q))
         bits.append(coded.ctu_bits.astype(np.float32))
         recons.append(coded.recon)
     maps = extractor.extract(recons, color="rgb")
-    terms = [fidelity_terms(frame, r, ref, m.values) for r, m in zip(recons, maps, strict=True)]
+    terms = [
+        fidelity_terms(frame, r, ref, m.values, reference.output, m.output) for r, m in zip(recons, maps, strict=True)
+    ]
     stacked = {name: np.stack([getattr(t, name) for t in terms]).astype(np.float32) for name in TERM_NAMES}
-    dsem, rise, dpix, mse = (stacked[name] for name in TERM_NAMES)
+    dsem, rise, dpix, mse, dobj, fobj = (stacked[name] for name in TERM_NAMES)
     return CtuTable(
         picture.name, picture.digest, np.asarray(qps, np.int32), np.stack(bits), dsem, rise, dpix, mse,
-        static_grids(frame, ref), ref.astype(np.float16),
+        static_grids(frame, ref), ref.astype(np.float16), dobj, fobj, reference.output,
     )  # fmt: skip
 
 

@@ -108,7 +108,7 @@ def test_mse_share_prices_the_background(fake_set) -> None:  # type: ignore[no-u
     for t in tables:  # the plain squared error grows with QP and covers the semantic-weighted one
         assert np.all(np.diff(t.mse.sum(axis=(1, 2))) > 0)
         assert np.all(t.mse >= t.dpix - 1e-9)
-    ratio = task_to_mse_ratio(tables, 22, 1.0)
+    ratio = task_to_mse_ratio(tables, 22, RewardConfig())
     assert ratio > 0
     assert env_settings(TrainConfig(mse_share=0.0), tables).reward.mse_weight == 0.0
     assert env_settings(TrainConfig(mse_share=0.5), tables).reward.mse_weight == pytest.approx(0.5 * ratio)

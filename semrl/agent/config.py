@@ -39,6 +39,10 @@ class TrainConfig:
             the weight that makes its growth under uniform coding, from the lowest base QP to 51
             over the training tables, this share of the task term's (0: background is free).
             Resolved per run, as the task terms' scales differ; the weight is saved with the policy.
+        semantic_weight: Weight of the semantic map's drop in the fidelity term.
+        object_weight: Weight of the task output's object-by-object loss (``dobj``,
+            :mod:`envs.reward`).
+        false_weight: Weight of the task output created by coding (``fobj``: false detections).
         seed: Random seed (environment, network initialisation, sampling).
         preset: x265 preset the tables are coded with (the benchmark's is medium).
         method: Semantic map method (None: the task's default).
@@ -59,6 +63,9 @@ class TrainConfig:
     rate_weight: float = 1.0
     pixel_weight: float = 1.0
     mse_share: float = 0.25
+    semantic_weight: float = 1.0
+    object_weight: float = 0.0
+    false_weight: float = 0.0
     seed: int = 0
     preset: str = "medium"
     method: str | None = None
@@ -77,11 +84,14 @@ class TrainConfig:
         lo, hi = self.base_qps
         if not QP_MIN <= lo <= hi <= QP_MAX:
             raise InvalidInputError(f"base QP range must lie in {QP_MIN}..{QP_MAX}, got {self.base_qps}")
-        if self.rate_weight <= 0 or self.pixel_weight < 0 or self.mse_share < 0 or self.learning_rate <= 0:
+        weights = (self.pixel_weight, self.mse_share, self.semantic_weight, self.object_weight, self.false_weight)
+        if self.rate_weight <= 0 or min(weights) < 0 or self.learning_rate <= 0:
             raise InvalidInputError(
-                f"rate_weight and learning_rate must be > 0, pixel_weight and mse_share >= 0, got "
-                f"{self.rate_weight}, {self.learning_rate}, {self.pixel_weight}, {self.mse_share}"
+                f"rate_weight and learning_rate must be > 0, and pixel_weight, mse_share, semantic_weight, "
+                f"object_weight and false_weight >= 0, got {self.rate_weight}, {self.learning_rate}, {weights}"
             )
+        if self.semantic_weight + self.object_weight + self.pixel_weight == 0:
+            raise InvalidInputError("the fidelity term needs a task part: semantic, object or pixel weight above 0")
 
     @property
     def resolved_data(self) -> str:

@@ -49,6 +49,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="the background's price: weight of the plain squared error in the fidelity term, as the "
                    "share of the task term's growth from the lowest base QP to 51 "
                    f"(default {d.mse_share:g})")  # fmt: skip
+    p.add_argument(
+        "--semantic-weight",
+        type=float,
+        default=d.semantic_weight,
+        help=f"weight of the semantic map's drop in the fidelity term (default {d.semantic_weight:g})",
+    )
+    p.add_argument(
+        "--object-weight",
+        type=float,
+        default=d.object_weight,
+        help="weight of the task output's object-by-object loss (IoU- and confidence-graded) "
+        f"in the fidelity term (default {d.object_weight:g})",
+    )
+    p.add_argument("--false-weight", type=float, default=d.false_weight,
+                   help=f"weight of false detections coding creates (default {d.false_weight:g})")  # fmt: skip
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (default 0)")
     p.add_argument("--preset", default=d.preset, help="x265 preset of the tables (default medium)")
     p.add_argument("--method", default=None, help="semantic map method (default by task)")
@@ -70,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(
         task=args.task, data=args.data, split=args.split, limit=args.limit, video_stride=args.video_stride,
         algorithm=args.algo, timesteps=args.timesteps, base_qps=tuple(args.base_qp), rate_weight=args.rate_weight,
-        pixel_weight=args.pixel_weight, mse_share=args.mse_share, seed=args.seed, preset=args.preset,
+        pixel_weight=args.pixel_weight, mse_share=args.mse_share, semantic_weight=args.semantic_weight,
+        object_weight=args.object_weight, false_weight=args.false_weight, seed=args.seed, preset=args.preset,
         method=args.method, weights=args.weights, workers=args.workers,
     )  # fmt: skip
     result = train(config, args.output, resume=args.resume, progress=not args.no_progress)

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from semrl.errors import InvalidInputError
 from semrl.semantics.config import MapConfig
 from semrl.semantics.frames import ColorOrder, Frame, to_bgr
-from semrl.semantics.maps import SemanticMap, box_map, normalise
+from semrl.semantics.maps import SemanticMap, TaskOutput, box_map, normalise
 from semrl.semantics.yolo import Detections, InferenceSettings, Letterbox, YoloNet
 
 if TYPE_CHECKING:
@@ -117,17 +117,20 @@ class YoloMapExtractor:
         if not bgr:
             return []
         task = self.config.task
-        if self.method == "boxes":
-            values = [self._boxes(d) for d in self._detect(bgr)]
-        elif self.method == "masks":
-            values = [self._masks(d) for d in self._detect(bgr)]
+        outputs: list[TaskOutput | None] = [None] * len(bgr)
+        if self.method in ("boxes", "masks"):
+            found = self._detect(bgr)
+            draw = self._boxes if self.method == "boxes" else self._masks
+            values = [draw(d) for d in found]
+            outputs = [TaskOutput.objects(d.boxes, d.conf, d.cls) for d in found]
         elif self.method == "class_scores":
             values = self._class_scores(bgr)
         elif self.method == "gradcam":
-            values = self._gradcam(bgr)
+            values, probs = self._gradcam(bgr)
+            outputs = [TaskOutput.classes(p) for p in probs]
         else:
             values = self._gradient(bgr)
-        return [SemanticMap(v, task, self.method) for v in values]  # type: ignore[arg-type]
+        return [SemanticMap(v, task, self.method, o) for v, o in zip(values, outputs, strict=True)]  # type: ignore[arg-type]
 
     # ---- boxes and masks -----------------------------------------------------------------
 
@@ -245,7 +248,7 @@ class YoloMapExtractor:
             return g
         return np.asarray(cv2.GaussianBlur(g, (0, 0), self.config.smooth_sigma), dtype=np.float32)
 
-    def _gradcam(self, bgr: list[Frame]) -> list[NDArray[np.float32]]:
+    def _gradcam(self, bgr: list[Frame]) -> tuple[list[NDArray[np.float32]], list[NDArray[np.float32]]]:
         import torch
         import torch.nn.functional as F  # noqa: N812
 
@@ -257,6 +260,7 @@ class YoloMapExtractor:
             feats.append(o)
 
         out: list[NDArray[np.float32]] = []
+        probs: list[NDArray[np.float32]] = []
         handle = layer.register_forward_hook(keep)
         try:
             for s in range(0, len(bgr), self.batch):
@@ -271,11 +275,13 @@ class YoloMapExtractor:
                 weights = grad.mean(dim=(2, 3), keepdim=True)
                 cam = F.relu((weights * a).sum(1, keepdim=True))
                 cam = F.interpolate(cam, x.shape[2:], mode="bilinear", align_corners=False)
+                p = torch.softmax(logits.detach().float(), dim=1).cpu().numpy()
                 for k, f in enumerate(frames):
                     out.append(normalise(_crop_to_frame(cam[k, 0].cpu().numpy(), f.shape[:2])))
+                    probs.append(p[k].astype(np.float32))
         finally:
             handle.remove()
-        return out
+        return out, probs
 
 
 def _logits(y: Any) -> torch.Tensor:

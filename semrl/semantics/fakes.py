@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from semrl.errors import InvalidInputError
 from semrl.semantics.frames import ColorOrder, Frame, to_bgr
-from semrl.semantics.maps import TASKS, SemanticMap, box_map
+from semrl.semantics.maps import TASKS, SemanticMap, TaskOutput, box_map
 from semrl.semantics.yolo import Detections
 
 
@@ -136,5 +136,8 @@ class FakeExtractor:
                     v[m] = np.maximum(v[m], c)
             else:
                 v = box_map(d.shape, d.boxes, d.conf, self.margin)
-            out.append(SemanticMap(v, self._task, "fake"))
+            output = TaskOutput.objects(d.boxes, d.conf, d.cls)
+            if self._task == "classification":
+                output = TaskOutput.classes(np.eye(max(len(d), 1), dtype=np.float32)[0])
+            out.append(SemanticMap(v, self._task, "fake", output))
         return out

@@ -21,6 +21,47 @@ Reduce = Literal["mean", "max"]
 
 
 @dataclass(frozen=True, eq=False)
+class TaskOutput:
+    """What the task net itself said about a frame, kept beside its map for the object-level fidelity terms.
+
+    Attributes:
+        boxes: float32 (N, 4) xyxy boxes in pixels of the objects found (detection, and the boxes
+            of segmentation instances), in descending confidence.
+        conf: float32 (N,) their confidences.
+        cls: int64 (N,) their classes.
+        probs: float32 (C,) class probabilities (classification), or None.
+    """
+
+    boxes: NDArray[np.float32]
+    conf: NDArray[np.float32]
+    cls: NDArray[np.int64]
+    probs: NDArray[np.float32] | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.boxes)
+        if self.boxes.shape != (n, 4) or self.conf.shape != (n,) or self.cls.shape != (n,):
+            raise InvalidInputError(
+                f"TaskOutput: boxes {self.boxes.shape}, conf {self.conf.shape} and cls {self.cls.shape} disagree"
+            )
+        if self.probs is not None and self.probs.ndim != 1:
+            raise InvalidInputError(f"TaskOutput: probs must be 1-D, got shape {self.probs.shape}")
+
+    @staticmethod
+    def objects(boxes: NDArray[np.floating], conf: NDArray[np.floating], cls: NDArray[np.integer]) -> TaskOutput:
+        """Objects found by a detector or segmenter."""
+        return TaskOutput(
+            np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(conf, np.float32), np.asarray(cls, np.int64)
+        )
+
+    @staticmethod
+    def classes(probs: NDArray[np.floating]) -> TaskOutput:
+        """Class probabilities of a classifier."""
+        return TaskOutput(
+            np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), np.asarray(probs, np.float32)
+        )
+
+
+@dataclass(frozen=True, eq=False)
 class SemanticMap:
     """Per-pixel importance of a frame for a vision task.
 
@@ -29,11 +70,14 @@ class SemanticMap:
         task: The task the map serves.
         method: How it was computed (``"boxes"``, ``"class_scores"``, ``"masks"``, ``"gradcam"``,
             ``"gradient"``, ``"fake"``).
+        output: The task net's own output on the frame (objects or class probabilities) where the
+            method computes it (boxes, masks, Grad-CAM, fakes), else None.
     """
 
     values: NDArray[np.float32]
     task: Task
     method: str
+    output: TaskOutput | None = None
 
     def __post_init__(self) -> None:
         v = self.values
