@@ -8,6 +8,13 @@ original: -D inside, +D outside; the best D is reported), and any policy (``--po
     python benchmarks/bdrate.py --task detection        # one task
     python benchmarks/bdrate.py --task all              # the four settings and the summary table
     python benchmarks/bdrate.py --task detection --policy mine=my_pkg.policies:fn   # add a method
+    python benchmarks/bdrate.py --task video --gop ra --data my_clips/     # video: random access, own clips
+
+Video runs on the shared clips of ``videos/``, ``videos-extra/`` and TUD-Campus (``--data`` takes
+any video, folder of videos, or a comma list), the first ``--frames`` frames of each; clips with
+real labels (MOTChallenge person boxes: PETS 2009 S2.L1, TUD-Campus, or ``<clip>.gt.txt`` beside a
+clip) are also scored against them. Intervals come from a bootstrap over clips and over
+``--segment`` frame segments.
 
 Writes ``benchmarks/results/<task>/{bdrate.json,points.csv,bdrate.md,curves.png}`` and
 ``benchmarks/results/bdrate_summary.md``. Encodes and evaluations are cached (``--cache-dir``),
@@ -32,8 +39,15 @@ from semrl.agent.resolve import resolve_policy
 from semrl.bench.cache import x265_key
 from semrl.bench.items import TASKS, TaskSpec, default_videos
 from semrl.bench.report import analyse, markdown, plot, summary, write_csv, write_json
-from semrl.bench.runner import Method, make_context, method_id, reference_scores, run_methods
-from semrl.bench.tasknet import task_metric
+from semrl.bench.runner import (
+    Method,
+    make_context,
+    method_id,
+    reference_label_scores,
+    reference_scores,
+    run_methods,
+)
+from semrl.bench.tasknet import label_metric, task_metric
 from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN
 from semrl.errors import InvalidInputError, SemrlError
 from semrl.policy import RoiPolicy
@@ -67,6 +81,27 @@ def roi_points(qps: tuple[float, ...], delta: int) -> tuple[float, ...]:
     if max(qps) < QP_MAX or delta <= 0:
         return qps
     return (*qps, QP_MAX + math.ceil(delta / 2), QP_MAX + delta)
+
+
+GOP_TEXT = {
+    "ldp": "ldp (low-delay P, no B-frames)",
+    "ra": "ra (random access: the preset's B-frames, fixed GOP for constant QP, adaptive for CRF)",
+}
+
+
+def video_units(items: Any, segment: int) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """Bootstrap units of a video run (whole clips, and segments of ``segment`` frames) and each clip's frames."""
+    import numpy as np
+
+    clips, segments, frames = [], [], {}
+    start = 0
+    for item in items:
+        idx = np.arange(start, start + len(item.yuv))
+        clips.append(idx)
+        segments += [idx[s : s + segment] for s in range(0, len(idx), segment)]
+        frames[item.name] = idx
+        start += len(item.yuv)
+    return {"clip": clips, f"{segment}-frame segment": segments}, frames
 
 
 def build_methods(args: argparse.Namespace, video: bool) -> list[Method]:
@@ -120,7 +155,7 @@ def describe(args: argparse.Namespace, task: TaskSpec, ctx: Any, seconds: float,
         "task": task.name, "metric": task.metric, "rate_unit": task.rate_unit,
         "data": task.data or default_videos(), "items": len(ctx.items),
         "frames": sum(len(i.yuv) for i in ctx.items), "weights": f"{task.weights} ({ctx.net.fingerprint})",
-        "preset": args.preset, "gop": "ldp (low-delay P, no B-frames), keyint " + str(args.keyint)
+        "preset": args.preset, "gop": GOP_TEXT[args.gop] + ", keyint " + str(args.keyint)
         if task.video else "intra (one IDR picture per image)",
         "rate": "bits of the whole stream / original pixels" if not task.video
                 else "bits of the whole stream / clip duration / 1000 (kbit/s), clips pooled",
@@ -154,13 +189,21 @@ def run_task(name: str, args: argparse.Namespace, argv: list[str]) -> Path:
     cache_dir = Path(tempfile.mkdtemp(prefix="semrl-bench-")) if args.no_cache else args.cache_dir
     ctx = make_context(
         task, limit=args.limit, frames=args.frames, preset=args.preset, keyint=args.keyint,
-        cache_dir=cache_dir, progress=not args.no_progress,
+        cache_dir=cache_dir, progress=not args.no_progress, gop=args.gop,
     )  # fmt: skip
     methods = build_methods(args, task.video)
     points = run_methods(ctx, methods)
     ref = task_metric(name, reference_scores(ctx, "reference"))
     orig = task_metric(name, reference_scores(ctx, "original"))
-    results = analyse(name, points, ref, orig, bootstrap=args.bootstrap, seed=args.seed)
+    units, items, labels_ref = None, None, None
+    if task.video:
+        units, items = video_units(ctx.items, args.segment)
+        labelled = reference_label_scores(ctx)
+        labels_ref = label_metric(labelled) if labelled else None
+    results = analyse(
+        name, points, ref, orig, bootstrap=args.bootstrap, seed=args.seed, units=units, label_reference=labels_ref,
+        items=items,
+    )  # fmt: skip
     seconds = time.perf_counter() - start
     description = describe(args, task, ctx, seconds, argv)
     out = Path(args.output) / name
@@ -192,7 +235,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--policy", action="append", help="NAME=module:function | file.py:function | checkpoint")
     p.add_argument("--limit", type=int, help="first N images (or clips)")
-    p.add_argument("--frames", type=int, default=30, help="video: first N frames of each clip (bounds the run)")
+    p.add_argument("--frames", type=int, default=150, help="video: first N frames of each clip (bounds the run)")
+    p.add_argument("--gop", choices=("ldp", "ra"), default="ldp", help="video: low-delay P or random access")
+    p.add_argument("--segment", type=int, default=30, help="video: frames per bootstrap segment")
     p.add_argument("--preset", default="medium")
     p.add_argument("--keyint", type=int, default=250, help="video: IDR interval")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples over images (0: none)")

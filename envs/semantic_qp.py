@@ -105,14 +105,29 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
 
     Per CTU ``i`` coded at QP ``q`` with base ``b``:
     ``r = -clip(((D_i(q) - D_i(b)) / lambda_b + w * (R_i(q) - R_i(b))) / Rbar_b, -c, c)`` where
-    ``R`` is the encoder's exact bits of the CTU,
-    ``D = dsem + rise_weight * rise + pixel_weight * dpix + mse_weight * mse`` its task fidelity
-    loss, ``lambda_b`` the slope of uniform coding at ``b`` over the training set (fidelity loss
-    per bit), ``w`` the rate weight and ``Rbar_b`` the mean bits of a CTU at ``b``
-    (:mod:`envs.reward` computes the terms, the loss and the reward, for both modes). Uniform
-    coding scores 0; a positive return means the policy's map buys more fidelity per bit than
-    uniform coding at that operating point. The discount should be 0: in the
-    fast mode a CTU's reward depends on its own QP only, so each CTU is a contextual bandit.
+    ``R`` is the encoder's exact bits of the CTU, ``D`` its task fidelity loss (the terms of
+    :mod:`envs.reward` weighted by :class:`envs.reward.RewardConfig`), ``lambda_b`` the slope of
+    uniform coding at ``b`` over the training set (fidelity loss per bit), ``w`` the rate weight
+    and ``Rbar_b`` the mean bits of a CTU at ``b`` (:mod:`envs.reward` computes the terms, the
+    loss and the reward, for both modes). Uniform coding scores 0; a positive return means the
+    policy's map buys more fidelity per bit than uniform coding at that operating point. The
+    discount should be 0: in the fast mode a CTU's reward depends on its own QP only, so each CTU
+    is a contextual bandit.
+
+    Which terms make ``D``. The semantic map's drop (``dsem``, the default weight 1) is what
+    policies before the object terms learned from; it measures a map, not what mAP50-95 scores.
+    The object terms (``dobj``: each object the net finds in the uncoded picture, graded after
+    coding by the share of mAP50-95's IoU thresholds its best same-class detection passes and by
+    its relative confidence, spread over the CTUs its box covers; ``fobj``: the detections that
+    coding creates) grade the task output the way the metric does: box precision, objects whatever
+    the map holds, false positives on coarse background, and 0 loss where the output is as in the
+    reference (the top of the curve). They stay additive over CTUs, so the fast mode keeps its
+    table lookups and its speed, at the price of assuming that an object's grade under a mixed map
+    is the area-weighted mean of its grades under uniform coding. Both are validated against live
+    encodes of random and policy maps by ``benchmarks/signal_validation.py``, next to the retest
+    ceiling (two live measurements of nearly the same map): a picture's live mAP50-95 moves by
+    several points when one object crosses one IoU threshold, so no signal ranks single pictures'
+    score changes much better than the live score ranks itself.
 
     - fast mode: ``R`` and ``D`` come from the tables (each picture coded uniformly at every
       table QP by the real x265 and scored by the real task net; log-linear interpolation

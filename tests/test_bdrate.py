@@ -281,6 +281,15 @@ def test_video_and_classification_paths(tmp_path: Path) -> None:
     assert all(p["frames"] == 3 for p in res["points"])
     qp32 = next(p for p in res["points"] if p["point"] == "qp=32" and p["method"] == "uniform")
     assert qp32["rate"] == pytest.approx(qp32["bits"] / (3 / 10.0) / 1000, rel=1e-6)  # 10 fps clip, kbit/s
+    # PETS has real person boxes: the reference is scored against them, and so is every method.
+    assert 0 < res["reference_420"]["labels"] <= 100
+    assert any(r["quality"] == "labels" for r in res["bd_rate"])
+    assert set(res["bootstrap_by"]) == {"clip", "30-frame segment"}
+
+    assert _run(tool, tmp_path, "--task", "video", "--data", str(video), "--frames", "3", "--preset",
+                "ultrafast", "--gop", "ra", "--methods", "uniform,x265-aq", "--crfs", "30,40,45") == 0  # fmt: skip
+    res = json.loads((tmp_path / "out" / "video" / "bdrate.json").read_text())
+    assert res["description"]["gop"].startswith("ra") and all(p["frames"] == 3 for p in res["results"]["points"])
 
     assert _run(tool, tmp_path, "--task", "classification", "--limit", "3", "--methods", "uniform,roi") == 0
     res = json.loads((tmp_path / "out" / "classification" / "bdrate.json").read_text())["results"]

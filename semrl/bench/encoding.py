@@ -2,7 +2,8 @@
 
 Every encode runs the patched x265 in-process, writes the Annex-B stream, decodes it with FFmpeg
 and checks each decoded picture equal to the encoder's reconstruction, so the task net sees what
-a standard decoder shows. Images are coded all-intra (one IDR picture each), clips low-delay P.
+a standard decoder shows. Images are coded all-intra (one IDR picture each), clips low-delay P
+or random access.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ PSNR_CAP = 100.0
 
 
 def encoder_config(
-    item: Item, point: float, *, crf: bool, video: bool, preset: str, keyint: int, qg_size: int = CTU_SIZE
+    item: Item,
+    point: float,
+    *,
+    crf: bool,
+    video: bool,
+    preset: str,
+    keyint: int,
+    qg_size: int = CTU_SIZE,
+    gop: str = "ldp",
 ) -> EncoderConfig:
     """The encoder configuration of one item at one operating point.
 
@@ -34,17 +43,19 @@ def encoder_config(
         point: Base QP, or a CRF value with ``crf``. A base above 51 (ROI's low-rate end) is
             coded at 51, with offsets from the virtual base.
         crf: Whether ``point`` is a CRF value (x265's rate control and adaptive quantisation).
-        video: Low-delay P with IDR interval ``keyint``; otherwise all-intra.
+        video: Clip GOP ``gop`` with IDR interval ``keyint``; otherwise all-intra.
         preset: x265 preset.
         keyint: IDR interval of a clip.
         qg_size: Quantisation-group size: 64 for policies with one offset per CTU, 16 for those
             that declare offsets per 16x16 block (:func:`semrl.policy.offset_block`).
+        gop: A clip's GOP: ``ldp`` (low-delay P) or ``ra`` (random access: the preset's
+            B-frames; with CRF x265's adaptive B-frame placement too, as people run it).
     """
     w, h = item.coded_size
     fps = (round((item.fps or 25.0) * 1001), 1001)
     common: dict[str, Any] = {"preset": preset, "threads": 1, "fps": fps, "qg_size": qg_size}
     if video:
-        common.update(gop="ldp", keyint=keyint)
+        common.update(gop=gop, keyint=keyint)
     else:
         common.update(gop="intra")
     if crf:

@@ -4,6 +4,9 @@ Pictures must have even sizes for 4:2:0: an odd image is padded by one row or co
 pixels before coding (:func:`pad_even`) and the decoded picture is cropped back before the task
 net and the distortion metrics. The reference for "no loss" is the 4:2:0 picture the encoder
 receives (:meth:`Item.reference`).
+
+Clips are scored against the net's own objects on the source (pseudo ground truth) and, where a
+clip has real labels (:func:`clip_labels`: MOTChallenge person boxes), against those too.
 """
 
 from __future__ import annotations
@@ -18,6 +21,13 @@ from numpy.typing import NDArray
 from semrl.codec import Yuv420
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.media import VIDEO_SUFFIXES, open_source
+from semrl.semantics.yolo import Detections
+
+VIDEO_FOLDERS = ("videos", "videos-extra", "videos-extra/labelled/TUD-Campus")
+"""The shared asset folders whose clips make the default video benchmark."""
+
+LABELLED_CLIPS = {"pets2009_s2l1_480x360.mp4": "videos-extra/labelled/PETS09-S2L1_MOT15"}
+"""Shared clips whose MOTChallenge sequence (labels) lies elsewhere in the assets, at another size."""
 
 
 @dataclass(frozen=True)
@@ -26,7 +36,8 @@ class TaskSpec:
 
     Attributes:
         name: ``detection``, ``segmentation``, ``classification`` or ``video``.
-        data: Dataset name, folder or yaml; for video a file or a folder of videos.
+        data: Dataset name, folder or yaml; for video a file or a folder of videos (empty: the
+            shared clips of :data:`VIDEO_FOLDERS`).
         weights: Task net weights.
         metric: Name of the headline metric.
         rate_unit: ``bpp`` or ``kbit/s``.
@@ -45,11 +56,78 @@ class TaskSpec:
 
 
 def default_videos() -> str:
-    """The shared test-video folder."""
+    """The shared test-video folders, comma-separated (for reports)."""
     from semrl.assets import assets_root
 
     root = assets_root()
-    return str(root / "videos") if root is not None else "videos"
+    return ",".join(str(root / f) if root is not None else f for f in VIDEO_FOLDERS)
+
+
+def video_files(data: str) -> list[Path]:
+    """The clips of ``data`` (a video file, a folder of videos, or several comma-separated).
+
+    Raises:
+        InputNotFoundError: A named file or folder does not exist, or none holds a video.
+    """
+    files: list[Path] = []
+    for part in (data or default_videos()).split(","):
+        root = Path(part.strip())
+        if not root.exists():
+            raise InputNotFoundError(f"video file or folder not found: {root}")
+        if root.is_dir():
+            files += sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        else:
+            files.append(root)
+    if not files:
+        raise InputNotFoundError(f"no videos ({', '.join(sorted(VIDEO_SUFFIXES))}) in {data or default_videos()}")
+    return files
+
+
+def _sequence_size(folder: Path) -> tuple[int, int] | None:
+    """(W, H) of a MOTChallenge sequence from its ``seqinfo.ini``."""
+    import configparser
+
+    ini = folder / "seqinfo.ini"
+    if not ini.is_file():
+        return None
+    parser = configparser.ConfigParser()
+    parser.read(ini)
+    try:
+        return int(parser["Sequence"]["imWidth"]), int(parser["Sequence"]["imHeight"])
+    except (KeyError, ValueError) as e:
+        raise InvalidInputError(f"{ini}: no imWidth/imHeight in [Sequence]") from e
+
+
+def clip_labels(path: Path, width: int, height: int) -> tuple[Path, float] | None:
+    """A clip's MOTChallenge labels and their scale onto the clip, or None when it has none.
+
+    A clip has labels when its folder is a MOTChallenge sequence (``gt/gt.txt`` and
+    ``seqinfo.ini``), when ``<clip stem>.gt.txt`` lies beside it (in the clip's pixels), or when it
+    is a shared clip of :data:`LABELLED_CLIPS`. The scale is the clip's width over the
+    sequence's; a sequence whose aspect ratio differs from the clip's is refused.
+
+    Raises:
+        InvalidInputError: The labels' frame does not scale onto the clip.
+    """
+    from semrl.assets import assets_root
+
+    beside = path.with_name(f"{path.stem}.gt.txt")
+    if beside.is_file():
+        return beside, 1.0
+    folders = [path.parent]
+    root = assets_root()
+    if root is not None and path.name in LABELLED_CLIPS:
+        folders.append(root / LABELLED_CLIPS[path.name])
+    for folder in folders:
+        gt, size = folder / "gt" / "gt.txt", _sequence_size(folder)
+        if gt.is_file() and size is not None:
+            scale = width / size[0]
+            if abs(height / size[1] - scale) > 0.01:
+                raise InvalidInputError(
+                    f"{gt}: labels for {size[0]}x{size[1]} do not scale onto {path.name} ({width}x{height})"
+                )
+            return gt, scale
+    return None
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -75,6 +153,7 @@ class Item:
         label: Label file (detection, segmentation) or None.
         class_id: Class of a classification image, else None.
         label_digest: Hash of the label, part of evaluation keys.
+        frame_labels: Per frame, a clip's real person boxes (:func:`clip_labels`), or None.
     """
 
     name: str
@@ -86,6 +165,7 @@ class Item:
     label: Path | None = None
     class_id: int | None = None
     label_digest: str = "none"
+    frame_labels: list[Detections] | None = None
 
     @property
     def coded_size(self) -> tuple[int, int]:
@@ -136,8 +216,19 @@ def video_item(path: Path, frames: int) -> Item:
     if not yuv:
         raise InvalidInputError(f"no frames decoded from {path}")
     digest = sha256_hex(f"{file_sha256(path)}:{len(yuv)}:{w}x{h}")
+    labels, label_digest = None, "none"
+    found = clip_labels(path, w, h)
+    if found is not None:
+        from semrl.fidelity.labels import read_mot_boxes
+
+        gt, scale = found
+        labels = read_mot_boxes(gt, len(yuv), (h, w), scale)
+        label_digest = sha256_hex(f"{file_sha256(gt)}:{scale}")
     # The clip is already 4:2:0, so the original the net and the ROI see is that picture.
-    return Item(path.name, digest, [f.to_rgb() for f in yuv], yuv, (h, w), fps=fps)
+    return Item(
+        path.name, digest, [f.to_rgb() for f in yuv], yuv, (h, w), fps=fps, label_digest=label_digest,
+        frame_labels=labels,
+    )  # fmt: skip
 
 
 def load_items(task: TaskSpec, names: dict[int, str] | None, limit: int | None, frames: int) -> list[Item]:
@@ -152,10 +243,7 @@ def load_items(task: TaskSpec, names: dict[int, str] | None, limit: int | None, 
     from semrl.fidelity.labels import classification_images, dataset_images
 
     if task.video:
-        root = Path(task.data or default_videos())
-        if not root.exists():
-            raise InputNotFoundError(f"video file or folder not found: {root}")
-        files = sorted(p for p in root.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES) if root.is_dir() else [root]
+        files = video_files(task.data)
         files = files[:limit] if limit else files
         return [video_item(f, frames) for f in files]
     if task.name == "classification":

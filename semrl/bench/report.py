@@ -3,7 +3,9 @@
 Headline figures (``docs/design.md``): BD-rate on the task metric x 100 (pchip, akima beside)
 against A1 and A2 after the monotone fit, with the dropped points and the range; bits at equal
 accuracy (95 % and 90 % of the 4:2:0 reference's accuracy) and their saving against A1 and A3;
-a bootstrap interval over images (frames for video) for both.
+a bootstrap interval over images (for video over clips and over segments of frames) for both.
+Video adds the BD-rates of each clip alone, and for clips with real labels the person mAP50-95
+against them (quality ``labels``) beside the pseudo ground truth.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from numpy.typing import NDArray
 
 from semrl.bench.bdrate import BDRate, Curve, bd_rate, interval, percent_saving, rate_at_quality
 from semrl.bench.runner import PointResult, rate_of
-from semrl.bench.tasknet import FrameScore, task_metric
+from semrl.bench.tasknet import FrameScore, label_metric, task_metric
 from semrl.files import atomic_write
 
 LEVELS = (0.95, 0.90)
@@ -35,9 +37,16 @@ def _subset(values: Sequence[Any], idx: NDArray[np.int64] | None) -> list[Any]:
 
 
 def point_quality(task: str, p: PointResult, quality: str, idx: NDArray[np.int64] | None = None) -> float:
-    """A point's quality: ``task`` (headline x 100), ``task50`` (secondary x 100) or ``psnr`` (dB)."""
+    """A point's quality: ``task``, ``task50``, ``psnr`` or ``labels``.
+
+    ``task`` is the headline metric x 100, ``task50`` the secondary x 100, ``psnr`` in dB, and
+    ``labels`` the person mAP50-95 x 100 against clips' real labels, over the labelled frames.
+    """
     if quality == "psnr":
         return float(np.mean(_subset(p.psnr, idx)))
+    if quality == "labels":
+        labelled = [v for v in _subset(p.label_scores, idx) if v is not None]
+        return 100.0 * label_metric(labelled)[0] if labelled else float("nan")
     scores: list[FrameScore] = _subset(p.scores, idx)
     main, secondary = task_metric(task, scores)
     return 100.0 * (main if quality == "task" else secondary)
@@ -107,6 +116,9 @@ def analyse(
     original: tuple[float, float],
     bootstrap: int = 0,
     seed: int = 0,
+    units: dict[str, list[NDArray[np.int64]]] | None = None,
+    label_reference: tuple[float, float] | None = None,
+    items: dict[str, NDArray[np.int64]] | None = None,
 ) -> dict[str, Any]:
     """Compute every figure of a task run.
 
@@ -117,11 +129,19 @@ def analyse(
         original: The same on the original files.
         bootstrap: Resamples of frames for intervals (0: none).
         seed: Bootstrap seed.
+        units: Bootstrap units by name, each a list of groups of frame indices drawn together
+            (e.g. ``clip`` and ``segment``); None: every frame (image) alone. The first is the
+            headline ``bootstrap``; all are under ``bootstrap_by``.
+        label_reference: (person mAP50-95, mAP50) of the 4:2:0 reference against real labels,
+            when some frames have them.
+        items: Frame indices of each item by name (video: BD-rates of each clip alone).
 
     Returns:
         The ``results`` object of the JSON report.
     """
     qualities = ["task", "psnr"] if task == "classification" else ["task", "task50", "psnr"]
+    if any(v is not None for p in points for v in p.label_scores):
+        qualities.append("labels")
     cs = {q: curves(task, points, q) for q in qualities}
     roi = best_roi(_bd_table(cs["task"]))
     bd = {q: _bd_table(cs[q], roi) for q in qualities}
@@ -136,6 +156,13 @@ def analyse(
         ],
         "equal_accuracy": equal_accuracy(cs["task"], 100 * reference[0], roi),
     }  # fmt: skip
+    if label_reference is not None:
+        results["reference_420"]["labels"] = 100 * label_reference[0]
+    if items is not None and len(items) > 1:
+        results["per_item"] = {
+            name: {m: r.to_dict() for m, r in _bd_table(curves(task, points, "task", idx)).get("uniform", {}).items()}
+            for name, idx in items.items()
+        }
     for row in results["bd_rate"]:
         if row["quality"] == "task50" and row["comparable"]:
             main = bd["task"].get(row["anchor"], {}).get(row["method"])
@@ -143,7 +170,13 @@ def analyse(
                 row["flags"].append("sign-differs-from-mAP50-95")
     _check_signs(results)
     if bootstrap > 0:
-        results["bootstrap"] = bootstrap_intervals(task, points, reference[0], bootstrap, seed, roi)
+        frames = len(points[0].frame_bits)
+        by_unit = units or {"frame" if task == "video" else "image": [np.array([i]) for i in range(frames)]}
+        results["bootstrap_by"] = {
+            unit: bootstrap_intervals(task, points, reference[0], bootstrap, seed, roi, groups, unit)
+            for unit, groups in by_unit.items()
+        }
+        results["bootstrap"] = next(iter(results["bootstrap_by"].values()))
     return results
 
 
@@ -160,20 +193,38 @@ def _check_signs(results: dict[str, Any]) -> None:
 
 
 def bootstrap_intervals(
-    task: str, points: Sequence[PointResult], reference: float, n: int, seed: int, roi: str | None = None
+    task: str,
+    points: Sequence[PointResult],
+    reference: float,
+    n: int,
+    seed: int,
+    roi: str | None = None,
+    groups: Sequence[NDArray[np.int64]] | None = None,
+    unit: str | None = None,
 ) -> dict[str, Any]:
-    """Resample frames with replacement; recompute BD-rates (pchip) and savings at equal accuracy.
+    """Resample units (frames, images, clips or segments) with replacement; recompute BD-rates (pchip) and savings.
 
-    Each resample draws the same frames for every method and point (a paired bootstrap); the
+    Each resample draws the same units for every method and point (a paired bootstrap); the
     reference accuracy of the levels is kept at its full-set value, and policies are compared
     with the full set's best ROI setting ``roi``.
+
+    Args:
+        task: Task name.
+        points: All operating points of all methods.
+        reference: The 4:2:0 reference's headline metric in 0..1.
+        n: Resamples.
+        seed: Random seed.
+        roi: The best ROI setting on the full set.
+        groups: The units, each the frame indices drawn together; None: every frame alone.
+        unit: The units' name for the report.
     """
     frames = len(points[0].frame_bits)
+    units = list(groups) if groups is not None else [np.array([i]) for i in range(frames)]
     rng = np.random.default_rng(seed)
     bd_values: dict[str, list[float | None]] = {}
     eq_values: dict[str, list[float | None]] = {}
     for _ in range(n):
-        idx = rng.integers(0, frames, frames)
+        idx = np.concatenate([units[k] for k in rng.integers(0, len(units), len(units))])
         cs = curves(task, points, "task", idx)
         for anchor, rows in _bd_table(cs, roi).items():
             for m, r in rows.items():
@@ -182,7 +233,7 @@ def bootstrap_intervals(
             key = f"{row['method']} at {int(row['level'] * 100)}%"
             eq_values.setdefault(key, []).append(row["vs_A1_percent"])
     return {
-        "resamples": n, "seed": seed, "unit": "frame" if task == "video" else "image",
+        "resamples": n, "seed": seed, "unit": unit or ("frame" if task == "video" else "image"), "units": len(units),
         "bd_rate_pchip": {k: interval(v) for k, v in bd_values.items()},
         "equal_accuracy_vs_A1": {k: interval(v) for k, v in eq_values.items() if any(x is not None for x in v)},
     }  # fmt: skip
@@ -270,11 +321,10 @@ def markdown(task: str, metric: str, unit: str, results: dict[str, Any], descrip
             f"{fmt(r['rate'], 4, False) if r['rate'] is not None else 'not reached'} | "
             f"{fmt(r['vs_A1_percent'])} | {fmt(r['vs_A3_percent'])} |"
         )
-    if "bootstrap" in results:
-        b = results["bootstrap"]
+    for b in results.get("bootstrap_by", {"": results["bootstrap"]} if "bootstrap" in results else {}).values():
         lines += [
             "",
-            f"## Bootstrap ({b['resamples']} resamples of {b['unit']}s, 95 % interval)",
+            f"## Bootstrap ({b['resamples']} resamples of {b.get('units', '')} {b['unit']}s, 95 % interval)",
             "",
             "| comparison | median | interval | valid resamples |",
             "|---|---|---|---|",
@@ -282,6 +332,18 @@ def markdown(task: str, metric: str, unit: str, results: dict[str, Any], descrip
         for k, v in {**b["bd_rate_pchip"], **b["equal_accuracy_vs_A1"]}.items():
             bounds = f"[{fmt(v['low'])}, {fmt(v['high'])}]"
             lines.append(f"| {k} | {fmt(v['median'])} | {bounds} | {v['valid']}/{v['total']} |")
+    if "per_item" in results:
+        methods = sorted({m for rows in results["per_item"].values() for m in rows})
+        lines += [
+            "",
+            "## Each item alone: BD-rate vs A1 on the task metric (pchip, %)",
+            "",
+            "| item | " + " | ".join(methods) + " |",
+            "|---|" + "---|" * len(methods),
+        ]
+        for name, rows in results["per_item"].items():
+            cells = [fmt(rows[m]["pchip"]) if m in rows else "—" for m in methods]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "## Points",

@@ -83,6 +83,8 @@ class PointResult:
         ssim_y: Per frame luma SSIM against the 4:2:0 reference.
         encode_s: Seconds spent in x265 for the whole point (cached value when cached).
         mean_qp: Mean CTU QP over all frames.
+        label_scores: Per frame, its person score against the clip's real labels (None for frames
+            of items without them).
     """
 
     method: str
@@ -97,6 +99,7 @@ class PointResult:
     ssim_y: list[float]
     encode_s: float
     mean_qp: float
+    label_scores: list[FrameScore | None] = field(default_factory=list)
 
 
 def rate_of(bits: Sequence[int], units: Sequence[float], video: bool) -> float:
@@ -118,6 +121,7 @@ class Context:
         preset: x265 preset.
         keyint: Video: IDR interval.
         x265_key: The x265 build's part of the cache keys.
+        gop: Video: ``ldp`` or ``ra``.
         progress: Show progress bars.
         counts: Encodes and evaluations computed and found cached, for the report.
     """
@@ -131,6 +135,7 @@ class Context:
     keyint: int
     x265_key: str
     progress: bool = True
+    gop: str = "ldp"
     counts: dict[str, int] = field(
         default_factory=lambda: {"encoded": 0, "encode_cached": 0, "evaluated": 0, "eval_cached": 0}
     )
@@ -159,31 +164,41 @@ def run_point(ctx: Context, method: Method, point: float) -> PointResult:
     for item, analysis in zip(ctx.items, ctx.analyses, strict=True):
         qg_size = offset_block(method.policy) if method.policy is not None and not method.crf else CTU_SIZE
         config = encoder_config(
-            item, point, crf=method.crf, video=ctx.task.video, preset=ctx.preset, keyint=ctx.keyint, qg_size=qg_size
-        )
+            item, point, crf=method.crf, video=ctx.task.video, preset=ctx.preset, keyint=ctx.keyint, qg_size=qg_size,
+            gop=ctx.gop,
+        )  # fmt: skip
         offsets = _offsets(method, item, analysis, point, config)
         key = encode_key(item, config, offsets, ctx.x265_key)
         ekey = eval_key(item, key, task, fingerprint)
         stats = ctx.cache.get_json(key)
         cached_eval = ctx.cache.get_npz("eval", ekey)
+        lkey = label_key(item, key, fingerprint)
+        cached_labels = ctx.cache.get_npz("eval", lkey) if lkey is not None else None
         frames: list[NDArray[np.uint8]] | None = None
         ctx.counts["encoded" if stats is None else "encode_cached"] += 1
-        ctx.counts["evaluated" if cached_eval is None else "eval_cached"] += 1
+        missing = cached_eval is None or (lkey is not None and cached_labels is None)
+        ctx.counts["evaluated" if missing else "eval_cached"] += 1
         if stats is None:
             stats, frames = encode_and_verify(item, config, offsets, ctx.cache.stream(key))
             ctx.cache.put_json(key, stats)
-        if cached_eval is None:
+        labelled: list[FrameScore] | None = None
+        if missing:
             if frames is None:
                 frames = decode_stream(item, config, ctx.cache.stream(key))
-            scores = ctx.net.score(item, frames, analysis)
+            scores, labelled = ctx.net.score_all(item, frames, analysis)
             ctx.cache.put_npz("eval", ekey, pack_scores(scores))
+            if lkey is not None and labelled is not None:
+                ctx.cache.put_npz("eval", lkey, pack_scores(labelled))
         else:
+            assert cached_eval is not None
             scores = unpack_scores(cached_eval)
+            labelled = unpack_scores(cached_labels) if cached_labels is not None else None
         n = len(item.yuv)
         h, w = item.shape
         result.frame_bits += [int(b) for b in stats["frame_bits"]]
         result.frame_units += [1.0 / float(item.fps)] * n if item.fps else [float(h * w)] * n
         result.scores += scores
+        result.label_scores += list(labelled) if labelled is not None else [None] * n
         result.psnr += [float(v) for v in stats["psnr"]]
         result.psnr_y += [float(v) for v in stats["psnr_y"]]
         result.ssim_y += [float(v) for v in stats["ssim_y"]]
@@ -191,6 +206,32 @@ def run_point(ctx: Context, method: Method, point: float) -> PointResult:
         qps += [float(stats["mean_qp"])] * n
     result.mean_qp = float(np.mean(qps))
     return result
+
+
+def label_key(item: Item, stream_key: str, fingerprint: str) -> str | None:
+    """Cache key of a coding's scores against an item's real labels (None: the item has none)."""
+    if item.frame_labels is None:
+        return None
+    return eval_key(item, stream_key, "video-labels", fingerprint)
+
+
+def reference_label_scores(ctx: Context) -> list[FrameScore]:
+    """Scores of the 4:2:0 reference frames against the clips' real labels (labelled clips only)."""
+    out: list[FrameScore] = []
+    for item, analysis in zip(ctx.items, ctx.analyses, strict=True):
+        key = label_key(item, "reference", ctx.net.fingerprint)
+        if key is None:
+            continue
+        cached = ctx.cache.get_npz("eval", key)
+        if cached is None:
+            frames = [item.reference(i) for i in range(len(item.yuv))]
+            labelled = ctx.net.score_all(item, frames, analysis)[1]
+            assert labelled is not None
+            ctx.cache.put_npz("eval", key, pack_scores(labelled))
+            out += labelled
+        else:
+            out += unpack_scores(cached)
+    return out
 
 
 def reference_scores(ctx: Context, which: str) -> list[FrameScore]:
@@ -239,6 +280,7 @@ def make_context(
     keyint: int = 250,
     cache_dir: Path | None = None,
     progress: bool = True,
+    gop: str = "ldp",
 ) -> Context:
     """Load the net and the items, and analyse the originals.
 
@@ -250,17 +292,20 @@ def make_context(
         keyint: Video: IDR interval.
         cache_dir: Cache root (default ``<semrl cache>/bench``).
         progress: Show progress bars.
+        gop: Video: ``ldp`` (low-delay P) or ``ra`` (random access).
 
     Raises:
         InvalidInputError: The task's data has no items.
     """
+    if gop not in ("ldp", "ra"):
+        raise InvalidInputError(f"gop must be 'ldp' or 'ra', got {gop!r}")
     key, _ = x265_key()
     net = TaskNet(task)
     items = load_items(task, net.net.names, limit, frames)
     if not items:
         raise InvalidInputError(f"no items found for task {task.name} in {task.data or default_videos()}")
     cache = Cache(cache_dir if cache_dir is not None else cache_root() / "bench")
-    ctx = Context(task, items, net, cache, [], preset, keyint, key, progress)
+    ctx = Context(task, items, net, cache, [], preset, keyint, key, progress, gop)
     ctx.analyses = analyse_items(ctx)
     return ctx
 

@@ -68,6 +68,15 @@ def unpack_scores(z: dict[str, NDArray[Any]]) -> list[FrameScore]:
     return out
 
 
+def label_metric(scores: Sequence[FrameScore]) -> tuple[float, float]:
+    """(person mAP50-95, mAP50) of clip frames against their real labels (Ultralytics val's AP)."""
+    from semrl.fidelity.detection import FrameMatches, average_precision
+
+    records = [FrameMatches(s.tp, s.conf, s.pred_cls, s.target_cls) for s in scores]
+    score = average_precision(records, "ultralytics")
+    return score.map50_95, score.map50
+
+
 def task_metric(task: str, scores: Sequence[FrameScore]) -> tuple[float, float]:
     """(headline, secondary) metric in 0..1 of a set of frames.
 
@@ -167,6 +176,19 @@ class TaskNet:
             frames: Its decoded frames, or the uncoded ones.
             analysis: The net's output on its original frames (video: the pseudo ground truth).
         """
+        return self.score_all(item, frames, analysis)[0]
+
+    def score_all(
+        self, item: Item, frames: Sequence[NDArray[np.uint8]], analysis: Analysis
+    ) -> tuple[list[FrameScore], list[FrameScore] | None]:
+        """:meth:`score`, and for a clip with real labels its person scores against them (one net pass).
+
+        Against a clip's MOTChallenge boxes only person detections count, and those overlapping no
+        labelled box are "don't care" (:func:`semrl.fidelity.labels.labelled_subset`).
+
+        Returns:
+            The scores, and the label scores per frame (None for an item without real labels).
+        """
         name = self.task.name
         if name == "classification":
             from semrl.fidelity.classification import top1_classes
@@ -174,13 +196,14 @@ class TaskNet:
             predicted = top1_classes(self.net.classify(list(frames), color="rgb"))
             assert item.class_id is not None
             label = np.array([item.class_id], np.int64)
-            return [FrameScore(predicted[i : i + 1], label) for i in range(len(predicted))]
+            return [FrameScore(predicted[i : i + 1], label) for i in range(len(predicted))], None
         from semrl.fidelity.detection import match_frame, pseudo_target
         from semrl.fidelity.segmentation import MASK_EVAL
         from semrl.semantics.yolo import Detections, InferenceSettings
 
         settings = MASK_EVAL if name == "segmentation" else InferenceSettings()
         out: list[FrameScore] = []
+        labelled: list[FrameScore] | None = [] if name == "video" and item.frame_labels is not None else None
         for s in range(0, len(frames), EVAL_CHUNK):
             preds = self.net.detect(list(frames[s : s + EVAL_CHUNK]), settings, color="rgb")
             for k, pred in enumerate(preds):
@@ -196,7 +219,15 @@ class TaskNet:
                     target = self._target(item, None)
                 m = match_frame(pred, target, "mask" if name == "segmentation" else "box")
                 out.append(FrameScore(m.pred_cls, m.target_cls, m.tp, pred.conf))
-        return out
+                if labelled is not None:
+                    assert item.frame_labels is not None
+                    from semrl.fidelity.labels import labelled_subset
+
+                    truth = item.frame_labels[i]
+                    kept = labelled_subset(pred, truth)
+                    m = match_frame(kept, truth, "box")
+                    labelled.append(FrameScore(m.pred_cls, m.target_cls, m.tp, kept.conf))
+        return out, labelled
 
     def _target(self, item: Item, letterbox: Any) -> Any:
         from semrl.fidelity.labels import read_yolo_labels

@@ -104,6 +104,15 @@ def _mask_iou(gt: NDArray[np.bool_], pred: NDArray[np.bool_]) -> Any:
     return torch.cat(cols, dim=1)
 
 
+def box_overlaps(boxes: NDArray[np.floating], others: NDArray[np.floating]) -> NDArray[np.bool_]:
+    """Whether each xyxy box of ``boxes`` (N, 4) shares a positive area with any box of ``others`` (M, 4)."""
+    a, b = np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(others, np.float64).reshape(-1, 4)
+    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    out: NDArray[np.bool_] = np.asarray(((w > 0) & (h > 0)).any(axis=1), bool)
+    return out
+
+
 def correct_matrix(pred: Detections, target: Detections, kind: Literal["box", "mask"] = "box") -> NDArray[np.bool_]:
     """Which predictions are true positives at each of the ten IoU thresholds.
 

@@ -239,3 +239,69 @@ def classification_images(
             continue
         out.extend((f, cid) for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES)
     return out
+
+
+MOT_PERSON = 0
+"""The COCO class MOTChallenge pedestrian boxes are scored as (``person``)."""
+
+
+def read_mot_boxes(
+    gt_file: str | os.PathLike[str], frames: int, shape: tuple[int, int], scale: float = 1.0
+) -> list[Detections]:
+    """MOTChallenge ground truth (``gt.txt``) as per-frame person boxes of a clip.
+
+    Lines are ``frame,id,x,y,w,h,consider[,class,visibility | ,wx,wy,wz]`` with 1-based frames;
+    boxes whose ``consider`` flag is 0, and in MOT16 and later those of a class other than
+    pedestrian (1), are left out. Boxes are scaled by ``scale`` (the clip's size over the
+    sequence's) and clipped to the frame.
+
+    Args:
+        gt_file: The ``gt.txt`` file.
+        frames: Number of frames of the clip (frame i of the clip is MOT frame i + 1).
+        shape: (H, W) of the clip's frames.
+        scale: Factor from the labels' pixels to the clip's.
+
+    Raises:
+        InputNotFoundError: The file does not exist.
+        InvalidInputError: A line is not a MOTChallenge line.
+    """
+    path = Path(gt_file)
+    if not path.is_file():
+        raise InputNotFoundError(f"MOTChallenge ground truth not found: {path}")
+    per_frame: list[list[list[float]]] = [[] for _ in range(frames)]
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            v = [float(x) for x in line.split(",")]
+        except ValueError as e:
+            raise InvalidInputError(f"{path}:{n}: not a MOTChallenge line: {line!r}") from e
+        if len(v) < 7:
+            raise InvalidInputError(f"{path}:{n}: needs frame, id, x, y, w, h and the consider flag")
+        frame = int(v[0]) - 1
+        pedestrian = len(v) != 9 or int(v[7]) in (-1, 1)  # 9 columns: MOT16+ (class, visibility)
+        if 0 <= frame < frames and v[6] != 0 and pedestrian:
+            per_frame[frame].append([v[2], v[3], v[2] + v[4], v[3] + v[5]])
+    h, w = shape
+    out = []
+    for boxes in per_frame:
+        b = np.asarray(boxes, np.float32).reshape(-1, 4) * np.float32(scale)
+        b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, w)
+        b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, h)
+        n = len(b)
+        out.append(Detections(b, np.ones(n, np.float32), np.full(n, MOT_PERSON, np.int64), shape))
+    return out
+
+
+def labelled_subset(pred: Detections, target: Detections) -> Detections:
+    """The predictions scored against incomplete person labels (MOTChallenge boxes).
+
+    Only the person class is scored, and a person detection that overlaps no labelled box is
+    "don't care" (the labels leave some people out: on PETS frame 150 those on the far walkway),
+    not a false positive; detections that overlap a labelled box without matching it still count.
+    """
+    from semrl.fidelity.detection import box_overlaps
+
+    person = pred.cls == MOT_PERSON
+    keep = person & box_overlaps(pred.boxes, target.boxes)
+    return Detections(pred.boxes[keep], pred.conf[keep], pred.cls[keep], pred.shape)
