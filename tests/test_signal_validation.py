@@ -40,3 +40,8 @@ def test_validation_runs_on_real_pictures(validation: ModuleType, tmp_path: Path
     assert report["results"]["random"]["maps"] == 3 and report["results"]["policy"]["maps"] == 6
     assert report["results"]["all"]["spearman_bits"] > 0.9  # the tables' bits track the exact bits
     assert all(row["live_bits"] > 0 for row in report["maps"])
+    signals = {"trained", *validation.SIGNALS}
+    assert set(report["results"]["all"]["spearman_task"]) == signals
+    assert "spearman_retest" in report["results"]["all"]
+    for row in report["maps"]:
+        assert {f"predicted_{name}" for name in signals} <= set(row) and "retest_score_drop" in row
