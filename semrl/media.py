@@ -16,7 +16,7 @@ import json
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -325,17 +325,48 @@ def decode_libde265(path: str | Path, width: int, height: int) -> list[Yuv420]:
         return _split_i420(out.read_bytes(), width, height, f"dec265 decoding {path}")
 
 
-def mux_mp4(hevc: Path, output: Path, fps: Fraction) -> None:
+def mux_mp4(hevc: Path, output: Path, fps: Fraction, display: Sequence[int] | None = None) -> None:
     """Puts an Annex-B HEVC stream into an MP4 (stream tagged ``hvc1``, the given frame rate).
 
+    The access units keep the stream's decode order and get explicit timestamps: presentation
+    from ``display`` (each coded picture's display index, in decode order; the encoder knows it),
+    decode times counting up from minus the largest reordering delay. FFmpeg's raw HEVC reader
+    would give B-frames presentation times equal to their decode times, and players then drop
+    pictures of a random-access stream. The written file is read back: it must hold every picture.
+
+    Args:
+        hevc: The Annex-B stream.
+        output: The MP4 to write (the caller makes it atomic).
+        fps: Frame rate.
+        display: Display index of each coded picture in decode order; None: decode order is
+            display order (no B-frames).
+
     Raises:
-        MediaToolError: FFmpeg is missing or failed (its message is included).
+        MediaToolError: The stream cannot be read, or the MP4 could not be written in full
+            (for example a full disk).
     """
-    command = [
-        ffmpeg_tool("ffmpeg"), "-v", "error", "-nostdin", "-y",
-        "-f", "hevc", "-r", f"{fps.numerator}/{fps.denominator}", "-i", str(hevc),
-        "-c", "copy", "-tag:v", "hvc1", "-movflags", "+faststart", "-f", "mp4", str(output),
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise MediaToolError(f"FFmpeg could not write {output}: {result.stderr.strip()}")
+    import av
+
+    time_base = Fraction(fps.denominator, fps.numerator)
+    try:
+        with av.open(str(hevc), format="hevc") as source:
+            packets = [p for p in source.demux(source.streams.video[0]) if p.size]
+            order = list(display) if display is not None else list(range(len(packets)))
+            if len(order) != len(packets):
+                raise MediaToolError(f"{hevc} holds {len(packets)} pictures, the encoder made {len(order)}")
+            delay = max((i - d for i, d in enumerate(order)), default=0)
+            with av.open(str(output), "w", format="mp4", options={"movflags": "+faststart"}) as sink:
+                stream = sink.add_stream_from_template(source.streams.video[0])
+                stream.codec_tag = "hvc1"
+                stream.time_base = time_base
+                for i, (packet, shown) in enumerate(zip(packets, order, strict=True)):
+                    packet.stream = stream
+                    packet.time_base = time_base
+                    packet.pts, packet.dts, packet.duration = shown, i - delay, 1
+                    sink.mux(packet)
+        with av.open(str(output)) as check:
+            written = sum(1 for p in check.demux(check.streams.video[0]) if p.size)
+    except (av.FFmpegError, OSError) as e:
+        raise MediaToolError(f"could not write {output}: {e}") from e
+    if written != len(order):
+        raise MediaToolError(f"{output} holds {written} of {len(order)} pictures (is the disk full?)")

@@ -236,7 +236,7 @@ def encode_video(
         try:
             if output.suffix.lower() == ".mp4":
                 with atomic_output(output, suffix=".mp4") as temporary:
-                    watch.call("encode", mux_mp4, writer_target, temporary, info.fps)
+                    watch.call("encode", mux_mp4, writer_target, temporary, info.fps, [f.pts for f in coded])
         finally:
             if writer_target != output:
                 writer_target.unlink(missing_ok=True)

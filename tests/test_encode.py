@@ -213,3 +213,18 @@ def test_ctrl_c_exits_130_and_keeps_no_partial_file(pets: Path, tmp_path: Path) 
     assert process.returncode == 130
     assert "interrupted; no partial output was kept" in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("gop", ["ra", "ldp"])
+def test_mp4_of_every_gop_decodes_to_every_frame(pets: Path, tmp_path: Path, gop: str) -> None:
+    # FFmpeg's raw-HEVC reader gives B-frames presentation times equal to their decode times; an
+    # MP4 muxed that way decoded to 8 of 10 random-access frames.
+    settings = EncodeSettings(policy="uniform", max_frames=10, preset="ultrafast", gop=gop)
+    mp4 = encode_video(pets, tmp_path / "out.mp4", settings)
+    hevc = encode_video(pets, tmp_path / "out.hevc", settings)
+    by_display = [row.recon_md5 for row in sorted(mp4.rows, key=lambda row: row.index)]
+    assert _decoded_md5(tmp_path / "out.mp4", 480, 360) == by_display
+    assert _decoded_md5(tmp_path / "out.hevc", 480, 360) == by_display == [
+        row.recon_md5 for row in sorted(hevc.rows, key=lambda row: row.index)
+    ]
+    assert int(str(probe(tmp_path / "out.mp4", count_frames=True)["nb_read_frames"])) == 10

@@ -38,7 +38,7 @@ def test_mot_boxes_are_read_per_frame_scaled_and_filtered(tmp_path: Path) -> Non
     np.testing.assert_allclose(boxes[0].boxes[0], [499 * 0.625, 158 * 0.625, 530 * 0.625, 233 * 0.625], rtol=1e-5)
     assert boxes[0].cls.tolist() == [0] and boxes[0].conf.tolist() == [1.0]
     gt.write_text("1,2,3\n")
-    with pytest.raises(InvalidInputError, match="gt.txt:1"):
+    with pytest.raises(InvalidInputError, match=r"gt\.txt:1"):
         read_mot_boxes(gt, 3, SHAPE)
     with pytest.raises(InputNotFoundError):
         read_mot_boxes(tmp_path / "none.txt", 3, SHAPE)
