@@ -192,7 +192,7 @@ def run_task(name: str, args: argparse.Namespace, argv: list[str]) -> Path:
         cache_dir=cache_dir, progress=not args.no_progress, gop=args.gop,
     )  # fmt: skip
     methods = build_methods(args, task.video)
-    points = run_methods(ctx, methods)
+    points = run_methods(ctx, methods, workers=args.workers)
     ref = task_metric(name, reference_scores(ctx, "reference"))
     orig = task_metric(name, reference_scores(ctx, "original"))
     units, items, labels_ref = None, None, None
@@ -240,6 +240,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--segment", type=int, default=30, help="video: frames per bootstrap segment")
     p.add_argument("--preset", default="medium")
     p.add_argument("--keyint", type=int, default=250, help="video: IDR interval")
+    p.add_argument("--workers", type=int, default=2, help="operating points coded at once (processes; default 2)")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples over images (0: none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default=str(RESULTS), help="results root (one folder per task)")
@@ -258,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         for n in names:
             if n not in TASKS:
                 raise InvalidInputError(f"unknown task {n!r}; choose from {', '.join(ALL_TASKS)} or all")
+        if args.workers < 1:
+            raise InvalidInputError(f"--workers must be at least 1, got {args.workers}")
         build_methods(args, False)  # validate before any heavy work
         for n in names:
             run_task(n, args, argv)

@@ -268,6 +268,26 @@ def test_detection_on_coco8_end_to_end_and_cached(tmp_path: Path) -> None:
 @pytest.mark.x265
 @pytest.mark.weights
 @pytest.mark.slow
+def test_points_in_worker_processes_give_the_same_results(tmp_path: Path) -> None:
+    tool = _tool()
+    points = []
+    for workers in ("1", "2"):
+        out = tmp_path / workers
+        assert tool.main([
+            "--task", "detection", "--data", "coco8", "--limit", "2", "--methods", "uniform,roi", "--qps", "32,44",
+            "--roi-deltas", "8", "--bootstrap", "0", "--no-progress", "--workers", workers,
+            "--output", str(out), "--cache-dir", str(tmp_path / f"cache{workers}"),
+        ]) == 0  # fmt: skip
+        res = json.loads((out / "detection" / "bdrate.json").read_text())
+        points.append([{k: v for k, v in p.items() if k not in ("encode_s", "encode_ms_per_frame")}
+                       for p in res["results"]["points"]])  # fmt: skip
+        assert res["description"]["work"]["encoded"] == 2 * 4  # counted in the workers too
+    assert points[0] == points[1]
+
+
+@pytest.mark.x265
+@pytest.mark.weights
+@pytest.mark.slow
 def test_video_and_classification_paths(tmp_path: Path) -> None:
     tool = _tool()
     video = ROOT.parent / "shared" / "assets" / "videos" / "pets2009_s2l1_480x360.mp4"

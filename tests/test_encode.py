@@ -224,7 +224,9 @@ def test_mp4_of_every_gop_decodes_to_every_frame(pets: Path, tmp_path: Path, gop
     hevc = encode_video(pets, tmp_path / "out.hevc", settings)
     by_display = [row.recon_md5 for row in sorted(mp4.rows, key=lambda row: row.index)]
     assert _decoded_md5(tmp_path / "out.mp4", 480, 360) == by_display
-    assert _decoded_md5(tmp_path / "out.hevc", 480, 360) == by_display == [
-        row.recon_md5 for row in sorted(hevc.rows, key=lambda row: row.index)
-    ]
+    assert (
+        _decoded_md5(tmp_path / "out.hevc", 480, 360)
+        == by_display
+        == [row.recon_md5 for row in sorted(hevc.rows, key=lambda row: row.index)]
+    )
     assert int(str(probe(tmp_path / "out.mp4", count_frames=True)["nb_read_frames"])) == 10

@@ -310,20 +310,63 @@ def make_context(
     return ctx
 
 
+_FORKED: dict[str, Any] = {}  # the context and methods a forked worker inherits
+
+
+def _forked_point(job: tuple[int, float]) -> tuple[PointResult, dict[str, int]]:
+    import torch
+
+    torch.set_num_threads(1)
+    ctx, methods = _FORKED["ctx"], _FORKED["methods"]
+    ctx.counts = dict.fromkeys(ctx.counts, 0)  # this worker's own tally, added up by the parent
+    return run_point(ctx, methods[job[0]], job[1]), ctx.counts
+
+
 def run_methods(
-    ctx: Context, methods: Sequence[Method], on_point: Callable[[PointResult], None] | None = None
+    ctx: Context,
+    methods: Sequence[Method],
+    on_point: Callable[[PointResult], None] | None = None,
+    workers: int = 1,
 ) -> list[PointResult]:
-    """Run every operating point of every method (one at a time, with a progress bar)."""
-    jobs = [(m, p) for m in methods for p in m.points]
-    results = []
+    """Run every operating point of every method, with a progress bar; results in method and point order.
+
+    Args:
+        ctx: The run's context.
+        methods: The methods.
+        on_point: Called with each finished point.
+        workers: Points run at once, each in a forked process that inherits the context (the
+            net, the items and the policies) and runs the net on one thread; 1 runs them here.
+            Results are the same either way (each point's encodes and scores are deterministic
+            and cached under the same keys).
+    """
+    jobs = [(k, p) for k, m in enumerate(methods) for p in m.points]
+    results: list[PointResult] = []
     bar = _progress(jobs, f"{ctx.task.name} points", ctx.progress)
-    for m, p in bar:
-        if ctx.progress:
-            bar.set_postfix_str(f"{m.name} {m.label(p)}")
-        r = run_point(ctx, m, p)
-        results.append(r)
-        if on_point is not None:
-            on_point(r)
+    if workers <= 1 or len(jobs) <= 1:
+        for k, p in bar:
+            m = methods[k]
+            if ctx.progress:
+                bar.set_postfix_str(f"{m.name} {m.label(p)}")
+            r = run_point(ctx, m, p)
+            results.append(r)
+            if on_point is not None:
+                on_point(r)
+        return results
+    import multiprocessing
+
+    _FORKED.update(ctx=ctx, methods=list(methods))
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for r, counts in pool.imap(_forked_point, jobs):
+                results.append(r)
+                for name, n in counts.items():
+                    ctx.counts[name] = ctx.counts.get(name, 0) + n
+                if ctx.progress:
+                    bar.update()
+                if on_point is not None:
+                    on_point(r)
+    finally:
+        _FORKED.clear()
     return results
 
 
