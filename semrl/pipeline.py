@@ -188,12 +188,15 @@ class _Stopwatch:
             self.seconds[stage] += time.perf_counter() - start
 
 
-def check_output_path(output: Path) -> None:
-    """Fails early, before any work, on an output the encode could not write.
+def check_output_path(output: Path, input_path: Path | None = None) -> None:
+    """Fails early, before any work, on an output the encode could not write or must not.
 
     Raises:
-        InvalidInputError: unknown suffix, missing or unwritable folder, or a folder at ``output``.
+        InvalidInputError: unknown suffix, missing or unwritable folder, a folder at ``output``,
+            or ``output`` naming the input itself (directly, or through a link).
     """
+    if input_path is not None and output.exists() and input_path.exists() and os.path.samefile(output, input_path):
+        raise InvalidInputError(f"output {output} is the input {input_path}: the encode would overwrite its source")
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
         raise InvalidInputError(f"output {output} must end in {', '.join(OUTPUT_SUFFIXES)}")
     folder = output.parent if str(output.parent) else Path(".")
@@ -223,7 +226,7 @@ def encode_video(
             unwritable output, or a policy for another task.
         CodecError: the encoder failed.
     """
-    check_output_path(output)
+    check_output_path(output, input_path)
     watch = _Stopwatch()
     start = time.perf_counter()
     policy, task = watch.call("setup", resolve_policy, settings)

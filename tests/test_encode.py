@@ -230,3 +230,18 @@ def test_mp4_of_every_gop_decodes_to_every_frame(pets: Path, tmp_path: Path, gop
         == [row.recon_md5 for row in sorted(hevc.rows, key=lambda row: row.index)]
     )
     assert int(str(probe(tmp_path / "out.mp4", count_frames=True)["nb_read_frames"])) == 10
+
+
+def test_output_naming_the_input_is_refused_and_the_source_kept(pets: Path, tmp_path: Path) -> None:
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(pets.read_bytes())
+    link = tmp_path / "link.mp4"
+    link.symlink_to(source)
+    before = source.read_bytes()
+    for output in (source, link, tmp_path / "." / "clip.mp4"):
+        with pytest.raises(InvalidInputError, match="would overwrite its source"):
+            encode_video(source, output, EncodeSettings(policy="uniform", max_frames=2, preset="ultrafast"))
+    with pytest.raises(InvalidInputError, match="would overwrite its source"):
+        encode_video(link, source, EncodeSettings(policy="uniform", max_frames=2, preset="ultrafast"))
+    assert source.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "link.mp4"]
