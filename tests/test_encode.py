@@ -245,3 +245,22 @@ def test_output_naming_the_input_is_refused_and_the_source_kept(pets: Path, tmp_
         encode_video(link, source, EncodeSettings(policy="uniform", max_frames=2, preset="ultrafast"))
     assert source.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "link.mp4"]
+
+
+def test_sigterm_exits_143_and_keeps_no_partial_file(pets: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    output = tmp_path / "out.hevc"
+    command = [sys.executable, "-m", "semrl", "encode", str(pets), "-o", str(output), "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    assert process.poll() is None, "the encode finished before it could be terminated"
+    os.kill(process.pid, signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143
+    assert "terminated; no partial output was kept" in err
+    assert list(tmp_path.iterdir()) == []

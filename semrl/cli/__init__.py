@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from types import FrameType
 
 from semrl.errors import SemrlError
 
@@ -33,13 +36,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is, so every ``finally`` removes what it was writing."""
+
+
+def _terminate(_signum: int, _frame: FrameType | None) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the CLI; returns the exit status (0 success, 1 error, 2 usage, 130 interrupted)."""
+    """Runs the CLI; returns the exit status (0 success, 1 error, 2 usage, 130 interrupted, 143 terminated)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # Python's default SIGTERM kills without unwinding, which left hidden temporary files behind.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         return int(args.func(args))
     except SemrlError as error:
@@ -48,6 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"semrl {args.command}: interrupted; no partial output was kept", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"semrl {args.command}: terminated; no partial output was kept", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
