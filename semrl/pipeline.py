@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from semrl.codec import QP_MAX, QP_MIN, AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, Yuv420
+from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN, AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, Yuv420
 from semrl.errors import InvalidInputError
 from semrl.files import atomic_output, atomic_write
 from semrl.media import FrameSource, SourceInfo, mux_mp4, open_source
@@ -82,6 +82,15 @@ class EncodeSettings:
             raise InvalidInputError(f"--map-interval must be at least 1, got {self.map_interval}")
         if not QP_MIN <= self.qp <= QP_MAX:
             raise InvalidInputError(f"--qp must be in {QP_MIN}..{QP_MAX}, got {self.qp}")
+        if self.fps is not None and self.fps <= 0:
+            raise InvalidInputError(f"--fps must be above 0, got {self.fps}")
+        if self.map_size is not None and (self.map_size < 32 or self.map_size % 32):
+            raise InvalidInputError(f"--map-size must be a multiple of 32 from 32 up, got {self.map_size}")
+        if self.keyint < 1 or self.threads < 1 or self.roi_delta < 0:
+            raise InvalidInputError(
+                f"--keyint and --threads must be at least 1 and --roi-delta at least 0, got "
+                f"{self.keyint}, {self.threads}, {self.roi_delta}"
+            )
 
 
 @dataclass(frozen=True)
@@ -233,6 +242,11 @@ def encode_video(
     source = _open(input_path, settings)
     with source:
         info = source.info
+        if min(info.width, info.height) < CTU_SIZE:
+            raise InvalidInputError(
+                f"{info.name}: frames of {info.width}x{info.height} are smaller than x265's {CTU_SIZE}x{CTU_SIZE} "
+                f"coding tree unit; scale the input to at least {CTU_SIZE} px on each side (e.g. ffmpeg -vf scale)"
+            )
         writer_target = output if output.suffix.lower() != ".mp4" else output.with_name(f".{output.name}.hevc")
         with AnnexBWriter(writer_target) as stream:
             rows, coded = _run(source, settings, policy, task, stream, watch, progress)

@@ -61,3 +61,17 @@ def test_real_tiny_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     frame = load_pictures("coco8", limit=1)[0].frame
     offsets = policy.offsets_for(frame, 37)
     assert offsets.shape == (-(-frame.shape[0] // 64), -(-frame.shape[1] // 64))
+
+
+def test_train_settings_name_the_option_that_is_wrong() -> None:
+    from semrl.agent.config import TrainConfig
+    from semrl.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="--timesteps must be at least 1, got 0"):
+        TrainConfig(timesteps=0)
+    with pytest.raises(InvalidInputError, match="--workers must be at least 1"):
+        TrainConfig(workers=0)
+    with pytest.raises(InvalidInputError, match="needs a task part"):
+        TrainConfig(semantic_weight=0, pixel_weight=0, object_weight=0)
+    with pytest.raises(InvalidInputError, match="object_weight"):
+        TrainConfig(object_weight=-1)

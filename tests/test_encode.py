@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,15 @@ def test_bad_inputs_give_clear_errors_and_no_output(tmp_path: Path) -> None:
         encode_video(odd, tmp_path / "out.avi", EncodeSettings(policy="uniform"))
     with pytest.raises(InvalidInputError, match="unknown task"):
         EncodeSettings(task="tracking")
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), np.zeros((48, 96, 3), np.uint8))
+    with pytest.raises(InvalidInputError, match=r"96x48 are smaller than x265's 64x64 coding tree unit"):
+        encode_video(small, out, EncodeSettings(policy="uniform"))
+    for fps in (Fraction(0), Fraction(-5)):
+        with pytest.raises(InvalidInputError, match="--fps must be above 0"):
+            EncodeSettings(fps=fps)
+    with pytest.raises(InvalidInputError, match="--map-size must be a multiple of 32"):
+        EncodeSettings(map_size=0)
     assert not out.exists()
 
 

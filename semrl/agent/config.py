@@ -79,8 +79,12 @@ class TrainConfig:
             raise InvalidInputError(f"unknown task {self.task!r}; expected one of {TASKS}")
         if self.algorithm not in ALGORITHMS:
             raise InvalidInputError(f"unknown algorithm {self.algorithm!r}; expected one of {ALGORITHMS}")
-        if self.timesteps < 1 or self.workers < 1 or not self.net_arch or min(self.net_arch) < 1:
-            raise InvalidInputError(f"timesteps, workers and layer sizes must be positive: {self}")
+        if self.timesteps < 1:
+            raise InvalidInputError(f"--timesteps must be at least 1, got {self.timesteps}")
+        if self.workers < 1:
+            raise InvalidInputError(f"--workers must be at least 1, got {self.workers}")
+        if not self.net_arch or min(self.net_arch) < 1:
+            raise InvalidInputError(f"every hidden layer needs at least one unit, got {self.net_arch}")
         lo, hi = self.base_qps
         if not QP_MIN <= lo <= hi <= QP_MAX:
             raise InvalidInputError(f"base QP range must lie in {QP_MIN}..{QP_MAX}, got {self.base_qps}")
