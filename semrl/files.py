@@ -15,14 +15,16 @@ from pathlib import Path
 
 
 @contextmanager
-def atomic_output(path: str | os.PathLike[str], *, suffix: str = ".part", mode: int = 0o644) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike[str], *, suffix: str = ".part", mode: int = 0o666) -> Iterator[Path]:
     """Yields a temporary path beside ``path``; on normal exit it becomes ``path``, otherwise it is removed.
 
     Args:
         path: The file to write (its folder is created).
         suffix: The temporary file's suffix (some writers, e.g. ``np.savez``, add one unless it is theirs).
-        mode: Permissions of the result (``mkstemp`` makes 0600; results are meant to be shared).
+        mode: Permissions of the result before the process's umask, as ``open`` would create it
+            (``mkstemp`` makes 0600 whatever the umask).
     """
+    mode &= ~current_umask()
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
@@ -41,3 +43,10 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
     with atomic_output(path) as temporary:
         temporary.write_bytes(data.encode() if isinstance(data, str) else data)
     return Path(path)
+
+
+def current_umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

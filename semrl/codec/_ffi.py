@@ -167,6 +167,6 @@ def _compile(prefix: Path, name: str, target_dir: Path) -> Path:
     with tempfile.TemporaryDirectory(dir=target_dir) as work:
         built = Path(ffi.compile(tmpdir=work, verbose=False))
         final = target_dir / built.name
-        with atomic_output(final, mode=0o755) as temporary:
+        with atomic_output(final, mode=0o777) as temporary:
             shutil.copyfile(built, temporary)
     return final

@@ -1,0 +1,35 @@
+"""Atomic writes: the whole file or nothing, with the permissions ``open`` would give under the umask."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from semrl.codec import AnnexBWriter
+from semrl.files import atomic_output, atomic_write
+
+
+@pytest.mark.parametrize(("umask", "expected"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600), (0o002, 0o664)])
+def test_results_honour_the_umask(tmp_path: Path, umask: int, expected: int) -> None:
+    old = os.umask(umask)
+    try:
+        written = atomic_write(tmp_path / "a.json", "{}")
+        with AnnexBWriter(tmp_path / "b.hevc") as writer:
+            writer.write(b"\x00\x00\x00\x01\x40\x01")
+    finally:
+        os.umask(old)
+    for path in (written, tmp_path / "b.hevc"):
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path
+    assert os.umask(old) == old  # the umask was put back
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_output(target) as temporary:
+        temporary.write_text("half")
+        raise RuntimeError("disk full")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
