@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from semrl.codec import AnnexBWriter, Encoder, EncoderConfig, Gop, Yuv420
-from semrl.errors import CodecError
+from semrl.errors import CodecError, InvalidInputError
 from semrl.media import decode_ffmpeg, probe
 from semrl.samples import sample_clip
 
@@ -52,8 +52,13 @@ def run_smoke(output: Path, frames: int = 16, qp: int = 32, preset: str = "mediu
         preset: x265 preset.
 
     Raises:
+        InvalidInputError: ``output`` does not end in ``.hevc``, ``.h265`` or ``.265``.
         CodecError: the stream does not decode, or decodes to other pictures than the encoder's.
     """
+    if output.suffix.lower() not in (".hevc", ".h265", ".265"):
+        raise InvalidInputError(
+            f"smoke writes a raw Annex-B HEVC stream: name it .hevc, not {output.name} (semrl encode writes MP4)"
+        )
     clip = [Yuv420.from_rgb(frame) for frame in sample_clip(frames)]
     height, width = clip[0].y.shape
     config = EncoderConfig(width, height, qp=qp, preset=preset, gop=Gop.LOW_DELAY_P)
