@@ -236,6 +236,9 @@ def encode_video(
         CodecError: the encoder failed.
     """
     check_output_path(output, input_path)
+    from semrl.semantics.yolo import check_device
+
+    check_device(settings.device)
     watch = _Stopwatch()
     start = time.perf_counter()
     policy, task = watch.call("setup", resolve_policy, settings)

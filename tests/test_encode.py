@@ -274,3 +274,32 @@ def test_sigterm_exits_143_and_keeps_no_partial_file(pets: Path, tmp_path: Path)
     assert process.returncode == 143
     assert "terminated; no partial output was kept" in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.weights
+def test_bad_devices_policies_and_checkpoints_are_messages(
+    pets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from semrl.agent.shipped import shipped_policy
+
+    truncated = tmp_path / "cut.zip"
+    truncated.write_bytes(shipped_policy("detection").read_bytes()[:3000])
+    shutil.copyfile(shipped_policy("detection").with_suffix(".json"), tmp_path / "cut.json")
+    out = tmp_path / "out.mp4"
+    cases = {
+        ("--device", "bogus"): "unknown device 'bogus'",
+        ("--policy", "os:getcwd"): "policy posix:getcwd failed: TypeError",
+        ("--policy", "builtins:repr"): "returned str, not an array of QP offsets",
+        ("--policy", str(truncated)): "not a readable dqn checkpoint (truncated or damaged?)",
+    }
+    import torch
+
+    if not torch.cuda.is_available():
+        cases["--device", "cuda"] = "no CUDA GPU is usable on this machine"
+    for args, message in cases.items():
+        assert main(["encode", str(pets), "-o", str(out), "--frames", "2", "--no-progress", *args]) == 1, args
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (args, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.json", "cut.zip"]

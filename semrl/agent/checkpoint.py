@@ -209,10 +209,16 @@ def load_checkpoint_policy(
     algo: Any = {"ppo": PPO, "dqn": DQN}.get(config.algorithm)
     if algo is None:
         raise PolicyMismatchError(f"{p}: unknown algorithm {config.algorithm!r}")
+    import zipfile
+
+    from semrl.semantics.yolo import check_device
+
+    device = check_device(device or "cpu")
     try:
-        model = algo.load(p, device=device or "cpu")
-    except (ValueError, KeyError, RuntimeError) as e:
-        raise PolicyMismatchError(f"{p}: not a {config.algorithm} checkpoint: {e}") from e
+        model = algo.load(p, device=device)
+    except (ValueError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as e:
+        damaged = f"{p}: not a readable {config.algorithm} checkpoint (truncated or damaged?)"
+        raise PolicyMismatchError(f"{damaged}: {e}") from e
     _check_spaces(model, config, p)
     _check_build(config, p, strict)
     if extractor is None:

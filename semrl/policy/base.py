@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN
-from semrl.errors import InvalidInputError
+from semrl.errors import InvalidInputError, SemrlError
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,9 +127,22 @@ def apply_offsets(
     ``inputs.base_qp``).
 
     Raises:
-        InvalidInputError: The policy returned the wrong shape or non-finite values.
+        InvalidInputError: The policy raised, or returned something other than finite offsets of
+            the CTU or block grid's shape.
     """
-    raw = np.asarray(policy(inputs), dtype=np.float64)
+    try:
+        result = policy(inputs)
+    except SemrlError:
+        raise
+    except Exception as e:  # a user's policy: say whose and what, not a traceback
+        raise InvalidInputError(f"policy {describe(policy)} failed: {type(e).__name__}: {_short(e)}") from e
+    try:
+        raw = np.asarray(result, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise InvalidInputError(
+            f"policy {describe(policy)} returned {type(result).__name__}, not an array of QP offsets "
+            f"of the CTU grid {inputs.ctu_shape} or the block grid {inputs.block_shape}"
+        ) from e
     if raw.shape not in (inputs.ctu_shape, inputs.block_shape):
         raise InvalidInputError(
             f"policy {describe(policy)} returned offsets of shape {raw.shape}, expected the CTU grid "
@@ -141,6 +154,11 @@ def apply_offsets(
     base = inputs.base_qp if coded_base is None else coded_base
     offsets: NDArray[np.int32] = (qp - base).astype(np.int32)
     return offsets
+
+
+def _short(error: Exception, limit: int = 200) -> str:
+    text = str(error)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def describe(policy: object) -> str:

@@ -140,6 +140,32 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def check_device(device: str | None) -> str:
+    """The torch device to run nets on: ``device`` checked, or :func:`default_device` for None.
+
+    Raises:
+        InvalidInputError: ``device`` is not a torch device name, or names a CUDA device this
+            machine does not have.
+    """
+    import torch
+
+    if device is None:
+        return default_device()
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as e:
+        raise InvalidInputError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from e
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InvalidInputError(f"device {device!r}: no CUDA GPU is usable on this machine; use --device cpu")
+        if parsed.index is not None and parsed.index >= count:
+            raise InvalidInputError(f"device {device!r}: this machine has {count} CUDA GPU(s)")
+    elif parsed.type != "cpu":
+        raise InvalidInputError(f"device {device!r}: semrl runs its nets on cpu or cuda")
+    return device
+
+
 @dataclass
 class Letterbox:
     """Where a frame went in the network input, as Ultralytics' val places it.
@@ -190,7 +216,7 @@ class YoloNet:
         self.names: dict[int, str] = {int(k): str(v) for k, v in yolo.names.items()}
         self.weights_path = Path(str(yolo.ckpt_path)) if yolo.ckpt_path else Path(str(weights))
         self.weights_sha256 = file_sha256(self.weights_path)
-        self.device = device or default_device()
+        self.device = check_device(device)
         net: Any = yolo.model
         net.eval()
         for p in net.parameters():
