@@ -41,3 +41,7 @@ class MediaToolError(SemrlError, RuntimeError):
 
 class PolicyMismatchError(InvalidInputError):
     """A policy does not fit what it is used for (task, spaces, encoder or weights)."""
+
+
+class InputWarning(UserWarning):
+    """Something was wrong with an input, but the work went on (frames lost to a damaged file)."""

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from semrl.codec.picture import Yuv420
-from semrl.errors import CodecError, InputNotFoundError, InvalidInputError, MediaToolError
+from semrl.errors import CodecError, InputNotFoundError, InputWarning, InvalidInputError, MediaToolError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 """Suffixes of the image files semrl reads (lower case)."""
@@ -126,9 +126,13 @@ class FrameSource:
 
     def close(self) -> None:
         """Stops the decoder process, if any. Idempotent."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.kill()
+                self._process.wait()
+            for pipe in (self._process.stdout, self._process.stderr):
+                if pipe is not None:
+                    pipe.close()
         self._process = None
 
     def __enter__(self) -> FrameSource:
@@ -228,7 +232,8 @@ def open_source(
         command += ["-vf", ",".join(filters)]
     command += ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-fps_mode", "passthrough", "-"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    return FrameSource(info, _video_frames(process, info), process)
+    listed = info.frames if max_frames is None or info.frames is None else min(info.frames, max_frames)
+    return FrameSource(info, _video_frames(process, info, listed), process)
 
 
 def _limit(frames: Iterator[Yuv420], max_frames: int | None) -> Iterator[Yuv420]:
@@ -259,19 +264,34 @@ def _folder_frames(images: list[Path], first: RgbFrame) -> Iterator[RgbFrame]:
         yield image
 
 
-def _video_frames(process: subprocess.Popen[bytes], info: SourceInfo) -> Iterator[Yuv420]:
+def _video_frames(process: subprocess.Popen[bytes], info: SourceInfo, listed: int | None) -> Iterator[Yuv420]:
+    """The decoded frames; a warning (:class:`InputWarning`) when FFmpeg met damage but went on.
+
+    FFmpeg decodes a truncated or corrupt file as far as it can and exits 0; its errors and a
+    frame count short of what the container lists are the only signs, so they are passed on.
+    """
     assert process.stdout is not None
     size = info.width * info.height * 3 // 2
+    decoded = 0
     while True:
         data = process.stdout.read(size)
         if len(data) < size:
             break
+        decoded += 1
         yield Yuv420.from_i420(np.frombuffer(data, dtype=np.uint8), info.width, info.height)
     process.wait()
     assert process.stderr is not None
     error = process.stderr.read().decode(errors="replace").strip()
     if process.returncode not in (0, None) or (data and len(data) < size):
         raise InvalidInputError(f"FFmpeg failed while decoding {info.name}: {error or 'truncated frame'}")
+    short = listed is not None and decoded < listed
+    if error or short:
+        import warnings
+
+        count = f"decoded {decoded} of the {listed} frames the file lists" if short else f"decoded {decoded} frames"
+        first = error.splitlines()[0] if error else ""
+        detail = f"; FFmpeg reported {len(error.splitlines())} error line(s), the first: {first}" if error else ""
+        warnings.warn(InputWarning(f"{info.name}: damaged or truncated input: {count}{detail}"), stacklevel=2)
 
 
 def _split_i420(raw: bytes, width: int, height: int, source: str) -> list[Yuv420]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from fractions import Fraction
 from pathlib import Path
 
@@ -303,3 +304,16 @@ def test_bad_devices_policies_and_checkpoints_are_messages(
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, (args, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.json", "cut.zip"]
+
+
+def test_a_truncated_video_warns_with_the_frames_lost(pets: Path, tmp_path: Path) -> None:
+    from semrl.errors import InputWarning
+
+    damaged = tmp_path / "cut.mp4"
+    damaged.write_bytes(pets.read_bytes()[:1_000_000])  # the index survives, most frame data does not
+    with pytest.warns(InputWarning, match=r"cut.mp4: damaged or truncated input: decoded (\d+) of the 795 frames"):
+        report = encode_video(damaged, tmp_path / "out.hevc", EncodeSettings(policy="uniform", preset="ultrafast"))
+    assert 0 < report.frames < 795
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputWarning)  # an intact file: no warning
+        encode_video(pets, tmp_path / "ok.hevc", EncodeSettings(policy="uniform", preset="ultrafast", max_frames=3))

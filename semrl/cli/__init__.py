@@ -11,10 +11,12 @@ import importlib
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
-from semrl.errors import SemrlError
+from semrl.errors import InputWarning, SemrlError
 
 COMMAND_MODULES = ("semrl.cli.encode", "semrl.cli.train", "semrl.cli.maps", "semrl.cli.smoke")
 
@@ -54,6 +56,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Python's default SIGTERM kills without unwinding, which left hidden temporary files behind.
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    shown = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> None:
+        if issubclass(category, InputWarning):
+            print(f"semrl {args.command}: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, *rest, **kw)
+
+    warnings.showwarning = show
     try:
         return int(args.func(args))
     except SemrlError as error:
@@ -66,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"semrl {args.command}: terminated; no partial output was kept", file=sys.stderr)
         return 143
     finally:
+        warnings.showwarning = shown
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
