@@ -317,3 +317,22 @@ def test_a_truncated_video_warns_with_the_frames_lost(pets: Path, tmp_path: Path
     with warnings.catch_warnings():
         warnings.simplefilter("error", InputWarning)  # an intact file: no warning
         encode_video(pets, tmp_path / "ok.hevc", EncodeSettings(policy="uniform", preset="ultrafast", max_frames=3))
+
+
+def test_a_full_disk_is_a_message_and_leaves_nothing(
+    pets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import errno
+
+    from semrl.codec import AnnexBWriter
+
+    def full(self: object, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(AnnexBWriter, "write", full)
+    for name in ("out.hevc", "out.mp4"):
+        code = main(["encode", str(pets), "-o", str(tmp_path / name), "--policy", "uniform", "--frames", "2",
+                     "--preset", "ultrafast", "--no-progress"])  # fmt: skip
+        assert code == 1
+        assert "No space left on device; no partial output was kept" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

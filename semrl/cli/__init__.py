@@ -70,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SemrlError as error:
         print(f"semrl {args.command}: error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # a full disk or a vanished folder while writing: what, not where in semrl
+        print(f"semrl {args.command}: error: {error}; no partial output was kept", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"semrl {args.command}: interrupted; no partial output was kept", file=sys.stderr)
         return 130
