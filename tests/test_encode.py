@@ -336,3 +336,22 @@ def test_a_full_disk_is_a_message_and_leaves_nothing(
         assert code == 1
         assert "No space left on device; no partial output was kept" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_several_inputs_into_a_folder_one_line_each_and_failures_counted(
+    pets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("not a video")
+    out = tmp_path / "out"
+    common = ["--policy", "uniform", "--frames", "2", "--preset", "ultrafast", "--no-progress"]
+    assert main(["encode", str(pets), str(broken), "-o", str(out), *common]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.count("\n") == 1 and "pets2009_s2l1_480x360.semrl" not in captured.out
+    assert f"-> {out / 'pets2009_s2l1_480x360.mp4'}: 2 frames" in captured.out
+    assert "broken.mp4: failed: " in captured.err and "1 of 2 inputs failed" in captured.err
+    assert [p.name for p in out.iterdir()] == ["pets2009_s2l1_480x360.mp4"]
+    assert main(["encode", str(pets), str(pets), "-o", str(out), *common]) == 1
+    assert "share a name" in capsys.readouterr().err
+    assert main(["encode", str(pets), str(broken), "-o", str(tmp_path / "one.mp4"), *common]) == 1
+    assert "need -o OUTDIR/" in capsys.readouterr().err

@@ -19,8 +19,14 @@ def register(subparsers: Any) -> None:
         description="Encode INPUT (any video FFmpeg reads, an image, or a folder of images) to a standard HEVC "
         "stream whose per-CTU QPs come from a policy. Without INPUT, a short built-in clip is encoded.",
     )
-    parser.add_argument("input", nargs="?", type=Path, help="video, image or folder (default: built-in sample)")
-    parser.add_argument("-o", "--output", type=Path, help="OUT.mp4 (tagged hvc1) or OUT.hevc (Annex-B)")
+    parser.add_argument(
+        "input", nargs="*", type=Path,
+        help="video, image or folder (default: built-in sample); several inputs need -o OUTDIR/",
+    )  # fmt: skip
+    parser.add_argument(
+        "-o", "--output", type=Path,
+        help="OUT.mp4 (tagged hvc1) or OUT.hevc (Annex-B); with several inputs a folder, each written as NAME.mp4",
+    )  # fmt: skip
     parser.add_argument(
         "--policy", default="detection",
         help="detection|segmentation|classification (the shipped policies), uniform, roi, a ckpt.zip, or "
@@ -54,7 +60,8 @@ def default_output(input_path: Path | None) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Runs the encode and prints its summary."""
+    """Runs the encode(s) and prints the summary; with several inputs one line each, 1 if any failed."""
+    from semrl.errors import InvalidInputError, SemrlError
     from semrl.pipeline import EncodeSettings, encode_video
 
     settings = EncodeSettings(
@@ -62,9 +69,38 @@ def run(args: argparse.Namespace) -> int:
         max_frames=args.frames, map_interval=args.map_interval, map_size=args.map_size, roi_delta=args.roi_delta,
         threads=args.threads, device=args.device, fps=args.fps,
     )  # fmt: skip
-    output = args.output or default_output(args.input)
-    report = encode_video(args.input, output, settings, progress=not args.no_progress and sys.stderr.isatty())
+    progress = not args.no_progress and sys.stderr.isatty()
+    inputs: list[Path] = list(args.input)
+    if len(inputs) <= 1:
+        source = inputs[0] if inputs else None
+        report = encode_video(source, args.output or default_output(source), settings, progress=progress)
+        if args.report:
+            report.write(args.report)
+        print(report.summary())
+        return 0
+    folder = args.output
+    if folder is None or folder.suffix.lower() in (".mp4", ".hevc"):
+        raise InvalidInputError(f"{len(inputs)} inputs need -o OUTDIR/ (a folder), not {folder or 'no -o'}")
     if args.report:
-        report.write(args.report)
-    print(report.summary())
-    return 0
+        raise InvalidInputError("--report writes one file; with several inputs each summary is printed instead")
+    names = [p.name if p.is_dir() else p.stem for p in inputs]
+    if len(set(names)) < len(names):
+        raise InvalidInputError(f"inputs share a name ({', '.join(sorted(n for n in names if names.count(n) > 1))}): "
+                                "their outputs would overwrite each other")  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for source, name in zip(inputs, names, strict=True):
+        output = folder / f"{name}.mp4"
+        try:
+            report = encode_video(source, output, settings, progress=progress)
+        except (SemrlError, OSError) as error:
+            failed += 1
+            print(f"{source}: failed: {error}", file=sys.stderr)
+            continue
+        print(
+            f"{source} -> {output}: {report.frames} frames, {report.kbps:.1f} kbit/s, mean QP {report.mean_qp:.2f}, "
+            f"luma PSNR {report.psnr_y:.2f} dB, {report.wall_s:.1f} s"
+        )
+    if failed:
+        print(f"semrl encode: {failed} of {len(inputs)} inputs failed; the others were written", file=sys.stderr)
+    return 1 if failed else 0
