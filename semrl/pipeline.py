@@ -56,6 +56,8 @@ class EncodeSettings:
         threads: x265 worker threads.
         device: task-net device (None: CUDA when present).
         fps: frame rate for image inputs, or to override a video's.
+        qp_maps: folder for PNGs of decoded frames with their QP map drawn over them, or None.
+        qp_map_every: with ``qp_maps``, every this many frames (from the first).
     """
 
     policy: str = "detection"
@@ -71,6 +73,8 @@ class EncodeSettings:
     threads: int = 1
     device: str | None = None
     fps: Fraction | None = None
+    qp_maps: Path | None = None
+    qp_map_every: int = 25
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "gop", Gop(self.gop))
@@ -86,6 +90,8 @@ class EncodeSettings:
             raise InvalidInputError(f"--fps must be above 0, got {self.fps}")
         if self.map_size is not None and (self.map_size < 32 or self.map_size % 32):
             raise InvalidInputError(f"--map-size must be a multiple of 32 from 32 up, got {self.map_size}")
+        if self.qp_map_every < 1:
+            raise InvalidInputError(f"--qp-map-every must be at least 1, got {self.qp_map_every}")
         if self.keyint < 1 or self.threads < 1 or self.roi_delta < 0:
             raise InvalidInputError(
                 f"--keyint and --threads must be at least 1 and --roi-delta at least 0, got "
@@ -197,6 +203,25 @@ class _Stopwatch:
             self.seconds[stage] += time.perf_counter() - start
 
 
+def qp_map_stem(info: SourceInfo) -> str:
+    """The file-name stem of an input's QP-map pictures."""
+    if info.path is None:
+        return "sample"
+    return info.path.name if info.path.is_dir() else info.path.stem
+
+
+def _check_folder(folder: Path, option: str) -> None:
+    """Create ``folder`` if needed; fail early if it is a file or not writable."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as e:
+        raise InvalidInputError(f"{option} {folder} is a file, not a folder") from e
+    except OSError as e:
+        raise InvalidInputError(f"{option} {folder} cannot be created: {e.strerror}") from e
+    if not os.access(folder, os.W_OK):
+        raise InvalidInputError(f"{option} folder {folder} is not writable")
+
+
 def check_output_path(output: Path, input_path: Path | None = None) -> None:
     """Fails early, before any work, on an output the encode could not write or must not.
 
@@ -239,6 +264,8 @@ def encode_video(
     from semrl.semantics.yolo import check_device
 
     check_device(settings.device)
+    if settings.qp_maps is not None:
+        _check_folder(settings.qp_maps, "--qp-maps")
     watch = _Stopwatch()
     start = time.perf_counter()
     policy, task = watch.call("setup", resolve_policy, settings)
@@ -358,6 +385,11 @@ def _run(
                     recon_md5=hashlib.md5(frame.recon.to_i420()).hexdigest(),
                 )  # fmt: skip
                 rows.append(row)
+                if settings.qp_maps is not None and frame.pts % settings.qp_map_every == 0:
+                    from semrl.qp_maps import write_qp_map
+
+                    rgb = frame.recon.to_rgb()[: info.height, : info.width]
+                    write_qp_map(settings.qp_maps / f"{qp_map_stem(info)}_{frame.pts:06d}.png", rgb, frame.ctu_qp)
                 if bar is not None:
                     bar.update(1)
 

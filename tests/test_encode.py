@@ -355,3 +355,22 @@ def test_several_inputs_into_a_folder_one_line_each_and_failures_counted(
     assert "share a name" in capsys.readouterr().err
     assert main(["encode", str(pets), str(broken), "-o", str(tmp_path / "one.mp4"), *common]) == 1
     assert "need -o OUTDIR/" in capsys.readouterr().err
+
+
+def test_qp_maps_are_drawn_every_n_frames(pets: Path, tmp_path: Path) -> None:
+    import cv2
+
+    maps = tmp_path / "maps"
+    settings = EncodeSettings(policy="roi", max_frames=7, preset="ultrafast", qp_maps=maps, qp_map_every=5)
+    encode_video(pets, tmp_path / "out.hevc", settings)
+    names = sorted(p.name for p in maps.iterdir())
+    assert names == ["pets2009_s2l1_480x360_000000.png", "pets2009_s2l1_480x360_000005.png"]
+    picture = cv2.imread(str(maps / names[0]))
+    assert picture.shape == (360, 480, 3)
+    # ROI codes objects finer: the tint differs between CTUs.
+    assert len({tuple(picture[y, x]) for y in range(40, 360, 64) for x in range(40, 480, 64)}) > 1
+    (tmp_path / "file").write_text("")
+    with pytest.raises(InvalidInputError, match="is a file, not a folder"):
+        encode_video(pets, tmp_path / "o2.hevc", EncodeSettings(policy="uniform", qp_maps=tmp_path / "file"))
+    with pytest.raises(InvalidInputError, match="--qp-map-every must be at least 1"):
+        EncodeSettings(qp_map_every=0)

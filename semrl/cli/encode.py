@@ -47,6 +47,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--device", help="task-net device, e.g. cpu or cuda (default: CUDA when present)")
     parser.add_argument("--fps", type=Fraction, help="frame rate for images, or to override the video's")
     parser.add_argument("--report", type=Path, help="write the summary and per-frame rows (JSON, and CSV beside)")
+    parser.add_argument("--qp-maps", type=Path, metavar="DIR",
+                        help="write PNGs of decoded frames with their per-CTU QPs drawn over them")  # fmt: skip
+    parser.add_argument("--qp-map-every", type=int, default=25, metavar="N",
+                        help="with --qp-maps, every N-th frame (default 25)")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -67,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     settings = EncodeSettings(
         policy=args.policy, task=args.task, qp=args.qp, preset=args.preset, gop=args.gop, keyint=args.keyint,
         max_frames=args.frames, map_interval=args.map_interval, map_size=args.map_size, roi_delta=args.roi_delta,
-        threads=args.threads, device=args.device, fps=args.fps,
+        threads=args.threads, device=args.device, fps=args.fps, qp_maps=args.qp_maps, qp_map_every=args.qp_map_every,
     )  # fmt: skip
     progress = not args.no_progress and sys.stderr.isatty()
     inputs: list[Path] = list(args.input)
