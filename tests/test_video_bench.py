@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from shared_assets import require_assets
 
-from semrl.bench.items import clip_labels, video_files
+from semrl.bench.items import video_files
 from semrl.bench.report import bootstrap_intervals
 from semrl.bench.tasknet import FrameScore, label_metric
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.fidelity.detection import box_overlaps, match_frame
-from semrl.fidelity.labels import labelled_subset, read_mot_boxes
+from semrl.fidelity.labels import clip_labels, labelled_subset, read_mot_boxes
 from semrl.semantics.yolo import Detections
 
 SHAPE = (360, 480)

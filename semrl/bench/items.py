@@ -6,7 +6,8 @@ net and the distortion metrics. The reference for "no loss" is the 4:2:0 picture
 receives (:meth:`Item.reference`).
 
 Clips are scored against the net's own objects on the source (pseudo ground truth) and, where a
-clip has real labels (:func:`clip_labels`: MOTChallenge person boxes), against those too.
+clip has real labels (:func:`semrl.fidelity.labels.clip_labels`: MOTChallenge person boxes),
+against those too.
 """
 
 from __future__ import annotations
@@ -25,9 +26,6 @@ from semrl.semantics.yolo import Detections
 
 VIDEO_FOLDERS = ("videos", "videos-extra", "videos-extra/labelled/TUD-Campus")
 """The shared asset folders whose clips make the default video benchmark."""
-
-LABELLED_CLIPS = {"pets2009_s2l1_480x360.mp4": "videos-extra/labelled/PETS09-S2L1_MOT15"}
-"""Shared clips whose MOTChallenge sequence (labels) lies elsewhere in the assets, at another size."""
 
 
 @dataclass(frozen=True)
@@ -83,53 +81,6 @@ def video_files(data: str) -> list[Path]:
     return files
 
 
-def _sequence_size(folder: Path) -> tuple[int, int] | None:
-    """(W, H) of a MOTChallenge sequence from its ``seqinfo.ini``."""
-    import configparser
-
-    ini = folder / "seqinfo.ini"
-    if not ini.is_file():
-        return None
-    parser = configparser.ConfigParser()
-    parser.read(ini)
-    try:
-        return int(parser["Sequence"]["imWidth"]), int(parser["Sequence"]["imHeight"])
-    except (KeyError, ValueError) as e:
-        raise InvalidInputError(f"{ini}: no imWidth/imHeight in [Sequence]") from e
-
-
-def clip_labels(path: Path, width: int, height: int) -> tuple[Path, float] | None:
-    """A clip's MOTChallenge labels and their scale onto the clip, or None when it has none.
-
-    A clip has labels when its folder is a MOTChallenge sequence (``gt/gt.txt`` and
-    ``seqinfo.ini``), when ``<clip stem>.gt.txt`` lies beside it (in the clip's pixels), or when it
-    is a shared clip of :data:`LABELLED_CLIPS`. The scale is the clip's width over the
-    sequence's; a sequence whose aspect ratio differs from the clip's is refused.
-
-    Raises:
-        InvalidInputError: The labels' frame does not scale onto the clip.
-    """
-    from semrl.assets import assets_root
-
-    beside = path.with_name(f"{path.stem}.gt.txt")
-    if beside.is_file():
-        return beside, 1.0
-    folders = [path.parent]
-    root = assets_root()
-    if root is not None and path.name in LABELLED_CLIPS:
-        folders.append(root / LABELLED_CLIPS[path.name])
-    for folder in folders:
-        gt, size = folder / "gt" / "gt.txt", _sequence_size(folder)
-        if gt.is_file() and size is not None:
-            scale = width / size[0]
-            if abs(height / size[1] - scale) > 0.01:
-                raise InvalidInputError(
-                    f"{gt}: labels for {size[0]}x{size[1]} do not scale onto {path.name} ({width}x{height})"
-                )
-            return gt, scale
-    return None
-
-
 TASKS: dict[str, TaskSpec] = {
     "detection": TaskSpec("detection", "coco-det", "yolov8n.pt", "mAP50-95 (box)", "bpp"),
     "classification": TaskSpec("classification", "imagenet-cls", "yolov8n-cls.pt", "top-1", "bpp"),
@@ -153,7 +104,8 @@ class Item:
         label: Label file (detection, segmentation) or None.
         class_id: Class of a classification image, else None.
         label_digest: Hash of the label, part of evaluation keys.
-        frame_labels: Per frame, a clip's real person boxes (:func:`clip_labels`), or None.
+        frame_labels: Per frame, a clip's real person boxes
+            (:func:`semrl.fidelity.labels.clip_labels`), or None.
     """
 
     name: str
@@ -216,11 +168,11 @@ def video_item(path: Path, frames: int) -> Item:
     if not yuv:
         raise InvalidInputError(f"no frames decoded from {path}")
     digest = sha256_hex(f"{file_sha256(path)}:{len(yuv)}:{w}x{h}")
+    from semrl.fidelity.labels import clip_labels, read_mot_boxes
+
     labels, label_digest = None, "none"
     found = clip_labels(path, w, h)
     if found is not None:
-        from semrl.fidelity.labels import read_mot_boxes
-
         gt, scale = found
         labels = read_mot_boxes(gt, len(yuv), (h, w), scale)
         label_digest = sha256_hex(f"{file_sha256(gt)}:{scale}")

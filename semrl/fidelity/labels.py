@@ -305,3 +305,54 @@ def labelled_subset(pred: Detections, target: Detections) -> Detections:
     person = pred.cls == MOT_PERSON
     keep = person & box_overlaps(pred.boxes, target.boxes)
     return Detections(pred.boxes[keep], pred.conf[keep], pred.cls[keep], pred.shape)
+
+
+LABELLED_CLIPS = {"pets2009_s2l1_480x360.mp4": "videos-extra/labelled/PETS09-S2L1_MOT15"}
+"""Shared clips whose MOTChallenge sequence (labels) lies elsewhere in the assets, at another size."""
+
+
+def _sequence_size(folder: Path) -> tuple[int, int] | None:
+    """(W, H) of a MOTChallenge sequence from its ``seqinfo.ini``."""
+    import configparser
+
+    ini = folder / "seqinfo.ini"
+    if not ini.is_file():
+        return None
+    parser = configparser.ConfigParser()
+    parser.read(ini)
+    try:
+        return int(parser["Sequence"]["imWidth"]), int(parser["Sequence"]["imHeight"])
+    except (KeyError, ValueError) as e:
+        raise InvalidInputError(f"{ini}: no imWidth/imHeight in [Sequence]") from e
+
+
+def clip_labels(path: Path, width: int, height: int) -> tuple[Path, float] | None:
+    """A clip's MOTChallenge labels and their scale onto the clip, or None when it has none.
+
+    A clip has labels when its folder is a MOTChallenge sequence (``gt/gt.txt`` and
+    ``seqinfo.ini``), when ``<clip stem>.gt.txt`` lies beside it (in the clip's pixels), or when it
+    is a shared clip of :data:`LABELLED_CLIPS`. The scale is the clip's width over the
+    sequence's; a sequence whose aspect ratio differs from the clip's is refused.
+
+    Raises:
+        InvalidInputError: The labels' frame does not scale onto the clip.
+    """
+    from semrl.assets import assets_root
+
+    beside = path.with_name(f"{path.stem}.gt.txt")
+    if beside.is_file():
+        return beside, 1.0
+    folders = [path.parent]
+    root = assets_root()
+    if root is not None and path.name in LABELLED_CLIPS:
+        folders.append(root / LABELLED_CLIPS[path.name])
+    for folder in folders:
+        gt, size = folder / "gt" / "gt.txt", _sequence_size(folder)
+        if gt.is_file() and size is not None:
+            scale = width / size[0]
+            if abs(height / size[1] - scale) > 0.01:
+                raise InvalidInputError(
+                    f"{gt}: labels for {size[0]}x{size[1]} do not scale onto {path.name} ({width}x{height})"
+                )
+            return gt, scale
+    return None
