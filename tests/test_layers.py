@@ -20,7 +20,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"semrl.policy"}),
     frozenset({"envs"}),
     frozenset({"semrl.agent"}),
-    frozenset({"semrl.pipeline", "semrl.bench", "semrl.smoke"}),
+    frozenset({"semrl.pipeline", "semrl.bench", "semrl.smoke", "semrl.evaluate"}),
     frozenset({"semrl.cli"}),
     frozenset({"semrl.__main__"}),
 )

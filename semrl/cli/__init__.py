@@ -18,7 +18,7 @@ from typing import Any
 
 from semrl.errors import InputWarning, SemrlError
 
-COMMAND_MODULES = ("semrl.cli.encode", "semrl.cli.train", "semrl.cli.maps", "semrl.cli.smoke")
+COMMAND_MODULES = ("semrl.cli.encode", "semrl.cli.eval", "semrl.cli.train", "semrl.cli.maps", "semrl.cli.smoke")
 
 
 def build_parser() -> argparse.ArgumentParser:

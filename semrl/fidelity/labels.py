@@ -311,7 +311,7 @@ LABELLED_CLIPS = {"pets2009_s2l1_480x360.mp4": "videos-extra/labelled/PETS09-S2L
 """Shared clips whose MOTChallenge sequence (labels) lies elsewhere in the assets, at another size."""
 
 
-def _sequence_size(folder: Path) -> tuple[int, int] | None:
+def sequence_size(folder: Path) -> tuple[int, int] | None:
     """(W, H) of a MOTChallenge sequence from its ``seqinfo.ini``."""
     import configparser
 
@@ -347,7 +347,7 @@ def clip_labels(path: Path, width: int, height: int) -> tuple[Path, float] | Non
     if root is not None and path.name in LABELLED_CLIPS:
         folders.append(root / LABELLED_CLIPS[path.name])
     for folder in folders:
-        gt, size = folder / "gt" / "gt.txt", _sequence_size(folder)
+        gt, size = folder / "gt" / "gt.txt", sequence_size(folder)
         if gt.is_file() and size is not None:
             scale = width / size[0]
             if abs(height / size[1] - scale) > 0.01:

@@ -1,0 +1,47 @@
+"""``semrl eval``: what an encode kept of the task, frame by frame, against its original."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from semrl.semantics import TASKS
+
+
+def register(subparsers: Any) -> None:
+    """Adds the ``eval`` command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "eval",
+        help="score an encoded video against its original for a task (accuracy, bits, PSNR per frame)",
+        description="Run the task net on ORIGINAL and ENCODED and report the task's accuracy on the encoded "
+        "frames (against the original's own output, or real labels), bits, PSNR and SSIM per frame, with a CSV, "
+        "a JSON summary and a PNG of accuracy and bits over time.",
+    )
+    parser.add_argument("original", type=Path, help="the video (or image, or folder) that was encoded")
+    parser.add_argument("encoded", type=Path, help="the encode (.mp4 or .hevc)")
+    parser.add_argument("--task", required=True, choices=TASKS, help="vision task")
+    parser.add_argument(
+        "--labels", type=Path, help="MOTChallenge gt.txt (detection; scaled by its seqinfo.ini in a sequence folder)"
+    )
+    parser.add_argument("--frames", type=int, help="compare at most N frames")
+    parser.add_argument("--device", help="task-net device (default: CUDA when present)")
+    parser.add_argument("-o", "--output", type=Path, help="folder for ENCODED.eval.{csv,json,png} (default: beside it)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluates, prints the summary and writes the files."""
+    from semrl.errors import InvalidInputError
+    from semrl.evaluate import evaluate
+
+    if args.frames is not None and args.frames < 1:
+        raise InvalidInputError(f"--frames must be at least 1, got {args.frames}")
+    report = evaluate(
+        args.original, args.encoded, args.task, labels=args.labels, max_frames=args.frames, device=args.device
+    )
+    folder = args.output or args.encoded.parent
+    written = report.write(folder, f"{args.encoded.name}.eval")
+    print(report.summary())
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0

@@ -1,0 +1,272 @@
+"""What an encode kept: the task's accuracy on the encoded video against the original, frame by frame.
+
+``semrl eval ORIGINAL ENCODED --task T`` decodes both (the original as encode read it), runs the
+task net on each frame of both, and scores the encoded frames:
+
+- detection and segmentation: mAP50-95 (box, or mask) against the net's objects on the original
+  frame (pseudo ground truth, COCO AP: the original scores 1.0), or against real person labels
+  (MOTChallenge ``gt.txt``; found beside the original like the benchmark finds them, or named with
+  ``--labels``; person class only, detections overlapping no labelled box are "don't care");
+- classification: whether the top-1 class is the original frame's (agreement).
+
+Beside the accuracy: each frame's bits (from the encoded file's packets), luma PSNR and SSIM
+against the original. It writes a per-frame CSV, a summary JSON and a PNG of accuracy and bits
+over time, each atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semrl.errors import InputWarning, InvalidInputError
+from semrl.files import atomic_write
+from semrl.media import open_source
+from semrl.semantics import TASKS
+
+
+@dataclass
+class EvalReport:
+    """The result of an evaluation.
+
+    Attributes:
+        original: The original video.
+        encoded: The encoded video.
+        task: The task.
+        against: ``pseudo ground truth`` or the labels file.
+        frames: Frames compared.
+        fps: Frame rate of the encoded video.
+        accuracy: The pooled task metric over all frames in 0..1 (mAP50-95 or top-1 agreement).
+        accuracy50: mAP50 (detection, segmentation) or the same agreement.
+        kbps: Rate of the encoded video.
+        psnr_y: Mean luma PSNR (dB).
+        ssim_y: Mean luma SSIM.
+        rows: Per frame: index, bits, accuracy (NaN for a frame with nothing to find), PSNR, SSIM.
+    """
+
+    original: str
+    encoded: str
+    task: str
+    against: str
+    frames: int
+    fps: float
+    accuracy: float
+    accuracy50: float
+    kbps: float
+    psnr_y: float
+    ssim_y: float
+    rows: list[dict[str, float]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """The lines ``semrl eval`` prints."""
+        metric = "top-1 agreement" if self.task == "classification" else "mAP50-95"
+        return (
+            f"{self.encoded} against {self.original} ({self.task}, {self.against}): {self.frames} frames\n"
+            f"{metric} {100 * self.accuracy:.1f}"
+            + ("" if self.task == "classification" else f" (mAP50 {100 * self.accuracy50:.1f})")
+            + f", {self.kbps:.1f} kbit/s, luma PSNR {self.psnr_y:.2f} dB, SSIM {self.ssim_y:.4f}"
+        )
+
+    def write(self, folder: Path, stem: str) -> list[Path]:
+        """``STEM.json`` (summary and rows), ``STEM.csv`` (rows) and ``STEM.png`` (plot) in ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        out = [
+            atomic_write(folder / f"{stem}.json", json.dumps(asdict(self), indent=1, default=float) + "\n"),
+            atomic_write(folder / f"{stem}.csv", _csv(self.rows)),
+            atomic_write(folder / f"{stem}.png", _plot(self)),
+        ]
+        return out
+
+
+def _csv(rows: list[dict[str, float]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in r.items()})
+    return buf.getvalue()
+
+
+def _plot(report: EvalReport) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    index = [r["frame"] for r in report.rows]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
+    top.plot(index, [100 * r["accuracy"] for r in report.rows], marker=".", ms=3, lw=0.8)
+    top.set_ylabel("top-1 agreement" if report.task == "classification" else "mAP50-95 x 100")
+    top.set_ylim(-2, 102)
+    top.grid(alpha=0.3)
+    bottom.bar(index, [r["bits"] / 1000 for r in report.rows], width=1.0)
+    bottom.set_ylabel("kbit per frame")
+    bottom.set_xlabel("frame")
+    bottom.grid(alpha=0.3)
+    fig.suptitle(f"{Path(report.encoded).name}: {report.task} against {report.against}", fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def frame_bits(path: Path) -> list[int]:
+    """Bits of each picture of a video file, in display order (from its packets' sizes).
+
+    A raw ``.hevc`` stream carries no timestamps: its pictures' bits come in decode order, which
+    differs from display order only with B-frames (``--gop ra``); an MP4 has them.
+    """
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            packets = [(p.pts, i, 8 * p.size) for i, p in enumerate(container.demux(stream)) if p.size]
+    except (av.FFmpegError, OSError, IndexError) as e:
+        raise InvalidInputError(f"cannot read the packets of {path}: {e}") from e
+    if all(pts is not None for pts, _, _ in packets):
+        packets.sort(key=lambda p: (p[0], p[1]))
+    return [bits for _, _, bits in packets]
+
+
+def evaluate(
+    original: Path,
+    encoded: Path,
+    task: str,
+    *,
+    labels: Path | None = None,
+    max_frames: int | None = None,
+    device: str | None = None,
+) -> EvalReport:
+    """Score an encoded video against its original (see the module docstring).
+
+    Args:
+        original: The video (or image, or folder of images) that was encoded.
+        encoded: The encode (``.mp4`` or ``.hevc``).
+        task: ``detection``, ``segmentation`` or ``classification``.
+        labels: A MOTChallenge ``gt.txt`` in the original's pixels (detection only); None looks for
+            labels beside the original as the benchmark does, else pseudo ground truth.
+        max_frames: Compare at most this many frames.
+        device: Torch device of the task net.
+
+    Raises:
+        InvalidInputError: Unknown task, sizes that differ, labels with another task, no frames.
+        InputNotFoundError: A file is missing.
+    """
+    import warnings
+
+    from semrl.fidelity.distortion import plane_ssim
+    from semrl.semantics.config import DEFAULT_WEIGHTS
+    from semrl.semantics.yolo import YoloNet
+
+    if task not in TASKS:
+        raise InvalidInputError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    with open_source(encoded, max_frames=max_frames) as source:
+        decoded = [f.copy() for f in source]
+        fps = float(source.info.fps)
+    # Only as many original frames as the encode holds (an encode of the first N frames is common).
+    with open_source(original, max_frames=len(decoded) or 1, crop_even=True) as source:
+        reference = [f.copy() for f in source]
+    if not reference or not decoded:
+        raise InvalidInputError(f"no frames to compare ({len(reference)} original, {len(decoded)} encoded)")
+    if (reference[0].width, reference[0].height) != (decoded[0].width, decoded[0].height):
+        raise InvalidInputError(
+            f"{encoded} is {decoded[0].width}x{decoded[0].height} but {original} is "
+            f"{reference[0].width}x{reference[0].height}: not an encode of it"
+        )
+    n = min(len(reference), len(decoded))
+    if len(reference) != len(decoded):
+        counts = f"{encoded} has {len(decoded)} frames and {original} {len(reference)}"
+        warnings.warn(InputWarning(f"{counts}: the first {n} compared"), stacklevel=2)
+    bits = frame_bits(encoded)[:n]
+    if len(bits) < n:
+        raise InvalidInputError(f"{encoded}: {len(bits)} packets for {n} frames")
+    net = YoloNet(DEFAULT_WEIGHTS[task], device=device)
+    ref_rgb = [f.to_rgb() for f in reference[:n]]
+    dec_rgb = [f.to_rgb() for f in decoded[:n]]
+    against = "the original's classes" if task == "classification" else "pseudo ground truth"
+    if task == "classification":
+        scores, main, secondary = _classification(net, ref_rgb, dec_rgb)
+    else:
+        truth = _labels(original, labels, task, n, ref_rgb[0].shape[:2])
+        if truth is not None:
+            against = f"labels {truth[0]}"
+        scores, main, secondary = _detection(net, ref_rgb, dec_rgb, task, None if truth is None else truth[1])
+    psnrs = [_psnr(r.y, d.y) for r, d in zip(reference[:n], decoded[:n], strict=True)]
+    ssims = [plane_ssim(r.y, d.y) for r, d in zip(reference[:n], decoded[:n], strict=True)]
+    rows = [
+        {"frame": i, "bits": bits[i], "accuracy": scores[i], "psnr_y": psnrs[i], "ssim_y": ssims[i]} for i in range(n)
+    ]
+    return EvalReport(
+        str(original), str(encoded), task, against, n, fps, main, secondary,
+        float(np.sum(bits)) * fps / n / 1000, float(np.mean(psnrs)), float(np.mean(ssims)), rows,
+    )  # fmt: skip
+
+
+def _psnr(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> float:
+    """PSNR of one plane in dB, capped at 100 for identical planes."""
+    mse = float(np.mean((reference.astype(np.float64) - decoded.astype(np.float64)) ** 2))
+    return 100.0 if mse == 0 else min(100.0, 10 * float(np.log10(255.0**2 / mse)))
+
+
+def _labels(
+    original: Path, labels: Path | None, task: str, n: int, shape: tuple[int, int]
+) -> tuple[Path, list[Any]] | None:
+    from semrl.fidelity.labels import clip_labels, read_mot_boxes, sequence_size
+
+    if labels is not None and task != "detection":
+        raise InvalidInputError(f"--labels are MOTChallenge person boxes, for detection, not {task}")
+    h, w = shape
+    if labels is not None:
+        size = sequence_size(labels.parent.parent)  # a gt.txt inside its MOTChallenge sequence folder
+        found: tuple[Path, float] | None = (labels, w / size[0] if size else 1.0)
+    else:
+        found = clip_labels(original, w, h) if task == "detection" else None
+    if found is None:
+        return None
+    return found[0], read_mot_boxes(found[0], n, shape, found[1])
+
+
+def _detection(
+    net: Any, ref: list[NDArray[np.uint8]], dec: list[NDArray[np.uint8]], task: str, truth: list[Any] | None
+) -> tuple[list[float], float, float]:
+    from semrl.fidelity.detection import average_precision, match_frame, pseudo_target
+    from semrl.fidelity.labels import labelled_subset
+    from semrl.fidelity.segmentation import MASK_EVAL
+    from semrl.semantics.yolo import InferenceSettings
+
+    kind: Literal["box", "mask"] = "mask" if task == "segmentation" else "box"
+    settings = MASK_EVAL if task == "segmentation" else InferenceSettings()
+    records, per_frame = [], []
+    for s in range(0, len(dec), 8):
+        decoded = net.detect(dec[s : s + 8], settings, color="rgb")
+        originals = net.detect(ref[s : s + 8], settings, color="rgb") if truth is None else [None] * len(decoded)
+        for k, (pred, orig) in enumerate(zip(decoded, originals, strict=True)):
+            if truth is None:
+                target = pseudo_target(orig)
+            else:
+                target = truth[s + k]
+                pred = labelled_subset(pred, target)
+            m = match_frame(pred, target, kind)
+            records.append(m)
+            per_frame.append(average_precision([m], "coco" if truth is None else "ultralytics").map50_95)
+    pooled = average_precision(records, "coco" if truth is None else "ultralytics")
+    return per_frame, pooled.map50_95, pooled.map50
+
+
+def _classification(
+    net: Any, ref: list[NDArray[np.uint8]], dec: list[NDArray[np.uint8]]
+) -> tuple[list[float], float, float]:
+    from semrl.fidelity.classification import top1_classes
+
+    same = (top1_classes(net.classify(dec, color="rgb")) == top1_classes(net.classify(ref, color="rgb"))).astype(float)
+    agreement = float(same.mean())
+    return [float(v) for v in same], agreement, agreement

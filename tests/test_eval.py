@@ -1,0 +1,68 @@
+"""``semrl eval``: the task's accuracy on an encode against its original, with the real nets."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from shared_assets import require_assets
+
+from semrl.cli import main
+from semrl.errors import InvalidInputError
+from semrl.evaluate import evaluate, frame_bits
+from semrl.pipeline import EncodeSettings, encode_video
+
+pytestmark = [pytest.mark.x265, pytest.mark.weights]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 6 frames of PETS, copied where no labels lie beside it (pseudo ground truth)."""
+    root = require_assets("videos/pets2009_s2l1_480x360.mp4", "models/yolov8n.pt")
+    folder = tmp_path_factory.mktemp("eval")
+    out = folder / "pets6.mp4"
+    encode_video(root / "videos" / "pets2009_s2l1_480x360.mp4", out,
+                 EncodeSettings(policy="uniform", qp=12, max_frames=6, preset="ultrafast"))  # fmt: skip
+    return out
+
+
+def test_a_video_against_itself_keeps_everything(clip: Path) -> None:
+    report = evaluate(clip, clip, "detection")
+    assert report.frames == 6 and report.against == "pseudo ground truth"
+    assert report.accuracy == pytest.approx(1.0)  # COCO AP of the net's own objects: exactly 1
+    assert report.psnr_y == 100.0 and report.ssim_y == pytest.approx(1.0)
+    assert [r["bits"] for r in report.rows] == frame_bits(clip)
+    assert evaluate(clip, clip, "classification").accuracy == 1.0
+
+
+def test_an_encode_is_scored_per_frame_with_files(
+    clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    encoded = tmp_path / "coarse.mp4"
+    encode_video(clip, encoded, EncodeSettings(policy="uniform", qp=44, preset="ultrafast"))
+    assert main(["eval", str(clip), str(encoded), "--task", "detection", "-o", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "6 frames" in out and "mAP50-95" in out
+    summary = json.loads((tmp_path / "out" / "coarse.mp4.eval.json").read_text())
+    assert 0 < summary["accuracy"] < 1 and len(summary["rows"]) == 6
+    assert summary["kbps"] == pytest.approx(sum(r["bits"] for r in summary["rows"]) * 10 / 6 / 1000)
+    rows = list(csv.DictReader((tmp_path / "out" / "coarse.mp4.eval.csv").open()))
+    assert [int(r["frame"]) for r in rows] == list(range(6)) and all(float(r["psnr_y"]) < 40 for r in rows)
+    assert (tmp_path / "out" / "coarse.mp4.eval.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_shared_pets_clip_is_scored_against_its_labels(clip: Path, tmp_path: Path) -> None:
+    root = require_assets("videos/pets2009_s2l1_480x360.mp4")
+    report = evaluate(root / "videos" / "pets2009_s2l1_480x360.mp4", clip, "detection")
+    assert report.against.startswith("labels ") and report.against.endswith("gt.txt")
+    assert 0 < report.accuracy < 1
+
+
+def test_mismatched_inputs_are_refused(clip: Path) -> None:
+    root = require_assets("videos/traffic_640x360.mp4")
+    with pytest.raises(InvalidInputError, match="not an encode of it"):
+        evaluate(root / "videos" / "traffic_640x360.mp4", clip, "detection", max_frames=2)
+    with pytest.raises(InvalidInputError, match="for detection, not segmentation"):
+        evaluate(clip, clip, "segmentation", labels=clip)
