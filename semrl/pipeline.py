@@ -58,6 +58,11 @@ class EncodeSettings:
         fps: frame rate for image inputs, or to override a video's.
         qp_maps: folder for PNGs of decoded frames with their QP map drawn over them, or None.
         qp_map_every: with ``qp_maps``, every this many frames (from the first).
+        weights: the task net's weights (any Ultralytics checkpoint of the task, custom classes
+            included) instead of the task's default; a trained policy accepts only the weights it
+            was trained with.
+        classes: class names the policy cares about (the net's objects of other classes are
+            ignored); policies fed by the task net only (``roi``, ``module:function``).
     """
 
     policy: str = "detection"
@@ -75,6 +80,8 @@ class EncodeSettings:
     fps: Fraction | None = None
     qp_maps: Path | None = None
     qp_map_every: int = 25
+    weights: str | None = None
+    classes: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "gop", Gop(self.gop))
@@ -430,7 +437,24 @@ def _task_net(task: str, settings: EncodeSettings) -> Any:
     from semrl.semantics.config import DEFAULT_WEIGHTS
     from semrl.semantics.yolo import YoloNet
 
-    return YoloNet(DEFAULT_WEIGHTS[task], device=settings.device)
+    net = YoloNet(settings.weights or DEFAULT_WEIGHTS[task], device=settings.device)
+    if net.task != task:
+        raise InvalidInputError(f"--weights {settings.weights} is a {net.task} net; this encode needs a {task} net")
+    return net
+
+
+def class_ids(names: dict[int, str], wanted: tuple[str, ...]) -> frozenset[int]:
+    """The ids of class names (as the net names them).
+
+    Raises:
+        InvalidInputError: A name the net does not know (the message lists some it does).
+    """
+    by_name = {name: i for i, name in names.items()}
+    unknown = [w for w in wanted if w not in by_name]
+    if unknown:
+        known = ", ".join(list(by_name)[:12]) + (", ..." if len(by_name) > 12 else "")
+        raise InvalidInputError(f"--classes {', '.join(unknown)}: not classes of this net ({known})")
+    return frozenset(by_name[w] for w in wanted)
 
 
 def _leave_cores_to_x265(device: str, settings: EncodeSettings) -> None:
@@ -447,7 +471,29 @@ def _analyse(net: Any, rgb: npt.NDArray[np.uint8], settings: EncodeSettings) -> 
     from semrl.semantics.regions import task_regions
 
     imgsz = settings.map_size or min(640, -(-max(rgb.shape[:2]) // 32) * 32)
-    return task_regions(net, [rgb], color="rgb", imgsz=imgsz)[0]
+    classes = None if settings.classes is None else class_ids(net.names, settings.classes)
+    return task_regions(net, [rgb], color="rgb", imgsz=imgsz, classes=classes)[0]
+
+
+def _check_own_net(policy: Policy, settings: EncodeSettings) -> None:
+    """A policy with its own task net (a trained one) takes only the weights it was trained with, and all classes."""
+    from semrl.errors import PolicyMismatchError
+
+    if settings.classes is not None:
+        raise PolicyMismatchError(
+            f"policy {settings.policy} reads the classes it was trained with; --classes works with roi and "
+            "module:function policies"
+        )
+    trained = getattr(getattr(policy, "config", None), "weights_sha256", None)
+    if settings.weights is not None and trained is not None:
+        from semrl.assets import file_sha256, resolve_weights
+
+        given = file_sha256(resolve_weights(settings.weights))
+        if given != trained:
+            raise PolicyMismatchError(
+                f"policy {settings.policy} was trained with other weights (sha256 {trained[:12]}) than "
+                f"--weights {settings.weights} ({given[:12]}); train a policy with --weights {settings.weights}"
+            )
 
 
 def resolve_policy(settings: EncodeSettings) -> tuple[Policy, str | None]:
@@ -461,6 +507,8 @@ def resolve_policy(settings: EncodeSettings) -> tuple[Policy, str | None]:
     from semrl.agent import resolve_policy as resolve
 
     policy = resolve(settings.policy, task=settings.task, device=settings.device, roi_delta=settings.roi_delta)
+    if runs_own_net(policy) and (settings.weights is not None or settings.classes is not None):
+        _check_own_net(policy, settings)
     task = policy_task(policy) or settings.task
     if task is None and needs_regions(policy):
         task = "detection"

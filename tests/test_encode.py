@@ -374,3 +374,36 @@ def test_qp_maps_are_drawn_every_n_frames(pets: Path, tmp_path: Path) -> None:
         encode_video(pets, tmp_path / "o2.hevc", EncodeSettings(policy="uniform", qp_maps=tmp_path / "file"))
     with pytest.raises(InvalidInputError, match="--qp-map-every must be at least 1"):
         EncodeSettings(qp_map_every=0)
+
+
+@pytest.mark.weights
+def test_own_weights_and_classes(pets: Path, tmp_path: Path) -> None:
+    """A user's own checkpoint (made here from the shipped weights, with a renamed class) drives roi."""
+    import torch
+
+    from semrl.assets import resolve_weights
+    from semrl.errors import PolicyMismatchError
+
+    checkpoint = torch.load(resolve_weights("yolov8n.pt"), map_location="cpu", weights_only=False)
+    names = dict(checkpoint["model"].names)
+    names[0] = "walker"
+    checkpoint["model"].names = names
+    mine = tmp_path / "mine.pt"
+    torch.save(checkpoint, mine)
+    common = {"max_frames": 3, "preset": "ultrafast", "map_interval": 1}
+    walkers = encode_video(pets, tmp_path / "a.hevc", EncodeSettings(policy="roi", weights=str(mine),
+                                                                     classes=("walker",), **common))  # fmt: skip
+    cars = encode_video(pets, tmp_path / "b.hevc", EncodeSettings(policy="roi", weights=str(mine),
+                                                                  classes=("car",), **common))  # fmt: skip
+    # PETS is mostly people: caring about them makes many more CTUs fine than caring about cars.
+    assert walkers.mean_qp < cars.mean_qp - 2
+    with pytest.raises(InvalidInputError, match="person: not classes of this net"):
+        encode_video(pets, tmp_path / "c.hevc", EncodeSettings(policy="roi", weights=str(mine),
+                                                               classes=("person",), **common))  # fmt: skip
+    with pytest.raises(PolicyMismatchError, match="trained with other weights"):
+        encode_video(pets, tmp_path / "d.hevc", EncodeSettings(policy="detection", weights=str(mine), **common))
+    with pytest.raises(PolicyMismatchError, match="--classes works with roi"):
+        encode_video(pets, tmp_path / "e.hevc", EncodeSettings(policy="detection", classes=("person",), **common))
+    with pytest.raises(InvalidInputError, match="is a segmentation net; this encode needs a detection net"):
+        encode_video(pets, tmp_path / "f.hevc", EncodeSettings(policy="roi", weights="yolo11n-seg.pt", **common))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.hevc", "b.hevc", "mine.pt"]

@@ -45,6 +45,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--roi-delta", type=int, default=8, help="roi policy: QP offset magnitude (default 8)")
     parser.add_argument("--threads", type=int, default=1, help="x265 worker threads (default 1)")
     parser.add_argument("--device", help="task-net device, e.g. cpu or cuda (default: CUDA when present)")
+    parser.add_argument("--weights", help="the task net's weights: any Ultralytics checkpoint of the task")
+    parser.add_argument("--classes", help="comma-separated class names to care about, e.g. person,car")
     parser.add_argument("--fps", type=Fraction, help="frame rate for images, or to override the video's")
     parser.add_argument("--report", type=Path, help="write the summary and per-frame rows (JSON, and CSV beside)")
     parser.add_argument("--qp-maps", type=Path, metavar="DIR",
@@ -53,6 +55,18 @@ def register(subparsers: Any) -> None:
                         help="with --qp-maps, every N-th frame (default 25)")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    """``person,car`` as a tuple of names; None for none given."""
+    if text is None:
+        return None
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        from semrl.errors import InvalidInputError
+
+        raise InvalidInputError("--classes needs at least one class name, e.g. --classes person,car")
+    return names
 
 
 def default_output(input_path: Path | None) -> Path:
@@ -72,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         policy=args.policy, task=args.task, qp=args.qp, preset=args.preset, gop=args.gop, keyint=args.keyint,
         max_frames=args.frames, map_interval=args.map_interval, map_size=args.map_size, roi_delta=args.roi_delta,
         threads=args.threads, device=args.device, fps=args.fps, qp_maps=args.qp_maps, qp_map_every=args.qp_map_every,
+        weights=args.weights, classes=_names(args.classes),
     )  # fmt: skip
     progress = not args.no_progress and sys.stderr.isatty()
     inputs: list[Path] = list(args.input)

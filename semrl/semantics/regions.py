@@ -8,7 +8,7 @@ classifier's Grad-CAM is at least :data:`GRADCAM_THRESHOLD` of its maximum.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +47,7 @@ def task_regions(
     imgsz: int = 640,
     chunk: int = 8,
     settings: InferenceSettings | None = None,
+    classes: Collection[int] | None = None,
 ) -> list[TaskRegions]:
     """Runs the task net on original frames and returns each frame's region of interest.
 
@@ -58,7 +59,10 @@ def task_regions(
         chunk: frames per forward pass (bounds the memory of full-resolution masks).
         settings: detection settings; default predict-like (``conf`` :data:`REGION_CONF`, one
             label per box). Objects below :data:`REGION_CONF` are dropped in any case.
+        classes: keep only objects of these class ids (a classifier's region is empty when its
+            top-1 class is not among them); None keeps all.
     """
+    wanted = None if classes is None else np.asarray(sorted(classes), np.int64)
     if net.task == "classification":
         from semrl.semantics.config import MapConfig
         from semrl.semantics.extractors import YoloMapExtractor
@@ -66,12 +70,21 @@ def task_regions(
         extractor = YoloMapExtractor(MapConfig(task="classification"), net=net)
         maps = extractor.extract(list(frames), color=color)
         empty_boxes, empty_cls = np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
-        return [TaskRegions(np.asarray(m.values >= GRADCAM_THRESHOLD), empty_boxes, empty_cls) for m in maps]
+        out = []
+        for m in maps:
+            cam = np.asarray(m.values >= GRADCAM_THRESHOLD)
+            probs = None if m.output is None else m.output.probs
+            if wanted is not None and probs is not None and int(np.argmax(probs)) not in wanted:
+                cam = np.zeros_like(cam)
+            out.append(TaskRegions(cam, empty_boxes, empty_cls))
+        return out
     settings = settings or InferenceSettings(imgsz=imgsz, conf=REGION_CONF, multi_label=False, batch=chunk)
     regions = []
     for start in range(0, len(frames), chunk):
         for found in net.detect(frames[start : start + chunk], settings, color=color):
             found = found.above(REGION_CONF)
+            if wanted is not None:
+                found = found.subset(np.isin(found.cls, wanted))
             region: NDArray[np.bool_] = np.zeros(found.shape, bool)
             if found.masks is not None:
                 if len(found):

@@ -110,7 +110,10 @@ class Detections:
 
     def above(self, conf: float) -> Detections:
         """Return the detections whose confidence is at least ``conf``."""
-        keep = self.conf >= conf
+        return self.subset(self.conf >= conf)
+
+    def subset(self, keep: NDArray[np.bool_]) -> Detections:
+        """Return the detections where ``keep`` (a bool mask over them) is true."""
         return Detections(
             self.boxes[keep],
             self.conf[keep],
