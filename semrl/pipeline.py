@@ -396,7 +396,7 @@ def _run(
                     from semrl.qp_maps import write_qp_map
 
                     rgb = frame.recon.to_rgb()[: info.height, : info.width]
-                    write_qp_map(settings.qp_maps / f"{qp_map_stem(info)}_{frame.pts:06d}.png", rgb, frame.ctu_qp)
+                    write_qp_map(settings.qp_maps / f"{qp_map_stem(info)}_qp_{frame.pts:06d}.png", rgb, frame.ctu_qp)
                 if bar is not None:
                     bar.update(1)
 

@@ -63,3 +63,17 @@ def test_maps_on_the_first_frames_of_a_video(tmp_path) -> None:
     rows = list(csv.DictReader((out / "pets2009_s2l1_480x360_00000_ctu.csv").open()))
     assert len(rows) == 6 * 8  # 480x360 -> 8 columns, 6 rows of 64x64 CTUs
     assert sum(float(r["importance"]) > 0.3 for r in rows) >= 3  # the walking people
+
+
+@pytest.mark.weights
+@pytest.mark.x265
+def test_a_policys_qp_maps_on_images_of_odd_size(tmp_path) -> None:
+    images = require_assets("datasets/coco8/images/val") / "datasets" / "coco8" / "images" / "val"
+    out = tmp_path / "maps"
+    args = _parser().parse_args(
+        ["maps", str(images), "--task", "detection", "-o", str(out), "--policy", "roi", "--qp", "37", "--device", "cpu"]
+    )
+    assert args.func(args) == 0
+    stems = sorted(p.stem for p in images.iterdir() if p.suffix == ".jpg")
+    assert sorted(p.name for p in out.glob("*_qp_*.png")) == [f"{s}_qp_000000.png" for s in stems]
+    assert not [p for p in tmp_path.rglob("*.hevc")]  # the encodes that drew them are gone

@@ -364,7 +364,7 @@ def test_qp_maps_are_drawn_every_n_frames(pets: Path, tmp_path: Path) -> None:
     settings = EncodeSettings(policy="roi", max_frames=7, preset="ultrafast", qp_maps=maps, qp_map_every=5)
     encode_video(pets, tmp_path / "out.hevc", settings)
     names = sorted(p.name for p in maps.iterdir())
-    assert names == ["pets2009_s2l1_480x360_000000.png", "pets2009_s2l1_480x360_000005.png"]
+    assert names == ["pets2009_s2l1_480x360_qp_000000.png", "pets2009_s2l1_480x360_qp_000005.png"]
     picture = cv2.imread(str(maps / names[0]))
     assert picture.shape == (360, 480, 3)
     # ROI codes objects finer: the tint differs between CTUs.

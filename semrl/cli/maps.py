@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from semrl.semantics.config import METHODS
 
@@ -28,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--weights", default=None, help="weights file or name (default by task)")
     p.add_argument("--class-weights", default=None, help="YAML of per-class weights")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument(
+        "--policy", default=None,
+        help="also draw this policy's QP map (as semrl encode's --policy) on each picture: <name>_qp_<frame>.png",
+    )  # fmt: skip
+    p.add_argument("--qp", type=int, default=32, help="with --policy: the base QP (default 32)")
     p.set_defaults(func=run)
 
 
@@ -46,4 +52,50 @@ def run(args: argparse.Namespace) -> int:
     extractor = make_extractor(args.task, config=config, device=args.device)
     written = write_maps(args.input, args.output, extractor, max_frames=args.frames)
     print(f"wrote {len(written)} map(s) to {args.output}")
+    if args.policy is not None:
+        drawn = _policy_maps(args)
+        print(f"wrote {drawn} QP map(s) of policy {args.policy} at base QP {args.qp} to {args.output}")
     return 0
+
+
+def _policy_maps(args: argparse.Namespace) -> int:
+    """Code the input with the policy (fast preset; the QPs do not depend on it) and draw every picture's QP map."""
+    import tempfile
+
+    from semrl.codec import Gop
+    from semrl.pipeline import EncodeSettings, encode_video
+
+    folder = Path(args.output)
+    before = set(folder.glob("*.png")) if folder.is_dir() else set()
+    settings = EncodeSettings(
+        policy=args.policy, task=args.task, qp=args.qp, preset="ultrafast", gop=Gop.INTRA, max_frames=args.frames,
+        map_interval=1, device=args.device, qp_maps=folder, qp_map_every=1,
+    )  # fmt: skip
+    source = Path(args.input)
+    with tempfile.TemporaryDirectory(prefix="semrl-maps-") as work:
+        if source.is_dir():
+            pictures = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+            from semrl.media import IMAGE_SUFFIXES
+
+            pictures = [p for p in pictures if p.suffix.lower() in IMAGE_SUFFIXES][: args.frames]
+        else:
+            pictures = [source]
+        for picture in pictures:  # pictures of a folder may differ in size: one encode each
+            encode_video(_even(picture, Path(work)), Path(work) / "out.hevc", settings)
+    return len(set(folder.glob("*.png")) - before)
+
+
+def _even(picture: Path, work: Path) -> Path:
+    """The picture itself, or for an odd-sized image a copy without its last row or column (4:2:0 needs even)."""
+    from semrl.media import IMAGE_SUFFIXES
+
+    if picture.suffix.lower() not in IMAGE_SUFFIXES:
+        return picture
+    import cv2
+
+    image = cv2.imread(str(picture), cv2.IMREAD_COLOR)
+    if image is None or (image.shape[0] % 2 == 0 and image.shape[1] % 2 == 0):
+        return picture  # unreadable ones get encode's own message
+    even = work / f"{picture.stem}.png"
+    cv2.imwrite(str(even), image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2])
+    return even
