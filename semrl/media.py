@@ -215,6 +215,19 @@ def open_source(
         _check_even(info)
         return FrameSource(info, iter([Yuv420.from_rgb(image)]))
     info = video_info(path)
+    sizes = keyframe_sizes(path)
+    if len(sizes) > 1:
+        import warnings
+
+        seen = ", ".join(f"{w}x{h}" for w, h in sizes)
+        warnings.warn(
+            InputWarning(
+                f"{info.name} changes its picture size mid-stream ({seen}): FFmpeg scales every frame to the "
+                f"first size, {info.width}x{info.height}, without keeping the others' aspect ratio; split the file "
+                "at the change to encode each part at its own size"
+            ),
+            stacklevel=2,
+        )
     if fps is not None:
         info = replace(info, fps=fps)
     filters = []
@@ -262,6 +275,27 @@ def _folder_frames(images: list[Path], first: RgbFrame) -> Iterator[RgbFrame]:
                 f"{first.shape[1]}x{first.shape[0]}: a folder must hold frames of one size"
             )
         yield image
+
+
+def keyframe_sizes(path: Path) -> list[tuple[int, int]]:
+    """The distinct picture sizes of a video's key frames, in order of appearance (one decode of key frames only).
+
+    A stream that changes resolution does so at a key frame (a new sequence header), so this finds
+    every change without decoding the whole video. Empty when FFprobe reads nothing.
+    """
+    result = subprocess.run(
+        [ffmpeg_tool("ffprobe"), "-v", "error", "-skip_frame", "nokey", "-select_streams", "v:0",
+         "-show_entries", "frame=width,height", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    sizes: list[tuple[int, int]] = []
+    for line in result.stdout.splitlines():
+        parts = [p for p in line.split(",") if p.strip()]
+        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+            size = (int(parts[0]), int(parts[1]))
+            if size not in sizes:
+                sizes.append(size)
+    return sizes
 
 
 def _video_frames(process: subprocess.Popen[bytes], info: SourceInfo, listed: int | None) -> Iterator[Yuv420]:

@@ -407,3 +407,22 @@ def test_own_weights_and_classes(pets: Path, tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="is a segmentation net; this encode needs a detection net"):
         encode_video(pets, tmp_path / "f.hevc", EncodeSettings(policy="roi", weights="yolo11n-seg.pt", **common))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.hevc", "b.hevc", "mine.pt"]
+
+
+def test_a_mid_stream_size_change_is_said(tmp_path: Path) -> None:
+    import subprocess
+
+    from semrl.errors import InputWarning
+    from semrl.media import ffmpeg_tool
+
+    parts = []
+    for size in ("128x96", "160x96"):  # MPEG-TS carries each part's sequence header in-band
+        part = tmp_path / f"{size}.ts"
+        subprocess.run([ffmpeg_tool("ffmpeg"), "-v", "error", "-f", "lavfi", "-i", f"testsrc=size={size}:rate=10",
+                        "-frames:v", "10", "-c:v", "mpeg2video", "-g", "5", str(part)], check=True)  # fmt: skip
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(parts))
+    with pytest.warns(InputWarning, match=r"changes its picture size mid-stream \(128x96, 160x96\)"):
+        report = encode_video(joined, tmp_path / "out.hevc", EncodeSettings(policy="uniform", preset="ultrafast"))
+    assert report.frames >= 19 and (report.width, report.height) == (128, 96)  # a frame may go at the splice
