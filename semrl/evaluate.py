@@ -145,6 +145,7 @@ def evaluate(
     labels: Path | None = None,
     max_frames: int | None = None,
     device: str | None = None,
+    weights: str | None = None,
 ) -> EvalReport:
     """Score an encoded video against its original (see the module docstring).
 
@@ -156,6 +157,7 @@ def evaluate(
             labels beside the original as the benchmark does, else pseudo ground truth.
         max_frames: Compare at most this many frames.
         device: Torch device of the task net.
+        weights: The task net's weights (any Ultralytics checkpoint of the task; default the task's).
 
     Raises:
         InvalidInputError: Unknown task, sizes that differ, labels with another task, no frames.
@@ -189,7 +191,9 @@ def evaluate(
     bits = frame_bits(encoded)[:n]
     if len(bits) < n:
         raise InvalidInputError(f"{encoded}: {len(bits)} packets for {n} frames")
-    net = YoloNet(DEFAULT_WEIGHTS[task], device=device)
+    net = YoloNet(weights or DEFAULT_WEIGHTS[task], device=device)
+    if net.task != task:
+        raise InvalidInputError(f"--weights {weights} is a {net.task} net, not a {task} net")
     ref_rgb = [f.to_rgb() for f in reference[:n]]
     dec_rgb = [f.to_rgb() for f in decoded[:n]]
     against = "the original's classes" if task == "classification" else "pseudo ground truth"

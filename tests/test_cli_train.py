@@ -75,3 +75,34 @@ def test_train_settings_name_the_option_that_is_wrong() -> None:
         TrainConfig(semantic_weight=0, pixel_weight=0, object_weight=0)
     with pytest.raises(InvalidInputError, match="object_weight"):
         TrainConfig(object_weight=-1)
+
+
+@pytest.mark.x265
+@pytest.mark.weights
+@pytest.mark.slow
+def test_own_net_end_to_end_train_encode_score(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint made here from the shipped weights (other bytes, a renamed class): train, encode, eval."""
+    import torch
+
+    from semrl.assets import resolve_weights
+    from semrl.cli import main
+
+    root = require_assets("datasets/coco8", "models", "videos/pets2009_s2l1_480x360.mp4")
+    monkeypatch.setenv("SEMRL_CACHE", str(tmp_path / "cache"))
+    checkpoint = torch.load(resolve_weights("yolov8n.pt"), map_location="cpu", weights_only=False)
+    checkpoint["model"].names = {**checkpoint["model"].names, 0: "walker"}
+    mine = tmp_path / "mine.pt"
+    torch.save(checkpoint, mine)
+    run = tmp_path / "run"
+    assert main(["train", "--task", "detection", "--data", "coco8", "--limit", "2", "--timesteps", "200",
+                 "--workers", "1", "--preset", "ultrafast", "--weights", str(mine), "-o", str(run),
+                 "--no-progress"]) == 0  # fmt: skip
+    pets = root / "videos" / "pets2009_s2l1_480x360.mp4"
+    out = tmp_path / "pets.mp4"
+    common = ["--frames", "3", "--preset", "ultrafast", "--no-progress", "--policy", str(run / "ckpt.zip")]
+    assert main(["encode", str(pets), "-o", str(out), "--weights", str(mine), *common]) == 0
+    assert main(["encode", str(pets), "-o", str(tmp_path / "own.mp4"), *common]) == 0  # its own weights by default
+    # The shipped weights are not those it learned on.
+    assert main(["encode", str(pets), "-o", str(tmp_path / "x.mp4"), "--weights", "yolov8n.pt", *common]) == 1
+    assert main(["eval", str(pets), str(out), "--task", "detection", "--weights", str(mine), "--frames", "3"]) == 0
+    assert (tmp_path / "pets.mp4.eval.json").is_file() and not (tmp_path / "x.mp4").exists()

@@ -26,6 +26,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--frames", type=int, help="compare at most N frames")
     parser.add_argument("--device", help="task-net device (default: CUDA when present)")
+    parser.add_argument("--weights", help="the task net's weights: any Ultralytics checkpoint of the task")
     parser.add_argument("-o", "--output", type=Path, help="folder for ENCODED.eval.{csv,json,png} (default: beside it)")
     parser.set_defaults(func=run)
 
@@ -38,8 +39,9 @@ def run(args: argparse.Namespace) -> int:
     if args.frames is not None and args.frames < 1:
         raise InvalidInputError(f"--frames must be at least 1, got {args.frames}")
     report = evaluate(
-        args.original, args.encoded, args.task, labels=args.labels, max_frames=args.frames, device=args.device
-    )
+        args.original, args.encoded, args.task, labels=args.labels, max_frames=args.frames, device=args.device,
+        weights=args.weights,
+    )  # fmt: skip
     folder = args.output or args.encoded.parent
     written = report.write(folder, f"{args.encoded.name}.eval")
     print(report.summary())
