@@ -24,6 +24,7 @@ from semrl.errors import InvalidInputError
 from semrl.files import atomic_output, atomic_write
 from semrl.media import FrameSource, SourceInfo, mux_mp4, open_source
 from semrl.policy import Policy, PolicyInput, apply_offsets, needs_regions, offset_block, policy_task, runs_own_net
+from semrl.ratecontrol import RateController
 from semrl.semantics import TASKS
 
 OUTPUT_SUFFIXES = (".hevc", ".h265", ".265", ".mp4")
@@ -63,6 +64,9 @@ class EncodeSettings:
             was trained with.
         classes: class names the policy cares about (the net's objects of other classes are
             ignored); policies fed by the task net only (``roi``, ``module:function``).
+        bitrate: target rate in kbit/s: each frame's QP is chosen by
+            :class:`semrl.ratecontrol.RateController` (``qp`` is then unused), the policy still
+            shares the bits inside the frame; None: constant base QP ``qp``.
     """
 
     policy: str = "detection"
@@ -82,6 +86,7 @@ class EncodeSettings:
     qp_map_every: int = 25
     weights: str | None = None
     classes: tuple[str, ...] | None = None
+    bitrate: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "gop", Gop(self.gop))
@@ -97,6 +102,8 @@ class EncodeSettings:
             raise InvalidInputError(f"--fps must be above 0, got {self.fps}")
         if self.map_size is not None and (self.map_size < 32 or self.map_size % 32):
             raise InvalidInputError(f"--map-size must be a multiple of 32 from 32 up, got {self.map_size}")
+        if self.bitrate is not None and not self.bitrate > 0:
+            raise InvalidInputError(f"--bitrate must be a positive number of kbit/s, got {self.bitrate}")
         if self.qp_map_every < 1:
             raise InvalidInputError(f"--qp-map-every must be at least 1, got {self.qp_map_every}")
         if self.keyint < 1 or self.threads < 1 or self.roi_delta < 0:
@@ -363,6 +370,8 @@ def _run(
     pending: deque[tuple[int, Yuv420, Future[npt.NDArray[np.int32]] | None]] = deque()
     offsets: npt.NDArray[np.int32] | None = None
     clip_state: dict[str, Any] = {}  # the policy's, carried from frame to frame
+    rate = None if settings.bitrate is None else RateController(settings.bitrate, float(info.fps), settings.qp)
+    policy_base = settings.qp  # the base QP the policy decides around (with --bitrate, the calibrated start)
     with Encoder(config) as encoder, ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-task-net") as pool:
 
         def offsets_for(index: int, picture: Yuv420) -> npt.NDArray[np.int32]:
@@ -372,7 +381,7 @@ def _run(
             regions = _analyse(net, rgb, settings)
             middle = time.perf_counter()
             inputs = PolicyInput(
-                frame=rgb, base_qp=settings.qp, ctu_shape=encoder.ctu_shape,
+                frame=rgb, base_qp=policy_base, ctu_shape=encoder.ctu_shape,
                 region=None if regions is None else regions.region,
                 boxes=np.zeros((0, 4), np.float32) if regions is None else regions.boxes, frame_index=index,
                 state=clip_state,
@@ -384,6 +393,8 @@ def _run(
 
         def collect(frames: list[EncodedFrame]) -> None:
             for frame in frames:
+                if rate is not None:
+                    rate.update(frame.bits, float(frame.ctu_qp.mean()), frame.slice_type == "I", frame.pts)
                 stream.write(frame.nal)
                 coded.append(frame)
                 row = FrameRow(
@@ -406,9 +417,17 @@ def _run(
             if job is not None:
                 offsets = watch.call("wait", job.result)
                 analysed.add(index)
-            collect(watch.call("encode", encoder.encode, picture, offsets))
+            given = offsets
+            if rate is not None:  # the frame's QP from the rate controller, the policy's map around it
+                intra = settings.gop is Gop.INTRA or index % settings.keyint == 0
+                qp = rate.next_qp(intra, index)
+                policy_offsets = np.zeros(encoder.ctu_shape, np.int32) if offsets is None else offsets
+                given = (np.clip(qp + policy_offsets, QP_MIN, QP_MAX) - settings.qp).astype(np.int32)
+            collect(watch.call("encode", encoder.encode, picture, given))
 
         for index, picture in enumerate(watch.timed("decode", iter(source))):
+            if index == 0 and rate is not None:
+                policy_base = watch.call("setup", _calibrate, rate, picture, settings)
             job = pool.submit(offsets_for, index, picture) if index % settings.map_interval == 0 else None
             pending.append((index, picture, job))
             if len(pending) > lookahead:
@@ -422,6 +441,16 @@ def _run(
         bar.close()
     rows.sort(key=lambda row: row.index)
     return rows, coded
+
+
+def _calibrate(rate: RateController, picture: Yuv420, settings: EncodeSettings) -> int:
+    """Code the first frame as an I-frame at two QPs to fit the rate model; returns the start QP."""
+    bits = {}
+    for qp in (27, 37):
+        config = EncoderConfig(picture.width, picture.height, qp=qp, preset=settings.preset, gop=Gop.INTRA)
+        with Encoder(config) as trial:
+            bits[qp] = float(sum(f.bits for f in trial.encode(picture) + trial.flush()))
+    return round(rate.calibrate(bits))
 
 
 def _progress_bar(info: SourceInfo, settings: EncodeSettings, enabled: bool) -> Any:

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"semrl.errors", "semrl.files", "semrl.paths"}),
     frozenset({"semrl", "semrl.samples", "semrl.codec", "semrl.assets"}),
-    frozenset({"semrl.media", "semrl.qp_maps"}),
+    frozenset({"semrl.media", "semrl.qp_maps", "semrl.ratecontrol"}),
     frozenset({"semrl.semantics"}),
     frozenset({"semrl.fidelity"}),
     frozenset({"semrl.policy"}),

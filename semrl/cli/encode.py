@@ -34,6 +34,10 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--task", choices=TASKS, help="task net to use")
     parser.add_argument("--qp", type=int, default=32, help="base QP (default 32)")
+    parser.add_argument(
+        "--bitrate", type=float, metavar="KBPS",
+        help="target rate in kbit/s instead of a constant base QP: semrl picks each frame's QP, the policy the map",
+    )  # fmt: skip
     parser.add_argument("--preset", default="medium", help="x265 preset (default medium)")
     parser.add_argument("--gop", choices=("ldp", "ra", "intra"), default="ldp", help="GOP structure (default ldp)")
     parser.add_argument("--keyint", type=int, default=250, help="IDR interval (default 250)")
@@ -86,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         policy=args.policy, task=args.task, qp=args.qp, preset=args.preset, gop=args.gop, keyint=args.keyint,
         max_frames=args.frames, map_interval=args.map_interval, map_size=args.map_size, roi_delta=args.roi_delta,
         threads=args.threads, device=args.device, fps=args.fps, qp_maps=args.qp_maps, qp_map_every=args.qp_map_every,
-        weights=args.weights, classes=_names(args.classes),
+        weights=args.weights, classes=_names(args.classes), bitrate=args.bitrate,
     )  # fmt: skip
     progress = not args.no_progress and sys.stderr.isatty()
     inputs: list[Path] = list(args.input)

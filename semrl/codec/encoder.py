@@ -57,6 +57,9 @@ class EncoderConfig:
         crf: when set, x265's CRF rate control with its own adaptive quantisation (and cuTree
             in GOPs) instead of constant QP, as people run x265; offsets are then added to
             x265's AQ offsets and QPs are no longer base + offset.
+        bitrate: when set (kbit/s), x265's own average-bitrate rate control (ABR) with its adaptive
+            quantisation (and cuTree in GOPs), as people run ``x265 --bitrate``; like ``crf``,
+            offsets are then added to x265's own.
         threads: worker threads (x265 thread pool size).
         qg_size: quantisation-group size; 64 gives one QP per CTU, 16 one per 16x16 block.
         fps: frame rate as (numerator, denominator).
@@ -73,6 +76,7 @@ class EncoderConfig:
     gop: Gop = Gop.LOW_DELAY_P
     keyint: int = 250
     crf: float | None = None
+    bitrate: float | None = None
     threads: int = 1
     qg_size: int = CTU_SIZE
     fps: tuple[int, int] = (25, 1)
@@ -97,11 +101,13 @@ class EncoderConfig:
             raise InvalidInputError(f"keyint must be at least 1, got {self.keyint}")
         if self.crf is not None and not QP_MIN <= self.crf <= QP_MAX:
             raise InvalidInputError(f"crf must be in {QP_MIN}..{QP_MAX}, got {self.crf}")
+        if self.bitrate is not None and (not self.bitrate > 0 or self.crf is not None):
+            raise InvalidInputError(f"bitrate must be positive kbit/s and without crf, got {self.bitrate}")
 
     @property
     def constant_qp(self) -> bool:
         """True in constant-QP mode, where every CU's QP is exactly base + offset."""
-        return self.crf is None
+        return self.crf is None and self.bitrate is None
 
     def x265_options(self) -> list[tuple[str, str]]:
         """The x265 options (name, value) this config sets on top of its preset, in order.
@@ -120,7 +126,9 @@ class EncoderConfig:
             ("log-level", self.log_level),
             ("pools", str(self.threads)),
         ]
-        if self.crf is None:
+        if self.bitrate is not None:
+            opts += [("bitrate", f"{self.bitrate:g}")]
+        elif self.crf is None:
             opts += [("qp", str(self.qp)), ("cqp-offsets", "1")]
         else:
             opts += [("crf", f"{self.crf:g}")]
@@ -128,11 +136,11 @@ class EncoderConfig:
             opts += [("keyint", "1"), ("bframes", "0"), ("frame-threads", "1")]
         elif self.gop is Gop.LOW_DELAY_P:
             opts += [("keyint", str(self.keyint)), ("bframes", "0"), ("frame-threads", "1")]
-            if self.crf is None:
+            if self.constant_qp:
                 opts += [("rc-lookahead", "0"), ("scenecut", "0")]
         else:
             opts += [("keyint", str(self.keyint))]
-            if self.crf is None:
+            if self.constant_qp:
                 opts += [("b-adapt", "0")]  # a fixed GOP of the preset's B-frames, as in HM's RA
         if self.sao is not None:
             opts.append(("sao", "1" if self.sao else "0"))

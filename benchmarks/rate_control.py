@@ -1,0 +1,123 @@
+"""``semrl encode --bitrate`` against x265's own rate control at the same target: rate held, accuracy kept.
+
+For each clip (default: the three of ``videos/``) and each target bitrate, the first ``--frames``
+frames are coded twice, low-delay P, preset medium:
+
+- semrl: ``semrl encode --bitrate KBPS`` with the shipped detection policy (semrl's frame-level
+  rate control, the policy's per-CTU map inside each frame);
+- x265: x265's ABR (``--bitrate KBPS``) with its default AQ and cuTree, as people run it.
+
+Each is scored by ``semrl eval`` (detection mAP50-95 against the net's objects on the source,
+COCO AP). Reported per clip and target: the achieved rate and its error, the largest one-second
+window over the target, and the accuracy.
+
+    python benchmarks/rate_control.py --frames 150
+
+Writes ``benchmarks/results/rate_control.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def x265_abr(source: Path, output: Path, kbps: float, frames: int) -> None:
+    """Code ``source`` with x265's ABR at ``kbps`` (LDP, preset medium, default AQ and cuTree)."""
+    from semrl.codec import AnnexBWriter, Encoder, EncoderConfig, Gop
+    from semrl.media import open_source
+
+    with open_source(source, max_frames=frames, crop_even=True) as clip:
+        fps = clip.info.fps
+        config = EncoderConfig(clip.info.width, clip.info.height, bitrate=kbps, gop=Gop.LOW_DELAY_P,
+                               fps=(fps.numerator, fps.denominator))  # fmt: skip
+        with Encoder(config) as encoder, AnnexBWriter(output) as stream:
+            for picture in clip:
+                for coded in encoder.encode(picture):
+                    stream.write(coded.nal)
+            for coded in encoder.flush():
+                stream.write(coded.nal)
+
+
+def window_ratio(bits: list[int], fps: float, kbps: float) -> float:
+    """The largest sum of bits over one second of frames, over the target's bits per second."""
+    n = max(1, round(fps))
+    sums = [sum(bits[i : i + n]) for i in range(max(1, len(bits) - n + 1))]
+    return max(sums) / (kbps * 1000.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the comparison; returns 0."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--clips", nargs="*", type=Path, help="clips (default: the shared videos/)")
+    parser.add_argument("--rates", default="50,100,200", help="target kbit/s (default 50,100,200)")
+    parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--output", type=Path, default=RESULTS / "rate_control.json")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from semrl.assets import assets_root
+    from semrl.evaluate import evaluate
+    from semrl.files import atomic_write
+    from semrl.pipeline import EncodeSettings, encode_video
+
+    torch.set_num_threads(2)
+    root = assets_root()
+    clips = args.clips or (sorted((root / "videos").glob("*.mp4")) if root is not None else [])
+    if not clips:
+        print("error: no clips: pass --clips or set SEMRL_ASSETS", file=sys.stderr)
+        return 2
+    rates = [float(r) for r in args.rates.split(",")]
+    start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="semrl-rc-") as work:
+        for clip in clips:
+            for kbps in rates:
+                ours, theirs = Path(work) / "semrl.mp4", Path(work) / "x265.hevc"
+                encode_video(clip, ours, EncodeSettings(bitrate=kbps, max_frames=args.frames))
+                x265_abr(clip, theirs, kbps, args.frames)
+                for method, path in (("semrl", ours), ("x265-abr", theirs)):
+                    report = evaluate(clip, path, "detection", max_frames=args.frames)
+                    fps = report.fps if method == "semrl" else _clip_fps(clip)
+                    bits = [int(r["bits"]) for r in report.rows]
+                    rate = sum(bits) * fps / len(bits) / 1000
+                    rows.append({
+                        "clip": clip.name, "target_kbps": kbps, "method": method, "frames": report.frames,
+                        "kbps": rate, "rate_error_percent": 100 * (rate / kbps - 1),
+                        "max_1s_window_ratio": window_ratio(bits, fps, kbps),
+                        "map50_95": 100 * report.accuracy, "psnr_y": report.psnr_y,
+                    })  # fmt: skip
+                    r = rows[-1]
+                    print(f"{clip.name} {kbps:g} kbit/s {method:9s}: {r['kbps']:.1f} kbit/s "
+                          f"({r['rate_error_percent']:+.1f} %), 1-s window {r['max_1s_window_ratio']:.2f}x, "
+                          f"mAP50-95 {r['map50_95']:.1f}, PSNR-Y {r['psnr_y']:.2f}", flush=True)  # fmt: skip
+    seconds = time.perf_counter() - start
+    description = (
+        f"{len(clips)} clips, first {args.frames} frames, LDP, preset medium; semrl: shipped detection policy with "
+        f"--bitrate; x265: ABR with its AQ and cuTree; mAP50-95 against pseudo ground truth (COCO AP); "
+        f"{seconds:.0f} s on {platform.machine()}, {datetime.now(timezone.utc).date()}"
+    )
+    atomic_write(args.output, json.dumps({"description": description, "rows": rows}, indent=1) + "\n")
+    print(description)
+    return 0
+
+
+def _clip_fps(clip: Path) -> float:
+    from semrl.media import video_info
+
+    return float(video_info(clip).fps)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
