@@ -146,6 +146,7 @@ def evaluate(
     max_frames: int | None = None,
     device: str | None = None,
     weights: str | None = None,
+    classes: tuple[str, ...] | None = None,
 ) -> EvalReport:
     """Score an encoded video against its original (see the module docstring).
 
@@ -158,6 +159,7 @@ def evaluate(
         max_frames: Compare at most this many frames.
         device: Torch device of the task net.
         weights: The task net's weights (any Ultralytics checkpoint of the task; default the task's).
+        classes: Score only these classes (detection, segmentation; against pseudo ground truth).
 
     Raises:
         InvalidInputError: Unknown task, sizes that differ, labels with another task, no frames.
@@ -203,7 +205,15 @@ def evaluate(
         truth = _labels(original, labels, task, n, ref_rgb[0].shape[:2])
         if truth is not None:
             against = f"labels {truth[0]}"
-        scores, main, secondary = _detection(net, ref_rgb, dec_rgb, task, None if truth is None else truth[1])
+        wanted = None
+        if classes is not None:
+            by_name = {name: i for i, name in net.names.items()}
+            unknown = [c for c in classes if c not in by_name]
+            if unknown:
+                raise InvalidInputError(f"--classes {', '.join(unknown)}: not classes of {net.weights_path.name}")
+            wanted = np.array(sorted(by_name[c] for c in classes), np.int64)
+            against += f" ({', '.join(classes)})"
+        scores, main, secondary = _detection(net, ref_rgb, dec_rgb, task, None if truth is None else truth[1], wanted)
     psnrs = [_psnr(r.y, d.y) for r, d in zip(reference[:n], decoded[:n], strict=True)]
     ssims = [plane_ssim(r.y, d.y) for r, d in zip(reference[:n], decoded[:n], strict=True)]
     rows = [
@@ -240,7 +250,12 @@ def _labels(
 
 
 def _detection(
-    net: Any, ref: list[NDArray[np.uint8]], dec: list[NDArray[np.uint8]], task: str, truth: list[Any] | None
+    net: Any,
+    ref: list[NDArray[np.uint8]],
+    dec: list[NDArray[np.uint8]],
+    task: str,
+    truth: list[Any] | None,
+    wanted: NDArray[np.int64] | None = None,
 ) -> tuple[list[float], float, float]:
     from semrl.fidelity.detection import average_precision, match_frame, pseudo_target
     from semrl.fidelity.labels import labelled_subset
@@ -256,6 +271,8 @@ def _detection(
         for k, (pred, orig) in enumerate(zip(decoded, originals, strict=True)):
             if truth is None:
                 target = pseudo_target(orig)
+                if wanted is not None:
+                    target, pred = target.subset(np.isin(target.cls, wanted)), pred.subset(np.isin(pred.cls, wanted))
             else:
                 target = truth[s + k]
                 pred = labelled_subset(pred, target)

@@ -77,3 +77,18 @@ def test_a_policys_qp_maps_on_images_of_odd_size(tmp_path) -> None:
     stems = sorted(p.stem for p in images.iterdir() if p.suffix == ".jpg")
     assert sorted(p.name for p in out.glob("*_qp_*.png")) == [f"{s}_qp_000000.png" for s in stems]
     assert not [p for p in tmp_path.rglob("*.hevc")]  # the encodes that drew them are gone
+
+
+@pytest.mark.weights
+def test_maps_of_some_classes_only(tmp_path) -> None:
+    import ultralytics
+
+    require_assets()
+    bus = Path(ultralytics.__file__).parent / "assets" / "bus.jpg"
+    importance = {}
+    for classes in ("person", "giraffe"):
+        out = tmp_path / classes
+        args = _parser().parse_args(["maps", str(bus), "--task", "detection", "-o", str(out), "--classes", classes])
+        assert args.func(args) == 0
+        importance[classes] = max(float(r["importance"]) for r in csv.DictReader((out / "bus_ctu.csv").open()))
+    assert importance["person"] > 0.5 and importance["giraffe"] == 0.0  # bus.jpg has people, no giraffe

@@ -66,3 +66,14 @@ def test_mismatched_inputs_are_refused(clip: Path) -> None:
         evaluate(root / "videos" / "traffic_640x360.mp4", clip, "detection", max_frames=2)
     with pytest.raises(InvalidInputError, match="for detection, not segmentation"):
         evaluate(clip, clip, "segmentation", labels=clip)
+
+
+def test_only_the_classes_asked_for_are_scored(clip: Path, tmp_path: Path) -> None:
+    encoded = tmp_path / "coarse.mp4"
+    encode_video(clip, encoded, EncodeSettings(policy="uniform", qp=44, preset="ultrafast"))
+    people = evaluate(clip, encoded, "detection", classes=("person",))
+    everything = evaluate(clip, encoded, "detection")
+    assert people.against == "pseudo ground truth (person)" and people.accuracy != everything.accuracy
+    assert evaluate(clip, clip, "detection", classes=("person",)).accuracy == pytest.approx(1.0)
+    with pytest.raises(InvalidInputError, match="--classes walker: not classes of yolov8n.pt"):
+        evaluate(clip, encoded, "detection", classes=("walker",))

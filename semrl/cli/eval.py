@@ -27,8 +27,20 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--frames", type=int, help="compare at most N frames")
     parser.add_argument("--device", help="task-net device (default: CUDA when present)")
     parser.add_argument("--weights", help="the task net's weights: any Ultralytics checkpoint of the task")
+    parser.add_argument("--classes", help="comma-separated class names to score, e.g. person,car")
     parser.add_argument("-o", "--output", type=Path, help="folder for ENCODED.eval.{csv,json,png} (default: beside it)")
     parser.set_defaults(func=run)
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        from semrl.errors import InvalidInputError
+
+        raise InvalidInputError("--classes needs at least one class name, e.g. --classes person,car")
+    return names
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--frames must be at least 1, got {args.frames}")
     report = evaluate(
         args.original, args.encoded, args.task, labels=args.labels, max_frames=args.frames, device=args.device,
-        weights=args.weights,
+        weights=args.weights, classes=_names(args.classes),
     )  # fmt: skip
     folder = args.output or args.encoded.parent
     written = report.write(folder, f"{args.encoded.name}.eval")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from semrl.errors import InvalidInputError
 from semrl.semantics.config import METHODS
 
 
@@ -28,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--frames", type=int, default=None, help="first N frames of a video or folder")
     p.add_argument("--weights", default=None, help="weights file or name (default by task)")
     p.add_argument("--class-weights", default=None, help="YAML of per-class weights")
+    p.add_argument("--classes", default=None, help="comma-separated class names: only these count (e.g. person,car)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument(
         "--policy", default=None,
@@ -39,16 +41,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``semrl maps``; errors propagate as semrl errors for the CLI to report."""
-    from semrl.semantics.config import MapConfig, load_class_weights
+    from semrl.semantics.config import ClassWeights, MapConfig, load_class_weights
     from semrl.semantics.extractors import make_extractor
     from semrl.semantics.render import write_maps
 
-    config = MapConfig(
-        task=args.task,
-        method=args.method,
-        weights=args.weights,
-        class_weights=load_class_weights(args.class_weights),
-    )
+    weights = load_class_weights(args.class_weights)
+    if args.classes is not None:
+        names = tuple(n.strip() for n in args.classes.split(",") if n.strip())
+        if args.class_weights is not None or not names:
+            raise InvalidInputError("--classes takes class names, and not together with --class-weights")
+        weights = ClassWeights(0.0, tuple((n, 1.0) for n in names))
+    config = MapConfig(task=args.task, method=args.method, weights=args.weights, class_weights=weights)
     extractor = make_extractor(args.task, config=config, device=args.device)
     written = write_maps(args.input, args.output, extractor, max_frames=args.frames)
     print(f"wrote {len(written)} map(s) to {args.output}")
