@@ -75,5 +75,5 @@ def test_only_the_classes_asked_for_are_scored(clip: Path, tmp_path: Path) -> No
     everything = evaluate(clip, encoded, "detection")
     assert people.against == "pseudo ground truth (person)" and people.accuracy != everything.accuracy
     assert evaluate(clip, clip, "detection", classes=("person",)).accuracy == pytest.approx(1.0)
-    with pytest.raises(InvalidInputError, match="--classes walker: not classes of yolov8n.pt"):
+    with pytest.raises(InvalidInputError, match=r"--classes walker: not classes of yolov8n\.pt"):
         evaluate(clip, encoded, "detection", classes=("walker",))
