@@ -372,6 +372,7 @@ def _run(
     clip_state: dict[str, Any] = {}  # the policy's, carried from frame to frame
     rate = None if settings.bitrate is None else RateController(settings.bitrate, float(info.fps), settings.qp)
     policy_base = settings.qp  # the base QP the policy decides around (with --bitrate, the calibrated start)
+    requested: dict[int, float] = {}  # with --bitrate: each frame's mean CTU QP as asked of x265
     with Encoder(config) as encoder, ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-task-net") as pool:
 
         def offsets_for(index: int, picture: Yuv420) -> npt.NDArray[np.int32]:
@@ -394,7 +395,9 @@ def _run(
         def collect(frames: list[EncodedFrame]) -> None:
             for frame in frames:
                 if rate is not None:
-                    rate.update(frame.bits, float(frame.ctu_qp.mean()), frame.slice_type == "I", frame.pts)
+                    # The QPs asked for, not the reconstruction's: CUs without residual carry the slice QP.
+                    coded_qp = requested.pop(frame.pts, float(frame.ctu_qp.mean()))
+                    rate.update(frame.bits, coded_qp, frame.slice_type == "I", frame.pts)
                 stream.write(frame.nal)
                 coded.append(frame)
                 row = FrameRow(
@@ -422,7 +425,9 @@ def _run(
                 intra = settings.gop is Gop.INTRA or index % settings.keyint == 0
                 qp = rate.next_qp(intra, index)
                 policy_offsets = np.zeros(encoder.ctu_shape, np.int32) if offsets is None else offsets
-                given = (np.clip(qp + policy_offsets, QP_MIN, QP_MAX) - settings.qp).astype(np.int32)
+                frame_qps = np.clip(qp + policy_offsets, QP_MIN, QP_MAX)
+                requested[index] = float(frame_qps.mean())
+                given = (frame_qps - settings.qp).astype(np.int32)
             collect(watch.call("encode", encoder.encode, picture, given))
 
         for index, picture in enumerate(watch.timed("decode", iter(source))):
@@ -450,7 +455,7 @@ def _calibrate(rate: RateController, picture: Yuv420, settings: EncodeSettings) 
         config = EncoderConfig(picture.width, picture.height, qp=qp, preset=settings.preset, gop=Gop.INTRA)
         with Encoder(config) as trial:
             bits[qp] = float(sum(f.bits for f in trial.encode(picture) + trial.flush()))
-    return round(rate.calibrate(bits))
+    return min(round(rate.calibrate(bits)), QP_MAX)  # the policy decides around a real QP
 
 
 def _progress_bar(info: SourceInfo, settings: EncodeSettings, enabled: bool) -> Any:

@@ -24,6 +24,10 @@ from semrl.errors import InvalidInputError
 MAX_STEP = 3
 """Most QP change between consecutive P-frames (and from the I-frame to the first P-frame: 2 x)."""
 
+VIRTUAL_MAX = QP_MAX + 12
+"""Highest frame QP asked for: above 51 the frame is coded at 51 where the policy's offset does not
+bring it lower, so a policy that spends on objects still fits a low target."""
+
 SMOOTHING = 0.5
 """Weight of the newest frame in the exponential average of the model constant."""
 
@@ -80,7 +84,7 @@ class RateController:
             return self.start_qp
         self._c["I"] = sum(cs) / len(cs)
         self._c.setdefault("P", self._c["I"] / 6.0)
-        self.start_qp = float(min(max(self.qp_for(4.0 * self.frame_budget, self._c["I"]), QP_MIN), QP_MAX))
+        self.start_qp = float(min(max(self.qp_for(4.0 * self.frame_budget, self._c["I"]), QP_MIN), VIRTUAL_MAX))
         return self.start_qp
 
     def next_qp(self, intra: bool, frame: int | None = None) -> int:
@@ -115,7 +119,7 @@ class RateController:
                     qp = min(qp, self._last_qp + MAX_STEP)
         if not intra or self._last_qp is None:
             self._last_qp = qp
-        asked = float(min(max(round(qp - self._bias.get(kind, 0.0)), QP_MIN), QP_MAX))
+        asked = float(min(max(round(qp - self._bias.get(kind, 0.0)), QP_MIN), VIRTUAL_MAX))
         if frame is not None:
             self._asked[frame] = asked
         return int(asked)
