@@ -92,3 +92,22 @@ def test_maps_of_some_classes_only(tmp_path) -> None:
         assert args.func(args) == 0
         importance[classes] = max(float(r["importance"]) for r in csv.DictReader((out / "bus_ctu.csv").open()))
     assert importance["person"] > 0.5 and importance["giraffe"] == 0.0  # bus.jpg has people, no giraffe
+
+
+@pytest.mark.weights
+def test_maps_into_a_folder_that_refuses_writes_is_a_message(tmp_path, monkeypatch, capsys) -> None:
+    import ultralytics
+
+    from semrl.cli import main
+    from semrl.semantics import render
+
+    require_assets()
+
+    def refused(path, data):  # as a read-only folder answers a user who is not root
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(render, "atomic_write", refused)
+    bus = Path(ultralytics.__file__).parent / "assets" / "bus.jpg"
+    assert main(["maps", str(bus), "--task", "detection", "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "Permission denied" in err and "Traceback" not in err

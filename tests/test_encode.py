@@ -426,3 +426,24 @@ def test_a_mid_stream_size_change_is_said(tmp_path: Path) -> None:
     with pytest.warns(InputWarning, match=r"changes its picture size mid-stream \(128x96, 160x96\)"):
         report = encode_video(joined, tmp_path / "out.hevc", EncodeSettings(policy="uniform", preset="ultrafast"))
     assert report.frames >= 19 and (report.width, report.height) == (128, 96)  # a frame may go at the splice
+
+
+def test_a_real_full_disk_during_the_mp4_mux_leaves_nothing(
+    pets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import subprocess
+
+    small = tmp_path / "small"
+    small.mkdir()
+    # 64 KiB: the 30-frame stream (about 47 KB) fits, the MP4 beside it does not.
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here to fill the disk: {mounted.stderr.decode().strip()}")
+    try:
+        code = main(["encode", str(pets), "-o", str(small / "o.mp4"), "--frames", "30", "--policy", "uniform",
+                     "--preset", "ultrafast", "--no-progress"])  # fmt: skip
+        assert code == 1
+        assert "No space left on device" in capsys.readouterr().err
+        assert list(small.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
