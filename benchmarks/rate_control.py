@@ -42,10 +42,7 @@ def x265_abr(source: Path, output: Path, kbps: float, frames: int) -> None:
         config = EncoderConfig(clip.info.width, clip.info.height, bitrate=kbps, gop=Gop.LOW_DELAY_P,
                                fps=(fps.numerator, fps.denominator))  # fmt: skip
         with Encoder(config) as encoder, AnnexBWriter(output) as stream:
-            for picture in clip:
-                for coded in encoder.encode(picture):
-                    stream.write(coded.nal)
-            for coded in encoder.flush():
+            for coded in encoder.encode_all(iter(clip)):
                 stream.write(coded.nal)
 
 

@@ -46,6 +46,7 @@ from numpy.typing import NDArray
 
 from semrl.codec import CTU_SIZE, QP_MAX
 from semrl.errors import InvalidInputError
+from semrl.fidelity.detection import box_iou
 from semrl.semantics.maps import TaskOutput, grid_shape, pool_map
 
 TERM_NAMES = ("dsem", "rise", "dpix", "mse", "dobj", "fobj")
@@ -169,20 +170,6 @@ def box_shares(boxes: NDArray[np.floating], shape: tuple[int, int], block: int =
         c = min(int((x0[i] + x1[i]) / 2 // block), cols - 1)
         area[i, r, c] = 1.0
     out: NDArray[np.float64] = area / np.maximum(area.sum(axis=(1, 2), keepdims=True), 1e-12)
-    return out
-
-
-def box_iou(a: NDArray[np.floating], b: NDArray[np.floating]) -> NDArray[np.float64]:
-    """IoU of every box of ``a`` (N, 4) with every box of ``b`` (M, 4), xyxy: (N, M)."""
-    a64, b64 = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    x0 = np.maximum(a64[:, None, 0], b64[None, :, 0])
-    y0 = np.maximum(a64[:, None, 1], b64[None, :, 1])
-    x1 = np.minimum(a64[:, None, 2], b64[None, :, 2])
-    y1 = np.minimum(a64[:, None, 3], b64[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area_a = (a64[:, 2] - a64[:, 0]) * (a64[:, 3] - a64[:, 1])
-    area_b = (b64[:, 2] - b64[:, 0]) * (b64[:, 3] - b64[:, 1])
-    out: NDArray[np.float64] = inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
     return out
 
 

@@ -167,9 +167,9 @@ def evaluate(
     """
     import warnings
 
-    from semrl.fidelity.distortion import plane_ssim
+    from semrl.fidelity.distortion import plane_psnr, plane_ssim
     from semrl.semantics.config import DEFAULT_WEIGHTS
-    from semrl.semantics.yolo import YoloNet
+    from semrl.semantics.yolo import YoloNet, class_ids
 
     if task not in TASKS:
         raise InvalidInputError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
@@ -207,14 +207,10 @@ def evaluate(
             against = f"labels {truth[0]}"
         wanted = None
         if classes is not None:
-            by_name = {name: i for i, name in net.names.items()}
-            unknown = [c for c in classes if c not in by_name]
-            if unknown:
-                raise InvalidInputError(f"--classes {', '.join(unknown)}: not classes of {net.weights_path.name}")
-            wanted = np.array(sorted(by_name[c] for c in classes), np.int64)
+            wanted = np.array(sorted(class_ids(net.names, classes, net.weights_path.name)), np.int64)
             against += f" ({', '.join(classes)})"
         scores, main, secondary = _detection(net, ref_rgb, dec_rgb, task, None if truth is None else truth[1], wanted)
-    psnrs = [_psnr(r.y, d.y) for r, d in zip(reference[:n], decoded[:n], strict=True)]
+    psnrs = [min(plane_psnr(r.y, d.y), 100.0) for r, d in zip(reference[:n], decoded[:n], strict=True)]
     ssims = [plane_ssim(r.y, d.y) for r, d in zip(reference[:n], decoded[:n], strict=True)]
     rows = [
         {"frame": i, "bits": bits[i], "accuracy": scores[i], "psnr_y": psnrs[i], "ssim_y": ssims[i]} for i in range(n)
@@ -223,12 +219,6 @@ def evaluate(
         str(original), str(encoded), task, against, n, fps, main, secondary,
         float(np.sum(bits)) * fps / n / 1000, float(np.mean(psnrs)), float(np.mean(ssims)), rows,
     )  # fmt: skip
-
-
-def _psnr(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> float:
-    """PSNR of one plane in dB, capped at 100 for identical planes."""
-    mse = float(np.mean((reference.astype(np.float64) - decoded.astype(np.float64)) ** 2))
-    return 100.0 if mse == 0 else min(100.0, 10 * float(np.log10(255.0**2 / mse)))
 
 
 def _labels(

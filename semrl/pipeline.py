@@ -477,20 +477,6 @@ def _task_net(task: str, settings: EncodeSettings) -> Any:
     return net
 
 
-def class_ids(names: dict[int, str], wanted: tuple[str, ...]) -> frozenset[int]:
-    """The ids of class names (as the net names them).
-
-    Raises:
-        InvalidInputError: A name the net does not know (the message lists some it does).
-    """
-    by_name = {name: i for i, name in names.items()}
-    unknown = [w for w in wanted if w not in by_name]
-    if unknown:
-        known = ", ".join(list(by_name)[:12]) + (", ..." if len(by_name) > 12 else "")
-        raise InvalidInputError(f"--classes {', '.join(unknown)}: not classes of this net ({known})")
-    return frozenset(by_name[w] for w in wanted)
-
-
 def _leave_cores_to_x265(device: str, settings: EncodeSettings) -> None:
     """The task net runs beside x265's threads: on CPU it gets only the cores x265 leaves free."""
     if device == "cpu":
@@ -503,6 +489,7 @@ def _analyse(net: Any, rgb: npt.NDArray[np.uint8], settings: EncodeSettings) -> 
     if net is None:
         return None
     from semrl.semantics.regions import task_regions
+    from semrl.semantics.yolo import class_ids
 
     imgsz = settings.map_size or min(640, -(-max(rgb.shape[:2]) // 32) * 32)
     classes = None if settings.classes is None else class_ids(net.names, settings.classes)

@@ -8,6 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from semrl.cli.options import class_names
 from semrl.semantics import TASKS
 
 
@@ -61,18 +62,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _names(text: str | None) -> tuple[str, ...] | None:
-    """``person,car`` as a tuple of names; None for none given."""
-    if text is None:
-        return None
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    if not names:
-        from semrl.errors import InvalidInputError
-
-        raise InvalidInputError("--classes needs at least one class name, e.g. --classes person,car")
-    return names
-
-
 def default_output(input_path: Path | None) -> Path:
     """``NAME.semrl.mp4`` beside the input, or ``semrl-sample.mp4`` for the built-in sample."""
     if input_path is None:
@@ -90,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         policy=args.policy, task=args.task, qp=args.qp, preset=args.preset, gop=args.gop, keyint=args.keyint,
         max_frames=args.frames, map_interval=args.map_interval, map_size=args.map_size, roi_delta=args.roi_delta,
         threads=args.threads, device=args.device, fps=args.fps, qp_maps=args.qp_maps, qp_map_every=args.qp_map_every,
-        weights=args.weights, classes=_names(args.classes), bitrate=args.bitrate,
+        weights=args.weights, classes=class_names(args.classes), bitrate=args.bitrate,
     )  # fmt: skip
     progress = not args.no_progress and sys.stderr.isatty()
     inputs: list[Path] = list(args.input)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from semrl.cli.options import class_names
 from semrl.semantics import TASKS
 
 
@@ -32,17 +33,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _names(text: str | None) -> tuple[str, ...] | None:
-    if text is None:
-        return None
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    if not names:
-        from semrl.errors import InvalidInputError
-
-        raise InvalidInputError("--classes needs at least one class name, e.g. --classes person,car")
-    return names
-
-
 def run(args: argparse.Namespace) -> int:
     """Evaluates, prints the summary and writes the files."""
     from semrl.errors import InvalidInputError
@@ -52,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--frames must be at least 1, got {args.frames}")
     report = evaluate(
         args.original, args.encoded, args.task, labels=args.labels, max_frames=args.frames, device=args.device,
-        weights=args.weights, classes=_names(args.classes),
+        weights=args.weights, classes=class_names(args.classes),
     )  # fmt: skip
     folder = args.output or args.encoded.parent
     written = report.write(folder, f"{args.encoded.name}.eval")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from semrl.cli.options import class_names
 from semrl.errors import InvalidInputError
 from semrl.semantics.config import METHODS
 
@@ -46,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
     from semrl.semantics.render import write_maps
 
     weights = load_class_weights(args.class_weights)
-    if args.classes is not None:
-        names = tuple(n.strip() for n in args.classes.split(",") if n.strip())
-        if args.class_weights is not None or not names:
+    names = class_names(args.classes)
+    if names is not None:
+        if args.class_weights is not None:
             raise InvalidInputError("--classes takes class names, and not together with --class-weights")
         weights = ClassWeights(0.0, tuple((n, 1.0) for n in names))
     config = MapConfig(task=args.task, method=args.method, weights=args.weights, class_weights=weights)

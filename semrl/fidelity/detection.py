@@ -104,6 +104,20 @@ def _mask_iou(gt: NDArray[np.bool_], pred: NDArray[np.bool_]) -> Any:
     return torch.cat(cols, dim=1)
 
 
+def box_iou(a: NDArray[np.floating], b: NDArray[np.floating]) -> NDArray[np.float64]:
+    """IoU of every box of ``a`` (N, 4) with every box of ``b`` (M, 4), xyxy: (N, M)."""
+    a64, b64 = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    x0 = np.maximum(a64[:, None, 0], b64[None, :, 0])
+    y0 = np.maximum(a64[:, None, 1], b64[None, :, 1])
+    x1 = np.minimum(a64[:, None, 2], b64[None, :, 2])
+    y1 = np.minimum(a64[:, None, 3], b64[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a64[:, 2] - a64[:, 0]) * (a64[:, 3] - a64[:, 1])
+    area_b = (b64[:, 2] - b64[:, 0]) * (b64[:, 3] - b64[:, 1])
+    out: NDArray[np.float64] = inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+    return out
+
+
 def box_overlaps(boxes: NDArray[np.floating], others: NDArray[np.floating]) -> NDArray[np.bool_]:
     """Whether each xyxy box of ``boxes`` (N, 4) shares a positive area with any box of ``others`` (M, 4)."""
     a, b = np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(others, np.float64).reshape(-1, 4)

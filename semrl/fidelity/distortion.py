@@ -56,6 +56,24 @@ def psnr(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> float:
     return float(peak_signal_noise_ratio(reference, decoded, data_range=255))  # type: ignore[no-untyped-call]
 
 
+def _plane_pair(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> None:
+    for name, plane in (("reference", reference), ("decoded", decoded)):
+        if plane.ndim != 2 or plane.dtype != np.uint8:
+            raise InvalidInputError(f"{name} plane must be (H, W) uint8, got {plane.shape} {plane.dtype}")
+    if reference.shape != decoded.shape:
+        raise InvalidInputError(f"reference {reference.shape} and decoded {decoded.shape} differ")
+
+
+def plane_psnr(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> float:
+    """PSNR of one plane, e.g. luma, in dB (data range 255); identical planes give ``inf``."""
+    from skimage.metrics import peak_signal_noise_ratio
+
+    _plane_pair(reference, decoded)
+    if np.array_equal(reference, decoded):
+        return float("inf")
+    return float(peak_signal_noise_ratio(reference, decoded, data_range=255))  # type: ignore[no-untyped-call]
+
+
 def plane_ssim(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> float:
     """SSIM of one plane, e.g. luma (``skimage.metrics.structural_similarity``, data range 255).
 
@@ -65,11 +83,7 @@ def plane_ssim(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> floa
     """
     from skimage.metrics import structural_similarity
 
-    for name, plane in (("reference", reference), ("decoded", decoded)):
-        if plane.ndim != 2 or plane.dtype != np.uint8:
-            raise InvalidInputError(f"{name} plane must be (H, W) uint8, got {plane.shape} {plane.dtype}")
-    if reference.shape != decoded.shape:
-        raise InvalidInputError(f"reference {reference.shape} and decoded {decoded.shape} differ")
+    _plane_pair(reference, decoded)
     return float(structural_similarity(reference, decoded, data_range=255))  # type: ignore[no-untyped-call]
 
 

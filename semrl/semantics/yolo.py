@@ -136,6 +136,20 @@ class Detections:
         )
 
 
+def class_ids(names: dict[int, str], wanted: Sequence[str], source: str = "this net") -> frozenset[int]:
+    """The ids of class names, as a net names them (``YoloNet.names``).
+
+    Raises:
+        InvalidInputError: A name the net does not know (the message lists some it does).
+    """
+    by_name = {name: i for i, name in names.items()}
+    unknown = [w for w in wanted if w not in by_name]
+    if unknown:
+        known = ", ".join(list(by_name)[:12]) + (", ..." if len(by_name) > 12 else "")
+        raise InvalidInputError(f"--classes {', '.join(unknown)}: not classes of {source} ({known})")
+    return frozenset(by_name[w] for w in wanted)
+
+
 def default_device() -> str:
     """``"cuda"`` when a CUDA device is usable, else ``"cpu"``."""
     import torch
