@@ -9,6 +9,7 @@ original: -D inside, +D outside; the best D is reported), and any policy (``--po
     python benchmarks/bdrate.py --task all              # the four settings and the summary table
     python benchmarks/bdrate.py --task detection --policy mine=my_pkg.policies:fn   # add a method
     python benchmarks/bdrate.py --task video --gop ra --data my_clips/     # video: random access, own clips
+    python benchmarks/bdrate.py --task all --ray auto     # every coding as a task on a running Ray cluster
 
 Video runs on the shared clips of ``videos/``, ``videos-extra/`` and TUD-Campus (``--data`` takes
 any video, folder of videos, or a comma list), the first ``--frames`` frames of each; clips with
@@ -24,6 +25,7 @@ so adding a method computes only that method.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import platform
@@ -48,6 +50,7 @@ from semrl.bench.runner import (
     run_methods,
 )
 from semrl.bench.tasknet import label_metric, task_metric
+from semrl.cluster import add_ray_option, session
 from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN
 from semrl.errors import InvalidInputError, SemrlError
 from semrl.policy import RoiPolicy
@@ -170,6 +173,7 @@ def describe(args: argparse.Namespace, task: TaskSpec, ctx: Any, seconds: float,
                    "after dropping points not above every lower-rate point; fewer than 3 kept: not comparable",
         "run_seconds": seconds,
         "work": dict(ctx.counts),
+        "parallelism": f"Ray tasks at {args.ray}" if args.ray else f"{args.workers} worker processes",
         "methods": {m.name: method_id(m) for m in build_methods(args, task.video)},
     }  # fmt: skip
 
@@ -192,7 +196,7 @@ def run_task(name: str, args: argparse.Namespace, argv: list[str]) -> Path:
         cache_dir=cache_dir, progress=not args.no_progress, gop=args.gop,
     )  # fmt: skip
     methods = build_methods(args, task.video)
-    points = run_methods(ctx, methods, workers=args.workers)
+    points = run_methods(ctx, methods, workers=args.workers, ray=args.ray)
     ref = task_metric(name, reference_scores(ctx, "reference"))
     orig = task_metric(name, reference_scores(ctx, "original"))
     units, items, labels_ref = None, None, None
@@ -241,6 +245,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="medium")
     p.add_argument("--keyint", type=int, default=250, help="video: IDR interval")
     p.add_argument("--workers", type=int, default=2, help="operating points coded at once (processes; default 2)")
+    add_ray_option(p, "every image or clip at every point (instead of --workers)")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples over images (0: none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default=str(RESULTS), help="results root (one folder per task)")
@@ -262,8 +267,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers < 1:
             raise InvalidInputError(f"--workers must be at least 1, got {args.workers}")
         build_methods(args, False)  # validate before any heavy work
-        for n in names:
-            run_task(n, args, argv)
+        with session(args.ray) if args.ray else contextlib.nullcontext():
+            for n in names:
+                run_task(n, args, argv)
         root = Path(args.output)
         table = summary(root, "python benchmarks/bdrate.py --task all")
         from semrl.files import atomic_write

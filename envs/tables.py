@@ -9,7 +9,10 @@ there), and the task net's output on the uncoded picture (live mode grades again
 
 Tables are cached under ``<semrl cache>/env_tables`` keyed by the picture's content, the QP set,
 the codec's fingerprint (x265 version, patch hash, preset) and the extractor's fingerprint
-(weights sha256, map settings), and built in parallel worker processes with a progress bar.
+(weights sha256, map settings), and built in parallel worker processes with a progress bar, or
+as Ray tasks (one per picture) on a local Ray instance or a cluster (:mod:`semrl.cluster`): the
+tables come back to this process, which writes the cache, so a run spread over machines or
+interrupted resumes without recomputing.
 """
 
 from __future__ import annotations
@@ -288,6 +291,20 @@ def _work(job: tuple[Picture, tuple[int, ...], str]) -> str:
     return target
 
 
+def _ray_table(job: tuple[Picture, tuple[int, ...], Callable[[], Codec], Callable[[], SemanticExtractor]]) -> Any:
+    """A Ray task: one picture's table, with the worker's identity (its x265 build and task net)."""
+    from semrl.cluster import per_process
+
+    picture, qps, codec_factory, extractor_factory = job
+    codec, extractor = per_process(codec_factory), per_process(extractor_factory)
+    return table_identity(codec, extractor), compute_table(picture, codec, extractor, qps)
+
+
+def table_identity(codec: Codec, extractor: SemanticExtractor) -> dict[str, str]:
+    """What a table depends on besides the picture: the codec's and the task net's fingerprints."""
+    return {"x265": codec.fingerprint, "task net": extractor.fingerprint}
+
+
 def build_tables(
     pictures: Sequence[Picture],
     *,
@@ -299,8 +316,9 @@ def build_tables(
     progress: bool = True,
     codec: Codec | None = None,
     extractor: SemanticExtractor | None = None,
+    ray: str | None = None,
 ) -> list[CtuTable]:
-    """Tables of every picture, from the cache or computed (in ``workers`` processes).
+    """Tables of every picture, from the cache or computed (in ``workers`` processes, or on Ray).
 
     Args:
         pictures: The pictures.
@@ -312,9 +330,15 @@ def build_tables(
         progress: Show a progress bar.
         codec: An already built codec for this process (else ``codec_factory()``).
         extractor: An already built extractor for this process (else ``extractor_factory()``).
+        ray: Ray address (:func:`semrl.cluster.session`): one Ray task per picture instead of
+            ``workers``. A picture that fails there is left out with a warning naming it.
+
+    Returns:
+        The tables, in picture order (without pictures that failed on Ray).
 
     Raises:
         InvalidInputError: QPs out of range or not ascending.
+        ClusterError: Ray is missing or unreachable, or every picture failed on it.
     """
     from tqdm import tqdm
 
@@ -329,7 +353,11 @@ def build_tables(
     paths = [root / f"{table_key(p, q, codec.fingerprint, extractor.fingerprint)}.npz" for p in pictures]
     missing = [(p, tuple(q), str(path)) for p, path in zip(pictures, paths, strict=True) if not path.is_file()]
     if missing:
-        bar = tqdm(total=len(missing), desc=f"fast-mode tables ({len(q)} QPs)", disable=not progress, unit="pic")
+        desc = f"fast-mode tables ({len(q)} QPs)"
+        if ray is not None:
+            return _build_on_ray(ray, pictures, paths, missing, codec_factory, extractor_factory,
+                                 table_identity(codec, extractor), desc, progress)  # fmt: skip
+        bar = tqdm(total=len(missing), desc=desc, disable=not progress, unit="pic")
         if workers <= 1 or len(missing) == 1:
             _WORKER.update(codec=codec, extractor=extractor)
             for job in missing:
@@ -342,6 +370,35 @@ def build_tables(
                     bar.update()
         bar.close()
     return [CtuTable.load(p) for p in paths]
+
+
+def _build_on_ray(
+    address: str,
+    pictures: Sequence[Picture],
+    paths: Sequence[Path],
+    missing: Sequence[tuple[Picture, tuple[int, ...], str]],
+    codec_factory: Callable[[], Codec],
+    extractor_factory: Callable[[], SemanticExtractor],
+    identity: dict[str, str],
+    desc: str,
+    progress: bool,
+) -> list[CtuTable]:
+    from semrl.cluster import ClusterError, report_failures, run_jobs, session
+
+    jobs = [(p.name, (p, qps, codec_factory, extractor_factory)) for p, qps, _ in missing]
+
+    def save(index: int, table: CtuTable) -> None:
+        table.save(Path(missing[index][2]))
+
+    with session(address):
+        failures = run_jobs(_ray_table, jobs, identity=identity, on_result=save, desc=desc, progress=progress)
+    if failures:
+        message = report_failures(failures, "picture(s)")
+        if len(failures) == len(pictures):
+            raise ClusterError(message)
+        warnings.warn(f"{message}; training goes on without them", stacklevel=3)
+    failed = {missing[f.index][2] for f in failures}
+    return [CtuTable.load(path) for path in paths if str(path) not in failed]
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -469,12 +470,65 @@ def _progress_bar(info: SourceInfo, settings: EncodeSettings, enabled: bool) -> 
 
 def _task_net(task: str, settings: EncodeSettings) -> Any:
     from semrl.semantics.config import DEFAULT_WEIGHTS
-    from semrl.semantics.yolo import YoloNet
 
-    net = YoloNet(settings.weights or DEFAULT_WEIGHTS[task], device=settings.device)
+    net = _load_net(settings.weights or DEFAULT_WEIGHTS[task], settings.device)
     if net.task != task:
         raise InvalidInputError(f"--weights {settings.weights} is a {net.task} net; this encode needs a {task} net")
     return net
+
+
+@functools.lru_cache(maxsize=2)
+def _load_net(weights: str, device: str | None) -> Any:
+    """The task net, loaded once per process for a run of several encodes (inference keeps no state)."""
+    from semrl.semantics.yolo import YoloNet
+
+    return YoloNet(weights, device=device)
+
+
+def encode_identity(settings: EncodeSettings) -> dict[str, str]:
+    """What an encode's result depends on besides the input: the x265 build and the task net's weights.
+
+    A Ray worker reports it with each file it encodes (:func:`encode_task`); the driver refuses a
+    file from a worker that reports another.
+    """
+    from semrl.assets import file_sha256, resolve_weights
+    from semrl.codec import load_library
+    from semrl.semantics.config import DEFAULT_WEIGHTS
+
+    build = load_library().build
+    identity = {"x265": f"{build.version}:{build.build_number}:{build.patch_hash}"}
+    _, task = resolve_policy(settings)
+    if task is not None:
+        identity["weights"] = file_sha256(Path(resolve_weights(settings.weights or DEFAULT_WEIGHTS[task])))
+    return identity
+
+
+def encode_task(job: tuple[str, str, EncodeSettings]) -> tuple[dict[str, str], tuple[bytes, EncodeReport]]:
+    """A Ray task: encode one input into a scratch file and send the file back with its report.
+
+    Args:
+        job: (input path, output file name, settings). The input must be at this path on the
+            worker's node (shared storage on a cluster).
+
+    Raises:
+        InputNotFoundError: The input is not on this node.
+    """
+    import socket
+    import tempfile
+
+    from semrl.errors import InputNotFoundError
+
+    source, name, settings = job
+    path = Path(source)
+    if not path.exists():
+        raise InputNotFoundError(
+            f"{path} not found on node {socket.gethostname()}: on a cluster every node must see the inputs "
+            "at the same path (shared storage)"
+        )
+    with tempfile.TemporaryDirectory(prefix="semrl-encode-") as scratch:
+        output = Path(scratch) / name
+        report = encode_video(path, output, settings)
+        return encode_identity(settings), (output.read_bytes(), report)
 
 
 def _leave_cores_to_x265(device: str, settings: EncodeSettings) -> None:

@@ -156,6 +156,7 @@ def train(
     codec_factory: Callable[[], Codec] | None = None,
     extractor_factory: Callable[[], SemanticExtractor] | None = None,
     cache_dir: Path | None = None,
+    ray: str | None = None,
 ) -> TrainResult:
     """Build (or load) the fast-mode tables, train a policy and write the checkpoint and its config.
 
@@ -168,6 +169,8 @@ def train(
         codec_factory: Builds the codec (default: the patched x265 at ``config.preset``).
         extractor_factory: Builds the semantic extractor (default: the real one of the task).
         cache_dir: Table cache folder (default ``<semrl cache>/env_tables``).
+        ray: Build the tables as Ray tasks on this Ray address (:mod:`semrl.cluster`); pictures
+            that fail there are left out with a warning.
 
     Raises:
         InvalidInputError: ``output`` holds a run and ``resume`` is False, or a resume whose
@@ -205,9 +208,12 @@ def train(
     t0 = time.perf_counter()
     tables = build_tables(
         pictures, codec_factory=codec_factory, extractor_factory=extractor_factory, qps=DEFAULT_TABLE_QPS,
-        workers=config.workers, cache_dir=cache_dir, progress=progress, codec=codec, extractor=extractor,
+        workers=config.workers, cache_dir=cache_dir, progress=progress, codec=codec, extractor=extractor, ray=ray,
     )  # fmt: skip
     seconds["tables"] = time.perf_counter() - t0
+    if len(tables) < len(pictures):
+        kept = {t.digest for t in tables}
+        pictures = [p for p in pictures if p.digest in kept]
 
     settings = env_settings(config, tables)
     env = Monitor(SemanticQPEnv(tables, settings=settings))

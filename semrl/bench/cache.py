@@ -47,6 +47,30 @@ class Cache:
         """Store an encode's statistics atomically."""
         atomic_write(self.root / "enc" / f"{key}.json", json.dumps(data).encode())
 
+    def has(self, kind: str, key: str) -> bool:
+        """Whether arrays are stored under ``kind`` and ``key``."""
+        return (self.root / kind / f"{key}.npz").is_file()
+
+    def files(self) -> dict[str, bytes]:
+        """Every entry's files, by path relative to the root (what a remote worker sends back)."""
+        found = sorted(p for p in self.root.rglob("*") if p.is_file())
+        return {p.relative_to(self.root).as_posix(): p.read_bytes() for p in found}
+
+    def put_files(self, files: dict[str, bytes]) -> None:
+        """Store entries another cache's :meth:`files` gave, each file atomically.
+
+        Streams are written before the statistics that make an encode count as cached, so an
+        interruption leaves no entry that looks whole and is not.
+
+        Raises:
+            ValueError: A path that is not an entry of a cache.
+        """
+        for name in sorted(files, key=lambda n: not n.endswith(".hevc")):
+            kind, _, file = name.partition("/")
+            if kind not in ("enc", "eval", "analysis") or not file or "/" in file or file.startswith("."):
+                raise ValueError(f"not a cache entry: {name!r}")
+            atomic_write(self.root / kind / file, files[name])
+
     def get_npz(self, kind: str, key: str) -> dict[str, NDArray[Any]] | None:
         """Arrays stored under ``kind`` (``eval`` or ``analysis``), or None."""
         p = self.root / kind / f"{key}.npz"

@@ -156,23 +156,56 @@ def _offsets(
     return offsets if any(o.any() for o in offsets) else None
 
 
+@dataclass(frozen=True)
+class Coding:
+    """One item at one operating point: its encoder configuration and its cache keys.
+
+    Attributes:
+        config: The encoder configuration.
+        offsets: Per frame, the policy's offsets; None for none.
+        key: The encode's cache key.
+        eval_key: The task evaluation's cache key.
+        label_key: The real-label evaluation's cache key; None for an item without labels.
+    """
+
+    config: EncoderConfig
+    offsets: list[NDArray[np.int32]] | None
+    key: str
+    eval_key: str
+    label_key: str | None
+
+
+def coding(ctx: Context, method: Method, point: float, item: Item, analysis: Analysis) -> Coding:
+    """The encoder configuration, offsets and cache keys of one item at one point (runs the policy)."""
+    qg_size = offset_block(method.policy) if method.policy is not None and not method.crf else CTU_SIZE
+    config = encoder_config(
+        item, point, crf=method.crf, video=ctx.task.video, preset=ctx.preset, keyint=ctx.keyint, qg_size=qg_size,
+        gop=ctx.gop,
+    )  # fmt: skip
+    offsets = _offsets(method, item, analysis, point, config)
+    key = encode_key(item, config, offsets, ctx.x265_key)
+    return Coding(config, offsets, key, eval_key(item, key, ctx.task.name, ctx.net.fingerprint),
+                  label_key(item, key, ctx.net.fingerprint))  # fmt: skip
+
+
+def is_cached(ctx: Context, c: Coding) -> bool:
+    """Whether the encode and every evaluation of a coding are in the cache."""
+    return (
+        ctx.cache.get_json(c.key) is not None
+        and ctx.cache.has("eval", c.eval_key)
+        and (c.label_key is None or ctx.cache.has("eval", c.label_key))
+    )
+
+
 def run_point(ctx: Context, method: Method, point: float) -> PointResult:
     """Encode every item at one operating point and score the decoded frames."""
     result = PointResult(method.name, method.family, point, method.label(point), [], [], [], [], [], [], 0.0, 0.0)
     qps = []
-    task, fingerprint = ctx.task.name, ctx.net.fingerprint
     for item, analysis in zip(ctx.items, ctx.analyses, strict=True):
-        qg_size = offset_block(method.policy) if method.policy is not None and not method.crf else CTU_SIZE
-        config = encoder_config(
-            item, point, crf=method.crf, video=ctx.task.video, preset=ctx.preset, keyint=ctx.keyint, qg_size=qg_size,
-            gop=ctx.gop,
-        )  # fmt: skip
-        offsets = _offsets(method, item, analysis, point, config)
-        key = encode_key(item, config, offsets, ctx.x265_key)
-        ekey = eval_key(item, key, task, fingerprint)
+        c = coding(ctx, method, point, item, analysis)
+        config, offsets, key, ekey, lkey = c.config, c.offsets, c.key, c.eval_key, c.label_key
         stats = ctx.cache.get_json(key)
         cached_eval = ctx.cache.get_npz("eval", ekey)
-        lkey = label_key(item, key, fingerprint)
         cached_labels = ctx.cache.get_npz("eval", lkey) if lkey is not None else None
         frames: list[NDArray[np.uint8]] | None = None
         ctx.counts["encoded" if stats is None else "encode_cached"] += 1
@@ -322,11 +355,89 @@ def _forked_point(job: tuple[int, float]) -> tuple[PointResult, dict[str, int]]:
     return run_point(ctx, methods[job[0]], job[1]), ctx.counts
 
 
+@dataclass(frozen=True)
+class TaskNetFactory:
+    """Builds a task net in a worker process (picklable, hashable: one net per process and task)."""
+
+    task: TaskSpec
+
+    def __call__(self) -> TaskNet:
+        """The net."""
+        return TaskNet(self.task)
+
+
+def _ray_coding(job: tuple[Any, ...]) -> tuple[dict[str, str], tuple[dict[str, bytes], dict[str, int]]]:
+    """A Ray task: one item at one point, coded and scored into a scratch cache whose files go back."""
+    import tempfile
+
+    import ray
+
+    from semrl.cluster import per_process
+
+    task, item, analysis, method, point, preset, keyint, gop = job
+    item = ray.get(item) if isinstance(item, ray.ObjectRef) else item
+    net = per_process(TaskNetFactory(task))
+    key, _ = x265_key()
+    with tempfile.TemporaryDirectory(prefix="semrl-ray-") as scratch:
+        sub = Context(task, [item], net, Cache(Path(scratch)), [analysis], preset, keyint, key, False, gop)
+        run_point(sub, method, point)
+        return {"x265": key, "task net": net.fingerprint}, (sub.cache.files(), sub.counts)
+
+
+def _run_on_ray(ctx: Context, methods: Sequence[Method], address: str) -> dict[str, int]:
+    """Codes and scores every (item, point) the cache lacks as Ray tasks, into the cache.
+
+    Items with a failed coding are dropped from ``ctx`` (with a warning naming them), so every
+    method is compared on the same items.
+
+    Returns:
+        Encodes and evaluations the workers computed.
+    """
+    import warnings
+
+    import ray
+
+    from semrl.cluster import ClusterError, report_failures, run_jobs, session
+
+    with session(address):
+        refs = [ray.put(item) for item in ctx.items]
+        jobs, owners = [], []
+        for m in methods:
+            for p in m.points:
+                for k, (item, analysis) in enumerate(zip(ctx.items, ctx.analyses, strict=True)):
+                    if not is_cached(ctx, coding(ctx, m, p, item, analysis)):
+                        job = (ctx.task, refs[k], analysis, m, p, ctx.preset, ctx.keyint, ctx.gop)
+                        jobs.append((f"{item.name} {m.name} {m.label(p)}", job))
+                        owners.append(k)
+        done = {"encoded": 0, "evaluated": 0}
+
+        def store(index: int, result: tuple[dict[str, bytes], dict[str, int]]) -> None:
+            files, counts = result
+            ctx.cache.put_files(files)
+            for name in done:
+                done[name] += counts[name]
+
+        identity = {"x265": ctx.x265_key, "task net": ctx.net.fingerprint}
+        failures = run_jobs(_ray_coding, jobs, identity=identity, on_result=store,
+                            desc=f"{ctx.task.name} codings", progress=ctx.progress)  # fmt: skip
+    if failures:
+        bad = sorted({owners[f.index] for f in failures})
+        message = report_failures(failures, "coding(s)")
+        if len(bad) == len(ctx.items):
+            raise ClusterError(message)
+        names = ", ".join(ctx.items[k].name for k in bad)
+        warnings.warn(f"{message}; left out of every method: {names}", stacklevel=3)
+        ctx.items = [item for k, item in enumerate(ctx.items) if k not in bad]
+        ctx.analyses = [a for k, a in enumerate(ctx.analyses) if k not in bad]
+    return done
+
+
 def run_methods(
     ctx: Context,
     methods: Sequence[Method],
     on_point: Callable[[PointResult], None] | None = None,
     workers: int = 1,
+    ray: str | None = None,
 ) -> list[PointResult]:
     """Run every operating point of every method, with a progress bar; results in method and point order.
 
@@ -338,7 +449,18 @@ def run_methods(
             net, the items and the policies) and runs the net on one thread; 1 runs them here.
             Results are the same either way (each point's encodes and scores are deterministic
             and cached under the same keys).
+        ray: Ray address (:mod:`semrl.cluster`): every item at every point the cache lacks is
+            coded and scored as one Ray task, its cache entries sent back and stored here, then
+            the points are read from the cache (``workers`` is not used). An item whose coding
+            fails is left out of every method with a warning.
     """
+    if ray is not None:
+        remote = _run_on_ray(ctx, methods, ray)
+        read = run_methods(ctx, methods, on_point)  # all cached now: read, in method and point order
+        for computed, cached in (("encoded", "encode_cached"), ("evaluated", "eval_cached")):
+            ctx.counts[computed] += remote[computed]
+            ctx.counts[cached] -= remote[computed]
+        return read
     jobs = [(k, p) for k, m in enumerate(methods) for p in m.points]
     results: list[PointResult] = []
     bar = _progress(jobs, f"{ctx.task.name} points", ctx.progress)

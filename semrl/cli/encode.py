@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from semrl.cli.options import class_names
+from semrl.cluster import add_ray_option
 from semrl.semantics import TASKS
 
 
@@ -58,6 +59,7 @@ def register(subparsers: Any) -> None:
                         help="write PNGs of decoded frames with their per-CTU QPs drawn over them")  # fmt: skip
     parser.add_argument("--qp-map-every", type=int, default=25, metavar="N",
                         help="with --qp-maps, every N-th frame (default 25)")  # fmt: skip
+    add_ray_option(parser, "one encode per input")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     progress = not args.no_progress and sys.stderr.isatty()
     inputs: list[Path] = list(args.input)
-    if len(inputs) <= 1:
+    if len(inputs) <= 1 and not args.ray:
         source = inputs[0] if inputs else None
         report = encode_video(source, args.output or default_output(source), settings, progress=progress)
         if args.report:
@@ -91,8 +93,12 @@ def run(args: argparse.Namespace) -> int:
         print(report.summary())
         return 0
     folder = args.output
+    if not inputs:
+        raise InvalidInputError("--ray encodes the given inputs, one task each; name at least one input")
     if folder is None or folder.suffix.lower() in (".mp4", ".hevc"):
         raise InvalidInputError(f"{len(inputs)} inputs need -o OUTDIR/ (a folder), not {folder or 'no -o'}")
+    if args.ray and args.qp_maps:
+        raise InvalidInputError("--qp-maps writes on the node that encodes; run it without --ray")
     if args.report:
         raise InvalidInputError("--report writes one file; with several inputs each summary is printed instead")
     names = [p.name if p.is_dir() else p.stem for p in inputs]
@@ -100,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"inputs share a name ({', '.join(sorted(n for n in names if names.count(n) > 1))}): "
                                 "their outputs would overwrite each other")  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
+    if args.ray:
+        return _encode_on_ray(inputs, [folder / f"{name}.mp4" for name in names], settings, args.ray, progress)
     failed = 0
     for source, name in zip(inputs, names, strict=True):
         output = folder / f"{name}.mp4"
@@ -109,10 +117,43 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             print(f"{source}: failed: {error}", file=sys.stderr)
             continue
-        print(
-            f"{source} -> {output}: {report.frames} frames, {report.kbps:.1f} kbit/s, mean QP {report.mean_qp:.2f}, "
-            f"luma PSNR {report.psnr_y:.2f} dB, {report.wall_s:.1f} s"
-        )
+        _print_line(source, output, report)
+    return _finish(failed, len(inputs))
+
+
+def _print_line(source: Path, output: Path, report: Any) -> None:
+    print(
+        f"{source} -> {output}: {report.frames} frames, {report.kbps:.1f} kbit/s, mean QP {report.mean_qp:.2f}, "
+        f"luma PSNR {report.psnr_y:.2f} dB, {report.wall_s:.1f} s"
+    )
+
+
+def _finish(failed: int, total: int) -> int:
     if failed:
-        print(f"semrl encode: {failed} of {len(inputs)} inputs failed; the others were written", file=sys.stderr)
+        print(f"semrl encode: {failed} of {total} inputs failed; the others were written", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _encode_on_ray(inputs: list[Path], outputs: list[Path], settings: Any, address: str, progress: bool) -> int:
+    """One Ray task per input; each stream comes back here and is written atomically to its output."""
+    from semrl.cluster import run_jobs, session
+    from semrl.files import atomic_write
+    from semrl.pipeline import check_output_path, encode_identity, encode_task
+
+    pairs = list(zip(inputs, outputs, strict=True))
+    for source, output in pairs:
+        check_output_path(output, source)
+    identity = encode_identity(settings)
+    jobs = [(str(source), (str(source.resolve()), output.name, settings)) for source, output in pairs]
+
+    def store(index: int, result: tuple[bytes, Any]) -> None:
+        data, report = result
+        atomic_write(outputs[index], data)
+        report.output = str(outputs[index])
+        _print_line(inputs[index], outputs[index], report)
+
+    with session(address):
+        failures = run_jobs(encode_task, jobs, identity=identity, on_result=store, desc="encodes", progress=progress)
+    for failure in failures:
+        print(f"{failure.name}: failed: {failure.reason}", file=sys.stderr)
+    return _finish(len(failures), len(inputs))

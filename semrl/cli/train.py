@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from semrl.cluster import add_ray_option
 from semrl.errors import InvalidInputError
 
 
@@ -69,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--method", default=None, help="semantic map method (default by task)")
     p.add_argument("--weights", default=None, help="task net weights (default by task)")
     p.add_argument("--workers", type=int, default=d.workers, help="processes building the tables (default 2)")
+    add_ray_option(p, "the table building (one task per picture)")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --output")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         object_weight=args.object_weight, false_weight=args.false_weight, seed=args.seed, preset=args.preset,
         method=args.method, weights=args.weights, workers=args.workers,
     )  # fmt: skip
-    result = train(config, args.output, resume=args.resume, progress=not args.no_progress)
+    result = train(config, args.output, resume=args.resume, progress=not args.no_progress, ray=args.ray)
     s = result.seconds
     print(
         f"wrote {result.checkpoint} and {result.config}: {result.timesteps} steps on {result.pictures} pictures "
