@@ -18,6 +18,7 @@ interrupted resumes without recomputing.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -35,7 +36,7 @@ from envs.observation import static_grids
 from envs.reward import TERM_NAMES, FidelityTerms, fidelity_terms
 from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN
 from semrl.errors import InputNotFoundError, InvalidInputError
-from semrl.files import atomic_output
+from semrl.files import atomic_write
 from semrl.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
 from semrl.semantics.extractors import SemanticExtractor
 from semrl.semantics.maps import TaskOutput
@@ -217,6 +218,10 @@ class CtuTable:
 
     def save(self, path: Path) -> None:
         """Write atomically as ``.npz``."""
+        atomic_write(path, self.to_bytes())
+
+    def to_bytes(self) -> bytes:
+        """The ``.npz`` file's bytes (compressed)."""
         arrays: dict[str, Any] = {
             "name": np.array(self.name), "digest": np.array(self.digest), "qps": self.qps, "bits": self.bits,
             **{name: getattr(self, name) for name in TERM_NAMES}, "grids": self.grids, "semantic": self.semantic,
@@ -226,8 +231,9 @@ class CtuTable:
             arrays.update(ref_boxes=ref.boxes, ref_conf=ref.conf, ref_cls=ref.cls)
             if ref.probs is not None:
                 arrays["ref_probs"] = ref.probs
-        with atomic_output(path, suffix=".npz") as temporary:  # np.savez adds ".npz" to a path without it
-            np.savez_compressed(temporary, **arrays)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        return buffer.getvalue()
 
     @staticmethod
     def load(path: Path) -> CtuTable:
@@ -292,17 +298,25 @@ def _work(job: tuple[Picture, tuple[int, ...], str]) -> str:
 
 
 def _ray_table(job: tuple[Picture, tuple[int, ...], Callable[[], Codec], Callable[[], SemanticExtractor]]) -> Any:
-    """A Ray task: one picture's table, with the worker's identity (its x265 build and task net)."""
+    """A Ray task: one picture's table file (compressed here, not on the driver) and the worker's identity."""
     from semrl.cluster import per_process
 
     picture, qps, codec_factory, extractor_factory = job
     codec, extractor = per_process(codec_factory), per_process(extractor_factory)
-    return table_identity(codec, extractor), compute_table(picture, codec, extractor, qps)
+    return table_identity(codec, extractor), compute_table(picture, codec, extractor, qps).to_bytes()
 
 
 def table_identity(codec: Codec, extractor: SemanticExtractor) -> dict[str, str]:
-    """What a table depends on besides the picture: the codec's and the task net's fingerprints."""
-    return {"x265": codec.fingerprint, "task net": extractor.fingerprint}
+    """What a table depends on besides the picture and the QPs.
+
+    The codec's fingerprint (x265 version, patch hash, preset), the extractor's (map settings and
+    weights) and, for a real net, its weights' whole sha256.
+    """
+    identity = {"x265": codec.fingerprint, "task net": extractor.fingerprint}
+    sha = getattr(getattr(extractor, "net", None), "weights_sha256", None)
+    if isinstance(sha, str):
+        identity["weights sha256"] = sha
+    return identity
 
 
 def build_tables(
@@ -387,8 +401,8 @@ def _build_on_ray(
 
     jobs = [(p.name, (p, qps, codec_factory, extractor_factory)) for p, qps, _ in missing]
 
-    def save(index: int, table: CtuTable) -> None:
-        table.save(Path(missing[index][2]))
+    def save(index: int, data: bytes) -> None:
+        atomic_write(Path(missing[index][2]), data)
 
     with session(address):
         failures = run_jobs(_ray_table, jobs, identity=identity, on_result=save, desc=desc, progress=progress)

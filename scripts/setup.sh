@@ -48,8 +48,8 @@ if [ ! -f "$venv/.semrl-complete" ]; then
     pip_quiet --upgrade pip
     # torch first and pinned, so nothing later pulls a different build.
     pip_quiet torch==2.14.1 torchvision==0.29.1
-    pip_quiet -e "$repo[dev]"
-    "$venv/bin/python" -c "import semrl, torch, torchvision, ultralytics, stable_baselines3, gymnasium, cv2, skimage, av" ||
+    pip_quiet -e "$repo[dev,ray]"
+    "$venv/bin/python" -c "import semrl, torch, torchvision, ultralytics, stable_baselines3, gymnasium, cv2, skimage, av, ray" ||
         { echo "[setup] error: the Python environment in $venv is incomplete" >&2; exit 1; }
     touch "$venv/.semrl-complete"
 fi

@@ -381,7 +381,12 @@ def _ray_coding(job: tuple[Any, ...]) -> tuple[dict[str, str], tuple[dict[str, b
     with tempfile.TemporaryDirectory(prefix="semrl-ray-") as scratch:
         sub = Context(task, [item], net, Cache(Path(scratch)), [analysis], preset, keyint, key, False, gop)
         run_point(sub, method, point)
-        return {"x265": key, "task net": net.fingerprint}, (sub.cache.files(), sub.counts)
+        return bench_identity(key, net), (sub.cache.files(), sub.counts)
+
+
+def bench_identity(x265: str, net: TaskNet) -> dict[str, str]:
+    """What a coding's files depend on besides the item and the point: the x265 build and the weights."""
+    return {"x265": x265, "weights sha256": net.net.weights_sha256}
 
 
 def _run_on_ray(ctx: Context, methods: Sequence[Method], address: str) -> dict[str, int]:
@@ -417,7 +422,7 @@ def _run_on_ray(ctx: Context, methods: Sequence[Method], address: str) -> dict[s
             for name in done:
                 done[name] += counts[name]
 
-        identity = {"x265": ctx.x265_key, "task net": ctx.net.fingerprint}
+        identity = bench_identity(ctx.x265_key, ctx.net)
         failures = run_jobs(_ray_coding, jobs, identity=identity, on_result=store,
                             desc=f"{ctx.task.name} codings", progress=ctx.progress)  # fmt: skip
     if failures:
