@@ -125,6 +125,8 @@ def session(address: str, *, num_cpus: int | None = None) -> Iterator[None]:
         return
     check_address(address)
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True, "logging_level": "warning"}
+    if address not in (LOCAL, "auto") and not address.startswith("ray://"):
+        _check_listening(address)
     try:
         if address == LOCAL:
             ray.init(num_cpus=num_cpus, **options)
@@ -132,12 +134,25 @@ def session(address: str, *, num_cpus: int | None = None) -> Iterator[None]:
             ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise ClusterError(
-            f"cannot reach the Ray cluster at {address!r}: {e}; start it with 'ray start --head' on the head node"
+            f"cannot join the Ray cluster at {address!r}: {e}. Start it with 'ray start --head' on the head node; "
+            f"if it uses token authentication, set RAY_AUTH_MODE=token here and copy ~/.ray/auth_token from the head"
         ) from e
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def _check_listening(address: str, timeout_s: float = 5.0) -> None:
+    """Fails fast when nothing listens at HOST:PORT (Ray itself retries for minutes)."""
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise ClusterError(
+            f"no Ray cluster at {address}: {e.strerror or e}; start it with 'ray start --head --port={port}' on "
+            f"{host}, or run without an address (--ray) for a local Ray instance"
+        ) from e
 
 
 _PER_PROCESS: dict[Any, Any] = {}
