@@ -35,7 +35,7 @@ from envs.codecs import Codec
 from envs.observation import static_grids
 from envs.reward import TERM_NAMES, FidelityTerms, fidelity_terms
 from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN
-from semrl.errors import InputNotFoundError, InvalidInputError
+from semrl.errors import InputNotFoundError, InvalidInputError, SemrlError
 from semrl.files import atomic_write
 from semrl.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
 from semrl.semantics.extractors import SemanticExtractor
@@ -49,6 +49,10 @@ DEFAULT_TABLE_QPS = (12, 17, 22, 27, 32, 37, 42, 47, 51)
 
 MIN_SIZE = CTU_SIZE
 """Smallest picture side x265 opens an encoder for with 64x64 CTUs; smaller pictures are skipped."""
+
+
+class TableBuildError(SemrlError):
+    """A worker process building tables died."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -352,6 +356,7 @@ def build_tables(
 
     Raises:
         InvalidInputError: QPs out of range or not ascending.
+        TableBuildError: A worker process died (the tables built before are kept).
         ClusterError: Ray is missing or unreachable, or every picture failed on it.
     """
     from tqdm import tqdm
@@ -378,10 +383,23 @@ def build_tables(
                 _work(job)
                 bar.update()
         else:
-            ctx = multiprocessing.get_context("spawn")
-            with ctx.Pool(workers, _init_worker, (codec_factory, extractor_factory)) as pool:
-                for _ in pool.imap_unordered(_work, missing):
-                    bar.update()
+            # Not multiprocessing.Pool: it replaces a worker that dies (the OOM killer) and then waits
+            # forever for the lost picture; the executor reports it.
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+            from concurrent.futures.process import BrokenProcessPool
+
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(workers, context, _init_worker, (codec_factory, extractor_factory)) as pool:
+                try:
+                    for done in as_completed([pool.submit(_work, job) for job in missing]):
+                        done.result()
+                        bar.update()
+                except BrokenProcessPool as e:
+                    bar.close()
+                    raise TableBuildError(
+                        "a table worker process died (out of memory?); the tables built so far are cached, so run "
+                        "again to go on, with fewer --workers"
+                    ) from e
         bar.close()
     return [CtuTable.load(p) for p in paths]
 

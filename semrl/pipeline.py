@@ -485,11 +485,12 @@ def _load_net(weights: str, device: str | None) -> Any:
     return YoloNet(weights, device=device)
 
 
+@functools.lru_cache(maxsize=4)
 def encode_identity(settings: EncodeSettings) -> dict[str, str]:
     """What an encode's result depends on besides the input: the x265 build and the task net's weights.
 
     A Ray worker reports it with each file it encodes (:func:`encode_task`); the driver refuses a
-    file from a worker that reports another.
+    file from a worker that reports another. Worked out once per process and settings.
     """
     from semrl.assets import file_sha256, resolve_weights
     from semrl.codec import load_library
@@ -499,7 +500,7 @@ def encode_identity(settings: EncodeSettings) -> dict[str, str]:
     identity = {"x265": f"{build.version}:{build.build_number}:{build.patch_hash}"}
     _, task = resolve_policy(settings)
     if task is not None:
-        identity["weights"] = file_sha256(Path(resolve_weights(settings.weights or DEFAULT_WEIGHTS[task])))
+        identity["weights sha256"] = file_sha256(Path(resolve_weights(settings.weights or DEFAULT_WEIGHTS[task])))
     return identity
 
 
@@ -528,7 +529,7 @@ def encode_task(job: tuple[str, str, EncodeSettings]) -> tuple[dict[str, str], t
     with tempfile.TemporaryDirectory(prefix="semrl-encode-") as scratch:
         output = Path(scratch) / name
         report = encode_video(path, output, settings)
-        return encode_identity(settings), (output.read_bytes(), report)
+        return dict(encode_identity(settings)), (output.read_bytes(), report)
 
 
 def _leave_cores_to_x265(device: str, settings: EncodeSettings) -> None:

@@ -121,6 +121,25 @@ def test_cli_options_take_ray() -> None:
         parser.parse_args(["encode", "--ray", "a.mp4", "b.mp4", "-o", "out/"])  # an input is no address
 
 
+class DyingCodec(FakeCodec):
+    """Kills its worker process on a flat picture, as the OOM killer would."""
+
+    def code(self, frame: Any, base_qp: int, offsets: Any = None) -> Any:
+        if float(frame.std()) < 1:
+            os._exit(9)
+        return super().code(frame, base_qp, offsets)
+
+
+def test_a_local_table_worker_that_dies_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    pictures = [*_fake_pictures(3), make_picture("flat.png", np.full((128, 192, 3), 90, np.uint8))]
+    from envs.tables import TableBuildError
+
+    with pytest.raises(TableBuildError, match="worker process died"):
+        build_tables(pictures, codec_factory=DyingCodec, extractor_factory=FakeExtractor, workers=2,
+                     cache_dir=tmp_path, progress=False, codec=FakeCodec(), extractor=FakeExtractor())  # fmt: skip
+    assert not [p for p in tmp_path.iterdir() if not p.name.endswith(".npz")]  # nothing half-written
+
+
 # ---- a real local Ray instance, fakes ----
 
 
@@ -159,6 +178,22 @@ def test_fake_tables_through_ray_equal_the_local_ones(
 
     monkeypatch.setattr(semrl.cluster, "run_jobs", no_jobs)
     _tables_equal(local, build_tables(pictures, cache_dir=tmp_path / "ray", ray="local", **kwargs))
+
+
+def test_a_picture_whose_worker_always_dies_is_named_and_left_out(
+    ray_local: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import semrl.cluster
+
+    monkeypatch.setattr(semrl.cluster, "MAX_RETRIES", 0)  # each retry restarts a worker: seconds apiece
+    pictures = [*_fake_pictures(3), make_picture("flat.png", np.full((128, 192, 3), 90, np.uint8))]
+    with pytest.warns(UserWarning, match=r"1 picture\(s\) failed on the cluster: flat.png: .*training goes on"):
+        tables = build_tables(
+            pictures, codec_factory=DyingCodec, extractor_factory=FakeExtractor, ray="local", cache_dir=tmp_path,
+            progress=False, codec=FakeCodec(), extractor=FakeExtractor(),
+        )  # fmt: skip
+    assert [t.name for t in tables] == ["p0.png", "p1.png", "p2.png"]
+    assert len(list(tmp_path.iterdir())) == 3
 
 
 # ---- a real local Ray instance, the real x265 and weights ----
