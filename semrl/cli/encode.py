@@ -96,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     if not inputs:
         raise InvalidInputError("--ray encodes the given inputs, one task each; name at least one input")
     if folder is None or folder.suffix.lower() in (".mp4", ".hevc"):
-        raise InvalidInputError(f"{len(inputs)} inputs need -o OUTDIR/ (a folder), not {folder or 'no -o'}")
+        what = f"{len(inputs)} inputs need" if len(inputs) > 1 else "--ray needs"
+        raise InvalidInputError(f"{what} -o OUTDIR/ (a folder), not {folder or 'no -o'}")
     if args.ray and args.qp_maps:
         raise InvalidInputError("--qp-maps writes on the node that encodes; run it without --ray")
     if args.report:
