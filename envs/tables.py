@@ -119,6 +119,27 @@ def list_images(data: str | os.PathLike[str], split: str = "train") -> list[Path
     return files
 
 
+def video_sources(data: str | os.PathLike[str]) -> list[Path]:
+    """The videos ``data`` names: a video file, a folder holding videos (and no images), or a comma list of them.
+
+    Returns:
+        The videos in order (folders sorted), or an empty list when ``data`` names no video.
+
+    Raises:
+        InputNotFoundError: A part of a comma list that does not exist.
+    """
+    parts = [Path(part.strip()) for part in str(data).split(",") if part.strip()]
+    videos: list[Path] = []
+    for part in parts:
+        if part.is_file() and part.suffix.lower() in VIDEO_SUFFIXES:
+            videos.append(part)
+        elif part.is_dir() and not any(f.suffix.lower() in IMAGE_SUFFIXES for f in part.iterdir()):
+            videos += sorted(f for f in part.iterdir() if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES)
+        elif len(parts) > 1:
+            raise InputNotFoundError(f"{part}: not a video or a folder of videos")
+    return videos
+
+
 def _class_folder_images(root: Path, split: str) -> list[Path]:
     folder = root / split
     if not folder.is_dir():
@@ -135,15 +156,18 @@ def load_pictures(
     split: str = "train",
     limit: int | None = None,
     video_stride: int = 10,
+    max_frames: int | None = None,
 ) -> list[Picture]:
-    """Load training pictures from a dataset, a folder of images or a video.
+    """Load training pictures from a dataset, a folder of images, or videos.
 
     Args:
         data: Dataset name in the assets folder, its folder or ``data.yaml``, a class-per-folder
-            dataset, a folder of images, or a video file.
+            dataset, a folder of images, a video file, a folder of videos, or a comma-separated
+            list of videos and folders of videos.
         split: Dataset split.
         limit: Keep the first ``limit`` pictures.
-        video_stride: For a video, every ``video_stride``-th frame becomes a picture.
+        video_stride: For videos, every ``video_stride``-th frame becomes a picture.
+        max_frames: For videos, read at most this many frames of each.
 
     Raises:
         InputNotFoundError: ``data`` does not exist or holds no pictures.
@@ -153,16 +177,19 @@ def load_pictures(
 
     if video_stride < 1 or (limit is not None and limit < 1):
         raise InvalidInputError(f"video_stride and limit must be positive, got {video_stride}, {limit}")
-    p = Path(data)
-    pictures = []
-    if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES:
-        # The reader encode and the benchmark use, so all three decode a video to the same frames.
-        with open_source(p, crop_even=True) as source:
-            for i, frame in enumerate(source):
-                if i % video_stride == 0:
-                    pictures.append(make_picture(f"{p.name}#{i}", frame.to_rgb()))
-                    if limit is not None and len(pictures) >= limit:
-                        break
+    pictures: list[Picture] = []
+    videos = video_sources(data)
+    if videos:
+        for video in videos:
+            # The reader encode and the benchmark use, so all three decode a video to the same frames.
+            with open_source(video, crop_even=True, max_frames=max_frames) as source:
+                for i, frame in enumerate(source):
+                    if i % video_stride == 0:
+                        pictures.append(make_picture(f"{video.name}#{i}", frame.to_rgb()))
+                        if limit is not None and len(pictures) >= limit:
+                            break
+            if limit is not None and len(pictures) >= limit:
+                break
     else:
         files = list_images(data, split)[:limit]
         for f in files:

@@ -213,3 +213,25 @@ def test_fake_codec_is_deterministic_and_follows_qp() -> None:
     np.testing.assert_allclose(c.ctu_bits / a.ctu_bits, 0.5, atol=0.02)
     with pytest.raises(InvalidInputError):
         codec.code(frame[:-1], 30)
+
+
+def test_training_pictures_from_several_videos(tmp_path: Path) -> None:
+    import subprocess
+
+    from envs.tables import load_pictures, video_sources
+    from semrl.errors import InputNotFoundError
+    from semrl.media import ffmpeg_tool
+
+    a, b = tmp_path / "clips" / "a.mp4", tmp_path / "clips" / "b.mp4"
+    a.parent.mkdir()
+    for path in (a, b):
+        subprocess.run([ffmpeg_tool("ffmpeg"), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=128x96:rate=10",
+                        "-frames:v", "12", "-c:v", "mpeg4", str(path)], check=True)  # fmt: skip
+    assert video_sources(tmp_path / "clips") == [a, b]
+    assert video_sources(f"{b},{a}") == [b, a]
+    assert video_sources(tmp_path) == []  # a folder without videos names none
+    with pytest.raises(InputNotFoundError, match="not a video"):
+        video_sources(f"{a},{tmp_path / 'nope.mp4'}")
+    pictures = load_pictures(tmp_path / "clips", video_stride=5)
+    assert [p.name for p in pictures] == ["a.mp4#0", "a.mp4#5", "a.mp4#10", "b.mp4#0", "b.mp4#5", "b.mp4#10"]
+    assert len(load_pictures(f"{a},{b}", video_stride=5, limit=4)) == 4

@@ -33,8 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     p.add_argument("--task", required=True, choices=TASKS, help="vision task")
     p.add_argument("--data", default=None,
-                   help="dataset name, data.yaml or folder, class-per-folder dataset, folder of images, or a video "
-                   "(default: coco-det, coco-seg or imagenet-cls of the shared assets)")  # fmt: skip
+                   help="dataset name, data.yaml or folder, class-per-folder dataset, folder of images, a video, a "
+                   "folder of videos or a comma list of them (default: coco-det, coco-seg or imagenet-cls of the "
+                   "shared assets)")  # fmt: skip
     p.add_argument("--split", default=d.split, help=f"dataset split (default {d.split})")
     p.add_argument("--limit", type=int, default=None, help="use the first N pictures")
     p.add_argument("--video-stride", type=int, default=d.video_stride, help="every N-th video frame (default 10)")
