@@ -496,8 +496,7 @@ def encode_identity(settings: EncodeSettings) -> dict[str, str]:
     from semrl.codec import load_library
     from semrl.semantics.config import DEFAULT_WEIGHTS
 
-    build = load_library().build
-    identity = {"x265": f"{build.version}:{build.build_number}:{build.patch_hash}"}
+    identity = {"x265": load_library().build.key}
     _, task = resolve_policy(settings)
     if task is not None:
         identity["weights sha256"] = file_sha256(Path(resolve_weights(settings.weights or DEFAULT_WEIGHTS[task])))

@@ -90,7 +90,7 @@ def x265_key() -> tuple[str, dict[str, str]]:
     """Cache key part and description of the loaded x265 build."""
     build = load_library().build
     info = {"x265": build.version, "x265_build": str(build.build_number), "x265_patch_hash": build.patch_hash}
-    return f"{build.version}:{build.build_number}:{build.patch_hash}", info
+    return build.key, info
 
 
 def encode_key(item: Item, config: EncoderConfig, offsets: list[NDArray[np.int32]] | None, x265: str) -> str:

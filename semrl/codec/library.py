@@ -54,6 +54,11 @@ class X265Build:
     library_path: Path
     patch_hash: str
 
+    @property
+    def key(self) -> str:
+        """``version:build_number:patch_hash``: what cache keys and worker identities name the build by."""
+        return f"{self.version}:{self.build_number}:{self.patch_hash}"
+
 
 @dataclass(frozen=True)
 class X265Library:
