@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN
-from semrl.errors import InvalidInputError
+from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN
+from semrl.errors import CodecError, InvalidInputError
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,3 +117,136 @@ class FakeCodec:
         sigma_px = np.repeat(np.repeat(sigma, CTU_SIZE, axis=0), CTU_SIZE, axis=1)[:h, :w, None]
         recon = np.clip(frame.astype(np.float32) + noise[:h, :w] * sigma_px, 0, 255).round().astype(np.uint8)
         return CodedPicture(bits, int(bits.sum()) + 200, recon)
+
+
+class ClipSession(Protocol):
+    """One clip being coded frame by frame; each call returns that frame's coded picture at once."""
+
+    def code(self, frame: NDArray[np.uint8], offsets: NDArray[np.int32] | None = None) -> CodedPicture:
+        """Code the next frame (H, W, 3 uint8 RGB) with offsets on the 16x16 block grid (or none)."""
+        ...
+
+    def close(self) -> None:
+        """Release the encoder."""
+        ...
+
+
+class ClipCodec(Protocol):
+    """Codes clips low-delay P at constant base QP plus per-16x16-block offsets, one frame per call."""
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the codec, its build and settings; part of video table cache keys."""
+        ...
+
+    def open(self, width: int, height: int, base_qp: int) -> ClipSession:
+        """Start a clip of frames of this size at this base QP (its first frame is an IDR picture)."""
+        ...
+
+
+def block_shape(height: int, width: int) -> tuple[int, int]:
+    """(rows, cols) of the 16x16 block grid over a picture."""
+    return -(-height // BLOCK_SIZE), -(-width // BLOCK_SIZE)
+
+
+class X265ClipCodec:
+    """The patched x265 in-process, low-delay P, constant QP, 16x16 quantisation groups.
+
+    With no B-frames, no lookahead and one frame thread, x265 returns each frame from the call
+    that submits it (``docs``: output latency), so an episode steps frame by frame. These are the
+    benchmark's low-delay P settings, so a policy meets the same references at training and in
+    ``benchmarks/bdrate.py --task video``.
+
+    Args:
+        preset: x265 preset (the benchmark's is ``medium``).
+        keyint: IDR interval.
+    """
+
+    def __init__(self, preset: str = "medium", keyint: int = 250) -> None:
+        self.preset = preset
+        self.keyint = keyint
+
+    @property
+    def fingerprint(self) -> str:
+        """x265 version, patch hash and the settings."""
+        from semrl.codec import load_library
+
+        return f"x265:{load_library().build.key}:ldp:{self.preset}:keyint={self.keyint}:qg=16"
+
+    def open(self, width: int, height: int, base_qp: int) -> ClipSession:
+        """Open an encoder for one clip."""
+        from semrl.codec import Encoder, EncoderConfig, Gop
+
+        config = EncoderConfig(width, height, qp=int(base_qp), preset=self.preset, gop=Gop.LOW_DELAY_P,
+                               keyint=self.keyint, qg_size=BLOCK_SIZE, threads=1)  # fmt: skip
+        return _X265Session(Encoder(config))
+
+
+class _X265Session:
+    def __init__(self, encoder: Any) -> None:
+        self.encoder = encoder
+
+    def code(self, frame: NDArray[np.uint8], offsets: NDArray[np.int32] | None = None) -> CodedPicture:
+        from semrl.codec import Yuv420
+
+        coded = self.encoder.encode(Yuv420.from_rgb(frame), offsets)
+        if len(coded) != 1:
+            raise CodecError(f"low-delay P: expected the frame just submitted back, x265 returned {len(coded)}")
+        c = coded[0]
+        h, w = frame.shape[:2]
+        return CodedPicture(np.asarray(c.ctu_bits, np.int64), int(c.bits), c.recon.to_rgb()[:h, :w])
+
+    def close(self) -> None:
+        self.encoder.close()
+
+
+class FakeClipCodec:
+    """A fake clip codec for tests without x265: a frame's bits depend on its reference.
+
+    A block's bits are ``(16 + 4 * std(residual)) * 2 ** ((32 - qp) / 6)``, the residual being the
+    frame minus the previous reconstruction (the frame itself for the first, intra, frame), so a
+    better reference makes the next frame cheaper; the reconstruction is the frame plus
+    deterministic noise of standard deviation ``Qstep / 4``, as :class:`FakeCodec`.
+    """
+
+    fingerprint = "fake-clip-codec:v1"
+
+    def open(self, width: int, height: int, base_qp: int) -> ClipSession:
+        """Start a clip."""
+        if width % 2 or height % 2:
+            raise InvalidInputError(f"frame size must be even, got {width}x{height}")
+        return _FakeSession(width, height, int(base_qp))
+
+
+class _FakeSession:
+    def __init__(self, width: int, height: int, base_qp: int) -> None:
+        self.shape = (height, width)
+        self.base_qp = base_qp
+        self.reference: NDArray[np.float32] | None = None
+
+    def code(self, frame: NDArray[np.uint8], offsets: NDArray[np.int32] | None = None) -> CodedPicture:
+        h, w = self.shape
+        if frame.shape != (h, w, 3) or frame.dtype != np.uint8:
+            raise InvalidInputError(f"frame must be ({h}, {w}, 3) uint8, got {frame.shape} {frame.dtype}")
+        rows, cols = block_shape(h, w)
+        off = np.zeros((rows, cols), np.int32) if offsets is None else np.asarray(offsets, np.int32)
+        if off.shape != (rows, cols):
+            raise InvalidInputError(f"offsets of shape {off.shape}, expected the block grid {(rows, cols)}")
+        qp = np.clip(self.base_qp + off, QP_MIN, QP_MAX)
+        luma = frame.astype(np.float32).mean(axis=2)
+        residual = luma if self.reference is None else luma - self.reference.mean(axis=2)
+        pad = ((0, rows * BLOCK_SIZE - h), (0, cols * BLOCK_SIZE - w))
+        std = np.pad(residual, pad, mode="edge").reshape(rows, BLOCK_SIZE, cols, BLOCK_SIZE).std(axis=(1, 3))
+        bits = np.maximum(1, np.rint((16 + 4 * std) * 2.0 ** ((32 - qp) / 6))).astype(np.int64)
+        seed = int.from_bytes(hashlib.sha256(frame.tobytes() + qp.tobytes()).digest()[:8], "little")
+        noise = np.random.default_rng(seed).standard_normal((h, w, 3)).astype(np.float32)
+        sigma = np.repeat(np.repeat((2.0 ** ((qp - 4) / 6) / 4).astype(np.float32), BLOCK_SIZE, 0), BLOCK_SIZE, 1)
+        recon = np.clip(frame.astype(np.float32) + noise * sigma[:h, :w, None], 0, 255)
+        self.reference = recon.round()
+        g = CTU_SIZE // BLOCK_SIZE
+        padded = np.pad(bits, ((0, -rows % g), (0, -cols % g)))
+        ctu_bits = padded.reshape(-(-rows // g), g, -(-cols // g), g).sum(axis=(1, 3))
+        return CodedPicture(ctu_bits, int(bits.sum()) + 100, self.reference.astype(np.uint8))
+
+    def close(self) -> None:
+        self.reference = None

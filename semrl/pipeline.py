@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ import numpy.typing as npt
 from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN, AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, Yuv420
 from semrl.errors import InvalidInputError
 from semrl.files import atomic_output, atomic_write
-from semrl.media import FrameSource, SourceInfo, mux_mp4, open_source
+from semrl.media import VIDEO_SUFFIXES, FrameSource, SourceInfo, mux_mp4, open_source
 from semrl.policy import Policy, PolicyInput, apply_offsets, needs_regions, offset_block, policy_task, runs_own_net
 from semrl.ratecontrol import RateController
 from semrl.semantics import TASKS
@@ -42,8 +42,10 @@ class EncodeSettings:
     """What ``semrl encode`` does; the defaults are the command's.
 
     Attributes:
-        policy: a task name (the policy shipped for it; default ``detection``), ``uniform``,
-            ``roi``, a checkpoint path (``ckpt.zip``), or ``module:function``.
+        policy: ``auto`` (the default: the shipped video policy ``video`` for a video or the
+            built-in clip, the shipped ``detection`` policy for images), a task name (the policy
+            shipped for it), ``video``, ``uniform``, ``roi``, a checkpoint path (``ckpt.zip``), or
+            ``module:function``.
         task: the task whose net drives the policy; None takes the policy's own (``roi``: detection).
         qp: base QP.
         preset: x265 preset.
@@ -70,7 +72,7 @@ class EncodeSettings:
             shares the bits inside the frame; None: constant base QP ``qp``.
     """
 
-    policy: str = "detection"
+    policy: str = "auto"
     task: str | None = None
     qp: int = 32
     preset: str = "medium"
@@ -276,6 +278,7 @@ def encode_video(
         CodecError: the encoder failed.
     """
     check_output_path(output, input_path)
+    settings = concrete_policy(settings, input_path)
     from semrl.semantics.yolo import check_device
 
     check_device(settings.device)
@@ -326,6 +329,24 @@ def encode_video(
     )
 
 
+AUTO_POLICY = "auto"
+"""The default policy: the video policy for clips, the image policy for pictures."""
+
+
+def concrete_policy(settings: EncodeSettings, input_path: Path | None) -> EncodeSettings:
+    """``settings`` with ``auto`` replaced by the shipped policy for the input.
+
+    ``video`` for a video or the built-in clip, ``detection`` for an image or a folder of images
+    (the ``--task``'s policy with another task: the video policy serves detection only).
+    """
+    if settings.policy != AUTO_POLICY:
+        return settings
+    video = input_path is None or (input_path.is_file() and input_path.suffix.lower() in VIDEO_SUFFIXES)
+    if video and settings.task in (None, "detection"):
+        return replace(settings, policy="video")
+    return replace(settings, policy=settings.task or "detection")
+
+
 def _open(input_path: Path | None, settings: EncodeSettings) -> FrameSource:
     if input_path is not None:
         return open_source(input_path, max_frames=settings.max_frames, fps=settings.fps)
@@ -368,20 +389,19 @@ def _run(
     rows: list[FrameRow] = []
     coded: list[EncodedFrame] = []
     analysed: set[int] = set()
-    pending: deque[tuple[int, Yuv420, Future[npt.NDArray[np.int32]] | None]] = deque()
+    pending: deque[tuple[int, Yuv420, Future[Any] | None]] = deque()
     offsets: npt.NDArray[np.int32] | None = None
+    # A frame-level policy (the video policy) decides every frame, in order, from the latest analysis.
+    frame_level = bool(getattr(policy, "frame_level", False))
+    latest: Any = None
     clip_state: dict[str, Any] = {}  # the policy's, carried from frame to frame
     rate = None if settings.bitrate is None else RateController(settings.bitrate, float(info.fps), settings.qp)
     policy_base = settings.qp  # the base QP the policy decides around (with --bitrate, the calibrated start)
     requested: dict[int, float] = {}  # with --bitrate: each frame's mean CTU QP as asked of x265
     with Encoder(config) as encoder, ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-task-net") as pool:
 
-        def offsets_for(index: int, picture: Yuv420) -> npt.NDArray[np.int32]:
-            # runs in the worker thread: torch and x265 both release the GIL
+        def decide(index: int, rgb: npt.NDArray[np.uint8], regions: Any) -> npt.NDArray[np.int32]:
             start = time.perf_counter()
-            rgb = picture.to_rgb()
-            regions = _analyse(net, rgb, settings)
-            middle = time.perf_counter()
             inputs = PolicyInput(
                 frame=rgb, base_qp=policy_base, ctu_shape=encoder.ctu_shape,
                 region=None if regions is None else regions.region,
@@ -389,9 +409,20 @@ def _run(
                 state=clip_state,
             )  # fmt: skip
             result = apply_offsets(policy, inputs)
-            watch.seconds["semantics"] += middle - start
-            watch.seconds["policy"] += time.perf_counter() - middle
+            watch.seconds["policy"] += time.perf_counter() - start
             return result
+
+        def analyse(index: int, picture: Yuv420) -> Any:
+            # runs in the worker thread: torch and x265 both release the GIL
+            start = time.perf_counter()
+            rgb = picture.to_rgb()
+            regions = _analyse(net, rgb, settings)
+            watch.seconds["semantics"] += time.perf_counter() - start
+            return rgb, regions
+
+        def offsets_for(index: int, picture: Yuv420) -> npt.NDArray[np.int32]:
+            rgb, regions = analyse(index, picture)
+            return decide(index, rgb, regions)
 
         def collect(frames: list[EncodedFrame]) -> None:
             for frame in frames:
@@ -416,11 +447,16 @@ def _run(
                     bar.update(1)
 
         def encode_next() -> None:
-            nonlocal offsets
+            nonlocal offsets, latest
             index, picture, job = pending.popleft()
             if job is not None:
-                offsets = watch.call("wait", job.result)
                 analysed.add(index)
+                if frame_level:
+                    latest = watch.call("wait", job.result)[1]
+                else:
+                    offsets = watch.call("wait", job.result)
+            if frame_level:
+                offsets = decide(index, picture.to_rgb(), latest)
             given = offsets
             if rate is not None:  # the frame's QP from the rate controller, the policy's map around it
                 intra = settings.gop is Gop.INTRA or index % settings.keyint == 0
@@ -434,7 +470,8 @@ def _run(
         for index, picture in enumerate(watch.timed("decode", iter(source))):
             if index == 0 and rate is not None:
                 policy_base = watch.call("setup", _calibrate, rate, picture, settings)
-            job = pool.submit(offsets_for, index, picture) if index % settings.map_interval == 0 else None
+            work = analyse if frame_level else offsets_for
+            job = pool.submit(work, index, picture) if index % settings.map_interval == 0 else None
             pending.append((index, picture, job))
             if len(pending) > lookahead:
                 encode_next()
@@ -497,7 +534,7 @@ def encode_identity(settings: EncodeSettings) -> dict[str, str]:
     from semrl.semantics.config import DEFAULT_WEIGHTS
 
     identity = {"x265": load_library().build.key}
-    _, task = resolve_policy(settings)
+    _, task = resolve_policy(concrete_policy(settings, None))
     if task is not None:
         identity["weights sha256"] = file_sha256(Path(resolve_weights(settings.weights or DEFAULT_WEIGHTS[task])))
     return identity

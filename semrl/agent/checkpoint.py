@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from envs.observation import OBS_DIM, OBS_NAMES, ObservationBuilder, static_grids, static_observations
 from envs.semantic_qp import EnvSettings
 from semrl.agent.config import PolicyConfig, config_path
+from semrl.agent.video import VIDEO_MDP
 from semrl.codec import QP_MAX
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
 from semrl.policy import PolicyInput
@@ -35,15 +36,19 @@ SHIPPED = Path(__file__).resolve().parents[1] / "policies"
 """Folder of the policies shipped with semrl: ``<task>.zip`` and ``<task>.json``."""
 
 
+VIDEO_POLICY = "video"
+"""Name of the shipped video policy (detection, frame by frame, :mod:`semrl.agent.video`)."""
+
+
 def shipped_policy(task: str) -> Path:
-    """Path of the shipped policy of a task.
+    """Path of the shipped policy of a task, or of the video policy (``video``).
 
     Raises:
         InvalidInputError: Unknown task.
         InputNotFoundError: The package has no policy for it.
     """
-    if task not in TASKS:
-        raise InvalidInputError(f"no shipped policy for {task!r}; shipped tasks: {TASKS}")
+    if task not in (*TASKS, VIDEO_POLICY):
+        raise InvalidInputError(f"no shipped policy for {task!r}; shipped: {(*TASKS, VIDEO_POLICY)}")
     path = SHIPPED / f"{task}.zip"
     if not path.is_file():
         raise InputNotFoundError(f"shipped policy missing: {path}")
@@ -157,7 +162,8 @@ def _check_spaces(model: Any, config: PolicyConfig, path: Path) -> None:
         raise PolicyMismatchError(f"{path}: trained on observations {config.obs_names}, this semrl builds {OBS_NAMES}")
 
 
-def _check_build(config: PolicyConfig, path: Path, strict: bool) -> None:
+def check_build(config: PolicyConfig, path: Path, strict: bool) -> None:
+    """Refuse (or with ``strict`` False, warn about) a policy trained with another x265 build."""
     if config.x265_version.startswith("none"):
         return
     from semrl.codec import load_library
@@ -184,7 +190,8 @@ def load_checkpoint_policy(
     """Load ``ckpt.zip`` and its ``ckpt.json`` as a policy, checking that they fit.
 
     Args:
-        path: The checkpoint, or a task name for the shipped policy.
+        path: The checkpoint, or a task name for the shipped policy. A policy trained on clips
+            (``mdp`` ``video``) is refused: :func:`semrl.agent.resolve.resolve_policy` loads both.
         task: The task it must serve (None: any).
         extractor: The semantic extractor to observe with (default: built from the saved map
             config with the real net); its fingerprint must match the saved one.
@@ -204,6 +211,8 @@ def load_checkpoint_policy(
     config = PolicyConfig.read(config_path(p))
     if task is not None and config.task != task:
         raise PolicyMismatchError(f"{p} is a {config.task} policy, not a {task} policy")
+    if config.mdp == VIDEO_MDP:
+        raise PolicyMismatchError(f"{p} is a video policy (frame by frame); load it with semrl.agent.resolve_policy")
     from stable_baselines3 import DQN, PPO
 
     algo: Any = {"ppo": PPO, "dqn": DQN}.get(config.algorithm)
@@ -220,7 +229,7 @@ def load_checkpoint_policy(
         damaged = f"{p}: not a readable {config.algorithm} checkpoint (truncated or damaged?)"
         raise PolicyMismatchError(f"{damaged}: {e}") from e
     _check_spaces(model, config, p)
-    _check_build(config, p, strict)
+    check_build(config, p, strict)
     if extractor is None:
         from semrl.semantics.config import MapConfig
         from semrl.semantics.extractors import make_extractor

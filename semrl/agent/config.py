@@ -12,6 +12,8 @@ from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.semantics import TASKS
 
 ALGORITHMS = ("ppo", "dqn")
+MDPS = ("image", "video")
+"""The environments a policy learns on: pictures (per-CTU QPs) or clips (frame QP and object boost)."""
 DEFAULT_DATA = {"detection": "coco-det", "segmentation": "coco-seg", "classification": "imagenet-cls"}
 POLICY_FORMAT = 1
 """Bumped when the meaning of a saved policy config changes."""
@@ -50,6 +52,10 @@ class TrainConfig:
         workers: Processes building the fast-mode tables.
         net_arch: Hidden layer sizes of the policy (and value) network.
         learning_rate: Optimiser step size.
+        mdp: ``image`` (per-CTU QPs of pictures, :mod:`envs.semantic_qp`), ``video`` (each frame's
+            QP and its objects' boost, frame by frame, :mod:`envs.video`), or None: ``video``
+            when ``data`` names videos, else ``image``.
+        max_frames: Video: read at most this many frames of each clip.
     """
 
     task: str = "detection"
@@ -73,8 +79,14 @@ class TrainConfig:
     workers: int = 2
     net_arch: tuple[int, ...] = (64, 64)
     learning_rate: float = 3e-4
+    mdp: str | None = None
+    max_frames: int | None = None
 
     def __post_init__(self) -> None:
+        if self.mdp is not None and self.mdp not in MDPS:
+            raise InvalidInputError(f"unknown MDP {self.mdp!r}; expected one of {MDPS}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise InvalidInputError(f"--max-frames must be positive, got {self.max_frames}")
         if self.task not in TASKS:
             raise InvalidInputError(f"unknown task {self.task!r}; expected one of {TASKS}")
         if self.algorithm not in ALGORITHMS:
@@ -143,6 +155,8 @@ class PolicyConfig:
         codec_fingerprint: Fingerprint of the codec.
         versions: semrl, Stable-Baselines3, torch and gymnasium versions.
         format: :data:`POLICY_FORMAT`.
+        mdp: The environment it was trained on (:data:`MDPS`); ``env`` and ``obs_names`` are that
+            environment's.
     """
 
     task: str
@@ -164,6 +178,7 @@ class PolicyConfig:
     codec_fingerprint: str
     versions: dict[str, str] = field(default_factory=dict)
     format: int = POLICY_FORMAT
+    mdp: str = "image"
 
     def to_json(self) -> str:
         """Serialise (stable key order)."""

@@ -5,6 +5,7 @@ A spec is one of:
 - ``uniform``: no offsets (:func:`semrl.policy.uniform`);
 - ``roi``: :class:`semrl.policy.RoiPolicy` with ``roi_delta``;
 - a task name (``detection``, ``segmentation``, ``classification``): the policy shipped for it;
+- ``video``: the shipped video policy (detection, each frame's QP and its objects' boost);
 - a checkpoint path, loaded by :data:`CHECKPOINT_LOADERS` by suffix (``.zip``: ``semrl train``'s,
   with its ``ckpt.json`` beside it);
 - ``module:function`` or ``path/to/file.py:function``: any callable taking a
@@ -31,9 +32,21 @@ CheckpointLoader = Callable[..., Policy]
 
 
 def _trained_policy(path: Path, *, task: str | None, device: str | None) -> Policy:
+    """``semrl train``'s checkpoint: a picture policy, or a video policy (``mdp`` ``video`` in its config)."""
     from semrl.agent.checkpoint import load_checkpoint_policy
+    from semrl.agent.config import PolicyConfig, config_path
+    from semrl.agent.video import VIDEO_MDP, load_video_policy
 
-    return load_checkpoint_policy(path, task=task, device=device or "cpu")
+    config = PolicyConfig.read(config_path(path))
+    if config.mdp != VIDEO_MDP:
+        return load_checkpoint_policy(path, task=task, device=device or "cpu")
+    if task is not None and config.task != task:
+        raise PolicyMismatchError(f"{path} is a {config.task} policy, not a {task} policy")
+    from semrl.agent.checkpoint import check_build
+    from semrl.semantics.yolo import check_device
+
+    check_build(config, path, strict=True)
+    return load_video_policy(path, config, check_device(device or "cpu"))
 
 
 CHECKPOINT_LOADERS: dict[str, CheckpointLoader] = {".zip": _trained_policy}
@@ -63,7 +76,7 @@ def resolve_policy(spec: str, *, task: str | None = None, device: str | None = N
     if spec == "roi":
         return RoiPolicy(delta=roi_delta)
     path = Path(spec)
-    if spec in TASKS and not path.exists():
+    if spec in (*TASKS, "video") and not path.exists():
         from semrl.agent.checkpoint import shipped_policy
 
         path = shipped_policy(spec)

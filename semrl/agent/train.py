@@ -29,6 +29,7 @@ from envs.tables import (
     X265CodecFactory,
     build_tables,
     load_pictures,
+    video_sources,
 )
 from semrl.agent.config import PolicyConfig, TrainConfig, config_path
 from semrl.errors import InvalidInputError
@@ -160,6 +161,9 @@ def train(
 ) -> TrainResult:
     """Build (or load) the fast-mode tables, train a policy and write the checkpoint and its config.
 
+    Videos in ``config.data`` train the video policy (:func:`semrl.agent.video.train_video`) unless
+    ``config.mdp`` is ``image`` (every ``video_stride``-th frame is then a picture).
+
     Args:
         config: The training request.
         output: Output folder.
@@ -182,6 +186,17 @@ def train(
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.utils import set_random_seed
 
+    sources = video_sources(config.resolved_data) if config.mdp != "image" else []
+    if config.mdp == "video" and not sources:
+        raise InvalidInputError(f"the video MDP trains on videos; {config.resolved_data} names none")
+    if sources and pictures is None:
+        if resume or ray is not None:
+            raise InvalidInputError("a video policy's run cannot --resume or use --ray yet; start a new run locally")
+        from semrl.agent.video import train_video
+
+        checkpoint, summary = train_video(config, output, sources=sources, progress=progress, cache_dir=cache_dir)
+        return TrainResult(checkpoint, config_path(checkpoint), summary["frames"], summary["timesteps"],
+                           summary["seconds"])  # fmt: skip
     start = time.perf_counter()
     out = Path(output)
     seconds: dict[str, float] = {}

@@ -30,9 +30,10 @@ def register(subparsers: Any) -> None:
         help="OUT.mp4 (tagged hvc1) or OUT.hevc (Annex-B); with several inputs a folder, each written as NAME.mp4",
     )  # fmt: skip
     parser.add_argument(
-        "--policy", default="detection",
-        help="detection|segmentation|classification (the shipped policies), uniform, roi, a ckpt.zip, or "
-        "module:function (default detection)",
+        "--policy", default="auto",
+        help="auto (default: the shipped video policy for videos, the detection policy for images), "
+        "video|detection|segmentation|classification (the shipped policies), uniform, roi, a ckpt.zip, or "
+        "module:function",
     )  # fmt: skip
     parser.add_argument("--task", choices=TASKS, help="task net to use")
     parser.add_argument("--qp", type=int, default=32, help="base QP (default 32)")

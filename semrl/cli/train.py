@@ -19,7 +19,7 @@ def _qp_range(text: str) -> tuple[int, int]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the ``train`` subcommand."""
-    from semrl.agent.config import ALGORITHMS, TrainConfig
+    from semrl.agent.config import ALGORITHMS, MDPS, TrainConfig
     from semrl.semantics import TASKS
 
     d = TrainConfig()
@@ -38,7 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    "shared assets)")  # fmt: skip
     p.add_argument("--split", default=d.split, help=f"dataset split (default {d.split})")
     p.add_argument("--limit", type=int, default=None, help="use the first N pictures")
-    p.add_argument("--video-stride", type=int, default=d.video_stride, help="every N-th video frame (default 10)")
+    p.add_argument("--video-stride", type=int, default=d.video_stride,
+                   help="--mdp image on videos: every N-th video frame is a picture (default 10)")  # fmt: skip
+    p.add_argument("--mdp", choices=MDPS, default=None,
+                   help="what the policy decides: image (per-CTU QPs of pictures) or video (each frame's QP and "
+                   "its objects' boost, frame by frame on x265 low-delay P); default video for videos, else image",
+                   )  # fmt: skip
+    p.add_argument("--max-frames", type=int, default=None, help="video: read at most N frames of each clip")
     p.add_argument("--algo", choices=ALGORITHMS, default=d.algorithm, help=f"algorithm (default {d.algorithm})")
     p.add_argument("--timesteps", type=int, default=d.timesteps, help=f"environment steps (default {d.timesteps})")
     p.add_argument("--base-qp", type=_qp_range, default=d.base_qps, metavar="LOW-HIGH",
@@ -90,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         algorithm=args.algo, timesteps=args.timesteps, base_qps=tuple(args.base_qp), rate_weight=args.rate_weight,
         pixel_weight=args.pixel_weight, mse_share=args.mse_share, semantic_weight=args.semantic_weight,
         object_weight=args.object_weight, false_weight=args.false_weight, seed=args.seed, preset=args.preset,
-        method=args.method, weights=args.weights, workers=args.workers,
+        method=args.method, weights=args.weights, workers=args.workers, mdp=args.mdp, max_frames=args.max_frames,
     )  # fmt: skip
     result = train(config, args.output, resume=args.resume, progress=not args.no_progress, ray=args.ray)
     s = result.seconds

@@ -1,7 +1,8 @@
 """Fakes of the semantic layer for fast env and agent tests: no torch, no weights.
 
 :class:`FakeDetector` returns fixed boxes, :class:`FakeSegmenter` fixed elliptic instances,
-:class:`FakeExtractor` turns either into semantic maps with the real map rules.
+:class:`FakeExtractor` turns either into semantic maps with the real map rules; :class:`FakeVideoDetector`
+loses confidence and box precision with coding noise (the video env's tests).
 """
 
 from __future__ import annotations
@@ -140,4 +141,34 @@ class FakeExtractor:
             if self._task == "classification":
                 output = TaskOutput.classes(np.eye(max(len(d), 1), dtype=np.float32)[0])
             out.append(SemanticMap(v, self._task, "fake", output))
+        return out
+
+
+class FakeVideoDetector:
+    """A fake detector whose output degrades with coding noise, for the video env's tests.
+
+    The objects are fixed (relative coordinates); on a frame it estimates the noise level from the
+    mean absolute Laplacian of the luma (the fakes' frames are smooth, so coding noise dominates
+    it), lowers each confidence by ``exp(-noise / 8)`` and shifts each box by ``noise / 2`` pixels,
+    so coarser coding loses confidence and box precision, as a real net does.
+
+    Args:
+        objects: The objects; the default is a person and a car.
+    """
+
+    def __init__(self, objects: Sequence[FakeObject] = DEFAULT_OBJECTS) -> None:
+        self.detector = FakeDetector(objects)
+        self.fingerprint = f"fake-video:{self.detector.fingerprint}"
+        self.calls = 0
+
+    def __call__(self, frames: Sequence[NDArray[np.uint8]]) -> list[TaskOutput]:
+        """Detections of each (H, W, 3) uint8 RGB frame."""
+        self.calls += 1
+        out = []
+        for frame in frames:
+            luma = frame.astype(np.float32).mean(axis=2)
+            lap = 4 * luma[1:-1, 1:-1] - luma[:-2, 1:-1] - luma[2:, 1:-1] - luma[1:-1, :-2] - luma[1:-1, 2:]
+            noise = float(np.abs(lap).mean()) / 4
+            d = self.detector._on(frame.shape[:2])
+            out.append(TaskOutput.objects(d.boxes + noise / 2, d.conf * np.exp(-noise / 8), d.cls))
         return out

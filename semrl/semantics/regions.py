@@ -39,6 +39,14 @@ class TaskRegions:
     cls: NDArray[np.int64]
 
 
+def box_region(boxes: NDArray[np.floating], shape: tuple[int, int]) -> NDArray[np.bool_]:
+    """The pixels of a (H, W) frame inside any of the xyxy ``boxes`` (a detector's region of interest)."""
+    region: NDArray[np.bool_] = np.zeros(shape, bool)
+    for x0, y0, x1, y1 in np.asarray(boxes, np.float64).reshape(-1, 4):
+        region[int(max(y0, 0)) : math.ceil(y1), int(max(x0, 0)) : math.ceil(x1)] = True
+    return region
+
+
 def task_regions(
     net: YoloNet,
     frames: Sequence[Frame],
@@ -90,7 +98,6 @@ def task_regions(
                 if len(found):
                     region = np.asarray(found.masks.any(axis=0), dtype=bool)
             else:
-                for x0, y0, x1, y1 in found.boxes:
-                    region[int(max(y0, 0)) : math.ceil(y1), int(max(x0, 0)) : math.ceil(x1)] = True
+                region = box_region(found.boxes, found.shape)
             regions.append(TaskRegions(region, found.boxes.astype(np.float32), found.cls.astype(np.int64)))
     return regions

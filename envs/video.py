@@ -1,0 +1,627 @@
+"""The VideoQP environment: code a clip frame by frame, deciding each frame's QP and how much its objects get.
+
+Registered as ``semrl/VideoQP-v0``.
+
+## The MDP, and why
+
+*A step is one frame*, coded low-delay P by the real patched x265 in-process (each call returns
+the frame just submitted, :class:`envs.codecs.X265ClipCodec`), exactly as the video benchmark
+codes its low-delay P anchor, so the agent meets the references it will meet there.
+
+*The action* is a pair: the frame's QP offset ``f`` relative to the operating point's base QP,
+and an object boost ``s``; every 16x16 block that touches the task net's objects on the original
+frame (grown by ``dilation`` pixels) is coded at ``base + f - s``, every other block at
+``base + f``. The frame-level part is where the measured gain on video lies: on the random-access
+benchmark x265's own frame-level allocation (B-frame QP offsets and cuTree's propagation of
+reference importance) saves about 25 % against constant QP while a per-block recipe on top of
+constant QP saves about 6 % (``benchmarks/results/video-ra``); a low-delay P stream has no
+B-frames, so the agent is given the frame QP and learns when a frame is worth spending on (it
+is referenced by the frames after it) and when not. The block part is the region-of-interest
+decision at the finest grid x265 takes (16x16 quantisation groups), where surveillance video's
+small objects pay. Joining both in one ``Discrete(len(frame_offsets) * len(object_boosts))``
+action keeps uniform coding (``f = s = 0``) one action and lets DQN or PPO learn it.
+
+*The state* carries what a frame-level decision needs from the past, all of it computed from the
+original frames, the task net's objects on them and the decisions so far, so that a policy
+rebuilds it at inference without decoding anything (:class:`VideoObserver`,
+:data:`VIDEO_OBS_NAMES`): the temporal change of the frame against the previous one, over the
+whole frame and over its objects (how much of the reference is still useful); the objects seen
+(coverage, count, how many appeared or vanished since the previous frame); the frame's texture;
+and the decisions so far (the last frame offset and boost, the mean frame offset of the last four
+frames, frames since the last frame coded at or below the base). Bits actually spent are left
+out on purpose: the benchmark and ``semrl encode`` call a policy before they code a frame, and
+the rate is the operating point's business, set by the base QP.
+
+*The reward* prices what the frame costs against what it keeps, relative to uniform coding of the
+same frames at the same base QP (precomputed per training segment, :func:`build_segments`):
+``r_t = -clip(((D_t - D_t^u) / lambda_b + w (R_t - R_t^u)) / Rbar_b, -c, c)``, where ``R`` is the
+frame's exact bits, ``D`` its task loss (:func:`frame_loss`: each object the net finds on the
+original frame, graded after coding by the share of mAP50-95's IoU thresholds its best detection
+passes and its confidence, plus the false detections coding creates; the benchmark scores the
+same detector against the same pseudo ground truth), ``lambda_b`` the slope of uniform coding at
+base ``b`` over the training segments, ``w`` the rate weight and ``Rbar_b`` uniform coding's mean
+bits per frame. Uniform coding scores exactly 0 at every step (x265 is deterministic), so a
+positive return is fidelity per bit bought over the anchor. A frame's influence on the frames
+that reference it is in the return: ``D`` and ``R`` of every later frame are measured on the
+agent's own stream, so a cheap reference shows up as costlier or worse frames after it, and the
+discount (default 0.95, a horizon of about 20 frames, low-delay P references the last 3 frames
+and their own references in turn) credits the decision with them.
+
+## Episodes
+
+An episode is one segment of ``episode_frames`` consecutive frames of a training clip at one
+base QP, drawn from ``base_qps`` (the benchmark's points); its first frame is an IDR picture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from numpy.typing import NDArray
+
+from envs.codecs import ClipCodec, block_shape
+from envs.reward import object_terms
+from semrl.codec import BLOCK_SIZE, QP_MAX, QP_MIN
+from semrl.errors import InvalidInputError
+from semrl.files import atomic_write
+from semrl.policy.roi import roi_blocks
+from semrl.semantics.maps import TaskOutput
+from semrl.semantics.regions import REGION_CONF, box_region
+
+VIDEO_TABLE_VERSION = 1
+"""Bumped whenever what a segment table holds changes."""
+
+DECODED_CONF = 0.1
+"""Detections on a decoded frame from this confidence take part in its loss (lower ones are noise)."""
+
+CHANGE_SCALE = 16.0
+"""Mean absolute luma difference (0..255) that counts as a full change."""
+
+VIDEO_OBS_NAMES = (
+    "base_qp", "first_frame", "change", "change_objects", "coverage", "objects", "appeared", "vanished",
+    "texture", "last_offset", "last_boost", "recent_offset", "since_refresh",
+)  # fmt: skip
+"""What each element of a video observation means (see :class:`VideoObserver`)."""
+
+VIDEO_OBS_DIM = len(VIDEO_OBS_NAMES)
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """The settings that define the video MDP (saved beside every video policy; must match to load it).
+
+    Attributes:
+        frame_offsets: Frame QP offsets relative to the base QP.
+        object_boosts: How many QP steps finer the blocks touching objects are coded than the frame.
+        base_qps: Base QPs episodes are drawn from.
+        episode_frames: Frames per episode.
+        dilation: Pixels the objects' region is grown by before the blocks touching it are found.
+        rate_weight: Multiplier of the rate term (1: uniform coding's slope).
+        false_weight: Weight of false detections in the frame's task loss.
+        reward_clip: Bound of a step's reward.
+        gamma: Discount of the agent (a frame's credit for the frames that reference it).
+    """
+
+    frame_offsets: tuple[int, ...] = (-3, 0, 3, 6, 9)
+    object_boosts: tuple[int, ...] = (0, 4, 8)
+    base_qps: tuple[int, ...] = (22, 27, 32, 37, 42, 47, 51)
+    episode_frames: int = 32
+    dilation: int = 16
+    rate_weight: float = 1.0
+    false_weight: float = 0.5
+    reward_clip: float = 10.0
+    gamma: float = 0.95
+
+    def __post_init__(self) -> None:
+        if not self.frame_offsets or not self.object_boosts or not self.base_qps:
+            raise InvalidInputError("video settings need frame offsets, object boosts and base QPs")
+        if 0 not in self.frame_offsets or 0 not in self.object_boosts:
+            raise InvalidInputError("frame offset 0 and boost 0 (uniform coding) must be actions")
+        if min(self.object_boosts) < 0 or not all(QP_MIN <= b <= QP_MAX for b in self.base_qps):
+            raise InvalidInputError(f"boosts must be >= 0 and base QPs in {QP_MIN}..{QP_MAX}")
+        if self.episode_frames < 2 or self.rate_weight <= 0 or not 0 <= self.gamma <= 1:
+            raise InvalidInputError("episode_frames >= 2, rate_weight > 0 and gamma in 0..1 are required")
+
+    @property
+    def n_actions(self) -> int:
+        """Size of the joint action space."""
+        return len(self.frame_offsets) * len(self.object_boosts)
+
+    @property
+    def uniform_action(self) -> int:
+        """The action that codes the frame uniformly at the base QP."""
+        return self.action_of(0, 0)
+
+    def action_of(self, frame_offset: int, boost: int) -> int:
+        """The action index of a (frame offset, boost) pair."""
+        return self.frame_offsets.index(frame_offset) * len(self.object_boosts) + self.object_boosts.index(boost)
+
+    def decode(self, action: int) -> tuple[int, int]:
+        """(frame offset, object boost) of an action."""
+        if not 0 <= int(action) < self.n_actions:
+            raise InvalidInputError(f"action {action} outside 0..{self.n_actions - 1}")
+        f, s = divmod(int(action), len(self.object_boosts))
+        return self.frame_offsets[f], self.object_boosts[s]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> VideoSettings:
+        """Inverse of :meth:`to_dict`."""
+        tuples = ("frame_offsets", "object_boosts", "base_qps")
+        values: dict[str, Any] = {k: tuple(int(x) for x in v) if k in tuples else v for k, v in d.items()}
+        return VideoSettings(**values)
+
+
+def frame_offsets_map(
+    region: NDArray[np.bool_] | None, shape: tuple[int, int], frame_offset: int, boost: int, base_qp: int, dilation: int
+) -> NDArray[np.int32]:
+    """Offsets on the 16x16 block grid of a frame of ``shape``: ``f - s`` on blocks touching the region, else ``f``.
+
+    Clipped so that every block's QP (base + offset) stays in 0..51.
+    """
+    grid = block_shape(*shape)
+    inside = roi_blocks(region, grid, dilation, BLOCK_SIZE) if boost else np.zeros(grid, bool)
+    offsets = np.where(inside, frame_offset - boost, frame_offset)
+    qp = np.clip(base_qp + offsets, QP_MIN, QP_MAX)
+    result: NDArray[np.int32] = (qp - base_qp).astype(np.int32)
+    return result
+
+
+def frame_loss(reference: TaskOutput, decoded: TaskOutput, shape: tuple[int, int], false_weight: float) -> float:
+    """A frame's task loss after coding: lost or loosened objects plus weighted false detections (0: as uncoded).
+
+    See :func:`loss_terms`; the loss is ``missing + false_weight * false``.
+    """
+    missing, false = loss_terms(reference, decoded, shape)
+    return missing + false_weight * false
+
+
+def loss_terms(reference: TaskOutput, decoded: TaskOutput, shape: tuple[int, int]) -> tuple[float, float]:
+    """(missing, false) shares of one coded frame, from :func:`envs.reward.object_terms` summed over the frame.
+
+    ``reference`` are the net's objects on the original (the pseudo ground truth, confidence >=
+    :data:`semrl.semantics.regions.REGION_CONF`), ``decoded`` its detections on the coded frame.
+    Missing: the mean over the reference objects of one minus their grade (the share of
+    mAP50-95's IoU thresholds the best same-class detection from :data:`DECODED_CONF` passes,
+    times its relative confidence). False: the confidence of detections from ``REGION_CONF``
+    that match no reference object, over the reference's object count (lower ones barely move
+    AP, and are mostly the net's jitter).
+    """
+    canvas = np.zeros(shape, np.float32)
+    dobj, _ = object_terms(reference, objects_above(decoded, DECODED_CONF), canvas)
+    _, fobj = object_terms(reference, objects_above(decoded, REGION_CONF), canvas)
+    return float(dobj.sum()), float(fobj.sum())
+
+
+class Detector(Protocol):
+    """The task net as the video env uses it: detections (boxes, confidences, classes) of RGB frames."""
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the net and its settings; part of segment table cache keys."""
+        ...
+
+    def __call__(self, frames: Sequence[NDArray[np.uint8]]) -> list[TaskOutput]:
+        """Detections of each (H, W, 3) uint8 RGB frame, all confidences (the benchmark's val settings)."""
+        ...
+
+
+class YoloDetector:
+    """A real Ultralytics YOLO detector with the video benchmark's settings (val's, 640 input).
+
+    Args:
+        weights: Weights name or path (default the benchmark's ``yolov8n.pt``).
+        device: Torch device (None: CUDA when present).
+    """
+
+    def __init__(self, weights: str = "yolov8n.pt", device: str | None = None) -> None:
+        from semrl.semantics.yolo import InferenceSettings, YoloNet
+
+        self.net = YoloNet(weights, device=device)
+        if self.net.task != "detection":
+            raise InvalidInputError(f"{weights} is a {self.net.task} net; the video env needs a detector")
+        self.settings = InferenceSettings()
+
+    @property
+    def fingerprint(self) -> str:
+        """Weights and settings."""
+        return f"{self.net.fingerprint}:{self.settings}"
+
+    def __call__(self, frames: Sequence[NDArray[np.uint8]]) -> list[TaskOutput]:
+        """Detections of each frame."""
+        found = self.net.detect(list(frames), self.settings, color="rgb")
+        return [TaskOutput.objects(d.boxes, d.conf, d.cls) for d in found]
+
+
+def objects_above(output: TaskOutput, conf: float = REGION_CONF) -> TaskOutput:
+    """The objects of an output from a confidence (the pseudo ground truth and the ROI's objects)."""
+    keep = output.conf >= conf
+    return TaskOutput.objects(output.boxes[keep], output.conf[keep], output.cls[keep])
+
+
+class VideoObserver:
+    """Builds a clip's observations frame by frame from originals, objects and the decisions so far.
+
+    Call :meth:`observe` with a frame and its objects, then :meth:`record` with the decision taken
+    for it; the same object serves training (:class:`VideoQPEnv`) and inference (the policy keeps
+    one per clip), so both see the same state.
+
+    Args:
+        settings: The MDP settings (the offset scale).
+    """
+
+    def __init__(self, settings: VideoSettings) -> None:
+        self.settings = settings
+        self._scale = float(max(abs(o) for o in (*settings.frame_offsets, *settings.object_boosts))) or 1.0
+        self._previous: NDArray[np.float32] | None = None
+        self._previous_boxes = np.zeros((0, 4), np.float32)
+        self._current: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None
+        self._offsets: list[int] = []
+        self._boosts: list[int] = []
+
+    def observe(self, frame: NDArray[np.uint8], region: NDArray[np.bool_] | None,
+                boxes: NDArray[np.float32], base_qp: int) -> NDArray[np.float32]:  # fmt: skip
+        """The observation of the next frame (see :data:`VIDEO_OBS_NAMES`), in -1..1."""
+        luma = _luma(frame)
+        h, w = luma.shape
+        first = self._previous is None or self._previous.shape != luma.shape
+        diff = np.zeros_like(luma) if first else np.abs(luma - self._previous)  # type: ignore[operator]
+        inside = region if region is not None and region.shape == (h, w) else np.zeros((h, w), bool)
+        grid = block_shape(h, w)
+        touched = roi_blocks(inside, grid, self.settings.dilation, BLOCK_SIZE)
+        appeared, vanished = _turnover(boxes, self._previous_boxes)
+        since = 0
+        for o in reversed(self._offsets):
+            if o <= 0:
+                break
+            since += 1
+        s = self._scale
+        obs = np.array([
+            base_qp / QP_MAX,
+            1.0 if first else 0.0,
+            min(float(diff.mean()) / CHANGE_SCALE, 1.0),
+            min(float(diff[inside].mean()) / CHANGE_SCALE, 1.0) if inside.any() else 0.0,
+            float(touched.mean()),
+            min(len(boxes) / 10.0, 1.0),
+            appeared,
+            vanished,
+            min(float(luma.std()) / 64.0, 1.0),
+            self._offsets[-1] / s if self._offsets else 0.0,
+            self._boosts[-1] / s if self._boosts else 0.0,
+            float(np.mean(self._offsets[-4:])) / s if self._offsets else 0.0,
+            min(since / 8.0, 1.0),
+        ], np.float32)  # fmt: skip
+        self._current = (luma, np.asarray(boxes, np.float32).reshape(-1, 4))
+        return np.clip(obs, -1.0, 1.0)
+
+    def record(self, frame_offset: int, boost: int) -> None:
+        """Note the decision taken for the frame last observed."""
+        if self._current is None:
+            raise InvalidInputError("VideoObserver.record before observe")
+        self._previous, self._previous_boxes = self._current
+        self._current = None
+        self._offsets.append(int(frame_offset))
+        self._boosts.append(int(boost))
+
+
+def _luma(frame: NDArray[np.uint8]) -> NDArray[np.float32]:
+    f = frame.astype(np.float32)
+    luma: NDArray[np.float32] = 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
+    return luma
+
+
+def _turnover(boxes: NDArray[np.float32], previous: NDArray[np.float32]) -> tuple[float, float]:
+    """Shares of the current objects new since the previous frame, and of the previous ones gone (IoU < 0.3)."""
+    from semrl.fidelity.detection import box_iou
+
+    if len(boxes) == 0 or len(previous) == 0:
+        return (1.0 if len(boxes) else 0.0), (1.0 if len(previous) else 0.0)
+    iou = box_iou(np.asarray(boxes, np.float32), previous)
+    return float((iou.max(axis=1) < 0.3).mean()), float((iou.max(axis=0) < 0.3).mean())
+
+
+@dataclass(frozen=True, eq=False)
+class Segment:
+    """A run of consecutive frames of a training clip, with what the net finds and uniform coding's figures.
+
+    Attributes:
+        name: ``<clip>#<first frame>``.
+        frames: The original frames, (H, W, 3) uint8 RGB, even size.
+        objects: Per frame, the net's objects on the original (confidence >= ``REGION_CONF``).
+        uniform_bits: Per base QP, uniform coding's bits of each frame.
+        uniform_terms: Per base QP, (frames, 2) the missing and false shares of each frame
+            (:func:`frame_loss` is ``missing + false_weight * false``).
+    """
+
+    name: str
+    frames: list[NDArray[np.uint8]]
+    objects: list[TaskOutput]
+    uniform_bits: dict[int, NDArray[np.int64]] = field(default_factory=dict)
+    uniform_terms: dict[int, NDArray[np.float64]] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(H, W) of the frames."""
+        return self.frames[0].shape[0], self.frames[0].shape[1]
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the frames."""
+        h = hashlib.sha256()
+        for f in self.frames:
+            h.update(f.tobytes())
+        return h.hexdigest()
+
+    def region(self, i: int) -> NDArray[np.bool_]:
+        """The objects' region of frame ``i``."""
+        return box_region(self.objects[i].boxes, self.shape)
+
+    def uniform_loss(self, base_qp: int, false_weight: float) -> NDArray[np.float64]:
+        """Uniform coding's task loss of each frame at a base QP."""
+        t = self.uniform_terms[base_qp]
+        loss: NDArray[np.float64] = t[:, 0] + false_weight * t[:, 1]
+        return loss
+
+
+def code_segment(
+    segment: Segment, codec: ClipCodec, detector: Detector, base_qp: int,
+    offsets: Callable[[int], NDArray[np.int32] | None] | None = None,
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:  # fmt: skip
+    """Code a segment at a base QP (offsets per frame index, or uniformly); its bits and loss terms per frame."""
+    h, w = segment.shape
+    session = codec.open(w, h, base_qp)
+    try:
+        bits, recons = [], []
+        for i, frame in enumerate(segment.frames):
+            coded = session.code(frame, None if offsets is None else offsets(i))
+            bits.append(coded.bits)
+            recons.append(coded.recon)
+    finally:
+        session.close()
+    terms = []
+    for i in range(0, len(recons), 8):
+        for k, decoded in enumerate(detector(recons[i : i + 8])):
+            terms.append(loss_terms(segment.objects[i + k], decoded, segment.shape))
+    return np.asarray(bits, np.int64), np.asarray(terms, np.float64).reshape(-1, 2)
+
+
+def build_segments(
+    clips: Sequence[tuple[str, Sequence[NDArray[np.uint8]]]],
+    codec: ClipCodec,
+    detector: Detector,
+    settings: VideoSettings,
+    *,
+    cache_dir: Path | None = None,
+    progress: bool = False,
+) -> list[Segment]:
+    """Cut clips into segments of ``settings.episode_frames`` frames and measure uniform coding on each.
+
+    Per segment: the detector on the original frames, then each base QP of ``settings`` coded
+    uniformly by ``codec`` and the detector on the reconstructions. Cached in ``cache_dir`` by the
+    frames' digest, the codec's and detector's fingerprints and the base QP.
+
+    Args:
+        clips: (name, frames) of each clip; frames of one clip share an even size.
+        codec: The clip codec.
+        detector: The task net.
+        settings: The MDP settings (segment length and base QPs).
+        cache_dir: Cache folder (default ``<semrl cache>/video_tables``).
+        progress: Show a progress bar.
+
+    Raises:
+        InvalidInputError: A clip shorter than one segment, or frames of odd or mixed size.
+    """
+    from tqdm import tqdm
+
+    from semrl.paths import cache_root
+
+    cache = cache_dir or cache_root() / "video_tables"
+    n = settings.episode_frames
+    pieces = []
+    for name, frames in clips:
+        if len(frames) < n:
+            raise InvalidInputError(f"{name}: {len(frames)} frames, fewer than one episode of {n}")
+        shapes = {f.shape for f in frames}
+        if len(shapes) != 1 or any(s[0] % 2 or s[1] % 2 or s[2:] != (3,) for s in shapes):
+            raise InvalidInputError(f"{name}: frames must share one even (H, W, 3) size, got {sorted(shapes)}")
+        pieces += [(f"{name}#{s}", list(frames[s : s + n])) for s in range(0, len(frames) - n + 1, n)]
+    segments = []
+    for name, frames in tqdm(pieces, desc="video segments", unit="segment", disable=not progress):
+        digest = hashlib.sha256(b"".join(f.tobytes() for f in frames)).hexdigest()
+        ident = f"{VIDEO_TABLE_VERSION}:{digest}:{codec.fingerprint}:{detector.fingerprint}"
+        key = hashlib.sha256(ident.encode()).hexdigest()
+        path = cache / f"{key}.npz"
+        segment = _load_segment(path, name, frames, settings.base_qps)
+        if segment is None:
+            found = []
+            for i in range(0, n, 8):
+                found += detector(frames[i : i + 8])
+            segment = Segment(name, frames, [objects_above(o) for o in found])
+            for q in settings.base_qps:
+                segment.uniform_bits[q], segment.uniform_terms[q] = code_segment(segment, codec, detector, q)
+            _save_segment(path, segment)
+        segments.append(segment)
+    return segments
+
+
+def _save_segment(path: Path, segment: Segment) -> None:
+    import io
+
+    counts = np.array([len(o.boxes) for o in segment.objects], np.int64)
+    arrays: dict[str, Any] = {
+        "counts": counts,
+        "boxes": np.concatenate([o.boxes for o in segment.objects]).reshape(-1, 4),
+        "conf": np.concatenate([o.conf for o in segment.objects]),
+        "cls": np.concatenate([o.cls for o in segment.objects]),
+        "qps": np.array(sorted(segment.uniform_bits), np.int64),
+    }
+    for q in segment.uniform_bits:
+        arrays[f"bits_{q}"] = segment.uniform_bits[q]
+        arrays[f"terms_{q}"] = segment.uniform_terms[q]
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write(path, buffer.getvalue())
+
+
+def _load_segment(path: Path, name: str, frames: list[NDArray[np.uint8]], qps: Sequence[int]) -> Segment | None:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as z:
+            if not set(qps) <= {int(q) for q in z["qps"]}:
+                return None
+            ends = np.cumsum(z["counts"])
+            starts = ends - z["counts"]
+            boxes, conf, cls = z["boxes"], z["conf"], z["cls"]
+            objects = [TaskOutput.objects(boxes[a:b], conf[a:b], cls[a:b]) for a, b in zip(starts, ends, strict=True)]
+            segment = Segment(name, frames, objects)
+            for q in qps:
+                segment.uniform_bits[q] = z[f"bits_{q}"]
+                segment.uniform_terms[q] = z[f"terms_{q}"]
+    except (OSError, ValueError, KeyError):
+        return None  # a damaged entry is rebuilt
+    return segment
+
+
+def video_lambdas(segments: Sequence[Segment], settings: VideoSettings) -> dict[int, tuple[float, float]]:
+    """Per base QP, (lambda, mean bits per frame) of uniform coding over the segments.
+
+    ``lambda`` is the slope of uniform coding, task loss per bit, by finite difference between
+    the neighbouring base QPs (one-sided at the ends), floored at a small positive value.
+    """
+    qps = sorted(settings.base_qps)
+    loss = {q: float(np.mean(np.concatenate([s.uniform_loss(q, settings.false_weight) for s in segments])))
+            for q in qps}  # fmt: skip
+    bits = {q: float(np.mean(np.concatenate([s.uniform_bits[q] for s in segments]))) for q in qps}
+    out = {}
+    for k, q in enumerate(qps):
+        lo, hi = qps[max(k - 1, 0)], qps[min(k + 1, len(qps) - 1)]
+        slope = 0.0 if lo == hi else (loss[hi] - loss[lo]) / max(bits[lo] - bits[hi], 1.0)
+        floor = 1e-3 / max(bits[q], 1.0)  # a loss of 0.001 per frame's bits: a flat curve still prices bits
+        out[q] = (max(slope, floor), max(bits[q], 1.0))
+    return out
+
+
+class VideoQPEnv(gym.Env[NDArray[np.float32], np.int64]):
+    """Code training segments frame by frame, choosing each frame's QP offset and object boost (module docstring).
+
+    ## Action Space
+
+    ``Discrete(len(frame_offsets) * len(object_boosts))``; :meth:`VideoSettings.decode` gives
+    the (frame offset, boost) pair.
+
+    ## Observation Space
+
+    ``Box(-1, 1, (13,), float32)``: :data:`VIDEO_OBS_NAMES`, built by :class:`VideoObserver`.
+
+    ## Rewards
+
+    Per frame, the Lagrangian of its task loss and exact bits against uniform coding of the same
+    frame at the same base QP (module docstring); 0 for uniform coding.
+
+    ## Episode End
+
+    After ``episode_frames`` frames (terminated); never truncated.
+
+    Args:
+        segments: Training segments (:func:`build_segments`).
+        codec: The clip codec (the one the segments were measured with).
+        detector: The task net (the one the segments were measured with).
+        settings: The MDP settings.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - Gymnasium's class attribute
+
+    def __init__(
+        self, segments: Sequence[Segment], codec: ClipCodec, detector: Detector, settings: VideoSettings | None = None
+    ) -> None:
+        super().__init__()
+        self.settings = settings or VideoSettings()
+        if not segments:
+            raise InvalidInputError("the video env needs at least one segment")
+        for s in segments:
+            missing = set(self.settings.base_qps) - set(s.uniform_bits)
+            if missing or len(s.frames) != self.settings.episode_frames:
+                raise InvalidInputError(f"segment {s.name} was not built for these settings (base QPs {missing})")
+        self.segments = list(segments)
+        self.codec = codec
+        self.detector = detector
+        self.lambdas = video_lambdas(self.segments, self.settings)
+        self.action_space = spaces.Discrete(self.settings.n_actions)
+        self.observation_space = spaces.Box(-1.0, 1.0, (VIDEO_OBS_DIM,), np.float32)
+        self._session: Any = None
+        self._segment = self.segments[0]
+        self._base = self.settings.base_qps[0]
+        self._t = 0
+        self._observer = VideoObserver(self.settings)
+        self._uniform_loss = np.zeros(0)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[NDArray[np.float32], dict[str, Any]]:
+        """Start an episode: a segment and a base QP (``options``: ``segment`` index, ``base_qp``)."""
+        super().reset(seed=seed)
+        options = options or {}
+        index = options.get("segment", int(self.np_random.integers(len(self.segments))))
+        self._segment = self.segments[int(index)]
+        self._base = int(options.get("base_qp", self.np_random.choice(self.settings.base_qps)))
+        if self._base not in self.settings.base_qps:
+            raise InvalidInputError(f"base QP {self._base} is not one of {self.settings.base_qps}")
+        self._close_session()
+        h, w = self._segment.shape
+        self._session = self.codec.open(w, h, self._base)
+        self._t = 0
+        self._observer = VideoObserver(self.settings)
+        self._uniform_loss = self._segment.uniform_loss(self._base, self.settings.false_weight)
+        return self._observe(), {"segment": self._segment.name, "base_qp": self._base}
+
+    def _observe(self) -> NDArray[np.float32]:
+        s, t = self._segment, self._t
+        return self._observer.observe(s.frames[t], s.region(t), s.objects[t].boxes, self._base)
+
+    def step(self, action: np.int64 | int) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
+        """Code the current frame with the action's offsets and score it."""
+        if self._session is None:
+            raise InvalidInputError("call reset() before step()")
+        frame_offset, boost = self.settings.decode(int(action))
+        s, t = self._segment, self._t
+        offsets = frame_offsets_map(s.region(t), s.shape, frame_offset, boost, self._base, self.settings.dilation)
+        coded = self._session.code(s.frames[t], offsets)
+        decoded = self.detector([coded.recon])[0]
+        loss = frame_loss(s.objects[t], decoded, s.shape, self.settings.false_weight)
+        lam, mean_bits = self.lambdas[self._base]
+        d_loss = loss - float(self._uniform_loss[t])
+        d_bits = coded.bits - int(s.uniform_bits[self._base][t])
+        c = self.settings.reward_clip
+        reward = -float(np.clip((d_loss / lam + self.settings.rate_weight * d_bits) / mean_bits, -c, c))
+        self._observer.record(frame_offset, boost)
+        self._t += 1
+        done = self._t >= len(s.frames)
+        info = {"bits": coded.bits, "loss": loss, "d_bits": d_bits, "d_loss": d_loss,
+                "frame_offset": frame_offset, "boost": boost}  # fmt: skip
+        if done:
+            self._close_session()
+            obs = np.zeros(VIDEO_OBS_DIM, np.float32)
+        else:
+            obs = self._observe()
+        return obs, reward, done, False, info
+
+    def _close_session(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def close(self) -> None:
+        """Release the encoder."""
+        self._close_session()
+        super().close()

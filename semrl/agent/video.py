@@ -1,0 +1,277 @@
+"""The video policy: train it on clips (:mod:`envs.video`) and run it as a :class:`semrl.policy.Policy`.
+
+The policy decides every frame's QP offset and its objects' boost from the state
+:class:`envs.video.VideoObserver` builds, one observer per clip (kept in
+:attr:`semrl.policy.PolicyInput.state`), from the frames, the task net's objects on them (the
+caller's analysis: the benchmark's, or ``semrl encode``'s every ``--map-interval`` frames) and its
+own decisions so far. It runs no net of its own, so its cost per frame is a small MLP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from envs.codecs import ClipCodec, X265ClipCodec
+from envs.video import (
+    VIDEO_OBS_DIM,
+    VIDEO_OBS_NAMES,
+    Detector,
+    Segment,
+    VideoObserver,
+    VideoQPEnv,
+    VideoSettings,
+    YoloDetector,
+    build_segments,
+    frame_offsets_map,
+)
+from semrl.agent.config import PolicyConfig, TrainConfig, config_path
+from semrl.codec import BLOCK_SIZE
+from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
+from semrl.files import atomic_write
+from semrl.policy import PolicyInput
+
+VIDEO_MDP = "video"
+OBSERVER_KEY = "semrl.video-observer"
+"""Where a clip's :class:`VideoObserver` lives in ``PolicyInput.state``."""
+
+
+class VideoPolicy:
+    """A trained video policy (see the module docstring).
+
+    Args:
+        model: The Stable-Baselines3 model.
+        config: Its saved config (``mdp`` ``video``).
+        digest: sha256 of the checkpoint file (part of the fingerprint).
+    """
+
+    needs_regions = True
+    runs_own_net = False
+    offset_block = BLOCK_SIZE
+    frame_level = True
+
+    def __init__(self, model: Any, config: PolicyConfig, digest: str) -> None:
+        self.model = model
+        self.config = config
+        self.settings = VideoSettings.from_dict(config.env)
+        self.fingerprint = f"semrl-video:{config.task}:{config.algorithm}:{digest[:16]}"
+
+    @property
+    def task(self) -> str:
+        """The task the policy serves."""
+        return self.config.task
+
+    def act(self, obs: NDArray[np.float32]) -> int:
+        """Deterministic action of one observation, straight through the network (SB3's predict checks too much)."""
+        import torch
+
+        policy = self.model.policy
+        with torch.no_grad():
+            x = torch.from_numpy(obs[None])
+            if hasattr(policy, "q_net"):
+                return int(policy.q_net(x).argmax(dim=1)[0])
+            return int(policy.get_distribution(x).get_actions(deterministic=True)[0])
+
+    def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
+        """Offsets on the 16x16 block grid for the next frame of a clip (call once per frame, in order)."""
+        observer = inputs.state.get(OBSERVER_KEY)
+        if observer is None:
+            observer = inputs.state[OBSERVER_KEY] = VideoObserver(self.settings)
+        h, w = inputs.frame.shape[:2]
+        region = None
+        if inputs.region is not None:
+            region = np.zeros((h, w), bool)
+            rh, rw = min(h, inputs.region.shape[0]), min(w, inputs.region.shape[1])
+            region[:rh, :rw] = inputs.region[:rh, :rw]
+        obs = observer.observe(inputs.frame, region, inputs.boxes, int(inputs.base_qp))
+        frame_offset, boost = self.settings.decode(self.act(obs))
+        observer.record(frame_offset, boost)
+        return frame_offsets_map(region, (h, w), frame_offset, boost, int(inputs.base_qp), self.settings.dilation)
+
+
+def load_video_policy(path: Path, config: PolicyConfig, device: str = "cpu") -> VideoPolicy:
+    """Load a video checkpoint whose config has been read; checks the spaces.
+
+    Raises:
+        PolicyMismatchError: Unknown algorithm, a damaged file, or spaces that do not fit this semrl.
+    """
+    import zipfile
+
+    from stable_baselines3 import DQN, PPO
+
+    algo: Any = {"ppo": PPO, "dqn": DQN}.get(config.algorithm)
+    if algo is None:
+        raise PolicyMismatchError(f"{path}: unknown algorithm {config.algorithm!r}")
+    try:
+        model = algo.load(path, device=device)
+    except (ValueError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as e:
+        damaged = f"{path}: not a readable {config.algorithm} checkpoint (truncated or damaged?)"
+        raise PolicyMismatchError(f"{damaged}: {e}") from e
+    settings = VideoSettings.from_dict(config.env)
+    obs_shape = tuple(getattr(model.observation_space, "shape", ()) or ())
+    n_actions = int(getattr(model.action_space, "n", -1))
+    if obs_shape != (VIDEO_OBS_DIM,) or n_actions != settings.n_actions:
+        raise PolicyMismatchError(
+            f"{path}: model spaces obs {obs_shape}, actions {n_actions} do not fit the video env "
+            f"(obs ({VIDEO_OBS_DIM},), actions {settings.n_actions})"
+        )
+    if tuple(config.obs_names) != VIDEO_OBS_NAMES:
+        raise PolicyMismatchError(
+            f"{path}: trained on observations {config.obs_names}, this semrl builds {VIDEO_OBS_NAMES}"
+        )
+    return VideoPolicy(model, config, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def load_clips(sources: Sequence[Path], max_frames: int | None) -> list[tuple[str, list[NDArray[np.uint8]]]]:
+    """Decode training clips (even size, the first ``max_frames`` frames) as (name, RGB frames).
+
+    Raises:
+        InputNotFoundError: A clip with no frames.
+    """
+    from semrl.media import open_source
+
+    clips = []
+    for path in sources:
+        with open_source(path, crop_even=True, max_frames=max_frames) as source:
+            frames = [f.to_rgb() for f in source]
+        if not frames:
+            raise InputNotFoundError(f"{path}: no frames")
+        clips.append((path.name, frames))
+    return clips
+
+
+def _hyperparameters(config: TrainConfig, settings: VideoSettings) -> dict[str, Any]:
+    """SB3 keyword arguments for the video env: few, costly steps (each codes and scores a frame)."""
+    net = list(config.net_arch)
+    if config.algorithm == "ppo":
+        return {
+            "n_steps": 4 * settings.episode_frames, "batch_size": 64, "n_epochs": 10, "gamma": settings.gamma,
+            "gae_lambda": 0.9, "ent_coef": 0.01, "learning_rate": config.learning_rate,
+            "policy_kwargs": {"net_arch": {"pi": net, "vf": net}},
+        }  # fmt: skip
+    return {
+        "gamma": settings.gamma, "learning_rate": config.learning_rate, "buffer_size": 50_000,
+        "learning_starts": 2 * settings.episode_frames, "batch_size": 64, "train_freq": 1, "gradient_steps": 2,
+        "target_update_interval": 250, "exploration_fraction": 0.5, "exploration_final_eps": 0.05,
+        "policy_kwargs": {"net_arch": net},
+    }  # fmt: skip
+
+
+def train_video(
+    config: TrainConfig,
+    output: str | os.PathLike[str],
+    *,
+    sources: Sequence[Path],
+    progress: bool = True,
+    codec: ClipCodec | None = None,
+    detector: Detector | None = None,
+    clips: Sequence[tuple[str, Sequence[NDArray[np.uint8]]]] | None = None,
+    settings: VideoSettings | None = None,
+    cache_dir: Path | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Train a video policy on clips and write ``ckpt.zip`` and ``ckpt.json`` into ``output``.
+
+    Args:
+        config: The training request (``timesteps`` are frames coded; ``max_frames`` bounds each clip).
+        output: Output folder (must not hold a run).
+        sources: The training clips.
+        progress: Show progress bars.
+        codec: The clip codec (default the patched x265, low-delay P, ``config.preset``).
+        detector: The task net (default the video benchmark's detector, ``config.weights``).
+        clips: Decoded clips instead of ``sources`` (tests).
+        settings: The MDP (default :class:`VideoSettings`, with ``config.rate_weight``).
+        cache_dir: Segment table cache folder.
+
+    Returns:
+        The checkpoint's path and the run's summary (segments, frames, seconds by phase).
+    """
+    import torch
+    from stable_baselines3 import DQN, PPO
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.utils import set_random_seed
+
+    from semrl.agent.train import CHECKPOINT_NAME, ProgressCallback, _save_model, _versions
+
+    start = time.perf_counter()
+    out = Path(output)
+    if (out / CHECKPOINT_NAME).exists():
+        raise InvalidInputError(f"{out} already holds a training run; choose another folder")
+    if config.task != "detection":
+        raise InvalidInputError(f"the video policy serves detection, not {config.task}")
+    atomic_write(out / "train_config.json", config.to_json())
+    settings = settings or VideoSettings(rate_weight=config.rate_weight)
+    if clips is None:
+        clips = load_clips(sources, config.max_frames)
+    codec = codec or X265ClipCodec(config.preset)
+    detector = detector or YoloDetector(config.weights or "yolov8n.pt")
+    seconds = {"load": time.perf_counter() - start}
+    t0 = time.perf_counter()
+    segments: list[Segment] = build_segments(clips, codec, detector, settings, cache_dir=cache_dir, progress=progress)
+    if config.limit is not None:
+        segments = segments[: config.limit]
+    seconds["tables"] = time.perf_counter() - t0
+
+    env = VideoQPEnv(segments, codec, detector, settings)
+    monitored = Monitor(env)
+    set_random_seed(config.seed)
+    torch.set_num_threads(1)
+    algo: Any = PPO if config.algorithm == "ppo" else DQN
+    model = algo("MlpPolicy", monitored, seed=config.seed, tensorboard_log=str(out / "tb"), device="cpu", verbose=0,
+                 **_hyperparameters(config, settings))  # fmt: skip
+    t0 = time.perf_counter()
+    model.learn(config.timesteps, callback=ProgressCallback(config.timesteps, 0, enabled=progress),
+                tb_log_name=config.algorithm)  # fmt: skip
+    seconds["train"] = time.perf_counter() - t0
+    env.close()
+
+    checkpoint = out / CHECKPOINT_NAME
+    _save_model(model, checkpoint)
+    net = getattr(detector, "net", None)
+    weights = Path(getattr(net, "weights_path", "none (fake)")).name
+    weights_sha = str(getattr(net, "weights_sha256", detector.fingerprint))
+    x265_version, patch_hash = "none (fake)", codec.fingerprint
+    if isinstance(codec, X265ClipCodec):
+        from semrl.codec import load_library
+
+        build = load_library().build
+        x265_version, patch_hash = build.version, build.patch_hash
+    digest = hashlib.sha256("".join(s.digest for s in segments).encode()).hexdigest()
+    policy_config = PolicyConfig(
+        task=config.task,
+        map_config=json.dumps({"detector": detector.fingerprint}),
+        env=settings.to_dict(),
+        table_qps=settings.base_qps,
+        lambdas={str(q): lam for q, (lam, _) in env.lambdas.items()},
+        obs_names=VIDEO_OBS_NAMES,
+        algorithm=config.algorithm,
+        timesteps=int(model.num_timesteps),
+        train=json.loads(config.to_json()),
+        x265_version=x265_version,
+        x265_patch_hash=patch_hash,
+        preset=config.preset,
+        weights=weights,
+        weights_sha256=weights_sha,
+        data={
+            "source": [str(s) for s in sources] or [name for name, _ in clips],
+            "segments": [s.name for s in segments],
+            "digest": digest,
+        },
+        extractor_fingerprint=detector.fingerprint,
+        codec_fingerprint=codec.fingerprint,
+        versions=_versions(),
+        mdp=VIDEO_MDP,
+    )
+    atomic_write(config_path(checkpoint), policy_config.to_json())
+    seconds["total"] = time.perf_counter() - start
+    summary = {"segments": len(segments), "frames": len(segments) * settings.episode_frames, "seconds": seconds,
+               "timesteps": int(model.num_timesteps)}  # fmt: skip
+    atomic_write(out / "timing.json", json.dumps(summary, indent=1, sort_keys=True))
+    return checkpoint, summary

@@ -1,0 +1,214 @@
+"""The VideoQP environment and the video policy on fakes: frame state carried, rewards over references."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3.common.env_checker import check_env
+
+import envs
+from envs.codecs import FakeClipCodec
+from envs.video import (
+    VIDEO_OBS_DIM,
+    VIDEO_OBS_NAMES,
+    VideoObserver,
+    VideoQPEnv,
+    VideoSettings,
+    build_segments,
+    frame_loss,
+    frame_offsets_map,
+)
+from semrl.errors import InvalidInputError, PolicyMismatchError
+from semrl.semantics.fakes import FakeVideoDetector
+from semrl.semantics.maps import TaskOutput
+
+H, W = 96, 128  # a 6 x 8 grid of 16x16 blocks
+SETTINGS = VideoSettings(episode_frames=6, base_qps=(32, 37, 42))
+
+
+def _clip(n: int = 12, seed: int = 0) -> list[np.ndarray]:
+    """Smooth frames (a gradient) with a bright square moving right by 4 px a frame."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:H, 0:W]
+    base = (60 + 0.8 * xx + 0.4 * yy + rng.uniform(0, 20)).astype(np.float32)
+    frames = []
+    for t in range(n):
+        f = base.copy()
+        f[30:60, 10 + 4 * t : 40 + 4 * t] += 80
+        frames.append(np.repeat(np.clip(f, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2))
+    return frames
+
+
+@pytest.fixture(scope="module")
+def segments(tmp_path_factory: pytest.TempPathFactory) -> list:  # type: ignore[type-arg]
+    cache = tmp_path_factory.mktemp("video_tables")
+    return build_segments([("a", _clip(12, 0)), ("b", _clip(6, 1))], FakeClipCodec(), FakeVideoDetector(), SETTINGS,
+                          cache_dir=cache)  # fmt: skip
+
+
+def _env(segments: list) -> VideoQPEnv:  # type: ignore[type-arg]
+    return VideoQPEnv(segments, FakeClipCodec(), FakeVideoDetector(), SETTINGS)
+
+
+def test_segments_cut_measured_and_cached(tmp_path: Path) -> None:
+    detector, codec = FakeVideoDetector(), FakeClipCodec()
+    first = build_segments([("a", _clip(13))], codec, detector, SETTINGS, cache_dir=tmp_path)
+    assert [s.name for s in first] == ["a#0", "a#6"]  # the 13th frame is left over
+    s = first[0]
+    assert set(s.uniform_bits) == {32, 37, 42} and s.uniform_terms[32].shape == (6, 2)
+    assert s.uniform_bits[32].sum() > s.uniform_bits[42].sum()  # finer costs more
+    assert s.uniform_loss(42, 1.0).mean() > s.uniform_loss(32, 1.0).mean()  # and keeps more
+    calls = detector.calls
+    again = build_segments([("a", _clip(13))], codec, detector, SETTINGS, cache_dir=tmp_path)
+    assert detector.calls == calls  # from the cache
+    np.testing.assert_array_equal(again[1].uniform_bits[37], first[1].uniform_bits[37])
+    np.testing.assert_array_equal(again[0].objects[3].boxes, first[0].objects[3].boxes)
+
+
+def test_segments_refuse_short_or_odd_clips(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="fewer than one episode"):
+        build_segments([("short", _clip(3))], FakeClipCodec(), FakeVideoDetector(), SETTINGS, cache_dir=tmp_path)
+    odd = [f[:-1] for f in _clip(6)]
+    with pytest.raises(InvalidInputError, match="even"):
+        build_segments([("odd", odd)], FakeClipCodec(), FakeVideoDetector(), SETTINGS, cache_dir=tmp_path)
+
+
+def test_settings_actions_round_trip() -> None:
+    s = VideoSettings()
+    assert s.decode(s.uniform_action) == (0, 0)
+    for a in range(s.n_actions):
+        assert s.action_of(*s.decode(a)) == a
+    assert VideoSettings.from_dict(s.to_dict()) == s
+    with pytest.raises(InvalidInputError):
+        s.decode(s.n_actions)
+    with pytest.raises(InvalidInputError, match="uniform"):
+        VideoSettings(frame_offsets=(3, 6))
+
+
+def test_offsets_map_boosts_the_blocks_touching_objects() -> None:
+    region = np.zeros((H, W), bool)
+    region[20:30, 40:50] = True  # blocks rows 1, cols 2..3
+    m = frame_offsets_map(region, (H, W), 3, 8, 32, 0)
+    assert m.shape == (6, 8)
+    assert set(m[1, 2:4]) == {-5} and (m[0] == 3).all() and (m[:, :2] == 3).all()
+    grown = frame_offsets_map(region, (H, W), 3, 8, 32, 16)
+    assert (grown == -5).sum() > (m == -5).sum()
+    assert (frame_offsets_map(region, (H, W), 9, 0, 48, 0) == 3).all()  # clipped at QP 51
+    assert (frame_offsets_map(None, (H, W), 0, 8, 32, 0) == 0).all()
+
+
+def test_frame_loss_grades_objects_and_false_detections() -> None:
+    ref = TaskOutput.objects(np.array([[10, 10, 50, 50]]), np.array([0.9]), np.array([0]))
+    assert frame_loss(ref, ref, (H, W), 1.0) == pytest.approx(0.0)
+    lost = TaskOutput.objects(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64))
+    assert frame_loss(ref, lost, (H, W), 1.0) == pytest.approx(1.0)
+    shifted = TaskOutput.objects(np.array([[14, 14, 54, 54]]), np.array([0.9]), np.array([0]))
+    assert 0 < frame_loss(ref, shifted, (H, W), 1.0) < 1  # loose box: some IoU thresholds fail
+    false = TaskOutput.objects(np.array([[10, 10, 50, 50], [70, 60, 90, 90]]), np.array([0.9, 0.5]), np.array([0, 0]))
+    assert frame_loss(ref, false, (H, W), 1.0) == pytest.approx(0.5)
+    assert frame_loss(ref, false, (H, W), 0.0) == pytest.approx(0.0)
+
+
+def test_check_env_and_registered_id(segments: list) -> None:  # type: ignore[type-arg]
+    env = _env(segments)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env, warn=True)
+    made = gym.make(envs.VIDEO_ENV_ID, segments=segments, codec=FakeClipCodec(), detector=FakeVideoDetector(),
+                    settings=SETTINGS)  # fmt: skip
+    obs, info = made.reset(seed=1)
+    assert obs.shape == (VIDEO_OBS_DIM,) == (len(VIDEO_OBS_NAMES),)
+    assert info["base_qp"] in SETTINGS.base_qps
+
+
+def test_uniform_coding_scores_zero_at_every_step(segments: list) -> None:  # type: ignore[type-arg]
+    env = _env(segments)
+    for base in SETTINGS.base_qps:
+        env.reset(options={"segment": 0, "base_qp": base})
+        done, steps = False, 0
+        while not done:
+            _, r, done, trunc, info = env.step(SETTINGS.uniform_action)
+            assert r == 0.0 and info["d_bits"] == 0 and info["d_loss"] == 0.0 and not trunc
+            steps += 1
+        assert steps == SETTINGS.episode_frames
+
+
+def test_state_is_carried_from_frame_to_frame(segments: list) -> None:  # type: ignore[type-arg]
+    env = _env(segments)
+    idx = {n: i for i, n in enumerate(VIDEO_OBS_NAMES)}
+    obs, _ = env.reset(options={"segment": 0, "base_qp": 37})
+    assert obs[idx["first_frame"]] == 1 and obs[idx["change"]] == 0 and obs[idx["last_offset"]] == 0
+    obs, *_ = env.step(SETTINGS.action_of(6, 4))
+    scale = 9.0  # the largest |offset| or boost of SETTINGS
+    assert obs[idx["first_frame"]] == 0
+    assert obs[idx["change"]] > 0  # the square moved
+    assert obs[idx["last_offset"]] == pytest.approx(6 / scale) and obs[idx["last_boost"]] == pytest.approx(4 / scale)
+    assert obs[idx["since_refresh"]] == pytest.approx(1 / 8)
+    obs, *_ = env.step(SETTINGS.action_of(9, 0))
+    assert obs[idx["recent_offset"]] == pytest.approx(7.5 / scale) and obs[idx["since_refresh"]] == pytest.approx(2 / 8)
+    obs, *_ = env.step(SETTINGS.action_of(0, 0))
+    assert obs[idx["since_refresh"]] == 0
+
+
+def test_a_frame_is_credited_with_the_frames_that_reference_it(segments: list) -> None:  # type: ignore[type-arg]
+    """A coarse first frame makes the next, uniformly coded, frame cost more: its reward falls."""
+    env = _env(segments)
+    env.reset(options={"segment": 0, "base_qp": 32})
+    *_, info0 = env.step(SETTINGS.action_of(9, 0))
+    assert info0["d_bits"] < 0 and info0["d_loss"] > 0  # cheaper and worse itself
+    _, r1, *_, info1 = env.step(SETTINGS.uniform_action)
+    assert info1["d_bits"] > 0  # the next frame predicts from a worse reference
+    assert r1 < 0
+
+
+def test_reset_refuses_an_unknown_base_qp(segments: list) -> None:  # type: ignore[type-arg]
+    env = _env(segments)
+    with pytest.raises(InvalidInputError, match="base QP"):
+        env.reset(options={"base_qp": 33})
+    with pytest.raises(InvalidInputError, match="reset"):
+        VideoQPEnv(segments, FakeClipCodec(), FakeVideoDetector(), SETTINGS).step(0)
+
+
+def test_observer_refuses_record_before_observe() -> None:
+    with pytest.raises(InvalidInputError):
+        VideoObserver(SETTINGS).record(0, 0)
+
+
+def test_trained_video_policy_loads_and_matches_the_env(segments: list, tmp_path: Path) -> None:  # type: ignore[type-arg]
+    """Train a tiny policy on fakes, load it by path, and check it decides per frame as the env's observer sees it."""
+    from semrl.agent.config import TrainConfig
+    from semrl.agent.resolve import resolve_policy
+    from semrl.agent.video import VideoPolicy, train_video
+    from semrl.policy import PolicyInput, apply_offsets, offset_block
+
+    clips = [("a", _clip(12, 0))]
+    config = TrainConfig(task="detection", data="fake", algorithm="dqn", timesteps=80, mdp="video")
+    checkpoint, summary = train_video(config, tmp_path / "run", sources=[], progress=False, codec=FakeClipCodec(),
+                                      detector=FakeVideoDetector(), clips=clips, settings=SETTINGS,
+                                      cache_dir=tmp_path / "cache")  # fmt: skip
+    assert summary["segments"] == 2 and summary["timesteps"] == 80
+    policy = resolve_policy(str(checkpoint), task="detection")
+    assert isinstance(policy, VideoPolicy) and offset_block(policy) == 16 and policy.frame_level
+    with pytest.raises(PolicyMismatchError, match="detection"):
+        resolve_policy(str(checkpoint), task="segmentation")
+    from semrl.agent.checkpoint import load_checkpoint_policy
+
+    with pytest.raises(PolicyMismatchError, match="video policy"):
+        load_checkpoint_policy(checkpoint)
+
+    frames, state = _clip(6, 0), {}
+    observer = VideoObserver(SETTINGS)
+    region = np.zeros((H, W), bool)
+    region[30:60, 10:40] = True
+    boxes = np.array([[10, 30, 40, 60]], np.float32)
+    for i, f in enumerate(frames):
+        offsets = apply_offsets(policy, PolicyInput(f, 37, (2, 2), region, boxes, i, state))
+        assert offsets.shape == (6, 8)
+        obs = observer.observe(f, region, boxes, 37)
+        frame_offset, boost = SETTINGS.decode(policy.act(obs))
+        observer.record(frame_offset, boost)
+        np.testing.assert_array_equal(offsets, frame_offsets_map(region, (H, W), frame_offset, boost, 37, 16))
