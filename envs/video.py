@@ -19,7 +19,10 @@ B-frames, so the agent is given the frame QP and learns when a frame is worth sp
 is referenced by the frames after it) and when not. The block part is the region-of-interest
 decision at the finest grid x265 takes (16x16 quantisation groups), where surveillance video's
 small objects pay. Joining both in one ``Discrete(len(frame_offsets) * len(object_boosts))``
-action keeps uniform coding (``f = s = 0``) one action and lets DQN or PPO learn it.
+action keeps uniform coding (``f = s = 0``) one action and lets DQN or PPO learn it. The frame offset
+moves by at most ``max_step`` (3) QP steps from one frame to the next (the action is clamped, in
+training and at inference alike), so the decoded quality does not flicker; the objects' blocks
+follow the objects, and the background's QP stays put where the scene does.
 
 *The state* carries what a frame-level decision needs from the past, all of it computed from the
 original frames, the task net's objects on them and the decisions so far, so that a policy
@@ -107,6 +110,8 @@ class VideoSettings:
         false_weight: Weight of false detections in the frame's task loss.
         reward_clip: Bound of a step's reward.
         gamma: Discount of the agent (a frame's credit for the frames that reference it).
+        max_step: The frame offset moves by at most this many QP steps from one frame to the
+            next (the action's offset is clamped to it), so quality does not flicker; None: free.
     """
 
     frame_offsets: tuple[int, ...] = (-3, 0, 3, 6, 9)
@@ -118,6 +123,7 @@ class VideoSettings:
     false_weight: float = 0.5
     reward_clip: float = 10.0
     gamma: float = 0.95
+    max_step: int | None = 3
 
     def __post_init__(self) -> None:
         if not self.frame_offsets or not self.object_boosts or not self.base_qps:
@@ -128,6 +134,8 @@ class VideoSettings:
             raise InvalidInputError(f"boosts must be >= 0 and base QPs in {QP_MIN}..{QP_MAX}")
         if self.episode_frames < 2 or self.rate_weight <= 0 or not 0 <= self.gamma <= 1:
             raise InvalidInputError("episode_frames >= 2, rate_weight > 0 and gamma in 0..1 are required")
+        if self.max_step is not None and self.max_step < 1:
+            raise InvalidInputError(f"max_step must be at least 1 (or None), got {self.max_step}")
 
     @property
     def n_actions(self) -> int:
@@ -303,6 +311,14 @@ class VideoObserver:
         ], np.float32)  # fmt: skip
         self._current = (luma, np.asarray(boxes, np.float32).reshape(-1, 4))
         return np.clip(obs, -1.0, 1.0)
+
+    def steady(self, frame_offset: int) -> int:
+        """The frame offset actually used: ``frame_offset`` clamped to ``max_step`` from the previous frame's."""
+        step = self.settings.max_step
+        if step is None or not self._offsets:
+            return int(frame_offset)
+        last = self._offsets[-1]
+        return int(min(max(frame_offset, last - step), last + step))
 
     def record(self, frame_offset: int, boost: int) -> None:
         """Note the decision taken for the frame last observed."""
@@ -594,6 +610,7 @@ class VideoQPEnv(gym.Env[NDArray[np.float32], np.int64]):
         if self._session is None:
             raise InvalidInputError("call reset() before step()")
         frame_offset, boost = self.settings.decode(int(action))
+        frame_offset = self._observer.steady(frame_offset)
         s, t = self._segment, self._t
         offsets = frame_offsets_map(s.region(t), s.shape, frame_offset, boost, self._base, self.settings.dilation)
         coded = self._session.code(s.frames[t], offsets)

@@ -58,3 +58,32 @@ def test_pictures_from_video_frames() -> None:
     assert [p.name for p in pictures] == [f"{video.name}#{i}" for i in (0, 25, 50)]
     assert pictures[0].frame.shape == (360, 480, 3)
     assert len({p.digest for p in pictures}) == 3
+
+
+def test_video_episode_with_real_encoder_and_detector(tmp_path: Path) -> None:
+    """A short VideoQP episode: x265 low-delay P frame by frame, YOLO on every decoded frame."""
+    root = require_assets("models/yolov8n.pt", "videos-extra/bgslibrary_video03_320x240.avi")
+    from envs.codecs import X265ClipCodec
+    from envs.video import VideoQPEnv, VideoSettings, YoloDetector, build_segments
+    from semrl.agent.video import load_clips
+
+    clips = load_clips([root / "videos-extra" / "bgslibrary_video03_320x240.avi"], max_frames=8)
+    assert len(clips[0][1]) == 8 and clips[0][1][0].shape == (240, 320, 3)
+    settings = VideoSettings(episode_frames=4, base_qps=(37, 42))
+    codec, detector = X265ClipCodec("ultrafast"), YoloDetector(device="cpu")
+    segments = build_segments(clips, codec, detector, settings, cache_dir=tmp_path)
+    assert len(segments) == 2 and sum(len(o.boxes) for o in segments[0].objects) > 0  # people in the scene
+    assert segments[0].uniform_bits[37][0] > segments[0].uniform_bits[37][1]  # the IDR picture costs most
+    assert segments[0].uniform_bits[37].sum() > segments[0].uniform_bits[42].sum()
+    env = VideoQPEnv(segments, codec, detector, settings)
+    env.reset(options={"segment": 0, "base_qp": 37})
+    done = False
+    while not done:  # uniform coding reproduces the tables exactly: x265 is deterministic
+        _, reward, done, _, info = env.step(settings.uniform_action)
+        assert reward == 0.0 and info["d_bits"] == 0
+    env.reset(options={"segment": 0, "base_qp": 37})
+    _, reward, _, _, info = env.step(settings.action_of(9, 0))
+    assert info["d_bits"] < 0  # a coarser frame costs fewer bits
+    _, _, _, _, info = env.step(settings.uniform_action)
+    assert info["d_bits"] != 0  # the next frame predicts from another reference
+    env.close()

@@ -27,7 +27,7 @@ from semrl.semantics.fakes import FakeVideoDetector
 from semrl.semantics.maps import TaskOutput
 
 H, W = 96, 128  # a 6 x 8 grid of 16x16 blocks
-SETTINGS = VideoSettings(episode_frames=6, base_qps=(32, 37, 42))
+SETTINGS = VideoSettings(episode_frames=6, base_qps=(32, 37, 42), max_step=None)
 
 
 def _clip(n: int = 12, seed: int = 0) -> list[np.ndarray]:
@@ -154,6 +154,17 @@ def test_state_is_carried_from_frame_to_frame(segments: list) -> None:  # type: 
     assert obs[idx["since_refresh"]] == 0
 
 
+def test_the_frame_offset_moves_by_at_most_max_step(segments: list) -> None:  # type: ignore[type-arg]
+    steady = VideoSettings(episode_frames=6, base_qps=(32, 37, 42))
+    assert steady.max_step == 3
+    env = VideoQPEnv(segments, FakeClipCodec(), FakeVideoDetector(), steady)
+    env.reset(options={"segment": 0, "base_qp": 37})
+    used = [env.step(steady.action_of(f, 0))[4]["frame_offset"] for f in (9, -3, -3, 9, 9, 0)]
+    assert used == [9, 6, 3, 6, 9, 6]  # the first frame is free, then 3 QP steps a frame at most
+    with pytest.raises(InvalidInputError, match="max_step"):
+        VideoSettings(max_step=0)
+
+
 def test_a_frame_is_credited_with_the_frames_that_reference_it(segments: list) -> None:  # type: ignore[type-arg]
     """A coarse first frame makes the next, uniformly coded, frame cost more: its reward falls."""
     env = _env(segments)
@@ -210,5 +221,6 @@ def test_trained_video_policy_loads_and_matches_the_env(segments: list, tmp_path
         assert offsets.shape == (6, 8)
         obs = observer.observe(f, region, boxes, 37)
         frame_offset, boost = SETTINGS.decode(policy.act(obs))
+        frame_offset = observer.steady(frame_offset)
         observer.record(frame_offset, boost)
         np.testing.assert_array_equal(offsets, frame_offsets_map(region, (H, W), frame_offset, boost, 37, 16))

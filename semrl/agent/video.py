@@ -93,6 +93,7 @@ class VideoPolicy:
             region[:rh, :rw] = inputs.region[:rh, :rw]
         obs = observer.observe(inputs.frame, region, inputs.boxes, int(inputs.base_qp))
         frame_offset, boost = self.settings.decode(self.act(obs))
+        frame_offset = observer.steady(frame_offset)
         observer.record(frame_offset, boost)
         return frame_offsets_map(region, (h, w), frame_offset, boost, int(inputs.base_qp), self.settings.dilation)
 
