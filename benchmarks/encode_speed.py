@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--policies", default="auto,roi,uniform", help="semrl policies to time (default auto,roi,uniform)")
+    parser.add_argument("--policies", default="auto,roi,uniform", help="semrl policies to time (default: these)")
     parser.add_argument("--frames", type=int, help="encode only the first N frames")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "encode_speed.json")
     args = parser.parse_args(argv)

@@ -123,7 +123,7 @@ class ClipSession(Protocol):
     """One clip being coded frame by frame; each call returns that frame's coded picture at once."""
 
     def code(self, frame: NDArray[np.uint8], offsets: NDArray[np.int32] | None = None) -> CodedPicture:
-        """Code the next frame (H, W, 3 uint8 RGB) with offsets on the 16x16 block grid (or none)."""
+        """Code the next frame (H, W, 3 uint8 RGB) with offsets on the CTU or 16x16 block grid (or none)."""
         ...
 
     def close(self) -> None:
@@ -132,7 +132,7 @@ class ClipSession(Protocol):
 
 
 class ClipCodec(Protocol):
-    """Codes clips low-delay P at constant base QP plus per-16x16-block offsets, one frame per call."""
+    """Codes clips low-delay P at constant base QP plus offsets per CTU or 16x16 block, one frame per call."""
 
     @property
     def fingerprint(self) -> str:
@@ -160,25 +160,28 @@ class X265ClipCodec:
     Args:
         preset: x265 preset (the benchmark's is ``medium``).
         keyint: IDR interval.
+        qg_size: Quantisation-group size: 64 for offsets per CTU, 16 for offsets per 16x16 block
+            (as the benchmark opens the encoder for a policy's ``offset_block``).
     """
 
-    def __init__(self, preset: str = "medium", keyint: int = 250) -> None:
+    def __init__(self, preset: str = "medium", keyint: int = 250, qg_size: int = CTU_SIZE) -> None:
         self.preset = preset
         self.keyint = keyint
+        self.qg_size = qg_size
 
     @property
     def fingerprint(self) -> str:
         """x265 version, patch hash and the settings."""
         from semrl.codec import load_library
 
-        return f"x265:{load_library().build.key}:ldp:{self.preset}:keyint={self.keyint}:qg=16"
+        return f"x265:{load_library().build.key}:ldp:{self.preset}:keyint={self.keyint}:qg={self.qg_size}"
 
     def open(self, width: int, height: int, base_qp: int) -> ClipSession:
         """Open an encoder for one clip."""
         from semrl.codec import Encoder, EncoderConfig, Gop
 
         config = EncoderConfig(width, height, qp=int(base_qp), preset=self.preset, gop=Gop.LOW_DELAY_P,
-                               keyint=self.keyint, qg_size=BLOCK_SIZE, threads=1)  # fmt: skip
+                               keyint=self.keyint, qg_size=self.qg_size, threads=1)  # fmt: skip
         return _X265Session(Encoder(config))
 
 
@@ -230,8 +233,11 @@ class _FakeSession:
             raise InvalidInputError(f"frame must be ({h}, {w}, 3) uint8, got {frame.shape} {frame.dtype}")
         rows, cols = block_shape(h, w)
         off = np.zeros((rows, cols), np.int32) if offsets is None else np.asarray(offsets, np.int32)
+        g = CTU_SIZE // BLOCK_SIZE
+        if off.shape == ctu_shape(h, w):  # one offset per CTU: the same on its 16x16 blocks
+            off = np.repeat(np.repeat(off, g, axis=0), g, axis=1)[:rows, :cols]
         if off.shape != (rows, cols):
-            raise InvalidInputError(f"offsets of shape {off.shape}, expected the block grid {(rows, cols)}")
+            raise InvalidInputError(f"offsets of shape {off.shape}, expected the CTU or block grid of {h}x{w}")
         qp = np.clip(self.base_qp + off, QP_MIN, QP_MAX)
         luma = frame.astype(np.float32).mean(axis=2)
         residual = luma if self.reference is None else luma - self.reference.mean(axis=2)
@@ -243,7 +249,6 @@ class _FakeSession:
         sigma = np.repeat(np.repeat((2.0 ** ((qp - 4) / 6) / 4).astype(np.float32), BLOCK_SIZE, 0), BLOCK_SIZE, 1)
         recon = np.clip(frame.astype(np.float32) + noise * sigma[:h, :w, None], 0, 255)
         self.reference = recon.round()
-        g = CTU_SIZE // BLOCK_SIZE
         padded = np.pad(bits, ((0, -rows % g), (0, -cols % g)))
         ctu_bits = padded.reshape(-(-rows // g), g, -(-cols // g), g).sum(axis=(1, 3))
         return CodedPicture(ctu_bits, int(bits.sum()) + 100, self.reference.astype(np.uint8))

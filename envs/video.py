@@ -69,9 +69,9 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from envs.codecs import ClipCodec, block_shape
+from envs.codecs import ClipCodec
 from envs.reward import object_terms
-from semrl.codec import BLOCK_SIZE, QP_MAX, QP_MIN
+from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, ctu_grid
 from semrl.errors import InvalidInputError
 from semrl.files import atomic_write
 from semrl.policy.roi import roi_blocks
@@ -112,6 +112,8 @@ class VideoSettings:
         gamma: Discount of the agent (a frame's credit for the frames that reference it).
         max_step: The frame offset moves by at most this many QP steps from one frame to the
             next (the action's offset is clamped to it), so quality does not flicker; None: free.
+        block: The side of the blocks the boost applies to: 64 (CTUs, one QP each, as ROI's
+            best anchor) or 16 (16x16 quantisation groups).
     """
 
     frame_offsets: tuple[int, ...] = (-3, 0, 3, 6, 9)
@@ -124,6 +126,7 @@ class VideoSettings:
     reward_clip: float = 10.0
     gamma: float = 0.95
     max_step: int | None = 3
+    block: int = CTU_SIZE
 
     def __post_init__(self) -> None:
         if not self.frame_offsets or not self.object_boosts or not self.base_qps:
@@ -134,6 +137,8 @@ class VideoSettings:
             raise InvalidInputError(f"boosts must be >= 0 and base QPs in {QP_MIN}..{QP_MAX}")
         if self.episode_frames < 2 or self.rate_weight <= 0 or not 0 <= self.gamma <= 1:
             raise InvalidInputError("episode_frames >= 2, rate_weight > 0 and gamma in 0..1 are required")
+        if self.block not in (BLOCK_SIZE, CTU_SIZE):
+            raise InvalidInputError(f"block must be {BLOCK_SIZE} or {CTU_SIZE}, got {self.block}")
         if self.max_step is not None and self.max_step < 1:
             raise InvalidInputError(f"max_step must be at least 1 (or None), got {self.max_step}")
 
@@ -171,14 +176,20 @@ class VideoSettings:
 
 
 def frame_offsets_map(
-    region: NDArray[np.bool_] | None, shape: tuple[int, int], frame_offset: int, boost: int, base_qp: int, dilation: int
+    region: NDArray[np.bool_] | None,
+    shape: tuple[int, int],
+    frame_offset: int,
+    boost: int,
+    base_qp: int,
+    dilation: int,
+    block: int = CTU_SIZE,
 ) -> NDArray[np.int32]:
-    """Offsets on the 16x16 block grid of a frame of ``shape``: ``f - s`` on blocks touching the region, else ``f``.
+    """Offsets on the ``block`` grid of a frame of ``shape``: ``f - s`` on blocks touching the region, else ``f``.
 
     Clipped so that every block's QP (base + offset) stays in 0..51.
     """
-    grid = block_shape(*shape)
-    inside = roi_blocks(region, grid, dilation, BLOCK_SIZE) if boost else np.zeros(grid, bool)
+    grid = ctu_grid(shape[1], shape[0], block)
+    inside = roi_blocks(region, grid, dilation, block) if boost else np.zeros(grid, bool)
     offsets = np.where(inside, frame_offset - boost, frame_offset)
     qp = np.clip(base_qp + offsets, QP_MIN, QP_MAX)
     result: NDArray[np.int32] = (qp - base_qp).astype(np.int32)
@@ -285,8 +296,8 @@ class VideoObserver:
         first = self._previous is None or self._previous.shape != luma.shape
         diff = np.zeros_like(luma) if first else np.abs(luma - self._previous)  # type: ignore[operator]
         inside = region if region is not None and region.shape == (h, w) else np.zeros((h, w), bool)
-        grid = block_shape(h, w)
-        touched = roi_blocks(inside, grid, self.settings.dilation, BLOCK_SIZE)
+        block = self.settings.block
+        touched = roi_blocks(inside, ctu_grid(w, h, block), self.settings.dilation, block)
         appeared, vanished = _turnover(boxes, self._previous_boxes)
         since = 0
         for o in reversed(self._offsets):
@@ -612,7 +623,8 @@ class VideoQPEnv(gym.Env[NDArray[np.float32], np.int64]):
         frame_offset, boost = self.settings.decode(int(action))
         frame_offset = self._observer.steady(frame_offset)
         s, t = self._segment, self._t
-        offsets = frame_offsets_map(s.region(t), s.shape, frame_offset, boost, self._base, self.settings.dilation)
+        offsets = frame_offsets_map(s.region(t), s.shape, frame_offset, boost, self._base, self.settings.dilation,
+                                    self.settings.block)  # fmt: skip
         coded = self._session.code(s.frames[t], offsets)
         decoded = self.detector([coded.recon])[0]
         loss = frame_loss(s.objects[t], decoded, s.shape, self.settings.false_weight)

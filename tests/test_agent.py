@@ -172,3 +172,34 @@ def test_shipped_policies_are_small_and_fit_this_semrl(task: str) -> None:
     model = {"ppo": PPO, "dqn": DQN}[config.algorithm].load(path, device="cpu")
     assert model.observation_space.shape == (OBS_DIM,)
     assert model.action_space.n == len(config.env["offsets"])
+
+
+def test_the_shipped_video_policy_fits_this_semrl() -> None:
+    from stable_baselines3 import DQN, PPO
+
+    from envs.video import VIDEO_OBS_DIM, VIDEO_OBS_NAMES, VideoSettings
+
+    path = shipped_policy("video")
+    assert path.stat().st_size < 2_000_000
+    config = PolicyConfig.read(path.with_suffix(".json"))
+    assert config.mdp == "video" and config.task == "detection" and tuple(config.obs_names) == VIDEO_OBS_NAMES
+    assert VideoSettings.from_dict(config.env) == VideoSettings()  # the committed defaults
+    train = TrainConfig.from_json(json.dumps(config.train))
+    assert train.max_frames == 96 and train.data and "pets2009" not in train.data  # PETS is held out
+    model = {"ppo": PPO, "dqn": DQN}[config.algorithm].load(path, device="cpu")
+    assert model.observation_space.shape == (VIDEO_OBS_DIM,)
+    assert model.action_space.n == VideoSettings().n_actions
+
+
+def test_auto_picks_the_video_policy_for_clips_and_the_image_policy_for_pictures(tmp_path: Path) -> None:
+    from semrl.pipeline import EncodeSettings, concrete_policy
+
+    clip, image = tmp_path / "cam.mp4", tmp_path / "a.jpg"
+    clip.write_bytes(b"")
+    image.write_bytes(b"")
+    assert concrete_policy(EncodeSettings(), clip).policy == "video"
+    assert concrete_policy(EncodeSettings(), None).policy == "video"  # the built-in clip
+    assert concrete_policy(EncodeSettings(), image).policy == "detection"
+    assert concrete_policy(EncodeSettings(), tmp_path).policy == "detection"  # a folder of images
+    assert concrete_policy(EncodeSettings(task="segmentation"), clip).policy == "segmentation"
+    assert concrete_policy(EncodeSettings(policy="roi"), clip).policy == "roi"

@@ -27,7 +27,7 @@ from semrl.semantics.fakes import FakeVideoDetector
 from semrl.semantics.maps import TaskOutput
 
 H, W = 96, 128  # a 6 x 8 grid of 16x16 blocks
-SETTINGS = VideoSettings(episode_frames=6, base_qps=(32, 37, 42), max_step=None)
+SETTINGS = VideoSettings(episode_frames=6, base_qps=(32, 37, 42), max_step=None, block=16)
 
 
 def _clip(n: int = 12, seed: int = 0) -> list[np.ndarray]:
@@ -92,13 +92,15 @@ def test_settings_actions_round_trip() -> None:
 def test_offsets_map_boosts_the_blocks_touching_objects() -> None:
     region = np.zeros((H, W), bool)
     region[20:30, 40:50] = True  # blocks rows 1, cols 2..3
-    m = frame_offsets_map(region, (H, W), 3, 8, 32, 0)
+    m = frame_offsets_map(region, (H, W), 3, 8, 32, 0, 16)
     assert m.shape == (6, 8)
     assert set(m[1, 2:4]) == {-5} and (m[0] == 3).all() and (m[:, :2] == 3).all()
-    grown = frame_offsets_map(region, (H, W), 3, 8, 32, 16)
+    grown = frame_offsets_map(region, (H, W), 3, 8, 32, 16, 16)
     assert (grown == -5).sum() > (m == -5).sum()
-    assert (frame_offsets_map(region, (H, W), 9, 0, 48, 0) == 3).all()  # clipped at QP 51
-    assert (frame_offsets_map(None, (H, W), 0, 8, 32, 0) == 0).all()
+    assert (frame_offsets_map(region, (H, W), 9, 0, 48, 0, 16) == 3).all()  # clipped at QP 51
+    assert (frame_offsets_map(None, (H, W), 0, 8, 32, 0, 16) == 0).all()
+    ctus = frame_offsets_map(region, (H, W), 3, 8, 32, 0)  # the default: one offset per CTU
+    assert ctus.tolist() == [[-5, 3], [3, 3]]
 
 
 def test_frame_loss_grades_objects_and_false_detections() -> None:
@@ -155,7 +157,7 @@ def test_state_is_carried_from_frame_to_frame(segments: list) -> None:  # type: 
 
 
 def test_the_frame_offset_moves_by_at_most_max_step(segments: list) -> None:  # type: ignore[type-arg]
-    steady = VideoSettings(episode_frames=6, base_qps=(32, 37, 42))
+    steady = VideoSettings(episode_frames=6, base_qps=(32, 37, 42), block=16)
     assert steady.max_step == 3
     env = VideoQPEnv(segments, FakeClipCodec(), FakeVideoDetector(), steady)
     env.reset(options={"segment": 0, "base_qp": 37})
@@ -163,6 +165,8 @@ def test_the_frame_offset_moves_by_at_most_max_step(segments: list) -> None:  # 
     assert used == [9, 6, 3, 6, 9, 6]  # the first frame is free, then 3 QP steps a frame at most
     with pytest.raises(InvalidInputError, match="max_step"):
         VideoSettings(max_step=0)
+    with pytest.raises(InvalidInputError, match="block"):
+        VideoSettings(block=32)
 
 
 def test_a_frame_is_credited_with_the_frames_that_reference_it(segments: list) -> None:  # type: ignore[type-arg]
@@ -223,4 +227,4 @@ def test_trained_video_policy_loads_and_matches_the_env(segments: list, tmp_path
         frame_offset, boost = SETTINGS.decode(policy.act(obs))
         frame_offset = observer.steady(frame_offset)
         observer.record(frame_offset, boost)
-        np.testing.assert_array_equal(offsets, frame_offsets_map(region, (H, W), frame_offset, boost, 37, 16))
+        np.testing.assert_array_equal(offsets, frame_offsets_map(region, (H, W), frame_offset, boost, 37, 16, 16))

@@ -34,7 +34,6 @@ from envs.video import (
     frame_offsets_map,
 )
 from semrl.agent.config import PolicyConfig, TrainConfig, config_path
-from semrl.codec import BLOCK_SIZE
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
 from semrl.files import atomic_write
 from semrl.policy import PolicyInput
@@ -55,13 +54,13 @@ class VideoPolicy:
 
     needs_regions = True
     runs_own_net = False
-    offset_block = BLOCK_SIZE
     frame_level = True
 
     def __init__(self, model: Any, config: PolicyConfig, digest: str) -> None:
         self.model = model
         self.config = config
         self.settings = VideoSettings.from_dict(config.env)
+        self.offset_block = self.settings.block
         self.fingerprint = f"semrl-video:{config.task}:{config.algorithm}:{digest[:16]}"
 
     @property
@@ -95,7 +94,8 @@ class VideoPolicy:
         frame_offset, boost = self.settings.decode(self.act(obs))
         frame_offset = observer.steady(frame_offset)
         observer.record(frame_offset, boost)
-        return frame_offsets_map(region, (h, w), frame_offset, boost, int(inputs.base_qp), self.settings.dilation)
+        base, s = int(inputs.base_qp), self.settings
+        return frame_offsets_map(region, (h, w), frame_offset, boost, base, s.dilation, s.block)
 
 
 def load_video_policy(path: Path, config: PolicyConfig, device: str = "cpu") -> VideoPolicy:
@@ -211,7 +211,7 @@ def train_video(
     settings = settings or VideoSettings(rate_weight=config.rate_weight)
     if clips is None:
         clips = load_clips(sources, config.max_frames)
-    codec = codec or X265ClipCodec(config.preset)
+    codec = codec or X265ClipCodec(config.preset, qg_size=settings.block)
     detector = detector or YoloDetector(config.weights or "yolov8n.pt")
     seconds = {"load": time.perf_counter() - start}
     t0 = time.perf_counter()
