@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         for clip in clips:
             for kbps in rates:
                 ours, theirs = Path(work) / "semrl.mp4", Path(work) / "x265.hevc"
-                encode_video(clip, ours, EncodeSettings(bitrate=kbps, max_frames=args.frames))
+                encode_video(clip, ours, EncodeSettings(policy="detection", bitrate=kbps, max_frames=args.frames))
                 x265_abr(clip, theirs, kbps, args.frames)
                 for method, path in (("semrl", ours), ("x265-abr", theirs)):
                     report = evaluate(clip, path, "detection", max_frames=args.frames)
