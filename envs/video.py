@@ -8,21 +8,23 @@ Registered as ``semrl/VideoQP-v0``.
 the frame just submitted, :class:`envs.codecs.X265ClipCodec`), exactly as the video benchmark
 codes its low-delay P anchor, so the agent meets the references it will meet there.
 
-*The action* is a pair: the frame's QP offset ``f`` relative to the operating point's base QP,
-and an object boost ``s``; every 16x16 block that touches the task net's objects on the original
-frame (grown by ``dilation`` pixels) is coded at ``base + f - s``, every other block at
-``base + f``. The frame-level part is where the measured gain on video lies: on the random-access
-benchmark x265's own frame-level allocation (B-frame QP offsets and cuTree's propagation of
-reference importance) saves about 25 % against constant QP while a per-block recipe on top of
-constant QP saves about 6 % (``benchmarks/results/video-ra``); a low-delay P stream has no
-B-frames, so the agent is given the frame QP and learns when a frame is worth spending on (it
-is referenced by the frames after it) and when not. The block part is the region-of-interest
-decision at the finest grid x265 takes (16x16 quantisation groups), where surveillance video's
-small objects pay. Joining both in one ``Discrete(len(frame_offsets) * len(object_boosts))``
-action keeps uniform coding (``f = s = 0``) one action and lets DQN or PPO learn it. The frame offset
-moves by at most ``max_step`` (3) QP steps from one frame to the next (the action is clamped, in
-training and at inference alike), so the decoded quality does not flicker; the objects' blocks
-follow the objects, and the background's QP stays put where the scene does.
+*The action* is a pair: the frame's QP offset ``f`` relative to the operating point's base QP, and
+an object boost ``s``; every block (a 64x64 CTU by default, or a 16x16 quantisation group) that
+touches the task net's objects on the original frame (grown by ``dilation`` pixels) is coded at
+``base + f - s``, every other block at ``base + f``. The frame-level part is where the measured
+gain on video lies: on the random-access benchmark x265's own frame-level allocation (B-frame QP
+offsets and cuTree's propagation of reference importance) saves about 25 % against constant QP
+while a per-block recipe on top of constant QP saves about 6 % (``benchmarks/results/video-ra``); a
+low-delay P stream has no B-frames, so the agent is given the frame QP and learns when a frame is
+worth spending on (it is referenced by the frames after it) and when not. The block part is the
+region-of-interest decision. It is made per CTU by default: on the held-out clips ROI at 16x16 cost
+26 % more bits than constant QP where ROI per CTU saved 7 % (the finer grid's delta-QP signalling,
+and the detector reads context around a person that a tight 16x16 map codes coarsely). Joining both
+in one ``Discrete(len(frame_offsets) * len(object_boosts))`` action keeps uniform coding
+(``f = s = 0``) one action and lets DQN or PPO learn it. The frame offset moves by at most ``max_step`` (3) QP
+steps from one frame to the next (the action is clamped, in training and at inference alike), so
+the decoded quality does not flicker; the objects' blocks follow the objects, and the background's
+QP stays put where the scene does.
 
 *The state* carries what a frame-level decision needs from the past, all of it computed from the
 original frames, the task net's objects on them and the decisions so far, so that a policy
