@@ -61,7 +61,7 @@ base QP, drawn from ``base_qps`` (the benchmark's points); its first frame is an
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -403,16 +403,15 @@ class Segment:
 
 
 def code_segment(
-    segment: Segment, codec: ClipCodec, detector: Detector, base_qp: int,
-    offsets: Callable[[int], NDArray[np.int32] | None] | None = None,
-) -> tuple[NDArray[np.int64], NDArray[np.float64]]:  # fmt: skip
-    """Code a segment at a base QP (offsets per frame index, or uniformly); its bits and loss terms per frame."""
+    segment: Segment, codec: ClipCodec, detector: Detector, base_qp: int
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Code a segment uniformly at a base QP; its bits and loss terms per frame."""
     h, w = segment.shape
     session = codec.open(w, h, base_qp)
     try:
         bits, recons = [], []
-        for i, frame in enumerate(segment.frames):
-            coded = session.code(frame, None if offsets is None else offsets(i))
+        for frame in segment.frames:
+            coded = session.code(frame)
             bits.append(coded.bits)
             recons.append(coded.recon)
     finally:

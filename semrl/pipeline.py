@@ -452,11 +452,12 @@ def _run(
             if job is not None:
                 analysed.add(index)
                 if frame_level:
-                    latest = watch.call("wait", job.result)[1]
+                    latest = watch.call("wait", job.result)
                 else:
                     offsets = watch.call("wait", job.result)
-            if frame_level:
-                offsets = decide(index, picture.to_rgb(), latest)
+            if frame_level:  # the analysed frame's RGB comes with its analysis: convert the others only
+                rgb = latest[0] if job is not None else picture.to_rgb()
+                offsets = decide(index, rgb, None if latest is None else latest[1])
             given = offsets
             if rate is not None:  # the frame's QP from the rate controller, the policy's map around it
                 intra = settings.gop is Gop.INTRA or index % settings.keyint == 0
