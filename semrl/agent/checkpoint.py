@@ -21,8 +21,7 @@ from numpy.typing import NDArray
 
 from envs.observation import OBS_DIM, OBS_NAMES, ObservationBuilder, static_grids, static_observations
 from envs.semantic_qp import EnvSettings
-from semrl.agent.config import PolicyConfig, config_path
-from semrl.agent.video import VIDEO_MDP
+from semrl.agent.config import VIDEO_MDP, PolicyConfig, config_path
 from semrl.codec import QP_MAX
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
 from semrl.policy import PolicyInput
@@ -179,6 +178,26 @@ def check_build(config: PolicyConfig, path: Path, strict: bool) -> None:
         warnings.warn(message, stacklevel=3)
 
 
+def load_model(path: Path, config: PolicyConfig, device: str) -> Any:
+    """The Stable-Baselines3 model of a checkpoint whose config has been read.
+
+    Raises:
+        PolicyMismatchError: Unknown algorithm, or a truncated or damaged file.
+    """
+    import zipfile
+
+    from stable_baselines3 import DQN, PPO
+
+    algo: Any = {"ppo": PPO, "dqn": DQN}.get(config.algorithm)
+    if algo is None:
+        raise PolicyMismatchError(f"{path}: unknown algorithm {config.algorithm!r}")
+    try:
+        return algo.load(path, device=device)
+    except (ValueError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as e:
+        damaged = f"{path}: not a readable {config.algorithm} checkpoint (truncated or damaged?)"
+        raise PolicyMismatchError(f"{damaged}: {e}") from e
+
+
 def load_checkpoint_policy(
     path: str | Path,
     *,
@@ -213,21 +232,10 @@ def load_checkpoint_policy(
         raise PolicyMismatchError(f"{p} is a {config.task} policy, not a {task} policy")
     if config.mdp == VIDEO_MDP:
         raise PolicyMismatchError(f"{p} is a video policy (frame by frame); load it with semrl.agent.resolve_policy")
-    from stable_baselines3 import DQN, PPO
-
-    algo: Any = {"ppo": PPO, "dqn": DQN}.get(config.algorithm)
-    if algo is None:
-        raise PolicyMismatchError(f"{p}: unknown algorithm {config.algorithm!r}")
-    import zipfile
-
     from semrl.semantics.yolo import check_device
 
     device = check_device(device or "cpu")
-    try:
-        model = algo.load(p, device=device)
-    except (ValueError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as e:
-        damaged = f"{p}: not a readable {config.algorithm} checkpoint (truncated or damaged?)"
-        raise PolicyMismatchError(f"{damaged}: {e}") from e
+    model = load_model(p, config, device)
     _check_spaces(model, config, p)
     check_build(config, p, strict)
     if extractor is None:

@@ -13,6 +13,7 @@ from semrl.semantics import TASKS
 
 ALGORITHMS = ("ppo", "dqn")
 MDPS = ("image", "video")
+VIDEO_MDP = "video"
 """The environments a policy learns on: pictures (per-CTU QPs) or clips (frame QP and object boost)."""
 DEFAULT_DATA = {"detection": "coco-det", "segmentation": "coco-seg", "classification": "imagenet-cls"}
 POLICY_FORMAT = 1

@@ -34,8 +34,8 @@ CheckpointLoader = Callable[..., Policy]
 def _trained_policy(path: Path, *, task: str | None, device: str | None) -> Policy:
     """``semrl train``'s checkpoint: a picture policy, or a video policy (``mdp`` ``video`` in its config)."""
     from semrl.agent.checkpoint import load_checkpoint_policy
-    from semrl.agent.config import PolicyConfig, config_path
-    from semrl.agent.video import VIDEO_MDP, load_video_policy
+    from semrl.agent.config import VIDEO_MDP, PolicyConfig, config_path
+    from semrl.agent.video import load_video_policy
 
     config = PolicyConfig.read(config_path(path))
     if config.mdp != VIDEO_MDP:

@@ -33,12 +33,11 @@ from envs.video import (
     build_segments,
     frame_offsets_map,
 )
-from semrl.agent.config import PolicyConfig, TrainConfig, config_path
+from semrl.agent.config import VIDEO_MDP, PolicyConfig, TrainConfig, config_path
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
 from semrl.files import atomic_write
 from semrl.policy import PolicyInput
 
-VIDEO_MDP = "video"
 OBSERVER_KEY = "semrl.video-observer"
 """Where a clip's :class:`VideoObserver` lives in ``PolicyInput.state``."""
 
@@ -104,18 +103,9 @@ def load_video_policy(path: Path, config: PolicyConfig, device: str = "cpu") -> 
     Raises:
         PolicyMismatchError: Unknown algorithm, a damaged file, or spaces that do not fit this semrl.
     """
-    import zipfile
+    from semrl.agent.checkpoint import load_model
 
-    from stable_baselines3 import DQN, PPO
-
-    algo: Any = {"ppo": PPO, "dqn": DQN}.get(config.algorithm)
-    if algo is None:
-        raise PolicyMismatchError(f"{path}: unknown algorithm {config.algorithm!r}")
-    try:
-        model = algo.load(path, device=device)
-    except (ValueError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as e:
-        damaged = f"{path}: not a readable {config.algorithm} checkpoint (truncated or damaged?)"
-        raise PolicyMismatchError(f"{damaged}: {e}") from e
+    model = load_model(path, config, device)
     settings = VideoSettings.from_dict(config.env)
     obs_shape = tuple(getattr(model.observation_space, "shape", ()) or ())
     n_actions = int(getattr(model.action_space, "n", -1))
