@@ -3,7 +3,8 @@
 Methods, each at several operating points over one rate range, all through the patched x265
 in-process: A1 ``uniform`` (constant QP), A2 ``x265-aq`` (CRF with the preset's adaptive
 quantisation, cuTree for video), A3 ``roi-d<D>`` (offsets from the task net's objects on the
-original: -D inside, +D outside; the best D is reported), and any policy (``--policy``).
+original: -D inside, +D outside; the best D is reported), and any policy (``--policy``), or any
+policy on top of A2 (``--aq-policy``: its offsets added to x265's own AQ offsets at A2's CRF points).
 
     python benchmarks/bdrate.py --task detection        # one task
     python benchmarks/bdrate.py --task all              # the four settings and the summary table
@@ -135,6 +136,11 @@ def build_methods(args: argparse.Namespace, video: bool) -> list[Method]:
             if not sep:
                 name, target = f"policy:{spec}", spec
             methods.append(Method(name, "policy", qps, policy=resolve_policy(target, device="cpu")))
+        for spec in args.aq_policy or []:
+            name, sep, target = spec.partition("=")
+            if not sep:
+                name, target = f"policy-aq:{spec}", spec
+            methods.append(Method(name, "policy", crfs, crf=True, policy=resolve_policy(target, device="cpu")))
     return methods
 
 
@@ -238,6 +244,11 @@ def parser() -> argparse.ArgumentParser:
         "--roi-blocks", default=str(CTU_SIZE), help="A3 block sizes: 64 (per CTU), 16 (per 16x16 block) or 64,16"
     )
     p.add_argument("--policy", action="append", help="NAME=module:function | file.py:function | checkpoint")
+    p.add_argument(
+        "--aq-policy",
+        action="append",
+        help="as --policy, but its offsets go on top of A2 (x265's CRF, AQ and cuTree) at A2's CRF points",
+    )
     p.add_argument("--limit", type=int, help="first N images (or clips)")
     p.add_argument("--frames", type=int, default=150, help="video: first N frames of each clip (bounds the run)")
     p.add_argument("--gop", choices=("ldp", "ra"), default="ldp", help="video: low-delay P or random access")

@@ -185,13 +185,22 @@ def frame_offsets_map(
     base_qp: int,
     dilation: int,
     block: int = CTU_SIZE,
+    *,
+    touched: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.int32]:
     """Offsets on the ``block`` grid of a frame of ``shape``: ``f - s`` on blocks touching the region, else ``f``.
 
-    Clipped so that every block's QP (base + offset) stays in 0..51.
+    Clipped so that every block's QP (base + offset) stays in 0..51. ``touched``: the blocks
+    touching the region grown by ``dilation``, when already computed
+    (:attr:`VideoObserver.touched`).
     """
     grid = ctu_grid(shape[1], shape[0], block)
-    inside = roi_blocks(region, grid, dilation, block) if boost else np.zeros(grid, bool)
+    if not boost:
+        inside = np.zeros(grid, bool)
+    elif touched is not None and touched.shape == grid:
+        inside = touched
+    else:
+        inside = roi_blocks(region, grid, dilation, block)
     offsets = np.where(inside, frame_offset - boost, frame_offset)
     qp = np.clip(base_qp + offsets, QP_MIN, QP_MAX)
     result: NDArray[np.int32] = (qp - base_qp).astype(np.int32)
@@ -289,17 +298,27 @@ class VideoObserver:
         self._current: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None
         self._offsets: list[int] = []
         self._boosts: list[int] = []
+        self.touched: NDArray[np.bool_] | None = None
+        """The blocks (``settings.block``) touching the last observed frame's grown objects."""
 
-    def observe(self, frame: NDArray[np.uint8], region: NDArray[np.bool_] | None,
+    def observe(self, frame: NDArray[np.uint8] | NDArray[np.float32], region: NDArray[np.bool_] | None,
                 boxes: NDArray[np.float32], base_qp: int) -> NDArray[np.float32]:  # fmt: skip
-        """The observation of the next frame (see :data:`VIDEO_OBS_NAMES`), in -1..1."""
+        """The observation of the next frame (see :data:`VIDEO_OBS_NAMES`), in -1..1.
+
+        Args:
+            frame: The original frame, (H, W, 3) uint8 RGB, or its full-range luma, (H, W)
+                float32 (:meth:`semrl.codec.Yuv420.luma`: the encoder's picture, no RGB needed).
+            region: Pixels of the task net's objects on the original (None: none).
+            boxes: Their boxes, (N, 4) xyxy.
+            base_qp: The operating point.
+        """
         luma = _luma(frame)
         h, w = luma.shape
         first = self._previous is None or self._previous.shape != luma.shape
         diff = np.zeros_like(luma) if first else np.abs(luma - self._previous)  # type: ignore[operator]
         inside = region if region is not None and region.shape == (h, w) else np.zeros((h, w), bool)
         block = self.settings.block
-        touched = roi_blocks(inside, ctu_grid(w, h, block), self.settings.dilation, block)
+        touched = self.touched = roi_blocks(inside, ctu_grid(w, h, block), self.settings.dilation, block)
         appeared, vanished = _turnover(boxes, self._previous_boxes)
         since = 0
         for o in reversed(self._offsets):
@@ -343,8 +362,11 @@ class VideoObserver:
         self._boosts.append(int(boost))
 
 
-def _luma(frame: NDArray[np.uint8]) -> NDArray[np.float32]:
-    f = frame.astype(np.float32)
+def _luma(frame: NDArray[np.uint8] | NDArray[np.float32]) -> NDArray[np.float32]:
+    """Full-range luma of an RGB frame, or the frame itself when it is luma already."""
+    f = frame.astype(np.float32, copy=False)
+    if f.ndim == 2:
+        return f
     luma: NDArray[np.float32] = 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
     return luma
 

@@ -24,7 +24,16 @@ from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN, AnnexBWriter, EncodedFrame, En
 from semrl.errors import InvalidInputError
 from semrl.files import atomic_output, atomic_write
 from semrl.media import VIDEO_SUFFIXES, FrameSource, SourceInfo, mux_mp4, open_source
-from semrl.policy import Policy, PolicyInput, apply_offsets, needs_regions, offset_block, policy_task, runs_own_net
+from semrl.policy import (
+    Policy,
+    PolicyInput,
+    apply_offsets,
+    needs_regions,
+    needs_rgb,
+    offset_block,
+    policy_task,
+    runs_own_net,
+)
 from semrl.ratecontrol import RateController
 from semrl.semantics import TASKS
 
@@ -393,6 +402,7 @@ def _run(
     offsets: npt.NDArray[np.int32] | None = None
     # A frame-level policy (the video policy) decides every frame, in order, from the latest analysis.
     frame_level = bool(getattr(policy, "frame_level", False))
+    wants_rgb = needs_rgb(policy)
     latest: Any = None
     clip_state: dict[str, Any] = {}  # the policy's, carried from frame to frame
     rate = None if settings.bitrate is None else RateController(settings.bitrate, float(info.fps), settings.qp)
@@ -400,13 +410,18 @@ def _run(
     requested: dict[int, float] = {}  # with --bitrate: each frame's mean CTU QP as asked of x265
     with Encoder(config) as encoder, ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-task-net") as pool:
 
-        def decide(index: int, rgb: npt.NDArray[np.uint8], regions: Any) -> npt.NDArray[np.int32]:
+        def decide(
+            index: int, rgb: npt.NDArray[np.uint8] | None, regions: Any, picture: Yuv420 | None = None
+        ) -> npt.NDArray[np.int32]:
             start = time.perf_counter()
+            if rgb is None:
+                assert picture is not None
+                rgb = picture.to_rgb() if wants_rgb else np.zeros((*picture.y.shape, 0), np.uint8)
             inputs = PolicyInput(
                 frame=rgb, base_qp=policy_base, ctu_shape=encoder.ctu_shape,
                 region=None if regions is None else regions.region,
                 boxes=np.zeros((0, 4), np.float32) if regions is None else regions.boxes, frame_index=index,
-                state=clip_state,
+                state=clip_state, luma=None if picture is None else picture.luma(),
             )  # fmt: skip
             result = apply_offsets(policy, inputs)
             watch.seconds["policy"] += time.perf_counter() - start
@@ -415,14 +430,14 @@ def _run(
         def analyse(index: int, picture: Yuv420) -> Any:
             # runs in the worker thread: torch and x265 both release the GIL
             start = time.perf_counter()
-            rgb = picture.to_rgb()
-            regions = _analyse(net, rgb, settings)
+            rgb = picture.to_rgb() if net is not None or wants_rgb else None
+            regions = None if rgb is None else _analyse(net, rgb, settings)
             watch.seconds["semantics"] += time.perf_counter() - start
             return rgb, regions
 
         def offsets_for(index: int, picture: Yuv420) -> npt.NDArray[np.int32]:
             rgb, regions = analyse(index, picture)
-            return decide(index, rgb, regions)
+            return decide(index, rgb, regions, picture)
 
         def collect(frames: list[EncodedFrame]) -> None:
             for frame in frames:
@@ -455,9 +470,9 @@ def _run(
                     latest = watch.call("wait", job.result)
                 else:
                     offsets = watch.call("wait", job.result)
-            if frame_level:  # the analysed frame's RGB comes with its analysis: convert the others only
-                rgb = latest[0] if job is not None else picture.to_rgb()
-                offsets = decide(index, rgb, None if latest is None else latest[1])
+            if frame_level:  # the analysed frame's RGB comes with its analysis: convert the others if needed
+                rgb = latest[0] if job is not None else None
+                offsets = decide(index, rgb, None if latest is None else latest[1], picture)
             given = offsets
             if rate is not None:  # the frame's QP from the rate controller, the policy's map around it
                 intra = settings.gop is Gop.INTRA or index % settings.keyint == 0

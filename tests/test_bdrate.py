@@ -206,6 +206,20 @@ def test_roi_anchor_at_both_block_sizes() -> None:
     assert found == [("roi-d8", "A3", 64), ("roi16-d8", "A3", 16)]
 
 
+def test_a_policy_on_top_of_x265_aq_runs_at_the_crf_points() -> None:
+    tool = _tool()
+    args = tool.parser().parse_args(
+        ["--methods", "policy", "--crfs", "30,40", "--policy", "p=roi", "--aq-policy", "q=roi", "--aq-policy", "roi"]
+    )
+    methods = tool.build_methods(args, video=False)
+    assert [(m.name, m.family, m.points, m.crf) for m in methods] == [
+        ("p", "policy", tuple(float(q) for q in tool.DEFAULT_QPS.split(",")), False),
+        ("q", "policy", (30.0, 40.0), True),
+        ("policy-aq:roi", "policy", (30.0, 40.0), True),
+    ]
+    assert tool.method_id(methods[1]).endswith("on x265 crf + aq")
+
+
 # ---- the tool, in-process, on real encodes and real nets ---------------------------------------
 
 
@@ -307,9 +321,15 @@ def test_video_and_classification_paths(tmp_path: Path) -> None:
     assert set(res["bootstrap_by"]) == {"clip", "30-frame segment"}
 
     assert _run(tool, tmp_path, "--task", "video", "--data", str(video), "--frames", "3", "--preset",
-                "ultrafast", "--gop", "ra", "--methods", "uniform,x265-aq", "--crfs", "30,40,45") == 0  # fmt: skip
+                "ultrafast", "--gop", "ra", "--methods", "uniform,x265-aq,policy", "--crfs", "30,40,45",
+                "--aq-policy", "roiaq=roi") == 0  # fmt: skip
     res = json.loads((tmp_path / "out" / "video" / "bdrate.json").read_text())
     assert res["description"]["gop"].startswith("ra") and all(p["frames"] == 3 for p in res["results"]["points"])
+    # ROI's offsets reach x265 on top of its own AQ: same CRF, other bits. (Not necessarily fewer:
+    # CRF's rate control sees the offset-weighted costs and lowers the frame QP when most are positive.)
+    bits = {(p["method"], p["point"]): p["bits"] for p in res["results"]["points"]}
+    assert bits["roiaq", "crf=40"] != bits["x265-aq", "crf=40"]
+    assert res["description"]["methods"]["roiaq"].endswith("on x265 crf + aq")
 
     assert _run(tool, tmp_path, "--task", "classification", "--limit", "3", "--methods", "uniform,roi") == 0
     res = json.loads((tmp_path / "out" / "classification" / "bdrate.json").read_text())["results"]

@@ -26,6 +26,19 @@ def test_rgb_conversion_matches_bt601_limited_range() -> None:
     assert Yuv420.from_rgb(black).y[0, 0] == 16 and Yuv420.from_rgb(black).v[0, 0] == 128
 
 
+def test_luma_is_the_rgb_frames_luma_without_the_chroma(rng: np.random.Generator) -> None:
+    # Mid-range colours (no RGB clipping): equal to within the rounding of to_rgb's integer maths.
+    smooth = np.kron(rng.integers(60, 200, (8, 10, 3)), np.ones((4, 4, 1))).astype(np.uint8)
+    picture = Yuv420.from_rgb(smooth)
+    rgb = picture.to_rgb().astype(np.float64)
+    expected = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+    luma = picture.luma()
+    assert luma.dtype == np.float32 and luma.shape == (32, 40)
+    assert np.abs(luma - expected).max() < 1.0
+    black, white = (Yuv420.from_rgb(np.full((2, 2, 3), v, np.uint8)).luma() for v in (0, 255))
+    assert black.max() == 0.0 and white.min() == pytest.approx(255.0, abs=0.6)
+
+
 def test_i420_split_and_join(rng: np.random.Generator) -> None:
     raw = rng.integers(0, 256, 6 * 4 * 3 // 2, dtype=np.uint8)
     picture = Yuv420.from_i420(raw, 6, 4)

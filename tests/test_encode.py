@@ -14,7 +14,7 @@ from shared_assets import require_assets
 
 from semrl.cli import main
 from semrl.errors import InputNotFoundError, InvalidInputError
-from semrl.media import decode_ffmpeg, probe
+from semrl.media import decode_ffmpeg, open_source, probe
 from semrl.pipeline import EncodeSettings, encode_video
 from semrl.policy import PolicyInput
 
@@ -86,6 +86,37 @@ def test_analyses_run_every_interval_and_their_offsets_hold_until_the_next(
     report = encode_video(pets, tmp_path / "o.hevc", settings)
     assert [r.index for r in report.rows if r.analysed] == list(range(0, frames, interval))
     assert [r.mean_qp for r in report.rows] == [30.0 + (i // interval * interval) % 7 for i in range(frames)]
+
+
+class BrightnessClock:
+    """A frame-level policy that reads luma only: offset 1 on frames brighter than the first, and logs its inputs."""
+
+    frame_level = True
+    needs_rgb = False
+    needs_regions = False
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, tuple[int, ...], float]] = []
+
+    def __call__(self, inputs: PolicyInput) -> np.ndarray:
+        assert inputs.luma is not None
+        self.seen.append((inputs.frame_index, inputs.frame.shape, float(inputs.luma.mean())))
+        return np.full(inputs.ctu_shape, int(inputs.luma.mean() > self.seen[0][2]), np.int32)
+
+
+frame_clock = BrightnessClock()
+
+
+def test_a_frame_level_policy_decides_every_frame_from_the_coded_pictures_luma(pets: Path, tmp_path: Path) -> None:
+    frame_clock.seen.clear()
+    settings = EncodeSettings(policy=f"{__name__}:frame_clock", max_frames=7, map_interval=3, preset="ultrafast",
+                              gop="intra")  # fmt: skip
+    encode_video(pets, tmp_path / "o.hevc", settings)
+    assert [i for i, _, _ in frame_clock.seen] == list(range(7))
+    # no RGB conversion for it: a frame of the right size with no channels
+    assert {shape for _, shape, _ in frame_clock.seen} == {(360, 480, 0)}
+    expected = [float(picture.luma().mean()) for picture in open_source(pets, max_frames=7)]
+    np.testing.assert_allclose([m for _, _, m in frame_clock.seen], expected, rtol=1e-5)
 
 
 def test_report_json_and_csv(pets: Path, tmp_path: Path) -> None:

@@ -198,7 +198,8 @@ def test_trained_video_policy_loads_and_matches_the_env(segments: list, tmp_path
     from semrl.agent.config import TrainConfig
     from semrl.agent.resolve import resolve_policy
     from semrl.agent.video import VideoPolicy, train_video
-    from semrl.policy import PolicyInput, apply_offsets, offset_block
+    from semrl.codec import Yuv420
+    from semrl.policy import PolicyInput, apply_offsets, needs_rgb, offset_block
 
     clips = [("a", _clip(12, 0))]
     config = TrainConfig(task="detection", data="fake", algorithm="dqn", timesteps=80, mdp="video")
@@ -228,3 +229,20 @@ def test_trained_video_policy_loads_and_matches_the_env(segments: list, tmp_path
         frame_offset = observer.steady(frame_offset)
         observer.record(frame_offset, boost)
         np.testing.assert_array_equal(offsets, frame_offsets_map(region, (H, W), frame_offset, boost, 37, 16, 16))
+
+    # The encoder's side: from the YUV picture's luma, with no RGB (needs_rgb False), the same decisions.
+    assert not needs_rgb(policy)
+    by_rgb: dict[str, object] = {}
+    by_luma: dict[str, object] = {}
+    rgb_observer, luma_observer = VideoObserver(SETTINGS), VideoObserver(SETTINGS)
+    empty = np.zeros((H, W, 0), np.uint8)
+    for i, f in enumerate(frames):
+        picture = Yuv420.from_rgb(f)
+        rgb, luma = picture.to_rgb(), picture.luma()
+        a = apply_offsets(policy, PolicyInput(rgb, 37, (2, 2), region, boxes, i, by_rgb))
+        b = apply_offsets(policy, PolicyInput(empty, 37, (2, 2), region, boxes, i, by_luma, luma=luma))
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(luma_observer.observe(luma, region, boxes, 37),
+                                   rgb_observer.observe(rgb, region, boxes, 37), atol=0.01)  # fmt: skip
+        luma_observer.record(0, 0)
+        rgb_observer.record(0, 0)

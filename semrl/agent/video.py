@@ -52,6 +52,7 @@ class VideoPolicy:
     """
 
     needs_regions = True
+    needs_rgb = False  # the observer reads luma only
     runs_own_net = False
     frame_level = True
 
@@ -79,7 +80,7 @@ class VideoPolicy:
             return int(policy.get_distribution(x).get_actions(deterministic=True)[0])
 
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
-        """Offsets on the 16x16 block grid for the next frame of a clip (call once per frame, in order)."""
+        """Offsets on the ``settings.block`` grid for the next frame of a clip (call once per frame, in order)."""
         observer = inputs.state.get(OBSERVER_KEY)
         if observer is None:
             observer = inputs.state[OBSERVER_KEY] = VideoObserver(self.settings)
@@ -89,12 +90,14 @@ class VideoPolicy:
             region = np.zeros((h, w), bool)
             rh, rw = min(h, inputs.region.shape[0]), min(w, inputs.region.shape[1])
             region[:rh, :rw] = inputs.region[:rh, :rw]
-        obs = observer.observe(inputs.frame, region, inputs.boxes, int(inputs.base_qp))
+        picture = inputs.luma if inputs.luma is not None else inputs.frame
+        obs = observer.observe(picture, region, inputs.boxes, int(inputs.base_qp))
         frame_offset, boost = self.settings.decode(self.act(obs))
         frame_offset = observer.steady(frame_offset)
         observer.record(frame_offset, boost)
         base, s = int(inputs.base_qp), self.settings
-        return frame_offsets_map(region, (h, w), frame_offset, boost, base, s.dilation, s.block)
+        return frame_offsets_map(region, (h, w), frame_offset, boost, base, s.dilation, s.block,
+                                 touched=observer.touched)  # fmt: skip
 
 
 def load_video_policy(path: Path, config: PolicyConfig, device: str = "cpu") -> VideoPolicy:

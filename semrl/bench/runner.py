@@ -37,7 +37,7 @@ from semrl.bench.tasknet import (
 from semrl.codec import CTU_SIZE, EncoderConfig, ctu_grid
 from semrl.errors import InvalidInputError
 from semrl.paths import cache_root
-from semrl.policy import Policy, PolicyInput, apply_offsets, describe, offset_block
+from semrl.policy import Policy, PolicyInput, apply_offsets, describe, needs_rgb, offset_block
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,8 @@ class Method:
         points: Base QPs (constant-QP methods; above 51 for a policy means a virtual base, see
             :class:`~semrl.policy.PolicyInput`) or CRF values (``crf``).
         crf: Whether points are CRF values (x265's own rate control and AQ).
-        policy: Offsets per CTU for constant-QP methods; None for none.
+        policy: Offsets per CTU (or 16x16 block); None for none. With ``crf`` they are added to
+            x265's own adaptive-quantisation offsets (the policy sees the CRF value as its base).
     """
 
     name: str
@@ -145,14 +146,18 @@ def _offsets(
     method: Method, item: Item, analysis: Analysis, point: float, config: EncoderConfig
 ) -> list[NDArray[np.int32]] | None:
     """The policy's offsets for every frame of an item (None when it has none or gives none)."""
-    if method.policy is None or method.crf:
+    if method.policy is None:
         return None
     ctu_shape = ctu_grid(config.width, config.height)
     state: dict[str, Any] = {}  # one per clip, shared by its frames
     offsets = []
+    rgb = needs_rgb(method.policy)
     for i, frame in enumerate(item.yuv):
-        inputs = PolicyInput(frame.to_rgb(), int(point), ctu_shape, analysis.regions[i], analysis.boxes[i], i, state)
-        offsets.append(apply_offsets(method.policy, inputs, config.qp))
+        picture = frame.to_rgb() if rgb else np.zeros((*frame.y.shape, 0), np.uint8)
+        inputs = PolicyInput(
+            picture, int(point), ctu_shape, analysis.regions[i], analysis.boxes[i], i, state, luma=frame.luma()
+        )
+        offsets.append(apply_offsets(method.policy, inputs, int(point) if method.crf else config.qp))
     return offsets if any(o.any() for o in offsets) else None
 
 
@@ -177,7 +182,7 @@ class Coding:
 
 def coding(ctx: Context, method: Method, point: float, item: Item, analysis: Analysis) -> Coding:
     """The encoder configuration, offsets and cache keys of one item at one point (runs the policy)."""
-    qg_size = offset_block(method.policy) if method.policy is not None and not method.crf else CTU_SIZE
+    qg_size = offset_block(method.policy) if method.policy is not None else CTU_SIZE
     config = encoder_config(
         item, point, crf=method.crf, video=ctx.task.video, preset=ctx.preset, keyint=ctx.keyint, qg_size=qg_size,
         gop=ctx.gop,
@@ -499,4 +504,7 @@ def run_methods(
 
 def method_id(method: Method) -> str:
     """Description of a method for the report."""
-    return describe(method.policy) if method.policy is not None else ("x265 crf + aq" if method.crf else "constant qp")
+    rate_control = "x265 crf + aq" if method.crf else "constant qp"
+    if method.policy is None:
+        return rate_control
+    return f"{describe(method.policy)} on {rate_control}" if method.crf else describe(method.policy)

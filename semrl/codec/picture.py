@@ -104,6 +104,16 @@ class Yuv420:
         b = (298 * c + 516 * d + 128) >> 8
         return np.clip(np.stack([r, g, b], axis=-1), 0, 255).astype(np.uint8)
 
+    def luma(self) -> npt.NDArray[np.float32]:
+        """Full-range luma, (H, W) float32 in 0..255: ``0.299 R + 0.587 G + 0.114 B`` of :meth:`to_rgb`.
+
+        The BT.601 weights sum to one, so the chroma terms of :meth:`to_rgb` cancel and the luma
+        is ``298 / 256 * (Y - 16)`` (equal to within rounding, and where RGB clips); computed from
+        the Y plane alone, about ten times cheaper than converting to RGB.
+        """
+        luma = (self.y.astype(np.float32) - 16.0) * np.float32(298.0 / 256.0)
+        return np.clip(luma, 0.0, 255.0, out=luma)
+
     def to_i420(self) -> bytes:
         """The packed I420 bytes (Y, then U, then V), as raw ``.yuv`` files hold them."""
         return self.y.tobytes() + self.u.tobytes() + self.v.tobytes()

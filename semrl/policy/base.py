@@ -17,6 +17,9 @@ the defaults):
 - ``offset_block`` (default 64): the side of the blocks its offsets may vary over: 64 (one offset
   per CTU; offsets per 16x16 block must then be equal within each CTU) or 16 (the encoder is
   opened with 16x16 quantisation groups, so every block may have its own QP).
+- ``needs_rgb`` (default True): False when the policy looks at the frame's brightness only
+  (``PolicyInput.luma``); a caller holding the coded YUV picture then gives its luma and may skip
+  the RGB conversion, passing a frame with no channels, (H, W, 0).
 - ``fingerprint`` (str): changes whenever the behaviour does (benchmark cache keys and reports).
 """
 
@@ -53,6 +56,9 @@ class PolicyInput:
         frame_index: Index of the frame in its clip (0 for images).
         state: One dict per clip, the same object for every frame of it (fresh for each image):
             where a policy keeps what it carries from frame to frame.
+        luma: The frame's full-range luma, (H, W) float32 0..255 (``0.299 R + 0.587 G + 0.114 B``
+            of ``frame`` to within rounding), when the caller has the coded YUV picture
+            (:meth:`semrl.codec.Yuv420.luma`); None otherwise.
     """
 
     frame: NDArray[np.uint8]
@@ -62,6 +68,7 @@ class PolicyInput:
     boxes: NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     frame_index: int = 0
     state: dict[str, Any] = field(default_factory=dict)
+    luma: NDArray[np.float32] | None = None
 
     @property
     def block_shape(self) -> tuple[int, int]:
@@ -94,6 +101,11 @@ uniform.fingerprint = "uniform"  # type: ignore[attr-defined]
 def needs_regions(policy: object) -> bool:
     """Whether the caller must run the task net and fill ``PolicyInput.region`` for ``policy``."""
     return bool(getattr(policy, "needs_regions", True))
+
+
+def needs_rgb(policy: object) -> bool:
+    """Whether ``policy`` reads the RGB frame (False: its luma and the frame's size are enough)."""
+    return bool(getattr(policy, "needs_rgb", True))
 
 
 def runs_own_net(policy: object) -> bool:
