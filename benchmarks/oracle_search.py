@@ -1,4 +1,4 @@
-r"""The real limit of per-CTU QP maps on detection: a greedy search with the real detector on the real decoded picture.
+r"""The real limit of per-CTU (or per-16x16-block) QP maps on detection: a greedy search, real detector in the loop.
 
 An upper-bound-style benchmark policy, not a method: it reads the pictures' own labels, and the
 set of pictures it is benchmarked on. mAP50-95 is pooled over the set (each detection is ranked by
@@ -11,12 +11,13 @@ scores and still lost 8 points of the set's mAP (confidences fell), reaching onl
 2. Per picture, the CTUs are grouped by the labelled objects they touch (each CTU goes to the
    smallest object touching its box grown by 8 px; more than ``max_groups - 2`` objects are
    grouped by COCO size class) and the background (a ring of one CTU around the objects, and the
-   rest). From every group at QP 51, the search repeatedly lowers the QP of one group by one
-   level (51, 47, 42, 37, 32, 27, 22) and keeps the move that raises the set's mAP50-95 (this
-   picture coded with the candidate map, the others uniformly at QP :data:`SEARCH_BASE`) most per
-   extra bit, until every group is at 22. Each candidate is coded by the patched x265 (all-intra,
-   the benchmark's preset) and scored by the task net on the reconstruction (which FFmpeg
-   decodes identically).
+   rest). With ``--block 16`` the same is done on the grid of 16x16 blocks (x265's quantisation
+   groups), which hugs the objects; the ring stays one CTU (64 px) wide. From every group at QP
+   51, the search repeatedly lowers the QP of one group by one level (51, 47, 42, 37, 32, 27, 22)
+   and keeps the move that raises the set's mAP50-95 (this picture coded with the candidate map,
+   the others uniformly at QP :data:`SEARCH_BASE`) most per extra bit, until every group is at
+   22. Each candidate is coded by the patched x265 (all-intra, the benchmark's preset) and scored
+   by the task net on the reconstruction (which FFmpeg decodes identically).
 3. At base QP ``b``, the pictures are visited from the most bits to the fewest, and each takes
    the map of fewest bits on its path that keeps the set's mAP50-95 (the pictures before it with
    their chosen maps, those after it uniform at ``b``) at least at uniform coding's at ``b``, else
@@ -26,15 +27,16 @@ scores and still lost 8 points of the set's mAP (confidences fell), reaching onl
    give x265 other pixels, and the detector another answer: a third version that chose on the
    search's own codings lost 3.3 points at base 22 in the benchmark).
 
-Greedy, so a bound from below on what per-CTU maps can reach.
+Greedy, so a bound from below on what per-CTU (per-block) maps can reach.
 
 Run the search on the benchmark's first ``--limit`` pictures (it writes the choices and makes them
 the oracle's), then benchmark on the same pictures::
 
     python benchmarks/oracle_search.py --limit 24 --workers 2
+    python benchmarks/oracle_search.py --limit 24 --workers 2 --block 16    # QPs per 16x16 block
     python benchmarks/bdrate.py --task detection --limit 24 --roi-blocks 64,16 \
-        --policy oracle=benchmarks/oracle_search.py:oracle --policy semrl=detection \
-        --output benchmarks/results/oracle_search
+        --policy oracle=benchmarks/oracle_search.py:oracle --policy oracle16=benchmarks/oracle_search.py:oracle16 \
+        --policy semrl=detection --output benchmarks/results/oracle_search
 
 Searches are cached under ``<semrl cache>/oracle_search`` (keyed by the set, the picture, the
 weights, the x265 build and the settings).
@@ -87,19 +89,24 @@ class Coded:
     matches: Any  # semrl.fidelity.detection.FrameMatches
 
 
-def ctu_groups(boxes: NDArray[np.float32], shape: tuple[int, int], max_groups: int) -> NDArray[np.int32]:
-    """Group id of every CTU: objects first (smallest object wins a CTU), then the ring, then the rest.
+def block_groups(
+    boxes: NDArray[np.float32], shape: tuple[int, int], max_groups: int, block: int = CTU_SIZE
+) -> NDArray[np.int32]:
+    """Group id of every block: objects first (smallest object wins a block), then the ring, then the rest.
 
     Args:
         boxes: (N, 4) xyxy labelled boxes in pixels.
         shape: (H, W) of the coded picture.
         max_groups: Most groups; more objects than ``max_groups - 2`` are grouped by size class.
+        block: Block side: 64 (CTUs) or 16 (x265's 16x16 quantisation groups). The ring is one
+            CTU wide (64 px) at both.
 
     Returns:
-        int32 (rows, cols) ids 0..G-1, with no empty id.
+        int32 (rows, cols) ids 0..G-1 on the ``block`` grid, with no empty id.
     """
     h, w = shape
-    rows, cols = ctu_grid(w, h)
+    rows, cols = ctu_grid(w, h, block)
+    ring = CTU_SIZE // block
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) if len(boxes) else np.zeros(0)
     if len(boxes) > max_groups - 2:
         object_group = np.where(areas < SMALL, 0, np.where(areas < MEDIUM, 1, 2))
@@ -110,13 +117,13 @@ def ctu_groups(boxes: NDArray[np.float32], shape: tuple[int, int], max_groups: i
     near = np.zeros((rows, cols), bool)
     for box, area, group in zip(boxes, areas, object_group, strict=True):
         x0, y0, x1, y1 = box
-        r0, r1 = int(max(y0 - MARGIN, 0) // CTU_SIZE), int(min(y1 + MARGIN, h - 1) // CTU_SIZE)
-        c0, c1 = int(max(x0 - MARGIN, 0) // CTU_SIZE), int(min(x1 + MARGIN, w - 1) // CTU_SIZE)
+        r0, r1 = int(max(y0 - MARGIN, 0) // block), int(min(y1 + MARGIN, h - 1) // block)
+        c0, c1 = int(max(x0 - MARGIN, 0) // block), int(min(x1 + MARGIN, w - 1) // block)
         touched = np.zeros((rows, cols), bool)
         touched[r0 : r1 + 1, c0 : c1 + 1] = True
         wins = touched & (area < best_area)
         ids[wins], best_area[wins] = group, area
-        near[max(r0 - 1, 0) : r1 + 2, max(c0 - 1, 0) : c1 + 2] = True
+        near[max(r0 - ring, 0) : r1 + ring + 1, max(c0 - ring, 0) : c1 + ring + 1] = True
     objects = int(object_group.max()) + 1 if len(boxes) else 0
     ids[(ids < 0) & near] = objects
     ids[ids < 0] = objects + 1
@@ -137,13 +144,16 @@ class Searcher:
     Args:
         weights: Detector weights.
         preset: x265 preset (the benchmark's).
+        block: Side of the blocks a map gives QPs to: 64 (per CTU) or 16 (per 16x16 block,
+            coded with 16x16 quantisation groups).
     """
 
-    def __init__(self, weights: str = "yolov8n.pt", preset: str = "medium") -> None:
+    def __init__(self, weights: str = "yolov8n.pt", preset: str = "medium", block: int = CTU_SIZE) -> None:
         from semrl.semantics.yolo import YoloNet
 
         self.net = YoloNet(weights, device="cpu")
         self.preset = preset
+        self.block = block
         self._labels: dict[str, Any] = {}
 
     def labels(self, item: Item) -> Any:
@@ -156,7 +166,7 @@ class Searcher:
         return self._labels[item.digest]
 
     def code(self, item: Item, qp: NDArray[np.int32], base: int | None = None) -> Coded:
-        """The picture coded with the absolute per-CTU QPs ``qp``, and its matched detections.
+        """The picture coded with the absolute per-block QPs ``qp``, and its matched detections.
 
         With ``base``, coded exactly as the benchmark codes it at that base QP (x265 gives other
         pixels for the same per-CTU QPs at another base QP); else at the map's highest QP.
@@ -168,9 +178,11 @@ class Searcher:
         yuv: Yuv420 = item.yuv[0]
         if base is None:
             base = int(qp.max())
-            config = EncoderConfig(yuv.width, yuv.height, qp=base, preset=self.preset, gop=Gop.INTRA, threads=1)
+            config = EncoderConfig(yuv.width, yuv.height, qp=base, preset=self.preset, gop=Gop.INTRA, threads=1,
+                                   qg_size=self.block)  # fmt: skip
         else:
-            config = encoder_config(item, base, crf=False, video=False, preset=self.preset, keyint=250)
+            config = encoder_config(item, base, crf=False, video=False, preset=self.preset, keyint=250,
+                                    qg_size=self.block)  # fmt: skip
         offsets = (qp - base).astype(np.int32)
         with Encoder(config) as encoder:
             coded = encoder.encode(yuv, offsets if offsets.any() else None) + encoder.flush()
@@ -180,7 +192,7 @@ class Searcher:
 
     def uniform(self, item: Item, points: Sequence[int]) -> dict[int, Coded]:
         """The picture coded uniformly at each of ``points``, as the benchmark codes it."""
-        rows, cols = ctu_grid(item.yuv[0].width, item.yuv[0].height)
+        rows, cols = ctu_grid(item.yuv[0].width, item.yuv[0].height, self.block)
         return {q: self.code(item, np.full((rows, cols), q, np.int32), q) for q in points}
 
     def recode(self, item: Item, path: Sequence[Coded], budgets: dict[int, int]) -> dict[int, list[Coded]]:
@@ -195,7 +207,7 @@ class Searcher:
         """The greedy path of one picture, coarse to fine, judged with ``others`` (match records) in the set."""
         boxes = self.labels(item).boxes
         yuv: Yuv420 = item.yuv[0]
-        groups = ctu_groups(boxes, (yuv.height, yuv.width), max_groups)
+        groups = block_groups(boxes, (yuv.height, yuv.width), max_groups, self.block)
         levels = np.asarray(LEVELS, np.int32)
         done: dict[tuple[int, ...], tuple[Coded, float]] = {}
 
@@ -289,45 +301,65 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _uniform_job(job: tuple[Item, tuple[int, ...], str, str]) -> list[dict[str, Any]]:
-    item, points, weights, preset = job
-    _Worker.searcher = _Worker.searcher or Searcher(weights, preset)
+def _searcher(weights: str, preset: str, block: int) -> Searcher:
+    s = _Worker.searcher
+    if s is None or (s.preset, s.block) != (preset, block):
+        s = _Worker.searcher = Searcher(weights, preset, block)
+    return s
+
+
+def _uniform_job(job: tuple[Item, tuple[int, ...], str, str, int]) -> list[dict[str, Any]]:
+    item, points, weights, preset, block = job
+    _Worker.searcher = _searcher(weights, preset, block)
     return [_pack(c) for c in _Worker.searcher.uniform(item, points).values()]
 
 
-def _recode_job(job: tuple[Item, list[dict[str, Any]], dict[int, int], str, str]) -> dict[int, list[dict[str, Any]]]:
-    item, path, budgets, weights, preset = job
-    _Worker.searcher = _Worker.searcher or Searcher(weights, preset)
+def _recode_job(
+    job: tuple[Item, list[dict[str, Any]], dict[int, int], str, str, int],
+) -> dict[int, list[dict[str, Any]]]:
+    item, path, budgets, weights, preset, block = job
+    _Worker.searcher = _searcher(weights, preset, block)
     recoded = _Worker.searcher.recode(item, [_unpack(c) for c in path], budgets)
     return {q: [_pack(c) for c in coded] for q, coded in recoded.items()}
 
 
-def _path_job(job: tuple[Item, list[dict[str, Any]], int, str, str]) -> tuple[list[dict[str, Any]], float]:
-    item, others, max_groups, weights, preset = job
-    _Worker.searcher = _Worker.searcher or Searcher(weights, preset)
+def _path_job(job: tuple[Item, list[dict[str, Any]], int, str, str, int]) -> tuple[list[dict[str, Any]], float]:
+    item, others, max_groups, weights, preset, block = job
+    _Worker.searcher = _searcher(weights, preset, block)
     start = time.perf_counter()
     path = _Worker.searcher.path(item, [_unpack(o).matches for o in others], max_groups)
     return [_pack(c) for c in path], time.perf_counter() - start
 
 
 def search_set(
-    items: Sequence[Item], *, weights: str, preset: str, max_groups: int, workers: int, cache_dir: Path
+    items: Sequence[Item],
+    *,
+    weights: str,
+    preset: str,
+    max_groups: int,
+    workers: int,
+    cache_dir: Path,
+    block: int = CTU_SIZE,
 ) -> dict[str, dict[int, list[int]]]:
     """Run the search on a set of pictures; per picture (frame digest), per base QP, the chosen offsets.
 
-    Cached: a set searched before with the same settings is read back.
+    The offsets are per ``block`` (64: CTUs; 16: 16x16 blocks). Cached: a set searched before with
+    the same settings is read back; the search becomes the latest of its block size (what
+    :class:`SearchOracle` of that size serves).
     """
     from semrl.assets import file_sha256, resolve_weights
 
     key_text = json.dumps([
         SEARCH_VERSION, [it.digest for it in items], [it.label_digest for it in items], LEVELS, BENCH_POINTS,
         SEARCH_BASE, max_groups, preset, file_sha256(resolve_weights(weights)), x265_key()[0],
+        *([] if block == CTU_SIZE else [block]),  # keeps the keys of the searches per CTU
     ])  # fmt: skip
     target = cache_dir / f"search-{hashlib.sha256(key_text.encode()).hexdigest()[:24]}.json"
     if target.is_file():
         chosen: dict[str, dict[int, list[int]]] = {
             k: {int(q): v for q, v in by_base.items()} for k, by_base in json.loads(target.read_text()).items()
         }
+        atomic_write(cache_dir / latest_name(block), json.dumps({"search": target.name}))
         return chosen
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
@@ -337,12 +369,12 @@ def search_set(
             os.environ["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
             pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers, _init_worker))
             mapper = pool.imap
-        jobs = [(it, BENCH_POINTS, weights, preset) for it in items]
+        jobs = [(it, BENCH_POINTS, weights, preset, block) for it in items]
         packed = list(mapper(_uniform_job, jobs))
         uniform = [{q: _unpack(p) for q, p in zip(BENCH_POINTS, codes, strict=True)} for codes in packed]
         print(f"uniform codings: {time.perf_counter() - start:.0f} s", flush=True)
         path_jobs = [
-            (it, [_pack(u[SEARCH_BASE]) for j, u in enumerate(uniform) if j != i], max_groups, weights, preset)
+            (it, [_pack(u[SEARCH_BASE]) for j, u in enumerate(uniform) if j != i], max_groups, weights, preset, block)
             for i, it in enumerate(items)
         ]
         paths: list[list[Coded]] = []
@@ -350,7 +382,7 @@ def search_set(
             paths.append([_unpack(p) for p in packed_path])
             print(f"picture {i}: path of {len(packed_path)} maps in {seconds:.0f} s", flush=True)
         recode_jobs = [
-            (it, [_pack(c) for c in path], {q: u[q].bits for q in BENCH_POINTS}, weights, preset)
+            (it, [_pack(c) for c in path], {q: u[q].bits for q in BENCH_POINTS}, weights, preset, block)
             for it, path, u in zip(items, paths, uniform, strict=True)
         ]
         recoded = [{q: [_unpack(p) for p in codes] for q, codes in r.items()} for r in mapper(_recode_job, recode_jobs)]
@@ -361,9 +393,14 @@ def search_set(
         for it, coded in zip(items, choose_jointly(at_base, uniform, q), strict=True):
             chosen[_frame_digest(it.yuv[0].to_rgb())][q] = (coded.qp - q).tolist()
     atomic_write(target, json.dumps(chosen))
-    atomic_write(cache_dir / "latest.json", json.dumps({"search": target.name}))
+    atomic_write(cache_dir / latest_name(block), json.dumps({"search": target.name}))
     print(f"{len(items)} pictures in {time.perf_counter() - start:.0f} s with {workers} workers -> {target}")
     return chosen
+
+
+def latest_name(block: int) -> str:
+    """The file naming the latest search of a block size."""
+    return "latest.json" if block == CTU_SIZE else f"latest-{block}.json"
 
 
 class SearchOracle:
@@ -371,22 +408,25 @@ class SearchOracle:
 
     Args:
         cache_dir: Where searches are cached (default ``<semrl cache>/oracle_search``).
+        block: The block size of the search to serve: 64 (per CTU) or 16 (``--block 16``).
     """
 
     needs_regions = False
     task = "detection"
 
-    def __init__(self, cache_dir: Path | None = None) -> None:
+    def __init__(self, cache_dir: Path | None = None, block: int = CTU_SIZE) -> None:
         self.cache_dir = cache_dir or cache_root() / "oracle_search"
+        self.offset_block = block
         self._chosen: dict[str, dict[str, list[list[int]]]] | None = None
         self._name = ""
 
     def _load(self) -> dict[str, dict[str, list[list[int]]]]:
         if self._chosen is None:
-            latest = self.cache_dir / "latest.json"
+            latest = self.cache_dir / latest_name(self.offset_block)
             if not latest.is_file():
                 raise InputNotFoundError(
-                    f"no oracle search in {self.cache_dir}: run python benchmarks/oracle_search.py --limit N first"
+                    f"no oracle search per {self.offset_block}x{self.offset_block} block in {self.cache_dir}: run "
+                    f"python benchmarks/oracle_search.py --limit N --block {self.offset_block} first"
                 )
             self._name = json.loads(latest.read_text())["search"]
             self._chosen = json.loads((self.cache_dir / self._name).read_text())
@@ -413,7 +453,9 @@ class SearchOracle:
 
 
 oracle = SearchOracle()
-"""The maps of the last search (``python benchmarks/oracle_search.py``)."""
+"""The maps of the last search per CTU (``python benchmarks/oracle_search.py``)."""
+oracle16 = SearchOracle(block=16)
+"""The maps of the last search per 16x16 block (``python benchmarks/oracle_search.py --block 16``)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -425,11 +467,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="medium")
     parser.add_argument("--max-groups", type=int, default=8, help="most CTU groups searched per picture (default 8)")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2; 1: in this process)")
+    parser.add_argument(
+        "--block", type=int, choices=(CTU_SIZE, 16), default=CTU_SIZE, help="QP per CTU (64, default) or 16x16 block"
+    )
     args = parser.parse_args(argv)
     items = [it for it in benchmark_items(args.data, args.limit) if it.label is not None]
     search_set(
         items, weights=args.weights, preset=args.preset, max_groups=args.max_groups, workers=args.workers,
-        cache_dir=oracle.cache_dir,
+        cache_dir=oracle.cache_dir, block=args.block,
     )  # fmt: skip
     return 0
 

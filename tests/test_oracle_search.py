@@ -18,15 +18,25 @@ def oracle_search() -> ModuleType:
 
 def test_ctus_are_grouped_by_object_ring_and_rest(oracle_search: ModuleType) -> None:
     boxes = np.array([[10, 10, 50, 50], [0, 0, 200, 100]], np.float32)  # a small object inside a large one
-    groups = oracle_search.ctu_groups(boxes, (256, 384), max_groups=8)
+    groups = oracle_search.block_groups(boxes, (256, 384), max_groups=8)
     assert groups.shape == (4, 6)
     assert groups[0, 0] == 0  # the smaller object wins the CTU both touch
     assert groups[1, 1] == 1 and groups[0, 3] == 1  # the large object
     assert groups[2, 0] == groups[2, 4] == groups[0, 4] == 2  # the ring of one CTU around the objects
     assert groups[3, 0] == groups[3, 5] == groups[0, 5] == 3  # the rest
     many = np.array([[i * 20, 0, i * 20 + 10, 10] for i in range(10)], np.float32)
-    assert oracle_search.ctu_groups(many, (256, 384), max_groups=8).max() + 1 <= 3  # size class, ring, rest
-    assert set(np.unique(oracle_search.ctu_groups(np.zeros((0, 4), np.float32), (128, 128), 8))) == {0}
+    assert oracle_search.block_groups(many, (256, 384), max_groups=8).max() + 1 <= 3  # size class, ring, rest
+    assert set(np.unique(oracle_search.block_groups(np.zeros((0, 4), np.float32), (128, 128), 8))) == {0}
+
+
+def test_16x16_blocks_hug_the_objects_and_keep_a_ring_one_ctu_wide(oracle_search: ModuleType) -> None:
+    boxes = np.array([[40, 40, 70, 70]], np.float32)  # grown by 8 px: 32..78, blocks 2..4
+    groups = oracle_search.block_groups(boxes, (256, 384), max_groups=8, block=16)
+    assert groups.shape == (16, 24)
+    obj = np.zeros((16, 24), bool)
+    obj[2:5, 2:5] = True
+    assert (groups[obj] == 0).all() and (groups[~obj] > 0).all()
+    assert groups[8, 8] == 1 and groups[9, 9] == 2  # ring: 4 blocks (64 px) beyond the object's blocks
 
 
 def _coded(oracle_search: ModuleType, qp: int, bits: int, hit: bool, conf: float) -> object:
@@ -68,3 +78,14 @@ def test_search_runs_on_real_pictures_and_feeds_the_oracle(oracle_search: Module
     assert oracle.fingerprint.startswith(f"oracle-search:v{oracle_search.SEARCH_VERSION}:search-")
     with pytest.raises(ValueError, match="did not cover"):
         oracle(PolicyInput(np.zeros((64, 64, 3), np.uint8), 37, (1, 1)))
+
+    # Per 16x16 block: its own search, served beside the per-CTU one.
+    with pytest.raises(FileNotFoundError, match="--block 16"):
+        oracle_search.SearchOracle(tmp_path, block=16)(PolicyInput(frame, 37, shape))
+    oracle_search.search_set(
+        items[:1], weights="yolov8n.pt", preset="ultrafast", max_groups=2, workers=1, cache_dir=tmp_path, block=16
+    )
+    fine = oracle_search.SearchOracle(tmp_path, block=16)
+    blocks = fine(PolicyInput(frame, 37, shape))
+    assert fine.offset_block == 16 and blocks.shape == (-(-frame.shape[0] // 16), -(-frame.shape[1] // 16))
+    assert oracle(PolicyInput(frame, 37, shape)).shape == shape  # the per-CTU search is still served
