@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from envs.codecs import Codec, X265Codec
+from envs.codecs import Codec, X265ClipCodec, X265Codec
 from envs.observation import OBS_NAMES
 from envs.reward import RewardConfig, task_to_mse_ratio
 from envs.semantic_qp import EnvSettings, SemanticQPEnv
@@ -88,22 +88,24 @@ def _save_model(model: Any, path: Path) -> None:
         model.save(temporary)
 
 
-def _weights_of(extractor: SemanticExtractor) -> tuple[str, str]:
-    net = getattr(extractor, "net", None)
+def _weights_of(component: SemanticExtractor | Any) -> tuple[str, str]:
+    """Name and sha256 of the weights of a task-net component, or its fingerprint for a fake."""
+    net = getattr(component, "net", None)
     path = getattr(net, "weights_path", None)
     sha = getattr(net, "weights_sha256", None)
     if path is not None and isinstance(sha, str):
         return Path(path).name, sha
-    return "none (fake)", extractor.fingerprint
+    return "none (fake)", str(component.fingerprint)
 
 
-def _x265_of(codec: Codec) -> tuple[str, str]:
-    if isinstance(codec, X265Codec):
+def _x265_of(codec: Codec | Any) -> tuple[str, str]:
+    """Version and patch hash of the x265 behind a real codec, or its fingerprint for a fake."""
+    if isinstance(codec, (X265Codec, X265ClipCodec)):
         from semrl.codec import load_library
 
         build = load_library().build
         return build.version, build.patch_hash
-    return "none (fake)", codec.fingerprint
+    return "none (fake)", str(codec.fingerprint)
 
 
 def _versions() -> dict[str, str]:

@@ -192,7 +192,7 @@ def train_video(
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.utils import set_random_seed
 
-    from semrl.agent.train import CHECKPOINT_NAME, ProgressCallback, _save_model, _versions
+    from semrl.agent.train import CHECKPOINT_NAME, ProgressCallback, _save_model, _versions, _weights_of, _x265_of
 
     start = time.perf_counter()
     out = Path(output)
@@ -228,15 +228,8 @@ def train_video(
 
     checkpoint = out / CHECKPOINT_NAME
     _save_model(model, checkpoint)
-    net = getattr(detector, "net", None)
-    weights = Path(getattr(net, "weights_path", "none (fake)")).name
-    weights_sha = str(getattr(net, "weights_sha256", detector.fingerprint))
-    x265_version, patch_hash = "none (fake)", codec.fingerprint
-    if isinstance(codec, X265ClipCodec):
-        from semrl.codec import load_library
-
-        build = load_library().build
-        x265_version, patch_hash = build.version, build.patch_hash
+    weights, weights_sha = _weights_of(detector)
+    x265_version, patch_hash = _x265_of(codec)
     digest = hashlib.sha256("".join(s.digest for s in segments).encode()).hexdigest()
     policy_config = PolicyConfig(
         task=config.task,
