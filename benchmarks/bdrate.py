@@ -162,7 +162,8 @@ def describe(args: argparse.Namespace, task: TaskSpec, ctx: Any, seconds: float,
         "ultralytics": ultralytics.__version__, "bjontegaard": bjontegaard.__version__,
         "ffmpeg": _ffmpeg_version(), **x265,
         "task": task.name, "metric": task.metric, "rate_unit": task.rate_unit,
-        "data": task.data or default_videos(), "items": len(ctx.items),
+        "data": (task.data or default_videos()) + ("" if task.split == "val" else f", {task.split} split"),
+        "items": len(ctx.items),
         "frames": sum(len(i.yuv) for i in ctx.items), "weights": f"{task.weights} ({ctx.net.fingerprint})",
         "preset": args.preset, "gop": GOP_TEXT[args.gop] + ", keyint " + str(args.keyint)
         if task.video else "intra (one IDR picture per image)",
@@ -194,8 +195,12 @@ def run_task(name: str, args: argparse.Namespace, argv: list[str]) -> Path:
     """Run one task and write its files; returns the task's result folder."""
     start = time.perf_counter()
     task = TASKS[name]
-    if args.data or args.weights:
-        task = dataclasses.replace(task, data=args.data or task.data, weights=args.weights or task.weights)
+    if args.data or args.weights or args.split != "val":
+        if task.video and args.split != "val":
+            raise InvalidInputError(f"--split {args.split} is for images; give clips with --data")
+        task = dataclasses.replace(
+            task, data=args.data or task.data, weights=args.weights or task.weights, split=args.split
+        )
     cache_dir = Path(tempfile.mkdtemp(prefix="semrl-bench-")) if args.no_cache else args.cache_dir
     ctx = make_context(
         task, limit=args.limit, frames=args.frames, preset=args.preset, keyint=args.keyint,
@@ -250,6 +255,7 @@ def parser() -> argparse.ArgumentParser:
         help="as --policy, but its offsets go on top of A2 (x265's CRF, AQ and cuTree) at A2's CRF points",
     )
     p.add_argument("--limit", type=int, help="first N images (or clips)")
+    p.add_argument("--split", default="val", help="images: the dataset split (train to tune on; default val)")
     p.add_argument("--frames", type=int, default=150, help="video: first N frames of each clip (bounds the run)")
     p.add_argument("--gop", choices=("ldp", "ra"), default="ldp", help="video: low-delay P or random access")
     p.add_argument("--segment", type=int, default=30, help="video: frames per bootstrap segment")

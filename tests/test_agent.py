@@ -12,8 +12,8 @@ import pytest
 
 from envs.codecs import FakeCodec
 from envs.semantic_qp import SemanticQPEnv, synthetic_pictures, synthetic_set
-from semrl.agent.checkpoint import load_checkpoint_policy, shipped_policy
-from semrl.agent.config import PolicyConfig, TrainConfig
+from semrl.agent.checkpoint import TrainedPolicy, load_checkpoint_policy, shipped_policy
+from semrl.agent.config import DEFAULT_REFINEMENT, BlockRefinement, PolicyConfig, TrainConfig
 from semrl.agent.train import train
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
 from semrl.policy import PolicyInput, apply_offsets
@@ -66,11 +66,47 @@ def test_round_trip_gives_a_benchmark_policy(trained) -> None:  # type: ignore[n
     frame = synthetic_pictures(1)[0].frame
     inputs = PolicyInput(frame, 37, (3, 4), None, np.zeros((0, 4), np.float32))
     offsets = apply_offsets(policy, inputs)
-    assert offsets.shape == (3, 4)
+    assert policy.config.refinement == DEFAULT_REFINEMENT["detection"].to_dict()  # train writes it
+    assert policy.offset_block == 16 and offsets.shape == inputs.block_shape
     np.testing.assert_array_equal(offsets, apply_offsets(policy, inputs))  # deterministic
-    assert set(np.unique(37 + offsets)) <= {int(np.clip(37 + o, 12, 51)) for o in policy.offsets}
-    assert policy.fingerprint.startswith("semrl-agent:detection:ppo:")
+    delta = policy.config.refinement["delta"]
+    allowed = {int(np.clip(37 + o + d, 12, 51)) for o in policy.offsets for d in (0, delta)}
+    assert set(np.unique(37 + offsets)) <= allowed
+    assert policy.fingerprint.startswith("semrl-agent:detection:ppo:") and policy.fingerprint.endswith(":refine=4:8")
     assert dataclasses.asdict(PolicyConfig.from_json(policy.config.to_json())) == dataclasses.asdict(policy.config)
+
+
+def test_refinement_codes_the_background_blocks_of_each_ctu_coarser(trained) -> None:  # type: ignore[no-untyped-def]
+    out, _, _ = trained
+    objects = (FakeObject((0.05, 0.1, 0.2, 0.3)), FakeObject((0.6, 0.55, 0.9, 0.95), cls=2))
+    extractor = FakeExtractor("detection", objects=objects)
+    frame = synthetic_pictures(1)[0].frame
+    h, w = frame.shape[:2]
+    config = PolicyConfig.read(out / "ckpt.json")
+    model = load_checkpoint_policy(out / "ckpt.zip", extractor=FakeExtractor("detection")).model
+    per_ctu = TrainedPolicy(model, dataclasses.replace(config, refinement=None), extractor, "0" * 64)
+    assert per_ctu.offset_block == 64
+    inputs = PolicyInput(frame, 32, (3, 4), None)
+    ctu = per_ctu(inputs)
+    assert ctu.shape == (3, 4)
+    for dilation in (0, 8):
+        refinement = {"delta": 5, "dilation": dilation}
+        refined = TrainedPolicy(model, dataclasses.replace(config, refinement=refinement), extractor, "0" * 64)
+        blocks = refined(inputs)
+        assert blocks.shape == inputs.block_shape == (h // 16, w // 16)
+        expected = np.kron(ctu, np.ones((4, 4), np.int32))
+        boxes = np.array([o.box for o in objects]) * [w, h, w, h]  # box_region covers floor(x0)..ceil(x1)
+        yy, xx = np.mgrid[0 : h // 16, 0 : w // 16] * 16
+        touched = np.zeros(blocks.shape, bool)
+        for x0, y0, x1, y1 in boxes:  # a block touches a box grown by the dilation
+            across = (xx + 16 > np.floor(x0) - dilation) & (xx < np.ceil(x1) + dilation)
+            touched |= across & (yy + 16 > np.floor(y0) - dilation) & (yy < np.ceil(y1) + dilation)
+        assert 0 < touched.sum() < touched.size
+        np.testing.assert_array_equal(blocks[touched], expected[touched])
+        np.testing.assert_array_equal(blocks[~touched], expected[~touched] + 5)
+        assert refined.fingerprint.endswith(f":refine=5:{dilation}")
+    with pytest.raises(InvalidInputError, match="delta"):
+        BlockRefinement(delta=-1)
 
 
 def test_env_and_trained_policy_build_identical_observations(trained) -> None:  # type: ignore[no-untyped-def]

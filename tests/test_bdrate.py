@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,21 @@ def test_tool_rejects_bad_arguments(tmp_path: Path) -> None:
     assert tool.main(["--task", "nonsense", "--output", str(tmp_path)]) == 2
     assert tool.main(["--task", "detection", "--qps", "22,60", "--output", str(tmp_path)]) == 2
     assert tool.main(["--task", "detection", "--roi-blocks", "32", "--output", str(tmp_path)]) == 2
+    assert not any(tmp_path.iterdir())
+
+
+def test_split_picks_the_dataset_split_and_is_refused_for_video(tmp_path: Path) -> None:
+    from semrl.bench.items import TASKS, load_items
+
+    task = dataclasses.replace(TASKS["detection"], data="coco8")
+    val = [item.name for item in load_items(task, None, None, 1)]
+    train = [item.name for item in load_items(dataclasses.replace(task, split="train"), None, 2, 1)]
+    assert val == ["000000000036.jpg", "000000000042.jpg", "000000000049.jpg", "000000000061.jpg"]
+    assert train == ["000000000009.jpg", "000000000025.jpg"]
+    with pytest.raises(InvalidInputError, match="no split 'test'"):
+        load_items(dataclasses.replace(task, split="test"), None, None, 1)
+    tool = _tool()
+    assert tool.main(["--task", "video", "--split", "train", "--output", str(tmp_path)]) == 2
     assert not any(tmp_path.iterdir())
 
 

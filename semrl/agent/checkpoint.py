@@ -7,6 +7,10 @@ builder (:class:`envs.observation.ObservationBuilder`) and picks each CTU's offs
 is not upscaled: the net runs at the frame's own size (rounded up to its stride), which halves the
 cost of a 480x360 video frame's map and changes the map little (the training pictures, COCO and
 ImageNet, are mostly 640 pixels or less on their long side).
+
+A policy whose config has a :class:`~semrl.agent.config.BlockRefinement` then refines its CTU
+offsets per 16x16 block: the blocks of each CTU that none of its map's objects touches are coded
+coarser than the CTU (the reasons are in that class's docstring).
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from numpy.typing import NDArray
 
 from envs.observation import OBS_DIM, OBS_NAMES, ObservationBuilder, static_grids, static_observations
 from envs.semantic_qp import EnvSettings
-from semrl.agent.config import VIDEO_MDP, PolicyConfig, config_path
-from semrl.codec import QP_MAX
+from semrl.agent.config import VIDEO_MDP, BlockRefinement, PolicyConfig, config_path
+from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
-from semrl.policy import PolicyInput
+from semrl.policy import PolicyInput, roi_blocks
 from semrl.semantics import TASKS
 from semrl.semantics.extractors import SemanticExtractor
+from semrl.semantics.regions import box_region
 
 RECENT_FRAMES = 16  # frames whose semantic features are kept between calls
 NET_STRIDE = 32  # YOLO input sizes are multiples of the largest stride
@@ -74,26 +79,35 @@ class TrainedPolicy:
         self.settings = EnvSettings.from_dict(config.env)
         self.offsets = np.asarray(self.settings.offsets, np.int64)
         self._scale = float(np.abs(self.offsets).max()) or 1.0
-        self._recent: dict[str, NDArray[np.float32]] = {}
+        self.refinement = None if config.refinement is None else BlockRefinement(**config.refinement)
+        self._recent: dict[str, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
         self._sized: dict[int, SemanticExtractor] = {}
         self.fingerprint = f"semrl-agent:{config.task}:{config.algorithm}:{digest[:16]}"
+        if self.refinement is not None:
+            self.fingerprint += f":refine={self.refinement.delta}:{self.refinement.dilation}"
+
+    @property
+    def offset_block(self) -> int:
+        """16 when the CTU offsets are refined per 16x16 block, else 64."""
+        return CTU_SIZE if self.refinement is None else BLOCK_SIZE
 
     @property
     def task(self) -> str:
         """The task the policy serves."""
         return self.config.task
 
-    def _grids(self, frame: NDArray[np.uint8]) -> NDArray[np.float32]:
-        """Static CTU features of a frame; the last few are kept, as a benchmark asks for every base QP."""
+    def _analyse(self, frame: NDArray[np.uint8]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Static CTU features and object boxes of a frame (the last few kept: a benchmark asks at every base QP)."""
         key = hashlib.sha256(frame.tobytes() + str(frame.shape).encode()).hexdigest()
-        grids = self._recent.get(key)
-        if grids is None:
-            semantic = self._extractor_for(frame).extract([frame], color="rgb")[0].values
-            grids = static_grids(frame, semantic)
+        found = self._recent.get(key)
+        if found is None:
+            semantic = self._extractor_for(frame).extract([frame], color="rgb")[0]
+            boxes = np.zeros((0, 4), np.float32) if semantic.output is None else semantic.output.boxes
+            found = static_grids(frame, semantic.values), boxes
             if len(self._recent) >= RECENT_FRAMES:
                 self._recent.pop(next(iter(self._recent)))
-            self._recent[key] = grids
-        return grids
+            self._recent[key] = found
+        return found
 
     def _extractor_for(self, frame: NDArray[np.uint8]) -> SemanticExtractor:
         """The extractor at the frame's own scale: a smaller frame than the trained input is not upscaled."""
@@ -125,7 +139,7 @@ class TrainedPolicy:
         """Per-CTU QP offsets for an RGB frame at a base QP (clipped so QPs stay in qp_min..51)."""
         import torch
 
-        grids = self._grids(frame)
+        grids = self._analyse(frame)[0]
         rows, cols = grids.shape[1:]
         n = rows * cols
         builder = ObservationBuilder(static_observations(grids, float(base_qp)), cols, base_qp, self._scale)
@@ -138,14 +152,27 @@ class TrainedPolicy:
         qps = np.clip(base_qp + self.offsets[chosen], self.settings.qp_min, QP_MAX)
         return (qps - base_qp).reshape(rows, cols).astype(np.int32)
 
+    def refine(self, frame: NDArray[np.uint8], ctu_offsets: NDArray[np.int32]) -> NDArray[np.int32]:
+        """Offsets per 16x16 block: each CTU's, plus ``refinement.delta`` on the blocks no object touches."""
+        if self.refinement is None:
+            raise InvalidInputError(f"policy {self.fingerprint} has no block refinement in its config")
+        h, w = frame.shape[:2]
+        rows, cols = -(-h // BLOCK_SIZE), -(-w // BLOCK_SIZE)
+        per_ctu = CTU_SIZE // BLOCK_SIZE
+        fine = np.kron(ctu_offsets, np.ones((per_ctu, per_ctu), np.int32))[:rows, :cols]
+        objects = roi_blocks(box_region(self._analyse(frame)[1], (h, w)), (rows, cols), self.refinement.dilation,
+                             BLOCK_SIZE)  # fmt: skip
+        refined: NDArray[np.int32] = np.where(objects, fine, fine + self.refinement.delta).astype(np.int32)
+        return refined
+
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
-        """Offsets of shape ``inputs.ctu_shape`` for ``inputs.frame`` at ``inputs.base_qp``."""
+        """Offsets for ``inputs.frame`` at ``inputs.base_qp``: per CTU, or per 16x16 block when refined."""
         offsets = self.offsets_for(inputs.frame, int(inputs.base_qp))
         if offsets.shape != tuple(inputs.ctu_shape):
             raise InvalidInputError(
                 f"frame {inputs.frame.shape} gives a CTU grid {offsets.shape}, expected {inputs.ctu_shape}"
             )
-        return offsets
+        return offsets if self.refinement is None else self.refine(inputs.frame, offsets)
 
 
 def _check_spaces(model: Any, config: PolicyConfig, path: Path) -> None:

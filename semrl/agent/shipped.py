@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semrl.agent.checkpoint import TrainedPolicy, shipped_policy
+from semrl.agent.config import PolicyConfig, config_path
 from semrl.policy import PolicyInput
 
 
@@ -33,8 +34,11 @@ class LazyPolicy:
     @property
     def fingerprint(self) -> str:
         """The task and the checkpoint's hash (the checkpoint is not loaded for it)."""
-        digest = hashlib.sha256(shipped_policy(self.task).read_bytes()).hexdigest()
-        return f"semrl-shipped:{self.task}:{digest[:16]}"
+        checkpoint = shipped_policy(self.task)
+        digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+        refinement = PolicyConfig.read(config_path(checkpoint)).refinement
+        refined = "" if refinement is None else f":refine={refinement['delta']}:{refinement['dilation']}"
+        return f"semrl-shipped:{self.task}:{digest[:16]}{refined}"
 
     def load(self) -> TrainedPolicy:
         """The loaded policy."""

@@ -31,7 +31,7 @@ from envs.tables import (
     load_pictures,
     video_sources,
 )
-from semrl.agent.config import PolicyConfig, TrainConfig, config_path
+from semrl.agent.config import DEFAULT_REFINEMENT, PolicyConfig, TrainConfig, config_path
 from semrl.errors import InvalidInputError
 from semrl.files import atomic_output, atomic_write
 from semrl.semantics.extractors import SemanticExtractor
@@ -262,6 +262,7 @@ def train(
     weights, weights_sha = _weights_of(extractor)
     x265_version, patch_hash = _x265_of(codec)
     digest = hashlib.sha256("".join(p.digest for p in pictures).encode()).hexdigest()
+    refinement = DEFAULT_REFINEMENT.get(config.task)
     policy_config = PolicyConfig(
         task=config.task,
         map_config=extractor.config.to_json() if hasattr(extractor, "config") else extractor.fingerprint,
@@ -281,6 +282,7 @@ def train(
         extractor_fingerprint=extractor.fingerprint,
         codec_fingerprint=codec.fingerprint,
         versions=_versions(),
+        refinement=None if refinement is None else refinement.to_dict(),
     )
     atomic_write(config_path(checkpoint), policy_config.to_json())
     seconds["total"] = time.perf_counter() - start

@@ -39,6 +39,8 @@ class TaskSpec:
         weights: Task net weights.
         metric: Name of the headline metric.
         rate_unit: ``bpp`` or ``kbit/s``.
+        split: Images: the dataset split (the key of its ``data.yaml``, or the classification
+            dataset's folder); ``val`` for the headline figures, ``train`` to tune on.
     """
 
     name: str
@@ -46,6 +48,7 @@ class TaskSpec:
     weights: str
     metric: str
     rate_unit: str
+    split: str = "val"
 
     @property
     def video(self) -> bool:
@@ -200,9 +203,9 @@ def load_items(task: TaskSpec, names: dict[int, str] | None, limit: int | None, 
         return [video_item(f, frames) for f in files]
     if task.name == "classification":
         assert names is not None
-        listed = classification_images(task.data, names)
+        listed = classification_images(task.data, names, task.split)
         listed = listed[:limit] if limit else listed
         return [image_item(p, class_id=c) for p, c in listed]
-    images = dataset_images(task.data)
+    images = dataset_images(task.data, task.split)
     images = images[:limit] if limit else images
     return [image_item(im.image, im.label) for im in images]
