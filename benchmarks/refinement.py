@@ -2,7 +2,8 @@ r"""The shipped picture policies with other 16x16 block refinements, to choose t
 
 Each attribute is a shipped policy (the same model and semantic maps) with its
 :class:`~semrl.agent.config.BlockRefinement` replaced. Detection: ``per_ctu`` has none (one QP
-per CTU), ``d<delta>`` grows the objects by 8 px, ``d4_dil0`` and ``d4_dil16`` by 0 and 16 px;
+per CTU), ``d<delta>`` grows the objects by 8 px, ``d4_dil0`` and ``d4_dil16`` by 0 and 16 px, and
+``d4_obj<k>`` also codes the blocks on objects ``k`` QP finer than their CTU;
 segmentation: ``seg_per_ctu`` and ``seg_d<delta>`` (8 px). The choice is made on pictures of the
 train split, not val (results in ``benchmarks/results/refinement``)::
 
@@ -10,7 +11,8 @@ train split, not val (results in ``benchmarks/results/refinement``)::
     python benchmarks/bdrate.py --task detection --split train --limit 32 --methods uniform,roi,policy \
         --roi-deltas 12 --bootstrap 0 --output benchmarks/results/refinement --policy per_ctu=$R:per_ctu \
         --policy d2=$R:d2 --policy d3=$R:d3 --policy d4=$R:d4 --policy d5=$R:d5 \
-        --policy d4_dil0=$R:d4_dil0 --policy d4_dil16=$R:d4_dil16
+        --policy d4_dil0=$R:d4_dil0 --policy d4_dil16=$R:d4_dil16 --policy d4_obj2=$R:d4_obj2 \
+        --policy d4_obj4=$R:d4_obj4
     python benchmarks/bdrate.py --task segmentation --split train --limit 32 --methods uniform,roi,policy \
         --roi-deltas 8 --bootstrap 0 --output benchmarks/results/refinement --policy per_ctu=$R:seg_per_ctu \
         --policy d2=$R:seg_d2 --policy d4=$R:seg_d4 --policy d6=$R:seg_d6
@@ -45,7 +47,7 @@ class Refined:
         self.refinement = refinement
         self._policy: TrainedPolicy | None = None
         digest = hashlib.sha256(shipped_policy(task).read_bytes()).hexdigest()
-        tail = "per-ctu" if refinement is None else f"refine={refinement.delta}:{refinement.dilation}"
+        tail = "per-ctu" if refinement is None else refinement.tag
         self.fingerprint = f"semrl-shipped:{task}:{digest[:16]}:{tail}"
         self.offset_block = 64 if refinement is None else 16
 
@@ -69,6 +71,8 @@ d4 = Refined("detection", BlockRefinement(4, 8))
 d5 = Refined("detection", BlockRefinement(5, 8))
 d4_dil0 = Refined("detection", BlockRefinement(4, 0))
 d4_dil16 = Refined("detection", BlockRefinement(4, 16))
+d4_obj2 = Refined("detection", BlockRefinement(4, 8, object_delta=2))
+d4_obj4 = Refined("detection", BlockRefinement(4, 8, object_delta=4))
 seg_per_ctu = Refined("segmentation", None)
 seg_d2 = Refined("segmentation", BlockRefinement(2, 8))
 seg_d4 = Refined("segmentation", BlockRefinement(4, 8))

@@ -89,8 +89,8 @@ def test_refinement_codes_the_background_blocks_of_each_ctu_coarser(trained) -> 
     inputs = PolicyInput(frame, 32, (3, 4), None)
     ctu = per_ctu(inputs)
     assert ctu.shape == (3, 4)
-    for dilation in (0, 8):
-        refinement = {"delta": 5, "dilation": dilation}
+    for dilation, object_delta in ((0, 0), (8, 2)):
+        refinement = {"delta": 5, "dilation": dilation, "object_delta": object_delta}
         refined = TrainedPolicy(model, dataclasses.replace(config, refinement=refinement), extractor, "0" * 64)
         blocks = refined(inputs)
         assert blocks.shape == inputs.block_shape == (h // 16, w // 16)
@@ -102,9 +102,9 @@ def test_refinement_codes_the_background_blocks_of_each_ctu_coarser(trained) -> 
             across = (xx + 16 > np.floor(x0) - dilation) & (xx < np.ceil(x1) + dilation)
             touched |= across & (yy + 16 > np.floor(y0) - dilation) & (yy < np.ceil(y1) + dilation)
         assert 0 < touched.sum() < touched.size
-        np.testing.assert_array_equal(blocks[touched], expected[touched])
+        np.testing.assert_array_equal(blocks[touched], expected[touched] - object_delta)
         np.testing.assert_array_equal(blocks[~touched], expected[~touched] + 5)
-        assert refined.fingerprint.endswith(f":refine=5:{dilation}")
+        assert refined.fingerprint.endswith(f":refine=5:{dilation}" + (f":{object_delta}" if object_delta else ""))
     with pytest.raises(InvalidInputError, match="delta"):
         BlockRefinement(delta=-1)
 

@@ -84,7 +84,7 @@ class TrainedPolicy:
         self._sized: dict[int, SemanticExtractor] = {}
         self.fingerprint = f"semrl-agent:{config.task}:{config.algorithm}:{digest[:16]}"
         if self.refinement is not None:
-            self.fingerprint += f":refine={self.refinement.delta}:{self.refinement.dilation}"
+            self.fingerprint += f":{self.refinement.tag}"
 
     @property
     def offset_block(self) -> int:
@@ -153,7 +153,10 @@ class TrainedPolicy:
         return (qps - base_qp).reshape(rows, cols).astype(np.int32)
 
     def refine(self, frame: NDArray[np.uint8], ctu_offsets: NDArray[np.int32]) -> NDArray[np.int32]:
-        """Offsets per 16x16 block: each CTU's, plus ``refinement.delta`` on the blocks no object touches."""
+        """Offsets per 16x16 block: each CTU's, plus ``refinement.delta`` on the blocks no object touches.
+
+        The blocks on objects get the CTU's offset minus ``refinement.object_delta``.
+        """
         if self.refinement is None:
             raise InvalidInputError(f"policy {self.fingerprint} has no block refinement in its config")
         h, w = frame.shape[:2]
@@ -162,7 +165,8 @@ class TrainedPolicy:
         fine = np.kron(ctu_offsets, np.ones((per_ctu, per_ctu), np.int32))[:rows, :cols]
         objects = roi_blocks(box_region(self._analyse(frame)[1], (h, w)), (rows, cols), self.refinement.dilation,
                              BLOCK_SIZE)  # fmt: skip
-        refined: NDArray[np.int32] = np.where(objects, fine, fine + self.refinement.delta).astype(np.int32)
+        r = self.refinement
+        refined: NDArray[np.int32] = np.where(objects, fine - r.object_delta, fine + r.delta).astype(np.int32)
         return refined
 
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:

@@ -151,17 +151,26 @@ class BlockRefinement:
     Attributes:
         delta: QP steps added to the background blocks of each CTU.
         dilation: Pixels the objects' boxes are grown by before the blocks they touch are found.
+        object_delta: QP steps taken off the blocks on objects (0: they keep the CTU's QP).
     """
 
     delta: int = 4
     dilation: int = 8
+    object_delta: int = 0
 
     def __post_init__(self) -> None:
-        if not 0 <= self.delta <= QP_MAX - QP_MIN or self.dilation < 0:
+        span = QP_MAX - QP_MIN
+        if not (0 <= self.delta <= span and 0 <= self.object_delta <= span) or self.dilation < 0:
             raise InvalidInputError(
-                f"block refinement needs delta in 0..{QP_MAX - QP_MIN} and dilation >= 0, "
-                f"got delta {self.delta}, dilation {self.dilation}"
+                f"block refinement needs delta and object_delta in 0..{span} and dilation >= 0, got delta "
+                f"{self.delta}, object_delta {self.object_delta}, dilation {self.dilation}"
             )
+
+    @property
+    def tag(self) -> str:
+        """Its values, for policy fingerprints."""
+        tail = f":{self.object_delta}" if self.object_delta else ""
+        return f"refine={self.delta}:{self.dilation}{tail}"
 
     def to_dict(self) -> dict[str, int]:
         """JSON-ready dict."""

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semrl.agent.checkpoint import TrainedPolicy, shipped_policy
-from semrl.agent.config import PolicyConfig, config_path
+from semrl.agent.config import BlockRefinement, PolicyConfig, config_path
 from semrl.policy import PolicyInput
 
 
@@ -37,7 +37,7 @@ class LazyPolicy:
         checkpoint = shipped_policy(self.task)
         digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
         refinement = PolicyConfig.read(config_path(checkpoint)).refinement
-        refined = "" if refinement is None else f":refine={refinement['delta']}:{refinement['dilation']}"
+        refined = "" if refinement is None else f":{BlockRefinement(**refinement).tag}"
         return f"semrl-shipped:{self.task}:{digest[:16]}{refined}"
 
     def load(self) -> TrainedPolicy:
