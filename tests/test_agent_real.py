@@ -20,10 +20,16 @@ def test_shipped_detection_policy_gives_offsets_in_range() -> None:
     frame = load_pictures("coco8", split="val", limit=1)[0].frame
     shape = (-(-frame.shape[0] // 64), -(-frame.shape[1] // 64))
     for base in (22, 37, 51):
-        offsets = apply_offsets(policy, PolicyInput(frame, base, shape, None, np.zeros((0, 4), np.float32)))
-        assert offsets.shape == shape
+        inputs = PolicyInput(frame, base, shape, None, np.zeros((0, 4), np.float32))
+        offsets = apply_offsets(policy, inputs)
+        assert offsets.shape == inputs.block_shape  # refined per 16x16 block
         assert np.all((base + offsets >= 12) & (base + offsets <= 51))
+        per_ctu = policy.load().offsets_for(frame, base)
+        assert per_ctu.shape == shape
+        fine = np.kron(per_ctu, np.ones((4, 4), np.int32))[: offsets.shape[0], : offsets.shape[1]]
+        assert set(np.unique(offsets - np.minimum(fine, 51 - base))) <= {0, 1, 2, 3, 4}  # +4 on background, clipped
     assert shipped.detection.fingerprint.startswith("semrl-shipped:detection:")
+    assert shipped.detection.fingerprint.endswith(":refine=4:8") and policy.offset_block == 16
 
 
 def test_a_checkpoint_path_loads_as_a_benchmark_policy() -> None:
@@ -49,10 +55,10 @@ def test_trained_policy_maps_small_frames_at_their_own_size() -> None:
     expected = policy.extractor.with_input_size(native).extract([small], color="rgb")[0].values
     upscaled = policy.extractor.extract([small], color="rgb")[0].values
     assert not np.array_equal(expected, upscaled)  # the size matters, so the check below can fail
-    np.testing.assert_array_equal(policy._grids(small), static_grids(small, expected))
+    np.testing.assert_array_equal(policy._analyse(small)[0], static_grids(small, expected))
     # a frame as large as the trained input is mapped at that input size
     full = policy.extractor.extract([frame], color="rgb")[0].values
-    np.testing.assert_array_equal(policy._grids(frame), static_grids(frame, full))
+    np.testing.assert_array_equal(policy._analyse(frame)[0], static_grids(frame, full))
 
 
 def test_fast_mode_oracle_bounds_the_shipped_policy(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,7 +84,7 @@ def test_fast_mode_oracle_bounds_the_shipped_policy(monkeypatch: pytest.MonkeyPa
         inputs = PolicyInput(picture.frame, base, shape, None, np.zeros((0, 4), np.float32))
         rewards = env.reward_table(0, base)
         returns = []
-        for offsets in (oracle(inputs), policy(inputs)):
+        for offsets in (oracle(inputs), policy.offsets_for(picture.frame, base)):  # per CTU, as the fast mode
             actions = [int(np.flatnonzero(env.qp_of(np.arange(len(env.offsets)), base) == base + o)[0])
                        for o in offsets.reshape(-1)]  # fmt: skip
             returns.append(float(rewards[np.arange(len(actions)), actions].sum()))
