@@ -107,6 +107,13 @@ def test_refinement_codes_the_background_blocks_of_each_ctu_coarser(trained) -> 
         assert refined.fingerprint.endswith(f":refine=5:{dilation}" + (f":{object_delta}" if object_delta else ""))
     with pytest.raises(InvalidInputError, match="delta"):
         BlockRefinement(delta=-1)
+    text = json.loads(config.to_json())
+    for bad in ({"delta": 4, "radius": 8}, {"delta": 4, "dilation": -1}):
+        with pytest.raises(InvalidInputError, match=r"malformed policy config|dilation >= 0"):
+            PolicyConfig.from_json(json.dumps({**text, "refinement": bad}))
+    classifier = dataclasses.replace(config, task="classification")
+    with pytest.raises(InvalidInputError, match="no objects"):
+        TrainedPolicy(model, classifier, FakeExtractor("classification"), "0" * 64)
 
 
 def test_env_and_trained_policy_build_identical_observations(trained) -> None:  # type: ignore[no-untyped-def]

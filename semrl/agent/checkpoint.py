@@ -80,6 +80,8 @@ class TrainedPolicy:
         self.offsets = np.asarray(self.settings.offsets, np.int64)
         self._scale = float(np.abs(self.offsets).max()) or 1.0
         self.refinement = None if config.refinement is None else BlockRefinement(**config.refinement)
+        if self.refinement is not None and config.task == "classification":
+            raise InvalidInputError("a classification policy cannot refine per block: its maps hold no objects")
         self._recent: dict[str, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
         self._sized: dict[int, SemanticExtractor] = {}
         self.fingerprint = f"semrl-agent:{config.task}:{config.algorithm}:{digest[:16]}"

@@ -248,6 +248,8 @@ class PolicyConfig:
             d: dict[str, Any] = json.loads(text)
             d["table_qps"] = tuple(int(q) for q in d["table_qps"])
             d["obs_names"] = tuple(d["obs_names"])
+            if d.get("refinement") is not None:
+                BlockRefinement(**d["refinement"])  # its keys and ranges
             return PolicyConfig(**d)
         except (ValueError, KeyError, TypeError) as e:
             raise InvalidInputError(f"malformed policy config: {e}") from e
