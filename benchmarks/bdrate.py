@@ -31,6 +31,7 @@ import dataclasses
 import math
 import platform
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -192,7 +193,20 @@ def _ffmpeg_version() -> str:
 
 
 def run_task(name: str, args: argparse.Namespace, argv: list[str]) -> Path:
-    """Run one task and write its files; returns the task's result folder."""
+    """Run one task and write its files; returns the task's result folder.
+
+    With ``--no-cache`` the fresh cache is a temporary folder, removed when the task ends.
+    """
+    if not args.no_cache:
+        return _run_task(name, args, argv, args.cache_dir)
+    temporary = Path(tempfile.mkdtemp(prefix="semrl-bench-"))
+    try:
+        return _run_task(name, args, argv, temporary)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: Path | None) -> Path:
     start = time.perf_counter()
     task = TASKS[name]
     if args.data or args.weights or args.split != "val":
@@ -201,7 +215,6 @@ def run_task(name: str, args: argparse.Namespace, argv: list[str]) -> Path:
         task = dataclasses.replace(
             task, data=args.data or task.data, weights=args.weights or task.weights, split=args.split
         )
-    cache_dir = Path(tempfile.mkdtemp(prefix="semrl-bench-")) if args.no_cache else args.cache_dir
     ctx = make_context(
         task, limit=args.limit, frames=args.frames, preset=args.preset, keyint=args.keyint,
         cache_dir=cache_dir, progress=not args.no_progress, gop=args.gop,

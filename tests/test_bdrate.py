@@ -214,6 +214,21 @@ def test_split_picks_the_dataset_split_and_is_refused_for_video(tmp_path: Path) 
     assert not any(tmp_path.iterdir())
 
 
+def test_no_cache_removes_its_temporary_cache_even_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tool = _tool()
+    used: list[Path] = []
+
+    def fails(name: str, args: Any, argv: list[str], cache_dir: Path) -> Path:
+        used.append(cache_dir)
+        (cache_dir / "enc").mkdir()
+        raise InvalidInputError("no items")
+
+    monkeypatch.setattr(tool, "_run_task", fails)
+    monkeypatch.setattr(tool.tempfile, "tempdir", str(tmp_path))
+    assert tool.main(["--task", "detection", "--no-cache", "--output", str(tmp_path / "out")]) == 2
+    assert len(used) == 1 and used[0].parent == tmp_path and not used[0].exists()
+
+
 def test_roi_anchor_at_both_block_sizes() -> None:
     tool = _tool()
     args = tool.parser().parse_args(["--methods", "roi", "--roi-deltas", "8", "--roi-blocks", "64,16"])
