@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN
+from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, ctu_to_blocks
 from semrl.errors import CodecError, InvalidInputError
 
 
@@ -235,7 +235,7 @@ class _FakeSession:
         off = np.zeros((rows, cols), np.int32) if offsets is None else np.asarray(offsets, np.int32)
         g = CTU_SIZE // BLOCK_SIZE
         if off.shape == ctu_shape(h, w):  # one offset per CTU: the same on its 16x16 blocks
-            off = np.repeat(np.repeat(off, g, axis=0), g, axis=1)[:rows, :cols]
+            off = ctu_to_blocks(off, (rows, cols))
         if off.shape != (rows, cols):
             raise InvalidInputError(f"offsets of shape {off.shape}, expected the CTU or block grid of {h}x{w}")
         qp = np.clip(self.base_qp + off, QP_MIN, QP_MAX)

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from envs.observation import OBS_DIM, OBS_NAMES, ObservationBuilder, static_grids, static_observations
 from envs.semantic_qp import EnvSettings
 from semrl.agent.config import VIDEO_MDP, BlockRefinement, PolicyConfig, config_path
-from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX
+from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, ctu_grid, ctu_to_blocks
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
 from semrl.policy import PolicyInput, roi_blocks
 from semrl.semantics import TASKS
@@ -139,9 +139,11 @@ class TrainedPolicy:
 
     def offsets_for(self, frame: NDArray[np.uint8], base_qp: int) -> NDArray[np.int32]:
         """Per-CTU QP offsets for an RGB frame at a base QP (clipped so QPs stay in qp_min..51)."""
+        return self._ctu_offsets(self._analyse(frame)[0], base_qp)
+
+    def _ctu_offsets(self, grids: NDArray[np.float32], base_qp: int) -> NDArray[np.int32]:
         import torch
 
-        grids = self._analyse(frame)[0]
         rows, cols = grids.shape[1:]
         n = rows * cols
         builder = ObservationBuilder(static_observations(grids, float(base_qp)), cols, base_qp, self._scale)
@@ -154,31 +156,33 @@ class TrainedPolicy:
         qps = np.clip(base_qp + self.offsets[chosen], self.settings.qp_min, QP_MAX)
         return (qps - base_qp).reshape(rows, cols).astype(np.int32)
 
-    def refine(self, frame: NDArray[np.uint8], ctu_offsets: NDArray[np.int32]) -> NDArray[np.int32]:
+    def refine(
+        self, frame_shape: tuple[int, ...], ctu_offsets: NDArray[np.int32], boxes: NDArray[np.float32]
+    ) -> NDArray[np.int32]:
         """Offsets per 16x16 block: each CTU's, plus ``refinement.delta`` on the blocks no object touches.
 
-        The blocks on objects get the CTU's offset minus ``refinement.object_delta``.
+        The blocks on objects (``boxes``, xyxy pixels, grown by ``refinement.dilation``) get the
+        CTU's offset minus ``refinement.object_delta``.
         """
-        if self.refinement is None:
-            raise InvalidInputError(f"policy {self.fingerprint} has no block refinement in its config")
-        h, w = frame.shape[:2]
-        rows, cols = -(-h // BLOCK_SIZE), -(-w // BLOCK_SIZE)
-        per_ctu = CTU_SIZE // BLOCK_SIZE
-        fine = np.kron(ctu_offsets, np.ones((per_ctu, per_ctu), np.int32))[:rows, :cols]
-        objects = roi_blocks(box_region(self._analyse(frame)[1], (h, w)), (rows, cols), self.refinement.dilation,
-                             BLOCK_SIZE)  # fmt: skip
         r = self.refinement
+        if r is None:
+            raise InvalidInputError(f"policy {self.fingerprint} has no block refinement in its config")
+        h, w = frame_shape[:2]
+        grid = ctu_grid(w, h, BLOCK_SIZE)
+        objects = roi_blocks(box_region(boxes, (h, w)), grid, r.dilation, BLOCK_SIZE)
+        fine = ctu_to_blocks(ctu_offsets, grid)
         refined: NDArray[np.int32] = np.where(objects, fine - r.object_delta, fine + r.delta).astype(np.int32)
         return refined
 
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
         """Offsets for ``inputs.frame`` at ``inputs.base_qp``: per CTU, or per 16x16 block when refined."""
-        offsets = self.offsets_for(inputs.frame, int(inputs.base_qp))
+        grids, boxes = self._analyse(inputs.frame)
+        offsets = self._ctu_offsets(grids, int(inputs.base_qp))
         if offsets.shape != tuple(inputs.ctu_shape):
             raise InvalidInputError(
                 f"frame {inputs.frame.shape} gives a CTU grid {offsets.shape}, expected {inputs.ctu_shape}"
             )
-        return offsets if self.refinement is None else self.refine(inputs.frame, offsets)
+        return offsets if self.refinement is None else self.refine(inputs.frame.shape, offsets, boxes)
 
 
 def _check_spaces(model: Any, config: PolicyConfig, path: Path) -> None:

@@ -14,6 +14,7 @@ from semrl.codec.encoder import (
     EncoderConfig,
     Gop,
     ctu_grid,
+    ctu_to_blocks,
 )
 from semrl.codec.library import X265Build, load_library
 from semrl.codec.picture import Yuv420
@@ -31,5 +32,6 @@ __all__ = [
     "X265Build",
     "Yuv420",
     "ctu_grid",
+    "ctu_to_blocks",
     "load_library",
 ]

@@ -43,6 +43,14 @@ def ctu_grid(width: int, height: int, size: int = CTU_SIZE) -> tuple[int, int]:
     return math.ceil(height / size), math.ceil(width / size)
 
 
+def ctu_to_blocks(per_ctu: npt.NDArray[Any], block_grid: tuple[int, int]) -> npt.NDArray[Any]:
+    """Per-CTU values spread over the 16x16 blocks of each CTU, cut to the picture's ``block_grid``."""
+    factor = CTU_SIZE // BLOCK_SIZE
+    rows, cols = block_grid
+    blocks: npt.NDArray[Any] = np.repeat(np.repeat(per_ctu, factor, axis=0), factor, axis=1)[:rows, :cols]
+    return blocks
+
+
 @dataclass(frozen=True)
 class EncoderConfig:
     """How to encode: everything that changes the bitstream.
@@ -398,9 +406,7 @@ class Encoder:
         if offsets.dtype.kind not in "iuf":
             raise InvalidInputError(f"QP offsets must be numbers, got dtype {offsets.dtype}")
         if offsets.shape == self.ctu_shape:
-            factor = CTU_SIZE // BLOCK_SIZE
-            blocks = np.repeat(np.repeat(offsets, factor, axis=0), factor, axis=1)
-            blocks = blocks[: self.block_shape[0], : self.block_shape[1]]
+            blocks = ctu_to_blocks(offsets, self.block_shape)
         elif offsets.shape == self.block_shape:
             blocks = offsets
         else:
