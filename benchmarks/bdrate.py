@@ -230,7 +230,7 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
         labels_ref = label_metric(labelled) if labelled else None
     results = analyse(
         name, points, ref, orig, bootstrap=args.bootstrap, seed=args.seed, units=units, label_reference=labels_ref,
-        items=items,
+        items=items, workers=1 if args.ray else args.workers,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     description = describe(args, task, ctx, seconds, argv)

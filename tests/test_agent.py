@@ -72,7 +72,8 @@ def test_round_trip_gives_a_benchmark_policy(trained) -> None:  # type: ignore[n
     delta = policy.config.refinement["delta"]
     allowed = {int(np.clip(37 + o + d, 12, 51)) for o in policy.offsets for d in (0, delta)}
     assert set(np.unique(37 + offsets)) <= allowed
-    assert policy.fingerprint.startswith("semrl-agent:detection:ppo:") and policy.fingerprint.endswith(":refine=4:8")
+    assert policy.fingerprint.startswith("semrl-agent:detection:ppo:")
+    assert policy.fingerprint.endswith(":refine=4:8:from27")
     assert dataclasses.asdict(PolicyConfig.from_json(policy.config.to_json())) == dataclasses.asdict(policy.config)
 
 
@@ -105,8 +106,17 @@ def test_refinement_codes_the_background_blocks_of_each_ctu_coarser(trained) -> 
         np.testing.assert_array_equal(blocks[touched], expected[touched] - object_delta)
         np.testing.assert_array_equal(blocks[~touched], expected[~touched] + 5)
         assert refined.fingerprint.endswith(f":refine=5:{dilation}" + (f":{object_delta}" if object_delta else ""))
+    # Below min_base_qp every block keeps its CTU's offset; from it on the deltas apply.
+    refinement = {"delta": 5, "dilation": 8, "object_delta": 2, "min_base_qp": 33}
+    guarded = TrainedPolicy(model, dataclasses.replace(config, refinement=refinement), extractor, "0" * 64)
+    assert guarded.offset_block == 16 and guarded.fingerprint.endswith(":refine=5:8:2:from33")
+    np.testing.assert_array_equal(guarded(inputs), np.kron(ctu, np.ones((4, 4), np.int32)))
+    finer = PolicyInput(frame, 33, (3, 4), None)
+    assert set(np.unique(guarded(finer) - np.kron(per_ctu(finer), np.ones((4, 4), np.int32)))) == {-2, 5}
     with pytest.raises(InvalidInputError, match="delta"):
         BlockRefinement(delta=-1)
+    with pytest.raises(InvalidInputError, match="min_base_qp"):
+        BlockRefinement(min_base_qp=52)
     text = json.loads(config.to_json())
     for bad in ({"delta": 4, "radius": 8}, {"delta": 4, "dilation": -1}):
         with pytest.raises(InvalidInputError, match=r"malformed policy config|dilation >= 0"):

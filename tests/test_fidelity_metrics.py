@@ -17,6 +17,8 @@ from semrl.fidelity import (
     top1_of_classes,
 )
 from semrl.fidelity.detection import (
+    FrameMatches,
+    PooledMatches,
     average_precision,
     coco_ap_per_class,
     correct_matrix,
@@ -224,6 +226,40 @@ def test_pooled_frame_matches_give_mean_average_precision_on_any_subset(ap_metho
         average_precision(records, "voc")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("ap_method", ["ultralytics", "coco"])
+def test_pooled_matches_weighted_by_draws_equal_pooling_the_drawn_frames(ap_method) -> None:
+    preds, gts = _frames()
+    records = [match_frame(p, g) for p, g in zip(preds, gts, strict=True)]
+    pooled = PooledMatches(records, ap_method)
+    assert pooled.score() == average_precision(records, ap_method)
+    # a frame drawn twice, a frame left out, and a draw that loses class 2 (only in frame 2)
+    for idx in ([2, 0, 2], [1, 1, 1], [0, 1, 1]):
+        draws = np.bincount(idx, minlength=3)
+        expected = average_precision([records[i] for i in idx], ap_method)
+        got = pooled.score(draws)
+        assert (got.images, got.objects) == (expected.images, expected.objects) == (3, expected.objects)
+        assert got.map50_95 == pytest.approx(expected.map50_95, abs=1e-12)
+        assert got.map50 == pytest.approx(expected.map50, abs=1e-12)
+    assert np.isnan(pooled.score(np.zeros(3, np.int64)).map50_95)
+    # many frames with random detections (no equal confidences): any draw, the same figures
+    rng = np.random.default_rng(3)
+    many = []
+    for _ in range(30):
+        n, m = int(rng.integers(0, 6)), int(rng.integers(0, 4))
+        many.append(
+            FrameMatches(rng.random((n, 10)) < 0.4, rng.random(n).astype(np.float32), rng.integers(0, 3, n),
+                         rng.integers(0, 3, m))
+        )  # fmt: skip
+    pooled = PooledMatches(many, ap_method)
+    for _ in range(5):
+        idx = rng.integers(0, len(many), len(many))
+        expected = average_precision([many[i] for i in idx], ap_method)
+        got = pooled.score(np.bincount(idx, minlength=len(many)))
+        assert got.map50_95 == pytest.approx(expected.map50_95, abs=1e-12) and 0 < got.map50_95 < 1
+    with pytest.raises(InvalidInputError, match="ap_method"):
+        PooledMatches(records, "voc")  # type: ignore[arg-type]
+
+
 def test_pseudo_target_on_the_reference_scores_exactly_one() -> None:
     preds, _ = _frames()
     targets = [pseudo_target(p) for p in preds]
@@ -257,7 +293,9 @@ def test_ssim_is_the_mean_of_the_planes_ssim() -> None:
     ref = rng.integers(0, 256, (70, 130, 3), dtype=np.uint8)
     dec = ref.copy()
     dec[:40] ^= 5
-    assert ssim(ref, dec) == float(structural_similarity(ref, dec, channel_axis=2, data_range=255))
+    # float32 inside, so equal to skimage's float64 computation to 1e-7
+    assert ssim(ref, dec) == pytest.approx(structural_similarity(ref, dec, channel_axis=2, data_range=255), abs=1e-7)
+    assert ssim(ref, dec) < 1.0
     assert ssim(ref, dec) == pytest.approx(np.mean([plane_ssim(ref[:, :, c], dec[:, :, c]) for c in range(3)]))
     assert plane_ssim(ref[:, :, 0], ref[:, :, 0]) == 1.0
     with pytest.raises(InvalidInputError, match="plane"):

@@ -9,7 +9,7 @@ import pytest
 from shared_assets import require_assets
 
 from semrl.bench.items import video_files
-from semrl.bench.report import bootstrap_intervals
+from semrl.bench.report import TaskCurves, bootstrap_intervals
 from semrl.bench.tasknet import FrameScore, label_metric
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.fidelity.detection import box_overlaps, match_frame
@@ -108,3 +108,11 @@ def test_bootstrap_draws_whole_units() -> None:
     b = bootstrap_intervals("classification", pts, 0.8, 20, 0, None, clips, "clip")
     assert b["unit"] == "clip" and b["units"] == 2
     assert b["bd_rate_pchip"]["half vs uniform"]["median"] == pytest.approx(-50.0, abs=0.5)
+    # a draw's curves are those of the drawn frames' scores and bits, pooled
+    drawn = TaskCurves("classification", pts)
+    idx = np.array([9, 9, 0, 11])
+    cs = drawn(drawn.draw(idx))
+    for k, p in enumerate(pts[:4]):
+        hits = [int(p.scores[i].pred_cls[0] == p.scores[i].target_cls[0]) for i in idx]
+        assert cs["uniform"].quality[k] == pytest.approx(100 * np.mean(hits))
+        assert cs["uniform"].rates[k] == pytest.approx(sum(p.frame_bits[i] for i in idx) / 4)  # bits per unit

@@ -157,12 +157,17 @@ class TrainedPolicy:
         return (qps - base_qp).reshape(rows, cols).astype(np.int32)
 
     def refine(
-        self, frame_shape: tuple[int, ...], ctu_offsets: NDArray[np.int32], boxes: NDArray[np.float32]
+        self,
+        frame_shape: tuple[int, ...],
+        ctu_offsets: NDArray[np.int32],
+        boxes: NDArray[np.float32],
+        base_qp: int = QP_MAX,
     ) -> NDArray[np.int32]:
         """Offsets per 16x16 block: each CTU's, plus ``refinement.delta`` on the blocks no object touches.
 
         The blocks on objects (``boxes``, xyxy pixels, grown by ``refinement.dilation``) get the
-        CTU's offset minus ``refinement.object_delta``.
+        CTU's offset minus ``refinement.object_delta``; below ``refinement.min_base_qp`` every
+        block keeps its CTU's offset.
         """
         r = self.refinement
         if r is None:
@@ -171,7 +176,8 @@ class TrainedPolicy:
         grid = ctu_grid(w, h, BLOCK_SIZE)
         objects = roi_blocks(box_region(boxes, (h, w)), grid, r.dilation, BLOCK_SIZE)
         fine = ctu_to_blocks(ctu_offsets, grid)
-        refined: NDArray[np.int32] = np.where(objects, fine - r.object_delta, fine + r.delta).astype(np.int32)
+        delta, object_delta = r.deltas_at(base_qp)
+        refined: NDArray[np.int32] = np.where(objects, fine - object_delta, fine + delta).astype(np.int32)
         return refined
 
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
@@ -182,7 +188,9 @@ class TrainedPolicy:
             raise InvalidInputError(
                 f"frame {inputs.frame.shape} gives a CTU grid {offsets.shape}, expected {inputs.ctu_shape}"
             )
-        return offsets if self.refinement is None else self.refine(inputs.frame.shape, offsets, boxes)
+        if self.refinement is None:
+            return offsets
+        return self.refine(inputs.frame.shape, offsets, boxes, int(inputs.base_qp))
 
 
 def _check_spaces(model: Any, config: PolicyConfig, path: Path) -> None:

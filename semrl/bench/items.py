@@ -13,7 +13,7 @@ against those too.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +121,7 @@ class Item:
     class_id: int | None = None
     label_digest: str = "none"
     frame_labels: list[Detections] | None = None
+    _references: dict[int, NDArray[np.uint8]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def coded_size(self) -> tuple[int, int]:
@@ -128,9 +129,14 @@ class Item:
         return self.yuv[0].width, self.yuv[0].height
 
     def reference(self, i: int) -> NDArray[np.uint8]:
-        """Frame i after the 4:2:0 round trip, cropped to the original size (RGB)."""
-        h, w = self.shape
-        return self.yuv[i].to_rgb()[:h, :w]
+        """Frame i after the 4:2:0 round trip, cropped to the original size (RGB).
+
+        Kept once made: every operating point's PSNR compares against it.
+        """
+        if i not in self._references:
+            h, w = self.shape
+            self._references[i] = self.yuv[i].to_rgb()[:h, :w]
+        return self._references[i]
 
 
 def sha256_hex(data: bytes | str) -> str:

@@ -14,7 +14,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from semrl.bench.bdrate import BDRate, Curve, bd_rate, interval, percent_saving, rate_at_quality
 from semrl.bench.runner import PointResult, rate_of
-from semrl.bench.tasknet import FrameScore, label_metric, task_metric
+from semrl.bench.tasknet import PooledScores, label_metric, task_metric
 from semrl.files import atomic_write
 
 LEVELS = (0.95, 0.90)
@@ -32,43 +32,68 @@ LEVELS = (0.95, 0.90)
 ANCHORS = {"A1": "uniform", "A2": "x265-aq"}
 
 
-def _subset(values: Sequence[Any], idx: NDArray[np.int64] | None) -> list[Any]:
-    return list(values) if idx is None else [values[i] for i in idx]
-
-
-def point_quality(task: str, p: PointResult, quality: str, idx: NDArray[np.int64] | None = None) -> float:
+def point_quality(task: str, p: PointResult, quality: str) -> float:
     """A point's quality: ``task``, ``task50``, ``psnr`` or ``labels``.
 
     ``task`` is the headline metric x 100, ``task50`` the secondary x 100, ``psnr`` in dB, and
     ``labels`` the person mAP50-95 x 100 against clips' real labels, over the labelled frames.
     """
     if quality == "psnr":
-        return float(np.mean(_subset(p.psnr, idx)))
+        return float(np.mean(p.psnr))
     if quality == "labels":
-        labelled = [v for v in _subset(p.label_scores, idx) if v is not None]
+        labelled = [v for v in p.label_scores if v is not None]
         return 100.0 * label_metric(labelled)[0] if labelled else float("nan")
-    scores: list[FrameScore] = _subset(p.scores, idx)
-    main, secondary = task_metric(task, scores)
+    main, secondary = task_metric(task, p.scores)
     return 100.0 * (main if quality == "task" else secondary)
 
 
-def point_rate(task: str, p: PointResult, idx: NDArray[np.int64] | None = None) -> float:
-    """A point's rate (bpp, or kbit/s for video) over all frames or a subset."""
-    return rate_of(_subset(p.frame_bits, idx), _subset(p.frame_units, idx), task == "video")
+def point_rate(task: str, p: PointResult) -> float:
+    """A point's rate (bpp, or kbit/s for video)."""
+    return rate_of(p.frame_bits, p.frame_units, task == "video")
 
 
-def curves(
-    task: str, points: Sequence[PointResult], quality: str, idx: NDArray[np.int64] | None = None
-) -> dict[str, Curve]:
+def curves(task: str, points: Sequence[PointResult], quality: str) -> dict[str, Curve]:
     """One curve per method."""
     by: dict[str, list[PointResult]] = {}
     for p in points:
         by.setdefault(p.method, []).append(p)
     return {
-        m: Curve.of([point_rate(task, p, idx) for p in ps], [point_quality(task, p, quality, idx) for p in ps],
+        m: Curve.of([point_rate(task, p) for p in ps], [point_quality(task, p, quality) for p in ps],
                     [p.label for p in ps])
         for m, ps in by.items()
     }  # fmt: skip
+
+
+class TaskCurves:
+    """Every method's task-metric curve over any draw of the frames: a bootstrap resample, or one clip.
+
+    Each point's scores are pooled once (:class:`~semrl.bench.tasknet.PooledScores`); a draw
+    weights every frame by how often it is drawn, so hundreds of resamples cost no copies.
+
+    Args:
+        task: Task name.
+        points: All operating points of all methods (the same frames in each).
+    """
+
+    def __init__(self, task: str, points: Sequence[PointResult]) -> None:
+        self.task = task
+        self.points = list(points)
+        self.frames = len(self.points[0].frame_bits)
+        self._pooled = [PooledScores(task, p.scores) for p in self.points]
+
+    def draw(self, frames: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The times each frame is drawn, from the drawn frames' indices (repeats allowed)."""
+        return np.bincount(frames, minlength=self.frames).astype(np.int64)
+
+    def __call__(self, draws: NDArray[np.int64]) -> dict[str, Curve]:
+        """The curves of the frames drawn (``draws``: per frame, times drawn)."""
+        by: dict[str, tuple[list[float], list[float], list[str]]] = {}
+        for p, pooled in zip(self.points, self._pooled, strict=True):
+            rates, qualities, labels = by.setdefault(p.method, ([], [], []))
+            rates.append(rate_of(p.frame_bits, p.frame_units, self.task == "video", draws))
+            qualities.append(100.0 * pooled.metric(draws)[0])
+            labels.append(p.label)
+        return {m: Curve.of(*v) for m, v in by.items()}
 
 
 def _bd_table(cs: dict[str, Curve], roi: str | None = None) -> dict[str, dict[str, BDRate]]:
@@ -119,6 +144,7 @@ def analyse(
     units: dict[str, list[NDArray[np.int64]]] | None = None,
     label_reference: tuple[float, float] | None = None,
     items: dict[str, NDArray[np.int64]] | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Compute every figure of a task run.
 
@@ -135,6 +161,7 @@ def analyse(
         label_reference: (person mAP50-95, mAP50) of the 4:2:0 reference against real labels,
             when some frames have them.
         items: Frame indices of each item by name (video: BD-rates of each clip alone).
+        workers: Processes the bootstrap's units (clips, segments) are resampled in at once.
 
     Returns:
         The ``results`` object of the JSON report.
@@ -159,8 +186,9 @@ def analyse(
     if label_reference is not None:
         results["reference_420"]["labels"] = 100 * label_reference[0]
     if items is not None and len(items) > 1:
+        drawn = TaskCurves(task, points)
         results["per_item"] = {
-            name: {m: r.to_dict() for m, r in _bd_table(curves(task, points, "task", idx)).get("uniform", {}).items()}
+            name: {m: r.to_dict() for m, r in _bd_table(drawn(drawn.draw(idx))).get("uniform", {}).items()}
             for name, idx in items.items()
         }
     for row in results["bd_rate"]:
@@ -172,12 +200,31 @@ def analyse(
     if bootstrap > 0:
         frames = len(points[0].frame_bits)
         by_unit = units or {"frame" if task == "video" else "image": [np.array([i]) for i in range(frames)]}
-        results["bootstrap_by"] = {
-            unit: bootstrap_intervals(task, points, reference[0], bootstrap, seed, roi, groups, unit)
-            for unit, groups in by_unit.items()
-        }
+        jobs = [(task, points, reference[0], bootstrap, seed, roi, groups, unit) for unit, groups in by_unit.items()]
+        results["bootstrap_by"] = dict(zip(by_unit, _map_forked(bootstrap_intervals, jobs, workers), strict=True))
         results["bootstrap"] = next(iter(results["bootstrap_by"].values()))
     return results
+
+
+_FORKED: dict[str, Any] = {}  # what a forked worker inherits instead of unpickling it
+
+
+def _forked_call(k: int) -> Any:
+    return _FORKED["function"](*_FORKED["jobs"][k])
+
+
+def _map_forked(function: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], workers: int) -> list[Any]:
+    """``function`` on each job's arguments, in up to ``workers`` forked processes (they inherit the jobs)."""
+    if workers <= 1 or len(jobs) <= 1:
+        return [function(*job) for job in jobs]
+    import multiprocessing
+
+    _FORKED.update(function=function, jobs=list(jobs))
+    try:
+        with multiprocessing.get_context("fork").Pool(min(workers, len(jobs))) as pool:
+            return list(pool.map(_forked_call, range(len(jobs))))
+    finally:
+        _FORKED.clear()
 
 
 def _check_signs(results: dict[str, Any]) -> None:
@@ -223,9 +270,10 @@ def bootstrap_intervals(
     rng = np.random.default_rng(seed)
     bd_values: dict[str, list[float | None]] = {}
     eq_values: dict[str, list[float | None]] = {}
+    drawn = TaskCurves(task, points)
     for _ in range(n):
         idx = np.concatenate([units[k] for k in rng.integers(0, len(units), len(units))])
-        cs = curves(task, points, "task", idx)
+        cs = drawn(drawn.draw(idx))
         for anchor, rows in _bd_table(cs, roi).items():
             for m, r in rows.items():
                 bd_values.setdefault(f"{m} vs {anchor}", []).append(r.pchip)

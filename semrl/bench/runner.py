@@ -103,10 +103,18 @@ class PointResult:
     label_scores: list[FrameScore | None] = field(default_factory=list)
 
 
-def rate_of(bits: Sequence[int], units: Sequence[float], video: bool) -> float:
-    """Bpp (bits / pixels) or kbit/s (bits / seconds / 1000)."""
-    total = float(np.sum(units))
-    return float(np.sum(bits)) / total / (1000.0 if video else 1.0)
+def rate_of(bits: Sequence[int], units: Sequence[float], video: bool, draws: NDArray[np.int64] | None = None) -> float:
+    """Bpp (bits / pixels) or kbit/s (bits / seconds / 1000).
+
+    Args:
+        bits: Per frame, its bits.
+        units: Per frame, its pixels or seconds.
+        video: kbit/s rather than bpp.
+        draws: Per frame, the times it counts (a bootstrap resample); None: once each.
+    """
+    w = np.ones(len(bits)) if draws is None else np.asarray(draws, np.float64)
+    total = float(np.dot(w, np.asarray(units, np.float64)))
+    return float(np.dot(w, np.asarray(bits, np.float64))) / total / (1000.0 if video else 1.0)
 
 
 @dataclass

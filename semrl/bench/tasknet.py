@@ -84,16 +84,47 @@ def task_metric(task: str, scores: Sequence[FrameScore]) -> tuple[float, float]:
     COCO's 101-point AP against pseudo ground truth; classification: (top-1, top-1). All of them
     by :mod:`semrl.fidelity` on the pooled per-frame scores.
     """
-    if task == "classification":
-        pred = np.concatenate([s.pred_cls for s in scores])
-        target = np.concatenate([s.target_cls for s in scores])
-        acc = top1_of_classes(pred, target)
-        return acc, acc
-    from semrl.fidelity.detection import FrameMatches, average_precision
+    return PooledScores(task, scores).metric()
 
-    records = [FrameMatches(s.tp, s.conf, s.pred_cls, s.target_cls) for s in scores]
-    score = average_precision(records, "coco" if task == "video" else "ultralytics")
-    return score.map50_95, score.map50
+
+class PooledScores:
+    """The per-frame scores of one operating point, pooled once, for the metric of any draw of its frames.
+
+    A bootstrap recomputes the metric of every point for hundreds of resamples of its frames;
+    pooling once and weighting each frame by how often a resample draws it gives the figure
+    that pooling the drawn frames' scores gives
+    (:class:`semrl.fidelity.detection.PooledMatches`).
+
+    Args:
+        task: Task name, as in :func:`task_metric`.
+        scores: The point's per-frame scores.
+    """
+
+    def __init__(self, task: str, scores: Sequence[FrameScore]) -> None:
+        from semrl.fidelity.detection import FrameMatches, PooledMatches
+
+        self.task = task
+        if task == "classification":
+            self.pred = np.concatenate([s.pred_cls for s in scores]) if scores else np.zeros(0, np.int64)
+            self.target = np.concatenate([s.target_cls for s in scores]) if scores else np.zeros(0, np.int64)
+            return
+        records = [FrameMatches(s.tp, s.conf, s.pred_cls, s.target_cls) for s in scores]
+        self.matches = PooledMatches(records, "coco" if task == "video" else "ultralytics")
+
+    def metric(self, draws: NDArray[np.int64] | None = None) -> tuple[float, float]:
+        """(headline, secondary) in 0..1 of the frames drawn.
+
+        Args:
+            draws: (frames,) times each frame is drawn (0: left out); None: every frame once.
+        """
+        if self.task == "classification":
+            # One prediction and one label per frame.
+            pred = self.pred if draws is None else np.repeat(self.pred, draws)
+            target = self.target if draws is None else np.repeat(self.target, draws)
+            acc = top1_of_classes(pred, target)
+            return acc, acc
+        score = self.matches.score(draws)
+        return score.map50_95, score.map50
 
 
 @dataclass

@@ -197,22 +197,34 @@ def coco_ap_per_class(
         (C, T) AP for the C classes of ``np.unique(target_cls)``, in that order.
     """
     classes, counts = np.unique(target_cls, return_counts=True)
-    ap = np.zeros((len(classes), tp.shape[1]))
     rank = np.argsort(-conf, kind="stable")
     tp, pred_cls = tp[rank], pred_cls[rank]
-    for ci, (c, n_gt) in enumerate(zip(classes, counts, strict=True)):
-        hits = tp[pred_cls == c].astype(np.float64)
-        if len(hits) == 0:
-            continue
-        tpc = hits.cumsum(0)
-        fpc = (1.0 - hits).cumsum(0)
-        recall = tpc / n_gt
-        precision = tpc / (tpc + fpc)
-        envelope = np.maximum.accumulate(precision[::-1], axis=0)[::-1]
-        for t in range(tp.shape[1]):
-            at = np.searchsorted(recall[:, t], COCO_RECALL_THRESHOLDS, side="left")
-            reached = at < len(recall)
-            ap[ci, t] = envelope[at[reached], t].sum() / len(COCO_RECALL_THRESHOLDS)
+    rows = [_coco_ap_ranked(tp[pred_cls == c], float(n_gt)) for c, n_gt in zip(classes, counts, strict=True)]
+    return np.array(rows).reshape(len(classes), tp.shape[1])
+
+
+def _coco_ap_ranked(
+    hits: NDArray[np.bool_], n_gt: float, weight: NDArray[np.float64] | None = None
+) -> NDArray[np.float64]:
+    """COCO AP per IoU threshold of one class's detections, ranked by confidence.
+
+    Args:
+        hits: bool (N, T) true positives, best confidence first.
+        n_gt: Ground-truth objects of the class (> 0).
+        weight: (N,) times each detection counts (> 0); None: once. The same as repeating the rows.
+    """
+    ap = np.zeros(hits.shape[1])
+    if len(hits) == 0:
+        return ap
+    w = np.ones(len(hits)) if weight is None else weight
+    tpc = (hits * w[:, None]).cumsum(0)
+    precision = tpc / np.cumsum(w)[:, None]
+    recall = tpc / n_gt
+    envelope = np.maximum.accumulate(precision[::-1], axis=0)[::-1]
+    for t in range(hits.shape[1]):
+        at = np.searchsorted(recall[:, t], COCO_RECALL_THRESHOLDS, side="left")
+        reached = at < len(recall)
+        ap[t] = envelope[at[reached], t].sum() / len(COCO_RECALL_THRESHOLDS)
     return ap
 
 
@@ -263,28 +275,86 @@ def average_precision(records: Sequence[FrameMatches], ap_method: APMethod = "ul
     Returns:
         AP per class over the pooled detections, averaged over the classes of the ground truth.
     """
-    if ap_method not in ("ultralytics", "coco"):
-        raise InvalidInputError(f"ap_method must be 'ultralytics' or 'coco', not {ap_method!r}")
-    images = len(records)
-    target_cls = np.concatenate([r.target_cls for r in records]) if records else np.zeros(0, np.int64)
-    n_obj = len(target_cls)
-    if n_obj == 0:
-        return DetectionScore(float("nan"), float("nan"), images, 0)
-    tp = np.concatenate([r.tp for r in records])
-    if len(tp) == 0:
-        return DetectionScore(0.0, 0.0, images, n_obj)
-    conf = np.concatenate([r.conf for r in records])
-    pred_cls = np.concatenate([r.pred_cls for r in records])
-    if ap_method == "coco":
-        ap = coco_ap_per_class(tp, conf, pred_cls, target_cls)
-    else:
-        from semrl.assets import configure_ultralytics
+    return PooledMatches(records, ap_method).score()
 
-        configure_ultralytics()
-        from ultralytics.utils.metrics import ap_per_class
 
-        ap = ap_per_class(tp, conf, pred_cls, target_cls, plot=False)[5]
-    return DetectionScore(float(ap.mean()), float(ap[:, 0].mean()), images, n_obj)
+class PooledMatches:
+    """Match records of a set of frames pooled once: the mAP of the set, or of any draw of its frames.
+
+    A bootstrap recomputes the mAP of hundreds of resamples, each a draw of the frames with
+    repetition. Pooling once (for COCO's AP also ranking by confidence and splitting by class)
+    and weighting every frame by the times it is drawn gives each resample's mAP as pooling
+    the drawn frames' records would, without copying them. Detections of equal confidence
+    keep frame order, where a pooled resample keeps draw order; that is the only difference.
+
+    Args:
+        records: Per frame, from :func:`match_frame`.
+        ap_method: As in :func:`average_precision`.
+
+    Raises:
+        InvalidInputError: An unknown ``ap_method``.
+    """
+
+    def __init__(self, records: Sequence[FrameMatches], ap_method: APMethod = "ultralytics") -> None:
+        if ap_method not in ("ultralytics", "coco"):
+            raise InvalidInputError(f"ap_method must be 'ultralytics' or 'coco', not {ap_method!r}")
+        self.ap_method = ap_method
+        self.frames = len(records)
+        frame_of = np.arange(self.frames)
+        self.tp = np.concatenate([r.tp for r in records]) if records else np.zeros((0, 10), bool)
+        self.conf = np.concatenate([r.conf for r in records]) if records else np.zeros(0, np.float32)
+        self.pred_cls = np.concatenate([r.pred_cls for r in records]) if records else np.zeros(0, np.int64)
+        self.target_cls = np.concatenate([r.target_cls for r in records]) if records else np.zeros(0, np.int64)
+        self.pred_frame = np.repeat(frame_of, [len(r.conf) for r in records])
+        self.target_frame = np.repeat(frame_of, [len(r.target_cls) for r in records])
+        self.classes = np.unique(self.target_cls)
+        self._ranked: list[tuple[NDArray[np.bool_], NDArray[np.int64]]] = []
+        if ap_method == "coco":
+            rank = np.argsort(-self.conf, kind="stable")
+            tp, cls, frame = self.tp[rank], self.pred_cls[rank], self.pred_frame[rank]
+            self._ranked = [(tp[cls == c], frame[cls == c]) for c in self.classes]
+
+    def score(self, draws: NDArray[np.int64] | None = None) -> DetectionScore:
+        """mAP50-95 and mAP50 of the frames drawn.
+
+        Args:
+            draws: (frames,) times each frame is drawn (0: left out); None: every frame once.
+        """
+        images = self.frames if draws is None else int(np.sum(draws))
+        target_w = np.ones(len(self.target_cls), np.int64) if draws is None else draws[self.target_frame]
+        n_gt = np.bincount(
+            np.searchsorted(self.classes, self.target_cls), weights=target_w, minlength=len(self.classes)
+        )
+        n_obj = int(n_gt.sum())
+        if n_obj == 0:
+            return DetectionScore(float("nan"), float("nan"), images, 0)
+        pred_w = None if draws is None else draws[self.pred_frame]
+        if (len(self.conf) if pred_w is None else int(pred_w.sum())) == 0:
+            return DetectionScore(0.0, 0.0, images, n_obj)
+        if self.ap_method == "coco":
+            rows = []
+            for (hits, frame), n in zip(self._ranked, n_gt, strict=True):
+                if n == 0:
+                    continue
+                if draws is None:
+                    rows.append(_coco_ap_ranked(hits, float(n)))
+                    continue
+                w = draws[frame]
+                drawn = w > 0
+                rows.append(_coco_ap_ranked(hits[drawn], float(n), w[drawn].astype(np.float64)))
+            ap = np.array(rows)
+        else:
+            from semrl.assets import configure_ultralytics
+
+            configure_ultralytics()
+            from ultralytics.utils.metrics import ap_per_class
+
+            tp, conf, pred_cls, target_cls = self.tp, self.conf, self.pred_cls, self.target_cls
+            if pred_w is not None:
+                tp, conf, pred_cls = (np.repeat(a, pred_w, axis=0) for a in (tp, conf, pred_cls))
+                target_cls = np.repeat(target_cls, target_w)
+            ap = ap_per_class(tp, conf, pred_cls, target_cls, plot=False)[5]
+        return DetectionScore(float(ap.mean()), float(ap[:, 0].mean()), images, n_obj)
 
 
 def mean_average_precision(
