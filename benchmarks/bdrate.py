@@ -145,8 +145,10 @@ def build_methods(args: argparse.Namespace, video: bool) -> list[Method]:
     return methods
 
 
-def describe(args: argparse.Namespace, task: TaskSpec, ctx: Any, seconds: float, argv: list[str]) -> dict[str, Any]:
-    """The ``description`` of the JSON: tools, machine, date, settings."""
+def describe(
+    args: argparse.Namespace, task: TaskSpec, ctx: Any, methods: list[Method], seconds: float, argv: list[str]
+) -> dict[str, Any]:
+    """The ``description`` of the JSON: tools, machine, date, settings, and the methods that ran."""
     import numpy
     import torch
     import ultralytics
@@ -182,7 +184,7 @@ def describe(args: argparse.Namespace, task: TaskSpec, ctx: Any, seconds: float,
         "run_seconds": seconds,
         "work": dict(ctx.counts),
         "parallelism": f"Ray tasks at {args.ray}" if args.ray else f"{args.workers} worker processes",
-        "methods": {m.name: method_id(m) for m in build_methods(args, task.video)},
+        "methods": {m.name: method_id(m) for m in methods},
     }  # fmt: skip
 
 
@@ -233,7 +235,7 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
         items=items, workers=1 if args.ray else args.workers,
     )  # fmt: skip
     seconds = time.perf_counter() - start
-    description = describe(args, task, ctx, seconds, argv)
+    description = describe(args, task, ctx, methods, seconds, argv)
     out = Path(args.output) / name
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "bdrate.json", f"bdrate-{name}", description, results)

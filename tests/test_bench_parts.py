@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +130,16 @@ def test_odd_pictures_are_padded_to_even(h: int, w: int) -> None:
     item = _item(h, w)
     assert item.coded_size == (w + w % 2, h + h % 2)
     assert item.reference(0).shape == (h, w, 3)
+
+
+def _worker_dies(k: int) -> None:
+    os._exit(3)
+
+
+def test_a_worker_that_dies_fails_the_run_instead_of_hanging() -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from semrl.bench.report import _map_forked
+
+    with pytest.raises(BrokenProcessPool):
+        _map_forked(_worker_dies, [(1,), (2,)], workers=2)

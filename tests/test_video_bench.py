@@ -108,6 +108,7 @@ def test_bootstrap_draws_whole_units() -> None:
     b = bootstrap_intervals("classification", pts, 0.8, 20, 0, None, clips, "clip")
     assert b["unit"] == "clip" and b["units"] == 2
     assert b["bd_rate_pchip"]["half vs uniform"]["median"] == pytest.approx(-50.0, abs=0.5)
+    assert bootstrap_intervals("classification", pts, 0.8, 20, 0, None, clips, "clip", workers=2) == b
     # a draw's curves are those of the drawn frames' scores and bits, pooled
     drawn = TaskCurves("classification", pts)
     idx = np.array([9, 9, 0, 11])

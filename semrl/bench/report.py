@@ -161,7 +161,7 @@ def analyse(
         label_reference: (person mAP50-95, mAP50) of the 4:2:0 reference against real labels,
             when some frames have them.
         items: Frame indices of each item by name (video: BD-rates of each clip alone).
-        workers: Processes the bootstrap's units (clips, segments) are resampled in at once.
+        workers: Processes the bootstrap's resamples are computed in.
 
     Returns:
         The ``results`` object of the JSON report.
@@ -200,8 +200,10 @@ def analyse(
     if bootstrap > 0:
         frames = len(points[0].frame_bits)
         by_unit = units or {"frame" if task == "video" else "image": [np.array([i]) for i in range(frames)]}
-        jobs = [(task, points, reference[0], bootstrap, seed, roi, groups, unit) for unit, groups in by_unit.items()]
-        results["bootstrap_by"] = dict(zip(by_unit, _map_forked(bootstrap_intervals, jobs, workers), strict=True))
+        results["bootstrap_by"] = {
+            unit: bootstrap_intervals(task, points, reference[0], bootstrap, seed, roi, groups, unit, workers)
+            for unit, groups in by_unit.items()
+        }
         results["bootstrap"] = next(iter(results["bootstrap_by"].values()))
     return results
 
@@ -218,10 +220,13 @@ def _map_forked(function: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], w
     if workers <= 1 or len(jobs) <= 1:
         return [function(*job) for job in jobs]
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     _FORKED.update(function=function, jobs=list(jobs))
     try:
-        with multiprocessing.get_context("fork").Pool(min(workers, len(jobs))) as pool:
+        # An executor (unlike Pool) raises BrokenProcessPool when a worker dies instead of waiting forever.
+        fork = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=fork) as pool:
             return list(pool.map(_forked_call, range(len(jobs))))
     finally:
         _FORKED.clear()
@@ -248,6 +253,7 @@ def bootstrap_intervals(
     roi: str | None = None,
     groups: Sequence[NDArray[np.int64]] | None = None,
     unit: str | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Resample units (frames, images, clips or segments) with replacement; recompute BD-rates (pchip) and savings.
 
@@ -264,27 +270,45 @@ def bootstrap_intervals(
         roi: The best ROI setting on the full set.
         groups: The units, each the frame indices drawn together; None: every frame alone.
         unit: The units' name for the report.
+        workers: Processes the resamples are computed in (the figures do not depend on it: every
+            resample is drawn here, from ``seed``).
     """
     frames = len(points[0].frame_bits)
     units = list(groups) if groups is not None else [np.array([i]) for i in range(frames)]
     rng = np.random.default_rng(seed)
+    draws = [np.concatenate([units[k] for k in rng.integers(0, len(units), len(units))]) for _ in range(n)]
+    shares = [list(c) for c in np.array_split(np.arange(n), max(1, min(workers, n))) if len(c)]
+    jobs = [(task, points, reference, roi, [draws[i] for i in share]) for share in shares]
     bd_values: dict[str, list[float | None]] = {}
     eq_values: dict[str, list[float | None]] = {}
-    drawn = TaskCurves(task, points)
-    for _ in range(n):
-        idx = np.concatenate([units[k] for k in rng.integers(0, len(units), len(units))])
-        cs = drawn(drawn.draw(idx))
-        for anchor, rows in _bd_table(cs, roi).items():
-            for m, r in rows.items():
-                bd_values.setdefault(f"{m} vs {anchor}", []).append(r.pchip)
-        for row in equal_accuracy(cs, 100 * reference, None):
-            key = f"{row['method']} at {int(row['level'] * 100)}%"
-            eq_values.setdefault(key, []).append(row["vs_A1_percent"])
+    for figures in _map_forked(_resample_figures, jobs, workers):
+        for bd, eq in figures:
+            for key, value in bd.items():
+                bd_values.setdefault(key, []).append(value)
+            for key, value in eq.items():
+                eq_values.setdefault(key, []).append(value)
     return {
         "resamples": n, "seed": seed, "unit": unit or ("frame" if task == "video" else "image"), "units": len(units),
         "bd_rate_pchip": {k: interval(v) for k, v in bd_values.items()},
         "equal_accuracy_vs_A1": {k: interval(v) for k, v in eq_values.items() if any(x is not None for x in v)},
     }  # fmt: skip
+
+
+def _resample_figures(
+    task: str, points: Sequence[PointResult], reference: float, roi: str | None, draws: Sequence[NDArray[np.int64]]
+) -> list[tuple[dict[str, float | None], dict[str, float | None]]]:
+    """Per resample (its frames drawn), the pchip BD-rates and the savings at equal accuracy against A1."""
+    drawn = TaskCurves(task, points)
+    out = []
+    for idx in draws:
+        cs = drawn(drawn.draw(idx))
+        bd = {f"{m} vs {anchor}": r.pchip for anchor, rows in _bd_table(cs, roi).items() for m, r in rows.items()}
+        eq = {
+            f"{row['method']} at {int(row['level'] * 100)}%": row["vs_A1_percent"]
+            for row in equal_accuracy(cs, 100 * reference, None)
+        }
+        out.append((bd, eq))
+    return out
 
 
 def point_row(task: str, p: PointResult) -> dict[str, Any]:

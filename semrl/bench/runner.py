@@ -493,11 +493,14 @@ def run_methods(
                 on_point(r)
         return results
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     _FORKED.update(ctx=ctx, methods=list(methods))
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for r, counts in pool.imap(_forked_point, jobs):
+        # An executor (unlike Pool) raises BrokenProcessPool when a worker dies instead of waiting forever.
+        fork = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=fork) as pool:
+            for r, counts in pool.map(_forked_point, jobs):
                 results.append(r)
                 for name, n in counts.items():
                     ctx.counts[name] = ctx.counts.get(name, 0) + n
