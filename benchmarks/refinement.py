@@ -3,7 +3,8 @@ r"""The shipped picture policies with other 16x16 block refinements, to choose t
 Each attribute is a shipped policy (the same model and semantic maps) with its
 :class:`~semrl.agent.config.BlockRefinement` replaced. Detection: ``per_ctu`` has none (one QP
 per CTU), ``d<delta>`` grows the objects by 8 px, ``d4_dil0`` and ``d4_dil16`` by 0 and 16 px, and
-``d4_obj<k>`` also codes the blocks on objects ``k`` QP finer than their CTU;
+``d4_obj<k>`` also codes the blocks on objects ``k`` QP finer than their CTU, ``d<delta>_from<q>``
+refines only from base QP ``q`` (``min_base_qp``; the shipped detection policy is ``d4_from27``);
 segmentation: ``seg_per_ctu`` and ``seg_d<delta>`` (8 px). The choice is made on pictures of the
 train split, not val (results in ``benchmarks/results/refinement``)::
 
@@ -13,6 +14,10 @@ train split, not val (results in ``benchmarks/results/refinement``)::
         --policy d2=$R:d2 --policy d3=$R:d3 --policy d4=$R:d4 --policy d5=$R:d5 \
         --policy d4_dil0=$R:d4_dil0 --policy d4_dil16=$R:d4_dil16 --policy d4_obj2=$R:d4_obj2 \
         --policy d4_obj4=$R:d4_obj4
+    python benchmarks/bdrate.py --task detection --split train --limit 32 --methods uniform,roi,policy \
+        --roi-deltas 12 --bootstrap 0 --output /tmp/refine-train --policy per_ctu=$R:per_ctu --policy d4=$R:d4 \
+        --policy d4_from27=$R:d4_from27 --policy d4_from32=$R:d4_from32 --policy d5_from27=$R:d5_from27 \
+        --policy d3_from27=$R:d3_from27     # results in benchmarks/results/refinement/detection-min-base-qp
     python benchmarks/bdrate.py --task segmentation --split train --limit 32 --methods uniform,roi,policy \
         --roi-deltas 8 --bootstrap 0 --output benchmarks/results/refinement --policy per_ctu=$R:seg_per_ctu \
         --policy d2=$R:seg_d2 --policy d4=$R:seg_d4 --policy d6=$R:seg_d6
