@@ -139,7 +139,7 @@ def _worker_dies(k: int) -> None:
 def test_a_worker_that_dies_fails_the_run_instead_of_hanging() -> None:
     from concurrent.futures.process import BrokenProcessPool
 
-    from semrl.bench.report import _map_forked
+    from semrl.bench.runner import map_forked
 
     with pytest.raises(BrokenProcessPool):
-        _map_forked(_worker_dies, [(1,), (2,)], workers=2)
+        list(map_forked(_worker_dies, [(1,), (2,)], workers=2))

@@ -161,7 +161,7 @@ class TrainedPolicy:
         frame_shape: tuple[int, ...],
         ctu_offsets: NDArray[np.int32],
         boxes: NDArray[np.float32],
-        base_qp: int = QP_MAX,
+        base_qp: int,
     ) -> NDArray[np.int32]:
         """Offsets per 16x16 block: each CTU's, plus ``refinement.delta`` on the blocks no object touches.
 

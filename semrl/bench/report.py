@@ -14,7 +14,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semrl.bench.bdrate import BDRate, Curve, bd_rate, interval, percent_saving, rate_at_quality
-from semrl.bench.runner import PointResult, rate_of
+from semrl.bench.runner import PointResult, map_forked, rate_of
 from semrl.bench.tasknet import PooledScores, label_metric, task_metric
 from semrl.files import atomic_write
 
@@ -80,6 +80,8 @@ class TaskCurves:
         self.points = list(points)
         self.frames = len(self.points[0].frame_bits)
         self._pooled = [PooledScores(task, p.scores) for p in self.points]
+        self._bits = [np.asarray(p.frame_bits, np.float64) for p in self.points]
+        self._units = [np.asarray(p.frame_units, np.float64) for p in self.points]
 
     def draw(self, frames: NDArray[np.int64]) -> NDArray[np.int64]:
         """The times each frame is drawn, from the drawn frames' indices (repeats allowed)."""
@@ -88,9 +90,9 @@ class TaskCurves:
     def __call__(self, draws: NDArray[np.int64]) -> dict[str, Curve]:
         """The curves of the frames drawn (``draws``: per frame, times drawn)."""
         by: dict[str, tuple[list[float], list[float], list[str]]] = {}
-        for p, pooled in zip(self.points, self._pooled, strict=True):
+        for p, pooled, bits, units in zip(self.points, self._pooled, self._bits, self._units, strict=True):
             rates, qualities, labels = by.setdefault(p.method, ([], [], []))
-            rates.append(rate_of(p.frame_bits, p.frame_units, self.task == "video", draws))
+            rates.append(rate_of(bits, units, self.task == "video", draws))
             qualities.append(100.0 * pooled.metric(draws)[0])
             labels.append(p.label)
         return {m: Curve.of(*v) for m, v in by.items()}
@@ -208,30 +210,6 @@ def analyse(
     return results
 
 
-_FORKED: dict[str, Any] = {}  # what a forked worker inherits instead of unpickling it
-
-
-def _forked_call(k: int) -> Any:
-    return _FORKED["function"](*_FORKED["jobs"][k])
-
-
-def _map_forked(function: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], workers: int) -> list[Any]:
-    """``function`` on each job's arguments, in up to ``workers`` forked processes (they inherit the jobs)."""
-    if workers <= 1 or len(jobs) <= 1:
-        return [function(*job) for job in jobs]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    _FORKED.update(function=function, jobs=list(jobs))
-    try:
-        # An executor (unlike Pool) raises BrokenProcessPool when a worker dies instead of waiting forever.
-        fork = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=fork) as pool:
-            return list(pool.map(_forked_call, range(len(jobs))))
-    finally:
-        _FORKED.clear()
-
-
 def _check_signs(results: dict[str, Any]) -> None:
     """Flag BD-rates whose sign disagrees with the saving at equal accuracy (design: they must agree)."""
     eq = {(r["method"], r["level"]): r for r in results["equal_accuracy"]}
@@ -278,10 +256,11 @@ def bootstrap_intervals(
     rng = np.random.default_rng(seed)
     draws = [np.concatenate([units[k] for k in rng.integers(0, len(units), len(units))]) for _ in range(n)]
     shares = [list(c) for c in np.array_split(np.arange(n), max(1, min(workers, n))) if len(c)]
-    jobs = [(task, points, reference, roi, [draws[i] for i in share]) for share in shares]
+    drawn = TaskCurves(task, points)  # pooled once; forked workers inherit it
+    jobs = [(drawn, reference, roi, [draws[i] for i in share]) for share in shares]
     bd_values: dict[str, list[float | None]] = {}
     eq_values: dict[str, list[float | None]] = {}
-    for figures in _map_forked(_resample_figures, jobs, workers):
+    for figures in map_forked(_resample_figures, jobs, workers):
         for bd, eq in figures:
             for key, value in bd.items():
                 bd_values.setdefault(key, []).append(value)
@@ -295,10 +274,9 @@ def bootstrap_intervals(
 
 
 def _resample_figures(
-    task: str, points: Sequence[PointResult], reference: float, roi: str | None, draws: Sequence[NDArray[np.int64]]
+    drawn: TaskCurves, reference: float, roi: str | None, draws: Sequence[NDArray[np.int64]]
 ) -> list[tuple[dict[str, float | None], dict[str, float | None]]]:
     """Per resample (its frames drawn), the pchip BD-rates and the savings at equal accuracy against A1."""
-    drawn = TaskCurves(task, points)
     out = []
     for idx in draws:
         cs = drawn(drawn.draw(idx))

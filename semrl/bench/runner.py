@@ -14,13 +14,13 @@ what changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from semrl.bench.cache import Cache, analysis_key, encode_key, eval_key, x265_key
 from semrl.bench.encoding import decode_stream, encode_and_verify, encoder_config
@@ -103,7 +103,7 @@ class PointResult:
     label_scores: list[FrameScore | None] = field(default_factory=list)
 
 
-def rate_of(bits: Sequence[int], units: Sequence[float], video: bool, draws: NDArray[np.int64] | None = None) -> float:
+def rate_of(bits: ArrayLike, units: ArrayLike, video: bool, draws: NDArray[np.int64] | None = None) -> float:
     """Bpp (bits / pixels) or kbit/s (bits / seconds / 1000).
 
     Args:
@@ -112,9 +112,9 @@ def rate_of(bits: Sequence[int], units: Sequence[float], video: bool, draws: NDA
         video: kbit/s rather than bpp.
         draws: Per frame, the times it counts (a bootstrap resample); None: once each.
     """
-    w = np.ones(len(bits)) if draws is None else np.asarray(draws, np.float64)
-    total = float(np.dot(w, np.asarray(units, np.float64)))
-    return float(np.dot(w, np.asarray(bits, np.float64))) / total / (1000.0 if video else 1.0)
+    b, u = np.asarray(bits, np.float64), np.asarray(units, np.float64)
+    w = np.ones(len(b)) if draws is None else np.asarray(draws, np.float64)
+    return float(np.dot(w, b)) / float(np.dot(w, u)) / (1000.0 if video else 1.0)
 
 
 @dataclass
@@ -356,16 +356,43 @@ def make_context(
     return ctx
 
 
-_FORKED: dict[str, Any] = {}  # the context and methods a forked worker inherits
+_FORKED: dict[str, Any] = {}  # what forked workers inherit instead of unpickling it
 
 
-def _forked_point(job: tuple[int, float]) -> tuple[PointResult, dict[str, int]]:
+def _forked_call(k: int) -> Any:
+    return _FORKED["function"](*_FORKED["jobs"][k])
+
+
+def map_forked(function: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], workers: int) -> Iterator[Any]:
+    """``function`` on each job's arguments in up to ``workers`` forked processes; results in job order.
+
+    The workers inherit the jobs (a context, its net and items, the points of a run) instead of
+    unpickling them; only the results travel back. One worker, or one job, runs here.
+
+    Raises:
+        BrokenProcessPool: A worker died (an executor, unlike ``Pool``, does not wait forever).
+    """
+    if workers <= 1 or len(jobs) <= 1:
+        yield from (function(*job) for job in jobs)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    _FORKED.update(function=function, jobs=list(jobs))
+    try:
+        fork = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=fork) as pool:
+            yield from pool.map(_forked_call, range(len(jobs)))
+    finally:
+        _FORKED.clear()
+
+
+def _forked_point(ctx: Context, methods: Sequence[Method], k: int, point: float) -> tuple[PointResult, dict[str, int]]:
     import torch
 
     torch.set_num_threads(1)
-    ctx, methods = _FORKED["ctx"], _FORKED["methods"]
     ctx.counts = dict.fromkeys(ctx.counts, 0)  # this worker's own tally, added up by the parent
-    return run_point(ctx, methods[job[0]], job[1]), ctx.counts
+    return run_point(ctx, methods[k], point), ctx.counts
 
 
 @dataclass(frozen=True)
@@ -492,24 +519,14 @@ def run_methods(
             if on_point is not None:
                 on_point(r)
         return results
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    _FORKED.update(ctx=ctx, methods=list(methods))
-    try:
-        # An executor (unlike Pool) raises BrokenProcessPool when a worker dies instead of waiting forever.
-        fork = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=fork) as pool:
-            for r, counts in pool.map(_forked_point, jobs):
-                results.append(r)
-                for name, n in counts.items():
-                    ctx.counts[name] = ctx.counts.get(name, 0) + n
-                if ctx.progress:
-                    bar.update()
-                if on_point is not None:
-                    on_point(r)
-    finally:
-        _FORKED.clear()
+    for r, counts in map_forked(_forked_point, [(ctx, methods, k, p) for k, p in jobs], workers):
+        results.append(r)
+        for name, n in counts.items():
+            ctx.counts[name] = ctx.counts.get(name, 0) + n
+        if ctx.progress:
+            bar.update()
+        if on_point is not None:
+            on_point(r)
     return results
 
 

@@ -196,11 +196,8 @@ def coco_ap_per_class(
     Returns:
         (C, T) AP for the C classes of ``np.unique(target_cls)``, in that order.
     """
-    classes, counts = np.unique(target_cls, return_counts=True)
-    rank = np.argsort(-conf, kind="stable")
-    tp, pred_cls = tp[rank], pred_cls[rank]
-    rows = [_coco_ap_ranked(tp[pred_cls == c], float(n_gt)) for c, n_gt in zip(classes, counts, strict=True)]
-    return np.array(rows).reshape(len(classes), tp.shape[1])
+    pooled = PooledMatches([FrameMatches(tp, conf, pred_cls, target_cls)], "coco")
+    return pooled.coco_rows(None, pooled.class_counts(None)).reshape(len(pooled.classes), tp.shape[1])
 
 
 def _coco_ap_ranked(
@@ -321,10 +318,7 @@ class PooledMatches:
             draws: (frames,) times each frame is drawn (0: left out); None: every frame once.
         """
         images = self.frames if draws is None else int(np.sum(draws))
-        target_w = np.ones(len(self.target_cls), np.int64) if draws is None else draws[self.target_frame]
-        n_gt = np.bincount(
-            np.searchsorted(self.classes, self.target_cls), weights=target_w, minlength=len(self.classes)
-        )
+        n_gt = self.class_counts(draws)
         n_obj = int(n_gt.sum())
         if n_obj == 0:
             return DetectionScore(float("nan"), float("nan"), images, 0)
@@ -332,17 +326,7 @@ class PooledMatches:
         if (len(self.conf) if pred_w is None else int(pred_w.sum())) == 0:
             return DetectionScore(0.0, 0.0, images, n_obj)
         if self.ap_method == "coco":
-            rows = []
-            for (hits, frame), n in zip(self._ranked, n_gt, strict=True):
-                if n == 0:
-                    continue
-                if draws is None:
-                    rows.append(_coco_ap_ranked(hits, float(n)))
-                    continue
-                w = draws[frame]
-                drawn = w > 0
-                rows.append(_coco_ap_ranked(hits[drawn], float(n), w[drawn].astype(np.float64)))
-            ap = np.array(rows)
+            ap = self.coco_rows(draws, n_gt)
         else:
             from semrl.assets import configure_ultralytics
 
@@ -350,11 +334,31 @@ class PooledMatches:
             from ultralytics.utils.metrics import ap_per_class
 
             tp, conf, pred_cls, target_cls = self.tp, self.conf, self.pred_cls, self.target_cls
-            if pred_w is not None:
+            if draws is not None and pred_w is not None:
                 tp, conf, pred_cls = (np.repeat(a, pred_w, axis=0) for a in (tp, conf, pred_cls))
-                target_cls = np.repeat(target_cls, target_w)
+                target_cls = np.repeat(target_cls, draws[self.target_frame])
             ap = ap_per_class(tp, conf, pred_cls, target_cls, plot=False)[5]
         return DetectionScore(float(ap.mean()), float(ap[:, 0].mean()), images, n_obj)
+
+    def class_counts(self, draws: NDArray[np.int64] | None) -> NDArray[np.float64]:
+        """Ground-truth objects of each of :attr:`classes` among the frames drawn (None: every frame once)."""
+        weight = None if draws is None else draws[self.target_frame]
+        index = np.searchsorted(self.classes, self.target_cls)
+        return np.bincount(index, weights=weight, minlength=len(self.classes)).astype(np.float64)
+
+    def coco_rows(self, draws: NDArray[np.int64] | None, n_gt: NDArray[np.float64]) -> NDArray[np.float64]:
+        """COCO AP (classes with objects drawn, IoU thresholds) of the frames drawn (``coco`` pooling only)."""
+        rows = []
+        for (hits, frame), n in zip(self._ranked, n_gt, strict=True):
+            if n == 0:
+                continue
+            if draws is None:
+                rows.append(_coco_ap_ranked(hits, float(n)))
+                continue
+            w = draws[frame]
+            drawn = w > 0
+            rows.append(_coco_ap_ranked(hits[drawn], float(n), w[drawn].astype(np.float64)))
+        return np.array(rows)
 
 
 def mean_average_precision(
