@@ -235,6 +235,12 @@ def test_roi_anchor_at_both_block_sizes() -> None:
     methods = tool.build_methods(args, video=False)
     found = [(m.name, m.family, m.policy.offset_block) for m in methods]
     assert found == [("roi-d8", "A3", 64), ("roi16-d8", "A3", 16)]
+    # default offsets: D = 4, 8, 12 on images, 4 and 8 on video (D = 12 by asking)
+    default = tool.parser().parse_args(["--methods", "roi"])
+    assert [m.name for m in tool.build_methods(default, video=False)] == ["roi-d4", "roi-d8", "roi-d12"]
+    assert [m.name for m in tool.build_methods(default, video=True)] == ["roi-d4", "roi-d8"]
+    full = tool.parser().parse_args(["--methods", "roi", "--roi-deltas", "4,8,12"])
+    assert len(tool.build_methods(full, video=True)) == 3
 
 
 def test_a_policy_on_top_of_x265_aq_runs_at_the_crf_points() -> None:

@@ -128,3 +128,31 @@ def test_pseudo_ground_truth_is_perfect_and_blur_is_not() -> None:
     worse = pseudo_gt_map(preds, net.detect(blurred))
     print(f"\npseudo-GT mAP50-95: uncompressed {own.map50_95} blurred {worse.map50_95:.4f}")
     assert worse.map50_95 < 0.5
+
+
+def test_detection_runs_torchvisions_nms_in_a_fresh_process() -> None:
+    # Ultralytics falls back to a pure-torch NMS (14x slower) unless torchvision is imported; a
+    # fresh process shows whether YoloNet itself makes the choice.
+    import subprocess
+    import sys
+
+    from semrl.fidelity.labels import dataset_images
+
+    _assets()
+    picture = dataset_images("coco8")[0].image
+    script = (
+        "from semrl.semantics.frames import read_image\n"
+        "from semrl.semantics.yolo import YoloNet\n"
+        "import sys\n"
+        "net = YoloNet('yolov8n.pt', device='cpu')\n"
+        "assert 'torchvision' in sys.modules, 'YoloNet left torchvision unimported'\n"
+        "import torchvision\n"
+        "calls = []\n"
+        "kernel = torchvision.ops.nms\n"
+        "torchvision.ops.nms = lambda *a: calls.append(1) or kernel(*a)\n"
+        f"net.detect([read_image({str(picture)!r})])\n"
+        "print(len(calls))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=os.environ, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) == 1, done.stdout

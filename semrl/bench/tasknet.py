@@ -187,8 +187,10 @@ class TaskNet:
 
     @property
     def fingerprint(self) -> str:
-        """Weights file and sha256."""
-        return self.net.fingerprint
+        """Weights file and sha256, and the NMS (:data:`semrl.semantics.yolo.NMS`)."""
+        from semrl.semantics.yolo import NMS
+
+        return f"{self.net.fingerprint}:nms={NMS}"
 
     def analyse(self, item: Item) -> Analysis:
         """Run the net on the original frames (for ROI and pseudo ground truth)."""

@@ -30,6 +30,14 @@ if TYPE_CHECKING:
 
 YOLO_TASKS = {"detect": "detection", "segment": "segmentation", "classify": "classification"}
 
+NMS = "torchvision"
+"""The NMS that :meth:`YoloNet.detect` runs: Ultralytics' ``non_max_suppression`` calls
+torchvision's compiled kernel only when torchvision is already imported (as it is in Ultralytics'
+``val``), and otherwise a pure-torch loop that is about 14 times slower on CPU (20 against 1.5 ms
+a frame of ``people_800x450`` at ``conf`` 0.001: a seventh of the detector's time) and may keep a
+different one of two boxes with equal scores when ``max_det`` cuts. :class:`YoloNet` imports
+torchvision, so every process runs the same NMS; the benchmark's caches name it."""
+
 MASK_RATIO = 4
 """Ultralytics' ``mask_ratio``: its val compares instance masks on the network input downsampled
 by this factor, which is the grid of the mask prototypes."""
@@ -225,6 +233,8 @@ class YoloNet:
     """
 
     def __init__(self, weights: str | os.PathLike[str] = "yolov8n.pt", device: str | None = None):
+        import torchvision  # noqa: F401 (see NMS: makes Ultralytics use its compiled NMS)
+
         yolo = load_yolo(weights)
         ytask = str(yolo.task)
         if ytask not in YOLO_TASKS:
