@@ -377,13 +377,13 @@ def test_video_and_classification_paths(tmp_path: Path) -> None:
 def _classification_points(method: str, family: str, bits_scale: float) -> list[Any]:
     """Four operating points of 40 one-image frames: accuracy falls with QP, bits scaled per method."""
     from semrl.bench.runner import PointResult
-    from semrl.bench.tasknet import FrameScore
+    from semrl.bench.tasknet import classified
 
     out = []
     for k, qp in enumerate((22, 30, 38, 46)):
         correct = 36 - 8 * k  # of 40 frames
         # the net always answers class 0; the first `correct` frames are of class 0
-        scores = [FrameScore(np.array([0]), np.array([0 if i < correct else 1])) for i in range(40)]
+        scores = [classified(np.array([0]), np.array([0 if i < correct else 1])) for i in range(40)]
         bits = [int(bits_scale * 40_000 / 2**k)] * 40
         out.append(PointResult(method, family, qp, f"qp={qp}", bits, [10_000.0] * 40, scores,
                                [40.0 - k] * 40, [40.0 - k] * 40, [0.9] * 40, 0.0, float(qp)))  # fmt: skip

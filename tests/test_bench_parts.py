@@ -13,7 +13,7 @@ from semrl.bench.encoding import encoder_config
 from semrl.bench.items import Item, pad_even
 from semrl.bench.tasknet import (
     Analysis,
-    FrameScore,
+    classified,
     pack_analysis,
     pack_scores,
     task_metric,
@@ -21,7 +21,7 @@ from semrl.bench.tasknet import (
     unpack_scores,
 )
 from semrl.codec import QP_MAX, Yuv420
-from semrl.fidelity.detection import match_frame, mean_average_precision, pseudo_gt_map
+from semrl.fidelity.detection import FrameMatches, match_frame, mean_average_precision, pseudo_gt_map
 from semrl.semantics.yolo import Detections
 
 
@@ -46,12 +46,8 @@ GTS = [
 ]
 
 
-def _scores(preds: list[Detections], gts: list[Detections]) -> list[FrameScore]:
-    out = []
-    for p, g in zip(preds, gts, strict=True):
-        m = match_frame(p, g)
-        out.append(FrameScore(m.pred_cls, m.target_cls, m.tp, p.conf))
-    return out
+def _scores(preds: list[Detections], gts: list[Detections]) -> list[FrameMatches]:
+    return [match_frame(p, g) for p, g in zip(preds, gts, strict=True)]
 
 
 def _item(h: int = 64, w: int = 96) -> Item:
@@ -72,12 +68,12 @@ def test_task_metric_is_the_fidelity_metric_of_the_pooled_scores() -> None:
     reference = _scores(PREDS, [Detections(p.above(0.25).boxes, np.ones(len(p.above(0.25)), np.float32),
                                            p.above(0.25).cls, p.shape) for p in PREDS])  # fmt: skip
     assert task_metric("video", reference) == (1.0, 1.0) == (pseudo_gt_map(PREDS, PREDS).map50_95, 1.0)
-    labels = [FrameScore(np.array([c]), np.array([0])) for c in (0, 1, 0, 0)]
+    labels = [classified(np.array([c]), np.array([0])) for c in (0, 1, 0, 0)]
     assert task_metric("classification", labels) == (0.75, 0.75)
 
 
 def test_scores_round_trip_through_the_cache_arrays(tmp_path: Path) -> None:
-    scores = [*_scores(PREDS, GTS), FrameScore(np.array([3], np.int64), np.array([3], np.int64))]
+    scores = [*_scores(PREDS, GTS), classified(np.array([3], np.int64), np.array([3], np.int64))]
     cache = Cache(tmp_path)
     cache.put_npz("eval", "k", pack_scores(scores))
     assert [p.name for p in (tmp_path / "eval").iterdir()] == ["k.npz"]  # no temporary left behind

@@ -10,7 +10,7 @@ from shared_assets import require_assets
 
 from semrl.bench.items import video_files
 from semrl.bench.report import TaskCurves, bootstrap_intervals
-from semrl.bench.tasknet import FrameScore, label_metric
+from semrl.bench.tasknet import classified, label_metric
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.fidelity.detection import box_overlaps, match_frame
 from semrl.fidelity.labels import clip_labels, labelled_subset, read_mot_boxes
@@ -58,12 +58,10 @@ def test_unlabelled_people_are_dont_care_and_only_persons_count() -> None:
     m = match_frame(kept, truth)
     # By hand: one of two people found at every IoU threshold, above the false positive: precision 1
     # up to recall 0.5, then nothing. Ultralytics' AP (101-point, trapezoid, sentinel) gives 0.5.
-    score = label_metric([FrameScore(m.pred_cls, m.target_cls, m.tp, kept.conf)])
+    score = label_metric([m])
     assert score[0] == pytest.approx(0.5, abs=0.01) and score[1] == pytest.approx(0.5, abs=0.01)
     perfect = match_frame(truth, truth)
-    assert label_metric([FrameScore(perfect.pred_cls, perfect.target_cls, perfect.tp, truth.conf)])[0] == (
-        pytest.approx(0.995)
-    )
+    assert label_metric([perfect])[0] == pytest.approx(0.995)
 
 
 def test_clip_labels_are_found_beside_a_clip_in_its_sequence_or_in_the_assets(tmp_path: Path) -> None:
@@ -98,7 +96,7 @@ def test_bootstrap_draws_whole_units() -> None:
     def points(method: str, family: str, scale: float) -> list[PointResult]:
         out = []
         for k, qp in enumerate((22, 30, 38, 46)):
-            scores = [FrameScore(np.array([0]), np.array([0 if i < 10 - 2 * k else 1])) for i in range(12)]
+            scores = [classified(np.array([0]), np.array([0 if i < 10 - 2 * k else 1])) for i in range(12)]
             out.append(PointResult(method, family, qp, f"qp={qp}", [int(scale * 1000 / 2**k)] * 12, [1.0] * 12,
                                    scores, [40.0] * 12, [40.0] * 12, [0.9] * 12, 0.0, float(qp)))  # fmt: skip
         return out

@@ -27,7 +27,6 @@ from semrl.bench.encoding import decode_stream, encode_and_verify, encoder_confi
 from semrl.bench.items import Item, TaskSpec, default_videos, load_items
 from semrl.bench.tasknet import (
     Analysis,
-    FrameScore,
     TaskNet,
     pack_analysis,
     pack_scores,
@@ -36,6 +35,7 @@ from semrl.bench.tasknet import (
 )
 from semrl.codec import CTU_SIZE, EncoderConfig, ctu_grid
 from semrl.errors import InvalidInputError
+from semrl.fidelity.detection import FrameMatches
 from semrl.paths import cache_root
 from semrl.policy import Policy, PolicyInput, apply_offsets, describe, needs_rgb, offset_block
 
@@ -94,13 +94,13 @@ class PointResult:
     label: str
     frame_bits: list[int]
     frame_units: list[float]
-    scores: list[FrameScore]
+    scores: list[FrameMatches]
     psnr: list[float]
     psnr_y: list[float]
     ssim_y: list[float]
     encode_s: float
     mean_qp: float
-    label_scores: list[FrameScore | None] = field(default_factory=list)
+    label_scores: list[FrameMatches | None] = field(default_factory=list)
 
 
 def rate_of(bits: ArrayLike, units: ArrayLike, video: bool, draws: NDArray[np.int64] | None = None) -> float:
@@ -227,7 +227,7 @@ def run_point(ctx: Context, method: Method, point: float) -> PointResult:
         if stats is None:
             stats, frames = encode_and_verify(item, config, offsets, ctx.cache.stream(key))
             ctx.cache.put_json(key, stats)
-        labelled: list[FrameScore] | None = None
+        labelled: list[FrameMatches] | None = None
         if missing:
             if frames is None:
                 frames = decode_stream(item, config, ctx.cache.stream(key))
@@ -261,9 +261,9 @@ def label_key(item: Item, stream_key: str, fingerprint: str) -> str | None:
     return eval_key(item, stream_key, "video-labels", fingerprint)
 
 
-def reference_label_scores(ctx: Context) -> list[FrameScore]:
+def reference_label_scores(ctx: Context) -> list[FrameMatches]:
     """Scores of the 4:2:0 reference frames against the clips' real labels (labelled clips only)."""
-    out: list[FrameScore] = []
+    out: list[FrameMatches] = []
     for item, analysis in zip(ctx.items, ctx.analyses, strict=True):
         key = label_key(item, "reference", ctx.net.fingerprint)
         if key is None:
@@ -280,9 +280,9 @@ def reference_label_scores(ctx: Context) -> list[FrameScore]:
     return out
 
 
-def reference_scores(ctx: Context, which: str) -> list[FrameScore]:
+def reference_scores(ctx: Context, which: str) -> list[FrameMatches]:
     """Scores of the uncoded frames: ``reference`` (4:2:0 round trip) or ``original`` (the file)."""
-    out: list[FrameScore] = []
+    out: list[FrameMatches] = []
     for item, analysis in zip(ctx.items, ctx.analyses, strict=True):
         key = eval_key(item, which, ctx.task.name, ctx.net.fingerprint)
         cached = ctx.cache.get_npz("eval", key)

@@ -2,7 +2,8 @@
 
 Every metric comes from :mod:`semrl.fidelity` (the functions tested against Ultralytics val): a
 decoded frame is matched against its ground truth once (:func:`semrl.fidelity.detection.match_frame`,
-or its top-1 class for classification), the per-frame :class:`FrameScore` is cached, and
+or its top-1 class for classification, :func:`classified`), the per-frame
+:class:`~semrl.fidelity.detection.FrameMatches` record is cached, and
 :func:`task_metric` pools the scores of any set of frames (all of them, or a bootstrap resample)
 into mAP (:func:`semrl.fidelity.detection.average_precision`) or top-1
 (:func:`semrl.fidelity.classification.top1_of_classes`).
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,26 +26,17 @@ from numpy.typing import NDArray
 from semrl.bench.items import Item, TaskSpec
 from semrl.errors import InvalidInputError
 from semrl.fidelity.classification import top1_of_classes
+from semrl.fidelity.detection import FrameMatches, PooledMatches, average_precision, match_frame, pseudo_target
 
 EVAL_CHUNK = 8  # frames per task-net call: bounds memory of full-resolution instance masks
 
 
-@dataclass
-class FrameScore:
-    """What a task metric needs of one frame, so the metric can be recomputed on any subset.
-
-    Detection-like tasks: the frame's match record (:class:`semrl.fidelity.detection.FrameMatches`):
-    ``tp`` (N, 10) true positives at IoU 0.50..0.95, ``conf``, ``pred_cls`` and the ground
-    truth's ``target_cls``. Classification: ``pred_cls`` (1,) and ``target_cls`` (1,).
-    """
-
-    pred_cls: NDArray[np.int64]
-    target_cls: NDArray[np.int64]
-    tp: NDArray[np.bool_] = field(default_factory=lambda: np.zeros((0, 10), bool))
-    conf: NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
+def classified(pred_cls: NDArray[np.int64], target_cls: NDArray[np.int64]) -> FrameMatches:
+    """A classification frame's record: its top-1 class (1,) and its label (1,), no boxes."""
+    return FrameMatches(np.zeros((0, 10), bool), np.zeros(0, np.float32), pred_cls, target_cls)
 
 
-def pack_scores(scores: Sequence[FrameScore]) -> dict[str, NDArray[Any]]:
+def pack_scores(scores: Sequence[FrameMatches]) -> dict[str, NDArray[Any]]:
     """Arrays for the cache (frame boundaries in ``n_pred`` and ``n_target``)."""
     return {
         "tp": np.concatenate([s.tp for s in scores]) if scores else np.zeros((0, 10), bool),
@@ -57,27 +49,24 @@ def pack_scores(scores: Sequence[FrameScore]) -> dict[str, NDArray[Any]]:
     }
 
 
-def unpack_scores(z: dict[str, NDArray[Any]]) -> list[FrameScore]:
+def unpack_scores(z: dict[str, NDArray[Any]]) -> list[FrameMatches]:
     """Inverse of :func:`pack_scores`."""
     out = []
     p = t = c = 0
     for n_p, n_t, n_c in zip(z["n_pred"], z["n_target"], z["n_conf"], strict=True):
         tp = z["tp"][c : c + n_c] if n_c else np.zeros((0, 10), bool)
-        out.append(FrameScore(z["pred_cls"][p : p + n_p], z["target_cls"][t : t + n_t], tp, z["conf"][c : c + n_c]))
+        out.append(FrameMatches(tp, z["conf"][c : c + n_c], z["pred_cls"][p : p + n_p], z["target_cls"][t : t + n_t]))
         p, t, c = p + int(n_p), t + int(n_t), c + int(n_c)
     return out
 
 
-def label_metric(scores: Sequence[FrameScore]) -> tuple[float, float]:
+def label_metric(scores: Sequence[FrameMatches]) -> tuple[float, float]:
     """(person mAP50-95, mAP50) of clip frames against their real labels (Ultralytics val's AP)."""
-    from semrl.fidelity.detection import FrameMatches, average_precision
-
-    records = [FrameMatches(s.tp, s.conf, s.pred_cls, s.target_cls) for s in scores]
-    score = average_precision(records, "ultralytics")
+    score = average_precision(list(scores), "ultralytics")
     return score.map50_95, score.map50
 
 
-def task_metric(task: str, scores: Sequence[FrameScore]) -> tuple[float, float]:
+def task_metric(task: str, scores: Sequence[FrameMatches]) -> tuple[float, float]:
     """(headline, secondary) metric in 0..1 of a set of frames.
 
     Detection and segmentation: (mAP50-95, mAP50) with Ultralytics val's AP; video: the same with
@@ -100,16 +89,13 @@ class PooledScores:
         scores: The point's per-frame scores.
     """
 
-    def __init__(self, task: str, scores: Sequence[FrameScore]) -> None:
-        from semrl.fidelity.detection import FrameMatches, PooledMatches
-
+    def __init__(self, task: str, scores: Sequence[FrameMatches]) -> None:
         self.task = task
         if task == "classification":
             self.pred = np.concatenate([s.pred_cls for s in scores]) if scores else np.zeros(0, np.int64)
             self.target = np.concatenate([s.target_cls for s in scores]) if scores else np.zeros(0, np.int64)
             return
-        records = [FrameMatches(s.tp, s.conf, s.pred_cls, s.target_cls) for s in scores]
-        self.matches = PooledMatches(records, "coco" if task == "video" else "ultralytics")
+        self.matches = PooledMatches(list(scores), "coco" if task == "video" else "ultralytics")
 
     def metric(self, draws: NDArray[np.int64] | None = None) -> tuple[float, float]:
         """(headline, secondary) in 0..1 of the frames drawn.
@@ -201,7 +187,7 @@ class TaskNet:
         found = task_regions(self.net, item.source, color="rgb", chunk=EVAL_CHUNK, settings=InferenceSettings())
         return Analysis([f.region for f in found], [f.boxes for f in found], [f.cls for f in found])
 
-    def score(self, item: Item, frames: Sequence[NDArray[np.uint8]], analysis: Analysis) -> list[FrameScore]:
+    def score(self, item: Item, frames: Sequence[NDArray[np.uint8]], analysis: Analysis) -> list[FrameMatches]:
         """Score decoded (cropped, RGB) frames of one item.
 
         Args:
@@ -213,7 +199,7 @@ class TaskNet:
 
     def score_all(
         self, item: Item, frames: Sequence[NDArray[np.uint8]], analysis: Analysis
-    ) -> tuple[list[FrameScore], list[FrameScore] | None]:
+    ) -> tuple[list[FrameMatches], list[FrameMatches] | None]:
         """:meth:`score`, and for a clip with real labels its person scores against them (one net pass).
 
         Against a clip's MOTChallenge boxes only person detections count, and those overlapping no
@@ -229,14 +215,13 @@ class TaskNet:
             predicted = top1_classes(self.net.classify(list(frames), color="rgb"))
             assert item.class_id is not None
             label = np.array([item.class_id], np.int64)
-            return [FrameScore(predicted[i : i + 1], label) for i in range(len(predicted))], None
-        from semrl.fidelity.detection import match_frame, pseudo_target
+            return [classified(predicted[i : i + 1], label) for i in range(len(predicted))], None
         from semrl.fidelity.segmentation import MASK_EVAL
         from semrl.semantics.yolo import Detections, InferenceSettings
 
         settings = MASK_EVAL if name == "segmentation" else InferenceSettings()
-        out: list[FrameScore] = []
-        labelled: list[FrameScore] | None = [] if name == "video" and item.frame_labels is not None else None
+        out: list[FrameMatches] = []
+        labelled: list[FrameMatches] | None = [] if name == "video" and item.frame_labels is not None else None
         for s in range(0, len(frames), EVAL_CHUNK):
             preds = self.net.detect(list(frames[s : s + EVAL_CHUNK]), settings, color="rgb")
             for k, pred in enumerate(preds):
@@ -250,16 +235,13 @@ class TaskNet:
                     target = self._target(item, pred.letterbox)
                 else:
                     target = self._target(item, None)
-                m = match_frame(pred, target, "mask" if name == "segmentation" else "box")
-                out.append(FrameScore(m.pred_cls, m.target_cls, m.tp, pred.conf))
+                out.append(match_frame(pred, target, "mask" if name == "segmentation" else "box"))
                 if labelled is not None:
                     assert item.frame_labels is not None
                     from semrl.fidelity.labels import labelled_subset
 
                     truth = item.frame_labels[i]
-                    kept = labelled_subset(pred, truth)
-                    m = match_frame(kept, truth, "box")
-                    labelled.append(FrameScore(m.pred_cls, m.target_cls, m.tp, kept.conf))
+                    labelled.append(match_frame(labelled_subset(pred, truth), truth, "box"))
         return out, labelled
 
     def _target(self, item: Item, letterbox: Any) -> Any:
