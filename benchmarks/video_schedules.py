@@ -1,0 +1,56 @@
+r"""Fixed frame-level QP schedules for low-delay P video: what a temporal QP cascade alone buys.
+
+Coding every frame of a low-delay P clip at one QP (A1) spends as much on a frame nothing
+references for long as on one every later frame predicts from. Video codecs' reference
+configurations instead code a GOP of 4 as a cascade: HEVC's HM low-delay P configuration gives the
+frames of each group QP offsets 3, 2, 3 and 1 over the intra QP, so the frame every 4th picture
+leans on is the finest. These policies apply such schedules to the whole picture, with no semantic
+input, to measure how much of the saving on the detection metric is plain temporal allocation that
+a video policy should build on (``frame_level``: the benchmark calls them on every frame in
+order). Offsets are relative to the base QP; the IDR frame (index 0) stays at the base::
+
+    S=benchmarks/video_schedules.py
+    python benchmarks/bdrate.py --task video --methods uniform,x265-aq,roi,policy --bootstrap 200 \
+        --policy cascade3=$S:cascade3 --policy hm_ldp=$S:hm_ldp --output benchmarks/results/video-schedules
+
+``cascade3``: frames 4k at the base, the others +3. ``hm_ldp``: HM's pattern relative to its
+finest frame: frames 4k at the base, 4k+1 and 4k+3 at +2, 4k+2 at +1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semrl.policy import PolicyInput
+
+
+@dataclass(frozen=True)
+class Cascade:
+    """A QP offset per position in a repeating group of frames, the same on every CTU.
+
+    Attributes:
+        offsets: Offset of the frames at positions 0, 1, ... of each group; position 0 is the
+            group's anchor frame (and the IDR frame).
+    """
+
+    offsets: tuple[int, ...]
+    frame_level = True
+    needs_regions = False
+    needs_rgb = False
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the schedule."""
+        return "cascade:" + ",".join(str(o) for o in self.offsets)
+
+    def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
+        """The offset of the frame's position in its group, on every CTU."""
+        offset = 0 if inputs.frame_index == 0 else self.offsets[inputs.frame_index % len(self.offsets)]
+        return np.full(inputs.ctu_shape, offset, np.int32)
+
+
+cascade3 = Cascade((0, 3, 3, 3))
+hm_ldp = Cascade((0, 2, 1, 2))
