@@ -73,17 +73,17 @@ def test_video_episode_with_real_encoder_and_detector(tmp_path: Path) -> None:
     codec, detector = X265ClipCodec("ultrafast"), YoloDetector(device="cpu")
     segments = build_segments(clips, codec, detector, settings, cache_dir=tmp_path)
     assert len(segments) == 2 and sum(len(o.boxes) for o in segments[0].objects) > 0  # people in the scene
-    assert segments[0].uniform_bits[37][0] > segments[0].uniform_bits[37][1]  # the IDR picture costs most
-    assert segments[0].uniform_bits[37].sum() > segments[0].uniform_bits[42].sum()
+    assert segments[0].reference_bits[37][0] > segments[0].reference_bits[37][1]  # the IDR picture costs most
+    assert segments[0].reference_bits[37].sum() > segments[0].reference_bits[42].sum()
     env = VideoQPEnv(segments, codec, detector, settings)
     env.reset(options={"segment": 0, "base_qp": 37})
     done = False
     while not done:  # uniform coding reproduces the tables exactly: x265 is deterministic
-        _, reward, done, _, info = env.step(settings.uniform_action)
+        _, reward, done, _, info = env.step(settings.reference_action)
         assert reward == 0.0 and info["d_bits"] == 0
     env.reset(options={"segment": 0, "base_qp": 37})
     _, reward, _, _, info = env.step(settings.action_of(9, 0))
     assert info["d_bits"] < 0  # a coarser frame costs fewer bits
-    _, _, _, _, info = env.step(settings.uniform_action)
+    _, _, _, _, info = env.step(settings.reference_action)
     assert info["d_bits"] != 0  # the next frame predicts from another reference
     env.close()

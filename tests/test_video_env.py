@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import gymnasium as gym
@@ -59,13 +60,13 @@ def test_segments_cut_measured_and_cached(tmp_path: Path) -> None:
     first = build_segments([("a", _clip(13))], codec, detector, SETTINGS, cache_dir=tmp_path)
     assert [s.name for s in first] == ["a#0", "a#6"]  # the 13th frame is left over
     s = first[0]
-    assert set(s.uniform_bits) == {32, 37, 42} and s.uniform_terms[32].shape == (6, 2)
-    assert s.uniform_bits[32].sum() > s.uniform_bits[42].sum()  # finer costs more
-    assert s.uniform_loss(42, 1.0).mean() > s.uniform_loss(32, 1.0).mean()  # and keeps more
+    assert set(s.reference_bits) == {32, 37, 42} and s.reference_terms[32].shape == (6, 2)
+    assert s.reference_bits[32].sum() > s.reference_bits[42].sum()  # finer costs more
+    assert s.reference_loss(42, 1.0).mean() > s.reference_loss(32, 1.0).mean()  # and keeps more
     calls = detector.calls
     again = build_segments([("a", _clip(13))], codec, detector, SETTINGS, cache_dir=tmp_path)
     assert detector.calls == calls  # from the cache
-    np.testing.assert_array_equal(again[1].uniform_bits[37], first[1].uniform_bits[37])
+    np.testing.assert_array_equal(again[1].reference_bits[37], first[1].reference_bits[37])
     np.testing.assert_array_equal(again[0].objects[3].boxes, first[0].objects[3].boxes)
 
 
@@ -79,14 +80,22 @@ def test_segments_refuse_short_or_odd_clips(tmp_path: Path) -> None:
 
 def test_settings_actions_round_trip() -> None:
     s = VideoSettings()
-    assert s.decode(s.uniform_action) == (0, 0)
+    assert s.decode(s.reference_action) == (0, 0)
     for a in range(s.n_actions):
         assert s.action_of(*s.decode(a)) == a
     assert VideoSettings.from_dict(s.to_dict()) == s
     with pytest.raises(InvalidInputError):
         s.decode(s.n_actions)
-    with pytest.raises(InvalidInputError, match="uniform"):
+    with pytest.raises(InvalidInputError, match="reference coding"):
         VideoSettings(frame_offsets=(3, 6))
+    # The reference cascade: HM's low-delay P pattern by default; the IDR frame at the base.
+    assert [s.cascade_offset(i) for i in range(9)] == [0, 2, 1, 2, 0, 2, 1, 2, 0]
+    assert [VideoSettings(cascade=(0,)).cascade_offset(i) for i in range(3)] == [0, 0, 0]
+    old = {k: v for k, v in s.to_dict().items() if k != "cascade"}  # saved before the setting existed
+    assert VideoSettings.from_dict(old).cascade == (0,)
+    for bad in ((), (2, 0), (0, 13)):
+        with pytest.raises(InvalidInputError, match="cascade"):
+            VideoSettings(cascade=bad)
 
 
 def test_offsets_map_boosts_the_blocks_touching_objects() -> None:
@@ -127,13 +136,24 @@ def test_check_env_and_registered_id(segments: list) -> None:  # type: ignore[ty
     assert info["base_qp"] in SETTINGS.base_qps
 
 
-def test_uniform_coding_scores_zero_at_every_step(segments: list) -> None:  # type: ignore[type-arg]
+def test_reference_coding_follows_the_cascade(tmp_path: Path) -> None:
+    detector, codec = FakeVideoDetector(), FakeClipCodec()
+    flat = replace(SETTINGS, cascade=(0,))
+    cascaded = build_segments([("a", _clip(6))], codec, detector, SETTINGS, cache_dir=tmp_path)[0]
+    uniform = build_segments([("a", _clip(6))], codec, detector, flat, cache_dir=tmp_path)[0]
+    a, b = cascaded.reference_bits[37], uniform.reference_bits[37]
+    assert a[0] == b[0]  # the IDR frame at the base in both
+    assert a[1] < b[1] and a[2] < b[2]  # frames 1 and 2 are 2 and 1 QP coarser in the cascade
+    assert len(list(tmp_path.iterdir())) == 2  # one table each: the cascade is part of the key
+
+
+def test_the_reference_action_scores_zero_at_every_step(segments: list) -> None:  # type: ignore[type-arg]
     env = _env(segments)
     for base in SETTINGS.base_qps:
         env.reset(options={"segment": 0, "base_qp": base})
         done, steps = False, 0
         while not done:
-            _, r, done, trunc, info = env.step(SETTINGS.uniform_action)
+            _, r, done, trunc, info = env.step(SETTINGS.reference_action)
             assert r == 0.0 and info["d_bits"] == 0 and info["d_loss"] == 0.0 and not trunc
             steps += 1
         assert steps == SETTINGS.episode_frames
@@ -175,7 +195,7 @@ def test_a_frame_is_credited_with_the_frames_that_reference_it(segments: list) -
     env.reset(options={"segment": 0, "base_qp": 32})
     *_, info0 = env.step(SETTINGS.action_of(9, 0))
     assert info0["d_bits"] < 0 and info0["d_loss"] > 0  # cheaper and worse itself
-    _, r1, *_, info1 = env.step(SETTINGS.uniform_action)
+    _, r1, *_, info1 = env.step(SETTINGS.reference_action)
     assert info1["d_bits"] > 0  # the next frame predicts from a worse reference
     assert r1 < 0
 
@@ -228,7 +248,8 @@ def test_trained_video_policy_loads_and_matches_the_env(segments: list, tmp_path
         frame_offset, boost = SETTINGS.decode(policy.act(obs))
         frame_offset = observer.steady(frame_offset)
         observer.record(frame_offset, boost)
-        np.testing.assert_array_equal(offsets, frame_offsets_map(region, (H, W), frame_offset, boost, 37, 16, 16))
+        coded = frame_offset + SETTINGS.cascade_offset(i)  # over the reference cascade
+        np.testing.assert_array_equal(offsets, frame_offsets_map(region, (H, W), coded, boost, 37, 16, 16))
 
     # The encoder's side: from the YUV picture's luma, with no RGB (needs_rgb False), the same decisions.
     assert not needs_rgb(policy)

@@ -1,6 +1,8 @@
 """The video policy: train it on clips (:mod:`envs.video`) and run it as a :class:`semrl.policy.Policy`.
 
-The policy decides every frame's QP offset and its objects' boost from the state
+The policy decides every frame's QP offset (over its settings' reference cascade,
+:meth:`envs.video.VideoSettings.cascade_offset`, by the frame's index in its clip) and its
+objects' boost from the state
 :class:`envs.video.VideoObserver` builds, one observer per clip (kept in
 :attr:`semrl.policy.PolicyInput.state`), from the frames, the task net's objects on them (the
 caller's analysis: the benchmark's, or ``semrl encode``'s every ``--map-interval`` frames) and its
@@ -96,7 +98,8 @@ class VideoPolicy:
         frame_offset = observer.steady(frame_offset)
         observer.record(frame_offset, boost)
         base, s = int(inputs.base_qp), self.settings
-        return frame_offsets_map(region, (h, w), frame_offset, boost, base, s.dilation, s.block,
+        coded_offset = frame_offset + s.cascade_offset(inputs.frame_index)
+        return frame_offsets_map(region, (h, w), coded_offset, boost, base, s.dilation, s.block,
                                  touched=observer.touched)  # fmt: skip
 
 
