@@ -448,7 +448,7 @@ class Segment:
         return box_region(self.objects[i].boxes, self.shape)
 
     def reference_loss(self, base_qp: int, false_weight: float) -> NDArray[np.float64]:
-        """Uniform coding's task loss of each frame at a base QP."""
+        """The reference coding's task loss of each frame at a base QP."""
         t = self.reference_terms[base_qp]
         loss: NDArray[np.float64] = t[:, 0] + false_weight * t[:, 1]
         return loss
