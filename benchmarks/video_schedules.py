@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from envs.video import cascade_offset
 from semrl.policy import PolicyInput
 
 
@@ -47,9 +48,8 @@ class Cascade:
         return "cascade:" + ",".join(str(o) for o in self.offsets)
 
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
-        """The offset of the frame's position in its group, on every CTU."""
-        offset = 0 if inputs.frame_index == 0 else self.offsets[inputs.frame_index % len(self.offsets)]
-        return np.full(inputs.ctu_shape, offset, np.int32)
+        """The offset of the frame's position in its group, on every CTU (the video MDP's reference cascade)."""
+        return np.full(inputs.ctu_shape, cascade_offset(self.offsets, inputs.frame_index), np.int32)
 
 
 cascade3 = Cascade((0, 3, 3, 3))

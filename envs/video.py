@@ -169,8 +169,8 @@ class VideoSettings:
             )
 
     def cascade_offset(self, frame_index: int) -> int:
-        """The reference coding's QP offset of a clip's frame: 0 for the first (IDR) frame, else by group position."""
-        return 0 if frame_index == 0 else self.cascade[frame_index % len(self.cascade)]
+        """The reference coding's QP offset of a clip's frame (:func:`cascade_offset` of ``cascade``)."""
+        return cascade_offset(self.cascade, frame_index)
 
     @property
     def n_actions(self) -> int:
@@ -204,6 +204,11 @@ class VideoSettings:
         values: dict[str, Any] = {k: tuple(int(x) for x in v) if k in tuples else v for k, v in d.items()}
         values.setdefault("cascade", (0,))  # saved before the setting existed: trained against uniform coding
         return VideoSettings(**values)
+
+
+def cascade_offset(cascade: Sequence[int], frame_index: int) -> int:
+    """A QP cascade's offset for a clip's frame: 0 for the first (IDR) frame, else by its position in its group."""
+    return 0 if frame_index == 0 else int(cascade[frame_index % len(cascade)])
 
 
 def frame_offsets_map(
