@@ -14,7 +14,13 @@ order). Offsets are relative to the base QP; the IDR frame (index 0) stays at th
         --policy cascade3=$S:cascade3 --policy hm_ldp=$S:hm_ldp --output benchmarks/results/video-schedules
 
 ``cascade3``: frames 4k at the base, the others +3. ``hm_ldp``: HM's pattern relative to its
-finest frame: frames 4k at the base, 4k+1 and 4k+3 at +2, 4k+2 at +1.
+finest frame: frames 4k at the base, 4k+1 and 4k+3 at +2, 4k+2 at +1. Positions count from each
+IDR frame.
+
+For random access (``--gop ra``), ``ra_layers`` codes by x265's B-frame layers instead: P anchors at
+the base, the referenced B-frame +1, the other B-frames +2 (x265's own B-frame offsets in CRF,
+which constant QP with per-block offsets turns off; the video policy's reference under random
+access, :data:`envs.video.LAYER_OFFSETS`).
 """
 
 from __future__ import annotations
@@ -49,8 +55,37 @@ class Cascade:
 
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
         """The offset of the frame's position in its group, on every CTU (the video MDP's reference cascade)."""
-        return np.full(inputs.ctu_shape, cascade_offset(self.offsets, inputs.frame_index), np.int32)
+        offset = cascade_offset(self.offsets, inputs.gop.position(inputs.frame_index))
+        return np.full(inputs.ctu_shape, offset, np.int32)
 
 
 cascade3 = Cascade((0, 3, 3, 3))
 hm_ldp = Cascade((0, 2, 1, 2))
+
+
+@dataclass(frozen=True)
+class Layers:
+    """A QP offset per temporal layer of a random-access GOP, the same on every CTU.
+
+    Attributes:
+        offsets: Offsets of the P anchors (and IDR frames), the referenced B-frames and the other
+            B-frames (:meth:`semrl.codec.GopLayout.layer`); under low delay every frame is an
+            anchor.
+    """
+
+    offsets: tuple[int, int, int]
+    frame_level = True
+    needs_regions = False
+    needs_rgb = False
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the schedule."""
+        return "layers:" + ",".join(str(o) for o in self.offsets)
+
+    def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
+        """The offset of the frame's layer, on every CTU."""
+        return np.full(inputs.ctu_shape, self.offsets[inputs.gop.layer(inputs.frame_index)], np.int32)
+
+
+ra_layers = Layers((0, 1, 2))

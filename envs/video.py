@@ -32,20 +32,24 @@ rebuilds it at inference without decoding anything (:class:`VideoObserver`,
 :data:`VIDEO_OBS_NAMES`): the temporal change of the frame against the previous one, over the
 whole frame and over its objects (how much of the reference is still useful); the objects seen
 (coverage, count, how many appeared or vanished since the previous frame); the frame's texture;
-and the decisions so far (the last frame offset and boost, the mean frame offset of the last four
-frames, frames since the last frame coded at or below the base). Bits actually spent are left
+the decisions so far (the last frame offset and boost, the mean frame offset of the last four
+frames, frames since the last frame coded at or below the base); and the frame's place in the
+reference cascade (its offset there), so that the agent may depart from the cascade differently on
+the frames the others lean on than on the ones nothing references for long. Bits actually spent are left
 out on purpose: the benchmark and ``semrl encode`` call a policy before they code a frame, and
 the rate is the operating point's business, set by the base QP.
 
 *The reference coding* is a temporal QP cascade (``cascade``, default HEVC's HM low-delay P
-pattern: in each group of 4 frames the last is coded at the base QP, the others 1 or 2 QP
+pattern: every 4th frame from an IDR frame is coded at the base QP, the others 1 or 2 QP
 coarser; the IDR frame at the base). Measured on the 7 benchmark clips it alone saves 10.6 %
 against constant QP on mAP50-95 ([-12.7, -0.9] % over clips) and 26 % against x265's CRF with AQ
 and cuTree, where the video policy trained against constant QP saved nothing
 (``benchmarks/results/video-schedules``): the frames the next ones lean on are worth more, and a
 fixed pattern captures most of that without learning it from a noisy per-frame signal. The
 agent's frame offset is added to the cascade's, so it learns where to depart from it (scene
-change, objects appearing, a static scene) and what the objects get.
+change, objects appearing, a static scene) and what the objects get. Episodes are low-delay P;
+under random access, where x265's B-frames decide which frames are referenced, a policy applies
+its decisions over the B-frame layers instead (:data:`LAYER_OFFSETS`, the anchors at the base).
 
 *The reward* prices what the frame costs against what it keeps, relative to the reference coding
 of the same frames at the same base QP (precomputed per training segment, :func:`build_segments`):
@@ -83,8 +87,8 @@ from numpy.typing import NDArray
 
 from envs.codecs import ClipCodec
 from envs.reward import object_terms
-from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, ctu_grid
-from semrl.errors import InvalidInputError
+from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, GopLayout, ctu_grid
+from semrl.errors import InvalidInputError, PolicyMismatchError
 from semrl.files import atomic_write
 from semrl.policy.roi import roi_blocks
 from semrl.semantics.maps import TaskOutput
@@ -96,6 +100,11 @@ VIDEO_TABLE_VERSION = 1
 DECODED_CONF = 0.1
 """Detections on a decoded frame from this confidence take part in its loss (lower ones are noise)."""
 
+LAYER_OFFSETS = (0, 1, 2)
+"""Under random access, the reference coding's QP offsets of the temporal layers (P anchor,
+referenced B-frame, other B-frames): x265's own B-frame offsets in CRF (``pbratio`` 1.3, about
++2.3 QP, the referenced B-frame halfway), which constant QP with per-block offsets turns off."""
+
 MAX_CASCADE = 12
 """Largest reference cascade offset accepted (QP steps)."""
 
@@ -104,9 +113,10 @@ CHANGE_SCALE = 16.0
 
 VIDEO_OBS_NAMES = (
     "base_qp", "first_frame", "change", "change_objects", "coverage", "objects", "appeared", "vanished",
-    "texture", "last_offset", "last_boost", "recent_offset", "since_refresh",
+    "texture", "last_offset", "last_boost", "recent_offset", "since_refresh", "reference_offset",
 )  # fmt: skip
-"""What each element of a video observation means (see :class:`VideoObserver`)."""
+"""What each element of a video observation means (see :class:`VideoObserver`); a policy trained on
+fewer of them (saved before one was added) is given those it was trained on."""
 
 VIDEO_OBS_DIM = len(VIDEO_OBS_NAMES)
 
@@ -168,9 +178,19 @@ class VideoSettings:
                 f"+-{MAX_CASCADE}, got {self.cascade}"
             )
 
-    def cascade_offset(self, frame_index: int) -> int:
-        """The reference coding's QP offset of a clip's frame (:func:`cascade_offset` of ``cascade``)."""
-        return cascade_offset(self.cascade, frame_index)
+    def cascade_offset(self, frame_index: int, gop: GopLayout | None = None) -> int:
+        """The reference coding's QP offset of a clip's frame.
+
+        Low delay (``gop`` None, as in training, or without B-frames): :func:`cascade_offset` of
+        ``cascade`` at the frame's position since its IDR frame. Random access: by the frame's
+        temporal layer (:data:`LAYER_OFFSETS`), since x265's B-frames set which frames are
+        referenced; uniform coding (``cascade`` ``(0,)``) stays uniform.
+        """
+        if gop is None:
+            return cascade_offset(self.cascade, frame_index)
+        if gop.bframes and self.cascade != (0,):
+            return LAYER_OFFSETS[gop.layer(frame_index)]
+        return cascade_offset(self.cascade, gop.position(frame_index))
 
     @property
     def n_actions(self) -> int:
@@ -206,9 +226,9 @@ class VideoSettings:
         return VideoSettings(**values)
 
 
-def cascade_offset(cascade: Sequence[int], frame_index: int) -> int:
-    """A QP cascade's offset for a clip's frame: 0 for the first (IDR) frame, else by its position in its group."""
-    return 0 if frame_index == 0 else int(cascade[frame_index % len(cascade)])
+def cascade_offset(cascade: Sequence[int], position: int) -> int:
+    """A QP cascade's offset for a frame ``position`` frames after an IDR frame (0 for the IDR, else by group place)."""
+    return 0 if position == 0 else int(cascade[position % len(cascade)])
 
 
 def frame_offsets_map(
@@ -322,9 +342,18 @@ class VideoObserver:
 
     Args:
         settings: The MDP settings (the offset scale).
+        names: The observation elements to give, in order (default all, :data:`VIDEO_OBS_NAMES`).
+
+    Raises:
+        PolicyMismatchError: A name this semrl does not build.
     """
 
-    def __init__(self, settings: VideoSettings) -> None:
+    def __init__(self, settings: VideoSettings, names: Sequence[str] = VIDEO_OBS_NAMES) -> None:
+        unknown = [n for n in names if n not in VIDEO_OBS_NAMES]
+        if unknown:
+            raise PolicyMismatchError(f"video observations {unknown} are not built by this semrl ({VIDEO_OBS_NAMES})")
+        self.names = tuple(names)
+        self._pick = np.array([VIDEO_OBS_NAMES.index(n) for n in names], np.intp)
         self.settings = settings
         self._scale = float(max(abs(o) for o in (*settings.frame_offsets, *settings.object_boosts))) or 1.0
         self._previous: NDArray[np.float32] | None = None
@@ -336,8 +365,8 @@ class VideoObserver:
         """The blocks (``settings.block``) touching the last observed frame's grown objects."""
 
     def observe(self, frame: NDArray[np.uint8] | NDArray[np.float32], region: NDArray[np.bool_] | None,
-                boxes: NDArray[np.float32], base_qp: int) -> NDArray[np.float32]:  # fmt: skip
-        """The observation of the next frame (see :data:`VIDEO_OBS_NAMES`), in -1..1.
+                boxes: NDArray[np.float32], base_qp: int, reference: int = 0) -> NDArray[np.float32]:  # fmt: skip
+        """The observation of the next frame (``names``, see :data:`VIDEO_OBS_NAMES`), in -1..1.
 
         Args:
             frame: The original frame, (H, W, 3) uint8 RGB, or its full-range luma, (H, W)
@@ -345,6 +374,8 @@ class VideoObserver:
             region: Pixels of the task net's objects on the original (None: none).
             boxes: Their boxes, (N, 4) xyxy.
             base_qp: The operating point.
+            reference: The reference coding's QP offset of this frame
+                (:meth:`VideoSettings.cascade_offset`): where it sits in the cascade.
         """
         luma = _luma(frame)
         h, w = luma.shape
@@ -374,9 +405,10 @@ class VideoObserver:
             self._boosts[-1] / s if self._boosts else 0.0,
             float(np.mean(self._offsets[-4:])) / s if self._offsets else 0.0,
             min(since / 8.0, 1.0),
+            reference / s,
         ], np.float32)  # fmt: skip
         self._current = (luma, np.asarray(boxes, np.float32).reshape(-1, 4))
-        return np.clip(obs, -1.0, 1.0)
+        return np.clip(obs[self._pick], -1.0, 1.0)
 
     def steady(self, frame_offset: int) -> int:
         """The frame offset actually used: ``frame_offset`` clamped to ``max_step`` from the previous frame's."""
@@ -610,7 +642,7 @@ class VideoQPEnv(gym.Env[NDArray[np.float32], np.int64]):
 
     ## Observation Space
 
-    ``Box(-1, 1, (13,), float32)``: :data:`VIDEO_OBS_NAMES`, built by :class:`VideoObserver`.
+    ``Box(-1, 1, (14,), float32)``: :data:`VIDEO_OBS_NAMES`, built by :class:`VideoObserver`.
 
     ## Rewards
 
@@ -676,7 +708,8 @@ class VideoQPEnv(gym.Env[NDArray[np.float32], np.int64]):
 
     def _observe(self) -> NDArray[np.float32]:
         s, t = self._segment, self._t
-        return self._observer.observe(s.frames[t], s.region(t), s.objects[t].boxes, self._base)
+        return self._observer.observe(s.frames[t], s.region(t), s.objects[t].boxes, self._base,
+                                      self.settings.cascade_offset(t))  # fmt: skip
 
     def step(self, action: np.int64 | int) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         """Code the current frame with the action's offsets and score it."""

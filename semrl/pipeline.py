@@ -408,6 +408,7 @@ def _run(
     rate = None if settings.bitrate is None else RateController(settings.bitrate, float(info.fps), settings.qp)
     policy_base = settings.qp  # the base QP the policy decides around (with --bitrate, the calibrated start)
     requested: dict[int, float] = {}  # with --bitrate: each frame's mean CTU QP as asked of x265
+    gop = config.layout()
     with Encoder(config) as encoder, ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-task-net") as pool:
 
         def decide(
@@ -421,7 +422,7 @@ def _run(
                 frame=rgb, base_qp=policy_base, ctu_shape=encoder.ctu_shape,
                 region=None if regions is None else regions.region,
                 boxes=np.zeros((0, 4), np.float32) if regions is None else regions.boxes, frame_index=index,
-                state=clip_state, luma=None if picture is None else picture.luma(),
+                state=clip_state, luma=None if picture is None else picture.luma(), gop=gop,
             )  # fmt: skip
             result = apply_offsets(policy, inputs)
             watch.seconds["policy"] += time.perf_counter() - start

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semrl.codec import EncoderConfig, Gop, Yuv420, ctu_grid
+from semrl.codec import EncoderConfig, Gop, GopLayout, Yuv420, ctu_grid
 from semrl.codec.bitstream import AnnexBWriter
 from semrl.errors import InvalidInputError, SemrlError
 
@@ -90,6 +90,19 @@ def test_bad_configs_are_named(kwargs: dict[str, object], message: str) -> None:
     arguments: dict[str, object] = {"width": 64, "height": 64, **kwargs}
     with pytest.raises(ValueError, match=message):
         EncoderConfig(**arguments)  # type: ignore[arg-type]
+
+
+def test_gop_layout_places_anchors_and_b_layers() -> None:
+    low_delay = GopLayout(keyint=6)
+    assert [low_delay.layer(i) for i in range(8)] == [0] * 8
+    assert [low_delay.position(i) for i in range(8)] == [0, 1, 2, 3, 4, 5, 0, 1]
+    # x265's fixed GOP of 4 B-frames with a pyramid: P every 5th frame, the 3rd frame of the group referenced.
+    ra = GopLayout(keyint=250, bframes=4, pyramid=True)
+    assert [ra.layer(i) for i in range(11)] == [0, 2, 2, 1, 2, 0, 2, 2, 1, 2, 0]
+    assert [GopLayout(bframes=3, pyramid=False).layer(i) for i in range(5)] == [0, 2, 2, 2, 0]
+    assert [GopLayout(keyint=7, bframes=3, pyramid=True).layer(i) for i in range(9)] == [0, 2, 1, 2, 0, 2, 1, 0, 2]
+    with pytest.raises(InvalidInputError, match="keyint"):
+        GopLayout(keyint=0)
 
 
 def test_config_options_follow_the_gop() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semrl.codec import AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, Yuv420
+from semrl.codec import AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, GopLayout, Yuv420
 from semrl.errors import EncoderClosedError, InvalidInputError
 from semrl.media import decode_ffmpeg, decode_libde265, probe
 
@@ -223,3 +223,20 @@ def test_crf_mode_lets_x265_choose_qps(clip) -> None:  # type: ignore[no-untyped
     assert len({round(float(f.ctu_qp.mean()), 2) for f in frames}) > 1
     for frame in frames:
         assert int(frame.ctu_bits.sum()) + frame.overhead_bits == frame.bits
+
+
+@pytest.mark.parametrize("preset", ["ultrafast", "medium"])
+def test_layout_matches_the_frames_x265_codes(preset: str, clip) -> None:  # type: ignore[no-untyped-def]
+    """The layout read from x265's parameters names exactly the frames it codes as I or P."""
+    config = EncoderConfig(W, H, qp=BASE, preset=preset, gop=Gop.RANDOM_ACCESS, keyint=8)
+    layout = config.layout()
+    assert layout.keyint == 8 and layout.bframes in (3, 4) and layout.pyramid
+    frames = clip[:8] + clip[:8]  # two IDR periods
+    with Encoder(config) as encoder:
+        coded = encoder.encode_all(frames)
+    types = {f.pts: f.slice_type for f in coded}
+    last = len(frames) - 1  # x265 codes a clip's last frame as P whatever the pattern
+    anchors = {i for i in range(len(frames)) if layout.layer(i) == 0} | {last}
+    assert {i for i, t in types.items() if t in ("I", "P")} == anchors
+    assert EncoderConfig(W, H, gop=Gop.LOW_DELAY_P, keyint=30).layout() == GopLayout(keyint=30)
+    assert EncoderConfig(W, H, gop=Gop.INTRA).layout() == GopLayout(keyint=1)

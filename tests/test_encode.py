@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from shared_assets import require_assets
 
 from semrl.cli import main
+from semrl.codec import GopLayout
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.media import decode_ffmpeg, open_source, probe
 from semrl.pipeline import EncodeSettings, encode_video
@@ -97,10 +99,12 @@ class BrightnessClock:
 
     def __init__(self) -> None:
         self.seen: list[tuple[int, tuple[int, ...], float]] = []
+        self.gops: set[GopLayout] = set()
 
     def __call__(self, inputs: PolicyInput) -> np.ndarray:
         assert inputs.luma is not None
         self.seen.append((inputs.frame_index, inputs.frame.shape, float(inputs.luma.mean())))
+        self.gops.add(inputs.gop)
         return np.full(inputs.ctu_shape, int(inputs.luma.mean() > self.seen[0][2]), np.int32)
 
 
@@ -117,6 +121,12 @@ def test_a_frame_level_policy_decides_every_frame_from_the_coded_pictures_luma(p
     assert {shape for _, shape, _ in frame_clock.seen} == {(360, 480, 0)}
     expected = [float(picture.luma().mean()) for picture in open_source(pets, max_frames=7)]
     np.testing.assert_allclose([m for _, _, m in frame_clock.seen], expected, rtol=1e-5)
+    assert frame_clock.gops == {GopLayout(keyint=1)}
+    # Under random access it is told x265's B-frame layout (ultrafast: 3 B-frames, a referenced middle one).
+    frame_clock.gops.clear()
+    settings = replace(settings, gop="ra", keyint=5)
+    encode_video(pets, tmp_path / "ra.hevc", settings)
+    assert frame_clock.gops == {GopLayout(keyint=5, bframes=3, pyramid=True)}
 
 
 def test_report_json_and_csv(pets: Path, tmp_path: Path) -> None:

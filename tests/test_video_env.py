@@ -23,6 +23,7 @@ from envs.video import (
     frame_loss,
     frame_offsets_map,
 )
+from semrl.codec import GopLayout
 from semrl.errors import InvalidInputError, PolicyMismatchError
 from semrl.semantics.fakes import FakeVideoDetector
 from semrl.semantics.maps import TaskOutput
@@ -91,6 +92,11 @@ def test_settings_actions_round_trip() -> None:
     # The reference cascade: HM's low-delay P pattern by default; the IDR frame at the base.
     assert [s.cascade_offset(i) for i in range(9)] == [0, 2, 1, 2, 0, 2, 1, 2, 0]
     assert [VideoSettings(cascade=(0,)).cascade_offset(i) for i in range(3)] == [0, 0, 0]
+    # It restarts at every IDR frame; under random access it follows x265's B-frame layers instead.
+    assert [s.cascade_offset(i, GopLayout(keyint=6)) for i in range(8)] == [0, 2, 1, 2, 0, 2, 0, 2]
+    ra = GopLayout(bframes=4, pyramid=True)
+    assert [s.cascade_offset(i, ra) for i in range(7)] == [0, 2, 2, 1, 2, 0, 2]
+    assert [VideoSettings(cascade=(0,)).cascade_offset(i, ra) for i in range(4)] == [0, 0, 0, 0]
     old = {k: v for k, v in s.to_dict().items() if k != "cascade"}  # saved before the setting existed
     assert VideoSettings.from_dict(old).cascade == (0,)
     for bad in ((), (2, 0), (0, 13)):
@@ -164,16 +170,37 @@ def test_state_is_carried_from_frame_to_frame(segments: list) -> None:  # type: 
     idx = {n: i for i, n in enumerate(VIDEO_OBS_NAMES)}
     obs, _ = env.reset(options={"segment": 0, "base_qp": 37})
     assert obs[idx["first_frame"]] == 1 and obs[idx["change"]] == 0 and obs[idx["last_offset"]] == 0
+    assert obs[idx["reference_offset"]] == 0  # the IDR frame, at the base in the cascade
     obs, *_ = env.step(SETTINGS.action_of(6, 4))
     scale = 9.0  # the largest |offset| or boost of SETTINGS
+    assert obs[idx["reference_offset"]] == pytest.approx(2 / scale)  # frame 1: 2 QP coarser in HM's cascade
     assert obs[idx["first_frame"]] == 0
     assert obs[idx["change"]] > 0  # the square moved
     assert obs[idx["last_offset"]] == pytest.approx(6 / scale) and obs[idx["last_boost"]] == pytest.approx(4 / scale)
     assert obs[idx["since_refresh"]] == pytest.approx(1 / 8)
     obs, *_ = env.step(SETTINGS.action_of(9, 0))
     assert obs[idx["recent_offset"]] == pytest.approx(7.5 / scale) and obs[idx["since_refresh"]] == pytest.approx(2 / 8)
+    assert obs[idx["reference_offset"]] == pytest.approx(1 / scale)
     obs, *_ = env.step(SETTINGS.action_of(0, 0))
     assert obs[idx["since_refresh"]] == 0
+
+
+def test_an_observer_gives_the_elements_a_policy_was_trained_on() -> None:
+    """Policies saved before an element was added get exactly the elements they were trained on."""
+    frames = _clip(3)
+    region = np.zeros((H, W), bool)
+    region[30:60, 10:40] = True
+    boxes = np.array([[10, 30, 40, 60]], np.float32)
+    older = VIDEO_OBS_NAMES[:13]
+    full, part = VideoObserver(SETTINGS), VideoObserver(SETTINGS, older)
+    for i, f in enumerate(frames):
+        a, b = full.observe(f, region, boxes, 37, i), part.observe(f, region, boxes, 37, i)
+        assert b.shape == (13,)
+        np.testing.assert_array_equal(a[:13], b)
+        full.record(3, 0)
+        part.record(3, 0)
+    with pytest.raises(PolicyMismatchError, match="not built"):
+        VideoObserver(SETTINGS, ("change", "sharpness"))
 
 
 def test_the_frame_offset_moves_by_at_most_max_step(segments: list) -> None:  # type: ignore[type-arg]
@@ -249,6 +276,16 @@ def test_trained_video_policy_loads_and_matches_the_env(segments: list, tmp_path
         frame_offset = observer.steady(frame_offset)
         observer.record(frame_offset, boost)
         coded = frame_offset + SETTINGS.cascade_offset(i)  # over the reference cascade
+        np.testing.assert_array_equal(offsets, frame_offsets_map(region, (H, W), coded, boost, 37, 16, 16))
+    # Under random access the same decisions go over the B-frame layers.
+    ra, ra_state = GopLayout(bframes=4, pyramid=True), {}
+    observer = VideoObserver(SETTINGS)
+    for i, f in enumerate(frames):
+        offsets = apply_offsets(policy, PolicyInput(f, 37, (2, 2), region, boxes, i, ra_state, gop=ra))
+        frame_offset, boost = SETTINGS.decode(policy.act(observer.observe(f, region, boxes, 37)))
+        frame_offset = observer.steady(frame_offset)
+        observer.record(frame_offset, boost)
+        coded = frame_offset + (0, 2, 2, 1, 2, 0)[i]
         np.testing.assert_array_equal(offsets, frame_offsets_map(region, (H, W), coded, boost, 37, 16, 16))
 
     # The encoder's side: from the YUV picture's luma, with no RGB (needs_rgb False), the same decisions.

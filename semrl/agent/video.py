@@ -1,7 +1,8 @@
 """The video policy: train it on clips (:mod:`envs.video`) and run it as a :class:`semrl.policy.Policy`.
 
 The policy decides every frame's QP offset (over its settings' reference cascade,
-:meth:`envs.video.VideoSettings.cascade_offset`, by the frame's index in its clip) and its
+:meth:`envs.video.VideoSettings.cascade_offset`: under low delay by the frame's position since
+its IDR frame, under random access by its B-frame layer) and its
 objects' boost from the state
 :class:`envs.video.VideoObserver` builds, one observer per clip (kept in
 :attr:`semrl.policy.PolicyInput.state`), from the frames, the task net's objects on them (the
@@ -24,7 +25,6 @@ from numpy.typing import NDArray
 
 from envs.codecs import ClipCodec, X265ClipCodec
 from envs.video import (
-    VIDEO_OBS_DIM,
     VIDEO_OBS_NAMES,
     Detector,
     Segment,
@@ -85,7 +85,7 @@ class VideoPolicy:
         """Offsets on the ``settings.block`` grid for the next frame of a clip (call once per frame, in order)."""
         observer = inputs.state.get(OBSERVER_KEY)
         if observer is None:
-            observer = inputs.state[OBSERVER_KEY] = VideoObserver(self.settings)
+            observer = inputs.state[OBSERVER_KEY] = VideoObserver(self.settings, self.config.obs_names)
         h, w = inputs.frame.shape[:2]
         region = None
         if inputs.region is not None:
@@ -93,12 +93,13 @@ class VideoPolicy:
             rh, rw = min(h, inputs.region.shape[0]), min(w, inputs.region.shape[1])
             region[:rh, :rw] = inputs.region[:rh, :rw]
         picture = inputs.luma if inputs.luma is not None else inputs.frame
-        obs = observer.observe(picture, region, inputs.boxes, int(inputs.base_qp))
-        frame_offset, boost = self.settings.decode(self.act(obs))
+        base, s = int(inputs.base_qp), self.settings
+        reference = s.cascade_offset(inputs.frame_index, inputs.gop)
+        obs = observer.observe(picture, region, inputs.boxes, base, reference)
+        frame_offset, boost = s.decode(self.act(obs))
         frame_offset = observer.steady(frame_offset)
         observer.record(frame_offset, boost)
-        base, s = int(inputs.base_qp), self.settings
-        coded_offset = frame_offset + s.cascade_offset(inputs.frame_index)
+        coded_offset = frame_offset + reference
         return frame_offsets_map(region, (h, w), coded_offset, boost, base, s.dilation, s.block,
                                  touched=observer.touched)  # fmt: skip
 
@@ -115,15 +116,14 @@ def load_video_policy(path: Path, config: PolicyConfig, device: str = "cpu") -> 
     settings = VideoSettings.from_dict(config.env)
     obs_shape = tuple(getattr(model.observation_space, "shape", ()) or ())
     n_actions = int(getattr(model.action_space, "n", -1))
-    if obs_shape != (VIDEO_OBS_DIM,) or n_actions != settings.n_actions:
+    names = tuple(config.obs_names)
+    if obs_shape != (len(names),) or n_actions != settings.n_actions:
         raise PolicyMismatchError(
-            f"{path}: model spaces obs {obs_shape}, actions {n_actions} do not fit the video env "
-            f"(obs ({VIDEO_OBS_DIM},), actions {settings.n_actions})"
+            f"{path}: model spaces obs {obs_shape}, actions {n_actions} do not fit its config "
+            f"(obs ({len(names)},), actions {settings.n_actions})"
         )
-    if tuple(config.obs_names) != VIDEO_OBS_NAMES:
-        raise PolicyMismatchError(
-            f"{path}: trained on observations {config.obs_names}, this semrl builds {VIDEO_OBS_NAMES}"
-        )
+    if not set(names) <= set(VIDEO_OBS_NAMES):
+        raise PolicyMismatchError(f"{path}: trained on observations {names}, this semrl builds {VIDEO_OBS_NAMES}")
     return VideoPolicy(model, config, hashlib.sha256(path.read_bytes()).hexdigest())
 
 

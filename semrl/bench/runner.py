@@ -160,10 +160,19 @@ def _offsets(
     state: dict[str, Any] = {}  # one per clip, shared by its frames
     offsets = []
     rgb = needs_rgb(method.policy)
+    gop = config.layout()
     for i, frame in enumerate(item.yuv):
         picture = frame.to_rgb() if rgb else np.zeros((*frame.y.shape, 0), np.uint8)
         inputs = PolicyInput(
-            picture, int(point), ctu_shape, analysis.regions[i], analysis.boxes[i], i, state, luma=frame.luma()
+            picture,
+            int(point),
+            ctu_shape,
+            analysis.regions[i],
+            analysis.boxes[i],
+            i,
+            state,
+            luma=frame.luma(),
+            gop=gop,
         )
         offsets.append(apply_offsets(method.policy, inputs, int(point) if method.crf else config.qp))
     return offsets if any(o.any() for o in offsets) else None

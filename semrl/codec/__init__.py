@@ -13,6 +13,7 @@ from semrl.codec.encoder import (
     Encoder,
     EncoderConfig,
     Gop,
+    GopLayout,
     ctu_grid,
     ctu_to_blocks,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "Encoder",
     "EncoderConfig",
     "Gop",
+    "GopLayout",
     "X265Build",
     "Yuv420",
     "ctu_grid",

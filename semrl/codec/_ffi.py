@@ -99,6 +99,9 @@ extern const char* x265_version_str;
 
 size_t semrl_sizeof_picture(void);
 size_t semrl_sizeof_param(void);
+int semrl_param_bframes(x265_param*);
+int semrl_param_bpyramid(x265_param*);
+int semrl_param_keyint(x265_param*);
 """
 
 SOURCE = """
@@ -106,6 +109,9 @@ SOURCE = """
 #include "x265.h"
 static size_t semrl_sizeof_picture(void) { return sizeof(x265_picture); }
 static size_t semrl_sizeof_param(void) { return sizeof(x265_param); }
+static int semrl_param_bframes(x265_param* p) { return p->bframes; }
+static int semrl_param_bpyramid(x265_param* p) { return p->bBPyramid; }
+static int semrl_param_keyint(x265_param* p) { return p->keyframeMax; }
 """
 
 MODULE_PREFIX = "_semrl_x265"

@@ -38,6 +38,42 @@ class Gop(str, enum.Enum):
     """B-frames with reordering (the preset's GOP): frames come out several calls later."""
 
 
+@dataclass(frozen=True)
+class GopLayout:
+    """Where each frame of a clip sits in the coding structure, by display index.
+
+    With constant QP, x265 codes random access as a fixed GOP (``b-adapt 0``): from each IDR
+    frame on, every ``bframes + 1``-th frame is a P anchor and the frames between are B-frames,
+    the middle one a reference for the others when ``pyramid``. Low delay and all-intra have no
+    B-frames. Under rate control x265 places B-frames adaptively, and this is its nominal pattern;
+    the last frames of a clip may also be coded as P.
+
+    Attributes:
+        keyint: IDR interval.
+        bframes: B-frames between anchors (0: low delay or all-intra).
+        pyramid: The middle B-frame of each group is referenced by the others.
+    """
+
+    keyint: int = 250
+    bframes: int = 0
+    pyramid: bool = False
+
+    def __post_init__(self) -> None:
+        if self.keyint < 1 or self.bframes < 0:
+            raise InvalidInputError(f"keyint must be >= 1 and bframes >= 0, got {self.keyint} and {self.bframes}")
+
+    def position(self, index: int) -> int:
+        """Frames since the last IDR frame (0 for an IDR frame)."""
+        return index % self.keyint
+
+    def layer(self, index: int) -> int:
+        """Temporal layer: 0 for IDR and P anchors, 1 for the referenced middle B-frame, 2 for other B-frames."""
+        position = self.position(index) % (self.bframes + 1)
+        if position == 0:
+            return 0
+        return 1 if self.pyramid and position == 1 + self.bframes // 2 else 2
+
+
 def ctu_grid(width: int, height: int, size: int = CTU_SIZE) -> tuple[int, int]:
     """(rows, cols) of the grid of ``size`` x ``size`` blocks covering a picture."""
     return math.ceil(height / size), math.ceil(width / size)
@@ -157,6 +193,25 @@ class EncoderConfig:
         opts.extend(self.options)
         return opts
 
+    def layout(self, library: X265Library | None = None) -> GopLayout:
+        """The GOP this configuration codes (:class:`GopLayout`), read from x265's own parameters.
+
+        Raises:
+            InvalidInputError: x265 rejected the preset or an option.
+        """
+        x265 = library or load_library()
+        ffi, lib = x265.ffi, x265.lib
+        param = lib.x265_param_alloc()
+        if param == ffi.NULL:
+            raise CodecError("x265 could not allocate its parameter structure")
+        try:
+            _apply(self, param, x265)
+            bframes = int(lib.semrl_param_bframes(param))
+            pyramid = bframes >= 2 and bool(lib.semrl_param_bpyramid(param))
+            return GopLayout(int(lib.semrl_param_keyint(param)), bframes, pyramid)
+        finally:
+            lib.x265_param_free(param)
+
     def cli_args(self) -> list[str]:
         """Command-line arguments giving the x265 CLI exactly this configuration."""
         args = ["--preset", self.preset]
@@ -166,6 +221,18 @@ class EncoderConfig:
             else:
                 args += [f"--{name}", value]
         return args
+
+
+def _apply(config: EncoderConfig, param: Any, x265: X265Library) -> None:
+    """Set an x265 parameter structure to a configuration: its preset, then its options in order."""
+    ffi, lib = x265.ffi, x265.lib
+    if lib.x265_param_default_preset(param, config.preset.encode(), ffi.NULL) < 0:
+        raise InvalidInputError(f"x265 rejected preset {config.preset!r}")
+    for name, value in config.x265_options():
+        code = lib.x265_param_parse(param, name.encode(), value.encode())
+        if code != 0:
+            reason = "unknown option" if code == -1 else "bad value"
+            raise InvalidInputError(f"x265 option {name}={value!r}: {reason}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -283,13 +350,7 @@ class Encoder:
 
     def _configure(self) -> None:
         ffi, lib, config = self._ffi, self._lib, self.config
-        if lib.x265_param_default_preset(self._param, config.preset.encode(), ffi.NULL) < 0:
-            raise InvalidInputError(f"x265 rejected preset {config.preset!r}")
-        for name, value in config.x265_options():
-            code = lib.x265_param_parse(self._param, name.encode(), value.encode())
-            if code != 0:
-                reason = "unknown option" if code == -1 else "bad value"
-                raise InvalidInputError(f"x265 option {name}={value!r}: {reason}")
+        _apply(config, self._param, self._x265)
         self._encoder = lib.x265_encoder_open(self._param)
         if self._encoder == ffi.NULL:
             raise CodecError(f"x265_encoder_open failed for {config}; rerun with log_level='info' to see x265's reason")

@@ -32,7 +32,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN
+from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, GopLayout
 from semrl.errors import InvalidInputError, SemrlError
 
 
@@ -59,6 +59,9 @@ class PolicyInput:
         luma: The frame's full-range luma, (H, W) float32 0..255 (``0.299 R + 0.587 G + 0.114 B``
             of ``frame`` to within rounding), when the caller has the coded YUV picture
             (:meth:`semrl.codec.Yuv420.luma`); None otherwise.
+        gop: Where the frame sits in the coding structure (:meth:`semrl.codec.EncoderConfig.layout`):
+            its IDR interval and, under random access, its B-frame layer. The default is low
+            delay with an IDR frame every 250 frames.
     """
 
     frame: NDArray[np.uint8]
@@ -69,6 +72,7 @@ class PolicyInput:
     frame_index: int = 0
     state: dict[str, Any] = field(default_factory=dict)
     luma: NDArray[np.float32] | None = None
+    gop: GopLayout = field(default_factory=GopLayout)
 
     @property
     def block_shape(self) -> tuple[int, int]:
