@@ -32,11 +32,11 @@ rebuilds it at inference without decoding anything (:class:`VideoObserver`,
 :data:`VIDEO_OBS_NAMES`): the temporal change of the frame against the previous one, over the
 whole frame and over its objects (how much of the reference is still useful); the objects seen
 (coverage, count, how many appeared or vanished since the previous frame); the frame's texture;
-the decisions so far (the last frame offset and boost, the mean frame offset of the last four
-frames, frames since the last frame coded at or below the base); and the frame's place in the
-reference cascade (its offset there), so that the agent may depart from the cascade differently on
-the frames the others lean on than on the ones nothing references for long. Bits actually spent are left
-out on purpose: the benchmark and ``semrl encode`` call a policy before they code a frame, and
+and the decisions so far (the last frame offset and boost, the mean frame offset of the last four
+frames, frames since the last frame coded at or below the base). The frame's place in the cascade
+is left out: a policy given it (trained with the same command and steps) saved less on the
+held-out clips, pooled, under both GOPs (``benchmarks/results/video-position-ablation``). Bits
+actually spent are left out on purpose: the benchmark and ``semrl encode`` call a policy before they code a frame, and
 the rate is the operating point's business, set by the base QP.
 
 *The reference coding* is a temporal QP cascade (``cascade``, default HEVC's HM low-delay P
@@ -88,7 +88,7 @@ from numpy.typing import NDArray
 from envs.codecs import ClipCodec
 from envs.reward import object_terms
 from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, GopLayout, ctu_grid
-from semrl.errors import InvalidInputError, PolicyMismatchError
+from semrl.errors import InvalidInputError
 from semrl.files import atomic_write
 from semrl.policy.roi import roi_blocks
 from semrl.semantics.maps import TaskOutput
@@ -113,10 +113,9 @@ CHANGE_SCALE = 16.0
 
 VIDEO_OBS_NAMES = (
     "base_qp", "first_frame", "change", "change_objects", "coverage", "objects", "appeared", "vanished",
-    "texture", "last_offset", "last_boost", "recent_offset", "since_refresh", "reference_offset",
+    "texture", "last_offset", "last_boost", "recent_offset", "since_refresh",
 )  # fmt: skip
-"""What each element of a video observation means (see :class:`VideoObserver`); a policy trained on
-fewer of them (saved before one was added) is given those it was trained on."""
+"""What each element of a video observation means (see :class:`VideoObserver`)."""
 
 VIDEO_OBS_DIM = len(VIDEO_OBS_NAMES)
 
@@ -342,18 +341,9 @@ class VideoObserver:
 
     Args:
         settings: The MDP settings (the offset scale).
-        names: The observation elements to give, in order (default all, :data:`VIDEO_OBS_NAMES`).
-
-    Raises:
-        PolicyMismatchError: A name this semrl does not build.
     """
 
-    def __init__(self, settings: VideoSettings, names: Sequence[str] = VIDEO_OBS_NAMES) -> None:
-        unknown = [n for n in names if n not in VIDEO_OBS_NAMES]
-        if unknown:
-            raise PolicyMismatchError(f"video observations {unknown} are not built by this semrl ({VIDEO_OBS_NAMES})")
-        self.names = tuple(names)
-        self._pick = np.array([VIDEO_OBS_NAMES.index(n) for n in names], np.intp)
+    def __init__(self, settings: VideoSettings) -> None:
         self.settings = settings
         self._scale = float(max(abs(o) for o in (*settings.frame_offsets, *settings.object_boosts))) or 1.0
         self._previous: NDArray[np.float32] | None = None
@@ -365,8 +355,8 @@ class VideoObserver:
         """The blocks (``settings.block``) touching the last observed frame's grown objects."""
 
     def observe(self, frame: NDArray[np.uint8] | NDArray[np.float32], region: NDArray[np.bool_] | None,
-                boxes: NDArray[np.float32], base_qp: int, reference: int = 0) -> NDArray[np.float32]:  # fmt: skip
-        """The observation of the next frame (``names``, see :data:`VIDEO_OBS_NAMES`), in -1..1.
+                boxes: NDArray[np.float32], base_qp: int) -> NDArray[np.float32]:  # fmt: skip
+        """The observation of the next frame (see :data:`VIDEO_OBS_NAMES`), in -1..1.
 
         Args:
             frame: The original frame, (H, W, 3) uint8 RGB, or its full-range luma, (H, W)
@@ -374,8 +364,6 @@ class VideoObserver:
             region: Pixels of the task net's objects on the original (None: none).
             boxes: Their boxes, (N, 4) xyxy.
             base_qp: The operating point.
-            reference: The reference coding's QP offset of this frame
-                (:meth:`VideoSettings.cascade_offset`): where it sits in the cascade.
         """
         luma = _luma(frame)
         h, w = luma.shape
@@ -405,10 +393,9 @@ class VideoObserver:
             self._boosts[-1] / s if self._boosts else 0.0,
             float(np.mean(self._offsets[-4:])) / s if self._offsets else 0.0,
             min(since / 8.0, 1.0),
-            reference / s,
         ], np.float32)  # fmt: skip
         self._current = (luma, np.asarray(boxes, np.float32).reshape(-1, 4))
-        return np.clip(obs[self._pick], -1.0, 1.0)
+        return np.clip(obs, -1.0, 1.0)
 
     def steady(self, frame_offset: int) -> int:
         """The frame offset actually used: ``frame_offset`` clamped to ``max_step`` from the previous frame's."""
@@ -642,7 +629,7 @@ class VideoQPEnv(gym.Env[NDArray[np.float32], np.int64]):
 
     ## Observation Space
 
-    ``Box(-1, 1, (14,), float32)``: :data:`VIDEO_OBS_NAMES`, built by :class:`VideoObserver`.
+    ``Box(-1, 1, (13,), float32)``: :data:`VIDEO_OBS_NAMES`, built by :class:`VideoObserver`.
 
     ## Rewards
 
@@ -708,8 +695,7 @@ class VideoQPEnv(gym.Env[NDArray[np.float32], np.int64]):
 
     def _observe(self) -> NDArray[np.float32]:
         s, t = self._segment, self._t
-        return self._observer.observe(s.frames[t], s.region(t), s.objects[t].boxes, self._base,
-                                      self.settings.cascade_offset(t))  # fmt: skip
+        return self._observer.observe(s.frames[t], s.region(t), s.objects[t].boxes, self._base)
 
     def step(self, action: np.int64 | int) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         """Code the current frame with the action's offsets and score it."""

@@ -230,17 +230,17 @@ def test_shipped_policies_are_small_and_fit_this_semrl(task: str) -> None:
 def test_the_shipped_video_policy_fits_this_semrl() -> None:
     from stable_baselines3 import DQN, PPO
 
-    from envs.video import VIDEO_OBS_NAMES, VideoSettings
+    from envs.video import VIDEO_OBS_DIM, VIDEO_OBS_NAMES, VideoSettings
 
     path = shipped_policy("video")
     assert path.stat().st_size < 2_000_000
     config = PolicyConfig.read(path.with_suffix(".json"))
-    assert config.mdp == "video" and config.task == "detection" and set(config.obs_names) <= set(VIDEO_OBS_NAMES)
+    assert config.mdp == "video" and config.task == "detection" and tuple(config.obs_names) == VIDEO_OBS_NAMES
     assert VideoSettings.from_dict(config.env) == VideoSettings()  # the committed defaults
     train = TrainConfig.from_json(json.dumps(config.train))
     assert train.max_frames == 96 and train.data and "pets2009" not in train.data  # PETS is held out
     model = {"ppo": PPO, "dqn": DQN}[config.algorithm].load(path, device="cpu")
-    assert model.observation_space.shape == (len(config.obs_names),)
+    assert model.observation_space.shape == (VIDEO_OBS_DIM,)
     assert model.action_space.n == VideoSettings().n_actions
 
 

@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from envs.codecs import ClipCodec, X265ClipCodec
 from envs.video import (
+    VIDEO_OBS_DIM,
     VIDEO_OBS_NAMES,
     Detector,
     Segment,
@@ -85,7 +86,7 @@ class VideoPolicy:
         """Offsets on the ``settings.block`` grid for the next frame of a clip (call once per frame, in order)."""
         observer = inputs.state.get(OBSERVER_KEY)
         if observer is None:
-            observer = inputs.state[OBSERVER_KEY] = VideoObserver(self.settings, self.config.obs_names)
+            observer = inputs.state[OBSERVER_KEY] = VideoObserver(self.settings)
         h, w = inputs.frame.shape[:2]
         region = None
         if inputs.region is not None:
@@ -95,7 +96,7 @@ class VideoPolicy:
         picture = inputs.luma if inputs.luma is not None else inputs.frame
         base, s = int(inputs.base_qp), self.settings
         reference = s.cascade_offset(inputs.frame_index, inputs.gop)
-        obs = observer.observe(picture, region, inputs.boxes, base, reference)
+        obs = observer.observe(picture, region, inputs.boxes, base)
         frame_offset, boost = s.decode(self.act(obs))
         frame_offset = observer.steady(frame_offset)
         observer.record(frame_offset, boost)
@@ -116,14 +117,15 @@ def load_video_policy(path: Path, config: PolicyConfig, device: str = "cpu") -> 
     settings = VideoSettings.from_dict(config.env)
     obs_shape = tuple(getattr(model.observation_space, "shape", ()) or ())
     n_actions = int(getattr(model.action_space, "n", -1))
-    names = tuple(config.obs_names)
-    if obs_shape != (len(names),) or n_actions != settings.n_actions:
+    if obs_shape != (VIDEO_OBS_DIM,) or n_actions != settings.n_actions:
         raise PolicyMismatchError(
-            f"{path}: model spaces obs {obs_shape}, actions {n_actions} do not fit its config "
-            f"(obs ({len(names)},), actions {settings.n_actions})"
+            f"{path}: model spaces obs {obs_shape}, actions {n_actions} do not fit the video env "
+            f"(obs ({VIDEO_OBS_DIM},), actions {settings.n_actions})"
         )
-    if not set(names) <= set(VIDEO_OBS_NAMES):
-        raise PolicyMismatchError(f"{path}: trained on observations {names}, this semrl builds {VIDEO_OBS_NAMES}")
+    if tuple(config.obs_names) != VIDEO_OBS_NAMES:
+        raise PolicyMismatchError(
+            f"{path}: trained on observations {config.obs_names}, this semrl builds {VIDEO_OBS_NAMES}"
+        )
     return VideoPolicy(model, config, hashlib.sha256(path.read_bytes()).hexdigest())
 
 
