@@ -16,6 +16,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -26,6 +27,12 @@ import numpy.typing as npt
 
 from semrl.codec.picture import Yuv420
 from semrl.errors import CodecError, InputNotFoundError, InputWarning, InvalidInputError, MediaToolError
+
+FFMPEG_SIGNALLED = 255
+"""FFmpeg's exit status when a signal (SIGINT, SIGTERM) stopped it; it then prints nothing."""
+
+SIGNAL_GRACE_S = 1.0
+"""How long a decode stopped by a signal waits for that signal to reach semrl itself."""
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 """Suffixes of the image files semrl reads (lower case)."""
@@ -316,6 +323,11 @@ def _video_frames(process: subprocess.Popen[bytes], info: SourceInfo, listed: in
     process.wait()
     assert process.stderr is not None
     error = process.stderr.read().decode(errors="replace").strip()
+    if process.returncode == FFMPEG_SIGNALLED and not error:
+        # A terminal's Ctrl-C (or a SIGTERM to the group) reaches FFmpeg and semrl together; FFmpeg
+        # may stop first. Let semrl's own handler raise (KeyboardInterrupt, or the SIGTERM one)
+        # rather than report an interrupted decode as a damaged file.
+        time.sleep(SIGNAL_GRACE_S)
     if process.returncode not in (0, None) or (data and len(data) < size):
         raise InvalidInputError(f"FFmpeg failed while decoding {info.name}: {error or 'truncated frame'}")
     short = listed is not None and decoded < listed

@@ -267,6 +267,42 @@ def test_ctrl_c_exits_130_and_keeps_no_partial_file(pets: Path, tmp_path: Path) 
     assert list(tmp_path.iterdir()) == []
 
 
+class _SignalledError(Exception):
+    pass
+
+
+def test_a_decode_stopped_by_the_groups_ctrl_c_is_an_interrupt_not_damage() -> None:
+    """FFmpeg stopped by a signal exits 255 and says nothing; semrl's own handler must win over 'damaged input'."""
+    import contextlib
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    from semrl.media import SourceInfo, _video_frames
+
+    def handler(*_: object) -> None:
+        raise _SignalledError
+
+    process = subprocess.Popen(["sh", "-c", "exit 255"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    info = SourceInfo(None, "video", 16, 16, Fraction(25), None)
+    timer = threading.Timer(0.1, signal.raise_signal, (signal.SIGINT,))  # semrl's SIGINT arrives after FFmpeg's
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        timer.start()
+        try:
+            list(_video_frames(process, info, None))
+            outcome: BaseException | None = None
+        except BaseException as error:  # which one is the point
+            outcome = error
+        with contextlib.suppress(_SignalledError):
+            time.sleep(0.5)  # a signal that came after a wrong answer lands here, not in pytest
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
+    assert isinstance(outcome, _SignalledError), outcome
+
+
 @pytest.mark.parametrize("gop", ["ra", "ldp"])
 def test_mp4_of_every_gop_decodes_to_every_frame(pets: Path, tmp_path: Path, gop: str) -> None:
     # FFmpeg's raw-HEVC reader gives B-frames presentation times equal to their decode times; an
