@@ -253,7 +253,11 @@ def test_ctrl_c_exits_130_and_keeps_no_partial_file(pets: Path, tmp_path: Path) 
     import time
 
     output = tmp_path / "out.mp4"
-    command = [sys.executable, "-m", "semrl", "encode", str(pets), "-o", str(output), "--no-progress"]
+    # As from a terminal: a shell without job control starts background commands with SIGINT
+    # ignored, and a CI run launched so would pass that on to semrl, which would rightly ignore it.
+    as_from_a_terminal = "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    as_from_a_terminal += "runpy.run_module('semrl', run_name='__main__', alter_sys=True)"
+    command = [sys.executable, "-c", as_from_a_terminal, "encode", str(pets), "-o", str(output), "--no-progress"]
     # a terminal's Ctrl-C reaches the whole process group, FFmpeg included
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
