@@ -36,8 +36,8 @@ and the decisions so far (the last frame offset and boost, the mean frame offset
 frames, frames since the last frame coded at or below the base). The frame's place in the cascade
 is left out: a policy given it (trained with the same command and steps) saved less on the
 held-out clips, pooled, under both GOPs (``benchmarks/results/video-position-ablation``). Bits
-actually spent are left out on purpose: the benchmark and ``semrl encode`` call a policy before they code a frame, and
-the rate is the operating point's business, set by the base QP.
+actually spent are left out on purpose: the benchmark and ``semrl encode`` call a policy before
+they code a frame, and the rate is the operating point's business, set by the base QP.
 
 *The reference coding* is a temporal QP cascade (``cascade``, default HEVC's HM low-delay P
 pattern: every 4th frame from an IDR frame is coded at the base QP, the others 1 or 2 QP
