@@ -328,6 +328,7 @@ def _video_frames(process: subprocess.Popen[bytes], info: SourceInfo, listed: in
         # may stop first. Let semrl's own handler raise (KeyboardInterrupt, or the SIGTERM one)
         # rather than report an interrupted decode as a damaged file.
         time.sleep(SIGNAL_GRACE_S)
+        raise InvalidInputError(f"FFmpeg was stopped by a signal while decoding {info.name}, after {decoded} frames")
     if process.returncode not in (0, None) or (data and len(data) < size):
         raise InvalidInputError(f"FFmpeg failed while decoding {info.name}: {error or 'truncated frame'}")
     short = listed is not None and decoded < listed

@@ -305,6 +305,10 @@ def test_a_decode_stopped_by_the_groups_ctrl_c_is_an_interrupt_not_damage() -> N
         timer.join()
         signal.signal(signal.SIGINT, previous)
     assert isinstance(outcome, _SignalledError), outcome
+    # FFmpeg alone stopped (semrl ignoring SIGINT, as a background job does): said as such.
+    process = subprocess.Popen(["sh", "-c", "exit 255"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with pytest.raises(InvalidInputError, match=r"FFmpeg was stopped by a signal while decoding .* after 0 frames"):
+        list(_video_frames(process, info, None))
 
 
 @pytest.mark.parametrize("gop", ["ra", "ldp"])
