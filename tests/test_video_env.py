@@ -23,6 +23,7 @@ from envs.video import (
     frame_loss,
     frame_offsets_map,
 )
+from semrl.agent.video import OBSERVER_KEY
 from semrl.codec import GopLayout
 from semrl.errors import InvalidInputError, PolicyMismatchError
 from semrl.semantics.fakes import FakeVideoDetector
@@ -256,6 +257,14 @@ def test_trained_video_policy_loads_and_matches_the_env(segments: list, tmp_path
         observer.record(frame_offset, boost)
         coded = frame_offset + SETTINGS.cascade_offset(i)  # over the reference cascade
         np.testing.assert_array_equal(offsets, frame_offsets_map(region, (H, W), coded, boost, 37, 16, 16))
+    # A later IDR frame starts a fresh state, as a training episode does; the frames after it carry it.
+    idr_state: dict[str, object] = {}
+    observers = []
+    for i, f in enumerate(frames):
+        apply_offsets(policy, PolicyInput(f, 37, (2, 2), region, boxes, i, idr_state, gop=GopLayout(keyint=3)))
+        observers.append(idr_state[OBSERVER_KEY])
+    assert [o is observers[0] for o in observers] == [True, True, True, False, False, False]
+    assert observers[3] is observers[4] is observers[5]
     # Under random access the same decisions go over the B-frame layers.
     ra, ra_state = GopLayout(bframes=4, pyramid=True), {}
     observer = VideoObserver(SETTINGS)

@@ -4,7 +4,7 @@ The policy decides every frame's QP offset (over its settings' reference cascade
 :meth:`envs.video.VideoSettings.cascade_offset`: under low delay by the frame's position since
 its IDR frame, under random access by its B-frame layer) and its
 objects' boost from the state
-:class:`envs.video.VideoObserver` builds, one observer per clip (kept in
+:class:`envs.video.VideoObserver` builds, one observer per clip, fresh at each IDR frame (kept in
 :attr:`semrl.policy.PolicyInput.state`), from the frames, the task net's objects on them (the
 caller's analysis: the benchmark's, or ``semrl encode``'s every ``--map-interval`` frames) and its
 own decisions so far. It runs no net of its own, so its cost per frame is a small MLP.
@@ -85,7 +85,8 @@ class VideoPolicy:
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
         """Offsets on the ``settings.block`` grid for the next frame of a clip (call once per frame, in order)."""
         observer = inputs.state.get(OBSERVER_KEY)
-        if observer is None:
+        if observer is None or inputs.gop.position(inputs.frame_index) == 0:
+            # Every IDR frame starts afresh, as every training episode does: nothing before it is referenced.
             observer = inputs.state[OBSERVER_KEY] = VideoObserver(self.settings)
         h, w = inputs.frame.shape[:2]
         region = None
