@@ -26,6 +26,7 @@ access, :data:`envs.video.LAYER_OFFSETS`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,15 +36,15 @@ from semrl.policy import PolicyInput
 
 
 @dataclass(frozen=True)
-class Cascade:
-    """A QP offset per position in a repeating group of frames, the same on every CTU.
+class _WholeFrame:
+    """A QP offset per frame from a fixed rule, the same on every CTU, with no semantic input.
 
     Attributes:
-        offsets: Offset of the frames at positions 0, 1, ... of each group; position 0 is the
-            group's anchor frame (and the IDR frame).
+        offsets: The rule's offsets (see each subclass).
     """
 
     offsets: tuple[int, ...]
+    kind: ClassVar[str]
     frame_level = True
     needs_regions = False
     needs_rgb = False
@@ -51,12 +52,31 @@ class Cascade:
     @property
     def fingerprint(self) -> str:
         """Identifies the schedule."""
-        return "cascade:" + ",".join(str(o) for o in self.offsets)
+        return f"{self.kind}:" + ",".join(str(o) for o in self.offsets)
+
+    def offset(self, inputs: PolicyInput) -> int:
+        """The frame's offset."""
+        raise NotImplementedError
 
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
-        """The offset of the frame's position in its group, on every CTU (the video MDP's reference cascade)."""
-        offset = cascade_offset(self.offsets, inputs.gop.position(inputs.frame_index))
-        return np.full(inputs.ctu_shape, offset, np.int32)
+        """The frame's offset on every CTU."""
+        return np.full(inputs.ctu_shape, self.offset(inputs), np.int32)
+
+
+@dataclass(frozen=True)
+class Cascade(_WholeFrame):
+    """A QP offset per position in a repeating group of frames (the video MDP's reference cascade).
+
+    Attributes:
+        offsets: Offset of the frames at positions 0, 1, ... of each group; position 0 is the
+            group's anchor frame (and the IDR frame).
+    """
+
+    kind: ClassVar[str] = "cascade"
+
+    def offset(self, inputs: PolicyInput) -> int:
+        """The offset of the frame's position in its group, counted from its IDR frame."""
+        return cascade_offset(self.offsets, inputs.gop.position(inputs.frame_index))
 
 
 cascade3 = Cascade((0, 3, 3, 3))
@@ -64,8 +84,8 @@ hm_ldp = Cascade((0, 2, 1, 2))
 
 
 @dataclass(frozen=True)
-class Layers:
-    """A QP offset per temporal layer of a random-access GOP, the same on every CTU.
+class Layers(_WholeFrame):
+    """A QP offset per temporal layer of a random-access GOP.
 
     Attributes:
         offsets: Offsets of the P anchors (and IDR frames), the referenced B-frames and the other
@@ -73,19 +93,11 @@ class Layers:
             anchor.
     """
 
-    offsets: tuple[int, int, int]
-    frame_level = True
-    needs_regions = False
-    needs_rgb = False
+    kind: ClassVar[str] = "layers"
 
-    @property
-    def fingerprint(self) -> str:
-        """Identifies the schedule."""
-        return "layers:" + ",".join(str(o) for o in self.offsets)
-
-    def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
-        """The offset of the frame's layer, on every CTU."""
-        return np.full(inputs.ctu_shape, self.offsets[inputs.gop.layer(inputs.frame_index)], np.int32)
+    def offset(self, inputs: PolicyInput) -> int:
+        """The offset of the frame's layer."""
+        return self.offsets[inputs.gop.layer(inputs.frame_index)]
 
 
 ra_layers = Layers((0, 1, 2))
