@@ -476,7 +476,7 @@ def _run(
                 offsets = decide(index, rgb, None if latest is None else latest[1], picture)
             given = offsets
             if rate is not None:  # the frame's QP from the rate controller, the policy's map around it
-                intra = settings.gop is Gop.INTRA or index % settings.keyint == 0
+                intra = gop.position(index) == 0
                 qp = rate.next_qp(intra, index)
                 policy_offsets = np.zeros(encoder.ctu_shape, np.int32) if offsets is None else offsets
                 frame_qps = np.clip(qp + policy_offsets, QP_MIN, QP_MAX)
