@@ -356,6 +356,11 @@ def test_video_and_classification_paths(tmp_path: Path) -> None:
     assert 0 < res["reference_420"]["labels"] <= 100
     assert any(r["quality"] == "labels" for r in res["bd_rate"])
     assert set(res["bootstrap_by"]) == {"clip", "30-frame segment"}
+    # beside the class mean, the object-weighted mAP: its curves, BD-rates and interval over clips
+    assert all(0 <= p["objects"] <= 100 for p in res["points"])
+    assert any(r["quality"] == "objects" and r["anchor"] == "uniform" for r in res["bd_rate"])
+    assert res["bootstrap_objects"]["quality"] == "objects" and res["bootstrap_objects"]["unit"] == "clip"
+    assert res["bootstrap_objects"]["equal_accuracy_vs_A1"] == {}
 
     assert _run(tool, tmp_path, "--task", "video", "--data", str(video), "--frames", "3", "--preset",
                 "ultrafast", "--gop", "ra", "--methods", "uniform,x265-aq,policy", "--crfs", "30,40,45",

@@ -13,6 +13,7 @@ from semrl.bench.encoding import encoder_config
 from semrl.bench.items import Item, pad_even
 from semrl.bench.tasknet import (
     Analysis,
+    PooledScores,
     classified,
     pack_analysis,
     pack_scores,
@@ -70,6 +71,10 @@ def test_task_metric_is_the_fidelity_metric_of_the_pooled_scores() -> None:
     assert task_metric("video", reference) == (1.0, 1.0) == (pseudo_gt_map(PREDS, PREDS).map50_95, 1.0)
     labels = [classified(np.array([c]), np.array([0])) for c in (0, 1, 0, 0)]
     assert task_metric("classification", labels) == (0.75, 0.75)
+    # the object-weighted quality: the fidelity layer's figure, and top-1 for classification
+    assert PooledScores("video", scores).objects() == coco.map50_95_objects
+    assert PooledScores("detection", scores).objects() == full.map50_95_objects != full.map50_95
+    assert PooledScores("classification", labels).objects() == 0.75
 
 
 def test_scores_round_trip_through_the_cache_arrays(tmp_path: Path) -> None:

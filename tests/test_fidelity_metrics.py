@@ -60,6 +60,21 @@ def test_map_perfect_partial_and_empty() -> None:
         mean_average_precision([gt], [])
 
 
+@pytest.mark.parametrize(("ap_method", "perfect"), [("ultralytics", PERFECT_AP), ("coco", 1.0)])
+def test_object_weighted_map_weights_each_class_by_its_objects(ap_method, perfect) -> None:
+    # class 0: three objects, all found exactly; class 1: one object, missed
+    gt = _dets([[0, 0, 20, 20], [30, 30, 50, 50], [60, 60, 80, 80], [5, 60, 25, 80]], [1, 1, 1, 1], [0, 0, 0, 1])
+    pred = _dets(gt.boxes[:3], [0.9, 0.8, 0.7], [0, 0, 0])
+    score = mean_average_precision([pred], [gt], ap_method=ap_method)
+    assert score.map50_95 == pytest.approx(perfect / 2)  # the class mean: the single object is half of it
+    assert score.map50_95_objects == pytest.approx(perfect * 3 / 4)  # every object alike
+    # one class: both means agree
+    alone = mean_average_precision([pred], [_dets(gt.boxes[:3], [1, 1, 1], [0, 0, 0])], ap_method=ap_method)
+    assert alone.map50_95_objects == pytest.approx(alone.map50_95)
+    empty = mean_average_precision([pred], [_dets(np.zeros((0, 4)), [], [])], ap_method=ap_method)
+    assert np.isnan(empty.map50_95_objects)
+
+
 def test_pseudo_ground_truth_self_score_and_low_confidence_extras() -> None:
     preds = _dets(
         [[10, 10, 50, 50], [60, 60, 90, 90], [12, 12, 48, 48], [0, 0, 5, 5]],
@@ -240,6 +255,7 @@ def test_pooled_matches_weighted_by_draws_equal_pooling_the_drawn_frames(ap_meth
         assert (got.images, got.objects) == (expected.images, expected.objects) == (3, expected.objects)
         assert got.map50_95 == pytest.approx(expected.map50_95, abs=1e-12)
         assert got.map50 == pytest.approx(expected.map50, abs=1e-12)
+        assert got.map50_95_objects == pytest.approx(expected.map50_95_objects, abs=1e-12)
     assert np.isnan(pooled.score(np.zeros(3, np.int64)).map50_95)
     # many frames with random detections (no equal confidences): any draw, the same figures
     rng = np.random.default_rng(3)

@@ -5,7 +5,9 @@ against A1 and A2 after the monotone fit, with the dropped points and the range;
 accuracy (95 % and 90 % of the 4:2:0 reference's accuracy) and their saving against A1 and A3;
 a bootstrap interval over images (for video over clips and over segments of frames) for both.
 Video adds the BD-rates of each clip alone, and for clips with real labels the person mAP50-95
-against them (quality ``labels``) beside the pseudo ground truth.
+against them (quality ``labels``) beside the pseudo ground truth. Detection, segmentation and
+video also get quality ``objects`` (the headline with each class weighted by its objects) with an
+interval of its own.
 """
 
 from __future__ import annotations
@@ -33,11 +35,15 @@ ANCHORS = {"A1": "uniform", "A2": "x265-aq"}
 
 
 def point_quality(task: str, p: PointResult, quality: str) -> float:
-    """A point's quality: ``task``, ``task50``, ``psnr`` or ``labels``.
+    """A point's quality: ``task``, ``task50``, ``objects``, ``psnr`` or ``labels``.
 
-    ``task`` is the headline metric x 100, ``task50`` the secondary x 100, ``psnr`` in dB, and
-    ``labels`` the person mAP50-95 x 100 against clips' real labels, over the labelled frames.
+    ``task`` is the headline metric x 100, ``task50`` the secondary x 100, ``objects`` the
+    headline with each class weighted by its objects x 100 (:meth:`PooledScores.objects`),
+    ``psnr`` in dB, and ``labels`` the person mAP50-95 x 100 against clips' real labels, over the
+    labelled frames.
     """
+    if quality == "objects":
+        return 100.0 * PooledScores(task, p.scores).objects()
     if quality == "psnr":
         return float(np.mean(p.psnr))
     if quality == "labels":
@@ -73,10 +79,14 @@ class TaskCurves:
     Args:
         task: Task name.
         points: All operating points of all methods (the same frames in each).
+        quality: ``task`` (the headline metric) or ``objects`` (:func:`point_quality`).
     """
 
-    def __init__(self, task: str, points: Sequence[PointResult]) -> None:
+    def __init__(self, task: str, points: Sequence[PointResult], quality: str = "task") -> None:
+        if quality not in ("task", "objects"):
+            raise ValueError(f"quality must be 'task' or 'objects', not {quality!r}")
         self.task = task
+        self.quality = quality
         self.points = list(points)
         self.frames = len(self.points[0].frame_bits)
         self._pooled = [PooledScores(task, p.scores) for p in self.points]
@@ -93,7 +103,8 @@ class TaskCurves:
         for p, pooled, bits, units in zip(self.points, self._pooled, self._bits, self._units, strict=True):
             rates, qualities, labels = by.setdefault(p.method, ([], [], []))
             rates.append(rate_of(bits, units, self.task == "video", draws))
-            qualities.append(100.0 * pooled.metric(draws)[0])
+            value = pooled.metric(draws)[0] if self.quality == "task" else pooled.objects(draws)
+            qualities.append(100.0 * value)
             labels.append(p.label)
         return {m: Curve.of(*v) for m, v in by.items()}
 
@@ -168,7 +179,7 @@ def analyse(
     Returns:
         The ``results`` object of the JSON report.
     """
-    qualities = ["task", "psnr"] if task == "classification" else ["task", "task50", "psnr"]
+    qualities = ["task", "psnr"] if task == "classification" else ["task", "task50", "objects", "psnr"]
     if any(v is not None for p in points for v in p.label_scores):
         qualities.append("labels")
     cs = {q: curves(task, points, q) for q in qualities}
@@ -207,6 +218,11 @@ def analyse(
             for unit, groups in by_unit.items()
         }
         results["bootstrap"] = next(iter(results["bootstrap_by"].values()))
+        if "objects" in qualities:
+            unit, groups = next(iter(by_unit.items()))
+            results["bootstrap_objects"] = bootstrap_intervals(
+                task, points, reference[0], bootstrap, seed, roi, groups, unit, workers, quality="objects"
+            )
     return results
 
 
@@ -232,6 +248,7 @@ def bootstrap_intervals(
     groups: Sequence[NDArray[np.int64]] | None = None,
     unit: str | None = None,
     workers: int = 1,
+    quality: str = "task",
 ) -> dict[str, Any]:
     """Resample units (frames, images, clips or segments) with replacement; recompute BD-rates (pchip) and savings.
 
@@ -250,14 +267,17 @@ def bootstrap_intervals(
         unit: The units' name for the report.
         workers: Processes the resamples are computed in (the figures do not depend on it: every
             resample is drawn here, from ``seed``).
+        quality: ``task`` or ``objects`` (:class:`TaskCurves`); the savings at equal accuracy are
+            read on ``task`` only (``reference`` is its accuracy).
     """
     frames = len(points[0].frame_bits)
     units = list(groups) if groups is not None else [np.array([i]) for i in range(frames)]
     rng = np.random.default_rng(seed)
     draws = [np.concatenate([units[k] for k in rng.integers(0, len(units), len(units))]) for _ in range(n)]
     shares = [list(c) for c in np.array_split(np.arange(n), max(1, min(workers, n))) if len(c)]
-    drawn = TaskCurves(task, points)  # pooled once; forked workers inherit it
-    jobs = [(drawn, reference, roi, [draws[i] for i in share]) for share in shares]
+    drawn = TaskCurves(task, points, quality)  # pooled once; forked workers inherit it
+    levels = reference if quality == "task" else None
+    jobs = [(drawn, levels, roi, [draws[i] for i in share]) for share in shares]
     bd_values: dict[str, list[float | None]] = {}
     eq_values: dict[str, list[float | None]] = {}
     for figures in map_forked(_resample_figures, jobs, workers):
@@ -268,22 +288,23 @@ def bootstrap_intervals(
                 eq_values.setdefault(key, []).append(value)
     return {
         "resamples": n, "seed": seed, "unit": unit or ("frame" if task == "video" else "image"), "units": len(units),
+        "quality": quality,
         "bd_rate_pchip": {k: interval(v) for k, v in bd_values.items()},
         "equal_accuracy_vs_A1": {k: interval(v) for k, v in eq_values.items() if any(x is not None for x in v)},
     }  # fmt: skip
 
 
 def _resample_figures(
-    drawn: TaskCurves, reference: float, roi: str | None, draws: Sequence[NDArray[np.int64]]
+    drawn: TaskCurves, reference: float | None, roi: str | None, draws: Sequence[NDArray[np.int64]]
 ) -> list[tuple[dict[str, float | None], dict[str, float | None]]]:
-    """Per resample (its frames drawn), the pchip BD-rates and the savings at equal accuracy against A1."""
+    """Per resample (its frames drawn), the pchip BD-rates and the savings at equal accuracy against A1 (None: none)."""
     out = []
     for idx in draws:
         cs = drawn(drawn.draw(idx))
         bd = {f"{m} vs {anchor}": r.pchip for anchor, rows in _bd_table(cs, roi).items() for m, r in rows.items()}
         eq = {
             f"{row['method']} at {int(row['level'] * 100)}%": row["vs_A1_percent"]
-            for row in equal_accuracy(cs, 100 * reference, None)
+            for row in (equal_accuracy(cs, 100 * reference, None) if reference is not None else [])
         }
         out.append((bd, eq))
     return out
@@ -291,11 +312,12 @@ def _resample_figures(
 
 def point_row(task: str, p: PointResult) -> dict[str, Any]:
     """One CSV/JSON row per point."""
-    main, secondary = task_metric(task, p.scores)
+    pooled = PooledScores(task, p.scores)
+    main, secondary = pooled.metric()
     return {
         "method": p.method, "family": p.family, "point": p.label,
         "rate": point_rate(task, p), "bits": int(np.sum(p.frame_bits)), "frames": len(p.frame_bits),
-        "task": 100 * main, "task50": 100 * secondary,
+        "task": 100 * main, "task50": 100 * secondary, "objects": 100 * pooled.objects(),
         "psnr": float(np.mean(p.psnr)), "psnr_y": float(np.mean(p.psnr_y)), "ssim_y": float(np.mean(p.ssim_y)),
         "mean_qp": p.mean_qp, "encode_s": p.encode_s, "encode_ms_per_frame": 1000 * p.encode_s / len(p.frame_bits),
     }  # fmt: skip
@@ -339,7 +361,10 @@ def markdown(task: str, metric: str, unit: str, results: dict[str, Any], descrip
         f"# BD-rate: {task}", "",
         f"Metric: {metric} x 100; rate in {unit}. Reference for \"no loss\": the 4:2:0 round-tripped picture "
         f"({fmt(results['reference_420']['task'], 2, False)}); on the original files "
-        f"{fmt(results['original']['task'], 2, False)}.", "",
+        f"{fmt(results['original']['task'], 2, False)}."
+        + (" Quality `objects`: the same metric with each class's AP weighted by its ground-truth objects "
+           "(every object counts alike; a class seen a few times no longer moves it by a whole class's share)."
+           if any(r["quality"] == "objects" for r in results["bd_rate"]) else ""), "",
         f"Command: `{description['command']}`", "",
         f"Data: {description['data']} ({description['items']} items, {description['frames']} frames); "
         f"x265 {description['x265']} (patch {description['x265_patch_hash']}), preset {description['preset']}; "
@@ -371,10 +396,12 @@ def markdown(task: str, metric: str, unit: str, results: dict[str, Any], descrip
             f"{fmt(r['rate'], 4, False) if r['rate'] is not None else 'not reached'} | "
             f"{fmt(r['vs_A1_percent'])} | {fmt(r['vs_A3_percent'])} |"
         )
-    for b in results.get("bootstrap_by", {"": results["bootstrap"]} if "bootstrap" in results else {}).values():
+    boots = list(results.get("bootstrap_by", {"": results["bootstrap"]} if "bootstrap" in results else {}).values())
+    for b in [*boots, *([results["bootstrap_objects"]] if "bootstrap_objects" in results else [])]:
+        on = " on `objects`" if b.get("quality") == "objects" else ""
         lines += [
             "",
-            f"## Bootstrap ({b['resamples']} resamples of {b.get('units', '')} {b['unit']}s, 95 % interval)",
+            f"## Bootstrap{on} ({b['resamples']} resamples of {b.get('units', '')} {b['unit']}s, 95 % interval)",
             "",
             "| comparison | median | interval | valid resamples |",
             "|---|---|---|---|",
@@ -398,13 +425,14 @@ def markdown(task: str, metric: str, unit: str, results: dict[str, Any], descrip
         "",
         "## Points",
         "",
-        f"| method | point | rate ({unit}) | {metric} | secondary | PSNR RGB | PSNR-Y | SSIM-Y | mean QP | "
+        f"| method | point | rate ({unit}) | {metric} | secondary | objects | PSNR RGB | PSNR-Y | SSIM-Y | mean QP | "
         "encode ms/frame |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in results["points"]:
         lines.append(
             f"| {p['method']} | {p['point']} | {p['rate']:.4f} | {p['task']:.2f} | {p['task50']:.2f} | "
+            f"{fmt(p.get('objects'), 2, False)} | "
             f"{p['psnr']:.2f} | {p['psnr_y']:.2f} | {p['ssim_y']:.4f} | {p['mean_qp']:.1f} | "
             f"{p['encode_ms_per_frame']:.0f} |"
         )

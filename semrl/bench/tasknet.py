@@ -112,6 +112,15 @@ class PooledScores:
         score = self.matches.score(draws)
         return score.map50_95, score.map50
 
+    def objects(self, draws: NDArray[np.int64] | None = None) -> float:
+        """mAP50-95 in 0..1 of the frames drawn, each class weighted by its objects (classification: top-1).
+
+        See :attr:`semrl.fidelity.detection.DetectionScore.map50_95_objects`.
+        """
+        if self.task == "classification":
+            return self.metric(draws)[0]
+        return self.matches.score(draws).map50_95_objects
+
 
 @dataclass
 class Analysis:

@@ -64,12 +64,17 @@ class DetectionScore:
         map50: The same at IoU 0.50.
         images: Number of frames scored.
         objects: Number of ground-truth objects.
+        map50_95_objects: AP averaged over IoU 0.50..0.95 per class, averaged over the classes
+            weighted by their ground-truth objects: every object counts alike, so a class seen
+            once moves it by its share of the objects, not by a whole class's share as in
+            ``map50_95``; NaN when the ground truth has no object.
     """
 
     map50_95: float
     map50: float
     images: int
     objects: int
+    map50_95_objects: float = float("nan")
 
 
 def _iouv() -> Any:
@@ -324,7 +329,7 @@ class PooledMatches:
             return DetectionScore(float("nan"), float("nan"), images, 0)
         pred_w = None if draws is None else draws[self.pred_frame]
         if (len(self.conf) if pred_w is None else int(pred_w.sum())) == 0:
-            return DetectionScore(0.0, 0.0, images, n_obj)
+            return DetectionScore(0.0, 0.0, images, n_obj, 0.0)
         if self.ap_method == "coco":
             ap = self.coco_rows(draws, n_gt)
         else:
@@ -338,7 +343,11 @@ class PooledMatches:
                 tp, conf, pred_cls = (np.repeat(a, pred_w, axis=0) for a in (tp, conf, pred_cls))
                 target_cls = np.repeat(target_cls, draws[self.target_frame])
             ap = ap_per_class(tp, conf, pred_cls, target_cls, plot=False)[5]
-        return DetectionScore(float(ap.mean()), float(ap[:, 0].mean()), images, n_obj)
+        # Both poolings give one row per class with objects drawn, in class order.
+        per_class = ap.mean(axis=1)
+        weights = n_gt[n_gt > 0]
+        weighted = float(np.dot(per_class, weights) / weights.sum())
+        return DetectionScore(float(ap.mean()), float(ap[:, 0].mean()), images, n_obj, weighted)
 
     def class_counts(self, draws: NDArray[np.int64] | None) -> NDArray[np.float64]:
         """Ground-truth objects of each of :attr:`classes` among the frames drawn (None: every frame once)."""
