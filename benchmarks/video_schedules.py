@@ -7,7 +7,8 @@ frames of each group QP offsets 3, 2, 3 and 1 over the intra QP, so the frame ev
 leans on is the finest. These policies apply such schedules to the whole picture, with no semantic
 input, to measure how much of the saving on the detection metric is plain temporal allocation that
 a video policy should build on (``frame_level``: the benchmark calls them on every frame in
-order). Offsets are relative to the base QP; the IDR frame (index 0) stays at the base::
+order). Offsets are relative to the base QP; the IDR frame (index 0) stays at the base unless
+said otherwise::
 
     S=benchmarks/video_schedules.py
     python benchmarks/bdrate.py --task video --methods uniform,x265-aq,roi,policy --bootstrap 200 \
@@ -16,6 +17,19 @@ order). Offsets are relative to the base QP; the IDR frame (index 0) stays at th
 ``cascade3``: frames 4k at the base, the others +3. ``hm_ldp``: HM's pattern relative to its
 finest frame: frames 4k at the base, 4k+1 and 4k+3 at +2, 4k+2 at +1. Positions count from each
 IDR frame.
+
+``cascade8`` goes two levels deeper, over groups of 8 (frames 8k at the base, 8k+4 at +2, 8k+2
+and 8k+6 at +3, the odd frames at +4) and codes the IDR frame 3 QP finer (x265's own ``ipratio``
+1.4 is about -2.9 QP), since every frame of its period leans on it. ``roi4_cascade8`` adds ROI's
+block offsets to it (:class:`RoiCascade`, D = 4: the blocks touching the net's objects 4 QP finer
+than the frame, the others 4 QP coarser). Both were chosen on the four training clips of the
+video policy (people, both bgslibrary clips, aerial) among the IDR offsets -6, -3, 0 and +3, the
+HM and the 8-frame cascades, and ROI D = 4, 8, 12 on top, by BD-rate against A1 on the task
+metric and on the object-weighted one, then measured once on the three held-out clips::
+
+    python benchmarks/bdrate.py --task video --data <PETS, traffic, TUD-Campus> --roi-deltas 4,8 \
+        --bootstrap 200 --policy semrl=video --policy hm_ldp=$S:hm_ldp --policy cascade8=$S:cascade8 \
+        --policy roi4_cascade8=$S:roi4_cascade8 --output benchmarks/results/video-roi-cascade
 
 For random access (``--gop ra``), ``ra_layers`` codes by x265's B-frame layers instead: P anchors at
 the base, the referenced B-frame +1, the other B-frames +2 (x265's own B-frame offsets in CRF,
@@ -32,7 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from envs.video import cascade_offset
-from semrl.policy import PolicyInput
+from semrl.policy import PolicyInput, RoiPolicy
 
 
 @dataclass(frozen=True)
@@ -69,18 +83,60 @@ class Cascade(_WholeFrame):
 
     Attributes:
         offsets: Offset of the frames at positions 0, 1, ... of each group; position 0 is the
-            group's anchor frame (and the IDR frame).
+            group's anchor frame.
+        idr: Offset of the IDR frame, which every later frame of its period leans on.
     """
 
+    idr: int = 0
     kind: ClassVar[str] = "cascade"
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the schedule (a cascade with its IDR frame at the base keeps its older name)."""
+        return super().fingerprint + (f":idr={self.idr}" if self.idr else "")
 
     def offset(self, inputs: PolicyInput) -> int:
         """The offset of the frame's position in its group, counted from its IDR frame."""
-        return cascade_offset(self.offsets, inputs.gop.position(inputs.frame_index))
+        position = inputs.gop.position(inputs.frame_index)
+        return self.idr if position == 0 else cascade_offset(self.offsets, position)
 
 
 cascade3 = Cascade((0, 3, 3, 3))
 hm_ldp = Cascade((0, 2, 1, 2))
+cascade8 = Cascade((0, 4, 3, 4, 2, 4, 3, 4), idr=-3)
+
+
+@dataclass(frozen=True)
+class RoiCascade:
+    """ROI offsets on a frame cascade: each block gets the frame's offset plus ROI's (-D on objects, +D elsewhere).
+
+    Attributes:
+        cascade: The frame-level schedule.
+        roi: The block-level recipe (A3's, :class:`semrl.policy.RoiPolicy`).
+    """
+
+    cascade: Cascade
+    roi: RoiPolicy
+    frame_level = True
+    needs_regions = True
+    needs_rgb = False
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the schedule."""
+        return f"{self.cascade.fingerprint}+{self.roi.fingerprint}"
+
+    @property
+    def offset_block(self) -> int:
+        """The side of the blocks the offsets vary over (ROI's)."""
+        return self.roi.offset_block
+
+    def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
+        """ROI's offsets plus the frame's cascade offset."""
+        return (self.roi(inputs) + self.cascade.offset(inputs)).astype(np.int32)
+
+
+roi4_cascade8 = RoiCascade(cascade8, RoiPolicy(4))
 
 
 @dataclass(frozen=True)
