@@ -20,7 +20,7 @@ IDR frame.
 
 ``cascade8`` goes two levels deeper, over groups of 8 (frames 8k at the base, 8k+4 at +2, 8k+2
 and 8k+6 at +3, the odd frames at +4) and codes the IDR frame 3 QP finer (x265's own ``ipratio``
-1.4 is about -2.9 QP), since every frame of its period leans on it. ``roi4_cascade8`` adds ROI's
+1.4 is about -2.9 QP), since every frame of its period leans on it. ``cascade8_roi4`` adds ROI's
 block offsets to it (:class:`RoiCascade`, D = 4: the blocks touching the net's objects 4 QP finer
 than the frame, the others 4 QP coarser). Both were chosen on the four training clips of the
 video policy (people, both bgslibrary clips, aerial) among the IDR offsets -6, -3, 0 and +3, the
@@ -29,7 +29,7 @@ metric and on the object-weighted one, then measured once on the three held-out 
 
     python benchmarks/bdrate.py --task video --data <PETS, traffic, TUD-Campus> --roi-deltas 4,8 \
         --bootstrap 200 --policy semrl=video --policy hm_ldp=$S:hm_ldp --policy cascade8=$S:cascade8 \
-        --policy roi4_cascade8=$S:roi4_cascade8 --output benchmarks/results/video-roi-cascade
+        --policy cascade8_roi4=$S:cascade8_roi4 --output benchmarks/results/video-roi-cascade
 
 For random access (``--gop ra``), ``ra_layers`` codes by x265's B-frame layers instead: P anchors at
 the base, the referenced B-frame +1, the other B-frames +2 (x265's own B-frame offsets in CRF,
@@ -136,7 +136,7 @@ class RoiCascade:
         return (self.roi(inputs) + self.cascade.offset(inputs)).astype(np.int32)
 
 
-roi4_cascade8 = RoiCascade(cascade8, RoiPolicy(4))
+cascade8_roi4 = RoiCascade(cascade8, RoiPolicy(4))
 
 
 @dataclass(frozen=True)

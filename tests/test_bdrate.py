@@ -401,9 +401,12 @@ def test_policies_are_also_compared_with_the_best_roi() -> None:
     points = [
         *_classification_points("uniform", "A1", 1.0), *_classification_points("roi-d4", "A3", 0.9),
         *_classification_points("roi-d8", "A3", 0.95), *_classification_points("pol", "policy", 0.6),
+        *_classification_points("roi-named-policy", "policy", 0.5),
     ]  # fmt: skip
     res = analyse("classification", points, (0.9, 0.9), (0.9, 0.9), bootstrap=3)
+    # ROI settings are A3's methods, not whatever is named roi...: a policy so named is a policy
     assert res["best_roi"] == "roi-d4"
+    assert "roi-named-policy vs roi-d4" in res["bootstrap"]["bd_rate_pchip"]
     rows = {(r["anchor"], r["method"]): r for r in res["bd_rate"] if r["quality"] == "task"}
     assert rows["uniform", "roi-d4"]["pchip"] == pytest.approx(-10.0, abs=0.1)
     assert rows["roi-d4", "pol"]["pchip"] == pytest.approx(100 * (0.6 / 0.9 - 1), abs=0.1)

@@ -30,7 +30,7 @@ def test_cascade_codes_its_idr_frame_at_its_own_offset_and_restarts_at_each_idr(
 def test_roi_cascade_adds_the_frame_offset_to_roi_offsets() -> None:
     region = np.zeros((128, 256), bool)
     region[10:20, 220:230] = True  # touches the top-right CTU only (dilated by 16 px)
-    s = schedules.roi4_cascade8
+    s = schedules.cascade8_roi4
     assert s.needs_regions and s.frame_level and s.offset_block == 64
     for i in range(10):
         frame = s.cascade.offset(_input(i))

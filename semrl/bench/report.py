@@ -87,6 +87,7 @@ class TaskCurves:
             raise ValueError(f"quality must be 'task' or 'objects', not {quality!r}")
         self.task = task
         self.quality = quality
+        self.rois = roi_methods(points)
         self.points = list(points)
         self.frames = len(self.points[0].frame_bits)
         self._pooled = [PooledScores(task, p.scores) for p in self.points]
@@ -109,27 +110,34 @@ class TaskCurves:
         return {m: Curve.of(*v) for m, v in by.items()}
 
 
-def _bd_table(cs: dict[str, Curve], roi: str | None = None) -> dict[str, dict[str, BDRate]]:
-    """BD-rates of every method against A1 and A2, and of the other methods (policies) against ``roi``."""
+def roi_methods(points: Sequence[PointResult]) -> frozenset[str]:
+    """The methods of family A3 (ROI settings), whatever their names."""
+    return frozenset(p.method for p in points if p.family == "A3")
+
+
+def _bd_table(
+    cs: dict[str, Curve], roi: str | None = None, rois: frozenset[str] = frozenset()
+) -> dict[str, dict[str, BDRate]]:
+    """BD-rates of every method against A1 and A2, and of the methods not in A1, A2 or ``rois`` against ``roi``."""
     out: dict[str, dict[str, BDRate]] = {}
     for anchor in ANCHORS.values():
         if anchor not in cs:
             continue
         out[anchor] = {m: bd_rate(cs[anchor], c) for m, c in cs.items() if m != anchor}
     if roi is not None and roi in cs:
-        others = {m: c for m, c in cs.items() if m not in ANCHORS.values() and not m.startswith("roi")}
+        others = {m: c for m, c in cs.items() if m not in ANCHORS.values() and m not in rois}
         if others:
             out[roi] = {m: bd_rate(cs[roi], c) for m, c in others.items()}
     return out
 
 
-def best_roi(bd: dict[str, dict[str, BDRate]]) -> str | None:
-    """The ROI setting with the lowest comparable pchip BD-rate against A1, stable fits first."""
+def best_roi(bd: dict[str, dict[str, BDRate]], rois: frozenset[str]) -> str | None:
+    """The ROI setting (of ``rois``) with the lowest comparable pchip BD-rate against A1, stable fits first."""
     against = bd.get(ANCHORS["A1"], {})
-    rois = [(r.pchip, m) for m, r in against.items() if m.startswith("roi") and r.pchip is not None]
+    fits = [(r.pchip, m) for m, r in against.items() if m in rois and r.pchip is not None]
     # An unstable fit (pchip and akima disagree) must not win on a lucky number.
-    stable = [(v, m) for v, m in rois if "unstable" not in against[m].flags]
-    return min(stable or rois)[1] if rois else None
+    stable = [(v, m) for v, m in fits if "unstable" not in against[m].flags]
+    return min(stable or fits)[1] if fits else None
 
 
 def equal_accuracy(cs: dict[str, Curve], reference: float, roi: str | None) -> list[dict[str, Any]]:
@@ -183,8 +191,9 @@ def analyse(
     if any(v is not None for p in points for v in p.label_scores):
         qualities.append("labels")
     cs = {q: curves(task, points, q) for q in qualities}
-    roi = best_roi(_bd_table(cs["task"]))
-    bd = {q: _bd_table(cs[q], roi) for q in qualities}
+    rois = roi_methods(points)
+    roi = best_roi(_bd_table(cs["task"]), rois)
+    bd = {q: _bd_table(cs[q], roi, rois) for q in qualities}
     results: dict[str, Any] = {
         "reference_420": {"task": 100 * reference[0], "task50": 100 * reference[1]},
         "original": {"task": 100 * original[0], "task50": 100 * original[1]},
@@ -301,7 +310,8 @@ def _resample_figures(
     out = []
     for idx in draws:
         cs = drawn(drawn.draw(idx))
-        bd = {f"{m} vs {anchor}": r.pchip for anchor, rows in _bd_table(cs, roi).items() for m, r in rows.items()}
+        table = _bd_table(cs, roi, drawn.rois)
+        bd = {f"{m} vs {anchor}": r.pchip for anchor, rows in table.items() for m, r in rows.items()}
         eq = {
             f"{row['method']} at {int(row['level'] * 100)}%": row["vs_A1_percent"]
             for row in (equal_accuracy(cs, 100 * reference, None) if reference is not None else [])
