@@ -23,7 +23,9 @@ mAP50-95 with each class's AP weighted by its ground-truth objects, with its own
 interval over the first bootstrap unit. Against pseudo ground truth a clip set holds many classes
 seen only a few times (the 7 default clips: 20 classes, 11 with 12 objects or fewer, 66 % of the
 objects persons), and each of them moves the class mean by a twentieth as one object is found or
-lost; weighted by objects, every object counts alike and the curves are monotone.
+lost; weighted by objects, every object counts alike (on those clips no curve of
+``benchmarks/results/video-roi-cascade`` is then non-monotonic, where 82 BD-rate rows on the class
+mean are).
 
 Writes ``benchmarks/results/<task>/{bdrate.json,points.csv,bdrate.md,curves.png}`` and
 ``benchmarks/results/bdrate_summary.md``. Encodes and evaluations are cached (``--cache-dir``),
