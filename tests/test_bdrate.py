@@ -412,3 +412,41 @@ def test_policies_are_also_compared_with_the_best_roi() -> None:
     assert rows["roi-d4", "pol"]["pchip"] == pytest.approx(100 * (0.6 / 0.9 - 1), abs=0.1)
     assert ("roi-d4", "uniform") not in rows and ("roi-d4", "roi-d8") not in rows
     assert "pol vs roi-d4" in res["bootstrap"]["bd_rate_pchip"]
+
+
+def _detection_points(method: str, family: str, bits_scale: float) -> list[Any]:
+    """Four points of 20 one-object frames of one class: fewer objects found as QP rises (alike in each half)."""
+    from semrl.bench.runner import PointResult
+    from semrl.fidelity.detection import FrameMatches
+
+    out = []
+    for k, qp in enumerate((22, 30, 38, 46)):
+        found = 10 - 2 * k - (1 if family == "policy" and k else 0)  # of every 10 frames
+        scores = [
+            FrameMatches(np.full((1, 10), i % 10 < found), np.array([0.9 - 0.01 * i], np.float32), np.array([0]),
+                         np.array([0]))
+            for i in range(20)
+        ]  # fmt: skip
+        bits = [int(bits_scale * 40_000 / 2**k)] * 20
+        out.append(PointResult(method, family, qp, f"qp={qp}", bits, [10_000.0] * 20, scores,
+                               [40.0 - k] * 20, [40.0 - k] * 20, [0.9] * 20, 0.0, float(qp)))  # fmt: skip
+    return out
+
+
+def test_each_item_alone_on_the_task_metric_and_on_objects() -> None:
+    from semrl.bench.report import analyse, markdown
+
+    points = [*_detection_points("uniform", "A1", 1.0), *_detection_points("pol", "policy", 0.7)]
+    items = {"first": np.arange(10), "second": np.arange(10, 20)}
+    res = analyse("detection", points, (0.9, 0.9), (0.9, 0.9), items=items)
+    assert set(res["per_item"]) == set(res["per_item_objects"]) == {"first", "second"}
+    # one class: weighting classes by their objects changes nothing
+    for name in items:
+        value = res["per_item"][name]["pol"]["pchip"]
+        assert value is not None and value < 0
+        assert res["per_item_objects"][name]["pol"]["pchip"] == pytest.approx(value)
+    text = markdown("detection", "mAP50-95", "bpp", res, {
+        "command": "c", "data": "d", "items": 2, "frames": 20, "x265": "x", "x265_patch_hash": "h", "preset": "p",
+        "weights": "w", "run_seconds": 1.0, "machine": "m",
+    })  # fmt: skip
+    assert "BD-rate vs A1 on `objects`" in text and "BD-rate vs A1 on the task metric" in text

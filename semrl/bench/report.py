@@ -208,11 +208,14 @@ def analyse(
     if label_reference is not None:
         results["reference_420"]["labels"] = 100 * label_reference[0]
     if items is not None and len(items) > 1:
-        drawn = TaskCurves(task, points)
-        results["per_item"] = {
-            name: {m: r.to_dict() for m, r in _bd_table(drawn(drawn.draw(idx))).get("uniform", {}).items()}
-            for name, idx in items.items()
-        }
+        for key, quality in (("per_item", "task"), ("per_item_objects", "objects")):
+            if quality not in qualities:
+                continue
+            drawn = TaskCurves(task, points, quality)
+            results[key] = {
+                name: {m: r.to_dict() for m, r in _bd_table(drawn(drawn.draw(idx))).get("uniform", {}).items()}
+                for name, idx in items.items()
+            }
     for row in results["bd_rate"]:
         if row["quality"] == "task50" and row["comparable"]:
             main = bd["task"].get(row["anchor"], {}).get(row["method"])
@@ -419,16 +422,18 @@ def markdown(task: str, metric: str, unit: str, results: dict[str, Any], descrip
         for k, v in {**b["bd_rate_pchip"], **b["equal_accuracy_vs_A1"]}.items():
             bounds = f"[{fmt(v['low'])}, {fmt(v['high'])}]"
             lines.append(f"| {k} | {fmt(v['median'])} | {bounds} | {v['valid']}/{v['total']} |")
-    if "per_item" in results:
-        methods = sorted({m for rows in results["per_item"].values() for m in rows})
+    for key, title in (("per_item", "the task metric"), ("per_item_objects", "`objects`")):
+        if key not in results:
+            continue
+        methods = sorted({m for rows in results[key].values() for m in rows})
         lines += [
             "",
-            "## Each item alone: BD-rate vs A1 on the task metric (pchip, %)",
+            f"## Each item alone: BD-rate vs A1 on {title} (pchip, %)",
             "",
             "| item | " + " | ".join(methods) + " |",
             "|---|" + "---|" * len(methods),
         ]
-        for name, rows in results["per_item"].items():
+        for name, rows in results[key].items():
             cells = [fmt(rows[m]["pchip"]) if m in rows else "—" for m in methods]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
