@@ -236,8 +236,17 @@ def _kill_one_task(stop: threading.Event, killed: list[int]) -> None:
 @pytest.mark.weights
 @pytest.mark.slow
 def test_coco8_tables_through_ray_equal_the_local_ones_even_when_a_worker_dies(ray_local: Any, tmp_path: Path) -> None:
+    import torch
+
     pictures = _coco8_pictures()
-    local = build_tables(pictures, cache_dir=tmp_path / "local", workers=1, **_real_factories())
+    # Ray starts its workers with OMP_NUM_THREADS=1; torch's float sums depend on its thread count,
+    # so the local build runs on one thread too (with two, 'dsem' differs in the last bits).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local = build_tables(pictures, cache_dir=tmp_path / "local", workers=1, **_real_factories())
+    finally:
+        torch.set_num_threads(threads)
     remote = build_tables(pictures, cache_dir=tmp_path / "ray", ray="local", **_real_factories())
     _tables_equal(local, remote)
 
