@@ -239,8 +239,10 @@ def test_coco8_tables_through_ray_equal_the_local_ones_even_when_a_worker_dies(r
     import torch
 
     pictures = _coco8_pictures()
-    # Ray starts its workers with OMP_NUM_THREADS=1; torch's float sums depend on its thread count,
-    # so the local build runs on one thread too (with two, 'dsem' differs in the last bits).
+    # semrl's Ray tasks (and its pool workers) run torch on one thread (semrl.cluster._execute,
+    # envs.tables._init_worker); the in-process build keeps the caller's count, and torch's float
+    # sums depend on it, so the local build here runs on one thread too (with two, 'dsem' differs
+    # in the last bits).
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
