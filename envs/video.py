@@ -9,22 +9,33 @@ the frame just submitted, :class:`envs.codecs.X265ClipCodec`), exactly as the vi
 codes its low-delay P anchor, so the agent meets the references it will meet there.
 
 *The action* is a pair: the frame's QP offset ``f`` relative to the operating point's base QP, and
-an object boost ``s``; every block (a 64x64 CTU by default, or a 16x16 quantisation group) that
-touches the task net's objects on the original frame (grown by ``dilation`` pixels) is coded at
-``base + f - s``, every other block at ``base + f``. The frame-level part is where the measured
-gain on video lies: on the random-access benchmark x265's own frame-level allocation (B-frame QP
-offsets and cuTree's propagation of reference importance) saves about 25 % against constant QP
-while a per-block recipe on top of constant QP saves about 6 % (``benchmarks/results/video-ra``); a
-low-delay P stream has no B-frames, so the agent is given the frame QP and learns when a frame is
-worth spending on (it is referenced by the frames after it) and when not. The block part is the
-region-of-interest decision. It is made per CTU by default: on the held-out clips ROI at 16x16 cost
-26 % more bits than constant QP where ROI per CTU saved 7 % (the finer grid's delta-QP signalling,
-and the detector reads context around a person that a tight 16x16 map codes coarsely). Joining both
-in one ``Discrete(len(frame_offsets) * len(object_boosts))`` action keeps uniform coding
-(``f = s = 0``) one action and lets DQN or PPO learn it. The frame offset moves by at most ``max_step`` (3) QP
-steps from one frame to the next (the action is clamped, in training and at inference alike), so
-the decoded quality does not flicker; the objects' blocks follow the objects, and the background's
-QP stays put where the scene does.
+an object boost ``s``, both over the reference coding (below): every block (a 64x64 CTU by default,
+or a 16x16 quantisation group) that touches the task net's objects on the original frame (grown by
+``dilation`` pixels) is coded at ``base + c + f - D - s``, every other block at
+``base + c + f + D``, where ``c`` is the reference's frame offset and ``D`` its ROI delta. The frame-level part is
+where the measured gain on video lies: on the random-access benchmark x265's own frame-level
+allocation (B-frame QP offsets and cuTree's propagation of reference importance) saves about 25 %
+against constant QP while a per-block recipe on top of constant QP saves about 6 %
+(``benchmarks/results/video-ra``); a low-delay P stream has no B-frames, so the agent is given the
+frame QP and learns when a frame is worth spending on (it is referenced by the frames after it) and
+when not. The block part is the region-of-interest decision. It is made per CTU by default: on the
+held-out clips ROI at 16x16 cost 26 % more bits than constant QP where ROI per CTU saved 7 % (the
+finer grid's delta-QP signalling, and the detector reads context around a person that a tight 16x16
+map codes coarsely). Joining both in one ``Discrete(len(frame_offsets) * len(object_boosts))``
+action keeps the reference coding (``f = s = 0``) one action and lets DQN or PPO learn it; a
+negative boost (down to ``-D``) gives the objects back some of the reference's ROI where the
+detector does not need it. The frame offset moves by at most ``max_step`` (3) QP steps from one
+frame to the next (the action is clamped, in training and at inference alike), so the decoded
+quality does not flicker; the objects' blocks follow the objects, and the background's QP stays put
+where the scene does.
+
+*By default the frame offset is fixed at 0* (``frame_offsets`` ``(0,)``), and the agent decides the
+objects' boost (-4, 0, +4, +8) frame by frame over the reference coding: trained with the same
+command, steps and clips with frame offsets -3..+9 as well, the policy did worse than the
+reference alone on the three held-out clips (+3.3 % BD-rate against constant QP on the
+object-weighted mAP50-95, where the reference saves 5.7 %): it moved along the rate-accuracy curve
+(coarser at the fine base QPs, finer at the coarse ones) and broke the cascade's temporal pattern
+(``benchmarks/results/video-policy-roi-reference``). The frame-level saving is the reference's.
 
 *The state* carries what a frame-level decision needs from the past, all of it computed from the
 original frames, the task net's objects on them and the decisions so far, so that a policy
@@ -39,17 +50,25 @@ held-out clips, pooled, under both GOPs (``benchmarks/results/video-position-abl
 actually spent are left out on purpose: the benchmark and ``semrl encode`` call a policy before
 they code a frame, and the rate is the operating point's business, set by the base QP.
 
-*The reference coding* is a temporal QP cascade (``cascade``, default HEVC's HM low-delay P
-pattern: every 4th frame from an IDR frame is coded at the base QP, the others 1 or 2 QP
-coarser; the IDR frame at the base). Measured on the 7 benchmark clips it alone saves 10.6 %
-against constant QP on mAP50-95 ([-12.7, -0.9] % over clips) and 26 % against x265's CRF with AQ
-and cuTree, where the video policy trained against constant QP saved nothing
-(``benchmarks/results/video-schedules``): the frames the next ones lean on are worth more, and a
-fixed pattern captures most of that without learning it from a noisy per-frame signal. The
-agent's frame offset is added to the cascade's, so it learns where to depart from it (scene
-change, objects appearing, a static scene) and what the objects get. Episodes are low-delay P;
-under random access, where x265's B-frames decide which frames are referenced, a policy applies
-its decisions over the B-frame layers instead (:data:`LAYER_OFFSETS`, the anchors at the base).
+*The reference coding* is the best fixed schedule found on the training clips: a temporal QP
+cascade over groups of 8 frames (``cascade`` (0, 4, 3, 4, 2, 4, 3, 4): every 8th frame from an IDR
+frame at the base QP, the 4th between them 2 QP coarser, the odd ones 4), the IDR frame 3 QP finer
+(``idr``, since every frame of its period leans on it), and ROI with D = 4 on top (``roi``: the
+blocks touching the objects 4 QP finer than the frame, the others 4 coarser). This is
+``cascade8_roi4`` of ``benchmarks/video_schedules.py``, chosen on the four training clips among
+IDR offsets, the HM and 8-frame cascades and ROI deltas, then measured on the three held-out
+clips: -5.7 % BD-rate against constant QP on the object-weighted mAP50-95 (interval over clips
+[-6.4, -1.9] %) and -18.5 % on the class mean, where the policy trained against HM's cascade
+alone saved -7.1 % with an interval crossing zero and lost to constant QP on 4 of the 7 clips
+(``benchmarks/results/video-roi-cascade``): the frames the next ones lean on, and the blocks the
+detector reads, are worth more, and a fixed pattern captures much of that without learning it from
+a noisy per-frame signal. The agent's decisions are added to the reference's, so it learns where
+to depart from it (scene change, objects appearing, a static scene, objects the detector finds
+anyway) rather than relearning it. ``cascade`` (0, 2, 1, 2) with ``idr`` and ``roi`` 0 is HM's
+low-delay P pattern, the previous policy's reference. Episodes are low-delay P; under random
+access, where x265's B-frames decide which frames are referenced, a policy applies its decisions
+over the B-frame layers instead (:data:`LAYER_OFFSETS`, the anchors at the base, the IDR frame at
+``idr``), with the same ROI.
 
 *The reward* prices what the frame costs against what it keeps, relative to the reference coding
 of the same frames at the same base QP (precomputed per training segment, :func:`build_segments`):
@@ -125,8 +144,10 @@ class VideoSettings:
     """The settings that define the video MDP (saved beside every video policy; must match to load it).
 
     Attributes:
-        frame_offsets: Frame QP offsets relative to the base QP.
-        object_boosts: How many QP steps finer the blocks touching objects are coded than the frame.
+        frame_offsets: Frame QP offsets over the reference coding's (default ``(0,)``: the
+            reference's frame QPs, the agent decides the boost; module docstring).
+        object_boosts: How many QP steps finer than the reference's the blocks touching objects
+            are coded.
         base_qps: Base QPs episodes are drawn from.
         episode_frames: Frames per episode.
         dilation: Pixels the objects' region is grown by before the blocks touching it are found.
@@ -140,13 +161,20 @@ class VideoSettings:
             best anchor) or 16 (16x16 quantisation groups).
         cascade: The reference coding's frame QP offsets by position in each group of
             ``len(cascade)`` frames (:meth:`cascade_offset`); the agent's frame offset is added to
-            them, and its reward is relative to coding the cascade alone. The default is HEVC's
-            HM low-delay P pattern (every 4th frame finest); ``(0,)`` is uniform coding, which
-            policies saved before this setting existed were trained against.
+            them, and its reward is relative to the reference coding. The default is the 8-frame
+            cascade of ``benchmarks/video_schedules.py`` (``cascade8``); ``(0, 2, 1, 2)`` is
+            HEVC's HM low-delay P pattern, and ``(0,)`` uniform coding, which policies saved
+            before this setting existed were trained against.
+        idr: The reference coding's QP offset of each IDR frame, which every later frame of its
+            period leans on (0 for policies saved before this setting existed).
+        roi: The reference coding's ROI delta D: the blocks touching the objects ``D`` QP finer
+            than the frame, the others ``D`` coarser (A3's recipe on top of the cascade; 0: none,
+            as for policies saved before this setting existed). The agent's boost moves the
+            objects' blocks further (negative boosts, down to ``-roi``, give some of it back).
     """
 
-    frame_offsets: tuple[int, ...] = (-3, 0, 3, 6, 9)
-    object_boosts: tuple[int, ...] = (0, 4, 8)
+    frame_offsets: tuple[int, ...] = (0,)
+    object_boosts: tuple[int, ...] = (-4, 0, 4, 8)
     base_qps: tuple[int, ...] = (22, 27, 32, 37, 42, 47, 51)
     episode_frames: int = 32
     dilation: int = 16
@@ -156,15 +184,23 @@ class VideoSettings:
     gamma: float = 0.95
     max_step: int | None = 3
     block: int = CTU_SIZE
-    cascade: tuple[int, ...] = (0, 2, 1, 2)
+    cascade: tuple[int, ...] = (0, 4, 3, 4, 2, 4, 3, 4)
+    idr: int = -3
+    roi: int = 4
 
     def __post_init__(self) -> None:
         if not self.frame_offsets or not self.object_boosts or not self.base_qps:
             raise InvalidInputError("video settings need frame offsets, object boosts and base QPs")
         if 0 not in self.frame_offsets or 0 not in self.object_boosts:
             raise InvalidInputError("frame offset 0 and boost 0 (the reference coding) must be actions")
-        if min(self.object_boosts) < 0 or not all(QP_MIN <= b <= QP_MAX for b in self.base_qps):
-            raise InvalidInputError(f"boosts must be >= 0 and base QPs in {QP_MIN}..{QP_MAX}")
+        if not 0 <= self.roi <= MAX_CASCADE or abs(self.idr) > MAX_CASCADE:
+            raise InvalidInputError(f"roi must be in 0..{MAX_CASCADE} and idr within +-{MAX_CASCADE}, "
+                                    f"got roi {self.roi}, idr {self.idr}")  # fmt: skip
+        if min(self.object_boosts) < -self.roi or not all(QP_MIN <= b <= QP_MAX for b in self.base_qps):
+            raise InvalidInputError(
+                f"boosts must be >= -roi ({-self.roi}: objects never coarser than their frame) and base QPs "
+                f"in {QP_MIN}..{QP_MAX}, got boosts {self.object_boosts}, base QPs {self.base_qps}"
+            )
         if self.episode_frames < 2 or self.rate_weight <= 0 or not 0 <= self.gamma <= 1:
             raise InvalidInputError("episode_frames >= 2, rate_weight > 0 and gamma in 0..1 are required")
         if self.block not in (BLOCK_SIZE, CTU_SIZE):
@@ -180,16 +216,18 @@ class VideoSettings:
     def cascade_offset(self, frame_index: int, gop: GopLayout | None = None) -> int:
         """The reference coding's QP offset of a clip's frame.
 
-        Low delay (``gop`` None, as in training, or without B-frames): :func:`cascade_offset` of
-        ``cascade`` at the frame's position since its IDR frame. Random access: by the frame's
-        temporal layer (:data:`LAYER_OFFSETS`), since x265's B-frames set which frames are
-        referenced; uniform coding (``cascade`` ``(0,)``) stays uniform.
+        An IDR frame: ``idr``. Other frames, low delay (``gop`` None, as in training, or without
+        B-frames): :func:`cascade_offset` of ``cascade`` at the frame's position since its IDR
+        frame. Random access: by the frame's temporal layer (:data:`LAYER_OFFSETS`), since x265's
+        B-frames set which frames are referenced; uniform coding (``cascade`` ``(0,)``) stays
+        uniform.
         """
-        if gop is None:
-            return cascade_offset(self.cascade, frame_index)
-        if gop.bframes and self.cascade != (0,):
+        position = frame_index if gop is None else gop.position(frame_index)
+        if position == 0:
+            return self.idr
+        if gop is not None and gop.bframes and self.cascade != (0,):
             return LAYER_OFFSETS[gop.layer(frame_index)]
-        return cascade_offset(self.cascade, gop.position(frame_index))
+        return cascade_offset(self.cascade, position)
 
     @property
     def n_actions(self) -> int:
@@ -221,7 +259,10 @@ class VideoSettings:
         """Inverse of :meth:`to_dict`."""
         tuples = ("frame_offsets", "object_boosts", "base_qps", "cascade")
         values: dict[str, Any] = {k: tuple(int(x) for x in v) if k in tuples else v for k, v in d.items()}
-        values.setdefault("cascade", (0,))  # saved before the setting existed: trained against uniform coding
+        # Saved before these settings existed: trained against uniform coding, no IDR offset, no ROI.
+        values.setdefault("cascade", (0,))
+        values.setdefault("idr", 0)
+        values.setdefault("roi", 0)
         return VideoSettings(**values)
 
 
@@ -239,22 +280,23 @@ def frame_offsets_map(
     dilation: int,
     block: int = CTU_SIZE,
     *,
+    roi: int = 0,
     touched: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.int32]:
-    """Offsets on the ``block`` grid of a frame of ``shape``: ``f - s`` on blocks touching the region, else ``f``.
+    """Offsets on the ``block`` grid of a frame: ``f - roi - s`` on blocks touching the region, others ``f + roi``.
 
-    Clipped so that every block's QP (base + offset) stays in 0..51. ``touched``: the blocks
-    touching the region grown by ``dilation``, when already computed
-    (:attr:`VideoObserver.touched`).
+    Clipped so that every block's QP (base + offset) stays in 0..51. ``roi``: the reference
+    coding's ROI delta (:attr:`VideoSettings.roi`). ``touched``: the blocks touching the region
+    grown by ``dilation``, when already computed (:attr:`VideoObserver.touched`).
     """
     grid = ctu_grid(shape[1], shape[0], block)
-    if not boost:
+    if not boost and not roi:
         inside = np.zeros(grid, bool)
     elif touched is not None and touched.shape == grid:
         inside = touched
     else:
         inside = roi_blocks(region, grid, dilation, block)
-    offsets = np.where(inside, frame_offset - boost, frame_offset)
+    offsets = np.where(inside, frame_offset - roi - boost, frame_offset + roi)
     qp = np.clip(base_qp + offsets, QP_MIN, QP_MAX)
     result: NDArray[np.int32] = (qp - base_qp).astype(np.int32)
     return result
@@ -481,14 +523,17 @@ class Segment:
 def code_segment(
     segment: Segment, codec: ClipCodec, detector: Detector, base_qp: int, settings: VideoSettings
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """Code a segment as the reference coding does (``settings.cascade``) at a base QP: bits, loss terms per frame."""
+    """Code a segment as the reference coding does (cascade, IDR, ROI) at a base QP: bits, loss terms per frame."""
     h, w = segment.shape
+    s = settings
     session = codec.open(w, h, base_qp)
     try:
         bits, recons = [], []
         for i, frame in enumerate(segment.frames):
-            offset = settings.cascade_offset(i)
-            grid = frame_offsets_map(None, (h, w), offset, 0, base_qp, 0, settings.block) if offset else None
+            offset = s.cascade_offset(i)
+            grid = None
+            if offset or s.roi:
+                grid = frame_offsets_map(segment.region(i), (h, w), offset, 0, base_qp, s.dilation, s.block, roi=s.roi)
             coded = session.code(frame, grid)
             bits.append(coded.bits)
             recons.append(coded.recon)
@@ -545,6 +590,8 @@ def build_segments(
     for name, frames in tqdm(pieces, desc="video segments", unit="segment", disable=not progress):
         digest = hashlib.sha256(b"".join(f.tobytes() for f in frames)).hexdigest()
         ident = f"{VIDEO_TABLE_VERSION}:{digest}:{codec.fingerprint}:{detector.fingerprint}:{settings.cascade}"
+        if settings.idr or settings.roi:  # keys of tables built before these settings existed stay valid
+            ident += f":idr={settings.idr}:roi={settings.roi}:dil={settings.dilation}:b={settings.block}"
         key = hashlib.sha256(ident.encode()).hexdigest()
         path = cache / f"{key}.npz"
         segment = _load_segment(path, name, frames, settings.base_qps)
@@ -706,7 +753,7 @@ class VideoQPEnv(gym.Env[NDArray[np.float32], np.int64]):
         s, t = self._segment, self._t
         coded_offset = frame_offset + self.settings.cascade_offset(t)
         offsets = frame_offsets_map(s.region(t), s.shape, coded_offset, boost, self._base, self.settings.dilation,
-                                    self.settings.block)  # fmt: skip
+                                    self.settings.block, roi=self.settings.roi)  # fmt: skip
         coded = self._session.code(s.frames[t], offsets)
         decoded = self.detector([coded.recon])[0]
         loss = frame_loss(s.objects[t], decoded, s.shape, self.settings.false_weight)

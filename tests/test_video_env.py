@@ -30,7 +30,8 @@ from semrl.semantics.fakes import FakeVideoDetector
 from semrl.semantics.maps import TaskOutput
 
 H, W = 96, 128  # a 6 x 8 grid of 16x16 blocks
-SETTINGS = VideoSettings(episode_frames=6, base_qps=(32, 37, 42), max_step=None, block=16)
+SETTINGS = VideoSettings(frame_offsets=(-3, 0, 3, 6, 9), object_boosts=(-4, 0, 4), episode_frames=6,
+                         base_qps=(32, 37, 42), max_step=None, block=16)  # fmt: skip
 
 
 def _clip(n: int = 12, seed: int = 0) -> list[np.ndarray]:
@@ -90,19 +91,27 @@ def test_settings_actions_round_trip() -> None:
         s.decode(s.n_actions)
     with pytest.raises(InvalidInputError, match="reference coding"):
         VideoSettings(frame_offsets=(3, 6))
-    # The reference cascade: HM's low-delay P pattern by default; the IDR frame at the base.
-    assert [s.cascade_offset(i) for i in range(9)] == [0, 2, 1, 2, 0, 2, 1, 2, 0]
-    assert [VideoSettings(cascade=(0,)).cascade_offset(i) for i in range(3)] == [0, 0, 0]
+    # The reference cascade: 8 frames deep by default, the IDR frame 3 QP finer than the base.
+    assert [s.cascade_offset(i) for i in range(9)] == [-3, 4, 3, 4, 2, 4, 3, 4, 0]
+    hm = VideoSettings(cascade=(0, 2, 1, 2), idr=0)
+    assert [hm.cascade_offset(i) for i in range(9)] == [0, 2, 1, 2, 0, 2, 1, 2, 0]
+    assert [VideoSettings(cascade=(0,), idr=0).cascade_offset(i) for i in range(3)] == [0, 0, 0]
     # It restarts at every IDR frame; under random access it follows x265's B-frame layers instead.
-    assert [s.cascade_offset(i, GopLayout(keyint=6)) for i in range(8)] == [0, 2, 1, 2, 0, 2, 0, 2]
+    assert [s.cascade_offset(i, GopLayout(keyint=6)) for i in range(8)] == [-3, 4, 3, 4, 2, 4, -3, 4]
     ra = GopLayout(bframes=4, pyramid=True)
-    assert [s.cascade_offset(i, ra) for i in range(7)] == [0, 2, 2, 1, 2, 0, 2]
-    assert [VideoSettings(cascade=(0,)).cascade_offset(i, ra) for i in range(4)] == [0, 0, 0, 0]
-    old = {k: v for k, v in s.to_dict().items() if k != "cascade"}  # saved before the setting existed
-    assert VideoSettings.from_dict(old).cascade == (0,)
+    assert [s.cascade_offset(i, ra) for i in range(7)] == [-3, 2, 2, 1, 2, 0, 2]
+    assert [VideoSettings(cascade=(0,), idr=0).cascade_offset(i, ra) for i in range(4)] == [0, 0, 0, 0]
+    # Saved before the settings existed: uniform coding, no IDR offset, no ROI.
+    earlier = VideoSettings(object_boosts=(0, 4, 8), cascade=(0,), idr=0, roi=0)
+    old = {k: v for k, v in earlier.to_dict().items() if k not in ("cascade", "idr", "roi")}
+    assert VideoSettings.from_dict(old) == earlier
     for bad in ((), (2, 0), (0, 13)):
         with pytest.raises(InvalidInputError, match="cascade"):
             VideoSettings(cascade=bad)
+    for bad_settings in ({"roi": -1}, {"roi": 13}, {"idr": -13}, {"object_boosts": (-5, 0)}):
+        with pytest.raises(InvalidInputError, match="roi"):
+            VideoSettings(**bad_settings)  # type: ignore[arg-type]
+    assert VideoSettings(roi=0, object_boosts=(0, 4)).roi == 0
 
 
 def test_offsets_map_boosts_the_blocks_touching_objects() -> None:
@@ -117,6 +126,11 @@ def test_offsets_map_boosts_the_blocks_touching_objects() -> None:
     assert (frame_offsets_map(None, (H, W), 0, 8, 32, 0, 16) == 0).all()
     ctus = frame_offsets_map(region, (H, W), 3, 8, 32, 0)  # the default: one offset per CTU
     assert ctus.tolist() == [[-5, 3], [3, 3]]
+    # The reference's ROI: objects D finer than the frame, the rest D coarser; the boost moves the objects only.
+    roi = frame_offsets_map(region, (H, W), 3, 0, 32, 0, 16, roi=4)
+    assert set(roi[1, 2:4]) == {-1} and (roi[0] == 7).all() and ((roi == -1).sum(), (roi == 7).sum()) == (2, 46)
+    assert set(frame_offsets_map(region, (H, W), 3, -4, 32, 0, 16, roi=4)[1, 2:4]) == {3}
+    assert (frame_offsets_map(None, (H, W), 0, 0, 32, 0, 16, roi=4) == 4).all()
 
 
 def test_frame_loss_grades_objects_and_false_detections() -> None:
@@ -145,13 +159,20 @@ def test_check_env_and_registered_id(segments: list) -> None:  # type: ignore[ty
 
 def test_reference_coding_follows_the_cascade(tmp_path: Path) -> None:
     detector, codec = FakeVideoDetector(), FakeClipCodec()
-    flat = replace(SETTINGS, cascade=(0,))
-    cascaded = build_segments([("a", _clip(6))], codec, detector, SETTINGS, cache_dir=tmp_path)[0]
+    flat = replace(SETTINGS, cascade=(0,), idr=0, roi=0, object_boosts=(0, 4))
+    hm = replace(flat, cascade=(0, 2, 1, 2))
+    cascaded = build_segments([("a", _clip(6))], codec, detector, hm, cache_dir=tmp_path)[0]
     uniform = build_segments([("a", _clip(6))], codec, detector, flat, cache_dir=tmp_path)[0]
     a, b = cascaded.reference_bits[37], uniform.reference_bits[37]
     assert a[0] == b[0]  # the IDR frame at the base in both
     assert a[1] < b[1] and a[2] < b[2]  # frames 1 and 2 are 2 and 1 QP coarser in the cascade
     assert len(list(tmp_path.iterdir())) == 2  # one table each: the cascade is part of the key
+    # The IDR offset and the ROI part are the reference's too, and part of the key.
+    finer_idr = build_segments([("a", _clip(6))], codec, detector, replace(hm, idr=-3), cache_dir=tmp_path)[0]
+    assert finer_idr.reference_bits[37][0] > a[0]
+    with_roi = build_segments([("a", _clip(6))], codec, detector, replace(hm, roi=4), cache_dir=tmp_path)[0]
+    assert not np.array_equal(with_roi.reference_bits[37], a)
+    assert len(list(tmp_path.iterdir())) == 4
 
 
 def test_the_reference_action_scores_zero_at_every_step(segments: list) -> None:  # type: ignore[type-arg]
@@ -184,8 +205,8 @@ def test_state_is_carried_from_frame_to_frame(segments: list) -> None:  # type: 
 
 
 def test_the_frame_offset_moves_by_at_most_max_step(segments: list) -> None:  # type: ignore[type-arg]
-    steady = VideoSettings(episode_frames=6, base_qps=(32, 37, 42), block=16)
-    assert steady.max_step == 3
+    steady = replace(SETTINGS, max_step=3)
+    assert VideoSettings().max_step == 3
     env = VideoQPEnv(segments, FakeClipCodec(), FakeVideoDetector(), steady)
     env.reset(options={"segment": 0, "base_qp": 37})
     used = [env.step(steady.action_of(f, 0))[4]["frame_offset"] for f in (9, -3, -3, 9, 9, 0)]
@@ -255,8 +276,9 @@ def test_trained_video_policy_loads_and_matches_the_env(segments: list, tmp_path
         frame_offset, boost = SETTINGS.decode(policy.act(obs))
         frame_offset = observer.steady(frame_offset)
         observer.record(frame_offset, boost)
-        coded = frame_offset + SETTINGS.cascade_offset(i)  # over the reference cascade
-        np.testing.assert_array_equal(offsets, frame_offsets_map(region, (H, W), coded, boost, 37, 16, 16))
+        coded = frame_offset + SETTINGS.cascade_offset(i)  # over the reference cascade, with its ROI
+        expected = frame_offsets_map(region, (H, W), coded, boost, 37, 16, 16, roi=SETTINGS.roi)
+        np.testing.assert_array_equal(offsets, expected)
     # A later IDR frame starts a fresh state, as a training episode does; the frames after it carry it.
     idr_state: dict[str, object] = {}
     observers = []
@@ -273,8 +295,9 @@ def test_trained_video_policy_loads_and_matches_the_env(segments: list, tmp_path
         frame_offset, boost = SETTINGS.decode(policy.act(observer.observe(f, region, boxes, 37)))
         frame_offset = observer.steady(frame_offset)
         observer.record(frame_offset, boost)
-        coded = frame_offset + (0, 2, 2, 1, 2, 0)[i]
-        np.testing.assert_array_equal(offsets, frame_offsets_map(region, (H, W), coded, boost, 37, 16, 16))
+        coded = frame_offset + (SETTINGS.idr, 2, 2, 1, 2, 0)[i]
+        expected = frame_offsets_map(region, (H, W), coded, boost, 37, 16, 16, roi=SETTINGS.roi)
+        np.testing.assert_array_equal(offsets, expected)
 
     # The encoder's side: from the YUV picture's luma, with no RGB (needs_rgb False), the same decisions.
     assert not needs_rgb(policy)

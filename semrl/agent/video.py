@@ -102,7 +102,7 @@ class VideoPolicy:
         frame_offset = observer.steady(frame_offset)
         observer.record(frame_offset, boost)
         coded_offset = frame_offset + reference
-        return frame_offsets_map(region, (h, w), coded_offset, boost, base, s.dilation, s.block,
+        return frame_offsets_map(region, (h, w), coded_offset, boost, base, s.dilation, s.block, roi=s.roi,
                                  touched=observer.touched)  # fmt: skip
 
 
