@@ -216,15 +216,15 @@ class VideoSettings:
     def cascade_offset(self, frame_index: int, gop: GopLayout | None = None) -> int:
         """The reference coding's QP offset of a clip's frame.
 
-        An IDR frame: ``idr``. Other frames, low delay (``gop`` None, as in training, or without
-        B-frames): :func:`cascade_offset` of ``cascade`` at the frame's position since its IDR
-        frame. Random access: by the frame's temporal layer (:data:`LAYER_OFFSETS`), since x265's
-        B-frames set which frames are referenced; uniform coding (``cascade`` ``(0,)``) stays
-        uniform.
+        An IDR frame: ``idr`` (0 under all-intra, where no frame leans on it). Other frames, low delay
+        (``gop`` None, as in training, or without B-frames): :func:`cascade_offset` of ``cascade`` at the
+        frame's position since its IDR frame. Random access: by the frame's temporal layer
+        (:data:`LAYER_OFFSETS`), since x265's B-frames set which frames are referenced; uniform coding
+        (``cascade`` ``(0,)``) stays uniform.
         """
         position = frame_index if gop is None else gop.position(frame_index)
         if position == 0:
-            return self.idr
+            return self.idr if gop is None or gop.keyint > 1 else 0
         if gop is not None and gop.bframes and self.cascade != (0,):
             return LAYER_OFFSETS[gop.layer(frame_index)]
         return cascade_offset(self.cascade, position)

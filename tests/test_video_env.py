@@ -100,6 +100,7 @@ def test_settings_actions_round_trip() -> None:
     assert [s.cascade_offset(i, GopLayout(keyint=6)) for i in range(8)] == [-3, 4, 3, 4, 2, 4, -3, 4]
     ra = GopLayout(bframes=4, pyramid=True)
     assert [s.cascade_offset(i, ra) for i in range(7)] == [-3, 2, 2, 1, 2, 0, 2]
+    assert [s.cascade_offset(i, GopLayout(keyint=1)) for i in range(3)] == [0, 0, 0]  # all-intra: nothing leans on it
     assert [VideoSettings(cascade=(0,), idr=0).cascade_offset(i, ra) for i in range(4)] == [0, 0, 0, 0]
     # Saved before the settings existed: uniform coding, no IDR offset, no ROI.
     earlier = VideoSettings(object_boosts=(0, 4, 8), cascade=(0,), idr=0, roi=0)
