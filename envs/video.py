@@ -240,7 +240,16 @@ class VideoSettings:
         return self.action_of(0, 0)
 
     def action_of(self, frame_offset: int, boost: int) -> int:
-        """The action index of a (frame offset, boost) pair."""
+        """The action index of a (frame offset, boost) pair.
+
+        Raises:
+            InvalidInputError: A frame offset or boost that is not one of the settings' actions.
+        """
+        if frame_offset not in self.frame_offsets or boost not in self.object_boosts:
+            raise InvalidInputError(
+                f"({frame_offset}, {boost}) is not an action: frame offsets {self.frame_offsets}, "
+                f"boosts {self.object_boosts}"
+            )
         return self.frame_offsets.index(frame_offset) * len(self.object_boosts) + self.object_boosts.index(boost)
 
     def decode(self, action: int) -> tuple[int, int]:

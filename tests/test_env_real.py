@@ -69,7 +69,7 @@ def test_video_episode_with_real_encoder_and_detector(tmp_path: Path) -> None:
 
     clips = load_clips([root / "videos-extra" / "bgslibrary_video03_320x240.avi"], max_frames=8)
     assert len(clips[0][1]) == 8 and clips[0][1][0].shape == (240, 320, 3)
-    settings = VideoSettings(episode_frames=4, base_qps=(37, 42))
+    settings = VideoSettings(episode_frames=4, base_qps=(37, 42), frame_offsets=(0, 9))  # the default reference
     codec, detector = X265ClipCodec("ultrafast"), YoloDetector(device="cpu")
     segments = build_segments(clips, codec, detector, settings, cache_dir=tmp_path)
     assert len(segments) == 2 and sum(len(o.boxes) for o in segments[0].objects) > 0  # people in the scene

@@ -89,6 +89,8 @@ def test_settings_actions_round_trip() -> None:
     assert VideoSettings.from_dict(s.to_dict()) == s
     with pytest.raises(InvalidInputError):
         s.decode(s.n_actions)
+    with pytest.raises(InvalidInputError, match="not an action"):
+        s.action_of(9, 0)  # the default MDP fixes the frame offset
     with pytest.raises(InvalidInputError, match="reference coding"):
         VideoSettings(frame_offsets=(3, 6))
     # The reference cascade: 8 frames deep by default, the IDR frame 3 QP finer than the base.
