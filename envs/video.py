@@ -27,7 +27,8 @@ negative boost (down to ``-D``) gives the objects back some of the reference's R
 detector does not need it. The frame offset moves by at most ``max_step`` (3) QP steps from one
 frame to the next (the action is clamped, in training and at inference alike), so the decoded
 quality does not flicker; the objects' blocks follow the objects, and the background's QP stays put
-where the scene does.
+where the scene does. The boost has no such limit: on the first 150 frames of PETS the shipped
+policy changes it on 73 % of frames at base QP 27 (by 3.4 QP on average) and on 11 % at 37.
 
 *By default the frame offset is fixed at 0* (``frame_offsets`` ``(0,)``), and the agent decides the
 objects' boost (-4, 0, +4, +8) frame by frame over the reference coding: trained with the same
@@ -59,7 +60,7 @@ blocks touching the objects 4 QP finer than the frame, the others 4 coarser). Th
 IDR offsets, the HM and 8-frame cascades and ROI deltas, then measured on the three held-out
 clips: -5.7 % BD-rate against constant QP on the object-weighted mAP50-95 (interval over clips
 [-6.4, -1.9] %) and -18.5 % on the class mean, where the policy trained against HM's cascade
-alone saved -7.1 % with an interval crossing zero and lost to constant QP on 4 of the 7 clips
+alone saved -7.1 % with an interval crossing zero and lost to constant QP on 3 of the 7 clips
 (``benchmarks/results/video-roi-cascade``): the frames the next ones lean on, and the blocks the
 detector reads, are worth more, and a fixed pattern captures much of that without learning it from
 a noisy per-frame signal. The agent's decisions are added to the reference's, so it learns where
