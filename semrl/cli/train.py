@@ -41,8 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--video-stride", type=int, default=d.video_stride,
                    help="--mdp image on videos: every N-th video frame is a picture (default 10)")  # fmt: skip
     p.add_argument("--mdp", choices=MDPS, default=None,
-                   help="what the policy decides: image (per-CTU QPs of pictures) or video (each frame's QP and "
-                   "its objects' boost, frame by frame on x265 low-delay P); default video for videos, else image",
+                   help="what the policy decides: image (per-CTU QPs of pictures) or video (its objects' boost over a "
+                   "temporal QP cascade with ROI, frame by frame on x265 low-delay P); default video for videos, "
+                   "else image",
                    )  # fmt: skip
     p.add_argument("--max-frames", type=int, default=None, help="video: read at most N frames of each clip")
     p.add_argument("--algo", choices=ALGORITHMS, default=d.algorithm, help=f"algorithm (default {d.algorithm})")
