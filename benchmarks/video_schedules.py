@@ -96,9 +96,9 @@ class Cascade(_WholeFrame):
         return super().fingerprint + (f":idr={self.idr}" if self.idr else "")
 
     def offset(self, inputs: PolicyInput) -> int:
-        """The offset of the frame's position in its group, counted from its IDR frame."""
-        position = inputs.gop.position(inputs.frame_index)
-        return self.idr if position == 0 else cascade_offset(self.offsets, position)
+        """The offset of the frame's position in its group, counted from its IDR frame (:func:`cascade_offset`)."""
+        gop = inputs.gop
+        return cascade_offset(self.offsets, gop.position(inputs.frame_index), self.idr, intra_only=gop.keyint == 1)
 
 
 cascade3 = Cascade((0, 3, 3, 3))

@@ -224,11 +224,9 @@ class VideoSettings:
         (``cascade`` ``(0,)``) stays uniform.
         """
         position = frame_index if gop is None else gop.position(frame_index)
-        if position == 0:
-            return self.idr if gop is None or gop.keyint > 1 else 0
-        if gop is not None and gop.bframes and self.cascade != (0,):
+        if position and gop is not None and gop.bframes and self.cascade != (0,):
             return LAYER_OFFSETS[gop.layer(frame_index)]
-        return cascade_offset(self.cascade, position)
+        return cascade_offset(self.cascade, position, self.idr, intra_only=gop is not None and gop.keyint == 1)
 
     @property
     def n_actions(self) -> int:
@@ -276,9 +274,15 @@ class VideoSettings:
         return VideoSettings(**values)
 
 
-def cascade_offset(cascade: Sequence[int], position: int) -> int:
-    """A QP cascade's offset for a frame ``position`` frames after an IDR frame (0 for the IDR, else by group place)."""
-    return 0 if position == 0 else int(cascade[position % len(cascade)])
+def cascade_offset(cascade: Sequence[int], position: int, idr: int = 0, *, intra_only: bool = False) -> int:
+    """A QP cascade's offset for a frame ``position`` frames after an IDR frame.
+
+    The IDR frame gets ``idr``, except in an all-intra stream (``intra_only``: every frame is an
+    IDR frame and none leans on another), where it gets 0; every other frame its group place's.
+    """
+    if position == 0:
+        return 0 if intra_only else idr
+    return int(cascade[position % len(cascade)])
 
 
 def frame_offsets_map(

@@ -22,6 +22,8 @@ def test_cascade_codes_its_idr_frame_at_its_own_offset_and_restarts_at_each_idr(
     # IDR -3, then the group of 8 (anchor at the base), restarting at the next IDR (keyint 12)
     assert offsets == [-3, 4, 3, 4, 2, 4, 3, 4, 0, 4, 3, 4, -3, 4]
     assert np.all(c(_input(5)) == 4) and c(_input(5)).shape == (2, 4)
+    # all-intra: every frame is an IDR frame that nothing leans on, so none is coded finer
+    assert [int(c(_input(i, gop=GopLayout(keyint=1)))[0, 0]) for i in range(3)] == [0, 0, 0]
     # a cascade with its IDR frame at the base keeps the name cached results were stored under
     assert schedules.hm_ldp.fingerprint == "cascade:0,2,1,2"
     assert c.fingerprint == "cascade:0,4,3,4,2,4,3,4:idr=-3"
