@@ -158,6 +158,11 @@ class VideoSettings:
         gamma: Discount of the agent (a frame's credit for the frames that reference it).
         max_step: The frame offset moves by at most this many QP steps from one frame to the
             next (the action's offset is clamped to it), so quality does not flicker; None: free.
+        decision_interval: Frames one decision covers: the agent decides at every
+            ``decision_interval``-th frame from the IDR frame, and the frames between keep its
+            decision (one environment step codes them all; its reward is their mean), so the
+            objects' QP does not flicker from frame to frame (1 for policies saved before this
+            setting existed: a decision every frame).
         block: The side of the blocks the boost applies to: 64 (CTUs, one QP each, as ROI's
             best anchor) or 16 (16x16 quantisation groups).
         cascade: The reference coding's frame QP offsets by position in each group of
@@ -184,6 +189,7 @@ class VideoSettings:
     reward_clip: float = 10.0
     gamma: float = 0.95
     max_step: int | None = 3
+    decision_interval: int = 8
     block: int = CTU_SIZE
     cascade: tuple[int, ...] = (0, 4, 3, 4, 2, 4, 3, 4)
     idr: int = -3
@@ -208,6 +214,8 @@ class VideoSettings:
             raise InvalidInputError(f"block must be {BLOCK_SIZE} or {CTU_SIZE}, got {self.block}")
         if self.max_step is not None and self.max_step < 1:
             raise InvalidInputError(f"max_step must be at least 1 (or None), got {self.max_step}")
+        if self.decision_interval < 1:
+            raise InvalidInputError(f"decision_interval must be at least 1 frame, got {self.decision_interval}")
         if not self.cascade or self.cascade[0] != 0 or any(abs(o) > MAX_CASCADE for o in self.cascade):
             raise InvalidInputError(
                 f"cascade must start with 0 (its anchor frame at the base QP) and stay within "
@@ -227,6 +235,10 @@ class VideoSettings:
         if position and gop is not None and gop.bframes and self.cascade != (0,):
             return LAYER_OFFSETS[gop.layer(frame_index)]
         return cascade_offset(self.cascade, position, self.idr, intra_only=gop is not None and gop.keyint == 1)
+
+    def decisions(self, frames: int) -> int:
+        """How many decisions (environment steps) ``frames`` frames from an IDR frame take."""
+        return -(-frames // self.decision_interval)
 
     @property
     def n_actions(self) -> int:
@@ -271,6 +283,7 @@ class VideoSettings:
         values.setdefault("cascade", (0,))
         values.setdefault("idr", 0)
         values.setdefault("roi", 0)
+        values.setdefault("decision_interval", 1)
         return VideoSettings(**values)
 
 
@@ -409,6 +422,8 @@ class VideoObserver:
         self._boosts: list[int] = []
         self.touched: NDArray[np.bool_] | None = None
         """The blocks (``settings.block``) touching the last observed frame's grown objects."""
+        self.action: int | None = None
+        """The decision in force (an action index), held until the next is due (:meth:`due`)."""
 
     def observe(self, frame: NDArray[np.uint8] | NDArray[np.float32], region: NDArray[np.bool_] | None,
                 boxes: NDArray[np.float32], base_qp: int) -> NDArray[np.float32]:  # fmt: skip
@@ -421,13 +436,9 @@ class VideoObserver:
             boxes: Their boxes, (N, 4) xyxy.
             base_qp: The operating point.
         """
-        luma = _luma(frame)
-        h, w = luma.shape
+        luma, inside, touched = self._take(frame, region, boxes)
         first = self._previous is None or self._previous.shape != luma.shape
         diff = np.zeros_like(luma) if first else np.abs(luma - self._previous)  # type: ignore[operator]
-        inside = region if region is not None and region.shape == (h, w) else np.zeros((h, w), bool)
-        block = self.settings.block
-        touched = self.touched = roi_blocks(inside, ctu_grid(w, h, block), self.settings.dilation, block)
         appeared, vanished = _turnover(boxes, self._previous_boxes)
         since = 0
         for o in reversed(self._offsets):
@@ -450,8 +461,37 @@ class VideoObserver:
             float(np.mean(self._offsets[-4:])) / s if self._offsets else 0.0,
             min(since / 8.0, 1.0),
         ], np.float32)  # fmt: skip
-        self._current = (luma, np.asarray(boxes, np.float32).reshape(-1, 4))
         return np.clip(obs, -1.0, 1.0)
+
+    def carry(self, frame: NDArray[np.uint8] | NDArray[np.float32], region: NDArray[np.bool_] | None,
+              boxes: NDArray[np.float32]) -> None:  # fmt: skip
+        """Take the next frame without observing it (it keeps the decision in force): :meth:`observe`'s state only.
+
+        The later observations are the same as if it had been observed; it costs a fraction of
+        :meth:`observe` (the blocks its objects touch, :attr:`touched`, are still found).
+        """
+        self._take(frame, region, boxes)
+
+    def _take(
+        self, frame: NDArray[np.uint8] | NDArray[np.float32], region: NDArray[np.bool_] | None, boxes: NDArray[Any]
+    ) -> tuple[NDArray[np.float32], NDArray[np.bool_], NDArray[np.bool_]]:
+        """The frame's luma, its objects' pixels and the blocks they touch; it becomes the current frame."""
+        luma = _luma(frame)
+        h, w = luma.shape
+        inside = region if region is not None and region.shape == (h, w) else np.zeros((h, w), bool)
+        block = self.settings.block
+        touched = self.touched = roi_blocks(inside, ctu_grid(w, h, block), self.settings.dilation, block)
+        self._current = (luma, np.asarray(boxes, np.float32).reshape(-1, 4))
+        return luma, inside, touched
+
+    @property
+    def boosts(self) -> tuple[int, ...]:
+        """The boost taken for each frame recorded so far."""
+        return tuple(self._boosts)
+
+    def due(self, position: int) -> bool:
+        """Whether a frame ``position`` frames after its IDR frame takes a new decision (or keeps :attr:`action`)."""
+        return self.action is None or position % self.settings.decision_interval == 0
 
     def steady(self, frame_offset: int) -> int:
         """The frame offset actually used: ``frame_offset`` clamped to ``max_step`` from the previous frame's."""
@@ -681,7 +721,7 @@ def video_lambdas(segments: Sequence[Segment], settings: VideoSettings) -> dict[
 
 
 class VideoQPEnv(gym.Env[NDArray[np.float32], np.int64]):
-    """Code training segments frame by frame, choosing each frame's QP offset and object boost (module docstring).
+    """Code training segments, choosing the frame QP offset and object boost every few frames (module docstring).
 
     ## Action Space
 
@@ -692,11 +732,14 @@ class VideoQPEnv(gym.Env[NDArray[np.float32], np.int64]):
 
     ``Box(-1, 1, (13,), float32)``: :data:`VIDEO_OBS_NAMES`, built by :class:`VideoObserver`.
 
+    A step codes the frames one decision covers (``decision_interval``, the last step of an
+    episode fewer when it does not divide ``episode_frames``) with the action's offsets.
+
     ## Rewards
 
     Per frame, the Lagrangian of its task loss and exact bits against the reference coding (the
-    settings' cascade) of the same frame at the same base QP (module docstring); 0 for the
-    reference action.
+    settings' cascade) of the same frame at the same base QP (module docstring); a step's reward is
+    the mean over its frames; 0 for the reference action.
 
     ## Episode End
 
@@ -734,6 +777,8 @@ class VideoQPEnv(gym.Env[NDArray[np.float32], np.int64]):
         self._t = 0
         self._observer = VideoObserver(self.settings)
         self._reference_loss = np.zeros(0)
+        self.frames_coded = 0
+        """Frames coded since the env was made (each step codes up to ``decision_interval``)."""
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -759,10 +804,36 @@ class VideoQPEnv(gym.Env[NDArray[np.float32], np.int64]):
         return self._observer.observe(s.frames[t], s.region(t), s.objects[t].boxes, self._base)
 
     def step(self, action: np.int64 | int) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
-        """Code the current frame with the action's offsets and score it."""
+        """Code the frames up to the next decision with the action's offsets and score them.
+
+        The reward is the mean of the frames' rewards; ``info`` sums their bits and losses and
+        gives the last frame's offset and boost.
+        """
         if self._session is None:
             raise InvalidInputError("call reset() before step()")
         frame_offset, boost = self.settings.decode(int(action))
+        s = self._segment
+        rewards, totals = [], {"bits": 0, "loss": 0.0, "d_bits": 0, "d_loss": 0.0}
+        while True:
+            reward, info = self._code_frame(frame_offset, boost)
+            rewards.append(reward)
+            for k in totals:
+                totals[k] += info[k]
+            self._t += 1
+            if self._t >= len(s.frames) or self._t % self.settings.decision_interval == 0:
+                break
+            self._observer.carry(s.frames[self._t], s.region(self._t), s.objects[self._t].boxes)
+        done = self._t >= len(s.frames)
+        info = {**totals, "frames": len(rewards), "frame_offset": info["frame_offset"], "boost": boost}
+        if done:
+            self._close_session()
+            obs = np.zeros(VIDEO_OBS_DIM, np.float32)
+        else:
+            obs = self._observe()
+        return obs, float(np.mean(rewards)), done, False, info
+
+    def _code_frame(self, frame_offset: int, boost: int) -> tuple[float, dict[str, Any]]:
+        """Code the current (observed) frame: its reward and figures."""
         frame_offset = self._observer.steady(frame_offset)
         s, t = self._segment, self._t
         coded_offset = frame_offset + self.settings.cascade_offset(t)
@@ -777,16 +848,9 @@ class VideoQPEnv(gym.Env[NDArray[np.float32], np.int64]):
         c = self.settings.reward_clip
         reward = -float(np.clip((d_loss / lam + self.settings.rate_weight * d_bits) / mean_bits, -c, c))
         self._observer.record(frame_offset, boost)
-        self._t += 1
-        done = self._t >= len(s.frames)
-        info = {"bits": coded.bits, "loss": loss, "d_bits": d_bits, "d_loss": d_loss,
-                "frame_offset": frame_offset, "boost": boost}  # fmt: skip
-        if done:
-            self._close_session()
-            obs = np.zeros(VIDEO_OBS_DIM, np.float32)
-        else:
-            obs = self._observe()
-        return obs, reward, done, False, info
+        self.frames_coded += 1
+        return reward, {"bits": coded.bits, "loss": loss, "d_bits": d_bits, "d_loss": d_loss,
+                        "frame_offset": frame_offset}  # fmt: skip
 
     def _close_session(self) -> None:
         if self._session is not None:

@@ -31,7 +31,7 @@ from semrl.semantics.maps import TaskOutput
 
 H, W = 96, 128  # a 6 x 8 grid of 16x16 blocks
 SETTINGS = VideoSettings(frame_offsets=(-3, 0, 3, 6, 9), object_boosts=(-4, 0, 4), episode_frames=6,
-                         base_qps=(32, 37, 42), max_step=None, block=16)  # fmt: skip
+                         base_qps=(32, 37, 42), max_step=None, block=16, decision_interval=1)  # fmt: skip
 
 
 def _clip(n: int = 12, seed: int = 0) -> list[np.ndarray]:
@@ -220,6 +220,60 @@ def test_the_frame_offset_moves_by_at_most_max_step(segments: list) -> None:  # 
         VideoSettings(block=32)
 
 
+def test_a_decision_covers_decision_interval_frames(segments: list) -> None:  # type: ignore[type-arg]
+    """One step codes the frames up to the next decision with one action; its reward is their rewards' mean."""
+    held = replace(SETTINGS, decision_interval=4)
+    env, per_frame = VideoQPEnv(segments, FakeClipCodec(), FakeVideoDetector(), held), _env(segments)
+    action = SETTINGS.action_of(3, 4)
+    env.reset(options={"segment": 0, "base_qp": 37})
+    per_frame.reset(options={"segment": 0, "base_qp": 37})
+    rewards, infos = zip(*[(r, i) for _, r, _, _, i in (per_frame.step(action) for _ in range(6))], strict=True)
+    obs, r, done, _, info = env.step(action)
+    assert not done and info["frames"] == 4 and r == pytest.approx(np.mean(rewards[:4]))
+    assert info["d_bits"] == sum(i["d_bits"] for i in infos[:4]) and info["boost"] == 4
+    idx = {n: i for i, n in enumerate(VIDEO_OBS_NAMES)}
+    assert obs[idx["last_boost"]] == pytest.approx(4 / 9)  # the held frames were recorded
+    assert obs[idx["change"]] > 0  # against frame 3, the last one coded
+    obs, r, done, _, info = env.step(action)  # the episode's last 2 frames
+    assert done and info["frames"] == 2 and r == pytest.approx(np.mean(rewards[4:]))
+    env.reset(options={"segment": 0, "base_qp": 42})
+    assert [env.step(held.reference_action)[1] for _ in range(2)] == [0.0, 0.0]
+    assert VideoSettings().decisions(32) == 4 and held.decisions(6) == 2
+    with pytest.raises(InvalidInputError, match="decision_interval"):
+        VideoSettings(decision_interval=0)
+    # Saved before the setting existed: a decision every frame.
+    old = {k: v for k, v in VideoSettings().to_dict().items() if k != "decision_interval"}
+    assert VideoSettings.from_dict(old).decision_interval == 1
+
+
+def test_a_carried_frame_leaves_the_same_state_as_an_observed_one() -> None:
+    frames, region = _clip(5), np.zeros((H, W), bool)
+    region[30:60, 10:40] = True
+    boxes = np.array([[10, 30, 40, 60]], np.float32)
+    every, carried = VideoObserver(SETTINGS), VideoObserver(SETTINGS)
+    for i, f in enumerate(frames[:-1]):
+        every.observe(f, region, boxes, 37)
+        if i in (1, 2):
+            carried.carry(f, region, boxes)
+        else:
+            carried.observe(f, region, boxes, 37)
+        np.testing.assert_array_equal(carried.touched, every.touched)
+        every.record(3, 4)
+        carried.record(3, 4)
+    last = frames[-1]
+    np.testing.assert_array_equal(carried.observe(last, region, boxes, 37), every.observe(last, region, boxes, 37))
+
+
+def test_video_hyperparameters_keep_the_updates_per_frame() -> None:
+    from semrl.agent.config import TrainConfig
+    from semrl.agent.video import _hyperparameters
+
+    config = TrainConfig(task="detection", data="fake", algorithm="dqn", timesteps=80, mdp="video")
+    every, held = (_hyperparameters(config, VideoSettings(decision_interval=k)) for k in (1, 8))
+    assert (every["learning_starts"], every["gradient_steps"], every["target_update_interval"]) == (64, 2, 250)
+    assert (held["learning_starts"], held["gradient_steps"], held["target_update_interval"]) == (8, 16, 31)
+
+
 def test_a_frame_is_credited_with_the_frames_that_reference_it(segments: list) -> None:  # type: ignore[type-arg]
     """A coarse first frame makes the next, uniformly coded, frame cost more: its reward falls."""
     env = _env(segments)
@@ -257,7 +311,7 @@ def test_trained_video_policy_loads_and_matches_the_env(segments: list, tmp_path
     checkpoint, summary = train_video(config, tmp_path / "run", sources=[], progress=False, codec=FakeClipCodec(),
                                       detector=FakeVideoDetector(), clips=clips, settings=SETTINGS,
                                       cache_dir=tmp_path / "cache")  # fmt: skip
-    assert summary["segments"] == 2 and summary["timesteps"] == 80
+    assert summary["segments"] == 2 and summary["timesteps"] == summary["frames_coded"] == 80
     policy = resolve_policy(str(checkpoint), task="detection")
     assert isinstance(policy, VideoPolicy) and offset_block(policy) == 16 and policy.frame_level
     with pytest.raises(PolicyMismatchError, match="detection"):
@@ -301,6 +355,22 @@ def test_trained_video_policy_loads_and_matches_the_env(segments: list, tmp_path
         coded = frame_offset + (SETTINGS.idr, 2, 2, 1, 2, 0)[i]
         expected = frame_offsets_map(region, (H, W), coded, boost, 37, 16, 16, roi=SETTINGS.roi)
         np.testing.assert_array_equal(offsets, expected)
+
+    # A decision every 3rd frame from the IDR frame: the net runs there only, the frames between keep it.
+    policy.settings = replace(SETTINGS, decision_interval=3)
+    act, calls = policy.act, []
+    policy.act = lambda obs: calls.append(obs) or act(obs)  # type: ignore[method-assign]
+    held_state: dict[str, object] = {}
+    gop = GopLayout(keyint=4)
+    held_maps = [apply_offsets(policy, PolicyInput(f, 37, (2, 2), region, boxes, i, held_state, gop=gop))
+                 for i, f in enumerate(frames)]  # fmt: skip
+    assert len(calls) == 3  # frames 0 and 3, and the IDR frame 4
+    decided = [act(obs) for obs in calls]
+    for i, (m, a) in enumerate(zip(held_maps, [decided[k] for k in (0, 0, 0, 1, 2, 2)], strict=True)):
+        frame_offset, boost = SETTINGS.decode(a)
+        coded = frame_offset + SETTINGS.cascade_offset(i, gop)
+        np.testing.assert_array_equal(m, frame_offsets_map(region, (H, W), coded, boost, 37, 16, 16, roi=SETTINGS.roi))
+    policy.act, policy.settings = act, SETTINGS  # type: ignore[method-assign]
 
     # The encoder's side: from the YUV picture's luma, with no RGB (needs_rgb False), the same decisions.
     assert not needs_rgb(policy)

@@ -47,7 +47,7 @@ class TrainResult:
         checkpoint: Path of ``ckpt.zip``.
         config: Path of ``ckpt.json``.
         pictures: Training pictures.
-        timesteps: Steps the model has been trained in total.
+        timesteps: Steps the model has been trained in total (the video MDP: frames coded).
         seconds: Wall time by phase (``load``, ``tables``, ``train``, ``total``).
     """
 
@@ -197,7 +197,7 @@ def train(
         from semrl.agent.video import train_video
 
         checkpoint, summary = train_video(config, output, sources=sources, progress=progress, cache_dir=cache_dir)
-        return TrainResult(checkpoint, config_path(checkpoint), summary["frames"], summary["timesteps"],
+        return TrainResult(checkpoint, config_path(checkpoint), summary["frames"], summary["frames_coded"],
                            summary["seconds"])  # fmt: skip
     start = time.perf_counter()
     out = Path(output)

@@ -97,8 +97,11 @@ class VideoPolicy:
         picture = inputs.luma if inputs.luma is not None else inputs.frame
         base, s = int(inputs.base_qp), self.settings
         reference = s.cascade_offset(inputs.frame_index, inputs.gop)
-        obs = observer.observe(picture, region, inputs.boxes, base)
-        frame_offset, boost = s.decode(self.act(obs))
+        if observer.due(inputs.gop.position(inputs.frame_index)):
+            observer.action = self.act(observer.observe(picture, region, inputs.boxes, base))
+        else:
+            observer.carry(picture, region, inputs.boxes)
+        frame_offset, boost = s.decode(observer.action)  # type: ignore[arg-type]
         frame_offset = observer.steady(frame_offset)
         observer.record(frame_offset, boost)
         coded_offset = frame_offset + reference
@@ -149,18 +152,24 @@ def load_clips(sources: Sequence[Path], max_frames: int | None) -> list[tuple[st
 
 
 def _hyperparameters(config: TrainConfig, settings: VideoSettings) -> dict[str, Any]:
-    """SB3 keyword arguments for the video env: few, costly steps (each codes and scores a frame)."""
+    """SB3 keyword arguments for the video env: few, costly steps (each codes and scores the frames of a decision).
+
+    Counted in decisions, set so that learning starts after the same frames, and the network takes
+    as many gradient steps per frame coded, whatever the decision interval.
+    """
     net = list(config.net_arch)
+    episode = settings.decisions(settings.episode_frames)
+    k = settings.decision_interval
     if config.algorithm == "ppo":
         return {
-            "n_steps": 4 * settings.episode_frames, "batch_size": 64, "n_epochs": 10, "gamma": settings.gamma,
+            "n_steps": max(4 * episode, 64), "batch_size": 64, "n_epochs": 10, "gamma": settings.gamma,
             "gae_lambda": 0.9, "ent_coef": 0.01, "learning_rate": config.learning_rate,
             "policy_kwargs": {"net_arch": {"pi": net, "vf": net}},
         }  # fmt: skip
     return {
         "gamma": settings.gamma, "learning_rate": config.learning_rate, "buffer_size": 50_000,
-        "learning_starts": 2 * settings.episode_frames, "batch_size": 64, "train_freq": 1, "gradient_steps": 2,
-        "target_update_interval": 250, "exploration_fraction": 0.5, "exploration_final_eps": 0.05,
+        "learning_starts": 2 * episode, "batch_size": 64, "train_freq": 1, "gradient_steps": 2 * k,
+        "target_update_interval": max(250 // k, 1), "exploration_fraction": 0.5, "exploration_final_eps": 0.05,
         "policy_kwargs": {"net_arch": net},
     }  # fmt: skip
 
@@ -227,8 +236,9 @@ def train_video(
     model = algo("MlpPolicy", monitored, seed=config.seed, tensorboard_log=str(out / "tb"), device="cpu", verbose=0,
                  **_hyperparameters(config, settings))  # fmt: skip
     t0 = time.perf_counter()
-    model.learn(config.timesteps, callback=ProgressCallback(config.timesteps, 0, enabled=progress),
-                tb_log_name=config.algorithm)  # fmt: skip
+    # ``timesteps`` counts frames coded; each step codes up to ``decision_interval`` of them.
+    steps = max(config.timesteps // settings.decision_interval, 1)
+    model.learn(steps, callback=ProgressCallback(steps, 0, enabled=progress), tb_log_name=config.algorithm)
     seconds["train"] = time.perf_counter() - t0
     env.close()
 
@@ -265,6 +275,6 @@ def train_video(
     atomic_write(config_path(checkpoint), policy_config.to_json())
     seconds["total"] = time.perf_counter() - start
     summary = {"segments": len(segments), "frames": len(segments) * settings.episode_frames, "seconds": seconds,
-               "timesteps": int(model.num_timesteps)}  # fmt: skip
+               "timesteps": int(model.num_timesteps), "frames_coded": env.frames_coded}  # fmt: skip
     atomic_write(out / "timing.json", json.dumps(summary, indent=1, sort_keys=True))
     return checkpoint, summary

@@ -42,12 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="--mdp image on videos: every N-th video frame is a picture (default 10)")  # fmt: skip
     p.add_argument("--mdp", choices=MDPS, default=None,
                    help="what the policy decides: image (per-CTU QPs of pictures) or video (its objects' boost over a "
-                   "temporal QP cascade with ROI, frame by frame on x265 low-delay P); default video for videos, "
+                   "temporal QP cascade with ROI, every 8 frames on x265 low-delay P); default video for videos, "
                    "else image",
                    )  # fmt: skip
     p.add_argument("--max-frames", type=int, default=None, help="video: read at most N frames of each clip")
     p.add_argument("--algo", choices=ALGORITHMS, default=d.algorithm, help=f"algorithm (default {d.algorithm})")
-    p.add_argument("--timesteps", type=int, default=d.timesteps, help=f"environment steps (default {d.timesteps})")
+    p.add_argument("--timesteps", type=int, default=d.timesteps,
+                   help=f"environment steps; the video MDP counts frames coded (default {d.timesteps})")  # fmt: skip
     p.add_argument("--base-qp", type=_qp_range, default=d.base_qps, metavar="LOW-HIGH",
                    help=f"base QP range of episodes (default {d.base_qps[0]}-{d.base_qps[1]})")  # fmt: skip
     p.add_argument("--rate-weight", type=float, default=d.rate_weight,
