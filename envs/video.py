@@ -1,18 +1,20 @@
-"""The VideoQP environment: code a clip frame by frame, deciding each frame's QP and how much its objects get.
+"""The VideoQP environment: code a clip frame by frame, deciding every few frames how much its objects get.
 
 Registered as ``semrl/VideoQP-v0``.
 
 ## The MDP, and why
 
-*A step is one frame*, coded low-delay P by the real patched x265 in-process (each call returns
-the frame just submitted, :class:`envs.codecs.X265ClipCodec`), exactly as the video benchmark
-codes its low-delay P anchor, so the agent meets the references it will meet there.
+*A step is one decision*, which holds for the next ``decision_interval`` frames (8 by default,
+one group of the reference cascade below), each coded low-delay P by the real patched x265
+in-process (each call returns the frame just submitted, :class:`envs.codecs.X265ClipCodec`),
+exactly as the video benchmark codes its low-delay P anchor, so the agent meets the references it
+will meet there.
 
 *The action* is a pair: the frame's QP offset ``f`` relative to the operating point's base QP, and
 an object boost ``s``, both over the reference coding (below): every block (a 64x64 CTU by default,
 or a 16x16 quantisation group) that touches the task net's objects on the original frame (grown by
-``dilation`` pixels) is coded at ``base + c + f - D - s``, every other block at
-``base + c + f + D``, where ``c`` is the reference's frame offset and ``D`` its ROI delta. The frame-level part is
+``dilation`` pixels) is coded at ``base + c + f - D - s``, every other block at ``base + c + f +
+D``, where ``c`` is the reference's frame offset and ``D`` its ROI delta. The frame-level part is
 where the measured gain on video lies: on the random-access benchmark x265's own frame-level
 allocation (B-frame QP offsets and cuTree's propagation of reference importance) saves about 25 %
 against constant QP while a per-block recipe on top of constant QP saves about 6 %
@@ -27,12 +29,24 @@ negative boost (down to ``-D``) gives the objects back some of the reference's R
 detector does not need it. The frame offset moves by at most ``max_step`` (3) QP steps from one
 frame to the next (the action is clamped, in training and at inference alike), so the decoded
 quality does not flicker; the objects' blocks follow the objects, and the background's QP stays put
-where the scene does. The boost has no such limit: on the first 150 frames of PETS the shipped
-policy changes it on 73 % of frames at base QP 27 (by 3.4 QP on average) and on 11 % at 37.
+where the scene does.
+
+*A decision holds for 8 frames* (``decision_interval``): the agent decides at every 8th frame
+from the IDR frame and the frames between keep its decision, so the objects' QP does not flicker.
+Trained with the same command, frames coded and clips, a policy deciding every frame changed the
+boost on 27-47 % of the frames (three held-out clips, 150 frames each, base QP 22-42,
+``benchmarks/video_steadiness.py``); holding each decision for a group, on 3-7 %. It also did
+better on the held-out clips: -10.5 % BD-rate against constant QP on the object-weighted mAP50-95
+(deciding every frame: -4.9 %; the reference coding: -5.7 %) and -23.1 % on the class mean
+(-8.2 %; -18.5 %), though not on the real person labels (-0.9 %, where deciding every frame gave
+-11.4 % and the reference -8.2 %) nor over all seven clips on ``objects`` (-15.2 % against -16.1 %
+and the reference's -19.0 %) (``benchmarks/results/video-policy-decision-interval``). A step's
+reward, the mean over its frames, is less noisy than one frame's, and at inference the policy's
+net runs once per group.
 
 *By default the frame offset is fixed at 0* (``frame_offsets`` ``(0,)``), and the agent decides the
-objects' boost (-4, 0, +4, +8) frame by frame over the reference coding: trained with the same
-command, steps and clips with frame offsets -3..+9 as well, the policy did worse than the
+objects' boost (-4, 0, +4, +8) over the reference coding: trained with the same command, steps and
+clips with frame offsets -3..+9 as well (deciding every frame), the policy did worse than the
 reference alone on the three held-out clips (+3.3 % BD-rate against constant QP on the
 object-weighted mAP50-95, where the reference saves 5.7 %): it moved along the rate-accuracy curve
 (coarser at the fine base QPs, finer at the coarse ones) and broke the cascade's temporal pattern
@@ -71,20 +85,21 @@ access, where x265's B-frames decide which frames are referenced, a policy appli
 over the B-frame layers instead (:data:`LAYER_OFFSETS`, the anchors at the base, the IDR frame at
 ``idr``), with the same ROI.
 
-*The reward* prices what the frame costs against what it keeps, relative to the reference coding
-of the same frames at the same base QP (precomputed per training segment, :func:`build_segments`):
-``r_t = -clip(((D_t - D_t^ref) / lambda_b + w (R_t - R_t^ref)) / Rbar_b, -c, c)``, where ``R`` is the
-frame's exact bits, ``D`` its task loss (:func:`frame_loss`: each object the net finds on the
+*The reward* prices what the frame costs against what it keeps, relative to the reference coding of
+the same frames at the same base QP (precomputed per training segment, :func:`build_segments`):
+``r_t = -clip(((D_t - D_t^ref) / lambda_b + w (R_t - R_t^ref)) / Rbar_b, -c, c)``, where ``R`` is
+the frame's exact bits, ``D`` its task loss (:func:`frame_loss`: each object the net finds on the
 original frame, graded after coding by the share of mAP50-95's IoU thresholds its best detection
-passes and its confidence, plus the false detections coding creates; the benchmark scores the
-same detector against the same pseudo ground truth), ``lambda_b`` the slope of the reference
-coding at base ``b`` over the training segments, ``w`` the rate weight and ``Rbar_b`` its mean
-bits per frame. The reference action (no offset over the cascade, no boost) scores exactly 0 at
-every step (x265 is deterministic), so a positive return is fidelity per bit bought over it. A
-frame's influence on the frames that reference it is in the return: ``D`` and ``R`` of every
-later frame are measured on the agent's own stream, so a cheap reference shows up as costlier
-or worse frames after it, and the discount (default 0.95, a horizon of about 20 frames, low-delay
-P references the last 3 frames and their own references in turn) credits the decision with them.
+passes and its confidence, plus the false detections coding creates; the benchmark scores the same
+detector against the same pseudo ground truth), ``lambda_b`` the slope of the reference coding at
+base ``b`` over the training segments, ``w`` the rate weight and ``Rbar_b`` its mean bits per frame;
+a step's reward is the mean of its frames' ``r_t``. The reference action (no offset over the
+cascade, no boost) scores exactly 0 at every step (x265 is deterministic), so a positive return is
+fidelity per bit bought over it. A frame's influence on the frames that reference it is in the
+return: ``D`` and ``R`` of every later frame are measured on the agent's own stream, so a cheap
+reference shows up as costlier or worse frames after it, and the discount (default 0.95 per step:
+with 8-frame steps it spans the 32-frame episode; low-delay P references the last 3 frames and their
+own references in turn) credits the decision with them.
 
 ## Episodes
 

@@ -1,13 +1,15 @@
 """The video policy: train it on clips (:mod:`envs.video`) and run it as a :class:`semrl.policy.Policy`.
 
-The policy decides every frame's QP offset and its objects' boost over its settings' reference
+The policy decides the frame QP offset and its objects' boost, every ``decision_interval`` frames
+from each IDR frame (the frames between keep the decision), over its settings' reference
 coding (:meth:`envs.video.VideoSettings.cascade_offset`: the IDR frame's offset, then under low
 delay by the frame's position since its IDR frame, under random access by its B-frame layer; and
 the reference's ROI delta, :attr:`envs.video.VideoSettings.roi`), from the state
 :class:`envs.video.VideoObserver` builds, one observer per clip, fresh at each IDR frame (kept in
 :attr:`semrl.policy.PolicyInput.state`), from the frames, the task net's objects on them (the
 caller's analysis: the benchmark's, or ``semrl encode``'s every ``--map-interval`` frames) and its
-own decisions so far. It runs no net of its own, so its cost per frame is a small MLP.
+own decisions so far. It runs no net of its own, so its cost per frame is a small MLP at each
+decision and the block map.
 """
 
 from __future__ import annotations
