@@ -69,7 +69,8 @@ def test_video_episode_with_real_encoder_and_detector(tmp_path: Path) -> None:
 
     clips = load_clips([root / "videos-extra" / "bgslibrary_video03_320x240.avi"], max_frames=8)
     assert len(clips[0][1]) == 8 and clips[0][1][0].shape == (240, 320, 3)
-    settings = VideoSettings(episode_frames=4, base_qps=(37, 42), frame_offsets=(0, 9))  # the default reference
+    # the default reference, a decision every 2 frames
+    settings = VideoSettings(episode_frames=4, base_qps=(37, 42), frame_offsets=(0, 9), decision_interval=2)
     codec, detector = X265ClipCodec("ultrafast"), YoloDetector(device="cpu")
     segments = build_segments(clips, codec, detector, settings, cache_dir=tmp_path)
     assert len(segments) == 2 and sum(len(o.boxes) for o in segments[0].objects) > 0  # people in the scene
@@ -83,7 +84,7 @@ def test_video_episode_with_real_encoder_and_detector(tmp_path: Path) -> None:
         assert reward == 0.0 and info["d_bits"] == 0
     env.reset(options={"segment": 0, "base_qp": 37})
     _, reward, _, _, info = env.step(settings.action_of(9, 0))
-    assert info["d_bits"] < 0  # a coarser frame costs fewer bits
-    _, _, _, _, info = env.step(settings.reference_action)
-    assert info["d_bits"] != 0  # the next frame predicts from another reference
+    assert info["d_bits"] < 0 and info["frames"] == 2  # two coarser frames cost fewer bits
+    _, _, done, _, info = env.step(settings.reference_action)
+    assert info["d_bits"] != 0 and done  # the next frames predict from other references
     env.close()

@@ -99,11 +99,12 @@ class VideoPolicy:
         picture = inputs.luma if inputs.luma is not None else inputs.frame
         base, s = int(inputs.base_qp), self.settings
         reference = s.cascade_offset(inputs.frame_index, inputs.gop)
-        if observer.due(inputs.gop.position(inputs.frame_index)):
-            observer.action = self.act(observer.observe(picture, region, inputs.boxes, base))
+        action = observer.action
+        if action is None or observer.due(inputs.gop.position(inputs.frame_index)):
+            action = observer.action = self.act(observer.observe(picture, region, inputs.boxes, base))
         else:
             observer.carry(picture, region, inputs.boxes)
-        frame_offset, boost = s.decode(observer.action)  # type: ignore[arg-type]
+        frame_offset, boost = s.decode(action)
         frame_offset = observer.steady(frame_offset)
         observer.record(frame_offset, boost)
         coded_offset = frame_offset + reference
