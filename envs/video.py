@@ -251,6 +251,10 @@ class VideoSettings:
             return LAYER_OFFSETS[gop.layer(frame_index)]
         return cascade_offset(self.cascade, position, self.idr, intra_only=gop is not None and gop.keyint == 1)
 
+    def decides_at(self, position: int) -> bool:
+        """Whether the frame ``position`` frames after its IDR frame takes a new decision (the others keep theirs)."""
+        return position % self.decision_interval == 0
+
     def decisions(self, frames: int) -> int:
         """How many decisions (environment steps) ``frames`` frames from an IDR frame take."""
         return -(-frames // self.decision_interval)
@@ -438,7 +442,7 @@ class VideoObserver:
         self.touched: NDArray[np.bool_] | None = None
         """The blocks (``settings.block``) touching the last observed frame's grown objects."""
         self.action: int | None = None
-        """The decision in force (an action index), held until the next is due (:meth:`due`)."""
+        """The decision in force (an action index), held until the next is due (:meth:`VideoSettings.decides_at`)."""
 
     def observe(self, frame: NDArray[np.uint8] | NDArray[np.float32], region: NDArray[np.bool_] | None,
                 boxes: NDArray[np.float32], base_qp: int) -> NDArray[np.float32]:  # fmt: skip
@@ -503,10 +507,6 @@ class VideoObserver:
     def boosts(self) -> tuple[int, ...]:
         """The boost taken for each frame recorded so far."""
         return tuple(self._boosts)
-
-    def due(self, position: int) -> bool:
-        """Whether a frame ``position`` frames after its IDR frame takes a new decision (or keeps :attr:`action`)."""
-        return self.action is None or position % self.settings.decision_interval == 0
 
     def steady(self, frame_offset: int) -> int:
         """The frame offset actually used: ``frame_offset`` clamped to ``max_step`` from the previous frame's."""
@@ -835,7 +835,7 @@ class VideoQPEnv(gym.Env[NDArray[np.float32], np.int64]):
             for k in totals:
                 totals[k] += info[k]
             self._t += 1
-            if self._t >= len(s.frames) or self._t % self.settings.decision_interval == 0:
+            if self._t >= len(s.frames) or self.settings.decides_at(self._t):
                 break
             self._observer.carry(s.frames[self._t], s.region(self._t), s.objects[self._t].boxes)
         done = self._t >= len(s.frames)
@@ -850,18 +850,18 @@ class VideoQPEnv(gym.Env[NDArray[np.float32], np.int64]):
     def _code_frame(self, frame_offset: int, boost: int) -> tuple[float, dict[str, Any]]:
         """Code the current (observed) frame: its reward and figures."""
         frame_offset = self._observer.steady(frame_offset)
-        s, t = self._segment, self._t
-        coded_offset = frame_offset + self.settings.cascade_offset(t)
-        offsets = frame_offsets_map(s.region(t), s.shape, coded_offset, boost, self._base, self.settings.dilation,
-                                    self.settings.block, roi=self.settings.roi)  # fmt: skip
+        s, t, settings = self._segment, self._t, self.settings
+        coded_offset = frame_offset + settings.cascade_offset(t)
+        offsets = frame_offsets_map(s.region(t), s.shape, coded_offset, boost, self._base, settings.dilation,
+                                    settings.block, roi=settings.roi, touched=self._observer.touched)  # fmt: skip
         coded = self._session.code(s.frames[t], offsets)
         decoded = self.detector([coded.recon])[0]
-        loss = frame_loss(s.objects[t], decoded, s.shape, self.settings.false_weight)
+        loss = frame_loss(s.objects[t], decoded, s.shape, settings.false_weight)
         lam, mean_bits = self.lambdas[self._base]
         d_loss = loss - float(self._reference_loss[t])
         d_bits = coded.bits - int(s.reference_bits[self._base][t])
-        c = self.settings.reward_clip
-        reward = -float(np.clip((d_loss / lam + self.settings.rate_weight * d_bits) / mean_bits, -c, c))
+        c = settings.reward_clip
+        reward = -float(np.clip((d_loss / lam + settings.rate_weight * d_bits) / mean_bits, -c, c))
         self._observer.record(frame_offset, boost)
         self.frames_coded += 1
         return reward, {"bits": coded.bits, "loss": loss, "d_bits": d_bits, "d_loss": d_loss,

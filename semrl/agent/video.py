@@ -100,7 +100,7 @@ class VideoPolicy:
         base, s = int(inputs.base_qp), self.settings
         reference = s.cascade_offset(inputs.frame_index, inputs.gop)
         action = observer.action
-        if action is None or observer.due(inputs.gop.position(inputs.frame_index)):
+        if action is None or s.decides_at(inputs.gop.position(inputs.frame_index)):
             action = observer.action = self.act(observer.observe(picture, region, inputs.boxes, base))
         else:
             observer.carry(picture, region, inputs.boxes)
