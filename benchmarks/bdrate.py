@@ -13,7 +13,8 @@ policy on top of A2 (``--aq-policy``: its offsets added to x265's own AQ offsets
     python benchmarks/bdrate.py --task all --ray auto     # every coding as a task on a running Ray cluster
 
 Video runs on the shared clips of ``videos/``, ``videos-extra/`` and TUD-Campus (``--data`` takes
-any video, folder of videos, or a comma list), the first ``--frames`` frames of each; clips with
+any video, folder of videos, or a comma list), the first ``--frames`` frames of each (from frame
+``--start``, e.g. to measure on the frames after those a policy trained on); clips with
 real labels (MOTChallenge person boxes: PETS 2009 S2.L1, TUD-Campus, or ``<clip>.gt.txt`` beside a
 clip) are also scored against them. Intervals come from a bootstrap over clips and over
 ``--segment`` frame segments.
@@ -179,7 +180,9 @@ def describe(
         "task": task.name, "metric": task.metric, "rate_unit": task.rate_unit,
         "data": (task.data or default_videos()) + ("" if task.split == "val" else f", {task.split} split"),
         "items": len(ctx.items),
-        "frames": sum(len(i.yuv) for i in ctx.items), "weights": f"{task.weights} ({ctx.net.fingerprint})",
+        "frames": sum(len(i.yuv) for i in ctx.items)
+        if not args.start else f"{sum(len(i.yuv) for i in ctx.items)}, each clip's from its frame {args.start}",
+        "weights": f"{task.weights} ({ctx.net.fingerprint})",
         "preset": args.preset, "gop": GOP_TEXT[args.gop] + ", keyint " + str(args.keyint)
         if task.video else "intra (one IDR picture per image)",
         "rate": "bits of the whole stream / original pixels" if not task.video
@@ -230,7 +233,7 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
             task, data=args.data or task.data, weights=args.weights or task.weights, split=args.split
         )
     ctx = make_context(
-        task, limit=args.limit, frames=args.frames, preset=args.preset, keyint=args.keyint,
+        task, limit=args.limit, frames=args.frames, start=args.start, preset=args.preset, keyint=args.keyint,
         cache_dir=cache_dir, progress=not args.no_progress, gop=args.gop,
     )  # fmt: skip
     methods = build_methods(args, task.video)
@@ -285,6 +288,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="first N images (or clips)")
     p.add_argument("--split", default="val", help="images: the dataset split (train to tune on; default val)")
     p.add_argument("--frames", type=int, default=150, help="video: first N frames of each clip (bounds the run)")
+    p.add_argument(
+        "--start",
+        type=int,
+        default=0,
+        help="video: code each clip from its frame N on (as an IDR frame), e.g. the frames after those a "
+        "policy trained on (default 0)",
+    )
     p.add_argument("--gop", choices=("ldp", "ra"), default="ldp", help="video: low-delay P or random access")
     p.add_argument("--segment", type=int, default=30, help="video: frames per bootstrap segment")
     p.add_argument("--preset", default="medium")

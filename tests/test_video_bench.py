@@ -90,6 +90,29 @@ def test_the_shared_clips_with_labels() -> None:
         video_files(str(root / "no-such-folder"))
 
 
+def test_a_clip_read_from_a_later_frame_holds_those_frames_and_their_labels() -> None:
+    from semrl.bench.items import video_item
+
+    root = require_assets("videos/pets2009_s2l1_480x360.mp4")
+    clip = root / "videos" / "pets2009_s2l1_480x360.mp4"
+    whole, later = video_item(clip, 7), video_item(clip, 4, start=3)
+    assert len(later.yuv) == 4
+    for k in range(4):
+        assert np.array_equal(later.yuv[k].y, whole.yuv[3 + k].y)
+        assert np.array_equal(later.source[k], whole.source[3 + k])
+    assert whole.frame_labels is not None and later.frame_labels is not None
+    assert all(len(labels.boxes) for labels in later.frame_labels)
+    for k in range(4):
+        assert np.array_equal(later.frame_labels[k].boxes, whole.frame_labels[3 + k].boxes)
+    # other frames, other cache entries; read from frame 0, the digest the cache always had
+    assert later.digest != video_item(clip, 4).digest and later.label_digest != whole.label_digest
+    assert video_item(clip, 4, start=0).digest == video_item(clip, 4).digest
+    with pytest.raises(InvalidInputError, match="0 or later"):
+        video_item(clip, 4, start=-1)
+    with pytest.raises(InvalidInputError, match="from frame 100000"):
+        video_item(clip, 4, start=100_000)
+
+
 def test_bootstrap_draws_whole_units() -> None:
     from semrl.bench.runner import PointResult
 

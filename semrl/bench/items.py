@@ -166,25 +166,37 @@ def image_item(path: Path, label: Path | None = None, class_id: int | None = Non
     )  # fmt: skip
 
 
-def video_item(path: Path, frames: int) -> Item:
-    """Read the first ``frames`` frames of a video (cropped to even size) into an :class:`Item`."""
+def video_item(path: Path, frames: int, start: int = 0) -> Item:
+    """Read ``frames`` frames of a video from frame ``start`` (cropped to even size) into an :class:`Item`.
+
+    Args:
+        path: The video.
+        frames: How many frames.
+        start: Index of the first frame read (it is coded as an IDR frame); 0: from the beginning.
+
+    Raises:
+        InvalidInputError: No frame decoded from ``start`` on, or ``start`` is negative.
+    """
     from semrl.assets import file_sha256
 
+    if start < 0:
+        raise InvalidInputError(f"the first frame must be 0 or later, got {start}")
     # The reader encode and training use, so the benchmark codes the frames they see.
-    with open_source(path, max_frames=frames, crop_even=True) as source:
-        yuv = [frame.copy() for frame in source]
+    with open_source(path, max_frames=start + frames, crop_even=True) as source:
+        yuv = [frame.copy() for k, frame in enumerate(source) if k >= start]
         w, h, fps = source.info.width, source.info.height, float(source.info.fps)
     if not yuv:
-        raise InvalidInputError(f"no frames decoded from {path}")
-    digest = sha256_hex(f"{file_sha256(path)}:{len(yuv)}:{w}x{h}")
+        raise InvalidInputError(f"no frames decoded from {path}" + (f" from frame {start} on" if start else ""))
+    # Clips read from their first frame keep the digest they always had (cached points stay valid).
+    digest = sha256_hex(f"{file_sha256(path)}:{len(yuv)}:{w}x{h}" + (f":from{start}" if start else ""))
     from semrl.fidelity.labels import clip_labels, read_mot_boxes
 
     labels, label_digest = None, "none"
     found = clip_labels(path, w, h)
     if found is not None:
         gt, scale = found
-        labels = read_mot_boxes(gt, len(yuv), (h, w), scale)
-        label_digest = sha256_hex(f"{file_sha256(gt)}:{scale}")
+        labels = read_mot_boxes(gt, start + len(yuv), (h, w), scale)[start:]
+        label_digest = sha256_hex(f"{file_sha256(gt)}:{scale}" + (f":from{start}" if start else ""))
     # The clip is already 4:2:0, so the original the net and the ROI see is that picture.
     return Item(
         path.name, digest, [f.to_rgb() for f in yuv], yuv, (h, w), fps=fps, label_digest=label_digest,
@@ -192,21 +204,24 @@ def video_item(path: Path, frames: int) -> Item:
     )  # fmt: skip
 
 
-def load_items(task: TaskSpec, names: dict[int, str] | None, limit: int | None, frames: int) -> list[Item]:
+def load_items(
+    task: TaskSpec, names: dict[int, str] | None, limit: int | None, frames: int, start: int = 0
+) -> list[Item]:
     """Load the items of a task's data (first ``limit`` of them).
 
     Args:
         task: The setting.
         names: The net's class names (classification: to map folders to class ids).
         limit: First N images or clips; None for all.
-        frames: Video: first N frames of each clip.
+        frames: Video: N frames of each clip.
+        start: Video: the first frame read of each clip.
     """
     from semrl.fidelity.labels import classification_images, dataset_images
 
     if task.video:
         files = video_files(task.data)
         files = files[:limit] if limit else files
-        return [video_item(f, frames) for f in files]
+        return [video_item(f, frames, start) for f in files]
     if task.name == "classification":
         assert names is not None
         listed = classification_images(task.data, names, task.split)

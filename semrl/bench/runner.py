@@ -331,6 +331,7 @@ def make_context(
     *,
     limit: int | None = None,
     frames: int = 30,
+    start: int = 0,
     preset: str = "medium",
     keyint: int = 250,
     cache_dir: Path | None = None,
@@ -342,7 +343,8 @@ def make_context(
     Args:
         task: The setting.
         limit: First N images or clips.
-        frames: Video: first N frames of each clip.
+        frames: Video: N frames of each clip.
+        start: Video: the first frame of each clip read (coded as an IDR frame; 0: its first).
         preset: x265 preset.
         keyint: Video: IDR interval.
         cache_dir: Cache root (default ``<semrl cache>/bench``).
@@ -356,7 +358,7 @@ def make_context(
         raise InvalidInputError(f"gop must be 'ldp' or 'ra', got {gop!r}")
     key, _ = x265_key()
     net = TaskNet(task)
-    items = load_items(task, net.net.names, limit, frames)
+    items = load_items(task, net.net.names, limit, frames, start)
     if not items:
         raise InvalidInputError(f"no items found for task {task.name} in {task.data or default_videos()}")
     cache = Cache(cache_dir if cache_dir is not None else cache_root() / "bench")
