@@ -6,6 +6,8 @@ A spec is one of:
 - ``roi``: :class:`semrl.policy.RoiPolicy` with ``roi_delta``;
 - a task name (``detection``, ``segmentation``, ``classification``): the policy shipped for it;
 - ``video``: the shipped video policy (detection, each frame's QP and its objects' boost);
+- ``video-reference``: the video MDP's reference coding alone, no learning
+  (:class:`semrl.agent.video.ReferenceVideoPolicy`);
 - a checkpoint path, loaded by :data:`CHECKPOINT_LOADERS` by suffix (``.zip``: ``semrl train``'s,
   with its ``ckpt.json`` beside it);
 - ``module:function`` or ``path/to/file.py:function``: any callable taking a
@@ -54,6 +56,9 @@ CHECKPOINT_LOADERS: dict[str, CheckpointLoader] = {".zip": _trained_policy}
 
 _CHECKPOINT_SUFFIXES = (".zip", ".pt", ".pth", ".ckpt", ".onnx")
 
+VIDEO_REFERENCE = "video-reference"
+"""The spec of the video MDP's reference coding (no checkpoint)."""
+
 
 def resolve_policy(spec: str, *, task: str | None = None, device: str | None = None, roi_delta: int = 8) -> Policy:
     """The policy a spec names (see the module docstring), checked against ``task``.
@@ -76,6 +81,12 @@ def resolve_policy(spec: str, *, task: str | None = None, device: str | None = N
     if spec == "roi":
         return RoiPolicy(delta=roi_delta)
     path = Path(spec)
+    if spec == VIDEO_REFERENCE and not path.exists():
+        from semrl.agent.video import ReferenceVideoPolicy
+
+        policy: Policy = ReferenceVideoPolicy()
+        _check_task(spec, policy, task)
+        return policy
     if spec in (*TASKS, "video") and not path.exists():
         from semrl.agent.checkpoint import shipped_policy
 
@@ -84,12 +95,16 @@ def resolve_policy(spec: str, *, task: str | None = None, device: str | None = N
         policy = _load_checkpoint(path, task, device)
     else:
         policy = _import_callable(spec)
+    _check_task(spec, policy, task)
+    return policy
+
+
+def _check_task(spec: str, policy: Policy, task: str | None) -> None:
     served = policy_task(policy)
     if task is not None and served is not None and served != task:
         raise PolicyMismatchError(
             f"policy {spec} was trained for {served}, not {task}; drop --task to use it for {served}"
         )
-    return policy
 
 
 def _load_checkpoint(path: Path, task: str | None, device: str | None) -> Policy:

@@ -47,13 +47,17 @@ OBSERVER_KEY = "semrl.video-observer"
 """Where a clip's :class:`VideoObserver` lives in ``PolicyInput.state``."""
 
 
-class VideoPolicy:
-    """A trained video policy (see the module docstring).
+class VideoCoding:
+    """Codes a clip as the video MDP does: its settings' reference coding plus a decision held per group.
+
+    Subclasses say what the decision is (:meth:`act`); everything else (the observer, when to
+    decide, the reference's frame offsets and ROI, the block map) is shared, so a learned policy and
+    the reference coding alone run the very same path.
 
     Args:
-        model: The Stable-Baselines3 model.
-        config: Its saved config (``mdp`` ``video``).
-        digest: sha256 of the checkpoint file (part of the fingerprint).
+        settings: The MDP's settings.
+        task: The task it serves.
+        fingerprint: Identifies it in caches and reports.
     """
 
     needs_regions = True
@@ -61,28 +65,15 @@ class VideoPolicy:
     runs_own_net = False
     frame_level = True
 
-    def __init__(self, model: Any, config: PolicyConfig, digest: str) -> None:
-        self.model = model
-        self.config = config
-        self.settings = VideoSettings.from_dict(config.env)
-        self.offset_block = self.settings.block
-        self.fingerprint = f"semrl-video:{config.task}:{config.algorithm}:{digest[:16]}"
-
-    @property
-    def task(self) -> str:
-        """The task the policy serves."""
-        return self.config.task
+    def __init__(self, settings: VideoSettings, task: str, fingerprint: str) -> None:
+        self.settings = settings
+        self.offset_block = settings.block
+        self.task = task
+        self.fingerprint = fingerprint
 
     def act(self, obs: NDArray[np.float32]) -> int:
-        """Deterministic action of one observation, straight through the network (SB3's predict checks too much)."""
-        import torch
-
-        policy = self.model.policy
-        with torch.no_grad():
-            x = torch.from_numpy(obs[None])
-            if hasattr(policy, "q_net"):
-                return int(policy.q_net(x).argmax(dim=1)[0])
-            return int(policy.get_distribution(x).get_actions(deterministic=True)[0])
+        """The action (:meth:`envs.video.VideoSettings.decode`) at a decision, from its observation."""
+        raise NotImplementedError
 
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
         """Offsets on the ``settings.block`` grid for the next frame of a clip (call once per frame, in order)."""
@@ -110,6 +101,56 @@ class VideoPolicy:
         coded_offset = frame_offset + reference
         return frame_offsets_map(region, (h, w), coded_offset, boost, base, s.dilation, s.block, roi=s.roi,
                                  touched=observer.touched)  # fmt: skip
+
+
+class VideoPolicy(VideoCoding):
+    """A trained video policy (see the module docstring).
+
+    Args:
+        model: The Stable-Baselines3 model.
+        config: Its saved config (``mdp`` ``video``).
+        digest: sha256 of the checkpoint file (part of the fingerprint).
+    """
+
+    def __init__(self, model: Any, config: PolicyConfig, digest: str) -> None:
+        fingerprint = f"semrl-video:{config.task}:{config.algorithm}:{digest[:16]}"
+        super().__init__(VideoSettings.from_dict(config.env), config.task, fingerprint)
+        self.model = model
+        self.config = config
+
+    def act(self, obs: NDArray[np.float32]) -> int:
+        """Deterministic action of one observation, straight through the network (SB3's predict checks too much)."""
+        import torch
+
+        policy = self.model.policy
+        with torch.no_grad():
+            x = torch.from_numpy(obs[None])
+            if hasattr(policy, "q_net"):
+                return int(policy.q_net(x).argmax(dim=1)[0])
+            return int(policy.get_distribution(x).get_actions(deterministic=True)[0])
+
+
+class ReferenceVideoPolicy(VideoCoding):
+    """The video MDP's reference coding alone: the action that adds nothing to it, at every decision.
+
+    With the default settings this is ``cascade8_roi4`` of ``benchmarks/video_schedules.py`` under
+    low delay (the 8-frame cascade, the IDR frame 3 QP finer, ROI D = 4 on the detector's objects)
+    and, under random access, x265's B-frame layers with the same IDR offset and ROI. It is what
+    every learned video policy is trained to improve on, shipped as ``video-reference`` (no
+    learning, no checkpoint).
+
+    Args:
+        settings: The MDP's settings (default: today's, those of the shipped video policy).
+    """
+
+    def __init__(self, settings: VideoSettings | None = None) -> None:
+        settings = settings if settings is not None else VideoSettings()
+        digest = hashlib.sha256(json.dumps(settings.to_dict(), sort_keys=True).encode()).hexdigest()
+        super().__init__(settings, "detection", f"semrl-video-reference:{digest[:16]}")
+
+    def act(self, obs: NDArray[np.float32]) -> int:
+        """The reference action, whatever the observation."""
+        return self.settings.reference_action
 
 
 def load_video_policy(path: Path, config: PolicyConfig, device: str = "cpu") -> VideoPolicy:

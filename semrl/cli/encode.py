@@ -32,8 +32,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--policy", default="auto",
         help="auto (default: the shipped video policy for videos, the detection policy for images), "
-        "video|detection|segmentation|classification (the shipped policies), uniform, roi, a ckpt.zip, or "
-        "module:function",
+        "video|detection|segmentation|classification (the shipped policies), video-reference (the video policy's "
+        "reference coding alone: temporal cascade, finer IDR frame, ROI D=4; no learning), uniform, roi, a ckpt.zip, "
+        "or module:function",
     )  # fmt: skip
     parser.add_argument("--task", choices=TASKS, help="task net to use")
     parser.add_argument("--qp", type=int, default=32, help="base QP (default 32)")
