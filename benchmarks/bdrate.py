@@ -226,6 +226,8 @@ def run_task(name: str, args: argparse.Namespace, argv: list[str]) -> Path:
 def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: Path | None) -> Path:
     start = time.perf_counter()
     task = TASKS[name]
+    if args.start and not task.video:
+        raise InvalidInputError(f"--start is for video; {name} codes whole images")
     if args.data or args.weights or args.split != "val":
         if task.video and args.split != "val":
             raise InvalidInputError(f"--split {args.split} is for images; give clips with --data")

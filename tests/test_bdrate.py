@@ -211,6 +211,7 @@ def test_split_picks_the_dataset_split_and_is_refused_for_video(tmp_path: Path) 
         load_items(dataclasses.replace(task, split="test"), None, None, 1)
     tool = _tool()
     assert tool.main(["--task", "video", "--split", "train", "--output", str(tmp_path)]) == 2
+    assert tool.main(["--task", "detection", "--start", "5", "--output", str(tmp_path)]) == 2
     assert not any(tmp_path.iterdir())
 
 
