@@ -169,6 +169,7 @@ def describe(
     _, x265 = x265_key()
     import bjontegaard
 
+    frames = sum(len(i.yuv) for i in ctx.items)
     return {
         "command": "python benchmarks/bdrate.py " + " ".join(shlex.quote(a) for a in argv),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -180,8 +181,7 @@ def describe(
         "task": task.name, "metric": task.metric, "rate_unit": task.rate_unit,
         "data": (task.data or default_videos()) + ("" if task.split == "val" else f", {task.split} split"),
         "items": len(ctx.items),
-        "frames": sum(len(i.yuv) for i in ctx.items)
-        if not args.start else f"{sum(len(i.yuv) for i in ctx.items)}, each clip's from its frame {args.start}",
+        "frames": f"{frames}, each clip's from its frame {args.start}" if args.start else frames,
         "weights": f"{task.weights} ({ctx.net.fingerprint})",
         "preset": args.preset, "gop": GOP_TEXT[args.gop] + ", keyint " + str(args.keyint)
         if task.video else "intra (one IDR picture per image)",

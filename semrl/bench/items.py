@@ -187,8 +187,9 @@ def video_item(path: Path, frames: int, start: int = 0) -> Item:
         w, h, fps = source.info.width, source.info.height, float(source.info.fps)
     if not yuv:
         raise InvalidInputError(f"no frames decoded from {path}" + (f" from frame {start} on" if start else ""))
-    # Clips read from their first frame keep the digest they always had (cached points stay valid).
-    digest = sha256_hex(f"{file_sha256(path)}:{len(yuv)}:{w}x{h}" + (f":from{start}" if start else ""))
+    # Clips read from their first frame keep the digests they always had (cached points stay valid).
+    later = f":from{start}" if start else ""
+    digest = sha256_hex(f"{file_sha256(path)}:{len(yuv)}:{w}x{h}{later}")
     from semrl.fidelity.labels import clip_labels, read_mot_boxes
 
     labels, label_digest = None, "none"
@@ -196,7 +197,7 @@ def video_item(path: Path, frames: int, start: int = 0) -> Item:
     if found is not None:
         gt, scale = found
         labels = read_mot_boxes(gt, start + len(yuv), (h, w), scale)[start:]
-        label_digest = sha256_hex(f"{file_sha256(gt)}:{scale}" + (f":from{start}" if start else ""))
+        label_digest = sha256_hex(f"{file_sha256(gt)}:{scale}{later}")
     # The clip is already 4:2:0, so the original the net and the ROI see is that picture.
     return Item(
         path.name, digest, [f.to_rgb() for f in yuv], yuv, (h, w), fps=fps, label_digest=label_digest,
