@@ -10,6 +10,8 @@ policy on top of A2 (``--aq-policy``: its offsets added to x265's own AQ offsets
     python benchmarks/bdrate.py --task all              # the four settings and the summary table
     python benchmarks/bdrate.py --task detection --policy mine=my_pkg.policies:fn   # add a method
     python benchmarks/bdrate.py --task video --gop ra --data my_clips/     # video: random access, own clips
+    python benchmarks/bdrate.py --task detection --split train --start 96 --policy run=run/ckpt.zip
+        # train pictures 96.. : those a policy trained with `semrl train --limit 96` never saw
     python benchmarks/bdrate.py --task all --ray auto     # every coding as a task on a running Ray cluster
 
 Video runs on the shared clips of ``videos/``, ``videos-extra/`` and TUD-Campus (``--data`` takes
@@ -181,7 +183,9 @@ def describe(
         "task": task.name, "metric": task.metric, "rate_unit": task.rate_unit,
         "data": (task.data or default_videos()) + ("" if task.split == "val" else f", {task.split} split"),
         "items": len(ctx.items),
-        "frames": f"{frames}, each clip's from its frame {args.start}" if args.start else frames,
+        "frames": f"{frames}, each clip's from its frame {args.start}" if args.start and task.video else frames,
+        **({"first_item": f"image {args.start} of the split (those before it left out)"}
+           if args.start and not task.video else {}),
         "weights": f"{task.weights} ({ctx.net.fingerprint})",
         "preset": args.preset, "gop": GOP_TEXT[args.gop] + ", keyint " + str(args.keyint)
         if task.video else "intra (one IDR picture per image)",
@@ -226,8 +230,6 @@ def run_task(name: str, args: argparse.Namespace, argv: list[str]) -> Path:
 def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: Path | None) -> Path:
     start = time.perf_counter()
     task = TASKS[name]
-    if args.start and not task.video:
-        raise InvalidInputError(f"--start is for video; {name} codes whole images")
     if args.data or args.weights or args.split != "val":
         if task.video and args.split != "val":
             raise InvalidInputError(f"--split {args.split} is for images; give clips with --data")
@@ -295,7 +297,8 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="video: code each clip from its frame N on (as an IDR frame), e.g. the frames after those a "
-        "policy trained on (default 0)",
+        "policy trained on; images: leave out the split's first N images, e.g. those a policy trained on with "
+        "`semrl train --limit N` (default 0)",
     )
     p.add_argument("--gop", choices=("ldp", "ra"), default="ldp", help="video: low-delay P or random access")
     p.add_argument("--segment", type=int, default=30, help="video: frames per bootstrap segment")

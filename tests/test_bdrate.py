@@ -209,9 +209,13 @@ def test_split_picks_the_dataset_split_and_is_refused_for_video(tmp_path: Path) 
     assert train == ["000000000009.jpg", "000000000025.jpg"]
     with pytest.raises(InvalidInputError, match="no split 'test'"):
         load_items(dataclasses.replace(task, split="test"), None, None, 1)
+    later = [item.name for item in load_items(dataclasses.replace(task, split="train"), None, 2, 1, start=1)]
+    assert later == ["000000000025.jpg", "000000000030.jpg"]  # what `semrl train --limit 1` never saw
+    with pytest.raises(InvalidInputError, match="holds 4 images; give 0 to 3"):
+        load_items(task, None, None, 1, start=4)
     tool = _tool()
     assert tool.main(["--task", "video", "--split", "train", "--output", str(tmp_path)]) == 2
-    assert tool.main(["--task", "detection", "--start", "5", "--output", str(tmp_path)]) == 2
+    assert tool.main(["--task", "detection", "--start", "-1", "--output", str(tmp_path)]) == 2
     assert not any(tmp_path.iterdir())
 
 

@@ -103,7 +103,7 @@ def _check_task(spec: str, policy: Policy, task: str | None) -> None:
     served = policy_task(policy)
     if task is not None and served is not None and served != task:
         raise PolicyMismatchError(
-            f"policy {spec} was trained for {served}, not {task}; drop --task to use it for {served}"
+            f"policy {spec} serves {served}, not {task}; drop --task to use it for {served}"
         )
 
 

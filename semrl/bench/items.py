@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +24,8 @@ from semrl.codec import Yuv420
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.media import VIDEO_SUFFIXES, open_source
 from semrl.semantics.yolo import Detections
+
+_T = TypeVar("_T")
 
 VIDEO_FOLDERS = ("videos", "videos-extra", "videos-extra/labelled/TUD-Campus")
 """The shared asset folders whose clips make the default video benchmark."""
@@ -213,9 +216,14 @@ def load_items(
     Args:
         task: The setting.
         names: The net's class names (classification: to map folders to class ids).
-        limit: First N images or clips; None for all.
+        limit: First N images or clips (after ``start``); None for all.
         frames: Video: N frames of each clip.
-        start: Video: the first frame read of each clip.
+        start: Video: the first frame read of each clip. Images: the images before it (in the
+            split's sorted order, as ``semrl train --limit`` takes them) are left out, so a policy
+            trained with ``--limit N`` is measured with ``start`` N on pictures it never saw.
+
+    Raises:
+        InvalidInputError: ``start`` is negative, or leaves no image.
     """
     from semrl.fidelity.labels import classification_images, dataset_images
 
@@ -225,9 +233,18 @@ def load_items(
         return [video_item(f, frames, start) for f in files]
     if task.name == "classification":
         assert names is not None
-        listed = classification_images(task.data, names, task.split)
-        listed = listed[:limit] if limit else listed
+        listed = _window(classification_images(task.data, names, task.split), start, limit, task)
         return [image_item(p, class_id=c) for p, c in listed]
-    images = dataset_images(task.data, task.split)
-    images = images[:limit] if limit else images
+    images = _window(dataset_images(task.data, task.split), start, limit, task)
     return [image_item(im.image, im.label) for im in images]
+
+
+def _window(listed: list[_T], start: int, limit: int | None, task: TaskSpec) -> list[_T]:
+    """Images ``start`` to ``start + limit`` of a split's list."""
+    if not 0 <= start < len(listed):
+        raise InvalidInputError(
+            f"--start {start}: the {task.split} split of {task.data} holds {len(listed)} images; give 0 to "
+            f"{len(listed) - 1}"
+        )
+    listed = listed[start:]
+    return listed[:limit] if limit else listed
