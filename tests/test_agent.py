@@ -192,6 +192,44 @@ def test_resume_continues_and_refuses_other_settings(tmp_path: Path) -> None:
         _train(out, dataclasses.replace(config, rate_weight=2.0, timesteps=5000), resume=True)
 
 
+def test_an_ensemble_is_its_members_q_values_averaged_in_one_net(tmp_path: Path) -> None:
+    import torch
+    from stable_baselines3 import DQN
+
+    out = tmp_path / "ens"
+    config = TrainConfig(task="detection", timesteps=1200, workers=1, net_arch=(16, 8), ensemble=2, seed=5)
+    result = _train(out, config)
+    assert result.members == 2 and result.timesteps >= 2400
+    members = [DQN.load(out / "members" / f"seed{s}" / "ckpt.zip", device="cpu") for s in (5, 6)]
+    assert [TrainConfig.from_json((out / "members" / f"seed{s}" / "train_config.json").read_text()).seed
+            for s in (5, 6)] == [5, 6]  # fmt: skip
+    fused = DQN.load(out / "ckpt.zip", device="cpu")
+    assert fused.policy_kwargs["net_arch"] == [32, 16]
+    obs = torch.as_tensor(np.random.default_rng(0).normal(0, 2, (500, members[0].observation_space.shape[0])),
+                          dtype=torch.float32)  # fmt: skip
+    with torch.no_grad():
+        mean = sum(m.policy.q_net(obs) for m in members) / 2
+        assert not torch.allclose(members[0].policy.q_net(obs), members[1].policy.q_net(obs))
+        torch.testing.assert_close(fused.policy.q_net(obs), mean, rtol=1e-5, atol=1e-5)
+    saved = PolicyConfig.read(out / "ckpt.json")
+    assert TrainConfig.from_json(json.dumps(saved.train)) == config
+    policy = load_checkpoint_policy(out / "ckpt.zip", task="detection", extractor=FakeExtractor("detection"))
+    assert policy.offsets_for(synthetic_pictures(1)[0].frame, 40).shape == (3, 4)
+    with pytest.raises(InvalidInputError, match="already holds"):
+        _train(out, config)
+    again = _train(out, config, resume=True)  # every member complete: nothing more to train
+    assert again.timesteps == result.timesteps
+
+
+def test_ensemble_settings_are_checked() -> None:
+    with pytest.raises(InvalidInputError, match="at least 1"):
+        TrainConfig(ensemble=0)
+    with pytest.raises(InvalidInputError, match="averages DQN picture policies"):
+        TrainConfig(ensemble=2, algorithm="ppo")
+    with pytest.raises(InvalidInputError, match="averages DQN picture policies"):
+        TrainConfig(ensemble=2, mdp="video")
+
+
 def test_configs_round_trip_and_validate() -> None:
     c = TrainConfig(task="classification", base_qps=(27, 47), rate_weight=1.5, net_arch=(32, 32))
     assert TrainConfig.from_json(c.to_json()) == c

@@ -77,6 +77,19 @@ def test_train_settings_name_the_option_that_is_wrong() -> None:
         TrainConfig(object_weight=-1)
 
 
+def test_an_ensemble_of_video_policies_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    from semrl.agent.config import TrainConfig
+    from semrl.agent.train import train
+    from semrl.errors import InvalidInputError
+
+    clip = require_assets("videos") / "videos" / "pets2009_s2l1_480x360.mp4"
+    args = _parser().parse_args(["train", "--task", "detection", "--data", str(clip), "--ensemble", "2", "-o", "x"])
+    assert args.ensemble == 2
+    with pytest.raises(InvalidInputError, match="--ensemble 2 averages picture policies; drop it for videos"):
+        train(TrainConfig(data=str(clip), ensemble=2), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.x265
 @pytest.mark.weights
 @pytest.mark.slow

@@ -57,6 +57,10 @@ class TrainConfig:
             QP and its objects' boost, frame by frame, :mod:`envs.video`), or None: ``video``
             when ``data`` names videos, else ``image``.
         max_frames: Video: read at most this many frames of each clip.
+        ensemble: Picture policies, DQN: train this many nets, with seeds ``seed``, ``seed + 1``, ...
+            on the same tables, and ship the mean of their Q-values as one net
+            (:mod:`semrl.agent.ensemble`). 1 by default: on detection three nets averaged did
+            no better than one (``benchmarks/results/detection-ensemble``).
     """
 
     task: str = "detection"
@@ -82,8 +86,16 @@ class TrainConfig:
     learning_rate: float = 3e-4
     mdp: str | None = None
     max_frames: int | None = None
+    ensemble: int = 1
 
     def __post_init__(self) -> None:
+        if self.ensemble < 1:
+            raise InvalidInputError(f"--ensemble must be at least 1, got {self.ensemble}")
+        if self.ensemble > 1 and (self.algorithm != "dqn" or self.mdp == VIDEO_MDP):
+            raise InvalidInputError(
+                f"--ensemble {self.ensemble} averages DQN picture policies; drop it for --algo {self.algorithm} "
+                f"or the video MDP"
+            )
         if self.mdp is not None and self.mdp not in MDPS:
             raise InvalidInputError(f"unknown MDP {self.mdp!r}; expected one of {MDPS}")
         if self.max_frames is not None and self.max_frames < 1:

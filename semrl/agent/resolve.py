@@ -102,9 +102,7 @@ def resolve_policy(spec: str, *, task: str | None = None, device: str | None = N
 def _check_task(spec: str, policy: Policy, task: str | None) -> None:
     served = policy_task(policy)
     if task is not None and served is not None and served != task:
-        raise PolicyMismatchError(
-            f"policy {spec} serves {served}, not {task}; drop --task to use it for {served}"
-        )
+        raise PolicyMismatchError(f"policy {spec} serves {served}, not {task}; drop --task to use it for {served}")
 
 
 def _load_checkpoint(path: Path, task: str | None, device: str | None) -> Policy:

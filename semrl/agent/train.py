@@ -2,7 +2,9 @@
 
 Output folder: ``ckpt.zip`` (the SB3 model), ``ckpt.json`` (:class:`PolicyConfig`, checked on
 loading), ``train_config.json`` (the request; a resume must match it), ``checkpoints/`` (periodic
-saves a resume starts from), ``tb/`` (TensorBoard logs) and ``timing.json``.
+saves a resume starts from), ``tb/`` (TensorBoard logs) and ``timing.json``. An ensemble
+(``TrainConfig.ensemble``) holds one such run per member in ``members/seed<S>/``, and its
+``ckpt.zip`` is their mean (:mod:`semrl.agent.ensemble`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from semrl.files import atomic_output, atomic_write
 from semrl.semantics.extractors import SemanticExtractor
 
 CHECKPOINT_NAME = "ckpt.zip"
+MEMBERS = "members"
+"""Subfolder of an ensemble's run holding one ordinary run per member (``seed<S>``)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class TrainResult:
         pictures: Training pictures.
         timesteps: Steps the model has been trained in total (the video MDP: frames coded).
         seconds: Wall time by phase (``load``, ``tables``, ``train``, ``total``).
+        members: Nets averaged into the policy (an ensemble's ``timesteps`` and ``seconds`` are
+            summed over them).
     """
 
     checkpoint: Path
@@ -56,6 +62,7 @@ class TrainResult:
     pictures: int
     timesteps: int
     seconds: dict[str, float]
+    members: int = 1
 
 
 def _hyperparameters(config: TrainConfig) -> dict[str, Any]:
@@ -192,6 +199,8 @@ def train(
     if config.mdp == "video" and not sources:
         raise InvalidInputError(f"the video MDP trains on videos; {config.resolved_data} names none")
     if sources and pictures is None:
+        if config.ensemble > 1:
+            raise InvalidInputError(f"--ensemble {config.ensemble} averages picture policies; drop it for videos")
         if resume or ray is not None:
             raise InvalidInputError("a video policy's run cannot --resume or use --ray yet; start a new run locally")
         from semrl.agent.video import train_video
@@ -204,9 +213,13 @@ def train(
     seconds: dict[str, float] = {}
     if resume:
         _check_resume(out, config)
-    elif _latest_checkpoint(out) is not None:
+    elif _latest_checkpoint(out) is not None or (out / MEMBERS).is_dir():
         raise InvalidInputError(f"{out} already holds a training run; pass --resume or choose another folder")
     atomic_write(out / "train_config.json", config.to_json())
+    if config.ensemble > 1:
+        kwargs = {"progress": progress, "pictures": pictures, "codec_factory": codec_factory,
+                  "extractor_factory": extractor_factory, "cache_dir": cache_dir, "ray": ray}  # fmt: skip
+        return _train_ensemble(config, out, resume=resume, start=start, **kwargs)
 
     if pictures is None:
         pictures = load_pictures(config.resolved_data, split=config.split, limit=config.limit,
@@ -288,6 +301,30 @@ def train(
     seconds["total"] = time.perf_counter() - start
     atomic_write(out / "timing.json", json.dumps(seconds, indent=1, sort_keys=True))
     return TrainResult(checkpoint, config_path(checkpoint), len(pictures), int(model.num_timesteps), seconds)
+
+
+def _train_ensemble(config: TrainConfig, out: Path, *, resume: bool, start: float, **kwargs: Any) -> TrainResult:
+    """Train ``config.ensemble`` nets as ordinary runs in ``out/members`` and write their mean as one.
+
+    Each member is a whole run of its own (a resume continues each where it stopped); they share
+    the tables, so only the first may build them.
+    """
+    from semrl.agent.ensemble import fuse_checkpoints
+
+    results = []
+    for k in range(config.ensemble):
+        member = replace(config, seed=config.seed + k, ensemble=1)
+        folder = out / MEMBERS / f"seed{member.seed}"
+        again = resume and _latest_checkpoint(folder) is not None
+        results.append(train(member, folder, resume=again, **kwargs))
+    checkpoint = fuse_checkpoints([r.checkpoint for r in results], out / CHECKPOINT_NAME)
+    first = PolicyConfig.read(results[0].config)
+    atomic_write(config_path(checkpoint), replace(first, train=json.loads(config.to_json())).to_json())
+    seconds = {phase: sum(r.seconds[phase] for r in results) for phase in ("load", "tables", "train")}
+    seconds["total"] = time.perf_counter() - start
+    atomic_write(out / "timing.json", json.dumps(seconds, indent=1, sort_keys=True))
+    return TrainResult(checkpoint, config_path(checkpoint), results[0].pictures, sum(r.timesteps for r in results),
+                       seconds, members=len(results))  # fmt: skip
 
 
 class ProgressCallback:

@@ -75,6 +75,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--false-weight", type=float, default=d.false_weight,
                    help=f"weight of false detections coding creates (default {d.false_weight:g})")  # fmt: skip
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (default 0)")
+    p.add_argument(
+        "--ensemble",
+        type=int,
+        default=d.ensemble,
+        metavar="K",
+        help="DQN picture policies: train K nets (seeds S, S+1, ...) on the same tables and ship the mean of "
+        "their Q-values as one net (default 1)",
+    )
     p.add_argument("--preset", default=d.preset, help="x265 preset of the tables (default medium)")
     p.add_argument("--method", default=None, help="semantic map method (default by task)")
     p.add_argument("--weights", default=None, help="task net weights (default by task)")
@@ -99,11 +107,14 @@ def run(args: argparse.Namespace) -> int:
         pixel_weight=args.pixel_weight, mse_share=args.mse_share, semantic_weight=args.semantic_weight,
         object_weight=args.object_weight, false_weight=args.false_weight, seed=args.seed, preset=args.preset,
         method=args.method, weights=args.weights, workers=args.workers, mdp=args.mdp, max_frames=args.max_frames,
+        ensemble=args.ensemble,
     )  # fmt: skip
     result = train(config, args.output, resume=args.resume, progress=not args.no_progress, ray=args.ray)
     s = result.seconds
+    members = f" ({result.members} nets, averaged into one)" if result.members > 1 else ""
     print(
-        f"wrote {result.checkpoint} and {result.config}: {result.timesteps} steps on {result.pictures} pictures "
+        f"wrote {result.checkpoint} and {result.config}: {result.timesteps} steps{members} on "
+        f"{result.pictures} pictures "
         f"(tables {s['tables']:.0f} s, training {s['train']:.0f} s, total {s['total']:.0f} s)"
     )
     return 0
