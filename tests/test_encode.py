@@ -212,7 +212,7 @@ def test_interrupt_leaves_no_partial_output(pets: Path, tmp_path: Path) -> None:
 
 
 def test_a_policy_for_another_task_is_refused(pets: Path, tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match="trained for detection, not segmentation"):
+    with pytest.raises(InvalidInputError, match="serves detection, not segmentation"):
         encode_video(pets, tmp_path / "o.hevc", EncodeSettings(policy=f"{__name__}:INTERRUPTING", task="segmentation"))
 
 

@@ -81,7 +81,7 @@ def test_resolver_names_every_kind_of_spec(tmp_path: Path) -> None:
     from semrl.agent import shipped
 
     assert resolve_policy("semrl.agent.shipped:detection", task="detection") is shipped.detection
-    with pytest.raises(PolicyMismatchError, match="trained for detection, not segmentation"):
+    with pytest.raises(PolicyMismatchError, match="serves detection, not segmentation"):
         resolve_policy("semrl.agent.shipped:detection", task="segmentation")
     with pytest.raises(InvalidInputError, match="has no attribute 'nope'"):
         resolve_policy("semrl.policy:nope")
