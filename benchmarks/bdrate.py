@@ -63,7 +63,7 @@ from semrl.bench.runner import (
     reference_scores,
     run_methods,
 )
-from semrl.bench.tasknet import label_metric, task_metric
+from semrl.bench.tasknet import PooledScores, label_metric, task_metric
 from semrl.cluster import add_ray_option, session
 from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN
 from semrl.errors import InvalidInputError, SemrlError
@@ -242,7 +242,8 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
     )  # fmt: skip
     methods = build_methods(args, task.video)
     points = run_methods(ctx, methods, workers=args.workers, ray=args.ray)
-    ref = task_metric(name, reference_scores(ctx, "reference"))
+    reference = PooledScores(name, reference_scores(ctx, "reference"))
+    ref = reference.metric()
     orig = task_metric(name, reference_scores(ctx, "original"))
     units, items, labels_ref = None, None, None
     if task.video:
@@ -251,7 +252,7 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
         labels_ref = label_metric(labelled) if labelled else None
     results = analyse(
         name, points, ref, orig, bootstrap=args.bootstrap, seed=args.seed, units=units, label_reference=labels_ref,
-        items=items, workers=1 if args.ray else args.workers,
+        items=items, workers=1 if args.ray else args.workers, objects_reference=reference.objects(),
     )  # fmt: skip
     seconds = time.perf_counter() - start
     description = describe(args, task, ctx, methods, seconds, argv)

@@ -299,6 +299,8 @@ def test_detection_on_coco8_end_to_end_and_cached(tmp_path: Path) -> None:
     assert by["uniform", "qp=32"]["rate"] > by["uniform", "qp=44"]["rate"] > 0
     assert by["uniform", "qp=32"]["psnr"] > by["uniform", "qp=44"]["psnr"]
     assert 0 < by["uniform", "qp=44"]["task"] < res["reference_420"]["task"] <= 100
+    assert 0 < res["reference_420"]["objects"] <= 100  # the equal-accuracy levels on `objects`
+    assert {r["method"] for r in res["equal_accuracy_objects"]} == {"uniform", "x265-aq", "roi-d8"}
     assert by["uniform", "qp=32"]["mean_qp"] == pytest.approx(32.0)
     # Two points per curve: a BD-rate cannot be made, and is reported as such, never as a number.
     task_rows = [r for r in res["bd_rate"] if r["quality"] == "task"]
@@ -365,7 +367,9 @@ def test_video_and_classification_paths(tmp_path: Path) -> None:
     assert all(0 <= p["objects"] <= 100 for p in res["points"])
     assert any(r["quality"] == "objects" and r["anchor"] == "uniform" for r in res["bd_rate"])
     assert res["bootstrap_objects"]["quality"] == "objects" and res["bootstrap_objects"]["unit"] == "clip"
-    assert res["bootstrap_objects"]["equal_accuracy_vs_A1"] == {}
+    assert res["reference_420"]["objects"] == pytest.approx(100.0)  # pseudo ground truth
+    assert {r["level"] for r in res["equal_accuracy_objects"]} == {0.95, 0.9}
+    assert all(k.endswith(("at 95%", "at 90%")) for k in res["bootstrap_objects"]["equal_accuracy_vs_A1"])
 
     assert _run(tool, tmp_path, "--task", "video", "--data", str(video), "--frames", "3", "--preset",
                 "ultrafast", "--gop", "ra", "--methods", "uniform,x265-aq,policy", "--crfs", "30,40,45",
@@ -455,3 +459,24 @@ def test_each_item_alone_on_the_task_metric_and_on_objects() -> None:
         "weights": "w", "run_seconds": 1.0, "machine": "m",
     })  # fmt: skip
     assert "BD-rate vs A1 on `objects`" in text and "BD-rate vs A1 on the task metric" in text
+
+
+def test_bits_at_equal_accuracy_are_read_on_objects_too() -> None:
+    from semrl.bench.report import analyse, markdown
+
+    points = [*_detection_points("uniform", "A1", 1.0), *_detection_points("pol", "policy", 0.5)]
+    # uniform finds 10/10, 8/10, 6/10, 4/10 of the objects at 40000, 20000, 10000, 5000 bits a frame
+    res = analyse("detection", points, (1.0, 1.0), (1.0, 1.0), bootstrap=4, objects_reference=0.5)
+    rows = {(r["method"], r["level"]): r for r in res["equal_accuracy_objects"]}
+    assert res["reference_420"]["objects"] == 50.0 and rows[("uniform", 0.95)]["quality"] == pytest.approx(47.5)
+    ours, theirs = rows[("pol", 0.9)]["rate"], rows[("uniform", 0.9)]["rate"]
+    assert ours is not None and theirs is not None and ours < theirs
+    assert rows[("pol", 0.9)]["vs_A1_percent"] == pytest.approx(100 * (ours / theirs - 1))
+    assert any(k.startswith("pol at ") for k in res["bootstrap_objects"]["equal_accuracy_vs_A1"])
+    without = analyse("detection", points, (1.0, 1.0), (1.0, 1.0))
+    assert "equal_accuracy_objects" not in without
+    text = markdown("detection", "mAP50-95", "bpp", res, {
+        "command": "c", "data": "d", "items": 1, "frames": 20, "x265": "x", "x265_patch_hash": "h", "preset": "p",
+        "weights": "w", "run_seconds": 1.0, "machine": "m",
+    })  # fmt: skip
+    assert "## Bits at equal accuracy on `objects`" in text

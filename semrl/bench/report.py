@@ -166,6 +166,7 @@ def analyse(
     label_reference: tuple[float, float] | None = None,
     items: dict[str, NDArray[np.int64]] | None = None,
     workers: int = 1,
+    objects_reference: float | None = None,
 ) -> dict[str, Any]:
     """Compute every figure of a task run.
 
@@ -183,6 +184,9 @@ def analyse(
             when some frames have them.
         items: Frame indices of each item by name (video: BD-rates of each clip alone).
         workers: Processes the bootstrap's resamples are computed in.
+        objects_reference: The 4:2:0 reference's ``objects`` metric in 0..1; with it the bits at
+            equal accuracy are also read on ``objects`` (``equal_accuracy_objects``, and in
+            ``bootstrap_objects``), where rare classes do not cap a curve's top.
 
     Returns:
         The ``results`` object of the JSON report.
@@ -207,6 +211,9 @@ def analyse(
     }  # fmt: skip
     if label_reference is not None:
         results["reference_420"]["labels"] = 100 * label_reference[0]
+    if objects_reference is not None and "objects" in qualities:
+        results["reference_420"]["objects"] = 100 * objects_reference
+        results["equal_accuracy_objects"] = equal_accuracy(cs["objects"], 100 * objects_reference, roi)
     if items is not None and len(items) > 1:
         for key, quality in (("per_item", "task"), ("per_item_objects", "objects")):
             if quality not in qualities:
@@ -233,27 +240,28 @@ def analyse(
         if "objects" in qualities:
             unit, groups = next(iter(by_unit.items()))
             results["bootstrap_objects"] = bootstrap_intervals(
-                task, points, reference[0], bootstrap, seed, roi, groups, unit, workers, quality="objects"
+                task, points, objects_reference, bootstrap, seed, roi, groups, unit, workers, quality="objects"
             )
     return results
 
 
 def _check_signs(results: dict[str, Any]) -> None:
     """Flag BD-rates whose sign disagrees with the saving at equal accuracy (design: they must agree)."""
-    eq = {(r["method"], r["level"]): r for r in results["equal_accuracy"]}
-    for row in results["bd_rate"]:
-        if row["quality"] != "task" or row["anchor"] != ANCHORS["A1"] or row["pchip"] is None:
-            continue
-        for level in LEVELS:
-            e = eq.get((row["method"], level))
-            if e and e["vs_A1_percent"] is not None and (e["vs_A1_percent"] < 0) != (row["pchip"] < 0):
-                row["flags"].append(f"sign-differs-at-{int(level * 100)}%")
+    for quality, key in (("task", "equal_accuracy"), ("objects", "equal_accuracy_objects")):
+        eq = {(r["method"], r["level"]): r for r in results.get(key, [])}
+        for row in results["bd_rate"]:
+            if row["quality"] != quality or row["anchor"] != ANCHORS["A1"] or row["pchip"] is None:
+                continue
+            for level in LEVELS:
+                e = eq.get((row["method"], level))
+                if e and e["vs_A1_percent"] is not None and (e["vs_A1_percent"] < 0) != (row["pchip"] < 0):
+                    row["flags"].append(f"sign-differs-at-{int(level * 100)}%")
 
 
 def bootstrap_intervals(
     task: str,
     points: Sequence[PointResult],
-    reference: float,
+    reference: float | None,
     n: int,
     seed: int,
     roi: str | None = None,
@@ -271,7 +279,8 @@ def bootstrap_intervals(
     Args:
         task: Task name.
         points: All operating points of all methods.
-        reference: The 4:2:0 reference's headline metric in 0..1.
+        reference: The 4:2:0 reference's metric of ``quality`` in 0..1 (None: no bits at equal
+            accuracy).
         n: Resamples.
         seed: Random seed.
         roi: The best ROI setting on the full set.
@@ -280,7 +289,7 @@ def bootstrap_intervals(
         workers: Processes the resamples are computed in (the figures do not depend on it: every
             resample is drawn here, from ``seed``).
         quality: ``task`` or ``objects`` (:class:`TaskCurves`); the savings at equal accuracy are
-            read on ``task`` only (``reference`` is its accuracy).
+            read on it, at the shares of ``reference``.
     """
     frames = len(points[0].frame_bits)
     units = list(groups) if groups is not None else [np.array([i]) for i in range(frames)]
@@ -288,8 +297,7 @@ def bootstrap_intervals(
     draws = [np.concatenate([units[k] for k in rng.integers(0, len(units), len(units))]) for _ in range(n)]
     shares = [list(c) for c in np.array_split(np.arange(n), max(1, min(workers, n))) if len(c)]
     drawn = TaskCurves(task, points, quality)  # pooled once; forked workers inherit it
-    levels = reference if quality == "task" else None
-    jobs = [(drawn, levels, roi, [draws[i] for i in share]) for share in shares]
+    jobs = [(drawn, reference, roi, [draws[i] for i in share]) for share in shares]
     bd_values: dict[str, list[float | None]] = {}
     eq_values: dict[str, list[float | None]] = {}
     for figures in map_forked(_resample_figures, jobs, workers):
@@ -396,19 +404,22 @@ def markdown(task: str, metric: str, unit: str, results: dict[str, Any], descrip
             f"{', '.join(r['dropped_anchor']) or '—'} / {', '.join(r['dropped_test']) or '—'} | "
             f"{', '.join(r['flags']) or '—'} |"
         )
-    lines += [
-        "",
-        "## Bits at equal accuracy",
-        "",
-        f"| level | quality | method | rate ({unit}) | vs A1 % | vs best ROI % |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in results["equal_accuracy"]:
-        lines.append(
-            f"| {int(r['level'] * 100)}% | {r['quality']:.2f} | {r['method']} | "
-            f"{fmt(r['rate'], 4, False) if r['rate'] is not None else 'not reached'} | "
-            f"{fmt(r['vs_A1_percent'])} | {fmt(r['vs_A3_percent'])} |"
-        )
+    for key, on in (("equal_accuracy", ""), ("equal_accuracy_objects", " on `objects`")):
+        if key not in results:
+            continue
+        lines += [
+            "",
+            f"## Bits at equal accuracy{on}",
+            "",
+            f"| level | quality | method | rate ({unit}) | vs A1 % | vs best ROI % |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in results[key]:
+            lines.append(
+                f"| {int(r['level'] * 100)}% | {r['quality']:.2f} | {r['method']} | "
+                f"{fmt(r['rate'], 4, False) if r['rate'] is not None else 'not reached'} | "
+                f"{fmt(r['vs_A1_percent'])} | {fmt(r['vs_A3_percent'])} |"
+            )
     boots = list(results.get("bootstrap_by", {"": results["bootstrap"]} if "bootstrap" in results else {}).values())
     for b in [*boots, *([results["bootstrap_objects"]] if "bootstrap_objects" in results else [])]:
         on = " on `objects`" if b.get("quality") == "objects" else ""
