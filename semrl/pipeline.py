@@ -9,6 +9,7 @@ import io
 import json
 import os
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN, AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, Yuv420
-from semrl.errors import InvalidInputError
+from semrl.errors import InputWarning, InvalidInputError
 from semrl.files import atomic_output, atomic_write
 from semrl.media import VIDEO_SUFFIXES, FrameSource, SourceInfo, mux_mp4, open_source
 from semrl.policy import (
@@ -296,6 +297,7 @@ def encode_video(
     watch = _Stopwatch()
     start = time.perf_counter()
     policy, task = watch.call("setup", resolve_policy, settings)
+    warn_outside_training(policy, settings)
     source = _open(input_path, settings)
     with source:
         info = source.info
@@ -540,6 +542,28 @@ def _load_net(weights: str, device: str | None) -> Any:
 
 
 @functools.lru_cache(maxsize=4)
+def warn_outside_training(policy: Policy, settings: EncodeSettings) -> None:
+    """Warn when ``--qp`` lies outside the base QPs a learned policy trained at (it still runs).
+
+    Outside them the net's decisions were never measured: the video policy, trained at base QPs
+    22-51, keeps 78 of the class-mean mAP50-95 at base QP 12 where constant QP keeps 92
+    (``benchmarks/results/video-equal-accuracy``). Under ``--bitrate`` the base QP is chosen per
+    frame, and a policy without learning (``roi``, ``video-reference``) has no such range.
+    """
+    trained = getattr(policy, "trained_base_qps", None)
+    if trained is None or settings.bitrate is not None:
+        return
+    lo, hi = trained
+    if not lo <= settings.qp <= hi:
+        warnings.warn(
+            InputWarning(
+                f"the policy was trained at base QPs {lo}-{hi}; at --qp {settings.qp} its decisions are untested "
+                f"(a policy without learning, such as uniform, roi or video-reference, has no such range)"
+            ),
+            stacklevel=2,
+        )
+
+
 def encode_identity(settings: EncodeSettings) -> dict[str, str]:
     """What an encode's result depends on besides the input: the x265 build and the task net's weights.
 

@@ -532,3 +532,20 @@ def test_a_real_full_disk_during_the_mp4_mux_leaves_nothing(
         assert list(small.iterdir()) == []
     finally:
         subprocess.run(["umount", str(small)], check=False)
+
+
+def test_a_qp_outside_the_learned_policys_training_range_is_warned_about() -> None:
+    from semrl.agent.resolve import resolve_policy
+    from semrl.errors import InputWarning
+    from semrl.pipeline import warn_outside_training
+
+    require_assets("models")
+    video, detection = resolve_policy("video"), resolve_policy("detection")
+    assert video.trained_base_qps == (22, 51) and detection.trained_base_qps == (22, 51)  # type: ignore[attr-defined]
+    with pytest.warns(InputWarning, match="trained at base QPs 22-51; at --qp 12 its decisions are untested"):
+        warn_outside_training(video, EncodeSettings(qp=12))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_outside_training(video, EncodeSettings(qp=22))  # inside
+        warn_outside_training(video, EncodeSettings(qp=12, bitrate=500.0))  # the base QP moves per frame
+        warn_outside_training(resolve_policy("video-reference"), EncodeSettings(qp=12))  # nothing learned

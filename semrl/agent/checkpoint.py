@@ -94,6 +94,12 @@ class TrainedPolicy:
         return CTU_SIZE if self.refinement is None else BLOCK_SIZE
 
     @property
+    def trained_base_qps(self) -> tuple[int, int]:
+        """The lowest and highest base QP of its training episodes."""
+        lo, hi = self.settings.base_qps
+        return int(lo), int(hi)
+
+    @property
     def task(self) -> str:
         """The task the policy serves."""
         return self.config.task

@@ -118,6 +118,11 @@ class VideoPolicy(VideoCoding):
         self.model = model
         self.config = config
 
+    @property
+    def trained_base_qps(self) -> tuple[int, int]:
+        """The lowest and highest base QP of its training episodes."""
+        return int(min(self.settings.base_qps)), int(max(self.settings.base_qps))
+
     def act(self, obs: NDArray[np.float32]) -> int:
         """Deterministic action of one observation, straight through the network (SB3's predict checks too much)."""
         import torch
