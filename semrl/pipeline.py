@@ -541,7 +541,6 @@ def _load_net(weights: str, device: str | None) -> Any:
     return YoloNet(weights, device=device)
 
 
-@functools.lru_cache(maxsize=4)
 def warn_outside_training(policy: Policy, settings: EncodeSettings) -> None:
     """Warn when ``--qp`` lies outside the base QPs a learned policy trained at (it still runs).
 
@@ -564,6 +563,7 @@ def warn_outside_training(policy: Policy, settings: EncodeSettings) -> None:
         )
 
 
+@functools.lru_cache(maxsize=4)
 def encode_identity(settings: EncodeSettings) -> dict[str, str]:
     """What an encode's result depends on besides the input: the x265 build and the task net's weights.
 

@@ -241,7 +241,7 @@ def load_items(
 
 def _window(listed: list[_T], start: int, limit: int | None, task: TaskSpec) -> list[_T]:
     """Images ``start`` to ``start + limit`` of a split's list."""
-    if not 0 <= start < len(listed):
+    if start < 0 or (start and start >= len(listed)):
         raise InvalidInputError(
             f"--start {start}: the {task.split} split of {task.data} holds {len(listed)} images; give 0 to "
             f"{len(listed) - 1}"
