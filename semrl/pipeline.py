@@ -544,19 +544,20 @@ def _load_net(weights: str, device: str | None) -> Any:
 def warn_outside_training(policy: Policy, settings: EncodeSettings) -> None:
     """Warn when ``--qp`` lies outside the base QPs a learned policy trained at (it still runs).
 
-    Outside them the net's decisions were never measured: the video policy, trained at base QPs
-    22-51, keeps 78 of the class-mean mAP50-95 at base QP 12 where constant QP keeps 92
-    (``benchmarks/results/video-equal-accuracy``). Under ``--bitrate`` the base QP is chosen per
-    frame, and a policy without learning (``roi``, ``video-reference``) has no such range.
+    Outside them the net's decisions were never measured. A picture policy still decides there; the
+    video policy codes with its reference coding instead (:meth:`semrl.agent.video.VideoPolicy.decide`),
+    and says so through ``outside_training``. Under ``--bitrate`` the base QP is chosen per frame,
+    and a policy without learning (``roi``, ``video-reference``) has no such range.
     """
     trained = getattr(policy, "trained_base_qps", None)
     if trained is None or settings.bitrate is not None:
         return
     lo, hi = trained
     if not lo <= settings.qp <= hi:
+        what = getattr(policy, "outside_training", "its decisions are untested")
         warnings.warn(
             InputWarning(
-                f"the policy was trained at base QPs {lo}-{hi}; at --qp {settings.qp} its decisions are untested "
+                f"the policy was trained at base QPs {lo}-{hi}; at --qp {settings.qp} {what} "
                 f"(a policy without learning, such as uniform, roi or video-reference, has no such range)"
             ),
             stacklevel=2,

@@ -543,8 +543,10 @@ def test_a_qp_outside_the_learned_policys_training_range_is_warned_about() -> No
     video, detection = resolve_policy("video"), resolve_policy("detection")
     assert video.trained_base_qps == (22, 51) and detection.trained_base_qps == (22, 51)  # type: ignore[attr-defined]
     for _ in range(2):  # every encode is told, not only the first
-        with pytest.warns(InputWarning, match="trained at base QPs 22-51; at --qp 12 its decisions are untested"):
+        with pytest.warns(InputWarning, match="trained at base QPs 22-51; at --qp 12 it codes with its reference"):
             warn_outside_training(video, EncodeSettings(qp=12))
+    with pytest.warns(InputWarning, match="trained at base QPs 22-51; at --qp 17 its decisions are untested"):
+        warn_outside_training(detection, EncodeSettings(qp=17))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warn_outside_training(video, EncodeSettings(qp=22))  # inside

@@ -383,6 +383,26 @@ def test_trained_video_policy_loads_and_matches_the_env(segments: list, tmp_path
     assert len(held) == 6 and held[0] == held[1] == held[2] and held[3] == held[4] == held[5]
     policy.settings = SETTINGS
 
+    # Outside the base QPs it trained at (32-42 here) the net is not asked: it codes as its reference.
+    from semrl.agent.video import ReferenceVideoPolicy
+
+    assert policy.trained_base_qps == (32, 42)
+    reference = ReferenceVideoPolicy(SETTINGS)
+    policy.act = lambda obs: 0 if SETTINGS.reference_action else 1  # type: ignore[method-assign]
+    for base in (22, 31, 43, 51):
+        ours_state: dict[str, object] = {}
+        reference_state: dict[str, object] = {}
+        for i, f in enumerate(frames):
+            np.testing.assert_array_equal(
+                apply_offsets(policy, PolicyInput(f, base, (2, 2), region, boxes, i, ours_state)),
+                apply_offsets(reference, PolicyInput(f, base, (2, 2), region, boxes, i, reference_state)),
+            )
+    inside_state: dict[str, object] = {}
+    inside = apply_offsets(policy, PolicyInput(frames[1], 37, (2, 2), region, boxes, 0, inside_state))
+    outside = apply_offsets(reference, PolicyInput(frames[1], 37, (2, 2), region, boxes, 0, {}))
+    assert not np.array_equal(inside, outside)  # inside, the (here never-reference) action is taken
+    policy.act = act  # type: ignore[method-assign]
+
     # The encoder's side: from the YUV picture's luma, with no RGB (needs_rgb False), the same decisions.
     assert not needs_rgb(policy)
     by_rgb: dict[str, object] = {}
