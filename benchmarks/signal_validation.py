@@ -11,7 +11,9 @@ of two kinds:
 For each map a signal predicts the change of the picture's fidelity loss from uniform coding at
 the same base QP (fast mode: the tables' per-CTU terms, interpolated as the environment does,
 summed over the CTUs), for each of :data:`SIGNALS` (the policy's own reward, and the object-level
-terms of :mod:`envs.reward` alone and with false detections or the background's price), and the
+terms of :mod:`envs.reward` alone and with false detections or the background's price, and the
+same object terms graded against the picture's labels rather than the net's own output on the
+uncoded picture: :data:`LABEL_SIGNALS`, from tables of the same uniform codings), and the
 live encode measures the change of the picture's task score: the
 task net on the reconstruction against the picture's labels, mAP50-95 for detection (box) and
 segmentation (mask), the probability of the labelled class for classification (top-1 is 0 or 1
@@ -20,6 +22,14 @@ Spearman's rank correlation between the predicted loss increase and the live sco
 all maps of a kind, pooled over the pictures and, as a mean of each picture's own, within a
 picture (and the same for bits, predicted against exact). Pictures without labelled objects have
 no score and are left out of the task figures.
+
+The ``live`` figures separate the two ways a signal can fail: each map's terms are also measured
+on its own reconstruction (the extractor on the map's actual decoded picture, not the tables'
+interpolation of uniform coding), and ranked against the live score drop
+(``spearman_live_terms``: what a perfect predictor of those terms, such as a surrogate fitted to
+live encodes, would reach) and against the tables' prediction of them
+(``spearman_predicted_vs_live_terms``: how well the tables predict their own terms under mixed
+maps).
 
 The live score of one picture is itself noisy (one object more or less at one IoU threshold moves
 a picture's mAP by several points), which bounds what any signal can reach. The ``retest`` figure
@@ -58,8 +68,27 @@ SIGNALS: dict[str, dict[str, float]] = {
     "objects": {"semantic_weight": 0.0, "pixel_weight": 0.0, "object_weight": 1.0},
     "objects+false": {"semantic_weight": 0.0, "pixel_weight": 0.0, "object_weight": 1.0, "false_weight": 0.5},
     "objects+mse": {"semantic_weight": 0.0, "pixel_weight": 0.0, "object_weight": 1.0, "mse_share": 0.25},
+    "labels": {"semantic_weight": 0.0, "pixel_weight": 0.0, "object_weight": 1.0},
+    "labels+false": {"semantic_weight": 0.0, "pixel_weight": 0.0, "object_weight": 1.0, "false_weight": 0.5},
 }
 """Reward variants validated beside the policy's own (``trained``): RewardConfig fields, and ``mse_share``."""
+
+LABEL_SIGNALS = frozenset({"labels", "labels+false"})
+"""Signals whose object terms are graded against the picture's labels, not the net's output on the uncoded picture."""
+
+
+def label_output(task: str, label: Any, shape: tuple[int, int], classes: int) -> Any:
+    """A picture's labels as a :class:`~semrl.semantics.maps.TaskOutput` (confidence 1; a classifier's: one-hot)."""
+    from semrl.semantics.maps import TaskOutput
+
+    if task == "classification":
+        probs = np.zeros(classes, np.float32)
+        probs[int(label)] = 1.0
+        return TaskOutput(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), probs)
+    from semrl.fidelity.labels import read_yolo_labels
+
+    labelled = read_yolo_labels(label, shape)
+    return TaskOutput(labelled.boxes, labelled.conf, labelled.cls)
 
 
 class LiveScorer:
@@ -87,19 +116,38 @@ class LiveScorer:
 
 
 class LiveEncodes:
-    """One picture coded with QP maps by the real codec and scored live (each map once)."""
+    """One picture coded with QP maps by the real codec and scored live (each map once).
 
-    def __init__(self, codec: Any, scorer: LiveScorer, picture: Any, label: Any, ctu_shape: tuple[int, int]) -> None:
+    Besides bits and the live score, each map's fidelity terms (:func:`envs.reward.fidelity_terms`)
+    are measured on its actual reconstruction with the policy's own extractor: what a signal's
+    terms are under that map, where the tables can only interpolate uniform coding.
+    """
+
+    def __init__(
+        self, codec: Any, scorer: LiveScorer, picture: Any, label: Any, ctu_shape: tuple[int, int],
+        extractor: Any, reference: Any, labelled: Any,
+    ) -> None:  # fmt: skip
         self.codec, self.scorer, self.picture, self.label, self.ctu_shape = codec, scorer, picture, label, ctu_shape
-        self._done: dict[tuple[int, bytes], tuple[int, float]] = {}
+        self.extractor, self.reference, self.labelled = extractor, reference, labelled
+        self._done: dict[tuple[int, bytes], tuple[int, float, Any, Any]] = {}
 
-    def measure(self, qp_map: NDArray[np.int64], base: int) -> tuple[int, float]:
-        """Bits and live score of the picture coded with per-CTU QPs ``qp_map`` (raster order)."""
+    def measure(self, qp_map: NDArray[np.int64], base: int) -> tuple[int, float, Any, Any]:
+        """Bits, live score and per-CTU terms (graded against the net's reference, then the labels) under ``qp_map``.
+
+        ``qp_map`` holds per-CTU QPs in raster order.
+        """
+        from envs.reward import fidelity_terms
+
         key = (base, qp_map.tobytes())
         if key not in self._done:
             offsets = (qp_map - base).reshape(self.ctu_shape).astype(np.int32)
             coded = self.codec.code(self.picture.frame, base, offsets)
-            self._done[key] = (int(coded.bits), self.scorer.score(coded.recon, self.label))
+            decoded = self.extractor.extract([coded.recon], color="rgb")[0]
+            ref = self.reference
+            frame, recon = self.picture.frame, coded.recon
+            terms = fidelity_terms(frame, recon, ref.values, decoded.values, ref.output, decoded.output)
+            by_labels = fidelity_terms(frame, recon, ref.values, decoded.values, self.labelled, decoded.output)
+            self._done[key] = (int(coded.bits), self.scorer.score(recon, self.label), terms, by_labels)
         return self._done[key]
 
 
@@ -161,8 +209,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from envs.reward import interpolated, task_to_mse_ratio
-    from envs.tables import DEFAULT_TABLE_QPS, RealExtractorFactory, X265CodecFactory, build_tables
+    from envs.reward import fidelity_loss, interpolated, task_to_mse_ratio
+    from envs.tables import DEFAULT_TABLE_QPS, RealExtractorFactory, X265CodecFactory, build_tables, compute_table
     from semrl.agent import resolve_policy
     from semrl.agent.checkpoint import TrainedPolicy
     from semrl.agent.config import DEFAULT_DATA
@@ -195,8 +243,14 @@ def main(argv: list[str] | None = None) -> int:
         rewards[name] = replace(reward, mse_weight=share * task_to_mse_ratio(tables, lo, reward))
     rows: list[dict[str, Any]] = []
     for (picture, label), table in zip(pictures, tables, strict=True):
-        live = LiveEncodes(codec, scorer, picture, label, table.ctu_shape)
-        losses = {name: interpolated(table, settings.qp_min, reward)[1] for name, reward in rewards.items()}
+        reference = policy.extractor.extract([picture.frame], color="rgb")[0]
+        labelled = label_output(args.task, label, picture.frame.shape[:2], len(scorer.net.names))
+        live = LiveEncodes(codec, scorer, picture, label, table.ctu_shape, policy.extractor, reference, labelled)
+        label_table = compute_table(picture, codec, policy.extractor, DEFAULT_TABLE_QPS, labels=labelled)
+        losses = {
+            name: interpolated(label_table if name in LABEL_SIGNALS else table, settings.qp_min, reward)[1]
+            for name, reward in rewards.items()
+        }
         bits_q = interpolated(table, settings.qp_min, settings.reward)[0]
         n = table.ctu_shape[0] * table.ctu_shape[1]
         maps: list[tuple[str, int, NDArray[np.int64]]] = []
@@ -209,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         cells = np.arange(n)
         for kind, base, qp_map in maps:
             uniform = np.full(n, base)
-            bits, score = live.measure(qp_map, base)
-            ref_bits, ref_score = live.measure(uniform, base)
+            bits, score, *terms = live.measure(qp_map, base)
+            ref_bits, ref_score, *ref_terms = live.measure(uniform, base)
             nudged = np.clip(qp_map + rng.integers(-1, 2, n), settings.qp_min, QP_MAX)
             row: dict[str, Any] = {
                 "picture": picture.name, "kind": kind, "base_qp": base,
@@ -220,6 +274,11 @@ def main(argv: list[str] | None = None) -> int:
             }  # fmt: skip
             for name, loss_q in losses.items():
                 row[f"predicted_{name}"] = float(loss_q[qp_map, cells].sum() - loss_q[uniform, cells].sum())
+                reward = rewards[name]
+                graded = int(name in LABEL_SIGNALS)
+                row[f"live_{name}"] = float(
+                    fidelity_loss(terms[graded], reward).sum() - fidelity_loss(ref_terms[graded], reward).sum()
+                )
             rows.append(row)
     results: dict[str, Any] = {}
     for kind in ("random", "policy", "all"):
@@ -230,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
             "spearman_task": {name: spearman([r[f"predicted_{name}"] for r in sel], live_drop) for name in rewards},
             "spearman_task_within_picture": {
                 name: within_pictures(sel, f"predicted_{name}", "live_score_drop") for name in rewards
+            },
+            "spearman_live_terms": {name: spearman([r[f"live_{name}"] for r in sel], live_drop) for name in rewards},
+            "spearman_predicted_vs_live_terms": {
+                name: spearman([r[f"predicted_{name}"] for r in sel], [r[f"live_{name}"] for r in sel])
+                for name in rewards
             },
             "spearman_retest": spearman([r["retest_score_drop"] for r in sel], live_drop),
             "spearman_bits": spearman([r["predicted_bits"] for r in sel], [float(r["live_bits"]) for r in sel]),
@@ -253,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{kind:7s} maps {r['maps']:4d}  rank correlation with the live score drop (within a picture): {signals}; "
             f"retest {r['spearman_retest']:+.3f}; bits {r['spearman_bits']:+.3f}"
         )
+        measured, agree = r["spearman_live_terms"], r["spearman_predicted_vs_live_terms"]
+        own = ", ".join(f"{name} {measured[name]:+.3f} (tables vs live {agree[name]:+.3f})" for name in rewards)
+        print(f"{'':7s} the same terms measured on each map's own reconstruction: {own}")
     return 0
 
 

@@ -280,11 +280,18 @@ class CtuTable:
             )  # fmt: skip
 
 
-def compute_table(picture: Picture, codec: Codec, extractor: SemanticExtractor, qps: Sequence[int]) -> CtuTable:
-    """Code ``picture`` uniformly at every QP of ``qps`` and measure per-CTU bits and fidelity terms."""
+def compute_table(
+    picture: Picture, codec: Codec, extractor: SemanticExtractor, qps: Sequence[int], labels: TaskOutput | None = None
+) -> CtuTable:
+    """Code ``picture`` uniformly at every QP of ``qps`` and measure per-CTU bits and fidelity terms.
+
+    ``labels`` (the picture's labelled objects, confidence 1) grade ``dobj`` and ``fobj`` against
+    the labels instead of the task net's own output on the uncoded picture.
+    """
     frame = picture.frame
     reference = extractor.extract([frame], color="rgb")[0]
     ref = reference.values
+    graded_against = labels if labels is not None else reference.output
     bits, recons = [], []
     for q in qps:
         coded = codec.code(frame, int(q))
@@ -292,7 +299,7 @@ def compute_table(picture: Picture, codec: Codec, extractor: SemanticExtractor, 
         recons.append(coded.recon)
     maps = extractor.extract(recons, color="rgb")
     terms = [
-        fidelity_terms(frame, r, ref, m.values, reference.output, m.output) for r, m in zip(recons, maps, strict=True)
+        fidelity_terms(frame, r, ref, m.values, graded_against, m.output) for r, m in zip(recons, maps, strict=True)
     ]
     stacked = {name: np.stack([getattr(t, name) for t in terms]).astype(np.float32) for name in TERM_NAMES}
     dsem, rise, dpix, mse, dobj, fobj = (stacked[name] for name in TERM_NAMES)

@@ -185,6 +185,25 @@ def test_fidelity_table_sees_the_task_output_change() -> None:
     assert np.all(table.dsem == 0) and np.all(table.rise == 0)  # the fake boxes ignore the picture
 
 
+def test_a_table_can_grade_the_objects_against_labels() -> None:
+    """Against the net's own output the fake (picture-blind) detector loses nothing; against labels it misses."""
+    from semrl.semantics.maps import TaskOutput
+
+    picture = synthetic_pictures(1)[0]
+    extractor = FakeExtractor("detection")
+    own = compute_table(picture, FakeCodec(), extractor, DEFAULT_TABLE_QPS)
+    assert np.all(own.dobj == 0) and np.all(own.fobj == 0)
+    far = np.array([[1.0, 1.0, 9.0, 9.0]], np.float32)  # a labelled object where the fake finds nothing
+    labels = TaskOutput(far, np.ones(1, np.float32), np.zeros(1, np.int64))
+    graded = compute_table(picture, FakeCodec(), extractor, DEFAULT_TABLE_QPS, labels=labels)
+    np.testing.assert_allclose(graded.dobj.sum(axis=(1, 2)), 1.0, rtol=1e-6)  # missed at every QP
+    assert graded.dobj[:, 0, 0].min() > 0 and np.all(graded.dobj[:, 1:, :] == 0)  # in the CTU of its box
+    assert np.all(graded.fobj.sum(axis=(1, 2)) > 0)  # the fake's detections match no label
+    np.testing.assert_array_equal(graded.bits, own.bits)
+    assert graded.reference is not None and own.reference is not None
+    np.testing.assert_array_equal(graded.reference.boxes, own.reference.boxes)  # live mode keeps the net's
+
+
 def test_invalid_arguments_are_refused(fake_set) -> None:  # type: ignore[no-untyped-def]
     pictures, tables, _codec, _extractor = fake_set
     with pytest.raises(InvalidInputError, match="mode"):

@@ -43,5 +43,10 @@ def test_validation_runs_on_real_pictures(validation: ModuleType, tmp_path: Path
     signals = {"trained", *validation.SIGNALS}
     assert set(report["results"]["all"]["spearman_task"]) == signals
     assert "spearman_retest" in report["results"]["all"]
+    assert set(report["results"]["all"]["spearman_live_terms"]) == signals
     for row in report["maps"]:
         assert {f"predicted_{name}" for name in signals} <= set(row) and "retest_score_drop" in row
+        assert {f"live_{name}" for name in signals} <= set(row)
+        assert all(np.isfinite(row[f"live_{name}"]) for name in signals)
+    # Random maps move the live terms (each is the change from the same picture coded uniformly).
+    assert any(row["live_objects+mse"] != 0.0 for row in report["maps"] if row["kind"] == "random")
