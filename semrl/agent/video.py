@@ -132,8 +132,8 @@ class VideoPolicy(VideoCoding):
 
         Outside that range the net's decisions were never measured, and they are worse than what it
         was trained to improve on: trained at base QPs 22-51, the shipped net coarsened the objects at
-        base QP 12 and kept 78 of the class-mean mAP50-95 where its reference keeps 90 (7 clips,
-        ``benchmarks/results/video-equal-accuracy``). The observer still sees every frame, so the
+        base QP 12 and kept 78 of the class-mean mAP50-95 where its reference keeps 90 (7 clips;
+        ``benchmarks/results/video-policy-fallback`` measures the rule). The observer still sees every frame, so the
         state is whole when the base QP (under ``--bitrate``, chosen per frame) comes back in range.
         """
         lo, hi = self.trained_base_qps
