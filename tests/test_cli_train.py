@@ -77,6 +77,26 @@ def test_train_settings_name_the_option_that_is_wrong() -> None:
         TrainConfig(object_weight=-1)
 
 
+def test_fidelity_weights_default_by_task_and_yield_to_the_options() -> None:
+    import json
+
+    from semrl.agent.config import TrainConfig
+
+    detection, classification = TrainConfig(task="detection"), TrainConfig(task="classification")
+    assert detection.fidelity_weights == {"semantic_weight": 1.0, "pixel_weight": 1.0, "object_weight": 0.0}
+    assert classification.fidelity_weights == {"semantic_weight": 0.0, "pixel_weight": 0.0, "object_weight": 1.0}
+    assert TrainConfig(task="segmentation").fidelity_weights == detection.fidelity_weights
+    given = TrainConfig(task="classification", semantic_weight=1.0, pixel_weight=1.0)
+    assert given.fidelity_weights == {"semantic_weight": 1.0, "pixel_weight": 1.0, "object_weight": 1.0}
+    # Saved resolved, so a config written before per-task defaults reads back as it was trained.
+    assert TrainConfig.from_json(classification.to_json()) == classification
+    assert json.loads(classification.to_json())["object_weight"] == 1.0
+    old = json.loads(detection.to_json()) | {"task": "classification"}  # the shipped reward, spelled out
+    assert TrainConfig.from_json(json.dumps(old)).fidelity_weights == detection.fidelity_weights
+    args = _parser().parse_args(["train", "--task", "classification", "-o", "x"])
+    assert args.semantic_weight is None and args.pixel_weight is None and args.object_weight is None
+
+
 def test_an_ensemble_of_video_policies_is_refused_before_anything_runs(tmp_path: Path) -> None:
     from semrl.agent.config import TrainConfig
     from semrl.agent.train import train

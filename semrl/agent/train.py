@@ -130,13 +130,7 @@ def _versions() -> dict[str, str]:
 
 def env_settings(config: TrainConfig, tables: Sequence[CtuTable]) -> EnvSettings:
     """The MDP settings of a training config on its tables (which scale the squared-error weight)."""
-    base = RewardConfig(
-        rate_weight=config.rate_weight,
-        pixel_weight=config.pixel_weight,
-        semantic_weight=config.semantic_weight,
-        object_weight=config.object_weight,
-        false_weight=config.false_weight,
-    )
+    base = RewardConfig(rate_weight=config.rate_weight, false_weight=config.false_weight, **config.fidelity_weights)
     reward = replace(base, mse_weight=config.mse_share * task_to_mse_ratio(tables, config.base_qps[0], base))
     return EnvSettings(base_qps=config.base_qps, qp_min=DEFAULT_TABLE_QPS[0], reward=reward)
 

@@ -53,8 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help=f"base QP range of episodes (default {d.base_qps[0]}-{d.base_qps[1]})")  # fmt: skip
     p.add_argument("--rate-weight", type=float, default=d.rate_weight,
                    help="multiplier of the rate term (1 = uniform coding's slope; default 1)")  # fmt: skip
-    p.add_argument("--pixel-weight", type=float, default=d.pixel_weight,
-                   help="weight of semantic-weighted squared error in the fidelity term (default 1)")  # fmt: skip
+    p.add_argument("--pixel-weight", type=float, default=None,
+                   help="weight of semantic-weighted squared error in the fidelity term (default by task: 1, "
+                   "classification 0)")  # fmt: skip
     p.add_argument("--mse-share", type=float, default=d.mse_share,
                    help="the background's price: weight of the plain squared error in the fidelity term, as the "
                    "share of the task term's growth from the lowest base QP to 51 "
@@ -62,15 +63,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument(
         "--semantic-weight",
         type=float,
-        default=d.semantic_weight,
-        help=f"weight of the semantic map's drop in the fidelity term (default {d.semantic_weight:g})",
+        default=None,
+        help="weight of the semantic map's drop in the fidelity term (default by task: 1, classification 0)",
     )
     p.add_argument(
         "--object-weight",
         type=float,
-        default=d.object_weight,
-        help="weight of the task output's object-by-object loss (IoU- and confidence-graded) "
-        f"in the fidelity term (default {d.object_weight:g})",
+        default=None,
+        help="weight of the task output's object-by-object loss (IoU- and confidence-graded; for a classifier "
+        "the reference class's probability drop) in the fidelity term (default by task: 0, classification 1)",
     )
     p.add_argument("--false-weight", type=float, default=d.false_weight,
                    help=f"weight of false detections coding creates (default {d.false_weight:g})")  # fmt: skip
