@@ -85,7 +85,7 @@ def test_fidelity_weights_default_by_task_and_yield_to_the_options() -> None:
     detection, classification = TrainConfig(task="detection"), TrainConfig(task="classification")
     assert detection.fidelity_weights == {"semantic_weight": 1.0, "pixel_weight": 1.0, "object_weight": 0.0}
     assert classification.fidelity_weights == {"semantic_weight": 0.0, "pixel_weight": 0.0, "object_weight": 1.0}
-    assert TrainConfig(task="segmentation").fidelity_weights == detection.fidelity_weights
+    assert TrainConfig(task="segmentation").fidelity_weights == classification.fidelity_weights
     given = TrainConfig(task="classification", semantic_weight=1.0, pixel_weight=1.0)
     assert given.fidelity_weights == {"semantic_weight": 1.0, "pixel_weight": 1.0, "object_weight": 1.0}
     # Saved resolved, so a config written before per-task defaults reads back as it was trained.

@@ -21,19 +21,23 @@ POLICY_FORMAT = 1
 
 
 _MAP_TERMS = {"semantic_weight": 1.0, "pixel_weight": 1.0, "object_weight": 0.0}
+_OBJECT_TERMS = {"semantic_weight": 0.0, "pixel_weight": 0.0, "object_weight": 1.0}
 DEFAULT_FIDELITY_WEIGHTS: dict[str, dict[str, float]] = {
     "detection": _MAP_TERMS,
-    "segmentation": _MAP_TERMS,
-    "classification": {"semantic_weight": 0.0, "pixel_weight": 0.0, "object_weight": 1.0},
+    "segmentation": _OBJECT_TERMS,
+    "classification": _OBJECT_TERMS,
 }
 """The fidelity weights ``semrl train`` uses per task unless given.
 
-Detection and segmentation learn from the semantic map's drop and the semantic-weighted pixel
-error; classification from the object term alone (the reference class's probability drop, spread
-over the CTUs by Grad-CAM, :func:`envs.reward.object_terms`), which ranks live encodes better
-(``benchmarks/signal_validation.py``: 0.49 against 0.30 on policy maps) and, chosen by a rule
-fixed in advance on train pictures held aside from training, saves more there
-(``benchmarks/results/classification-reward``). Every task keeps the background's price
+Detection learns from the semantic map's drop and the semantic-weighted pixel error;
+classification and segmentation from the object term alone (:func:`envs.reward.object_terms`:
+for classification the reference class's probability drop, spread over the CTUs by Grad-CAM;
+for segmentation each reference object's loss, graded by its box, spread over the CTUs the box
+covers). For classification it ranks live encodes better (``benchmarks/signal_validation.py``:
+0.49 against 0.30 on policy maps); for both, chosen by a rule fixed in advance on train pictures
+held aside from training, it saves more there (``benchmarks/results/classification-reward``,
+``benchmarks/results/segmentation-reward``). For detection the same terms did not beat the map
+terms on val (``benchmarks/results/object_terms``). Every task keeps the background's price
 (``mse_share``).
 """
 
