@@ -294,9 +294,8 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
             "uniform_bits": float(bits[self._base].sum()),
         }
         if self.mode == "live":
-            live_bits, live_fid = self._live(info["offsets"], self._base)
-            ref_bits, ref_fid = self._live_reference()
-            live = self._reward(live_bits, live_fid, ref_bits, ref_fid, self._base)
+            live, live_bits = self.live_rewards(info["offsets"])
+            ref_bits, _ = self._live_reference()
             info.update(
                 live_return=float(live.sum()), live_ctu_rewards=live, bits_live=float(live_bits.sum()),
                 uniform_bits_live=float(ref_bits.sum()),
@@ -304,6 +303,20 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
         return info
 
     # ---- live mode -------------------------------------------------------------------------
+
+    def live_rewards(self, offsets: NDArray[np.int32]) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
+        """Live per-CTU rewards and exact bits of coding the episode's picture with ``offsets``.
+
+        Live mode only. The episode's picture and base QP (set by :meth:`reset`) are coded with
+        the (rows, cols) QP-offset grid ``offsets`` and scored against the live uniform encode at
+        the base QP, as at the end of a live episode; a caller can so measure other maps of the same
+        picture (e.g. one CTU's action changed, to credit that CTU with its own effect).
+        """
+        if self.mode != "live":
+            raise InvalidInputError("live_rewards needs the live mode (pictures, codec and extractor)")
+        live_bits, live_fid = self._live(np.asarray(offsets, np.int32), self._base)
+        ref_bits, ref_fid = self._live_reference()
+        return self._reward(live_bits, live_fid, ref_bits, ref_fid, self._base), live_bits
 
     def _live(self, offsets: NDArray[np.int32], base: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Per-CTU exact bits and fidelity loss of coding the current picture with ``offsets``."""

@@ -151,6 +151,19 @@ def test_live_mode_reports_live_and_fast_returns(fake_set) -> None:  # type: ign
     # the fake codec's bits are per CTU, so the fast tables predict live bits up to interpolation
     assert info["bits_fast"] == pytest.approx(info["bits_live"], rel=0.05)
     assert len(info["live_ctu_rewards"]) == len(info["fast_ctu_rewards"]) == 12
+    # other maps of the episode's picture, measured as the episode's own map is
+    again, bits = env.live_rewards(info["offsets"])
+    np.testing.assert_allclose(again, info["live_ctu_rewards"])
+    assert bits.sum() == pytest.approx(info["bits_live"])
+    one_back = info["offsets"].copy()
+    one_back[0, 0] = 0
+    changed, changed_bits = env.live_rewards(one_back)
+    assert changed_bits.sum() > bits.sum()  # that CTU back at the base QP costs its bits again
+    assert changed[0] != pytest.approx(again[0])
+    uniform, _ = env.live_rewards(np.zeros_like(one_back))
+    assert np.all(uniform == 0.0)
+    with pytest.raises(InvalidInputError, match="live mode"):
+        _env(fake_set).live_rewards(one_back)
 
 
 def test_tables_are_cached(tmp_path: Path) -> None:
@@ -254,3 +267,29 @@ def test_training_pictures_from_several_videos(tmp_path: Path) -> None:
     pictures = load_pictures(tmp_path / "clips", video_stride=5)
     assert [p.name for p in pictures] == ["a.mp4#0", "a.mp4#5", "a.mp4#10", "b.mp4#0", "b.mp4#5", "b.mp4#10"]
     assert len(load_pictures(f"{a},{b}", video_stride=5, limit=4)) == 4
+
+
+def test_marginal_credit_charges_each_ctu_its_own_effect(fake_set) -> None:  # type: ignore[no-untyped-def]
+    from benchmark_scripts import load_benchmark
+
+    live_finetune = load_benchmark("live_finetune")
+    env = _env(fake_set, mode="live")
+    zero = int(np.flatnonzero(env.offsets == 0)[0])
+    obs, _ = env.reset(seed=0, options={"picture": 0, "base_qp": 37})
+    observations, actions, term, info = [], [], False, {}
+    while not term:
+        action = 5 if len(actions) % 2 else zero  # every other CTU +6
+        observations.append(obs)
+        actions.append(action)
+        obs, _, term, _, info = env.step(action)
+    total = float(info["live_return"])
+    credited = live_finetune._marginal_credit(env, info["offsets"], total, observations, actions, zero, 3,
+                                              np.random.default_rng(0))  # fmt: skip
+    moved = [c for c in credited if c[1] == 5]
+    assert len(moved) == 3 and len(credited) == 6
+    assert all(c[2] == 0.0 for c in credited if c[1] == zero)
+    for obs_i, _, reward in moved:
+        i = next(k for k, o in enumerate(observations) if o is obs_i)
+        back = info["offsets"].copy()
+        back.reshape(-1)[i] = 0
+        assert reward == pytest.approx(total - float(env.live_rewards(back)[0].sum()))
