@@ -19,10 +19,14 @@ def _qp_range(text: str) -> tuple[int, int]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the ``train`` subcommand."""
-    from semrl.agent.config import ALGORITHMS, MDPS, TrainConfig
+    from semrl.agent.config import ALGORITHMS, DEFAULT_FIDELITY_WEIGHTS, MDPS, TrainConfig
     from semrl.semantics import TASKS
 
     d = TrainConfig()
+
+    def by_task(name: str) -> str:
+        return "default by task: " + ", ".join(f"{t} {w[name]:g}" for t, w in DEFAULT_FIDELITY_WEIGHTS.items())
+
     p = subparsers.add_parser(
         "train",
         help="train a per-CTU QP policy for a vision task",
@@ -54,8 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--rate-weight", type=float, default=d.rate_weight,
                    help="multiplier of the rate term (1 = uniform coding's slope; default 1)")  # fmt: skip
     p.add_argument("--pixel-weight", type=float, default=None,
-                   help="weight of semantic-weighted squared error in the fidelity term (default by task: 1, "
-                   "classification 0)")  # fmt: skip
+                   help="weight of semantic-weighted squared error in the fidelity term "
+                   f"({by_task('pixel_weight')})")  # fmt: skip
     p.add_argument("--mse-share", type=float, default=d.mse_share,
                    help="the background's price: weight of the plain squared error in the fidelity term, as the "
                    "share of the task term's growth from the lowest base QP to 51 "
@@ -64,14 +68,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--semantic-weight",
         type=float,
         default=None,
-        help="weight of the semantic map's drop in the fidelity term (default by task: 1, classification 0)",
+        help=f"weight of the semantic map's drop in the fidelity term ({by_task('semantic_weight')})",
     )
     p.add_argument(
         "--object-weight",
         type=float,
         default=None,
         help="weight of the task output's object-by-object loss (IoU- and confidence-graded; for a classifier "
-        "the reference class's probability drop) in the fidelity term (default by task: 0, classification 1)",
+        f"the reference class's probability drop) in the fidelity term ({by_task('object_weight')})",
     )
     p.add_argument("--false-weight", type=float, default=d.false_weight,
                    help=f"weight of false detections coding creates (default {d.false_weight:g})")  # fmt: skip
