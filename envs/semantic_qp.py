@@ -325,8 +325,9 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
         coded = self.codec.code(picture.frame, base, offsets)
         ref = table.semantic.astype(np.float32)
         dec = self.extractor.extract([coded.recon], color="rgb")[0]
-        terms = fidelity_terms(picture.frame, coded.recon, ref, dec.values, table.reference, dec.output)
-        terms = terms.astype(np.float64)
+        terms = fidelity_terms(
+            picture.frame, coded.recon, ref, dec.values, table.reference, dec.output, table.object_weights
+        ).astype(np.float64)
         fid = fidelity_loss(terms, self.settings.reward).astype(np.float64, copy=False)
         return coded.ctu_bits.reshape(-1).astype(np.float64), fid.reshape(-1)
 

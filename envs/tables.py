@@ -24,7 +24,7 @@ import multiprocessing
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 
 from envs.codecs import Codec
 from envs.observation import static_grids
-from envs.reward import TERM_NAMES, FidelityTerms, fidelity_terms
+from envs.reward import TERM_NAMES, FidelityTerms, fidelity_terms, graded_object_loss, object_grades
 from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN
 from semrl.errors import InputNotFoundError, InvalidInputError, SemrlError
 from semrl.files import atomic_write
@@ -41,7 +41,7 @@ from semrl.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
 from semrl.semantics.extractors import SemanticExtractor
 from semrl.semantics.maps import TaskOutput
 
-TABLE_VERSION = 4
+TABLE_VERSION = 5
 """Bumped when what a table holds changes meaning (old cache entries are then ignored)."""
 
 DEFAULT_TABLE_QPS = (12, 17, 22, 27, 32, 37, 42, 47, 51)
@@ -221,6 +221,10 @@ class CtuTable:
         dobj: float32 (Q, rows, cols) the task output's loss, object by object, per CTU.
         fobj: float32 (Q, rows, cols) task output created by coding, per CTU.
         reference: The task net's output on the uncoded picture (for live mode), or None.
+        grades: float32 (Q, objects) :func:`envs.reward.object_grades` of the reference objects
+            at each table QP (what ``dobj`` is made of), or None (a classifier; no reference).
+        object_weights: (objects,) the weights ``dobj`` was made with (None: ``1 / objects``, as
+            saved); :meth:`with_object_weights` sets them, and live mode grades with them too.
     """
 
     name: str
@@ -236,6 +240,8 @@ class CtuTable:
     dobj: NDArray[np.float32]
     fobj: NDArray[np.float32]
     reference: TaskOutput | None = None
+    grades: NDArray[np.float32] | None = None
+    object_weights: NDArray[np.float64] | None = None
 
     @property
     def ctu_shape(self) -> tuple[int, int]:
@@ -246,6 +252,19 @@ class CtuTable:
     def terms(self) -> FidelityTerms:
         """The fidelity terms, (Q, rows, cols) float32 each."""
         return FidelityTerms(self.dsem, self.rise, self.dpix, self.mse, self.dobj, self.fobj)
+
+    def with_object_weights(self, weights: NDArray[np.floating]) -> CtuTable:
+        """This table with ``dobj`` remade from the objects' grades with other weights per object.
+
+        Raises:
+            InvalidInputError: The table holds no per-object grades (a classifier's) or the
+                weights do not match its objects.
+        """
+        if self.grades is None or self.reference is None:
+            raise InvalidInputError(f"table of {self.name} holds no per-object grades to weigh (a classifier's?)")
+        w = np.asarray(weights, np.float64)
+        dobj = graded_object_loss(self.grades, self.reference.boxes, self.semantic.shape, w)
+        return replace(self, dobj=dobj.astype(np.float32), object_weights=w)
 
     def save(self, path: Path) -> None:
         """Write atomically as ``.npz``."""
@@ -262,6 +281,8 @@ class CtuTable:
             arrays.update(ref_boxes=ref.boxes, ref_conf=ref.conf, ref_cls=ref.cls)
             if ref.probs is not None:
                 arrays["ref_probs"] = ref.probs
+        if self.grades is not None:
+            arrays["grades"] = self.grades
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         return buffer.getvalue()
@@ -276,7 +297,7 @@ class CtuTable:
                 reference = TaskOutput(z["ref_boxes"], z["ref_conf"], z["ref_cls"], probs)
             return CtuTable(
                 str(z["name"]), str(z["digest"]), z["qps"], z["bits"], z["dsem"], z["rise"], z["dpix"], z["mse"],
-                z["grids"], z["semantic"], z["dobj"], z["fobj"], reference,
+                z["grids"], z["semantic"], z["dobj"], z["fobj"], reference, z.get("grades", None),
             )  # fmt: skip
 
 
@@ -303,9 +324,14 @@ def compute_table(
     ]
     stacked = {name: np.stack([getattr(t, name) for t in terms]).astype(np.float32) for name in TERM_NAMES}
     dsem, rise, dpix, mse, dobj, fobj = (stacked[name] for name in TERM_NAMES)
+    grades = None
+    if labels is None and reference.output is not None and reference.output.probs is None:
+        decoded = [m.output for m in maps]
+        if all(d is not None for d in decoded):
+            grades = np.stack([object_grades(reference.output, d) for d in decoded if d is not None]).astype(np.float32)
     return CtuTable(
         picture.name, picture.digest, np.asarray(qps, np.int32), np.stack(bits), dsem, rise, dpix, mse,
-        static_grids(frame, ref), ref.astype(np.float16), dobj, fobj, reference.output,
+        static_grids(frame, ref), ref.astype(np.float16), dobj, fobj, reference.output, grades,
     )  # fmt: skip
 
 

@@ -13,6 +13,8 @@ from semrl.semantics import TASKS
 
 ALGORITHMS = ("ppo", "dqn")
 MDPS = ("image", "video")
+OBJECT_WEIGHTINGS = ("picture", "class")
+"""How the object term weighs each object: every picture's objects alike, or as the class-mean mAP does."""
 VIDEO_MDP = "video"
 """The environments a policy learns on: pictures (per-CTU QPs) or clips (frame QP and object boost)."""
 DEFAULT_DATA = {"detection": "coco-det", "segmentation": "coco-seg", "classification": "imagenet-cls"}
@@ -70,6 +72,10 @@ class TrainConfig:
         object_weight: Weight of the task output's object-by-object loss (``dobj``,
             :mod:`envs.reward`).
         false_weight: Weight of the task output created by coding (``fobj``: false detections).
+        object_weighting: How the object term weighs each object: ``picture`` (each picture's
+            objects share a weight of 1) or ``class`` (as one missed object weighs in the
+            class-mean mAP over the training pictures, :func:`envs.reward.class_object_weights`;
+            detection and segmentation).
         seed: Random seed (environment, network initialisation, sampling).
         preset: x265 preset the tables are coded with (the benchmark's is medium).
         method: Semantic map method (None: the task's default).
@@ -101,6 +107,7 @@ class TrainConfig:
     semantic_weight: float | None = None
     object_weight: float | None = None
     false_weight: float = 0.0
+    object_weighting: str = "picture"
     seed: int = 0
     preset: str = "medium"
     method: str | None = None
@@ -129,6 +136,15 @@ class TrainConfig:
         for name, value in DEFAULT_FIDELITY_WEIGHTS[self.task].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)  # frozen: resolved once, saved resolved
+        if self.object_weighting not in OBJECT_WEIGHTINGS:
+            raise InvalidInputError(
+                f"unknown object weighting {self.object_weighting!r}; expected one of {OBJECT_WEIGHTINGS}"
+            )
+        if self.object_weighting == "class" and (self.task == "classification" or self.mdp == VIDEO_MDP):
+            raise InvalidInputError(
+                "--object-weighting class weighs objects with boxes in pictures (detection, segmentation); "
+                "drop it for classification or the video MDP"
+            )
         if self.algorithm not in ALGORITHMS:
             raise InvalidInputError(f"unknown algorithm {self.algorithm!r}; expected one of {ALGORITHMS}")
         if self.timesteps < 1:

@@ -21,7 +21,7 @@ from typing import Any
 
 from envs.codecs import Codec, X265ClipCodec, X265Codec
 from envs.observation import OBS_NAMES
-from envs.reward import RewardConfig, task_to_mse_ratio
+from envs.reward import RewardConfig, class_object_weights, task_to_mse_ratio
 from envs.semantic_qp import EnvSettings, SemanticQPEnv
 from envs.tables import (
     DEFAULT_TABLE_QPS,
@@ -135,6 +135,17 @@ def env_settings(config: TrainConfig, tables: Sequence[CtuTable]) -> EnvSettings
     return EnvSettings(base_qps=config.base_qps, qp_min=DEFAULT_TABLE_QPS[0], reward=reward)
 
 
+def weigh_objects(config: TrainConfig, tables: Sequence[CtuTable]) -> list[CtuTable]:
+    """The tables with the object term weighted as ``config.object_weighting`` says."""
+    if config.object_weighting == "picture":
+        return list(tables)
+    references = [t.reference for t in tables]
+    if any(r is None for r in references):
+        raise InvalidInputError("--object-weighting class needs tables with the task net's objects; rebuild them")
+    weights = class_object_weights([r for r in references if r is not None])
+    return [t.with_object_weights(w) for t, w in zip(tables, weights, strict=True)]
+
+
 def _check_resume(output: Path, config: TrainConfig) -> None:
     saved_path = output / "train_config.json"
     if not saved_path.is_file():
@@ -239,6 +250,7 @@ def train(
         kept = {t.digest for t in tables}
         pictures = [p for p in pictures if p.digest in kept]
 
+    tables = weigh_objects(config, tables)
     settings = env_settings(config, tables)
     env = Monitor(SemanticQPEnv(tables, settings=settings))
     base_env: SemanticQPEnv = env.unwrapped  # type: ignore[assignment]

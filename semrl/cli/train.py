@@ -19,7 +19,7 @@ def _qp_range(text: str) -> tuple[int, int]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the ``train`` subcommand."""
-    from semrl.agent.config import ALGORITHMS, DEFAULT_FIDELITY_WEIGHTS, MDPS, TrainConfig
+    from semrl.agent.config import ALGORITHMS, DEFAULT_FIDELITY_WEIGHTS, MDPS, OBJECT_WEIGHTINGS, TrainConfig
     from semrl.semantics import TASKS
 
     d = TrainConfig()
@@ -79,6 +79,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     p.add_argument("--false-weight", type=float, default=d.false_weight,
                    help=f"weight of false detections coding creates (default {d.false_weight:g})")  # fmt: skip
+    p.add_argument("--object-weighting", choices=OBJECT_WEIGHTINGS, default=d.object_weighting,
+                   help="how the object term weighs each object: 'picture' (each picture's objects share a weight "
+                        "of 1) or 'class' (as a missed object weighs in the class-mean mAP of the training "
+                        f"pictures; detection, segmentation); default {d.object_weighting}")  # fmt: skip
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (default 0)")
     p.add_argument(
         "--ensemble",
@@ -110,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
         task=args.task, data=args.data, split=args.split, limit=args.limit, video_stride=args.video_stride,
         algorithm=args.algo, timesteps=args.timesteps, base_qps=tuple(args.base_qp), rate_weight=args.rate_weight,
         pixel_weight=args.pixel_weight, mse_share=args.mse_share, semantic_weight=args.semantic_weight,
-        object_weight=args.object_weight, false_weight=args.false_weight, seed=args.seed, preset=args.preset,
+        object_weight=args.object_weight, false_weight=args.false_weight,
+        object_weighting=args.object_weighting, seed=args.seed, preset=args.preset,
         method=args.method, weights=args.weights, workers=args.workers, mdp=args.mdp, max_frames=args.max_frames,
         ensemble=args.ensemble,
     )  # fmt: skip
