@@ -121,7 +121,10 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
     its relative confidence, spread over the CTUs its box covers; ``fobj``: the detections that
     coding creates) grade the task output the way the metric does: box precision, objects whatever
     the map holds, false positives on coarse background, and 0 loss where the output is as in the
-    reference (the top of the curve). They stay additive over CTUs, so the fast mode keeps its
+    reference (the top of the curve). A picture's objects share a weight of 1 in ``dobj``; a table's
+    :meth:`envs.tables.CtuTable.with_object_weights` weighs them otherwise (``semrl train
+    --object-weighting class``: as the class-mean mAP does; it lost on held-aside pictures, as the
+    class-blind observation cannot tell a rare class's object). They stay additive over CTUs, so the fast mode keeps its
     table lookups and its speed, at the price of assuming that an object's grade under a mixed map
     is the area-weighted mean of its grades under uniform coding. Both are validated against live
     encodes of random and policy maps by ``benchmarks/signal_validation.py``, next to the retest
