@@ -124,9 +124,9 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
     reference (the top of the curve). A picture's objects share a weight of 1 in ``dobj``; a table's
     :meth:`envs.tables.CtuTable.with_object_weights` weighs them otherwise (``semrl train
     --object-weighting class``: as the class-mean mAP does; it lost on held-aside pictures, as the
-    class-blind observation cannot tell a rare class's object). They stay additive over CTUs, so the fast mode keeps its
-    table lookups and its speed, at the price of assuming that an object's grade under a mixed map
-    is the area-weighted mean of its grades under uniform coding. Both are validated against live
+    class-blind observation cannot tell a rare class's object). They stay additive over CTUs, so
+    the fast mode keeps its table lookups and its speed, at the price of assuming that an object's
+    grade under a mixed map is the area-weighted mean of its grades under uniform coding. Both are validated against live
     encodes of random and policy maps by ``benchmarks/signal_validation.py``, next to the retest
     ceiling (two live measurements of nearly the same map): a picture's live mAP50-95 moves by
     several points when one object crosses one IoU threshold, so no signal ranks single pictures'
