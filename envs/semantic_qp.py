@@ -126,11 +126,12 @@ class SemanticQPEnv(gym.Env[NDArray[np.float32], np.int64]):
     --object-weighting class``: as the class-mean mAP does; it lost on held-aside pictures, as the
     class-blind observation cannot tell a rare class's object). They stay additive over CTUs, so
     the fast mode keeps its table lookups and its speed, at the price of assuming that an object's
-    grade under a mixed map is the area-weighted mean of its grades under uniform coding. Both are validated against live
-    encodes of random and policy maps by ``benchmarks/signal_validation.py``, next to the retest
-    ceiling (two live measurements of nearly the same map): a picture's live mAP50-95 moves by
-    several points when one object crosses one IoU threshold, so no signal ranks single pictures'
-    score changes much better than the live score ranks itself.
+    grade under a mixed map is the area-weighted mean of its grades under uniform coding. Both are
+    validated against live encodes of random and policy maps by
+    ``benchmarks/signal_validation.py``, next to the retest ceiling (two live measurements of
+    nearly the same map): a picture's live mAP50-95 moves by several points when one object crosses
+    one IoU threshold, so no signal ranks single pictures' score changes much better than the live
+    score ranks itself.
 
     - fast mode: ``R`` and ``D`` come from the tables (each picture coded uniformly at every
       table QP by the real x265 and scored by the real task net; log-linear interpolation
