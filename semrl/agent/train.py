@@ -206,6 +206,8 @@ def train(
     if sources and pictures is None:
         if config.ensemble > 1:
             raise InvalidInputError(f"--ensemble {config.ensemble} averages picture policies; drop it for videos")
+        if config.object_weighting != "picture":
+            raise InvalidInputError("--object-weighting class weighs objects in pictures; drop it for videos")
         if resume or ray is not None:
             raise InvalidInputError("a video policy's run cannot --resume or use --ray yet; start a new run locally")
         from semrl.agent.video import train_video
