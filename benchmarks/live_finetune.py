@@ -31,6 +31,7 @@ return).
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,8 @@ import numpy as np
 
 from envs.semantic_qp import EnvSettings, SemanticQPEnv
 from envs.tables import DEFAULT_TABLE_QPS, RealExtractorFactory, X265CodecFactory, build_tables, load_pictures
-from semrl.agent.config import DEFAULT_DATA, PolicyConfig, config_path
+from semrl.agent.config import DEFAULT_DATA, PolicyConfig, TrainConfig, config_path
+from semrl.agent.train import weigh_objects
 from semrl.errors import InvalidInputError
 from semrl.files import atomic_output, atomic_write
 
@@ -63,6 +65,7 @@ def finetune(args: argparse.Namespace) -> Path:
     tables = build_tables(pictures, codec_factory=codec_factory, extractor_factory=extractor_factory,
                           qps=DEFAULT_TABLE_QPS, workers=1, codec=codec, extractor=extractor,
                           progress=False)  # fmt: skip
+    tables = weigh_objects(TrainConfig.from_json(json.dumps(config.train)), tables)  # as the base trained
     env = SemanticQPEnv(tables, mode="live", pictures=pictures, codec=codec, extractor=extractor,
                         settings=settings, lambdas=lambdas)  # fmt: skip
     torch.set_num_threads(1)
