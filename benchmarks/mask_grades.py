@@ -77,6 +77,8 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     pictures = load_pictures(resolve_dataset("coco-seg"), split="train")[args.start : args.start + args.count]
+    if not pictures:
+        raise SystemExit(f"no coco-seg train pictures from {args.start} on; lower --start")
     codec = X265CodecFactory("medium")()
     weights = DEFAULT_WEIGHTS["segmentation"]
     net = load_yolo(weights)
