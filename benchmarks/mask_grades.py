@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from envs.reward import IOU_THRESHOLDS
 from semrl.files import atomic_write
 
 RESULTS = Path(__file__).resolve().parent / "results" / "mask_grades.json"
-THRESHOLDS = 0.5 + 0.05 * np.arange(10)
 CONF = 0.25
 
 
@@ -60,7 +60,7 @@ def grades(
             continue
         union = np.logical_or(ref_masks[i], dec_masks[j]).sum()
         mask_iou = np.logical_and(ref_masks[i], dec_masks[j]).sum() / max(int(union), 1)
-        out.append((float((iou[j] >= THRESHOLDS).mean()), float((mask_iou >= THRESHOLDS).mean())))
+        out.append((float((iou[j] >= IOU_THRESHOLDS).mean()), float((mask_iou >= IOU_THRESHOLDS).mean())))
     return out
 
 
