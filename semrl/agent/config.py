@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from envs.augment import check_augmentations
 from semrl.codec import QP_MAX, QP_MIN
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.semantics import TASKS
@@ -87,6 +88,8 @@ class TrainConfig:
             QP and its objects' boost, frame by frame, :mod:`envs.video`), or None: ``video``
             when ``data`` names videos, else ``image``.
         max_frames: Video: read at most this many frames of each clip.
+        augment: Picture policies: add to the training pictures a transformed copy of each for every
+            transformation named (``flip``, ``shift``, ``scale``; :mod:`envs.augment`).
         ensemble: Picture policies, DQN: train this many nets, with seeds ``seed``, ``seed + 1``, ...
             on the same tables, and ship the mean of their Q-values as one net
             (:mod:`semrl.agent.ensemble`). 1 by default: on detection three nets averaged did
@@ -118,8 +121,12 @@ class TrainConfig:
     mdp: str | None = None
     max_frames: int | None = None
     ensemble: int = 1
+    augment: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "augment", check_augmentations(self.augment))
+        if self.augment and self.mdp == VIDEO_MDP:
+            raise InvalidInputError("--augment adds transformed pictures; drop it for the video MDP")
         if self.ensemble < 1:
             raise InvalidInputError(f"--ensemble must be at least 1, got {self.ensemble}")
         if self.ensemble > 1 and (self.algorithm != "dqn" or self.mdp == VIDEO_MDP):
@@ -191,6 +198,7 @@ class TrainConfig:
             raise InvalidInputError(f"unknown train config keys {sorted(unknown)}")
         d["base_qps"] = tuple(d["base_qps"])
         d["net_arch"] = tuple(d["net_arch"])
+        d["augment"] = tuple(d.get("augment", ()))
         return TrainConfig(**d)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from envs.augment import augment_pictures
 from envs.codecs import Codec, X265ClipCodec, X265Codec
 from envs.observation import OBS_NAMES
 from envs.reward import RewardConfig, class_object_weights, task_to_mse_ratio
@@ -208,6 +209,8 @@ def train(
             raise InvalidInputError(f"--ensemble {config.ensemble} averages picture policies; drop it for videos")
         if config.object_weighting != "picture":
             raise InvalidInputError("--object-weighting class weighs objects in pictures; drop it for videos")
+        if config.augment:
+            raise InvalidInputError("--augment adds transformed pictures; drop it for videos (or pass --mdp image)")
         if resume or ray is not None:
             raise InvalidInputError("a video policy's run cannot --resume or use --ray yet; start a new run locally")
         from semrl.agent.video import train_video
@@ -231,6 +234,7 @@ def train(
     if pictures is None:
         pictures = load_pictures(config.resolved_data, split=config.split, limit=config.limit,
                                  video_stride=config.video_stride)  # fmt: skip
+    pictures = augment_pictures(pictures, config.augment)
     seconds["load"] = time.perf_counter() - start
     if codec_factory is None:
         codec_factory = X265CodecFactory(config.preset)

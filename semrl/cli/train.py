@@ -83,6 +83,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="how the object term weighs each object: 'picture' (each picture's objects share a weight "
                         "of 1) or 'class' (as a missed object weighs in the class-mean mAP of the training "
                         f"pictures; detection, segmentation); default {d.object_weighting}")  # fmt: skip
+    p.add_argument("--augment", default="", metavar="KINDS",
+                   help="picture policies: also train on a transformed copy of every picture per kind, a comma "
+                        "list of flip (mirrored), shift (32 px cut off the top and left: another CTU grid) and "
+                        "scale (0.75x); default none")  # fmt: skip
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (default 0)")
     p.add_argument(
         "--ensemble",
@@ -117,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         object_weight=args.object_weight, false_weight=args.false_weight,
         object_weighting=args.object_weighting, seed=args.seed, preset=args.preset,
         method=args.method, weights=args.weights, workers=args.workers, mdp=args.mdp, max_frames=args.max_frames,
-        ensemble=args.ensemble,
+        ensemble=args.ensemble, augment=tuple(k.strip() for k in args.augment.split(",") if k.strip()),
     )  # fmt: skip
     result = train(config, args.output, resume=args.resume, progress=not args.no_progress, ray=args.ray)
     s = result.seconds
