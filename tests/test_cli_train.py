@@ -97,7 +97,7 @@ def test_fidelity_weights_default_by_task_and_yield_to_the_options() -> None:
     assert args.semantic_weight is None and args.pixel_weight is None and args.object_weight is None
 
 
-def test_an_ensemble_or_object_weights_for_video_are_refused_before_anything_runs(tmp_path: Path) -> None:
+def test_an_ensemble_object_weights_or_augmentation_for_video_are_refused_before_anything_runs(tmp_path: Path) -> None:
     from semrl.agent.config import TrainConfig
     from semrl.agent.train import train
     from semrl.errors import InvalidInputError
@@ -110,6 +110,9 @@ def test_an_ensemble_or_object_weights_for_video_are_refused_before_anything_run
     assert not (tmp_path / "run").exists()
     with pytest.raises(InvalidInputError, match="--object-weighting class weighs objects in pictures"):
         train(TrainConfig(data=str(clip), object_weighting="class"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(InvalidInputError, match="--augment adds transformed pictures; drop it for videos"):
+        train(TrainConfig(data=str(clip), augment=("flip",)), tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
