@@ -5,6 +5,11 @@ from __future__ import annotations
 from semrl.errors import InvalidInputError
 
 
+def comma_list(text: str) -> tuple[str, ...]:
+    """The non-empty, stripped items of a comma-separated option value (``"a, b,"`` -> ``("a", "b")``)."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
 def class_names(text: str | None) -> tuple[str, ...] | None:
     """``--classes person,car`` as a tuple of names; None when the option was not given.
 
@@ -13,7 +18,7 @@ def class_names(text: str | None) -> tuple[str, ...] | None:
     """
     if text is None:
         return None
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    names = comma_list(text)
     if not names:
         raise InvalidInputError("--classes needs at least one class name, e.g. --classes person,car")
     return names

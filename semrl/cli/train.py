@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from semrl.cli.options import comma_list
 from semrl.cluster import add_ray_option
 from semrl.errors import InvalidInputError
 
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         object_weight=args.object_weight, false_weight=args.false_weight,
         object_weighting=args.object_weighting, seed=args.seed, preset=args.preset,
         method=args.method, weights=args.weights, workers=args.workers, mdp=args.mdp, max_frames=args.max_frames,
-        ensemble=args.ensemble, augment=tuple(k.strip() for k in args.augment.split(",") if k.strip()),
+        ensemble=args.ensemble, augment=comma_list(args.augment),
     )  # fmt: skip
     result = train(config, args.output, resume=args.resume, progress=not args.no_progress, ray=args.ray)
     s = result.seconds
