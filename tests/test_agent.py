@@ -226,8 +226,10 @@ def test_ensemble_settings_are_checked() -> None:
         TrainConfig(ensemble=0)
     with pytest.raises(InvalidInputError, match="averages DQN picture policies"):
         TrainConfig(ensemble=2, algorithm="ppo")
-    with pytest.raises(InvalidInputError, match="averages DQN picture policies"):
+    with pytest.raises(InvalidInputError, match="averages picture policies; drop it for the video MDP"):
         TrainConfig(ensemble=2, mdp="video")
+    with pytest.raises(InvalidInputError, match="weighs objects in pictures; drop it for the video MDP"):
+        TrainConfig(object_weighting="class", mdp="video")
 
 
 def test_configs_round_trip_and_validate() -> None:

@@ -125,14 +125,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "augment", check_augmentations(self.augment))
-        if self.augment and self.mdp == VIDEO_MDP:
-            raise InvalidInputError("--augment adds transformed pictures; drop it for the video MDP")
         if self.ensemble < 1:
             raise InvalidInputError(f"--ensemble must be at least 1, got {self.ensemble}")
-        if self.ensemble > 1 and (self.algorithm != "dqn" or self.mdp == VIDEO_MDP):
+        if self.ensemble > 1 and self.algorithm != "dqn":
             raise InvalidInputError(
-                f"--ensemble {self.ensemble} averages DQN picture policies; drop it for --algo {self.algorithm} "
-                f"or the video MDP"
+                f"--ensemble {self.ensemble} averages DQN picture policies; drop it for --algo {self.algorithm}"
             )
         if self.mdp is not None and self.mdp not in MDPS:
             raise InvalidInputError(f"unknown MDP {self.mdp!r}; expected one of {MDPS}")
@@ -147,11 +144,13 @@ class TrainConfig:
             raise InvalidInputError(
                 f"unknown object weighting {self.object_weighting!r}; expected one of {OBJECT_WEIGHTINGS}"
             )
-        if self.object_weighting == "class" and (self.task == "classification" or self.mdp == VIDEO_MDP):
+        if self.object_weighting == "class" and self.task == "classification":
             raise InvalidInputError(
                 "--object-weighting class weighs objects with boxes in pictures (detection, segmentation); "
-                "drop it for classification or the video MDP"
+                "drop it for classification"
             )
+        if self.mdp == VIDEO_MDP:
+            self.refuse_picture_options("the video MDP")
         if self.algorithm not in ALGORITHMS:
             raise InvalidInputError(f"unknown algorithm {self.algorithm!r}; expected one of {ALGORITHMS}")
         if self.timesteps < 1:
@@ -173,6 +172,22 @@ class TrainConfig:
             )
         if sum(fidelity.values()) == 0:
             raise InvalidInputError("the fidelity term needs a task part: semantic, object or pixel weight above 0")
+
+    def refuse_picture_options(self, video: str) -> None:
+        """Refuse the options only picture policies take, for a run that trains a video policy.
+
+        Args:
+            video: What makes the run a video run, for the message (``the video MDP``, ``videos``).
+
+        Raises:
+            InvalidInputError: ``ensemble``, ``object_weighting`` or ``augment`` is set.
+        """
+        if self.ensemble > 1:
+            raise InvalidInputError(f"--ensemble {self.ensemble} averages picture policies; drop it for {video}")
+        if self.object_weighting != "picture":
+            raise InvalidInputError(f"--object-weighting class weighs objects in pictures; drop it for {video}")
+        if self.augment:
+            raise InvalidInputError(f"--augment adds transformed pictures; drop it for {video} (or pass --mdp image)")
 
     @property
     def fidelity_weights(self) -> dict[str, float]:

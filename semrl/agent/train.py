@@ -205,12 +205,7 @@ def train(
     if config.mdp == "video" and not sources:
         raise InvalidInputError(f"the video MDP trains on videos; {config.resolved_data} names none")
     if sources and pictures is None:
-        if config.ensemble > 1:
-            raise InvalidInputError(f"--ensemble {config.ensemble} averages picture policies; drop it for videos")
-        if config.object_weighting != "picture":
-            raise InvalidInputError("--object-weighting class weighs objects in pictures; drop it for videos")
-        if config.augment:
-            raise InvalidInputError("--augment adds transformed pictures; drop it for videos (or pass --mdp image)")
+        config.refuse_picture_options("videos")
         if resume or ray is not None:
             raise InvalidInputError("a video policy's run cannot --resume or use --ray yet; start a new run locally")
         from semrl.agent.video import train_video
