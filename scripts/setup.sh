@@ -54,8 +54,9 @@ if [ ! -f "$venv/.semrl-complete" ]; then
     touch "$venv/.semrl-complete"
 fi
 ln -sfn "$venv" "$repo/.venv"
-# The environment is shared between clones: point its editable install at this one.
-here=$("$venv/bin/python" -c 'import pathlib, semrl; print(pathlib.Path(semrl.__file__).parent.parent)' 2>/dev/null || true)
+# The environment is shared between clones: point its editable install at this one. Asked from /
+# in isolated mode, so a clone in the working directory cannot answer in the install's place.
+here=$(cd / && "$venv/bin/python" -I -c 'import pathlib, semrl; print(pathlib.Path(semrl.__file__).parent.parent)' 2>/dev/null || true)
 if [ "$here" != "$repo" ]; then
     "$venv/bin/pip" install -q --no-deps -e "$repo"
 fi
