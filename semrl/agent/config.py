@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from envs.augment import check_augmentations
+from envs.reward import RewardConfig
 from semrl.codec import QP_MAX, QP_MIN
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.semantics import TASKS
@@ -23,7 +24,8 @@ POLICY_FORMAT = 1
 """Bumped when the meaning of a saved policy config changes."""
 
 
-_MAP_TERMS = {"semantic_weight": 1.0, "pixel_weight": 1.0, "object_weight": 0.0}
+# The reward's own defaults: the semantic map's drop and the semantic-weighted pixel error.
+_MAP_TERMS = {name: float(getattr(RewardConfig, name)) for name in ("semantic_weight", "pixel_weight", "object_weight")}
 _OBJECT_TERMS = {"semantic_weight": 0.0, "pixel_weight": 0.0, "object_weight": 1.0}
 DEFAULT_FIDELITY_WEIGHTS: dict[str, dict[str, float]] = {
     "detection": _MAP_TERMS,
