@@ -296,7 +296,8 @@ class PolicyConfig:
         lambdas: Per base QP, the Lagrange multiplier used in the reward (JSON keys are strings).
         obs_names: Meaning of each observation element.
         algorithm: ``ppo`` or ``dqn``.
-        timesteps: Steps trained.
+        timesteps: Environment steps trained (the video MDP: decisions, each holding for the
+            ``env`` decision interval's frames, where ``train``'s ``timesteps`` counts frames coded).
         train: The :class:`TrainConfig` as a dict.
         x265_version: x265 version of the tables' encoder.
         x265_patch_hash: Hash of the patch series it was built with.
