@@ -96,6 +96,43 @@ def _save_model(model: Any, path: Path) -> None:
         model.save(temporary)
 
 
+def run_provenance(config: TrainConfig, model: Any, net: SemanticExtractor | Any, codec: Codec | Any) -> dict[str, Any]:
+    """What a trained policy's ``ckpt.json`` records about its run, picture and video policies alike.
+
+    Args:
+        config: The training request.
+        model: The trained Stable-Baselines3 model.
+        net: The task-net component the policy observed (a semantic extractor or a detector).
+        codec: The codec its rewards were measured with.
+
+    Returns:
+        :class:`PolicyConfig` fields: algorithm, timesteps, train, x265 version and patch hash,
+        preset, weights and their sha256 (a fake's fingerprint), both fingerprints and versions.
+    """
+    import gymnasium
+    import stable_baselines3
+    import torch
+
+    import semrl
+
+    weights, sha = _weights_of(net)
+    if isinstance(codec, (X265Codec, X265ClipCodec)):
+        from semrl.codec import load_library
+
+        build = load_library().build
+        x265_version, patch_hash = build.version, build.patch_hash
+    else:
+        x265_version, patch_hash = "none (fake)", str(codec.fingerprint)
+    return {
+        "algorithm": config.algorithm, "timesteps": int(model.num_timesteps), "train": json.loads(config.to_json()),
+        "x265_version": x265_version, "x265_patch_hash": patch_hash, "preset": config.preset,
+        "weights": weights, "weights_sha256": sha, "extractor_fingerprint": net.fingerprint,
+        "codec_fingerprint": codec.fingerprint,
+        "versions": {"semrl": semrl.__version__, "stable_baselines3": stable_baselines3.__version__,
+                     "torch": torch.__version__, "gymnasium": gymnasium.__version__},
+    }  # fmt: skip
+
+
 def _weights_of(component: SemanticExtractor | Any) -> tuple[str, str]:
     """Name and sha256 of the weights of a task-net component, or its fingerprint for a fake."""
     net = getattr(component, "net", None)
@@ -104,29 +141,6 @@ def _weights_of(component: SemanticExtractor | Any) -> tuple[str, str]:
     if path is not None and isinstance(sha, str):
         return Path(path).name, sha
     return "none (fake)", str(component.fingerprint)
-
-
-def _x265_of(codec: Codec | Any) -> tuple[str, str]:
-    """Version and patch hash of the x265 behind a real codec, or its fingerprint for a fake."""
-    if isinstance(codec, (X265Codec, X265ClipCodec)):
-        from semrl.codec import load_library
-
-        build = load_library().build
-        return build.version, build.patch_hash
-    return "none (fake)", str(codec.fingerprint)
-
-
-def _versions() -> dict[str, str]:
-    import gymnasium
-    import stable_baselines3
-    import torch
-
-    import semrl
-
-    return {
-        "semrl": semrl.__version__, "stable_baselines3": stable_baselines3.__version__,
-        "torch": torch.__version__, "gymnasium": gymnasium.__version__,
-    }  # fmt: skip
 
 
 def env_settings(config: TrainConfig, tables: Sequence[CtuTable]) -> EnvSettings:
@@ -279,8 +293,6 @@ def train(
 
     checkpoint = out / CHECKPOINT_NAME
     _save_model(model, checkpoint)
-    weights, weights_sha = _weights_of(extractor)
-    x265_version, patch_hash = _x265_of(codec)
     digest = hashlib.sha256("".join(p.digest for p in pictures).encode()).hexdigest()
     refinement = DEFAULT_REFINEMENT.get(config.task)
     policy_config = PolicyConfig(
@@ -290,19 +302,9 @@ def train(
         table_qps=DEFAULT_TABLE_QPS,
         lambdas={str(q): v for q, v in base_env.lambdas.items()},
         obs_names=OBS_NAMES,
-        algorithm=config.algorithm,
-        timesteps=int(model.num_timesteps),
-        train=json.loads(config.to_json()),
-        x265_version=x265_version,
-        x265_patch_hash=patch_hash,
-        preset=config.preset,
-        weights=weights,
-        weights_sha256=weights_sha,
         data={"source": config.resolved_data, "split": config.split, "pictures": len(pictures), "digest": digest},
-        extractor_fingerprint=extractor.fingerprint,
-        codec_fingerprint=codec.fingerprint,
-        versions=_versions(),
         refinement=None if refinement is None else refinement.to_dict(),
+        **run_provenance(config, model, extractor, codec),
     )
     atomic_write(config_path(checkpoint), policy_config.to_json())
     seconds["total"] = time.perf_counter() - start

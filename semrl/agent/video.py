@@ -277,7 +277,7 @@ def train_video(
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.utils import set_random_seed
 
-    from semrl.agent.train import CHECKPOINT_NAME, ProgressCallback, _save_model, _versions, _weights_of, _x265_of
+    from semrl.agent.train import CHECKPOINT_NAME, ProgressCallback, _save_model, run_provenance
 
     start = time.perf_counter()
     out = Path(output)
@@ -314,8 +314,6 @@ def train_video(
 
     checkpoint = out / CHECKPOINT_NAME
     _save_model(model, checkpoint)
-    weights, weights_sha = _weights_of(detector)
-    x265_version, patch_hash = _x265_of(codec)
     digest = hashlib.sha256("".join(s.digest for s in segments).encode()).hexdigest()
     policy_config = PolicyConfig(
         task=config.task,
@@ -324,23 +322,13 @@ def train_video(
         table_qps=settings.base_qps,
         lambdas={str(q): lam for q, (lam, _) in env.lambdas.items()},
         obs_names=VIDEO_OBS_NAMES,
-        algorithm=config.algorithm,
-        timesteps=int(model.num_timesteps),
-        train=json.loads(config.to_json()),
-        x265_version=x265_version,
-        x265_patch_hash=patch_hash,
-        preset=config.preset,
-        weights=weights,
-        weights_sha256=weights_sha,
         data={
             "source": [str(s) for s in sources] or [name for name, _ in clips],
             "segments": [s.name for s in segments],
             "digest": digest,
         },
-        extractor_fingerprint=detector.fingerprint,
-        codec_fingerprint=codec.fingerprint,
-        versions=_versions(),
         mdp=VIDEO_MDP,
+        **run_provenance(config, model, detector, codec),
     )
     atomic_write(config_path(checkpoint), policy_config.to_json())
     seconds["total"] = time.perf_counter() - start
