@@ -157,6 +157,7 @@ def load_pictures(
     limit: int | None = None,
     video_stride: int = 10,
     max_frames: int | None = None,
+    hold_out: tuple[int, int] | None = None,
 ) -> list[Picture]:
     """Load training pictures from a dataset, a folder of images, or videos.
 
@@ -168,10 +169,14 @@ def load_pictures(
         limit: Keep the first ``limit`` pictures.
         video_stride: For videos, every ``video_stride``-th frame becomes a picture.
         max_frames: For videos, read at most this many frames of each.
+        hold_out: Images: ``(start, stop)``, leave out images ``start`` to ``stop - 1`` (of those
+            ``limit`` keeps), to measure a policy on them with ``benchmarks/bdrate.py --split
+            train --start start --limit stop-start``.
 
     Raises:
         InputNotFoundError: ``data`` does not exist or holds no pictures.
-        InvalidInputError: ``video_stride`` or ``limit`` is not positive.
+        InvalidInputError: ``video_stride`` or ``limit`` is not positive, or ``hold_out`` is not
+            a range of the images or is given for videos.
     """
     from semrl.semantics.frames import read_image
 
@@ -179,6 +184,8 @@ def load_pictures(
         raise InvalidInputError(f"video_stride and limit must be positive, got {video_stride}, {limit}")
     pictures: list[Picture] = []
     videos = video_sources(data)
+    if videos and hold_out is not None:
+        raise InvalidInputError("--hold-out leaves out images of a split; a video's frames are split by clip or time")
     if videos:
         for video in videos:
             # The reader encode and the benchmark use, so all three decode a video to the same frames.
@@ -192,6 +199,14 @@ def load_pictures(
                 break
     else:
         files = list_images(data, split)[:limit]
+        if hold_out is not None:
+            start, stop = hold_out
+            if not 0 <= start < stop <= len(files) or stop - start == len(files):
+                raise InvalidInputError(
+                    f"--hold-out {start}:{stop}: {data} ({split}) gives {len(files)} images; leave out a part of "
+                    f"0:{len(files)}, not all of it"
+                )
+            files = files[:start] + files[stop:]
         for f in files:
             pictures.append(make_picture(f.name, np.ascontiguousarray(read_image(f)[:, :, ::-1])))
     usable = [p for p in pictures if min(p.frame.shape[:2]) >= MIN_SIZE]

@@ -97,7 +97,7 @@ def test_fidelity_weights_default_by_task_and_yield_to_the_options() -> None:
     assert args.semantic_weight is None and args.pixel_weight is None and args.object_weight is None
 
 
-def test_an_ensemble_object_weights_or_augmentation_for_video_are_refused_before_anything_runs(tmp_path: Path) -> None:
+def test_picture_only_options_for_video_are_refused_before_anything_runs(tmp_path: Path) -> None:
     from semrl.agent.config import TrainConfig
     from semrl.agent.train import train
     from semrl.errors import InvalidInputError
@@ -114,6 +114,42 @@ def test_an_ensemble_object_weights_or_augmentation_for_video_are_refused_before
     with pytest.raises(InvalidInputError, match="--augment adds transformed pictures; drop it for videos"):
         train(TrainConfig(data=str(clip), augment=("flip",)), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+    with pytest.raises(InvalidInputError, match="--hold-out leaves pictures of a split out; drop it for videos"):
+        train(TrainConfig(data=str(clip), hold_out=(0, 4)), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_hold_out_leaves_a_range_of_pictures_out_and_is_checked(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    from envs.tables import load_pictures
+    from semrl.agent.config import TrainConfig
+    from semrl.errors import InvalidInputError
+
+    for i in range(5):
+        cv2.imwrite(str(tmp_path / f"{i:02d}.png"), np.full((64, 80, 3), 40 * i, np.uint8))
+    names = [p.name for p in load_pictures(tmp_path, hold_out=(1, 3))]
+    assert names == ["00.png", "03.png", "04.png"]
+    assert [p.name for p in load_pictures(tmp_path, limit=4, hold_out=(0, 2))] == ["02.png", "03.png"]
+    for bad in ((0, 5), (3, 9)):
+        with pytest.raises(InvalidInputError, match=f"--hold-out {bad[0]}:{bad[1]}: .* gives 5 images"):
+            load_pictures(tmp_path, hold_out=bad)
+    with pytest.raises(InvalidInputError, match="needs 0 <= START < STOP, got 3:1"):
+        TrainConfig(hold_out=(3, 1))
+    with pytest.raises(InvalidInputError, match="--hold-out leaves pictures of a split out; drop it for the video MDP"):
+        TrainConfig(hold_out=(0, 1), mdp="video")
+    config = TrainConfig(hold_out=(96, 128))
+    assert TrainConfig.from_json(config.to_json()) == config
+    assert TrainConfig.from_json(TrainConfig().to_json()).hold_out is None
+    args = _parser().parse_args(["train", "--task", "detection", "--hold-out", "0:32", "-o", "x"])
+    assert args.hold_out == "0:32"
+    bad_args = _parser().parse_args(["train", "--task", "detection", "--hold-out", "0-32", "-o", str(tmp_path / "x")])
+    with pytest.raises(
+        InvalidInputError, match="--hold-out takes START:STOP, two whole numbers such as 0:32; got '0-32'"
+    ):
+        train_cli.run(bad_args)
+    assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.x265

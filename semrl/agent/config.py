@@ -57,6 +57,8 @@ class TrainConfig:
             shared dataset.
         split: Dataset split to train on.
         limit: Use the first ``limit`` pictures.
+        hold_out: Images: ``(start, stop)``, leave pictures ``start`` to ``stop - 1`` (of those
+            ``limit`` keeps) out of training, to measure the policy on them; None: none.
         video_stride: Every n-th frame of a video becomes a picture.
         algorithm: ``dqn`` (default) or ``ppo``. With discount 0 each CTU is a contextual bandit and
             DQN regresses each action's expected reward; on the detection tables it reached about
@@ -102,6 +104,7 @@ class TrainConfig:
     data: str | None = None
     split: str = "train"
     limit: int | None = None
+    hold_out: tuple[int, int] | None = None
     video_stride: int = 10
     algorithm: str = "dqn"
     timesteps: int = 300_000
@@ -127,6 +130,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "augment", check_augmentations(self.augment))
+        if self.hold_out is not None:
+            start, stop = self.hold_out
+            if not 0 <= start < stop:
+                raise InvalidInputError(f"--hold-out START:STOP needs 0 <= START < STOP, got {start}:{stop}")
         if self.ensemble < 1:
             raise InvalidInputError(f"--ensemble must be at least 1, got {self.ensemble}")
         if self.ensemble > 1 and self.algorithm != "dqn":
@@ -182,7 +189,7 @@ class TrainConfig:
             video: What makes the run a video run, for the message (``the video MDP``, ``videos``).
 
         Raises:
-            InvalidInputError: ``ensemble``, ``object_weighting`` or ``augment`` is set.
+            InvalidInputError: ``ensemble``, ``object_weighting``, ``augment`` or ``hold_out`` is set.
         """
         if self.ensemble > 1:
             raise InvalidInputError(f"--ensemble {self.ensemble} averages picture policies; drop it for {video}")
@@ -190,6 +197,8 @@ class TrainConfig:
             raise InvalidInputError(f"--object-weighting class weighs objects in pictures; drop it for {video}")
         if self.augment:
             raise InvalidInputError(f"--augment adds transformed pictures; drop it for {video} (or pass --mdp image)")
+        if self.hold_out is not None:
+            raise InvalidInputError(f"--hold-out leaves pictures of a split out; drop it for {video}")
 
     @property
     def fidelity_weights(self) -> dict[str, float]:
@@ -216,6 +225,7 @@ class TrainConfig:
         d["base_qps"] = tuple(d["base_qps"])
         d["net_arch"] = tuple(d["net_arch"])
         d["augment"] = tuple(d.get("augment", ()))
+        d["hold_out"] = None if d.get("hold_out") is None else tuple(d["hold_out"])
         return TrainConfig(**d)
 
 

@@ -242,7 +242,7 @@ def train(
 
     if pictures is None:
         pictures = load_pictures(config.resolved_data, split=config.split, limit=config.limit,
-                                 video_stride=config.video_stride)  # fmt: skip
+                                 video_stride=config.video_stride, hold_out=config.hold_out)  # fmt: skip
     pictures = augment_pictures(pictures, config.augment)
     seconds["load"] = time.perf_counter() - start
     if codec_factory is None:

@@ -22,3 +22,20 @@ def class_names(text: str | None) -> tuple[str, ...] | None:
     if not names:
         raise InvalidInputError("--classes needs at least one class name, e.g. --classes person,car")
     return names
+
+
+def index_range(text: str | None, option: str) -> tuple[int, int] | None:
+    """``START:STOP`` as a pair of whole numbers; None when the option was not given.
+
+    Raises:
+        InvalidInputError: ``text`` is not two whole numbers joined by a colon.
+    """
+    if text is None:
+        return None
+    parts = text.split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError(text)
+        return int(parts[0]), int(parts[1])
+    except ValueError:
+        raise InvalidInputError(f"{option} takes START:STOP, two whole numbers such as 0:32; got {text!r}") from None

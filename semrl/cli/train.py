@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from semrl.cli.options import comma_list
+from semrl.cli.options import comma_list, index_range
 from semrl.cluster import add_ray_option
 from semrl.errors import InvalidInputError
 
@@ -43,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    "shared assets)")  # fmt: skip
     p.add_argument("--split", default=d.split, help=f"dataset split (default {d.split})")
     p.add_argument("--limit", type=int, default=None, help="use the first N pictures")
+    p.add_argument("--hold-out", metavar="START:STOP", default=None,
+                   help="leave pictures START..STOP-1 out of training, to measure the policy on them "
+                        "(benchmarks/bdrate.py --split train --start START --limit STOP-START)")  # fmt: skip
     p.add_argument("--video-stride", type=int, default=d.video_stride,
                    help="--mdp image on videos: every N-th video frame is a picture (default 10)")  # fmt: skip
     p.add_argument("--mdp", choices=MDPS, default=None,
@@ -116,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise InvalidInputError(f"--limit must be positive, got {args.limit}")
     config = TrainConfig(
-        task=args.task, data=args.data, split=args.split, limit=args.limit, video_stride=args.video_stride,
+        task=args.task, data=args.data, split=args.split, limit=args.limit,
+        hold_out=index_range(args.hold_out, "--hold-out"), video_stride=args.video_stride,
         algorithm=args.algo, timesteps=args.timesteps, base_qps=tuple(args.base_qp), rate_weight=args.rate_weight,
         pixel_weight=args.pixel_weight, mse_share=args.mse_share, semantic_weight=args.semantic_weight,
         object_weight=args.object_weight, false_weight=args.false_weight,
