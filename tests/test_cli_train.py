@@ -125,6 +125,7 @@ def test_hold_out_leaves_a_range_of_pictures_out_and_is_checked(tmp_path: Path) 
 
     from envs.tables import load_pictures
     from semrl.agent.config import TrainConfig
+    from semrl.agent.train import train
     from semrl.errors import InvalidInputError
 
     for i in range(5):
@@ -135,6 +136,9 @@ def test_hold_out_leaves_a_range_of_pictures_out_and_is_checked(tmp_path: Path) 
     for bad in ((0, 5), (3, 9)):
         with pytest.raises(InvalidInputError, match=f"--hold-out {bad[0]}:{bad[1]}: .* gives 5 images"):
             load_pictures(tmp_path, hold_out=bad)
+    with pytest.raises(InvalidInputError, match="gives 5 images"):  # refused before the run folder exists
+        train(TrainConfig(data=str(tmp_path), hold_out=(0, 5)), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
     with pytest.raises(InvalidInputError, match="needs 0 <= START < STOP, got 3:1"):
         TrainConfig(hold_out=(3, 1))
     with pytest.raises(InvalidInputError, match="--hold-out leaves pictures of a split out; drop it for the video MDP"):

@@ -234,15 +234,15 @@ def train(
         _check_resume(out, config)
     elif _latest_checkpoint(out) is not None or (out / MEMBERS).is_dir():
         raise InvalidInputError(f"{out} already holds a training run; pass --resume or choose another folder")
+    if pictures is None:  # before anything is written: bad data leaves no run folder behind
+        pictures = load_pictures(config.resolved_data, split=config.split, limit=config.limit,
+                                 video_stride=config.video_stride, hold_out=config.hold_out)  # fmt: skip
     atomic_write(out / "train_config.json", config.to_json())
     if config.ensemble > 1:
         kwargs = {"progress": progress, "pictures": pictures, "codec_factory": codec_factory,
                   "extractor_factory": extractor_factory, "cache_dir": cache_dir, "ray": ray}  # fmt: skip
         return _train_ensemble(config, out, resume=resume, start=start, **kwargs)
 
-    if pictures is None:
-        pictures = load_pictures(config.resolved_data, split=config.split, limit=config.limit,
-                                 video_stride=config.video_stride, hold_out=config.hold_out)  # fmt: skip
     pictures = augment_pictures(pictures, config.augment)
     seconds["load"] = time.perf_counter() - start
     if codec_factory is None:
