@@ -241,7 +241,8 @@ def train(
     if config.ensemble > 1:
         kwargs = {"progress": progress, "pictures": pictures, "codec_factory": codec_factory,
                   "extractor_factory": extractor_factory, "cache_dir": cache_dir, "ray": ray}  # fmt: skip
-        return _train_ensemble(config, out, resume=resume, start=start, **kwargs)
+        return _train_ensemble(config, out, resume=resume, start=start,
+                               load_seconds=time.perf_counter() - start, **kwargs)  # fmt: skip
 
     pictures = augment_pictures(pictures, config.augment)
     seconds["load"] = time.perf_counter() - start
@@ -312,11 +313,14 @@ def train(
     return TrainResult(checkpoint, config_path(checkpoint), len(pictures), int(model.num_timesteps), seconds)
 
 
-def _train_ensemble(config: TrainConfig, out: Path, *, resume: bool, start: float, **kwargs: Any) -> TrainResult:
+def _train_ensemble(
+    config: TrainConfig, out: Path, *, resume: bool, start: float, load_seconds: float, **kwargs: Any
+) -> TrainResult:
     """Train ``config.ensemble`` nets as ordinary runs in ``out/members`` and write their mean as one.
 
     Each member is a whole run of its own (a resume continues each where it stopped); they share
-    the tables, so only the first may build them.
+    the tables, so only the first may build them, and the pictures, read once before
+    (``load_seconds``).
     """
     from semrl.agent.ensemble import fuse_checkpoints
 
@@ -330,6 +334,7 @@ def _train_ensemble(config: TrainConfig, out: Path, *, resume: bool, start: floa
     first = PolicyConfig.read(results[0].config)
     atomic_write(config_path(checkpoint), replace(first, train=json.loads(config.to_json())).to_json())
     seconds = {phase: sum(r.seconds[phase] for r in results) for phase in ("load", "tables", "train")}
+    seconds["load"] += load_seconds
     seconds["total"] = time.perf_counter() - start
     atomic_write(out / "timing.json", json.dumps(seconds, indent=1, sort_keys=True))
     return TrainResult(checkpoint, config_path(checkpoint), results[0].pictures, sum(r.timesteps for r in results),

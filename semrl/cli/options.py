@@ -33,9 +33,9 @@ def index_range(text: str | None, option: str) -> tuple[int, int] | None:
     if text is None:
         return None
     parts = text.split(":")
-    try:
-        if len(parts) != 2:
-            raise ValueError(text)
-        return int(parts[0]), int(parts[1])
-    except ValueError:
-        raise InvalidInputError(f"{option} takes START:STOP, two whole numbers such as 0:32; got {text!r}") from None
+    if len(parts) == 2:
+        try:
+            return int(parts[0]), int(parts[1])
+        except ValueError:
+            pass
+    raise InvalidInputError(f"{option} takes START:STOP, two whole numbers such as 0:32; got {text!r}")
