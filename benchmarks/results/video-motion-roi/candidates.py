@@ -1,0 +1,79 @@
+"""Scratch candidates (issue 13): a fine IDR frame and motion-aware ROI on P frames."""
+from __future__ import annotations
+import sys
+from dataclasses import dataclass
+import numpy as np, cv2
+sys.path.insert(0, "/work/main/benchmarks")
+from video_schedules import cascade8  # noqa: E402
+from semrl.policy import PolicyInput, RoiPolicy
+from semrl.policy.roi import roi_blocks
+
+CTU = 64
+
+def changed_ctus(inputs: PolicyInput, level: float = 10.0, share: float = 0.01) -> np.ndarray:
+    y = cv2.blur(inputs.luma.astype(np.float32), (3, 3))
+    prev = inputs.state.get("prev_luma")
+    inputs.state["prev_luma"] = y
+    rows, cols = inputs.ctu_shape
+    if prev is None or prev.shape != y.shape:
+        return np.ones((rows, cols), bool)
+    d = np.abs(y - prev) > level
+    h, w = d.shape
+    c = np.zeros((rows * CTU, cols * CTU), bool); c[:h, :w] = d
+    return c.reshape(rows, CTU, cols, CTU).mean(axis=(1, 3)) > share
+
+@dataclass(frozen=True)
+class MotionRoi:
+    delta: int = 4
+    static_object: int = 4   # offset of object CTUs that did not change since the previous frame
+    roi_idr: bool = False    # ROI on the IDR frame too
+    motion: bool = True
+    frame_level = True
+    needs_rgb = False
+    needs_regions = True
+    @property
+    def fingerprint(self) -> str:
+        return f"scratch-motionroi:{cascade8.fingerprint}:d={self.delta}:s={self.static_object}:idr={int(self.roi_idr)}:m={int(self.motion)}:v1"
+    def __call__(self, inputs: PolicyInput) -> np.ndarray:
+        frame = cascade8.offset(inputs)
+        moving = changed_ctus(inputs)
+        obj = roi_blocks(inputs.region, inputs.ctu_shape, 16)
+        if inputs.gop.position(inputs.frame_index) == 0:
+            if not self.roi_idr:
+                return np.full(inputs.ctu_shape, frame, np.int32)
+            return (np.where(obj, -self.delta, self.delta) + frame).astype(np.int32)
+        if self.motion:
+            out = np.where(obj & moving, -self.delta, np.where(obj, self.static_object, self.delta))
+        else:
+            out = np.where(obj, -self.delta, self.delta)
+        return (out + frame).astype(np.int32)
+
+c8r4_idr = MotionRoi(motion=False)          # cascade8_roi4 with a uniform IDR frame
+c8m4 = MotionRoi()                          # + static object CTUs coded like background (+4)
+c8m4s0 = MotionRoi(static_object=0)         # + static object CTUs at the frame's QP
+
+
+@dataclass(frozen=True)
+class IdrRoi:
+    """Round 2: cascade8_roi4 on P frames, a stronger ROI on the IDR frame (objects -obj, others +bg)."""
+    obj: int = 8
+    bg: int = 8
+    delta: int = 4
+    frame_level = True
+    needs_rgb = False
+    needs_regions = True
+    @property
+    def fingerprint(self) -> str:
+        return f"scratch-idrroi:{cascade8.fingerprint}:o={self.obj}:b={self.bg}:d={self.delta}:v1"
+    def __call__(self, inputs: PolicyInput) -> np.ndarray:
+        frame = cascade8.offset(inputs)
+        obj = roi_blocks(inputs.region, inputs.ctu_shape, 16)
+        if inputs.gop.position(inputs.frame_index) == 0:
+            out = np.where(obj, -self.obj, self.bg)
+        else:
+            out = np.where(obj, -self.delta, self.delta)
+        return (out + frame).astype(np.int32)
+
+c8r4_i8 = IdrRoi(8, 8)      # IDR: objects -8, others +8
+c8r4_io8 = IdrRoi(8, 4)     # IDR: objects -8, others +4
+c8r4_ib8 = IdrRoi(4, 8)     # IDR: objects -4, others +8
