@@ -1,14 +1,22 @@
-"""Scratch candidates (issue 13): a fine IDR frame and motion-aware ROI on P frames."""
+"""Scratch candidates of this folder's two rounds (issue 13); none was chosen (README)."""
+
 from __future__ import annotations
+
 import sys
 from dataclasses import dataclass
-import numpy as np, cv2
-sys.path.insert(0, "/work/main/benchmarks")
-from video_schedules import cascade8  # noqa: E402
-from semrl.policy import PolicyInput, RoiPolicy
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from video_schedules import cascade8
+
+from semrl.policy import PolicyInput
 from semrl.policy.roi import roi_blocks
 
 CTU = 64
+
 
 def changed_ctus(inputs: PolicyInput, level: float = 10.0, share: float = 0.01) -> np.ndarray:
     y = cv2.blur(inputs.luma.astype(np.float32), (3, 3))
@@ -19,22 +27,31 @@ def changed_ctus(inputs: PolicyInput, level: float = 10.0, share: float = 0.01) 
         return np.ones((rows, cols), bool)
     d = np.abs(y - prev) > level
     h, w = d.shape
-    c = np.zeros((rows * CTU, cols * CTU), bool); c[:h, :w] = d
+    c = np.zeros((rows * CTU, cols * CTU), bool)
+    c[:h, :w] = d
     return c.reshape(rows, CTU, cols, CTU).mean(axis=(1, 3)) > share
+
 
 @dataclass(frozen=True)
 class MotionRoi:
+    """Round 1: cascade8 with a uniform or ROI IDR frame and ROI gated by motion on P frames."""
+
     delta: int = 4
-    static_object: int = 4   # offset of object CTUs that did not change since the previous frame
-    roi_idr: bool = False    # ROI on the IDR frame too
+    static_object: int = 4  # offset of object CTUs that did not change since the previous frame
+    roi_idr: bool = False  # ROI on the IDR frame too
     motion: bool = True
     frame_level = True
     needs_rgb = False
     needs_regions = True
+
     @property
     def fingerprint(self) -> str:
-        return f"scratch-motionroi:{cascade8.fingerprint}:d={self.delta}:s={self.static_object}:idr={int(self.roi_idr)}:m={int(self.motion)}:v1"
+        """Identifies the candidate."""
+        flags = f"idr={int(self.roi_idr)}:m={int(self.motion)}"
+        return f"scratch-motionroi:{cascade8.fingerprint}:d={self.delta}:s={self.static_object}:{flags}:v1"
+
     def __call__(self, inputs: PolicyInput) -> np.ndarray:
+        """The frame's CTU offsets."""
         frame = cascade8.offset(inputs)
         moving = changed_ctus(inputs)
         obj = roi_blocks(inputs.region, inputs.ctu_shape, 16)
@@ -48,24 +65,30 @@ class MotionRoi:
             out = np.where(obj, -self.delta, self.delta)
         return (out + frame).astype(np.int32)
 
-c8r4_idr = MotionRoi(motion=False)          # cascade8_roi4 with a uniform IDR frame
-c8m4 = MotionRoi()                          # + static object CTUs coded like background (+4)
-c8m4s0 = MotionRoi(static_object=0)         # + static object CTUs at the frame's QP
+
+c8r4_idr = MotionRoi(motion=False)  # cascade8_roi4 with a uniform IDR frame
+c8m4 = MotionRoi()  # + static object CTUs coded like background (+4)
+c8m4s0 = MotionRoi(static_object=0)  # + static object CTUs at the frame's QP
 
 
 @dataclass(frozen=True)
 class IdrRoi:
     """Round 2: cascade8_roi4 on P frames, a stronger ROI on the IDR frame (objects -obj, others +bg)."""
+
     obj: int = 8
     bg: int = 8
     delta: int = 4
     frame_level = True
     needs_rgb = False
     needs_regions = True
+
     @property
     def fingerprint(self) -> str:
+        """Identifies the candidate."""
         return f"scratch-idrroi:{cascade8.fingerprint}:o={self.obj}:b={self.bg}:d={self.delta}:v1"
+
     def __call__(self, inputs: PolicyInput) -> np.ndarray:
+        """The frame's CTU offsets."""
         frame = cascade8.offset(inputs)
         obj = roi_blocks(inputs.region, inputs.ctu_shape, 16)
         if inputs.gop.position(inputs.frame_index) == 0:
@@ -74,6 +97,7 @@ class IdrRoi:
             out = np.where(obj, -self.delta, self.delta)
         return (out + frame).astype(np.int32)
 
-c8r4_i8 = IdrRoi(8, 8)      # IDR: objects -8, others +8
-c8r4_io8 = IdrRoi(8, 4)     # IDR: objects -8, others +4
-c8r4_ib8 = IdrRoi(4, 8)     # IDR: objects -4, others +8
+
+c8r4_i8 = IdrRoi(8, 8)  # IDR: objects -8, others +8
+c8r4_io8 = IdrRoi(8, 4)  # IDR: objects -8, others +4
+c8r4_ib8 = IdrRoi(4, 8)  # IDR: objects -4, others +8
