@@ -58,6 +58,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semrl.codec import QP_MAX
+from semrl.errors import InvalidInputError, SemrlError
 from semrl.files import atomic_write
 from semrl.semantics import TASKS
 
@@ -208,7 +209,7 @@ def within_pictures(rows: list[dict[str, Any]], predicted: str, live: str) -> fl
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Measure and write the correlations; returns 0."""
+    """Measure and write the correlations; returns 0, or 2 with the error on bad input."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--task", default="detection", choices=TASKS)
     parser.add_argument("--policy", help="checkpoint whose settings and maps to use (default: the shipped one)")
@@ -217,7 +218,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
+    try:
+        return _measure(args)
+    except SemrlError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
+
+def _measure(args: argparse.Namespace) -> int:
+    """Measure and write the correlations for the parsed ``args``; returns 0."""
     import torch
 
     from envs.reward import fidelity_loss, interpolated, task_to_mse_ratio
@@ -232,6 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     policy = resolve_policy(args.policy or args.task, task=args.task)
     assert isinstance(policy, TrainedPolicy)
     config, settings = policy.config, policy.settings
+    if config.train.get("object_weighting", "picture") != "picture":
+        # The tables and live terms below weigh every picture's objects alike; a class-weighted
+        # policy learned other weights, so its figures would describe a signal it never saw.
+        raise InvalidInputError(
+            f"{args.policy} was trained with class object weighting; signal_validation grades with the "
+            "default (picture) weighting only: validate a policy trained without --object-weighting class"
+        )
     data = DEFAULT_DATA[args.task]
     map_config = MapConfig.from_json(config.map_config)
     scorer = LiveScorer(args.task, map_config.weights or DEFAULT_WEIGHTS[args.task])

@@ -50,3 +50,22 @@ def test_validation_runs_on_real_pictures(validation: ModuleType, tmp_path: Path
         assert all(np.isfinite(row[f"live_{name}"]) for name in signals)
     # Random maps move the live terms (each is the change from the same picture coded uniformly).
     assert any(row["live_objects+mse"] != 0.0 for row in report["maps"] if row["kind"] == "random")
+
+
+@pytest.mark.weights
+def test_class_weighted_policy_is_refused(
+    validation: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    require_assets("models/yolov8n.pt")
+    from semrl.agent.checkpoint import shipped_policy
+    from semrl.agent.config import config_path
+
+    shipped = shipped_policy("detection")
+    config = json.loads(config_path(shipped).read_text())
+    config["train"]["object_weighting"] = "class"
+    (tmp_path / "ckpt.zip").write_bytes(shipped.read_bytes())
+    config_path(tmp_path / "ckpt.zip").write_text(json.dumps(config))
+    out = tmp_path / "signal.json"
+    args = ["--task", "detection", "--policy", str(tmp_path / "ckpt.zip"), "--output", str(out)]
+    assert validation.main(args) == 2
+    assert "class object weighting" in capsys.readouterr().err and not out.exists()
