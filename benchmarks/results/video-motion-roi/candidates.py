@@ -19,6 +19,7 @@ CTU = 64
 
 
 def changed_ctus(inputs: PolicyInput, level: float = 10.0, share: float = 0.01) -> np.ndarray:
+    assert inputs.luma is not None
     y = cv2.blur(inputs.luma.astype(np.float32), (3, 3))
     prev = inputs.state.get("prev_luma")
     inputs.state["prev_luma"] = y
@@ -29,7 +30,7 @@ def changed_ctus(inputs: PolicyInput, level: float = 10.0, share: float = 0.01) 
     h, w = d.shape
     c = np.zeros((rows * CTU, cols * CTU), bool)
     c[:h, :w] = d
-    return c.reshape(rows, CTU, cols, CTU).mean(axis=(1, 3)) > share
+    return np.asarray(c.reshape(rows, CTU, cols, CTU).mean(axis=(1, 3)) > share, bool)
 
 
 @dataclass(frozen=True)

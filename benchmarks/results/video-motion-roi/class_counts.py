@@ -6,11 +6,12 @@ Usage: ``python class_counts.py CLIP ...`` (weights from ``$SEMRL_ASSETS/models`
 import collections
 import os
 import sys
+from typing import Any
 
 import cv2
-from ultralytics import YOLO
+from ultralytics.models import YOLO
 
-model = YOLO(os.path.join(os.environ.get("SEMRL_ASSETS", "../shared/assets"), "models/yolov8n.pt"))
+model: Any = YOLO(os.path.join(os.environ.get("SEMRL_ASSETS", "../shared/assets"), "models/yolov8n.pt"))
 for path in sys.argv[1:]:
     capture = cv2.VideoCapture(path)
     counts: collections.Counter[str] = collections.Counter()
