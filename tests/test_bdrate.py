@@ -421,6 +421,11 @@ def test_policies_are_also_compared_with_the_best_roi() -> None:
     assert rows["roi-d4", "pol"]["pchip"] == pytest.approx(100 * (0.6 / 0.9 - 1), abs=0.1)
     assert ("roi-d4", "uniform") not in rows and ("roi-d4", "roi-d8") not in rows
     assert "pol vs roi-d4" in res["bootstrap"]["bd_rate_pchip"]
+    # Each other ROI setting is an anchor of the point estimates too (a rule fixed on D=8 reads it);
+    # the bootstrap stays on the best.
+    assert rows["roi-d8", "pol"]["pchip"] == pytest.approx(100 * (0.6 / 0.95 - 1), abs=0.1)
+    assert ("roi-d8", "roi-d4") not in rows and ("roi-d8", "uniform") not in rows
+    assert "pol vs roi-d8" not in res["bootstrap"]["bd_rate_pchip"]
 
 
 def _detection_points(method: str, family: str, bits_scale: float) -> list[Any]:

@@ -116,18 +116,26 @@ def roi_methods(points: Sequence[PointResult]) -> frozenset[str]:
 
 
 def _bd_table(
-    cs: dict[str, Curve], roi: str | None = None, rois: frozenset[str] = frozenset()
+    cs: dict[str, Curve], roi: str | None = None, rois: frozenset[str] = frozenset(), *, every_roi: bool = False
 ) -> dict[str, dict[str, BDRate]]:
-    """BD-rates of every method against A1 and A2, and of the methods not in A1, A2 or ``rois`` against ``roi``."""
+    """BD-rates of every method against A1 and A2, and of the methods not in A1, A2 or ``rois`` against ``roi``.
+
+    With ``every_roi`` those methods are also measured against each other ROI setting of ``rois``
+    (the best, ``roi``, first): a rule fixed in advance on one setting reads its figure from the
+    report, whichever setting is best on the data.
+    """
     out: dict[str, dict[str, BDRate]] = {}
     for anchor in ANCHORS.values():
         if anchor not in cs:
             continue
         out[anchor] = {m: bd_rate(cs[anchor], c) for m, c in cs.items() if m != anchor}
-    if roi is not None and roi in cs:
-        others = {m: c for m, c in cs.items() if m not in ANCHORS.values() and m not in rois}
-        if others:
-            out[roi] = {m: bd_rate(cs[roi], c) for m, c in others.items()}
+    targets = [roi] if roi is not None else []
+    if every_roi:
+        targets += sorted(r for r in rois if r != roi)
+    others = {m: c for m, c in cs.items() if m not in ANCHORS.values() and m not in rois}
+    for target in targets:
+        if target in cs and others:
+            out[target] = {m: bd_rate(cs[target], c) for m, c in others.items()}
     return out
 
 
@@ -197,7 +205,7 @@ def analyse(
     cs = {q: curves(task, points, q) for q in qualities}
     rois = roi_methods(points)
     roi = best_roi(_bd_table(cs["task"]), rois)
-    bd = {q: _bd_table(cs[q], roi, rois) for q in qualities}
+    bd = {q: _bd_table(cs[q], roi, rois, every_roi=True) for q in qualities}
     results: dict[str, Any] = {
         "reference_420": {"task": 100 * reference[0], "task50": 100 * reference[1]},
         "original": {"task": 100 * original[0], "task50": 100 * original[1]},
