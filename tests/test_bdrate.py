@@ -404,7 +404,7 @@ def _classification_points(method: str, family: str, bits_scale: float) -> list[
     return out
 
 
-def test_policies_are_also_compared_with_the_best_roi() -> None:
+def test_policies_are_compared_with_each_roi_setting() -> None:
     from semrl.bench.report import analyse
 
     points = [
