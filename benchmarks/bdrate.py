@@ -54,7 +54,7 @@ from typing import Any
 from semrl.agent.resolve import resolve_policy
 from semrl.bench.cache import x265_key
 from semrl.bench.items import TASKS, TaskSpec, default_videos
-from semrl.bench.report import analyse, markdown, plot, summary, write_csv, write_json
+from semrl.bench.report import analyse, ground_truth_objects, markdown, plot, summary, write_csv, write_json
 from semrl.bench.runner import (
     Method,
     make_context,
@@ -242,7 +242,8 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
     )  # fmt: skip
     methods = build_methods(args, task.video)
     points = run_methods(ctx, methods, workers=args.workers, ray=args.ray)
-    reference = PooledScores(name, reference_scores(ctx, "reference"))
+    reference_frames = reference_scores(ctx, "reference")
+    reference = PooledScores(name, reference_frames)
     ref = reference.metric()
     orig = task_metric(name, reference_scores(ctx, "original"))
     units, items, labels_ref = None, None, None
@@ -253,6 +254,7 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
     results = analyse(
         name, points, ref, orig, bootstrap=args.bootstrap, seed=args.seed, units=units, label_reference=labels_ref,
         items=items, workers=1 if args.ray else args.workers, objects_reference=reference.objects(),
+        ground_truth=None if name == "classification" else ground_truth_objects(reference_frames, ctx.net.net.names),
     )  # fmt: skip
     seconds = time.perf_counter() - start
     description = describe(args, task, ctx, methods, seconds, argv)

@@ -485,3 +485,27 @@ def test_bits_at_equal_accuracy_are_read_on_objects_too() -> None:
         "weights": "w", "run_seconds": 1.0, "machine": "m",
     })  # fmt: skip
     assert "## Bits at equal accuracy on `objects`" in text
+
+
+def test_the_report_says_how_much_of_the_class_mean_rests_on_sparse_classes() -> None:
+    from semrl.bench.report import analyse, ground_truth_objects, markdown
+    from semrl.fidelity.detection import FrameMatches
+
+    def frame(*classes: int) -> FrameMatches:
+        return FrameMatches(np.zeros((0, 10), bool), np.zeros(0, np.float32), np.zeros(0, np.int64),
+                            np.array(classes, np.int64))  # fmt: skip
+
+    objects = ground_truth_objects([frame(*[0] * 30), frame(0, 5, 5), frame(7)], {0: "person", 5: "tie"})
+    assert objects == {"person": 31, "tie": 2, "7": 1}
+    points = [*_detection_points("uniform", "A1", 1.0), *_detection_points("pol", "policy", 0.7)]
+    res = analyse("detection", points, (0.9, 0.9), (0.9, 0.9), ground_truth=objects)
+    assert res["ground_truth_objects"] == objects
+    about = {
+        "command": "c", "data": "d", "items": 2, "frames": 20, "x265": "x", "x265_patch_hash": "h", "preset": "p",
+        "weights": "w", "run_seconds": 1.0, "machine": "m",
+    }  # fmt: skip
+    text = markdown("detection", "mAP50-95", "bpp", res, about)
+    assert "34 objects in 3 classes (person 31, tie 2, 7 1); classes with 10 objects or fewer: 2 of 3" in text
+    assert "8.8 % of the objects and 67 % of the class mean's weight" in text
+    bare = analyse("detection", points, (0.9, 0.9), (0.9, 0.9))
+    assert "ground_truth_objects" not in bare and "Ground truth" not in markdown("detection", "m", "bpp", bare, about)

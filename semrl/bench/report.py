@@ -16,7 +16,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from semrl.bench.bdrate import BDRate, Curve, bd_rate, interval, percent_saving, rate_at_quality
 from semrl.bench.runner import PointResult, map_forked, rate_of
 from semrl.bench.tasknet import PooledScores, label_metric, task_metric
+from semrl.fidelity.detection import FrameMatches
 from semrl.files import atomic_write
 
 LEVELS = (0.95, 0.90)
@@ -115,6 +116,41 @@ def roi_methods(points: Sequence[PointResult]) -> frozenset[str]:
     return frozenset(p.method for p in points if p.family == "A3")
 
 
+SPARSE_CLASS = 10
+"""A class with this many ground-truth objects or fewer is called sparse in a report."""
+
+
+def ground_truth_objects(scores: Sequence[FrameMatches], names: Mapping[int, str]) -> dict[str, int]:
+    """Ground-truth objects per class over the scored frames, most first (the classes a class mean averages).
+
+    Args:
+        scores: The reference frames' scores (their ``target_cls``).
+        names: Class names by id (an id without a name is written as the number).
+    """
+    classes = np.concatenate(
+        [np.asarray(s.target_cls, np.int64).reshape(-1) for s in scores] or [np.zeros(0, np.int64)]
+    )
+    kinds, counts = np.unique(classes, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    return {names.get(int(kinds[i]), str(int(kinds[i]))): int(counts[i]) for i in order}
+
+
+def sparse_classes_line(objects: Mapping[str, int]) -> str:
+    """One sentence on how much of the class mean rests on classes with few ground-truth objects."""
+    total, classes = sum(objects.values()), len(objects)
+    if not classes:
+        return "Ground truth: no objects."
+    sparse = {name: n for name, n in objects.items() if n <= SPARSE_CLASS}
+    listed = ", ".join(f"{name} {n}" for name, n in objects.items())
+    if not sparse:
+        return f"Ground truth: {total} objects in {classes} classes ({listed})."
+    return (
+        f"Ground truth: {total} objects in {classes} classes ({listed}); classes with {SPARSE_CLASS} objects or "
+        f"fewer: {len(sparse)} of {classes}, {100 * sum(sparse.values()) / total:.1f} % of the objects and "
+        f"{100 * len(sparse) / classes:.0f} % of the class mean's weight (`objects` weighs them by their objects)."
+    )
+
+
 def _bd_table(
     cs: dict[str, Curve], roi: str | None = None, rois: frozenset[str] = frozenset(), *, every_roi: bool = False
 ) -> dict[str, dict[str, BDRate]]:
@@ -175,6 +211,7 @@ def analyse(
     items: dict[str, NDArray[np.int64]] | None = None,
     workers: int = 1,
     objects_reference: float | None = None,
+    ground_truth: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Compute every figure of a task run.
 
@@ -195,6 +232,8 @@ def analyse(
         objects_reference: The 4:2:0 reference's ``objects`` metric in 0..1; with it the bits at
             equal accuracy are also read on ``objects`` (``equal_accuracy_objects``, and in
             ``bootstrap_objects``), where rare classes do not cap a curve's top.
+        ground_truth: Ground-truth objects per class (:func:`ground_truth_objects`), reported as
+            ``ground_truth_objects``.
 
     Returns:
         The ``results`` object of the JSON report.
@@ -217,6 +256,8 @@ def analyse(
         ],
         "equal_accuracy": equal_accuracy(cs["task"], 100 * reference[0], roi),
     }  # fmt: skip
+    if ground_truth is not None:
+        results["ground_truth_objects"] = dict(ground_truth)
     if label_reference is not None:
         results["reference_420"]["labels"] = 100 * label_reference[0]
     if objects_reference is not None and "objects" in qualities:
@@ -394,6 +435,7 @@ def markdown(task: str, metric: str, unit: str, results: dict[str, Any], descrip
         + (" Quality `objects`: the same metric with each class's AP weighted by its ground-truth objects "
            "(every object counts alike; a class seen a few times no longer moves it by a whole class's share)."
            if any(r["quality"] == "objects" for r in results["bd_rate"]) else ""), "",
+        *([sparse_classes_line(results["ground_truth_objects"]), ""] if "ground_truth_objects" in results else []),
         f"Command: `{description['command']}`", "",
         f"Data: {description['data']} ({description['items']} items, {description['frames']} frames); "
         f"x265 {description['x265']} (patch {description['x265_patch_hash']}), preset {description['preset']}; "
