@@ -102,3 +102,36 @@ class IdrRoi:
 c8r4_i8 = IdrRoi(8, 8)  # IDR: objects -8, others +8
 c8r4_io8 = IdrRoi(8, 4)  # IDR: objects -8, others +4
 c8r4_ib8 = IdrRoi(4, 8)  # IDR: objects -4, others +8
+
+
+@dataclass(frozen=True)
+class SplitRoi:
+    """Round 3: separate object and background offsets on the IDR frame and on the P frames."""
+
+    idr_obj: int = 4
+    idr_bg: int = 4
+    p_obj: int = 4
+    p_bg: int = 8
+    frame_level = True
+    needs_rgb = False
+    needs_regions = True
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the candidate."""
+        return f"scratch-splitroi:{cascade8.fingerprint}:{self.idr_obj},{self.idr_bg},{self.p_obj},{self.p_bg}:v1"
+
+    def __call__(self, inputs: PolicyInput) -> np.ndarray:
+        """The frame's CTU offsets."""
+        frame = cascade8.offset(inputs)
+        obj = roi_blocks(inputs.region, inputs.ctu_shape, 16)
+        if inputs.gop.position(inputs.frame_index) == 0:
+            out = np.where(obj, -self.idr_obj, self.idr_bg)
+        else:
+            out = np.where(obj, -self.p_obj, self.p_bg)
+        return (out + frame).astype(np.int32)
+
+
+c8_p8 = SplitRoi(4, 4, 4, 8)  # P-frame background +8
+c8_io8_p8 = SplitRoi(8, 4, 4, 8)  # and the IDR frame's objects -8
+c8_io8_p6 = SplitRoi(8, 4, 4, 6)  # IDR objects -8, P-frame background +6
