@@ -73,40 +73,8 @@ c8m4s0 = MotionRoi(static_object=0)  # + static object CTUs at the frame's QP
 
 
 @dataclass(frozen=True)
-class IdrRoi:
-    """Round 2: cascade8_roi4 on P frames, a stronger ROI on the IDR frame (objects -obj, others +bg)."""
-
-    obj: int = 8
-    bg: int = 8
-    delta: int = 4
-    frame_level = True
-    needs_rgb = False
-    needs_regions = True
-
-    @property
-    def fingerprint(self) -> str:
-        """Identifies the candidate."""
-        return f"scratch-idrroi:{cascade8.fingerprint}:o={self.obj}:b={self.bg}:d={self.delta}:v1"
-
-    def __call__(self, inputs: PolicyInput) -> np.ndarray:
-        """The frame's CTU offsets."""
-        frame = cascade8.offset(inputs)
-        obj = roi_blocks(inputs.region, inputs.ctu_shape, 16)
-        if inputs.gop.position(inputs.frame_index) == 0:
-            out = np.where(obj, -self.obj, self.bg)
-        else:
-            out = np.where(obj, -self.delta, self.delta)
-        return (out + frame).astype(np.int32)
-
-
-c8r4_i8 = IdrRoi(8, 8)  # IDR: objects -8, others +8
-c8r4_io8 = IdrRoi(8, 4)  # IDR: objects -8, others +4
-c8r4_ib8 = IdrRoi(4, 8)  # IDR: objects -4, others +8
-
-
-@dataclass(frozen=True)
 class SplitRoi:
-    """Round 3: separate object and background offsets on the IDR frame and on the P frames."""
+    """Rounds 2 and 3: separate object and background offsets on the IDR frame and on the P frames."""
 
     idr_obj: int = 4
     idr_bg: int = 4
@@ -132,6 +100,10 @@ class SplitRoi:
         return (out + frame).astype(np.int32)
 
 
+# Round 2 ran these as an equivalent class of their own (fingerprints "scratch-idrroi:...").
+c8r4_i8 = SplitRoi(8, 8, 4, 4)  # IDR: objects -8, others +8
+c8r4_io8 = SplitRoi(8, 4, 4, 4)  # IDR: objects -8, others +4
+c8r4_ib8 = SplitRoi(4, 8, 4, 4)  # IDR: objects -4, others +8
 c8_p8 = SplitRoi(4, 4, 4, 8)  # P-frame background +8
 c8_io8_p8 = SplitRoi(8, 4, 4, 8)  # and the IDR frame's objects -8
 c8_io8_p6 = SplitRoi(8, 4, 4, 6)  # IDR objects -8, P-frame background +6
