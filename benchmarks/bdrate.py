@@ -242,8 +242,7 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
     )  # fmt: skip
     methods = build_methods(args, task.video)
     points = run_methods(ctx, methods, workers=args.workers, ray=args.ray)
-    reference_frames = reference_scores(ctx, "reference")
-    reference = PooledScores(name, reference_frames)
+    reference = PooledScores(name, reference_scores(ctx, "reference"))
     ref = reference.metric()
     orig = task_metric(name, reference_scores(ctx, "original"))
     units, items, labels_ref = None, None, None
@@ -254,7 +253,7 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
     results = analyse(
         name, points, ref, orig, bootstrap=args.bootstrap, seed=args.seed, units=units, label_reference=labels_ref,
         items=items, workers=1 if args.ray else args.workers, objects_reference=reference.objects(),
-        ground_truth=None if name == "classification" else ground_truth_objects(reference_frames, ctx.net.net.names),
+        ground_truth=None if name == "classification" else ground_truth_objects(reference.matches, ctx.net.net.names),
     )  # fmt: skip
     seconds = time.perf_counter() - start
     description = describe(args, task, ctx, methods, seconds, argv)

@@ -489,13 +489,14 @@ def test_bits_at_equal_accuracy_are_read_on_objects_too() -> None:
 
 def test_the_report_says_how_much_of_the_class_mean_rests_on_sparse_classes() -> None:
     from semrl.bench.report import analyse, ground_truth_objects, markdown
-    from semrl.fidelity.detection import FrameMatches
+    from semrl.fidelity.detection import FrameMatches, PooledMatches
 
     def frame(*classes: int) -> FrameMatches:
         return FrameMatches(np.zeros((0, 10), bool), np.zeros(0, np.float32), np.zeros(0, np.int64),
                             np.array(classes, np.int64))  # fmt: skip
 
-    objects = ground_truth_objects([frame(*[0] * 30), frame(0, 5, 5), frame(7)], {0: "person", 5: "tie"})
+    pooled = PooledMatches([frame(*[0] * 30), frame(0, 5, 5), frame(7)], "coco")
+    objects = ground_truth_objects(pooled, {0: "person", 5: "tie"})
     assert objects == {"person": 31, "tie": 2, "7": 1}
     points = [*_detection_points("uniform", "A1", 1.0), *_detection_points("pol", "policy", 0.7)]
     res = analyse("detection", points, (0.9, 0.9), (0.9, 0.9), ground_truth=objects)

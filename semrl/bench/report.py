@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from semrl.bench.bdrate import BDRate, Curve, bd_rate, interval, percent_saving, rate_at_quality
 from semrl.bench.runner import PointResult, map_forked, rate_of
 from semrl.bench.tasknet import PooledScores, label_metric, task_metric
-from semrl.fidelity.detection import FrameMatches
+from semrl.fidelity.detection import PooledMatches
 from semrl.files import atomic_write
 
 LEVELS = (0.95, 0.90)
@@ -120,19 +120,16 @@ SPARSE_CLASS = 10
 """A class with this many ground-truth objects or fewer is called sparse in a report."""
 
 
-def ground_truth_objects(scores: Sequence[FrameMatches], names: Mapping[int, str]) -> dict[str, int]:
-    """Ground-truth objects per class over the scored frames, most first (the classes a class mean averages).
+def ground_truth_objects(pooled: PooledMatches, names: Mapping[int, str]) -> dict[str, int]:
+    """Ground-truth objects per class over the pooled frames, most first (the classes a class mean averages).
 
     Args:
-        scores: The reference frames' scores (their ``target_cls``).
+        pooled: The reference frames' scores, pooled (:attr:`PooledScores.matches`).
         names: Class names by id (an id without a name is written as the number).
     """
-    classes = np.concatenate(
-        [np.asarray(s.target_cls, np.int64).reshape(-1) for s in scores] or [np.zeros(0, np.int64)]
-    )
-    kinds, counts = np.unique(classes, return_counts=True)
+    counts = pooled.class_counts(None).astype(np.int64)
     order = np.argsort(-counts, kind="stable")
-    return {names.get(int(kinds[i]), str(int(kinds[i]))): int(counts[i]) for i in order}
+    return {names.get(int(pooled.classes[i]), str(int(pooled.classes[i]))): int(counts[i]) for i in order}
 
 
 def sparse_classes_line(objects: Mapping[str, int]) -> str:
