@@ -57,12 +57,18 @@ class SizeRefined:
         self.checkpoint = checkpoint
         self.large, self.edge, self.small = large, edge, small
         self._policy: TrainedPolicy | None = None
-        self.fingerprint = f"size-refined:{checkpoint}:large{large}:edge{int(edge)}:small{small}"
+        self._fingerprint = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """The checkpoint's digest and the variant (read on first use: the checkpoint may not exist at import)."""
+        if not self._fingerprint:
+            digest = hashlib.sha256(self.checkpoint.read_bytes()).hexdigest()[:16]
+            self._fingerprint = f"size-refined:{digest}:large{self.large}:edge{int(self.edge)}:small{self.small}"
+        return self._fingerprint
 
     def _load(self) -> TrainedPolicy:
         if self._policy is None:
-            digest = hashlib.sha256(self.checkpoint.read_bytes()).hexdigest()[:16]
-            self.fingerprint += f":{digest}"
             self._policy = load_checkpoint_policy(self.checkpoint, task="detection")
         return self._policy
 
