@@ -254,6 +254,7 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
         name, points, ref, orig, bootstrap=args.bootstrap, seed=args.seed, units=units, label_reference=labels_ref,
         items=items, workers=1 if args.ray else args.workers, objects_reference=reference.objects(),
         ground_truth=None if name == "classification" else ground_truth_objects(reference.matches, ctx.net.net.names),
+        baseline=args.baseline,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     description = describe(args, task, ctx, methods, seconds, argv)
@@ -290,6 +291,11 @@ def parser() -> argparse.ArgumentParser:
         "--aq-policy",
         action="append",
         help="as --policy, but its offsets go on top of A2 (x265's CRF, AQ and cuTree) at A2's CRF points",
+    )
+    p.add_argument(
+        "--baseline",
+        help="a --policy NAME every other policy is also measured against (BD-rate and a paired bootstrap "
+        "interval of the difference), e.g. the shipped policy beside candidates",
     )
     p.add_argument("--limit", type=int, help="first N images (or clips)")
     p.add_argument("--split", default="val", help="images: the dataset split (train to tune on; default val)")
@@ -328,7 +334,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise InvalidInputError(f"unknown task {n!r}; choose from {', '.join(ALL_TASKS)} or all")
         if args.workers < 1:
             raise InvalidInputError(f"--workers must be at least 1, got {args.workers}")
-        build_methods(args, False)  # validate before any heavy work
+        methods = build_methods(args, False)  # validate before any heavy work
+        policies = [m.name for m in methods if m.family == "policy"]
+        if args.baseline is not None and args.baseline not in policies:
+            raise InvalidInputError(
+                f"--baseline {args.baseline!r} is not a --policy NAME of this run"
+                + (f"; give one of: {', '.join(policies)}" if policies else "; add the policy with --policy NAME=...")
+            )
         with session(args.ray) if args.ray else contextlib.nullcontext():
             for n in names:
                 run_task(n, args, argv)

@@ -196,6 +196,7 @@ def test_tool_rejects_bad_arguments(tmp_path: Path) -> None:
     assert tool.main(["--task", "nonsense", "--output", str(tmp_path)]) == 2
     assert tool.main(["--task", "detection", "--qps", "22,60", "--output", str(tmp_path)]) == 2
     assert tool.main(["--task", "detection", "--roi-blocks", "32", "--output", str(tmp_path)]) == 2
+    assert tool.main(["--task", "detection", "--baseline", "shipped", "--output", str(tmp_path)]) == 2
     assert not any(tmp_path.iterdir())
 
 
@@ -428,6 +429,37 @@ def test_policies_are_compared_with_each_roi_setting() -> None:
     assert "pol vs roi-d8" not in res["bootstrap"]["bd_rate_pchip"]
 
 
+_DESCRIPTION = {
+    "command": "c", "data": "d", "items": 2, "frames": 20, "x265": "x", "x265_patch_hash": "h", "preset": "p",
+    "weights": "w", "run_seconds": 1.0, "machine": "m",
+}  # fmt: skip
+"""The ``description`` a Markdown report needs, for reports of made-up points."""
+
+
+def test_candidates_are_measured_against_a_baseline_policy_with_a_paired_interval() -> None:
+    from semrl.bench.report import analyse, markdown
+
+    points = [
+        *_classification_points("uniform", "A1", 1.0), *_classification_points("roi-d4", "A3", 0.9),
+        *_classification_points("shipped", "policy", 0.6), *_classification_points("candidate", "policy", 0.5),
+    ]  # fmt: skip
+    res = analyse("classification", points, (0.9, 0.9), (0.9, 0.9), bootstrap=20, baseline="shipped")
+    rows = {(r["anchor"], r["method"]): r for r in res["bd_rate"] if r["quality"] == "task"}
+    assert rows["shipped", "candidate"]["pchip"] == pytest.approx(100 * (0.5 / 0.6 - 1), abs=0.1)
+    assert ("shipped", "shipped") not in rows and ("shipped", "roi-d4") not in rows
+    assert ("shipped", "uniform") not in rows
+    # Same bits ratio on every frame: every resample gives the same difference, so the interval is a point.
+    paired = res["bootstrap"]["bd_rate_pchip"]["candidate vs shipped"]
+    assert paired["low"] == pytest.approx(paired["high"], abs=1e-6)
+    assert paired["median"] == pytest.approx(100 * (0.5 / 0.6 - 1), abs=0.1)
+    assert res["baseline"] == "shipped"
+    report = markdown("classification", "top-1", "bpp", res, _DESCRIPTION)
+    assert "| task | shipped | candidate |" in report and "| candidate vs shipped |" in report
+    for wrong in ("nobody", "uniform", "roi-d4"):
+        with pytest.raises(InvalidInputError, match="not one of the policies measured: candidate, shipped"):
+            analyse("classification", points, (0.9, 0.9), (0.9, 0.9), baseline=wrong)
+
+
 def _detection_points(method: str, family: str, bits_scale: float) -> list[Any]:
     """Four points of 20 one-object frames of one class: fewer objects found as QP rises (alike in each half)."""
     from semrl.bench.runner import PointResult
@@ -459,10 +491,7 @@ def test_each_item_alone_on_the_task_metric_and_on_objects() -> None:
         value = res["per_item"][name]["pol"]["pchip"]
         assert value is not None and value < 0
         assert res["per_item_objects"][name]["pol"]["pchip"] == pytest.approx(value)
-    text = markdown("detection", "mAP50-95", "bpp", res, {
-        "command": "c", "data": "d", "items": 2, "frames": 20, "x265": "x", "x265_patch_hash": "h", "preset": "p",
-        "weights": "w", "run_seconds": 1.0, "machine": "m",
-    })  # fmt: skip
+    text = markdown("detection", "mAP50-95", "bpp", res, _DESCRIPTION)
     assert "BD-rate vs A1 on `objects`" in text and "BD-rate vs A1 on the task metric" in text
 
 
@@ -501,10 +530,7 @@ def test_the_report_says_how_much_of_the_class_mean_rests_on_sparse_classes() ->
     points = [*_detection_points("uniform", "A1", 1.0), *_detection_points("pol", "policy", 0.7)]
     res = analyse("detection", points, (0.9, 0.9), (0.9, 0.9), ground_truth=objects)
     assert res["ground_truth_objects"] == objects
-    about = {
-        "command": "c", "data": "d", "items": 2, "frames": 20, "x265": "x", "x265_patch_hash": "h", "preset": "p",
-        "weights": "w", "run_seconds": 1.0, "machine": "m",
-    }  # fmt: skip
+    about = _DESCRIPTION
     text = markdown("detection", "mAP50-95", "bpp", res, about)
     assert "34 objects in 3 classes (person 31, tie 2, 7 1); classes with 10 objects or fewer: 2 of 3" in text
     assert "8.8 % of the objects and 67 % of the class mean's weight" in text

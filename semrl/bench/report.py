@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from semrl.bench.bdrate import BDRate, Curve, bd_rate, interval, percent_saving, rate_at_quality
 from semrl.bench.runner import PointResult, map_forked, rate_of
 from semrl.bench.tasknet import PooledScores, label_metric, task_metric
+from semrl.errors import InvalidInputError
 from semrl.fidelity.detection import PooledMatches
 from semrl.files import atomic_write
 
@@ -149,13 +150,19 @@ def sparse_classes_line(objects: Mapping[str, int]) -> str:
 
 
 def _bd_table(
-    cs: dict[str, Curve], roi: str | None = None, rois: frozenset[str] = frozenset(), *, every_roi: bool = False
+    cs: dict[str, Curve],
+    roi: str | None = None,
+    rois: frozenset[str] = frozenset(),
+    *,
+    every_roi: bool = False,
+    baseline: str | None = None,
 ) -> dict[str, dict[str, BDRate]]:
     """BD-rates of every method against A1 and A2, and of the methods not in A1, A2 or ``rois`` against ``roi``.
 
     With ``every_roi`` those methods are also measured against each other ROI setting of ``rois``
     (the best, ``roi``, first): a rule fixed in advance on one setting reads its figure from the
-    report, whichever setting is best on the data.
+    report, whichever setting is best on the data. With ``baseline`` (one of those methods, e.g.
+    the shipped policy) the others are also measured against it.
     """
     out: dict[str, dict[str, BDRate]] = {}
     for anchor in ANCHORS.values():
@@ -166,9 +173,12 @@ def _bd_table(
     if every_roi:
         targets += sorted(r for r in rois if r != roi)
     others = {m: c for m, c in cs.items() if m not in ANCHORS.values() and m not in rois}
+    if baseline is not None:
+        targets.append(baseline)
     for target in targets:
-        if target in cs and others:
-            out[target] = {m: bd_rate(cs[target], c) for m, c in others.items()}
+        rows = {m: c for m, c in others.items() if m != target}
+        if target in cs and rows:
+            out[target] = {m: bd_rate(cs[target], c) for m, c in rows.items()}
     return out
 
 
@@ -209,6 +219,7 @@ def analyse(
     workers: int = 1,
     objects_reference: float | None = None,
     ground_truth: Mapping[str, int] | None = None,
+    baseline: str | None = None,
 ) -> dict[str, Any]:
     """Compute every figure of a task run.
 
@@ -231,21 +242,32 @@ def analyse(
             ``bootstrap_objects``), where rare classes do not cap a curve's top.
         ground_truth: Ground-truth objects per class (:func:`ground_truth_objects`), reported as
             ``ground_truth_objects``.
+        baseline: A method that is not an anchor (a policy, e.g. the shipped one) every other such
+            method is also measured against, on every quality and in every bootstrap: paired, so
+            a candidate's difference from it comes with its own interval, where two intervals
+            against A1 would overlap.
 
     Returns:
         The ``results`` object of the JSON report.
+
+    Raises:
+        InvalidInputError: ``baseline`` is not among the methods' points, or is an anchor or ROI setting.
     """
     qualities = ["task", "psnr"] if task == "classification" else ["task", "task50", "objects", "psnr"]
     if any(v is not None for p in points for v in p.label_scores):
         qualities.append("labels")
     cs = {q: curves(task, points, q) for q in qualities}
     rois = roi_methods(points)
+    if baseline is not None and (baseline not in cs["task"] or baseline in rois or baseline in ANCHORS.values()):
+        policies = sorted(set(cs["task"]) - rois - set(ANCHORS.values()))
+        raise InvalidInputError(f"baseline {baseline!r} is not one of the policies measured: {', '.join(policies)}")
     roi = best_roi(_bd_table(cs["task"]), rois)
-    bd = {q: _bd_table(cs[q], roi, rois, every_roi=True) for q in qualities}
+    bd = {q: _bd_table(cs[q], roi, rois, every_roi=True, baseline=baseline) for q in qualities}
     results: dict[str, Any] = {
         "reference_420": {"task": 100 * reference[0], "task50": 100 * reference[1]},
         "original": {"task": 100 * original[0], "task50": 100 * original[1]},
         "best_roi": roi,
+        **({"baseline": baseline} if baseline is not None else {}),
         "points": [point_row(task, p) for p in points],
         "bd_rate": [
             {"quality": q, "anchor": a, "method": m, **r.to_dict()}
@@ -279,14 +301,26 @@ def analyse(
         frames = len(points[0].frame_bits)
         by_unit = units or {"frame" if task == "video" else "image": [np.array([i]) for i in range(frames)]}
         results["bootstrap_by"] = {
-            unit: bootstrap_intervals(task, points, reference[0], bootstrap, seed, roi, groups, unit, workers)
+            unit: bootstrap_intervals(
+                task, points, reference[0], bootstrap, seed, roi, groups, unit, workers, baseline=baseline
+            )
             for unit, groups in by_unit.items()
         }
         results["bootstrap"] = next(iter(results["bootstrap_by"].values()))
         if "objects" in qualities:
             unit, groups = next(iter(by_unit.items()))
             results["bootstrap_objects"] = bootstrap_intervals(
-                task, points, objects_reference, bootstrap, seed, roi, groups, unit, workers, quality="objects"
+                task,
+                points,
+                objects_reference,
+                bootstrap,
+                seed,
+                roi,
+                groups,
+                unit,
+                workers,
+                quality="objects",
+                baseline=baseline,
             )
     return results
 
@@ -315,6 +349,7 @@ def bootstrap_intervals(
     unit: str | None = None,
     workers: int = 1,
     quality: str = "task",
+    baseline: str | None = None,
 ) -> dict[str, Any]:
     """Resample units (frames, images, clips or segments) with replacement; recompute BD-rates (pchip) and savings.
 
@@ -336,6 +371,7 @@ def bootstrap_intervals(
             resample is drawn here, from ``seed``).
         quality: ``task`` or ``objects`` (:class:`TaskCurves`); the savings at equal accuracy are
             read on it, at the shares of ``reference``.
+        baseline: A policy the others are also measured against in each resample (:func:`analyse`).
     """
     frames = len(points[0].frame_bits)
     units = list(groups) if groups is not None else [np.array([i]) for i in range(frames)]
@@ -343,7 +379,7 @@ def bootstrap_intervals(
     draws = [np.concatenate([units[k] for k in rng.integers(0, len(units), len(units))]) for _ in range(n)]
     shares = [list(c) for c in np.array_split(np.arange(n), max(1, min(workers, n))) if len(c)]
     drawn = TaskCurves(task, points, quality)  # pooled once; forked workers inherit it
-    jobs = [(drawn, reference, roi, [draws[i] for i in share]) for share in shares]
+    jobs = [(drawn, reference, roi, [draws[i] for i in share], baseline) for share in shares]
     bd_values: dict[str, list[float | None]] = {}
     eq_values: dict[str, list[float | None]] = {}
     for figures in map_forked(_resample_figures, jobs, workers):
@@ -361,13 +397,17 @@ def bootstrap_intervals(
 
 
 def _resample_figures(
-    drawn: TaskCurves, reference: float | None, roi: str | None, draws: Sequence[NDArray[np.int64]]
+    drawn: TaskCurves,
+    reference: float | None,
+    roi: str | None,
+    draws: Sequence[NDArray[np.int64]],
+    baseline: str | None = None,
 ) -> list[tuple[dict[str, float | None], dict[str, float | None]]]:
     """Per resample (its frames drawn), the pchip BD-rates and the savings at equal accuracy against A1 (None: none)."""
     out = []
     for idx in draws:
         cs = drawn(drawn.draw(idx))
-        table = _bd_table(cs, roi, drawn.rois)
+        table = _bd_table(cs, roi, drawn.rois, baseline=baseline)
         bd = {f"{m} vs {anchor}": r.pchip for anchor, rows in table.items() for m, r in rows.items()}
         eq = {
             f"{row['method']} at {int(row['level'] * 100)}%": row["vs_A1_percent"]
@@ -438,6 +478,9 @@ def markdown(task: str, metric: str, unit: str, results: dict[str, Any], descrip
         f"x265 {description['x265']} (patch {description['x265_patch_hash']}), preset {description['preset']}; "
         f"weights {description['weights']}; run time {description['run_seconds']:.0f} s on {description['machine']}.",
         "", f"Best ROI setting (lowest pchip BD-rate vs A1 among fits not flagged unstable): {results['best_roi']}", "",
+        *([f"Baseline: every other policy is also measured against `{results['baseline']}` (anchor column; "
+           "the bootstrap draws the same units for both, so its interval is that of the difference).", ""]
+          if "baseline" in results else []),
         "## BD-rate (%; negative = fewer bits for the same quality)", "",
         "| quality | anchor | method | pchip | akima | quality range | overlap | dropped (anchor / test) | flags |",
         "|---|---|---|---|---|---|---|---|---|",
