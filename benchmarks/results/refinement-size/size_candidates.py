@@ -15,7 +15,7 @@ Each attribute ``f<fold>_<variant>`` is the detection model trained with that fo
 
 Every variant changes nothing below base QP 27 (the shipped ``min_base_qp``). Run with
 ``benchmarks/`` on ``sys.path``: ``python benchmarks/bdrate.py ... --policy
-f96_large2=benchmarks/results/refinement-size/candidates.py:f96_large2``.
+f96_large2=benchmarks/results/refinement-size/size_candidates.py:f96_large2``.
 """
 
 from __future__ import annotations
@@ -76,14 +76,14 @@ class SizeRefined:
         """Offsets per 16x16 block."""
         policy = self._load()
         base = int(inputs.base_qp)
-        grids, boxes = policy._analyse(inputs.frame)
+        grids, found = policy._analyse(inputs.frame)
         ctu = policy._ctu_offsets(grids, base)
         h, w = inputs.frame.shape[:2]
         grid = ctu_grid(w, h, BLOCK_SIZE)
         fine = ctu_to_blocks(ctu, grid).astype(np.int32)
         if base < MIN_BASE_QP:
             return fine
-        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        boxes = np.asarray(found, np.float64).reshape(-1, 4)
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         large, small = boxes[area >= LARGE], boxes[area < SMALL]
         rest = boxes[area < LARGE]
