@@ -110,18 +110,31 @@ GOP_TEXT = {
 
 
 def video_units(items: Any, segment: int) -> tuple[dict[str, list[Any]], dict[str, Any]]:
-    """Bootstrap units of a video run (whole clips, and segments of ``segment`` frames) and each clip's frames."""
+    """Bootstrap units of a video run (whole clips, and segments of ``segment`` frames) and each item's frames.
+
+    The windows of one clip (``--start 0,200``) are one clip unit: a resample draws the scene whole.
+    """
     import numpy as np
 
-    clips, segments, frames = [], [], {}
+    by_clip: dict[str, list[Any]] = {}
+    segments, frames = [], {}
     start = 0
     for item in items:
         idx = np.arange(start, start + len(item.yuv))
-        clips.append(idx)
+        by_clip.setdefault(item.clip or item.name, []).append(idx)
         segments += [idx[s : s + segment] for s in range(0, len(idx), segment)]
         frames[item.name] = idx
         start += len(item.yuv)
+    clips = [np.concatenate(windows) for windows in by_clip.values()]
     return {"clip": clips, f"{segment}-frame segment": segments}, frames
+
+
+def _starts(text: str) -> list[int]:
+    """``--start``: one first frame (or image), or a comma list of first frames."""
+    try:
+        return [int(s) for s in text.split(",")]
+    except ValueError:
+        raise InvalidInputError(f"--start takes a whole number or a comma list of them, got {text!r}") from None
 
 
 def build_methods(args: argparse.Namespace, video: bool) -> list[Method]:
@@ -172,6 +185,7 @@ def describe(
     import bjontegaard
 
     frames = sum(len(i.yuv) for i in ctx.items)
+    starts = _starts(args.start)
     return {
         "command": "python benchmarks/bdrate.py " + " ".join(shlex.quote(a) for a in argv),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -183,9 +197,11 @@ def describe(
         "task": task.name, "metric": task.metric, "rate_unit": task.rate_unit,
         "data": (task.data or default_videos()) + ("" if task.split == "val" else f", {task.split} split"),
         "items": len(ctx.items),
-        "frames": f"{frames}, each clip's from its frame {args.start}" if args.start and task.video else frames,
+        "frames": (f"{frames}, each clip's from its frame {args.start}" if "," not in args.start
+                   else f"{frames}, each clip in windows from its frames {args.start}")
+                  if starts != [0] and task.video else frames,
         **({"first_item": f"image {args.start} of the split (those before it left out)"}
-           if args.start and not task.video else {}),
+           if starts != [0] and not task.video else {}),
         "weights": f"{task.weights} ({ctx.net.fingerprint})",
         "preset": args.preset, "gop": GOP_TEXT[args.gop] + ", keyint " + str(args.keyint)
         if task.video else "intra (one IDR picture per image)",
@@ -237,7 +253,7 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
             task, data=args.data or task.data, weights=args.weights or task.weights, split=args.split
         )
     ctx = make_context(
-        task, limit=args.limit, frames=args.frames, start=args.start, preset=args.preset, keyint=args.keyint,
+        task, limit=args.limit, frames=args.frames, start=_starts(args.start), preset=args.preset, keyint=args.keyint,
         cache_dir=cache_dir, progress=not args.no_progress, gop=args.gop,
     )  # fmt: skip
     methods = build_methods(args, task.video)
@@ -302,11 +318,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=150, help="video: first N frames of each clip (bounds the run)")
     p.add_argument(
         "--start",
-        type=int,
-        default=0,
+        default="0",
         help="video: code each clip from its frame N on (as an IDR frame), e.g. the frames after those a "
-        "policy trained on; images: leave out the split's first N images, e.g. those a policy trained on with "
-        "`semrl train --limit N` (default 0)",
+        "policy trained on, or from each of several (0,200: each clip in two windows of --frames frames, "
+        "drawn together by the bootstrap over clips); images: leave out the split's first N images, e.g. "
+        "those a policy trained on with `semrl train --limit N` (default 0)",
     )
     p.add_argument("--gop", choices=("ldp", "ra"), default="ldp", help="video: low-delay P or random access")
     p.add_argument("--segment", type=int, default=30, help="video: frames per bootstrap segment")
@@ -334,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise InvalidInputError(f"unknown task {n!r}; choose from {', '.join(ALL_TASKS)} or all")
         if args.workers < 1:
             raise InvalidInputError(f"--workers must be at least 1, got {args.workers}")
+        _starts(args.start)
         methods = build_methods(args, False)  # validate before any heavy work
         policies = [m.name for m in methods if m.family == "policy"]
         if args.baseline is not None and args.baseline not in policies:

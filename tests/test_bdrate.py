@@ -210,6 +210,8 @@ def test_split_picks_the_dataset_split_and_is_refused_for_video(tmp_path: Path) 
     assert train == ["000000000009.jpg", "000000000025.jpg"]
     with pytest.raises(InvalidInputError, match="no split 'test'"):
         load_items(dataclasses.replace(task, split="test"), None, None, 1)
+    with pytest.raises(InvalidInputError, match="several first frames"):
+        load_items(task, None, None, 1, start=[0, 2])
     later = [item.name for item in load_items(dataclasses.replace(task, split="train"), None, 2, 1, start=1)]
     assert later == ["000000000025.jpg", "000000000030.jpg"]  # what `semrl train --limit 1` never saw
     with pytest.raises(InvalidInputError, match="holds 4 images; give 0 to 3"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,31 @@ def test_a_clip_read_from_a_later_frame_holds_those_frames_and_their_labels() ->
         video_item(clip, 4, start=-1)
     with pytest.raises(InvalidInputError, match="from frame 100000"):
         video_item(clip, 4, start=100_000)
+
+
+def test_several_windows_of_each_clip_are_items_and_one_bootstrap_unit_per_clip() -> None:
+    from benchmark_scripts import load_benchmark
+
+    from semrl.bench.items import TASKS, load_items, video_item
+
+    root = require_assets("videos/pets2009_s2l1_480x360.mp4")
+    clip = root / "videos" / "pets2009_s2l1_480x360.mp4"
+    task = dataclasses.replace(TASKS["video"], data=str(clip))
+    items = load_items(task, None, None, 3, start=[0, 5])
+    assert [i.name for i in items] == ["pets2009_s2l1_480x360.mp4@0", "pets2009_s2l1_480x360.mp4@5"]
+    assert {i.clip for i in items} == {"pets2009_s2l1_480x360.mp4"}
+    assert np.array_equal(items[1].yuv[0].y, video_item(clip, 3, start=5).yuv[0].y)
+    assert items[1].digest == video_item(clip, 3, start=5).digest  # the cache is shared with --start 5
+    assert [i.name for i in load_items(task, None, None, 3, start=5)] == ["pets2009_s2l1_480x360.mp4"]
+    with pytest.raises(InvalidInputError, match="each first frame once"):
+        load_items(task, None, None, 3, start=[5, 5])
+    tool = load_benchmark("bdrate")
+    units, frames = tool.video_units([*items, video_item(root / "videos" / "traffic_640x360.mp4", 2)], 2)
+    assert [u.tolist() for u in units["clip"]] == [[0, 1, 2, 3, 4, 5], [6, 7]]
+    assert [u.tolist() for u in units["2-frame segment"]] == [[0, 1], [2], [3, 4], [5], [6, 7]]
+    assert list(frames) == ["pets2009_s2l1_480x360.mp4@0", "pets2009_s2l1_480x360.mp4@5", "traffic_640x360.mp4"]
+    with pytest.raises(InvalidInputError, match="comma list"):
+        tool._starts("0;200")
 
 
 def test_bootstrap_draws_whole_units() -> None:

@@ -13,7 +13,8 @@ against those too.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -112,6 +113,8 @@ class Item:
         label_digest: Hash of the label, part of evaluation keys.
         frame_labels: Per frame, a clip's real person boxes
             (:func:`semrl.fidelity.labels.clip_labels`), or None.
+        clip: The file a clip's frames come from (several windows of one clip share it; the
+            bootstrap draws them together); empty for images.
     """
 
     name: str
@@ -124,6 +127,7 @@ class Item:
     class_id: int | None = None
     label_digest: str = "none"
     frame_labels: list[Detections] | None = None
+    clip: str = ""
     _references: dict[int, NDArray[np.uint8]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -204,12 +208,12 @@ def video_item(path: Path, frames: int, start: int = 0) -> Item:
     # The clip is already 4:2:0, so the original the net and the ROI see is that picture.
     return Item(
         path.name, digest, [f.to_rgb() for f in yuv], yuv, (h, w), fps=fps, label_digest=label_digest,
-        frame_labels=labels,
+        frame_labels=labels, clip=path.name,
     )  # fmt: skip
 
 
 def load_items(
-    task: TaskSpec, names: dict[int, str] | None, limit: int | None, frames: int, start: int = 0
+    task: TaskSpec, names: dict[int, str] | None, limit: int | None, frames: int, start: int | Sequence[int] = 0
 ) -> list[Item]:
     """Load the items of a task's data (first ``limit`` of them).
 
@@ -218,19 +222,32 @@ def load_items(
         names: The net's class names (classification: to map folders to class ids).
         limit: First N images or clips (after ``start``); None for all.
         frames: Video: N frames of each clip.
-        start: Video: the first frame read of each clip. Images: the images before it (in the
-            split's sorted order, as ``semrl train --limit`` takes them) are left out, so a policy
-            trained with ``--limit N`` is measured with ``start`` N on pictures it never saw.
+        start: Video: the first frame read of each clip, or several (each clip is then read in
+            each window of ``frames`` frames, an item named ``<file>@<start>``: tuning that reads
+            more than one stretch of each scene overfits less). Images: the images before it (in
+            the split's sorted order, as ``semrl train --limit`` takes them) are left out, so a
+            policy trained with ``--limit N`` is measured with ``start`` N on pictures it never saw.
 
     Raises:
-        InvalidInputError: ``start`` is negative, or leaves no image.
+        InvalidInputError: ``start`` is negative, or leaves no image; several starts for images,
+            or the same start twice.
     """
     from semrl.fidelity.labels import classification_images, dataset_images
 
+    starts = [start] if isinstance(start, int) else [int(s) for s in start]
+    if not starts or len(set(starts)) != len(starts):
+        raise InvalidInputError(f"give each first frame once, got {starts}")
     if task.video:
         files = video_files(task.data)
         files = files[:limit] if limit else files
-        return [video_item(f, frames, start) for f in files]
+        if len(starts) == 1:
+            return [video_item(f, frames, starts[0]) for f in files]
+        return [
+            replace(item, name=f"{item.name}@{s}") for f in files for s in starts for item in [video_item(f, frames, s)]
+        ]
+    if len(starts) > 1:
+        raise InvalidInputError(f"several first frames ({starts}) are for video; images take one --start")
+    start = starts[0]
     if task.name == "classification":
         assert names is not None
         listed = _window(classification_images(task.data, names, task.split), start, limit, task)

@@ -331,7 +331,7 @@ def make_context(
     *,
     limit: int | None = None,
     frames: int = 30,
-    start: int = 0,
+    start: int | Sequence[int] = 0,
     preset: str = "medium",
     keyint: int = 250,
     cache_dir: Path | None = None,
@@ -344,7 +344,8 @@ def make_context(
         task: The setting.
         limit: First N images or clips.
         frames: Video: N frames of each clip.
-        start: Video: the first frame of each clip read (coded as an IDR frame; 0: its first).
+        start: Video: the first frame of each clip read (coded as an IDR frame; 0: its first), or
+            several: each clip is then read in each window (:func:`semrl.bench.items.load_items`).
         preset: x265 preset.
         keyint: Video: IDR interval.
         cache_dir: Cache root (default ``<semrl cache>/bench``).
