@@ -208,7 +208,7 @@ def video_item(path: Path, frames: int, start: int = 0) -> Item:
     # The clip is already 4:2:0, so the original the net and the ROI see is that picture.
     return Item(
         path.name, digest, [f.to_rgb() for f in yuv], yuv, (h, w), fps=fps, label_digest=label_digest,
-        frame_labels=labels, clip=path.name,
+        frame_labels=labels, clip=str(path),
     )  # fmt: skip
 
 
