@@ -137,6 +137,35 @@ def _starts(text: str) -> list[int]:
         raise InvalidInputError(f"--start takes a whole number or a comma list of them, got {text!r}") from None
 
 
+CONTROLLED_OPTIONS = frozenset({
+    "preset", "input-res", "fps", "input-csp", "ctu", "qg-size", "qp", "crf", "bitrate", "cqp-offsets", "keyint",
+    "bframes", "b-adapt", "frame-threads", "pools", "log-level",
+})  # fmt: skip
+"""x265 options the benchmark sets itself (operating points, GOP, picture format): ``--x265`` may not."""
+
+
+def x265_options(specs: list[str] | None) -> tuple[tuple[str, str], ...]:
+    """``--x265 NAME=VALUE`` options, checked against x265 itself (its parser) before any work.
+
+    Raises:
+        InvalidInputError: Not NAME=VALUE, an option the benchmark sets itself, or one x265 rejects.
+    """
+    from semrl.codec import EncoderConfig
+
+    options = []
+    for spec in specs or []:
+        name, sep, value = spec.partition("=")
+        name = name.strip().removeprefix("--")
+        if not sep or not name:
+            raise InvalidInputError(f"--x265 takes NAME=VALUE (e.g. psy-rd=0), got {spec!r}")
+        if name in CONTROLLED_OPTIONS:
+            raise InvalidInputError(f"--x265 {name}: the benchmark sets it itself (use its own options)")
+        options.append((name, value.strip()))
+    if options:
+        EncoderConfig(64, 64, options=tuple(options)).layout()  # x265 parses them: an unknown one fails here
+    return tuple(options)
+
+
 def build_methods(args: argparse.Namespace, video: bool) -> list[Method]:
     """The methods a run compares, from the command line."""
     qps = _floats(args.qps)
@@ -203,7 +232,8 @@ def describe(
         **({"first_item": f"image {args.start} of the split (those before it left out)"}
            if starts != [0] and not task.video else {}),
         "weights": f"{task.weights} ({ctx.net.fingerprint})",
-        "preset": args.preset, "gop": GOP_TEXT[args.gop] + ", keyint " + str(args.keyint)
+        "preset": args.preset, **({"x265_options": dict(x265_options(args.x265))} if args.x265 else {}),
+        "gop": GOP_TEXT[args.gop] + ", keyint " + str(args.keyint)
         if task.video else "intra (one IDR picture per image)",
         "rate": "bits of the whole stream / original pixels" if not task.video
                 else "bits of the whole stream / clip duration / 1000 (kbit/s), clips pooled",
@@ -254,7 +284,7 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
         )
     ctx = make_context(
         task, limit=args.limit, frames=args.frames, start=_starts(args.start), preset=args.preset, keyint=args.keyint,
-        cache_dir=cache_dir, progress=not args.no_progress, gop=args.gop,
+        cache_dir=cache_dir, progress=not args.no_progress, gop=args.gop, options=x265_options(args.x265),
     )  # fmt: skip
     methods = build_methods(args, task.video)
     points = run_methods(ctx, methods, workers=args.workers, ray=args.ray)
@@ -327,6 +357,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--gop", choices=("ldp", "ra"), default="ldp", help="video: low-delay P or random access")
     p.add_argument("--segment", type=int, default=30, help="video: frames per bootstrap segment")
     p.add_argument("--preset", default="medium")
+    p.add_argument(
+        "--x265",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a further x265 option for every coding of the run, anchors included (e.g. psy-rd=0); repeatable",
+    )
     p.add_argument("--keyint", type=int, default=250, help="video: IDR interval")
     p.add_argument("--workers", type=int, default=2, help="operating points coded at once (processes; default 2)")
     add_ray_option(p, "every image or clip at every point (instead of --workers)")
@@ -351,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers < 1:
             raise InvalidInputError(f"--workers must be at least 1, got {args.workers}")
         _starts(args.start)
+        x265_options(args.x265)
         methods = build_methods(args, False)  # validate before any heavy work
         policies = [m.name for m in methods if m.family == "policy"]
         if args.baseline is not None and args.baseline not in policies:

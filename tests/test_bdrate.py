@@ -197,6 +197,8 @@ def test_tool_rejects_bad_arguments(tmp_path: Path) -> None:
     assert tool.main(["--task", "detection", "--qps", "22,60", "--output", str(tmp_path)]) == 2
     assert tool.main(["--task", "detection", "--roi-blocks", "32", "--output", str(tmp_path)]) == 2
     assert tool.main(["--task", "detection", "--baseline", "shipped", "--output", str(tmp_path)]) == 2
+    for option in ("no-such-option=1", "qp=30", "psy-rd", "psy-rd=fast"):
+        assert tool.main(["--task", "detection", "--x265", option, "--output", str(tmp_path)]) == 2
     assert not any(tmp_path.iterdir())
 
 
@@ -220,6 +222,22 @@ def test_split_picks_the_dataset_split_and_is_refused_for_video(tmp_path: Path) 
     assert tool.main(["--task", "video", "--split", "train", "--output", str(tmp_path)]) == 2
     assert tool.main(["--task", "detection", "--start", "-1", "--output", str(tmp_path)]) == 2
     assert not any(tmp_path.iterdir())
+
+
+def test_x265_options_reach_every_coding_and_its_cache_key() -> None:
+    from semrl.bench.cache import encode_key
+    from semrl.bench.encoding import encoder_config
+    from semrl.bench.items import TASKS, load_items
+
+    tool = _tool()
+    options = tool.x265_options(["psy-rd=0", "--psy-rdoq=0"])
+    assert options == (("psy-rd", "0"), ("psy-rdoq", "0"))
+    assert tool.x265_options(None) == ()
+    item = load_items(dataclasses.replace(TASKS["detection"], data="coco8"), None, 1, 1)[0]
+    plain = encoder_config(item, 32, crf=False, video=False, preset="medium", keyint=250)
+    tuned = encoder_config(item, 32, crf=False, video=False, preset="medium", keyint=250, options=options)
+    assert tuned.x265_options()[-2:] == list(options) and plain.options == ()
+    assert encode_key(item, tuned, None, "x") != encode_key(item, plain, None, "x")
 
 
 def test_no_cache_removes_its_temporary_cache_even_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -35,6 +35,7 @@ def encoder_config(
     keyint: int,
     qg_size: int = CTU_SIZE,
     gop: str = "ldp",
+    options: tuple[tuple[str, str], ...] = (),
 ) -> EncoderConfig:
     """The encoder configuration of one item at one operating point.
 
@@ -50,10 +51,11 @@ def encoder_config(
             that declare offsets per 16x16 block (:func:`semrl.policy.offset_block`).
         gop: A clip's GOP: ``ldp`` (low-delay P) or ``ra`` (random access: the preset's
             B-frames; with CRF x265's adaptive B-frame placement too, as people run it).
+        options: Further x265 options (name, value) for every method alike (``bdrate.py --x265``).
     """
     w, h = item.coded_size
     fps = (round((item.fps or 25.0) * 1001), 1001)
-    common: dict[str, Any] = {"preset": preset, "threads": 1, "fps": fps, "qg_size": qg_size}
+    common: dict[str, Any] = {"preset": preset, "threads": 1, "fps": fps, "qg_size": qg_size, "options": options}
     if video:
         common.update(gop=gop, keyint=keyint)
     else:

@@ -475,7 +475,8 @@ def markdown(task: str, metric: str, unit: str, results: dict[str, Any], descrip
         *([sparse_classes_line(results["ground_truth_objects"]), ""] if "ground_truth_objects" in results else []),
         f"Command: `{description['command']}`", "",
         f"Data: {description['data']} ({description['items']} items, {description['frames']} frames); "
-        f"x265 {description['x265']} (patch {description['x265_patch_hash']}), preset {description['preset']}; "
+        f"x265 {description['x265']} (patch {description['x265_patch_hash']}), preset {description['preset']}"
+        + "".join(f", --{k} {v}" for k, v in description.get("x265_options", {}).items()) + "; "
         f"weights {description['weights']}; run time {description['run_seconds']:.0f} s on {description['machine']}.",
         "", f"Best ROI setting (lowest pchip BD-rate vs A1 among fits not flagged unstable): {results['best_roi']}", "",
         *([f"Baseline: every other policy is also measured against `{results['baseline']}` (anchor column; "

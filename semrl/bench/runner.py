@@ -132,6 +132,7 @@ class Context:
         x265_key: The x265 build's part of the cache keys.
         gop: Video: ``ldp`` or ``ra``.
         progress: Show progress bars.
+        options: Further x265 options (name, value) every coding of the run gets.
         counts: Encodes and evaluations computed and found cached, for the report.
     """
 
@@ -145,6 +146,7 @@ class Context:
     x265_key: str
     progress: bool = True
     gop: str = "ldp"
+    options: tuple[tuple[str, str], ...] = ()
     counts: dict[str, int] = field(
         default_factory=lambda: {"encoded": 0, "encode_cached": 0, "evaluated": 0, "eval_cached": 0}
     )
@@ -202,7 +204,7 @@ def coding(ctx: Context, method: Method, point: float, item: Item, analysis: Ana
     qg_size = offset_block(method.policy) if method.policy is not None else CTU_SIZE
     config = encoder_config(
         item, point, crf=method.crf, video=ctx.task.video, preset=ctx.preset, keyint=ctx.keyint, qg_size=qg_size,
-        gop=ctx.gop,
+        gop=ctx.gop, options=ctx.options,
     )  # fmt: skip
     offsets = _offsets(method, item, analysis, point, config)
     key = encode_key(item, config, offsets, ctx.x265_key)
@@ -337,6 +339,7 @@ def make_context(
     cache_dir: Path | None = None,
     progress: bool = True,
     gop: str = "ldp",
+    options: tuple[tuple[str, str], ...] = (),
 ) -> Context:
     """Load the net and the items, and analyse the originals.
 
@@ -351,6 +354,7 @@ def make_context(
         cache_dir: Cache root (default ``<semrl cache>/bench``).
         progress: Show progress bars.
         gop: Video: ``ldp`` (low-delay P) or ``ra`` (random access).
+        options: Further x265 options (name, value) for every coding of the run, anchors included.
 
     Raises:
         InvalidInputError: The task's data has no items.
@@ -363,7 +367,7 @@ def make_context(
     if not items:
         raise InvalidInputError(f"no items found for task {task.name} in {task.data or default_videos()}")
     cache = Cache(cache_dir if cache_dir is not None else cache_root() / "bench")
-    ctx = Context(task, items, net, cache, [], preset, keyint, key, progress, gop)
+    ctx = Context(task, items, net, cache, [], preset, keyint, key, progress, gop, options)
     ctx.analyses = analyse_items(ctx)
     return ctx
 
@@ -426,12 +430,12 @@ def _ray_coding(job: tuple[Any, ...]) -> tuple[dict[str, str], tuple[dict[str, b
 
     from semrl.cluster import per_process
 
-    task, item, analysis, method, point, preset, keyint, gop = job
+    task, item, analysis, method, point, preset, keyint, gop, options = job
     item = ray.get(item) if isinstance(item, ray.ObjectRef) else item
     net = per_process(TaskNetFactory(task))
     key, _ = x265_key()
     with tempfile.TemporaryDirectory(prefix="semrl-ray-") as scratch:
-        sub = Context(task, [item], net, Cache(Path(scratch)), [analysis], preset, keyint, key, False, gop)
+        sub = Context(task, [item], net, Cache(Path(scratch)), [analysis], preset, keyint, key, False, gop, options)
         run_point(sub, method, point)
         return bench_identity(key, net), (sub.cache.files(), sub.counts)
 
@@ -463,7 +467,7 @@ def _run_on_ray(ctx: Context, methods: Sequence[Method], address: str) -> dict[s
             for p in m.points:
                 for k, (item, analysis) in enumerate(zip(ctx.items, ctx.analyses, strict=True)):
                     if not is_cached(ctx, coding(ctx, m, p, item, analysis)):
-                        job = (ctx.task, refs[k], analysis, m, p, ctx.preset, ctx.keyint, ctx.gop)
+                        job = (ctx.task, refs[k], analysis, m, p, ctx.preset, ctx.keyint, ctx.gop, ctx.options)
                         jobs.append((f"{item.name} {m.name} {m.label(p)}", job))
                         owners.append(k)
         done = {"encoded": 0, "evaluated": 0}
