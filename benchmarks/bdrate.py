@@ -139,7 +139,7 @@ def _starts(text: str) -> list[int]:
 
 CONTROLLED_OPTIONS = frozenset({
     "preset", "input-res", "fps", "input-csp", "ctu", "qg-size", "qp", "crf", "bitrate", "cqp-offsets", "keyint",
-    "bframes", "b-adapt", "frame-threads", "pools", "log-level",
+    "bframes", "b-adapt", "frame-threads", "pools", "log-level", "rc-lookahead", "scenecut",
 })  # fmt: skip
 """x265 options the benchmark sets itself (operating points, GOP, picture format): ``--x265`` may not."""
 
