@@ -1,8 +1,8 @@
-"""BD-rate of the same methods coded with x265's psycho-visual options off against stock, from two runs' points.
+"""BD-rate of the same methods coded with other x265 psycho-visual settings against stock, from two runs' points.
 
-Usage: ``python benchmarks/results/x265-psy/compare.py STOCK_POINTS.csv PSY_OFF_POINTS.csv`` (each a
-``benchmarks/bdrate.py`` ``points.csv`` of the same data; the psy-off run with ``--x265 psy-rd=0
---x265 psy-rdoq=0``). Prints, per method of both and per quality, its psy-off curve against its
+Usage: ``python benchmarks/results/x265-psy/compare.py STOCK_POINTS.csv VARIANT_POINTS.csv`` (each a
+``benchmarks/bdrate.py`` ``points.csv`` of the same data; the variant run with e.g. ``--x265 psy-rd=0
+--x265 psy-rdoq=0``). Prints, per method of both and per quality, its variant curve against its
 stock curve and against stock A1 (pchip, %).
 """
 
@@ -25,14 +25,14 @@ def curves(path: str, quality: str) -> dict[str, Curve]:
     return {m: Curve.of([p[0] for p in ps], [p[1] for p in ps], [p[2] for p in ps]) for m, ps in points.items()}
 
 
-def main(stock_path: str, psy_path: str) -> None:
+def main(stock_path: str, variant_path: str) -> None:
     """Print the comparison."""
     for quality in ("task", "objects", "psnr"):
-        stock, psy = curves(stock_path, quality), curves(psy_path, quality)
-        for method in sorted(set(stock) & set(psy)):
-            own = bd_rate(stock[method], psy[method])
-            a1 = bd_rate(stock["uniform"], psy[method])
-            print(f"{quality:8s} {method:16s} psy off vs stock: {_fmt(own.pchip)} (akima {_fmt(own.akima)}); "
+        stock, variant = curves(stock_path, quality), curves(variant_path, quality)
+        for method in sorted(set(stock) & set(variant)):
+            own = bd_rate(stock[method], variant[method])
+            a1 = bd_rate(stock["uniform"], variant[method])
+            print(f"{quality:8s} {method:16s} variant vs stock: {_fmt(own.pchip)} (akima {_fmt(own.akima)}); "
                   f"vs stock A1: {_fmt(a1.pchip)}")  # fmt: skip
 
 
