@@ -4,7 +4,8 @@ Each attribute ``f<fold>_<variant>`` is the detection model trained with that fo
 (``/tmp/sz/fold96-s0``: ``semrl train --task detection --limit 96 --seed 0``; ``/tmp/sz/fold0-s0``:
 ``--hold-out 0:32 --seed 0``) with one refinement of its CTU decisions per 16x16 block:
 
-- ``shipped``: the shipped values (background blocks +4, boxes grown by 8 px, from base QP 27);
+- ``shipped``: the model's own refinement (``semrl train`` writes the shipped values: background blocks +4,
+  boxes grown by 8 px, from base QP 27; :meth:`TrainedPolicy.refine`);
 - ``large2`` / ``large4``: as shipped, and the blocks touched only by large objects (box area
   at least 96 x 96 px, COCO's large class; no small or medium object's grown box touches them)
   +2 / +4 over their CTU;
@@ -30,12 +31,12 @@ from numpy.typing import NDArray
 from semrl.agent.checkpoint import TrainedPolicy, load_checkpoint_policy
 from semrl.codec import BLOCK_SIZE, ctu_grid
 from semrl.codec.encoder import ctu_to_blocks
+from semrl.errors import InvalidInputError
 from semrl.policy import PolicyInput
 from semrl.policy.roi import roi_blocks
 from semrl.semantics.regions import box_region
 
 SMALL, LARGE = 32**2, 96**2  # COCO's size classes (pixel area)
-DILATION, DELTA, MIN_BASE_QP = 8, 4, 27  # the shipped refinement
 MODELS = {"f96": Path("/tmp/sz/fold96-s0/ckpt.zip"), "f0": Path("/tmp/sz/fold0-s0/ckpt.zip")}
 
 
@@ -76,31 +77,32 @@ class SizeRefined:
         """Offsets per 16x16 block."""
         policy = self._load()
         base = int(inputs.base_qp)
+        refinement = policy.refinement
+        if refinement is None:
+            raise InvalidInputError(f"{self.checkpoint} has no block refinement to start from")
         grids, found = policy._analyse(inputs.frame)
         ctu = policy._ctu_offsets(grids, base)
+        out = policy.refine(inputs.frame.shape, ctu, found, base)  # the model's own refinement (shipped values)
+        if base < refinement.min_base_qp:
+            return out
         h, w = inputs.frame.shape[:2]
         grid = ctu_grid(w, h, BLOCK_SIZE)
         fine = ctu_to_blocks(ctu, grid).astype(np.int32)
-        if base < MIN_BASE_QP:
-            return fine
+
+        def touched(region: NDArray[np.bool_]) -> NDArray[np.bool_]:
+            return roi_blocks(region, grid, refinement.dilation, BLOCK_SIZE)
+
         boxes = np.asarray(found, np.float64).reshape(-1, 4)
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        large, small = boxes[area >= LARGE], boxes[area < SMALL]
-        rest = boxes[area < LARGE]
-        touched = roi_blocks(box_region(boxes, (h, w)), grid, DILATION, BLOCK_SIZE)
-        out = np.where(touched, fine, fine + DELTA)
+        large, small, rest = boxes[area >= LARGE], boxes[area < SMALL], boxes[area < LARGE]
         if self.large:
-            only_large = roi_blocks(box_region(large, (h, w)), grid, DILATION, BLOCK_SIZE) & ~roi_blocks(
-                box_region(rest, (h, w)), grid, DILATION, BLOCK_SIZE
-            )
+            only_large = touched(box_region(large, (h, w))) & ~touched(box_region(rest, (h, w)))
             if self.edge:
-                border = box_region(large, (h, w)) & ~box_region(
-                    np.column_stack([large[:, :2] + 1, large[:, 2:] - 1]), (h, w)
-                )
-                only_large &= ~roi_blocks(border, grid, DILATION, BLOCK_SIZE)
+                inner = np.column_stack([large[:, :2] + 1, large[:, 2:] - 1])
+                only_large &= ~touched(box_region(large, (h, w)) & ~box_region(inner, (h, w)))
             out = np.where(only_large, fine + self.large, out)
         if self.small:
-            out = np.where(roi_blocks(box_region(small, (h, w)), grid, DILATION, BLOCK_SIZE), fine - self.small, out)
+            out = np.where(touched(box_region(small, (h, w))), fine - self.small, out)
         result: NDArray[np.int32] = out.astype(np.int32)
         return result
 
