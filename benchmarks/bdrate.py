@@ -226,13 +226,13 @@ def describe(
         "task": task.name, "metric": task.metric, "rate_unit": task.rate_unit,
         "data": (task.data or default_videos()) + ("" if task.split == "val" else f", {task.split} split"),
         "items": len(ctx.items),
-        "frames": (f"{frames}, each clip's from its frame {args.start}" if "," not in args.start
+        "frames": (f"{frames}, each clip's from its frame {args.start}" if len(starts) == 1
                    else f"{frames}, each clip in windows from its frames {args.start}")
                   if starts != [0] and task.video else frames,
         **({"first_item": f"image {args.start} of the split (those before it left out)"}
            if starts != [0] and not task.video else {}),
         "weights": f"{task.weights} ({ctx.net.fingerprint})",
-        "preset": args.preset, **({"x265_options": dict(x265_options(args.x265))} if args.x265 else {}),
+        "preset": args.preset, **({"x265_options": dict(ctx.options)} if ctx.options else {}),
         "gop": GOP_TEXT[args.gop] + ", keyint " + str(args.keyint)
         if task.video else "intra (one IDR picture per image)",
         "rate": "bits of the whole stream / original pixels" if not task.video
