@@ -36,7 +36,7 @@ from envs.observation import static_grids
 from envs.reward import TERM_NAMES, FidelityTerms, fidelity_terms, graded_object_loss, object_grades
 from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN
 from semrl.errors import InputNotFoundError, InvalidInputError, SemrlError
-from semrl.files import atomic_write
+from semrl.files import atomic_write, remove_partial_writes
 from semrl.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
 from semrl.semantics.extractors import SemanticExtractor
 from semrl.semantics.maps import TaskOutput
@@ -464,17 +464,23 @@ def build_tables(
             from concurrent.futures.process import BrokenProcessPool
 
             context = multiprocessing.get_context("spawn")
+            broken: BrokenProcessPool | None = None
             with ProcessPoolExecutor(workers, context, _init_worker, (codec_factory, extractor_factory)) as pool:
                 try:
                     for done in as_completed([pool.submit(_work, job) for job in missing]):
                         done.result()
                         bar.update()
                 except BrokenProcessPool as e:
-                    bar.close()
-                    raise TableBuildError(
-                        "a table worker process died (out of memory?); the tables built so far are cached, so run "
-                        "again to go on, with fewer --workers"
-                    ) from e
+                    broken = e
+            if broken is not None:
+                # The pool terminated the other workers, maybe in the middle of writing a table.
+                bar.close()
+                for _, _, path in missing:
+                    remove_partial_writes(path)
+                raise TableBuildError(
+                    "a table worker process died (out of memory?); the tables built so far are cached, so run "
+                    "again to go on, with fewer --workers"
+                ) from broken
         bar.close()
     return [CtuTable.load(p) for p in paths]
 

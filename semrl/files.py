@@ -7,6 +7,7 @@ Every file semrl writes goes through :func:`atomic_output` (for writers that wan
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
@@ -43,6 +44,24 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
     with atomic_output(path) as temporary:
         temporary.write_bytes(data.encode() if isinstance(data, str) else data)
     return Path(path)
+
+
+def remove_partial_writes(path: str | os.PathLike[str], *, suffix: str = ".part") -> list[Path]:
+    """Removes the temporary files :func:`atomic_output` left beside ``path`` when its process was killed.
+
+    A writer killed by a signal (a broken worker pool terminates its other workers) runs no clean-up;
+    call this once no process can still be writing ``path``.
+
+    Returns:
+        The files removed.
+    """
+    target = Path(path)
+    if not target.parent.is_dir():
+        return []
+    leftovers = [p for p in target.parent.glob(f".{glob.escape(target.name)}.*{suffix}") if p.is_file()]
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    return leftovers
 
 
 def current_umask() -> int:

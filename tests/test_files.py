@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from semrl.codec import AnnexBWriter
-from semrl.files import atomic_output, atomic_write
+from semrl.files import atomic_output, atomic_write, remove_partial_writes
 
 
 @pytest.mark.parametrize(("umask", "expected"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600), (0o002, 0o664)])
@@ -33,3 +33,26 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
         temporary.write_text("half")
         raise RuntimeError("disk full")
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_the_temporary_of_a_killed_writer_is_removed_and_nothing_else(tmp_path: Path) -> None:
+    import multiprocessing
+
+    target = tmp_path / "t[1].npz"
+    context = multiprocessing.get_context("spawn")
+    writer = context.Process(target=_write_and_die, args=(str(target),))
+    writer.start()
+    writer.join(60)
+    assert writer.exitcode == 9
+    (tmp_path / "other.npz").write_text("kept")
+    (tmp_path / ".other.npz.x.part").write_text("another file's writer may still run")
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".t[1].npz.")]
+    assert len(leftovers) == 1  # the killed writer ran no clean-up
+    assert [p.name for p in remove_partial_writes(target)] == leftovers
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.npz.x.part", "other.npz"]
+
+
+def _write_and_die(path: str) -> None:
+    with atomic_output(path) as temporary:
+        temporary.write_text("half")
+        os._exit(9)
