@@ -14,6 +14,9 @@ Each attribute ``f<fold>_<variant>`` is the detection model trained with that fo
 - ``small2``: as shipped, and the blocks touched by small objects (area below 32 x 32 px) 2 QP
   finer than their CTU.
 
+``val_shipped`` and ``val_large2`` are the shipped detection model (``semrl/policies/detection.zip``)
+with its own refinement and with ``large2``: the val confirmation of round 2 (README).
+
 Every variant changes nothing below base QP 27 (the shipped ``min_base_qp``). Run with
 ``benchmarks/`` on ``sys.path``: ``python benchmarks/bdrate.py ... --policy
 f96_large2=benchmarks/results/refinement-size/size_candidates.py:f96_large2``.
@@ -28,7 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.agent.checkpoint import TrainedPolicy, load_checkpoint_policy
+from semrl.agent.checkpoint import TrainedPolicy, load_checkpoint_policy, shipped_policy
 from semrl.codec import BLOCK_SIZE, ctu_grid
 from semrl.codec.encoder import ctu_to_blocks
 from semrl.errors import InvalidInputError
@@ -117,3 +120,5 @@ VARIANTS = {
 for _fold, _path in MODELS.items():
     for _name, _kw in VARIANTS.items():
         globals()[f"{_fold}_{_name}"] = SizeRefined(_path, **_kw)  # type: ignore[arg-type]
+val_shipped = SizeRefined(shipped_policy("detection"))
+val_large2 = SizeRefined(shipped_policy("detection"), **VARIANTS["large2"])  # type: ignore[arg-type]
