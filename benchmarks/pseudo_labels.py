@@ -5,7 +5,8 @@ confidence >= ``semrl.fidelity.detection.PSEUDO_GT_CONF``, on the uncompressed s
 script gives pictures the same ground truth, written as a YOLO dataset (``images/``,
 ``labels/``, ``data.yaml`` with one split, ``val``), so that ``bdrate.py --task detection
 --data <folder>/data.yaml`` scores picture rules on pictures no labelled set holds: a set to
-confirm a choice on, beside COCO's. Pictures with no object are left out (nothing to score)::
+confirm a choice on, beside COCO's. Pictures with no object are left out (nothing to score), and
+so are pictures smaller than a CTU on a side (x265 cannot code them)::
 
     python benchmarks/pseudo_labels.py ../shared/assets/datasets/imagenet-cls/train \
         ../shared/assets/datasets/imagenet-cls/val -o /tmp/imagenet-det
@@ -32,8 +33,10 @@ from numpy.typing import ArrayLike
 
 from semrl.bench.items import TASKS, image_item
 from semrl.bench.tasknet import TaskNet
+from semrl.codec import CTU_SIZE
 from semrl.errors import InputNotFoundError, SemrlError
 from semrl.media import IMAGE_SUFFIXES
+from semrl.semantics.frames import read_image
 
 
 def pictures(folders: Sequence[Path]) -> list[Path]:
@@ -63,11 +66,11 @@ def yolo_lines(boxes: ArrayLike, classes: ArrayLike, shape: tuple[int, int]) -> 
     return "".join(f"{c} {x:.6f} {y:.6f} {bw:.6f} {bh:.6f}\n" for c, (x, y), (bw, bh) in rows)
 
 
-def build(folders: Sequence[Path], output: Path, weights: str) -> tuple[int, int, int]:
+def build(folders: Sequence[Path], output: Path, weights: str) -> tuple[int, int, int, int]:
     """Write the pseudo-labelled dataset of the pictures under ``folders`` to ``output``.
 
     Returns:
-        (pictures read, pictures kept, objects).
+        (pictures read, pictures kept, objects, pictures left out as smaller than a CTU).
 
     Raises:
         SemrlError: ``output`` exists, or a folder is missing or empty.
@@ -81,8 +84,11 @@ def build(folders: Sequence[Path], output: Path, weights: str) -> tuple[int, int
     try:
         (staging / "images").mkdir()
         (staging / "labels").mkdir()
-        kept = objects = 0
+        kept = objects = small = 0
         for k, path in enumerate(files):
+            if min(read_image(path).shape[:2]) < CTU_SIZE:
+                small += 1
+                continue
             item = image_item(path)
             analysis = net.analyse(item)
             boxes, classes = analysis.boxes[0], analysis.cls[0]
@@ -100,7 +106,7 @@ def build(folders: Sequence[Path], output: Path, weights: str) -> tuple[int, int
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return len(files), kept, objects
+    return len(files), kept, objects, small
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,11 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--weights", default=TASKS["video"].weights, help="detection net weights")
     args = parser.parse_args(argv)
     try:
-        read, kept, objects = build(args.folders, args.output, args.weights)
+        read, kept, objects, small = build(args.folders, args.output, args.weights)
     except SemrlError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"{args.output}: {kept} of {read} pictures hold objects ({objects} objects); data.yaml written")
+    print(
+        f"{args.output}: {kept} of {read} pictures hold objects ({objects} objects; {small} smaller than a CTU "
+        "left out); data.yaml written"
+    )
     return 0
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN, AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, Yuv420
+from semrl.codec import QP_MAX, QP_MIN, AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, Yuv420, require_one_ctu
 from semrl.errors import InputWarning, InvalidInputError
 from semrl.files import atomic_output, atomic_write
 from semrl.media import VIDEO_SUFFIXES, FrameSource, SourceInfo, mux_mp4, open_source
@@ -301,11 +301,7 @@ def encode_video(
     source = _open(input_path, settings)
     with source:
         info = source.info
-        if min(info.width, info.height) < CTU_SIZE:
-            raise InvalidInputError(
-                f"{info.name}: frames of {info.width}x{info.height} are smaller than x265's {CTU_SIZE}x{CTU_SIZE} "
-                f"coding tree unit; scale the input to at least {CTU_SIZE} px on each side (e.g. ffmpeg -vf scale)"
-            )
+        require_one_ctu(info.name, info.width, info.height)
         writer_target = output if output.suffix.lower() != ".mp4" else output.with_name(f".{output.name}.hevc")
         with AnnexBWriter(writer_target) as stream:
             rows, coded = _run(source, settings, policy, task, stream, watch, progress)

@@ -10,7 +10,7 @@ import pytest
 from benchmark_scripts import load_benchmark
 from shared_assets import require_assets
 
-from semrl.errors import InputNotFoundError, SemrlError
+from semrl.errors import InputNotFoundError, InvalidInputError, SemrlError
 
 
 def test_xyxy_pixel_boxes_become_normalised_yolo_lines_clipped_to_the_picture() -> None:
@@ -46,8 +46,12 @@ def test_the_net_s_own_objects_are_the_labels_the_benchmark_reads(tmp_path: Path
     import cv2
 
     cv2.imwrite(str(flat), np.full((64, 96, 3), 128, np.uint8))
-    read, kept, objects = pseudo.build([folder], tmp_path / "set", str(root / "models/yolov8n.pt"))
-    assert read == 5 and 0 < kept <= 4 and objects >= kept
+    tiny = folder / "tiny.png"  # below one CTU: x265 cannot code it, and the benchmark says so
+    cv2.imwrite(str(tiny), cv2.resize(cv2.imread(str(next(folder.glob("*.jpg")))), (76, 56)))
+    with pytest.raises(InvalidInputError, match="76x56 are smaller than x265's 64x64"):
+        image_item(tiny)
+    read, kept, objects, small = pseudo.build([folder], tmp_path / "set", str(root / "models/yolov8n.pt"))
+    assert read == 6 and small == 1 and 0 < kept <= 4 and objects >= kept
     images = dataset_images(tmp_path / "set/data.yaml", "val")
     assert len(images) == kept and all(im.label.is_file() for im in images)
     net = TaskNet(TASKS["video"])

@@ -21,7 +21,7 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.codec import Yuv420
+from semrl.codec import Yuv420, require_one_ctu
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.media import VIDEO_SUFFIXES, open_source
 from semrl.semantics.yolo import Detections
@@ -160,11 +160,16 @@ def pad_even(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
 
 
 def image_item(path: Path, label: Path | None = None, class_id: int | None = None) -> Item:
-    """Load an image file into an :class:`Item`."""
+    """Load an image file into an :class:`Item`.
+
+    Raises:
+        InvalidInputError: The picture is smaller than a CTU on a side (x265 cannot code it).
+    """
     from semrl.semantics.frames import read_image
 
     rgb = np.ascontiguousarray(read_image(path)[:, :, ::-1])
     h, w = rgb.shape[:2]
+    require_one_ctu(str(path), w, h)
     digest = sha256_hex(np.ascontiguousarray(rgb).tobytes() + f"{h}x{w}".encode())
     label_digest = sha256_hex(label.read_bytes()) if label is not None and label.is_file() else "none"
     return Item(
@@ -194,6 +199,7 @@ def video_item(path: Path, frames: int, start: int = 0) -> Item:
         w, h, fps = source.info.width, source.info.height, float(source.info.fps)
     if not yuv:
         raise InvalidInputError(f"no frames decoded from {path}" + (f" from frame {start} on" if start else ""))
+    require_one_ctu(str(path), w, h)
     # Clips read from their first frame keep the digests they always had (cached points stay valid).
     later = f":from{start}" if start else ""
     digest = sha256_hex(f"{file_sha256(path)}:{len(yuv)}:{w}x{h}{later}")

@@ -16,6 +16,7 @@ from semrl.codec.encoder import (
     GopLayout,
     ctu_grid,
     ctu_to_blocks,
+    require_one_ctu,
 )
 from semrl.codec.library import X265Build, load_library
 from semrl.codec.picture import Yuv420
@@ -36,4 +37,5 @@ __all__ = [
     "ctu_grid",
     "ctu_to_blocks",
     "load_library",
+    "require_one_ctu",
 ]

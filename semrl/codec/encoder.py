@@ -27,6 +27,19 @@ PRESETS = (
 )  # fmt: skip
 
 
+def require_one_ctu(name: str, width: int, height: int) -> None:
+    """Refuse frames smaller than a CTU on either side (x265 cannot open an encoder for them).
+
+    Raises:
+        InvalidInputError: ``width`` or ``height`` below :data:`CTU_SIZE`, naming ``name`` and the fix.
+    """
+    if min(width, height) < CTU_SIZE:
+        raise InvalidInputError(
+            f"{name}: frames of {width}x{height} are smaller than x265's {CTU_SIZE}x{CTU_SIZE} coding tree unit; "
+            f"scale the input to at least {CTU_SIZE} px on each side (e.g. ffmpeg -vf scale)"
+        )
+
+
 class Gop(str, enum.Enum):
     """GOP structure of an encode."""
 
