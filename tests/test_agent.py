@@ -77,51 +77,6 @@ def test_round_trip_gives_a_benchmark_policy(trained) -> None:  # type: ignore[n
     assert dataclasses.asdict(PolicyConfig.from_json(policy.config.to_json())) == dataclasses.asdict(policy.config)
 
 
-def _touched(boxes: np.ndarray, shape: tuple[int, int], dilation: int) -> np.ndarray:
-    """Blocks (16x16) that a box grown by ``dilation`` touches (box_region covers floor(x0)..ceil(x1))."""
-    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]] * 16
-    touched = np.zeros(shape, bool)
-    for x0, y0, x1, y1 in boxes.reshape(-1, 4):
-        across = (xx + 16 > np.floor(x0) - dilation) & (xx < np.ceil(x1) + dilation)
-        touched |= across & (yy + 16 > np.floor(y0) - dilation) & (yy < np.ceil(y1) + dilation)
-    return touched
-
-
-def test_refinement_codes_the_blocks_only_large_objects_touch_coarser(trained) -> None:  # type: ignore[no-untyped-def]
-    out, _, _ = trained
-    small, large, inside = (0.05, 0.1, 0.2, 0.3), (0.45, 0.35, 0.95, 0.95), (0.8, 0.8, 0.85, 0.85)
-    extractor = FakeExtractor("detection", objects=tuple(FakeObject(b) for b in (small, large, inside)))
-    frame = synthetic_pictures(1)[0].frame
-    h, w = frame.shape[:2]
-    config = PolicyConfig.read(out / "ckpt.json")
-    model = load_checkpoint_policy(out / "ckpt.zip", extractor=FakeExtractor("detection")).model
-    per_ctu = TrainedPolicy(model, dataclasses.replace(config, refinement=None), extractor, "0" * 64)
-    inputs = PolicyInput(frame, 32, (3, 4), None)
-    expected = np.kron(per_ctu(inputs), np.ones((4, 4), np.int32))
-    box = {name: np.array(b) * [w, h, w, h] for name, b in (("small", small), ("large", large), ("inside", inside))}
-    area = {name: (b[2] - b[0]) * (b[3] - b[1]) for name, b in box.items()}
-    assert area["large"] > 5000 > area["small"] > area["inside"]
-    refinement = BlockRefinement(delta=4, dilation=8, object_delta=1, large_delta=2, large_area=5000, min_base_qp=27)
-    refined = TrainedPolicy(model, dataclasses.replace(config, refinement=refinement.to_dict()), extractor, "0" * 64)
-    assert refined.fingerprint.endswith(":refine=4:8:1:from27:large2@5000")
-    blocks = refined(inputs)
-    shape = blocks.shape
-    smaller = _touched(box["small"], shape, 8) | _touched(box["inside"], shape, 8)
-    only_large = _touched(box["large"], shape, 8) & ~smaller
-    background = ~(smaller | only_large)
-    assert only_large.sum() > 4 and smaller.sum() > 4 and background.sum() > 4
-    assert (smaller & _touched(box["large"], shape, 8)).any()  # the small object inside keeps its blocks fine
-    np.testing.assert_array_equal(blocks[only_large], expected[only_large] + 2)
-    np.testing.assert_array_equal(blocks[smaller], expected[smaller] - 1)
-    np.testing.assert_array_equal(blocks[background], expected[background] + 4)
-    below = PolicyInput(frame, 26, (3, 4), None)  # below min_base_qp: one QP per CTU
-    np.testing.assert_array_equal(refined(below), np.kron(per_ctu(below), np.ones((4, 4), np.int32)))
-    assert BlockRefinement(large_delta=0, large_area=5000).tag == "refine=4:8"  # older fingerprints unchanged
-    for bad in ({"large_delta": -1}, {"large_area": 0}):
-        with pytest.raises(InvalidInputError, match="large"):
-            BlockRefinement(**bad)  # type: ignore[arg-type]
-
-
 def test_refinement_codes_the_background_blocks_of_each_ctu_coarser(trained) -> None:  # type: ignore[no-untyped-def]
     out, _, _ = trained
     objects = (FakeObject((0.05, 0.1, 0.2, 0.3)), FakeObject((0.6, 0.55, 0.9, 0.95), cls=2))

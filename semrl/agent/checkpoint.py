@@ -172,28 +172,19 @@ class TrainedPolicy:
         """Offsets per 16x16 block: each CTU's, plus ``refinement.delta`` on the blocks no object touches.
 
         The blocks on objects (``boxes``, xyxy pixels, grown by ``refinement.dilation``) get the
-        CTU's offset minus ``refinement.object_delta``, those only large objects touch plus
-        ``refinement.large_delta``; below ``refinement.min_base_qp`` every block keeps its CTU's
-        offset.
+        CTU's offset minus ``refinement.object_delta``; below ``refinement.min_base_qp`` every
+        block keeps its CTU's offset.
         """
         r = self.refinement
         if r is None:
             raise InvalidInputError(f"policy {self.fingerprint} has no block refinement in its config")
         h, w = frame_shape[:2]
         grid = ctu_grid(w, h, BLOCK_SIZE)
-        xyxy = np.asarray(boxes, np.float64).reshape(-1, 4)
-
-        def touched(chosen: NDArray[np.float64]) -> NDArray[np.bool_]:
-            return roi_blocks(box_region(chosen, (h, w)), grid, r.dilation, BLOCK_SIZE)
-
+        objects = roi_blocks(box_region(boxes, (h, w)), grid, r.dilation, BLOCK_SIZE)
         fine = ctu_to_blocks(ctu_offsets, grid)
-        delta, object_delta, large_delta = r.deltas_at(base_qp)
-        refined = np.where(touched(xyxy), fine - object_delta, fine + delta)
-        if large_delta:
-            large = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]) >= r.large_area
-            refined = np.where(touched(xyxy[large]) & ~touched(xyxy[~large]), fine + large_delta, refined)
-        result: NDArray[np.int32] = refined.astype(np.int32)
-        return result
+        delta, object_delta = r.deltas_at(base_qp)
+        refined: NDArray[np.int32] = np.where(objects, fine - object_delta, fine + delta).astype(np.int32)
+        return refined
 
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
         """Offsets for ``inputs.frame`` at ``inputs.base_qp``: per CTU, or per 16x16 block when refined."""

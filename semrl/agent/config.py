@@ -254,31 +254,24 @@ class BlockRefinement:
         object_delta: QP steps taken off the blocks on objects (0: they keep the CTU's QP).
         min_base_qp: Base QPs below it keep one QP per CTU (no delta either way), so the finest
             operating points, whose accuracy is the top of the curve, spend as the CTU decided.
-        large_delta: QP steps added to the blocks that only large objects touch (no smaller
-            object's grown box touches them): large objects keep their detection at coarser QPs.
-        large_area: Box area (pixels) from which an object is large (COCO's large class: 96 x 96).
     """
 
     delta: int = 4
     dilation: int = 8
     object_delta: int = 0
     min_base_qp: int = 0
-    large_delta: int = 0
-    large_area: int = 96 * 96
 
     def __post_init__(self) -> None:
         span = QP_MAX - QP_MIN
         if (
-            not (0 <= self.delta <= span and 0 <= self.object_delta <= span and 0 <= self.large_delta <= span)
+            not (0 <= self.delta <= span and 0 <= self.object_delta <= span)
             or self.dilation < 0
             or not (0 <= self.min_base_qp <= QP_MAX)
-            or self.large_area <= 0
         ):
             raise InvalidInputError(
-                f"block refinement needs delta, object_delta and large_delta in 0..{span}, dilation >= 0, "
-                f"min_base_qp in 0..{QP_MAX} and large_area > 0, got delta {self.delta}, object_delta "
-                f"{self.object_delta}, large_delta {self.large_delta}, dilation {self.dilation}, min_base_qp "
-                f"{self.min_base_qp}, large_area {self.large_area}"
+                f"block refinement needs delta and object_delta in 0..{span}, dilation >= 0 and min_base_qp in "
+                f"0..{QP_MAX}, got delta {self.delta}, object_delta {self.object_delta}, dilation {self.dilation}, "
+                f"min_base_qp {self.min_base_qp}"
             )
 
     @property
@@ -286,12 +279,11 @@ class BlockRefinement:
         """Its values, for policy fingerprints."""
         tail = f":{self.object_delta}" if self.object_delta else ""
         tail += f":from{self.min_base_qp}" if self.min_base_qp else ""
-        tail += f":large{self.large_delta}@{self.large_area}" if self.large_delta else ""
         return f"refine={self.delta}:{self.dilation}{tail}"
 
-    def deltas_at(self, base_qp: int) -> tuple[int, int, int]:
-        """(background, object, large-object) deltas at a base QP: all 0 below ``min_base_qp``."""
-        return (self.delta, self.object_delta, self.large_delta) if base_qp >= self.min_base_qp else (0, 0, 0)
+    def deltas_at(self, base_qp: int) -> tuple[int, int]:
+        """(background delta, object delta) at a base QP: (0, 0) below ``min_base_qp``."""
+        return (self.delta, self.object_delta) if base_qp >= self.min_base_qp else (0, 0)
 
     def to_dict(self) -> dict[str, int]:
         """JSON-ready dict."""
