@@ -144,3 +144,19 @@ def test_a_worker_that_dies_fails_the_run_instead_of_hanging() -> None:
 
     with pytest.raises(BrokenProcessPool):
         list(map_forked(_worker_dies, [(1,), (2,)], workers=2))
+
+
+def test_a_picture_below_one_ctu_is_refused_before_any_coding(tmp_path: Path) -> None:
+    import cv2
+
+    from semrl.bench.items import image_item
+    from semrl.errors import InvalidInputError
+
+    for size, refused in (((56, 76), True), ((64, 64), False)):
+        path = tmp_path / f"{size[0]}x{size[1]}.png"
+        cv2.imwrite(str(path), np.full((*size, 3), 90, np.uint8))
+        if refused:
+            with pytest.raises(InvalidInputError, match=r"76x56 are smaller than x265's 64x64 coding tree unit"):
+                image_item(path)
+        else:
+            assert image_item(path).coded_size == (64, 64)
