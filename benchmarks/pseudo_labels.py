@@ -3,10 +3,11 @@ r"""Unlabelled pictures as a detection dataset: the net's own objects on the ori
 The video benchmark scores decoded frames against pseudo ground truth (the detector's objects,
 confidence >= ``semrl.fidelity.detection.PSEUDO_GT_CONF``, on the uncompressed source). This
 script gives pictures the same ground truth, written as a YOLO dataset (``images/``,
-``labels/``, ``data.yaml`` with one split, ``val``), so that ``bdrate.py --task detection
---data <folder>/data.yaml`` scores picture rules on pictures no labelled set holds: a set to
-confirm a choice on, beside COCO's. Pictures with no object are left out (nothing to score), and
-so are pictures smaller than a CTU on a side (x265 cannot code them)::
+``labels/``, ``data.yaml`` whose ``val`` and ``train`` splits both hold every picture), so
+that ``bdrate.py --task detection --data <folder>/data.yaml`` scores picture rules on pictures
+no labelled set holds: a set to confirm a choice on, beside COCO's. Pictures with no object are
+left out (nothing to score), and so are pictures smaller than a CTU on a side (x265 cannot code
+them)::
 
     python benchmarks/pseudo_labels.py ../shared/assets/datasets/imagenet-cls/train \
         ../shared/assets/datasets/imagenet-cls/val -o /tmp/imagenet-det
@@ -29,6 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import yaml
 from numpy.typing import ArrayLike
 
 from semrl.bench.items import TASKS, image_item
@@ -99,9 +101,8 @@ def build(folders: Sequence[Path], output: Path, weights: str) -> tuple[int, int
             (staging / "labels" / f"{name}.txt").write_text(yolo_lines(boxes, classes, item.shape))
             kept += 1
             objects += len(boxes)
-        names = net.net.names
-        yaml_names = "".join(f"  {i}: {names[i]}\n" for i in sorted(names))
-        (staging / "data.yaml").write_text(f"val: images\ntrain: images\nnames:\n{yaml_names}")
+        names = {int(i): str(n) for i, n in net.net.names.items()}
+        (staging / "data.yaml").write_text(yaml.safe_dump({"val": "images", "train": "images", "names": names}))
         staging.rename(output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -118,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         read, kept, objects, small = build(args.folders, args.output, args.weights)
-    except SemrlError as e:
+    except (SemrlError, OSError) as e:  # OSError: an output folder that cannot be written
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(

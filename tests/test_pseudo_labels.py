@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -31,6 +32,13 @@ def test_missing_or_empty_folders_and_an_existing_output_are_refused(tmp_path: P
         pseudo.build([tmp_path], tmp_path / "out", "yolov8n.pt")
     assert pseudo.main([str(tmp_path / "none"), "-o", str(tmp_path / "new")]) == 1
     assert not (tmp_path / "new").exists()
+    (tmp_path / "a.png").write_bytes(b"not a picture")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if os.geteuid() != 0:  # root writes anyway
+        assert pseudo.main([str(tmp_path), "-o", str(locked / "new")]) == 1
+    assert pseudo.main([str(tmp_path), "-o", str(tmp_path / "new")]) == 1  # a corrupt picture: an error
+    assert not (tmp_path / "new").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".new")]
 
 
 def test_the_net_s_own_objects_are_the_labels_the_benchmark_reads(tmp_path: Path) -> None:
