@@ -262,8 +262,13 @@ def test_ctrl_c_exits_130_and_keeps_no_partial_file(pets: Path, tmp_path: Path) 
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
-    time.sleep(4)
+    # Interrupt once the encode writes its temporary output: by then the handler above is in place
+    # (a fixed sleep lost that race on a loaded machine, and the ignored SIGINT let the encode finish).
+    deadline = time.monotonic() + 120
+    while not any(tmp_path.iterdir()) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert process.poll() is None, "the encode finished before it could be interrupted"
+    assert any(tmp_path.iterdir()), "the encode wrote nothing within 120 s"
     os.killpg(process.pid, signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130
