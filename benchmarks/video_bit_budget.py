@@ -1,0 +1,187 @@
+r"""Where constant-QP HEVC (A1) spends its bits on video, and so what coding the background coarser can save.
+
+Every clip is coded as the video benchmark codes A1 (low-delay P or random access, preset medium,
+one QP for every CTU), and each CTU's exact bits (the patched x265's per-CTU CABAC count) are
+split by what the CTU holds:
+
+- ``intra_objects`` / ``intra_background``: the IDR (and any other intra) frames' CTUs that the
+  objects below touch, and the others;
+- ``objects``: CTUs of inter frames that a box of the detector's objects on the source frame
+  (confidence at least 0.25, the pseudo ground truth's and ROI's objects), grown by ROI's
+  dilation, touches: everything the benchmark's pseudo ground truth scores is in them;
+- ``moving`` / ``static``: the other CTUs of inter frames, split by whether the source changed
+  there since the previous frame (more than 1 % of the CTU's pixels differ by more than 10 in
+  luma after a 3x3 mean);
+- ``overhead``: headers, slice termination and emulation prevention.
+
+A method that codes the objects' CTUs as A1 does and the rest for free saves at most the
+``background`` share (``intra_background`` + ``moving`` + ``static``) of A1's bits at the same
+accuracy on the pseudo ground truth (to first order: a coarser background also changes what later
+frames predict from). That bounds what block-level semantic coding (ROI, the policies' block
+offsets) can save on these clips; more has to come from coding the objects themselves more cheaply
+(temporal allocation, as the frame cascades do)::
+
+    python benchmarks/video_bit_budget.py                      # the video benchmark's 7 clips, 150 frames
+    python benchmarks/video_bit_budget.py --gop ra --output benchmarks/results/video_bit_budget_ra.json
+
+Writes the shares per clip and QP, and pooled over the clips (bits summed), as JSON, and prints
+the pooled table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semrl.bench.encoding import encoder_config
+from semrl.bench.items import TASKS, Item, default_videos
+from semrl.bench.runner import make_context, map_forked
+from semrl.bench.tasknet import Analysis
+from semrl.codec import CTU_SIZE, Encoder, ctu_grid
+from semrl.errors import SemrlError
+from semrl.files import atomic_write
+from semrl.policy import RoiPolicy
+from semrl.policy.roi import roi_blocks
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARES = ("intra_objects", "intra_background", "objects", "moving", "static", "overhead")
+"""How a coding's bits are split (see the module docstring)."""
+
+CHANGE_LEVEL, CHANGE_SHARE = 10.0, 0.01  # a CTU changed: > 1 % of its pixels differ by > 10 (3x3 mean luma)
+
+
+def background(shares: dict[str, Any]) -> float:
+    """The share of the bits outside the objects' CTUs (intra and inter): what free background would save."""
+    return float(shares["intra_background"] + shares["moving"] + shares["static"])
+
+
+def changed_ctus(
+    previous: NDArray[np.float32], current: NDArray[np.float32], grid: tuple[int, int]
+) -> NDArray[np.bool_]:
+    """Which CTUs of ``grid`` changed between two luma frames (see :data:`CHANGE_LEVEL`)."""
+    import cv2
+
+    rows, cols = grid
+    diff = np.abs(cv2.blur(current, (3, 3)) - cv2.blur(previous, (3, 3))) > CHANGE_LEVEL
+    canvas = np.zeros((rows * CTU_SIZE, cols * CTU_SIZE), bool)
+    h, w = diff.shape
+    canvas[:h, :w] = diff
+    share = canvas.reshape(rows, CTU_SIZE, cols, CTU_SIZE).mean(axis=(1, 3))
+    changed: NDArray[np.bool_] = share > CHANGE_SHARE
+    return changed
+
+
+def budget(item: Item, analysis: Analysis, qp: int, gop: str, keyint: int) -> dict[str, float]:
+    """Bits of one clip coded at constant ``qp``, split into :data:`SHARES` (bits, not shares)."""
+    config = encoder_config(item, qp, crf=False, video=True, preset="medium", keyint=keyint, gop=gop)
+    grid = ctu_grid(config.width, config.height)
+    dilation = RoiPolicy().dilation
+    with Encoder(config) as encoder:
+        coded = [c for frame in item.yuv for c in encoder.encode(frame)]
+        coded += encoder.flush()
+    out = dict.fromkeys(SHARES, 0.0)
+    lumas = [frame.luma() for frame in item.yuv]
+    for c in coded:
+        out["overhead"] += c.overhead_bits
+        bits = c.ctu_bits.astype(np.float64)
+        i = c.poc
+        objects = roi_blocks(analysis.regions[i], grid, dilation)
+        if c.slice_type == "I":
+            out["intra_objects"] += bits[objects].sum()
+            out["intra_background"] += bits[~objects].sum()
+            continue
+        changed = changed_ctus(lumas[i - 1], lumas[i], grid) if i > 0 else np.ones(grid, bool)
+        out["objects"] += bits[objects].sum()
+        out["moving"] += bits[~objects & changed].sum()
+        out["static"] += bits[~objects & ~changed].sum()
+    return out
+
+
+def object_area(item: Item, analysis: Analysis) -> float:
+    """Share of a clip's CTUs (all frames) that the objects' grown boxes touch."""
+    w, h = item.coded_size
+    grid = ctu_grid(w, h)
+    dilation = RoiPolicy().dilation
+    return float(np.mean([roi_blocks(region, grid, dilation).mean() for region in analysis.regions]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data", default="", help="a video, a folder of videos or a comma list (default: the benchmark's clips)"
+    )
+    parser.add_argument("--frames", type=int, default=150, help="frames of each clip (default 150)")
+    parser.add_argument("--qps", default="22,27,32,37,42,47,51", help="constant QPs (default: the benchmark's)")
+    parser.add_argument("--gop", choices=("ldp", "ra"), default="ldp", help="low-delay P (default) or random access")
+    parser.add_argument("--keyint", type=int, default=250, help="IDR interval (default 250, the benchmark's)")
+    parser.add_argument("--workers", type=int, default=2, help="processes coding the clips (default 2)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="the benchmark's cache (for the analyses)")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "video_bit_budget.json")
+    args = parser.parse_args(argv)
+    try:
+        qps = [int(q) for q in args.qps.split(",")]
+        if args.frames < 2 or not all(0 <= q <= 51 for q in qps):
+            raise ValueError
+    except ValueError:
+        wrong = f"--frames must be at least 2 and --qps a comma list of QPs 0..51, got {args.frames} and {args.qps!r}"
+        print(f"error: {wrong}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    try:
+        task = replace(TASKS["video"], data=args.data) if args.data else TASKS["video"]
+        ctx = make_context(
+            task, frames=args.frames, cache_dir=args.cache_dir, progress=False, gop=args.gop, keyint=args.keyint
+        )
+        jobs = [
+            (item, analysis, qp, args.gop, args.keyint)
+            for item, analysis in zip(ctx.items, ctx.analyses, strict=True)
+            for qp in qps
+        ]
+        results = list(map_forked(budget, jobs, args.workers))
+    except SemrlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    rows: list[dict[str, Any]] = []
+    for (item, analysis, qp, _, _), bits in zip(jobs, results, strict=True):
+        total = sum(bits.values())
+        seconds = len(item.yuv) / (item.fps or 25.0)
+        rows.append({"clip": item.name, "qp": qp, "kbit_s": total / seconds / 1000,
+                     "object_ctus": object_area(item, analysis), **{s: bits[s] / total for s in SHARES},
+                     "background": background({s: bits[s] / total for s in SHARES})})  # fmt: skip
+    pooled = []
+    for qp in qps:
+        mine = [(bits, item) for (item, _, q, _, _), bits in zip(jobs, results, strict=True) if q == qp]
+        total = sum(sum(b.values()) for b, _ in mine)
+        shares = {s: sum(b[s] for b, _ in mine) / total for s in SHARES}
+        pooled.append({"qp": qp, **shares, "background": background(shares)})
+    report = {
+        "command": "python benchmarks/video_bit_budget.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "data": args.data or default_videos(), "frames": args.frames, "gop": args.gop, "keyint": args.keyint,
+        "roi_dilation_px": RoiPolicy().dilation, "seconds": round(time.perf_counter() - started, 1),
+        "machine": f"{platform.node()} {platform.machine()}",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "pooled": pooled, "clips": rows,
+    }  # fmt: skip
+    atomic_write(args.output, json.dumps(report, indent=1).encode())
+    print(f"A1 ({args.gop}, {len(ctx.items)} clips, {args.frames} frames): share of the bits, pooled over the clips")
+    print("| QP | " + " | ".join(SHARES) + " | background (intra_background + moving + static) |")
+    print("|---|" + "---|" * (len(SHARES) + 1))
+    for p in pooled:
+        cells = " | ".join(f"{100 * p[s]:.1f}" for s in SHARES)
+        print(f"| {p['qp']} | {cells} | {100 * background(p):.1f} |")
+    print(f"written {args.output} ({report['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
