@@ -6,12 +6,12 @@ split by what the CTU holds:
 
 - ``intra_objects`` / ``intra_background``: the IDR (and any other intra) frames' CTUs that the
   objects below touch, and the others;
-- ``objects``: CTUs of inter frames that a box of the detector's objects on the source frame
-  (confidence at least 0.25, the pseudo ground truth's and ROI's objects), grown by ROI's
-  dilation, touches: everything the benchmark's pseudo ground truth scores is in them;
-- ``moving`` / ``static``: the other CTUs of inter frames, split by whether the source changed
-  there since the previous frame (more than 1 % of the CTU's pixels differ by more than 10 in
-  luma after a 3x3 mean);
+- ``objects_moving`` / ``objects_static``: CTUs of inter frames that a box of the detector's
+  objects on the source frame (confidence at least 0.25, the pseudo ground truth's and ROI's
+  objects), grown by ROI's dilation, touches (everything the benchmark's pseudo ground truth scores
+  is in them), split by whether the source changed there since the previous frame (more than 1 %
+  of the CTU's pixels differ by more than 10 in luma after a 3x3 mean);
+- ``moving`` / ``static``: the other CTUs of inter frames, split the same way;
 - ``overhead``: headers, slice termination and emulation prevention.
 
 A method that codes the objects' CTUs as A1 does and the rest for free saves at most the
@@ -54,7 +54,7 @@ from semrl.policy import RoiPolicy
 from semrl.policy.roi import roi_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARES = ("intra_objects", "intra_background", "objects", "moving", "static", "overhead")
+SHARES = ("intra_objects", "intra_background", "objects_moving", "objects_static", "moving", "static", "overhead")
 """How a coding's bits are split (see the module docstring)."""
 
 CHANGE_LEVEL, CHANGE_SHARE = 10.0, 0.01  # a CTU changed: > 1 % of its pixels differ by > 10 (3x3 mean luma)
@@ -101,7 +101,8 @@ def budget(item: Item, analysis: Analysis, qp: int, gop: str, keyint: int) -> di
             out["intra_background"] += bits[~objects].sum()
             continue
         changed = changed_ctus(lumas[i - 1], lumas[i], grid) if i > 0 else np.ones(grid, bool)
-        out["objects"] += bits[objects].sum()
+        out["objects_moving"] += bits[objects & changed].sum()
+        out["objects_static"] += bits[objects & ~changed].sum()
         out["moving"] += bits[~objects & changed].sum()
         out["static"] += bits[~objects & ~changed].sum()
     return out

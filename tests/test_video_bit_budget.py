@@ -50,4 +50,5 @@ def test_the_split_adds_up_to_every_bit_of_the_stream_and_follows_the_objects(x2
     everything = bb.budget(item, _analysis(clip, slice(0, w)), 32, "ldp", 250)
     assert everything["intra_background"] == everything["moving"] == everything["static"] == 0
     nothing = bb.budget(item, _analysis(clip, slice(0, 0)), 32, "ldp", 250)
-    assert nothing["intra_objects"] == nothing["objects"] == 0 and nothing["moving"] + nothing["static"] > 0
+    assert nothing["intra_objects"] == nothing["objects_moving"] == nothing["objects_static"] == 0
+    assert nothing["moving"] + nothing["static"] > 0
