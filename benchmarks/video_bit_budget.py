@@ -23,6 +23,11 @@ offsets) can save on these clips; more has to come from coding the objects thems
 
     python benchmarks/video_bit_budget.py                      # the video benchmark's 7 clips, 150 frames
     python benchmarks/video_bit_budget.py --gop ra --output benchmarks/results/video_bit_budget_ra.json
+    python benchmarks/video_bit_budget.py --policy semrl=video \
+        --policy cascade8_roi4=benchmarks/video_schedules.py:cascade8_roi4
+
+With ``--policy`` the same split is made for each policy's codings at the same base QPs (with the
+bits each spends against A1's), to see where it moves the bits.
 
 Writes the shares per clip and QP, and pooled over the clips (bits summed), as JSON, and prints
 the pooled table.
@@ -43,12 +48,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.bench.encoding import encoder_config
+from semrl.agent.resolve import resolve_policy
 from semrl.bench.items import TASKS, Item, default_videos
-from semrl.bench.runner import make_context, map_forked
+from semrl.bench.runner import Context, Method, coding, make_context, map_forked
 from semrl.bench.tasknet import Analysis
 from semrl.codec import CTU_SIZE, Encoder, ctu_grid
-from semrl.errors import SemrlError
+from semrl.errors import InvalidInputError, SemrlError
 from semrl.files import atomic_write
 from semrl.policy import RoiPolicy
 from semrl.policy.roi import roi_blocks
@@ -81,22 +86,28 @@ def changed_ctus(
     return changed
 
 
-def budget(item: Item, analysis: Analysis, qp: int, gop: str, keyint: int) -> dict[str, float]:
-    """Bits of one clip coded at constant ``qp``, split into :data:`SHARES` (bits, not shares)."""
-    config = encoder_config(item, qp, crf=False, video=True, preset="medium", keyint=keyint, gop=gop)
-    grid = ctu_grid(config.width, config.height)
+def budget(ctx: Context, method: Method, item: Item, analysis: Analysis, qp: int) -> dict[str, float]:
+    """Bits of one clip coded by ``method`` at base ``qp`` as the benchmark codes it, split into :data:`SHARES`.
+
+    Returns:
+        Bits (not shares) per part.
+    """
+    c = coding(ctx, method, qp, item, analysis)  # the benchmark's configuration and the method's offsets
+    grid = ctu_grid(c.config.width, c.config.height)
     dilation = RoiPolicy().dilation
-    with Encoder(config) as encoder:
-        coded = [c for frame in item.yuv for c in encoder.encode(frame)]
+    with Encoder(c.config) as encoder:
+        coded = []
+        for i, picture in enumerate(item.yuv):
+            coded += encoder.encode(picture, c.offsets[i] if c.offsets is not None else None)
         coded += encoder.flush()
     out = dict.fromkeys(SHARES, 0.0)
     lumas = [frame.luma() for frame in item.yuv]
-    for c in coded:
-        out["overhead"] += c.overhead_bits
-        bits = c.ctu_bits.astype(np.float64)
-        i = c.poc
+    for frame in coded:
+        out["overhead"] += frame.overhead_bits
+        bits = frame.ctu_bits.astype(np.float64)
+        i = frame.poc
         objects = roi_blocks(analysis.regions[i], grid, dilation)
-        if c.slice_type == "I":
+        if frame.slice_type == "I":
             out["intra_objects"] += bits[objects].sum()
             out["intra_background"] += bits[~objects].sum()
             continue
@@ -127,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keyint", type=int, default=250, help="IDR interval (default 250, the benchmark's)")
     parser.add_argument("--workers", type=int, default=2, help="processes coding the clips (default 2)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="the benchmark's cache (for the analyses)")
+    parser.add_argument("--policy", action="append", default=[], metavar="NAME=SPEC",
+                        help="also split a policy's bits at the same base QPs (as bdrate.py --policy)")  # fmt: skip
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "video_bit_budget.json")
     args = parser.parse_args(argv)
     try:
@@ -143,8 +156,15 @@ def main(argv: list[str] | None = None) -> int:
         ctx = make_context(
             task, frames=args.frames, cache_dir=args.cache_dir, progress=False, gop=args.gop, keyint=args.keyint
         )
+        methods = [Method("uniform", "A1", tuple(qps))]
+        for spec in args.policy:
+            name, sep, target = spec.partition("=")
+            if not sep or not name or not target or name == "uniform":
+                raise InvalidInputError(f"--policy takes NAME=SPEC with a name other than uniform, got {spec!r}")
+            methods.append(Method(name, "policy", tuple(qps), policy=resolve_policy(target, device="cpu")))
         jobs = [
-            (item, analysis, qp, args.gop, args.keyint)
+            (ctx, method, item, analysis, qp)
+            for method in methods
             for item, analysis in zip(ctx.items, ctx.analyses, strict=True)
             for qp in qps
         ]
@@ -152,19 +172,25 @@ def main(argv: list[str] | None = None) -> int:
     except SemrlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    a1 = {(item.name, qp): sum(bits.values()) for (_, m, item, _, qp), bits in zip(jobs, results, strict=True)
+          if m.name == "uniform"}  # fmt: skip
     rows: list[dict[str, Any]] = []
-    for (item, analysis, qp, _, _), bits in zip(jobs, results, strict=True):
+    for (_, method, item, analysis, qp), bits in zip(jobs, results, strict=True):
         total = sum(bits.values())
         seconds = len(item.yuv) / (item.fps or 25.0)
-        rows.append({"clip": item.name, "qp": qp, "kbit_s": total / seconds / 1000,
-                     "object_ctus": object_area(item, analysis), **{s: bits[s] / total for s in SHARES},
+        rows.append({"method": method.name, "clip": item.name, "qp": qp, "kbit_s": total / seconds / 1000,
+                     "bits_vs_a1": total / a1[item.name, qp], "object_ctus": object_area(item, analysis),
+                     **{s: bits[s] / total for s in SHARES},
                      "background": background({s: bits[s] / total for s in SHARES})})  # fmt: skip
     pooled = []
-    for qp in qps:
-        mine = [(bits, item) for (item, _, q, _, _), bits in zip(jobs, results, strict=True) if q == qp]
-        total = sum(sum(b.values()) for b, _ in mine)
-        shares = {s: sum(b[s] for b, _ in mine) / total for s in SHARES}
-        pooled.append({"qp": qp, **shares, "background": background(shares)})
+    for method in methods:
+        for qp in qps:
+            mine = [b for (_, m, _, _, q), b in zip(jobs, results, strict=True) if m is method and q == qp]
+            total = sum(sum(b.values()) for b in mine)
+            shares = {s: sum(b[s] for b in mine) / total for s in SHARES}
+            base = sum(a1[key] for key in a1 if key[1] == qp)
+            pooled.append({"method": method.name, "qp": qp, "bits_vs_a1": total / base, **shares,
+                           "background": background(shares)})  # fmt: skip
     report = {
         "command": "python benchmarks/video_bit_budget.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "data": args.data or default_videos(), "frames": args.frames, "gop": args.gop, "keyint": args.keyint,
@@ -174,12 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         "pooled": pooled, "clips": rows,
     }  # fmt: skip
     atomic_write(args.output, json.dumps(report, indent=1).encode())
-    print(f"A1 ({args.gop}, {len(ctx.items)} clips, {args.frames} frames): share of the bits, pooled over the clips")
-    print("| QP | " + " | ".join(SHARES) + " | background (intra_background + moving + static) |")
-    print("|---|" + "---|" * (len(SHARES) + 1))
+    print(f"{args.gop}, {len(ctx.items)} clips, {args.frames} frames: share of the bits (%), pooled over the clips")
+    print("| method | QP | bits vs A1 | " + " | ".join(SHARES) + " | background (intra_background + moving + static) |")
+    print("|---|---|---|" + "---|" * (len(SHARES) + 1))
     for p in pooled:
         cells = " | ".join(f"{100 * p[s]:.1f}" for s in SHARES)
-        print(f"| {p['qp']} | {cells} | {100 * background(p):.1f} |")
+        print(f"| {p['method']} | {p['qp']} | {p['bits_vs_a1']:.3f} | {cells} | {100 * background(p):.1f} |")
     print(f"written {args.output} ({report['seconds']} s)")
     return 0
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+
 import numpy as np
 from benchmark_scripts import load_benchmark
 
-from semrl.bench.items import Item
+from semrl.bench.cache import Cache
+from semrl.bench.encoding import encoder_config
+from semrl.bench.items import TASKS, Item
+from semrl.bench.runner import Context, Method
 from semrl.bench.tasknet import Analysis
-from semrl.codec import EncoderConfig, Yuv420
+from semrl.codec import Encoder, Yuv420
+from semrl.policy import RoiPolicy
 
 
 def test_a_ctu_changed_only_where_enough_of_its_pixels_moved_enough() -> None:
@@ -35,20 +42,32 @@ def _analysis(clip: list[Yuv420], region: slice) -> Analysis:
     return Analysis(regions, [np.zeros((0, 4), np.float32)] * len(clip), [np.zeros(0, np.int64)] * len(clip))
 
 
-def test_the_split_adds_up_to_every_bit_of_the_stream_and_follows_the_objects(x265, clip: list[Yuv420]) -> None:  # type: ignore[no-untyped-def]
+def _context(item: Item, analysis: Analysis, tmp_path: Path) -> Context:
+    net = SimpleNamespace(fingerprint="fake-net")  # coding() only names the net in its cache keys
+    return Context(TASKS["video"], [item], net, Cache(tmp_path), [analysis], "medium", 250, "x265", False)  # type: ignore[arg-type]
+
+
+def test_the_split_adds_up_to_every_bit_of_the_stream_and_follows_the_objects(  # type: ignore[no-untyped-def]
+    x265, clip: list[Yuv420], tmp_path: Path
+) -> None:
     bb = load_benchmark("video_bit_budget")
     item = _item(clip)
-    h, w = clip[0].y.shape
-    config = EncoderConfig(w, h, qp=32, preset="medium", threads=1, fps=(25025, 1001), gop="ldp", keyint=250)
-    from semrl.codec import Encoder
-
+    w = clip[0].y.shape[1]
+    config = encoder_config(item, 32, crf=False, video=True, preset="medium", keyint=250)
     with Encoder(config) as encoder:
         total = sum(c.bits for frame in clip for c in encoder.encode(frame)) + sum(c.bits for c in encoder.flush())
-    left = bb.budget(item, _analysis(clip, slice(0, w // 2)), 32, "ldp", 250)
+    a1 = Method("uniform", "A1", (32,))
+    half = _analysis(clip, slice(0, w // 2))
+    left = bb.budget(_context(item, half, tmp_path), a1, item, half, 32)
     assert sum(left.values()) == total  # the same coding, every bit accounted for once
     assert min(left.values()) >= 0 and left["intra_objects"] > 0 and left["intra_background"] > 0
-    everything = bb.budget(item, _analysis(clip, slice(0, w)), 32, "ldp", 250)
+    whole = _analysis(clip, slice(0, w))
+    everything = bb.budget(_context(item, whole, tmp_path), a1, item, whole, 32)
     assert everything["intra_background"] == everything["moving"] == everything["static"] == 0
-    nothing = bb.budget(item, _analysis(clip, slice(0, 0)), 32, "ldp", 250)
+    empty = _analysis(clip, slice(0, 0))
+    nothing = bb.budget(_context(item, empty, tmp_path), a1, item, empty, 32)
     assert nothing["intra_objects"] == nothing["objects_moving"] == nothing["objects_static"] == 0
     assert nothing["moving"] + nothing["static"] > 0
+    # A policy's offsets are coded as the benchmark codes them: ROI makes the objects' half dearer.
+    roi = bb.budget(_context(item, half, tmp_path), Method("roi", "A3", (32,), policy=RoiPolicy(8)), item, half, 32)
+    assert roi["intra_objects"] > left["intra_objects"] and roi["intra_background"] < left["intra_background"]
