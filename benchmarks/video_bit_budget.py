@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "--data", default="", help="a video, a folder of videos or a comma list (default: the benchmark's clips)"
     )
     parser.add_argument("--frames", type=int, default=150, help="frames of each clip (default 150)")
-    parser.add_argument("--qps", default="22,27,32,37,42,47,51", help="constant QPs (default: the benchmark's)")
+    parser.add_argument("--qps", default="22,27,32,37,42,47,51", help="base QPs (default: the benchmark's)")
     parser.add_argument("--gop", choices=("ldp", "ra"), default="ldp", help="low-delay P (default) or random access")
     parser.add_argument("--keyint", type=int, default=250, help="IDR interval (default 250, the benchmark's)")
     parser.add_argument("--workers", type=int, default=2, help="processes coding the clips (default 2)")
@@ -153,15 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         task = replace(TASKS["video"], data=args.data) if args.data else TASKS["video"]
-        ctx = make_context(
-            task, frames=args.frames, cache_dir=args.cache_dir, progress=False, gop=args.gop, keyint=args.keyint
-        )
         methods = [Method("uniform", "A1", tuple(qps))]
         for spec in args.policy:
             name, sep, target = spec.partition("=")
             if not sep or not name or not target or name == "uniform":
                 raise InvalidInputError(f"--policy takes NAME=SPEC with a name other than uniform, got {spec!r}")
             methods.append(Method(name, "policy", tuple(qps), policy=resolve_policy(target, device="cpu")))
+        ctx = make_context(
+            task, frames=args.frames, cache_dir=args.cache_dir, progress=False, gop=args.gop, keyint=args.keyint
+        )
         jobs = [
             (ctx, method, item, analysis, qp)
             for method in methods
