@@ -10,7 +10,7 @@ the objects the -4 only on the frames the others lean on most:
 - ``c8_anchor4``: there and on every 4th frame between them (the cascade's offset-2 frames).
 
 On the other frames the objects' CTUs are coded at the frame's QP. Run with ``benchmarks/`` on
-``sys.path`` (``--policy c8_anchor=benchmarks/results/video-anchor-roi/candidates.py:c8_anchor``).
+``sys.path`` (``--policy c8_anchor=benchmarks/results/video-anchor-roi/anchor_candidates.py:c8_anchor``).
 """
 
 from __future__ import annotations
