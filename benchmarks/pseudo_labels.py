@@ -35,10 +35,8 @@ from numpy.typing import ArrayLike
 
 from semrl.bench.items import TASKS, image_item
 from semrl.bench.tasknet import TaskNet
-from semrl.codec import CTU_SIZE
-from semrl.errors import InputNotFoundError, SemrlError
+from semrl.errors import FrameTooSmallError, InputNotFoundError, SemrlError
 from semrl.media import IMAGE_SUFFIXES
-from semrl.semantics.frames import read_image
 
 
 def pictures(folders: Sequence[Path]) -> list[Path]:
@@ -88,10 +86,11 @@ def build(folders: Sequence[Path], output: Path, weights: str) -> tuple[int, int
         (staging / "labels").mkdir()
         kept = objects = small = 0
         for k, path in enumerate(files):
-            if min(read_image(path).shape[:2]) < CTU_SIZE:
+            try:
+                item = image_item(path)
+            except FrameTooSmallError:
                 small += 1
                 continue
-            item = image_item(path)
             analysis = net.analyse(item)
             boxes, classes = analysis.boxes[0], analysis.cls[0]
             if len(boxes) == 0:

@@ -43,5 +43,9 @@ class PolicyMismatchError(InvalidInputError):
     """A policy does not fit what it is used for (task, spaces, encoder or weights)."""
 
 
+class FrameTooSmallError(InvalidInputError):
+    """Frames smaller than one 64x64 CTU on a side: x265 cannot code them (the message says how to scale)."""
+
+
 class InputWarning(UserWarning):
     """Something was wrong with an input, but the work went on (frames lost to a damaged file)."""

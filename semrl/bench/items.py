@@ -163,7 +163,7 @@ def image_item(path: Path, label: Path | None = None, class_id: int | None = Non
     """Load an image file into an :class:`Item`.
 
     Raises:
-        InvalidInputError: The picture is smaller than a CTU on a side (x265 cannot code it).
+        FrameTooSmallError: The picture is smaller than a CTU on a side (x265 cannot code it).
     """
     from semrl.semantics.frames import read_image
 

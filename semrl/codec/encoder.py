@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from semrl.codec.library import X265Library, load_library
 from semrl.codec.picture import Yuv420, as_yuv420
-from semrl.errors import CodecError, EncoderClosedError, InvalidInputError
+from semrl.errors import CodecError, EncoderClosedError, FrameTooSmallError, InvalidInputError
 
 CTU_SIZE = 64
 BLOCK_SIZE = 16
@@ -31,10 +31,10 @@ def require_one_ctu(name: str, width: int, height: int) -> None:
     """Refuse frames smaller than a CTU on either side (x265 cannot open an encoder for them).
 
     Raises:
-        InvalidInputError: ``width`` or ``height`` below :data:`CTU_SIZE`, naming ``name`` and the fix.
+        FrameTooSmallError: ``width`` or ``height`` below :data:`CTU_SIZE`, naming ``name`` and the fix.
     """
     if min(width, height) < CTU_SIZE:
-        raise InvalidInputError(
+        raise FrameTooSmallError(
             f"{name}: frames of {width}x{height} are smaller than x265's {CTU_SIZE}x{CTU_SIZE} coding tree unit; "
             f"scale the input to at least {CTU_SIZE} px on each side (e.g. ffmpeg -vf scale)"
         )
