@@ -40,8 +40,9 @@ import json
 import platform
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -86,45 +87,65 @@ def changed_ctus(
     return changed
 
 
-def budget(ctx: Context, method: Method, item: Item, analysis: Analysis, qp: int) -> dict[str, float]:
+@dataclass(frozen=True)
+class CtuMasks:
+    """Per frame of a clip, which CTUs its objects touch and which changed since the previous frame.
+
+    Attributes:
+        objects: (rows, cols) bool per frame: touched by a box of the net's objects grown by ROI's dilation.
+        changed: (rows, cols) bool per frame: :func:`changed_ctus` (all True on the first frame).
+    """
+
+    objects: list[NDArray[np.bool_]]
+    changed: list[NDArray[np.bool_]]
+
+
+def ctu_masks(item: Item, analysis: Analysis) -> CtuMasks:
+    """The :class:`CtuMasks` of a clip (the same for every method and base QP that codes it)."""
+    w, h = item.coded_size
+    grid = ctu_grid(w, h)
+    dilation = RoiPolicy().dilation
+    lumas = [frame.luma() for frame in item.yuv]
+    return CtuMasks(
+        [roi_blocks(region, grid, dilation) for region in analysis.regions],
+        [np.ones(grid, bool)] + [changed_ctus(a, b, grid) for a, b in pairwise(lumas)],
+    )
+
+
+def budget(ctx: Context, method: Method, item: Item, analysis: Analysis, masks: CtuMasks, qp: int) -> dict[str, float]:
     """Bits of one clip coded by ``method`` at base ``qp`` as the benchmark codes it, split into :data:`SHARES`.
+
+    Args:
+        ctx: The benchmark's context (its configuration and cache keys).
+        method: A1 or a policy.
+        item: The clip.
+        analysis: The net's objects on its frames (the policies' input).
+        masks: Its :func:`ctu_masks`.
+        qp: The base QP.
 
     Returns:
         Bits (not shares) per part.
     """
     c = coding(ctx, method, qp, item, analysis)  # the benchmark's configuration and the method's offsets
-    grid = ctu_grid(c.config.width, c.config.height)
-    dilation = RoiPolicy().dilation
     with Encoder(c.config) as encoder:
         coded = []
         for i, picture in enumerate(item.yuv):
             coded += encoder.encode(picture, c.offsets[i] if c.offsets is not None else None)
         coded += encoder.flush()
     out = dict.fromkeys(SHARES, 0.0)
-    lumas = [frame.luma() for frame in item.yuv]
     for frame in coded:
         out["overhead"] += frame.overhead_bits
         bits = frame.ctu_bits.astype(np.float64)
-        i = frame.poc
-        objects = roi_blocks(analysis.regions[i], grid, dilation)
+        objects, changed = masks.objects[frame.poc], masks.changed[frame.poc]
         if frame.slice_type == "I":
             out["intra_objects"] += bits[objects].sum()
             out["intra_background"] += bits[~objects].sum()
             continue
-        changed = changed_ctus(lumas[i - 1], lumas[i], grid) if i > 0 else np.ones(grid, bool)
         out["objects_moving"] += bits[objects & changed].sum()
         out["objects_static"] += bits[objects & ~changed].sum()
         out["moving"] += bits[~objects & changed].sum()
         out["static"] += bits[~objects & ~changed].sum()
     return out
-
-
-def object_area(item: Item, analysis: Analysis) -> float:
-    """Share of a clip's CTUs (all frames) that the objects' grown boxes touch."""
-    w, h = item.coded_size
-    grid = ctu_grid(w, h)
-    dilation = RoiPolicy().dilation
-    return float(np.mean([roi_blocks(region, grid, dilation).mean() for region in analysis.regions]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,8 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         ctx = make_context(
             task, frames=args.frames, cache_dir=args.cache_dir, progress=False, gop=args.gop, keyint=args.keyint
         )
+        masks = {item.name: ctu_masks(item, analysis) for item, analysis in zip(ctx.items, ctx.analyses, strict=True)}
         jobs = [
-            (ctx, method, item, analysis, qp)
+            (ctx, method, item, analysis, masks[item.name], qp)
             for method in methods
             for item, analysis in zip(ctx.items, ctx.analyses, strict=True)
             for qp in qps
@@ -172,20 +194,21 @@ def main(argv: list[str] | None = None) -> int:
     except SemrlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    a1 = {(item.name, qp): sum(bits.values()) for (_, m, item, _, qp), bits in zip(jobs, results, strict=True)
+    a1 = {(item.name, qp): sum(bits.values()) for (_, m, item, _, _, qp), bits in zip(jobs, results, strict=True)
           if m.name == "uniform"}  # fmt: skip
     rows: list[dict[str, Any]] = []
-    for (_, method, item, analysis, qp), bits in zip(jobs, results, strict=True):
+    for (_, method, item, _, clip_masks, qp), bits in zip(jobs, results, strict=True):
         total = sum(bits.values())
         seconds = len(item.yuv) / (item.fps or 25.0)
+        shares = {s: bits[s] / total for s in SHARES}
+        object_ctus = float(np.mean([o.mean() for o in clip_masks.objects]))  # of all frames' CTUs
         rows.append({"method": method.name, "clip": item.name, "qp": qp, "kbit_s": total / seconds / 1000,
-                     "bits_vs_a1": total / a1[item.name, qp], "object_ctus": object_area(item, analysis),
-                     **{s: bits[s] / total for s in SHARES},
-                     "background": background({s: bits[s] / total for s in SHARES})})  # fmt: skip
+                     "bits_vs_a1": total / a1[item.name, qp], "object_ctus": object_ctus, **shares,
+                     "background": background(shares)})  # fmt: skip
     pooled = []
     for method in methods:
         for qp in qps:
-            mine = [b for (_, m, _, _, q), b in zip(jobs, results, strict=True) if m is method and q == qp]
+            mine = [b for (_, m, _, _, _, q), b in zip(jobs, results, strict=True) if m is method and q == qp]
             total = sum(sum(b.values()) for b in mine)
             shares = {s: sum(b[s] for b in mine) / total for s in SHARES}
             base = sum(a1[key] for key in a1 if key[1] == qp)

@@ -58,16 +58,17 @@ def test_the_split_adds_up_to_every_bit_of_the_stream_and_follows_the_objects(  
         total = sum(c.bits for frame in clip for c in encoder.encode(frame)) + sum(c.bits for c in encoder.flush())
     a1 = Method("uniform", "A1", (32,))
     half = _analysis(clip, slice(0, w // 2))
-    left = bb.budget(_context(item, half, tmp_path), a1, item, half, 32)
+    left = bb.budget(_context(item, half, tmp_path), a1, item, half, bb.ctu_masks(item, half), 32)
     assert sum(left.values()) == total  # the same coding, every bit accounted for once
     assert min(left.values()) >= 0 and left["intra_objects"] > 0 and left["intra_background"] > 0
     whole = _analysis(clip, slice(0, w))
-    everything = bb.budget(_context(item, whole, tmp_path), a1, item, whole, 32)
+    everything = bb.budget(_context(item, whole, tmp_path), a1, item, whole, bb.ctu_masks(item, whole), 32)
     assert everything["intra_background"] == everything["moving"] == everything["static"] == 0
     empty = _analysis(clip, slice(0, 0))
-    nothing = bb.budget(_context(item, empty, tmp_path), a1, item, empty, 32)
+    nothing = bb.budget(_context(item, empty, tmp_path), a1, item, empty, bb.ctu_masks(item, empty), 32)
     assert nothing["intra_objects"] == nothing["objects_moving"] == nothing["objects_static"] == 0
     assert nothing["moving"] + nothing["static"] > 0
     # A policy's offsets are coded as the benchmark codes them: ROI makes the objects' half dearer.
-    roi = bb.budget(_context(item, half, tmp_path), Method("roi", "A3", (32,), policy=RoiPolicy(8)), item, half, 32)
+    roi_method = Method("roi", "A3", (32,), policy=RoiPolicy(8))
+    roi = bb.budget(_context(item, half, tmp_path), roi_method, item, half, bb.ctu_masks(item, half), 32)
     assert roi["intra_objects"] > left["intra_objects"] and roi["intra_background"] < left["intra_background"]
