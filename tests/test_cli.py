@@ -44,3 +44,45 @@ def test_smoke_errors_are_messages_not_tracebacks(tmp_path: Path, capsys: pytest
     assert main(["smoke", "-o", str(tmp_path / "s.mp4"), "--frames", "2"]) == 1  # raw Annex-B under an MP4 name
     assert "name it .hevc" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("signum", "word", "status"), [("SIGINT", "interrupted", 130), ("SIGTERM", "terminated", 143)])
+def test_an_error_after_a_stopping_signal_is_reported_as_the_signal(
+    signum: str, word: str, status: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The decoder dies with the same Ctrl-C, and a finalizer may swallow the KeyboardInterrupt: not damage."""
+    import contextlib
+    import signal
+
+    from semrl.cli import Terminated
+    from semrl.errors import InvalidInputError
+
+    def interrupted_decode(_args: object) -> int:
+        # swallowed, as Python does when the signal's exception is raised inside a finalizer
+        with contextlib.suppress(KeyboardInterrupt, Terminated):
+            signal.raise_signal(getattr(signal, signum))
+        raise InvalidInputError("FFmpeg was stopped by a signal while decoding clip.mp4, after 7 frames")
+
+    monkeypatch.setattr("semrl.cli.encode.run", interrupted_decode)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as from a terminal
+    try:
+        assert main(["encode", "clip.mp4"]) == status
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    err = capsys.readouterr().err
+    assert f"semrl encode: {word}; no partial output was kept" in err
+    assert "damaged" not in err and "FFmpeg" not in err
+
+
+def test_an_error_without_a_signal_is_still_an_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from semrl.errors import InvalidInputError
+
+    def damaged(_args: object) -> int:
+        raise InvalidInputError("clip.mp4 is damaged")
+
+    monkeypatch.setattr("semrl.cli.encode.run", damaged)
+    assert main(["encode", "clip.mp4"]) == 1
+    assert "semrl encode: error: clip.mp4 is damaged" in capsys.readouterr().err

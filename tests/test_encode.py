@@ -271,7 +271,7 @@ def test_ctrl_c_exits_130_and_keeps_no_partial_file(pets: Path, tmp_path: Path) 
     assert any(tmp_path.iterdir()), "the encode wrote nothing within 120 s"
     os.killpg(process.pid, signal.SIGINT)
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 130
+    assert process.returncode == 130, err
     assert "interrupted; no partial output was kept" in err
     assert list(tmp_path.iterdir()) == []
 
@@ -362,7 +362,7 @@ def test_sigterm_exits_143_and_keeps_no_partial_file(pets: Path, tmp_path: Path)
     assert process.poll() is None, "the encode finished before it could be terminated"
     os.kill(process.pid, signal.SIGTERM)
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 143
+    assert process.returncode == 143, err
     assert "terminated; no partial output was kept" in err
     assert list(tmp_path.iterdir()) == []
 

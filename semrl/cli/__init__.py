@@ -42,8 +42,42 @@ class Terminated(BaseException):
     """SIGTERM, raised where the process is, so every ``finally`` removes what it was writing."""
 
 
-def _terminate(_signum: int, _frame: FrameType | None) -> None:
-    raise Terminated
+STOPPED_BY = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}
+"""What each stopping signal is called in the message, and the exit status it gives."""
+
+
+class _StopSignals:
+    """Turns Ctrl-C and SIGTERM into exceptions, and remembers that they came.
+
+    The memory is what makes the exit status right. A terminal's Ctrl-C reaches FFmpeg's decoder
+    too (it shares the process group), so the decode fails as the interrupt arrives; and a
+    KeyboardInterrupt raised while a finalizer runs is swallowed by Python (reported as ignored).
+    The failure that then surfaces is the signal's consequence, not a fault of the input.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        """Handles SIGTERM, and SIGINT unless something else already handles or ignores it."""
+        # A shell without job control starts background commands with SIGINT ignored: keep that.
+        wanted = [signal.SIGTERM]
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            wanted.append(signal.SIGINT)
+        for signum in wanted:
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def restore(self) -> None:
+        """Puts back the handlers :meth:`install` replaced."""
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.received.append(signum)
+        # Python's default SIGTERM kills without unwinding, which left hidden temporary files behind.
+        raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,9 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    # Python's default SIGTERM kills without unwinding, which left hidden temporary files behind.
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    signals = _StopSignals()
+    if threading.current_thread() is threading.main_thread():
+        signals.install()
     shown = warnings.showwarning
 
     def show(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> None:
@@ -68,21 +102,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except SemrlError as error:
+        if signals.received:
+            return _stopped(args.command, signals.received[0])
         print(f"semrl {args.command}: error: {error}", file=sys.stderr)
         return 1
     except OSError as error:  # a full disk or a vanished folder while writing: what, not where in semrl
+        if signals.received:
+            return _stopped(args.command, signals.received[0])
         print(f"semrl {args.command}: error: {error}; no partial output was kept", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"semrl {args.command}: interrupted; no partial output was kept", file=sys.stderr)
-        return 130
+        return _stopped(args.command, signal.SIGINT)
     except Terminated:
-        print(f"semrl {args.command}: terminated; no partial output was kept", file=sys.stderr)
-        return 143
+        return _stopped(args.command, signal.SIGTERM)
     finally:
         warnings.showwarning = shown
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        signals.restore()
+
+
+def _stopped(command: str, signum: int) -> int:
+    """Says the command was stopped by ``signum``; returns the exit status for it."""
+    word, status = STOPPED_BY[signal.Signals(signum)]
+    print(f"semrl {command}: {word}; no partial output was kept", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":
