@@ -146,6 +146,31 @@ def test_a_worker_that_dies_fails_the_run_instead_of_hanging() -> None:
         list(map_forked(_worker_dies, [(1,), (2,)], workers=2))
 
 
+def _write_slowly_or_die(k: int, folder: Path) -> None:
+    import time
+
+    from semrl.files import atomic_output
+
+    if k == 0:  # dies abruptly once the other worker is in the middle of its atomic write
+        deadline = time.monotonic() + 60
+        while not list(folder.glob(".entry.json.*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os._exit(3)
+    with atomic_output(folder / "entry.json") as temporary:
+        temporary.write_text("{")
+        time.sleep(60)
+
+
+def test_the_workers_a_broken_pool_terminates_leave_no_temporary_file(tmp_path: Path) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from semrl.bench.runner import map_forked
+
+    with pytest.raises(BrokenProcessPool):
+        list(map_forked(_write_slowly_or_die, [(0, tmp_path), (1, tmp_path)], workers=2))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_picture_below_one_ctu_is_refused_before_any_coding(tmp_path: Path) -> None:
     import cv2
 

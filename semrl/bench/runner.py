@@ -14,6 +14,8 @@ what changed.
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -375,15 +377,34 @@ def make_context(
 _FORKED: dict[str, Any] = {}  # what forked workers inherit instead of unpickling it
 
 
+class _WorkerTerminated(BaseException):
+    """SIGTERM in a forked worker while it runs a job."""
+
+
+def _raise_terminated(_signum: int, _frame: Any) -> None:
+    raise _WorkerTerminated
+
+
 def _forked_call(k: int) -> Any:
-    return _FORKED["function"](*_FORKED["jobs"][k])
+    # When one worker dies, the executor terminates the others (SIGTERM), maybe in the middle of
+    # writing a cache file: unwinding removes the temporary file, which the default SIGTERM would
+    # leave behind; then the worker exits at once, as terminated.
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _FORKED["function"](*_FORKED["jobs"][k])
+    except _WorkerTerminated:
+        os._exit(128 + signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def map_forked(function: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], workers: int) -> Iterator[Any]:
     """``function`` on each job's arguments in up to ``workers`` forked processes; results in job order.
 
     The workers inherit the jobs (a context, its net and items, the points of a run) instead of
-    unpickling them; only the results travel back. One worker, or one job, runs here.
+    unpickling them; only the results travel back. One worker, or one job, runs here. When a
+    worker dies, the executor terminates the others; they unwind first, so a file they were
+    writing atomically leaves no temporary behind.
 
     Raises:
         BrokenProcessPool: A worker died (an executor, unlike ``Pool``, does not wait forever).
