@@ -47,8 +47,9 @@ def test_smoke_errors_are_messages_not_tracebacks(tmp_path: Path, capsys: pytest
 
 
 @pytest.mark.parametrize(("signum", "word", "status"), [("SIGINT", "interrupted", 130), ("SIGTERM", "terminated", 143)])
+@pytest.mark.parametrize("error", ["InvalidInputError", "RuntimeError"])
 def test_an_error_after_a_stopping_signal_is_reported_as_the_signal(
-    signum: str, word: str, status: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    signum: str, word: str, status: int, error: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The decoder dies with the same Ctrl-C, and a finalizer may swallow the KeyboardInterrupt: not damage."""
     import contextlib
@@ -61,6 +62,8 @@ def test_an_error_after_a_stopping_signal_is_reported_as_the_signal(
         # swallowed, as Python does when the signal's exception is raised inside a finalizer
         with contextlib.suppress(KeyboardInterrupt, Terminated):
             signal.raise_signal(getattr(signal, signum))
+        if error == "RuntimeError":  # a library's own wrapping of the interrupt
+            raise RuntimeError("interrupted while loading the model")
         raise InvalidInputError("FFmpeg was stopped by a signal while decoding clip.mp4, after 7 frames")
 
     monkeypatch.setattr("semrl.cli.encode.run", interrupted_decode)
@@ -72,7 +75,7 @@ def test_an_error_after_a_stopping_signal_is_reported_as_the_signal(
         signal.signal(signal.SIGINT, previous)
     err = capsys.readouterr().err
     assert f"semrl encode: {word}; no partial output was kept" in err
-    assert "damaged" not in err and "FFmpeg" not in err
+    assert "damaged" not in err and "FFmpeg" not in err and "Traceback" not in err
 
 
 def test_an_error_without_a_signal_is_still_an_error(
@@ -86,3 +89,12 @@ def test_an_error_without_a_signal_is_still_an_error(
     monkeypatch.setattr("semrl.cli.encode.run", damaged)
     assert main(["encode", "clip.mp4"]) == 1
     assert "semrl encode: error: clip.mp4 is damaged" in capsys.readouterr().err
+
+
+def test_a_bug_without_a_signal_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    def bug(_args: object) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("semrl.cli.encode.run", bug)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["encode", "clip.mp4"])

@@ -52,7 +52,8 @@ class _StopSignals:
     The memory is what makes the exit status right. A terminal's Ctrl-C reaches FFmpeg's decoder
     too (it shares the process group), so the decode fails as the interrupt arrives; and a
     KeyboardInterrupt raised while a finalizer runs is swallowed by Python (reported as ignored).
-    The failure that then surfaces is the signal's consequence, not a fault of the input.
+    The failure that then surfaces (a SemrlError, an OSError, or a library's own error wrapping the
+    interrupt) is the signal's consequence, not a fault of the input, and is reported as the signal.
     """
 
     def __init__(self) -> None:
@@ -111,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _stopped(args.command, signals.received[0])
         print(f"semrl {args.command}: error: {error}; no partial output was kept", file=sys.stderr)
         return 1
+    except Exception:
+        if signals.received:  # e.g. a library that wrapped the interrupt in its own error
+            return _stopped(args.command, signals.received[0])
+        raise  # a bug: its traceback is what to report
     except KeyboardInterrupt:
         return _stopped(args.command, signal.SIGINT)
     except Terminated:
