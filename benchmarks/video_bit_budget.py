@@ -50,10 +50,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semrl.agent.resolve import resolve_policy
+from semrl.bench.encoding import encode_item
 from semrl.bench.items import TASKS, Item, default_videos
 from semrl.bench.runner import Context, Method, coding, make_context, map_forked
 from semrl.bench.tasknet import Analysis
-from semrl.codec import CTU_SIZE, Encoder, ctu_grid
+from semrl.codec import CTU_SIZE, ctu_grid
 from semrl.errors import InvalidInputError, SemrlError
 from semrl.files import atomic_write
 from semrl.policy import RoiPolicy
@@ -127,11 +128,7 @@ def budget(ctx: Context, method: Method, item: Item, analysis: Analysis, masks: 
         Bits (not shares) per part.
     """
     c = coding(ctx, method, qp, item, analysis)  # the benchmark's configuration and the method's offsets
-    with Encoder(c.config) as encoder:
-        coded = []
-        for i, picture in enumerate(item.yuv):
-            coded += encoder.encode(picture, c.offsets[i] if c.offsets is not None else None)
-        coded += encoder.flush()
+    coded = encode_item(item, c.config, c.offsets)
     out = dict.fromkeys(SHARES, 0.0)
     for frame in coded:
         out["overhead"] += frame.overhead_bits

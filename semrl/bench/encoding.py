@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semrl.bench.items import Item
-from semrl.codec import CTU_SIZE, QP_MAX, AnnexBWriter, Encoder, EncoderConfig
+from semrl.codec import CTU_SIZE, QP_MAX, AnnexBWriter, EncodedFrame, Encoder, EncoderConfig
 from semrl.errors import CodecError
 from semrl.fidelity.distortion import plane_ssim, psnr
 from semrl.media import decode_ffmpeg
@@ -65,6 +65,16 @@ def encoder_config(
     return EncoderConfig(w, h, qp=min(int(point), QP_MAX), **common)
 
 
+def encode_item(item: Item, config: EncoderConfig, offsets: list[NDArray[np.int32]] | None) -> list[EncodedFrame]:
+    """The coded pictures of an item, in decode order, its frames given the per-frame ``offsets`` (None: none)."""
+    with Encoder(config) as encoder:
+        coded = []
+        for i, frame in enumerate(item.yuv):
+            coded += encoder.encode(frame, offsets[i] if offsets is not None else None)
+        coded += encoder.flush()
+    return coded
+
+
 def encode_and_verify(
     item: Item, config: EncoderConfig, offsets: list[NDArray[np.int32]] | None, stream: Path
 ) -> tuple[dict[str, Any], list[NDArray[np.uint8]]]:
@@ -86,11 +96,7 @@ def encode_and_verify(
     """
     h, w = item.shape
     start = time.perf_counter()
-    with Encoder(config) as encoder:
-        coded = []
-        for i, frame in enumerate(item.yuv):
-            coded += encoder.encode(frame, offsets[i] if offsets is not None else None)
-        coded += encoder.flush()
+    coded = encode_item(item, config, offsets)
     seconds = time.perf_counter() - start
     with AnnexBWriter(stream) as writer:
         for c in coded:
