@@ -102,19 +102,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = show
     try:
         return int(args.func(args))
-    except SemrlError as error:
-        if signals.received:
+    except Exception as error:
+        if signals.received:  # the error is the signal's consequence (see _StopSignals)
             return _stopped(args.command, signals.received[0])
-        print(f"semrl {args.command}: error: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:  # a full disk or a vanished folder while writing: what, not where in semrl
-        if signals.received:
-            return _stopped(args.command, signals.received[0])
-        print(f"semrl {args.command}: error: {error}; no partial output was kept", file=sys.stderr)
-        return 1
-    except Exception:
-        if signals.received:  # e.g. a library that wrapped the interrupt in its own error
-            return _stopped(args.command, signals.received[0])
+        if isinstance(error, SemrlError):
+            print(f"semrl {args.command}: error: {error}", file=sys.stderr)
+            return 1
+        if isinstance(error, OSError):  # a full disk or a vanished folder while writing: what, not where in semrl
+            print(f"semrl {args.command}: error: {error}; no partial output was kept", file=sys.stderr)
+            return 1
         raise  # a bug: its traceback is what to report
     except KeyboardInterrupt:
         return _stopped(args.command, signal.SIGINT)
