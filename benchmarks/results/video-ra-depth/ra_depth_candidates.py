@@ -11,6 +11,11 @@ frames nothing leans on +4). These code the same with deeper layers:
 - ``ra024_roi4``: layers 0, +2, +4;
 - ``ra036_roi4``: layers 0, +3, +6.
 
+A second round (``../video-ra-deeper``) continues the trend of the first on the training clips:
+
+- ``ra048_roi4``: layers 0, +4, +8;
+- ``ra038_roi4``: layers 0, +3, +8 (only the B-frames nothing references deeper).
+
 Run with ``--gop ra`` (``--policy ra024_roi4=benchmarks/results/video-ra-depth/ra_depth_candidates.py:ra024_roi4``).
 """
 
@@ -61,3 +66,6 @@ class LayersRoi:
 ra012_roi4 = LayersRoi((0, 1, 2))
 ra024_roi4 = LayersRoi((0, 2, 4))
 ra036_roi4 = LayersRoi((0, 3, 6))
+
+ra048_roi4 = LayersRoi((0, 4, 8))
+ra038_roi4 = LayersRoi((0, 3, 8))
