@@ -75,7 +75,8 @@ if [ "$(cat "$thin/.semrl-shared" 2>/dev/null)" != "$venv" ] || [ "$here" != "$r
     shared_site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
     # addsitedir, not a plain path line, so the shared packages' own .pth files run as well.
     echo "import site; site.addsitedir('$shared_site')" >"$site/_semrl_shared.pth"
-    pip_quiet "$thin/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$repo"
+    out=$("$thin/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$repo" 2>&1) ||
+        { echo "$out" >&2; echo "[setup] error: the editable install of $repo failed" >&2; exit 1; }
     # The shared environment's commands (pytest, ruff, mypy, ray, ...) run by this interpreter.
     for cmd in "$venv"/bin/*; do
         name=$(basename "$cmd")
