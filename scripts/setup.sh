@@ -68,13 +68,15 @@ thin="$repo/.venv"
 here=$(cd / && "$thin/bin/python" -I -c 'import pathlib, semrl; print(pathlib.Path(semrl.__file__).parent.parent)' 2>/dev/null || true)
 if [ "$(cat "$thin/.semrl-shared" 2>/dev/null)" != "$venv" ] || [ "$here" != "$repo" ]; then
     log "making this clone's environment $thin on top of $venv"
-    [ -L "$thin" ] && rm -f "$thin"  # the layout before: .venv was a link to the shared environment
-    rm -rf "$thin"
+    rm -rf "$thin"  # also the layout before, where .venv was a link to the shared environment
     "$python" -m venv --without-pip "$thin"
-    site=$("$thin/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
     shared_site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
     # addsitedir, not a plain path line, so the shared packages' own .pth files run as well.
-    echo "import site; site.addsitedir('$shared_site')" >"$site/_semrl_shared.pth"
+    "$thin/bin/python" - "$shared_site" <<'PY'
+import pathlib, sys, sysconfig
+line = f"import site; site.addsitedir({sys.argv[1]!r})\n"
+pathlib.Path(sysconfig.get_path("purelib"), "_semrl_shared.pth").write_text(line)
+PY
     out=$("$thin/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$repo" 2>&1) ||
         { echo "$out" >&2; echo "[setup] error: the editable install of $repo failed" >&2; exit 1; }
     # The shared environment's commands (pytest, ruff, mypy, ray, ...) run by this interpreter.
