@@ -185,3 +185,36 @@ def test_a_picture_below_one_ctu_is_refused_before_any_coding(tmp_path: Path) ->
                 image_item(path)
         else:
             assert image_item(path).coded_size == (64, 64)
+
+
+def test_the_task_net_scores_at_fixed_threads_whatever_the_caller_runs_at() -> None:
+    # A net's sums depend on its thread count; a benchmark's figures must not depend on --workers.
+    import dataclasses
+
+    import torch
+
+    from semrl.bench.items import TASKS
+    from semrl.bench.tasknet import NET_THREADS, TaskNet
+
+    seen: list[int] = []
+
+    class FakeClassifier:
+        fingerprint = "fake.pt:0"
+
+        def classify(self, frames: list[np.ndarray], color: str) -> np.ndarray:
+            seen.append(torch.get_num_threads())
+            return np.eye(3, dtype=np.float32)[[1] * len(frames)]
+
+    net = TaskNet.__new__(TaskNet)
+    net.task, net.net, net._targets = TASKS["classification"], FakeClassifier(), {}  # type: ignore[assignment]
+    item = dataclasses.replace(_item(), class_id=1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(NET_THREADS + 1)
+    try:
+        scores = net.score(item, item.source, Analysis([], [], []))
+        assert torch.get_num_threads() == NET_THREADS + 1  # the caller's count is given back
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [NET_THREADS]
+    assert len(scores) == 1
+    assert net.fingerprint.endswith(f":threads={NET_THREADS}")  # caches made at other counts are not reused

@@ -28,8 +28,10 @@ from semrl.bench.cache import Cache, analysis_key, encode_key, eval_key, x265_ke
 from semrl.bench.encoding import decode_stream, encode_and_verify, encoder_config
 from semrl.bench.items import Item, TaskSpec, default_videos, load_items
 from semrl.bench.tasknet import (
+    NET_THREADS,
     Analysis,
     TaskNet,
+    net_threads,
     pack_analysis,
     pack_scores,
     unpack_analysis,
@@ -427,7 +429,7 @@ def map_forked(function: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], wo
 def _forked_point(ctx: Context, methods: Sequence[Method], k: int, point: float) -> tuple[PointResult, dict[str, int]]:
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(NET_THREADS)  # one point per CPU, and the same sums as in-process
     ctx.counts = dict.fromkeys(ctx.counts, 0)  # this worker's own tally, added up by the parent
     return run_point(ctx, methods[k], point), ctx.counts
 
@@ -551,7 +553,8 @@ def run_methods(
             m = methods[k]
             if ctx.progress:
                 bar.set_postfix_str(f"{m.name} {m.label(p)}")
-            r = run_point(ctx, m, p)
+            with net_threads():  # as in a forked worker: the policies' nets give the same maps
+                r = run_point(ctx, m, p)
             results.append(r)
             if on_point is not None:
                 on_point(r)

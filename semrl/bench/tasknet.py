@@ -15,8 +15,9 @@ uncoded frames score exactly 1.0.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,26 @@ from semrl.fidelity.classification import top1_of_classes
 from semrl.fidelity.detection import FrameMatches, PooledMatches, average_precision, match_frame, pseudo_target
 
 EVAL_CHUNK = 8  # frames per task-net call: bounds memory of full-resolution instance masks
+NET_THREADS = 1
+"""Torch threads for every pass of a net in a benchmark (task net, and policies' semantic maps).
+
+A net's floating-point sums depend on how many threads split them (yolov8n's boxes and confidences
+move by up to 1e-3 between 1 and 2 threads), which moves a detection near a threshold or a rank
+and so a score: fixed, a figure does not depend on ``--workers``, on the machine's cores, or on
+where a cached analysis was computed."""
+
+
+@contextlib.contextmanager
+def net_threads() -> Iterator[None]:
+    """Run the block with torch at :data:`NET_THREADS` threads, then restore the caller's count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(NET_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def classified(pred_cls: NDArray[np.int64], target_cls: NDArray[np.int64]) -> FrameMatches:
@@ -182,10 +203,10 @@ class TaskNet:
 
     @property
     def fingerprint(self) -> str:
-        """Weights file and sha256, and the NMS (:data:`semrl.semantics.yolo.NMS`)."""
+        """Weights file and sha256, the NMS (:data:`semrl.semantics.yolo.NMS`) and :data:`NET_THREADS`."""
         from semrl.semantics.yolo import NMS
 
-        return f"{self.net.fingerprint}:nms={NMS}"
+        return f"{self.net.fingerprint}:nms={NMS}:threads={NET_THREADS}"
 
     def analyse(self, item: Item) -> Analysis:
         """Run the net on the original frames (for ROI and pseudo ground truth)."""
@@ -193,7 +214,8 @@ class TaskNet:
         from semrl.semantics.yolo import InferenceSettings
 
         # val's settings, then objects >= semrl.semantics.regions.REGION_CONF (the cached analyses' definition)
-        found = task_regions(self.net, item.source, color="rgb", chunk=EVAL_CHUNK, settings=InferenceSettings())
+        with net_threads():
+            found = task_regions(self.net, item.source, color="rgb", chunk=EVAL_CHUNK, settings=InferenceSettings())
         return Analysis([f.region for f in found], [f.boxes for f in found], [f.cls for f in found])
 
     def score(self, item: Item, frames: Sequence[NDArray[np.uint8]], analysis: Analysis) -> list[FrameMatches]:
@@ -217,6 +239,12 @@ class TaskNet:
         Returns:
             The scores, and the label scores per frame (None for an item without real labels).
         """
+        with net_threads():
+            return self._score_all(item, frames, analysis)
+
+    def _score_all(
+        self, item: Item, frames: Sequence[NDArray[np.uint8]], analysis: Analysis
+    ) -> tuple[list[FrameMatches], list[FrameMatches] | None]:
         name = self.task.name
         if name == "classification":
             from semrl.fidelity.classification import top1_classes
