@@ -285,16 +285,17 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
     ctx = make_context(
         task, limit=args.limit, frames=args.frames, start=_starts(args.start), preset=args.preset, keyint=args.keyint,
         cache_dir=cache_dir, progress=not args.no_progress, gop=args.gop, options=x265_options(args.x265),
+        workers=args.workers,
     )  # fmt: skip
     methods = build_methods(args, task.video)
     points = run_methods(ctx, methods, workers=args.workers, ray=args.ray)
-    reference = PooledScores(name, reference_scores(ctx, "reference"))
+    reference = PooledScores(name, reference_scores(ctx, "reference", args.workers))
     ref = reference.metric()
-    orig = task_metric(name, reference_scores(ctx, "original"))
+    orig = task_metric(name, reference_scores(ctx, "original", args.workers))
     units, items, labels_ref = None, None, None
     if task.video:
         units, items = video_units(ctx.items, args.segment)
-        labelled = reference_label_scores(ctx)
+        labelled = reference_label_scores(ctx, args.workers)
         labels_ref = label_metric(labelled) if labelled else None
     results = analyse(
         name, points, ref, orig, bootstrap=args.bootstrap, seed=args.seed, units=units, label_reference=labels_ref,

@@ -218,3 +218,46 @@ def test_the_task_net_scores_at_fixed_threads_whatever_the_caller_runs_at() -> N
     assert seen == [NET_THREADS]
     assert len(scores) == 1
     assert net.fingerprint.endswith(f":threads={NET_THREADS}")  # caches made at other counts are not reused
+
+
+class _FakeTaskNet:
+    """A detector whose output on an item follows the item, and which can be told not to run."""
+
+    fingerprint = "fake-net"
+
+    def __init__(self) -> None:
+        self.refuse = False
+
+    def analyse(self, item: Item) -> Analysis:
+        assert not self.refuse, "the analysis was cached"
+        k = int(item.name)
+        region = np.zeros(item.shape, bool)
+        region[:k, :k] = True
+        return Analysis([region], [np.full((1, 4), k, np.float32)], [np.array([k], np.int64)])
+
+    def score(self, item: Item, frames: list[np.ndarray], analysis: Analysis) -> list[FrameMatches]:
+        assert not self.refuse, "the scores were cached"
+        return _scores([PREDS[int(item.name) % 3]], [GTS[int(item.name) % 3]]) * len(frames)
+
+
+def test_analyses_and_reference_scores_in_workers_equal_those_in_process_and_are_cached(tmp_path: Path) -> None:
+    import dataclasses
+
+    from semrl.bench.items import TASKS
+    from semrl.bench.runner import Context, analyse_items, reference_scores
+
+    items = [dataclasses.replace(_item(), name=str(k), digest=str(k) * 64) for k in range(1, 5)]
+    results = []
+    for workers in (1, 2):
+        net = _FakeTaskNet()
+        ctx = Context(TASKS["detection"], items, net, Cache(tmp_path / str(workers)), [], "medium", 250, "x265", False)  # type: ignore[arg-type]
+        ctx.analyses = analyse_items(ctx, workers)
+        scores = reference_scores(ctx, "reference", workers)
+        net.refuse = True  # read back from the cache, in item order
+        assert pack_analysis(analyse_items(ctx, workers)[2], items[2].shape)["boxes"].tolist() == [[3, 3, 3, 3]]
+        assert [s.conf.tolist() for s in reference_scores(ctx, "reference", workers)] == [
+            s.conf.tolist() for s in scores
+        ]
+        results.append(([a.boxes[0].tolist() for a in ctx.analyses], [s.conf.tolist() for s in scores]))
+    assert results[0] == results[1]
+    assert results[0][0] == [[[k] * 4] for k in range(1, 5)]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,60 +276,85 @@ def label_key(item: Item, stream_key: str, fingerprint: str) -> str | None:
     return eval_key(item, stream_key, "video-labels", fingerprint)
 
 
-def reference_label_scores(ctx: Context) -> list[FrameMatches]:
-    """Scores of the 4:2:0 reference frames against the clips' real labels (labelled clips only)."""
+def reference_label_scores(ctx: Context, workers: int = 1) -> list[FrameMatches]:
+    """Scores of the 4:2:0 reference frames against the clips' real labels (labelled clips only).
+
+    Args:
+        ctx: The run.
+        workers: Items scored at once (forked processes), those not cached.
+    """
+    keys = [label_key(item, "reference", ctx.net.fingerprint) for item in ctx.items]
+    return _cached_per_item(ctx, "eval", keys, _labelled_reference, workers)
+
+
+def _labelled_reference(ctx: Context, k: int) -> dict[str, NDArray[Any]]:
+    item = ctx.items[k]
+    labelled = ctx.net.score_all(item, [item.reference(i) for i in range(len(item.yuv))], ctx.analyses[k])[1]
+    assert labelled is not None
+    return pack_scores(labelled)
+
+
+def reference_scores(ctx: Context, which: str, workers: int = 1) -> list[FrameMatches]:
+    """Scores of the uncoded frames: ``reference`` (4:2:0 round trip) or ``original`` (the file).
+
+    Args:
+        ctx: The run.
+        which: ``reference`` or ``original``.
+        workers: Items scored at once (forked processes), those not cached.
+    """
+    keys = [eval_key(item, which, ctx.task.name, ctx.net.fingerprint) for item in ctx.items]
+    return _cached_per_item(ctx, "eval", keys, _uncoded_scores, workers, which)
+
+
+def _uncoded_scores(ctx: Context, k: int, which: str) -> dict[str, NDArray[Any]]:
+    item = ctx.items[k]
+    frames = [item.reference(i) for i in range(len(item.yuv))] if which == "reference" else item.source
+    return pack_scores(ctx.net.score(item, frames, ctx.analyses[k]))
+
+
+def _cached_per_item(
+    ctx: Context, kind: str, keys: Sequence[str | None], compute: Callable[..., dict[str, NDArray[Any]]],
+    workers: int, *args: Any,
+) -> list[FrameMatches]:  # fmt: skip
+    """Every item's scores (skipping those with no key), from the cache or computed in ``workers`` processes."""
+    cached = {k: ctx.cache.get_npz(kind, key) for k, key in enumerate(keys) if key is not None}
+    missing = [k for k, z in cached.items() if z is None]
+    for k, z in zip(missing, map_forked(compute, [(ctx, k, *args) for k in missing], workers), strict=True):
+        key = keys[k]
+        assert key is not None
+        ctx.cache.put_npz(kind, key, z)
+        cached[k] = z
     out: list[FrameMatches] = []
-    for item, analysis in zip(ctx.items, ctx.analyses, strict=True):
-        key = label_key(item, "reference", ctx.net.fingerprint)
-        if key is None:
-            continue
-        cached = ctx.cache.get_npz("eval", key)
-        if cached is None:
-            frames = [item.reference(i) for i in range(len(item.yuv))]
-            labelled = ctx.net.score_all(item, frames, analysis)[1]
-            assert labelled is not None
-            ctx.cache.put_npz("eval", key, pack_scores(labelled))
-            out += labelled
-        else:
-            out += unpack_scores(cached)
+    for k in sorted(cached):
+        z = cached[k]
+        assert z is not None
+        out += unpack_scores(z)
     return out
 
 
-def reference_scores(ctx: Context, which: str) -> list[FrameMatches]:
-    """Scores of the uncoded frames: ``reference`` (4:2:0 round trip) or ``original`` (the file)."""
-    out: list[FrameMatches] = []
-    for item, analysis in zip(ctx.items, ctx.analyses, strict=True):
-        key = eval_key(item, which, ctx.task.name, ctx.net.fingerprint)
-        cached = ctx.cache.get_npz("eval", key)
-        if cached is not None:
-            out += unpack_scores(cached)
-            continue
-        frames = [item.reference(i) for i in range(len(item.yuv))] if which == "reference" else item.source
-        scores = ctx.net.score(item, frames, analysis)
-        ctx.cache.put_npz("eval", key, pack_scores(scores))
-        out += scores
-    return out
+def analyse_items(ctx: Context, workers: int = 1) -> list[Analysis]:
+    """The task net's output on every item's original frames (cached; those not cached in ``workers`` processes)."""
+    keys = [analysis_key(item, ctx.task.name, ctx.net.fingerprint) for item in ctx.items]
+    found = [ctx.cache.get_npz("analysis", key) for key in keys]
+    missing = [k for k, z in enumerate(found) if z is None]
+    analysed = map_forked(_analysed, [(ctx, k) for k in missing], workers)
+    for k, z in zip(missing, _progress(analysed, "analysing originals", ctx.progress, len(missing)), strict=True):
+        ctx.cache.put_npz("analysis", keys[k], z)
+        found[k] = z
+    return [unpack_analysis(z) for z in found if z is not None]
 
 
-def analyse_items(ctx: Context) -> list[Analysis]:
-    """The task net's output on every item's original frames (cached)."""
-    out = []
-    for item in _progress(ctx.items, "analysing originals", ctx.progress):
-        key = analysis_key(item, ctx.task.name, ctx.net.fingerprint)
-        z = ctx.cache.get_npz("analysis", key)
-        if z is None:
-            z = pack_analysis(ctx.net.analyse(item), item.shape)
-            ctx.cache.put_npz("analysis", key, z)
-        out.append(unpack_analysis(z))
-    return out
+def _analysed(ctx: Context, k: int) -> dict[str, NDArray[Any]]:
+    item = ctx.items[k]
+    return pack_analysis(ctx.net.analyse(item), item.shape)
 
 
-def _progress(iterable: Sequence[Any], desc: str, enabled: bool) -> Any:
+def _progress(iterable: Iterable[Any], desc: str, enabled: bool, total: int | None = None) -> Any:
     if not enabled:
         return iterable
     from tqdm import tqdm
 
-    return tqdm(iterable, desc=desc, leave=False)
+    return tqdm(iterable, desc=desc, leave=False, total=total)
 
 
 def make_context(
@@ -344,6 +369,7 @@ def make_context(
     progress: bool = True,
     gop: str = "ldp",
     options: tuple[tuple[str, str], ...] = (),
+    workers: int = 1,
 ) -> Context:
     """Load the net and the items, and analyse the originals.
 
@@ -359,6 +385,7 @@ def make_context(
         progress: Show progress bars.
         gop: Video: ``ldp`` (low-delay P) or ``ra`` (random access).
         options: Further x265 options (name, value) for every coding of the run, anchors included.
+        workers: Items analysed at once (forked processes), those not cached.
 
     Raises:
         InvalidInputError: The task's data has no items.
@@ -372,7 +399,7 @@ def make_context(
         raise InvalidInputError(f"no items found for task {task.name} in {task.data or default_videos()}")
     cache = Cache(cache_dir if cache_dir is not None else cache_root() / "bench")
     ctx = Context(task, items, net, cache, [], preset, keyint, key, progress, gop, options)
-    ctx.analyses = analyse_items(ctx)
+    ctx.analyses = analyse_items(ctx, workers)
     return ctx
 
 
