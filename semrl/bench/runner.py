@@ -284,7 +284,7 @@ def reference_label_scores(ctx: Context, workers: int = 1) -> list[FrameMatches]
         workers: Items scored at once (forked processes), those not cached.
     """
     keys = [label_key(item, "reference", ctx.net.fingerprint) for item in ctx.items]
-    return _cached_per_item(ctx, "eval", keys, _labelled_reference, workers)
+    return [s for z in _cached_per_item(ctx, "eval", keys, _labelled_reference, workers) for s in unpack_scores(z)]
 
 
 def _labelled_reference(ctx: Context, k: int) -> dict[str, NDArray[Any]]:
@@ -303,7 +303,8 @@ def reference_scores(ctx: Context, which: str, workers: int = 1) -> list[FrameMa
         workers: Items scored at once (forked processes), those not cached.
     """
     keys = [eval_key(item, which, ctx.task.name, ctx.net.fingerprint) for item in ctx.items]
-    return _cached_per_item(ctx, "eval", keys, _uncoded_scores, workers, which)
+    found = _cached_per_item(ctx, "eval", keys, _uncoded_scores, workers, which)
+    return [s for z in found for s in unpack_scores(z)]
 
 
 def _uncoded_scores(ctx: Context, k: int, which: str) -> dict[str, NDArray[Any]]:
@@ -312,41 +313,34 @@ def _uncoded_scores(ctx: Context, k: int, which: str) -> dict[str, NDArray[Any]]
     return pack_scores(ctx.net.score(item, frames, ctx.analyses[k]))
 
 
-def _cached_per_item(
-    ctx: Context, kind: str, keys: Sequence[str | None], compute: Callable[..., dict[str, NDArray[Any]]],
-    workers: int, *args: Any,
-) -> list[FrameMatches]:  # fmt: skip
-    """Every item's scores (skipping those with no key), from the cache or computed in ``workers`` processes."""
-    cached = {k: ctx.cache.get_npz(kind, key) for k, key in enumerate(keys) if key is not None}
-    missing = [k for k, z in cached.items() if z is None]
-    for k, z in zip(missing, map_forked(compute, [(ctx, k, *args) for k in missing], workers), strict=True):
-        key = keys[k]
-        assert key is not None
-        ctx.cache.put_npz(kind, key, z)
-        cached[k] = z
-    out: list[FrameMatches] = []
-    for k in sorted(cached):
-        z = cached[k]
-        assert z is not None
-        out += unpack_scores(z)
-    return out
-
-
 def analyse_items(ctx: Context, workers: int = 1) -> list[Analysis]:
     """The task net's output on every item's original frames (cached; those not cached in ``workers`` processes)."""
     keys = [analysis_key(item, ctx.task.name, ctx.net.fingerprint) for item in ctx.items]
-    found = [ctx.cache.get_npz("analysis", key) for key in keys]
-    missing = [k for k, z in enumerate(found) if z is None]
-    analysed = map_forked(_analysed, [(ctx, k) for k in missing], workers)
-    for k, z in zip(missing, _progress(analysed, "analysing originals", ctx.progress, len(missing)), strict=True):
-        ctx.cache.put_npz("analysis", keys[k], z)
-        found[k] = z
-    return [unpack_analysis(z) for z in found if z is not None]
+    return [unpack_analysis(z) for z in _cached_per_item(ctx, "analysis", keys, _analysed, workers)]
 
 
 def _analysed(ctx: Context, k: int) -> dict[str, NDArray[Any]]:
     item = ctx.items[k]
     return pack_analysis(ctx.net.analyse(item), item.shape)
+
+
+def _cached_per_item(
+    ctx: Context, kind: str, keys: Sequence[str | None], compute: Callable[..., dict[str, NDArray[Any]]],
+    workers: int, *args: Any,
+) -> list[dict[str, NDArray[Any]]]:  # fmt: skip
+    """Per item with a key, in item order: its cached arrays, or those ``compute(ctx, k, *args)`` makes.
+
+    The items not cached are computed in ``workers`` forked processes, then cached.
+    """
+    found = {k: ctx.cache.get_npz(kind, key) for k, key in enumerate(keys) if key is not None}
+    missing = [k for k, z in found.items() if z is None]
+    computed = map_forked(compute, [(ctx, k, *args) for k in missing], workers)
+    for k, z in zip(missing, _progress(computed, f"{kind}: uncoded frames", ctx.progress, len(missing)), strict=True):
+        key = keys[k]
+        assert key is not None
+        ctx.cache.put_npz(kind, key, z)
+        found[k] = z
+    return [z for _, z in sorted(found.items()) if z is not None]
 
 
 def _progress(iterable: Iterable[Any], desc: str, enabled: bool, total: int | None = None) -> Any:
