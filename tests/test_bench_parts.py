@@ -235,18 +235,25 @@ class _FakeTaskNet:
         region[:k, :k] = True
         return Analysis([region], [np.full((1, 4), k, np.float32)], [np.array([k], np.int64)])
 
-    def score(self, item: Item, frames: list[np.ndarray], analysis: Analysis) -> list[FrameMatches]:
+    def score_all(
+        self, item: Item, frames: list[np.ndarray], analysis: Analysis
+    ) -> tuple[list[FrameMatches], list[FrameMatches] | None]:
         assert not self.refuse, "the scores were cached"
-        return _scores([PREDS[int(item.name) % 3]], [GTS[int(item.name) % 3]]) * len(frames)
+        scores = _scores([PREDS[int(item.name) % 3]], [GTS[int(item.name) % 3]]) * len(frames)
+        return scores, (scores[:1] if item.frame_labels is not None else None)
+
+    def score(self, item: Item, frames: list[np.ndarray], analysis: Analysis) -> list[FrameMatches]:
+        return self.score_all(item, frames, analysis)[0]
 
 
 def test_analyses_and_reference_scores_in_workers_equal_those_in_process_and_are_cached(tmp_path: Path) -> None:
     import dataclasses
 
     from semrl.bench.items import TASKS
-    from semrl.bench.runner import Context, analyse_items, reference_scores
+    from semrl.bench.runner import Context, analyse_items, reference_label_scores, reference_scores
 
     items = [dataclasses.replace(_item(), name=str(k), digest=str(k) * 64) for k in range(1, 5)]
+    items[1] = dataclasses.replace(items[1], frame_labels=[GTS[0]])  # a clip with real labels
     results = []
     for workers in (1, 2):
         net = _FakeTaskNet()
@@ -254,6 +261,8 @@ def test_analyses_and_reference_scores_in_workers_equal_those_in_process_and_are
         ctx.analyses = analyse_items(ctx, workers)
         scores = reference_scores(ctx, "reference", workers)
         net.refuse = True  # read back from the cache, in item order
+        # the reference pass scored the labelled item against its labels too: no second net pass
+        assert [s.conf.tolist() for s in reference_label_scores(ctx, workers)] == [scores[1].conf.tolist()]
         assert pack_analysis(analyse_items(ctx, workers)[2], items[2].shape)["boxes"].tolist() == [[3, 3, 3, 3]]
         assert [s.conf.tolist() for s in reference_scores(ctx, "reference", workers)] == [
             s.conf.tolist() for s in scores

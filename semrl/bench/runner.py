@@ -289,9 +289,13 @@ def reference_label_scores(ctx: Context, workers: int = 1) -> list[FrameMatches]
 
 def _labelled_reference(ctx: Context, k: int) -> dict[str, NDArray[Any]]:
     item = ctx.items[k]
-    labelled = ctx.net.score_all(item, [item.reference(i) for i in range(len(item.yuv))], ctx.analyses[k])[1]
+    labelled = ctx.net.score_all(item, _reference_frames(item), ctx.analyses[k])[1]
     assert labelled is not None
     return pack_scores(labelled)
+
+
+def _reference_frames(item: Item) -> list[NDArray[np.uint8]]:
+    return [item.reference(i) for i in range(len(item.yuv))]
 
 
 def reference_scores(ctx: Context, which: str, workers: int = 1) -> list[FrameMatches]:
@@ -309,8 +313,13 @@ def reference_scores(ctx: Context, which: str, workers: int = 1) -> list[FrameMa
 
 def _uncoded_scores(ctx: Context, k: int, which: str) -> dict[str, NDArray[Any]]:
     item = ctx.items[k]
-    frames = [item.reference(i) for i in range(len(item.yuv))] if which == "reference" else item.source
-    return pack_scores(ctx.net.score(item, frames, ctx.analyses[k]))
+    if which != "reference":
+        return pack_scores(ctx.net.score(item, item.source, ctx.analyses[k]))
+    scores, labelled = ctx.net.score_all(item, _reference_frames(item), ctx.analyses[k])
+    key = label_key(item, "reference", ctx.net.fingerprint)
+    if labelled is not None and key is not None:  # the same net pass: reference_label_scores then reads it
+        ctx.cache.put_npz("eval", key, pack_scores(labelled))
+    return pack_scores(scores)
 
 
 def analyse_items(ctx: Context, workers: int = 1) -> list[Analysis]:
