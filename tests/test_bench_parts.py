@@ -195,6 +195,7 @@ def test_the_task_net_scores_at_fixed_threads_whatever_the_caller_runs_at() -> N
 
     from semrl.bench.items import TASKS
     from semrl.bench.tasknet import NET_THREADS, TaskNet
+    from semrl.semantics.yolo import MEMORY_FORMAT
 
     seen: list[int] = []
 
@@ -217,7 +218,7 @@ def test_the_task_net_scores_at_fixed_threads_whatever_the_caller_runs_at() -> N
         torch.set_num_threads(before)
     assert seen == [NET_THREADS]
     assert len(scores) == 1
-    assert net.fingerprint.endswith(f":threads={NET_THREADS}")  # caches made at other counts are not reused
+    assert net.fingerprint.endswith(f":{MEMORY_FORMAT}:threads={NET_THREADS}")  # caches made otherwise are not reused
 
 
 class _FakeTaskNet:
@@ -228,12 +229,13 @@ class _FakeTaskNet:
     def __init__(self) -> None:
         self.refuse = False
 
-    def analyse(self, item: Item) -> Analysis:
+    def analyse_all(self, item: Item) -> tuple[Analysis, list[FrameMatches]]:
         assert not self.refuse, "the analysis was cached"
         k = int(item.name)
         region = np.zeros(item.shape, bool)
         region[:k, :k] = True
-        return Analysis([region], [np.full((1, 4), k, np.float32)], [np.array([k], np.int64)])
+        analysis = Analysis([region], [np.full((1, 4), k, np.float32)], [np.array([k], np.int64)])
+        return analysis, _scores([PREDS[(k + 1) % 3]], [GTS[(k + 1) % 3]])
 
     def score_all(
         self, item: Item, frames: list[np.ndarray], analysis: Analysis
@@ -264,6 +266,11 @@ def test_analyses_and_reference_scores_in_workers_equal_those_in_process_and_are
         # the reference pass scored the labelled item against its labels too: no second net pass
         assert [s.conf.tolist() for s in reference_label_scores(ctx, workers)] == [scores[1].conf.tolist()]
         assert pack_analysis(analyse_items(ctx, workers)[2], items[2].shape)["boxes"].tolist() == [[3, 3, 3, 3]]
+        # the analysis pass scored the original frames too
+        original = [s.conf.tolist() for s in reference_scores(ctx, "original", workers)]
+        assert original == [
+            s.conf.tolist() for k in range(1, 5) for s in _scores([PREDS[(k + 1) % 3]], [GTS[(k + 1) % 3]])
+        ]
         assert [s.conf.tolist() for s in reference_scores(ctx, "reference", workers)] == [
             s.conf.tolist() for s in scores
         ]

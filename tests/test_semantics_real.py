@@ -156,3 +156,25 @@ def test_detection_runs_torchvisions_nms_in_a_fresh_process() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=os.environ, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert int(done.stdout.split()[-1]) == 1, done.stdout
+
+
+def test_channels_last_net_matches_the_default_layout() -> None:
+    # MEMORY_FORMAT is a speed choice: the detections must stay those of the default layout.
+    import torch
+
+    from semrl.semantics.yolo import MEMORY_FORMAT, YoloNet
+
+    frames, _ = _labelled("coco8", 4)
+    net = YoloNet("yolov8n.pt", device="cpu")
+    x = net.to_tensor([net.letterbox(frames[0], 640)[0]])
+    assert x.is_contiguous(memory_format=getattr(torch, MEMORY_FORMAT))
+    fast = net.detect(frames)
+    net.model = net.model.to(memory_format=torch.contiguous_format)
+    net.to_tensor = lambda images: YoloNet.to_tensor(net, images).contiguous()  # type: ignore[method-assign]
+    plain = net.detect(frames)
+    for a, b in zip(fast, plain, strict=True):
+        strong_a, strong_b = a.conf > 0.25, b.conf > 0.25
+        assert strong_a.sum() == strong_b.sum() > 0
+        np.testing.assert_allclose(a.boxes[strong_a], b.boxes[strong_b], atol=0.05)
+        np.testing.assert_allclose(a.conf[strong_a], b.conf[strong_b], atol=1e-3)
+        assert (a.cls[strong_a] == b.cls[strong_b]).all()

@@ -330,7 +330,10 @@ def analyse_items(ctx: Context, workers: int = 1) -> list[Analysis]:
 
 def _analysed(ctx: Context, k: int) -> dict[str, NDArray[Any]]:
     item = ctx.items[k]
-    return pack_analysis(ctx.net.analyse(item), item.shape)
+    analysis, original = ctx.net.analyse_all(item)
+    if original is not None:  # the same net pass: reference_scores(ctx, "original") then reads it
+        ctx.cache.put_npz("eval", eval_key(item, "original", ctx.task.name, ctx.net.fingerprint), pack_scores(original))
+    return pack_analysis(analysis, item.shape)
 
 
 def _cached_per_item(

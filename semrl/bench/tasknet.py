@@ -19,7 +19,7 @@ import contextlib
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,6 +28,9 @@ from semrl.bench.items import Item, TaskSpec
 from semrl.errors import InvalidInputError
 from semrl.fidelity.classification import top1_of_classes
 from semrl.fidelity.detection import FrameMatches, PooledMatches, average_precision, match_frame, pseudo_target
+
+if TYPE_CHECKING:
+    from semrl.semantics.yolo import Detections
 
 EVAL_CHUNK = 8  # frames per task-net call: bounds memory of full-resolution instance masks
 NET_THREADS = 1
@@ -203,20 +206,40 @@ class TaskNet:
 
     @property
     def fingerprint(self) -> str:
-        """Weights file and sha256, the NMS (:data:`semrl.semantics.yolo.NMS`) and :data:`NET_THREADS`."""
-        from semrl.semantics.yolo import NMS
+        """Weights file and sha256, NMS, memory format (:mod:`semrl.semantics.yolo`) and :data:`NET_THREADS`."""
+        from semrl.semantics.yolo import MEMORY_FORMAT, NMS
 
-        return f"{self.net.fingerprint}:nms={NMS}:threads={NET_THREADS}"
+        return f"{self.net.fingerprint}:nms={NMS}:{MEMORY_FORMAT}:threads={NET_THREADS}"
 
     def analyse(self, item: Item) -> Analysis:
         """Run the net on the original frames (for ROI and pseudo ground truth)."""
-        from semrl.semantics.regions import task_regions
+        return self.analyse_all(item)[0]
+
+    def analyse_all(self, item: Item) -> tuple[Analysis, list[FrameMatches] | None]:
+        """:meth:`analyse`, and for a detector its :meth:`score` of the original frames (one net pass).
+
+        A detector's analysis is its output at val's settings on the original frames, which is
+        also what scoring those frames runs: one pass gives both. Segmentation scores masks at
+        other settings and classification with another head: for them the scores are None.
+        """
+        from semrl.semantics.regions import object_regions, task_regions
         from semrl.semantics.yolo import InferenceSettings
 
         # val's settings, then objects >= semrl.semantics.regions.REGION_CONF (the cached analyses' definition)
+        settings = InferenceSettings()
         with net_threads():
-            found = task_regions(self.net, item.source, color="rgb", chunk=EVAL_CHUNK, settings=InferenceSettings())
-        return Analysis([f.region for f in found], [f.boxes for f in found], [f.cls for f in found])
+            if self.task.name not in ("detection", "video"):
+                found = task_regions(self.net, item.source, color="rgb", chunk=EVAL_CHUNK, settings=settings)
+                return Analysis([f.region for f in found], [f.boxes for f in found], [f.cls for f in found]), None
+            preds = [p for chunk in self._chunks(item.source) for p in self.net.detect(chunk, settings, color="rgb")]
+            found = [object_regions(p) for p in preds]
+            analysis = Analysis([f.region for f in found], [f.boxes for f in found], [f.cls for f in found])
+            return analysis, [self._match(item, i, p, analysis) for i, p in enumerate(preds)]
+
+    @staticmethod
+    def _chunks(frames: Sequence[NDArray[np.uint8]]) -> Iterator[list[NDArray[np.uint8]]]:
+        for s in range(0, len(frames), EVAL_CHUNK):
+            yield list(frames[s : s + EVAL_CHUNK])
 
     def score(self, item: Item, frames: Sequence[NDArray[np.uint8]], analysis: Analysis) -> list[FrameMatches]:
         """Score decoded (cropped, RGB) frames of one item.
@@ -254,25 +277,15 @@ class TaskNet:
             label = np.array([item.class_id], np.int64)
             return [classified(predicted[i : i + 1], label) for i in range(len(predicted))], None
         from semrl.fidelity.segmentation import MASK_EVAL
-        from semrl.semantics.yolo import Detections, InferenceSettings
+        from semrl.semantics.yolo import InferenceSettings
 
         settings = MASK_EVAL if name == "segmentation" else InferenceSettings()
         out: list[FrameMatches] = []
         labelled: list[FrameMatches] | None = [] if name == "video" and item.frame_labels is not None else None
-        for s in range(0, len(frames), EVAL_CHUNK):
-            preds = self.net.detect(list(frames[s : s + EVAL_CHUNK]), settings, color="rgb")
-            for k, pred in enumerate(preds):
-                i = s + k
-                if name == "video":
-                    # The analysis kept the objects >= REGION_CONF (= PSEUDO_GT_CONF) but not their confidences.
-                    n = len(analysis.boxes[i])
-                    reference = Detections(analysis.boxes[i], np.ones(n, np.float32), analysis.cls[i], item.shape)
-                    target = pseudo_target(reference)
-                elif name == "segmentation":
-                    target = self._target(item, pred.letterbox)
-                else:
-                    target = self._target(item, None)
-                out.append(match_frame(pred, target, "mask" if name == "segmentation" else "box"))
+        for chunk in self._chunks(frames):
+            for pred in self.net.detect(chunk, settings, color="rgb"):
+                i = len(out)
+                out.append(self._match(item, i, pred, analysis))
                 if labelled is not None:
                     assert item.frame_labels is not None
                     from semrl.fidelity.labels import labelled_subset
@@ -280,6 +293,22 @@ class TaskNet:
                     truth = item.frame_labels[i]
                     labelled.append(match_frame(labelled_subset(pred, truth), truth, "box"))
         return out, labelled
+
+    def _match(self, item: Item, i: int, pred: Detections, analysis: Analysis) -> FrameMatches:
+        """Frame ``i``'s detections matched against its ground truth (video: the pseudo ground truth)."""
+        from semrl.semantics.yolo import Detections
+
+        name = self.task.name
+        if name == "video":
+            # The analysis kept the objects >= REGION_CONF (= PSEUDO_GT_CONF) but not their confidences.
+            n = len(analysis.boxes[i])
+            reference = Detections(analysis.boxes[i], np.ones(n, np.float32), analysis.cls[i], item.shape)
+            target = pseudo_target(reference)
+        elif name == "segmentation":
+            target = self._target(item, pred.letterbox)
+        else:
+            target = self._target(item, None)
+        return match_frame(pred, target, "mask" if name == "segmentation" else "box")
 
     def _target(self, item: Item, letterbox: Any) -> Any:
         from semrl.fidelity.labels import read_yolo_labels

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semrl.semantics.frames import ColorOrder, Frame
-from semrl.semantics.yolo import InferenceSettings, YoloNet
+from semrl.semantics.yolo import Detections, InferenceSettings, YoloNet
 
 REGION_CONF = 0.25
 """Confidence from which an object counts (Ultralytics' predict default)."""
@@ -89,15 +89,25 @@ def task_regions(
     settings = settings or InferenceSettings(imgsz=imgsz, conf=REGION_CONF, multi_label=False, batch=chunk)
     regions = []
     for start in range(0, len(frames), chunk):
-        for found in net.detect(frames[start : start + chunk], settings, color=color):
-            found = found.above(REGION_CONF)
-            if wanted is not None:
-                found = found.subset(np.isin(found.cls, wanted))
-            region: NDArray[np.bool_] = np.zeros(found.shape, bool)
-            if found.masks is not None:
-                if len(found):
-                    region = np.asarray(found.masks.any(axis=0), dtype=bool)
-            else:
-                region = box_region(found.boxes, found.shape)
-            regions.append(TaskRegions(region, found.boxes.astype(np.float32), found.cls.astype(np.int64)))
+        found = net.detect(frames[start : start + chunk], settings, color=color)
+        regions += [object_regions(f, classes) for f in found]
     return regions
+
+
+def object_regions(found: Detections, classes: Collection[int] | None = None) -> TaskRegions:
+    """A detection or segmentation net's region of interest on one frame, from its output there.
+
+    Args:
+        found: The net's objects on the frame (any confidence threshold up to :data:`REGION_CONF`).
+        classes: Keep only objects of these class ids; None keeps all.
+    """
+    found = found.above(REGION_CONF)
+    if classes is not None:
+        found = found.subset(np.isin(found.cls, np.asarray(sorted(classes), np.int64)))
+    region: NDArray[np.bool_] = np.zeros(found.shape, bool)
+    if found.masks is not None:
+        if len(found):
+            region = np.asarray(found.masks.any(axis=0), dtype=bool)
+    else:
+        region = box_region(found.boxes, found.shape)
+    return TaskRegions(region, found.boxes.astype(np.float32), found.cls.astype(np.int64))
