@@ -318,3 +318,27 @@ def test_ssim_is_the_mean_of_the_planes_ssim() -> None:
         plane_ssim(ref, dec)
     with pytest.raises(InvalidInputError, match="differ"):
         plane_ssim(ref[:, :, 0], dec[:-1, :, 0])
+
+
+def test_coco_ap_visiting_true_positives_only_equals_every_rank() -> None:
+    from semrl.fidelity.detection import COCO_RECALL_THRESHOLDS, _coco_ap_ranked
+
+    def every_rank(hits: np.ndarray, n_gt: float, w: np.ndarray) -> np.ndarray:
+        # the definition: precision and recall at every counted rank, then the envelope
+        hits, w = hits[w > 0], w[w > 0]
+        tpc = (hits * w[:, None]).cumsum(0)
+        precision, recall = tpc / np.cumsum(w)[:, None], tpc / n_gt
+        envelope = np.maximum.accumulate(precision[::-1], axis=0)[::-1]
+        ap = np.zeros(hits.shape[1])
+        for t in range(hits.shape[1]):
+            at = np.searchsorted(recall[:, t], COCO_RECALL_THRESHOLDS, side="left")
+            ap[t] = envelope[at[at < len(recall)], t].sum() / len(COCO_RECALL_THRESHOLDS)
+        return ap
+
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 7, 400):
+        hits = rng.random((n, 10)) < rng.random(10)
+        n_gt = float(max(1, hits[:, 0].sum() + rng.integers(0, 5)))
+        for w in (np.ones(n), rng.integers(0, 3, n).astype(np.float64)):
+            assert np.array_equal(_coco_ap_ranked(hits, n_gt, w), every_rank(hits, n_gt, w))
+        assert np.array_equal(_coco_ap_ranked(hits, n_gt), every_rank(hits, n_gt, np.ones(n)))

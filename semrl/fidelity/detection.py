@@ -210,23 +210,29 @@ def _coco_ap_ranked(
 ) -> NDArray[np.float64]:
     """COCO AP per IoU threshold of one class's detections, ranked by confidence.
 
+    The interpolated precision at a recall threshold is the best precision at any rank from the
+    first that reaches it, and precision peaks at true positives (it falls at each false one), so
+    only the true positives' ranks are visited: the same sums as over every rank, 2x faster.
+
     Args:
         hits: bool (N, T) true positives, best confidence first.
         n_gt: Ground-truth objects of the class (> 0).
-        weight: (N,) times each detection counts (> 0); None: once. The same as repeating the rows.
+        weight: (N,) times each detection counts (0: left out); None: once. The same as
+            repeating the rows.
     """
     ap = np.zeros(hits.shape[1])
-    if len(hits) == 0:
-        return ap
     w = np.ones(len(hits)) if weight is None else weight
-    tpc = (hits * w[:, None]).cumsum(0)
-    precision = tpc / np.cumsum(w)[:, None]
-    recall = tpc / n_gt
-    envelope = np.maximum.accumulate(precision[::-1], axis=0)[::-1]
+    counted = w > 0
+    total = np.cumsum(w)
     for t in range(hits.shape[1]):
-        at = np.searchsorted(recall[:, t], COCO_RECALL_THRESHOLDS, side="left")
-        reached = at < len(recall)
-        ap[t] = envelope[at[reached], t].sum() / len(COCO_RECALL_THRESHOLDS)
+        rows = np.flatnonzero(hits[:, t] & counted)
+        if len(rows) == 0:
+            continue
+        tpc = np.cumsum(w[rows])
+        precision = tpc / total[rows]
+        envelope = np.maximum.accumulate(precision[::-1])[::-1]
+        at = np.searchsorted(tpc / n_gt, COCO_RECALL_THRESHOLDS, side="left")
+        ap[t] = envelope[at[at < len(rows)]].sum() / len(COCO_RECALL_THRESHOLDS)
     return ap
 
 
@@ -364,9 +370,7 @@ class PooledMatches:
             if draws is None:
                 rows.append(_coco_ap_ranked(hits, float(n)))
                 continue
-            w = draws[frame]
-            drawn = w > 0
-            rows.append(_coco_ap_ranked(hits[drawn], float(n), w[drawn].astype(np.float64)))
+            rows.append(_coco_ap_ranked(hits, float(n), draws[frame].astype(np.float64)))
         return np.array(rows)
 
 
