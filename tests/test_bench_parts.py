@@ -277,3 +277,29 @@ def test_analyses_and_reference_scores_in_workers_equal_those_in_process_and_are
         results.append(([a.boxes[0].tolist() for a in ctx.analyses], [s.conf.tolist() for s in scores]))
     assert results[0] == results[1]
     assert results[0][0] == [[[k] * 4] for k in range(1, 5)]
+
+
+@pytest.mark.weights
+@pytest.mark.slow
+def test_a_detectors_analysis_pass_scores_the_originals_as_scoring_them_does() -> None:
+    # One pass instead of two must not change the "original files" figure: real yolov8n, real pictures and frames.
+    import dataclasses
+
+    from shared_assets import require_assets
+
+    from semrl.bench.items import TASKS, load_items
+    from semrl.bench.tasknet import TaskNet
+
+    clip = str(
+        require_assets("models/yolov8n.pt", "videos/pets2009_s2l1_480x360.mp4") / "videos/pets2009_s2l1_480x360.mp4"
+    )
+    for task in (dataclasses.replace(TASKS["detection"], data="coco8"), dataclasses.replace(TASKS["video"], data=clip)):
+        net = TaskNet(task)
+        for item in load_items(task, None, 2, 10):
+            analysis, original = net.analyse_all(item)
+            assert original is not None and len(original) == len(item.source)
+            assert pack_analysis(analysis, item.shape).keys() and any(len(b) for b in analysis.boxes)
+            separate = pack_scores(net.score(item, item.source, analysis))
+            assert separate.keys() == pack_scores(original).keys()
+            for key, value in pack_scores(original).items():
+                assert np.array_equal(value, separate[key]), (item.name, key)
