@@ -298,7 +298,7 @@ def test_a_detectors_analysis_pass_scores_the_originals_as_scoring_them_does() -
         for item in load_items(task, None, 2, 10):
             analysis, original = net.analyse_all(item)
             assert original is not None and len(original) == len(item.source)
-            assert pack_analysis(analysis, item.shape).keys() and any(len(b) for b in analysis.boxes)
+            assert any(len(b) for b in analysis.boxes)
             separate = pack_scores(net.score(item, item.source, analysis))
             assert separate.keys() == pack_scores(original).keys()
             for key, value in pack_scores(original).items():

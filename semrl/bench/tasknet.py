@@ -227,14 +227,16 @@ class TaskNet:
 
         # val's settings, then objects >= semrl.semantics.regions.REGION_CONF (the cached analyses' definition)
         settings = InferenceSettings()
+        detector = self.task.name in ("detection", "video")
+        preds: list[Detections] = []
         with net_threads():
-            if self.task.name not in ("detection", "video"):
+            if detector:
+                preds = [p for c in self._chunks(item.source) for p in self.net.detect(c, settings, color="rgb")]
+                found = [object_regions(p) for p in preds]
+            else:
                 found = task_regions(self.net, item.source, color="rgb", chunk=EVAL_CHUNK, settings=settings)
-                return Analysis([f.region for f in found], [f.boxes for f in found], [f.cls for f in found]), None
-            preds = [p for chunk in self._chunks(item.source) for p in self.net.detect(chunk, settings, color="rgb")]
-            found = [object_regions(p) for p in preds]
-            analysis = Analysis([f.region for f in found], [f.boxes for f in found], [f.cls for f in found])
-            return analysis, [self._match(item, i, p, analysis) for i, p in enumerate(preds)]
+        analysis = Analysis([f.region for f in found], [f.boxes for f in found], [f.cls for f in found])
+        return analysis, [self._match(item, i, p, analysis) for i, p in enumerate(preds)] if detector else None
 
     @staticmethod
     def _chunks(frames: Sequence[NDArray[np.uint8]]) -> Iterator[list[NDArray[np.uint8]]]:
