@@ -62,6 +62,7 @@ class PolicyInput:
         gop: Where the frame sits in the coding structure (:meth:`semrl.codec.EncoderConfig.layout`):
             its IDR interval and, under random access, its B-frame layer. The default is low
             delay with an IDR frame every 250 frames.
+        cls: int64 (N,) the classes of ``boxes``, in the same order (empty with them).
     """
 
     frame: NDArray[np.uint8]
@@ -73,6 +74,11 @@ class PolicyInput:
     state: dict[str, Any] = field(default_factory=dict)
     luma: NDArray[np.float32] | None = None
     gop: GopLayout = field(default_factory=GopLayout)
+    cls: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def __post_init__(self) -> None:
+        if len(self.cls) and len(self.cls) != len(self.boxes):
+            raise InvalidInputError(f"{len(self.cls)} classes for {len(self.boxes)} boxes; give one class per box")
 
     @property
     def block_shape(self) -> tuple[int, int]:
