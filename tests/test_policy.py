@@ -108,3 +108,29 @@ def test_encode_takes_block_offsets_and_carries_state_across_a_clip(tmp_path: Pa
     settings = EncodeSettings(policy=f"{__name__}:per_block", max_frames=1, preset="ultrafast", qp=30, gop="intra")
     report = encode_video(None, tmp_path / "blocks.hevc", settings)
     assert 30.0 < report.rows[0].mean_qp < 34.0  # the first block row at 26, the rest at 34
+
+
+def test_a_policy_sees_the_class_of_each_box_and_a_class_per_box_is_required() -> None:
+    from types import SimpleNamespace
+
+    from semrl.bench.runner import _offsets
+    from semrl.bench.tasknet import Analysis
+    from semrl.codec import EncoderConfig, Yuv420
+
+    boxes = np.array([[0, 0, 10, 10], [20, 20, 40, 40]], np.float32)
+    with pytest.raises(InvalidInputError, match="1 classes for 2 boxes"):
+        _inputs(boxes=boxes, cls=np.array([3], np.int64))
+    assert _inputs(boxes=boxes).cls.shape == (0,)  # classes are optional
+
+    frames = [Yuv420.from_rgb(np.zeros((136, 200, 3), np.uint8)) for _ in range(2)]
+    region = np.zeros((136, 200), bool)
+    analysis = Analysis([region, region], [boxes, boxes[:1]], [np.array([0, 67], np.int64), np.array([2], np.int64)])
+    seen: list[list[int]] = []
+
+    def policy(inputs: PolicyInput) -> np.ndarray:
+        seen.append(inputs.cls.tolist())
+        return np.zeros(inputs.ctu_shape, np.int32)
+
+    method = SimpleNamespace(policy=policy, crf=False)
+    _offsets(method, SimpleNamespace(yuv=frames), analysis, 32, EncoderConfig(width=200, height=136))  # type: ignore[arg-type]
+    assert seen == [[0, 67], [2]]
