@@ -12,6 +12,12 @@ encoder knows when it codes the frame):
 - ``c8r4_rare4``: rare objects' CTUs 4 QP finer still (8 below the frame's cascade offset);
 - ``c8r4_rare8``: 8 QP finer still.
 
+Round 2 (after round 1's bit cost): the same 8 QP, on fewer blocks:
+
+- ``c8r4_rare8_anchor``: only on the cascade's anchor frames (the IDR frame and every 8th), which
+  every other frame of a group leans on;
+- ``c8r4_rare8_tight``: the rare boxes not grown (dilation 0), so only the CTUs they overlap.
+
 Run with ``benchmarks/`` on ``sys.path`` (``--policy
 c8r4_rare4=benchmarks/results/video-rare-class/rare_candidates.py:c8r4_rare4``).
 """
@@ -45,12 +51,14 @@ class RareClassBoost:
         share: A class is rare while its objects are under this share of the objects found so far.
         extra: The further offset's magnitude on the rare objects' CTUs.
         dilation: Pixels the rare boxes are grown by (ROI's).
+        anchors_only: Boost only the cascade's anchor frames (position 0 of each group).
     """
 
     coding: RoiCascade
     share: float = 0.1
     extra: int = 4
     dilation: int = 16
+    anchors_only: bool = False
     frame_level = True
     needs_regions = True
     needs_rgb = False
@@ -58,7 +66,8 @@ class RareClassBoost:
     @property
     def fingerprint(self) -> str:
         """Identifies the candidate."""
-        return f"{self.coding.fingerprint}+rare:share={self.share}:extra={self.extra}:dil={self.dilation}"
+        anchors = ":anchors" if self.anchors_only else ""
+        return f"{self.coding.fingerprint}+rare:share={self.share}:extra={self.extra}:dil={self.dilation}{anchors}"
 
     @property
     def offset_block(self) -> int:
@@ -72,7 +81,9 @@ class RareClassBoost:
         counts.update(int(c) for c in inputs.cls)
         total = sum(counts.values())
         rare = np.array([counts[int(c)] < self.share * total for c in inputs.cls], bool)
-        if inputs.region is None or not rare.any():
+        group = len(self.coding.cascade.offsets)
+        anchor = inputs.gop.position(inputs.frame_index) % group == 0
+        if inputs.region is None or not rare.any() or (self.anchors_only and not anchor):
             return offsets
         region = box_region(inputs.boxes[rare], inputs.region.shape)
         touched = roi_blocks(region, inputs.ctu_shape, self.dilation)
@@ -81,3 +92,5 @@ class RareClassBoost:
 
 c8r4_rare4 = RareClassBoost(cascade8_roi4, extra=4)
 c8r4_rare8 = RareClassBoost(cascade8_roi4, extra=8)
+c8r4_rare8_anchor = RareClassBoost(cascade8_roi4, extra=8, anchors_only=True)
+c8r4_rare8_tight = RareClassBoost(cascade8_roi4, extra=8, dilation=0)
