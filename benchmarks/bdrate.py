@@ -51,7 +51,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from semrl.agent.resolve import resolve_policy
+from semrl.agent.resolve import resolve_named_policy
 from semrl.bench.cache import x265_key
 from semrl.bench.items import TASKS, TaskSpec, default_videos
 from semrl.bench.report import analyse, ground_truth_objects, markdown, plot, summary, write_csv, write_json
@@ -67,7 +67,7 @@ from semrl.bench.tasknet import PooledScores, label_metric, task_metric
 from semrl.cluster import add_ray_option, session
 from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN
 from semrl.errors import InvalidInputError, SemrlError
-from semrl.policy import RoiPolicy
+from semrl.policy import Policy, RoiPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -166,8 +166,39 @@ def x265_options(specs: list[str] | None) -> tuple[tuple[str, str], ...]:
     return tuple(options)
 
 
-def build_methods(args: argparse.Namespace, video: bool) -> list[Method]:
-    """The methods a run compares, from the command line."""
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """The options that take work to check, parsed and checked once, before any task runs.
+
+    Attributes:
+        starts: ``--start``: the first frame (or image) of each window.
+        options: ``--x265``: options x265's own parser accepted.
+        policies: ``--policy``: (name, policy), each resolved once (a checkpoint is loaded once).
+        aq_policies: ``--aq-policy``: the same, for policies on top of x265's CRF and AQ.
+    """
+
+    starts: list[int]
+    options: tuple[tuple[str, str], ...]
+    policies: tuple[tuple[str, Policy], ...]
+    aq_policies: tuple[tuple[str, Policy], ...]
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> Request:
+        """Parse and check ``args``.
+
+        Raises:
+            SemrlError: A malformed option, or a policy that cannot be resolved.
+        """
+        return cls(
+            _starts(args.start),
+            x265_options(args.x265),
+            tuple(resolve_named_policy(spec, unnamed="policy") for spec in args.policy or []),
+            tuple(resolve_named_policy(spec, unnamed="policy-aq") for spec in args.aq_policy or []),
+        )
+
+
+def build_methods(args: argparse.Namespace, video: bool, request: Request | None = None) -> list[Method]:
+    """The methods a run compares, from the command line (``request``: its parsed options, else parsed here)."""
     qps = _floats(args.qps)
     for q in qps:
         if not (q == int(q) and QP_MIN <= q <= QP_MAX):
@@ -189,21 +220,20 @@ def build_methods(args: argparse.Namespace, video: bool) -> list[Method]:
                 name = f"roi-d{d:g}" if block == CTU_SIZE else f"roi{block:g}-d{d:g}"
                 methods.append(Method(name, "A3", roi_points(qps, int(d)), policy=policy))
     if "policy" in wanted:
-        for spec in args.policy or []:
-            name, sep, target = spec.partition("=")
-            if not sep:
-                name, target = f"policy:{spec}", spec
-            methods.append(Method(name, "policy", qps, policy=resolve_policy(target, device="cpu")))
-        for spec in args.aq_policy or []:
-            name, sep, target = spec.partition("=")
-            if not sep:
-                name, target = f"policy-aq:{spec}", spec
-            methods.append(Method(name, "policy", crfs, crf=True, policy=resolve_policy(target, device="cpu")))
+        request = request or Request.of(args)
+        methods += [Method(name, "policy", qps, policy=policy) for name, policy in request.policies]
+        methods += [Method(name, "policy", crfs, crf=True, policy=policy) for name, policy in request.aq_policies]
     return methods
 
 
 def describe(
-    args: argparse.Namespace, task: TaskSpec, ctx: Any, methods: list[Method], seconds: float, argv: list[str]
+    args: argparse.Namespace,
+    task: TaskSpec,
+    ctx: Any,
+    methods: list[Method],
+    seconds: float,
+    argv: list[str],
+    starts: list[int],
 ) -> dict[str, Any]:
     """The ``description`` of the JSON: tools, machine, date, settings, and the methods that ran."""
     import numpy
@@ -214,7 +244,6 @@ def describe(
     import bjontegaard
 
     frames = sum(len(i.yuv) for i in ctx.items)
-    starts = _starts(args.start)
     return {
         "command": "python benchmarks/bdrate.py " + " ".join(shlex.quote(a) for a in argv),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -259,21 +288,23 @@ def _ffmpeg_version() -> str:
     return ffmpeg_version()
 
 
-def run_task(name: str, args: argparse.Namespace, argv: list[str]) -> Path:
+def run_task(name: str, args: argparse.Namespace, argv: list[str], request: Request | None = None) -> Path:
     """Run one task and write its files; returns the task's result folder.
 
-    With ``--no-cache`` the fresh cache is a temporary folder, removed when the task ends.
+    ``request`` is ``args``' parsed options (:meth:`Request.of`; parsed here when None). With
+    ``--no-cache`` the fresh cache is a temporary folder, removed when the task ends.
     """
+    request = request or Request.of(args)
     if not args.no_cache:
-        return _run_task(name, args, argv, args.cache_dir)
+        return _run_task(name, args, argv, args.cache_dir, request)
     temporary = Path(tempfile.mkdtemp(prefix="semrl-bench-"))
     try:
-        return _run_task(name, args, argv, temporary)
+        return _run_task(name, args, argv, temporary, request)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
 
 
-def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: Path | None) -> Path:
+def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: Path | None, request: Request) -> Path:
     start = time.perf_counter()
     task = TASKS[name]
     if args.data or args.weights or args.split != "val":
@@ -283,11 +314,11 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
             task, data=args.data or task.data, weights=args.weights or task.weights, split=args.split
         )
     ctx = make_context(
-        task, limit=args.limit, frames=args.frames, start=_starts(args.start), preset=args.preset, keyint=args.keyint,
-        cache_dir=cache_dir, progress=not args.no_progress, gop=args.gop, options=x265_options(args.x265),
+        task, limit=args.limit, frames=args.frames, start=request.starts, preset=args.preset, keyint=args.keyint,
+        cache_dir=cache_dir, progress=not args.no_progress, gop=args.gop, options=request.options,
         workers=args.workers,
     )  # fmt: skip
-    methods = build_methods(args, task.video)
+    methods = build_methods(args, task.video, request)
     points = run_methods(ctx, methods, workers=args.workers, ray=args.ray)
     reference = PooledScores(name, reference_scores(ctx, "reference", args.workers))
     ref = reference.metric()
@@ -304,7 +335,7 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
         baseline=args.baseline,
     )  # fmt: skip
     seconds = time.perf_counter() - start
-    description = describe(args, task, ctx, methods, seconds, argv)
+    description = describe(args, task, ctx, methods, seconds, argv, request.starts)
     out = Path(args.output) / name
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "bdrate.json", f"bdrate-{name}", description, results)
@@ -387,9 +418,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise InvalidInputError(f"unknown task {n!r}; choose from {', '.join(ALL_TASKS)} or all")
         if args.workers < 1:
             raise InvalidInputError(f"--workers must be at least 1, got {args.workers}")
-        _starts(args.start)
-        x265_options(args.x265)
-        methods = build_methods(args, False)  # validate before any heavy work
+        request = Request.of(args)  # everything checked (and every policy loaded) before any heavy work
+        methods = build_methods(args, False, request)
         policies = [m.name for m in methods if m.family == "policy"]
         if args.baseline is not None and args.baseline not in policies:
             raise InvalidInputError(
@@ -398,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         with session(args.ray) if args.ray else contextlib.nullcontext():
             for n in names:
-                run_task(n, args, argv)
+                run_task(n, args, argv, request)
         root = Path(args.output)
         table = summary(root, "python benchmarks/bdrate.py --task all")
         from semrl.files import atomic_write
@@ -414,4 +444,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["build_methods", "main", "parser", "run_task"]
+__all__ = ["Request", "build_methods", "main", "parser", "run_task"]

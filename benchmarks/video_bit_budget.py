@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.agent.resolve import resolve_policy
+from semrl.agent.resolve import resolve_named_policy
 from semrl.bench.encoding import encode_item
 from semrl.bench.items import TASKS, Item, default_videos
 from semrl.bench.runner import Context, Method, coding, make_context, map_forked
@@ -173,10 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         task = replace(TASKS["video"], data=args.data) if args.data else TASKS["video"]
         methods = [Method("uniform", "A1", tuple(qps))]
         for spec in args.policy:
-            name, sep, target = spec.partition("=")
-            if not sep or not name or not target or name == "uniform":
+            name, policy = resolve_named_policy(spec)
+            if name == "uniform":
                 raise InvalidInputError(f"--policy takes NAME=SPEC with a name other than uniform, got {spec!r}")
-            methods.append(Method(name, "policy", tuple(qps), policy=resolve_policy(target, device="cpu")))
+            methods.append(Method(name, "policy", tuple(qps), policy=policy))
         ctx = make_context(
             task, frames=args.frames, cache_dir=args.cache_dir, progress=False, gop=args.gop, keyint=args.keyint
         )

@@ -244,7 +244,7 @@ def test_no_cache_removes_its_temporary_cache_even_on_failure(tmp_path: Path, mo
     tool = _tool()
     used: list[Path] = []
 
-    def fails(name: str, args: Any, argv: list[str], cache_dir: Path) -> Path:
+    def fails(name: str, args: Any, argv: list[str], cache_dir: Path, request: Any) -> Path:
         used.append(cache_dir)
         (cache_dir / "enc").mkdir()
         raise InvalidInputError("no items")
@@ -253,6 +253,38 @@ def test_no_cache_removes_its_temporary_cache_even_on_failure(tmp_path: Path, mo
     monkeypatch.setattr(tool.tempfile, "tempdir", str(tmp_path))
     assert tool.main(["--task", "detection", "--no-cache", "--output", str(tmp_path / "out")]) == 2
     assert len(used) == 1 and used[0].parent == tmp_path and not used[0].exists()
+
+
+def test_each_policy_is_resolved_once_for_every_task_of_a_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tool = _tool()
+    resolved: list[str] = []
+    requests: list[Any] = []
+
+    def resolve(spec: str, **kwargs: Any) -> tuple[str, Any]:
+        resolved.append(spec)
+        return spec.partition("=")[0], RoiPolicy(4)
+
+    def runs(name: str, args: Any, argv: list[str], cache_dir: Path, request: Any) -> Path:
+        requests.append(request)
+        return tmp_path
+
+    monkeypatch.setattr(tool, "resolve_named_policy", resolve)
+    monkeypatch.setattr(tool, "_run_task", runs)
+    monkeypatch.setattr(tool, "summary", lambda *a: "")
+    argv = ["--task", "detection,segmentation", "--start", "3", "--policy", "p=roi", "--output", str(tmp_path)]
+    assert tool.main(argv) == 0
+    assert resolved == ["p=roi"] and len(requests) == 2 and requests[0] is requests[1]
+    assert requests[0].starts == [3] and [n for n, _ in requests[0].policies] == ["p"]
+
+
+def test_a_named_policy_option_needs_its_name_where_the_tool_asks_for_one() -> None:
+    from semrl.agent import resolve_named_policy
+
+    assert resolve_named_policy("r=roi")[0] == "r"
+    assert resolve_named_policy("roi", unnamed="policy")[0] == "policy:roi"
+    for spec in ("roi", "=roi", "r="):
+        with pytest.raises(InvalidInputError, match="NAME=SPEC"):
+            resolve_named_policy(spec)
 
 
 def test_roi_anchor_at_both_block_sizes() -> None:

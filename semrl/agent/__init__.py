@@ -6,6 +6,6 @@
 ``module:function``) into a policy.
 """
 
-from semrl.agent.resolve import CHECKPOINT_LOADERS, resolve_policy
+from semrl.agent.resolve import CHECKPOINT_LOADERS, resolve_named_policy, resolve_policy
 
-__all__ = ["CHECKPOINT_LOADERS", "resolve_policy"]
+__all__ = ["CHECKPOINT_LOADERS", "resolve_named_policy", "resolve_policy"]

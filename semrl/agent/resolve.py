@@ -99,6 +99,26 @@ def resolve_policy(spec: str, *, task: str | None = None, device: str | None = N
     return policy
 
 
+def resolve_named_policy(spec: str, *, unnamed: str | None = None, device: str | None = "cpu") -> tuple[str, Policy]:
+    """A benchmark's ``NAME=SPEC`` option: the name it reports the policy under, and the policy.
+
+    Args:
+        spec: ``NAME=SPEC`` (SPEC as :func:`resolve_policy` takes it), or a bare SPEC when
+            ``unnamed`` is given.
+        unnamed: Prefix of the name a bare SPEC gets (``unnamed:SPEC``); None requires a name.
+        device: Torch device of a checkpoint's net.
+
+    Raises:
+        InvalidInputError: No name where one is required, or an empty SPEC.
+    """
+    name, sep, target = spec.partition("=")
+    if not sep and unnamed is not None:
+        name, target = f"{unnamed}:{spec}", spec
+    if not name or not target:
+        raise InvalidInputError(f"a policy option takes NAME=SPEC (e.g. semrl=detection), got {spec!r}")
+    return name, resolve_policy(target, device=device)
+
+
 def _check_task(spec: str, policy: Policy, task: str | None) -> None:
     served = policy_task(policy)
     if task is not None and served is not None and served != task:
