@@ -24,13 +24,15 @@ Usage::
         --episodes 1500 --seed 0
 
 ``OUT_DIR`` receives ``ckpt.zip`` (the fine-tuned net), ``ckpt.json`` (the base policy's config,
-which the net still fits) and ``episodes.csv`` (each episode's picture, base QP, live and fast
-return).
+which the net still fits, with the fine-tuning recorded: its steps added to ``timesteps``, and
+under ``data`` its base checkpoint, pictures and settings) and ``episodes.csv`` (each episode's
+picture, base QP, live and fast return).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -81,6 +83,7 @@ def finetune(args: argparse.Namespace) -> Path:
     actions: list[int] = []
     rewards: list[float] = []
     episodes: list[tuple[int, int, float, float]] = []
+    steps = 0
     start = time.perf_counter()
     for episode in range(args.episodes):
         obs, _ = env.reset(seed=int(rng.integers(1 << 30)))
@@ -97,6 +100,7 @@ def finetune(args: argparse.Namespace) -> Path:
             episode_actions.append(action)
             obs, _, done, _, info = env.step(action)
         live = np.asarray(info["live_ctu_rewards"], np.float32)
+        steps += len(episode_actions)
         if args.credit == "spread":
             credited = list(zip(episode_obs, episode_actions, live.tolist(), strict=True))
         else:
@@ -128,10 +132,30 @@ def finetune(args: argparse.Namespace) -> Path:
     checkpoint = out / "ckpt.zip"
     with atomic_output(checkpoint, suffix=".zip") as temporary:  # SB3 adds ".zip" to a path without it
         model.save(temporary)
-    atomic_write(config_path(checkpoint), config_path(base).read_text())
+    atomic_write(config_path(checkpoint), finetuned_config(config, args, len(pictures), steps).to_json())
     lines = ["picture,base_qp,live_return,fast_return"] + [",".join(map(str, e)) for e in episodes]
     atomic_write(out / "episodes.csv", "\n".join(lines) + "\n")
     return checkpoint
+
+
+def finetuned_config(config: PolicyConfig, args: argparse.Namespace, pictures: int, steps: int) -> PolicyConfig:
+    """The base policy's config with the fine-tuning recorded (what ``ckpt.json`` says of the new net).
+
+    Args:
+        config: The base policy's config.
+        args: The fine-tuning's command line.
+        pictures: Pictures it fine-tuned on.
+        steps: Environment steps (CTU decisions) it took.
+    """
+    record = {
+        "base": str(args.base), "source": args.data or DEFAULT_DATA[args.task], "split": "train",
+        "pictures": pictures, "episodes": args.episodes, "steps": steps, "credit": args.credit,
+        "credited": args.credited, "epsilon": args.epsilon, "learning_rate": args.learning_rate,
+        "gradient_steps": args.gradient_steps, "batch_size": args.batch_size, "seed": args.seed,
+    }  # fmt: skip
+    return dataclasses.replace(
+        config, timesteps=config.timesteps + steps, data={**config.data, "live_finetune": record}
+    )
 
 
 def _marginal_credit(

@@ -293,3 +293,23 @@ def test_marginal_credit_charges_each_ctu_its_own_effect(fake_set) -> None:  # t
         back = info["offsets"].copy()
         back.reshape(-1)[i] = 0
         assert reward == pytest.approx(total - float(env.live_rewards(back)[0].sum()))
+
+
+def test_a_live_fine_tuned_policy_records_its_fine_tuning_in_its_config() -> None:
+    import argparse
+
+    from benchmark_scripts import load_benchmark
+
+    from semrl.agent.config import PolicyConfig
+
+    live_finetune = load_benchmark("live_finetune")
+    base = PolicyConfig.read(Path(__file__).parents[1] / "semrl/policies/classification.json")
+    args = argparse.Namespace(
+        base="base/ckpt.zip", data=None, task="classification", episodes=3, credit="spread", credited=8,
+        epsilon=0.1, learning_rate=1e-4, gradient_steps=8, batch_size=128, seed=0,
+    )  # fmt: skip
+    tuned = PolicyConfig.from_json(live_finetune.finetuned_config(base, args, 20, 36).to_json())  # it still loads
+    assert tuned.timesteps == base.timesteps + 36
+    record = tuned.data.pop("live_finetune")
+    assert (record["base"], record["pictures"], record["episodes"], record["steps"]) == ("base/ckpt.zip", 20, 3, 36)
+    assert tuned.data == base.data and tuned.train == base.train and tuned.env == base.env
