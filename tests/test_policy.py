@@ -110,7 +110,7 @@ def test_encode_takes_block_offsets_and_carries_state_across_a_clip(tmp_path: Pa
     assert 30.0 < report.rows[0].mean_qp < 34.0  # the first block row at 26, the rest at 34
 
 
-def test_a_policy_sees_the_class_of_each_box_and_a_class_per_box_is_required() -> None:
+def test_a_policy_sees_the_class_of_each_box_and_classes_that_do_not_match_the_boxes_are_refused() -> None:
     from types import SimpleNamespace
 
     from semrl.bench.runner import _offsets

@@ -62,7 +62,7 @@ class PolicyInput:
         gop: Where the frame sits in the coding structure (:meth:`semrl.codec.EncoderConfig.layout`):
             its IDR interval and, under random access, its B-frame layer. The default is low
             delay with an IDR frame every 250 frames.
-        cls: int64 (N,) the classes of ``boxes``, in the same order (empty with them).
+        cls: int64 (N,) the classes of ``boxes``, in the same order; empty when not given.
     """
 
     frame: NDArray[np.uint8]
