@@ -422,6 +422,7 @@ def _run(
                 boxes=np.zeros((0, 4), np.float32) if regions is None else regions.boxes, frame_index=index,
                 state=clip_state, luma=None if picture is None else picture.luma(), gop=gop,
                 cls=np.zeros(0, np.int64) if regions is None else regions.cls,
+                conf=np.zeros(0, np.float32) if regions is None else regions.conf,
             )  # fmt: skip
             result = apply_offsets(policy, inputs)
             watch.seconds["policy"] += time.perf_counter() - start

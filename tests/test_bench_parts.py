@@ -97,10 +97,12 @@ def test_analysis_round_trips_through_the_cache_arrays() -> None:
     regions = [np.zeros((5, 7), bool), np.ones((5, 7), bool)]
     regions[0][1:3, 2:6] = True
     a = Analysis(regions, [np.zeros((0, 4), np.float32), np.array([[1, 2, 3, 4]], np.float32)],
-                 [np.zeros(0, np.int64), np.array([7], np.int64)])  # fmt: skip
+                 [np.zeros(0, np.int64), np.array([7], np.int64)],
+                 [np.zeros(0, np.float32), np.array([0.625], np.float32)])  # fmt: skip
     b = unpack_analysis(pack_analysis(a, (5, 7)))
     assert all(np.array_equal(x, y) for x, y in zip(a.regions, b.regions, strict=True))
     assert [len(x) for x in b.boxes] == [0, 1] and b.boxes[1].tolist() == [[1, 2, 3, 4]] and b.cls[1][0] == 7
+    assert [len(x) for x in b.conf] == [0, 1] and b.conf[1][0] == np.float32(0.625)
 
 
 def test_encode_stats_need_their_stream(tmp_path: Path) -> None:
@@ -212,7 +214,7 @@ def test_the_task_net_scores_at_fixed_threads_whatever_the_caller_runs_at() -> N
     before = torch.get_num_threads()
     torch.set_num_threads(NET_THREADS + 1)
     try:
-        scores = net.score(item, item.source, Analysis([], [], []))
+        scores = net.score(item, item.source, Analysis([], [], [], []))
         assert torch.get_num_threads() == NET_THREADS + 1  # the caller's count is given back
     finally:
         torch.set_num_threads(before)
@@ -234,7 +236,9 @@ class _FakeTaskNet:
         k = int(item.name)
         region = np.zeros(item.shape, bool)
         region[:k, :k] = True
-        analysis = Analysis([region], [np.full((1, 4), k, np.float32)], [np.array([k], np.int64)])
+        analysis = Analysis(
+            [region], [np.full((1, 4), k, np.float32)], [np.array([k], np.int64)], [np.ones(1, np.float32)]
+        )
         return analysis, _scores([PREDS[(k + 1) % 3]], [GTS[(k + 1) % 3]])
 
     def score_all(

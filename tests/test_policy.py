@@ -110,7 +110,7 @@ def test_encode_takes_block_offsets_and_carries_state_across_a_clip(tmp_path: Pa
     assert 30.0 < report.rows[0].mean_qp < 34.0  # the first block row at 26, the rest at 34
 
 
-def test_a_policy_sees_the_class_of_each_box_and_classes_that_do_not_match_the_boxes_are_refused() -> None:
+def test_a_policy_sees_the_class_and_confidence_of_each_box_and_ones_that_do_not_match_are_refused() -> None:
     from types import SimpleNamespace
 
     from semrl.bench.runner import _offsets
@@ -120,17 +120,21 @@ def test_a_policy_sees_the_class_of_each_box_and_classes_that_do_not_match_the_b
     boxes = np.array([[0, 0, 10, 10], [20, 20, 40, 40]], np.float32)
     with pytest.raises(InvalidInputError, match="1 classes for 2 boxes"):
         _inputs(boxes=boxes, cls=np.array([3], np.int64))
-    assert _inputs(boxes=boxes).cls.shape == (0,)  # classes are optional
+    with pytest.raises(InvalidInputError, match="3 confidences for 2 boxes"):
+        _inputs(boxes=boxes, conf=np.ones(3, np.float32))
+    assert _inputs(boxes=boxes).cls.shape == _inputs(boxes=boxes).conf.shape == (0,)  # both are optional
 
     frames = [Yuv420.from_rgb(np.zeros((136, 200, 3), np.uint8)) for _ in range(2)]
     region = np.zeros((136, 200), bool)
-    analysis = Analysis([region, region], [boxes, boxes[:1]], [np.array([0, 67], np.int64), np.array([2], np.int64)])
-    seen: list[list[int]] = []
+    cls = [np.array([0, 67], np.int64), np.array([2], np.int64)]
+    conf = [np.array([0.875, 0.25], np.float32), np.array([0.5], np.float32)]
+    analysis = Analysis([region, region], [boxes, boxes[:1]], cls, conf)
+    seen: list[tuple[list[int], list[float]]] = []
 
     def policy(inputs: PolicyInput) -> np.ndarray:
-        seen.append(inputs.cls.tolist())
+        seen.append((inputs.cls.tolist(), inputs.conf.tolist()))
         return np.zeros(inputs.ctu_shape, np.int32)
 
     method = SimpleNamespace(policy=policy, crf=False)
     _offsets(method, SimpleNamespace(yuv=frames), analysis, 32, EncoderConfig(width=200, height=136))  # type: ignore[arg-type]
-    assert seen == [[0, 67], [2]]
+    assert seen == [([0, 67], [0.875, 0.25]), ([2], [0.5])]

@@ -39,7 +39,10 @@ def _analysis(clip: list[Yuv420], region: slice) -> Analysis:
         r = np.zeros((h, w), bool)
         r[:, region] = True
         regions.append(r)
-    return Analysis(regions, [np.zeros((0, 4), np.float32)] * len(clip), [np.zeros(0, np.int64)] * len(clip))
+    n = len(clip)
+    return Analysis(
+        regions, [np.zeros((0, 4), np.float32)] * n, [np.zeros(0, np.int64)] * n, [np.zeros(0, np.float32)] * n
+    )
 
 
 def _context(item: Item, analysis: Analysis, tmp_path: Path) -> Context:

@@ -378,7 +378,7 @@ def test_trained_video_policy_loads_and_matches_the_env(segments: list, tmp_path
     from semrl.codec import EncoderConfig
 
     steadiness = load_benchmark("video_steadiness")
-    analysis = Analysis([region] * 6, [boxes] * 6, [np.zeros(1, np.int64)] * 6)
+    analysis = Analysis([region] * 6, [boxes] * 6, [np.zeros(1, np.int64)] * 6, [np.ones(1, np.float32)] * 6)
     held = steadiness.boosts(policy, [Yuv420.from_rgb(f) for f in frames], analysis, 37, EncoderConfig(W, H, qp=37))
     assert len(held) == 6 and held[0] == held[1] == held[2] and held[3] == held[4] == held[5]
     policy.settings = SETTINGS

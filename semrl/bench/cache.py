@@ -22,6 +22,9 @@ from semrl.files import atomic_output, atomic_write
 BENCH_VERSION = 1
 """Bumped when what a cache entry holds changes meaning."""
 
+ANALYSIS_FORMAT = 2
+"""Bumped when an analysis entry holds more (2: the objects' confidences); only analysis keys name it."""
+
 
 class Cache:
     """Files under ``root``: ``enc/<key>.hevc|.json``, ``eval/<key>.npz``, ``analysis/<key>.npz``."""
@@ -123,4 +126,4 @@ def eval_key(item: Item, enc_key: str, task: str, net_fingerprint: str) -> str:
 
 def analysis_key(item: Item, task: str, net_fingerprint: str) -> str:
     """Cache key of the task net's analysis of an item's original frames."""
-    return sha256_hex(json.dumps([BENCH_VERSION, "analysis", task, net_fingerprint, item.digest]))
+    return sha256_hex(json.dumps([BENCH_VERSION, "analysis", ANALYSIS_FORMAT, task, net_fingerprint, item.digest]))

@@ -180,6 +180,7 @@ def _offsets(
             luma=frame.luma(),
             gop=gop,
             cls=analysis.cls[i],
+            conf=analysis.conf[i],
         )
         offsets.append(apply_offsets(method.policy, inputs, int(point) if method.crf else config.qp))
     return offsets if any(o.any() for o in offsets) else None

@@ -154,20 +154,23 @@ class Analysis:
         regions: Per frame, bool (H, W) relevant pixels (objects >= 0.25 or Grad-CAM >= 0.5).
         boxes: Per frame, (N, 4) boxes of objects with confidence >= 0.25.
         cls: Per frame, (N,) their classes.
+        conf: Per frame, (N,) their confidences.
     """
 
     regions: list[NDArray[np.bool_]]
     boxes: list[NDArray[np.float32]]
     cls: list[NDArray[np.int64]]
+    conf: list[NDArray[np.float32]]
 
 
 def pack_analysis(a: Analysis, shape: tuple[int, int]) -> dict[str, NDArray[Any]]:
-    """Arrays for the cache (regions bit-packed, boxes and classes with per-frame counts)."""
+    """Arrays for the cache (regions bit-packed, boxes, classes and confidences with per-frame counts)."""
     h, w = shape
     return {
         "regions": np.packbits(np.stack(a.regions).reshape(len(a.regions), -1), axis=1),
         "boxes": np.concatenate(a.boxes) if a.boxes else np.zeros((0, 4), np.float32),
         "cls": np.concatenate(a.cls) if a.cls else np.zeros(0, np.int64),
+        "conf": np.concatenate(a.conf) if a.conf else np.zeros(0, np.float32),
         "n": np.array([len(b) for b in a.boxes], np.int64),
         "shape": np.array([h, w], np.int64),
     }
@@ -180,7 +183,8 @@ def unpack_analysis(z: dict[str, NDArray[Any]]) -> Analysis:
     bounds = np.concatenate([[0], np.cumsum(z["n"])])
     boxes = [z["boxes"][a:b].astype(np.float32) for a, b in itertools.pairwise(bounds)]
     cls = [z["cls"][a:b].astype(np.int64) for a, b in itertools.pairwise(bounds)]
-    return Analysis(regions, boxes, cls)
+    conf = [z["conf"][a:b].astype(np.float32) for a, b in itertools.pairwise(bounds)]
+    return Analysis(regions, boxes, cls, conf)
 
 
 class TaskNet:
@@ -235,7 +239,9 @@ class TaskNet:
                 found = [object_regions(p) for p in preds]
             else:
                 found = task_regions(self.net, item.source, color="rgb", chunk=EVAL_CHUNK, settings=settings)
-        analysis = Analysis([f.region for f in found], [f.boxes for f in found], [f.cls for f in found])
+        analysis = Analysis(
+            [f.region for f in found], [f.boxes for f in found], [f.cls for f in found], [f.conf for f in found]
+        )
         return analysis, [self._match(item, i, p, analysis) for i, p in enumerate(preds)] if detector else None
 
     @staticmethod

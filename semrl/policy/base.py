@@ -63,6 +63,8 @@ class PolicyInput:
             its IDR interval and, under random access, its B-frame layer. The default is low
             delay with an IDR frame every 250 frames.
         cls: int64 (N,) the classes of ``boxes``, in the same order; empty when not given.
+        conf: float32 (N,) the task net's confidences in ``boxes``, in the same order; empty when
+            not given.
     """
 
     frame: NDArray[np.uint8]
@@ -75,10 +77,12 @@ class PolicyInput:
     luma: NDArray[np.float32] | None = None
     gop: GopLayout = field(default_factory=GopLayout)
     cls: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    conf: NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
 
     def __post_init__(self) -> None:
-        if len(self.cls) and len(self.cls) != len(self.boxes):
-            raise InvalidInputError(f"{len(self.cls)} classes for {len(self.boxes)} boxes; give one class per box")
+        for name, values in (("classes", self.cls), ("confidences", self.conf)):
+            if len(values) and len(values) != len(self.boxes):
+                raise InvalidInputError(f"{len(values)} {name} for {len(self.boxes)} boxes; give one per box")
 
     @property
     def block_shape(self) -> tuple[int, int]:

@@ -32,11 +32,13 @@ class TaskRegions:
         region: bool (H, W), the pixels the task net marks as relevant.
         boxes: float32 (N, 4) xyxy boxes of the objects (empty for classification).
         cls: int64 (N,) their classes.
+        conf: float32 (N,) their confidences.
     """
 
     region: NDArray[np.bool_]
     boxes: NDArray[np.float32]
     cls: NDArray[np.int64]
+    conf: NDArray[np.float32]
 
 
 def box_region(boxes: NDArray[np.floating], shape: tuple[int, int]) -> NDArray[np.bool_]:
@@ -77,14 +79,14 @@ def task_regions(
 
         extractor = YoloMapExtractor(MapConfig(task="classification"), net=net)
         maps = extractor.extract(list(frames), color=color)
-        empty_boxes, empty_cls = np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
+        no_objects = np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32)
         out = []
         for m in maps:
             cam = np.asarray(m.values >= GRADCAM_THRESHOLD)
             probs = None if m.output is None else m.output.probs
             if wanted is not None and probs is not None and int(np.argmax(probs)) not in wanted:
                 cam = np.zeros_like(cam)
-            out.append(TaskRegions(cam, empty_boxes, empty_cls))
+            out.append(TaskRegions(cam, *no_objects))
         return out
     settings = settings or InferenceSettings(imgsz=imgsz, conf=REGION_CONF, multi_label=False, batch=chunk)
     regions = []
@@ -110,4 +112,6 @@ def object_regions(found: Detections, classes: Collection[int] | None = None) ->
             region = np.asarray(found.masks.any(axis=0), dtype=bool)
     else:
         region = box_region(found.boxes, found.shape)
-    return TaskRegions(region, found.boxes.astype(np.float32), found.cls.astype(np.int64))
+    return TaskRegions(
+        region, found.boxes.astype(np.float32), found.cls.astype(np.int64), found.conf.astype(np.float32)
+    )

@@ -17,7 +17,7 @@ Round 2, after round 1 lost the class mean (some rare classes' objects are large
   so far, this one included, as in ``../video-rare-class``) keeps -4 like a small one.
 
 Run with ``benchmarks/`` on ``sys.path`` (``--policy
-c8r4_large0=benchmarks/results/video-large-objects/size_candidates.py:c8r4_large0``).
+c8r4_large0=benchmarks/results/video-large-objects/large_candidates.py:c8r4_large0``).
 """
 
 from __future__ import annotations
