@@ -173,7 +173,8 @@ class Request:
     Attributes:
         starts: ``--start``: the first frame (or image) of each window.
         options: ``--x265``: options x265's own parser accepted.
-        policies: ``--policy``: (name, policy), each resolved once (a checkpoint is loaded once).
+        policies: ``--policy``: (name, policy), each resolved once (a checkpoint is loaded once);
+            none unless ``--methods`` names ``policy``.
         aq_policies: ``--aq-policy``: the same, for policies on top of x265's CRF and AQ.
     """
 
@@ -189,11 +190,12 @@ class Request:
         Raises:
             SemrlError: A malformed option, or a policy that cannot be resolved.
         """
+        wanted = "policy" in args.methods.split(",")
         return cls(
             _starts(args.start),
             x265_options(args.x265),
-            tuple(resolve_named_policy(spec, unnamed="policy") for spec in args.policy or []),
-            tuple(resolve_named_policy(spec, unnamed="policy-aq") for spec in args.aq_policy or []),
+            tuple(resolve_named_policy(spec, unnamed="policy") for spec in (args.policy or []) if wanted),
+            tuple(resolve_named_policy(spec, unnamed="policy-aq") for spec in (args.aq_policy or []) if wanted),
         )
 
 

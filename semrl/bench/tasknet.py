@@ -308,7 +308,7 @@ class TaskNet:
 
         name = self.task.name
         if name == "video":
-            # The analysis kept the objects >= REGION_CONF (= PSEUDO_GT_CONF) but not their confidences.
+            # The pseudo ground truth: the analysis's objects (>= REGION_CONF = PSEUDO_GT_CONF) as labels, confidence 1.
             n = len(analysis.boxes[i])
             reference = Detections(analysis.boxes[i], np.ones(n, np.float32), analysis.cls[i], item.shape)
             target = pseudo_target(reference)
