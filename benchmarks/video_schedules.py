@@ -47,6 +47,8 @@ from numpy.typing import NDArray
 
 from envs.video import cascade_offset
 from semrl.policy import PolicyInput, RoiPolicy
+from semrl.policy.roi import roi_blocks
+from semrl.semantics.regions import box_region
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,27 @@ class RoiCascade:
 
 
 cascade8_roi4 = RoiCascade(cascade8, RoiPolicy(4))
+
+
+def split_object_roi(
+    inputs: PolicyInput, fine: NDArray[np.bool_], other: int, delta: int, dilation: int
+) -> NDArray[np.int32]:
+    """ROI's CTU offsets with the objects split in two (before the frame's offset): the scratch candidates' coding.
+
+    The CTUs the ``fine`` objects' boxes (grown by ``dilation`` pixels) touch get ``-delta`` as in
+    ROI, the other CTUs the region touches ``other``, the rest ``+delta``.
+
+    Args:
+        inputs: The frame's input (its region and boxes).
+        fine: (N,) which of ``inputs.boxes`` keep ROI's ``-delta``.
+        other: Offset of the CTUs only the other objects touch.
+        delta: ROI's offset magnitude.
+        dilation: Pixels the region and the boxes are grown by.
+    """
+    shape = inputs.frame.shape[:2] if inputs.region is None else inputs.region.shape
+    touched = roi_blocks(inputs.region, inputs.ctu_shape, dilation)
+    kept = roi_blocks(box_region(inputs.boxes.reshape(-1, 4)[fine], shape), inputs.ctu_shape, dilation)
+    return np.where(kept, -delta, np.where(touched, other, delta)).astype(np.int32)
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from video_schedules import Cascade, cascade8
+from video_schedules import Cascade, cascade8, split_object_roi
 
 from semrl.policy import PolicyInput
-from semrl.policy.roi import roi_blocks
-from semrl.semantics.regions import box_region
 
 
 @dataclass(frozen=True)
@@ -64,10 +62,7 @@ class ConfidenceRoiCascade:
         """Unsure objects' CTUs -delta, sure-only CTUs ``sure_offset``, the rest +delta, plus the frame's offset."""
         boxes = inputs.boxes.reshape(-1, 4)
         unsure = inputs.conf < self.sure if len(inputs.conf) else np.ones(len(boxes), bool)
-        shape = inputs.frame.shape[:2] if inputs.region is None else inputs.region.shape
-        touched = roi_blocks(inputs.region, inputs.ctu_shape, self.dilation)
-        fine = roi_blocks(box_region(boxes[unsure], shape), inputs.ctu_shape, self.dilation)
-        offsets = np.where(fine, -self.delta, np.where(touched, self.sure_offset, self.delta))
+        offsets = split_object_roi(inputs, unsure, self.sure_offset, self.delta, self.dilation)
         return (offsets + self.cascade.offset(inputs)).astype(np.int32)
 
 

@@ -31,11 +31,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from video_schedules import Cascade, cascade8
+from video_schedules import Cascade, cascade8, split_object_roi
 
 from semrl.policy import PolicyInput
-from semrl.policy.roi import roi_blocks
-from semrl.semantics.regions import box_region
 
 LARGE_AREA = 96 * 96
 """Box area in pixels from which an object is large (COCO's definition)."""
@@ -81,10 +79,7 @@ class SizeAwareRoiCascade:
             counts.update(int(c) for c in inputs.cls)
             total = sum(counts.values())
             fine |= np.array([counts[int(c)] < self.rare_share * total for c in inputs.cls], bool)
-        shape = inputs.frame.shape[:2] if inputs.region is None else inputs.region.shape
-        touched = roi_blocks(inputs.region, inputs.ctu_shape, self.dilation)
-        small = roi_blocks(box_region(boxes[fine], shape), inputs.ctu_shape, self.dilation)
-        offsets = np.where(small, -self.delta, np.where(touched, self.large, self.delta))
+        offsets = split_object_roi(inputs, fine, self.large, self.delta, self.dilation)
         return (offsets + self.cascade.offset(inputs)).astype(np.int32)
 
 

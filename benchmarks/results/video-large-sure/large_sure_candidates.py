@@ -27,11 +27,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from video_schedules import Cascade, cascade8
+from video_schedules import Cascade, cascade8, split_object_roi
 
 from semrl.policy import PolicyInput
-from semrl.policy.roi import roi_blocks
-from semrl.semantics.regions import box_region
 
 LARGE_SIDE = 96
 """Square root of the box area in pixels from which an object is large (COCO's definition)."""
@@ -70,10 +68,7 @@ class LargeSureRoiCascade:
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         sure = inputs.conf >= self.sure if len(inputs.conf) else np.zeros(len(boxes), bool)
         fine = ~((area >= LARGE_SIDE**2) & sure)
-        shape = inputs.frame.shape[:2] if inputs.region is None else inputs.region.shape
-        touched = roi_blocks(inputs.region, inputs.ctu_shape, self.dilation)
-        small = roi_blocks(box_region(boxes[fine], shape), inputs.ctu_shape, self.dilation)
-        offsets = np.where(small, -self.delta, np.where(touched, self.coarse, self.delta))
+        offsets = split_object_roi(inputs, fine, self.coarse, self.delta, self.dilation)
         return (offsets + self.cascade.offset(inputs)).astype(np.int32)
 
 
