@@ -67,6 +67,7 @@ from semrl.bench.tasknet import PooledScores, label_metric, task_metric
 from semrl.cluster import add_ray_option, session
 from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN
 from semrl.errors import InvalidInputError, SemrlError
+from semrl.fidelity.detection import PSEUDO_GT_CONF
 from semrl.policy import Policy, RoiPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -315,6 +316,13 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
         task = dataclasses.replace(
             task, data=args.data or task.data, weights=args.weights or task.weights, split=args.split
         )
+    if args.sure_conf is not None:
+        if not task.video:
+            raise InvalidInputError(f"--sure-conf is for video's pseudo ground truth; {name} has labels")
+        if not PSEUDO_GT_CONF < args.sure_conf <= 1:
+            raise InvalidInputError(f"--sure-conf {args.sure_conf:g}: give a confidence in ({PSEUDO_GT_CONF:g}, 1]")
+        metric = f"mAP50-95 (box, pseudo GT of the finds >= {args.sure_conf:g}, less sure ones don't care, COCO AP)"
+        task = dataclasses.replace(task, sure_conf=args.sure_conf, metric=metric)
     ctx = make_context(
         task, limit=args.limit, frames=args.frames, start=request.starts, preset=args.preset, keyint=args.keyint,
         cache_dir=cache_dir, progress=not args.no_progress, gop=args.gop, options=request.options,
@@ -389,6 +397,13 @@ def parser() -> argparse.ArgumentParser:
         "those a policy trained on with `semrl train --limit N` (default 0)",
     )
     p.add_argument("--gop", choices=("ldp", "ra"), default="ldp", help="video: low-delay P or random access")
+    p.add_argument(
+        "--sure-conf",
+        type=float,
+        metavar="C",
+        help="video: pseudo ground truth only the original's finds at confidence C or more; detections of its "
+        f"less sure finds (IoU 0.5) are don't care (default: every find >= {PSEUDO_GT_CONF:g} is ground truth)",
+    )
     p.add_argument("--segment", type=int, default=30, help="video: frames per bootstrap segment")
     p.add_argument("--preset", default="medium")
     p.add_argument(

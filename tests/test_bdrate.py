@@ -199,6 +199,9 @@ def test_tool_rejects_bad_arguments(tmp_path: Path) -> None:
     assert tool.main(["--task", "detection", "--baseline", "shipped", "--output", str(tmp_path)]) == 2
     for option in ("no-such-option=1", "qp=30", "psy-rd", "psy-rd=fast"):
         assert tool.main(["--task", "detection", "--x265", option, "--output", str(tmp_path)]) == 2
+    assert tool.main(["--task", "detection", "--sure-conf", "0.5", "--output", str(tmp_path)]) == 2  # labels
+    for conf in ("0.25", "0.1", "1.5"):
+        assert tool.main(["--task", "video", "--sure-conf", conf, "--output", str(tmp_path)]) == 2
     assert not any(tmp_path.iterdir())
 
 

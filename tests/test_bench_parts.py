@@ -56,6 +56,38 @@ def _item(h: int = 64, w: int = 96) -> Item:
     return Item("a.png", "d" * 64, [rgb], [Yuv420.from_rgb(pad_even(rgb))], (h, w), label_digest="L")
 
 
+def test_video_scores_against_the_sure_finds_only_when_asked_and_cache_apart() -> None:
+    import dataclasses
+
+    from semrl.bench.items import TASKS
+    from semrl.bench.tasknet import TaskNet
+    from semrl.fidelity.detection import average_precision
+
+    video = TASKS["video"]
+    sure = dataclasses.replace(video, sure_conf=0.5)
+    assert (video.scoring, sure.scoring) == ("video", "video:sure=0.5")
+    item = _item()
+    assert eval_key(item, "k", video.scoring, "w") != eval_key(item, "k", sure.scoring, "w")
+    # The original: a sure person and an unsure one; decoded, the unsure one is found first.
+    sure_box, unsure_box = [5, 5, 30, 60], [50, 5, 90, 60]
+    analysis = Analysis([np.zeros((64, 96), bool)], [np.array([sure_box, unsure_box], np.float32)],
+                        [np.array([0, 0])], [np.array([0.9, 0.3], np.float32)])  # fmt: skip
+    decoded = Detections(np.array([unsure_box, sure_box], np.float32), np.array([0.95, 0.9], np.float32),
+                         np.array([0, 0]), (64, 96))  # fmt: skip
+    scores = {}
+    for spec in (video, sure):
+        net = TaskNet.__new__(TaskNet)
+        net.task, net._targets = spec, {}
+        scores[spec.scoring] = average_precision([net._match(item, 0, decoded, analysis)], "coco").map50_95
+    # Both persons are ground truth by default: both found, AP 1; with only the sure one, the
+    # other's detection is don't care (not a false positive ranked first, which would give 0.5).
+    assert scores == {"video": 1.0, "video:sure=0.5": 1.0}
+    net = TaskNet.__new__(TaskNet)
+    net.task, net._targets = sure, {}
+    matches = net._match(item, 0, decoded, analysis)
+    assert len(matches.target_cls) == 1 and len(matches.conf) == 1
+
+
 def test_task_metric_is_the_fidelity_metric_of_the_pooled_scores() -> None:
     scores = _scores(PREDS, GTS)
     full = mean_average_precision(PREDS, GTS)

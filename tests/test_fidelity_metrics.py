@@ -22,6 +22,7 @@ from semrl.fidelity.detection import (
     average_precision,
     coco_ap_per_class,
     correct_matrix,
+    dont_care_subset,
     match_frame,
     mean_average_precision,
     pseudo_ground_truth,
@@ -289,6 +290,31 @@ def test_pseudo_target_on_the_reference_scores_exactly_one() -> None:
     # A target that already is ground truth (confidence 1) is kept whole.
     again = pseudo_target(targets[0])
     assert np.array_equal(again.boxes, targets[0].boxes) and np.array_equal(again.cls, targets[0].cls)
+
+
+def test_detections_of_the_originals_unsure_finds_are_dont_care() -> None:
+    # The original: a sure person A and car B, an unsure person C (0.3) and an unsure "airplane" D (0.35).
+    a, b, c, d = [10, 10, 40, 60], [50, 50, 95, 90], [60, 5, 90, 40], [5, 70, 30, 95]
+    original = _dets([a, b, d, c, [0, 0, 5, 5]], [0.9, 0.8, 0.35, 0.3, 0.05], [0, 2, 4, 0, 0])
+    target = _dets([a, b], [1, 1], [0, 2])
+    unsure = _dets([d, c], [0.35, 0.3], [4, 0])
+    # Decoded: person C found first (0.95), then A; the car missed; the arrow taken for a "toilet"
+    # (class-agnostic: still D's don't care); a false person elsewhere, last.
+    decoded = _dets([c, a, d, [70, 60, 99, 99]], [0.95, 0.9, 0.6, 0.2], [0, 0, 61, 0])
+    kept = dont_care_subset(decoded, target, unsure)
+    assert kept.conf.tolist() == pytest.approx([0.9, 0.2]) and kept.cls.tolist() == [0, 0]
+    # Hand-computed COCO AP: person A found before the false person, car missed -> (1 + 0) / 2.
+    assert average_precision([match_frame(kept, target)], "coco").map50_95 == pytest.approx(0.5)
+    # Without the don't care, C ranks first as a false person: person AP 0.5 (precision 1/2 at
+    # recall 1), so the class mean is (0.5 + 0) / 2.
+    assert average_precision([match_frame(decoded, target)], "coco").map50_95 == pytest.approx(0.25)
+    # The original's own detections still score exactly 1 against its sure finds.
+    own = dont_care_subset(original, target, unsure)
+    assert average_precision([match_frame(own, target)], "coco").map50_95 == 1.0
+    # A detection on an unsure box that also matches a sure object of its class is kept.
+    near = _dets([[10, 10, 40, 58]], [0.7], [0])
+    assert len(dont_care_subset(near, target, _dets([a], [0.3], [2]))) == 1
+    assert len(dont_care_subset(near, target, _dets(np.zeros((0, 4)), [], []))) == 1
 
 
 def test_top1_from_classes() -> None:

@@ -117,7 +117,7 @@ def eval_key(item: Item, enc_key: str, task: str, net_fingerprint: str) -> str:
     Args:
         item: The picture or clip.
         enc_key: The encode's key, or ``reference`` / ``original`` for the uncoded frames.
-        task: The task's name.
+        task: What the scores depend on besides the net (:attr:`semrl.bench.items.TaskSpec.scoring`).
         net_fingerprint: The task net's weights and sha256.
     """
     return sha256_hex(json.dumps([BENCH_VERSION, enc_key, task, net_fingerprint, item.label_digest,

@@ -45,6 +45,10 @@ class TaskSpec:
         rate_unit: ``bpp`` or ``kbit/s``.
         split: Images: the dataset split (the key of its ``data.yaml``, or the classification
             dataset's folder); ``val`` for the headline figures, ``train`` to tune on.
+        sure_conf: Video: the pseudo ground truth is only the original's finds at this confidence
+            or more, and detections of its less sure finds are "don't care"
+            (:func:`semrl.fidelity.detection.dont_care_subset`); None: every find at
+            :data:`semrl.fidelity.detection.PSEUDO_GT_CONF` or more is ground truth.
     """
 
     name: str
@@ -53,11 +57,17 @@ class TaskSpec:
     metric: str
     rate_unit: str
     split: str = "val"
+    sure_conf: float | None = None
 
     @property
     def video(self) -> bool:
         """Whether the items are clips coded low-delay P."""
         return self.name == "video"
+
+    @property
+    def scoring(self) -> str:
+        """What a coding's scores depend on besides the net: the task, and any non-default pseudo ground truth."""
+        return self.name if self.sure_conf is None else f"{self.name}:sure={self.sure_conf:g}"
 
 
 def default_videos() -> str:

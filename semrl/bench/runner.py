@@ -214,7 +214,7 @@ def coding(ctx: Context, method: Method, point: float, item: Item, analysis: Ana
     )  # fmt: skip
     offsets = _offsets(method, item, analysis, point, config)
     key = encode_key(item, config, offsets, ctx.x265_key)
-    return Coding(config, offsets, key, eval_key(item, key, ctx.task.name, ctx.net.fingerprint),
+    return Coding(config, offsets, key, eval_key(item, key, ctx.task.scoring, ctx.net.fingerprint),
                   label_key(item, key, ctx.net.fingerprint))  # fmt: skip
 
 
@@ -308,7 +308,7 @@ def reference_scores(ctx: Context, which: str, workers: int = 1) -> list[FrameMa
         which: ``reference`` or ``original``.
         workers: Items scored at once (forked processes), those not cached.
     """
-    keys = [eval_key(item, which, ctx.task.name, ctx.net.fingerprint) for item in ctx.items]
+    keys = [eval_key(item, which, ctx.task.scoring, ctx.net.fingerprint) for item in ctx.items]
     found = _cached_per_item(ctx, "eval", keys, _uncoded_scores, workers, which)
     return [s for z in found for s in unpack_scores(z)]
 
@@ -334,7 +334,8 @@ def _analysed(ctx: Context, k: int) -> dict[str, NDArray[Any]]:
     item = ctx.items[k]
     analysis, original = ctx.net.analyse_all(item)
     if original is not None:  # the same net pass: reference_scores(ctx, "original") then reads it
-        ctx.cache.put_npz("eval", eval_key(item, "original", ctx.task.name, ctx.net.fingerprint), pack_scores(original))
+        key = eval_key(item, "original", ctx.task.scoring, ctx.net.fingerprint)
+        ctx.cache.put_npz("eval", key, pack_scores(original))
     return pack_analysis(analysis, item.shape)
 
 

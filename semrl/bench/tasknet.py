@@ -10,7 +10,8 @@ into mAP (:func:`semrl.fidelity.detection.average_precision`) or top-1
 
 Video has no labels: its ground truth is the net's own objects on the original frames (pseudo
 ground truth, :func:`semrl.fidelity.detection.pseudo_target`), scored with COCO's AP so that the
-uncoded frames score exactly 1.0.
+uncoded frames score exactly 1.0; with :attr:`semrl.bench.items.TaskSpec.sure_conf` only its sure
+objects, its less sure ones "don't care" (:func:`semrl.fidelity.detection.dont_care_subset`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,14 @@ from numpy.typing import NDArray
 from semrl.bench.items import Item, TaskSpec
 from semrl.errors import InvalidInputError
 from semrl.fidelity.classification import top1_of_classes
-from semrl.fidelity.detection import FrameMatches, PooledMatches, average_precision, match_frame, pseudo_target
+from semrl.fidelity.detection import (
+    FrameMatches,
+    PooledMatches,
+    average_precision,
+    dont_care_subset,
+    match_frame,
+    pseudo_target,
+)
 
 if TYPE_CHECKING:
     from semrl.semantics.yolo import Detections
@@ -308,10 +316,14 @@ class TaskNet:
 
         name = self.task.name
         if name == "video":
-            # The pseudo ground truth: the analysis's objects (>= REGION_CONF = PSEUDO_GT_CONF) as labels, confidence 1.
-            n = len(analysis.boxes[i])
-            reference = Detections(analysis.boxes[i], np.ones(n, np.float32), analysis.cls[i], item.shape)
-            target = pseudo_target(reference)
+            # The pseudo ground truth: the analysis's objects (>= REGION_CONF = PSEUDO_GT_CONF) as labels, confidence 1,
+            # or with TaskSpec.sure_conf only the sure ones, detections of the others don't care.
+            boxes, cls, conf = analysis.boxes[i], analysis.cls[i], analysis.conf[i]
+            sure = np.ones(len(boxes), bool) if self.task.sure_conf is None else conf >= self.task.sure_conf
+            target = pseudo_target(Detections(boxes[sure], np.ones(int(sure.sum()), np.float32), cls[sure], item.shape))
+            if not sure.all():
+                unsure = Detections(boxes[~sure], conf[~sure], cls[~sure], item.shape)
+                pred = dont_care_subset(pred, target, unsure)
         elif name == "segmentation":
             target = self._target(item, pred.letterbox)
         else:

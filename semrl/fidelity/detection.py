@@ -21,7 +21,9 @@ records into mAP by either AP method. :func:`mean_average_precision` is the two 
 For video without labels, :func:`pseudo_target` keeps one uncompressed frame's predictions above
 a confidence as its ground truth (:func:`pseudo_ground_truth` for many frames), and
 :func:`pseudo_gt_map` scores decoded frames against it with COCO AP; the uncompressed frame's own
-predictions score exactly 1.0.
+predictions score exactly 1.0. With a higher confidence for the ground truth, the original's less
+sure finds become "don't care" (:func:`dont_care_subset`), so the detector's own doubtful finds
+(on surveillance video, mostly its mistakes) neither reward nor cost a coding.
 
 Mask mAP compares masks where Ultralytics' val does, on the mask grid of the letterboxed network
 input (``Detections.grid_masks``), when predictions and ground truth both carry it: predictions
@@ -411,6 +413,34 @@ def pseudo_target(reference: Detections, conf: float = PSEUDO_GT_CONF) -> Detect
     """
     kept = reference.above(conf)
     return replace(kept, conf=np.ones(len(kept), np.float32))
+
+
+SURE_IOU = 0.5
+"""IoU at which a detection is taken for an unsure find of the original (:func:`dont_care_subset`)."""
+
+
+def dont_care_subset(pred: Detections, target: Detections, unsure: Detections, iou: float = SURE_IOU) -> Detections:
+    """The predictions scored against confident pseudo ground truth: the original's unsure finds are "don't care".
+
+    With only the original's sure finds as ground truth (``target``), a detection of one of its
+    less sure finds (``unsure``: a box with IoU >= ``iou``, any class) is neither a true nor a
+    false positive, as COCO treats its crowd regions and the MOT labels their unlabelled people
+    (:func:`semrl.fidelity.labels.labelled_subset`), unless it also overlaps a sure object of its
+    own class by ``iou``. Scored so, the uncoded frames' own detections still score exactly 1.0.
+
+    Args:
+        pred: Predictions on one frame, in descending confidence.
+        target: The frame's sure pseudo ground truth.
+        unsure: The original's less sure finds on the frame.
+        iou: The IoU that ties a prediction to a find.
+    """
+    if not len(pred) or not len(unsure):
+        return pred
+    unsure_hit = (box_iou(pred.boxes, unsure.boxes) >= iou).any(axis=1)
+    same_class = pred.cls[:, None] == target.cls[None, :]
+    sure_hit = ((box_iou(pred.boxes, target.boxes) >= iou) & same_class).any(axis=1)
+    keep = ~unsure_hit | sure_hit
+    return Detections(pred.boxes[keep], pred.conf[keep], pred.cls[keep], pred.shape)
 
 
 def pseudo_ground_truth(predictions: Sequence[Detections], conf: float = PSEUDO_GT_CONF) -> list[Detections]:
