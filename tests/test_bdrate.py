@@ -427,6 +427,17 @@ def test_video_and_classification_paths(tmp_path: Path) -> None:
     assert {r["level"] for r in res["equal_accuracy_objects"]} == {0.95, 0.9}
     assert all(k.endswith(("at 95%", "at 90%")) for k in res["bootstrap_objects"]["equal_accuracy_vs_A1"])
 
+    # Against the original's sure finds only: the same encodes scored again, apart in the cache.
+    assert _run(tool, tmp_path, "--task", "video", "--data", str(video), "--frames", "3", "--preset",
+                "ultrafast", "--crfs", "30,45", "--sure-conf", "0.5") == 0  # fmt: skip
+    sure = json.loads((tmp_path / "out" / "video" / "bdrate.json").read_text())
+    assert "finds >= 0.5" in sure["description"]["metric"]
+    sure_res = sure["results"]
+    assert sure_res["reference_420"]["task"] == pytest.approx(100.0)  # uncoded frames still score 100
+    assert sure_res["reference_420"]["labels"] == res["reference_420"]["labels"]  # real labels untouched
+    assert [p["bits"] for p in sure_res["points"]] == [p["bits"] for p in res["points"]]
+    assert [p["task"] for p in sure_res["points"]] != [p["task"] for p in res["points"]]
+
     assert _run(tool, tmp_path, "--task", "video", "--data", str(video), "--frames", "3", "--preset",
                 "ultrafast", "--gop", "ra", "--methods", "uniform,x265-aq,policy", "--crfs", "30,40,45",
                 "--aq-policy", "roiaq=roi") == 0  # fmt: skip
