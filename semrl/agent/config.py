@@ -13,7 +13,7 @@ from semrl.codec import QP_MAX, QP_MIN
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.semantics import TASKS
 
-ALGORITHMS = ("ppo", "dqn")
+ALGORITHMS = ("ppo", "dqn", "deviation")
 MDPS = ("image", "video")
 OBJECT_WEIGHTINGS = ("picture", "class")
 """How the object term weighs each object: every picture's objects alike, or as the class-mean mAP does."""
@@ -63,6 +63,9 @@ class TrainConfig:
         algorithm: ``dqn`` (default) or ``ppo``. With discount 0 each CTU is a contextual bandit and
             DQN regresses each action's expected reward; on the detection tables it reached about
             70 % of the per-CTU oracle's fast-mode return in 300k steps, PPO about 45 %.
+            ``deviation`` (video policies only): one-step improvement over the video MDP's
+            reference, fitted to every one-decision departure measured by rollout
+            (:mod:`semrl.agent.deviation`; ``timesteps`` is then unused).
         timesteps: Environment steps (one per CTU).
         base_qps: Inclusive base QP range of episodes.
         rate_weight: Multiplier of the Lagrangian rate term (1: uniform coding's slope).

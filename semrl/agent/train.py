@@ -218,6 +218,8 @@ def train(
     sources = video_sources(config.resolved_data) if config.mdp != "image" else []
     if config.mdp == "video" and not sources:
         raise InvalidInputError(f"the video MDP trains on videos; {config.resolved_data} names none")
+    if config.algorithm == "deviation" and not (sources and pictures is None):
+        raise InvalidInputError("--algo deviation trains the video policy; give videos with --data, or use dqn or ppo")
     if sources and pictures is None:
         config.refuse_picture_options("videos")
         if resume or ray is not None:

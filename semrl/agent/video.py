@@ -39,6 +39,7 @@ from envs.video import (
     frame_offsets_map,
 )
 from semrl.agent.config import VIDEO_MDP, PolicyConfig, TrainConfig, config_path
+from semrl.agent.deviation import Deviations, choose_margin, collect_deviations, fit_q_net
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
 from semrl.files import atomic_write
 from semrl.policy import PolicyInput
@@ -244,6 +245,79 @@ def _hyperparameters(config: TrainConfig, settings: VideoSettings) -> dict[str, 
     }  # fmt: skip
 
 
+DEVIATION = "deviation"
+"""The algorithm that fits one-step improvement over the reference by rollout (:mod:`semrl.agent.deviation`)."""
+
+DEVIATIONS_NAME = "deviations.npz"
+"""The measured deviations a ``deviation`` run keeps beside its checkpoint."""
+
+
+def _clip_indices(segments: Sequence[Segment]) -> list[int]:
+    """The clip index of each segment (segments are named ``clip#start``), in order of first appearance."""
+    names = [s.name.rsplit("#", 1)[0] for s in segments]
+    order = list(dict.fromkeys(names))
+    return [order.index(n) for n in names]
+
+
+def _collect(env: VideoQPEnv, segments: Sequence[Segment], progress: bool) -> Deviations:
+    """All deviations of the env's segments, in this process."""
+    from tqdm import tqdm
+
+    settings = env.settings
+    decisions = settings.decisions(settings.episode_frames)
+    total = len(segments) * len(settings.base_qps) * decisions * (settings.n_actions - 1)
+    with tqdm(total=total, desc="deviations", unit="rollout", disable=not progress) as bar:
+        return collect_deviations(env, _clip_indices(segments), on_rollout=lambda: bar.update(1))
+
+
+def _collect_share(config: TrainConfig, sources: Sequence[Path], settings: VideoSettings, cache_dir: Path | None,
+                   share: int, count: int) -> Deviations:  # fmt: skip
+    """One worker's deviations: every ``count``-th segment from ``share`` (its own codec and detector)."""
+    import torch
+
+    torch.set_num_threads(1)
+    codec = X265ClipCodec(config.preset, qg_size=settings.block)
+    detector = YoloDetector(config.weights or "yolov8n.pt")
+    segments = build_segments(load_clips(sources, config.max_frames), codec, detector, settings, cache_dir=cache_dir)
+    segments = segments[: config.limit] if config.limit is not None else segments
+    env = VideoQPEnv(segments, codec, detector, settings)
+    try:
+        return collect_deviations(env, _clip_indices(segments), segments=range(share, len(segments), count))
+    finally:
+        env.close()
+
+
+def _collect_in_workers(config: TrainConfig, sources: Sequence[Path], settings: VideoSettings,
+                        cache_dir: Path | None, progress: bool) -> Deviations:  # fmt: skip
+    """All deviations, the segments shared among ``config.workers`` processes (the tables are cached by then)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm import tqdm
+
+    count = config.workers
+    with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_collect_share, config, sources, settings, cache_dir, i, count) for i in range(count)]
+        parts = [f.result() for f in tqdm(futures, desc="deviations", unit="worker", disable=not progress)]
+    return Deviations.concatenate(parts)
+
+
+def fit_deviation_policy(model: Any, deviations: Deviations, settings: VideoSettings, seed: int) -> dict[str, Any]:
+    """Fit a DQN's Q-network to the deviations, the margin chosen over clips left out (:mod:`semrl.agent.deviation`).
+
+    Returns:
+        The cross-validation's report (:func:`semrl.agent.deviation.choose_margin`) and the rollouts measured.
+    """
+    import copy
+
+    reference = settings.reference_action
+    margin, report = choose_margin(lambda: copy.deepcopy(model.q_net), deviations, reference, seed=seed)
+    fit_q_net(model.q_net, deviations, reference, margin=margin, seed=seed)
+    model.q_net_target.load_state_dict(model.q_net.state_dict())
+    return {"deviation": report, "rollouts": len(deviations),
+            "frames_coded": len(deviations) * settings.episode_frames}  # fmt: skip
+
+
 def train_video(
     config: TrainConfig,
     output: str | os.PathLike[str],
@@ -287,6 +361,7 @@ def train_video(
         raise InvalidInputError(f"the video policy serves detection, not {config.task}")
     atomic_write(out / "train_config.json", config.to_json())
     settings = settings or VideoSettings(rate_weight=config.rate_weight)
+    clips_given = clips
     if clips is None:
         clips = load_clips(sources, config.max_frames)
     codec = codec or X265ClipCodec(config.preset, qg_size=settings.block)
@@ -306,9 +381,18 @@ def train_video(
     model = algo("MlpPolicy", monitored, seed=config.seed, tensorboard_log=str(out / "tb"), device="cpu", verbose=0,
                  **_hyperparameters(config, settings))  # fmt: skip
     t0 = time.perf_counter()
-    # ``timesteps`` counts frames coded; each step codes up to ``decision_interval`` of them.
-    steps = max(config.timesteps // settings.decision_interval, 1)
-    model.learn(steps, callback=ProgressCallback(steps, 0, enabled=progress), tb_log_name=config.algorithm)
+    extra: dict[str, Any] = {}
+    if config.algorithm == DEVIATION:
+        parallel = config.workers > 1 and clips_given is None and sources
+        deviations = (_collect_in_workers(config, sources, settings, cache_dir, progress) if parallel
+                      else _collect(env, segments, progress))  # fmt: skip
+        seconds["rollouts"] = time.perf_counter() - t0
+        deviations.save(out / DEVIATIONS_NAME)
+        extra = fit_deviation_policy(model, deviations, settings, seed=config.seed)
+    else:
+        # ``timesteps`` counts frames coded; each step codes up to ``decision_interval`` of them.
+        steps = max(config.timesteps // settings.decision_interval, 1)
+        model.learn(steps, callback=ProgressCallback(steps, 0, enabled=progress), tb_log_name=config.algorithm)
     seconds["train"] = time.perf_counter() - t0
     env.close()
 
@@ -328,11 +412,11 @@ def train_video(
             "digest": digest,
         },
         mdp=VIDEO_MDP,
-        **run_provenance(config, model, detector, codec),
+        **{**run_provenance(config, model, detector, codec), "algorithm": algo.__name__.lower()},
     )
     atomic_write(config_path(checkpoint), policy_config.to_json())
     seconds["total"] = time.perf_counter() - start
     summary = {"segments": len(segments), "frames": len(segments) * settings.episode_frames, "seconds": seconds,
-               "timesteps": int(model.num_timesteps), "frames_coded": env.frames_coded}  # fmt: skip
+               "timesteps": int(model.num_timesteps), "frames_coded": env.frames_coded, **extra}  # fmt: skip
     atomic_write(out / "timing.json", json.dumps(summary, indent=1, sort_keys=True))
     return checkpoint, summary
