@@ -168,6 +168,13 @@ def test_deviation_trains_a_video_policy_that_loads_as_any(tmp_path: Path) -> No
     policy = resolve_policy(str(checkpoint), task="detection")
     assert isinstance(policy, VideoPolicy) and policy.config.train["algorithm"] == "deviation"
     assert policy.config.algorithm == "dqn"  # the network's format
+    from benchmark_scripts import load_benchmark
+
+    script = load_benchmark("video_deviations")
+    assert script.main([str(tmp_path / "run"), "--output", str(tmp_path / "report")]) == 0
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "36 rollouts" in text and "| all |" in text and "margin chosen" in text
+    assert script.main([str(tmp_path)]) == 2  # not a deviation run
     with pytest.raises(InvalidInputError, match="--algo deviation trains the video policy"):
         train(TrainConfig(task="detection", algorithm="deviation", mdp="image"), tmp_path / "pictures",
               pictures=[])  # fmt: skip
