@@ -361,7 +361,7 @@ def train_video(
         raise InvalidInputError(f"the video policy serves detection, not {config.task}")
     atomic_write(out / "train_config.json", config.to_json())
     settings = settings or VideoSettings(rate_weight=config.rate_weight)
-    clips_given = clips
+    own_parts = clips is None and codec is None and detector is None  # workers can rebuild them from ``sources``
     if clips is None:
         clips = load_clips(sources, config.max_frames)
     codec = codec or X265ClipCodec(config.preset, qg_size=settings.block)
@@ -383,7 +383,7 @@ def train_video(
     t0 = time.perf_counter()
     extra: dict[str, Any] = {}
     if config.algorithm == DEVIATION:
-        parallel = config.workers > 1 and clips_given is None and sources
+        parallel = config.workers > 1 and own_parts and sources
         deviations = (_collect_in_workers(config, sources, settings, cache_dir, progress) if parallel
                       else _collect(env, segments, progress))  # fmt: skip
         seconds["rollouts"] = time.perf_counter() - t0
