@@ -76,7 +76,7 @@ def test_every_departure_is_measured_by_its_own_rollout(env: VideoQPEnv) -> None
 
 
 def _synthetic(n_states: int = 240, seed: int = 0) -> Deviations:
-    """Boost 8 pays +1 where coverage > 0.5 and costs 1 elsewhere; the other departures cost 0.5; 3 clips."""
+    """Boost 8 pays +1 where coverage > 0.5 and costs 1 elsewhere; the others cost 0.5; 3 clips of 2 segments."""
     rng = np.random.default_rng(seed)
     obs = rng.uniform(-1, 1, (n_states, VIDEO_OBS_DIM)).astype(np.float32)
     boost8 = SETTINGS.action_of(0, 8)
@@ -84,8 +84,8 @@ def _synthetic(n_states: int = 240, seed: int = 0) -> Deviations:
     rows = [(i, a, (1.0 if obs[i, COVERAGE] > 0.5 else -1.0) if a == boost8 else -0.5) for i in range(n_states)
             for a in others]  # fmt: skip
     idx = np.array([r[0] for r in rows])
-    return Deviations(obs[idx], np.array([r[1] for r in rows]), np.array([r[2] for r in rows]), idx % 3, idx,
-                      np.full(len(idx), 32), np.zeros(len(idx), np.int64))  # fmt: skip
+    return Deviations(obs[idx], np.array([r[1] for r in rows]), np.array([r[2] for r in rows]), idx % 3, idx % 6,
+                      np.full(len(idx), 32), idx // 6)  # fmt: skip
 
 
 def _q_net() -> object:
@@ -137,8 +137,11 @@ def test_margin_is_chosen_on_clips_left_out() -> None:
     assert report["left_out_gain"][str(margin)] == max(report["left_out_gain"].values()) > 0
     assert report["oracle_gain"] >= report["left_out_gain"][str(margin)]
     assert report["spearman"] > 0.5
-    with pytest.raises(InvalidInputError, match="2 clips"):
-        choose_margin(_q_net, data.subset(data.clip == 0), SETTINGS.reference_action)
+    assert report["left_out"] == "clip"
+    one_clip = data.subset(data.clip == 0)
+    assert choose_margin(_q_net, one_clip, SETTINGS.reference_action)[1]["left_out"] == "segment"
+    with pytest.raises(InvalidInputError, match="2 segments"):
+        choose_margin(_q_net, one_clip.subset(one_clip.segment == 0), SETTINGS.reference_action)
 
 
 def test_deviations_round_trip(tmp_path: Path) -> None:

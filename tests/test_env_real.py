@@ -88,3 +88,32 @@ def test_video_episode_with_real_encoder_and_detector(tmp_path: Path) -> None:
     _, _, done, _, info = env.step(settings.reference_action)
     assert info["d_bits"] != 0 and done  # the next frames predict from other references
     env.close()
+
+
+def test_deviation_rollouts_in_workers_equal_those_in_one_process(tmp_path: Path) -> None:
+    """``--algo deviation`` on a real clip: rollouts shared among 2 worker processes measure what one process does."""
+    root = require_assets("models/yolov8n.pt", "videos-extra/bgslibrary_video03_320x240.avi")
+    from envs.codecs import X265ClipCodec
+    from envs.video import VideoQPEnv, VideoSettings, YoloDetector, build_segments
+    from semrl.agent.config import TrainConfig
+    from semrl.agent.deviation import Deviations, collect_deviations
+    from semrl.agent.resolve import resolve_policy
+    from semrl.agent.video import DEVIATIONS_NAME, VideoPolicy, load_clips, train_video
+
+    clip = root / "videos-extra" / "bgslibrary_video03_320x240.avi"
+    settings = VideoSettings(object_boosts=(0, 8), episode_frames=4, base_qps=(42,), decision_interval=2)
+    config = TrainConfig(task="detection", data=str(clip), algorithm="deviation", mdp="video", max_frames=8,
+                         preset="ultrafast", workers=2)  # fmt: skip
+    checkpoint, summary = train_video(config, tmp_path / "run", sources=[clip], progress=False, settings=settings,
+                                      cache_dir=tmp_path / "cache")  # fmt: skip
+    assert summary["rollouts"] == 4 and summary["deviation"]["left_out"] == "segment"
+    shared = Deviations.load(tmp_path / "run" / DEVIATIONS_NAME)
+    assert isinstance(resolve_policy(str(checkpoint), task="detection"), VideoPolicy)
+
+    codec, detector = X265ClipCodec("ultrafast"), YoloDetector(device="cpu")
+    segments = build_segments(load_clips([clip], 8), codec, detector, settings, cache_dir=tmp_path / "cache")
+    alone = collect_deviations(VideoQPEnv(segments, codec, detector, settings), [0, 0])
+    order = np.lexsort((shared.step, shared.segment))
+    np.testing.assert_array_equal(shared.segment[order], alone.segment)
+    np.testing.assert_array_equal(shared.advantage[order], alone.advantage)  # x265 is deterministic
+    assert (alone.advantage != 0).all()

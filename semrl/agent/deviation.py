@@ -14,8 +14,8 @@ on the decision's frames). Acting greedily on A is one step of policy iteration 
 reference, which improves on it wherever A is right (the policy-improvement theorem). A is fitted
 by regression on the decision's observation, into the DQN's Q-network (Q(s, reference) = 0,
 Q(s, a) = A(s, a), less a margin for the other actions), so the checkpoint loads and runs as every
-video policy; the margin is chosen by cross-validation over clips, so the policy departs from the
-reference only where a departure also paid on clips the fit did not see.
+video policy; the margin is chosen by cross-validation over clips (over segments when there is one clip), so the
+policy departs from the reference only where a departure also paid on clips the fit did not see.
 
 The observation's decision history (:data:`HISTORY`) is always the reference's in these rollouts,
 so the fit ignores it: the policy is a function of the frame, its objects and the base QP.
@@ -275,34 +275,38 @@ def choose_margin(
 ) -> tuple[float, dict[str, Any]]:
     """The margin with the largest mean gain on clips left out of the fit, and the cross-validation's figures.
 
-    Each clip in turn is left out: the net is fitted on the others' deviations and its predicted
-    advantages on the left-out clip's decisions are scored by :func:`gains` at every margin.
+    Each clip in turn is left out (each segment, when all come from one clip): the net is fitted
+    on the others' deviations and its predicted advantages on the left-out decisions are scored
+    by :func:`gains` at every margin.
 
     Returns:
-        The margin, and a report: per margin the mean left-out gain, the oracle's, and the rank
-        correlation of predicted and measured advantages on the left-out rows.
+        The margin, and a report: per margin the mean left-out gain, the oracle's, the rank
+        correlation of predicted and measured advantages on the left-out rows, and the grouping.
+
+    Raises:
+        InvalidInputError: Deviations of a single segment (nothing to leave out).
     """
     from scipy.stats import spearmanr
 
-    clips = np.unique(deviations.clip)
-    if len(clips) < 2:
-        raise InvalidInputError("choosing the margin needs deviations of at least 2 clips (one is left out)")
+    by = "clip" if len(np.unique(deviations.clip)) > 1 else "segment"
+    group = getattr(deviations, by)
+    groups = np.unique(group)
+    if len(groups) < 2:
+        raise InvalidInputError("choosing the margin needs deviations of at least 2 segments (one is left out)")
     predicted = np.zeros(len(deviations))
-    for clip in clips:
+    for g in groups:
         net = make_q_net()
-        fit_q_net(net, deviations.subset(deviations.clip != clip), reference_action, seed=seed)
-        out = deviations.clip == clip
-        predicted[out] = predict(net, deviations.subset(out))
+        fit_q_net(net, deviations.subset(group != g), reference_action, seed=seed)
+        predicted[group == g] = predict(net, deviations.subset(group == g))
     per_margin = {}
     for m in margins:
-        per_clip = [gains(predicted[deviations.clip == c], deviations.subset(deviations.clip == c), m)
-                    for c in clips]  # fmt: skip
-        per_margin[m] = float(np.mean(per_clip))
+        per_margin[m] = float(np.mean([gains(predicted[group == g], deviations.subset(group == g), m) for g in groups]))
     margin = max(per_margin, key=lambda m: (per_margin[m], m))
     report = {
         "left_out_gain": {str(m): g for m, g in per_margin.items()},
-        "oracle_gain": float(np.mean([oracle_gain(deviations.subset(deviations.clip == c)) for c in clips])),
+        "oracle_gain": float(np.mean([oracle_gain(deviations.subset(group == g)) for g in groups])),
         "spearman": float(spearmanr(predicted, deviations.advantage).statistic),
         "margin": margin,
+        "left_out": by,
     }
     return margin, report
