@@ -288,14 +288,13 @@ def _collect_share(config: TrainConfig, sources: Sequence[Path], settings: Video
 
 
 def _collect_in_workers(config: TrainConfig, sources: Sequence[Path], settings: VideoSettings,
-                        cache_dir: Path | None, progress: bool) -> Deviations:  # fmt: skip
-    """All deviations, the segments shared among ``config.workers`` processes (the tables are cached by then)."""
+                        cache_dir: Path | None, progress: bool, count: int) -> Deviations:  # fmt: skip
+    """All deviations, the segments shared among ``count`` processes (the tables are cached by then)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     from tqdm import tqdm
 
-    count = config.workers
     with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(_collect_share, config, sources, settings, cache_dir, i, count) for i in range(count)]
         parts = [f.result() for f in tqdm(futures, desc="deviations", unit="worker", disable=not progress)]
@@ -383,8 +382,8 @@ def train_video(
     t0 = time.perf_counter()
     extra: dict[str, Any] = {}
     if config.algorithm == DEVIATION:
-        parallel = config.workers > 1 and own_parts and sources
-        deviations = (_collect_in_workers(config, sources, settings, cache_dir, progress) if parallel
+        workers = min(config.workers, len(segments)) if own_parts and sources else 1
+        deviations = (_collect_in_workers(config, sources, settings, cache_dir, progress, workers) if workers > 1
                       else _collect(env, segments, progress))  # fmt: skip
         seconds["rollouts"] = time.perf_counter() - t0
         deviations.save(out / DEVIATIONS_NAME)
