@@ -4,9 +4,15 @@ Reads the ``deviations.npz`` that ``semrl train --algo deviation`` keeps beside 
 prints, per base QP and per boost, the mean measured advantage (reward units: a frame's mean bits
 at the base QP, :mod:`envs.video`), the share of departures that paid, and the gain per decision
 of the best single departure (the ceiling of any policy over these boosts, one step from the
-reference), next to the run's cross-validated gain (``timing.json``)::
+reference), next to the run's cross-validated gain (``timing.json``). Then how far a departure's
+worth carries: the gain per decision of the best boost per base QP learned from the other clips
+(what a clip-agnostic policy can know) and from the same clip's other segments (what adapting to
+the clip can know), each scored on the decisions left out; with ``--features`` (it reads the
+run's segment tables from the cache), the same across clips for a ridge fit per boost on the
+observation plus what the observation leaves out: the size and confidence of the objects on the
+original, and the reference coding's task loss on the previous decision's decoded frames::
 
-    python benchmarks/video_deviations.py /tmp/vdev/s0 --output benchmarks/results/video-deviation/deviations
+    python benchmarks/video_deviations.py /tmp/vdev/s0 --features --output benchmarks/results/video-deviation/deviations
 """
 
 from __future__ import annotations
@@ -16,17 +22,19 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from envs.video import VideoSettings
 from semrl.agent.config import PolicyConfig, config_path
-from semrl.agent.deviation import Deviations, oracle_gain
+from semrl.agent.deviation import Deviations, gains, oracle_gain
 from semrl.agent.train import CHECKPOINT_NAME
 from semrl.agent.video import DEVIATIONS_NAME
 from semrl.errors import SemrlError
 from semrl.files import atomic_write
 
 
-def report(run: Path) -> str:
-    """The Markdown report of a run folder."""
+def report(run: Path, features: bool = False) -> str:
+    """The Markdown report of a run folder (``features``: with :func:`feature_gain`)."""
     deviations = Deviations.load(run / DEVIATIONS_NAME)
     config = PolicyConfig.from_json(config_path(run / CHECKPOINT_NAME).read_text())
     settings = VideoSettings.from_dict(config.env)
@@ -51,7 +59,114 @@ def report(run: Path) -> str:
                       + ", ".join(f"{m}: {g:.3f}" for m, g in cv["left_out_gain"].items())
                       + f"; the best single departure's {cv['oracle_gain']:.3f}; rank correlation of predicted and "
                       f"measured advantages {cv['spearman']:.2f}; margin chosen {cv['margin']}."]  # fmt: skip
+    clips = [int(c) for c in np.unique(deviations.clip)]
+    sources = [Path(str(p)).name for p in config.data.get("source", [])]
+    names = {c: sources[c] if c < len(sources) else f"clip {c}" for c in clips}
+    oracle = {c: oracle_gain(deviations.subset(deviations.clip == c)) for c in clips}
+    policies = {"best boost per base QP from the other clips": lookup_gain(deviations, within_clip=False)}
+    if any(len(np.unique(deviations.segment[deviations.clip == c])) > 1 for c in clips):
+        policies["best boost per base QP from the clip's other segments"] = lookup_gain(deviations, within_clip=True)
+    correlations: dict[str, float] = {}
+    if features:
+        policies["ridge on the observation and the features it leaves out, from the other clips"], correlations = (
+            feature_gain(run, deviations)
+        )
+    lines += [
+        "",
+        "## How far a departure's worth carries (gain per decision on what was left out)",
+        "",
+        "| policy | " + " | ".join(names[c] for c in clips) + " | mean |",
+        "|---|" + "---|" * (len(clips) + 1),
+    ]
+    for name, per_clip in [*policies.items(), ("best single departure (ceiling)", oracle)]:
+        lines.append(f"| {name} | " + " | ".join(f"{per_clip[c]:+.3f}" for c in clips)
+                     + f" | {np.mean(list(per_clip.values())):+.3f} |")  # fmt: skip
+    if correlations:
+        lines += ["", "Rank correlation with the measured advantage of the largest boost, pooled: "
+                  + ", ".join(f"{n} {v:+.2f}" for n, v in correlations.items()) + "."]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def lookup_gain(deviations: Deviations, within_clip: bool) -> dict[int, float]:
+    """Per clip, the gain per decision of the best boost per base QP learned from the other clips or segments.
+
+    ``within_clip``: learned from the same clip's other segments (each left out in turn); else from
+    the other clips. A boost is taken only where its mean advantage there is above 0.
+    """
+    out = {}
+    for clip in np.unique(deviations.clip):
+        held = np.unique(deviations.segment[deviations.clip == clip]) if within_clip else [None]
+        found = []
+        for segment in held:
+            if segment is None:
+                train, test = deviations.clip != clip, deviations.clip == clip
+            else:
+                train = (deviations.clip == clip) & (deviations.segment != segment)
+                test = deviations.segment == segment
+            predicted = np.zeros(len(deviations))
+            for base in np.unique(deviations.base_qp):
+                for action in np.unique(deviations.action):
+                    rows = train & (deviations.base_qp == base) & (deviations.action == action)
+                    predicted[test & (deviations.base_qp == base) & (deviations.action == action)] = (
+                        deviations.advantage[rows].mean() if rows.any() else 0.0
+                    )
+            found.append(gains(predicted[test], deviations.subset(test), 0.0) * _decisions(deviations.subset(test)))
+        out[int(clip)] = sum(found) / _decisions(deviations.subset(deviations.clip == clip))
+    return out
+
+
+def feature_gain(run: Path, deviations: Deviations, ridge: float = 10.0) -> tuple[dict[int, float], dict[str, float]]:
+    """Across clips, a ridge fit per boost on the observation and the features it leaves out (module docstring).
+
+    Returns:
+        Per clip the left-out gain per decision, and each added feature's rank correlation with
+        the advantage of boost +8 (pooled).
+    """
+    from scipy.stats import spearmanr
+
+    from envs.codecs import X265ClipCodec
+    from envs.video import YoloDetector, build_segments
+    from semrl.agent.deviation import history_mask
+    from semrl.agent.video import load_clips
+
+    config = PolicyConfig.from_json(config_path(run / CHECKPOINT_NAME).read_text())
+    settings = VideoSettings.from_dict(config.env)
+    train = config.train
+    clips = load_clips([Path(p) for p in config.data["source"]], train["max_frames"])
+    segments = build_segments(clips, X265ClipCodec(config.preset, qg_size=settings.block),
+                              YoloDetector(train["weights"] or "yolov8n.pt"), settings)  # fmt: skip
+    extra = np.zeros((len(deviations), 4))
+    k = settings.decision_interval
+    for i, (s, base, step) in enumerate(zip(deviations.segment, deviations.base_qp, deviations.step, strict=True)):
+        segment, first = segments[int(s)], int(step) * k
+        objects, (h, w) = segment.objects[first], segment.shape
+        boxes = objects.boxes
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) / (h * w)
+        terms = segment.reference_terms[int(base)][max(first - k, 0) : first]
+        extra[i] = [np.sqrt(np.median(area)) if len(area) else 0.0, objects.conf.mean() if len(area) else 0.0,
+                    terms[:, 0].mean() if len(terms) else 0.0, terms[:, 1].mean() if len(terms) else 0.0]  # fmt: skip
+    x = np.c_[deviations.obs[:, history_mask() == 1], extra, np.ones(len(deviations))]
+    y = np.clip(deviations.advantage, -3.0, 3.0)  # a few lost objects at coarse QPs would steer a plain fit
+    out = {}
+    for clip in np.unique(deviations.clip):
+        predicted = np.zeros(len(deviations))
+        for action in np.unique(deviations.action):
+            rows = (deviations.clip != clip) & (deviations.action == action)
+            weights = np.linalg.solve(x[rows].T @ x[rows] + ridge * np.eye(x.shape[1]), x[rows].T @ y[rows])
+            test = (deviations.clip == clip) & (deviations.action == action)
+            predicted[test] = x[test] @ weights
+        test = deviations.clip == clip
+        out[int(clip)] = gains(predicted[test], deviations.subset(test), 0.0)
+    boost8 = deviations.action == settings.action_of(0, max(settings.object_boosts))
+    names = ("object size", "object confidence", "previous decoded frames' missing", "their false detections")
+    correlations = {n: float(spearmanr(extra[boost8, j], deviations.advantage[boost8]).statistic)
+                    for j, n in enumerate(names)}  # fmt: skip
+    return out, correlations
+
+
+def _decisions(deviations: Deviations) -> int:
+    return len({(int(s), int(b), int(k)) for s, b, k in zip(deviations.segment, deviations.base_qp, deviations.step,
+                                                             strict=True)})  # fmt: skip
 
 
 def _actions(settings: VideoSettings) -> list[int]:
@@ -62,12 +177,17 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", type=Path, help="the folder of a `semrl train --algo deviation` run")
+    parser.add_argument(
+        "--features",
+        action="store_true",
+        help="also fit on features the observation leaves out (reads the run's segment tables)",
+    )
     parser.add_argument("--output", type=Path, help="write report.md into this folder")
     args = parser.parse_args(argv)
     try:
         if not (args.run / DEVIATIONS_NAME).exists():
             raise SemrlError(f"{args.run} holds no {DEVIATIONS_NAME}: is it a `semrl train --algo deviation` run?")
-        text = report(args.run)
+        text = report(args.run, features=args.features)
     except SemrlError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

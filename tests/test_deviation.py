@@ -138,6 +138,14 @@ def test_margin_is_chosen_on_clips_left_out() -> None:
     assert report["oracle_gain"] >= report["left_out_gain"][str(margin)]
     assert report["spearman"] > 0.5
     assert report["left_out"] == "clip"
+    # Where no departure pays on the clips left out, the policy never departs: the reference coding.
+    costly = Deviations(*(getattr(data, f) for f in ("obs", "action")), -np.abs(data.advantage) - 0.1,
+                        data.clip, data.segment, data.base_qp, data.step)  # fmt: skip
+    never, report = choose_margin(_q_net, costly, SETTINGS.reference_action)
+    assert never is None and max(report["left_out_gain"].values()) <= 0
+    net = _q_net()
+    fit_q_net(net, data, SETTINGS.reference_action, margin=never)
+    assert (predict(net, data) < -1e5).all()
     one_clip = data.subset(data.clip == 0)
     assert choose_margin(_q_net, one_clip, SETTINGS.reference_action)[1]["left_out"] == "segment"
     with pytest.raises(InvalidInputError, match="2 segments"):
@@ -166,7 +174,7 @@ def test_deviation_trains_a_video_policy_that_loads_as_any(tmp_path: Path) -> No
                                       detector=FakeVideoDetector(), clips=clips, settings=SETTINGS,
                                       cache_dir=tmp_path / "cache")  # fmt: skip
     assert summary["rollouts"] == 36 and summary["frames_coded"] == 36 * SETTINGS.episode_frames
-    assert summary["deviation"]["margin"] in (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
+    assert summary["deviation"]["margin"] in (None, 0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
     assert len(Deviations.load(tmp_path / "run" / DEVIATIONS_NAME)) == 36
     policy = resolve_policy(str(checkpoint), task="detection")
     assert isinstance(policy, VideoPolicy) and policy.config.train["algorithm"] == "deviation"

@@ -15,7 +15,8 @@ reference, which improves on it wherever A is right (the policy-improvement theo
 by regression on the decision's observation, into the DQN's Q-network (Q(s, reference) = 0,
 Q(s, a) = A(s, a), less a margin for the other actions), so the checkpoint loads and runs as every
 video policy; the margin is chosen by cross-validation over clips (over segments when there is one clip), so the
-policy departs from the reference only where a departure also paid on clips the fit did not see.
+policy departs from the reference only where a departure also paid on clips the fit did not see; where
+no margin paid there, the policy never departs (it is the reference coding, and says so).
 
 The observation's decision history (:data:`HISTORY`) is always the reference's in these rollouts,
 so the fit ignores it: the policy is a function of the frame, its objects and the base QP.
@@ -40,6 +41,9 @@ HISTORY = ("last_offset", "last_boost", "recent_offset", "since_refresh")
 
 MARGINS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
 """Margins (reward units: a frame's mean bits at the base QP) the cross-validation chooses among."""
+
+NEVER = 1e6
+"""The margin that keeps the reference everywhere (far above any measured advantage)."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,7 @@ def fit_q_net(
     deviations: Deviations,
     reference_action: int,
     *,
-    margin: float = 0.0,
+    margin: float | None = 0.0,
     epochs: int = 400,
     learning_rate: float = 3e-3,
     weight_decay: float = 1e-3,
@@ -171,7 +175,7 @@ def fit_q_net(
         deviations: The measured departures.
         reference_action: The reference action's index.
         margin: Subtracted from every other action's Q-value: the policy departs only where the
-            predicted gain clears it.
+            predicted gain clears it. None: never depart (:data:`NEVER`).
         epochs: Gradient steps.
         learning_rate: Adam's step size.
         weight_decay: Adam's L2 penalty.
@@ -207,7 +211,7 @@ def fit_q_net(
         linear[0].weight[:, mask == 0] = 0.0
         others = torch.ones(linear[-1].bias.shape[0], dtype=torch.bool)
         others[reference_action] = False
-        linear[-1].bias[others] -= margin
+        linear[-1].bias[others] -= NEVER if margin is None else margin
 
 
 def gains(predicted: NDArray[np.float64], deviations: Deviations, margin: float) -> float:
@@ -272,7 +276,7 @@ def choose_margin(
     *,
     margins: Sequence[float] = MARGINS,
     seed: int = 0,
-) -> tuple[float, dict[str, Any]]:
+) -> tuple[float | None, dict[str, Any]]:
     """The margin with the largest mean gain on clips left out of the fit, and the cross-validation's figures.
 
     Each clip in turn is left out (each segment, when all come from one clip): the net is fitted
@@ -280,8 +284,9 @@ def choose_margin(
     by :func:`gains` at every margin.
 
     Returns:
-        The margin, and a report: per margin the mean left-out gain, the oracle's, the rank
-        correlation of predicted and measured advantages on the left-out rows, and the grouping.
+        The margin (None when no margin's left-out gain is above 0: never depart), and a report:
+        per margin the mean left-out gain, the oracle's, the rank correlation of predicted and
+        measured advantages on the left-out rows, and the grouping.
 
     Raises:
         InvalidInputError: Deviations of a single segment (nothing to leave out).
@@ -301,7 +306,8 @@ def choose_margin(
     per_margin = {}
     for m in margins:
         per_margin[m] = float(np.mean([gains(predicted[group == g], deviations.subset(group == g), m) for g in groups]))
-    margin = max(per_margin, key=lambda m: (per_margin[m], m))
+    best = max(per_margin, key=lambda m: (per_margin[m], m))
+    margin = best if per_margin[best] > 0 else None
     report = {
         "left_out_gain": {str(m): g for m, g in per_margin.items()},
         "oracle_gain": float(np.mean([oracle_gain(deviations.subset(group == g)) for g in groups])),

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -311,6 +312,12 @@ def fit_deviation_policy(model: Any, deviations: Deviations, settings: VideoSett
 
     reference = settings.reference_action
     margin, report = choose_margin(lambda: copy.deepcopy(model.q_net), deviations, reference, seed=seed)
+    if margin is None:
+        warnings.warn(
+            "no departure from the reference coding paid on the training clips left out of the fit: the policy "
+            "codes as --policy video-reference does (the run's timing.json has the cross-validation)",
+            stacklevel=2,
+        )
     fit_q_net(model.q_net, deviations, reference, margin=margin, seed=seed)
     model.q_net_target.load_state_dict(model.q_net.state_dict())
     return {"deviation": report, "rollouts": len(deviations),
