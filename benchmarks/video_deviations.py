@@ -21,6 +21,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -164,6 +165,30 @@ def feature_gain(run: Path, deviations: Deviations, ridge: float = 10.0) -> tupl
     return out, correlations
 
 
+def calibration(run: Path, deviations: Deviations) -> list[dict[str, Any]]:
+    """Per training clip, the boost per base QP of largest mean measured advantage over its segments (0 if none pays).
+
+    What adapting to a clip from its own earlier frames would pick (``benchmarks/video_calibrated.py``
+    applies it on later frames). Each clip is named, with its frame size (H, W).
+    """
+    from semrl.agent.video import load_clips
+
+    config = PolicyConfig.from_json(config_path(run / CHECKPOINT_NAME).read_text())
+    settings = VideoSettings.from_dict(config.env)
+    sources = [Path(p) for p in config.data["source"]]
+    out: list[dict[str, Any]] = []
+    for clip in np.unique(deviations.clip):
+        ((name, frames),) = load_clips([sources[int(clip)]], 1)
+        boosts = {}
+        for base in settings.base_qps:
+            rows = (deviations.clip == clip) & (deviations.base_qp == base)
+            means = {a: deviations.advantage[rows & (deviations.action == a)].mean() for a in _actions(settings)}
+            best = max(means, key=lambda a: means[a])
+            boosts[str(base)] = settings.decode(best)[1] if means[best] > 0 else 0
+        out.append({"clip": name, "size": list(frames[0].shape[:2]), "boost": boosts})
+    return out
+
+
 def _decisions(deviations: Deviations) -> int:
     return len({(int(s), int(b), int(k)) for s, b, k in zip(deviations.segment, deviations.base_qp, deviations.step,
                                                              strict=True)})  # fmt: skip
@@ -182,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also fit on features the observation leaves out (reads the run's segment tables)",
     )
-    parser.add_argument("--output", type=Path, help="write report.md into this folder")
+    parser.add_argument(
+        "--output", type=Path, help="write report.md and calibration.json (:func:`calibration`) into this folder"
+    )
     args = parser.parse_args(argv)
     try:
         if not (args.run / DEVIATIONS_NAME).exists():
@@ -194,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     print(text, end="")
     if args.output is not None:
         atomic_write(args.output / "report.md", text)
+        table = calibration(args.run, Deviations.load(args.run / DEVIATIONS_NAME))
+        atomic_write(args.output / "calibration.json", json.dumps(table, indent=1) + "\n")
     return 0
 
 
