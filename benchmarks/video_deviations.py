@@ -12,7 +12,8 @@ run's segment tables from the cache), the same across clips for a ridge fit per 
 observation plus what the observation leaves out: the size and confidence of the objects on the
 original, and the reference coding's task loss on the previous decision's decoded frames::
 
-    python benchmarks/video_deviations.py /tmp/vdev/s0 --features --output benchmarks/results/video-deviation/deviations
+    python benchmarks/video_deviations.py /tmp/vdev/s0 --features --calibration \
+        --output benchmarks/results/video-deviation/deviations
 """
 
 from __future__ import annotations
@@ -177,15 +178,23 @@ def calibration(run: Path, deviations: Deviations) -> list[dict[str, Any]]:
     settings = VideoSettings.from_dict(config.env)
     sources = [Path(p) for p in config.data["source"]]
     out: list[dict[str, Any]] = []
+    for clip, boosts in best_boosts(deviations, settings).items():
+        ((name, frames),) = load_clips([sources[clip]], 1)
+        out.append({"clip": name, "size": list(frames[0].shape[:2]), "boost": {str(q): b for q, b in boosts.items()}})
+    return out
+
+
+def best_boosts(deviations: Deviations, settings: VideoSettings) -> dict[int, dict[int, int]]:
+    """Per clip and base QP, the boost of largest mean measured advantage over the clip's segments (0 if none pays)."""
+    out: dict[int, dict[int, int]] = {}
     for clip in np.unique(deviations.clip):
-        ((name, frames),) = load_clips([sources[int(clip)]], 1)
-        boosts = {}
+        boosts = out.setdefault(int(clip), {})
         for base in settings.base_qps:
             rows = (deviations.clip == clip) & (deviations.base_qp == base)
-            means = {a: deviations.advantage[rows & (deviations.action == a)].mean() for a in _actions(settings)}
-            best = max(means, key=lambda a: means[a])
-            boosts[str(base)] = settings.decode(best)[1] if means[best] > 0 else 0
-        out.append({"clip": name, "size": list(frames[0].shape[:2]), "boost": boosts})
+            means = {a: deviations.advantage[rows & (deviations.action == a)].mean()
+                     for a in _actions(settings) if (rows & (deviations.action == a)).any()}  # fmt: skip
+            best = max(means, key=lambda a: means[a], default=settings.reference_action)
+            boosts[base] = settings.decode(best)[1] if means.get(best, 0.0) > 0 else 0
     return out
 
 
@@ -207,22 +216,22 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also fit on features the observation leaves out (reads the run's segment tables)",
     )
-    parser.add_argument(
-        "--output", type=Path, help="write report.md and calibration.json (:func:`calibration`) into this folder"
-    )
+    parser.add_argument("--output", type=Path, help="write report.md into this folder")
+    parser.add_argument("--calibration", action="store_true", help="with --output, also write calibration.json")
     args = parser.parse_args(argv)
     try:
         if not (args.run / DEVIATIONS_NAME).exists():
             raise SemrlError(f"{args.run} holds no {DEVIATIONS_NAME}: is it a `semrl train --algo deviation` run?")
         text = report(args.run, features=args.features)
+        table = calibration(args.run, Deviations.load(args.run / DEVIATIONS_NAME)) if args.calibration else None
     except SemrlError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(text, end="")
     if args.output is not None:
         atomic_write(args.output / "report.md", text)
-        table = calibration(args.run, Deviations.load(args.run / DEVIATIONS_NAME))
-        atomic_write(args.output / "calibration.json", json.dumps(table, indent=1) + "\n")
+        if table is not None:
+            atomic_write(args.output / "calibration.json", json.dumps(table, indent=1) + "\n")
     return 0
 
 

@@ -189,3 +189,37 @@ def test_deviation_trains_a_video_policy_that_loads_as_any(tmp_path: Path) -> No
     with pytest.raises(InvalidInputError, match="--algo deviation trains the video policy"):
         train(TrainConfig(task="detection", algorithm="deviation", mdp="image"), tmp_path / "pictures",
               pictures=[])  # fmt: skip
+
+
+def test_calibrated_reference_takes_the_clips_best_boost_per_base_qp() -> None:
+    from benchmark_scripts import load_benchmark
+
+    from envs.video import frame_offsets_map
+    from semrl.codec import GopLayout
+    from semrl.policy import PolicyInput, apply_offsets
+
+    script = load_benchmark("video_deviations")
+    # Clip 0: at base QP 32 boost +4 pays on average over its two segments, at 42 nothing does.
+    b4, b8, give = (SETTINGS.action_of(0, b) for b in (4, 8, -4))
+    zeros = np.zeros(6, np.int64)
+    data = Deviations(np.zeros((6, VIDEO_OBS_DIM), np.float32), np.array([b4, b4, b8, give, b4, b8]),
+                      np.array([0.5, -0.1, -0.3, -0.2, -0.1, -0.4]), zeros, np.array([0, 1, 0, 0, 0, 0]),
+                      np.array([32, 32, 32, 42, 42, 42]), zeros)  # fmt: skip
+    assert script.best_boosts(data, SETTINGS) == {0: {32: 4, 42: 0}}
+
+    policy = load_benchmark("video_calibrated").ClipCalibrated(
+        [{"clip": "a", "size": [H, W], "boost": {"32": 4, "42": 0}}], SETTINGS
+    )
+    region = np.zeros((H, W), bool)
+    region[30:60, 10:40] = True
+    boxes = np.array([[10, 30, 40, 60]], np.float32)
+    for base, boost in ((32, 4), (42, 0), (37, 0)):
+        got = apply_offsets(policy, PolicyInput(_clip(1, 0)[0], base, (2, 2), region, boxes, 0, {}, gop=GopLayout()))
+        want = frame_offsets_map(region, (H, W), SETTINGS.cascade_offset(0), boost, base, SETTINGS.dilation,
+                                 SETTINGS.block, roi=SETTINGS.roi)  # fmt: skip
+        np.testing.assert_array_equal(got, want)
+    other = np.zeros((H + 2, W, 3), np.uint8)  # another clip: the reference
+    got = apply_offsets(policy, PolicyInput(other, 32, (2, 2), None, np.zeros((0, 4), np.float32), 0, {}))
+    want = frame_offsets_map(None, (H + 2, W), SETTINGS.cascade_offset(0), 0, 32, SETTINGS.dilation, SETTINGS.block,
+                             roi=SETTINGS.roi)  # fmt: skip
+    np.testing.assert_array_equal(got, want)
