@@ -1,19 +1,23 @@
 r"""What one departure from the video reference coding is worth: the measured deviations of a ``--algo deviation`` run.
 
-Reads the ``deviations.npz`` that ``semrl train --algo deviation`` keeps beside its checkpoint and
-prints, per base QP and per boost, the mean measured advantage (reward units: a frame's mean bits
-at the base QP, :mod:`envs.video`), the share of departures that paid, and the gain per decision
-of the best single departure (the ceiling of any policy over these boosts, one step from the
-reference), next to the run's cross-validated gain (``timing.json``). Then how far a departure's
-worth carries: the gain per decision of the best boost per base QP learned from the other clips
-(what a clip-agnostic policy can know) and from the same clip's other segments (what adapting to
-the clip can know), each scored on the decisions left out; with ``--features`` (it reads the
-run's segment tables from the cache), the same across clips for a ridge fit per boost on the
-observation plus what the observation leaves out: the size and confidence of the objects on the
-original, and the reference coding's task loss on the previous decision's decoded frames::
+Reads the ``deviations.npz`` that ``semrl train --algo deviation`` keeps beside its checkpoint (of
+one run, or of several pooled: their clips then count as one set) and prints, per base QP and per
+boost, the mean measured advantage (reward units: a frame's mean bits at the base QP,
+:mod:`envs.video`), the share of departures that paid, and the gain per decision of the best
+single departure (the ceiling of any policy over these boosts, one step from the reference). Then
+how far a departure's worth carries: the gain per decision of the video net fitted as ``--algo
+deviation`` fits it (margin 0) on the other clips, and of the best boost per base QP learned from
+the other clips (what a clip-agnostic policy can know) and from the same clip's other segments
+(what adapting to the clip can know), each scored on the decisions left out; with ``--features``
+(it reads the runs' segment tables from the cache), the same across clips for a ridge fit per
+boost on the observation plus what the observation leaves out: the size and confidence of the
+objects on the original, and the reference coding's task loss on the previous decision's decoded
+frames::
 
     python benchmarks/video_deviations.py /tmp/vdev/s0 --features --calibration \
         --output benchmarks/results/video-deviation/deviations
+    python benchmarks/video_deviations.py /tmp/vdev/s0 /tmp/vdev/held --features \
+        --output benchmarks/results/video-deviation/seven-clips
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +41,33 @@ from semrl.errors import SemrlError
 from semrl.files import atomic_write
 
 
-def report(run: Path, features: bool = False) -> str:
-    """The Markdown report of a run folder (``features``: with :func:`feature_gain`)."""
-    deviations = Deviations.load(run / DEVIATIONS_NAME)
-    config = PolicyConfig.from_json(config_path(run / CHECKPOINT_NAME).read_text())
-    settings = VideoSettings.from_dict(config.env)
-    lines = [f"# Measured deviations of `{run}`", "",
+def pool(runs: Sequence[Path]) -> tuple[Deviations, list[Path], VideoSettings]:
+    """The runs' deviations as one set (clips and segments numbered on from run to run), their clips, their MDP.
+
+    Raises:
+        SemrlError: A folder that is no deviation run, or runs of different MDP settings.
+    """
+    parts, sources, settings = [], [], None
+    clips = segments = 0
+    for run in runs:
+        if not (run / DEVIATIONS_NAME).exists():
+            raise SemrlError(f"{run} holds no {DEVIATIONS_NAME}: is it a `semrl train --algo deviation` run?")
+        config = PolicyConfig.from_json(config_path(run / CHECKPOINT_NAME).read_text())
+        if settings is not None and config.env != settings.to_dict():
+            raise SemrlError(f"{run} was measured on other MDP settings than {runs[0]}; pool runs of one MDP")
+        settings = VideoSettings.from_dict(config.env)
+        d = Deviations.load(run / DEVIATIONS_NAME)
+        parts.append(replace(d, clip=d.clip + clips, segment=d.segment + segments))
+        sources += [Path(str(p)) for p in config.data["source"]]
+        clips, segments = len(sources), segments + len(config.data["segments"])
+    assert settings is not None
+    return Deviations.concatenate(parts), sources, settings
+
+
+def report(runs: Sequence[Path], features: bool = False) -> str:
+    """The Markdown report of one or more run folders (``features``: with :func:`feature_gain`)."""
+    deviations, sources, settings = pool(runs)
+    lines = [f"# Measured deviations of {', '.join(f'`{r}`' for r in runs)}", "",
              f"{len(deviations)} rollouts; advantage in reward units (module docstring of `envs.video`).", "",
              "| base QP | " + " | ".join(f"boost {settings.decode(a)[1]:+d}: mean, paid" for a in _actions(settings))
              + " | best single departure, gain per decision |",
@@ -52,26 +79,29 @@ def report(run: Path, features: bool = False) -> str:
             adv = rows.advantage[rows.action == a]
             cells.append(f"{adv.mean():+.3f}, {100 * (adv > 0).mean():.0f} %")
         lines.append(f"| {'all' if base is None else base} | " + " | ".join(cells) + f" | {oracle_gain(rows):.3f} |")
-    timing = run / "timing.json"
-    if timing.exists():
-        cv = json.loads(timing.read_text()).get("deviation", {})
+    for run in runs:
+        timing = run / "timing.json"
+        cv = json.loads(timing.read_text()).get("deviation", {}) if timing.exists() else {}
         if cv:
-            lines += ["", "Cross-validation over clips (`timing.json`): gain per decision on the clip left out, "
-                      "by margin: "
+            lines += ["", f"`{run}`'s own cross-validation over its clips (`timing.json`): gain per decision on the "
+                      "clip left out, by margin: "
                       + ", ".join(f"{m}: {g:.3f}" for m, g in cv["left_out_gain"].items())
                       + f"; the best single departure's {cv['oracle_gain']:.3f}; rank correlation of predicted and "
                       f"measured advantages {cv['spearman']:.2f}; margin chosen {cv['margin']}."]  # fmt: skip
     clips = [int(c) for c in np.unique(deviations.clip)]
-    sources = [Path(str(p)).name for p in config.data.get("source", [])]
-    names = {c: sources[c] if c < len(sources) else f"clip {c}" for c in clips}
+    names = {c: sources[c].name if c < len(sources) else f"clip {c}" for c in clips}
     oracle = {c: oracle_gain(deviations.subset(deviations.clip == c)) for c in clips}
-    policies = {"best boost per base QP from the other clips": lookup_gain(deviations, within_clip=False)}
+    net, spearman = net_gain(deviations, settings)
+    policies = {
+        f"the video net fitted on the other clips (rank correlation {spearman:+.2f})": net,
+        "best boost per base QP from the other clips": lookup_gain(deviations, within_clip=False),
+    }
     if any(len(np.unique(deviations.segment[deviations.clip == c])) > 1 for c in clips):
         policies["best boost per base QP from the clip's other segments"] = lookup_gain(deviations, within_clip=True)
     correlations: dict[str, float] = {}
     if features:
         policies["ridge on the observation and the features it leaves out, from the other clips"], correlations = (
-            feature_gain(run, deviations)
+            feature_gain(runs, deviations, settings)
         )
     lines += [
         "",
@@ -87,6 +117,28 @@ def report(run: Path, features: bool = False) -> str:
         lines += ["", "Rank correlation with the measured advantage of the largest boost, pooled: "
                   + ", ".join(f"{n} {v:+.2f}" for n, v in correlations.items()) + "."]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def net_gain(deviations: Deviations, settings: VideoSettings, seed: int = 0) -> tuple[dict[int, float], float]:
+    """Per clip, the gain per decision of the video net (64, 64) fitted on the other clips; the pooled rank correlation.
+
+    Fitted as ``--algo deviation`` fits it (:func:`semrl.agent.deviation.fit_q_net`), margin 0.
+    """
+    import torch
+    from scipy.stats import spearmanr
+
+    from envs.video import VIDEO_OBS_DIM
+    from semrl.agent.deviation import fit_q_net, predict
+
+    predicted, out = np.zeros(len(deviations)), {}
+    for clip in np.unique(deviations.clip):
+        net = torch.nn.Sequential(torch.nn.Linear(VIDEO_OBS_DIM, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64),
+                                  torch.nn.ReLU(), torch.nn.Linear(64, settings.n_actions))  # fmt: skip
+        fit_q_net(net, deviations.subset(deviations.clip != clip), settings.reference_action, seed=seed)
+        test = deviations.clip == clip
+        predicted[test] = predict(net, deviations.subset(test))
+        out[int(clip)] = gains(predicted[test], deviations.subset(test), 0.0)
+    return out, float(spearmanr(predicted, deviations.advantage).statistic)
 
 
 def lookup_gain(deviations: Deviations, within_clip: bool) -> dict[int, float]:
@@ -117,7 +169,9 @@ def lookup_gain(deviations: Deviations, within_clip: bool) -> dict[int, float]:
     return out
 
 
-def feature_gain(run: Path, deviations: Deviations, ridge: float = 10.0) -> tuple[dict[int, float], dict[str, float]]:
+def feature_gain(
+    runs: Sequence[Path], deviations: Deviations, settings: VideoSettings, ridge: float = 10.0
+) -> tuple[dict[int, float], dict[str, float]]:
     """Across clips, a ridge fit per boost on the observation and the features it leaves out (module docstring).
 
     Returns:
@@ -131,12 +185,14 @@ def feature_gain(run: Path, deviations: Deviations, ridge: float = 10.0) -> tupl
     from semrl.agent.deviation import history_mask
     from semrl.agent.video import load_clips
 
-    config = PolicyConfig.from_json(config_path(run / CHECKPOINT_NAME).read_text())
-    settings = VideoSettings.from_dict(config.env)
-    train = config.train
-    clips = load_clips([Path(p) for p in config.data["source"]], train["max_frames"])
-    segments = build_segments(clips, X265ClipCodec(config.preset, qg_size=settings.block),
-                              YoloDetector(train["weights"] or "yolov8n.pt"), settings)  # fmt: skip
+    segments = []
+    for run in runs:
+        config = PolicyConfig.from_json(config_path(run / CHECKPOINT_NAME).read_text())
+        train = config.train
+        clips = load_clips([Path(p) for p in config.data["source"]], train["max_frames"])
+        found = build_segments(clips, X265ClipCodec(config.preset, qg_size=settings.block),
+                               YoloDetector(train["weights"] or "yolov8n.pt"), settings)  # fmt: skip
+        segments += found[: len(config.data["segments"])]
     extra = np.zeros((len(deviations), 4))
     k = settings.decision_interval
     for i, (s, base, step) in enumerate(zip(deviations.segment, deviations.base_qp, deviations.step, strict=True)):
@@ -166,7 +222,7 @@ def feature_gain(run: Path, deviations: Deviations, ridge: float = 10.0) -> tupl
     return out, correlations
 
 
-def calibration(run: Path, deviations: Deviations) -> list[dict[str, Any]]:
+def calibration(runs: Sequence[Path]) -> list[dict[str, Any]]:
     """Per training clip, the boost per base QP of largest mean measured advantage over its segments (0 if none pays).
 
     What adapting to a clip from its own earlier frames would pick (``benchmarks/video_calibrated.py``
@@ -174,9 +230,7 @@ def calibration(run: Path, deviations: Deviations) -> list[dict[str, Any]]:
     """
     from semrl.agent.video import load_clips
 
-    config = PolicyConfig.from_json(config_path(run / CHECKPOINT_NAME).read_text())
-    settings = VideoSettings.from_dict(config.env)
-    sources = [Path(p) for p in config.data["source"]]
+    deviations, sources, settings = pool(runs)
     out: list[dict[str, Any]] = []
     for clip, boosts in best_boosts(deviations, settings).items():
         ((name, frames),) = load_clips([sources[clip]], 1)
@@ -210,7 +264,7 @@ def _actions(settings: VideoSettings) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("run", type=Path, help="the folder of a `semrl train --algo deviation` run")
+    parser.add_argument("runs", type=Path, nargs="+", help="folders of `semrl train --algo deviation` runs")
     parser.add_argument(
         "--features",
         action="store_true",
@@ -220,10 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibration", action="store_true", help="with --output, also write calibration.json")
     args = parser.parse_args(argv)
     try:
-        if not (args.run / DEVIATIONS_NAME).exists():
-            raise SemrlError(f"{args.run} holds no {DEVIATIONS_NAME}: is it a `semrl train --algo deviation` run?")
-        text = report(args.run, features=args.features)
-        table = calibration(args.run, Deviations.load(args.run / DEVIATIONS_NAME)) if args.calibration else None
+        text = report(args.runs, features=args.features)
+        table = calibration(args.runs) if args.calibration else None
     except SemrlError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
