@@ -14,9 +14,10 @@ on the decision's frames). Acting greedily on A is one step of policy iteration 
 reference, which improves on it wherever A is right (the policy-improvement theorem). A is fitted
 by regression on the decision's observation, into the DQN's Q-network (Q(s, reference) = 0,
 Q(s, a) = A(s, a), less a margin for the other actions), so the checkpoint loads and runs as every
-video policy; the margin is chosen by cross-validation over clips (over segments when there is one clip), so the
-policy departs from the reference only where a departure also paid on clips the fit did not see; where
-no margin paid there, the policy never departs (it is the reference coding, and says so).
+video policy. The margin is chosen by cross-validation over clips (over segments when there is
+one clip), so the policy departs from the reference only where a departure also paid on clips the
+fit did not see; where no margin paid there, it never departs (it is the reference coding, and
+says so).
 
 The observation's decision history (:data:`HISTORY`) is always the reference's in these rollouts,
 so the fit ignores it: the policy is a function of the frame, its objects and the base QP.
