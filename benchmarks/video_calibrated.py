@@ -2,11 +2,12 @@ r"""The video reference coding with a boost per clip and base QP chosen on the c
 
 An experiment, not a method users can run: it measures whether what one departure from the
 reference is worth carries from a clip's earlier frames to its later ones, on the real benchmark.
-``benchmarks/video_deviations.py --calibration --output`` writes, from every one-decision departure measured on
-frames 0-95 of each training clip (``semrl train --algo deviation``), the boost per base QP of
-largest mean measured advantage over that clip's segments (``calibration.json``); this policy codes
-as ``video-reference`` but with that boost on the objects' blocks, and knows the clip by its frame
-size (the 4 training clips differ in size; any other clip gets the reference)::
+``benchmarks/video_deviations.py --calibration --output`` writes, from every one-decision
+departure measured on frames 0-95 of each training clip (``semrl train --algo deviation``), the
+boost per base QP of largest mean measured advantage over that clip's segments
+(``calibration.json``); this policy codes as ``video-reference`` but with that boost on the
+objects' blocks, and knows the clip by its frame size (the 4 training clips differ in size; any
+other clip gets the reference). Measured: ``benchmarks/results/video-deviation``::
 
     python benchmarks/bdrate.py --task video --data <4 clips> --start 200 --methods uniform,policy \
         --policy cascade8_roi4=benchmarks/video_schedules.py:cascade8_roi4 \
