@@ -53,9 +53,10 @@ def pool(runs: Sequence[Path]) -> tuple[Deviations, list[Path], VideoSettings]:
         if not (run / DEVIATIONS_NAME).exists():
             raise SemrlError(f"{run} holds no {DEVIATIONS_NAME}: is it a `semrl train --algo deviation` run?")
         config = PolicyConfig.from_json(config_path(run / CHECKPOINT_NAME).read_text())
-        if settings is not None and config.env != settings.to_dict():
+        own = VideoSettings.from_dict(config.env)
+        if settings is not None and own != settings:
             raise SemrlError(f"{run} was measured on other MDP settings than {runs[0]}; pool runs of one MDP")
-        settings = VideoSettings.from_dict(config.env)
+        settings = own
         d = Deviations.load(run / DEVIATIONS_NAME)
         parts.append(replace(d, clip=d.clip + clips, segment=d.segment + segments))
         sources += [Path(str(p)) for p in config.data["source"]]
