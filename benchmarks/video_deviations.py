@@ -18,6 +18,9 @@ frames::
         --output benchmarks/results/video-deviation/deviations
     python benchmarks/video_deviations.py /tmp/vdev/s0 /tmp/vdev/held --features \
         --output benchmarks/results/video-deviation/seven-clips
+
+``--fit DIR`` fits a video policy on the pooled deviations as ``--algo deviation`` would on all
+the runs' clips, without measuring them again.
 """
 
 from __future__ import annotations
@@ -253,6 +256,38 @@ def best_boosts(deviations: Deviations, settings: VideoSettings) -> dict[int, di
     return out
 
 
+def fit_pooled(runs: Sequence[Path], output: Path, seed: int = 0) -> dict[str, Any]:
+    """Fit a video policy, as ``--algo deviation`` does, on the pooled deviations of several runs; write its checkpoint.
+
+    The first run's checkpoint is the template (network, MDP, provenance); the data are all runs'.
+    Returns the margin's cross-validation (:func:`semrl.agent.video.fit_deviation_policy`).
+
+    Raises:
+        SemrlError: ``output`` already holds a checkpoint.
+    """
+    import hashlib
+    from dataclasses import replace as replace_config
+
+    from semrl.agent.checkpoint import load_model
+    from semrl.agent.train import _save_model
+    from semrl.agent.video import fit_deviation_policy
+
+    if (output / CHECKPOINT_NAME).exists():
+        raise SemrlError(f"{output} already holds a checkpoint; choose another folder")
+    deviations, sources, settings = pool(runs)
+    configs = [PolicyConfig.from_json(config_path(r / CHECKPOINT_NAME).read_text()) for r in runs]
+    model = load_model(runs[0] / CHECKPOINT_NAME, configs[0], "cpu")
+    fitted = fit_deviation_policy(model, deviations, settings, seed)
+    _save_model(model, output / CHECKPOINT_NAME)
+    names = [n for c in configs for n in c.data["segments"]]
+    digest = hashlib.sha256("".join(c.data["digest"] for c in configs).encode()).hexdigest()
+    data = {"source": [str(s) for s in sources], "segments": names, "digest": digest, "pooled": [str(r) for r in runs]}
+    train = {**configs[0].train, "data": ",".join(str(s) for s in sources)}
+    atomic_write(config_path(output / CHECKPOINT_NAME), replace_config(configs[0], data=data, train=train).to_json())
+    atomic_write(output / "timing.json", json.dumps(fitted, indent=1, sort_keys=True))
+    return fitted
+
+
 def _decisions(deviations: Deviations) -> int:
     return len({(int(s), int(b), int(k)) for s, b, k in zip(deviations.segment, deviations.base_qp, deviations.step,
                                                              strict=True)})  # fmt: skip
@@ -273,8 +308,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, help="write report.md into this folder")
     parser.add_argument("--calibration", action="store_true", help="with --output, also write calibration.json")
+    parser.add_argument("--fit", type=Path, metavar="DIR",
+                        help="fit a video policy on the pooled deviations, its checkpoint into DIR")  # fmt: skip
     args = parser.parse_args(argv)
     try:
+        if args.fit is not None:
+            fitted = fit_pooled(args.runs, args.fit)
+            print(f"wrote {args.fit / CHECKPOINT_NAME}: margin {fitted['deviation']['margin']}", file=sys.stderr)
         text = report(args.runs, features=args.features)
         table = calibration(args.runs) if args.calibration else None
     except SemrlError as e:
