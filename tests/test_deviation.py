@@ -223,3 +223,34 @@ def test_calibrated_reference_takes_the_clips_best_boost_per_base_qp() -> None:
     want = frame_offsets_map(None, (H + 2, W), SETTINGS.cascade_offset(0), 0, 32, SETTINGS.dilation, SETTINGS.block,
                              roi=SETTINGS.roi)  # fmt: skip
     np.testing.assert_array_equal(got, want)
+
+
+def test_runs_pool_into_one_set_and_fit_one_policy(tmp_path: Path) -> None:
+    import json
+    from dataclasses import replace
+
+    from benchmark_scripts import load_benchmark
+
+    from semrl.agent.config import TrainConfig
+    from semrl.agent.resolve import resolve_policy
+    from semrl.agent.video import VideoPolicy, train_video
+
+    config = TrainConfig(task="detection", data="fake", algorithm="deviation", mdp="video")
+    runs = (("one", [("a", _clip(8, 0)), ("b", _clip(4, 1))], SETTINGS),
+            ("two", [("c", _clip(4, 2)), ("d", _clip(4, 3))], SETTINGS),
+            ("other", [("e", _clip(4, 4)), ("f", _clip(4, 5))], replace(SETTINGS, idr=-2)))  # fmt: skip
+    for name, clips, settings in runs:
+        train_video(config, tmp_path / name, sources=[], progress=False, codec=FakeClipCodec(),
+                    detector=FakeVideoDetector(), clips=clips, settings=settings,
+                    cache_dir=tmp_path / "cache")  # fmt: skip
+    script = load_benchmark("video_deviations")
+    deviations, sources, _ = script.pool([tmp_path / "one", tmp_path / "two"])
+    assert [s.name for s in sources] == ["a", "b", "c", "d"] and sorted(set(deviations.clip.tolist())) == [0, 1, 2, 3]
+    assert len(set(deviations.segment.tolist())) == 5 and len(deviations) == 5 * 12
+    folders = [str(tmp_path / "one"), str(tmp_path / "two")]
+    assert script.main([*folders, "--fit", str(tmp_path / "pooled"), "--output", str(tmp_path / "report")]) == 0
+    policy = resolve_policy(str(tmp_path / "pooled" / "ckpt.zip"), task="detection")
+    assert isinstance(policy, VideoPolicy) and policy.config.data["source"] == ["a", "b", "c", "d"]
+    assert json.loads((tmp_path / "pooled" / "timing.json").read_text())["rollouts"] == 60
+    assert script.main([*folders, "--fit", str(tmp_path / "pooled")]) == 2  # never over a checkpoint
+    assert script.main([folders[0], str(tmp_path / "other")]) == 2  # another MDP
