@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_video_env import H, W, _clip  # the same smooth clips with a moving square
 
 from envs.codecs import FakeClipCodec
 from envs.video import VIDEO_OBS_DIM, VIDEO_OBS_NAMES, VideoQPEnv, VideoSettings, build_segments
@@ -22,23 +23,9 @@ from semrl.agent.deviation import (
 from semrl.errors import InvalidInputError
 from semrl.semantics.fakes import FakeVideoDetector
 
-H, W = 96, 128
 SETTINGS = VideoSettings(object_boosts=(-4, 0, 4, 8), episode_frames=4, base_qps=(32, 42), block=16,
                          decision_interval=2)  # fmt: skip
 COVERAGE = VIDEO_OBS_NAMES.index("coverage")
-
-
-def _clip(n: int, seed: int) -> list[np.ndarray]:
-    """Smooth frames with a bright square moving right (as the video env's tests)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:H, 0:W]
-    base = (60 + 0.8 * xx + 0.4 * yy + rng.uniform(0, 20)).astype(np.float32)
-    frames = []
-    for t in range(n):
-        f = base.copy()
-        f[30:60, 10 + 4 * t : 40 + 4 * t] += 80
-        frames.append(np.repeat(np.clip(f, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2))
-    return frames
 
 
 @pytest.fixture(scope="module")
