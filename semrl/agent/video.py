@@ -260,20 +260,26 @@ def _clip_indices(segments: Sequence[Segment]) -> list[int]:
     return [order.index(n) for n in names]
 
 
+def _rollouts(segments: int, settings: VideoSettings) -> int:
+    """How many rollouts the deviations of ``segments`` segments take."""
+    return segments * len(settings.base_qps) * settings.decisions(settings.episode_frames) * (settings.n_actions - 1)
+
+
 def _collect(env: VideoQPEnv, segments: Sequence[Segment], progress: bool) -> Deviations:
     """All deviations of the env's segments, in this process."""
     from tqdm import tqdm
 
-    settings = env.settings
-    decisions = settings.decisions(settings.episode_frames)
-    total = len(segments) * len(settings.base_qps) * decisions * (settings.n_actions - 1)
-    with tqdm(total=total, desc="deviations", unit="rollout", disable=not progress) as bar:
+    with tqdm(total=_rollouts(len(segments), env.settings), desc="deviations", unit="rollout",
+              disable=not progress) as bar:  # fmt: skip
         return collect_deviations(env, _clip_indices(segments), on_rollout=lambda: bar.update(1))
 
 
 def _collect_share(config: TrainConfig, sources: Sequence[Path], settings: VideoSettings, cache_dir: Path | None,
-                   share: int, count: int) -> Deviations:  # fmt: skip
-    """One worker's deviations: every ``count``-th segment from ``share`` (its own codec and detector)."""
+                   share: int, count: int, done: Any = None) -> Deviations:  # fmt: skip
+    """One worker's deviations: every ``count``-th segment from ``share`` (its own codec and detector).
+
+    ``done``: a queue told of every rollout finished (the parent's progress bar).
+    """
     import torch
 
     torch.set_num_threads(1)
@@ -283,22 +289,36 @@ def _collect_share(config: TrainConfig, sources: Sequence[Path], settings: Video
     segments = segments[: config.limit] if config.limit is not None else segments
     env = VideoQPEnv(segments, codec, detector, settings)
     try:
-        return collect_deviations(env, _clip_indices(segments), segments=range(share, len(segments), count))
+        return collect_deviations(env, _clip_indices(segments), segments=range(share, len(segments), count),
+                                  on_rollout=None if done is None else lambda: done.put(1))  # fmt: skip
     finally:
         env.close()
 
 
 def _collect_in_workers(config: TrainConfig, sources: Sequence[Path], settings: VideoSettings,
-                        cache_dir: Path | None, progress: bool, count: int) -> Deviations:  # fmt: skip
-    """All deviations, the segments shared among ``count`` processes (the tables are cached by then)."""
+                        cache_dir: Path | None, progress: bool, count: int, segments: int) -> Deviations:  # fmt: skip
+    """All deviations, the ``segments`` segments shared among ``count`` processes (the tables are cached by then)."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    import queue
+    from concurrent.futures import ProcessPoolExecutor, wait
 
     from tqdm import tqdm
 
-    with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_collect_share, config, sources, settings, cache_dir, i, count) for i in range(count)]
-        parts = [f.result() for f in tqdm(futures, desc="deviations", unit="worker", disable=not progress)]
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, ProcessPoolExecutor(count, mp_context=context) as pool:
+        done = manager.Queue()
+        futures = [pool.submit(_collect_share, config, sources, settings, cache_dir, i, count, done)
+                   for i in range(count)]  # fmt: skip
+        with tqdm(total=_rollouts(segments, settings), desc="deviations", unit="rollout", disable=not progress) as bar:
+            running = True
+            while running:
+                running = bool(wait(futures, timeout=1.0).not_done)
+                try:
+                    while True:
+                        bar.update(done.get_nowait())
+                except queue.Empty:
+                    pass
+        parts = [f.result() for f in futures]
     return Deviations.concatenate(parts)
 
 
@@ -390,8 +410,8 @@ def train_video(
     extra: dict[str, Any] = {}
     if config.algorithm == DEVIATION:
         workers = min(config.workers, len(segments)) if own_parts and sources else 1
-        deviations = (_collect_in_workers(config, sources, settings, cache_dir, progress, workers) if workers > 1
-                      else _collect(env, segments, progress))  # fmt: skip
+        deviations = (_collect_in_workers(config, sources, settings, cache_dir, progress, workers, len(segments))
+                      if workers > 1 else _collect(env, segments, progress))  # fmt: skip
         seconds["rollouts"] = time.perf_counter() - t0
         deviations.save(out / DEVIATIONS_NAME)
         extra = fit_deviation_policy(model, deviations, settings, seed=config.seed)
