@@ -95,7 +95,7 @@ def report(runs: Sequence[Path], features: bool = False) -> str:
     clips = [int(c) for c in np.unique(deviations.clip)]
     names = {c: sources[c].name if c < len(sources) else f"clip {c}" for c in clips}
     oracle = {c: oracle_gain(deviations.subset(deviations.clip == c)) for c in clips}
-    net, spearman = net_gain(deviations, settings)
+    net, spearman = net_gain(runs, deviations, settings)
     policies = {
         f"the video net fitted on the other clips (rank correlation {spearman:+.2f})": net,
         "best boost per base QP from the other clips": lookup_gain(deviations, within_clip=False),
@@ -123,25 +123,25 @@ def report(runs: Sequence[Path], features: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def net_gain(deviations: Deviations, settings: VideoSettings, seed: int = 0) -> tuple[dict[int, float], float]:
-    """Per clip, the gain per decision of the video net (64, 64) fitted on the other clips; the pooled rank correlation.
+def net_gain(runs: Sequence[Path], deviations: Deviations, settings: VideoSettings) -> tuple[dict[int, float], float]:
+    """Per clip, the gain per decision of the runs' video net fitted on the other clips; the pooled rank correlation.
 
-    Fitted as ``--algo deviation`` fits it (:func:`semrl.agent.deviation.fit_q_net`), margin 0.
+    The net is the first run's, fitted as ``--algo deviation`` fits it
+    (:func:`semrl.agent.deviation.left_out_predictions`), margin 0.
     """
-    import torch
+    import copy
+
     from scipy.stats import spearmanr
 
-    from envs.video import VIDEO_OBS_DIM
-    from semrl.agent.deviation import fit_q_net, predict
+    from semrl.agent.checkpoint import load_model
+    from semrl.agent.deviation import left_out_predictions
 
-    predicted, out = np.zeros(len(deviations)), {}
-    for clip in np.unique(deviations.clip):
-        net = torch.nn.Sequential(torch.nn.Linear(VIDEO_OBS_DIM, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64),
-                                  torch.nn.ReLU(), torch.nn.Linear(64, settings.n_actions))  # fmt: skip
-        fit_q_net(net, deviations.subset(deviations.clip != clip), settings.reference_action, seed=seed)
-        test = deviations.clip == clip
-        predicted[test] = predict(net, deviations.subset(test))
-        out[int(clip)] = gains(predicted[test], deviations.subset(test), 0.0)
+    checkpoint = runs[0] / CHECKPOINT_NAME
+    model = load_model(checkpoint, PolicyConfig.from_json(config_path(checkpoint).read_text()), "cpu")
+    predicted = left_out_predictions(lambda: copy.deepcopy(model.q_net), deviations, deviations.clip,
+                                     settings.reference_action)  # fmt: skip
+    out = {int(c): gains(predicted[deviations.clip == c], deviations.subset(deviations.clip == c), 0.0)
+           for c in np.unique(deviations.clip)}  # fmt: skip
     return out, float(spearmanr(predicted, deviations.advantage).statistic)
 
 
@@ -149,27 +149,37 @@ def lookup_gain(deviations: Deviations, within_clip: bool) -> dict[int, float]:
     """Per clip, the gain per decision of the best boost per base QP learned from the other clips or segments.
 
     ``within_clip``: learned from the same clip's other segments (each left out in turn); else from
-    the other clips. A boost is taken only where its mean advantage there is above 0.
+    the other clips. A boost is taken only where its mean advantage there is above 0
+    (:func:`best_actions`).
     """
     out = {}
     for clip in np.unique(deviations.clip):
         held = np.unique(deviations.segment[deviations.clip == clip]) if within_clip else [None]
-        found = []
+        total = 0.0
         for segment in held:
             if segment is None:
                 train, test = deviations.clip != clip, deviations.clip == clip
             else:
                 train = (deviations.clip == clip) & (deviations.segment != segment)
                 test = deviations.segment == segment
-            predicted = np.zeros(len(deviations))
-            for base in np.unique(deviations.base_qp):
-                for action in np.unique(deviations.action):
-                    rows = train & (deviations.base_qp == base) & (deviations.action == action)
-                    predicted[test & (deviations.base_qp == base) & (deviations.action == action)] = (
-                        deviations.advantage[rows].mean() if rows.any() else 0.0
-                    )
-            found.append(gains(predicted[test], deviations.subset(test), 0.0) * _decisions(deviations.subset(test)))
-        out[int(clip)] = sum(found) / _decisions(deviations.subset(deviations.clip == clip))
+            choice = best_actions(deviations.subset(train))
+            rows = deviations.subset(test)
+            taken = np.array([choice.get(int(b)) == a for a, b in zip(rows.action, rows.base_qp, strict=True)], bool)
+            total += float(rows.advantage[taken].sum())
+        out[int(clip)] = total / _decisions(deviations.subset(deviations.clip == clip))
+    return out
+
+
+def best_actions(deviations: Deviations) -> dict[int, int]:
+    """Per base QP, the departure of largest mean measured advantage, where that mean is above 0."""
+    out = {}
+    for base in np.unique(deviations.base_qp):
+        rows = deviations.base_qp == base
+        means = {int(a): float(deviations.advantage[rows & (deviations.action == a)].mean())
+                 for a in np.unique(deviations.action[rows])}  # fmt: skip
+        best = max(means, key=lambda a: means[a])
+        if means[best] > 0:
+            out[int(base)] = best
     return out
 
 
@@ -244,15 +254,10 @@ def calibration(runs: Sequence[Path]) -> list[dict[str, Any]]:
 
 def best_boosts(deviations: Deviations, settings: VideoSettings) -> dict[int, dict[int, int]]:
     """Per clip and base QP, the boost of largest mean measured advantage over the clip's segments (0 if none pays)."""
-    out: dict[int, dict[int, int]] = {}
+    out = {}
     for clip in np.unique(deviations.clip):
-        boosts = out.setdefault(int(clip), {})
-        for base in settings.base_qps:
-            rows = (deviations.clip == clip) & (deviations.base_qp == base)
-            means = {a: deviations.advantage[rows & (deviations.action == a)].mean()
-                     for a in _actions(settings) if (rows & (deviations.action == a)).any()}  # fmt: skip
-            best = max(means, key=lambda a: means[a], default=settings.reference_action)
-            boosts[base] = settings.decode(best)[1] if means.get(best, 0.0) > 0 else 0
+        choice = best_actions(deviations.subset(deviations.clip == clip))
+        out[int(clip)] = {base: settings.decode(choice[base])[1] if base in choice else 0 for base in settings.base_qps}
     return out
 
 

@@ -13,7 +13,9 @@ from semrl.codec import QP_MAX, QP_MIN
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.semantics import TASKS
 
-ALGORITHMS = ("ppo", "dqn", "deviation")
+DEVIATION = "deviation"
+"""The algorithm that fits one-step improvement over the video reference by rollout (:mod:`semrl.agent.deviation`)."""
+ALGORITHMS = ("ppo", "dqn", DEVIATION)
 MDPS = ("image", "video")
 OBJECT_WEIGHTINGS = ("picture", "class")
 """How the object term weighs each object: every picture's objects alike, or as the class-mean mAP does."""

@@ -280,6 +280,23 @@ def predict(q_net: Any, deviations: Deviations) -> NDArray[np.float64]:
     return chosen
 
 
+def left_out_predictions(
+    make_q_net: Callable[[], Any],
+    deviations: Deviations,
+    group: NDArray[np.int64],
+    reference_action: int,
+    *,
+    seed: int = 0,
+) -> NDArray[np.float64]:
+    """Each row's predicted advantage by a net fitted (margin 0) on the rows of every other group."""
+    predicted = np.zeros(len(deviations))
+    for g in np.unique(group):
+        net = make_q_net()
+        fit_q_net(net, deviations.subset(group != g), reference_action, seed=seed)
+        predicted[group == g] = predict(net, deviations.subset(group == g))
+    return predicted
+
+
 def choose_margin(
     make_q_net: Callable[[], Any],
     deviations: Deviations,
@@ -309,11 +326,7 @@ def choose_margin(
     groups = np.unique(group)
     if len(groups) < 2:
         raise InvalidInputError("choosing the margin needs deviations of at least 2 segments (one is left out)")
-    predicted = np.zeros(len(deviations))
-    for g in groups:
-        net = make_q_net()
-        fit_q_net(net, deviations.subset(group != g), reference_action, seed=seed)
-        predicted[group == g] = predict(net, deviations.subset(group == g))
+    predicted = left_out_predictions(make_q_net, deviations, group, reference_action, seed=seed)
     per_margin = {}
     for m in margins:
         per_margin[m] = float(np.mean([gains(predicted[group == g], deviations.subset(group == g), m) for g in groups]))

@@ -34,7 +34,7 @@ from envs.tables import (
     load_pictures,
     video_sources,
 )
-from semrl.agent.config import DEFAULT_REFINEMENT, PolicyConfig, TrainConfig, config_path
+from semrl.agent.config import DEFAULT_REFINEMENT, DEVIATION, PolicyConfig, TrainConfig, config_path
 from semrl.errors import InvalidInputError
 from semrl.files import atomic_output, atomic_write
 from semrl.semantics.extractors import SemanticExtractor
@@ -218,7 +218,7 @@ def train(
     sources = video_sources(config.resolved_data) if config.mdp != "image" else []
     if config.mdp == "video" and not sources:
         raise InvalidInputError(f"the video MDP trains on videos; {config.resolved_data} names none")
-    if config.algorithm == "deviation" and not (sources and pictures is None):
+    if config.algorithm == DEVIATION and not (sources and pictures is None):
         raise InvalidInputError("--algo deviation trains the video policy; give videos with --data, or use dqn or ppo")
     if sources and pictures is None:
         config.refuse_picture_options("videos")

@@ -39,7 +39,7 @@ from envs.video import (
     build_segments,
     frame_offsets_map,
 )
-from semrl.agent.config import VIDEO_MDP, PolicyConfig, TrainConfig, config_path
+from semrl.agent.config import DEVIATION, VIDEO_MDP, PolicyConfig, TrainConfig, config_path
 from semrl.agent.deviation import Deviations, choose_margin, collect_deviations, fit_q_net
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
 from semrl.files import atomic_write
@@ -245,9 +245,6 @@ def _hyperparameters(config: TrainConfig, settings: VideoSettings) -> dict[str, 
         "policy_kwargs": {"net_arch": net},
     }  # fmt: skip
 
-
-DEVIATION = "deviation"
-"""The algorithm that fits one-step improvement over the reference by rollout (:mod:`semrl.agent.deviation`)."""
 
 DEVIATIONS_NAME = "deviations.npz"
 """The measured deviations a ``deviation`` run keeps beside its checkpoint."""
