@@ -38,6 +38,20 @@ the oracle's), then benchmark on the same pictures::
         --policy oracle=benchmarks/oracle_search.py:oracle --policy oracle16=benchmarks/oracle_search.py:oracle16 \
         --policy semrl=detection --output benchmarks/results/oracle_search
 
+The same search without the labels (``--pseudo N``) is a method, if a slow one: an
+encode-time search with the detector in the loop. Each picture is judged against the net's own
+finds on the uncoded picture (confidence >= 0.25) and grouped by them, among a fixed pool of
+other pictures (the train split's first ``N``, each against its own finds, coded uniformly)
+instead of the set it is benchmarked with, and at each base QP it takes the map of fewest bits on
+its path that keeps its score among the pool at uniform coding's (:func:`choose_alone`). Every
+coding is kept beside its choices (``search-<key>.codings.json``, each detection matched against
+the labels too, which choose nothing) so that other rules can be judged after
+(``benchmarks/results/oracle_search/pseudo_rules.py``; results in ``pseudo.md`` there)::
+
+    python benchmarks/oracle_search.py --limit 24 --workers 2 --block 16 --pseudo 24
+    python benchmarks/bdrate.py --task detection --limit 24 --roi-blocks 64,16 \
+        --policy pseudo16=benchmarks/oracle_search.py:pseudo16 --policy semrl=detection
+
 Searches are cached under ``<semrl cache>/oracle_search`` (keyed by the set, the picture, the
 weights, the x265 build and the settings).
 """
@@ -87,6 +101,7 @@ class Coded:
     qp: NDArray[np.int32]
     bits: int
     matches: Any  # semrl.fidelity.detection.FrameMatches
+    truth: Any = None  # with --pseudo, the same detections matched against the labels (not used to choose)
 
 
 def block_groups(
@@ -148,21 +163,40 @@ class Searcher:
             coded with 16x16 quantisation groups).
     """
 
-    def __init__(self, weights: str = "yolov8n.pt", preset: str = "medium", block: int = CTU_SIZE) -> None:
+    def __init__(
+        self, weights: str = "yolov8n.pt", preset: str = "medium", block: int = CTU_SIZE, pseudo: bool = False
+    ) -> None:
         from semrl.semantics.yolo import YoloNet
 
         self.net = YoloNet(weights, device="cpu")
         self.preset = preset
         self.block = block
+        self.pseudo = pseudo
         self._labels: dict[str, Any] = {}
+        self._truth: dict[str, Any] = {}
 
-    def labels(self, item: Item) -> Any:
-        """The item's labels (read once per item: the search scores hundreds of codings of it)."""
+    def truth(self, item: Item) -> Any:
+        """The item's labels, read once, where it has them (kept beside a pseudo search to judge it after)."""
         from semrl.fidelity.labels import read_yolo_labels
 
+        if item.label is None:
+            return None
+        if item.digest not in self._truth:
+            self._truth[item.digest] = read_yolo_labels(item.label, item.shape)
+        return self._truth[item.digest]
+
+    def labels(self, item: Item) -> Any:
+        """The item's labels, or with ``pseudo`` the net's finds on the uncoded picture (once per item)."""
+        from semrl.fidelity.detection import pseudo_target
+        from semrl.semantics.yolo import InferenceSettings
+
         if item.digest not in self._labels:
-            assert item.label is not None
-            self._labels[item.digest] = read_yolo_labels(item.label, item.shape)
+            if self.pseudo:
+                h, w = item.shape
+                found = self.net.detect([item.yuv[0].to_rgb()[:h, :w]], InferenceSettings(), color="rgb")[0]
+                self._labels[item.digest] = pseudo_target(found)
+            else:
+                self._labels[item.digest] = self.truth(item)
         return self._labels[item.digest]
 
     def code(self, item: Item, qp: NDArray[np.int32], base: int | None = None) -> Coded:
@@ -188,7 +222,9 @@ class Searcher:
             coded = encoder.encode(yuv, offsets if offsets.any() else None) + encoder.flush()
         h, w = item.shape
         pred = self.net.detect([coded[0].recon.to_rgb()[:h, :w]], InferenceSettings(), color="rgb")[0]
-        return Coded(qp, int(coded[0].bits), match_frame(pred, self.labels(item)))
+        labels = self.truth(item) if self.pseudo else None
+        return Coded(qp, int(coded[0].bits), match_frame(pred, self.labels(item)),
+                     None if labels is None else match_frame(pred, labels))  # fmt: skip
 
     def uniform(self, item: Item, points: Sequence[int]) -> dict[int, Coded]:
         """The picture coded uniformly at each of ``points``, as the benchmark codes it."""
@@ -259,36 +295,55 @@ def choose_jointly(paths: Sequence[Sequence[Coded]], uniform: Sequence[dict[int,
     return chosen
 
 
+def choose_alone(path: Sequence[Coded], uniform: Coded, others: Sequence[Any]) -> Coded:
+    """The map of fewest bits on a picture's path that keeps its score among ``others`` at uniform coding's.
+
+    Args:
+        path: The picture's path coded at the base QP.
+        uniform: The picture coded uniformly at the base QP.
+        others: Match records of the pool's pictures coded uniformly at the base QP.
+    """
+    keep = set_score([*others, uniform.matches])
+    for candidate in sorted((c for c in path if c.bits < uniform.bits), key=lambda c: c.bits):
+        if set_score([*others, candidate.matches]) >= keep:
+            return candidate
+    return uniform
+
+
 def _frame_digest(frame: NDArray[np.uint8]) -> str:
     return hashlib.sha256(np.ascontiguousarray(frame).tobytes() + str(frame.shape).encode()).hexdigest()
 
 
-def benchmark_items(data: str, limit: int) -> list[Item]:
-    """The benchmark's first ``limit`` labelled pictures of ``data`` (val), as it loads them."""
+def benchmark_items(data: str, limit: int, split: str = "val", start: int = 0) -> list[Item]:
+    """The benchmark's pictures ``start`` to ``start + limit`` of ``data``'s ``split``, as it loads them."""
     from semrl.fidelity.labels import dataset_images
 
-    return [image_item(im.image, im.label) for im in dataset_images(data)[:limit]]
+    return [image_item(im.image, im.label) for im in dataset_images(data, split)[start : start + limit]]
 
 
-def _pack(coded: Coded) -> dict[str, Any]:
-    m = coded.matches
+def _pack_matches(m: Any) -> dict[str, Any]:
     return {
-        "qp": coded.qp.tolist(), "bits": coded.bits, "tp": np.packbits(m.tp).tolist(), "n": int(m.tp.shape[0]),
-        "conf": m.conf.tolist(), "pred_cls": m.pred_cls.tolist(), "target_cls": m.target_cls.tolist(),
+        "tp": np.packbits(m.tp).tolist(), "n": int(m.tp.shape[0]), "conf": m.conf.tolist(),
+        "pred_cls": m.pred_cls.tolist(), "target_cls": m.target_cls.tolist(),
     }  # fmt: skip
 
 
-def _unpack(d: dict[str, Any]) -> Coded:
+def _unpack_matches(d: dict[str, Any]) -> Any:
     from semrl.fidelity.detection import FrameMatches
 
     tp = np.unpackbits(np.asarray(d["tp"], np.uint8), count=d["n"] * 10).astype(bool).reshape(d["n"], 10)
-    matches = FrameMatches(
-        tp,
-        np.asarray(d["conf"], np.float32),
-        np.asarray(d["pred_cls"], np.int64),
-        np.asarray(d["target_cls"], np.int64),
-    )
-    return Coded(np.asarray(d["qp"], np.int32), int(d["bits"]), matches)
+    conf, pred_cls = np.asarray(d["conf"], np.float32), np.asarray(d["pred_cls"], np.int64)
+    return FrameMatches(tp, conf, pred_cls, np.asarray(d["target_cls"], np.int64))
+
+
+def _pack(coded: Coded) -> dict[str, Any]:
+    truth = {} if coded.truth is None else {"truth": _pack_matches(coded.truth)}
+    return {"qp": coded.qp.tolist(), "bits": coded.bits, **_pack_matches(coded.matches), **truth}
+
+
+def _unpack(d: dict[str, Any]) -> Coded:
+    truth = _unpack_matches(d["truth"]) if "truth" in d else None
+    return Coded(np.asarray(d["qp"], np.int32), int(d["bits"]), _unpack_matches(d), truth)
 
 
 class _Worker:
@@ -301,33 +356,38 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _searcher(weights: str, preset: str, block: int) -> Searcher:
+@dataclass(frozen=True)
+class Mode:
+    """What a worker's :class:`Searcher` is built with."""
+
+    weights: str
+    preset: str
+    block: int = CTU_SIZE
+    pseudo: bool = False
+
+
+def _searcher(mode: Mode) -> Searcher:
     s = _Worker.searcher
-    if s is None or (s.preset, s.block) != (preset, block):
-        s = _Worker.searcher = Searcher(weights, preset, block)
+    if s is None or (s.preset, s.block, s.pseudo) != (mode.preset, mode.block, mode.pseudo):
+        s = _Worker.searcher = Searcher(mode.weights, mode.preset, mode.block, mode.pseudo)
     return s
 
 
-def _uniform_job(job: tuple[Item, tuple[int, ...], str, str, int]) -> list[dict[str, Any]]:
-    item, points, weights, preset, block = job
-    _Worker.searcher = _searcher(weights, preset, block)
-    return [_pack(c) for c in _Worker.searcher.uniform(item, points).values()]
+def _uniform_job(job: tuple[Item, tuple[int, ...], Mode]) -> list[dict[str, Any]]:
+    item, points, mode = job
+    return [_pack(c) for c in _searcher(mode).uniform(item, points).values()]
 
 
-def _recode_job(
-    job: tuple[Item, list[dict[str, Any]], dict[int, int], str, str, int],
-) -> dict[int, list[dict[str, Any]]]:
-    item, path, budgets, weights, preset, block = job
-    _Worker.searcher = _searcher(weights, preset, block)
-    recoded = _Worker.searcher.recode(item, [_unpack(c) for c in path], budgets)
+def _recode_job(job: tuple[Item, list[dict[str, Any]], dict[int, int], Mode]) -> dict[int, list[dict[str, Any]]]:
+    item, path, budgets, mode = job
+    recoded = _searcher(mode).recode(item, [_unpack(c) for c in path], budgets)
     return {q: [_pack(c) for c in coded] for q, coded in recoded.items()}
 
 
-def _path_job(job: tuple[Item, list[dict[str, Any]], int, str, str, int]) -> tuple[list[dict[str, Any]], float]:
-    item, others, max_groups, weights, preset, block = job
-    _Worker.searcher = _searcher(weights, preset, block)
+def _path_job(job: tuple[Item, list[dict[str, Any]], int, Mode]) -> tuple[list[dict[str, Any]], float]:
+    item, others, max_groups, mode = job
     start = time.perf_counter()
-    path = _Worker.searcher.path(item, [_unpack(o).matches for o in others], max_groups)
+    path = _searcher(mode).path(item, [_unpack(o).matches for o in others], max_groups)
     return [_pack(c) for c in path], time.perf_counter() - start
 
 
@@ -340,12 +400,18 @@ def search_set(
     workers: int,
     cache_dir: Path,
     block: int = CTU_SIZE,
+    pool: Sequence[Item] | None = None,
 ) -> dict[str, dict[int, list[int]]]:
     """Run the search on a set of pictures; per picture (frame digest), per base QP, the chosen offsets.
 
     The offsets are per ``block`` (64: CTUs; 16: 16x16 blocks). Cached: a set searched before with
     the same settings is read back; the search becomes the latest of its block size (what
     :class:`SearchOracle` of that size serves).
+
+    With ``pool``, the search is a method rather than an oracle (``--pseudo``): every picture is
+    judged against the net's own finds on it (confidence >= 0.25, :func:`pseudo_target`) instead of
+    its labels, among the ``pool`` pictures (other pictures, also against their own finds) instead
+    of the set's, and each picture's map at a base QP is chosen alone (:func:`choose_alone`).
     """
     from semrl.assets import file_sha256, resolve_weights
 
@@ -353,13 +419,15 @@ def search_set(
         SEARCH_VERSION, [it.digest for it in items], [it.label_digest for it in items], LEVELS, BENCH_POINTS,
         SEARCH_BASE, max_groups, preset, file_sha256(resolve_weights(weights)), x265_key()[0],
         *([] if block == CTU_SIZE else [block]),  # keeps the keys of the searches per CTU
+        *([] if pool is None else ["pseudo", [it.digest for it in pool]]),
     ])  # fmt: skip
+    latest = latest_name(block, pseudo=pool is not None)
     target = cache_dir / f"search-{hashlib.sha256(key_text.encode()).hexdigest()[:24]}.json"
     if target.is_file():
         chosen: dict[str, dict[int, list[int]]] = {
             k: {int(q): v for q, v in by_base.items()} for k, by_base in json.loads(target.read_text()).items()
         }
-        atomic_write(cache_dir / latest_name(block), json.dumps({"search": target.name}))
+        atomic_write(cache_dir / latest, json.dumps({"search": target.name}))
         return chosen
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
@@ -367,14 +435,16 @@ def search_set(
         if workers > 1:
             # The workers import this file by its name, from its folder.
             os.environ["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
-            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers, _init_worker))
-            mapper = pool.imap
-        jobs = [(it, BENCH_POINTS, weights, preset, block) for it in items]
+            procs = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers, _init_worker))
+            mapper = procs.imap
+        mode = Mode(weights, preset, block, pseudo=pool is not None)
+        jobs = [(it, BENCH_POINTS, mode) for it in [*items, *(pool or [])]]
         packed = list(mapper(_uniform_job, jobs))
-        uniform = [{q: _unpack(p) for q, p in zip(BENCH_POINTS, codes, strict=True)} for codes in packed]
+        coded = [{q: _unpack(p) for q, p in zip(BENCH_POINTS, codes, strict=True)} for codes in packed]
+        uniform, pooled = coded[: len(items)], coded[len(items) :]
         print(f"uniform codings: {time.perf_counter() - start:.0f} s", flush=True)
         path_jobs = [
-            (it, [_pack(u[SEARCH_BASE]) for j, u in enumerate(uniform) if j != i], max_groups, weights, preset, block)
+            (it, [_pack(u[SEARCH_BASE]) for j, u in enumerate(pooled or uniform) if pool or j != i], max_groups, mode)
             for i, it in enumerate(items)
         ]
         paths: list[list[Coded]] = []
@@ -382,25 +452,36 @@ def search_set(
             paths.append([_unpack(p) for p in packed_path])
             print(f"picture {i}: path of {len(packed_path)} maps in {seconds:.0f} s", flush=True)
         recode_jobs = [
-            (it, [_pack(c) for c in path], {q: u[q].bits for q in BENCH_POINTS}, weights, preset, block)
+            (it, [_pack(c) for c in path], {q: u[q].bits for q in BENCH_POINTS}, mode)
             for it, path, u in zip(items, paths, uniform, strict=True)
         ]
         recoded = [{q: [_unpack(p) for p in codes] for q, codes in r.items()} for r in mapper(_recode_job, recode_jobs)]
         print(f"paths coded at every base QP: {time.perf_counter() - start:.0f} s", flush=True)
+    if pool is not None:  # every coding, with its matches against the labels: selection rules judged after
+        atomic_write(target.with_suffix(".codings.json"), json.dumps({
+            "uniform": [{q: _pack(c) for q, c in u.items()} for u in uniform],
+            "pool": [{q: _pack(c) for q, c in u.items()} for u in pooled],
+            "recoded": [{q: [_pack(c) for c in cs] for q, cs in r.items()} for r in recoded],
+        }))  # fmt: skip
     chosen = {_frame_digest(it.yuv[0].to_rgb()): {} for it in items}
     for q in BENCH_POINTS:
         at_base = [r[q] for r in recoded]
-        for it, coded in zip(items, choose_jointly(at_base, uniform, q), strict=True):
-            chosen[_frame_digest(it.yuv[0].to_rgb())][q] = (coded.qp - q).tolist()
+        if pool is None:
+            picks = choose_jointly(at_base, uniform, q)
+        else:
+            others = [p[q].matches for p in pooled]
+            picks = [choose_alone(r, u[q], others) for r, u in zip(at_base, uniform, strict=True)]
+        for it, pick in zip(items, picks, strict=True):
+            chosen[_frame_digest(it.yuv[0].to_rgb())][q] = (pick.qp - q).tolist()
     atomic_write(target, json.dumps(chosen))
-    atomic_write(cache_dir / latest_name(block), json.dumps({"search": target.name}))
+    atomic_write(cache_dir / latest, json.dumps({"search": target.name}))
     print(f"{len(items)} pictures in {time.perf_counter() - start:.0f} s with {workers} workers -> {target}")
     return chosen
 
 
-def latest_name(block: int) -> str:
-    """The file naming the latest search of a block size."""
-    return "latest.json" if block == CTU_SIZE else f"latest-{block}.json"
+def latest_name(block: int, pseudo: bool = False) -> str:
+    """The file naming the latest search of a block size (and kind: against labels or the net's own finds)."""
+    return ("latest" + ("-pseudo" if pseudo else "") + ("" if block == CTU_SIZE else f"-{block}")) + ".json"
 
 
 class SearchOracle:
@@ -414,19 +495,21 @@ class SearchOracle:
     needs_regions = False
     task = "detection"
 
-    def __init__(self, cache_dir: Path | None = None, block: int = CTU_SIZE) -> None:
+    def __init__(self, cache_dir: Path | None = None, block: int = CTU_SIZE, pseudo: bool = False) -> None:
         self.cache_dir = cache_dir or cache_root() / "oracle_search"
         self.offset_block = block
+        self.pseudo = pseudo
         self._chosen: dict[str, dict[str, list[list[int]]]] | None = None
         self._name = ""
 
     def _load(self) -> dict[str, dict[str, list[list[int]]]]:
         if self._chosen is None:
-            latest = self.cache_dir / latest_name(self.offset_block)
+            latest = self.cache_dir / latest_name(self.offset_block, self.pseudo)
             if not latest.is_file():
                 raise InputNotFoundError(
                     f"no oracle search per {self.offset_block}x{self.offset_block} block in {self.cache_dir}: run "
-                    f"python benchmarks/oracle_search.py --limit N --block {self.offset_block} first"
+                    f"python benchmarks/oracle_search.py --limit N --block {self.offset_block}"
+                    f"{' --pseudo' if self.pseudo else ''} first"
                 )
             self._name = json.loads(latest.read_text())["search"]
             self._chosen = json.loads((self.cache_dir / self._name).read_text())
@@ -456,6 +539,8 @@ oracle = SearchOracle()
 """The maps of the last search per CTU (``python benchmarks/oracle_search.py``)."""
 oracle16 = SearchOracle(block=16)
 """The maps of the last search per 16x16 block (``python benchmarks/oracle_search.py --block 16``)."""
+pseudo16 = SearchOracle(block=16, pseudo=True)
+"""The maps of the last search per 16x16 block against the net's own finds (``--block 16 --pseudo``)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -470,11 +555,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--block", type=int, choices=(CTU_SIZE, 16), default=CTU_SIZE, help="QP per CTU (64, default) or 16x16 block"
     )
+    parser.add_argument("--split", default="val", help="split searched (default val, the benchmark's)")
+    parser.add_argument("--start", type=int, default=0, help="first picture of the split, as bdrate.py --start")
+    parser.add_argument(
+        "--pseudo", type=int, default=None, metavar="N",
+        help="a method, not an oracle: judge each picture against the net's own finds, among the train split's "
+        "first N pictures (also against their finds), choosing each picture's map alone",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    items = [it for it in benchmark_items(args.data, args.limit) if it.label is not None]
+    items = [it for it in benchmark_items(args.data, args.limit, args.split, args.start)]
+    if args.pseudo is None:
+        items = [it for it in items if it.label is not None]
+    pool = None if args.pseudo is None else benchmark_items(args.data, args.pseudo, "train")
+    if pool is not None and args.split == "train" and args.start < args.pseudo:
+        parser.error(f"--start {args.start}: the searched pictures overlap the pool (train 0-{args.pseudo - 1})")
     search_set(
         items, weights=args.weights, preset=args.preset, max_groups=args.max_groups, workers=args.workers,
-        cache_dir=oracle.cache_dir, block=args.block,
+        cache_dir=oracle.cache_dir, block=args.block, pool=pool,
     )  # fmt: skip
     return 0
 

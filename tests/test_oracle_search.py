@@ -58,6 +58,18 @@ def test_the_fewest_bits_that_keep_the_set_score_are_chosen(oracle_search: Modul
     assert oracle_search.choose_jointly([[misses], []], [mine, other], 37)[0] is mine[37]
 
 
+def test_alone_a_picture_keeps_its_score_among_the_pool(oracle_search: ModuleType) -> None:
+    from semrl.fidelity.detection import FrameMatches
+
+    pool = [FrameMatches(np.zeros((1, 10), bool), np.array([0.75], np.float32), np.array([0]), np.zeros(0, np.int64))]
+    uniform = _coded(oracle_search, 37, 100, True, 0.8)
+    falls = _coded(oracle_search, 47, 30, True, 0.7)  # found, but now ranked below the pool's false find
+    keeps = _coded(oracle_search, 42, 60, True, 0.76)
+    dearer = _coded(oracle_search, 32, 150, True, 0.9)  # keeps the score, but no saving
+    assert oracle_search.choose_alone([dearer, falls, keeps], uniform, pool) is keeps
+    assert oracle_search.choose_alone([dearer, falls], uniform, pool) is uniform
+
+
 @pytest.mark.x265
 @pytest.mark.weights
 @pytest.mark.slow
@@ -89,3 +101,14 @@ def test_search_runs_on_real_pictures_and_feeds_the_oracle(oracle_search: Module
     blocks = fine(PolicyInput(frame, 37, shape))
     assert fine.offset_block == 16 and blocks.shape == (-(-frame.shape[0] // 16), -(-frame.shape[1] // 16))
     assert oracle(PolicyInput(frame, 37, shape)).shape == shape  # the per-CTU search is still served
+
+    # Against the net's own finds, among a pool of other pictures: a method, served beside the oracles.
+    with pytest.raises(FileNotFoundError, match="--pseudo"):
+        oracle_search.SearchOracle(tmp_path, block=16, pseudo=True)(PolicyInput(frame, 37, shape))
+    oracle_search.search_set(
+        items[:1], weights="yolov8n.pt", preset="ultrafast", max_groups=2, workers=1, cache_dir=tmp_path, block=16,
+        pool=items[1:],
+    )  # fmt: skip
+    method = oracle_search.SearchOracle(tmp_path, block=16, pseudo=True)
+    assert method(PolicyInput(frame, 37, shape)).shape == blocks.shape
+    assert method.fingerprint != fine.fingerprint
