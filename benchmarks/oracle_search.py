@@ -295,15 +295,17 @@ def choose_jointly(paths: Sequence[Sequence[Coded]], uniform: Sequence[dict[int,
     return chosen
 
 
-def choose_alone(path: Sequence[Coded], uniform: Coded, others: Sequence[Any]) -> Coded:
+def choose_alone(path: Sequence[Coded], uniform: Coded, others: Sequence[Any], keep: float | None = None) -> Coded:
     """The map of fewest bits on a picture's path that keeps its score among ``others`` at uniform coding's.
 
     Args:
         path: The picture's path coded at the base QP.
         uniform: The picture coded uniformly at the base QP.
         others: Match records of the pool's pictures coded uniformly at the base QP.
+        keep: The score to keep instead of uniform coding's (mAP, 0..1).
     """
-    keep = set_score([*others, uniform.matches])
+    if keep is None:
+        keep = set_score([*others, uniform.matches])
     for candidate in sorted((c for c in path if c.bits < uniform.bits), key=lambda c: c.bits):
         if set_score([*others, candidate.matches]) >= keep:
             return candidate
@@ -563,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
         "first N pictures (also against their finds), choosing each picture's map alone",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    items = [it for it in benchmark_items(args.data, args.limit, args.split, args.start)]
+    items = benchmark_items(args.data, args.limit, args.split, args.start)
     if args.pseudo is None:
         items = [it for it in items if it.label is not None]
     pool = None if args.pseudo is None else benchmark_items(args.data, args.pseudo, "train")

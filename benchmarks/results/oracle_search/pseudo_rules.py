@@ -13,37 +13,41 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from oracle_search import BENCH_POINTS, Coded, _unpack, set_score
+from oracle_search import BENCH_POINTS, Coded, _unpack, choose_alone, set_score
 
 from semrl.bench.bdrate import Curve, bd_rate
 
-Rule = Callable[[Sequence[Coded], dict[int, Coded], Sequence[Any], int], Coded]
 
-
-def keeping(margin: float = 0.0, finer: bool = False, truth: bool = False) -> Rule:
+@dataclass(frozen=True)
+class Rule:
     """Fewest bits whose score among the pool is at least uniform coding's (at ``base - 5``: ``finer``) + ``margin``.
 
-    ``margin`` is in mAP (0.01: one point of mAP50-95 x 100).
+    Attributes:
+        margin: In mAP (0.01: one point of mAP50-95 x 100).
+        finer: Keep the score of uniform coding at the next finer base QP.
+        truth: Choose on the labels instead of the net's own finds (in-sample: not a method).
     """
 
-    def rule(path: Sequence[Coded], uniform: dict[int, Coded], pool: Sequence[Any], base: int) -> Coded:
-        def score(c: Coded) -> float:
-            return float(set_score([*pool, c.truth if truth else c.matches]))
+    margin: float = 0.0
+    finer: bool = False
+    truth: bool = False
 
-        ref = uniform.get(base - 5, uniform[base]) if finer else uniform[base]
-        keep = score(ref) + margin
-        for c in sorted((c for c in path if c.bits < uniform[base].bits), key=lambda c: c.bits):
-            if score(c) >= keep:
-                return c
-        return uniform[base]
+    def records(self, coded: Coded) -> Coded:
+        """The coding with the matches this rule chooses on (its bits and ``truth`` as they were)."""
+        return replace(coded, matches=coded.truth) if self.truth else coded
 
-    return rule
+    def choose(self, path: Sequence[Coded], uniform: dict[int, Coded], pool: Sequence[Coded], base: int) -> Coded:
+        """The picture's map at ``base`` (:func:`oracle_search.choose_alone` with this rule's score to keep)."""
+        others = [self.records(p).matches for p in pool]
+        reference = uniform.get(base - 5, uniform[base]) if self.finer else uniform[base]
+        keep = set_score([*others, self.records(reference).matches]) + self.margin
+        return choose_alone([self.records(c) for c in path], self.records(uniform[base]), others, keep)
 
 
 def main(path: str) -> None:
@@ -52,14 +56,14 @@ def main(path: str) -> None:
     uniform = [{int(q): _unpack(c) for q, c in u.items()} for u in data["uniform"]]
     pool = [{int(q): _unpack(c) for q, c in u.items()} for u in data["pool"]]
     recoded = [{int(q): [_unpack(c) for c in cs] for q, cs in r.items()} for r in data["recoded"]]
-    rules: dict[str, Rule] = {
-        "keep (the search's rule)": keeping(),
-        "keep +0.5 point": keeping(0.005),
-        "keep +1 point": keeping(0.01),
-        "keep +2 points": keeping(0.02),
-        "keep the finer base's": keeping(finer=True),
-        "keep the finer base's +1 point": keeping(0.01, finer=True),
-        "labels, in-sample (not a method)": keeping(truth=True),
+    rules = {
+        "keep (the search's rule)": Rule(),
+        "keep +0.5 point": Rule(0.005),
+        "keep +1 point": Rule(0.01),
+        "keep +2 points": Rule(0.02),
+        "keep the finer base's": Rule(finer=True),
+        "keep the finer base's +1 point": Rule(0.01, finer=True),
+        "labels, in-sample (not a method)": Rule(truth=True),
     }
 
     def curve(chosen: dict[int, list[Coded]]) -> Curve:
@@ -71,9 +75,8 @@ def main(path: str) -> None:
     for name, rule in rules.items():
         chosen: dict[int, list[Coded]] = {}
         for q in BENCH_POINTS:
-            truth = "labels" in name
-            others = [(p[q].truth if truth else p[q].matches) for p in pool]
-            chosen[q] = [rule(r[q], u, others, q) for r, u in zip(recoded, uniform, strict=True)]
+            pooled = [p[q] for p in pool]
+            chosen[q] = [rule.choose(r[q], u, pooled, q) for r, u in zip(recoded, uniform, strict=True)]
         c = curve(chosen)
         ratio = " ".join(
             f"{q}:{a:.1f}/{r / ar:.2f}x"
