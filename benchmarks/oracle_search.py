@@ -393,6 +393,27 @@ def _path_job(job: tuple[Item, list[dict[str, Any]], int, Mode]) -> tuple[list[d
     return [_pack(c) for c in path], time.perf_counter() - start
 
 
+def search_file(
+    items: Sequence[Item],
+    weights: str,
+    preset: str,
+    max_groups: int,
+    cache_dir: Path,
+    block: int = CTU_SIZE,
+    pool: Sequence[Item] | None = None,
+) -> Path:
+    """Where :func:`search_set` keeps the search of these pictures with these settings."""
+    from semrl.assets import file_sha256, resolve_weights
+
+    key_text = json.dumps([
+        SEARCH_VERSION, [it.digest for it in items], [it.label_digest for it in items], LEVELS, BENCH_POINTS,
+        SEARCH_BASE, max_groups, preset, file_sha256(resolve_weights(weights)), x265_key()[0],
+        *([] if block == CTU_SIZE else [block]),  # keeps the keys of the searches per CTU
+        *([] if pool is None else ["pseudo", [it.digest for it in pool]]),
+    ])  # fmt: skip
+    return cache_dir / f"search-{hashlib.sha256(key_text.encode()).hexdigest()[:24]}.json"
+
+
 def search_set(
     items: Sequence[Item],
     *,
@@ -415,16 +436,8 @@ def search_set(
     its labels, among the ``pool`` pictures (other pictures, also against their own finds) instead
     of the set's, and each picture's map at a base QP is chosen alone (:func:`choose_alone`).
     """
-    from semrl.assets import file_sha256, resolve_weights
-
-    key_text = json.dumps([
-        SEARCH_VERSION, [it.digest for it in items], [it.label_digest for it in items], LEVELS, BENCH_POINTS,
-        SEARCH_BASE, max_groups, preset, file_sha256(resolve_weights(weights)), x265_key()[0],
-        *([] if block == CTU_SIZE else [block]),  # keeps the keys of the searches per CTU
-        *([] if pool is None else ["pseudo", [it.digest for it in pool]]),
-    ])  # fmt: skip
     latest = latest_name(block, pseudo=pool is not None)
-    target = cache_dir / f"search-{hashlib.sha256(key_text.encode()).hexdigest()[:24]}.json"
+    target = search_file(items, weights, preset, max_groups, cache_dir, block, pool)
     if target.is_file():
         chosen: dict[str, dict[int, list[int]]] = {
             k: {int(q): v for q, v in by_base.items()} for k, by_base in json.loads(target.read_text()).items()
@@ -537,12 +550,157 @@ class SearchOracle:
         return np.asarray(offsets, np.int32)
 
 
+TWINS = "latest-twins{}.json"
+"""The file naming the last pair of searches of a set and its mirror image (``--mirror``); ``{}``: ``-16`` per block."""
+
+
+def mirror_offsets(offsets: NDArray[np.int32], width: int, block: int) -> NDArray[np.int32]:
+    """A picture's offsets carried onto its left-right mirror image.
+
+    Args:
+        offsets: (rows, cols) offsets on the picture's ``block`` grid.
+        width: The picture's width in pixels (before any padding to an even size).
+        block: The grid's block side.
+
+    Returns:
+        The mirror image's offsets on its own grid: block column ``j`` covers the picture's pixel
+        columns ``width - 1 - x`` for its own columns ``x``; where the grid does not divide the
+        width these fall in two of the picture's block columns, and the block takes the finer
+        (lower) offset of the two, so an object's blocks stay covered.
+    """
+    out = np.empty_like(offsets)
+    for j in range(offsets.shape[1]):
+        xs = np.arange(j * block, min((j + 1) * block, width))
+        out[:, j] = offsets[:, np.unique((width - 1 - xs) // block)].min(axis=1)
+    return out
+
+
+def mirror_set(data: str, split: str, start: int, limit: int, out: Path) -> Path:
+    """Write the left-right mirror images of a split's pictures ``start`` to ``start + limit``, with their labels.
+
+    The pictures are written as PNG (the flipped pixels exactly; no second lossy coding), in the
+    same order and under the same split name, so ``--data <out>/data.yaml --split <split> --limit
+    <limit>`` benchmarks them. Written beside ``out`` and renamed into place; an ``out`` already
+    holding the mirror of the same pictures is reused.
+
+    Returns:
+        The mirrored set's ``data.yaml``.
+
+    Raises:
+        FileExistsError: ``out`` exists and is not the mirror of these pictures.
+    """
+    import shutil
+
+    import cv2
+    import yaml
+
+    from semrl.assets import resolve_dataset
+    from semrl.fidelity.labels import dataset_images
+    from semrl.semantics.frames import read_image
+
+    images = dataset_images(data, split)[start : start + limit]
+    source = Path(data) if Path(data).suffix in (".yaml", ".yml") else resolve_dataset(data) / "data.yaml"
+    names = yaml.safe_load(source.read_text()).get("names")
+    stamp = {"source": str(source), "split": split, "pictures": [im.image.name for im in images]}
+    if out.exists():
+        marker = out / "mirror.json"
+        if marker.is_file() and json.loads(marker.read_text()) == stamp:
+            return out / "data.yaml"
+        raise FileExistsError(f"{out} exists and is not the mirror of {split} {start}-{start + limit - 1} of {data}")
+    staging = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        (staging / "images" / split).mkdir(parents=True)
+        (staging / "labels" / split).mkdir(parents=True)
+        for im in images:
+            picture = staging / "images" / split / f"{im.image.stem}.png"
+            if not cv2.imwrite(str(picture), np.ascontiguousarray(read_image(im.image)[:, ::-1])):
+                raise OSError(f"could not write {picture}")
+            if im.label.is_file():
+                rows = [line.split() for line in im.label.read_text().splitlines() if line.strip()]
+                flipped = [f"{r[0]} {1 - float(r[1]):.6f} {' '.join(r[2:])}" for r in rows]
+                (staging / "labels" / split / im.label.name).write_text("".join(f"{r}\n" for r in flipped))
+        (staging / "data.yaml").write_text(yaml.safe_dump({split: f"images/{split}", "names": names}))
+        (staging / "mirror.json").write_text(json.dumps(stamp))
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out / "data.yaml"
+
+
+class TwinOracle:
+    """The search oracle judged out of sample: each picture served the map its mirror image's search chose.
+
+    ``python benchmarks/oracle_search.py --block 16 --mirror DIR`` searches a set and the set of its
+    left-right mirror images. The same content coded twice gives the detector two answers whose
+    noise is independent, so the map chosen on the mirror image (carried back by
+    :func:`mirror_offsets`) is a choice this picture's codings did not make: its BD-rate is the
+    oracle's without its selection on the benchmark's own noise. With ``crossed=False`` it serves
+    each picture its own search's map (the in-sample oracle), on either set.
+
+    Args:
+        crossed: Serve the mirror image's map (out of sample) rather than the picture's own.
+        cache_dir: Where searches are cached (default ``<semrl cache>/oracle_search``).
+        block: The block size of the searches (64 or 16).
+    """
+
+    needs_regions = False
+    task = "detection"
+
+    def __init__(self, crossed: bool, cache_dir: Path | None = None, block: int = 16) -> None:
+        self.crossed = crossed
+        self.cache_dir = cache_dir or cache_root() / "oracle_search"
+        self.offset_block = block
+        self._twins: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._twins is None:
+            pointer = self.cache_dir / TWINS.format("" if self.offset_block == CTU_SIZE else f"-{self.offset_block}")
+            if not pointer.is_file():
+                raise InputNotFoundError(
+                    f"no searches of a set and its mirror in {self.cache_dir}: run python benchmarks/oracle_search.py "
+                    f"--block {self.offset_block} --mirror DIR first"
+                )
+            twins = json.loads(pointer.read_text())
+            sides = [list(json.loads((self.cache_dir / name).read_text()).items()) for name in twins["searches"]]
+            index = {digest: (side, i) for side, maps in enumerate(sides) for i, (digest, _) in enumerate(maps)}
+            self._twins = {**twins, "sides": sides, "index": index}
+        return self._twins
+
+    @property
+    def fingerprint(self) -> str:
+        """The two searches, and which map is served."""
+        names = self._load()["searches"]
+        return f"oracle-twins:v{SEARCH_VERSION}:{names[0]}:{names[1]}:{'crossed' if self.crossed else 'own'}"
+
+    def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
+        """The offsets chosen at this base QP for this picture (``crossed``: for its mirror image, mirrored)."""
+        twins = self._load()
+        found = twins["index"].get(_frame_digest(inputs.frame))
+        if found is None:
+            raise InvalidInputError(
+                f"oracle-twins: a {inputs.frame.shape} frame neither search covered; benchmark the searched set "
+                "or its mirror (--data DIR/data.yaml)"
+            )
+        side, i = found
+        by_base = twins["sides"][1 - side if self.crossed else side][i][1]
+        offsets = by_base.get(str(int(inputs.base_qp)))
+        if offsets is None:
+            raise InvalidInputError(f"oracle-twins: searched at base QPs {sorted(by_base)}, not {inputs.base_qp}")
+        chosen = np.asarray(offsets, np.int32)
+        return mirror_offsets(chosen, twins["widths"][i], self.offset_block) if self.crossed else chosen
+
+
 oracle = SearchOracle()
 """The maps of the last search per CTU (``python benchmarks/oracle_search.py``)."""
 oracle16 = SearchOracle(block=16)
 """The maps of the last search per 16x16 block (``python benchmarks/oracle_search.py --block 16``)."""
 pseudo16 = SearchOracle(block=16, pseudo=True)
 """The maps of the last search per 16x16 block against the net's own finds (``--block 16 --pseudo``)."""
+own16 = TwinOracle(crossed=False)
+"""Each picture's own map from the last ``--block 16 --mirror`` pair of searches (in sample; either set)."""
+crossed16 = TwinOracle(crossed=True)
+"""Each picture's mirror image's map from the last ``--block 16 --mirror`` pair, mirrored (out of sample)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -564,17 +722,34 @@ def main(argv: list[str] | None = None) -> int:
         help="a method, not an oracle: judge each picture against the net's own finds, among the train split's "
         "first N pictures (also against their finds), choosing each picture's map alone",
     )  # fmt: skip
+    parser.add_argument(
+        "--mirror", type=Path, default=None, metavar="DIR",
+        help="also write the set's left-right mirror images to DIR and search them: the own16 and crossed16 "
+        "policies then serve the oracle in and out of sample",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.mirror is not None and args.pseudo is not None:
+        parser.error("--mirror judges the label oracle; it does not go with --pseudo")
     items = benchmark_items(args.data, args.limit, args.split, args.start)
     if args.pseudo is None:
         items = [it for it in items if it.label is not None]
     pool = None if args.pseudo is None else benchmark_items(args.data, args.pseudo, "train")
     if pool is not None and args.split == "train" and args.start < args.pseudo:
         parser.error(f"--start {args.start}: the searched pictures overlap the pool (train 0-{args.pseudo - 1})")
-    search_set(
-        items, weights=args.weights, preset=args.preset, max_groups=args.max_groups, workers=args.workers,
-        cache_dir=oracle.cache_dir, block=args.block, pool=pool,
-    )  # fmt: skip
+    settings = {"weights": args.weights, "preset": args.preset, "max_groups": args.max_groups, "block": args.block}
+    search_set(items, workers=args.workers, cache_dir=oracle.cache_dir, pool=pool, **settings)
+    if args.mirror is not None:
+        mirrored_yaml = mirror_set(args.data, args.split, args.start, args.limit, args.mirror)
+        mirrored = [it for it in benchmark_items(str(mirrored_yaml), args.limit, args.split) if it.label is not None]
+        if [it.shape for it in mirrored] != [it.shape for it in items]:
+            raise InvalidInputError(f"{args.mirror}: its pictures are not the mirror images of the searched ones")
+        search_set(mirrored, workers=args.workers, cache_dir=oracle.cache_dir, **settings)
+        names = [search_file(s, cache_dir=oracle.cache_dir, **settings).name for s in (items, mirrored)]
+        pointer = TWINS.format("" if args.block == CTU_SIZE else f"-{args.block}")
+        atomic_write(
+            oracle.cache_dir / pointer, json.dumps({"searches": names, "widths": [it.shape[1] for it in items]})
+        )
+        print(f"mirror images: --data {mirrored_yaml} --split {args.split} --limit {args.limit}")
     return 0
 
 

@@ -70,6 +70,67 @@ def test_alone_a_picture_keeps_its_score_among_the_pool(oracle_search: ModuleTyp
     assert oracle_search.choose_alone([dearer, falls], uniform, pool) is uniform
 
 
+def test_a_map_is_carried_onto_the_mirror_image_block_for_block(oracle_search: ModuleType) -> None:
+    offsets = np.array([[0, 1, 2, 3], [4, 5, 6, 7]], np.int32)
+    assert oracle_search.mirror_offsets(offsets, 64, 16).tolist() == [[3, 2, 1, 0], [7, 6, 5, 4]]
+    # 40 px wide, 3 columns of 16: the mirror's block 0 (x 0-15) is the picture's x 24-39 (blocks 1 and 2),
+    # block 1 (x 16-31) its x 8-23 (blocks 0 and 1), block 2 (x 32-39) its x 0-7 (block 0).
+    assert oracle_search.mirror_offsets(np.array([[5, 9, 2]], np.int32), 40, 16).tolist() == [[2, 5, 5]]
+
+
+def _write_set(root: Path) -> None:
+    import cv2
+
+    (root / "images" / "val").mkdir(parents=True)
+    (root / "labels" / "val").mkdir(parents=True)
+    picture = np.zeros((64, 96, 3), np.uint8)
+    picture[:, :10] = 200  # a bright band on the left
+    cv2.imwrite(str(root / "images" / "val" / "a.png"), picture)
+    (root / "labels" / "val" / "a.txt").write_text("3 0.250000 0.5 0.1 0.2\n")
+    (root / "data.yaml").write_text("val: images/val\nnames:\n  3: motorcycle\n")
+
+
+def test_the_mirror_set_holds_the_flipped_pictures_and_labels(oracle_search: ModuleType, tmp_path: Path) -> None:
+    import cv2
+
+    _write_set(tmp_path / "set")
+    out = tmp_path / "mirror"
+    data = oracle_search.mirror_set(str(tmp_path / "set" / "data.yaml"), "val", 0, 1, out)
+    assert data == out / "data.yaml" and "motorcycle" in data.read_text()
+    picture = cv2.imread(str(out / "images" / "val" / "a.png"))
+    assert (picture[:, -10:] == 200).all() and (picture[:, :-10] == 0).all()
+    assert (out / "labels" / "val" / "a.txt").read_text().split() == ["3", "0.750000", "0.5", "0.1", "0.2"]
+    assert oracle_search.mirror_set(str(tmp_path / "set" / "data.yaml"), "val", 0, 1, out) == data  # reused
+    (tmp_path / "other").mkdir()
+    with pytest.raises(FileExistsError, match="not the mirror"):
+        oracle_search.mirror_set(str(tmp_path / "set" / "data.yaml"), "val", 0, 1, tmp_path / "other")
+    assert not list(tmp_path.glob(".*tmp*"))  # nothing half-written left beside
+
+
+def test_twins_serve_each_picture_its_own_or_its_mirror_images_map(oracle_search: ModuleType, tmp_path: Path) -> None:
+    import json
+
+    from semrl.policy import PolicyInput
+
+    frame, mirrored = np.zeros((32, 48, 3), np.uint8), np.ones((32, 48, 3), np.uint8)
+    digest = oracle_search._frame_digest
+    (tmp_path / "s-a.json").write_text(json.dumps({digest(frame): {"37": [[-2, 0, 3], [1, 1, 1]]}}))
+    (tmp_path / "s-b.json").write_text(json.dumps({digest(mirrored): {"37": [[4, 5, 6], [0, 0, 2]]}}))
+    with pytest.raises(FileNotFoundError, match="--mirror"):
+        oracle_search.TwinOracle(crossed=True, cache_dir=tmp_path)(PolicyInput(frame, 37, (1, 1)))
+    (tmp_path / "latest-twins-16.json").write_text(json.dumps({"searches": ["s-a.json", "s-b.json"], "widths": [48]}))
+    own, crossed = (oracle_search.TwinOracle(crossed=c, cache_dir=tmp_path) for c in (False, True))
+    assert own(PolicyInput(frame, 37, (1, 1))).tolist() == [[-2, 0, 3], [1, 1, 1]]
+    assert own(PolicyInput(mirrored, 37, (1, 1))).tolist() == [[4, 5, 6], [0, 0, 2]]
+    assert crossed(PolicyInput(frame, 37, (1, 1))).tolist() == [[6, 5, 4], [2, 0, 0]]
+    assert crossed(PolicyInput(mirrored, 37, (1, 1))).tolist() == [[3, 0, -2], [1, 1, 1]]
+    assert own.fingerprint != crossed.fingerprint
+    with pytest.raises(ValueError, match="neither search"):
+        crossed(PolicyInput(np.full((32, 48, 3), 9, np.uint8), 37, (1, 1)))
+    with pytest.raises(ValueError, match="not 42"):
+        crossed(PolicyInput(frame, 42, (1, 1)))
+
+
 @pytest.mark.x265
 @pytest.mark.weights
 @pytest.mark.slow
