@@ -52,6 +52,19 @@ the labels too, which choose nothing) so that other rules can be judged after
     python benchmarks/bdrate.py --task detection --limit 24 --roi-blocks 64,16 \
         --policy pseudo16=benchmarks/oracle_search.py:pseudo16 --policy semrl=detection
 
+The oracle chooses on the very codings and labels the benchmark scores, so part of what it
+saves is selection on the benchmark's own noise. ``--mirror DIR`` measures it out of sample: it
+also writes the set's left-right mirror images (PNG, labels flipped) to ``DIR`` and searches
+them; the same content coded twice gives the detector two answers with independent noise, and
+``crossed16`` serves each picture the map its mirror image's search chose, mirrored
+(:class:`TwinOracle`; ``own16`` serves its own, in sample). Benchmark both sets::
+
+    python benchmarks/oracle_search.py --limit 24 --workers 2 --block 16 --mirror /tmp/mirror
+    python benchmarks/bdrate.py --task detection --limit 24 --roi-blocks 64,16 \
+        --policy own16=benchmarks/oracle_search.py:own16 --policy crossed16=benchmarks/oracle_search.py:crossed16
+    python benchmarks/bdrate.py --task detection --data /tmp/mirror/data.yaml --limit 24 --roi-blocks 64,16 \
+        --policy own16=benchmarks/oracle_search.py:own16 --policy crossed16=benchmarks/oracle_search.py:crossed16
+
 Searches are cached under ``<semrl cache>/oracle_search`` (keyed by the set, the picture, the
 weights, the x265 build and the settings).
 """
