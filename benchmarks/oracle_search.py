@@ -601,6 +601,7 @@ def mirror_set(data: str, split: str, start: int, limit: int, out: Path) -> Path
 
     Raises:
         FileExistsError: ``out`` exists and is not the mirror of these pictures.
+        InvalidInputError: A label file holds something other than YOLO boxes (polygons, say).
     """
     import shutil
 
@@ -631,6 +632,10 @@ def mirror_set(data: str, split: str, start: int, limit: int, out: Path) -> Path
                 raise OSError(f"could not write {picture}")
             if im.label.is_file():
                 rows = [line.split() for line in im.label.read_text().splitlines() if line.strip()]
+                if any(len(r) != 5 for r in rows):
+                    raise InvalidInputError(
+                        f"{im.label}: not YOLO boxes (class cx cy w h a line); only boxes are mirrored"
+                    )
                 flipped = [f"{r[0]} {1 - float(r[1]):.6f} {' '.join(r[2:])}" for r in rows]
                 (staging / "labels" / split / im.label.name).write_text("".join(f"{r}\n" for r in flipped))
         (staging / "data.yaml").write_text(yaml.safe_dump({split: f"images/{split}", "names": names}))
@@ -714,6 +719,10 @@ own16 = TwinOracle(crossed=False)
 """Each picture's own map from the last ``--block 16 --mirror`` pair of searches (in sample; either set)."""
 crossed16 = TwinOracle(crossed=True)
 """Each picture's mirror image's map from the last ``--block 16 --mirror`` pair, mirrored (out of sample)."""
+own = TwinOracle(crossed=False, block=CTU_SIZE)
+"""Each picture's own map from the last per-CTU ``--mirror`` pair of searches (in sample; either set)."""
+crossed = TwinOracle(crossed=True, block=CTU_SIZE)
+"""Each picture's mirror image's map from the last per-CTU ``--mirror`` pair, mirrored (out of sample)."""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -104,6 +104,10 @@ def test_the_mirror_set_holds_the_flipped_pictures_and_labels(oracle_search: Mod
     (tmp_path / "other").mkdir()
     with pytest.raises(FileExistsError, match="not the mirror"):
         oracle_search.mirror_set(str(tmp_path / "set" / "data.yaml"), "val", 0, 1, tmp_path / "other")
+    (tmp_path / "set" / "labels" / "val" / "a.txt").write_text("3 0.1 0.1 0.2 0.1 0.3 0.3\n")  # a polygon
+    with pytest.raises(ValueError, match="not YOLO boxes"):
+        oracle_search.mirror_set(str(tmp_path / "set" / "data.yaml"), "val", 0, 1, tmp_path / "polygons")
+    assert not (tmp_path / "polygons").exists()
     assert not list(tmp_path.glob(".*tmp*"))  # nothing half-written left beside
 
 
@@ -173,3 +177,26 @@ def test_search_runs_on_real_pictures_and_feeds_the_oracle(oracle_search: Module
     method = oracle_search.SearchOracle(tmp_path, block=16, pseudo=True)
     assert method(PolicyInput(frame, 37, shape)).shape == blocks.shape
     assert method.fingerprint != fine.fingerprint
+
+
+@pytest.mark.x265
+@pytest.mark.weights
+@pytest.mark.slow
+def test_a_mirror_search_serves_each_picture_its_twins_map(
+    oracle_search: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_assets("models/yolov8n.pt", "datasets/coco8")
+    from semrl.policy import PolicyInput
+
+    monkeypatch.setattr(oracle_search.oracle, "cache_dir", tmp_path / "searches")
+    (tmp_path / "searches").mkdir()
+    argv = ["--data", "coco8", "--limit", "1", "--preset", "ultrafast", "--max-groups", "2", "--workers", "1"]
+    assert oracle_search.main([*argv, "--block", "16", "--mirror", str(tmp_path / "mirror")]) == 0
+    original = oracle_search.benchmark_items("coco8", 1)[0]
+    mirrored = oracle_search.benchmark_items(str(tmp_path / "mirror" / "data.yaml"), 1)[0]
+    assert mirrored.shape == original.shape
+    own, crossed = (oracle_search.TwinOracle(c, tmp_path / "searches") for c in (False, True))
+    at = [PolicyInput(it.yuv[0].to_rgb(), 37, (1, 1)) for it in (original, mirrored)]
+    width = original.shape[1]
+    assert np.array_equal(crossed(at[1]), oracle_search.mirror_offsets(own(at[0]), width, 16))
+    assert np.array_equal(crossed(at[0]), oracle_search.mirror_offsets(own(at[1]), width, 16))
