@@ -759,9 +759,13 @@ def main(argv: list[str] | None = None) -> int:
     if pool is not None and args.split == "train" and args.start < args.pseudo:
         parser.error(f"--start {args.start}: the searched pictures overlap the pool (train 0-{args.pseudo - 1})")
     settings = {"weights": args.weights, "preset": args.preset, "max_groups": args.max_groups, "block": args.block}
+    if args.mirror is not None:  # before the long search: a wrong folder fails at once
+        try:
+            mirrored_yaml = mirror_set(args.data, args.split, args.start, args.limit, args.mirror)
+        except FileExistsError as e:
+            parser.error(f"--mirror: {e}; give a new folder")
     search_set(items, workers=args.workers, cache_dir=oracle.cache_dir, pool=pool, **settings)
     if args.mirror is not None:
-        mirrored_yaml = mirror_set(args.data, args.split, args.start, args.limit, args.mirror)
         mirrored = [it for it in benchmark_items(str(mirrored_yaml), args.limit, args.split) if it.label is not None]
         if [it.shape for it in mirrored] != [it.shape for it in items]:
             raise InvalidInputError(f"{args.mirror}: its pictures are not the mirror images of the searched ones")
