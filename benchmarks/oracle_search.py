@@ -91,7 +91,7 @@ from semrl.bench.cache import x265_key
 from semrl.bench.items import Item, image_item
 from semrl.codec import CTU_SIZE, Encoder, EncoderConfig, Gop, Yuv420, ctu_grid
 from semrl.errors import InputNotFoundError, InvalidInputError
-from semrl.files import atomic_write
+from semrl.files import atomic_folder, atomic_write
 from semrl.paths import cache_root
 from semrl.policy import PolicyInput
 
@@ -449,7 +449,7 @@ def search_set(
     its labels, among the ``pool`` pictures (other pictures, also against their own finds) instead
     of the set's, and each picture's map at a base QP is chosen alone (:func:`choose_alone`).
     """
-    latest = latest_name(block, pseudo=pool is not None)
+    latest = latest_name(block, "pseudo" if pool is not None else "")
     target = search_file(items, weights, preset, max_groups, cache_dir, block, pool)
     if target.is_file():
         chosen: dict[str, dict[int, list[int]]] = {
@@ -507,9 +507,23 @@ def search_set(
     return chosen
 
 
-def latest_name(block: int, pseudo: bool = False) -> str:
-    """The file naming the latest search of a block size (and kind: against labels or the net's own finds)."""
-    return ("latest" + ("-pseudo" if pseudo else "") + ("" if block == CTU_SIZE else f"-{block}")) + ".json"
+def latest_name(block: int, kind: str = "") -> str:
+    """The file naming the latest search of a block size and kind.
+
+    Args:
+        block: 64 (per CTU) or 16.
+        kind: ``""`` (against the labels), ``"pseudo"`` (against the net's own finds, ``--pseudo``) or
+            ``"twins"`` (the pair of a set's and its mirror images' searches, ``--mirror``).
+    """
+    return "latest" + (f"-{kind}" if kind else "") + ("" if block == CTU_SIZE else f"-{block}") + ".json"
+
+
+def _offsets_at(by_base: dict[str, list[list[int]]], base_qp: int, source: str) -> NDArray[np.int32]:
+    """The offsets a search chose at ``base_qp`` (``by_base`` keyed by the base QP as text, as stored)."""
+    offsets = by_base.get(str(int(base_qp)))
+    if offsets is None:
+        raise InvalidInputError(f"{source}: searched at base QPs {sorted(by_base)}, not {base_qp}")
+    return np.asarray(offsets, np.int32)
 
 
 class SearchOracle:
@@ -532,7 +546,7 @@ class SearchOracle:
 
     def _load(self) -> dict[str, dict[str, list[list[int]]]]:
         if self._chosen is None:
-            latest = self.cache_dir / latest_name(self.offset_block, self.pseudo)
+            latest = self.cache_dir / latest_name(self.offset_block, "pseudo" if self.pseudo else "")
             if not latest.is_file():
                 raise InputNotFoundError(
                     f"no oracle search per {self.offset_block}x{self.offset_block} block in {self.cache_dir}: run "
@@ -557,14 +571,7 @@ class SearchOracle:
                 f"oracle-search: a {inputs.frame.shape} frame the last search did not cover; "
                 "benchmark the same pictures (--limit) the search ran on"
             )
-        offsets = by_base.get(str(int(inputs.base_qp)))
-        if offsets is None:
-            raise InvalidInputError(f"oracle-search: searched at base QPs {sorted(by_base)}, not {inputs.base_qp}")
-        return np.asarray(offsets, np.int32)
-
-
-TWINS = "latest-twins{}.json"
-"""The file naming the last pair of searches of a set and its mirror image (``--mirror``); ``{}``: ``-16`` per block."""
+        return _offsets_at(by_base, inputs.base_qp, "oracle-search")
 
 
 def mirror_offsets(offsets: NDArray[np.int32], width: int, block: int) -> NDArray[np.int32]:
@@ -603,17 +610,14 @@ def mirror_set(data: str, split: str, start: int, limit: int, out: Path) -> Path
         FileExistsError: ``out`` exists and is not the mirror of these pictures.
         InvalidInputError: A label file holds something other than YOLO boxes (polygons, say).
     """
-    import shutil
-
     import cv2
     import yaml
 
-    from semrl.assets import resolve_dataset
-    from semrl.fidelity.labels import dataset_images
+    from semrl.fidelity.labels import dataset_images, dataset_yaml
     from semrl.semantics.frames import read_image
 
     images = dataset_images(data, split)[start : start + limit]
-    source = Path(data) if Path(data).suffix in (".yaml", ".yml") else resolve_dataset(data) / "data.yaml"
+    source = dataset_yaml(data)
     names = yaml.safe_load(source.read_text()).get("names")
     stamp = {"source": str(source), "split": split, "pictures": [im.image.name for im in images]}
     if out.exists():
@@ -621,9 +625,7 @@ def mirror_set(data: str, split: str, start: int, limit: int, out: Path) -> Path
         if marker.is_file() and json.loads(marker.read_text()) == stamp:
             return out / "data.yaml"
         raise FileExistsError(f"{out} exists and is not the mirror of {split} {start}-{start + limit - 1} of {data}")
-    staging = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    with atomic_folder(out) as staging:
         (staging / "images" / split).mkdir(parents=True)
         (staging / "labels" / split).mkdir(parents=True)
         for im in images:
@@ -640,9 +642,6 @@ def mirror_set(data: str, split: str, start: int, limit: int, out: Path) -> Path
                 (staging / "labels" / split / im.label.name).write_text("".join(f"{r}\n" for r in flipped))
         (staging / "data.yaml").write_text(yaml.safe_dump({split: f"images/{split}", "names": names}))
         (staging / "mirror.json").write_text(json.dumps(stamp))
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out / "data.yaml"
 
 
@@ -673,7 +672,7 @@ class TwinOracle:
 
     def _load(self) -> dict[str, Any]:
         if self._twins is None:
-            pointer = self.cache_dir / TWINS.format("" if self.offset_block == CTU_SIZE else f"-{self.offset_block}")
+            pointer = self.cache_dir / latest_name(self.offset_block, "twins")
             if not pointer.is_file():
                 raise InputNotFoundError(
                     f"no searches of a set and its mirror in {self.cache_dir}: run python benchmarks/oracle_search.py "
@@ -702,10 +701,7 @@ class TwinOracle:
             )
         side, i = found
         by_base = twins["sides"][1 - side if self.crossed else side][i][1]
-        offsets = by_base.get(str(int(inputs.base_qp)))
-        if offsets is None:
-            raise InvalidInputError(f"oracle-twins: searched at base QPs {sorted(by_base)}, not {inputs.base_qp}")
-        chosen = np.asarray(offsets, np.int32)
+        chosen = _offsets_at(by_base, inputs.base_qp, "oracle-twins")
         return mirror_offsets(chosen, twins["widths"][i], self.offset_block) if self.crossed else chosen
 
 
@@ -771,9 +767,9 @@ def main(argv: list[str] | None = None) -> int:
             raise InvalidInputError(f"{args.mirror}: its pictures are not the mirror images of the searched ones")
         search_set(mirrored, workers=args.workers, cache_dir=oracle.cache_dir, **settings)
         names = [search_file(s, cache_dir=oracle.cache_dir, **settings).name for s in (items, mirrored)]
-        pointer = TWINS.format("" if args.block == CTU_SIZE else f"-{args.block}")
+        widths = [it.shape[1] for it in items]
         atomic_write(
-            oracle.cache_dir / pointer, json.dumps({"searches": names, "widths": [it.shape[1] for it in items]})
+            oracle.cache_dir / latest_name(args.block, "twins"), json.dumps({"searches": names, "widths": widths})
         )
         print(f"mirror images: --data {mirrored_yaml} --split {args.split} --limit {args.limit}")
     return 0

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -36,6 +35,7 @@ from numpy.typing import ArrayLike
 from semrl.bench.items import TASKS, image_item
 from semrl.bench.tasknet import TaskNet
 from semrl.errors import FrameTooSmallError, InputNotFoundError, SemrlError
+from semrl.files import atomic_folder
 from semrl.media import IMAGE_SUFFIXES
 
 
@@ -79,9 +79,7 @@ def build(folders: Sequence[Path], output: Path, weights: str) -> tuple[int, int
         raise SemrlError(f"{output} exists; give a new folder (the dataset is written whole or not at all)")
     files = pictures(folders)
     net = TaskNet(replace(TASKS["video"], weights=weights))  # the video benchmark's pseudo ground truth
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
-    try:
+    with atomic_folder(output) as staging:
         (staging / "images").mkdir()
         (staging / "labels").mkdir()
         kept = objects = small = 0
@@ -102,10 +100,6 @@ def build(folders: Sequence[Path], output: Path, weights: str) -> tuple[int, int
             objects += len(boxes)
         names = {int(i): str(n) for i, n in net.net.names.items()}
         (staging / "data.yaml").write_text(yaml.safe_dump({"val": "images", "train": "images", "names": names}))
-        staging.rename(output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return len(files), kept, objects, small
 
 

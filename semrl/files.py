@@ -2,13 +2,15 @@
 
 A reader never sees a half-written file, and a failure (or Ctrl-C) leaves the old file, or none.
 Every file semrl writes goes through :func:`atomic_output` (for writers that want a path, such as
-``np.savez`` or a model's ``save``) or :func:`atomic_write` (bytes or text).
+``np.savez`` or a model's ``save``) or :func:`atomic_write` (bytes or text); an output of many
+files (a dataset) through :func:`atomic_folder`.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +46,29 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
     with atomic_output(path) as temporary:
         temporary.write_bytes(data.encode() if isinstance(data, str) else data)
     return Path(path)
+
+
+@contextmanager
+def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yields a new empty folder beside ``path``; on normal exit it is renamed to ``path``, otherwise removed.
+
+    A reader sees the whole folder or none. Its permissions are a new folder's under the umask
+    (``mkdtemp`` makes 0700 whatever the umask).
+
+    Raises:
+        FileExistsError: ``path`` exists: a folder is written whole, never into or over another.
+    """
+    target = Path(path)
+    if target.exists():
+        raise FileExistsError(f"{target} exists; give a new folder (it is written whole or not at all)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        yield staging
+        os.chmod(staging, 0o777 & ~current_umask())
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def remove_partial_writes(path: str | os.PathLike[str], *, suffix: str = ".part") -> list[Path]:

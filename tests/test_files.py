@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from semrl.codec import AnnexBWriter
-from semrl.files import atomic_output, atomic_write, remove_partial_writes
+from semrl.files import atomic_folder, atomic_output, atomic_write, remove_partial_writes
 
 
 @pytest.mark.parametrize(("umask", "expected"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600), (0o002, 0o664)])
@@ -33,6 +33,26 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
         temporary.write_text("half")
         raise RuntimeError("disk full")
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_a_folder_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    target = tmp_path / "set"
+    with pytest.raises(RuntimeError), atomic_folder(target) as staging:
+        (staging / "a.txt").write_text("half")
+        raise RuntimeError("disk full")
+    assert list(tmp_path.iterdir()) == []
+    old = os.umask(0o027)
+    try:
+        with atomic_folder(target) as staging:
+            (staging / "a.txt").write_text("whole")
+            assert not target.exists()
+    finally:
+        os.umask(old)
+    assert (target / "a.txt").read_text() == "whole" and [p.name for p in tmp_path.iterdir()] == ["set"]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o750
+    with pytest.raises(FileExistsError, match="give a new folder"), atomic_folder(target):
+        pass
+    assert (target / "a.txt").read_text() == "whole"
 
 
 def test_the_temporary_of_a_killed_writer_is_removed_and_nothing_else(tmp_path: Path) -> None:

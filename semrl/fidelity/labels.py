@@ -172,6 +172,16 @@ class LabelledImage:
     label: Path
 
 
+def dataset_yaml(data: str | os.PathLike[str]) -> Path:
+    """The ``data.yaml`` of a YOLO dataset given by name in the assets folder (``"coco-det"``), folder or yaml.
+
+    Raises:
+        AssetNotFoundError: ``data`` is neither a path nor a dataset of the assets folder.
+    """
+    p = Path(data)
+    return p if p.suffix in (".yaml", ".yml") else resolve_dataset(data) / "data.yaml"
+
+
 def dataset_images(data: str | os.PathLike[str], split: str = "val") -> list[LabelledImage]:
     """List the images of a YOLO dataset split and their label files.
 
@@ -185,9 +195,7 @@ def dataset_images(data: str | os.PathLike[str], split: str = "val") -> list[Lab
     """
     import yaml
 
-    p = Path(data)
-    if p.suffix not in (".yaml", ".yml"):
-        p = resolve_dataset(data) / "data.yaml"
+    p = dataset_yaml(data)
     if not p.is_file():
         raise InputNotFoundError(f"dataset yaml not found: {p}")
     cfg = yaml.safe_load(p.read_text())
