@@ -103,6 +103,8 @@ SEARCH_BASE = 32
 """The others' uniform QP while a picture's path is searched (the middle of the benchmark's range)."""
 SEARCH_VERSION = 4
 """Bumped when a cached search changes meaning."""
+SHIFT = 16
+"""Pixels the third coding of a set (:func:`shift_set`) moves its pictures by: a whole 16x16 block."""
 MARGIN = 8  # pixels a labelled box is grown by before the CTUs it touches are found
 SMALL, MEDIUM = 32**2, 96**2  # COCO's object size classes (pixel area)
 
@@ -297,12 +299,40 @@ def choose_jointly(paths: Sequence[Sequence[Coded]], uniform: Sequence[dict[int,
         uniform: Per picture, its uniform codings by QP.
         base: The base QP.
     """
-    chosen = [u[base] for u in uniform]
-    keep = set_score([c.matches for c in chosen])
-    for i in sorted(range(len(chosen)), key=lambda k: -chosen[k].bits):
-        for candidate in sorted((c for c in paths[i] if c.bits < chosen[i].bits), key=lambda c: c.bits):
-            trial = [candidate.matches if k == i else c.matches for k, c in enumerate(chosen)]
-            if set_score(trial) >= keep:
+    picks = choose_on_every_coding([[(c,) for c in path] for path in paths], [(u[base],) for u in uniform])
+    return [pick[0] for pick in picks]
+
+
+def choose_on_every_coding(
+    candidates: Sequence[Sequence[tuple[Coded, ...]]], uniform: Sequence[tuple[Coded, ...]]
+) -> list[tuple[Coded, ...]]:
+    """Per picture, the candidate map that keeps the set's score on every coding of it (:func:`choose_jointly`'s rule).
+
+    A set coded several ways (the pictures and their mirror images, say) gives each candidate map
+    one coding per way. Pictures are visited from the most bits under uniform coding (summed over
+    the ways) to the fewest; each takes the candidate of fewest bits (summed) that keeps the set's
+    mAP50-95 at least at uniform coding's on every way at once, else stays uniform.
+
+    Args:
+        candidates: Per picture, its candidate maps, each as its codings (one per way, same order).
+        uniform: Per picture, its uniform codings at the base QP (one per way).
+
+    Returns:
+        Per picture, the chosen codings (one per way).
+    """
+    chosen = list(uniform)
+    ways = range(len(chosen[0])) if chosen else range(0)
+    keep = [set_score([c[w].matches for c in chosen]) for w in ways]
+
+    def bits(codings: tuple[Coded, ...]) -> int:
+        return sum(c.bits for c in codings)
+
+    for i in sorted(range(len(chosen)), key=lambda k: -bits(chosen[k])):
+        for candidate in sorted((c for c in candidates[i] if bits(c) < bits(chosen[i])), key=bits):
+            if all(
+                set_score([candidate[w].matches if k == i else c[w].matches for k, c in enumerate(chosen)]) >= keep[w]
+                for w in ways
+            ):
                 chosen[i] = candidate
                 break
     return chosen
@@ -406,6 +436,15 @@ def _path_job(job: tuple[Item, list[dict[str, Any]], int, Mode]) -> tuple[list[d
     return [_pack(c) for c in path], time.perf_counter() - start
 
 
+def _mapper(stack: contextlib.ExitStack, workers: int) -> Any:
+    """``map``, or with ``workers > 1`` the ordered ``imap`` of a pool of that many processes closed with ``stack``."""
+    if workers <= 1:
+        return map
+    # The workers import this file by its name, from its folder.
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
+    return stack.enter_context(multiprocessing.get_context("spawn").Pool(workers, _init_worker)).imap
+
+
 def search_file(
     items: Sequence[Item],
     weights: str,
@@ -437,6 +476,7 @@ def search_set(
     cache_dir: Path,
     block: int = CTU_SIZE,
     pool: Sequence[Item] | None = None,
+    keep_codings: bool = False,
 ) -> dict[str, dict[int, list[int]]]:
     """Run the search on a set of pictures; per picture (frame digest), per base QP, the chosen offsets.
 
@@ -448,10 +488,16 @@ def search_set(
     judged against the net's own finds on it (confidence >= 0.25, :func:`pseudo_target`) instead of
     its labels, among the ``pool`` pictures (other pictures, also against their own finds) instead
     of the set's, and each picture's map at a base QP is chosen alone (:func:`choose_alone`).
+
+    A search with ``pool``, or with ``keep_codings``, keeps every coding beside its choices
+    (``search-<key>.codings.json``: the uniform codings, the paths and the paths coded at every base
+    QP, each with its matches), so that other rules can choose from them after (:func:`codings_file`);
+    a cached search without them is run again.
     """
     latest = latest_name(block, "pseudo" if pool is not None else "")
     target = search_file(items, weights, preset, max_groups, cache_dir, block, pool)
-    if target.is_file():
+    keep_codings = keep_codings or pool is not None
+    if target.is_file() and (not keep_codings or codings_file(target).is_file()):
         chosen: dict[str, dict[int, list[int]]] = {
             k: {int(q): v for q, v in by_base.items()} for k, by_base in json.loads(target.read_text()).items()
         }
@@ -459,12 +505,7 @@ def search_set(
         return chosen
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        mapper: Any = map
-        if workers > 1:
-            # The workers import this file by its name, from its folder.
-            os.environ["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
-            procs = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers, _init_worker))
-            mapper = procs.imap
+        mapper = _mapper(stack, workers)
         mode = Mode(weights, preset, block, pseudo=pool is not None)
         jobs = [(it, BENCH_POINTS, mode) for it in [*items, *(pool or [])]]
         packed = list(mapper(_uniform_job, jobs))
@@ -485,10 +526,11 @@ def search_set(
         ]
         recoded = [{q: [_unpack(p) for p in codes] for q, codes in r.items()} for r in mapper(_recode_job, recode_jobs)]
         print(f"paths coded at every base QP: {time.perf_counter() - start:.0f} s", flush=True)
-    if pool is not None:  # every coding, with its matches against the labels: selection rules judged after
-        atomic_write(target.with_suffix(".codings.json"), json.dumps({
+    if keep_codings:  # every coding, with its matches (against the labels too): selection rules judged after
+        atomic_write(codings_file(target), json.dumps({
             "uniform": [{q: _pack(c) for q, c in u.items()} for u in uniform],
             "pool": [{q: _pack(c) for q, c in u.items()} for u in pooled],
+            "paths": [[_pack(c) for c in path] for path in paths],
             "recoded": [{q: [_pack(c) for c in cs] for q, cs in r.items()} for r in recoded],
         }))  # fmt: skip
     chosen = {_frame_digest(it.yuv[0].to_rgb()): {} for it in items}
@@ -507,13 +549,107 @@ def search_set(
     return chosen
 
 
+def codings_file(search: Path) -> Path:
+    """Where a search kept its codings (``keep_codings``), beside its choices."""
+    return search.with_suffix(".codings.json")
+
+
+def read_codings(search: Path) -> dict[str, Any]:
+    """The codings a search kept: ``uniform`` and ``recoded`` per picture by base QP, ``paths`` per picture."""
+    raw = json.loads(codings_file(search).read_text())
+    return {
+        "uniform": [{int(q): _unpack(c) for q, c in u.items()} for u in raw["uniform"]],
+        "paths": [[_unpack(c) for c in path] for path in raw["paths"]],
+        "recoded": [{int(q): [_unpack(c) for c in cs] for q, cs in r.items()} for r in raw["recoded"]],
+    }
+
+
+def robust_file(searches: Sequence[Path], cache_dir: Path) -> Path:
+    """Where :func:`choose_robustly` keeps its choice from these two searches."""
+    key = hashlib.sha256(json.dumps([SEARCH_VERSION, [p.name for p in searches]]).encode()).hexdigest()[:24]
+    return cache_dir / f"robust-{key}.json"
+
+
+def choose_robustly(
+    items: Sequence[Item],
+    mirrored: Sequence[Item],
+    searches: Sequence[Path],
+    *,
+    weights: str,
+    preset: str,
+    block: int,
+    workers: int,
+    cache_dir: Path,
+) -> list[dict[int, list[list[int]]]]:
+    """Per picture and base QP, the offsets of the map keeping the set's score on both the pictures and their mirrors.
+
+    The candidates of a picture at a base QP are the maps on its own search path and on its
+    mirror image's (carried over by :func:`mirror_offsets`), each coded as the benchmark codes it on
+    both twins: the search's own codings (``keep_codings``) and, for the other twin's maps, new
+    ones. :func:`choose_on_every_coding` then takes, per picture, the map of fewest bits (summed over
+    the twins) that keeps the set's mAP50-95 at uniform coding's on both sets at once. A map that
+    passed on one coding by chance seldom passes on the other, so this choice leans less on the
+    noise of any one coding; it is judged on a third (:func:`shift_set`). Cached beside the searches.
+
+    Args:
+        items: The set's pictures.
+        mirrored: Their mirror images, in the same order.
+        searches: The two searches (:func:`search_file`; run with ``keep_codings``).
+        weights: Detector weights, as the searches'.
+        preset: x265 preset, as the searches'.
+        block: Block side of the searches' maps.
+        workers: Processes coding the other twin's maps.
+        cache_dir: Where the searches are, and the choice is cached.
+
+    Returns:
+        Per picture of ``items``, by base QP, the chosen offsets on its own grid.
+    """
+    target = robust_file(searches, cache_dir)
+    if target.is_file():
+        return [{int(q): v for q, v in by_base.items()} for by_base in json.loads(target.read_text())]
+    start = time.perf_counter()
+    sides = [read_codings(search) for search in searches]
+    widths = [it.shape[1] for it in items]
+    budgets = [[{q: u[q].bits for q in BENCH_POINTS} for u in side["uniform"]] for side in sides]
+    mode = Mode(weights, preset, block)
+    jobs = [
+        (it, [_pack(Coded(mirror_offsets(c.qp, widths[i], block), c.bits, c.matches))
+              for c in sides[1 - w]["paths"][i]], budgets[1 - w][i], mode)
+        for w, twins in enumerate((items, mirrored)) for i, it in enumerate(twins)
+    ]  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        coded = [
+            {q: [_unpack(c) for c in cs] for q, cs in r.items()} for r in _mapper(stack, workers)(_recode_job, jobs)
+        ]
+    # crossed[w][i][q]: the other twin's path coded on twin w, in the order of that twin's own "recoded".
+    crossed = [coded[: len(items)], coded[len(items) :]]
+    print(f"each twin's paths coded on the other: {time.perf_counter() - start:.0f} s", flush=True)
+    chosen: list[dict[int, list[list[int]]]] = [{} for _ in items]
+    for q in BENCH_POINTS:
+        candidates = [
+            [*zip(sides[0]["recoded"][i][q], crossed[1][i][q], strict=True),
+             *zip(crossed[0][i][q], sides[1]["recoded"][i][q], strict=True)]
+            for i in range(len(items))
+        ]  # fmt: skip
+        uniform = [(sides[0]["uniform"][i][q], sides[1]["uniform"][i][q]) for i in range(len(items))]
+        picks = choose_on_every_coding(candidates, uniform)
+        for i, pick in enumerate(picks):
+            chosen[i][q] = (pick[0].qp - q).tolist()
+        share = [sum(p[w].bits for p in picks) / sum(u[w].bits for u in uniform) for w in (0, 1)]
+        mapped = sum(p[0] is not u[0] for p, u in zip(picks, uniform, strict=True))
+        print(f"base QP {q}: {mapped} of {len(items)} pictures mapped; bits {share[0]:.2f} / {share[1]:.2f} of uniform")
+    atomic_write(target, json.dumps(chosen))
+    return chosen
+
+
 def latest_name(block: int, kind: str = "") -> str:
     """The file naming the latest search of a block size and kind.
 
     Args:
         block: 64 (per CTU) or 16.
-        kind: ``""`` (against the labels), ``"pseudo"`` (against the net's own finds, ``--pseudo``) or
-            ``"twins"`` (the pair of a set's and its mirror images' searches, ``--mirror``).
+        kind: ``""`` (against the labels), ``"pseudo"`` (against the net's own finds, ``--pseudo``),
+            ``"twins"`` (the pair of a set's and its mirror images' searches, ``--mirror``) or
+            ``"shifted"`` (that pair and its robust choice, served on the shifted set, ``--robust``).
     """
     return "latest" + (f"-{kind}" if kind else "") + ("" if block == CTU_SIZE else f"-{block}") + ".json"
 
@@ -610,6 +746,62 @@ def mirror_set(data: str, split: str, start: int, limit: int, out: Path) -> Path
         FileExistsError: ``out`` exists and is not the mirror of these pictures.
         InvalidInputError: A label file holds something other than YOLO boxes (polygons, say).
     """
+
+    def box(cx: float, cy: float, w: float, h: float, shape: tuple[int, int]) -> tuple[float, float, float, float]:
+        return 1 - cx, cy, w, h
+
+    return _write_set(data, split, start, limit, out, "mirror", lambda image: image[:, ::-1], box)
+
+
+def shift_set(data: str, split: str, start: int, limit: int, out: Path, shift: int = SHIFT) -> Path:
+    """Write a split's pictures ``start`` to ``start + limit`` moved ``shift`` px right and down, with their labels.
+
+    Each picture gains ``shift`` rows on top and columns on the left, copies of its edge, so its
+    content sits ``shift`` px further into the coding grid (other CTUs, other predictions) and the
+    detector sees it at another place and a slightly other scale: a third coding of the same content
+    beside the pictures and their mirror images. Written as PNG like :func:`mirror_set`, and reused
+    the same way.
+
+    Returns:
+        The shifted set's ``data.yaml``.
+
+    Raises:
+        FileExistsError: ``out`` exists and is not this shift of these pictures.
+        InvalidInputError: A label file holds something other than YOLO boxes.
+    """
+
+    def box(cx: float, cy: float, w: float, h: float, shape: tuple[int, int]) -> tuple[float, float, float, float]:
+        height, width = shape
+        x_scale, y_scale = width / (width + shift), height / (height + shift)
+        return (
+            (cx * width + shift) / (width + shift),
+            (cy * height + shift) / (height + shift),
+            w * x_scale,
+            h * y_scale,
+        )
+
+    def move(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        return np.pad(image, ((shift, 0), (shift, 0), (0, 0)), mode="edge")
+
+    return _write_set(data, split, start, limit, out, f"shift{shift}", move, box)
+
+
+def _write_set(
+    data: str,
+    split: str,
+    start: int,
+    limit: int,
+    out: Path,
+    kind: str,
+    picture: Any,
+    box: Any,
+) -> Path:
+    """Write pictures of a split transformed by ``picture`` (an image array to another), their boxes by ``box``.
+
+    ``box(cx, cy, w, h, (height, width))`` maps a YOLO box (normalised to the source picture) to the
+    written picture's. The folder is stamped (``<kind>.json``) with its source, so it is reused for
+    the same pictures and refused for others.
+    """
     import cv2
     import yaml
 
@@ -620,29 +812,45 @@ def mirror_set(data: str, split: str, start: int, limit: int, out: Path) -> Path
     source = dataset_yaml(data)
     names = yaml.safe_load(source.read_text()).get("names")
     stamp = {"source": str(source), "split": split, "pictures": [im.image.name for im in images]}
+    marker = f"{'mirror' if kind == 'mirror' else kind}.json"
     if out.exists():
-        marker = out / "mirror.json"
-        if marker.is_file() and json.loads(marker.read_text()) == stamp:
+        if (out / marker).is_file() and json.loads((out / marker).read_text()) == stamp:
             return out / "data.yaml"
-        raise FileExistsError(f"{out} exists and is not the mirror of {split} {start}-{start + limit - 1} of {data}")
+        raise FileExistsError(f"{out} exists and is not the {kind} of {split} {start}-{start + limit - 1} of {data}")
     with atomic_folder(out) as staging:
         (staging / "images" / split).mkdir(parents=True)
         (staging / "labels" / split).mkdir(parents=True)
         for im in images:
-            picture = staging / "images" / split / f"{im.image.stem}.png"
-            if not cv2.imwrite(str(picture), np.ascontiguousarray(read_image(im.image)[:, ::-1])):
-                raise OSError(f"could not write {picture}")
+            pixels = read_image(im.image)
+            target = staging / "images" / split / f"{im.image.stem}.png"
+            if not cv2.imwrite(str(target), np.ascontiguousarray(picture(pixels))):
+                raise OSError(f"could not write {target}")
             if im.label.is_file():
                 rows = [line.split() for line in im.label.read_text().splitlines() if line.strip()]
                 if any(len(r) != 5 for r in rows):
                     raise InvalidInputError(
-                        f"{im.label}: not YOLO boxes (class cx cy w h a line); only boxes are mirrored"
+                        f"{im.label}: not YOLO boxes (class cx cy w h a line); only boxes are carried over"
                     )
-                flipped = [f"{r[0]} {1 - float(r[1]):.6f} {' '.join(r[2:])}" for r in rows]
-                (staging / "labels" / split / im.label.name).write_text("".join(f"{r}\n" for r in flipped))
+                moved = [(r[0], box(*map(float, r[1:]), pixels.shape[:2])) for r in rows]
+                lines = [f"{c} {' '.join(f'{v:.6f}' for v in b)}\n" for c, b in moved]
+                (staging / "labels" / split / im.label.name).write_text("".join(lines))
         (staging / "data.yaml").write_text(yaml.safe_dump({split: f"images/{split}", "names": names}))
-        (staging / "mirror.json").write_text(json.dumps(stamp))
+        (staging / marker).write_text(json.dumps(stamp))
     return out / "data.yaml"
+
+
+def shift_offsets(offsets: NDArray[np.int32], block: int, shift: int = SHIFT) -> NDArray[np.int32]:
+    """A picture's offsets carried onto its copy from :func:`shift_set`: the grid moves by whole blocks.
+
+    The added rows and columns of blocks (the copied edge) take the offsets of the blocks beside them.
+
+    Raises:
+        ValueError: ``shift`` is not a whole number of blocks.
+    """
+    if shift % block:
+        raise ValueError(f"a shift of {shift} px is not a whole number of {block} px blocks")
+    k = shift // block
+    return np.pad(offsets, ((k, 0), (k, 0)), mode="edge")
 
 
 class TwinOracle:
@@ -705,6 +913,72 @@ class TwinOracle:
         return mirror_offsets(chosen, twins["widths"][i], self.offset_block) if self.crossed else chosen
 
 
+class ShiftOracle:
+    """Maps chosen on a set (and its mirror images) served on the set's shifted copy: a third coding judges them.
+
+    ``python benchmarks/oracle_search.py --block 16 --mirror DIR --robust SHIFTED`` searches a set
+    and its mirror images, chooses robustly on both (:func:`choose_robustly`) and writes the set
+    moved by :data:`SHIFT` px (:func:`shift_set`) to ``SHIFTED``. None of the three choices below
+    saw the shifted pictures' codings, so each is judged out of sample there, side by side:
+
+    - ``own``: the map the set's own search chose (the in-sample oracle of ``oracle16``);
+    - ``twin``: the map the mirror images' search chose, mirrored (``crossed16``);
+    - ``robust``: the map that kept the score on both.
+
+    Args:
+        source: ``"own"``, ``"twin"`` or ``"robust"``.
+        cache_dir: Where searches are cached (default ``<semrl cache>/oracle_search``).
+        block: The block size of the searches (16).
+    """
+
+    needs_regions = False
+    task = "detection"
+
+    def __init__(self, source: str, cache_dir: Path | None = None, block: int = 16) -> None:
+        if source not in ("own", "twin", "robust"):
+            raise ValueError(f"source {source!r}: one of own, twin, robust")
+        self.source = source
+        self.cache_dir = cache_dir or cache_root() / "oracle_search"
+        self.offset_block = block
+        self._loaded: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._loaded is None:
+            pointer = self.cache_dir / latest_name(self.offset_block, "shifted")
+            if not pointer.is_file():
+                raise InputNotFoundError(
+                    f"no robust choice in {self.cache_dir}: run python benchmarks/oracle_search.py "
+                    f"--block {self.offset_block} --mirror DIR --robust SHIFTED first"
+                )
+            loaded = json.loads(pointer.read_text())
+            sides = [list(json.loads((self.cache_dir / name).read_text()).values()) for name in loaded["searches"]]
+            robust = json.loads((self.cache_dir / loaded["robust"]).read_text())
+            index = {digest: i for i, digest in enumerate(loaded["shifted"])}
+            self._loaded = {**loaded, "maps": {"own": sides[0], "twin": sides[1], "robust": robust}, "index": index}
+        return self._loaded
+
+    @property
+    def fingerprint(self) -> str:
+        """The searches, the robust choice, and which map is served."""
+        loaded = self._load()
+        names = ":".join([*loaded["searches"], loaded["robust"]])
+        return f"oracle-shifted:v{SEARCH_VERSION}:{names}:{loaded['shift']}:{self.source}"
+
+    def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
+        """The offsets chosen at this base QP for the picture this one is the shifted copy of, shifted."""
+        loaded = self._load()
+        i = loaded["index"].get(_frame_digest(inputs.frame))
+        if i is None:
+            raise InvalidInputError(
+                f"oracle-shifted: a {inputs.frame.shape} frame that is not one of the shifted set's; benchmark "
+                "--data SHIFTED/data.yaml with the searched split and --limit"
+            )
+        chosen = _offsets_at(loaded["maps"][self.source][i], inputs.base_qp, "oracle-shifted")
+        if self.source == "twin":
+            chosen = mirror_offsets(chosen, loaded["widths"][i], self.offset_block)
+        return shift_offsets(chosen, self.offset_block, loaded["shift"])
+
+
 oracle = SearchOracle()
 """The maps of the last search per CTU (``python benchmarks/oracle_search.py``)."""
 oracle16 = SearchOracle(block=16)
@@ -719,6 +993,12 @@ own = TwinOracle(crossed=False, block=CTU_SIZE)
 """Each picture's own map from the last per-CTU ``--mirror`` pair of searches (in sample; either set)."""
 crossed = TwinOracle(crossed=True, block=CTU_SIZE)
 """Each picture's mirror image's map from the last per-CTU ``--mirror`` pair, mirrored (out of sample)."""
+shifted_own16 = ShiftOracle("own")
+"""On the shifted set of the last ``--robust``: each picture's map from its original's own search."""
+shifted_twin16 = ShiftOracle("twin")
+"""On the shifted set of the last ``--robust``: each picture's map from its original's mirror image's search."""
+shifted_robust16 = ShiftOracle("robust")
+"""On the shifted set of the last ``--robust``: each picture's map chosen on its original and its mirror image."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -745,9 +1025,17 @@ def main(argv: list[str] | None = None) -> int:
         help="also write the set's left-right mirror images to DIR and search them: the own16 and crossed16 "
         "policies then serve the oracle in and out of sample",
     )  # fmt: skip
+    parser.add_argument(
+        "--robust", type=Path, default=None, metavar="SHIFTED",
+        help=f"with --mirror and --block 16: also choose the maps that keep the score on the set and its mirror "
+        f"images at once, and write the set moved by {SHIFT} px to SHIFTED, where the shifted_own16, "
+        "shifted_twin16 and shifted_robust16 policies judge the three choices out of sample",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.mirror is not None and args.pseudo is not None:
         parser.error("--mirror judges the label oracle; it does not go with --pseudo")
+    if args.robust is not None and (args.mirror is None or args.block != 16):
+        parser.error("--robust chooses on a set and its mirror images per 16x16 block: give --mirror DIR --block 16")
     items = benchmark_items(args.data, args.limit, args.split, args.start)
     if args.pseudo is None:
         items = [it for it in items if it.label is not None]
@@ -760,18 +1048,39 @@ def main(argv: list[str] | None = None) -> int:
             mirrored_yaml = mirror_set(args.data, args.split, args.start, args.limit, args.mirror)
         except FileExistsError as e:
             parser.error(f"--mirror: {e}; give a new folder")
-    search_set(items, workers=args.workers, cache_dir=oracle.cache_dir, pool=pool, **settings)
+    if args.robust is not None:
+        try:
+            shifted_yaml = shift_set(args.data, args.split, args.start, args.limit, args.robust)
+        except FileExistsError as e:
+            parser.error(f"--robust: {e}; give a new folder")
+    keep = args.robust is not None
+    search_set(items, workers=args.workers, cache_dir=oracle.cache_dir, pool=pool, keep_codings=keep, **settings)
     if args.mirror is not None:
         mirrored = [it for it in benchmark_items(str(mirrored_yaml), args.limit, args.split) if it.label is not None]
         if [it.shape for it in mirrored] != [it.shape for it in items]:
             raise InvalidInputError(f"{args.mirror}: its pictures are not the mirror images of the searched ones")
-        search_set(mirrored, workers=args.workers, cache_dir=oracle.cache_dir, **settings)
-        names = [search_file(s, cache_dir=oracle.cache_dir, **settings).name for s in (items, mirrored)]
+        search_set(mirrored, workers=args.workers, cache_dir=oracle.cache_dir, keep_codings=keep, **settings)
+        searches = [search_file(s, cache_dir=oracle.cache_dir, **settings) for s in (items, mirrored)]
+        names = [search.name for search in searches]
         widths = [it.shape[1] for it in items]
         atomic_write(
             oracle.cache_dir / latest_name(args.block, "twins"), json.dumps({"searches": names, "widths": widths})
         )
         print(f"mirror images: --data {mirrored_yaml} --split {args.split} --limit {args.limit}")
+    if args.robust is not None:
+        choose_robustly(
+            items, mirrored, searches, weights=args.weights, preset=args.preset, block=args.block,
+            workers=args.workers, cache_dir=oracle.cache_dir,
+        )  # fmt: skip
+        shifted = [it for it in benchmark_items(str(shifted_yaml), args.limit, args.split) if it.label is not None]
+        if len(shifted) != len(items):
+            raise InvalidInputError(f"{args.robust}: its pictures are not the shifted copies of the searched ones")
+        pointer = {
+            "searches": names, "robust": robust_file(searches, oracle.cache_dir).name, "widths": widths,
+            "shift": SHIFT, "shifted": [_frame_digest(it.yuv[0].to_rgb()) for it in shifted],
+        }  # fmt: skip
+        atomic_write(oracle.cache_dir / latest_name(args.block, "shifted"), json.dumps(pointer))
+        print(f"shifted pictures: --data {shifted_yaml} --split {args.split} --limit {args.limit}")
     return 0
 
 

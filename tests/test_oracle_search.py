@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import ModuleType
 
@@ -99,7 +100,13 @@ def test_the_mirror_set_holds_the_flipped_pictures_and_labels(oracle_search: Mod
     assert data == out / "data.yaml" and "motorcycle" in data.read_text()
     picture = cv2.imread(str(out / "images" / "val" / "a.png"))
     assert (picture[:, -10:] == 200).all() and (picture[:, :-10] == 0).all()
-    assert (out / "labels" / "val" / "a.txt").read_text().split() == ["3", "0.750000", "0.5", "0.1", "0.2"]
+    assert (out / "labels" / "val" / "a.txt").read_text().split() == [
+        "3",
+        "0.750000",
+        "0.500000",
+        "0.100000",
+        "0.200000",
+    ]
     assert oracle_search.mirror_set(str(tmp_path / "set" / "data.yaml"), "val", 0, 1, out) == data  # reused
     (tmp_path / "other").mkdir()
     with pytest.raises(FileExistsError, match="not the mirror"):
@@ -111,9 +118,28 @@ def test_the_mirror_set_holds_the_flipped_pictures_and_labels(oracle_search: Mod
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing half-written left beside
 
 
-def test_twins_serve_each_picture_its_own_or_its_mirror_images_map(oracle_search: ModuleType, tmp_path: Path) -> None:
-    import json
+def test_the_shifted_set_moves_pictures_and_boxes_by_whole_blocks(oracle_search: ModuleType, tmp_path: Path) -> None:
+    import cv2
 
+    _write_set(tmp_path / "set")
+    out = tmp_path / "shift"
+    data = oracle_search.shift_set(str(tmp_path / "set" / "data.yaml"), "val", 0, 1, out, shift=16)
+    picture = cv2.imread(str(out / "images" / "val" / "a.png"))
+    assert picture.shape == (80, 112, 3)  # 64x96 grown by 16 rows on top and 16 columns on the left
+    assert (picture[:, :26] == 200).all() and (picture[:, 26:] == 0).all()  # the band, 16 px further right
+    # The box of 0.25 * 96 = 24 px centre and 9.6 px width, now centred at 40 px of 112; 0.5 * 64 + 16 = 48 of 80.
+    cx, cy, w, h = map(float, (out / "labels" / "val" / "a.txt").read_text().split()[1:])
+    assert (cx, cy, w, h) == pytest.approx((40 / 112, 48 / 80, 9.6 / 112, 12.8 / 80), abs=1e-6)
+    assert oracle_search.shift_set(str(tmp_path / "set" / "data.yaml"), "val", 0, 1, out, shift=16) == data
+    with pytest.raises(FileExistsError, match="not the shift32"):
+        oracle_search.shift_set(str(tmp_path / "set" / "data.yaml"), "val", 0, 1, tmp_path / "shift", shift=32)
+    offsets = np.array([[1, 2], [3, 4]], np.int32)
+    assert oracle_search.shift_offsets(offsets, 16, 16).tolist() == [[1, 1, 2], [1, 1, 2], [3, 3, 4]]
+    with pytest.raises(ValueError, match="whole number"):
+        oracle_search.shift_offsets(offsets, 64, 16)
+
+
+def test_twins_serve_each_picture_its_own_or_its_mirror_images_map(oracle_search: ModuleType, tmp_path: Path) -> None:
     from semrl.policy import PolicyInput
 
     frame, mirrored = np.zeros((32, 48, 3), np.uint8), np.ones((32, 48, 3), np.uint8)
@@ -191,7 +217,10 @@ def test_a_mirror_search_serves_each_picture_its_twins_map(
     monkeypatch.setattr(oracle_search.oracle, "cache_dir", tmp_path / "searches")
     (tmp_path / "searches").mkdir()
     argv = ["--data", "coco8", "--limit", "1", "--preset", "ultrafast", "--max-groups", "2", "--workers", "1"]
-    assert oracle_search.main([*argv, "--block", "16", "--mirror", str(tmp_path / "mirror")]) == 0
+    twins = ["--block", "16", "--mirror", str(tmp_path / "mirror")]
+    with pytest.raises(SystemExit):  # the robust choice needs the mirror images
+        oracle_search.main([*argv, "--block", "16", "--robust", str(tmp_path / "shifted")])
+    assert oracle_search.main([*argv, *twins, "--robust", str(tmp_path / "shifted")]) == 0
     original = oracle_search.benchmark_items("coco8", 1)[0]
     mirrored = oracle_search.benchmark_items(str(tmp_path / "mirror" / "data.yaml"), 1)[0]
     assert mirrored.shape == original.shape
@@ -200,3 +229,23 @@ def test_a_mirror_search_serves_each_picture_its_twins_map(
     width = original.shape[1]
     assert np.array_equal(crossed(at[1]), oracle_search.mirror_offsets(own(at[0]), width, 16))
     assert np.array_equal(crossed(at[0]), oracle_search.mirror_offsets(own(at[1]), width, 16))
+
+    # The third coding: the shifted copy is served the original's own, its twin's and the robust map, moved.
+    shifted = oracle_search.benchmark_items(str(tmp_path / "shifted" / "data.yaml"), 1)[0]
+    assert shifted.shape == (original.shape[0] + 16, original.shape[1] + 16)
+    served = {
+        source: oracle_search.ShiftOracle(source, tmp_path / "searches")(
+            PolicyInput(shifted.yuv[0].to_rgb(), 37, (1, 1))
+        )
+        for source in ("own", "twin", "robust")
+    }
+    assert np.array_equal(served["own"], oracle_search.shift_offsets(own(at[0]), 16))
+    assert np.array_equal(served["twin"], oracle_search.shift_offsets(crossed(at[0]), 16))
+    # The robust map is uniform, a map on the picture's own path or one on its mirror image's, mirrored.
+    searches = json.loads((tmp_path / "searches" / "latest-shifted-16.json").read_text())["searches"]
+    paths = [oracle_search.read_codings(tmp_path / "searches" / name)["paths"][0] for name in searches]
+    candidates = [c.qp for c in paths[0]] + [oracle_search.mirror_offsets(c.qp, width, 16) for c in paths[1]]
+    robust = served["robust"][1:, 1:] + 37
+    assert (robust == 37).all() or any(np.array_equal(robust, qp) for qp in candidates)
+    with pytest.raises(ValueError, match="not one of the shifted"):
+        oracle_search.ShiftOracle("robust", tmp_path / "searches")(at[0])
