@@ -65,6 +65,21 @@ them; the same content coded twice gives the detector two answers with independe
     python benchmarks/bdrate.py --task detection --data /tmp/mirror/data.yaml --limit 24 --roi-blocks 64,16 \
         --policy own16=benchmarks/oracle_search.py:own16 --policy crossed16=benchmarks/oracle_search.py:crossed16
 
+Out of sample, each twin's maps fall behind (``twins.md``): a map that kept the score on one
+coding passed by luck as often as not. ``--robust SHIFTED`` (with ``--mirror DIR --block 16``)
+chooses more robustly: among the maps on both twins' paths, each coded on both twins, a picture
+takes the cheapest that keeps the set's score on the set and on its mirror images at once
+(:func:`choose_robustly`). It writes the set moved by 16 px (:func:`shift_set`: other CTUs, other
+predictions, the detector's grid elsewhere) as a third coding none of the choices saw, where the
+``shifted_own16``, ``shifted_twin16`` and ``shifted_robust16`` policies (:class:`ShiftOracle`)
+judge the three choices side by side::
+
+    python benchmarks/oracle_search.py --limit 24 --workers 2 --block 16 --mirror /tmp/mirror --robust /tmp/shifted
+    python benchmarks/bdrate.py --task detection --data /tmp/shifted/data.yaml --limit 24 --roi-blocks 64,16 \
+        --policy own=benchmarks/oracle_search.py:shifted_own16 \
+        --policy twin=benchmarks/oracle_search.py:shifted_twin16 \
+        --policy robust=benchmarks/oracle_search.py:shifted_robust16 --policy semrl=detection
+
 Searches are cached under ``<semrl cache>/oracle_search`` (keyed by the set, the picture, the
 weights, the x265 build and the settings).
 """

@@ -91,6 +91,18 @@ def _write_set(root: Path) -> None:
     (root / "data.yaml").write_text("val: images/val\nnames:\n  3: motorcycle\n")
 
 
+def test_a_robust_map_keeps_the_set_score_on_every_coding(oracle_search: ModuleType) -> None:
+    other = (_coded(oracle_search, 37, 500, True, 0.9), _coded(oracle_search, 37, 500, True, 0.9))
+    mine = (_coded(oracle_search, 37, 100, True, 0.8), _coded(oracle_search, 37, 100, True, 0.8))
+    lucky = (_coded(oracle_search, 47, 30, True, 0.7), _coded(oracle_search, 47, 30, False, 0.7))  # found on one twin
+    kept = (_coded(oracle_search, 42, 60, True, 0.7), _coded(oracle_search, 42, 70, True, 0.7))  # found on both
+    chosen = oracle_search.choose_on_every_coding([[lucky, kept], []], [mine, other])
+    assert chosen[0] is kept and chosen[1] is other
+    assert oracle_search.choose_on_every_coding([[lucky], []], [mine, other])[0] is mine
+    # One coding per picture is choose_jointly's rule: the lucky map passes there.
+    assert oracle_search.choose_on_every_coding([[lucky[:1], kept[:1]], []], [mine[:1], other[:1]])[0] == lucky[:1]
+
+
 def test_the_mirror_set_holds_the_flipped_pictures_and_labels(oracle_search: ModuleType, tmp_path: Path) -> None:
     import cv2
 
