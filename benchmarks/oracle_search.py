@@ -94,7 +94,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -669,6 +669,20 @@ def latest_name(block: int, kind: str = "") -> str:
     return "latest" + (f"-{kind}" if kind else "") + ("" if block == CTU_SIZE else f"-{block}") + ".json"
 
 
+def read_pointer(cache_dir: Path, block: int, kind: str, missing: str, how: str) -> dict[str, Any]:
+    """The latest search of a block size and kind (:func:`latest_name`), as its pointer file names it.
+
+    Raises:
+        InputNotFoundError: There is none; the message says ``missing`` and the arguments (``how``)
+            of the ``oracle_search.py`` run that makes one.
+    """
+    pointer = cache_dir / latest_name(block, kind)
+    if not pointer.is_file():
+        raise InputNotFoundError(f"{missing} in {cache_dir}: run python benchmarks/oracle_search.py {how} first")
+    loaded: dict[str, Any] = json.loads(pointer.read_text())
+    return loaded
+
+
 def _offsets_at(by_base: dict[str, list[list[int]]], base_qp: int, source: str) -> NDArray[np.int32]:
     """The offsets a search chose at ``base_qp`` (``by_base`` keyed by the base QP as text, as stored)."""
     offsets = by_base.get(str(int(base_qp)))
@@ -697,14 +711,11 @@ class SearchOracle:
 
     def _load(self) -> dict[str, dict[str, list[list[int]]]]:
         if self._chosen is None:
-            latest = self.cache_dir / latest_name(self.offset_block, "pseudo" if self.pseudo else "")
-            if not latest.is_file():
-                raise InputNotFoundError(
-                    f"no oracle search per {self.offset_block}x{self.offset_block} block in {self.cache_dir}: run "
-                    f"python benchmarks/oracle_search.py --limit N --block {self.offset_block}"
-                    f"{' --pseudo' if self.pseudo else ''} first"
-                )
-            self._name = json.loads(latest.read_text())["search"]
+            self._name = read_pointer(
+                self.cache_dir, self.offset_block, "pseudo" if self.pseudo else "",
+                f"no oracle search per {self.offset_block}x{self.offset_block} block",
+                f"--limit N --block {self.offset_block}{' --pseudo' if self.pseudo else ''}",
+            )["search"]  # fmt: skip
             self._chosen = json.loads((self.cache_dir / self._name).read_text())
         return self._chosen
 
@@ -808,8 +819,8 @@ def _write_set(
     limit: int,
     out: Path,
     kind: str,
-    picture: Any,
-    box: Any,
+    picture: Callable[[NDArray[np.uint8]], NDArray[np.uint8]],
+    box: Callable[[float, float, float, float, tuple[int, int]], tuple[float, float, float, float]],
 ) -> Path:
     """Write pictures of a split transformed by ``picture`` (an image array to another), their boxes by ``box``.
 
@@ -827,7 +838,7 @@ def _write_set(
     source = dataset_yaml(data)
     names = yaml.safe_load(source.read_text()).get("names")
     stamp = {"source": str(source), "split": split, "pictures": [im.image.name for im in images]}
-    marker = f"{'mirror' if kind == 'mirror' else kind}.json"
+    marker = f"{kind}.json"
     if out.exists():
         if (out / marker).is_file() and json.loads((out / marker).read_text()) == stamp:
             return out / "data.yaml"
@@ -846,7 +857,8 @@ def _write_set(
                     raise InvalidInputError(
                         f"{im.label}: not YOLO boxes (class cx cy w h a line); only boxes are carried over"
                     )
-                moved = [(r[0], box(*map(float, r[1:]), pixels.shape[:2])) for r in rows]
+                shape = (pixels.shape[0], pixels.shape[1])
+                moved = [(r[0], box(float(r[1]), float(r[2]), float(r[3]), float(r[4]), shape)) for r in rows]
                 lines = [f"{c} {' '.join(f'{v:.6f}' for v in b)}\n" for c, b in moved]
                 (staging / "labels" / split / im.label.name).write_text("".join(lines))
         (staging / "data.yaml").write_text(yaml.safe_dump({split: f"images/{split}", "names": names}))
@@ -895,13 +907,10 @@ class TwinOracle:
 
     def _load(self) -> dict[str, Any]:
         if self._twins is None:
-            pointer = self.cache_dir / latest_name(self.offset_block, "twins")
-            if not pointer.is_file():
-                raise InputNotFoundError(
-                    f"no searches of a set and its mirror in {self.cache_dir}: run python benchmarks/oracle_search.py "
-                    f"--block {self.offset_block} --mirror DIR first"
-                )
-            twins = json.loads(pointer.read_text())
+            twins = read_pointer(
+                self.cache_dir, self.offset_block, "twins", "no searches of a set and its mirror",
+                f"--block {self.offset_block} --mirror DIR",
+            )  # fmt: skip
             sides = [list(json.loads((self.cache_dir / name).read_text()).items()) for name in twins["searches"]]
             index = {digest: (side, i) for side, maps in enumerate(sides) for i, (digest, _) in enumerate(maps)}
             self._twins = {**twins, "sides": sides, "index": index}
@@ -959,13 +968,10 @@ class ShiftOracle:
 
     def _load(self) -> dict[str, Any]:
         if self._loaded is None:
-            pointer = self.cache_dir / latest_name(self.offset_block, "shifted")
-            if not pointer.is_file():
-                raise InputNotFoundError(
-                    f"no robust choice in {self.cache_dir}: run python benchmarks/oracle_search.py "
-                    f"--block {self.offset_block} --mirror DIR --robust SHIFTED first"
-                )
-            loaded = json.loads(pointer.read_text())
+            loaded = read_pointer(
+                self.cache_dir, self.offset_block, "shifted", "no robust choice",
+                f"--block {self.offset_block} --mirror DIR --robust SHIFTED",
+            )  # fmt: skip
             sides = [list(json.loads((self.cache_dir / name).read_text()).values()) for name in loaded["searches"]]
             robust = json.loads((self.cache_dir / loaded["robust"]).read_text())
             index = {digest: i for i, digest in enumerate(loaded["shifted"])}
