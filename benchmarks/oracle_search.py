@@ -506,7 +506,7 @@ def search_set(
 
     A search with ``pool``, or with ``keep_codings``, keeps every coding beside its choices
     (``search-<key>.codings.json``: the uniform codings, the paths and the paths coded at every base
-    QP, each with its matches), so that other rules can choose from them after (:func:`codings_file`);
+    QP, each with its matches), so that other rules can choose from them after (:func:`read_codings`);
     a cached search without them is run again.
     """
     latest = latest_name(block, "pseudo" if pool is not None else "")
@@ -569,12 +569,22 @@ def codings_file(search: Path) -> Path:
     return search.with_suffix(".codings.json")
 
 
-def read_codings(search: Path) -> dict[str, Any]:
-    """The codings a search kept: ``uniform`` and ``recoded`` per picture by base QP, ``paths`` per picture."""
-    raw = json.loads(codings_file(search).read_text())
+def read_codings(codings: Path) -> dict[str, Any]:
+    """The codings a search kept (its :func:`codings_file`).
+
+    Returns:
+        ``uniform`` and ``pool`` (with ``--pseudo``; else empty) per picture by base QP, ``paths``
+        per picture (empty in files kept before the paths were), ``recoded`` per picture by base QP.
+    """
+    raw = json.loads(codings.read_text())
+
+    def by_base(pictures: list[dict[str, Any]]) -> list[dict[int, Coded]]:
+        return [{int(q): _unpack(c) for q, c in u.items()} for u in pictures]
+
     return {
-        "uniform": [{int(q): _unpack(c) for q, c in u.items()} for u in raw["uniform"]],
-        "paths": [[_unpack(c) for c in path] for path in raw["paths"]],
+        "uniform": by_base(raw["uniform"]),
+        "pool": by_base(raw["pool"]),
+        "paths": [[_unpack(c) for c in path] for path in raw.get("paths", [])],
         "recoded": [{int(q): [_unpack(c) for c in cs] for q, cs in r.items()} for r in raw["recoded"]],
     }
 
@@ -623,7 +633,7 @@ def choose_robustly(
     if target.is_file():
         return [{int(q): v for q, v in by_base.items()} for by_base in json.loads(target.read_text())]
     start = time.perf_counter()
-    sides = [read_codings(search) for search in searches]
+    sides = [read_codings(codings_file(search)) for search in searches]
     widths = [it.shape[1] for it in items]
     budgets = [[{q: u[q].bits for q in BENCH_POINTS} for u in side["uniform"]] for side in sides]
     mode = Mode(weights, preset, block)

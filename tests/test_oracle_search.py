@@ -255,7 +255,8 @@ def test_a_mirror_search_serves_each_picture_its_twins_map(
     assert np.array_equal(served["twin"], oracle_search.shift_offsets(crossed(at[0]), 16))
     # The robust map is uniform, a map on the picture's own path or one on its mirror image's, mirrored.
     searches = json.loads((tmp_path / "searches" / "latest-shifted-16.json").read_text())["searches"]
-    paths = [oracle_search.read_codings(tmp_path / "searches" / name)["paths"][0] for name in searches]
+    kept = [oracle_search.codings_file(tmp_path / "searches" / name) for name in searches]
+    paths = [oracle_search.read_codings(codings)["paths"][0] for codings in kept]
     candidates = [c.qp for c in paths[0]] + [oracle_search.mirror_offsets(c.qp, width, 16) for c in paths[1]]
     robust = served["robust"][1:, 1:] + 37
     assert (robust == 37).all() or any(np.array_equal(robust, qp) for qp in candidates)

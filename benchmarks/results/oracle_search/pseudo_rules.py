@@ -11,7 +11,6 @@ Prints each rule's BD-rate against uniform coding (pchip, :func:`semrl.bench.bdr
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -19,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from oracle_search import BENCH_POINTS, Coded, _unpack, choose_alone, set_score
+from oracle_search import BENCH_POINTS, Coded, choose_alone, read_codings, set_score
 
 from semrl.bench.bdrate import Curve, bd_rate
 
@@ -52,10 +51,8 @@ class Rule:
 
 def main(path: str) -> None:
     """Print every rule's curve and BD-rate."""
-    data = json.loads(Path(path).read_text())
-    uniform = [{int(q): _unpack(c) for q, c in u.items()} for u in data["uniform"]]
-    pool = [{int(q): _unpack(c) for q, c in u.items()} for u in data["pool"]]
-    recoded = [{int(q): [_unpack(c) for c in cs] for q, cs in r.items()} for r in data["recoded"]]
+    codings = read_codings(Path(path))
+    uniform, pool, recoded = codings["uniform"], codings["pool"], codings["recoded"]
     rules = {
         "keep (the search's rule)": Rule(),
         "keep +0.5 point": Rule(0.005),
