@@ -130,6 +130,24 @@ def video_units(items: Any, segment: int) -> tuple[dict[str, list[Any]], dict[st
     return {"clip": clips, f"{segment}-frame segment": segments}, frames
 
 
+def image_units(items: Any) -> dict[str, list[Any]] | None:
+    """Bootstrap units of a picture run whose set holds codings of the same content (None: every image alone).
+
+    A pooled set (the pictures, their mirror images and their shifted copies, say: one
+    ``data.yaml`` listing the three folders) holds each picture several times under the same file
+    name: a resample then draws a content with all its codings (``picture``), so the interval is
+    that of the contents, not of codings that share their luck; ``image`` resamples every coding alone.
+    """
+    import numpy as np
+
+    by_stem: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        by_stem.setdefault(Path(item.name).stem, []).append(i)
+    if len(by_stem) == len(items):
+        return None
+    return {"picture": [np.array(idx) for idx in by_stem.values()], "image": [np.array([i]) for i in range(len(items))]}
+
+
 def _starts(text: str) -> list[int]:
     """``--start``: one first frame (or image), or a comma list of first frames."""
     try:
@@ -334,7 +352,9 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
     ref = reference.metric()
     orig = task_metric(name, reference_scores(ctx, "original", args.workers))
     units, items, labels_ref = None, None, None
-    if task.video:
+    if not task.video:
+        units = image_units(ctx.items)
+    else:
         units, items = video_units(ctx.items, args.segment)
         labelled = reference_label_scores(ctx, args.workers)
         labels_ref = label_metric(labelled) if labelled else None

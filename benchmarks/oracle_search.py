@@ -120,6 +120,8 @@ SEARCH_VERSION = 4
 """Bumped when a cached search changes meaning."""
 SHIFT = 16
 """Pixels the third coding of a set (:func:`shift_set`) moves its pictures by: a whole 16x16 block."""
+SHIFT_SOURCES = ("own", "twin", "robust", "robust_objects")
+"""The choices :class:`ShiftOracle` serves on the shifted set."""
 MARGIN = 8  # pixels a labelled box is grown by before the CTUs it touches are found
 SMALL, MEDIUM = 32**2, 96**2  # COCO's object size classes (pixel area)
 
@@ -176,11 +178,24 @@ def block_groups(
     return dense.reshape(rows, cols).astype(np.int32)
 
 
-def set_score(records: Sequence[Any]) -> float:
-    """mAP50-95 of a set of pictures from their match records (Ultralytics val's AP, as the benchmark)."""
+METRICS = ("task", "objects")
+"""What a choice keeps: the set's mAP50-95 over its classes (``task``), or with each class weighted by its objects."""
+
+
+def set_score(records: Sequence[Any], metric: str = "task") -> float:
+    """mAP50-95 of a set of pictures from their match records (Ultralytics val's AP, as the benchmark).
+
+    Args:
+        records: Per picture, its detections matched against its labels.
+        metric: ``task`` (the class mean, the benchmark's headline) or ``objects`` (each class
+            weighted by its labelled objects, the benchmark's ``objects``).
+    """
     from semrl.fidelity.detection import average_precision
 
-    return float(average_precision(records).map50_95)
+    if metric not in METRICS:
+        raise InvalidInputError(f"metric {metric!r}: one of {', '.join(METRICS)}")
+    score = average_precision(records)
+    return float(score.map50_95 if metric == "task" else score.map50_95_objects)
 
 
 class Searcher:
@@ -319,7 +334,7 @@ def choose_jointly(paths: Sequence[Sequence[Coded]], uniform: Sequence[dict[int,
 
 
 def choose_on_every_coding(
-    candidates: Sequence[Sequence[tuple[Coded, ...]]], uniform: Sequence[tuple[Coded, ...]]
+    candidates: Sequence[Sequence[tuple[Coded, ...]]], uniform: Sequence[tuple[Coded, ...]], metric: str = "task"
 ) -> list[tuple[Coded, ...]]:
     """Per picture, the candidate map that keeps the set's score on every coding of it (:func:`choose_jointly`'s rule).
 
@@ -331,13 +346,14 @@ def choose_on_every_coding(
     Args:
         candidates: Per picture, its candidate maps, each as its codings (one per way, same order).
         uniform: Per picture, its uniform codings at the base QP (one per way).
+        metric: The set's score kept (:func:`set_score`).
 
     Returns:
         Per picture, the chosen codings (one per way).
     """
     chosen = list(uniform)
     ways = range(len(chosen[0])) if chosen else range(0)
-    keep = [set_score([c[w].matches for c in chosen]) for w in ways]
+    keep = [set_score([c[w].matches for c in chosen], metric) for w in ways]
 
     def bits(codings: tuple[Coded, ...]) -> int:
         return sum(c.bits for c in codings)
@@ -345,7 +361,8 @@ def choose_on_every_coding(
     for i in sorted(range(len(chosen)), key=lambda k: -bits(chosen[k])):
         for candidate in sorted((c for c in candidates[i] if bits(c) < bits(chosen[i])), key=bits):
             if all(
-                set_score([candidate[w].matches if k == i else c[w].matches for k, c in enumerate(chosen)]) >= keep[w]
+                set_score([candidate[w].matches if k == i else c[w].matches for k, c in enumerate(chosen)], metric)
+                >= keep[w]
                 for w in ways
             ):
                 chosen[i] = candidate
@@ -589,10 +606,47 @@ def read_codings(codings: Path) -> dict[str, Any]:
     }
 
 
-def robust_file(searches: Sequence[Path], cache_dir: Path) -> Path:
-    """Where :func:`choose_robustly` keeps its choice from these two searches."""
+def robust_file(searches: Sequence[Path], cache_dir: Path, metric: str = "task") -> Path:
+    """Where :func:`choose_robustly` keeps its choice from these two searches, keeping ``metric``."""
     key = hashlib.sha256(json.dumps([SEARCH_VERSION, [p.name for p in searches]]).encode()).hexdigest()[:24]
-    return cache_dir / f"robust-{key}.json"
+    return cache_dir / f"robust-{key}{'' if metric == 'task' else f'-{metric}'}.json"
+
+
+def crossed_codings(
+    items: Sequence[Item],
+    mirrored: Sequence[Item],
+    searches: Sequence[Path],
+    *,
+    mode: Mode,
+    workers: int,
+    cache_dir: Path,
+) -> list[list[dict[int, list[Coded]]]]:
+    """Each twin's search path coded on the other twin as the benchmark codes it (cached beside the choice).
+
+    Returns:
+        ``crossed[w][i][q]``: the other twin's path of picture ``i``, carried over by
+        :func:`mirror_offsets` and coded on twin ``w`` (0: ``items``, 1: ``mirrored``) at base QP
+        ``q``, in the order of that twin's own ``recoded`` maps.
+    """
+    target = codings_file(robust_file(searches, cache_dir))
+    if target.is_file():
+        raw = json.loads(target.read_text())
+        return [[{int(q): [_unpack(c) for c in cs] for q, cs in r.items()} for r in side] for side in raw]
+    start = time.perf_counter()
+    sides = [read_codings(codings_file(search)) for search in searches]
+    widths = [it.shape[1] for it in items]
+    budgets = [[{q: u[q].bits for q in BENCH_POINTS} for u in side["uniform"]] for side in sides]
+    jobs = [
+        (it, [_pack(Coded(mirror_offsets(c.qp, widths[i], mode.block), c.bits, c.matches))
+              for c in sides[1 - w]["paths"][i]], budgets[1 - w][i], mode)
+        for w, twins in enumerate((items, mirrored)) for i, it in enumerate(twins)
+    ]  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        packed = list(_mapper(stack, workers)(_recode_job, jobs))
+    atomic_write(target, json.dumps([packed[: len(items)], packed[len(items) :]]))
+    print(f"each twin's paths coded on the other: {time.perf_counter() - start:.0f} s", flush=True)
+    coded = [{int(q): [_unpack(c) for c in cs] for q, cs in r.items()} for r in packed]
+    return [coded[: len(items)], coded[len(items) :]]
 
 
 def choose_robustly(
@@ -605,16 +659,21 @@ def choose_robustly(
     block: int,
     workers: int,
     cache_dir: Path,
+    metric: str = "task",
 ) -> list[dict[int, list[list[int]]]]:
     """Per picture and base QP, the offsets of the map keeping the set's score on both the pictures and their mirrors.
 
     The candidates of a picture at a base QP are the maps on its own search path and on its
     mirror image's (carried over by :func:`mirror_offsets`), each coded as the benchmark codes it on
     both twins: the search's own codings (``keep_codings``) and, for the other twin's maps, new
-    ones. :func:`choose_on_every_coding` then takes, per picture, the map of fewest bits (summed over
-    the twins) that keeps the set's mAP50-95 at uniform coding's on both sets at once. A map that
-    passed on one coding by chance seldom passes on the other, so this choice leans less on the
-    noise of any one coding; it is judged on a third (:func:`shift_set`). Cached beside the searches.
+    ones (:func:`crossed_codings`). :func:`choose_on_every_coding` then takes, per picture, the map
+    of fewest bits (summed over the twins) that keeps the set's ``metric`` at uniform coding's on
+    both sets at once. A map that passed on one coding by chance seldom passes on the other, so
+    this choice leans less on the noise of any one coding; it is judged on a third
+    (:func:`shift_set`). Cached beside the searches.
+
+    The paths were searched on the class mean (each step the most mAP50-95 per bit); choosing on
+    ``objects`` picks among the same maps.
 
     Args:
         items: The set's pictures.
@@ -625,30 +684,17 @@ def choose_robustly(
         block: Block side of the searches' maps.
         workers: Processes coding the other twin's maps.
         cache_dir: Where the searches are, and the choice is cached.
+        metric: The set's score kept (:func:`set_score`).
 
     Returns:
         Per picture of ``items``, by base QP, the chosen offsets on its own grid.
     """
-    target = robust_file(searches, cache_dir)
+    target = robust_file(searches, cache_dir, metric)
     if target.is_file():
         return [{int(q): v for q, v in by_base.items()} for by_base in json.loads(target.read_text())]
-    start = time.perf_counter()
     sides = [read_codings(codings_file(search)) for search in searches]
-    widths = [it.shape[1] for it in items]
-    budgets = [[{q: u[q].bits for q in BENCH_POINTS} for u in side["uniform"]] for side in sides]
     mode = Mode(weights, preset, block)
-    jobs = [
-        (it, [_pack(Coded(mirror_offsets(c.qp, widths[i], block), c.bits, c.matches))
-              for c in sides[1 - w]["paths"][i]], budgets[1 - w][i], mode)
-        for w, twins in enumerate((items, mirrored)) for i, it in enumerate(twins)
-    ]  # fmt: skip
-    with contextlib.ExitStack() as stack:
-        coded = [
-            {q: [_unpack(c) for c in cs] for q, cs in r.items()} for r in _mapper(stack, workers)(_recode_job, jobs)
-        ]
-    # crossed[w][i][q]: the other twin's path coded on twin w, in the order of that twin's own "recoded".
-    crossed = [coded[: len(items)], coded[len(items) :]]
-    print(f"each twin's paths coded on the other: {time.perf_counter() - start:.0f} s", flush=True)
+    crossed = crossed_codings(items, mirrored, searches, mode=mode, workers=workers, cache_dir=cache_dir)
     chosen: list[dict[int, list[list[int]]]] = [{} for _ in items]
     for q in BENCH_POINTS:
         candidates = [
@@ -657,12 +703,15 @@ def choose_robustly(
             for i in range(len(items))
         ]  # fmt: skip
         uniform = [(sides[0]["uniform"][i][q], sides[1]["uniform"][i][q]) for i in range(len(items))]
-        picks = choose_on_every_coding(candidates, uniform)
+        picks = choose_on_every_coding(candidates, uniform, metric)
         for i, pick in enumerate(picks):
             chosen[i][q] = (pick[0].qp - q).tolist()
         share = [sum(p[w].bits for p in picks) / sum(u[w].bits for u in uniform) for w in (0, 1)]
         mapped = sum(p[0] is not u[0] for p, u in zip(picks, uniform, strict=True))
-        print(f"base QP {q}: {mapped} of {len(items)} pictures mapped; bits {share[0]:.2f} / {share[1]:.2f} of uniform")
+        print(
+            f"{metric}, base QP {q}: {mapped} of {len(items)} pictures mapped; "
+            f"bits {share[0]:.2f} / {share[1]:.2f} of uniform"
+        )
     atomic_write(target, json.dumps(chosen))
     return chosen
 
@@ -822,6 +871,40 @@ def shift_set(data: str, split: str, start: int, limit: int, out: Path, shift: i
     return _write_set(data, split, start, limit, out, f"shift{shift}", move, box)
 
 
+def pooled_set(data: str, split: str, start: int, limit: int, codings: Sequence[Path], out: Path) -> Path:
+    """Write a ``data.yaml`` whose split holds pictures ``start`` to ``start + limit`` and other codings of them.
+
+    The pictures are listed in ``<out stem>.txt`` beside ``out`` (the dataset's own files, not
+    copied); ``codings`` are the folders :func:`mirror_set` and :func:`shift_set` wrote for the same
+    pictures. A benchmark of the pooled set codes every content several ways and its bootstrap
+    draws each content with all its codings (``benchmarks/bdrate.py``: the ``picture`` unit),
+    so coding luck averages out of its figures while the interval still counts contents.
+
+    Returns:
+        ``out``.
+
+    Raises:
+        InvalidInputError: A folder of ``codings`` does not hold the same pictures.
+    """
+    import yaml
+
+    from semrl.fidelity.labels import dataset_images, dataset_yaml
+
+    images = dataset_images(data, split)[start : start + limit]
+    names = yaml.safe_load(dataset_yaml(data).read_text()).get("names")
+    stems = [im.image.stem for im in images]
+    for folder in codings:
+        theirs = [im.image.stem for im in dataset_images(folder / "data.yaml", split)]
+        if theirs != stems:
+            window = f"{split} {start}-{start + limit - 1} of {data}"
+            raise InvalidInputError(f"{folder}: its {split} pictures are not {window}")
+    listed = out.with_suffix(".txt")
+    atomic_write(listed, "".join(f"{im.image.resolve()}\n" for im in images))
+    parts = [str(listed.resolve()), *(str((folder / "images" / split).resolve()) for folder in codings)]
+    atomic_write(out, yaml.safe_dump({split: parts, "names": names}))
+    return out
+
+
 def _write_set(
     data: str,
     split: str,
@@ -957,10 +1040,12 @@ class ShiftOracle:
 
     - ``own``: the map the set's own search chose (the in-sample oracle of ``oracle16``);
     - ``twin``: the map the mirror images' search chose, mirrored (``crossed16``);
-    - ``robust``: the map that kept the score on both.
+    - ``robust``: the map that kept the score on both;
+    - ``robust_objects``: the map that kept the ``objects`` score (each class weighted by its
+      objects) on both.
 
     Args:
-        source: ``"own"``, ``"twin"`` or ``"robust"``.
+        source: ``"own"``, ``"twin"``, ``"robust"`` or ``"robust_objects"``.
         cache_dir: Where searches are cached (default ``<semrl cache>/oracle_search``).
         block: The block size of the searches (16).
     """
@@ -969,8 +1054,8 @@ class ShiftOracle:
     task = "detection"
 
     def __init__(self, source: str, cache_dir: Path | None = None, block: int = 16) -> None:
-        if source not in ("own", "twin", "robust"):
-            raise ValueError(f"source {source!r}: one of own, twin, robust")
+        if source not in SHIFT_SOURCES:
+            raise ValueError(f"source {source!r}: one of {', '.join(SHIFT_SOURCES)}")
         self.source = source
         self.cache_dir = cache_dir or cache_root() / "oracle_search"
         self.offset_block = block
@@ -983,16 +1068,24 @@ class ShiftOracle:
                 f"--block {self.offset_block} --mirror DIR --robust SHIFTED",
             )  # fmt: skip
             sides = [list(json.loads((self.cache_dir / name).read_text()).values()) for name in loaded["searches"]]
-            robust = json.loads((self.cache_dir / loaded["robust"]).read_text())
+            maps = {"own": sides[0], "twin": sides[1]}
+            for source in ("robust", "robust_objects"):
+                if source in loaded:  # pointers written before the objects choice lack it
+                    maps[source] = json.loads((self.cache_dir / loaded[source]).read_text())
+            if self.source not in maps:
+                raise InputNotFoundError(
+                    f"no {self.source} choice in {self.cache_dir}: run python benchmarks/oracle_search.py "
+                    f"--block {self.offset_block} --mirror DIR --robust SHIFTED again (the searches are cached)"
+                )
             index = {digest: i for i, digest in enumerate(loaded["shifted"])}
-            self._loaded = {**loaded, "maps": {"own": sides[0], "twin": sides[1], "robust": robust}, "index": index}
+            self._loaded = {**loaded, "maps": maps, "index": index}
         return self._loaded
 
     @property
     def fingerprint(self) -> str:
         """The searches, the robust choice, and which map is served."""
         loaded = self._load()
-        names = ":".join([*loaded["searches"], loaded["robust"]])
+        names = ":".join([*loaded["searches"], loaded[self.source if self.source.startswith("robust") else "robust"]])
         return f"oracle-shifted:v{SEARCH_VERSION}:{names}:{loaded['shift']}:{self.source}"
 
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
@@ -1030,6 +1123,8 @@ shifted_twin16 = ShiftOracle("twin")
 """On the shifted set of the last ``--robust``: each picture's map from its original's mirror image's search."""
 shifted_robust16 = ShiftOracle("robust")
 """On the shifted set of the last ``--robust``: each picture's map chosen on its original and its mirror image."""
+shifted_robust_objects16 = ShiftOracle("robust_objects")
+"""The same, chosen to keep the set's ``objects`` score (each class weighted by its objects) on both."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1099,19 +1194,26 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"mirror images: --data {mirrored_yaml} --split {args.split} --limit {args.limit}")
     if args.robust is not None:
-        choose_robustly(
-            items, mirrored, searches, weights=args.weights, preset=args.preset, block=args.block,
-            workers=args.workers, cache_dir=oracle.cache_dir,
-        )  # fmt: skip
+        for metric in METRICS:
+            choose_robustly(
+                items, mirrored, searches, weights=args.weights, preset=args.preset, block=args.block,
+                workers=args.workers, cache_dir=oracle.cache_dir, metric=metric,
+            )  # fmt: skip
         shifted = [it for it in benchmark_items(str(shifted_yaml), args.limit, args.split) if it.label is not None]
         if len(shifted) != len(items):
             raise InvalidInputError(f"{args.robust}: its pictures are not the shifted copies of the searched ones")
         pointer = {
-            "searches": names, "robust": robust_file(searches, oracle.cache_dir).name, "widths": widths,
+            "searches": names, "robust": robust_file(searches, oracle.cache_dir).name,
+            "robust_objects": robust_file(searches, oracle.cache_dir, "objects").name, "widths": widths,
             "shift": SHIFT, "shifted": [_frame_digest(it.yuv[0].to_rgb()) for it in shifted],
         }  # fmt: skip
         atomic_write(oracle.cache_dir / latest_name(args.block, "shifted"), json.dumps(pointer))
         print(f"shifted pictures: --data {shifted_yaml} --split {args.split} --limit {args.limit}")
+        pooled = pooled_set(
+            args.data, args.split, args.start, args.limit, [mirrored_yaml.parent, shifted_yaml.parent],
+            shifted_yaml.parent / "pooled.yaml",
+        )  # fmt: skip
+        print(f"the three codings pooled: --data {pooled} --split {args.split}")
     return 0
 
 

@@ -227,6 +227,29 @@ def test_split_picks_the_dataset_split_and_is_refused_for_video(tmp_path: Path) 
     assert not any(tmp_path.iterdir())
 
 
+def test_a_split_may_be_a_list_of_folders_and_image_lists(tmp_path: Path) -> None:
+    from semrl.fidelity.labels import dataset_images
+
+    for folder in ("images/a", "images/b", "labels/a"):
+        (tmp_path / folder).mkdir(parents=True)
+    for name in ("images/a/2.png", "images/a/1.png", "images/b/3.png"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "images" / "picked.txt").write_text("./b/3.png\nimages/a/2.png\n")
+    (tmp_path / "data.yaml").write_text("val: [images/a, images/picked.txt]\nbad: {a: 1}\nnone: images/none.txt\n")
+    found = dataset_images(tmp_path / "data.yaml", "val")
+    assert [im.image.relative_to(tmp_path).as_posix() for im in found] == [
+        "images/a/1.png", "images/a/2.png", "images/b/3.png", "images/a/2.png",
+    ]  # fmt: skip
+    assert found[2].label == tmp_path / "labels" / "b" / "3.txt"
+    with pytest.raises(InvalidInputError, match="must be a folder"):
+        dataset_images(tmp_path / "data.yaml", "bad")
+    with pytest.raises(InputNotFoundError, match="image list not found"):
+        dataset_images(tmp_path / "data.yaml", "none")
+    (tmp_path / "images" / "picked.txt").write_text("./b/4.png\n")
+    with pytest.raises(InputNotFoundError, match="1 listed images not found"):
+        dataset_images(tmp_path / "data.yaml", "val")
+
+
 def test_x265_options_reach_every_coding_and_its_cache_key() -> None:
     from semrl.bench.cache import encode_key
     from semrl.bench.encoding import encoder_config

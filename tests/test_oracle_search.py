@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from types import ModuleType
@@ -101,6 +102,30 @@ def test_a_robust_map_keeps_the_set_score_on_every_coding(oracle_search: ModuleT
     assert oracle_search.choose_on_every_coding([[lucky], []], [mine, other])[0] is mine
     # One coding per picture is choose_jointly's rule: the lucky map passes there.
     assert oracle_search.choose_on_every_coding([[lucky[:1], kept[:1]], []], [mine[:1], other[:1]])[0] == lucky[:1]
+
+
+def _found(classes: list[int], hits: list[bool], conf: list[float], targets: list[int]) -> object:
+    from semrl.fidelity.detection import FrameMatches
+
+    tp = np.repeat(np.array(hits, bool)[:, None], 10, axis=1)
+    return FrameMatches(tp, np.array(conf, np.float32), np.array(classes), np.array(targets))
+
+
+def test_a_choice_on_objects_weighs_each_class_by_its_objects(oracle_search: ModuleType) -> None:
+    def coded(bits: int, matches: object) -> object:
+        return oracle_search.Coded(np.zeros((2, 2), np.int32), bits, matches)
+
+    # Three people, all found, and a false car ranked above the one real car of the other picture.
+    people = coded(100, _found([0, 0, 0, 1], [True, True, True, False], [0.9, 0.9, 0.9, 0.95], [0, 0, 0]))
+    car = coded(50, _found([1], [True], [0.8], [1]))
+    # Cheaper: the false car gone (the car class gains half its AP), one person lost (a third of theirs).
+    cheaper = coded(60, _found([0, 0], [True, True], [0.9, 0.9], [0, 0, 0]))
+    records = [people.matches, car.matches]
+    assert oracle_search.set_score(records, "objects") > oracle_search.set_score(records, "task")
+    assert oracle_search.choose_on_every_coding([[(cheaper,)], []], [(people,), (car,)])[0] == (cheaper,)
+    assert oracle_search.choose_on_every_coding([[(cheaper,)], []], [(people,), (car,)], "objects")[0] == (people,)
+    with pytest.raises(ValueError, match="one of task, objects"):
+        oracle_search.set_score(records, "map50")
 
 
 def test_the_mirror_set_holds_the_flipped_pictures_and_labels(oracle_search: ModuleType, tmp_path: Path) -> None:
@@ -262,3 +287,30 @@ def test_a_mirror_search_serves_each_picture_its_twins_map(
     assert (robust == 37).all() or any(np.array_equal(robust, qp) for qp in candidates)
     with pytest.raises(ValueError, match="not one of the shifted"):
         oracle_search.ShiftOracle("robust", tmp_path / "searches")(at[0])
+
+
+def test_the_pooled_set_lists_the_pictures_and_their_other_codings(oracle_search: ModuleType, tmp_path: Path) -> None:
+    from semrl.bench.items import TASKS, load_items
+
+    _write_set(tmp_path / "set")
+    source = str(tmp_path / "set" / "data.yaml")
+    mirror = oracle_search.mirror_set(source, "val", 0, 1, tmp_path / "mirror").parent
+    shifted = oracle_search.shift_set(source, "val", 0, 1, tmp_path / "shift").parent
+    pooled = oracle_search.pooled_set(source, "val", 0, 1, [mirror, shifted], shifted / "pooled.yaml")
+    task = dataclasses.replace(TASKS["detection"], data=str(pooled))
+    items = load_items(task, None, None, 1)
+    assert [it.name for it in items] == ["a.png"] * 3
+    assert [it.shape for it in items] == [(64, 96), (64, 96), (80, 112)]
+    assert items[0].yuv[0].to_rgb()[0, 0, 0] == 200 and items[1].yuv[0].to_rgb()[0, 0, 0] == 0  # the band moved
+    assert [it.label.parent.parent.parent.name for it in items if it.label] == ["set", "mirror", "shift"]
+    units = load_benchmark("bdrate", "bdrate_tool").image_units(items)
+    assert [u.tolist() for u in units["picture"]] == [[0, 1, 2]] and len(units["image"]) == 3
+    assert load_benchmark("bdrate", "bdrate_tool").image_units(items[:1]) is None
+    (tmp_path / "other").mkdir()
+    _write_set(tmp_path / "other" / "b")
+    (tmp_path / "other" / "b" / "images" / "val" / "a.png").rename(
+        tmp_path / "other" / "b" / "images" / "val" / "b.png"
+    )
+    with pytest.raises(ValueError, match="are not val 0-0"):
+        oracle_search.pooled_set(source, "val", 0, 1, [tmp_path / "other" / "b"], tmp_path / "other" / "p.yaml")
+    assert not (tmp_path / "other" / "p.yaml").exists()

@@ -185,13 +185,19 @@ def dataset_yaml(data: str | os.PathLike[str]) -> Path:
 def dataset_images(data: str | os.PathLike[str], split: str = "val") -> list[LabelledImage]:
     """List the images of a YOLO dataset split and their label files.
 
+    As in Ultralytics, a split is a folder of images, a ``.txt`` file listing images (one path a
+    line; ``./`` means the file's folder, other relative paths the dataset root), or a list of
+    these. A folder's images are listed in name order; a list keeps its order.
+
     Args:
         data: A dataset name in the assets folder (``"coco-det"``), its folder, or its
             ``data.yaml``.
         split: The key in ``data.yaml`` (``"val"``, ``"train"``).
 
     Raises:
-        InputNotFoundError: The dataset, its yaml or the split's folder do not exist.
+        InputNotFoundError: The dataset, its yaml, or a folder, list or listed image of the
+            split do not exist.
+        InvalidInputError: The yaml has no such split, or it is neither a path nor a list of them.
     """
     import yaml
 
@@ -204,17 +210,32 @@ def dataset_images(data: str | os.PathLike[str], split: str = "val") -> list[Lab
         root = (p.parent / root).resolve()
     if split not in cfg:
         raise InvalidInputError(f"{p}: no split {split!r}")
-    img_dir = root / str(cfg[split])
-    if not img_dir.is_dir():
-        raise InputNotFoundError(f"image folder not found: {img_dir}")
-    images = sorted(f for f in img_dir.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+    parts = cfg[split] if isinstance(cfg[split], list) else [cfg[split]]
+    if not parts or not all(isinstance(part, str) for part in parts):
+        raise InvalidInputError(f"{p}: split {split!r} must be a folder, a .txt list of images, or a list of these")
+    images: list[Path] = []
+    for part in parts:
+        where = root / part
+        if where.suffix == ".txt":
+            if not where.is_file():
+                raise InputNotFoundError(f"image list not found: {where}")
+            listed = [line.strip() for line in where.read_text().splitlines() if line.strip()]
+            here = [where.parent / line[2:] if line.startswith("./") else root / line for line in listed]
+            missing = [im for im in here if not im.is_file()]
+            if missing:
+                raise InputNotFoundError(f"{where}: {len(missing)} listed images not found, e.g. {missing[0]}")
+            images += here
+        elif where.is_dir():
+            images += sorted(f for f in where.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            raise InputNotFoundError(f"image folder not found: {where}")
     out = []
     for im in images:
         # Ultralytics' rule: the last "images" folder in the path becomes "labels".
-        parts = list(im.parts)
-        k = len(parts) - 1 - parts[::-1].index("images")
-        parts[k] = "labels"
-        out.append(LabelledImage(im, Path(*parts).with_suffix(".txt")))
+        path_parts = list(im.parts)
+        k = len(path_parts) - 1 - path_parts[::-1].index("images")
+        path_parts[k] = "labels"
+        out.append(LabelledImage(im, Path(*path_parts).with_suffix(".txt")))
     return out
 
 
