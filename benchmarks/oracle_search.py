@@ -80,6 +80,17 @@ judge the three choices side by side::
         --policy twin=benchmarks/oracle_search.py:shifted_twin16 \
         --policy robust=benchmarks/oracle_search.py:shifted_robust16 --policy semrl=detection
 
+The robust choice is made twice: keeping the set's class mean (``shifted_robust16``) and keeping
+its ``objects`` score, each class's AP weighted by its labelled objects
+(``shifted_robust_objects16``), the benchmark's other headline figure; both pick among the same
+maps (the paths were searched on the class mean). ``--robust`` also writes ``SHIFTED/pooled.yaml``
+(:func:`pooled_set`): the pictures, their mirror images and their shifted copies in one split, so
+a method is judged on three codings of each content at once; ``bdrate.py`` then draws each
+content with all its codings in its bootstrap::
+
+    python benchmarks/bdrate.py --task detection --data /tmp/shifted/pooled.yaml --split val --roi-blocks 64,16 \
+        --policy semrl=detection
+
 Searches are cached under ``<semrl cache>/oracle_search`` (keyed by the set, the picture, the
 weights, the x265 build and the settings).
 """
@@ -1154,8 +1165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--robust", type=Path, default=None, metavar="SHIFTED",
         help=f"with --mirror and --block 16: also choose the maps that keep the score on the set and its mirror "
-        f"images at once, and write the set moved by {SHIFT} px to SHIFTED, where the shifted_own16, "
-        "shifted_twin16 and shifted_robust16 policies judge the three choices out of sample",
+        f"images at once (on the class mean, and on objects), and write the set moved by {SHIFT} px to SHIFTED, "
+        "where the shifted_own16, shifted_twin16, shifted_robust16 and shifted_robust_objects16 policies judge "
+        "the choices out of sample; SHIFTED/pooled.yaml holds the set's three codings",
     )  # fmt: skip
     args = parser.parse_args(argv)
     if args.mirror is not None and args.pseudo is not None:

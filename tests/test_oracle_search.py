@@ -274,7 +274,7 @@ def test_a_mirror_search_serves_each_picture_its_twins_map(
         source: oracle_search.ShiftOracle(source, tmp_path / "searches")(
             PolicyInput(shifted.yuv[0].to_rgb(), 37, (1, 1))
         )
-        for source in ("own", "twin", "robust")
+        for source in ("own", "twin", "robust", "robust_objects")
     }
     assert np.array_equal(served["own"], oracle_search.shift_offsets(own(at[0]), 16))
     assert np.array_equal(served["twin"], oracle_search.shift_offsets(crossed(at[0]), 16))
@@ -283,8 +283,11 @@ def test_a_mirror_search_serves_each_picture_its_twins_map(
     kept = [oracle_search.codings_file(tmp_path / "searches" / name) for name in searches]
     paths = [oracle_search.read_codings(codings)["paths"][0] for codings in kept]
     candidates = [c.qp for c in paths[0]] + [oracle_search.mirror_offsets(c.qp, width, 16) for c in paths[1]]
-    robust = served["robust"][1:, 1:] + 37
-    assert (robust == 37).all() or any(np.array_equal(robust, qp) for qp in candidates)
+    for source in ("robust", "robust_objects"):  # both choices pick among the same maps
+        robust = served[source][1:, 1:] + 37
+        assert (robust == 37).all() or any(np.array_equal(robust, qp) for qp in candidates)
+    pooled = oracle_search.benchmark_items(str(tmp_path / "shifted" / "pooled.yaml"), 3)
+    assert [it.digest for it in pooled] == [original.digest, mirrored.digest, shifted.digest]
     with pytest.raises(ValueError, match="not one of the shifted"):
         oracle_search.ShiftOracle("robust", tmp_path / "searches")(at[0])
 
