@@ -130,21 +130,19 @@ def video_units(items: Any, segment: int) -> tuple[dict[str, list[Any]], dict[st
     return {"clip": clips, f"{segment}-frame segment": segments}, frames
 
 
-def image_units(items: Any) -> dict[str, list[Any]] | None:
-    """Bootstrap units of a picture run whose set holds codings of the same content (None: every image alone).
+def image_units(items: Any) -> dict[str, list[Any]]:
+    """Bootstrap units of a picture set holding several codings of each content under one file name (``--codings``).
 
     A pooled set (the pictures, their mirror images and their shifted copies, say: one
     ``data.yaml`` listing the three folders) holds each picture several times under the same file
-    name: a resample then draws a content with all its codings (``picture``), so the interval is
-    that of the contents, not of codings that share their luck; ``image`` resamples every coding alone.
+    name: a resample draws a content with all its codings (``picture``), so the interval is that of
+    the contents, not of codings that share their luck; ``image`` resamples every coding alone.
     """
     import numpy as np
 
     by_stem: dict[str, list[int]] = {}
     for i, item in enumerate(items):
         by_stem.setdefault(Path(item.name).stem, []).append(i)
-    if len(by_stem) == len(items):
-        return None
     return {"picture": [np.array(idx) for idx in by_stem.values()], "image": [np.array([i]) for i in range(len(items))]}
 
 
@@ -328,6 +326,8 @@ def run_task(name: str, args: argparse.Namespace, argv: list[str], request: Requ
 def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: Path | None, request: Request) -> Path:
     start = time.perf_counter()
     task = TASKS[name]
+    if task.video and args.codings:
+        raise InvalidInputError("--codings is for pictures; a clip's frames are drawn by clip and segment")
     if args.data or args.weights or args.split != "val":
         if task.video and args.split != "val":
             raise InvalidInputError(f"--split {args.split} is for images; give clips with --data")
@@ -352,9 +352,9 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
     ref = reference.metric()
     orig = task_metric(name, reference_scores(ctx, "original", args.workers))
     units, items, labels_ref = None, None, None
-    if not task.video:
+    if args.codings:
         units = image_units(ctx.items)
-    else:
+    elif task.video:
         units, items = video_units(ctx.items, args.segment)
         labelled = reference_label_scores(ctx, args.workers)
         labels_ref = label_metric(labelled) if labelled else None
@@ -425,6 +425,11 @@ def parser() -> argparse.ArgumentParser:
         f"less sure finds (IoU 0.5) are don't care (default: every find >= {PSEUDO_GT_CONF:g} is ground truth)",
     )
     p.add_argument("--segment", type=int, default=30, help="video: frames per bootstrap segment")
+    p.add_argument(
+        "--codings", action="store_true",
+        help="images: the set holds several codings of each picture under one file name (a pooled set, "
+        "oracle_search.py --robust): the bootstrap draws each picture with all its codings",
+    )  # fmt: skip
     p.add_argument("--preset", default="medium")
     p.add_argument(
         "--x265",

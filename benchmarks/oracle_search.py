@@ -85,11 +85,11 @@ its ``objects`` score, each class's AP weighted by its labelled objects
 (``shifted_robust_objects16``), the benchmark's other headline figure; both pick among the same
 maps (the paths were searched on the class mean). ``--robust`` also writes ``SHIFTED/pooled.yaml``
 (:func:`pooled_set`): the pictures, their mirror images and their shifted copies in one split, so
-a method is judged on three codings of each content at once; ``bdrate.py`` then draws each
-content with all its codings in its bootstrap::
+a method is judged on three codings of each content at once; with ``--codings`` ``bdrate.py``
+draws each content with all its codings in its bootstrap::
 
-    python benchmarks/bdrate.py --task detection --data /tmp/shifted/pooled.yaml --split val --roi-blocks 64,16 \
-        --policy semrl=detection
+    python benchmarks/bdrate.py --task detection --data /tmp/shifted/pooled.yaml --split val --codings \
+        --roi-blocks 64,16 --policy semrl=detection
 
 Searches are cached under ``<semrl cache>/oracle_search`` (keyed by the set, the picture, the
 weights, the x265 build and the settings).
@@ -888,7 +888,7 @@ def pooled_set(data: str, split: str, start: int, limit: int, codings: Sequence[
     The pictures are listed in ``<out stem>.txt`` beside ``out`` (the dataset's own files, not
     copied); ``codings`` are the folders :func:`mirror_set` and :func:`shift_set` wrote for the same
     pictures. A benchmark of the pooled set codes every content several ways and its bootstrap
-    draws each content with all its codings (``benchmarks/bdrate.py``: the ``picture`` unit),
+    draws each content with all its codings (``benchmarks/bdrate.py --codings``: the ``picture`` unit),
     so coding luck averages out of its figures while the interval still counts contents.
 
     Returns:

@@ -223,6 +223,7 @@ def test_split_picks_the_dataset_split_and_is_refused_for_video(tmp_path: Path) 
         load_items(task, None, None, 1, start=4)
     tool = _tool()
     assert tool.main(["--task", "video", "--split", "train", "--output", str(tmp_path)]) == 2
+    assert tool.main(["--task", "video", "--codings", "--output", str(tmp_path)]) == 2  # frames go by clip
     assert tool.main(["--task", "detection", "--start", "-1", "--output", str(tmp_path)]) == 2
     assert not any(tmp_path.iterdir())
 
