@@ -233,15 +233,16 @@ def test_a_split_may_be_a_list_of_folders_and_image_lists(tmp_path: Path) -> Non
 
     for folder in ("images/a", "images/b", "labels/a"):
         (tmp_path / folder).mkdir(parents=True)
-    for name in ("images/a/2.png", "images/a/1.png", "images/b/3.png"):
+    for name in ("images/a/2.png", "images/a/1.png", "images/b/3.png", "loose.png"):
         (tmp_path / name).write_bytes(b"")
-    (tmp_path / "images" / "picked.txt").write_text("./b/3.png\nimages/a/2.png\n")
+    (tmp_path / "images" / "picked.txt").write_text("./b/3.png\nimages/a/2.png\nloose.png\n")
     (tmp_path / "data.yaml").write_text("val: [images/a, images/picked.txt]\nbad: {a: 1}\nnone: images/none.txt\n")
     found = dataset_images(tmp_path / "data.yaml", "val")
     assert [im.image.relative_to(tmp_path).as_posix() for im in found] == [
-        "images/a/1.png", "images/a/2.png", "images/b/3.png", "images/a/2.png",
+        "images/a/1.png", "images/a/2.png", "images/b/3.png", "images/a/2.png", "loose.png",
     ]  # fmt: skip
     assert found[2].label == tmp_path / "labels" / "b" / "3.txt"
+    assert found[4].label == tmp_path / "loose.txt"  # no images folder: the label beside the image
     with pytest.raises(InvalidInputError, match="must be a folder"):
         dataset_images(tmp_path / "data.yaml", "bad")
     with pytest.raises(InputNotFoundError, match="image list not found"):

@@ -231,10 +231,12 @@ def dataset_images(data: str | os.PathLike[str], split: str = "val") -> list[Lab
             raise InputNotFoundError(f"image folder not found: {where}")
     out = []
     for im in images:
-        # Ultralytics' rule: the last "images" folder in the path becomes "labels".
+        # Ultralytics' rule: the last "images" folder in the path becomes "labels" (none: the label
+        # file lies beside the image).
         path_parts = list(im.parts)
-        k = len(path_parts) - 1 - path_parts[::-1].index("images")
-        path_parts[k] = "labels"
+        if "images" in path_parts:
+            k = len(path_parts) - 1 - path_parts[::-1].index("images")
+            path_parts[k] = "labels"
         out.append(LabelledImage(im, Path(*path_parts).with_suffix(".txt")))
     return out
 
