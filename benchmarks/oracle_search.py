@@ -840,13 +840,16 @@ def mirror_set(data: str, split: str, start: int, limit: int, out: Path) -> Path
 
     Raises:
         FileExistsError: ``out`` exists and is not the mirror of these pictures.
-        InvalidInputError: A label file holds something other than YOLO boxes (polygons, say).
+        InvalidInputError: A label line is neither a YOLO box nor a YOLO polygon.
     """
 
     def box(cx: float, cy: float, w: float, h: float, shape: tuple[int, int]) -> tuple[float, float, float, float]:
         return 1 - cx, cy, w, h
 
-    return _write_set(data, split, start, limit, out, "mirror", lambda image: image[:, ::-1], box)
+    def point(x: float, y: float, shape: tuple[int, int]) -> tuple[float, float]:
+        return 1 - x, y
+
+    return _write_set(data, split, start, limit, out, "mirror", lambda image: image[:, ::-1], box, point)
 
 
 def shift_set(data: str, split: str, start: int, limit: int, out: Path, shift: int = SHIFT) -> Path:
@@ -863,7 +866,7 @@ def shift_set(data: str, split: str, start: int, limit: int, out: Path, shift: i
 
     Raises:
         FileExistsError: ``out`` exists and is not this shift of these pictures.
-        InvalidInputError: A label file holds something other than YOLO boxes.
+        InvalidInputError: A label line is neither a YOLO box nor a YOLO polygon.
     """
 
     def box(cx: float, cy: float, w: float, h: float, shape: tuple[int, int]) -> tuple[float, float, float, float]:
@@ -876,10 +879,14 @@ def shift_set(data: str, split: str, start: int, limit: int, out: Path, shift: i
             h * y_scale,
         )
 
+    def point(x: float, y: float, shape: tuple[int, int]) -> tuple[float, float]:
+        height, width = shape
+        return (x * width + shift) / (width + shift), (y * height + shift) / (height + shift)
+
     def move(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
         return np.pad(image, ((shift, 0), (shift, 0), (0, 0)), mode="edge")
 
-    return _write_set(data, split, start, limit, out, f"shift{shift}", move, box)
+    return _write_set(data, split, start, limit, out, f"shift{shift}", move, box, point)
 
 
 def pooled_set(data: str, split: str, start: int, limit: int, codings: Sequence[Path], out: Path) -> Path:
@@ -925,12 +932,14 @@ def _write_set(
     kind: str,
     picture: Callable[[NDArray[np.uint8]], NDArray[np.uint8]],
     box: Callable[[float, float, float, float, tuple[int, int]], tuple[float, float, float, float]],
+    point: Callable[[float, float, tuple[int, int]], tuple[float, float]],
 ) -> Path:
-    """Write pictures of a split transformed by ``picture`` (an image array to another), their boxes by ``box``.
+    """Write pictures of a split transformed by ``picture`` (an image array to another), their labels with them.
 
     ``box(cx, cy, w, h, (height, width))`` maps a YOLO box (normalised to the source picture) to the
-    written picture's. The folder is stamped (``<kind>.json``) with its source, so it is reused for
-    the same pictures and refused for others.
+    written picture's, and ``point(x, y, (height, width))`` each vertex of a YOLO polygon
+    (segmentation labels). The folder is stamped (``<kind>.json``) with its source, so it is reused
+    for the same pictures and refused for others.
     """
     import cv2
     import yaml
@@ -957,12 +966,17 @@ def _write_set(
                 raise OSError(f"could not write {target}")
             if im.label.is_file():
                 rows = [line.split() for line in im.label.read_text().splitlines() if line.strip()]
-                if any(len(r) != 5 for r in rows):
+                if any(len(r) != 5 and (len(r) < 7 or len(r) % 2 == 0) for r in rows):
                     raise InvalidInputError(
-                        f"{im.label}: not YOLO boxes (class cx cy w h a line); only boxes are carried over"
+                        f"{im.label}: a line is neither a YOLO box (class cx cy w h) nor a polygon "
+                        "(class x1 y1 x2 y2 x3 y3 ...)"
                     )
                 shape = (pixels.shape[0], pixels.shape[1])
-                moved = [(r[0], box(float(r[1]), float(r[2]), float(r[3]), float(r[4]), shape)) for r in rows]
+                moved = [
+                    (r[0], box(float(r[1]), float(r[2]), float(r[3]), float(r[4]), shape) if len(r) == 5 else
+                     tuple(c for k in range(1, len(r), 2) for c in point(float(r[k]), float(r[k + 1]), shape)))
+                    for r in rows
+                ]  # fmt: skip
                 lines = [f"{c} {' '.join(f'{v:.6f}' for v in b)}\n" for c, b in moved]
                 (staging / "labels" / split / im.label.name).write_text("".join(lines))
         (staging / "data.yaml").write_text(yaml.safe_dump({split: f"images/{split}", "names": names}))

@@ -149,9 +149,13 @@ def test_the_mirror_set_holds_the_flipped_pictures_and_labels(oracle_search: Mod
     with pytest.raises(FileExistsError, match="not the mirror"):
         oracle_search.mirror_set(str(tmp_path / "set" / "data.yaml"), "val", 0, 1, tmp_path / "other")
     (tmp_path / "set" / "labels" / "val" / "a.txt").write_text("3 0.1 0.1 0.2 0.1 0.3 0.3\n")  # a polygon
-    with pytest.raises(ValueError, match="not YOLO boxes"):
-        oracle_search.mirror_set(str(tmp_path / "set" / "data.yaml"), "val", 0, 1, tmp_path / "polygons")
-    assert not (tmp_path / "polygons").exists()
+    polygons = oracle_search.mirror_set(str(tmp_path / "set" / "data.yaml"), "val", 0, 1, tmp_path / "polygons")
+    flipped = (polygons.parent / "labels" / "val" / "a.txt").read_text().split()
+    assert [float(v) for v in flipped] == pytest.approx([3, 0.9, 0.1, 0.8, 0.1, 0.7, 0.3])
+    (tmp_path / "set" / "labels" / "val" / "a.txt").write_text("3 0.1 0.1 0.2 0.1 0.3\n")  # neither
+    with pytest.raises(ValueError, match="neither a YOLO box"):
+        oracle_search.mirror_set(str(tmp_path / "set" / "data.yaml"), "val", 0, 1, tmp_path / "broken")
+    assert not (tmp_path / "broken").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing half-written left beside
 
 
@@ -167,6 +171,10 @@ def test_the_shifted_set_moves_pictures_and_boxes_by_whole_blocks(oracle_search:
     # The box of 0.25 * 96 = 24 px centre and 9.6 px width, now centred at 40 px of 112; 0.5 * 64 + 16 = 48 of 80.
     cx, cy, w, h = map(float, (out / "labels" / "val" / "a.txt").read_text().split()[1:])
     assert (cx, cy, w, h) == pytest.approx((40 / 112, 48 / 80, 9.6 / 112, 12.8 / 80), abs=1e-6)
+    (tmp_path / "set" / "labels" / "val" / "a.txt").write_text("3 0 0 0.5 0.5 1 0\n")  # a polygon moves the same
+    polygon = oracle_search.shift_set(str(tmp_path / "set" / "data.yaml"), "val", 0, 1, tmp_path / "poly", shift=16)
+    moved = [float(v) for v in (polygon.parent / "labels" / "val" / "a.txt").read_text().split()]
+    assert moved == pytest.approx([3, 16 / 112, 16 / 80, 64 / 112, 48 / 80, 1, 16 / 80], abs=1e-6)
     assert oracle_search.shift_set(str(tmp_path / "set" / "data.yaml"), "val", 0, 1, out, shift=16) == data
     with pytest.raises(FileExistsError, match="not the shift32"):
         oracle_search.shift_set(str(tmp_path / "set" / "data.yaml"), "val", 0, 1, tmp_path / "shift", shift=32)
