@@ -641,23 +641,23 @@ def crossed_codings(
     """
     target = codings_file(robust_file(searches, cache_dir))
     if target.is_file():
-        raw = json.loads(target.read_text())
-        return [[{int(q): [_unpack(c) for c in cs] for q, cs in r.items()} for r in side] for side in raw]
-    start = time.perf_counter()
-    sides = [read_codings(codings_file(search)) for search in searches]
-    widths = [it.shape[1] for it in items]
-    budgets = [[{q: u[q].bits for q in BENCH_POINTS} for u in side["uniform"]] for side in sides]
-    jobs = [
-        (it, [_pack(Coded(mirror_offsets(c.qp, widths[i], mode.block), c.bits, c.matches))
-              for c in sides[1 - w]["paths"][i]], budgets[1 - w][i], mode)
-        for w, twins in enumerate((items, mirrored)) for i, it in enumerate(twins)
-    ]  # fmt: skip
-    with contextlib.ExitStack() as stack:
-        packed = list(_mapper(stack, workers)(_recode_job, jobs))
-    atomic_write(target, json.dumps([packed[: len(items)], packed[len(items) :]]))
-    print(f"each twin's paths coded on the other: {time.perf_counter() - start:.0f} s", flush=True)
-    coded = [{int(q): [_unpack(c) for c in cs] for q, cs in r.items()} for r in packed]
-    return [coded[: len(items)], coded[len(items) :]]
+        packed = json.loads(target.read_text())
+    else:
+        start = time.perf_counter()
+        sides = [read_codings(codings_file(search)) for search in searches]
+        widths = [it.shape[1] for it in items]
+        budgets = [[{q: u[q].bits for q in BENCH_POINTS} for u in side["uniform"]] for side in sides]
+        jobs = [
+            (it, [_pack(Coded(mirror_offsets(c.qp, widths[i], mode.block), c.bits, c.matches))
+                  for c in sides[1 - w]["paths"][i]], budgets[1 - w][i], mode)
+            for w, twins in enumerate((items, mirrored)) for i, it in enumerate(twins)
+        ]  # fmt: skip
+        with contextlib.ExitStack() as stack:
+            coded = list(_mapper(stack, workers)(_recode_job, jobs))
+        packed = [coded[: len(items)], coded[len(items) :]]
+        atomic_write(target, json.dumps(packed))
+        print(f"each twin's paths coded on the other: {time.perf_counter() - start:.0f} s", flush=True)
+    return [[{int(q): [_unpack(c) for c in cs] for q, cs in r.items()} for r in side] for side in packed]
 
 
 def choose_robustly(
