@@ -843,13 +843,13 @@ def mirror_set(data: str, split: str, start: int, limit: int, out: Path) -> Path
         InvalidInputError: A label line is neither a YOLO box nor a YOLO polygon.
     """
 
-    def box(cx: float, cy: float, w: float, h: float, shape: tuple[int, int]) -> tuple[float, float, float, float]:
-        return 1 - cx, cy, w, h
-
     def point(x: float, y: float, shape: tuple[int, int]) -> tuple[float, float]:
         return 1 - x, y
 
-    return _write_set(data, split, start, limit, out, "mirror", lambda image: image[:, ::-1], box, point)
+    def scale(shape: tuple[int, int]) -> tuple[float, float]:
+        return 1.0, 1.0
+
+    return _write_set(data, split, start, limit, out, "mirror", lambda image: image[:, ::-1], point, scale)
 
 
 def shift_set(data: str, split: str, start: int, limit: int, out: Path, shift: int = SHIFT) -> Path:
@@ -869,24 +869,18 @@ def shift_set(data: str, split: str, start: int, limit: int, out: Path, shift: i
         InvalidInputError: A label line is neither a YOLO box nor a YOLO polygon.
     """
 
-    def box(cx: float, cy: float, w: float, h: float, shape: tuple[int, int]) -> tuple[float, float, float, float]:
-        height, width = shape
-        x_scale, y_scale = width / (width + shift), height / (height + shift)
-        return (
-            (cx * width + shift) / (width + shift),
-            (cy * height + shift) / (height + shift),
-            w * x_scale,
-            h * y_scale,
-        )
-
     def point(x: float, y: float, shape: tuple[int, int]) -> tuple[float, float]:
         height, width = shape
         return (x * width + shift) / (width + shift), (y * height + shift) / (height + shift)
 
+    def scale(shape: tuple[int, int]) -> tuple[float, float]:
+        height, width = shape
+        return width / (width + shift), height / (height + shift)
+
     def move(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
         return np.pad(image, ((shift, 0), (shift, 0), (0, 0)), mode="edge")
 
-    return _write_set(data, split, start, limit, out, f"shift{shift}", move, box, point)
+    return _write_set(data, split, start, limit, out, f"shift{shift}", move, point, scale)
 
 
 def pooled_set(data: str, split: str, start: int, limit: int, codings: Sequence[Path], out: Path) -> Path:
@@ -923,6 +917,19 @@ def pooled_set(data: str, split: str, start: int, limit: int, codings: Sequence[
     return out
 
 
+def _carried(
+    values: list[float],
+    shape: tuple[int, int],
+    point: Callable[[float, float, tuple[int, int]], tuple[float, float]],
+    scale: Callable[[tuple[int, int]], tuple[float, float]],
+) -> tuple[float, ...]:
+    """A YOLO label line's numbers after the class, on the written picture (see :func:`_write_set`)."""
+    if len(values) == 4:  # a box: its centre moves as a point, its size scales
+        x_scale, y_scale = scale(shape)
+        return (*point(values[0], values[1], shape), values[2] * x_scale, values[3] * y_scale)
+    return tuple(c for k in range(0, len(values), 2) for c in point(values[k], values[k + 1], shape))
+
+
 def _write_set(
     data: str,
     split: str,
@@ -931,15 +938,15 @@ def _write_set(
     out: Path,
     kind: str,
     picture: Callable[[NDArray[np.uint8]], NDArray[np.uint8]],
-    box: Callable[[float, float, float, float, tuple[int, int]], tuple[float, float, float, float]],
     point: Callable[[float, float, tuple[int, int]], tuple[float, float]],
+    scale: Callable[[tuple[int, int]], tuple[float, float]],
 ) -> Path:
     """Write pictures of a split transformed by ``picture`` (an image array to another), their labels with them.
 
-    ``box(cx, cy, w, h, (height, width))`` maps a YOLO box (normalised to the source picture) to the
-    written picture's, and ``point(x, y, (height, width))`` each vertex of a YOLO polygon
-    (segmentation labels). The folder is stamped (``<kind>.json``) with its source, so it is reused
-    for the same pictures and refused for others.
+    ``point(x, y, (height, width))`` maps a point normalised to the source picture to the written
+    picture's: each vertex of a YOLO polygon (segmentation labels) and each YOLO box's centre, whose
+    width and height are multiplied by ``scale((height, width))``. The folder is stamped
+    (``<kind>.json``) with its source, so it is reused for the same pictures and refused for others.
     """
     import cv2
     import yaml
@@ -972,11 +979,7 @@ def _write_set(
                         "(class x1 y1 x2 y2 x3 y3 ...)"
                     )
                 shape = (pixels.shape[0], pixels.shape[1])
-                moved = [
-                    (r[0], box(float(r[1]), float(r[2]), float(r[3]), float(r[4]), shape) if len(r) == 5 else
-                     tuple(c for k in range(1, len(r), 2) for c in point(float(r[k]), float(r[k + 1]), shape)))
-                    for r in rows
-                ]  # fmt: skip
+                moved = [(r[0], _carried([float(v) for v in r[1:]], shape, point, scale)) for r in rows]
                 lines = [f"{c} {' '.join(f'{v:.6f}' for v in b)}\n" for c, b in moved]
                 (staging / "labels" / split / im.label.name).write_text("".join(lines))
         (staging / "data.yaml").write_text(yaml.safe_dump({split: f"images/{split}", "names": names}))
