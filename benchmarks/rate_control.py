@@ -3,8 +3,9 @@
 For each clip (default: the three of ``videos/``) and each target bitrate, the first ``--frames``
 frames are coded twice, low-delay P, preset medium:
 
-- semrl: ``semrl encode --bitrate KBPS`` with the shipped detection policy (semrl's frame-level
-  rate control, the policy's per-CTU map inside each frame);
+- semrl: ``semrl encode --bitrate KBPS`` with the default policy (``auto``: the shipped video
+  policy) or those of ``--policies`` (semrl's frame-level rate control, the policy's map inside
+  each frame);
 - x265: x265's ABR (``--bitrate KBPS``) with its default AQ and cuTree, as people run it.
 
 Each is scored by ``semrl eval`` (detection mAP50-95 against the net's objects on the source,
@@ -12,6 +13,7 @@ COCO AP). Reported per clip and target: the achieved rate and its error, the lar
 window over the target, and the accuracy.
 
     python benchmarks/rate_control.py --frames 150
+    python benchmarks/rate_control.py --policies auto,detection,PATH.zip --no-x265
 
 Writes ``benchmarks/results/rate_control.json``.
 """
@@ -59,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", nargs="*", type=Path, help="clips (default: the shared videos/)")
     parser.add_argument("--rates", default="50,100,200", help="target kbit/s (default 50,100,200)")
     parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--policies", default="auto", help="semrl --policy values, comma-separated")
+    parser.add_argument("--no-x265", action="store_true", help="leave out x265's ABR (when comparing semrl runs)")
     parser.add_argument("--output", type=Path, default=RESULTS / "rate_control.json")
     args = parser.parse_args(argv)
 
@@ -76,17 +80,23 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no clips: pass --clips or set SEMRL_ASSETS", file=sys.stderr)
         return 2
     rates = [float(r) for r in args.rates.split(",")]
+    policies = [p for p in args.policies.split(",") if p]
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="semrl-rc-") as work:
         for clip in clips:
             for kbps in rates:
-                ours, theirs = Path(work) / "semrl.mp4", Path(work) / "x265.hevc"
-                encode_video(clip, ours, EncodeSettings(policy="detection", bitrate=kbps, max_frames=args.frames))
-                x265_abr(clip, theirs, kbps, args.frames)
-                for method, path in (("semrl", ours), ("x265-abr", theirs)):
+                runs: list[tuple[str, Path]] = []
+                for policy in policies:
+                    ours = Path(work) / f"semrl-{len(runs)}.mp4"
+                    encode_video(clip, ours, EncodeSettings(policy=policy, bitrate=kbps, max_frames=args.frames))
+                    runs.append(("semrl" if policy == "auto" else f"semrl[{Path(policy).stem}]", ours))
+                if not args.no_x265:
+                    runs.append(("x265-abr", Path(work) / "x265.hevc"))
+                    x265_abr(clip, runs[-1][1], kbps, args.frames)
+                for method, path in runs:
                     report = evaluate(clip, path, "detection", max_frames=args.frames)
-                    fps = report.fps if method == "semrl" else _clip_fps(clip)
+                    fps = _clip_fps(clip) if method == "x265-abr" else report.fps
                     bits = [int(r["bits"]) for r in report.rows]
                     rate = sum(bits) * fps / len(bits) / 1000
                     rows.append({
@@ -101,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                           f"mAP50-95 {r['map50_95']:.1f}, PSNR-Y {r['psnr_y']:.2f}", flush=True)  # fmt: skip
     seconds = time.perf_counter() - start
     description = (
-        f"{len(clips)} clips, first {args.frames} frames, LDP, preset medium; semrl: shipped detection policy with "
-        f"--bitrate; x265: ABR with its AQ and cuTree; mAP50-95 against pseudo ground truth (COCO AP); "
+        f"{len(clips)} clips, first {args.frames} frames, LDP, preset medium; semrl: --bitrate with the policies "
+        f"{', '.join(policies)}; x265: ABR with its AQ and cuTree; mAP50-95 against pseudo ground truth (COCO AP); "
         f"{seconds:.0f} s on {platform.machine()}, {datetime.now(timezone.utc).date()}"
     )
     atomic_write(args.output, json.dumps({"description": description, "rows": rows}, indent=1) + "\n")

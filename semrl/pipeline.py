@@ -405,7 +405,7 @@ def _run(
     clip_state: dict[str, Any] = {}  # the policy's, carried from frame to frame
     rate = None if settings.bitrate is None else RateController(settings.bitrate, float(info.fps), settings.qp)
     policy_base = settings.qp  # the base QP the policy decides around (with --bitrate, the calibrated start)
-    requested: dict[int, float] = {}  # with --bitrate: each frame's mean CTU QP as asked of x265
+    requested: dict[int, npt.NDArray[np.int32]] = {}  # with --bitrate: each frame's QPs as asked of x265
     gop = config.layout()
     with Encoder(config) as encoder, ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-task-net") as pool:
 
@@ -444,8 +444,8 @@ def _run(
             for frame in frames:
                 if rate is not None:
                     # The QPs asked for, not the reconstruction's: CUs without residual carry the slice QP.
-                    coded_qp = requested.pop(frame.pts, float(frame.ctu_qp.mean()))
-                    rate.update(frame.bits, coded_qp, frame.slice_type == "I", frame.pts)
+                    coded_qps = requested.pop(frame.pts, frame.ctu_qp)
+                    rate.update(frame.bits, coded_qps, frame.slice_type == "I", frame.ctu_bits, frame.pts)
                 stream.write(frame.nal)
                 coded.append(frame)
                 row = FrameRow(
@@ -476,11 +476,10 @@ def _run(
                 offsets = decide(index, rgb, None if latest is None else latest[1], picture)
             given = offsets
             if rate is not None:  # the frame's QP from the rate controller, the policy's map around it
-                intra = gop.position(index) == 0
-                qp = rate.next_qp(intra, index)
                 policy_offsets = np.zeros(encoder.ctu_shape, np.int32) if offsets is None else offsets
+                qp = rate.next_qp(gop.position(index) == 0, policy_offsets, index)
                 frame_qps = np.clip(qp + policy_offsets, QP_MIN, QP_MAX)
-                requested[index] = float(frame_qps.mean())
+                requested[index] = frame_qps
                 given = (frame_qps - settings.qp).astype(np.int32)
             collect(watch.call("encode", encoder.encode, picture, given))
 

@@ -6,11 +6,20 @@ of x265's own, so the policy no longer decides how bits are shared inside a fram
 settles on are not the policy's base. Here x265 stays in constant-QP mode (every CU at
 frame QP + the policy's offset, exactly), and this controller only shifts each frame's QP.
 
-The model is the usual exponential one, ``bits(q) = c * 2 ** (-q / 6)`` per frame type (bits
-halve every 6 QP), with ``c`` re-estimated after every coded frame (exponential average). Each
-frame's budget is the target per frame plus a share of the running surplus or deficit, spread
-over the next second, so the stream converges to the target and a one-second window stays near
-it. The QP of consecutive P-frames moves by at most :data:`MAX_STEP`, so quality does not flicker.
+The model is the usual exponential one, ``bits(q) = c * 2 ** (-q / 6)`` (bits halve every 6 QP),
+kept per CTU and per frame type: each CTU's ``c`` comes from its exact bits in the last coded
+frames (exponential average), so the controller predicts what a frame costs with the policy's map
+for it, not just with its mean offset. That matters because the policy spends on the objects and
+the objects' CTUs hold most of a P-frame's bits: a map that lowers the objects' QP by 6 on a tenth
+of the CTUs may double the frame's bits while its mean QP moves by less than 1.
+
+Each frame's budget is the target per frame plus a share of the running surplus or deficit, spread
+over the next second, so the stream converges to the target. The policy's maps decide how the
+budget is shared between frames: a frame whose map costs more than the recent maps (a video
+policy's anchor frame with its objects' boost) gets proportionally more, so the base QP stays
+steady and the policy's allocation is kept, as long as the one-second window that ends with the
+frame has room for it; where it has not, the frame's QP rises until it fits. The base QP of
+consecutive P-frames otherwise moves by at most :data:`MAX_STEP`, so quality does not flicker.
 """
 
 from __future__ import annotations
@@ -18,21 +27,37 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from semrl.codec import QP_MAX, QP_MIN
+import numpy as np
+import numpy.typing as npt
+
+from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, ctu_to_blocks
 from semrl.errors import InvalidInputError
 
 MAX_STEP = 3
-"""Most QP change between consecutive P-frames (and from the I-frame to the first P-frame: 2 x)."""
+"""Most base-QP change between consecutive P-frames (and from the I-frame to the first P-frame: 2 x)."""
 
 VIRTUAL_MAX = QP_MAX + 12
 """Highest frame QP asked for: above 51 the frame is coded at 51 where the policy's offset does not
 bring it lower, so a policy that spends on objects still fits a low target."""
 
 SMOOTHING = 0.5
-"""Weight of the newest frame in the exponential average of the model constant."""
+"""Weight of the newest frame in the exponential average of the model constants."""
 
 WINDOW_CAP = 1.35
 """A frame's budget keeps the bits of the last second (itself included) under this many seconds of target."""
+
+CTU_FLOOR = 0.05
+"""Least model constant of a CTU, as a share of the mean CTU's: a CTU the last frames skipped (no
+bits) still costs bits when the policy lowers its QP or an object moves into it."""
+
+UNSEEN_FINER = 0.5
+"""Least cost of a P-frame of a level not seen yet and finer than every P-frame before it, as a share
+of an I-frame's at the same QPs (measured on PETS with the shipped video policy: its first anchor
+frame cost 0.49-0.59 of the I-frame model where the P-frames' model said 0.1-0.2)."""
+
+_SPLIT = CTU_SIZE // BLOCK_SIZE
+
+Grid = npt.NDArray[np.float64]
 
 
 @dataclass
@@ -48,12 +73,13 @@ class RateController:
     kbps: float
     fps: float
     start_qp: float
-    _c: dict[str, float] = field(default_factory=dict)
+    _c: dict[str, Grid] = field(default_factory=dict)
     _spent: float = 0.0
     _frames: int = 0
     _last_qp: float | None = None
-    _bias: dict[str, float] = field(default_factory=dict)
-    _asked: dict[int, float] = field(default_factory=dict)
+    _relative: list[float] = field(default_factory=list)
+    _kinds: dict[int, str] = field(default_factory=dict)
+    _finest: float | None = None
     _recent: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -82,60 +108,145 @@ class RateController:
         cs = [bits * 2.0 ** (q / 6.0) for q, bits in intra_bits_at.items() if bits > 0]
         if not cs:
             return self.start_qp
-        self._c["I"] = sum(cs) / len(cs)
-        self._c.setdefault("P", self._c["I"] / 6.0)
-        self.start_qp = float(min(max(self.qp_for(4.0 * self.frame_budget, self._c["I"]), QP_MIN), VIRTUAL_MAX))
+        c = sum(cs) / len(cs)
+        self._c["I"] = np.full((1, 1), c)
+        self._c.setdefault("P", np.full((1, 1), c / 6.0))
+        self.start_qp = float(min(max(self.qp_for(4.0 * self.frame_budget, c), QP_MIN), VIRTUAL_MAX))
         return self.start_qp
 
-    def next_qp(self, intra: bool, frame: int | None = None) -> int:
-        """The QP to ask for the next frame to code (intra: an I-frame).
-
-        The answer corrects for the measured difference between the QP asked for and the frames'
-        mean QP (x265's I/P/B QP offsets, the policy's mean offset), per frame type.
+    def next_qp(self, intra: bool, offsets: npt.ArrayLike | None = None, frame: int | None = None) -> int:
+        """The base QP to ask for the next frame to code: each of its CUs at this QP plus its offset.
 
         Args:
             intra: Whether the frame is an I-frame.
+            offsets: The policy's QP offsets for the frame, per CTU or per 16x16 block (None: none).
             frame: Its index, to match it with :meth:`update` (frames of a random-access GOP
                 come back out of order).
         """
-        kind = "I" if intra else "P"
-        if self._frames == 0 or kind not in self._c:
+        grid = np.zeros((1, 1)) if offsets is None else np.asarray(offsets, np.float64)
+        if grid.ndim != 2 or grid.size == 0:
+            raise InvalidInputError(f"QP offsets for rate control must be a 2-D grid, got shape {grid.shape}")
+        level = round(2 * float(np.median(grid))) / 2
+        kind = "I" if intra else f"P{level:+g}"
+        self._kinds[-1 if frame is None else frame] = kind
+        if self._frames == 0 or "P" not in self._c:
             qp = self.start_qp
         else:
+            weights = _weights(self._c.get(kind, self._c["I" if intra else "P"]), grid.shape)
+            if kind not in self._c and "I" in self._c and (self._finest is None or level < self._finest):
+                # Finer than every P-frame so far, it refines its references: the P model underrates it.
+                weights = np.maximum(weights, UNSEEN_FINER * _weights(self._c["I"], grid.shape))
             surplus = self.frame_budget * self._frames - self._spent
             budget = self.frame_budget + surplus / max(self.fps, 1.0)  # repay over about a second
             budget = min(max(budget, 0.25 * self.frame_budget), 2.5 * self.frame_budget)
             if intra:
                 budget *= 4.0
+            else:
+                # What the frame costs at the same base QP against the recent frames: the policy shares the bits.
+                reference = self.start_qp if self._last_qp is None else self._last_qp
+                plain = _weights(self._c["P"], (1, 1))
+                relative = _cost(weights, grid, reference) / _cost(plain, np.zeros((1, 1)), reference)
+                self._relative = [*self._relative[-(max(1, round(self.fps)) - 1) :], relative]
+                budget *= relative / float(np.mean(self._relative))
             # Leave room in the one-second window that ends with this frame.
             room = WINDOW_CAP * self.kbps * 1000.0 - sum(self._recent[-(max(1, round(self.fps)) - 1) :])
-            # An I-frame's model is seen only once a GOP and goes stale: keep a margin for it.
-            budget = max(min(budget, room * (0.7 if intra else 1.0)), 0.1 * self.frame_budget)
-            qp = self.qp_for(budget, self._c[kind])
+            # A model seen once a GOP goes stale, one not seen yet is borrowed: keep a margin there.
+            room = max(room * (1.0 if kind in self._c and not intra else 0.7), 0.1 * self.frame_budget)
+            qp = _solve(weights, grid, min(budget, room))
             if self._last_qp is not None and not intra:
-                # Smooth steps down; a step up may be larger when the window has no room left.
-                qp = max(qp, self._last_qp - MAX_STEP)
-                if budget > 0.1 * self.frame_budget:
-                    qp = min(qp, self._last_qp + MAX_STEP)
+                qp = min(max(qp, self._last_qp - MAX_STEP), self._last_qp + MAX_STEP)
+                qp = max(qp, _solve(weights, grid, room))  # the window outranks a smooth step
         if not intra or self._last_qp is None:
             self._last_qp = qp
-        asked = float(min(max(round(qp - self._bias.get(kind, 0.0)), QP_MIN), VIRTUAL_MAX))
-        if frame is not None:
-            self._asked[frame] = asked
-        return int(asked)
+        return int(min(max(round(qp), QP_MIN), VIRTUAL_MAX))
 
-    def update(self, bits: int, mean_qp: float, intra: bool, frame: int | None = None) -> None:
-        """Account for a coded frame: its exact bits, its mean CTU QP and (optionally) its index."""
-        kind = "I" if intra else "P"
-        asked = self._asked.pop(frame, None) if frame is not None else None
-        if asked is not None:
-            bias = mean_qp - asked
-            self._bias[kind] = bias if kind not in self._bias else (1 - SMOOTHING) * self._bias[kind] + SMOOTHING * bias
-        c = bits * 2.0 ** (mean_qp / 6.0)
-        old = self._c.get(kind)
-        self._c[kind] = c if old is None else (1 - SMOOTHING) * old + SMOOTHING * c
-        if kind == "I" and "P" not in self._c:
+    def update(
+        self,
+        bits: int,
+        qps: float | npt.ArrayLike,
+        intra: bool,
+        ctu_bits: npt.ArrayLike | None = None,
+        frame: int | None = None,
+    ) -> None:
+        """Account for a coded frame.
+
+        Args:
+            bits: Its exact bits.
+            qps: The QP it was coded at: one number, or its CUs' QPs per CTU or per 16x16 block.
+            intra: Whether it is an I-frame.
+            ctu_bits: Its exact bits per CTU (the model is then kept per CTU); None: per frame.
+            frame: Its index, as given to :meth:`next_qp`.
+        """
+        kind = self._kinds.pop(-1 if frame is None else frame, "I" if intra else "P")
+        if kind.startswith("P") and kind != "P":
+            level = float(kind[1:])
+            self._finest = level if self._finest is None else min(self._finest, level)
+        grid = np.atleast_2d(np.asarray(qps, np.float64))
+        per_ctu = None if ctu_bits is None else np.asarray(ctu_bits, np.float64)
+        if per_ctu is not None and per_ctu.sum() > 0 and _fits(per_ctu.shape, grid.shape):
+            c = bits * per_ctu / per_ctu.sum() / _ctu_mean(2.0 ** (-grid / 6.0), per_ctu.shape)
+        else:
+            c = np.full((1, 1), bits / float(np.mean(2.0 ** (-grid / 6.0))))
+        for key in {kind, "I" if intra else "P"}:  # the frame's level, and all P-frames together
+            old = self._c.get(key)
+            if old is not None and old.shape != c.shape:  # the model goes per CTU: keep its total's history
+                old = c * (old.sum() / max(c.sum(), 1e-9))
+            self._c[key] = c if old is None else (1 - SMOOTHING) * old + SMOOTHING * c
+        if intra and "P" not in self._c:
             self._c["P"] = c / 6.0
         self._spent += bits
         self._frames += 1
         self._recent = [*self._recent[-round(2 * self.fps) :], bits]
+
+
+def _fits(ctu_shape: tuple[int, ...], grid_shape: tuple[int, ...]) -> bool:
+    """Whether ``grid_shape`` is ``ctu_shape`` or the 16x16 block grid over it (or a single number)."""
+    rows, cols = ctu_shape
+    return grid_shape in ((1, 1), (rows, cols)) or (
+        -(-grid_shape[0] // _SPLIT) == rows and -(-grid_shape[1] // _SPLIT) == cols
+    )
+
+
+def _ctu_mean(values: Grid, ctu_shape: tuple[int, ...]) -> Grid:
+    """Per-CTU mean of per-CTU or per-block ``values`` (one number: the same everywhere)."""
+    if values.shape == ctu_shape:
+        return values
+    if values.shape == (1, 1):
+        return np.full(ctu_shape, float(values[0, 0]))
+    rows, cols = ctu_shape
+    padded = np.full((rows * _SPLIT, cols * _SPLIT), np.nan)
+    padded[: values.shape[0], : values.shape[1]] = values
+    mean: Grid = np.nanmean(padded.reshape(rows, _SPLIT, cols, _SPLIT), axis=(1, 3))
+    return mean
+
+
+def _weights(c: Grid, shape: tuple[int, ...]) -> Grid:
+    """The model constants spread over a grid of ``shape`` (each CTU's shared among its blocks)."""
+    c = np.maximum(c, CTU_FLOOR * float(c.mean()))
+    if c.shape == shape:
+        return c
+    if (1, 1) in (c.shape, shape) or not _fits(c.shape, shape):
+        return np.full(shape, float(c.sum()) / math.prod(shape))
+    rows, cols = shape
+    per_row = np.minimum(_SPLIT, rows - _SPLIT * (np.arange(rows) // _SPLIT))
+    per_col = np.minimum(_SPLIT, cols - _SPLIT * (np.arange(cols) // _SPLIT))
+    spread: Grid = ctu_to_blocks(c, (rows, cols)) / np.outer(per_row, per_col)
+    return spread
+
+
+def _cost(weights: Grid, offsets: Grid, qp: float) -> float:
+    """The model's bits for a frame at base ``qp`` with ``offsets``."""
+    return float((weights * 2.0 ** (-np.clip(qp + offsets, QP_MIN, QP_MAX) / 6.0)).sum())
+
+
+def _solve(weights: Grid, offsets: Grid, bits: float) -> float:
+    """The lowest base QP in QP_MIN..VIRTUAL_MAX at which the model's bits are at most ``bits``."""
+    low, high = float(QP_MIN), float(VIRTUAL_MAX)
+    if _cost(weights, offsets, low) <= bits:
+        return low
+    if _cost(weights, offsets, high) > bits:
+        return high
+    for _ in range(30):  # bisection: the cost falls with the QP
+        middle = (low + high) / 2
+        low, high = (low, middle) if _cost(weights, offsets, middle) <= bits else (middle, high)
+    return high

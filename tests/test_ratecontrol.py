@@ -11,21 +11,88 @@ from semrl.ratecontrol import MAX_STEP, RateController
 
 
 def simulate(kbps: float, fps: float, frames: int, keyint: int = 1000, seed: int = 0) -> tuple[list[int], list[int]]:
-    """A fake encoder: bits = c * 2^(-q/6) with content that changes, I-frames 6x a P-frame; x265's I offset -3."""
+    """A fake encoder: bits = c * 2^(-q/6) with content that changes, I-frames 6x a P-frame; no policy map."""
     rng = np.random.default_rng(seed)
     rate = RateController(kbps, fps, 32)
     rate.calibrate({27: 6e5 * 2 ** (-27 / 6), 37: 6e5 * 2 ** (-37 / 6)})
     bits, qps = [], []
     for i in range(frames):
         intra = i % keyint == 0
-        asked = rate.next_qp(intra, i)
-        actual = asked - 3 if intra else asked
+        asked = rate.next_qp(intra, None, i)
         c = (6e5 if intra else 1e5) * (1.5 if 40 <= i < 80 else 1.0) * rng.uniform(0.8, 1.25)
-        b = int(c * 2 ** (-actual / 6))
-        rate.update(b, actual, intra, i)
+        b = int(c * 2 ** (-asked / 6))
+        rate.update(b, asked, intra, None, i)
         bits.append(b)
         qps.append(asked)
     return bits, qps
+
+
+OBJECTS = np.zeros((5, 8), bool)
+OBJECTS[2:4, 3:5] = True  # 4 of 40 CTUs hold 85 % of a P-frame's bits
+
+
+def objects_clip(kbps: float, boosts: dict[int, int], see_map: bool, fps: float = 10.0) -> list[int]:
+    """A fake per-CTU encoder: the objects' CTUs hold most bits; frame ``i`` lowers their QP by ``boosts[i]``."""
+    rng = np.random.default_rng(0)
+    rate = RateController(kbps, fps, 32)
+    rate.calibrate({27: 4e5 * 2 ** (-27 / 6), 37: 4e5 * 2 ** (-37 / 6)})
+    share = np.where(OBJECTS, 0.85 / OBJECTS.sum(), 0.15 / (~OBJECTS).sum())
+    bits = []
+    for i in range(80):
+        offsets = np.where(OBJECTS, -boosts.get(i, 0), 0)
+        q = rate.next_qp(i == 0, offsets if see_map else None, i)
+        qps = np.clip(q + offsets, 0, 51)
+        ctu_bits = ((4e5 if i == 0 else 6e4) * share * rng.uniform(0.9, 1.1, share.shape) * 2.0 ** (-qps / 6)).astype(
+            int
+        )
+        rate.update(int(ctu_bits.sum()) + 200, qps, i == 0, ctu_bits, i)
+        bits.append(int(ctu_bits.sum()) + 200)
+    return bits
+
+
+def worst_window(bits: list[int], kbps: float, frames: int = 10) -> float:
+    return max(sum(bits[i : i + frames]) for i in range(len(bits) - frames + 1)) / (kbps * 1000)
+
+
+def test_a_frame_whose_map_boosts_the_objects_still_fits_its_second() -> None:
+    boosts = {40: 18}  # a frame whose objects cost 8x
+    assert worst_window(objects_clip(60.0, boosts, see_map=False), 60.0) > 1.5  # a model blind to the map overruns
+    bits = objects_clip(60.0, boosts, see_map=True)
+    assert worst_window(bits, 60.0) < 1.45
+    assert sum(bits) * 10.0 / len(bits) / 1000 == pytest.approx(60.0, rel=0.05)
+
+
+def test_a_cascade_keeps_its_share_of_the_bits() -> None:
+    """Offsets per 16x16 block (a grid that does not fill the last CTUs), anchor frames 4 QP finer than the rest."""
+    rng = np.random.default_rng(1)
+    blocks = (18, 31)
+    rate = RateController(100.0, 10.0, 32)
+    rate.calibrate({27: 3e5 * 2 ** (-27 / 6), 37: 3e5 * 2 ** (-37 / 6)})
+    bits = []
+    for i in range(150):
+        objects = np.zeros(blocks, bool)
+        objects[6:12, 4 + (i // 5) % 20 :][:, :5] = True
+        level = (0, 4, 3, 4, 2, 4, 3, 4)[i % 8]
+        offsets = np.where(objects, level - 4, level + 4)
+        q = rate.next_qp(i == 0, offsets, i)
+        qps = np.clip(q + offsets, 0, 51)
+        padded = np.pad(2.0 ** (-qps / 6), ((0, 2), (0, 1)), constant_values=np.nan)
+        per_ctu = np.nanmean(padded.reshape(5, 4, 8, 4), axis=(1, 3))
+        weight = 0.1 + 3 * np.pad(objects, ((0, 2), (0, 1))).reshape(5, 4, 8, 4).mean(axis=(1, 3))
+        c = (3e5 if i == 0 else 5e4) * weight / weight.sum() * rng.uniform(0.8, 1.25, weight.shape)
+        ctu_bits = (c * per_ctu).astype(int)
+        rate.update(int(ctu_bits.sum()) + 300, qps, i == 0, ctu_bits, i)
+        bits.append(int(ctu_bits.sum()) + 300)
+    assert sum(bits) * 10.0 / len(bits) / 1000 == pytest.approx(100.0, rel=0.05)
+    assert worst_window(bits, 100.0) < 1.5
+    anchors = np.mean(bits[16::8])
+    others = np.mean([b for i, b in enumerate(bits[16:], 16) if i % 8])
+    assert anchors > 1.3 * others  # at a steady base QP 1.5x (the mean level is 3.5 coarser): the policy's anchors keep their extra bits: the base QP is not flattened
+
+
+def test_offsets_must_be_a_grid() -> None:
+    with pytest.raises(InvalidInputError, match="2-D grid"):
+        RateController(100.0, 25.0, 32).next_qp(False, np.zeros(8))
 
 
 @pytest.mark.parametrize("kbps", [30.0, 100.0, 400.0])
