@@ -110,9 +110,10 @@ def main(argv: list[str] | None = None) -> int:
                           f"({r['rate_error_percent']:+.1f} %), 1-s window {r['max_1s_window_ratio']:.2f}x, "
                           f"mAP50-95 {r['map50_95']:.1f}, PSNR-Y {r['psnr_y']:.2f}", flush=True)  # fmt: skip
     seconds = time.perf_counter() - start
+    x265 = "" if args.no_x265 else "; x265: ABR with its AQ and cuTree"
     description = (
         f"{len(clips)} clips, first {args.frames} frames, LDP, preset medium; semrl: --bitrate with the policies "
-        f"{', '.join(policies)}; x265: ABR with its AQ and cuTree; mAP50-95 against pseudo ground truth (COCO AP); "
+        f"{', '.join(policies)}{x265}; mAP50-95 against pseudo ground truth (COCO AP); "
         f"{seconds:.0f} s on {platform.machine()}, {datetime.now(timezone.utc).date()}"
     )
     atomic_write(args.output, json.dumps({"description": description, "rows": rows}, indent=1) + "\n")

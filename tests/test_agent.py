@@ -278,7 +278,7 @@ def test_the_shipped_video_policy_fits_this_semrl() -> None:
     assert config.mdp == "video" and config.task == "detection" and tuple(config.obs_names) == VIDEO_OBS_NAMES
     assert VideoSettings.from_dict(config.env) == VideoSettings()  # the committed defaults
     train = TrainConfig.from_json(json.dumps(config.train))
-    assert train.max_frames == 96 and train.data and "pets2009" not in train.data  # PETS is held out
+    assert train.max_frames == 96 and train.data and "TUD-Campus" not in train.data  # frames 0-95; TUD held out
     model = {"ppo": PPO, "dqn": DQN}[config.algorithm].load(path, device="cpu")
     assert model.observation_space.shape == (VIDEO_OBS_DIM,)
     assert model.action_space.n == VideoSettings().n_actions
