@@ -1,7 +1,7 @@
 """``semrl encode --bitrate`` against x265's own rate control at the same target: rate held, accuracy kept.
 
 For each clip (default: the three of ``videos/``) and each target bitrate, the first ``--frames``
-frames are coded twice, low-delay P, preset medium:
+frames are coded with each policy and with x265, low-delay P, preset medium:
 
 - semrl: ``semrl encode --bitrate KBPS`` with the default policy (``auto``: the shipped video
   policy) or those of ``--policies`` (semrl's frame-level rate control, the policy's map inside

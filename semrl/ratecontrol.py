@@ -34,7 +34,7 @@ from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, ctu_to_blocks
 from semrl.errors import InvalidInputError
 
 MAX_STEP = 3
-"""Most base-QP change between consecutive P-frames (and from the I-frame to the first P-frame: 2 x)."""
+"""Most base-QP change between consecutive P-frames, unless the one-second window needs a larger rise."""
 
 VIRTUAL_MAX = QP_MAX + 12
 """Highest frame QP asked for: above 51 the frame is coded at 51 where the policy's offset does not
