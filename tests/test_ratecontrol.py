@@ -42,9 +42,8 @@ def objects_clip(kbps: float, boosts: dict[int, int], see_map: bool, fps: float 
         offsets = np.where(OBJECTS, -boosts.get(i, 0), 0)
         q = rate.next_qp(i == 0, offsets if see_map else None, i)
         qps = np.clip(q + offsets, 0, 51)
-        ctu_bits = ((4e5 if i == 0 else 6e4) * share * rng.uniform(0.9, 1.1, share.shape) * 2.0 ** (-qps / 6)).astype(
-            int
-        )
+        content = (4e5 if i == 0 else 6e4) * share * rng.uniform(0.9, 1.1, share.shape)
+        ctu_bits = (content * 2.0 ** (-qps / 6)).astype(int)
         rate.update(int(ctu_bits.sum()) + 200, qps, i == 0, ctu_bits, i)
         bits.append(int(ctu_bits.sum()) + 200)
     return bits
