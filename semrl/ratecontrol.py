@@ -7,7 +7,8 @@ settles on are not the policy's base. Here x265 stays in constant-QP mode (every
 frame QP + the policy's offset, exactly), and this controller only shifts each frame's QP.
 
 The model is the usual exponential one, ``bits(q) = c * 2 ** (-q / 6)`` (bits halve every 6 QP),
-kept per CTU and per frame type: each CTU's ``c`` comes from its exact bits in the last coded
+kept per CTU, per frame type and per level of the policy's maps (their median offset, which a
+cascading policy sets per level): each CTU's ``c`` comes from its exact bits in the last coded
 frames (exponential average), so the controller predicts what a frame costs with the policy's map
 for it, not just with its mean offset. That matters because the policy spends on the objects and
 the objects' CTUs hold most of a P-frame's bits: a map that lowers the objects' QP by 6 on a tenth
@@ -77,9 +78,9 @@ class RateController:
     _spent: float = 0.0
     _frames: int = 0
     _last_qp: float | None = None
+    _levels: dict[float, Grid] = field(default_factory=dict)
     _relative: list[float] = field(default_factory=list)
-    _kinds: dict[int, str] = field(default_factory=dict)
-    _finest: float | None = None
+    _pending: dict[int, float | None] = field(default_factory=dict)
     _recent: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -87,6 +88,11 @@ class RateController:
             raise InvalidInputError(f"--bitrate must be a positive number of kbit/s, got {self.kbps}")
         if not self.fps > 0:
             raise InvalidInputError(f"rate control needs a positive frame rate, got {self.fps}")
+
+    @property
+    def _second(self) -> int:
+        """Frames in one second."""
+        return max(1, round(self.fps))
 
     @property
     def frame_budget(self) -> float:
@@ -126,14 +132,16 @@ class RateController:
         grid = np.zeros((1, 1)) if offsets is None else np.asarray(offsets, np.float64)
         if grid.ndim != 2 or grid.size == 0:
             raise InvalidInputError(f"QP offsets for rate control must be a 2-D grid, got shape {grid.shape}")
-        level = round(2 * float(np.median(grid))) / 2
-        kind = "I" if intra else f"P{level:+g}"
-        self._kinds[-1 if frame is None else frame] = kind
+        # A P-frame's level: the median offset, the QP of most of the frame, which a cascading policy sets per level.
+        level = None if intra else round(2 * float(np.median(grid))) / 2
+        self._pending[-1 if frame is None else frame] = level
         if self._frames == 0 or "P" not in self._c:
             qp = self.start_qp
         else:
-            weights = _weights(self._c.get(kind, self._c["I" if intra else "P"]), grid.shape)
-            if kind not in self._c and "I" in self._c and (self._finest is None or level < self._finest):
+            seen = level in self._levels
+            model = self._c["I"] if level is None else self._levels.get(level, self._c["P"])
+            weights = _weights(model, grid.shape)
+            if level is not None and not seen and "I" in self._c and (not self._levels or level < min(self._levels)):
                 # Finer than every P-frame so far, it refines its references: the P model underrates it.
                 weights = np.maximum(weights, UNSEEN_FINER * _weights(self._c["I"], grid.shape))
             surplus = self.frame_budget * self._frames - self._spent
@@ -146,12 +154,12 @@ class RateController:
                 reference = self.start_qp if self._last_qp is None else self._last_qp
                 plain = _weights(self._c["P"], (1, 1))
                 relative = _cost(weights, grid, reference) / _cost(plain, np.zeros((1, 1)), reference)
-                self._relative = [*self._relative[-(max(1, round(self.fps)) - 1) :], relative]
+                self._relative = [*self._relative[-(self._second - 1) :], relative]
                 budget *= relative / float(np.mean(self._relative))
             # Leave room in the one-second window that ends with this frame.
-            room = WINDOW_CAP * self.kbps * 1000.0 - sum(self._recent[-(max(1, round(self.fps)) - 1) :])
+            room = WINDOW_CAP * self.kbps * 1000.0 - sum(self._recent[-(self._second - 1) :])
             # A model seen once a GOP goes stale, one not seen yet is borrowed: keep a margin there.
-            room = max(room * (1.0 if kind in self._c and not intra else 0.7), 0.1 * self.frame_budget)
+            room = max(room * (1.0 if seen else 0.7), 0.1 * self.frame_budget)
             qp = _solve(weights, grid, min(budget, room))
             if self._last_qp is not None and not intra:
                 qp = min(max(qp, self._last_qp - MAX_STEP), self._last_qp + MAX_STEP)
@@ -177,26 +185,32 @@ class RateController:
             ctu_bits: Its exact bits per CTU (the model is then kept per CTU); None: per frame.
             frame: Its index, as given to :meth:`next_qp`.
         """
-        kind = self._kinds.pop(-1 if frame is None else frame, "I" if intra else "P")
-        if kind.startswith("P") and kind != "P":
-            level = float(kind[1:])
-            self._finest = level if self._finest is None else min(self._finest, level)
+        level = self._pending.pop(-1 if frame is None else frame, None)
         grid = np.atleast_2d(np.asarray(qps, np.float64))
         per_ctu = None if ctu_bits is None else np.asarray(ctu_bits, np.float64)
         if per_ctu is not None and per_ctu.sum() > 0 and _fits(per_ctu.shape, grid.shape):
             c = bits * per_ctu / per_ctu.sum() / _ctu_mean(2.0 ** (-grid / 6.0), per_ctu.shape)
         else:
             c = np.full((1, 1), bits / float(np.mean(2.0 ** (-grid / 6.0))))
-        for key in {kind, "I" if intra else "P"}:  # the frame's level, and all P-frames together
-            old = self._c.get(key)
-            if old is not None and old.shape != c.shape:  # the model goes per CTU: keep its total's history
-                old = c * (old.sum() / max(c.sum(), 1e-9))
-            self._c[key] = c if old is None else (1 - SMOOTHING) * old + SMOOTHING * c
+        if level is not None:
+            self._levels[level] = _blend(self._levels.get(level), c)
+        kind = "I" if intra else "P"  # all P-frames together
+        self._c[kind] = _blend(self._c.get(kind), c)
         if intra and "P" not in self._c:
             self._c["P"] = c / 6.0
         self._spent += bits
         self._frames += 1
         self._recent = [*self._recent[-round(2 * self.fps) :], bits]
+
+
+def _blend(old: Grid | None, new: Grid) -> Grid:
+    """The exponential average of a model's constants with a new frame's."""
+    if old is None:
+        return new
+    if old.shape != new.shape:  # the model goes per CTU: keep its total's history
+        old = new * (old.sum() / max(new.sum(), 1e-9))
+    blended: Grid = (1 - SMOOTHING) * old + SMOOTHING * new
+    return blended
 
 
 def _fits(ctu_shape: tuple[int, ...], grid_shape: tuple[int, ...]) -> bool:
