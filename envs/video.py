@@ -328,12 +328,14 @@ def frame_offsets_map(
     *,
     roi: int = 0,
     touched: NDArray[np.bool_] | None = None,
+    clip: bool = True,
 ) -> NDArray[np.int32]:
     """Offsets on the ``block`` grid of a frame: ``f - roi - s`` on blocks touching the region, others ``f + roi``.
 
-    Clipped so that every block's QP (base + offset) stays in 0..51. ``roi``: the reference
-    coding's ROI delta (:attr:`VideoSettings.roi`). ``touched``: the blocks touching the region
-    grown by ``dilation``, when already computed (:attr:`VideoObserver.touched`).
+    Clipped so that every block's QP (base + offset) stays in 0..51, unless ``clip`` is False (a
+    policy's answer: :func:`semrl.policy.apply_offsets` clips it). ``roi``: the reference coding's
+    ROI delta (:attr:`VideoSettings.roi`). ``touched``: the blocks touching the region grown by
+    ``dilation``, when already computed (:attr:`VideoObserver.touched`).
     """
     grid = ctu_grid(shape[1], shape[0], block)
     if not boost and not roi:
@@ -343,6 +345,8 @@ def frame_offsets_map(
     else:
         inside = roi_blocks(region, grid, dilation, block)
     offsets = np.where(inside, frame_offset - roi - boost, frame_offset + roi)
+    if not clip:
+        return offsets.astype(np.int32)
     qp = np.clip(base_qp + offsets, QP_MIN, QP_MAX)
     result: NDArray[np.int32] = (qp - base_qp).astype(np.int32)
     return result

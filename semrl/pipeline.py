@@ -32,6 +32,7 @@ from semrl.policy import (
     needs_regions,
     needs_rgb,
     offset_block,
+    policy_offsets,
     policy_task,
     runs_own_net,
 )
@@ -424,7 +425,8 @@ def _run(
                 cls=np.zeros(0, np.int64) if regions is None else regions.cls,
                 conf=np.zeros(0, np.float32) if regions is None else regions.conf,
             )  # fmt: skip
-            result = apply_offsets(policy, inputs)
+            # With --bitrate, unclipped: the controller fixes the frame's QP, then the clip to 0..51 follows.
+            result = apply_offsets(policy, inputs) if rate is None else policy_offsets(policy, inputs)
             watch.seconds["policy"] += time.perf_counter() - start
             return result
 

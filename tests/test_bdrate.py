@@ -14,7 +14,7 @@ from benchmark_scripts import load_benchmark
 from semrl.agent.resolve import CHECKPOINT_LOADERS, resolve_policy
 from semrl.bench.bdrate import Curve, bd_rate, monotone_fit, rate_at_quality
 from semrl.errors import InputNotFoundError, InvalidInputError
-from semrl.policy import PolicyInput, RoiPolicy, apply_offsets, roi_blocks, uniform
+from semrl.policy import PolicyInput, RoiPolicy, apply_offsets, policy_offsets, roi_blocks, uniform
 
 ROOT = Path(__file__).resolve().parents[1]
 RATES = [0.04, 0.08, 0.15, 0.3, 0.55, 1.0, 1.6]
@@ -134,6 +134,15 @@ def test_offsets_are_clipped_to_the_qp_range() -> None:
     out = apply_offsets(RoiPolicy(delta=8, dilation=0), _inputs(region, qp=47))
     assert out[0, 0] == -8 and out[3, 5] == 4  # 47 + 8 clipped to 51
     assert not apply_offsets(uniform, _inputs(None)).any()
+
+
+def test_the_rate_controller_gets_the_offsets_unclipped() -> None:
+    region = np.zeros((256, 384), bool)
+    region[:64, :64] = True
+    # Near 51 the clipped +8 and the clipped +4 are the same: a cascade's levels would merge.
+    out = policy_offsets(RoiPolicy(delta=8, dilation=0), _inputs(region, qp=47))
+    assert out.dtype == np.int32 and out[0, 0] == -8 and out[3, 5] == 8
+    np.testing.assert_array_equal(policy_offsets(lambda i: np.full((4, 6), 2.4), _inputs(None)), 2)
 
 
 def test_virtual_base_above_51_codes_objects_below_51() -> None:

@@ -126,6 +126,7 @@ def test_offsets_map_boosts_the_blocks_touching_objects() -> None:
     grown = frame_offsets_map(region, (H, W), 3, 8, 32, 16, 16)
     assert (grown == -5).sum() > (m == -5).sum()
     assert (frame_offsets_map(region, (H, W), 9, 0, 48, 0, 16) == 3).all()  # clipped at QP 51
+    assert (frame_offsets_map(region, (H, W), 9, 0, 48, 0, 16, clip=False) == 9).all()  # a policy's answer
     assert (frame_offsets_map(None, (H, W), 0, 8, 32, 0, 16) == 0).all()
     ctus = frame_offsets_map(region, (H, W), 3, 8, 32, 0)  # the default: one offset per CTU
     assert ctus.tolist() == [[-5, 3], [3, 3]]
@@ -304,7 +305,7 @@ def test_trained_video_policy_loads_and_matches_the_env(segments: list, tmp_path
     from semrl.agent.resolve import resolve_policy
     from semrl.agent.video import VideoPolicy, train_video
     from semrl.codec import Yuv420
-    from semrl.policy import PolicyInput, apply_offsets, needs_rgb, offset_block
+    from semrl.policy import PolicyInput, apply_offsets, needs_rgb, offset_block, policy_offsets
 
     clips = [("a", _clip(12, 0))]
     config = TrainConfig(task="detection", data="fake", algorithm="dqn", timesteps=80, mdp="video")
@@ -397,6 +398,11 @@ def test_trained_video_policy_loads_and_matches_the_env(segments: list, tmp_path
                 apply_offsets(policy, PolicyInput(f, base, (2, 2), region, boxes, i, ours_state)),
                 apply_offsets(reference, PolicyInput(f, base, (2, 2), region, boxes, i, reference_state)),
             )
+    # Near QP 51 its answer is left unclipped (apply_offsets clips it): the rate controller tells the levels apart.
+    near_51: dict[str, object] = {}
+    answers = [policy_offsets(reference, PolicyInput(f, 51, (2, 2), region, boxes, i, near_51))
+               for i, f in enumerate(frames)]  # fmt: skip
+    assert len({int(np.median(a)) for a in answers}) > 1 and max(int(a.max()) for a in answers) > 0
     inside_state: dict[str, object] = {}
     inside = apply_offsets(policy, PolicyInput(frames[1], 37, (2, 2), region, boxes, 0, inside_state))
     outside = apply_offsets(reference, PolicyInput(frames[1], 37, (2, 2), region, boxes, 0, {}))

@@ -105,8 +105,9 @@ class VideoCoding:
         frame_offset = observer.steady(frame_offset)
         observer.record(frame_offset, boost)
         coded_offset = frame_offset + reference
+        # Unclipped: near QP 51 the cascade's levels would merge, and the rate controller keeps one model per level.
         return frame_offsets_map(region, (h, w), coded_offset, boost, base, s.dilation, s.block, roi=s.roi,
-                                 touched=observer.touched)  # fmt: skip
+                                 touched=observer.touched, clip=False)  # fmt: skip
 
 
 class VideoPolicy(VideoCoding):

@@ -3,7 +3,8 @@
 The layer below the environment, the agent, the encode pipeline and the benchmark, which all
 import it: :class:`PolicyInput` (one frame, its base QP, the grids the offsets may have, the task
 net's regions when the policy asks for them, state kept across the frames of a clip), the
-:class:`Policy` protocol, :func:`apply_offsets` (call a policy, check and clip its answer),
+:class:`Policy` protocol, :func:`apply_offsets` (call a policy, check and clip its answer;
+:func:`policy_offsets` leaves it unclipped, for the rate controller),
 :func:`uniform` (A1) and :class:`RoiPolicy` (A3). Trained policies live in :mod:`semrl.agent`,
 which also resolves a policy spec from the command line (:func:`semrl.agent.resolve_policy`).
 
@@ -18,6 +19,7 @@ from semrl.policy.base import (
     needs_regions,
     needs_rgb,
     offset_block,
+    policy_offsets,
     policy_task,
     runs_own_net,
     uniform,
@@ -33,6 +35,7 @@ __all__ = [
     "needs_regions",
     "needs_rgb",
     "offset_block",
+    "policy_offsets",
     "policy_task",
     "roi_blocks",
     "runs_own_net",

@@ -143,14 +143,11 @@ def policy_task(policy: object) -> str | None:
     return task if isinstance(task, str) else None
 
 
-def apply_offsets(
-    policy: Policy | Callable[[PolicyInput], object], inputs: PolicyInput, coded_base: int | None = None
-) -> NDArray[np.int32]:
-    """Call a policy and return the offsets to give the encoder (per CTU or per 16x16 block, as returned).
+def policy_offsets(policy: Policy | Callable[[PolicyInput], object], inputs: PolicyInput) -> NDArray[np.int32]:
+    """Call a policy and return its offsets from ``inputs.base_qp``, rounded, not yet clipped to 0..51.
 
-    Each CTU's (or block's) QP is ``inputs.base_qp`` + the policy's offset, rounded and clipped to
-    0..51; the result is relative to ``coded_base``, the encoder's base QP (default
-    ``inputs.base_qp``).
+    The rate controller reads these: near QP 51 clipping would merge the levels of a cascading
+    policy's maps (its +4 and +8 frames both coded at 51), and it keeps one model per level.
 
     Raises:
         InvalidInputError: The policy raised, or returned something other than finite offsets of
@@ -176,7 +173,25 @@ def apply_offsets(
         )
     if not np.isfinite(raw).all():
         raise InvalidInputError(f"policy {describe(policy)} returned NaN or infinite offsets")
-    qp = np.clip(np.rint(raw) + inputs.base_qp, QP_MIN, QP_MAX)
+    # Far beyond any QP, so that the integer cast cannot overflow; the clip to 0..51 comes later.
+    offsets: NDArray[np.int32] = np.clip(np.rint(raw), -1000, 1000).astype(np.int32)
+    return offsets
+
+
+def apply_offsets(
+    policy: Policy | Callable[[PolicyInput], object], inputs: PolicyInput, coded_base: int | None = None
+) -> NDArray[np.int32]:
+    """Call a policy and return the offsets to give the encoder (per CTU or per 16x16 block, as returned).
+
+    Each CTU's (or block's) QP is ``inputs.base_qp`` + the policy's offset, rounded and clipped to
+    0..51; the result is relative to ``coded_base``, the encoder's base QP (default
+    ``inputs.base_qp``).
+
+    Raises:
+        InvalidInputError: The policy raised, or returned something other than finite offsets of
+            the CTU or block grid's shape.
+    """
+    qp = np.clip(policy_offsets(policy, inputs) + inputs.base_qp, QP_MIN, QP_MAX)
     base = inputs.base_qp if coded_base is None else coded_base
     offsets: NDArray[np.int32] = (qp - base).astype(np.int32)
     return offsets
