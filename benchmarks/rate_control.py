@@ -113,12 +113,20 @@ def main(argv: list[str] | None = None) -> int:
     x265 = "" if args.no_x265 else "; x265: ABR with its AQ and cuTree"
     description = (
         f"{len(clips)} clips, first {args.frames} frames, LDP, preset medium; semrl: --bitrate with the policies "
-        f"{', '.join(policies)}{x265}; mAP50-95 against pseudo ground truth (COCO AP); "
+        f"{', '.join(_shown(p) for p in policies)}{x265}; mAP50-95 against pseudo ground truth (COCO AP); "
         f"{seconds:.0f} s on {platform.machine()}, {datetime.now(timezone.utc).date()}"
     )
     atomic_write(args.output, json.dumps({"description": description, "rows": rows}, indent=1) + "\n")
     print(description)
     return 0
+
+
+def _shown(policy: str) -> str:
+    """A policy as the results show it: a file inside the repository by its relative path, outside by its name."""
+    path = Path(policy).resolve()
+    if not path.is_file():
+        return policy  # a name: auto, video, detection...
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
 
 
 def _clip_fps(clip: Path) -> float:
