@@ -9,8 +9,8 @@ frames are coded with each policy and with x265, low-delay P, preset medium:
 - x265: x265's ABR (``--bitrate KBPS``) with its default AQ and cuTree, as people run it.
 
 Each is scored by ``semrl eval`` (detection mAP50-95 against the net's objects on the source,
-COCO AP). Reported per clip and target: the achieved rate and its error, the largest one-second
-window over the target, and the accuracy.
+COCO AP, and the same with each class weighted by its objects). Reported per clip and target: the
+achieved rate and its error, the largest one-second window over the target, and the accuracy.
 
     python benchmarks/rate_control.py --frames 150
     python benchmarks/rate_control.py --policies auto,detection,PATH.zip --no-x265
@@ -103,12 +103,14 @@ def main(argv: list[str] | None = None) -> int:
                         "clip": clip.name, "target_kbps": kbps, "method": method, "frames": report.frames,
                         "kbps": rate, "rate_error_percent": 100 * (rate / kbps - 1),
                         "max_1s_window_ratio": window_ratio(bits, fps, kbps),
-                        "map50_95": 100 * report.accuracy, "psnr_y": report.psnr_y,
+                        "map50_95": 100 * report.accuracy, "objects_map50_95": 100 * report.objects,
+                        "psnr_y": report.psnr_y,
                     })  # fmt: skip
                     r = rows[-1]
                     print(f"{clip.name} {kbps:g} kbit/s {method:9s}: {r['kbps']:.1f} kbit/s "
                           f"({r['rate_error_percent']:+.1f} %), 1-s window {r['max_1s_window_ratio']:.2f}x, "
-                          f"mAP50-95 {r['map50_95']:.1f}, PSNR-Y {r['psnr_y']:.2f}", flush=True)  # fmt: skip
+                          f"mAP50-95 {r['map50_95']:.1f} (objects {r['objects_map50_95']:.1f}), "
+                          f"PSNR-Y {r['psnr_y']:.2f}", flush=True)  # fmt: skip
     seconds = time.perf_counter() - start
     x265 = "" if args.no_x265 else "; x265: ABR with its AQ and cuTree"
     description = (

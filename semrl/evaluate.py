@@ -45,6 +45,9 @@ class EvalReport:
         fps: Frame rate of the encoded video.
         accuracy: The pooled task metric over all frames in 0..1 (mAP50-95 or top-1 agreement).
         accuracy50: mAP50 (detection, segmentation) or the same agreement.
+        objects: mAP50-95 with each class's AP weighted by its objects, so a class seen a few times
+            moves it by its objects' share, not a whole class's (detection, segmentation; the
+            benchmark's ``objects``), or the same agreement.
         kbps: Rate of the encoded video.
         psnr_y: Mean luma PSNR (dB).
         ssim_y: Mean luma SSIM.
@@ -59,6 +62,7 @@ class EvalReport:
     fps: float
     accuracy: float
     accuracy50: float
+    objects: float
     kbps: float
     psnr_y: float
     ssim_y: float
@@ -67,11 +71,11 @@ class EvalReport:
     def summary(self) -> str:
         """The lines ``semrl eval`` prints."""
         metric = "top-1 agreement" if self.task == "classification" else "mAP50-95"
+        detail = f" (mAP50 {100 * self.accuracy50:.1f}, object-weighted {100 * self.objects:.1f})"
         return (
             f"{self.encoded} against {self.original} ({self.task}, {self.against}): {self.frames} frames\n"
-            f"{metric} {100 * self.accuracy:.1f}"
-            + ("" if self.task == "classification" else f" (mAP50 {100 * self.accuracy50:.1f})")
-            + f", {self.kbps:.1f} kbit/s, luma PSNR {self.psnr_y:.2f} dB, SSIM {self.ssim_y:.4f}"
+            f"{metric} {100 * self.accuracy:.1f}{'' if self.task == 'classification' else detail}"
+            f", {self.kbps:.1f} kbit/s, luma PSNR {self.psnr_y:.2f} dB, SSIM {self.ssim_y:.4f}"
         )
 
     def write(self, folder: Path, stem: str) -> list[Path]:
@@ -201,6 +205,7 @@ def evaluate(
     against = "the original's classes" if task == "classification" else "pseudo ground truth"
     if task == "classification":
         scores, main, secondary = _classification(net, ref_rgb, dec_rgb)
+        objects = main
     else:
         truth = _labels(original, labels, task, n, ref_rgb[0].shape[:2])
         if truth is not None:
@@ -209,14 +214,16 @@ def evaluate(
         if classes is not None:
             wanted = np.array(sorted(class_ids(net.names, classes, net.weights_path.name)), np.int64)
             against += f" ({', '.join(classes)})"
-        scores, main, secondary = _detection(net, ref_rgb, dec_rgb, task, None if truth is None else truth[1], wanted)
+        scores, main, secondary, objects = _detection(
+            net, ref_rgb, dec_rgb, task, None if truth is None else truth[1], wanted
+        )
     psnrs = [min(plane_psnr(r.y, d.y), 100.0) for r, d in zip(reference[:n], decoded[:n], strict=True)]
     ssims = [plane_ssim(r.y, d.y) for r, d in zip(reference[:n], decoded[:n], strict=True)]
     rows = [
         {"frame": i, "bits": bits[i], "accuracy": scores[i], "psnr_y": psnrs[i], "ssim_y": ssims[i]} for i in range(n)
     ]
     return EvalReport(
-        str(original), str(encoded), task, against, n, fps, main, secondary,
+        str(original), str(encoded), task, against, n, fps, main, secondary, objects,
         float(np.sum(bits)) * fps / n / 1000, float(np.mean(psnrs)), float(np.mean(ssims)), rows,
     )  # fmt: skip
 
@@ -246,7 +253,7 @@ def _detection(
     task: str,
     truth: list[Any] | None,
     wanted: NDArray[np.int64] | None = None,
-) -> tuple[list[float], float, float]:
+) -> tuple[list[float], float, float, float]:
     from semrl.fidelity.detection import average_precision, match_frame, pseudo_target
     from semrl.fidelity.labels import labelled_subset
     from semrl.fidelity.segmentation import MASK_EVAL
@@ -270,7 +277,7 @@ def _detection(
             records.append(m)
             per_frame.append(average_precision([m], "coco" if truth is None else "ultralytics").map50_95)
     pooled = average_precision(records, "coco" if truth is None else "ultralytics")
-    return per_frame, pooled.map50_95, pooled.map50
+    return per_frame, pooled.map50_95, pooled.map50, pooled.map50_95_objects
 
 
 def _classification(

@@ -32,6 +32,7 @@ def test_a_video_against_itself_keeps_everything(clip: Path) -> None:
     report = evaluate(clip, clip, "detection")
     assert report.frames == 6 and report.against == "pseudo ground truth"
     assert report.accuracy == pytest.approx(1.0)  # COCO AP of the net's own objects: exactly 1
+    assert report.objects == pytest.approx(1.0)  # and weighted by them
     assert report.psnr_y == 100.0 and report.ssim_y == pytest.approx(1.0)
     assert [r["bits"] for r in report.rows] == frame_bits(clip)
     assert evaluate(clip, clip, "classification").accuracy == 1.0
@@ -44,9 +45,10 @@ def test_an_encode_is_scored_per_frame_with_files(
     encode_video(clip, encoded, EncodeSettings(policy="uniform", qp=44, preset="ultrafast"))
     assert main(["eval", str(clip), str(encoded), "--task", "detection", "-o", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    assert "6 frames" in out and "mAP50-95" in out
+    assert "6 frames" in out and "mAP50-95" in out and "object-weighted" in out
     summary = json.loads((tmp_path / "out" / "coarse.mp4.eval.json").read_text())
     assert 0 < summary["accuracy"] < 1 and len(summary["rows"]) == 6
+    assert 0 < summary["objects"] < 1 and summary["objects"] != summary["accuracy"]
     assert summary["kbps"] == pytest.approx(sum(r["bits"] for r in summary["rows"]) * 10 / 6 / 1000)
     rows = list(csv.DictReader((tmp_path / "out" / "coarse.mp4.eval.csv").open()))
     assert [int(r["frame"]) for r in rows] == list(range(6)) and all(float(r["psnr_y"]) < 40 for r in rows)
