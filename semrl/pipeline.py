@@ -478,9 +478,9 @@ def _run(
                 offsets = decide(index, rgb, None if latest is None else latest[1], picture)
             given = offsets
             if rate is not None:  # the frame's QP from the rate controller, the policy's map around it
-                policy_offsets = np.zeros(encoder.ctu_shape, np.int32) if offsets is None else offsets
-                qp = rate.next_qp(gop.position(index) == 0, policy_offsets, index)
-                frame_qps = np.clip(qp + policy_offsets, QP_MIN, QP_MAX)
+                map_offsets = np.zeros(encoder.ctu_shape, np.int32) if offsets is None else offsets
+                qp = rate.next_qp(gop.position(index) == 0, map_offsets, index)
+                frame_qps = np.clip(qp + map_offsets, QP_MIN, QP_MAX)
                 requested[index] = frame_qps
                 given = (frame_qps - settings.qp).astype(np.int32)
             collect(watch.call("encode", encoder.encode, picture, given))
