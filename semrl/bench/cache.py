@@ -96,19 +96,26 @@ def x265_key() -> tuple[str, dict[str, str]]:
     return build.key, info
 
 
-def encode_key(item: Item, config: EncoderConfig, offsets: list[NDArray[np.int32]] | None, x265: str) -> str:
-    """Cache key of one encode: picture, encoder configuration, offsets, x265 build.
+def encode_key(
+    item: Item, config: EncoderConfig, offsets: list[NDArray[np.int32]] | None, x265: str, prefilter: str | None = None
+) -> str:
+    """Cache key of one encode: picture, encoder configuration, offsets, x265 build, pre-filter.
 
     Args:
         item: The picture or clip.
         config: The encoder configuration (its log level is left out).
         offsets: Per frame, the offsets given to the encoder; None for none.
         x265: The build's key part (:func:`x265_key`).
+        prefilter: The fingerprint of what was done to the frames before x265 (None: nothing; the
+            keys of such encodes are those they always had).
     """
     cfg = {k: v for k, v in config.__dict__.items() if k not in ("log_level",)}
     cfg["gop"] = str(config.gop.value)
     off = sha256_hex(b"".join(o.astype(np.int8).tobytes() for o in offsets)) if offsets is not None else "none"
-    return sha256_hex(json.dumps([BENCH_VERSION, item.digest, cfg, off, x265], sort_keys=True, default=str))
+    parts: list[Any] = [BENCH_VERSION, item.digest, cfg, off, x265]
+    if prefilter is not None:
+        parts.append(prefilter)
+    return sha256_hex(json.dumps(parts, sort_keys=True, default=str))
 
 
 def eval_key(item: Item, enc_key: str, task: str, net_fingerprint: str) -> str:

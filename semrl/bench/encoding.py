@@ -9,6 +9,7 @@ or random access.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semrl.bench.items import Item
-from semrl.codec import CTU_SIZE, QP_MAX, AnnexBWriter, EncodedFrame, Encoder, EncoderConfig
+from semrl.codec import CTU_SIZE, QP_MAX, AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Yuv420
 from semrl.errors import CodecError
 from semrl.fidelity.distortion import plane_ssim, psnr
 from semrl.media import decode_ffmpeg
@@ -65,18 +66,34 @@ def encoder_config(
     return EncoderConfig(w, h, qp=min(int(point), QP_MAX), **common)
 
 
-def encode_item(item: Item, config: EncoderConfig, offsets: list[NDArray[np.int32]] | None) -> list[EncodedFrame]:
-    """The coded pictures of an item, in decode order, its frames given the per-frame ``offsets`` (None: none)."""
+def encode_item(
+    item: Item,
+    config: EncoderConfig,
+    offsets: list[NDArray[np.int32]] | None,
+    sources: Sequence[Yuv420] | None = None,
+) -> list[EncodedFrame]:
+    """The coded pictures of an item, in decode order.
+
+    Its frames (or ``sources``, pre-filtered versions of them) are given the per-frame ``offsets``
+    (None: none).
+    """
+    frames = item.yuv if sources is None else sources
+    if len(frames) != len(item.yuv):
+        raise CodecError(f"{item.name}: {len(frames)} pre-filtered frames for {len(item.yuv)}")
     with Encoder(config) as encoder:
         coded = []
-        for i, frame in enumerate(item.yuv):
+        for i, frame in enumerate(frames):
             coded += encoder.encode(frame, offsets[i] if offsets is not None else None)
         coded += encoder.flush()
     return coded
 
 
 def encode_and_verify(
-    item: Item, config: EncoderConfig, offsets: list[NDArray[np.int32]] | None, stream: Path
+    item: Item,
+    config: EncoderConfig,
+    offsets: list[NDArray[np.int32]] | None,
+    stream: Path,
+    sources: Sequence[Yuv420] | None = None,
 ) -> tuple[dict[str, Any], list[NDArray[np.uint8]]]:
     """Encode an item, write its stream, decode it with FFmpeg and check it against x265's pictures.
 
@@ -85,6 +102,8 @@ def encode_and_verify(
         config: The encoder configuration (:func:`encoder_config`).
         offsets: Per frame, QP offsets for the encoder; None for none.
         stream: Where the Annex-B stream goes.
+        sources: The frames to code when a policy pre-filters them (:class:`semrl.policy.SoftenedPolicy`);
+            None codes the item's own. Quality is measured against the item's own frames either way.
 
     Returns:
         The encode's statistics (per frame bits, PSNR, luma PSNR and SSIM; mean CTU QP; seconds in
@@ -96,7 +115,7 @@ def encode_and_verify(
     """
     h, w = item.shape
     start = time.perf_counter()
-    coded = encode_item(item, config, offsets)
+    coded = encode_item(item, config, offsets, sources)
     seconds = time.perf_counter() - start
     with AnnexBWriter(stream) as writer:
         for c in coded:

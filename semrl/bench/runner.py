@@ -37,11 +37,20 @@ from semrl.bench.tasknet import (
     unpack_analysis,
     unpack_scores,
 )
-from semrl.codec import CTU_SIZE, EncoderConfig, ctu_grid
+from semrl.codec import CTU_SIZE, EncoderConfig, Yuv420, ctu_grid
 from semrl.errors import InvalidInputError
 from semrl.fidelity.detection import FrameMatches
 from semrl.paths import cache_root
-from semrl.policy import Policy, PolicyInput, apply_offsets, describe, needs_rgb, offset_block
+from semrl.policy import (
+    Policy,
+    PolicyInput,
+    clip_offsets,
+    describe,
+    needs_rgb,
+    offset_block,
+    policy_offsets,
+    prefilter_of,
+)
 
 
 @dataclass(frozen=True)
@@ -158,13 +167,18 @@ class Context:
 
 def _offsets(
     method: Method, item: Item, analysis: Analysis, point: float, config: EncoderConfig
-) -> list[NDArray[np.int32]] | None:
-    """The policy's offsets for every frame of an item (None when it has none or gives none)."""
+) -> tuple[list[NDArray[np.int32]] | None, list[Yuv420] | None]:
+    """The policy's offsets for every frame of an item, and the frames to code when it pre-filters them.
+
+    Each is None when there is none (no policy, all offsets 0; no pre-filter).
+    """
     if method.policy is None:
-        return None
+        return None, None
     ctu_shape = ctu_grid(config.width, config.height)
     state: dict[str, Any] = {}  # one per clip, shared by its frames
     offsets = []
+    prefilter = prefilter_of(method.policy)
+    sources: list[Yuv420] | None = [] if prefilter is not None else None
     rgb = needs_rgb(method.policy)
     gop = config.layout()
     for i, frame in enumerate(item.yuv):
@@ -182,8 +196,11 @@ def _offsets(
             cls=analysis.cls[i],
             conf=analysis.conf[i],
         )
-        offsets.append(apply_offsets(method.policy, inputs, int(point) if method.crf else config.qp))
-    return offsets if any(o.any() for o in offsets) else None
+        raw = policy_offsets(method.policy, inputs)
+        offsets.append(clip_offsets(raw, int(point), int(point) if method.crf else config.qp))
+        if prefilter is not None and sources is not None:
+            sources.append(prefilter.soften(frame, raw))
+    return (offsets if any(o.any() for o in offsets) else None), sources
 
 
 @dataclass(frozen=True)
@@ -193,6 +210,7 @@ class Coding:
     Attributes:
         config: The encoder configuration.
         offsets: Per frame, the policy's offsets; None for none.
+        sources: The frames x265 codes when the policy pre-filters them; None: the item's own.
         key: The encode's cache key.
         eval_key: The task evaluation's cache key.
         label_key: The real-label evaluation's cache key; None for an item without labels.
@@ -200,6 +218,7 @@ class Coding:
 
     config: EncoderConfig
     offsets: list[NDArray[np.int32]] | None
+    sources: list[Yuv420] | None
     key: str
     eval_key: str
     label_key: str | None
@@ -212,9 +231,10 @@ def coding(ctx: Context, method: Method, point: float, item: Item, analysis: Ana
         item, point, crf=method.crf, video=ctx.task.video, preset=ctx.preset, keyint=ctx.keyint, qg_size=qg_size,
         gop=ctx.gop, options=ctx.options,
     )  # fmt: skip
-    offsets = _offsets(method, item, analysis, point, config)
-    key = encode_key(item, config, offsets, ctx.x265_key)
-    return Coding(config, offsets, key, eval_key(item, key, ctx.task.scoring, ctx.net.fingerprint),
+    offsets, sources = _offsets(method, item, analysis, point, config)
+    prefilter = prefilter_of(method.policy)
+    key = encode_key(item, config, offsets, ctx.x265_key, prefilter.fingerprint if prefilter is not None else None)
+    return Coding(config, offsets, sources, key, eval_key(item, key, ctx.task.scoring, ctx.net.fingerprint),
                   label_key(item, key, ctx.net.fingerprint))  # fmt: skip
 
 
@@ -242,7 +262,7 @@ def run_point(ctx: Context, method: Method, point: float) -> PointResult:
         missing = cached_eval is None or (lkey is not None and cached_labels is None)
         ctx.counts["evaluated" if missing else "eval_cached"] += 1
         if stats is None:
-            stats, frames = encode_and_verify(item, config, offsets, ctx.cache.stream(key))
+            stats, frames = encode_and_verify(item, config, offsets, ctx.cache.stream(key), c.sources)
             ctx.cache.put_json(key, stats)
         labelled: list[FrameMatches] | None = None
         if missing:

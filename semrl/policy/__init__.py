@@ -5,7 +5,8 @@ import it: :class:`PolicyInput` (one frame, its base QP, the grids the offsets m
 net's regions when the policy asks for them, state kept across the frames of a clip), the
 :class:`Policy` protocol, :func:`apply_offsets` (call a policy, check and clip its answer;
 :func:`policy_offsets` leaves it unclipped, for the rate controller),
-:func:`uniform` (A1) and :class:`RoiPolicy` (A3). Trained policies live in :mod:`semrl.agent`,
+:func:`uniform` (A1), :class:`RoiPolicy` (A3), and :class:`SoftenedPolicy`, which low-passes
+the blocks a policy codes coarse in the source before x265 codes it. Trained policies live in :mod:`semrl.agent`,
 which also resolves a policy spec from the command line (:func:`semrl.agent.resolve_policy`).
 
 Imports neither torch, gymnasium nor ultralytics.
@@ -15,6 +16,7 @@ from semrl.policy.base import (
     Policy,
     PolicyInput,
     apply_offsets,
+    clip_offsets,
     describe,
     needs_regions,
     needs_rgb,
@@ -25,19 +27,24 @@ from semrl.policy.base import (
     uniform,
 )
 from semrl.policy.roi import RoiPolicy, roi_blocks
+from semrl.policy.soften import SoftenedPolicy, prefilter_of, soften_blocks
 
 __all__ = [
     "Policy",
     "PolicyInput",
     "RoiPolicy",
+    "SoftenedPolicy",
     "apply_offsets",
+    "clip_offsets",
     "describe",
     "needs_regions",
     "needs_rgb",
     "offset_block",
     "policy_offsets",
+    "prefilter_of",
     "policy_task",
     "roi_blocks",
     "runs_own_net",
+    "soften_blocks",
     "uniform",
 ]

@@ -191,10 +191,18 @@ def apply_offsets(
         InvalidInputError: The policy raised, or returned something other than finite offsets of
             the CTU or block grid's shape.
     """
-    qp = np.clip(policy_offsets(policy, inputs) + inputs.base_qp, QP_MIN, QP_MAX)
-    base = inputs.base_qp if coded_base is None else coded_base
-    offsets: NDArray[np.int32] = (qp - base).astype(np.int32)
-    return offsets
+    return clip_offsets(policy_offsets(policy, inputs), inputs.base_qp, coded_base)
+
+
+def clip_offsets(offsets: NDArray[np.int32], base_qp: int, coded_base: int | None = None) -> NDArray[np.int32]:
+    """A policy's offsets from ``base_qp`` (:func:`policy_offsets`) as the encoder takes them.
+
+    Each block's QP, ``base_qp`` + its offset, is clipped to 0..51 and given relative to
+    ``coded_base``, the encoder's base QP (default ``base_qp``).
+    """
+    qp = np.clip(offsets + base_qp, QP_MIN, QP_MAX)
+    coded: NDArray[np.int32] = (qp - (base_qp if coded_base is None else coded_base)).astype(np.int32)
+    return coded
 
 
 def _short(error: Exception, limit: int = 200) -> str:
