@@ -98,7 +98,7 @@ def soften_blocks(frame: Yuv420, coarse: NDArray[np.bool_], sigma: float, fade: 
         return frame
     weight = np.repeat(np.repeat(coarse.astype(np.float32), side, axis=0), side, axis=1)[:h, :w]
     if fade > 0:
-        weight = cv2.GaussianBlur(weight, (0, 0), fade / 2)
+        weight = np.asarray(cv2.GaussianBlur(weight, (0, 0), fade / 2), np.float32)
     half = np.ascontiguousarray(weight[::2, ::2])
 
     def smooth(plane: NDArray[np.uint8], wt: NDArray[np.float32], s: float) -> NDArray[np.uint8]:

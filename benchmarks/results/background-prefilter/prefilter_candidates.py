@@ -2,7 +2,7 @@
 
 Each wraps a policy in :class:`semrl.policy.SoftenedPolicy`: the blocks it codes coarser than its
 base QP are smoothed in the source by a Gaussian of ``sigma`` pixels before x265 codes them.
-Run as ``--policy NAME=benchmarks/results/background-prefilter/candidates.py:NAME``.
+Run as ``--policy NAME=benchmarks/results/background-prefilter/prefilter_candidates.py:NAME``.
 """
 
 from __future__ import annotations
