@@ -28,12 +28,13 @@ from semrl.media import VIDEO_SUFFIXES, FrameSource, SourceInfo, mux_mp4, open_s
 from semrl.policy import (
     Policy,
     PolicyInput,
-    apply_offsets,
+    clip_offsets,
     needs_regions,
     needs_rgb,
     offset_block,
     policy_offsets,
     policy_task,
+    prefilter_of,
     runs_own_net,
 )
 from semrl.ratecontrol import RateController
@@ -305,7 +306,7 @@ def encode_video(
         require_one_ctu(info.name, info.width, info.height)
         writer_target = output if output.suffix.lower() != ".mp4" else output.with_name(f".{output.name}.hevc")
         with AnnexBWriter(writer_target) as stream:
-            rows, coded = _run(source, settings, policy, task, stream, watch, progress)
+            rows, coded, sse = _run(source, settings, policy, task, stream, watch, progress)
         try:
             if output.suffix.lower() == ".mp4":
                 with atomic_output(output, suffix=".mp4") as temporary:
@@ -315,7 +316,6 @@ def encode_video(
                 writer_target.unlink(missing_ok=True)
         wall = time.perf_counter() - start
     bits = sum(frame.bits for frame in coded)
-    sse = sum(float(frame.ctu_distortion.sum()) for frame in coded)
     pixels = info.width * info.height * len(coded)
     return EncodeReport(
         input=info.name,
@@ -329,7 +329,7 @@ def encode_video(
         bits=bits,
         kbps=bits * float(info.fps) / len(coded) / 1000,
         mean_qp=float(np.mean([frame.ctu_qp.mean() for frame in coded])),
-        psnr_y=float("inf") if sse == 0 else float(10 * np.log10(255.0**2 * pixels / sse)),
+        psnr_y=_psnr(sse, pixels),
         wall_s=wall,
         stage_s=watch.seconds,
         settings={k: (str(v) if isinstance(v, (Fraction, Gop)) else v) for k, v in asdict(settings).items()},
@@ -374,12 +374,16 @@ def _run(
     stream: AnnexBWriter,
     watch: _Stopwatch,
     progress: bool,
-) -> tuple[list[FrameRow], list[EncodedFrame]]:
+) -> tuple[list[FrameRow], list[EncodedFrame], float]:
     """Encodes every frame; the task net runs in a second thread on frames ahead of the encoder.
 
     The worker may run up to ``LOOKAHEAD_INTERVALS * map_interval`` frames ahead (at most
     ``LOOKAHEAD_FRAMES``). Analyses are requested for fixed frames (every ``map_interval``-th), so
     the output does not depend on timing; the lookahead bounds the memory held.
+
+    Returns:
+        The per-frame rows, the coded frames, and the luma squared error of the reconstructions
+        against the source frames (against the originals where a pre-filter smoothed them).
     """
     info = source.info
     config = EncoderConfig(
@@ -407,6 +411,9 @@ def _run(
     rate = None if settings.bitrate is None else RateController(settings.bitrate, float(info.fps), settings.qp)
     policy_base = settings.qp  # the base QP the policy decides around (with --bitrate, the calibrated start)
     requested: dict[int, npt.NDArray[np.int32]] = {}  # with --bitrate: each frame's QPs as asked of x265
+    prefilter = prefilter_of(policy)
+    originals: dict[int, npt.NDArray[np.uint8]] = {}  # luma of the frames a pre-filter smoothed, until coded
+    total_sse = 0.0
     gop = config.layout()
     with Encoder(config) as encoder, ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-task-net") as pool:
 
@@ -425,8 +432,9 @@ def _run(
                 cls=np.zeros(0, np.int64) if regions is None else regions.cls,
                 conf=np.zeros(0, np.float32) if regions is None else regions.conf,
             )  # fmt: skip
-            # With --bitrate, unclipped: the controller fixes the frame's QP, then the clip to 0..51 follows.
-            result = apply_offsets(policy, inputs) if rate is None else policy_offsets(policy, inputs)
+            # Unclipped: with --bitrate the controller fixes the frame's QP first, and a pre-filter
+            # reads the policy's own offsets; the clip to 0..51 comes when the frame is coded.
+            result = policy_offsets(policy, inputs)
             watch.seconds["policy"] += time.perf_counter() - start
             return result
 
@@ -443,7 +451,11 @@ def _run(
             return decide(index, rgb, regions, picture)
 
         def collect(frames: list[EncodedFrame]) -> None:
+            nonlocal total_sse
             for frame in frames:
+                original = originals.pop(frame.pts, None)
+                sse = float(frame.ctu_distortion.sum()) if original is None else _luma_sse(original, frame.recon.y)
+                total_sse += sse
                 if rate is not None:
                     # The QPs asked for, not the reconstruction's: CUs without residual carry the slice QP.
                     coded_qps = requested.pop(frame.pts, frame.ctu_qp)
@@ -452,7 +464,8 @@ def _run(
                 coded.append(frame)
                 row = FrameRow(
                     index=frame.pts, poc=frame.poc, slice_type=frame.slice_type, bits=frame.bits,
-                    mean_qp=float(frame.ctu_qp.mean()), psnr_y=min(frame.psnr_y, 100.0), analysed=frame.pts in analysed,
+                    mean_qp=float(frame.ctu_qp.mean()), psnr_y=min(_psnr(sse, frame.recon.y.size), 100.0),
+                    analysed=frame.pts in analysed,
                     recon_md5=hashlib.md5(frame.recon.to_i420()).hexdigest(),
                 )  # fmt: skip
                 rows.append(row)
@@ -476,13 +489,16 @@ def _run(
             if frame_level:  # the analysed frame's RGB comes with its analysis: convert the others if needed
                 rgb = latest[0] if job is not None else None
                 offsets = decide(index, rgb, None if latest is None else latest[1], picture)
-            given = offsets
+            given = None if offsets is None else clip_offsets(offsets, settings.qp)
             if rate is not None:  # the frame's QP from the rate controller, the policy's map around it
                 map_offsets = np.zeros(encoder.ctu_shape, np.int32) if offsets is None else offsets
                 qp = rate.next_qp(gop.position(index) == 0, map_offsets, index)
                 frame_qps = np.clip(qp + map_offsets, QP_MIN, QP_MAX)
                 requested[index] = frame_qps
                 given = (frame_qps - settings.qp).astype(np.int32)
+            if prefilter is not None and offsets is not None:
+                originals[index] = picture.y
+                picture = watch.call("policy", prefilter.soften, picture, offsets)
             collect(watch.call("encode", encoder.encode, picture, given))
 
         for index, picture in enumerate(watch.timed("decode", iter(source))):
@@ -501,7 +517,15 @@ def _run(
     if bar is not None:
         bar.close()
     rows.sort(key=lambda row: row.index)
-    return rows, coded
+    return rows, coded, total_sse
+
+
+def _luma_sse(original: npt.NDArray[np.uint8], recon: npt.NDArray[np.uint8]) -> float:
+    return float(((original.astype(np.int64) - recon.astype(np.int64)) ** 2).sum())
+
+
+def _psnr(sse: float, pixels: int) -> float:
+    return float("inf") if sse == 0 else float(10 * np.log10(255.0**2 * pixels / sse))
 
 
 def _calibrate(rate: RateController, picture: Yuv420, settings: EncodeSettings) -> int:
