@@ -18,7 +18,7 @@ from semrl.codec import GopLayout
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.media import decode_ffmpeg, open_source, probe
 from semrl.pipeline import EncodeSettings, encode_video
-from semrl.policy import PolicyInput, SoftenedPolicy
+from semrl.policy import PolicyInput, Prefilter, SoftenedPolicy
 
 pytestmark = pytest.mark.x265
 
@@ -98,7 +98,7 @@ def left_coarse(inputs: PolicyInput) -> np.ndarray:
 
 
 left_coarse.needs_regions = False  # type: ignore[attr-defined]
-softened_left = SoftenedPolicy(left_coarse, sigma=2.0)
+softened_left = SoftenedPolicy(left_coarse, Prefilter(2.0))
 
 
 def test_a_softened_policy_codes_its_smoothed_frames_and_reports_psnr_against_the_originals(

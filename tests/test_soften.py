@@ -17,6 +17,7 @@ from semrl.codec import EncoderConfig, Yuv420
 from semrl.errors import InvalidInputError
 from semrl.policy import (
     PolicyInput,
+    Prefilter,
     RoiPolicy,
     SoftenedPolicy,
     describe,
@@ -65,21 +66,28 @@ def test_only_the_coarse_blocks_are_smoothed_and_the_rest_is_untouched() -> None
 
 def test_bad_settings_and_grids_are_refused() -> None:
     with pytest.raises(InvalidInputError, match="sigma"):
-        SoftenedPolicy(RoiPolicy(8), sigma=0)
+        Prefilter(sigma=0)
+    with pytest.raises(InvalidInputError, match="sigma"):
+        Prefilter(sigma=float("nan"))
     with pytest.raises(InvalidInputError, match="fade"):
-        SoftenedPolicy(RoiPolicy(8), fade=-1)
+        Prefilter(fade=-1)
+    with pytest.raises(InvalidInputError, match="threshold"):
+        Prefilter(threshold=0.5)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="CTU grid"):
         soften_blocks(_noise(), np.zeros((3, 5), bool), 2.0)
 
 
 def test_the_wrapper_is_the_policy_it_wraps_but_for_its_fingerprint() -> None:
     roi16 = RoiPolicy(12, block=16)
-    soft = SoftenedPolicy(roi16, sigma=2.0)
+    soft = SoftenedPolicy(roi16, Prefilter(2.0))
     inputs = PolicyInput(np.zeros((H, W, 3), np.uint8), 32, (3, 4), region=np.zeros((H, W), bool))
     assert np.array_equal(soft(inputs), roi16(inputs))
     assert needs_regions(soft) and offset_block(soft) == 16 and policy_task(soft) is None
-    assert describe(soft).startswith(describe(roi16)) and describe(soft) != describe(SoftenedPolicy(roi16, sigma=4.0))
-    assert prefilter_of(soft) is soft and prefilter_of(roi16) is None
+    assert describe(soft).startswith(describe(roi16)) and describe(soft) != describe(
+        SoftenedPolicy(roi16, Prefilter(4.0))
+    )
+    assert prefilter_of(soft) == Prefilter(2.0) and prefilter_of(roi16) is None
+    assert soft.delta == 12  # every other attribute is the wrapped policy's
 
 
 def test_the_benchmark_codes_the_softened_frames_under_their_own_key() -> None:
@@ -90,7 +98,7 @@ def test_the_benchmark_codes_the_softened_frames_under_their_own_key() -> None:
     config = EncoderConfig(width=W, height=H, qp=51)
     item = SimpleNamespace(yuv=frames)
     plain = SimpleNamespace(policy=right_half_coarse, crf=False)
-    soft = SimpleNamespace(policy=SoftenedPolicy(right_half_coarse, sigma=2.0), crf=False)
+    soft = SimpleNamespace(policy=SoftenedPolicy(right_half_coarse, Prefilter(2.0)), crf=False)
     offsets, sources = _offsets(plain, item, analysis, 49, config)  # type: ignore[arg-type]
     assert sources is None
     soft_offsets, soft_sources = _offsets(soft, item, analysis, 49, config)  # type: ignore[arg-type]
@@ -102,7 +110,7 @@ def test_the_benchmark_codes_the_softened_frames_under_their_own_key() -> None:
     bench_item = Item("a.png", "d" * 64, [np.zeros((H, W, 3), np.uint8)], frames[:1], (H, W))
     key = encode_key(bench_item, config, offsets, "x")
     assert key == encode_key(bench_item, config, offsets, "x", None)
-    assert key != encode_key(bench_item, config, offsets, "x", describe(soft.policy))
+    assert key != encode_key(bench_item, config, offsets, "x", Prefilter(2.0).fingerprint)
 
 
 @pytest.mark.x265
@@ -111,7 +119,7 @@ def test_a_softened_background_costs_fewer_bits_and_decodes_as_coded(tmp_path: P
     item = Item("noise.png", "e" * 64, [rgb], [Yuv420.from_rgb(pad_even(rgb))], (H, W))
     config = encoder_config(item, 32, crf=False, video=False, preset="ultrafast", keyint=1)
     offsets = [right_half_coarse(PolicyInput(rgb, 32, (3, 4)))]
-    soft = SoftenedPolicy(right_half_coarse, sigma=2.0)
+    soft = Prefilter(2.0)
     plain_stats, _ = encode_and_verify(item, config, offsets, tmp_path / "plain.hevc")
     soft_stats, decoded = encode_and_verify(
         item, config, offsets, tmp_path / "soft.hevc", [soft.soften(item.yuv[0], offsets[0])]

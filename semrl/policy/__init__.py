@@ -5,9 +5,10 @@ import it: :class:`PolicyInput` (one frame, its base QP, the grids the offsets m
 net's regions when the policy asks for them, state kept across the frames of a clip), the
 :class:`Policy` protocol, :func:`apply_offsets` (call a policy, check and clip its answer;
 :func:`policy_offsets` leaves it unclipped, for the rate controller),
-:func:`uniform` (A1), :class:`RoiPolicy` (A3), and :class:`SoftenedPolicy`, which low-passes
-the blocks a policy codes coarse in the source before x265 codes it. Trained policies live in :mod:`semrl.agent`,
-which also resolves a policy spec from the command line (:func:`semrl.agent.resolve_policy`).
+:func:`uniform` (A1), :class:`RoiPolicy` (A3), and :class:`Prefilter`, which low-passes the
+blocks a policy codes coarse in the source before x265 codes it (:class:`SoftenedPolicy` gives
+one to any policy). Trained policies live in :mod:`semrl.agent`, which also resolves a policy
+spec from the command line (:func:`semrl.agent.resolve_policy`).
 
 Imports neither torch, gymnasium nor ultralytics.
 """
@@ -27,11 +28,12 @@ from semrl.policy.base import (
     uniform,
 )
 from semrl.policy.roi import RoiPolicy, roi_blocks
-from semrl.policy.soften import SoftenedPolicy, prefilter_of, soften_blocks
+from semrl.policy.soften import Prefilter, SoftenedPolicy, prefilter_of, soften_blocks
 
 __all__ = [
     "Policy",
     "PolicyInput",
+    "Prefilter",
     "RoiPolicy",
     "SoftenedPolicy",
     "apply_offsets",

@@ -2,16 +2,16 @@
 
 A block a policy codes coarser than its base QP is one it judged the task does not need. Its
 texture (and, on video, its sensor noise from frame to frame) still costs bits at that QP: x265
-codes what it is given. :class:`SoftenedPolicy` wraps any policy and smooths the source picture
-over those blocks first (a Gaussian of ``sigma`` pixels on luma, half that on the half-size chroma),
-fading over ``fade`` pixels into the blocks it keeps, so no seam is drawn for the encoder to code.
-The decoder plays the stream as any other; the task net sees the decoded picture, and fidelity and
-PSNR are still measured against the original.
+codes what it is given. A :class:`Prefilter` smooths the source picture over those blocks first
+(a Gaussian of ``sigma`` pixels on luma, half that on the half-size chroma), fading over ``fade``
+pixels into the blocks it keeps, so no seam is drawn for the encoder to code;
+:class:`SoftenedPolicy` gives one to any policy. The decoder plays the stream as any other; the
+task net sees the decoded picture, and fidelity and PSNR are still measured against the original.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,54 +21,77 @@ from semrl.codec import BLOCK_SIZE, CTU_SIZE, Yuv420
 from semrl.errors import InvalidInputError
 from semrl.policy.base import PolicyInput, describe
 
-_FORWARDED = ("needs_regions", "needs_rgb", "runs_own_net", "task", "offset_block")
-
 
 @dataclass(frozen=True)
-class SoftenedPolicy:
-    """A policy whose coarse blocks are low-passed in the source before coding.
+class Prefilter:
+    """Low-pass of the blocks a policy codes coarse, applied to the source before coding.
+
+    A policy declares one as its ``prefilter`` attribute (:class:`SoftenedPolicy` adds one to any
+    policy; a trained policy's config may carry one); the benchmark and ``semrl encode`` then code
+    ``soften(frame, offsets)`` instead of the frame.
 
     Attributes:
-        policy: The wrapped policy: it alone decides the offsets.
         sigma: Luma Gaussian sigma in pixels over the blocks it smooths (chroma: half).
         threshold: A block is smoothed where the policy's offset (unclipped, from its base QP) is
             at least this.
         fade: Pixels over which the smoothing fades into the blocks it keeps.
     """
 
-    policy: Any
-    sigma: float = 2.0
+    sigma: float = 1.0
     threshold: int = 1
     fade: float = 8.0
 
     def __post_init__(self) -> None:
-        if not (self.sigma > 0 and np.isfinite(self.sigma)):
+        if not (isinstance(self.sigma, (int, float)) and np.isfinite(self.sigma) and self.sigma > 0):
             raise InvalidInputError(f"the pre-filter's sigma must be a positive number of pixels, got {self.sigma}")
-        if self.fade < 0:
+        if not (isinstance(self.fade, (int, float)) and np.isfinite(self.fade) and self.fade >= 0):
             raise InvalidInputError(f"the pre-filter's fade must be 0 or more pixels, got {self.fade}")
-
-    def __getattr__(self, name: str) -> Any:
-        if name in _FORWARDED:
-            return getattr(self.policy, name)
-        raise AttributeError(name)
+        if not isinstance(self.threshold, int):
+            raise InvalidInputError(f"the pre-filter's threshold must be a whole QP offset, got {self.threshold}")
 
     @property
     def fingerprint(self) -> str:
-        """Identifies the behaviour: the wrapped policy's and the pre-filter's settings."""
-        return f"{describe(self.policy)}+soften:s={self.sigma:g}:t={self.threshold}:f={self.fade:g}"
+        """Identifies the behaviour (part of a policy's fingerprint and of the benchmark's cache keys)."""
+        return f"soften:s={self.sigma:g}:t={self.threshold}:f={self.fade:g}"
+
+    def soften(self, frame: Yuv420, offsets: NDArray[np.integer]) -> Yuv420:
+        """``frame`` low-passed over the blocks whose ``offsets`` (CTU or 16x16 grid) reach the threshold."""
+        return soften_blocks(frame, np.asarray(offsets) >= self.threshold, self.sigma, self.fade)
+
+
+@dataclass(frozen=True)
+class SoftenedPolicy:
+    """Any policy, its coarse blocks low-passed in the source before coding.
+
+    Every other attribute (``needs_regions``, ``offset_block``, ``task``, ...) is the wrapped policy's.
+
+    Attributes:
+        policy: The wrapped policy: it alone decides the offsets.
+        prefilter: What is done to the source.
+    """
+
+    policy: Any
+    prefilter: Prefilter = field(default_factory=Prefilter)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.policy, name)
+
+    @property
+    def fingerprint(self) -> str:
+        """The wrapped policy's and the pre-filter's."""
+        return f"{describe(self.policy)}+{self.prefilter.fingerprint}"
 
     def __call__(self, inputs: PolicyInput) -> Any:
         """The wrapped policy's offsets."""
         return self.policy(inputs)
 
-    def soften(self, frame: Yuv420, offsets: NDArray[np.integer]) -> Yuv420:
-        """``frame`` low-passed over the blocks whose ``offsets`` (CTU or 16x16 grid) reach the threshold."""
-        return soften_blocks(frame, offsets >= self.threshold, self.sigma, self.fade)
 
-
-def prefilter_of(policy: object) -> SoftenedPolicy | None:
-    """The pre-filter a policy applies to its source (None: the source is coded as it is)."""
-    return policy if isinstance(policy, SoftenedPolicy) else None
+def prefilter_of(policy: object) -> Prefilter | None:
+    """The pre-filter a policy declares (its ``prefilter`` attribute); None: its source is coded as it is."""
+    prefilter = getattr(policy, "prefilter", None)
+    return prefilter if isinstance(prefilter, Prefilter) else None
 
 
 def soften_blocks(frame: Yuv420, coarse: NDArray[np.bool_], sigma: float, fade: float = 8.0) -> Yuv420:

@@ -8,22 +8,22 @@ Run as ``--policy NAME=benchmarks/results/background-prefilter/prefilter_candida
 from __future__ import annotations
 
 from semrl.agent.resolve import resolve_policy
-from semrl.policy import RoiPolicy, SoftenedPolicy
+from semrl.policy import Prefilter, RoiPolicy, SoftenedPolicy
 
 _detection = resolve_policy("detection")
 _roi12 = RoiPolicy(12)
 
-det_s1 = SoftenedPolicy(_detection, sigma=1.0)
-det_s2 = SoftenedPolicy(_detection, sigma=2.0)
-det_s4 = SoftenedPolicy(_detection, sigma=4.0)
-roi12_s1 = SoftenedPolicy(_roi12, sigma=1.0)
-roi12_s2 = SoftenedPolicy(_roi12, sigma=2.0)
-roi12_s4 = SoftenedPolicy(_roi12, sigma=4.0)
+det_s1 = SoftenedPolicy(_detection, Prefilter(1.0))
+det_s2 = SoftenedPolicy(_detection, Prefilter(2.0))
+det_s4 = SoftenedPolicy(_detection, Prefilter(4.0))
+roi12_s1 = SoftenedPolicy(_roi12, Prefilter(1.0))
+roi12_s2 = SoftenedPolicy(_roi12, Prefilter(2.0))
+roi12_s4 = SoftenedPolicy(_roi12, Prefilter(4.0))
 
 
 def _video() -> dict[str, SoftenedPolicy]:
     reference = resolve_policy("video-reference")
-    return {f"ref_s{s:g}": SoftenedPolicy(reference, sigma=s) for s in (1.0, 2.0)}
+    return {f"ref_s{s:g}": SoftenedPolicy(reference, Prefilter(s)) for s in (1.0, 2.0)}
 
 
 globals().update(_video())
