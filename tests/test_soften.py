@@ -128,21 +128,3 @@ def test_a_softened_background_costs_fewer_bits_and_decodes_as_coded(tmp_path: P
     assert len(decoded) == 1 and decoded[0].shape == (H, W, 3)
     # PSNR is still against the original: the smoothed half is further from it.
     assert soft_stats["psnr"][0] < plain_stats["psnr"][0]
-
-
-def test_a_trained_policys_config_may_carry_a_prefilter(tmp_path: Path) -> None:
-    from semrl.agent.checkpoint import TrainedPolicy, shipped_policy
-    from semrl.agent.config import PolicyConfig, config_path
-
-    shipped = PolicyConfig.read(config_path(shipped_policy("detection")))
-    text = shipped.to_json()
-    with_filter = PolicyConfig.from_json(text.replace('"prefilter": null', '"prefilter": {"sigma": 1.0}'))
-    assert with_filter.prefilter == {"sigma": 1.0} and PolicyConfig.from_json(with_filter.to_json()) == with_filter
-    with pytest.raises(InvalidInputError, match=r"malformed policy config.*sigma"):
-        PolicyConfig.from_json(text.replace('"prefilter": null', '"prefilter": {"sigma": -1}'))
-    with pytest.raises(InvalidInputError, match="malformed policy config"):
-        PolicyConfig.from_json(text.replace('"prefilter": null', '"prefilter": {"radius": 2}'))
-    plain = TrainedPolicy(None, shipped, None, "0" * 64)  # type: ignore[arg-type]
-    soft = TrainedPolicy(None, with_filter, None, "0" * 64)  # type: ignore[arg-type]
-    assert prefilter_of(plain) is None and prefilter_of(soft) == Prefilter(1.0)
-    assert soft.fingerprint == f"{plain.fingerprint}:{Prefilter(1.0).fingerprint}"

@@ -28,7 +28,7 @@ from envs.semantic_qp import EnvSettings
 from semrl.agent.config import VIDEO_MDP, BlockRefinement, PolicyConfig, config_path
 from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, ctu_grid, ctu_to_blocks
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
-from semrl.policy import PolicyInput, Prefilter, roi_blocks
+from semrl.policy import PolicyInput, roi_blocks
 from semrl.semantics import TASKS
 from semrl.semantics.extractors import SemanticExtractor
 from semrl.semantics.regions import box_region
@@ -84,12 +84,9 @@ class TrainedPolicy:
             raise InvalidInputError("a classification policy cannot refine per block: its maps hold no objects")
         self._recent: dict[str, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
         self._sized: dict[int, SemanticExtractor] = {}
-        self.prefilter = None if config.prefilter is None else Prefilter(**config.prefilter)
         self.fingerprint = f"semrl-agent:{config.task}:{config.algorithm}:{digest[:16]}"
         if self.refinement is not None:
             self.fingerprint += f":{self.refinement.tag}"
-        if self.prefilter is not None:
-            self.fingerprint += f":{self.prefilter.fingerprint}"
 
     @property
     def offset_block(self) -> int:

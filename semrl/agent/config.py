@@ -11,7 +11,6 @@ from envs.augment import check_augmentations
 from envs.reward import RewardConfig
 from semrl.codec import QP_MAX, QP_MIN
 from semrl.errors import InputNotFoundError, InvalidInputError
-from semrl.policy import Prefilter
 from semrl.semantics import TASKS
 
 DEVIATION = "deviation"
@@ -299,9 +298,6 @@ class BlockRefinement:
 DEFAULT_REFINEMENT: dict[str, BlockRefinement] = {"detection": BlockRefinement(min_base_qp=27)}
 """The refinement ``semrl train`` writes into a picture policy's config, per task (none: per CTU only)."""
 
-DEFAULT_PREFILTER: dict[str, Prefilter] = {}
-"""The pre-filter ``semrl train`` writes into a picture policy's config, per task (none: the source as it is)."""
-
 
 @dataclass(frozen=True)
 class PolicyConfig:
@@ -332,8 +328,6 @@ class PolicyConfig:
             environment's.
         refinement: :class:`BlockRefinement` as a dict (a picture policy then decides per 16x16
             block); None: one QP per CTU.
-        prefilter: :class:`semrl.policy.Prefilter` as a dict (the blocks the policy codes coarse
-            are low-passed in the source first); None: the source is coded as it is.
     """
 
     task: str
@@ -357,7 +351,6 @@ class PolicyConfig:
     format: int = POLICY_FORMAT
     mdp: str = "image"
     refinement: dict[str, int] | None = None
-    prefilter: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         """Serialise (stable key order)."""
@@ -376,8 +369,6 @@ class PolicyConfig:
             d["obs_names"] = tuple(d["obs_names"])
             if d.get("refinement") is not None:
                 BlockRefinement(**d["refinement"])  # its keys and ranges
-            if d.get("prefilter") is not None:
-                Prefilter(**d["prefilter"])
             return PolicyConfig(**d)
         except (ValueError, KeyError, TypeError) as e:
             raise InvalidInputError(f"malformed policy config: {e}") from e

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from semrl.agent.checkpoint import TrainedPolicy, shipped_policy
 from semrl.agent.config import BlockRefinement, PolicyConfig, config_path
-from semrl.policy import PolicyInput, Prefilter
+from semrl.policy import PolicyInput
 
 
 class LazyPolicy:
@@ -36,10 +36,9 @@ class LazyPolicy:
         """The task and the checkpoint's hash (the checkpoint is not loaded for it)."""
         checkpoint = shipped_policy(self.task)
         digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
-        config = PolicyConfig.read(config_path(checkpoint))
-        refined = "" if config.refinement is None else f":{BlockRefinement(**config.refinement).tag}"
-        softened = "" if config.prefilter is None else f":{Prefilter(**config.prefilter).fingerprint}"
-        return f"semrl-shipped:{self.task}:{digest[:16]}{refined}{softened}"
+        refinement = PolicyConfig.read(config_path(checkpoint)).refinement
+        refined = "" if refinement is None else f":{BlockRefinement(**refinement).tag}"
+        return f"semrl-shipped:{self.task}:{digest[:16]}{refined}"
 
     def load(self) -> TrainedPolicy:
         """The loaded policy."""
