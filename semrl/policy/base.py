@@ -20,6 +20,8 @@ the defaults):
 - ``needs_rgb`` (default True): False when the policy looks at the frame's brightness only
   (``PolicyInput.luma``); a caller holding the coded YUV picture then gives its luma and may skip
   the RGB conversion, passing a frame with no channels, (H, W, 0).
+- ``prefilter`` (default None): a :class:`semrl.policy.Prefilter`; the caller then codes each
+  frame smoothed over the blocks the policy codes coarser than its base QP.
 - ``fingerprint`` (str): changes whenever the behaviour does (benchmark cache keys and reports).
 """
 
