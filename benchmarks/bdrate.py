@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from semrl.agent.resolve import resolve_named_policy
+from semrl.assets import portable
 from semrl.bench.cache import x265_key
 from semrl.bench.items import TASKS, TaskSpec, default_videos
 from semrl.bench.report import analyse, ground_truth_objects, markdown, plot, summary, write_csv, write_json
@@ -264,7 +265,7 @@ def describe(
 
     frames = sum(len(i.yuv) for i in ctx.items)
     return {
-        "command": "python benchmarks/bdrate.py " + " ".join(shlex.quote(a) for a in argv),
+        "command": portable("python benchmarks/bdrate.py " + " ".join(shlex.quote(a) for a in argv)),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()} {platform.processor() or ''} "
                    f"{__import__('os').cpu_count()} cores, no GPU used".replace("  ", " "),
@@ -272,7 +273,7 @@ def describe(
         "ultralytics": ultralytics.__version__, "bjontegaard": bjontegaard.__version__,
         "ffmpeg": _ffmpeg_version(), **x265,
         "task": task.name, "metric": task.metric, "rate_unit": task.rate_unit,
-        "data": (task.data or default_videos()) + ("" if task.split == "val" else f", {task.split} split"),
+        "data": portable(task.data or default_videos()) + ("" if task.split == "val" else f", {task.split} split"),
         "items": len(ctx.items),
         "frames": (f"{frames}, each clip's from its frame {args.start}" if len(starts) == 1
                    else f"{frames}, each clip in windows from its frames {args.start}")

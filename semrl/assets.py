@@ -55,6 +55,15 @@ def assets_root() -> Path | None:
     return _DEFAULT_ASSETS if _DEFAULT_ASSETS.is_dir() else None
 
 
+def portable(text: str) -> str:
+    """``text`` with the assets folder's path written as ``$SEMRL_ASSETS``, so a report reads alike on any machine."""
+    try:
+        root = assets_root()
+    except AssetNotFoundError:
+        return text
+    return text if root is None else text.replace(str(root), f"${ASSETS_ENV}")
+
+
 def _has_local_assets() -> bool:
     try:
         return assets_root() is not None

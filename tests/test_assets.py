@@ -31,6 +31,14 @@ def test_weights_resolution(monkeypatch, tmp_path) -> None:
         resolve_dataset("coco-x")
 
 
+def test_reports_write_the_assets_folder_as_its_setting(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("SEMRL_ASSETS", str(tmp_path))
+    text = f"--data {tmp_path}/videos,{tmp_path}/videos-extra --output /elsewhere"
+    assert assets.portable(text) == "--data $SEMRL_ASSETS/videos,$SEMRL_ASSETS/videos-extra --output /elsewhere"
+    monkeypatch.setenv("SEMRL_ASSETS", str(tmp_path / "nowhere"))
+    assert assets.portable(text) == text  # no assets folder: as it was
+
+
 def test_hash_is_memoised_and_correct(tmp_path) -> None:
     import hashlib
 
