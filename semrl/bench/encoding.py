@@ -102,7 +102,7 @@ def encode_and_verify(
         config: The encoder configuration (:func:`encoder_config`).
         offsets: Per frame, QP offsets for the encoder; None for none.
         stream: Where the Annex-B stream goes.
-        sources: The frames to code when a policy pre-filters them (:class:`semrl.policy.SoftenedPolicy`);
+        sources: The frames to code when a policy pre-filters them (:class:`semrl.policy.Prefilter`);
             None codes the item's own. Quality is measured against the item's own frames either way.
 
     Returns:
