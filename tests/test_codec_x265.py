@@ -64,6 +64,40 @@ def test_coded_ctus_carry_base_plus_offset(gop: str, clip, rng) -> None:  # type
     assert checked >= len(clip) * 4  # most CTUs of real content code residual somewhere
 
 
+@pytest.mark.parametrize("gop", ["intra", "ldp"])
+def test_a_frames_own_qp_codes_as_an_encoder_opened_at_it(gop: str, clip, rng) -> None:  # type: ignore[no-untyped-def]
+    maps = random_maps(rng, len(clip), -4, 4)
+    qps = [int(q) for q in rng.integers(24, 46, len(clip))]
+    with Encoder(EncoderConfig(W, H, qp=BASE, preset="ultrafast", gop=gop)) as encoder:
+        own = [f for m, q, p in zip(maps, qps, clip, strict=True) for f in encoder.encode(p, m, frame_qp=q)]
+        own += encoder.flush()
+    for frame in own:  # every coded CU at the frame's QP plus its offset
+        coded = ~np.isnan(frame.ctu_qp_coded)
+        np.testing.assert_array_equal(frame.ctu_qp_coded[coded], (qps[frame.pts] + maps[frame.pts])[coded])
+    # One QP for the whole clip: the same stream as an encoder opened at it, not as offsets from the base.
+    at_40 = encode(clip, maps, gop=gop, qp=40)
+    with Encoder(EncoderConfig(W, H, qp=BASE, preset="ultrafast", gop=gop)) as encoder:
+        forced = [f for m, p in zip(maps, clip, strict=True) for f in encoder.encode(p, m, frame_qp=40)]
+        forced += encoder.flush()
+    assert [f.nal for f in forced] == [f.nal for f in at_40]
+    shifted = encode(clip, [m + 8 for m in maps], gop=gop)  # slice QP 32, every CU 8 above it
+    assert [f.recon for f in shifted] != [f.recon for f in at_40]
+
+
+def test_a_frames_own_qp_is_checked(clip) -> None:  # type: ignore[no-untyped-def]
+    with Encoder(EncoderConfig(W, H, qp=BASE, preset="ultrafast")) as encoder:
+        for bad in (52, -1, 30.5):
+            with pytest.raises(InvalidInputError, match="frame_qp"):
+                encoder.encode(clip[0], None, frame_qp=bad)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError, match="base QP 50"):
+            encoder.encode(clip[0], np.full((4, 6), 4), frame_qp=50)
+    with (
+        Encoder(EncoderConfig(W, H, crf=30, preset="ultrafast")) as encoder,
+        pytest.raises(InvalidInputError, match="rate control"),
+    ):
+        encoder.encode(clip[0], None, frame_qp=30)
+
+
 def test_per_block_offsets_with_16x16_quantisation_groups(clip, rng) -> None:  # type: ignore[no-untyped-def]
     blocks = rng.integers(-5, 6, (16, 24)).astype(np.float32)
     with Encoder(EncoderConfig(W, H, qp=BASE, gop=Gop.INTRA, qg_size=16, preset="ultrafast")) as encoder:

@@ -373,14 +373,21 @@ class Encoder:
         """True once :meth:`close` has run."""
         return bool(self._encoder == self._ffi.NULL)
 
-    def encode(self, frame: Any, qp_offsets: npt.ArrayLike | None = None) -> list[EncodedFrame]:
+    def encode(
+        self, frame: Any, qp_offsets: npt.ArrayLike | None = None, frame_qp: int | None = None
+    ) -> list[EncodedFrame]:
         """Encodes one frame.
 
         Args:
             frame: a :class:`Yuv420`, an (H, W, 3) uint8 RGB array, or a (Y, U, V) tuple.
             qp_offsets: QP offsets per CTU, shape ``ctu_shape``, or per 16x16 block, shape
                 ``block_shape``; None for none. In constant-QP mode each CU's QP is the base QP
-                plus the offset of its quantisation group, which must stay in 0..51.
+                (or ``frame_qp``) plus the offset of its quantisation group, which must stay in 0..51.
+            frame_qp: Constant-QP mode only: this frame's QP (its slice QP) instead of the
+                configured base, the offsets then relative to it. A CU's QP travels in the stream
+                as its difference from the slice QP, so a frame whose QPs all lie far from the
+                base pays for that difference in every quantisation group with coded residual;
+                giving the frame its own QP saves those bits and codes the same QPs.
 
         Returns:
             The frames the encoder completed: exactly this frame for all-intra and low-delay P,
@@ -398,7 +405,14 @@ class Encoder:
                 f"frame is {picture.width}x{picture.height}, the encoder was opened for "
                 f"{self.config.width}x{self.config.height}; open a new encoder for another size"
             )
-        blocks = None if qp_offsets is None else self._block_offsets(qp_offsets)
+        whole = isinstance(frame_qp, (int, np.integer)) and QP_MIN <= frame_qp <= QP_MAX
+        if frame_qp is not None and not (self.config.constant_qp and whole):
+            raise InvalidInputError(
+                f"frame_qp must be a whole QP in {QP_MIN}..{QP_MAX} for an encoder in constant-QP mode; "
+                f"got {frame_qp!r}" + ("" if self.config.constant_qp else " (this encoder runs x265's rate control)")
+            )
+        base = self.config.qp if frame_qp is None else int(frame_qp)
+        blocks = None if qp_offsets is None else self._block_offsets(qp_offsets, base)
         ffi, pic = self._ffi, self._pic_in
         self._lib.x265_picture_init(self._param, pic)
         planes = [np.ascontiguousarray(p) for p in picture.planes]
@@ -407,6 +421,8 @@ class Encoder:
             pic.planes[i] = keep[i]
             pic.stride[i] = plane.strides[0]
         pic.pts = self._frames_in
+        if frame_qp is not None:
+            pic.forceqp = base + 1  # x265's convention: 0 means not forced
         if blocks is not None:
             keep.append(ffi.from_buffer("float[]", blocks))
             pic.quantOffsets = keep[-1]
@@ -475,7 +491,7 @@ class Encoder:
         raw = np.frombuffer(self._ffi.buffer(pointer, stride * height), dtype=np.uint8)
         return raw.reshape(height, stride)[:, :width].copy()
 
-    def _block_offsets(self, qp_offsets: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    def _block_offsets(self, qp_offsets: npt.ArrayLike, base: int | None = None) -> npt.NDArray[np.float32]:
         offsets = np.asarray(qp_offsets)
         if offsets.dtype.kind not in "iuf":
             raise InvalidInputError(f"QP offsets must be numbers, got dtype {offsets.dtype}")
@@ -492,11 +508,10 @@ class Encoder:
         if not np.isfinite(blocks).all():
             raise InvalidInputError("QP offsets contain NaN or infinity")
         if self.config.constant_qp:
-            low, high = float(blocks.min()) + self.config.qp, float(blocks.max()) + self.config.qp
+            qp = self.config.qp if base is None else base
+            low, high = float(blocks.min()) + qp, float(blocks.max()) + qp
             if low < QP_MIN or high > QP_MAX:
-                raise InvalidInputError(
-                    f"base QP {self.config.qp} + offsets spans {low:g}..{high:g}, outside {QP_MIN}..{QP_MAX}"
-                )
+                raise InvalidInputError(f"base QP {qp} + offsets spans {low:g}..{high:g}, outside {QP_MIN}..{QP_MAX}")
             self._check_constant_per_group(blocks)
         elif np.abs(blocks).max() > QP_MAX:
             raise InvalidInputError(f"QP offsets must lie in -{QP_MAX}..{QP_MAX}")
