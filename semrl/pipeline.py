@@ -490,22 +490,16 @@ def _run(
                 rgb = latest[0] if job is not None else None
                 offsets = decide(index, rgb, None if latest is None else latest[1], picture)
             given = None if offsets is None else clip_offsets(offsets, settings.qp)
-            slice_qp = None
             if rate is not None:  # the frame's QP from the rate controller, the policy's map around it
                 map_offsets = np.zeros(encoder.ctu_shape, np.int32) if offsets is None else offsets
                 qp = rate.next_qp(gop.position(index) == 0, map_offsets, index)
                 frame_qps = np.clip(qp + map_offsets, QP_MIN, QP_MAX)
                 requested[index] = frame_qps
-                # The frame gets its own slice QP: x265 codes CUs far from the slice QP dearly
-                # (crowd clip, preset medium: 48 P-frames with every CU at QP 51 took 2.2x the
-                # bits under slice QP 32 that they take under 51), and --qp's base is far from
-                # the controller's QPs at most rates.
-                slice_qp = int(np.median(frame_qps))
-                given = (frame_qps - slice_qp).astype(np.int32)
+                given = (frame_qps - settings.qp).astype(np.int32)
             if prefilter is not None and offsets is not None:
                 originals[index] = picture.y
                 picture = watch.call("policy", prefilter.soften, picture, offsets)
-            collect(watch.call("encode", encoder.encode, picture, given, slice_qp))
+            collect(watch.call("encode", encoder.encode, picture, given))
 
         for index, picture in enumerate(watch.timed("decode", iter(source))):
             if index == 0 and rate is not None:

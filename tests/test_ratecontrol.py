@@ -125,25 +125,3 @@ def test_encode_holds_the_bitrate_with_the_real_encoder(tmp_path) -> None:  # ty
     bits = [row.bits for row in report.rows]
     assert max(sum(bits[i : i + 10]) for i in range(len(bits) - 9)) < 1.5 * 60_000
 
-
-@pytest.mark.x265
-def test_with_a_bitrate_each_frame_is_coded_at_its_own_slice_qp(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from semrl.codec import Encoder
-    from semrl.pipeline import EncodeSettings, encode_video
-
-    pets = require_assets("videos/pets2009_s2l1_480x360.mp4") / "videos" / "pets2009_s2l1_480x360.mp4"
-    calls: list[tuple[object, object]] = []
-    encode = Encoder.encode
-
-    def spy(self, frame, qp_offsets=None, frame_qp=None):  # type: ignore[no-untyped-def]
-        calls.append((None if qp_offsets is None else np.array(qp_offsets), frame_qp))
-        return encode(self, frame, qp_offsets, frame_qp)
-
-    monkeypatch.setattr(Encoder, "encode", spy)
-    settings = EncodeSettings(policy="uniform", bitrate=40.0, max_frames=12, preset="ultrafast", qp=22)
-    report = encode_video(pets, tmp_path / "out.hevc", settings)
-    coded = [call for call in calls if call[0] is not None]  # not the calibration's trial codings
-    for (offsets, frame_qp), row in zip(coded, report.rows, strict=True):
-        # the controller's QP is the slice QP (a uniform map: no offsets left), far from --qp 22
-        assert isinstance(frame_qp, int) and frame_qp > 30 and not np.asarray(offsets).any()
-        assert row.mean_qp == frame_qp  # every CU, skipped or not, carries it
