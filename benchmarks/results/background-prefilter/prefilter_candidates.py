@@ -11,6 +11,7 @@ from semrl.agent.resolve import resolve_policy
 from semrl.policy import Prefilter, RoiPolicy, SoftenedPolicy
 
 _detection = resolve_policy("detection")
+_classification = resolve_policy("classification")
 _roi12 = RoiPolicy(12)
 
 det_s1 = SoftenedPolicy(_detection, Prefilter(1.0))
@@ -19,6 +20,9 @@ det_s4 = SoftenedPolicy(_detection, Prefilter(4.0))
 roi12_s1 = SoftenedPolicy(_roi12, Prefilter(1.0))
 roi12_s2 = SoftenedPolicy(_roi12, Prefilter(2.0))
 roi12_s4 = SoftenedPolicy(_roi12, Prefilter(4.0))
+cls_s1 = SoftenedPolicy(_classification, Prefilter(1.0))
+cls_s2 = SoftenedPolicy(_classification, Prefilter(2.0))
+cls_all1 = SoftenedPolicy(_classification, Prefilter(1.0, threshold=-1000))
 
 
 def _video() -> dict[str, SoftenedPolicy]:
