@@ -11,8 +11,8 @@ frames are coded with each policy and with x265, low-delay P, preset medium:
 Each is scored by ``semrl eval`` (detection mAP50-95, COCO AP, and the same with each class
 weighted by its objects): against the net's objects on the source, or against the clip's real
 labels where the assets have them, as ``semrl eval`` finds them (PETS: its MOTChallenge person
-boxes; each row says which). Reported per clip and target: the
-achieved rate and its error, the largest one-second window over the target, and the accuracy.
+boxes; each row says which). Reported per clip and target: the achieved rate and its error, the
+largest one-second window over the target, and the accuracy.
 
     python benchmarks/rate_control.py --frames 150
     python benchmarks/rate_control.py --policies auto,detection,PATH.zip --no-x265

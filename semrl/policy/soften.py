@@ -27,8 +27,8 @@ class Prefilter:
     """Low-pass of the blocks a policy codes coarse, applied to the source before coding.
 
     A policy declares one as its ``prefilter`` attribute (:class:`SoftenedPolicy` adds one to any
-    policy; a trained policy's config may carry one); the benchmark and ``semrl encode`` then code
-    ``soften(frame, offsets)`` instead of the frame.
+    policy); the benchmark and ``semrl encode`` then code ``soften(frame, offsets)`` instead of
+    the frame.
 
     Attributes:
         sigma: Luma Gaussian sigma in pixels over the blocks it smooths (chroma: half).
