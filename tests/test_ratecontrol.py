@@ -124,4 +124,3 @@ def test_encode_holds_the_bitrate_with_the_real_encoder(tmp_path) -> None:  # ty
     assert report.kbps == pytest.approx(60.0, rel=0.1)
     bits = [row.bits for row in report.rows]
     assert max(sum(bits[i : i + 10]) for i in range(len(bits) - 9)) < 1.5 * 60_000
-
