@@ -11,8 +11,9 @@ frames are coded with each policy and with x265, low-delay P, preset medium:
 Each is scored by ``semrl eval`` (detection mAP50-95, COCO AP, and the same with each class
 weighted by its objects): against the net's objects on the source, or against the clip's real
 labels where the assets have them, as ``semrl eval`` finds them (PETS: its MOTChallenge person
-boxes; each row says which). Reported per clip and target: the achieved rate and its error, the
-largest one-second window over the target, and the accuracy.
+boxes; each row says which; ``--pseudo-gt`` scores every clip against pseudo ground truth).
+Reported per clip and target: the achieved rate and its error, the largest one-second window over
+the target, and the accuracy.
 
     python benchmarks/rate_control.py --frames 150
     python benchmarks/rate_control.py --policies auto,detection,PATH.zip --no-x265
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--policies", default="auto", help="semrl --policy values, comma-separated")
     parser.add_argument("--no-x265", action="store_true", help="leave out x265's ABR (when comparing semrl runs)")
+    parser.add_argument(
+        "--pseudo-gt", action="store_true", help="score every clip against pseudo ground truth, labelled ones too"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "rate_control.json")
     args = parser.parse_args(argv)
 
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                     runs.append(("x265-abr", Path(work) / "x265.hevc"))
                     x265_abr(clip, runs[-1][1], kbps, args.frames)
                 for method, path in runs:
-                    report = evaluate(clip, path, "detection", max_frames=args.frames)
+                    report = evaluate(clip, path, "detection", max_frames=args.frames, pseudo_gt=args.pseudo_gt)
                     fps = _clip_fps(clip) if method == "x265-abr" else report.fps
                     bits = [int(r["bits"]) for r in report.rows]
                     rate = sum(bits) * fps / len(bits) / 1000

@@ -147,6 +147,7 @@ def evaluate(
     task: str,
     *,
     labels: Path | None = None,
+    pseudo_gt: bool = False,
     max_frames: int | None = None,
     device: str | None = None,
     weights: str | None = None,
@@ -160,6 +161,8 @@ def evaluate(
         task: ``detection``, ``segmentation`` or ``classification``.
         labels: A MOTChallenge ``gt.txt`` in the original's pixels (detection only); None looks for
             labels beside the original as the benchmark does, else pseudo ground truth.
+        pseudo_gt: Score against the net's own objects on the original even where labels lie
+            beside it (a labelled clip then reads like any other).
         max_frames: Compare at most this many frames.
         device: Torch device of the task net.
         weights: The task net's weights (any Ultralytics checkpoint of the task; default the task's).
@@ -177,6 +180,8 @@ def evaluate(
 
     if task not in TASKS:
         raise InvalidInputError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    if pseudo_gt and labels is not None:
+        raise InvalidInputError("give --labels or --pseudo-gt, not both: one says what to score against")
     with open_source(encoded, max_frames=max_frames) as source:
         decoded = [f.copy() for f in source]
         fps = float(source.info.fps)
@@ -207,7 +212,7 @@ def evaluate(
         scores, main, secondary = _classification(net, ref_rgb, dec_rgb)
         objects = main
     else:
-        truth = _labels(original, labels, task, n, ref_rgb[0].shape[:2])
+        truth = None if pseudo_gt else _labels(original, labels, task, n, ref_rgb[0].shape[:2])
         if truth is not None:
             against = f"labels {truth[0]}"
         wanted = None

@@ -60,6 +60,14 @@ def test_the_shared_pets_clip_is_scored_against_its_labels(clip: Path, tmp_path:
     report = evaluate(root / "videos" / "pets2009_s2l1_480x360.mp4", clip, "detection")
     assert report.against.startswith("labels ") and report.against.endswith("gt.txt")
     assert 0 < report.accuracy < 1
+    # Asked to, it scores the labelled clip against the net's own objects, as any other clip.
+    pseudo = evaluate(root / "videos" / "pets2009_s2l1_480x360.mp4", clip, "detection", pseudo_gt=True)
+    assert pseudo.against == "pseudo ground truth" and pseudo.accuracy != report.accuracy
+    pets = str(root / "videos" / "pets2009_s2l1_480x360.mp4")
+    assert main(["eval", pets, str(clip), "--task", "detection", "--pseudo-gt", "-o", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "pets6.mp4.eval.json").read_text())["accuracy"] == pytest.approx(pseudo.accuracy)
+    with pytest.raises(InvalidInputError, match="not both"):
+        evaluate(clip, clip, "detection", labels=clip, pseudo_gt=True)
 
 
 def test_mismatched_inputs_are_refused(clip: Path) -> None:

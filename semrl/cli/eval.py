@@ -25,6 +25,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--labels", type=Path, help="MOTChallenge gt.txt (detection; scaled by its seqinfo.ini in a sequence folder)"
     )
+    parser.add_argument(
+        "--pseudo-gt",
+        action="store_true",
+        help="score against the net's objects on the original even where labels lie beside it",
+    )
     parser.add_argument("--frames", type=int, help="compare at most N frames")
     parser.add_argument("--device", help="task-net device (default: CUDA when present)")
     parser.add_argument("--weights", help="the task net's weights: any Ultralytics checkpoint of the task")
@@ -41,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     if args.frames is not None and args.frames < 1:
         raise InvalidInputError(f"--frames must be at least 1, got {args.frames}")
     report = evaluate(
-        args.original, args.encoded, args.task, labels=args.labels, max_frames=args.frames, device=args.device,
+        args.original, args.encoded, args.task, labels=args.labels, pseudo_gt=args.pseudo_gt, max_frames=args.frames,
+        device=args.device,
         weights=args.weights, classes=class_names(args.classes),
     )  # fmt: skip
     folder = args.output or args.encoded.parent
