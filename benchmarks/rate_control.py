@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                     x265_abr(clip, runs[-1][1], kbps, args.frames)
                 for method, path in runs:
                     report = evaluate(clip, path, "detection", max_frames=args.frames, pseudo_gt=args.pseudo_gt)
-                    fps = _clip_fps(clip) if method == "x265-abr" else report.fps
+                    fps = clip_fps(clip) if method == "x265-abr" else report.fps
                     bits = [int(r["bits"]) for r in report.rows]
                     rate = sum(bits) * fps / len(bits) / 1000
                     rows.append({
@@ -141,7 +141,8 @@ def _shown(policy: str) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
 
 
-def _clip_fps(clip: Path) -> float:
+def clip_fps(clip: Path) -> float:
+    """A clip's frame rate (an ``.hevc`` stream carries none, so an encode's rate is read off its source)."""
     from semrl.media import video_info
 
     return float(video_info(clip).fps)

@@ -21,7 +21,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
-from rate_control import _clip_fps, window_ratio, x265_abr  # noqa: E402
+from rate_control import clip_fps, window_ratio, x265_abr  # noqa: E402
 
 QPS = (22, 27, 32, 37, 42, 47, 51)
 RATES = (50.0, 100.0, 200.0)
@@ -33,7 +33,7 @@ def _score(clip: Path, path: Path, method: str, point: float) -> dict[str, Any]:
 
     report = evaluate(clip, path, "detection", max_frames=FRAMES)
     bits = [int(r["bits"]) for r in report.rows]
-    fps = _clip_fps(clip)  # an .hevc stream carries no frame rate
+    fps = clip_fps(clip)  # an .hevc stream carries no frame rate
     return {
         "clip": clip.name, "method": method, "point": point, "kbps": sum(bits) * fps / len(bits) / 1000,
         "map50_95": 100 * report.accuracy, "objects_map50_95": 100 * report.objects, "psnr_y": report.psnr_y,
