@@ -490,44 +490,25 @@ def _run(
                 rgb = latest[0] if job is not None else None
                 offsets = decide(index, rgb, None if latest is None else latest[1], picture)
             given = None if offsets is None else clip_offsets(offsets, settings.qp)
-            slice_qp = None
             if rate is not None:  # the frame's QP from the rate controller, the policy's map around it
                 map_offsets = np.zeros(encoder.ctu_shape, np.int32) if offsets is None else offsets
                 qp = rate.next_qp(gop.position(index) == 0, map_offsets, index)
                 frame_qps = np.clip(qp + map_offsets, QP_MIN, QP_MAX)
                 requested[index] = frame_qps
-                # The frame gets its own slice QP: x265 codes CUs far from the slice QP dearly
-                # (crowd clip, preset medium: 48 frames with every CU at QP 51 took 2.2x the
-                # bits under slice QP 32 that they take under 51), and --qp's base is far from
-                # the controller's QPs at most rates.
-                slice_qp = int(np.median(frame_qps))
-                given = (frame_qps - slice_qp).astype(np.int32)
+                given = (frame_qps - settings.qp).astype(np.int32)
             if prefilter is not None and offsets is not None:
                 originals[index] = picture.y
                 picture = watch.call("policy", prefilter.soften, picture, offsets)
-            collect(watch.call("encode", encoder.encode, picture, given, slice_qp))
+            collect(watch.call("encode", encoder.encode, picture, given))
 
-        def submit(index: int, picture: Yuv420) -> None:
+        for index, picture in enumerate(watch.timed("decode", iter(source))):
+            if index == 0 and rate is not None:
+                policy_base = watch.call("setup", _calibrate, rate, picture, settings)
             work = analyse if frame_level else offsets_for
             job = pool.submit(work, index, picture) if index % settings.map_interval == 0 else None
             pending.append((index, picture, job))
             if len(pending) > lookahead:
                 encode_next()
-
-        held: list[Yuv420] = []  # with --bitrate: the first frames, until the rate model is calibrated on them
-        for index, picture in enumerate(watch.timed("decode", iter(source))):
-            if rate is not None and index < CALIBRATION_FRAMES:
-                held.append(picture)
-                if len(held) == CALIBRATION_FRAMES:
-                    policy_base = watch.call("setup", _calibrate, rate, held, settings)
-                    for i, frame in enumerate(held):
-                        submit(i, frame)
-                continue
-            submit(index, picture)
-        if 0 < len(held) < CALIBRATION_FRAMES:  # a clip shorter than the calibration
-            policy_base = watch.call("setup", _calibrate, rate, held, settings)
-            for i, frame in enumerate(held):
-                submit(i, frame)
         if not pending and not coded:
             raise InvalidInputError(f"{info.name} has no frames")
         while pending:
@@ -547,23 +528,14 @@ def _psnr(sse: float, pixels: int) -> float:
     return float("inf") if sse == 0 else float(10 * np.log10(255.0**2 * pixels / sse))
 
 
-CALIBRATION_FRAMES = 2
-"""Frames ``--bitrate`` codes on trial (at two QPs) before the first: an I-frame and a P-frame."""
-
-
-def _calibrate(rate: RateController, pictures: list[Yuv420], settings: EncodeSettings) -> int:
-    """Code the first frames (an I-frame, then a P-frame) at two QPs to fit the rate model; returns the start QP."""
-    intra, inter = {}, {}
-    gop = Gop.INTRA if settings.gop == Gop.INTRA or len(pictures) < 2 else Gop.LOW_DELAY_P
-    trial_frames = pictures[:1] if gop == Gop.INTRA else pictures[:2]
+def _calibrate(rate: RateController, picture: Yuv420, settings: EncodeSettings) -> int:
+    """Code the first frame as an I-frame at two QPs to fit the rate model; returns the start QP."""
+    bits = {}
     for qp in (27, 37):
-        config = EncoderConfig(pictures[0].width, pictures[0].height, qp=qp, preset=settings.preset, gop=gop)
+        config = EncoderConfig(picture.width, picture.height, qp=qp, preset=settings.preset, gop=Gop.INTRA)
         with Encoder(config) as trial:
-            frames = [f for picture in trial_frames for f in trial.encode(picture)] + trial.flush()
-        intra[qp] = float(frames[0].bits)
-        if len(frames) > 1:
-            inter[qp] = float(frames[1].bits)
-    return min(round(rate.calibrate(intra, inter or None)), QP_MAX)  # the policy decides around a real QP
+            bits[qp] = float(sum(f.bits for f in trial.encode(picture) + trial.flush()))
+    return min(round(rate.calibrate(bits)), QP_MAX)  # the policy decides around a real QP
 
 
 def _progress_bar(info: SourceInfo, settings: EncodeSettings, enabled: bool) -> Any:

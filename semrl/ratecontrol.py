@@ -104,35 +104,20 @@ class RateController:
         """The QP at which the model gives ``bits``."""
         return 6.0 * math.log2(max(c, 1.0) / max(bits, 1.0))
 
-    def calibrate(self, intra_bits_at: dict[int, float], inter_bits_at: dict[int, float] | None = None) -> float:
-        """Set the models from trial codings of the first frames (QP -> bits); returns the start QP.
+    def calibrate(self, intra_bits_at: dict[int, float]) -> float:
+        """Set the I-frame model from trial codings of the first frame (QP -> bits); returns the start QP.
 
-        Args:
-            intra_bits_at: The first frame coded as an I-frame, at each trial QP.
-            inter_bits_at: The second coded as a P-frame after it (None: a one-frame clip).
-
-        With both, the start QP is the one at which a P-frame spends its frame budget, where the
-        stream settles, so the I-frame sits where the policy puts it against its P-frames (which
-        on a static scene reference its background for the whole clip); unless the I-frame would
-        then take more than one second's budget, when it gets exactly one. A static scene's
-        P-frames cost a few percent of its I-frame: the rule without a P-frame (below) starved
-        the I-frame and the P-frames' QP then fell far below it. Without ``inter_bits_at`` the
-        I-frame gets ``4 x`` a frame's budget.
+        The start QP spends about a second's worth of the budget's share the first frame
+        would take in a stream of all-P frames: ``4 x`` a frame's budget, as an I-frame of a
+        static scene costs several P-frames.
         """
         cs = [bits * 2.0 ** (q / 6.0) for q, bits in intra_bits_at.items() if bits > 0]
         if not cs:
             return self.start_qp
         c = sum(cs) / len(cs)
         self._c["I"] = np.full((1, 1), c)
-        ps = [bits * 2.0 ** (q / 6.0) for q, bits in (inter_bits_at or {}).items() if bits > 0]
-        if ps:
-            self._c["P"] = np.full((1, 1), sum(ps) / len(ps))
-            steady = self.qp_for(self.frame_budget, float(self._c["P"][0, 0]))  # a P-frame on its budget
-            qp = max(steady, self.qp_for(self.kbps * 1000.0, c))  # the I-frame there, within a second's budget
-        else:
-            self._c.setdefault("P", np.full((1, 1), c / 6.0))
-            qp = self.qp_for(4.0 * self.frame_budget, c)
-        self.start_qp = float(min(max(qp, QP_MIN), VIRTUAL_MAX))
+        self._c.setdefault("P", np.full((1, 1), c / 6.0))
+        self.start_qp = float(min(max(self.qp_for(4.0 * self.frame_budget, c), QP_MIN), VIRTUAL_MAX))
         return self.start_qp
 
     def next_qp(self, intra: bool, offsets: npt.ArrayLike | None = None, frame: int | None = None) -> int:
