@@ -128,7 +128,7 @@ def budget(ctx: Context, method: Method, item: Item, analysis: Analysis, masks: 
         Bits (not shares) per part.
     """
     c = coding(ctx, method, qp, item, analysis)  # the benchmark's configuration and the method's offsets
-    coded = encode_item(item, c.config, c.offsets, c.sources)
+    coded = encode_item(item, c.config, c.offsets, c.sources(item))
     out = dict.fromkeys(SHARES, 0.0)
     for frame in coded:
         out["overhead"] += frame.overhead_bits

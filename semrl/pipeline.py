@@ -21,7 +21,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from semrl.codec import QP_MAX, QP_MIN, AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, Yuv420, require_one_ctu
+from semrl.codec import (
+    QP_MAX,
+    QP_MIN,
+    AnnexBWriter,
+    EncodedFrame,
+    Encoder,
+    EncoderConfig,
+    Gop,
+    Yuv420,
+    psnr_from_sse,
+    require_one_ctu,
+)
 from semrl.errors import InputWarning, InvalidInputError
 from semrl.files import atomic_output, atomic_write
 from semrl.media import VIDEO_SUFFIXES, FrameSource, SourceInfo, mux_mp4, open_source
@@ -329,7 +340,7 @@ def encode_video(
         bits=bits,
         kbps=bits * float(info.fps) / len(coded) / 1000,
         mean_qp=float(np.mean([frame.ctu_qp.mean() for frame in coded])),
-        psnr_y=_psnr(sse, pixels),
+        psnr_y=psnr_from_sse(sse, pixels),
         wall_s=wall,
         stage_s=watch.seconds,
         settings={k: (str(v) if isinstance(v, (Fraction, Gop)) else v) for k, v in asdict(settings).items()},
@@ -464,7 +475,7 @@ def _run(
                 coded.append(frame)
                 row = FrameRow(
                     index=frame.pts, poc=frame.poc, slice_type=frame.slice_type, bits=frame.bits,
-                    mean_qp=float(frame.ctu_qp.mean()), psnr_y=min(_psnr(sse, frame.recon.y.size), 100.0),
+                    mean_qp=float(frame.ctu_qp.mean()), psnr_y=min(psnr_from_sse(sse, frame.recon.y.size), 100.0),
                     analysed=frame.pts in analysed,
                     recon_md5=hashlib.md5(frame.recon.to_i420()).hexdigest(),
                 )  # fmt: skip
@@ -522,10 +533,6 @@ def _run(
 
 def _luma_sse(original: npt.NDArray[np.uint8], recon: npt.NDArray[np.uint8]) -> float:
     return float(((original.astype(np.int64) - recon.astype(np.int64)) ** 2).sum())
-
-
-def _psnr(sse: float, pixels: int) -> float:
-    return float("inf") if sse == 0 else float(10 * np.log10(255.0**2 * pixels / sse))
 
 
 def _calibrate(rate: RateController, picture: Yuv420, settings: EncodeSettings) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semrl.codec import AnnexBWriter, Encoder, EncoderConfig, Gop, Yuv420
+from semrl.codec import AnnexBWriter, Encoder, EncoderConfig, Gop, Yuv420, psnr_from_sse
 from semrl.errors import CodecError, InvalidInputError
 from semrl.media import decode_ffmpeg, probe
 from semrl.samples import sample_clip
@@ -88,7 +88,7 @@ def run_smoke(output: Path, frames: int = 16, qp: int = 32, preset: str = "mediu
         bits=bits,
         kbps=bits * 25 / len(coded) / 1000,
         mean_qp=float(np.mean([frame.ctu_qp.mean() for frame in coded])),
-        psnr_y=10 * np.log10(255.0**2 * width * height * len(coded) / sse),
+        psnr_y=psnr_from_sse(sse, width * height * len(coded)),
         encode_fps=len(coded) / elapsed,
         profile=str(probe(output).get("profile", "?")),
         exact_accounting=all(int(f.ctu_bits.sum()) + f.overhead_bits == f.bits for f in coded),

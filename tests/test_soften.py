@@ -11,7 +11,7 @@ import pytest
 from semrl.bench.cache import encode_key
 from semrl.bench.encoding import encode_and_verify, encoder_config
 from semrl.bench.items import Item, pad_even
-from semrl.bench.runner import _offsets
+from semrl.bench.runner import Coding, _offsets
 from semrl.bench.tasknet import Analysis
 from semrl.codec import EncoderConfig, Yuv420
 from semrl.errors import InvalidInputError
@@ -99,12 +99,14 @@ def test_the_benchmark_codes_the_softened_frames_under_their_own_key() -> None:
     item = SimpleNamespace(yuv=frames)
     plain = SimpleNamespace(policy=right_half_coarse, crf=False)
     soft = SimpleNamespace(policy=SoftenedPolicy(right_half_coarse, Prefilter(2.0)), crf=False)
-    offsets, sources = _offsets(plain, item, analysis, 49, config)  # type: ignore[arg-type]
-    assert sources is None
-    soft_offsets, soft_sources = _offsets(soft, item, analysis, 49, config)  # type: ignore[arg-type]
-    assert offsets is not None and soft_offsets is not None and soft_sources is not None
+    offsets, _ = _offsets(plain, item, analysis, 49, config)  # type: ignore[arg-type]
+    assert Coding(config, offsets, "k", "e", None).sources(item) is None  # type: ignore[arg-type]
+    soft_offsets, given = _offsets(soft, item, analysis, 49, config)  # type: ignore[arg-type]
+    assert offsets is not None and soft_offsets is not None
     # The encoder's offsets are clipped at QP 51, the pre-filter reads the policy's own (+6 > 0).
-    assert np.array_equal(soft_offsets[0], offsets[0]) and offsets[0].max() == 0
+    assert np.array_equal(soft_offsets[0], offsets[0]) and offsets[0].max() == 0 and given[0].max() == 6
+    soft_sources = Coding(config, soft_offsets, "k", "e", None, Prefilter(2.0), given).sources(item)  # type: ignore[arg-type]
+    assert soft_sources is not None
     for original, softened in zip(frames, soft_sources, strict=True):
         assert np.array_equal(softened.y[:, :100], original.y[:, :100]) and not np.array_equal(softened.y, original.y)
     bench_item = Item("a.png", "d" * 64, [np.zeros((H, W, 3), np.uint8)], frames[:1], (H, W))

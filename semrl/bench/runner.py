@@ -44,6 +44,7 @@ from semrl.paths import cache_root
 from semrl.policy import (
     Policy,
     PolicyInput,
+    Prefilter,
     clip_offsets,
     describe,
     needs_rgb,
@@ -167,18 +168,17 @@ class Context:
 
 def _offsets(
     method: Method, item: Item, analysis: Analysis, point: float, config: EncoderConfig
-) -> tuple[list[NDArray[np.int32]] | None, list[Yuv420] | None]:
-    """The policy's offsets for every frame of an item, and the frames to code when it pre-filters them.
+) -> tuple[list[NDArray[np.int32]] | None, list[NDArray[np.int32]]]:
+    """The policy's offsets for every frame of an item, as the encoder takes them and as the policy gave them.
 
-    Each is None when there is none (no policy, all offsets 0; no pre-filter).
+    The first is None when there is none (no policy, or all offsets 0); the second (unclipped,
+    from the point's base QP: what a pre-filter reads) is empty without a policy.
     """
     if method.policy is None:
-        return None, None
+        return None, []
     ctu_shape = ctu_grid(config.width, config.height)
     state: dict[str, Any] = {}  # one per clip, shared by its frames
-    offsets = []
-    prefilter = prefilter_of(method.policy)
-    sources: list[Yuv420] | None = [] if prefilter is not None else None
+    offsets, given = [], []
     rgb = needs_rgb(method.policy)
     gop = config.layout()
     for i, frame in enumerate(item.yuv):
@@ -196,11 +196,9 @@ def _offsets(
             cls=analysis.cls[i],
             conf=analysis.conf[i],
         )
-        raw = policy_offsets(method.policy, inputs)
-        offsets.append(clip_offsets(raw, int(point), int(point) if method.crf else config.qp))
-        if prefilter is not None and sources is not None:
-            sources.append(prefilter.soften(frame, raw))
-    return (offsets if any(o.any() for o in offsets) else None), sources
+        given.append(policy_offsets(method.policy, inputs))
+        offsets.append(clip_offsets(given[-1], int(point), int(point) if method.crf else config.qp))
+    return (offsets if any(o.any() for o in offsets) else None), given
 
 
 @dataclass(frozen=True)
@@ -210,18 +208,26 @@ class Coding:
     Attributes:
         config: The encoder configuration.
         offsets: Per frame, the policy's offsets; None for none.
-        sources: The frames x265 codes when the policy pre-filters them; None: the item's own.
         key: The encode's cache key.
         eval_key: The task evaluation's cache key.
         label_key: The real-label evaluation's cache key; None for an item without labels.
+        prefilter: What the policy does to the frames before x265 codes them; None: nothing.
+        policy_offsets: With a pre-filter, the policy's own offsets per frame, which it reads.
     """
 
     config: EncoderConfig
     offsets: list[NDArray[np.int32]] | None
-    sources: list[Yuv420] | None
     key: str
     eval_key: str
     label_key: str | None
+    prefilter: Prefilter | None = None
+    policy_offsets: list[NDArray[np.int32]] | None = None
+
+    def sources(self, item: Item) -> list[Yuv420] | None:
+        """The frames x265 codes, smoothed only when an encode needs them; None: the item's own."""
+        if self.prefilter is None or self.policy_offsets is None:
+            return None
+        return [self.prefilter.soften(f, o) for f, o in zip(item.yuv, self.policy_offsets, strict=True)]
 
 
 def coding(ctx: Context, method: Method, point: float, item: Item, analysis: Analysis) -> Coding:
@@ -231,11 +237,12 @@ def coding(ctx: Context, method: Method, point: float, item: Item, analysis: Ana
         item, point, crf=method.crf, video=ctx.task.video, preset=ctx.preset, keyint=ctx.keyint, qg_size=qg_size,
         gop=ctx.gop, options=ctx.options,
     )  # fmt: skip
-    offsets, sources = _offsets(method, item, analysis, point, config)
+    offsets, given = _offsets(method, item, analysis, point, config)
     prefilter = prefilter_of(method.policy)
-    key = encode_key(item, config, offsets, ctx.x265_key, prefilter.fingerprint if prefilter is not None else None)
-    return Coding(config, offsets, sources, key, eval_key(item, key, ctx.task.scoring, ctx.net.fingerprint),
-                  label_key(item, key, ctx.net.fingerprint))  # fmt: skip
+    key = encode_key(item, config, offsets, ctx.x265_key, None if prefilter is None else prefilter.fingerprint)
+    return Coding(config, offsets, key, eval_key(item, key, ctx.task.scoring, ctx.net.fingerprint),
+                  label_key(item, key, ctx.net.fingerprint), prefilter,
+                  None if prefilter is None else given)  # fmt: skip
 
 
 def is_cached(ctx: Context, c: Coding) -> bool:
@@ -262,7 +269,7 @@ def run_point(ctx: Context, method: Method, point: float) -> PointResult:
         missing = cached_eval is None or (lkey is not None and cached_labels is None)
         ctx.counts["evaluated" if missing else "eval_cached"] += 1
         if stats is None:
-            stats, frames = encode_and_verify(item, config, offsets, ctx.cache.stream(key), c.sources)
+            stats, frames = encode_and_verify(item, config, offsets, ctx.cache.stream(key), c.sources(item))
             ctx.cache.put_json(key, stats)
         labelled: list[FrameMatches] | None = None
         if missing:

@@ -47,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--frames must be at least 1, got {args.frames}")
     report = evaluate(
         args.original, args.encoded, args.task, labels=args.labels, pseudo_gt=args.pseudo_gt, max_frames=args.frames,
-        device=args.device,
-        weights=args.weights, classes=class_names(args.classes),
+        device=args.device, weights=args.weights, classes=class_names(args.classes),
     )  # fmt: skip
     folder = args.output or args.encoded.parent
     written = report.write(folder, f"{args.encoded.name}.eval")

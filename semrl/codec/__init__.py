@@ -16,6 +16,7 @@ from semrl.codec.encoder import (
     GopLayout,
     ctu_grid,
     ctu_to_blocks,
+    psnr_from_sse,
     require_one_ctu,
 )
 from semrl.codec.library import X265Build, load_library
@@ -37,5 +38,6 @@ __all__ = [
     "ctu_grid",
     "ctu_to_blocks",
     "load_library",
+    "psnr_from_sse",
     "require_one_ctu",
 ]
