@@ -48,7 +48,7 @@ from semrl.policy import (
     prefilter_of,
     runs_own_net,
 )
-from semrl.ratecontrol import RateController
+from semrl.ratecontrol import RateController, temporal_activity
 from semrl.semantics import TASKS
 
 OUTPUT_SUFFIXES = (".hevc", ".h265", ".265", ".mp4")
@@ -424,6 +424,7 @@ def _run(
     requested: dict[int, npt.NDArray[np.int32]] = {}  # with --bitrate: each frame's QPs as asked of x265
     prefilter = prefilter_of(policy)
     originals: dict[int, npt.NDArray[np.uint8]] = {}  # luma of the frames a pre-filter smoothed, until coded
+    previous_y: npt.NDArray[np.uint8] | None = None  # with --bitrate: the last source frame's luma, for its motion
     total_sse = 0.0
     gop = config.layout()
     with Encoder(config) as encoder, ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-task-net") as pool:
@@ -489,7 +490,7 @@ def _run(
                     bar.update(1)
 
         def encode_next() -> None:
-            nonlocal offsets, latest
+            nonlocal offsets, latest, previous_y
             index, picture, job = pending.popleft()
             if job is not None:
                 analysed.add(index)
@@ -501,25 +502,46 @@ def _run(
                 rgb = latest[0] if job is not None else None
                 offsets = decide(index, rgb, None if latest is None else latest[1], picture)
             given = None if offsets is None else clip_offsets(offsets, settings.qp)
+            slice_qp = None
             if rate is not None:  # the frame's QP from the rate controller, the policy's map around it
                 map_offsets = np.zeros(encoder.ctu_shape, np.int32) if offsets is None else offsets
-                qp = rate.next_qp(gop.position(index) == 0, map_offsets, index)
+                moved = None if previous_y is None else temporal_activity(picture.y, previous_y, encoder.ctu_shape)
+                previous_y = picture.y
+                qp = rate.next_qp(gop.position(index) == 0, map_offsets, index, moved)
                 frame_qps = np.clip(qp + map_offsets, QP_MIN, QP_MAX)
                 requested[index] = frame_qps
-                given = (frame_qps - settings.qp).astype(np.int32)
+                # The frame gets its own slice QP: x265 codes CUs far from the slice QP dearly
+                # (crowd clip, preset medium: 48 frames with every CU at QP 51 took 2.2x the
+                # bits under slice QP 32 that they take under 51), and --qp's base is far from
+                # the controller's QPs at most rates.
+                slice_qp = int(np.median(frame_qps))
+                given = (frame_qps - slice_qp).astype(np.int32)
             if prefilter is not None and offsets is not None:
                 originals[index] = picture.y
                 picture = watch.call("policy", prefilter.soften, picture, offsets)
-            collect(watch.call("encode", encoder.encode, picture, given))
+            collect(watch.call("encode", encoder.encode, picture, given, slice_qp))
 
-        for index, picture in enumerate(watch.timed("decode", iter(source))):
-            if index == 0 and rate is not None:
-                policy_base = watch.call("setup", _calibrate, rate, picture, settings)
+        def submit(index: int, picture: Yuv420) -> None:
             work = analyse if frame_level else offsets_for
             job = pool.submit(work, index, picture) if index % settings.map_interval == 0 else None
             pending.append((index, picture, job))
             if len(pending) > lookahead:
                 encode_next()
+
+        held: list[Yuv420] = []  # with --bitrate: the first frames, until the rate model is calibrated on them
+        for index, picture in enumerate(watch.timed("decode", iter(source))):
+            if rate is not None and index < CALIBRATION_FRAMES:
+                held.append(picture)
+                if len(held) == CALIBRATION_FRAMES:
+                    policy_base = watch.call("setup", _calibrate, rate, held, settings)
+                    for i, frame in enumerate(held):
+                        submit(i, frame)
+                continue
+            submit(index, picture)
+        if 0 < len(held) < CALIBRATION_FRAMES:  # a clip shorter than the calibration
+            policy_base = watch.call("setup", _calibrate, rate, held, settings)
+            for i, frame in enumerate(held):
+                submit(i, frame)
         if not pending and not coded:
             raise InvalidInputError(f"{info.name} has no frames")
         while pending:
@@ -535,14 +557,23 @@ def _luma_sse(original: npt.NDArray[np.uint8], recon: npt.NDArray[np.uint8]) -> 
     return float(((original.astype(np.int64) - recon.astype(np.int64)) ** 2).sum())
 
 
-def _calibrate(rate: RateController, picture: Yuv420, settings: EncodeSettings) -> int:
-    """Code the first frame as an I-frame at two QPs to fit the rate model; returns the start QP."""
-    bits = {}
+CALIBRATION_FRAMES = 2
+"""Frames ``--bitrate`` codes on trial (at two QPs) before the first: an I-frame and a P-frame."""
+
+
+def _calibrate(rate: RateController, pictures: list[Yuv420], settings: EncodeSettings) -> int:
+    """Code the first frames (an I-frame, then a P-frame) at two QPs to fit the rate model; returns the start QP."""
+    intra, inter = {}, {}
+    gop = Gop.INTRA if settings.gop == Gop.INTRA or len(pictures) < 2 else Gop.LOW_DELAY_P
+    trial_frames = pictures[:1] if gop == Gop.INTRA else pictures[:2]
     for qp in (27, 37):
-        config = EncoderConfig(picture.width, picture.height, qp=qp, preset=settings.preset, gop=Gop.INTRA)
+        config = EncoderConfig(pictures[0].width, pictures[0].height, qp=qp, preset=settings.preset, gop=gop)
         with Encoder(config) as trial:
-            bits[qp] = float(sum(f.bits for f in trial.encode(picture) + trial.flush()))
-    return min(round(rate.calibrate(bits)), QP_MAX)  # the policy decides around a real QP
+            frames = [f for picture in trial_frames for f in trial.encode(picture)] + trial.flush()
+        intra[qp] = float(frames[0].bits)
+        if len(frames) > 1:
+            inter[qp] = float(frames[1].bits)
+    return min(round(rate.calibrate(intra, inter or None)), QP_MAX)  # the policy decides around a real QP
 
 
 def _progress_bar(info: SourceInfo, settings: EncodeSettings, enabled: bool) -> Any:

@@ -56,6 +56,10 @@ UNSEEN_FINER = 0.5
 of an I-frame's at the same QPs (measured on PETS with the shipped video policy: its first anchor
 frame cost 0.49-0.59 of the I-frame model where the P-frames' model said 0.1-0.2)."""
 
+ACTIVITY_FLOOR = 1.0
+"""Added to each CTU's temporal activity (mean absolute luma change, 0-255) before the ratio of a
+frame's to the recent frames': a static camera's noise, so a still CTU's ratio stays near 1."""
+
 _SPLIT = CTU_SIZE // BLOCK_SIZE
 
 Grid = npt.NDArray[np.float64]
@@ -80,7 +84,8 @@ class RateController:
     _last_qp: float | None = None
     _levels: dict[float, Grid] = field(default_factory=dict)
     _relative: list[float] = field(default_factory=list)
-    _pending: dict[int, float | None] = field(default_factory=dict)
+    _pending: dict[int, tuple[float | None, Grid | None]] = field(default_factory=dict)
+    _activity: Grid | None = None
     _recent: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -104,23 +109,44 @@ class RateController:
         """The QP at which the model gives ``bits``."""
         return 6.0 * math.log2(max(c, 1.0) / max(bits, 1.0))
 
-    def calibrate(self, intra_bits_at: dict[int, float]) -> float:
-        """Set the I-frame model from trial codings of the first frame (QP -> bits); returns the start QP.
+    def calibrate(self, intra_bits_at: dict[int, float], inter_bits_at: dict[int, float] | None = None) -> float:
+        """Set the models from trial codings of the first frames (QP -> bits); returns the start QP.
 
-        The start QP spends about a second's worth of the budget's share the first frame
-        would take in a stream of all-P frames: ``4 x`` a frame's budget, as an I-frame of a
-        static scene costs several P-frames.
+        Args:
+            intra_bits_at: The first frame coded as an I-frame, at each trial QP.
+            inter_bits_at: The second coded as a P-frame after it (None: a one-frame clip).
+
+        With both, the start QP is the one at which a P-frame spends its frame budget, where the
+        stream settles, so the I-frame sits where the policy puts it against its P-frames (which
+        on a static scene reference its background for the whole clip); unless the I-frame would
+        then take more than one second's budget, when it gets exactly one. A static scene's
+        P-frames cost a few percent of its I-frame: the rule without a P-frame (below) starved
+        the I-frame and the P-frames' QP then fell far below it. Without ``inter_bits_at`` the
+        I-frame gets ``4 x`` a frame's budget.
         """
         cs = [bits * 2.0 ** (q / 6.0) for q, bits in intra_bits_at.items() if bits > 0]
         if not cs:
             return self.start_qp
         c = sum(cs) / len(cs)
         self._c["I"] = np.full((1, 1), c)
-        self._c.setdefault("P", np.full((1, 1), c / 6.0))
-        self.start_qp = float(min(max(self.qp_for(4.0 * self.frame_budget, c), QP_MIN), VIRTUAL_MAX))
+        ps = [bits * 2.0 ** (q / 6.0) for q, bits in (inter_bits_at or {}).items() if bits > 0]
+        if ps:
+            self._c["P"] = np.full((1, 1), sum(ps) / len(ps))
+            steady = self.qp_for(self.frame_budget, float(self._c["P"][0, 0]))  # a P-frame on its budget
+            qp = max(steady, self.qp_for(self.kbps * 1000.0, c))  # the I-frame there, within a second's budget
+        else:
+            self._c.setdefault("P", np.full((1, 1), c / 6.0))
+            qp = self.qp_for(4.0 * self.frame_budget, c)
+        self.start_qp = float(min(max(qp, QP_MIN), VIRTUAL_MAX))
         return self.start_qp
 
-    def next_qp(self, intra: bool, offsets: npt.ArrayLike | None = None, frame: int | None = None) -> int:
+    def next_qp(
+        self,
+        intra: bool,
+        offsets: npt.ArrayLike | None = None,
+        frame: int | None = None,
+        activity: npt.ArrayLike | None = None,
+    ) -> int:
         """The base QP to ask for the next frame to code: each of its CUs at this QP plus its offset.
 
         Args:
@@ -128,22 +154,29 @@ class RateController:
             offsets: The policy's QP offsets for the frame, per CTU or per 16x16 block (None: none).
             frame: Its index, to match it with :meth:`update` (frames of a random-access GOP
                 come back out of order).
+            activity: Its temporal activity per CTU (:func:`temporal_activity`), None: unknown.
+                A P-frame's CTUs that change more than they did in the frames the model was
+                fitted on are predicted to cost that much more: a scene that starts moving after
+                a still start otherwise costs several times its model, at once.
         """
         grid = np.zeros((1, 1)) if offsets is None else np.asarray(offsets, np.float64)
         if grid.ndim != 2 or grid.size == 0:
             raise InvalidInputError(f"QP offsets for rate control must be a 2-D grid, got shape {grid.shape}")
         # A P-frame's level: the median offset, the QP of most of the frame, which a cascading policy sets per level.
         level = None if intra else round(2 * float(np.median(grid))) / 2
-        self._pending[-1 if frame is None else frame] = level
+        moved = None if activity is None or intra else np.asarray(activity, np.float64)
+        self._pending[-1 if frame is None else frame] = (level, moved)
         if self._frames == 0 or "P" not in self._c:
             qp = self.start_qp
         else:
             seen = level in self._levels
             model = self._c["I"] if level is None else self._levels.get(level, self._c["P"])
-            weights = _weights(model, grid.shape)
+            plain_weights = _weights(model, grid.shape)
+            weights = _weights(self._moving(model, moved), grid.shape)
             if level is not None and not seen and "I" in self._c and (not self._levels or level < min(self._levels)):
                 # Finer than every P-frame so far, it refines its references: the P model underrates it.
-                weights = np.maximum(weights, UNSEEN_FINER * _weights(self._c["I"], grid.shape))
+                finer = UNSEEN_FINER * _weights(self._c["I"], grid.shape)
+                weights, plain_weights = np.maximum(weights, finer), np.maximum(plain_weights, finer)
             surplus = self.frame_budget * self._frames - self._spent
             budget = self.frame_budget + surplus / max(self.fps, 1.0)  # repay over about a second
             budget = min(max(budget, 0.25 * self.frame_budget), 2.5 * self.frame_budget)
@@ -153,7 +186,8 @@ class RateController:
                 # What the frame costs at the same base QP against the recent frames: the policy shares the bits.
                 reference = self.start_qp if self._last_qp is None else self._last_qp
                 plain = _weights(self._c["P"], (1, 1))
-                relative = _cost(weights, grid, reference) / _cost(plain, np.zeros((1, 1)), reference)
+                # The policy's map, not the scene's motion, shares the budget: motion raises the QP.
+                relative = _cost(plain_weights, grid, reference) / _cost(plain, np.zeros((1, 1)), reference)
                 self._relative = [*self._relative[-(self._second - 1) :], relative]
                 budget *= relative / float(np.mean(self._relative))
             # Leave room in the one-second window that ends with this frame.
@@ -185,7 +219,10 @@ class RateController:
             ctu_bits: Its exact bits per CTU (the model is then kept per CTU); None: per frame.
             frame: Its index, as given to :meth:`next_qp`.
         """
-        level = self._pending.pop(-1 if frame is None else frame, None)
+        level, moved = self._pending.pop(-1 if frame is None else frame, (None, None))
+        if moved is not None:
+            same = self._activity is not None and self._activity.shape == moved.shape
+            self._activity = _blend(self._activity if same else None, moved)
         grid = np.atleast_2d(np.asarray(qps, np.float64))
         per_ctu = None if ctu_bits is None else np.asarray(ctu_bits, np.float64)
         if per_ctu is not None and per_ctu.sum() > 0 and _fits(per_ctu.shape, grid.shape):
@@ -201,6 +238,33 @@ class RateController:
         self._spent += bits
         self._frames += 1
         self._recent = [*self._recent[-round(2 * self.fps) :], bits]
+
+    def _moving(self, model: Grid, activity: Grid | None) -> Grid:
+        """``model`` scaled up where the frame's CTUs change more than those it was fitted on."""
+        if activity is None or self._activity is None or self._activity.shape != activity.shape:
+            return model
+        ratio = np.maximum((activity + ACTIVITY_FLOOR) / (self._activity + ACTIVITY_FLOOR), 1.0)
+        model = np.maximum(model, CTU_FLOOR * float(model.mean()))  # a skipped CTU that starts moving costs bits
+        if model.shape == ratio.shape:
+            scaled: Grid = model * ratio
+            return scaled
+        frame_ratio = (activity.mean() + ACTIVITY_FLOOR) / (self._activity.mean() + ACTIVITY_FLOOR)
+        return model * max(float(frame_ratio), 1.0)
+
+
+def temporal_activity(luma: npt.NDArray[np.uint8], previous: npt.NDArray[np.uint8], ctu_shape: tuple[int, int]) -> Grid:
+    """Each CTU's mean absolute luma change from ``previous`` to ``luma`` (source frames, same size)."""
+    if luma.shape != previous.shape:
+        raise InvalidInputError(f"temporal activity needs frames of one size, got {luma.shape} and {previous.shape}")
+    rows, cols = ctu_shape
+    height, width = luma.shape
+    change = np.zeros((rows * CTU_SIZE, cols * CTU_SIZE))
+    change[:height, :width] = np.abs(luma.astype(np.int16) - previous.astype(np.int16))
+    area = np.zeros_like(change)
+    area[:height, :width] = 1.0
+    tiles = (rows, CTU_SIZE, cols, CTU_SIZE)
+    mean: Grid = change.reshape(tiles).sum(axis=(1, 3)) / np.maximum(area.reshape(tiles).sum(axis=(1, 3)), 1.0)
+    return mean
 
 
 def _blend(old: Grid | None, new: Grid) -> Grid:

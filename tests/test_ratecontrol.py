@@ -124,3 +124,18 @@ def test_encode_holds_the_bitrate_with_the_real_encoder(tmp_path) -> None:  # ty
     assert report.kbps == pytest.approx(60.0, rel=0.1)
     bits = [row.bits for row in report.rows]
     assert max(sum(bits[i : i + 10]) for i in range(len(bits) - 9)) < 1.5 * 60_000
+    # Shorter than the trial coding's two frames: one frame, coded as the I-frame the model was fitted on.
+    one = encode_video(pets, tmp_path / "one.mp4", EncodeSettings(bitrate=60.0, max_frames=1, preset="ultrafast"))
+    assert len(one.rows) == 1 and one.rows[0].slice_type == "I"
+
+
+def test_calibration_puts_the_i_frame_where_the_p_frames_will_sit() -> None:
+    i_bits = {27: 4e5 * 2 ** (-27 / 6), 37: 4e5 * 2 ** (-37 / 6)}
+    alone = RateController(100.0, 10.0, 32).calibrate(i_bits)  # no P-frame coded: 4 frame budgets
+    assert 4e5 * 2 ** (-alone / 6) == pytest.approx(40_000, rel=0.01)
+    # A P-frame costs a third of the I-frame: at the QP where it spends its budget, the I-frame takes 3 budgets.
+    busy = RateController(100.0, 10.0, 32).calibrate(i_bits, {q: b / 3 for q, b in i_bits.items()})
+    assert 4e5 * 2 ** (-busy / 6) == pytest.approx(30_000, rel=0.01)
+    # A static scene's P-frame costs a 30th: there the I-frame would take 3 seconds, so it gets one.
+    static = RateController(100.0, 10.0, 32).calibrate(i_bits, {q: b / 30 for q, b in i_bits.items()})
+    assert 4e5 * 2 ** (-static / 6) == pytest.approx(100_000, rel=0.01)
