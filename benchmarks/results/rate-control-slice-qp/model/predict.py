@@ -1,24 +1,56 @@
-import numpy as np, glob
-def sim(recs, mode, a0=1.0, sm=0.5, floor=0.05):
-    c=None; errs=[]; ema=None
-    for k,(t,b,q,act) in enumerate(recs):
-        if t!="P": c=None; ema=None; continue
-        s=2.0**(-q/6)
-        if c is not None:
-            cc=np.maximum(c, floor*c.mean())
-            if mode=="base": f=1.0
-            elif mode=="frame_up": f=max(1.0,(act.mean()+a0)/(ema.mean()+a0))
-            elif mode=="ctu_up": f=np.maximum(1.0,(act+a0)/(ema+a0))
-            elif mode=="ctu": f=(act+a0)/(ema+a0)
-            pred=(cc*f*s).sum(); errs.append(b.sum()/max(pred,1))
-        new=b/s
-        c=new if c is None else (1-sm)*c+sm*new
-        ema=act if ema is None else (1-sm)*ema+sm*act
-    return np.array(errs)
-for f in sorted(glob.glob('/tmp/rc/later/*.npy')):
-    recs=np.load(f,allow_pickle=True)
-    line=f.split('/')[-1][:14]
-    for mode,a0 in [("base",1),("frame_up",1),("frame_up",0.5),("ctu_up",1),("ctu_up",2),("ctu",1)]:
-        e=sim(recs,mode,a0)
-        line+=f" | {mode}{a0}: {np.median(np.abs(np.log(e))):.2f} p95 {np.percentile(e,95):.2f} max {e.max():.2f} under {np.percentile(e,5):.2f}"
+"""Replay the controller's per-CTU P-frame model on ``code_frames.py``'s records: actual over predicted bits.
+
+    python predict.py OUT_DIR   # per clip and model: median |log ratio|, 95th percentile, largest, 5th percentile
+
+``base`` is the model as it was; ``ctu_up`` the candidate (each CTU scaled up by its change over the
+recent frames', plus a floor), the others variants looked at beside it.
+"""
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def replay(records: Any, mode: str, floor_activity: float, smoothing: float = 0.5, floor: float = 0.05) -> Any:
+    """Actual over predicted bits of each P-frame after the first, the model refitted after each."""
+    model = recent = None
+    ratios = []
+    for slice_type, bits, qps, change in records:
+        if slice_type != "P":
+            model = recent = None
+            continue
+        scale = 2.0 ** (-qps / 6)
+        if model is not None and recent is not None:
+            floored = np.maximum(model, floor * model.mean())
+            growth = (change + floor_activity) / (recent + floor_activity)
+            factor = {
+                "base": 1.0,
+                "frame_up": max(1.0, float((change.mean() + floor_activity) / (recent.mean() + floor_activity))),
+                "ctu_up": np.maximum(1.0, growth),
+                "ctu": growth,
+            }[mode]
+            ratios.append(bits.sum() / max(float((floored * factor * scale).sum()), 1.0))
+        fitted = bits / scale
+        model = fitted if model is None else (1 - smoothing) * model + smoothing * fitted
+        recent = change if recent is None else (1 - smoothing) * recent + smoothing * change
+    return np.array(ratios)
+
+
+for path in sorted(Path(sys.argv[1]).glob("*.npy")):
+    records = np.load(path, allow_pickle=True)
+    line = path.stem[:14]
+    for mode, floor_activity in [
+        ("base", 1),
+        ("frame_up", 1),
+        ("frame_up", 0.5),
+        ("ctu_up", 1),
+        ("ctu_up", 2),
+        ("ctu", 1),
+    ]:
+        r = replay(records, mode, floor_activity)
+        median = np.median(np.abs(np.log(r)))
+        line += f" | {mode}{floor_activity}: {median:.2f} p95 {np.percentile(r, 95):.2f} max {r.max():.2f}"
+        line += f" under {np.percentile(r, 5):.2f}"
     print(line)
