@@ -4,7 +4,9 @@ Why in semrl and not x265's ABR/VBV: x265's rate control picks QPs per frame and
 block from its own analysis; in its ABR mode the per-block offsets semrl gives are added on top
 of x265's own, so the policy no longer decides how bits are shared inside a frame, and the QPs x265
 settles on are not the policy's base. Here x265 stays in constant-QP mode (every CU at
-frame QP + the policy's offset, exactly), and this controller only shifts each frame's QP.
+frame QP + the policy's offset, exactly), and this controller only shifts each frame's QP. The
+pipeline codes each frame at its own slice QP (the median of its CUs'): x265 codes CUs far from the
+slice QP dearly (up to 2.2x the bits, ``benchmarks/results/rate-control-slice-qp``).
 
 The model is the usual exponential one, ``bits(q) = c * 2 ** (-q / 6)`` (bits halve every 6 QP),
 kept per CTU, per frame type and per level of the policy's maps (their median offset, which a
@@ -12,7 +14,11 @@ cascading policy sets per level): each CTU's ``c`` comes from its exact bits in 
 frames (exponential average), so the controller predicts what a frame costs with the policy's map
 for it, not just with its mean offset. That matters because the policy spends on the objects and
 the objects' CTUs hold most of a P-frame's bits: a map that lowers the objects' QP by 6 on a tenth
-of the CTUs may double the frame's bits while its mean QP moves by less than 1.
+of the CTUs may double the frame's bits while its mean QP moves by less than 1. A P-frame's CTUs
+that change more in the source than those the model was fitted on (:func:`temporal_activity`) are
+priced that much higher, so a still scene that starts moving does not burst its second. The first
+two frames are coded on trial (an I-frame and a P-frame, :meth:`RateController.calibrate`) to start
+the models.
 
 Each frame's budget is the target per frame plus a share of the running surplus or deficit, spread
 over the next second, so the stream converges to the target. The policy's maps decide how the

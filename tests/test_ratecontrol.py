@@ -7,7 +7,7 @@ import pytest
 from shared_assets import require_assets
 
 from semrl.errors import InvalidInputError
-from semrl.ratecontrol import MAX_STEP, RateController
+from semrl.ratecontrol import MAX_STEP, RateController, temporal_activity
 
 
 def simulate(kbps: float, fps: float, frames: int, keyint: int = 1000, seed: int = 0) -> tuple[list[int], list[int]]:
@@ -139,3 +139,40 @@ def test_calibration_puts_the_i_frame_where_the_p_frames_will_sit() -> None:
     # A static scene's P-frame costs a 30th: there the I-frame would take 3 seconds, so it gets one.
     static = RateController(100.0, 10.0, 32).calibrate(i_bits, {q: b / 30 for q, b in i_bits.items()})
     assert 4e5 * 2 ** (-static / 6) == pytest.approx(100_000, rel=0.01)
+
+
+def still_then_moving(kbps: float, see_motion: bool, fps: float = 10.0) -> list[int]:
+    """A fake per-CTU encoder of a still scene that starts moving at frame 30: a P-frame CTU costs its source change."""
+    rng = np.random.default_rng(2)
+    rate = RateController(kbps, fps, 32)
+    rate.calibrate(
+        {27: 4e5 * 2 ** (-27 / 6), 37: 4e5 * 2 ** (-37 / 6)}, {27: 4e3 * 2 ** (-27 / 6), 37: 4e3 * 2 ** (-37 / 6)}
+    )
+    bits = []
+    for i in range(80):
+        activity = np.where(OBJECTS, 12.0 if i >= 30 else 0.1, 0.1) * rng.uniform(0.9, 1.1, OBJECTS.shape)
+        q = rate.next_qp(i == 0, np.zeros(OBJECTS.shape), i, activity if see_motion and i else None)
+        c = np.full(OBJECTS.shape, 1e4) if i == 0 else 2.5e3 * (activity + 0.5)
+        ctu_bits = (c * 2.0 ** (-q / 6)).astype(int)
+        rate.update(int(ctu_bits.sum()) + 200, q, i == 0, ctu_bits, i)
+        bits.append(int(ctu_bits.sum()) + 200)
+    return bits
+
+
+def test_a_still_scene_that_starts_moving_is_predicted_to_cost_more() -> None:
+    blind, seen = still_then_moving(60.0, see_motion=False), still_then_moving(60.0, see_motion=True)
+    assert seen[:30] == blind[:30]  # a still scene's activity does not move the model
+    assert seen[30] < 0.8 * blind[30]  # the first moving frame: its objects' CTUs priced by their change
+    assert worst_window(seen, 60.0) < worst_window(blind, 60.0) < 1.5
+    assert sum(seen) * 10.0 / len(seen) / 1000 == pytest.approx(60.0, rel=0.05)
+
+
+def test_temporal_activity_is_the_mean_change_per_ctu() -> None:
+    previous = np.zeros((70, 130), np.uint8)
+    luma = previous.copy()
+    luma[:64, 64:128] = 10  # the second CTU of the first row, all of it
+    luma[64:, 128:] = 200  # the last CTU holds 6 x 2 pixels of the picture
+    activity = temporal_activity(luma, previous, (2, 3))
+    np.testing.assert_allclose(activity, [[0, 10, 0], [0, 0, 200]])
+    with pytest.raises(InvalidInputError, match="one size"):
+        temporal_activity(luma, previous[:, :64], (2, 3))
