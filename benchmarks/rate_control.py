@@ -1,7 +1,7 @@
 """``semrl encode --bitrate`` against x265's own rate control at the same target: rate held, accuracy kept.
 
 For each clip (default: the three of ``videos/``) and each target bitrate, the first ``--frames``
-frames are coded with each policy and with x265, low-delay P, preset medium:
+frames are coded with each policy and with x265, low-delay P (``--gop ra``: random access), preset medium:
 
 - semrl: ``semrl encode --bitrate KBPS`` with the default policy (``auto``: the shipped video
   policy) or those of ``--policies`` (semrl's frame-level rate control, the policy's map inside
@@ -39,14 +39,17 @@ PSEUDO_GT = "pseudo ground truth"
 """What ``semrl eval`` scores against when the clip has no labels (``EvalReport.against``)."""
 
 
-def x265_abr(source: Path, output: Path, kbps: float, frames: int) -> None:
-    """Code ``source`` with x265's ABR at ``kbps`` (LDP, preset medium, default AQ and cuTree)."""
+def x265_abr(source: Path, output: Path, kbps: float, frames: int, gop: str = "ldp") -> None:
+    """Code ``source`` with x265's ABR at ``kbps`` (preset medium, default AQ and cuTree; ``gop`` ldp or ra).
+
+    Random access is x265's own (its adaptive B-frames), as people run it.
+    """
     from semrl.codec import AnnexBWriter, Encoder, EncoderConfig, Gop
     from semrl.media import open_source
 
     with open_source(source, max_frames=frames, crop_even=True) as clip:
         fps = clip.info.fps
-        config = EncoderConfig(clip.info.width, clip.info.height, bitrate=kbps, gop=Gop.LOW_DELAY_P,
+        config = EncoderConfig(clip.info.width, clip.info.height, bitrate=kbps, gop=Gop(gop),
                                fps=(fps.numerator, fps.denominator))  # fmt: skip
         with Encoder(config) as encoder, AnnexBWriter(output) as stream:
             for coded in encoder.encode_all(iter(clip)):
@@ -67,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", default="50,100,200", help="target kbit/s (default 50,100,200)")
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--policies", default="auto", help="semrl --policy values, comma-separated")
+    parser.add_argument("--gop", choices=("ldp", "ra"), default="ldp", help="low-delay P (default) or random access")
     parser.add_argument("--no-x265", action="store_true", help="leave out x265's ABR (when comparing semrl runs)")
     parser.add_argument(
         "--pseudo-gt", action="store_true", help="score every clip against pseudo ground truth, labelled ones too"
@@ -77,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from semrl.assets import assets_root
+    from semrl.codec import Gop
     from semrl.evaluate import evaluate
     from semrl.files import atomic_write
     from semrl.pipeline import EncodeSettings, encode_video
@@ -97,11 +102,12 @@ def main(argv: list[str] | None = None) -> int:
                 runs: list[tuple[str, Path]] = []
                 for policy in policies:
                     ours = Path(work) / f"semrl-{len(runs)}.mp4"
-                    encode_video(clip, ours, EncodeSettings(policy=policy, bitrate=kbps, max_frames=args.frames))
+                    settings = EncodeSettings(policy=policy, bitrate=kbps, max_frames=args.frames, gop=Gop(args.gop))
+                    encode_video(clip, ours, settings)
                     runs.append(("semrl" if policy == "auto" else f"semrl[{Path(policy).stem}]", ours))
                 if not args.no_x265:
                     runs.append(("x265-abr", Path(work) / "x265.hevc"))
-                    x265_abr(clip, runs[-1][1], kbps, args.frames)
+                    x265_abr(clip, runs[-1][1], kbps, args.frames, args.gop)
                 for method, path in runs:
                     report = evaluate(clip, path, "detection", max_frames=args.frames, pseudo_gt=args.pseudo_gt)
                     fps = clip_fps(clip) if method == "x265-abr" else report.fps
@@ -123,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - start
     x265 = "" if args.no_x265 else "; x265: ABR with its AQ and cuTree"
     description = (
-        f"{len(clips)} clips, first {args.frames} frames, LDP, preset medium; semrl: --bitrate with the policies "
-        f"{', '.join(_shown(p) for p in policies)}{x265}; mAP50-95 (COCO AP) against pseudo ground truth, "
+        f"{len(clips)} clips, first {args.frames} frames, {args.gop.upper()}, preset medium; semrl: --bitrate with the "
+        f"policies {', '.join(_shown(p) for p in policies)}{x265}; mAP50-95 (COCO AP) against pseudo ground truth, "
         "or the clip's real labels where it has them (each row's 'against'); "
         f"{seconds:.0f} s on {platform.machine()}, {datetime.now(timezone.utc).date()}"
     )

@@ -402,6 +402,11 @@ def _run(
         keyint=settings.keyint, threads=settings.threads, fps=(info.fps.numerator, info.fps.denominator),
         qg_size=offset_block(policy),
     )  # fmt: skip
+    if settings.bitrate is not None and settings.gop == Gop.RANDOM_ACCESS:
+        # x265 returns a frame a lookahead later (20 frames at preset medium): the rate controller
+        # learns a frame's cost only then. The fixed GOP of constant-QP random access needs only
+        # the B-frames' span (b-adapt 0), so the shortest lookahead x265 takes.
+        config = replace(config, options=(("rc-lookahead", str(config.layout().bframes + 1)),))
     net = watch.call("setup", _task_net, task, settings) if task is not None and needs_regions(policy) else None
     if net is not None:
         _leave_cores_to_x265(net.device, settings)

@@ -90,7 +90,7 @@ class RateController:
     _last_qp: float | None = None
     _levels: dict[float, Grid] = field(default_factory=dict)
     _relative: list[float] = field(default_factory=list)
-    _pending: dict[int, tuple[float | None, Grid | None]] = field(default_factory=dict)
+    _pending: dict[int, tuple[float | None, Grid | None, float]] = field(default_factory=dict)
     _activity: Grid | None = None
     _recent: list[int] = field(default_factory=list)
 
@@ -171,10 +171,11 @@ class RateController:
         # A P-frame's level: the median offset, the QP of most of the frame, which a cascading policy sets per level.
         level = None if intra else round(2 * float(np.median(grid))) / 2
         moved = None if activity is None or intra else np.asarray(activity, np.float64)
-        self._pending[-1 if frame is None else frame] = (level, moved)
-        if self._frames == 0 or "P" not in self._c:
-            qp = self.start_qp
-        else:
+        # Frames asked for and not coded yet (random access returns them a GOP and a lookahead
+        # later): their predicted bits count as spent, so the controller does not spend them twice.
+        in_flight = [predicted for _, _, predicted in self._pending.values()]
+        weights = None
+        if "P" in self._c:
             seen = level in self._levels
             model = self._c["I"] if level is None else self._levels.get(level, self._c["P"])
             plain_weights = _weights(model, grid.shape)
@@ -183,7 +184,10 @@ class RateController:
                 # Finer than every P-frame so far, it refines its references: the P model underrates it.
                 finer = UNSEEN_FINER * _weights(self._c["I"], grid.shape)
                 weights, plain_weights = np.maximum(weights, finer), np.maximum(plain_weights, finer)
-            surplus = self.frame_budget * self._frames - self._spent
+        if self._frames == 0 or weights is None:
+            qp = self.start_qp
+        else:
+            surplus = self.frame_budget * (self._frames + len(in_flight)) - self._spent - sum(in_flight)
             budget = self.frame_budget + surplus / max(self.fps, 1.0)  # repay over about a second
             budget = min(max(budget, 0.25 * self.frame_budget), 2.5 * self.frame_budget)
             if intra:
@@ -197,7 +201,7 @@ class RateController:
                 self._relative = [*self._relative[-(self._second - 1) :], relative]
                 budget *= relative / float(np.mean(self._relative))
             # Leave room in the one-second window that ends with this frame.
-            room = WINDOW_CAP * self.kbps * 1000.0 - sum(self._recent[-(self._second - 1) :])
+            room = WINDOW_CAP * self.kbps * 1000.0 - sum([*self._recent, *in_flight][-(self._second - 1) :])
             # A model seen once a GOP goes stale, one not seen yet is borrowed: keep a margin there.
             room = max(room * (1.0 if seen else 0.7), 0.1 * self.frame_budget)
             qp = _solve(weights, grid, min(budget, room))
@@ -206,7 +210,10 @@ class RateController:
                 qp = max(qp, _solve(weights, grid, room))  # the window outranks a smooth step
         if not intra or self._last_qp is None:
             self._last_qp = qp
-        return int(min(max(round(qp), QP_MIN), VIRTUAL_MAX))
+        asked = int(min(max(round(qp), QP_MIN), VIRTUAL_MAX))
+        predicted = self.frame_budget * (4.0 if intra else 1.0) if weights is None else _cost(weights, grid, asked)
+        self._pending[-1 if frame is None else frame] = (level, moved, predicted)
+        return asked
 
     def update(
         self,
@@ -225,7 +232,7 @@ class RateController:
             ctu_bits: Its exact bits per CTU (the model is then kept per CTU); None: per frame.
             frame: Its index, as given to :meth:`next_qp`.
         """
-        level, moved = self._pending.pop(-1 if frame is None else frame, (None, None))
+        level, moved, _ = self._pending.pop(-1 if frame is None else frame, (None, None, 0.0))
         if moved is not None:
             same = self._activity is not None and self._activity.shape == moved.shape
             self._activity = _blend(self._activity if same else None, moved)
