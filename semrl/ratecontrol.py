@@ -27,6 +27,8 @@ policy's anchor frame with its objects' boost) gets proportionally more, so the 
 steady and the policy's allocation is kept, as long as the one-second window that ends with the
 frame has room for it; where it has not, the frame's QP rises until it fits. The base QP of
 consecutive P-frames otherwise moves by at most :data:`MAX_STEP`, so quality does not flicker.
+Under random access x265 hands a frame back a GOP and a lookahead after its QP is asked for; the
+frames still inside it count in the surplus and the window at their predicted bits.
 """
 
 from __future__ import annotations
