@@ -424,7 +424,8 @@ def _run(
     wants_rgb = needs_rgb(policy)
     latest: Any = None
     clip_state: dict[str, Any] = {}  # the policy's, carried from frame to frame
-    rate = None if settings.bitrate is None else RateController(settings.bitrate, float(info.fps), settings.qp)
+    length = settings.max_frames if info.frames is None else min(info.frames, settings.max_frames or info.frames)
+    rate = None if settings.bitrate is None else RateController(settings.bitrate, float(info.fps), settings.qp, length)
     policy_base = settings.qp  # the base QP the policy decides around (with --bitrate, the calibrated start)
     requested: dict[int, npt.NDArray[np.int32]] = {}  # with --bitrate: each frame's QPs as asked of x265
     prefilter = prefilter_of(policy)

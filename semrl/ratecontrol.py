@@ -81,11 +81,14 @@ class RateController:
         kbps: Target rate in kbit/s.
         fps: Frame rate (frames per second).
         start_qp: QP of the first frame (calibrate it with :meth:`calibrate`).
+        frames: The clip's length in frames, if known: the I-frame then takes at most half the
+            clip's budget (all of it for a one-frame clip), which binds on clips under two seconds.
     """
 
     kbps: float
     fps: float
     start_qp: float
+    frames: int | None = None
     _c: dict[str, Grid] = field(default_factory=dict)
     _spent: float = 0.0
     _frames: int = 0
@@ -145,6 +148,8 @@ class RateController:
         else:
             self._c.setdefault("P", np.full((1, 1), c / 6.0))
             qp = self.qp_for(4.0 * self.frame_budget, c)
+        if self.frames is not None:  # a short clip has no second over which to repay its I-frame
+            qp = max(qp, self.qp_for(self.frame_budget * max(1.0, self.frames / 2), c))
         self.start_qp = float(min(max(qp, QP_MIN), VIRTUAL_MAX))
         return self.start_qp
 
