@@ -6,6 +6,7 @@ import csv
 import functools
 import hashlib
 import io
+import itertools
 import json
 import os
 import time
@@ -402,11 +403,12 @@ def _run(
         keyint=settings.keyint, threads=settings.threads, fps=(info.fps.numerator, info.fps.denominator),
         qg_size=offset_block(policy),
     )  # fmt: skip
+    gop = config.layout()
     if settings.bitrate is not None and settings.gop == Gop.RANDOM_ACCESS:
         # x265 returns a frame a lookahead later (20 frames at preset medium): the rate controller
         # learns a frame's cost only then. The fixed GOP of constant-QP random access needs only
         # the B-frames' span (b-adapt 0), so the shortest lookahead x265 takes.
-        config = replace(config, options=(("rc-lookahead", str(config.layout().bframes + 1)),))
+        config = replace(config, options=(("rc-lookahead", str(gop.bframes + 1)),))
     net = watch.call("setup", _task_net, task, settings) if task is not None and needs_regions(policy) else None
     if net is not None:
         _leave_cores_to_x265(net.device, settings)
@@ -432,7 +434,6 @@ def _run(
     originals: dict[int, npt.NDArray[np.uint8]] = {}  # luma of the frames a pre-filter smoothed, until coded
     previous_y: npt.NDArray[np.uint8] | None = None  # with --bitrate: the last source frame's luma, for its motion
     total_sse = 0.0
-    gop = config.layout()
     with Encoder(config) as encoder, ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-task-net") as pool:
 
         def decide(
@@ -527,27 +528,18 @@ def _run(
                 picture = watch.call("policy", prefilter.soften, picture, offsets)
             collect(watch.call("encode", encoder.encode, picture, given, slice_qp))
 
-        def submit(index: int, picture: Yuv420) -> None:
+        pictures: Iterator[Yuv420] = watch.timed("decode", iter(source))
+        if rate is not None:  # the rate model is calibrated on the first frames (fewer on a shorter clip)
+            head = list(itertools.islice(pictures, CALIBRATION_FRAMES))
+            if head:
+                policy_base = watch.call("setup", _calibrate, rate, head, settings)
+            pictures = itertools.chain(head, pictures)
+        for index, picture in enumerate(pictures):
             work = analyse if frame_level else offsets_for
             job = pool.submit(work, index, picture) if index % settings.map_interval == 0 else None
             pending.append((index, picture, job))
             if len(pending) > lookahead:
                 encode_next()
-
-        held: list[Yuv420] = []  # with --bitrate: the first frames, until the rate model is calibrated on them
-        for index, picture in enumerate(watch.timed("decode", iter(source))):
-            if rate is not None and index < CALIBRATION_FRAMES:
-                held.append(picture)
-                if len(held) == CALIBRATION_FRAMES:
-                    policy_base = watch.call("setup", _calibrate, rate, held, settings)
-                    for i, frame in enumerate(held):
-                        submit(i, frame)
-                continue
-            submit(index, picture)
-        if 0 < len(held) < CALIBRATION_FRAMES:  # a clip shorter than the calibration
-            policy_base = watch.call("setup", _calibrate, rate, held, settings)
-            for i, frame in enumerate(held):
-                submit(i, frame)
         if not pending and not coded:
             raise InvalidInputError(f"{info.name} has no frames")
         while pending:
