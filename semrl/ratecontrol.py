@@ -185,8 +185,9 @@ class RateController:
         if "P" in self._c:
             seen = level in self._levels
             model = self._c["I"] if level is None else self._levels.get(level, self._c["P"])
+            moving = self._moving(model, moved)
             plain_weights = _weights(model, grid.shape)
-            weights = _weights(self._moving(model, moved), grid.shape)
+            weights = plain_weights if moving is model else _weights(moving, grid.shape)
             if level is not None and not seen and "I" in self._c and (not self._levels or level < min(self._levels)):
                 # Finer than every P-frame so far, it refines its references: the P model underrates it.
                 finer = UNSEEN_FINER * _weights(self._c["I"], grid.shape)
@@ -264,7 +265,7 @@ class RateController:
         if activity is None or self._activity is None or self._activity.shape != activity.shape:
             return model
         ratio = np.maximum((activity + ACTIVITY_FLOOR) / (self._activity + ACTIVITY_FLOOR), 1.0)
-        model = np.maximum(model, CTU_FLOOR * float(model.mean()))  # a skipped CTU that starts moving costs bits
+        model = _floored(model)  # floored before scaling: a skipped CTU that starts moving costs bits
         if model.shape == ratio.shape:
             scaled: Grid = model * ratio
             return scaled
@@ -318,9 +319,15 @@ def _ctu_mean(values: Grid, ctu_shape: tuple[int, ...]) -> Grid:
     return mean
 
 
+def _floored(c: Grid) -> Grid:
+    """Model constants raised to at least :data:`CTU_FLOOR` of their mean."""
+    floored: Grid = np.maximum(c, CTU_FLOOR * float(c.mean()))
+    return floored
+
+
 def _weights(c: Grid, shape: tuple[int, ...]) -> Grid:
     """The model constants spread over a grid of ``shape`` (each CTU's shared among its blocks)."""
-    c = np.maximum(c, CTU_FLOOR * float(c.mean()))
+    c = _floored(c)
     if c.shape == shape:
         return c
     if (1, 1) in (c.shape, shape) or not _fits(c.shape, shape):
