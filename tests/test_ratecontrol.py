@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from shared_assets import require_assets
 
@@ -153,16 +154,30 @@ def test_calibration_puts_the_i_frame_where_the_p_frames_will_sit() -> None:
     assert 4e5 * 2 ** (-one / 6) == pytest.approx(10_000, rel=0.01)
 
 
-def still_then_moving(kbps: float, see_motion: bool, fps: float = 10.0) -> list[int]:
-    """A fake per-CTU encoder of a still scene that starts moving at frame 30: a P-frame CTU costs its source change."""
-    rng = np.random.default_rng(2)
+def still_scene_controller(kbps: float, fps: float) -> RateController:
+    """A controller calibrated on a still scene's trial frames: a P-frame costs a hundredth of the I-frame."""
     rate = RateController(kbps, fps, 32)
     rate.calibrate(
         {27: 4e5 * 2 ** (-27 / 6), 37: 4e5 * 2 ** (-37 / 6)}, {27: 4e3 * 2 ** (-27 / 6), 37: 4e3 * 2 ** (-37 / 6)}
     )
+    return rate
+
+
+def objects_moving_from_30(i: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+    """Frame ``i``'s temporal activity per CTU: the objects' CTUs still until frame 30, then moving."""
+    activity: npt.NDArray[np.float64] = np.where(OBJECTS, 12.0 if i >= 30 else 0.1, 0.1) * rng.uniform(
+        0.9, 1.1, OBJECTS.shape
+    )
+    return activity
+
+
+def still_then_moving(kbps: float, see_motion: bool, fps: float = 10.0) -> list[int]:
+    """A fake per-CTU encoder of a still scene that starts moving at frame 30: a P-frame CTU costs its source change."""
+    rng = np.random.default_rng(2)
+    rate = still_scene_controller(kbps, fps)
     bits = []
     for i in range(80):
-        activity = np.where(OBJECTS, 12.0 if i >= 30 else 0.1, 0.1) * rng.uniform(0.9, 1.1, OBJECTS.shape)
+        activity = objects_moving_from_30(i, rng)
         q = rate.next_qp(i == 0, np.zeros(OBJECTS.shape), i, activity if see_motion and i else None)
         c = np.full(OBJECTS.shape, 1e4) if i == 0 else 2.5e3 * (activity + 0.5)
         ctu_bits = (c * 2.0 ** (-q / 6)).astype(int)
@@ -193,14 +208,11 @@ def test_temporal_activity_is_the_mean_change_per_ctu() -> None:
 def delayed_clip(kbps: float, delay: int, fps: float = 10.0) -> list[int]:
     """A still scene (P-frames almost free) moving from frame 30; a frame's bits come ``delay`` frames after its QP."""
     rng = np.random.default_rng(3)
-    rate = RateController(kbps, fps, 32)
-    rate.calibrate(
-        {27: 4e5 * 2 ** (-27 / 6), 37: 4e5 * 2 ** (-37 / 6)}, {27: 4e3 * 2 ** (-27 / 6), 37: 4e3 * 2 ** (-37 / 6)}
-    )
+    rate = still_scene_controller(kbps, fps)
     asked: list[tuple[int, int]] = []
     bits = []
     for i in range(100):
-        activity = np.where(OBJECTS, 12.0 if i >= 30 else 0.1, 0.1) * rng.uniform(0.9, 1.1, OBJECTS.shape)
+        activity = objects_moving_from_30(i, rng)
         q = rate.next_qp(i == 0, np.zeros(OBJECTS.shape), i, activity if i else None)
         c = np.full(OBJECTS.shape, 1e4) if i == 0 else 2.5e3 * activity
         ctu_bits = (c * 2.0 ** (-q / 6)).astype(int)
