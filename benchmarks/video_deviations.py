@@ -40,6 +40,7 @@ from semrl.agent.config import PolicyConfig, config_path
 from semrl.agent.deviation import Deviations, gains, oracle_gain
 from semrl.agent.train import CHECKPOINT_NAME
 from semrl.agent.video import DEVIATIONS_NAME
+from semrl.assets import local_path
 from semrl.errors import SemrlError
 from semrl.files import atomic_write
 
@@ -62,7 +63,7 @@ def pool(runs: Sequence[Path]) -> tuple[Deviations, list[Path], VideoSettings]:
         settings = own
         d = Deviations.load(run / DEVIATIONS_NAME)
         parts.append(replace(d, clip=d.clip + clips, segment=d.segment + segments))
-        sources += [Path(str(p)) for p in config.data["source"]]
+        sources += [local_path(str(p)) for p in config.data["source"]]
         clips, segments = len(sources), segments + len(config.data["segments"])
     assert settings is not None
     return Deviations.concatenate(parts), sources, settings

@@ -64,6 +64,21 @@ def portable(text: str) -> str:
     return text if root is None else text.replace(str(root), f"${ASSETS_ENV}")
 
 
+def local_path(text: str) -> Path:
+    """Inverse of :func:`portable` for one path: ``$SEMRL_ASSETS/...`` under this machine's assets folder.
+
+    Raises:
+        AssetNotFoundError: ``text`` names the assets folder and this machine has none.
+    """
+    prefix = f"${ASSETS_ENV}"
+    if not text.startswith(prefix):
+        return Path(text)
+    root = assets_root()
+    if root is None:
+        raise AssetNotFoundError(f"{text}: set {ASSETS_ENV} to the folder it names (no assets folder found)")
+    return root / text[len(prefix) :].lstrip("/")
+
+
 def _has_local_assets() -> bool:
     try:
         return assets_root() is not None

@@ -77,6 +77,16 @@ def test_round_trip_gives_a_benchmark_policy(trained) -> None:  # type: ignore[n
     assert dataclasses.asdict(PolicyConfig.from_json(policy.config.to_json())) == dataclasses.asdict(policy.config)
 
 
+def test_a_policy_config_names_the_assets_folder_portably(trained, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    out, _, _ = trained
+    monkeypatch.setenv("SEMRL_ASSETS", str(tmp_path))
+    clip = str(tmp_path / "videos" / "cam.mp4")
+    config = dataclasses.replace(PolicyConfig.read(out / "ckpt.json"), data={"source": [clip, "/elsewhere/b.mp4"]})
+    written = PolicyConfig.from_json(config.to_json())
+    assert written.data["source"] == ["$SEMRL_ASSETS/videos/cam.mp4", "/elsewhere/b.mp4"]
+    assert str(tmp_path) not in config.to_json()
+
+
 def test_refinement_codes_the_background_blocks_of_each_ctu_coarser(trained) -> None:  # type: ignore[no-untyped-def]
     out, _, _ = trained
     objects = (FakeObject((0.05, 0.1, 0.2, 0.3)), FakeObject((0.6, 0.55, 0.9, 0.95), cls=2))
@@ -279,6 +289,8 @@ def test_the_shipped_video_policy_fits_this_semrl() -> None:
     assert VideoSettings.from_dict(config.env) == VideoSettings()  # the committed defaults
     train = TrainConfig.from_json(json.dumps(config.train))
     assert train.max_frames == 96 and train.data and "TUD-Campus" not in train.data  # frames 0-95; TUD held out
+    sources = [*config.data["source"], *train.data.split(",")]
+    assert all(s.startswith("$SEMRL_ASSETS/") for s in sources), sources  # no machine's own paths ship
     model = {"ppo": PPO, "dqn": DQN}[config.algorithm].load(path, device="cpu")
     assert model.observation_space.shape == (VIDEO_OBS_DIM,)
     assert model.action_space.n == VideoSettings().n_actions

@@ -39,6 +39,16 @@ def test_reports_write_the_assets_folder_as_its_setting(monkeypatch, tmp_path) -
     assert assets.portable(text) == text  # no assets folder: as it was
 
 
+def test_a_portable_path_reads_back_under_this_machines_assets(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("SEMRL_ASSETS", str(tmp_path))
+    clip = tmp_path / "videos" / "cam.mp4"
+    assert assets.local_path(assets.portable(str(clip))) == clip
+    assert assets.local_path("/elsewhere/cam.mp4") == Path("/elsewhere/cam.mp4")
+    monkeypatch.setattr(assets, "assets_root", lambda: None)
+    with pytest.raises(AssetNotFoundError, match="set SEMRL_ASSETS"):
+        assets.local_path("$SEMRL_ASSETS/videos/cam.mp4")
+
+
 def test_hash_is_memoised_and_correct(tmp_path) -> None:
     import hashlib
 

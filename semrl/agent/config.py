@@ -9,6 +9,7 @@ from typing import Any
 
 from envs.augment import check_augmentations
 from envs.reward import RewardConfig
+from semrl.assets import portable
 from semrl.codec import QP_MAX, QP_MIN
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.semantics import TASKS
@@ -353,8 +354,12 @@ class PolicyConfig:
     refinement: dict[str, int] | None = None
 
     def to_json(self) -> str:
-        """Serialise (stable key order)."""
-        return json.dumps(asdict(self), sort_keys=True, indent=1)
+        """Serialise (stable key order).
+
+        Paths under the assets folder (the training data's) are written as ``$SEMRL_ASSETS/...``:
+        the config ships with a policy, and the record is metadata that nothing opens as a path.
+        """
+        return portable(json.dumps(asdict(self), sort_keys=True, indent=1))
 
     @staticmethod
     def from_json(text: str) -> PolicyConfig:
