@@ -192,7 +192,7 @@ class RateController:
                 # Finer than every P-frame so far, it refines its references: the P model underrates it.
                 finer = UNSEEN_FINER * _weights(self._c["I"], grid.shape)
                 weights, plain_weights = np.maximum(weights, finer), np.maximum(plain_weights, finer)
-        if weights is None or not (self._frames or in_flight):  # no model, or the first frame: the start QP
+        if self._frames == 0 or weights is None:
             qp = self.start_qp
         else:
             surplus = self.frame_budget * (self._frames + len(in_flight)) - self._spent - sum(in_flight)
