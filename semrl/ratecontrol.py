@@ -181,24 +181,18 @@ class RateController:
         # Frames asked for and not coded yet (random access returns them a GOP and a lookahead
         # later): their predicted bits count as spent, so the controller does not spend them twice.
         in_flight = [predicted for _, _, predicted in self._pending.values()]
-        weights = expected = None
+        weights = None
         if "P" in self._c:
             seen = level in self._levels
             model = self._c["I"] if level is None else self._levels.get(level, self._c["P"])
             moving = self._moving(model, moved)
             plain_weights = _weights(model, grid.shape)
             weights = plain_weights if moving is model else _weights(moving, grid.shape)
-            # The QP is chosen against the motion's rise alone (a scene that starts moving must not
-            # burst its second), the frame counted in flight at its motion both ways (a frame that
-            # changes less than the recent ones costs less: counted high, they held back bits).
-            both_ways = self._moving(model, moved, fall=True)
-            expected = weights if both_ways is moving else _weights(both_ways, grid.shape)
             if level is not None and not seen and "I" in self._c and (not self._levels or level < min(self._levels)):
                 # Finer than every P-frame so far, it refines its references: the P model underrates it.
                 finer = UNSEEN_FINER * _weights(self._c["I"], grid.shape)
                 weights, plain_weights = np.maximum(weights, finer), np.maximum(plain_weights, finer)
-                expected = np.maximum(expected, finer)
-        if weights is None or not (self._frames or in_flight):  # no model, or the first frame: the start QP
+        if self._frames == 0 or weights is None:
             qp = self.start_qp
         else:
             surplus = self.frame_budget * (self._frames + len(in_flight)) - self._spent - sum(in_flight)
@@ -225,7 +219,7 @@ class RateController:
         if not intra or self._last_qp is None:
             self._last_qp = qp
         asked = int(min(max(round(qp), QP_MIN), VIRTUAL_MAX))
-        predicted = self.frame_budget * (4.0 if intra else 1.0) if expected is None else _cost(expected, grid, asked)
+        predicted = self.frame_budget * (4.0 if intra else 1.0) if weights is None else _cost(weights, grid, asked)
         self._pending[-1 if frame is None else frame] = (level, moved, predicted)
         return asked
 
@@ -266,18 +260,17 @@ class RateController:
         self._frames += 1
         self._recent = [*self._recent[-round(2 * self.fps) :], bits]
 
-    def _moving(self, model: Grid, activity: Grid | None, fall: bool = False) -> Grid:
-        """``model`` scaled up where the frame's CTUs change more than those it was fitted on (``fall``: and down)."""
+    def _moving(self, model: Grid, activity: Grid | None) -> Grid:
+        """``model`` scaled up where the frame's CTUs change more than those it was fitted on."""
         if activity is None or self._activity is None or self._activity.shape != activity.shape:
             return model
-        ratio = (activity + ACTIVITY_FLOOR) / (self._activity + ACTIVITY_FLOOR)
-        ratio = ratio if fall else np.maximum(ratio, 1.0)
+        ratio = np.maximum((activity + ACTIVITY_FLOOR) / (self._activity + ACTIVITY_FLOOR), 1.0)
         model = _floored(model)  # floored before scaling: a skipped CTU that starts moving costs bits
         if model.shape == ratio.shape:
             scaled: Grid = model * ratio
             return scaled
-        frame_ratio = float((activity.mean() + ACTIVITY_FLOOR) / (self._activity.mean() + ACTIVITY_FLOOR))
-        return model * (frame_ratio if fall else max(frame_ratio, 1.0))
+        frame_ratio = (activity.mean() + ACTIVITY_FLOOR) / (self._activity.mean() + ACTIVITY_FLOOR)
+        return model * max(float(frame_ratio), 1.0)
 
 
 def temporal_activity(luma: npt.NDArray[np.uint8], previous: npt.NDArray[np.uint8], ctu_shape: tuple[int, int]) -> Grid:
