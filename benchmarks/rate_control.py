@@ -39,7 +39,7 @@ PSEUDO_GT = "pseudo ground truth"
 """What ``semrl eval`` scores against when the clip has no labels (``EvalReport.against``)."""
 
 
-def x265_abr(source: Path, output: Path, kbps: float, frames: int, gop: str = "ldp") -> None:
+def x265_abr(source: Path, output: Path, kbps: float, frames: int, gop: str = "ldp", keyint: int = 250) -> None:
     """Code ``source`` with x265's ABR at ``kbps`` (preset medium, default AQ and cuTree; ``gop`` ldp or ra).
 
     Random access is x265's own (its adaptive B-frames), as people run it.
@@ -49,7 +49,7 @@ def x265_abr(source: Path, output: Path, kbps: float, frames: int, gop: str = "l
 
     with open_source(source, max_frames=frames, crop_even=True) as clip:
         fps = clip.info.fps
-        config = EncoderConfig(clip.info.width, clip.info.height, bitrate=kbps, gop=Gop(gop),
+        config = EncoderConfig(clip.info.width, clip.info.height, bitrate=kbps, gop=Gop(gop), keyint=keyint,
                                fps=(fps.numerator, fps.denominator))  # fmt: skip
         with Encoder(config) as encoder, AnnexBWriter(output) as stream:
             for coded in encoder.encode_all(iter(clip)):
@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--policies", default="auto", help="semrl --policy values, comma-separated")
     parser.add_argument("--gop", choices=("ldp", "ra"), default="ldp", help="low-delay P (default) or random access")
+    parser.add_argument("--keyint", type=int, default=250, help="IDR interval of both (default 250, x265's)")
     parser.add_argument("--no-x265", action="store_true", help="leave out x265's ABR (when comparing semrl runs)")
     parser.add_argument(
         "--pseudo-gt", action="store_true", help="score every clip against pseudo ground truth, labelled ones too"
@@ -102,12 +103,14 @@ def main(argv: list[str] | None = None) -> int:
                 runs: list[tuple[str, Path]] = []
                 for policy in policies:
                     ours = Path(work) / f"semrl-{len(runs)}.mp4"
-                    settings = EncodeSettings(policy=policy, bitrate=kbps, max_frames=args.frames, gop=Gop(args.gop))
+                    settings = EncodeSettings(
+                        policy=policy, bitrate=kbps, max_frames=args.frames, gop=Gop(args.gop), keyint=args.keyint
+                    )
                     encode_video(clip, ours, settings)
                     runs.append(("semrl" if policy == "auto" else f"semrl[{Path(policy).stem}]", ours))
                 if not args.no_x265:
                     runs.append(("x265-abr", Path(work) / "x265.hevc"))
-                    x265_abr(clip, runs[-1][1], kbps, args.frames, args.gop)
+                    x265_abr(clip, runs[-1][1], kbps, args.frames, args.gop, args.keyint)
                 for method, path in runs:
                     report = evaluate(clip, path, "detection", max_frames=args.frames, pseudo_gt=args.pseudo_gt)
                     fps = clip_fps(clip) if method == "x265-abr" else report.fps
@@ -129,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - start
     x265 = "" if args.no_x265 else "; x265: ABR with its AQ and cuTree"
     description = (
-        f"{len(clips)} clips, first {args.frames} frames, {args.gop.upper()}, preset medium; semrl: --bitrate with the "
+        f"{len(clips)} clips, first {args.frames} frames, {args.gop.upper()}, keyint {args.keyint}, preset medium; "
+        f"semrl: --bitrate with the "
         f"policies {', '.join(_shown(p) for p in policies)}{x265}; mAP50-95 (COCO AP) against pseudo ground truth, "
         "or the clip's real labels where it has them (each row's 'against'); "
         f"{seconds:.0f} s on {platform.machine()}, {datetime.now(timezone.utc).date()}"
