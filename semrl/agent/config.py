@@ -356,8 +356,8 @@ class PolicyConfig:
     def to_json(self) -> str:
         """Serialise (stable key order).
 
-        Paths under the assets folder (the training data's) are written as ``$SEMRL_ASSETS/...``:
-        the config ships with a policy, and the record is metadata that nothing opens as a path.
+        Paths under the assets folder (the training data's) are written as ``$SEMRL_ASSETS/...``,
+        since the config ships with a policy; :func:`semrl.assets.local_path` reads one back.
         """
         return portable(json.dumps(asdict(self), sort_keys=True, indent=1))
 
