@@ -232,3 +232,24 @@ def test_frames_in_flight_count_as_spent() -> None:
     bits = delayed_clip(60.0, delay=12)
     assert sum(bits) * 10.0 / len(bits) / 1000 == pytest.approx(60.0, rel=0.05)
     assert worst_window(bits, 60.0) < 3.0
+
+
+def test_the_rate_control_benchmark_gives_x265_the_idr_interval(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    from benchmark_scripts import load_benchmark
+
+    from semrl.media import ffmpeg_tool
+
+    clip = tmp_path / "clip.mp4"
+    source = ["-f", "lavfi", "-i", "testsrc=size=128x96:rate=10", "-t", "1"]
+    subprocess.run([ffmpeg_tool("ffmpeg"), "-v", "error", *source, str(clip)], check=True)
+    bench = load_benchmark("rate_control", "rate_control_under_test")
+    out = tmp_path / "x265.hevc"
+    bench.x265_abr(clip, out, 50.0, 10, keyint=4)
+    probe = subprocess.run(
+        [ffmpeg_tool("ffprobe"), "-v", "error", "-show_entries", "frame=pict_type", "-of", "csv=p=0", str(out)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    types = [t.strip(",") for t in probe.stdout.split()]
+    assert len(types) == 10 and [i for i, t in enumerate(types) if t == "I"] == [0, 4, 8]
