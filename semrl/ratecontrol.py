@@ -64,10 +64,6 @@ UNSEEN_FINER = 0.5
 of an I-frame's at the same QPs (measured on PETS with the shipped video policy: its first anchor
 frame cost 0.49-0.59 of the I-frame model where the P-frames' model said 0.1-0.2)."""
 
-FROZEN = 1.0
-"""A P-frame whose every CTU changed by less than this in the source (mean absolute luma change)
-repeats its reference: its base QP does not fall below the last P-frame's."""
-
 ACTIVITY_FLOOR = 1.0
 """Added to each CTU's temporal activity (mean absolute luma change, 0-255) before the ratio of a
 frame's to the recent frames': a static camera's noise, so a still CTU's ratio stays near 1."""
@@ -220,11 +216,6 @@ class RateController:
             if self._last_qp is not None and not intra:
                 qp = min(max(qp, self._last_qp - MAX_STEP), self._last_qp + MAX_STEP)
                 qp = max(qp, _solve(weights, grid, room))  # the window outranks a smooth step
-                if moved is not None and float(moved.max()) < FROZEN:
-                    # A repeated frame has nothing new to code: a finer QP only refines its
-                    # reference, and the base QP a frozen stretch sinks to is where the scene
-                    # starts moving again, at many times the frozen frames' cost.
-                    qp = max(qp, self._last_qp)
         if not intra or self._last_qp is None:
             self._last_qp = qp
         asked = int(min(max(round(qp), QP_MIN), VIRTUAL_MAX))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -165,24 +163,21 @@ def still_scene_controller(kbps: float, fps: float) -> RateController:
     return rate
 
 
-def objects_moving_from_30(i: int, rng: np.random.Generator, still: float = 0.1) -> npt.NDArray[np.float64]:
-    """Frame ``i``'s temporal activity per CTU: the objects' CTUs at ``still`` until frame 30, then moving.
-
-    The default ``still`` is a frozen picture (under :data:`FROZEN`); 1.5 is a still camera's noise.
-    """
-    activity: npt.NDArray[np.float64] = np.where(OBJECTS, 12.0 if i >= 30 else still, still) * rng.uniform(
+def objects_moving_from_30(i: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+    """Frame ``i``'s temporal activity per CTU: the objects' CTUs still until frame 30, then moving."""
+    activity: npt.NDArray[np.float64] = np.where(OBJECTS, 12.0 if i >= 30 else 0.1, 0.1) * rng.uniform(
         0.9, 1.1, OBJECTS.shape
     )
     return activity
 
 
-def still_then_moving(kbps: float, see_motion: bool, fps: float = 10.0, still: float = 1.5) -> list[int]:
+def still_then_moving(kbps: float, see_motion: bool, fps: float = 10.0) -> list[int]:
     """A fake per-CTU encoder of a still scene that starts moving at frame 30: a P-frame CTU costs its source change."""
     rng = np.random.default_rng(2)
     rate = still_scene_controller(kbps, fps)
     bits = []
     for i in range(80):
-        activity = objects_moving_from_30(i, rng, still)
+        activity = objects_moving_from_30(i, rng)
         q = rate.next_qp(i == 0, np.zeros(OBJECTS.shape), i, activity if see_motion and i else None)
         c = np.full(OBJECTS.shape, 1e4) if i == 0 else 2.5e3 * (activity + 0.5)
         ctu_bits = (c * 2.0 ** (-q / 6)).astype(int)
@@ -193,19 +188,9 @@ def still_then_moving(kbps: float, see_motion: bool, fps: float = 10.0, still: f
 
 def test_a_still_scene_that_starts_moving_is_predicted_to_cost_more() -> None:
     blind, seen = still_then_moving(60.0, see_motion=False), still_then_moving(60.0, see_motion=True)
-    assert sum(seen[:30]) == pytest.approx(sum(blind[:30]), rel=0.05)  # a camera's noise hardly moves the model
+    assert seen[:30] == blind[:30]  # a still scene's activity does not move the model
     assert seen[30] < 0.8 * blind[30]  # the first moving frame: its objects' CTUs priced by their change
     assert worst_window(seen, 60.0) < worst_window(blind, 60.0) < 1.5
-    assert sum(seen) * 10.0 / len(seen) / 1000 == pytest.approx(60.0, rel=0.05)
-
-
-def test_a_frozen_stretch_does_not_take_the_qp_down() -> None:
-    """Frozen frames cannot spend the budget: when their QP sank to spend it, the scene started moving there."""
-    blind = still_then_moving(60.0, see_motion=False, still=0.1)  # no activity given: the QP sinks
-    seen = still_then_moving(60.0, see_motion=True, still=0.1)
-    assert all(later <= earlier for earlier, later in itertools.pairwise(seen[1:30]))  # no frame coded finer
-    assert blind[29] > 5 * seen[29]  # without the frozen frames' activity the QP sank
-    assert seen[30] < 0.2 * blind[30] and worst_window(seen, 60.0) < 1.4
     assert sum(seen) * 10.0 / len(seen) / 1000 == pytest.approx(60.0, rel=0.05)
 
 
