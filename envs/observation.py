@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.codec import CTU_SIZE
-from semrl.semantics.maps import pool_map
+from semrl.codec import CTU_SIZE, pool_map
 
 STATIC_NAMES = ("sem_mean", "sem_max", "valid", "luma_mean", "luma_std", "grad")
 """Rows of the static grid stack :func:`static_grids` returns."""

@@ -44,10 +44,10 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.codec import CTU_SIZE, QP_MAX
+from semrl.codec import CTU_SIZE, QP_MAX, pool_map
 from semrl.errors import InvalidInputError
 from semrl.fidelity.detection import box_iou
-from semrl.semantics.maps import TaskOutput, grid_shape, pool_map
+from semrl.semantics.maps import TaskOutput, grid_shape
 
 TERM_NAMES = ("dsem", "rise", "dpix", "mse", "dobj", "fobj")
 """The fidelity terms, in :class:`FidelityTerms` order."""

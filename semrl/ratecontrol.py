@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, ctu_to_blocks
+from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, ctu_to_blocks, pool_map
 from semrl.errors import InvalidInputError
 
 MAX_STEP = 3
@@ -277,15 +277,10 @@ def temporal_activity(luma: npt.NDArray[np.uint8], previous: npt.NDArray[np.uint
     """Each CTU's mean absolute luma change from ``previous`` to ``luma`` (source frames, same size)."""
     if luma.shape != previous.shape:
         raise InvalidInputError(f"temporal activity needs frames of one size, got {luma.shape} and {previous.shape}")
-    rows, cols = ctu_shape
-    height, width = luma.shape
-    change = np.zeros((rows * CTU_SIZE, cols * CTU_SIZE))
-    change[:height, :width] = np.abs(luma.astype(np.int16) - previous.astype(np.int16))
-    area = np.zeros_like(change)
-    area[:height, :width] = 1.0
-    tiles = (rows, CTU_SIZE, cols, CTU_SIZE)
-    mean: Grid = change.reshape(tiles).sum(axis=(1, 3)) / np.maximum(area.reshape(tiles).sum(axis=(1, 3)), 1.0)
-    return mean
+    change = pool_map(np.abs(luma.astype(np.int16) - previous.astype(np.int16)), CTU_SIZE).astype(np.float64)
+    if change.shape != ctu_shape:
+        raise InvalidInputError(f"frames of {luma.shape} do not cover a CTU grid of {ctu_shape}")
+    return change
 
 
 def _blend(old: Grid | None, new: Grid) -> Grid:

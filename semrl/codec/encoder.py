@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -98,6 +98,50 @@ def ctu_to_blocks(per_ctu: npt.NDArray[Any], block_grid: tuple[int, int]) -> npt
     rows, cols = block_grid
     blocks: npt.NDArray[Any] = np.repeat(np.repeat(per_ctu, factor, axis=0), factor, axis=1)[:rows, :cols]
     return blocks
+
+
+Reduce = Literal["mean", "max"]
+"""How :func:`pool_map` pools a block: ``"mean"`` (share of importance) or ``"max"`` (most important pixel)."""
+
+
+def pool_map(
+    values: npt.NDArray[np.floating], block: int = CTU_SIZE, reduce: Reduce = "mean"
+) -> npt.NDArray[np.float32]:
+    """Pool a per-pixel map to a grid of square blocks.
+
+    Blocks at the right and bottom edges that stick out of the picture are pooled over the pixels
+    they contain, as the encoder codes only those.
+
+    Args:
+        values: (H, W) map.
+        block: Block side in pixels (64 for CTUs, 16 for the offset grid).
+        reduce: ``"mean"`` (share of importance) or ``"max"`` (most important pixel).
+
+    Returns:
+        float32 array (ceil(H / block), ceil(W / block)).
+
+    Raises:
+        InvalidInputError: ``values`` is not 2-D or empty, or ``block`` is not positive.
+    """
+    if values.ndim != 2 or values.size == 0:
+        raise InvalidInputError(f"pool_map needs a non-empty 2-D map, got shape {values.shape}")
+    if block <= 0:
+        raise InvalidInputError(f"block must be positive, got {block}")
+    h, w = values.shape
+    rows, cols = ctu_grid(w, h, block)
+    padded = np.zeros((rows * block, cols * block), dtype=np.float64)
+    padded[:h, :w] = values
+    tiles = padded.reshape(rows, block, cols, block)
+    if reduce == "max":
+        peak: npt.NDArray[np.float32] = tiles.max(axis=(1, 3)).astype(np.float32)
+        return peak
+    if reduce != "mean":
+        raise InvalidInputError(f"reduce must be 'mean' or 'max', got {reduce!r}")
+    counts = np.zeros_like(padded)
+    counts[:h, :w] = 1.0
+    n = counts.reshape(rows, block, cols, block).sum(axis=(1, 3))
+    mean: npt.NDArray[np.float32] = (tiles.sum(axis=(1, 3)) / n).astype(np.float32)
+    return mean
 
 
 @dataclass(frozen=True)

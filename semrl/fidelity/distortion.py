@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.codec import CTU_SIZE
+from semrl.codec import CTU_SIZE, pool_map
 from semrl.errors import InvalidInputError
 from semrl.semantics.frames import check_frame
-from semrl.semantics.maps import pool_map
 
 
 def _pair(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> None:

@@ -3,8 +3,9 @@
 Importing this package does not import torch or ultralytics; the networks load on first use.
 """
 
+from semrl.codec import pool_map
 from semrl.semantics.config import ClassWeights, MapConfig, load_class_weights
-from semrl.semantics.maps import TASKS, SemanticMap, Task, grid_shape, pool_map
+from semrl.semantics.maps import TASKS, SemanticMap, Task, grid_shape
 
 __all__ = [
     "TASKS",

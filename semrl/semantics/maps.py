@@ -11,13 +11,12 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.codec import BLOCK_SIZE, CTU_SIZE
+from semrl.codec import BLOCK_SIZE, CTU_SIZE, Reduce, pool_map
 from semrl.errors import InvalidInputError
 
 Task = Literal["detection", "segmentation", "classification"]
 TASKS: tuple[Task, ...] = ("detection", "segmentation", "classification")
 """The vision tasks semrl codes for: the one list every layer above reads."""
-Reduce = Literal["mean", "max"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,44 +107,6 @@ class SemanticMap:
 def grid_shape(height: int, width: int, block: int = CTU_SIZE) -> tuple[int, int]:
     """Number of block rows and columns covering a picture (partial blocks at the edges count)."""
     return (-(-height // block), -(-width // block))
-
-
-def pool_map(values: NDArray[np.floating], block: int = CTU_SIZE, reduce: Reduce = "mean") -> NDArray[np.float32]:
-    """Pool a per-pixel map to a grid of square blocks.
-
-    Blocks at the right and bottom edges that stick out of the picture are pooled over the pixels
-    they contain, as the encoder codes only those.
-
-    Args:
-        values: (H, W) map.
-        block: Block side in pixels (64 for CTUs, 16 for the offset grid).
-        reduce: ``"mean"`` (share of importance) or ``"max"`` (most important pixel).
-
-    Returns:
-        float32 array (ceil(H / block), ceil(W / block)).
-
-    Raises:
-        InvalidInputError: ``values`` is not 2-D or empty, or ``block`` is not positive.
-    """
-    if values.ndim != 2 or values.size == 0:
-        raise InvalidInputError(f"pool_map needs a non-empty 2-D map, got shape {values.shape}")
-    if block <= 0:
-        raise InvalidInputError(f"block must be positive, got {block}")
-    h, w = values.shape
-    rows, cols = grid_shape(h, w, block)
-    padded = np.zeros((rows * block, cols * block), dtype=np.float64)
-    padded[:h, :w] = values
-    tiles = padded.reshape(rows, block, cols, block)
-    if reduce == "max":
-        peak: NDArray[np.float32] = tiles.max(axis=(1, 3)).astype(np.float32)
-        return peak
-    if reduce != "mean":
-        raise InvalidInputError(f"reduce must be 'mean' or 'max', got {reduce!r}")
-    counts = np.zeros_like(padded)
-    counts[:h, :w] = 1.0
-    n = counts.reshape(rows, block, cols, block).sum(axis=(1, 3))
-    mean: NDArray[np.float32] = (tiles.sum(axis=(1, 3)) / n).astype(np.float32)
-    return mean
 
 
 def box_map(
