@@ -133,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     x265 = "" if args.no_x265 else "; x265: ABR with its AQ and cuTree"
     description = (
         f"{len(clips)} clips, first {args.frames} frames, {args.gop.upper()}, keyint {args.keyint}, preset medium; "
-        f"semrl: --bitrate with the "
-        f"policies {', '.join(_shown(p) for p in policies)}{x265}; mAP50-95 (COCO AP) against pseudo ground truth, "
+        f"semrl: --bitrate with the policies {', '.join(_shown(p) for p in policies)}{x265}; "
+        "mAP50-95 (COCO AP) against pseudo ground truth, "
         "or the clip's real labels where it has them (each row's 'against'); "
         f"{seconds:.0f} s on {platform.machine()}, {datetime.now(timezone.utc).date()}"
     )
