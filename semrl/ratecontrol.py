@@ -28,9 +28,7 @@ steady and the policy's allocation is kept, as long as the one-second window tha
 frame has room for it; where it has not, the frame's QP rises until it fits. The base QP of
 consecutive P-frames otherwise moves by at most :data:`MAX_STEP`, so quality does not flicker.
 Under random access x265 hands a frame back a GOP and a lookahead after its QP is asked for; the
-frames still inside it count in the surplus and the window at their predicted bits (their motion
-priced both ways, so they are not counted high), the start QP goes to the first frame alone, and
-the base QP falls at most :data:`IN_FLIGHT_FALL` under that of the newest P-frame back.
+frames still inside it count in the surplus and the window at their predicted bits.
 """
 
 from __future__ import annotations
@@ -66,11 +64,6 @@ UNSEEN_FINER = 0.5
 of an I-frame's at the same QPs (measured on PETS with the shipped video policy: its first anchor
 frame cost 0.49-0.59 of the I-frame model where the P-frames' model said 0.1-0.2)."""
 
-IN_FLIGHT_FALL = 9
-"""Most a P-frame's base QP goes under that of the newest P-frame that came back (the start QP before
-one has) while frames are in flight (random access): a bet of at most 2.8x a measured frame's bits
-on frames whose cost nothing has measured yet."""
-
 ACTIVITY_FLOOR = 1.0
 """Added to each CTU's temporal activity (mean absolute luma change, 0-255) before the ratio of a
 frame's to the recent frames': a static camera's noise, so a still CTU's ratio stays near 1."""
@@ -100,10 +93,9 @@ class RateController:
     _spent: float = 0.0
     _frames: int = 0
     _last_qp: float | None = None
-    _anchor_qp: float | None = None
     _levels: dict[float, Grid] = field(default_factory=dict)
     _relative: list[float] = field(default_factory=list)
-    _pending: dict[int, tuple[float | None, Grid | None, float, float | None]] = field(default_factory=dict)
+    _pending: dict[int, tuple[float | None, Grid | None, float]] = field(default_factory=dict)
     _activity: Grid | None = None
     _recent: list[int] = field(default_factory=list)
 
@@ -188,25 +180,19 @@ class RateController:
         moved = None if activity is None or intra else np.asarray(activity, np.float64)
         # Frames asked for and not coded yet (random access returns them a GOP and a lookahead
         # later): their predicted bits count as spent, so the controller does not spend them twice.
-        in_flight = [predicted for _, _, predicted, _ in self._pending.values()]
-        weights = expected = None
+        in_flight = [predicted for _, _, predicted in self._pending.values()]
+        weights = None
         if "P" in self._c:
             seen = level in self._levels
             model = self._c["I"] if level is None else self._levels.get(level, self._c["P"])
             moving = self._moving(model, moved)
             plain_weights = _weights(model, grid.shape)
             weights = plain_weights if moving is model else _weights(moving, grid.shape)
-            # The QP is chosen against the motion's rise alone (a scene that starts moving must not
-            # burst its second), the frame counted in flight at its motion both ways (a frame that
-            # changes less than the recent ones costs less: counted high, they held back bits).
-            both_ways = self._moving(model, moved, fall=True)
-            expected = weights if both_ways is moving else _weights(both_ways, grid.shape)
             if level is not None and not seen and "I" in self._c and (not self._levels or level < min(self._levels)):
                 # Finer than every P-frame so far, it refines its references: the P model underrates it.
                 finer = UNSEEN_FINER * _weights(self._c["I"], grid.shape)
                 weights, plain_weights = np.maximum(weights, finer), np.maximum(plain_weights, finer)
-                expected = np.maximum(expected, finer)
-        if weights is None or not (self._frames or in_flight):  # no model, or the first frame: the start QP
+        if self._frames == 0 or weights is None:
             qp = self.start_qp
         else:
             surplus = self.frame_budget * (self._frames + len(in_flight)) - self._spent - sum(in_flight)
@@ -230,17 +216,11 @@ class RateController:
             if self._last_qp is not None and not intra:
                 qp = min(max(qp, self._last_qp - MAX_STEP), self._last_qp + MAX_STEP)
                 qp = max(qp, _solve(weights, grid, room))  # the window outranks a smooth step
-            if in_flight and not intra:
-                # Random access: the QP falls no faster than frames come back to say it may; a still
-                # stretch would otherwise lead into its first motion at a QP nothing measured, and
-                # pay for it a GOP and a lookahead later. It rises as the window asks.
-                anchor = self.start_qp if self._anchor_qp is None else self._anchor_qp
-                qp = max(qp, anchor - IN_FLIGHT_FALL)
         if not intra or self._last_qp is None:
             self._last_qp = qp
         asked = int(min(max(round(qp), QP_MIN), VIRTUAL_MAX))
-        predicted = self.frame_budget * (4.0 if intra else 1.0) if expected is None else _cost(expected, grid, asked)
-        self._pending[-1 if frame is None else frame] = (level, moved, predicted, qp)
+        predicted = self.frame_budget * (4.0 if intra else 1.0) if weights is None else _cost(weights, grid, asked)
+        self._pending[-1 if frame is None else frame] = (level, moved, predicted)
         return asked
 
     def update(
@@ -260,9 +240,7 @@ class RateController:
             ctu_bits: Its exact bits per CTU (the model is then kept per CTU); None: per frame.
             frame: Its index, as given to :meth:`next_qp`.
         """
-        level, moved, _, base = self._pending.pop(-1 if frame is None else frame, (None, None, 0.0, None))
-        if not intra and base is not None:
-            self._anchor_qp = base
+        level, moved, _ = self._pending.pop(-1 if frame is None else frame, (None, None, 0.0))
         if moved is not None:
             same = self._activity is not None and self._activity.shape == moved.shape
             self._activity = _blend(self._activity if same else None, moved)
@@ -282,18 +260,17 @@ class RateController:
         self._frames += 1
         self._recent = [*self._recent[-round(2 * self.fps) :], bits]
 
-    def _moving(self, model: Grid, activity: Grid | None, fall: bool = False) -> Grid:
-        """``model`` scaled up where the frame's CTUs change more than those it was fitted on (``fall``: and down)."""
+    def _moving(self, model: Grid, activity: Grid | None) -> Grid:
+        """``model`` scaled up where the frame's CTUs change more than those it was fitted on."""
         if activity is None or self._activity is None or self._activity.shape != activity.shape:
             return model
-        ratio = (activity + ACTIVITY_FLOOR) / (self._activity + ACTIVITY_FLOOR)
-        ratio = ratio if fall else np.maximum(ratio, 1.0)
+        ratio = np.maximum((activity + ACTIVITY_FLOOR) / (self._activity + ACTIVITY_FLOOR), 1.0)
         model = _floored(model)  # floored before scaling: a skipped CTU that starts moving costs bits
         if model.shape == ratio.shape:
             scaled: Grid = model * ratio
             return scaled
-        frame_ratio = float((activity.mean() + ACTIVITY_FLOOR) / (self._activity.mean() + ACTIVITY_FLOOR))
-        return model * (frame_ratio if fall else max(frame_ratio, 1.0))
+        frame_ratio = (activity.mean() + ACTIVITY_FLOOR) / (self._activity.mean() + ACTIVITY_FLOOR)
+        return model * max(float(frame_ratio), 1.0)
 
 
 def temporal_activity(luma: npt.NDArray[np.uint8], previous: npt.NDArray[np.uint8], ctu_shape: tuple[int, int]) -> Grid:
