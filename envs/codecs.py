@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, ctu_to_blocks
+from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, ctu_grid, ctu_to_blocks
 from semrl.errors import CodecError, InvalidInputError
 
 
@@ -44,11 +44,6 @@ class Codec(Protocol):
     def code(self, frame: NDArray[np.uint8], base_qp: int, offsets: NDArray[np.int32] | None = None) -> CodedPicture:
         """Code ``frame`` (H, W, 3 uint8 RGB, even H and W); offsets are (rows, cols) of the CTU grid."""
         ...
-
-
-def ctu_shape(height: int, width: int) -> tuple[int, int]:
-    """(rows, cols) of the 64x64 CTU grid over a picture."""
-    return -(-height // CTU_SIZE), -(-width // CTU_SIZE)
 
 
 class X265Codec:
@@ -101,7 +96,7 @@ class FakeCodec:
         if not even or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise InvalidInputError(f"frame must be (H, W, 3) uint8 with even H, W; got {frame.shape} {frame.dtype}")
         h, w = frame.shape[:2]
-        rows, cols = ctu_shape(h, w)
+        rows, cols = ctu_grid(w, h)
         off = np.zeros((rows, cols), np.int32) if offsets is None else np.asarray(offsets, np.int32)
         if off.shape != (rows, cols):
             raise InvalidInputError(f"offsets of shape {off.shape}, expected {(rows, cols)}")
@@ -142,11 +137,6 @@ class ClipCodec(Protocol):
     def open(self, width: int, height: int, base_qp: int) -> ClipSession:
         """Start a clip of frames of this size at this base QP (its first frame is an IDR picture)."""
         ...
-
-
-def block_shape(height: int, width: int) -> tuple[int, int]:
-    """(rows, cols) of the 16x16 block grid over a picture."""
-    return -(-height // BLOCK_SIZE), -(-width // BLOCK_SIZE)
 
 
 class X265ClipCodec:
@@ -231,10 +221,10 @@ class _FakeSession:
         h, w = self.shape
         if frame.shape != (h, w, 3) or frame.dtype != np.uint8:
             raise InvalidInputError(f"frame must be ({h}, {w}, 3) uint8, got {frame.shape} {frame.dtype}")
-        rows, cols = block_shape(h, w)
+        rows, cols = ctu_grid(w, h, BLOCK_SIZE)
         off = np.zeros((rows, cols), np.int32) if offsets is None else np.asarray(offsets, np.int32)
         g = CTU_SIZE // BLOCK_SIZE
-        if off.shape == ctu_shape(h, w):  # one offset per CTU: the same on its 16x16 blocks
+        if off.shape == ctu_grid(w, h):  # one offset per CTU: the same on its 16x16 blocks
             off = ctu_to_blocks(off, (rows, cols))
         if off.shape != (rows, cols):
             raise InvalidInputError(f"offsets of shape {off.shape}, expected the CTU or block grid of {h}x{w}")

@@ -44,10 +44,10 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.codec import CTU_SIZE, QP_MAX, pool_map
+from semrl.codec import CTU_SIZE, QP_MAX, ctu_grid, pool_map
 from semrl.errors import InvalidInputError
 from semrl.fidelity.detection import box_iou
-from semrl.semantics.maps import TaskOutput, grid_shape
+from semrl.semantics.maps import TaskOutput
 
 TERM_NAMES = ("dsem", "rise", "dpix", "mse", "dobj", "fobj")
 """The fidelity terms, in :class:`FidelityTerms` order."""
@@ -136,7 +136,7 @@ def fidelity_terms(
     from semrl.fidelity.distortion import semantic_distortion
 
     if reference_output is None or decoded_output is None:
-        zeros = np.zeros(grid_shape(*reference_map.shape), np.float32)
+        zeros = np.zeros(ctu_grid(reference_map.shape[1], reference_map.shape[0]), np.float32)
         dobj, fobj = zeros, zeros.copy()
     else:
         dobj, fobj = object_terms(reference_output, decoded_output, reference_map, object_weights)
@@ -153,7 +153,7 @@ def fidelity_terms(
 def box_shares(boxes: NDArray[np.floating], shape: tuple[int, int], block: int = CTU_SIZE) -> NDArray[np.float64]:
     """The share of each box's area (clipped to the picture) in each block, (N, rows, cols), summing to 1 per box."""
     h, w = shape
-    rows, cols = grid_shape(h, w, block)
+    rows, cols = ctu_grid(w, h, block)
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     x0, x1 = np.clip(b[:, 0], 0, w), np.clip(b[:, 2], 0, w)
     y0, y1 = np.clip(b[:, 1], 0, h), np.clip(b[:, 3], 0, h)
@@ -215,7 +215,7 @@ def object_terms(
         over a picture is in 0..1.
     """
     shape = (int(reference_map.shape[0]), int(reference_map.shape[1]))
-    grid = grid_shape(*shape)
+    grid = ctu_grid(shape[1], shape[0])
     if reference.probs is not None:
         if decoded.probs is None or decoded.probs.shape != reference.probs.shape:
             raise InvalidInputError("object_terms: a classifier's outputs must both carry probabilities of one size")
@@ -265,7 +265,7 @@ def graded_object_loss(
     if g.ndim != 2 or g.shape[1] != len(boxes) or w.shape != (len(boxes),):
         raise InvalidInputError(f"grades {g.shape} and {len(w)} object weights for {len(boxes)} objects")
     if not len(boxes):
-        return np.zeros((len(g), *grid_shape(*shape)))
+        return np.zeros((len(g), *ctu_grid(shape[1], shape[0])))
     out: NDArray[np.float64] = np.einsum("qo,orc->qrc", (1.0 - g) * w[None, :], box_shares(boxes, shape))
     return out
 

@@ -7,12 +7,13 @@ import csv
 import numpy as np
 import pytest
 
+from semrl.codec import ctu_grid
 from semrl.errors import InvalidInputError
 from semrl.semantics import MapConfig, SemanticMap, load_class_weights, pool_map
 from semrl.semantics.config import ClassWeights
 from semrl.semantics.extractors import SemanticExtractor
 from semrl.semantics.fakes import FakeDetector, FakeExtractor, FakeObject, FakeSegmenter
-from semrl.semantics.maps import box_map, grid_shape, normalise
+from semrl.semantics.maps import box_map, normalise
 from semrl.semantics.render import write_maps
 
 
@@ -20,7 +21,7 @@ def test_pool_map_mean_counts_only_pixels_inside_the_picture() -> None:
     v = np.zeros((70, 130), np.float32)
     v[64:, 128:] = 1.0  # the bottom-right CTU holds 6x2 real pixels, all ones
     g = pool_map(v, 64)
-    assert g.shape == (2, 3) == grid_shape(70, 130)
+    assert g.shape == (2, 3) == ctu_grid(130, 70)
     assert g[1, 2] == pytest.approx(1.0)
     assert g[0, 0] == 0.0
     assert pool_map(v, 16, "max").shape == (5, 9)

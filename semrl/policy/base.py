@@ -34,7 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, GopLayout
+from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, GopLayout, ctu_grid
 from semrl.errors import InvalidInputError, SemrlError
 
 
@@ -90,7 +90,7 @@ class PolicyInput:
     def block_shape(self) -> tuple[int, int]:
         """(rows, cols) of the 16x16 block grid (offsets may be given per block instead of per CTU)."""
         h, w = self.frame.shape[:2]
-        return -(-h // BLOCK_SIZE), -(-w // BLOCK_SIZE)
+        return ctu_grid(w, h, BLOCK_SIZE)
 
 
 @runtime_checkable

@@ -5,7 +5,7 @@ Importing this package does not import torch or ultralytics; the networks load o
 
 from semrl.codec import pool_map
 from semrl.semantics.config import ClassWeights, MapConfig, load_class_weights
-from semrl.semantics.maps import TASKS, SemanticMap, Task, grid_shape
+from semrl.semantics.maps import TASKS, SemanticMap, Task
 
 __all__ = [
     "TASKS",
@@ -13,7 +13,6 @@ __all__ = [
     "MapConfig",
     "SemanticMap",
     "Task",
-    "grid_shape",
     "load_class_weights",
     "pool_map",
 ]

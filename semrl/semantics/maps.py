@@ -104,11 +104,6 @@ class SemanticMap:
         return pool_map(self.values, BLOCK_SIZE, reduce)
 
 
-def grid_shape(height: int, width: int, block: int = CTU_SIZE) -> tuple[int, int]:
-    """Number of block rows and columns covering a picture (partial blocks at the edges count)."""
-    return (-(-height // block), -(-width // block))
-
-
 def box_map(
     shape: tuple[int, int],
     boxes: NDArray[np.floating],
