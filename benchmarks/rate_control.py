@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", nargs="*", type=Path, help="clips (default: the shared videos/)")
     parser.add_argument("--rates", default="50,100,200", help="target kbit/s (default 50,100,200)")
     parser.add_argument("--frames", type=int, default=150)
-    parser.add_argument("--policies", default="auto", help="semrl --policy values, comma-separated")
+    parser.add_argument(
+        "--policies", default="auto", help="semrl --policy values, comma-separated (empty: x265's ABR alone)"
+    )
     parser.add_argument("--gop", choices=("ldp", "ra"), default="ldp", help="low-delay P (default) or random access")
     parser.add_argument("--keyint", type=int, default=250, help="IDR interval of both (default 250, x265's)")
     parser.add_argument("--no-x265", action="store_true", help="leave out x265's ABR (when comparing semrl runs)")
@@ -95,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rates = [float(r) for r in args.rates.split(",")]
     policies = [p for p in args.policies.split(",") if p]
+    if not policies and args.no_x265:
+        print("error: nothing to run: give --policies or leave out --no-x265", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="semrl-rc-") as work:
@@ -133,7 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     x265 = "" if args.no_x265 else "; x265: ABR with its AQ and cuTree"
     description = (
         f"{len(clips)} clips, first {args.frames} frames, {args.gop.upper()}, keyint {args.keyint}, preset medium; "
-        f"semrl: --bitrate with the policies {', '.join(_shown(p) for p in policies)}{x265}; "
+        + (
+            f"semrl: --bitrate with the policies {', '.join(_shown(p) for p in policies)}"
+            if policies
+            else "semrl: not run"
+        )
+        + f"{x265}; "
         "mAP50-95 (COCO AP) against pseudo ground truth, "
         "or the clip's real labels where it has them (each row's 'against'); "
         f"{seconds:.0f} s on {platform.machine()}, {datetime.now(timezone.utc).date()}"

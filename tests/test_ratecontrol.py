@@ -253,3 +253,11 @@ def test_the_rate_control_benchmark_gives_x265_the_idr_interval(tmp_path) -> Non
     )  # fmt: skip
     types = [t.strip(",") for t in probe.stdout.split()]
     assert len(types) == 10 and [i for i, t in enumerate(types) if t == "I"] == [0, 4, 8]
+
+
+def test_the_rate_control_benchmark_refuses_a_run_of_nothing(capsys) -> None:  # type: ignore[no-untyped-def]
+    from benchmark_scripts import load_benchmark
+
+    bench = load_benchmark("rate_control", "rate_control_under_test")
+    assert bench.main(["--policies", "", "--no-x265", "--clips", "any.mp4"]) == 2
+    assert "nothing to run" in capsys.readouterr().err
