@@ -80,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, default=RESULTS / "rate_control.json")
     args = parser.parse_args(argv)
+    policies = [p for p in args.policies.split(",") if p]
+    if not policies and args.no_x265:
+        print("error: nothing to run: give --policies or leave out --no-x265", file=sys.stderr)
+        return 2
 
     import torch
 
@@ -96,10 +100,6 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no clips: pass --clips or set SEMRL_ASSETS", file=sys.stderr)
         return 2
     rates = [float(r) for r in args.rates.split(",")]
-    policies = [p for p in args.policies.split(",") if p]
-    if not policies and args.no_x265:
-        print("error: nothing to run: give --policies or leave out --no-x265", file=sys.stderr)
-        return 2
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="semrl-rc-") as work:
