@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.codec import CTU_SIZE, pool_map
+from semrl.codec import CTU_SIZE, pool_map, rgb_luma
 
 STATIC_NAMES = ("sem_mean", "sem_max", "valid", "luma_mean", "luma_std", "grad")
 """Rows of the static grid stack :func:`static_grids` returns."""
@@ -38,8 +38,7 @@ def static_grids(frame: NDArray[np.uint8], semantic: NDArray[np.float32]) -> NDA
     Returns:
         float32 (6, rows, cols).
     """
-    rgb = frame.astype(np.float32)
-    luma = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+    luma = rgb_luma(frame)
     h, w = luma.shape
     mean = pool_map(luma, CTU_SIZE, "mean")
     sq = pool_map(luma * luma, CTU_SIZE, "mean")

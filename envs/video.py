@@ -122,7 +122,7 @@ from numpy.typing import NDArray
 
 from envs.codecs import ClipCodec
 from envs.reward import object_terms
-from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, GopLayout, ctu_grid
+from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, GopLayout, ctu_grid, rgb_luma
 from semrl.errors import InvalidInputError
 from semrl.files import atomic_write
 from semrl.policy.roi import roi_blocks
@@ -499,7 +499,7 @@ class VideoObserver:
         self, frame: NDArray[np.uint8] | NDArray[np.float32], region: NDArray[np.bool_] | None, boxes: NDArray[Any]
     ) -> tuple[NDArray[np.float32], NDArray[np.bool_], NDArray[np.bool_]]:
         """The frame's luma, its objects' pixels and the blocks they touch; it becomes the current frame."""
-        luma = _luma(frame)
+        luma = rgb_luma(frame)
         h, w = luma.shape
         inside = region if region is not None and region.shape == (h, w) else np.zeros((h, w), bool)
         block = self.settings.block
@@ -528,15 +528,6 @@ class VideoObserver:
         self._current = None
         self._offsets.append(int(frame_offset))
         self._boosts.append(int(boost))
-
-
-def _luma(frame: NDArray[np.uint8] | NDArray[np.float32]) -> NDArray[np.float32]:
-    """Full-range luma of an RGB frame, or the frame itself when it is luma already."""
-    f = frame.astype(np.float32, copy=False)
-    if f.ndim == 2:
-        return f
-    luma: NDArray[np.float32] = 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
-    return luma
 
 
 def _turnover(boxes: NDArray[np.float32], previous: NDArray[np.float32]) -> tuple[float, float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semrl.codec import EncoderConfig, Gop, GopLayout, Yuv420, ctu_grid
+from semrl.codec import EncoderConfig, Gop, GopLayout, Yuv420, ctu_grid, rgb_luma
 from semrl.codec.bitstream import AnnexBWriter
 from semrl.errors import InvalidInputError, SemrlError
 
@@ -30,13 +30,22 @@ def test_luma_is_the_rgb_frames_luma_without_the_chroma(rng: np.random.Generator
     # Mid-range colours (no RGB clipping): equal to within the rounding of to_rgb's integer maths.
     smooth = np.kron(rng.integers(60, 200, (8, 10, 3)), np.ones((4, 4, 1))).astype(np.uint8)
     picture = Yuv420.from_rgb(smooth)
-    rgb = picture.to_rgb().astype(np.float64)
-    expected = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+    expected = rgb_luma(picture.to_rgb())
     luma = picture.luma()
     assert luma.dtype == np.float32 and luma.shape == (32, 40)
     assert np.abs(luma - expected).max() < 1.0
     black, white = (Yuv420.from_rgb(np.full((2, 2, 3), v, np.uint8)).luma() for v in (0, 255))
     assert black.max() == 0.0 and white.min() == pytest.approx(255.0, abs=0.6)
+
+
+def test_rgb_luma_weighs_bt601_and_passes_luma_through() -> None:
+    rgb = np.array([[[255, 0, 0], [0, 255, 0]], [[0, 0, 255], [100, 100, 100]]], np.uint8)
+    luma = rgb_luma(rgb)
+    assert luma.dtype == np.float32
+    np.testing.assert_allclose(luma, [[76.245, 149.685], [29.07, 100.0]], atol=1e-3)
+    assert rgb_luma(luma) is luma  # already luma: returned as it is
+    with pytest.raises(InvalidInputError, match=r"\(H, W, 3\)"):
+        rgb_luma(np.zeros((2, 2, 4), np.uint8))
 
 
 def test_i420_split_and_join(rng: np.random.Generator) -> None:

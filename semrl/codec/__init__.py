@@ -22,7 +22,7 @@ from semrl.codec.encoder import (
     require_one_ctu,
 )
 from semrl.codec.library import X265Build, load_library
-from semrl.codec.picture import Yuv420
+from semrl.codec.picture import Yuv420, rgb_luma
 
 __all__ = [
     "BLOCK_SIZE",
@@ -44,4 +44,5 @@ __all__ = [
     "pool_map",
     "psnr_from_sse",
     "require_one_ctu",
+    "rgb_luma",
 ]

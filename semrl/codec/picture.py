@@ -16,6 +16,26 @@ Plane = npt.NDArray[np.uint8]
 _RGB_TO_YUV = np.array([[66, 129, 25], [-38, -74, 112], [112, -94, -18]], dtype=np.int32)
 
 
+def rgb_luma(picture: npt.NDArray[np.uint8] | npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Full-range BT.601 luma of an RGB picture: ``0.299 R + 0.587 G + 0.114 B``, float32 in 0..255.
+
+    The one luma semrl computes from RGB (:meth:`Yuv420.luma` gives the same from a Y plane).
+
+    Args:
+        picture: (H, W, 3) RGB, or (H, W) luma already, which is returned as float32.
+
+    Returns:
+        (H, W) float32.
+    """
+    f = picture.astype(np.float32, copy=False)
+    if f.ndim == 2:
+        return f
+    if f.ndim != 3 or f.shape[2] != 3:
+        raise InvalidInputError(f"rgb_luma takes an (H, W, 3) RGB or (H, W) luma picture, got shape {f.shape}")
+    luma: npt.NDArray[np.float32] = 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
+    return luma
+
+
 @dataclass(frozen=True, eq=False)
 class Yuv420:
     """An 8-bit YUV 4:2:0 picture as three planes (Y full size, U and V half size each way).

@@ -19,12 +19,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from envs.video import LAYER_OFFSETS, VideoSettings, cascade_offset
-from semrl.codec import CTU_SIZE, pool_map
+from semrl.codec import CTU_SIZE, pool_map, rgb_luma
 from semrl.policy import PolicyInput, roi_blocks
 
 _PREVIOUS = "prop_candidates.previous_luma"
 _CASCADE = VideoSettings().cascade
-_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ class StillBackground:
 
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
         """The frame's offsets per CTU (called once per frame of a clip, in order)."""
-        luma = inputs.luma if inputs.luma is not None else inputs.frame.astype(np.float32) @ _LUMA_WEIGHTS
+        luma = inputs.luma if inputs.luma is not None else rgb_luma(inputs.frame)
         previous = inputs.state.get(_PREVIOUS)
         inputs.state[_PREVIOUS] = luma
         frame_offset, referenced = self._frame(inputs)
