@@ -2,8 +2,9 @@
 
 The CLI gets the same preset, GOP, base QP and x265 options (``EncoderConfig.cli_args``) and reads
 the video through an FFmpeg pipe, as a user would run it; ``semrl encode`` runs in-process with
-its defaults. Runs alternate between the two; medians over ``--runs``; the per-stage split of
-``semrl encode`` comes from its report.
+its defaults. The CLI runs twice: with ``semrl encode``'s threads (``ratio``) and with the thread
+pool and frame threads left to x265, as people run it (``ratio_own_threads``). Runs alternate;
+medians over ``--runs``; the per-stage split of ``semrl encode`` comes from its report.
 
     python benchmarks/encode_speed.py          # writes benchmarks/results/encode_speed.json
 """
@@ -32,20 +33,32 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = ROOT.parent / "shared" / "assets" / "videos" / "pets2009_s2l1_480x360.mp4"
 
 
-def time_cli(video: Path, settings: EncodeSettings, output: Path) -> float:
-    """Seconds for ``ffmpeg -i video -f yuv4mpegpipe - | x265 ... --y4m --input -``."""
+def time_cli(video: Path, settings: EncodeSettings, output: Path, own_threads: bool = False) -> float:
+    """Seconds for ``ffmpeg -i video -f yuv4mpegpipe - | x265 ... --y4m --input -``.
+
+    Args:
+        video: The input.
+        settings: ``semrl encode``'s settings, whose preset, GOP, base QP and threads the CLI gets.
+        output: Where the CLI writes its stream.
+        own_threads: Leave the thread pool and the frame threads to x265, as people run it.
+    """
     info = video_info(video)
     config = EncoderConfig(
         info.width, info.height, qp=settings.qp, preset=settings.preset, gop=settings.gop, keyint=settings.keyint,
-        threads=settings.threads, fps=(info.fps.numerator, info.fps.denominator),
+        threads=settings.x265_threads, fps=(info.fps.numerator, info.fps.denominator),
     )  # fmt: skip
+    args = config.cli_args()
+    if own_threads:
+        for option in ("--pools", "--frame-threads"):
+            at = args.index(option)
+            del args[at : at + 2]
     x265 = load_library().build.prefix / "bin" / "x265"
     frames = ["-frames:v", str(settings.max_frames)] if settings.max_frames else []
     start = time.perf_counter()
     decode = [ffmpeg_tool("ffmpeg"), "-v", "error", "-nostdin", "-i", str(video), *frames, "-pix_fmt", "yuv420p"]
     decoder = subprocess.Popen([*decode, "-f", "yuv4mpegpipe", "-"], stdout=subprocess.PIPE)
     encoder = subprocess.run(
-        [str(x265), *config.cli_args(), "--y4m", "--input", "-", "--output", str(output)],
+        [str(x265), *args, "--y4m", "--input", "-", "--output", str(output)],
         stdin=decoder.stdout, capture_output=True, check=False,
     )  # fmt: skip
     decoder.wait()
@@ -71,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             settings = EncodeSettings(policy=policy, max_frames=args.frames)
             ours: list[float] = []
             theirs: list[float] = []
+            own: list[float] = []
             stages: list[dict[str, float]] = []
             for _ in range(args.runs):
                 start = time.perf_counter()
@@ -78,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                 ours.append(time.perf_counter() - start)
                 stages.append(report.stage_s)
                 theirs.append(time_cli(args.video, settings, folder / "cli.hevc"))
+                own.append(time_cli(args.video, settings, folder / "cli.hevc", own_threads=True))
             row = {
                 "policy": policy,
                 "frames": report.frames,
@@ -85,16 +100,20 @@ def main(argv: list[str] | None = None) -> int:
                 "mean_qp": report.mean_qp,
                 "semrl_s": statistics.median(ours),
                 "cli_s": statistics.median(theirs),
+                "cli_own_threads_s": statistics.median(own),
                 "stage_s": {stage: statistics.median(s[stage] for s in stages) for stage in STAGES},
                 "semrl_runs_s": ours,
                 "cli_runs_s": theirs,
+                "cli_own_threads_runs_s": own,
             }
             row["ratio"] = row["semrl_s"] / row["cli_s"]
+            row["ratio_own_threads"] = row["semrl_s"] / row["cli_own_threads_s"]
             rows.append(row)
             split = ", ".join(f"{k} {v:.2f}" for k, v in row["stage_s"].items())
             print(
                 f"policy {policy:8s} semrl encode {row['semrl_s']:6.2f} s  x265 CLI {row['cli_s']:6.2f} s  "
-                f"ratio {row['ratio']:.2f}  ({report.frames} frames, {report.kbps:.1f} kbit/s; stages s: {split})",
+                f"ratio {row['ratio']:.2f}  (x265 CLI, its own threads {row['cli_own_threads_s']:6.2f} s, ratio "
+                f"{row['ratio_own_threads']:.2f}; {report.frames} frames, {report.kbps:.1f} kbit/s; stages s: {split})",
                 flush=True,
             )
     build = load_library().build
@@ -102,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         "name": "encode_speed",
         "description": {
             "what": "wall time of semrl encode (defaults, in-process) vs ffmpeg | patched x265 CLI, same frames, "
-            "preset, GOP, base QP",
+            "preset, GOP, base QP; the CLI with semrl's threads (ratio) and with its own (ratio_own_threads)",
+            "x265_threads": EncodeSettings().x265_threads,
             "video": str(args.video),
             "x265": build.version,
             "patch_hash": build.patch_hash,

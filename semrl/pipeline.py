@@ -81,7 +81,8 @@ class EncodeSettings:
         map_size: network input size of the task net (detection and segmentation); None: the
             frame's long side rounded up to a multiple of 32, at most 640 (no upscaling of small video).
         roi_delta: ``roi``: QP offset magnitude (inside -delta, outside +delta).
-        threads: x265 worker threads.
+        threads: x265 worker threads; None: one per core, as x265 itself defaults. The bytes are
+            the same for any count (:class:`semrl.codec.EncoderConfig`).
         device: task-net device (None: CUDA when present).
         fps: frame rate for image inputs, or to override a video's.
         qp_maps: folder for PNGs of decoded frames with their QP map drawn over them, or None.
@@ -106,7 +107,7 @@ class EncodeSettings:
     map_interval: int = 10
     map_size: int | None = None
     roi_delta: int = 8
-    threads: int = 1
+    threads: int | None = None
     device: str | None = None
     fps: Fraction | None = None
     qp_maps: Path | None = None
@@ -133,11 +134,16 @@ class EncodeSettings:
             raise InvalidInputError(f"--bitrate must be a positive number of kbit/s, got {self.bitrate}")
         if self.qp_map_every < 1:
             raise InvalidInputError(f"--qp-map-every must be at least 1, got {self.qp_map_every}")
-        if self.keyint < 1 or self.threads < 1 or self.roi_delta < 0:
+        if self.keyint < 1 or (self.threads is not None and self.threads < 1) or self.roi_delta < 0:
             raise InvalidInputError(
                 f"--keyint and --threads must be at least 1 and --roi-delta at least 0, got "
                 f"{self.keyint}, {self.threads}, {self.roi_delta}"
             )
+
+    @property
+    def x265_threads(self) -> int:
+        """The x265 worker threads: ``threads``, or one per core."""
+        return self.threads if self.threads is not None else os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -400,7 +406,7 @@ def _run(
     info = source.info
     config = EncoderConfig(
         info.width, info.height, qp=settings.qp, preset=settings.preset, gop=settings.gop,
-        keyint=settings.keyint, threads=settings.threads, fps=(info.fps.numerator, info.fps.denominator),
+        keyint=settings.keyint, threads=settings.x265_threads, fps=(info.fps.numerator, info.fps.denominator),
         qg_size=offset_block(policy),
     )  # fmt: skip
     gop = config.layout()
@@ -671,11 +677,16 @@ def encode_task(job: tuple[str, str, EncodeSettings]) -> tuple[dict[str, str], t
 
 
 def _leave_cores_to_x265(device: str, settings: EncodeSettings) -> None:
-    """The task net runs beside x265's threads: on CPU it gets only the cores x265 leaves free."""
+    """The task net runs beside x265's threads: on CPU it gets the cores an explicit ``threads`` leaves.
+
+    With the default (x265 on every core) it keeps every core but one, as beside one x265 thread:
+    the net's sums depend on its thread count, so its detections, and the coded bytes, do not
+    change with the default.
+    """
     if device == "cpu":
         import torch
 
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) - settings.threads))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - (settings.threads or 1)))
 
 
 def _analyse(net: Any, rgb: npt.NDArray[np.uint8], settings: EncodeSettings) -> Any:

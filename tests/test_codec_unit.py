@@ -121,6 +121,8 @@ def test_config_options_follow_the_gop() -> None:
     assert ldp["bframes"] == "0" and ldp["keyint"] == "30" and ldp["rc-lookahead"] == "0"
     crf = dict(EncoderConfig(64, 64, gop="ra", crf=28).x265_options())  # type: ignore[arg-type]
     assert crf["crf"] == "28" and "qp" not in crf and "bframes" not in crf
+    for gop in Gop:  # x265 would otherwise take frame threads by the core count
+        assert dict(EncoderConfig(64, 64, gop=gop, threads=8).x265_options())["frame-threads"] == "1"
     args = EncoderConfig(64, 64, sao=False, options=(("psy-rd", "0"),)).cli_args()
     assert (
         args[:2] == ["--preset", "medium"]

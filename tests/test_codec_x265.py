@@ -127,6 +127,13 @@ def test_raising_half_the_picture_lowers_its_bits_and_psnr(clip) -> None:  # typ
     assert np.all(raised.ctu_qp_coded[right][coded] == BASE + 8)
 
 
+@pytest.mark.parametrize("gop", ["ldp", "ra"])
+def test_worker_threads_change_nothing_in_the_stream(gop: str, clip, rng) -> None:  # type: ignore[no-untyped-def]
+    maps = random_maps(rng, len(clip))
+    one, four = (encode(clip, maps, gop=gop, preset="medium", threads=n) for n in (1, 4))
+    assert [f.nal for f in one] == [f.nal for f in four]
+
+
 @pytest.mark.parametrize("sao", [False, True])
 @pytest.mark.parametrize("wpp", [False, True])
 @pytest.mark.parametrize("gop", ["intra", "ra"])

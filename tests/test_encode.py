@@ -199,7 +199,14 @@ def test_bad_inputs_give_clear_errors_and_no_output(tmp_path: Path) -> None:
             EncodeSettings(fps=fps)
     with pytest.raises(InvalidInputError, match="--map-size must be a multiple of 32"):
         EncodeSettings(map_size=0)
+    with pytest.raises(InvalidInputError, match="--threads must be at least 1"):
+        EncodeSettings(threads=0)
     assert not out.exists()
+
+
+def test_x265_takes_every_core_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    assert EncodeSettings().x265_threads == 6 and EncodeSettings(threads=2).x265_threads == 2
 
 
 def test_zero_frame_video_is_an_error(tmp_path: Path, pets: Path) -> None:

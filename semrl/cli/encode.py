@@ -51,7 +51,9 @@ def register(subparsers: Any) -> None:
         "--map-size", type=int, help="task-net input size (default: the frame's long side, at most 640)"
     )
     parser.add_argument("--roi-delta", type=int, default=8, help="roi policy: QP offset magnitude (default 8)")
-    parser.add_argument("--threads", type=int, default=1, help="x265 worker threads (default 1)")
+    parser.add_argument(
+        "--threads", type=int, help="x265 worker threads (default: one per core); the output is the same for any count"
+    )
     parser.add_argument("--device", help="task-net device, e.g. cpu or cuda (default: CUDA when present)")
     parser.add_argument("--weights", help="the task net's weights: any Ultralytics checkpoint of the task")
     parser.add_argument("--classes", help="comma-separated class names to care about, e.g. person,car")

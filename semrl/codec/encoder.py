@@ -161,7 +161,8 @@ class EncoderConfig:
         bitrate: when set (kbit/s), x265's own average-bitrate rate control (ABR) with its adaptive
             quantisation (and cuTree in GOPs), as people run ``x265 --bitrate``; like ``crf``,
             offsets are then added to x265's own.
-        threads: worker threads (x265 thread pool size).
+        threads: worker threads (x265 thread pool size). The coded bytes are the same for any
+            count: frame threads stay at 1, so only wavefront rows run in parallel.
         qg_size: quantisation-group size; 64 gives one QP per CTU, 16 one per 16x16 block.
         fps: frame rate as (numerator, denominator).
         sao: SAO on or off; None keeps the preset's choice.
@@ -226,6 +227,9 @@ class EncoderConfig:
             ("hash", "0"),
             ("log-level", self.log_level),
             ("pools", str(self.threads)),
+            # Frame threads would make x265 return frames later (a per-frame caller, the rate
+            # controller, needs each frame back as it is coded) and their count follows the cores.
+            ("frame-threads", "1"),
         ]
         if self.bitrate is not None:
             opts += [("bitrate", f"{self.bitrate:g}")]
@@ -234,9 +238,9 @@ class EncoderConfig:
         else:
             opts += [("crf", f"{self.crf:g}")]
         if self.gop is Gop.INTRA:
-            opts += [("keyint", "1"), ("bframes", "0"), ("frame-threads", "1")]
+            opts += [("keyint", "1"), ("bframes", "0")]
         elif self.gop is Gop.LOW_DELAY_P:
-            opts += [("keyint", str(self.keyint)), ("bframes", "0"), ("frame-threads", "1")]
+            opts += [("keyint", str(self.keyint)), ("bframes", "0")]
             if self.constant_qp:
                 opts += [("rc-lookahead", "0"), ("scenecut", "0")]
         else:
