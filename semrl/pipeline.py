@@ -455,7 +455,7 @@ def _run(
                 boxes=np.zeros((0, 4), np.float32) if regions is None else regions.boxes, frame_index=index,
                 state=clip_state, luma=None if picture is None else picture.luma(), gop=gop,
                 cls=np.zeros(0, np.int64) if regions is None else regions.cls,
-                conf=np.zeros(0, np.float32) if regions is None else regions.conf,
+                conf=np.zeros(0, np.float32) if regions is None else regions.conf, picture=picture,
             )  # fmt: skip
             # Unclipped: with --bitrate the controller fixes the frame's QP first, and a pre-filter
             # reads the policy's own offsets; the clip to 0..51 comes when the frame is coded.

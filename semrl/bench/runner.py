@@ -195,6 +195,7 @@ def _offsets(
             gop=gop,
             cls=analysis.cls[i],
             conf=analysis.conf[i],
+            picture=frame,
         )
         given.append(policy_offsets(method.policy, inputs))
         offsets.append(clip_offsets(given[-1], int(point), int(point) if method.crf else config.qp))

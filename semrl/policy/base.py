@@ -34,7 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, GopLayout, ctu_grid
+from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, GopLayout, Yuv420, ctu_grid
 from semrl.errors import InvalidInputError, SemrlError
 
 
@@ -67,6 +67,8 @@ class PolicyInput:
         cls: int64 (N,) the classes of ``boxes``, in the same order; empty when not given.
         conf: float32 (N,) the task net's confidences in ``boxes``, in the same order; empty when
             not given.
+        picture: The coded YUV picture itself, when the caller has it (a policy that codes the
+            frame on trial needs exactly what x265 gets); None otherwise.
     """
 
     frame: NDArray[np.uint8]
@@ -80,6 +82,7 @@ class PolicyInput:
     gop: GopLayout = field(default_factory=GopLayout)
     cls: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     conf: NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
+    picture: Yuv420 | None = None
 
     def __post_init__(self) -> None:
         for name, values in (("classes", self.cls), ("confidences", self.conf)):
