@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             "what": "wall time of semrl encode (defaults, in-process) vs ffmpeg | patched x265 CLI, same frames, "
             "preset, GOP, base QP; the CLI with semrl's threads (ratio) and with its own (ratio_own_threads)",
             "x265_threads": EncodeSettings(threads=args.threads).x265_threads,
-            "video": str(args.video),
+            "video": args.video.name,
             "x265": build.version,
             "patch_hash": build.patch_hash,
             "python": sys.version.split()[0],
