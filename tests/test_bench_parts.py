@@ -339,3 +339,27 @@ def test_a_detectors_analysis_pass_scores_the_originals_as_scoring_them_does() -
             assert separate.keys() == pack_scores(original).keys()
             for key, value in pack_scores(original).items():
                 assert np.array_equal(value, separate[key]), (item.name, key)
+
+
+def test_a_policy_is_given_each_frame_as_x265_codes_it(clip: list[Yuv420], tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from semrl.bench.items import TASKS
+    from semrl.bench.runner import Context, Method, coding
+    from semrl.policy import PolicyInput
+
+    seen: list[Yuv420 | None] = []
+
+    def record(inputs: PolicyInput) -> np.ndarray:
+        seen.append(inputs.picture)
+        return np.zeros(inputs.ctu_shape, np.int32)
+
+    h, w = clip[0].y.shape
+    item = Item("clip", "digest", [f.to_rgb() for f in clip], clip, (h, w), fps=25.0, clip="clip")
+    n = len(clip)
+    analysis = Analysis([None] * n, [np.zeros((0, 4), np.float32)] * n, [np.zeros(0, np.int64)] * n,
+                        [np.zeros(0, np.float32)] * n)  # fmt: skip
+    net = SimpleNamespace(fingerprint="fake-net")  # coding() only names the net in its cache keys
+    ctx = Context(TASKS["video"], [item], net, Cache(tmp_path), [analysis], "medium", 250, "x265", False)  # type: ignore[arg-type]
+    coding(ctx, Method("record", "policy", (32,), policy=record), 32, item, analysis)
+    assert seen == clip

@@ -14,7 +14,7 @@ import pytest
 from shared_assets import require_assets
 
 from semrl.cli import main
-from semrl.codec import GopLayout
+from semrl.codec import GopLayout, Yuv420
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.media import decode_ffmpeg, open_source, probe
 from semrl.pipeline import EncodeSettings, encode_video
@@ -129,10 +129,12 @@ class BrightnessClock:
     def __init__(self) -> None:
         self.seen: list[tuple[int, tuple[int, ...], float]] = []
         self.gops: set[GopLayout] = set()
+        self.pictures: list[Yuv420 | None] = []
 
     def __call__(self, inputs: PolicyInput) -> np.ndarray:
         assert inputs.luma is not None
         self.seen.append((inputs.frame_index, inputs.frame.shape, float(inputs.luma.mean())))
+        self.pictures.append(inputs.picture)
         self.gops.add(inputs.gop)
         return np.full(inputs.ctu_shape, int(inputs.luma.mean() > self.seen[0][2]), np.int32)
 
@@ -142,10 +144,12 @@ frame_clock = BrightnessClock()
 
 def test_a_frame_level_policy_decides_every_frame_from_the_coded_pictures_luma(pets: Path, tmp_path: Path) -> None:
     frame_clock.seen.clear()
+    frame_clock.pictures.clear()
     settings = EncodeSettings(policy=f"{__name__}:frame_clock", max_frames=7, map_interval=3, preset="ultrafast",
                               gop="intra")  # fmt: skip
     encode_video(pets, tmp_path / "o.hevc", settings)
     assert [i for i, _, _ in frame_clock.seen] == list(range(7))
+    assert frame_clock.pictures == list(open_source(pets, max_frames=7))  # the pictures x265 is given
     # no RGB conversion for it: a frame of the right size with no channels
     assert {shape for _, shape, _ in frame_clock.seen} == {(360, 480, 0)}
     expected = [float(picture.luma().mean()) for picture in open_source(pets, max_frames=7)]
