@@ -5,7 +5,8 @@ each coding's per-frame bits. Every trial clip-point must have a benchmark codin
 on every frame but the first. The first differs by the header alone: the trial encoder leaves the
 frame rate at x265's default, which the sequence header carries.
 
-    python benchmarks/results/video-closed-loop/check_trial.py [CACHE_DIR]   # default ~/.cache/semrl/bench
+    python benchmarks/results/video-closed-loop/check_trial.py [TRIALS [CACHE_DIR]]
+    # defaults: simulated.jsonl here, ~/.cache/semrl/bench
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
-    cache = Path(sys.argv[1]) if len(sys.argv) > 1 else Path.home() / ".cache" / "semrl" / "bench"
+    log = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "simulated.jsonl"
+    cache = Path(sys.argv[2]) if len(sys.argv) > 2 else Path.home() / ".cache" / "semrl" / "bench"
     trials: dict[tuple[str, str, int], dict[int, int]] = defaultdict(dict)
-    for line in (HERE / "simulated.jsonl").read_text().splitlines():
+    for line in log.read_text().splitlines():
         row = json.loads(line)
         trials[(row["policy"], row["clip"], row["base_qp"])][row["frame"]] = row["bits"]
     coded = {}
