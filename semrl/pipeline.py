@@ -651,6 +651,8 @@ def encode_identity(settings: EncodeSettings) -> dict[str, str]:
 def encode_task(job: tuple[str, str, EncodeSettings]) -> tuple[dict[str, str], tuple[bytes, EncodeReport]]:
     """A Ray task: encode one input into a scratch file and send the file back with its report.
 
+    x265 gets one worker thread unless the settings name more: each task holds one CPU.
+
     Args:
         job: (input path, output file name, settings). The input must be at this path on the
             worker's node (shared storage on a cluster).
@@ -664,6 +666,8 @@ def encode_task(job: tuple[str, str, EncodeSettings]) -> tuple[dict[str, str], t
     from semrl.errors import InputNotFoundError
 
     source, name, settings = job
+    if settings.threads is None:  # a task holds one CPU (semrl.cluster): x265's default pool would oversubscribe it
+        settings = replace(settings, threads=1)
     path = Path(source)
     if not path.exists():
         raise InputNotFoundError(

@@ -599,3 +599,19 @@ def test_a_qp_outside_the_learned_policys_training_range_is_warned_about() -> No
         warn_outside_training(video, EncodeSettings(qp=22))  # inside
         warn_outside_training(video, EncodeSettings(qp=12, bitrate=500.0))  # the base QP moves per frame
         warn_outside_training(resolve_policy("video-reference"), EncodeSettings(qp=12))  # nothing learned
+
+
+def test_a_ray_task_gives_x265_one_thread_unless_told(monkeypatch: pytest.MonkeyPatch, pets: Path) -> None:
+    import semrl.pipeline as pipeline
+
+    seen: list[int | None] = []
+
+    def fake_encode(path: Path, output: Path, settings: EncodeSettings) -> None:
+        seen.append(settings.threads)
+        output.write_bytes(b"")
+
+    monkeypatch.setattr(pipeline, "encode_video", fake_encode)
+    monkeypatch.setattr(pipeline, "encode_identity", lambda settings: {})
+    for threads in (None, 3):
+        pipeline.encode_task((str(pets), "o.mp4", EncodeSettings(policy="uniform", threads=threads)))
+    assert seen == [1, 3]  # a task holds one CPU of the cluster
