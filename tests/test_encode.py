@@ -615,3 +615,17 @@ def test_a_ray_task_gives_x265_one_thread_unless_told(monkeypatch: pytest.Monkey
     for threads in (None, 3):
         pipeline.encode_task((str(pets), "o.mp4", EncodeSettings(policy="uniform", threads=threads)))
     assert seen == [1, 3]  # a task holds one CPU of the cluster
+
+
+def test_encode_speed_times_the_cli_with_semrls_threads_and_with_its_own(pets: Path, tmp_path: Path) -> None:
+    from benchmark_scripts import load_benchmark
+
+    speed = load_benchmark("encode_speed")
+    out = tmp_path / "speed.json"
+    args = ["--video", str(pets), "--runs", "1", "--policies", "uniform", "--frames", "4", "--threads", "1"]
+    assert speed.main([*args, "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    row = result["results"]["rows"][0]
+    assert row["frames"] == 4 and row["ratio"] == row["semrl_s"] / row["cli_s"]
+    assert row["ratio_own_threads"] == row["semrl_s"] / row["cli_own_threads_s"]
+    assert result["description"]["video"] == pets.name and result["description"]["x265_threads"] == 1
