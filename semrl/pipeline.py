@@ -81,8 +81,9 @@ class EncodeSettings:
         map_size: network input size of the task net (detection and segmentation); None: the
             frame's long side rounded up to a multiple of 32, at most 640 (no upscaling of small video).
         roi_delta: ``roi``: QP offset magnitude (inside -delta, outside +delta).
-        threads: x265 worker threads; None: one per core, as x265 itself defaults. The bytes are
-            the same for any count (:class:`semrl.codec.EncoderConfig`).
+        threads: x265 worker threads; None: one per core, as x265 itself defaults. x265 codes the
+            same bytes for any count (:class:`semrl.codec.EncoderConfig`); on CPU the task net gets
+            the cores an explicit count leaves.
         device: task-net device (None: CUDA when present).
         fps: frame rate for image inputs, or to override a video's.
         qp_maps: folder for PNGs of decoded frames with their QP map drawn over them, or None.

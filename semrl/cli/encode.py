@@ -52,7 +52,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--roi-delta", type=int, default=8, help="roi policy: QP offset magnitude (default 8)")
     parser.add_argument(
-        "--threads", type=int, help="x265 worker threads (default: one per core); the output is the same for any count"
+        "--threads", type=int, help="x265 worker threads (default: one per core); x265 codes the same for any count"
     )
     parser.add_argument("--device", help="task-net device, e.g. cpu or cuda (default: CUDA when present)")
     parser.add_argument("--weights", help="the task net's weights: any Ultralytics checkpoint of the task")
