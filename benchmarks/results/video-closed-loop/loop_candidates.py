@@ -78,11 +78,16 @@ def lost_objects(
 
 @dataclass(frozen=True)
 class LostObjectsBoost:
-    """``video-reference``, plus ``boost`` QP finer in the next frame for the objects the reconstruction lost."""
+    """``video-reference``, plus ``boost`` QP finer in the next frame for the objects the reconstruction lost.
+
+    ``anchors_only``: the boost goes only to the cascade's anchor frames (the IDR frame and every 4th
+    frame, offsets 0 and +2), for the objects the frame before the anchor lost.
+    """
 
     boost: int
     iou: float = 0.7
     preset: str = "medium"
+    anchors_only: bool = False
     needs_regions = True
     needs_rgb = False
     offset_block = CTU_SIZE
@@ -90,7 +95,8 @@ class LostObjectsBoost:
     @property
     def fingerprint(self) -> str:
         """Identifies the behaviour."""
-        return f"lost-objects-boost:b={self.boost}:iou={self.iou:g}:{_REFERENCE.fingerprint}:{self.preset}"
+        anchors = ":anchors" if self.anchors_only else ""
+        return f"lost-objects-boost:b={self.boost}:iou={self.iou:g}{anchors}:{_REFERENCE.fingerprint}:{self.preset}"
 
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
         """The frame's offsets per CTU; codes the frame on trial to see what a decoder will show."""
@@ -105,6 +111,8 @@ class LostObjectsBoost:
                 "clip": hashlib.sha256(inputs.picture.y.tobytes()).hexdigest()[:16],
             }  # fmt: skip
         lost_ctus = state["lost"]
+        if self.anchors_only and inputs.gop.position(inputs.frame_index) % 4:
+            lost_ctus = None  # only the cascade's anchors, which the next frames lean on, are boosted
         offsets = (reference if lost_ctus is None else np.where(lost_ctus, reference - self.boost, reference)).astype(
             np.int32
         )
@@ -149,3 +157,4 @@ def _record(policy: LostObjectsBoost, inputs: PolicyInput, base: int, bits: int)
 
 lost4 = LostObjectsBoost(4)
 lost8 = LostObjectsBoost(8)
+lost8_anchor = LostObjectsBoost(8, anchors_only=True)
