@@ -228,7 +228,8 @@ class EncoderConfig:
             ("log-level", self.log_level),
             ("pools", str(self.threads)),
             # Frame threads would make x265 return frames later (a per-frame caller, the rate
-            # controller, needs each frame back as it is coded) and their count follows the cores.
+            # controller, needs each frame back as it is coded), their count follows the cores, and
+            # they change the bytes (the sample clip, random access: frame 2 takes 28136 bits with 3, 8208 with 1).
             ("frame-threads", "1"),
         ]
         if self.bitrate is not None:
