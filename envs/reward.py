@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 
 from semrl.codec import CTU_SIZE, QP_MAX, ctu_grid, pool_map
 from semrl.errors import InvalidInputError
-from semrl.fidelity.detection import box_iou
+from semrl.fidelity.detection import same_class_iou
 from semrl.semantics.maps import TaskOutput
 
 TERM_NAMES = ("dsem", "rise", "dpix", "mse", "dobj", "fobj")
@@ -186,7 +186,7 @@ def object_grades(reference: TaskOutput, decoded: TaskOutput) -> NDArray[np.floa
         return np.zeros(0)
     if len(decoded.boxes) == 0:
         return np.zeros(len(reference.boxes))
-    iou = box_iou(decoded.boxes, reference.boxes) * (decoded.cls[:, None] == reference.cls[None, :])
+    iou = same_class_iou(decoded.boxes, decoded.cls, reference.boxes, reference.cls)
     passed = (iou[:, :, None] >= IOU_THRESHOLDS[None, None, :]).mean(axis=2)
     ratio = np.minimum(decoded.conf[:, None].astype(np.float64) / np.maximum(reference.conf[None, :], 1e-6), 1.0)
     grades: NDArray[np.float64] = (passed * ratio**CONF_EXPONENT).max(axis=0)
@@ -233,7 +233,7 @@ def object_terms(
     fobj = np.zeros(grid)
     if len(decoded.boxes):
         if len(reference.boxes):
-            iou = box_iou(decoded.boxes, reference.boxes) * (decoded.cls[:, None] == reference.cls[None, :])
+            iou = same_class_iou(decoded.boxes, decoded.cls, reference.boxes, reference.cls)
             false = iou.max(axis=1) < FALSE_IOU
         else:
             false = np.ones(len(decoded.boxes), bool)

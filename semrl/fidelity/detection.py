@@ -125,6 +125,14 @@ def box_iou(a: NDArray[np.floating], b: NDArray[np.floating]) -> NDArray[np.floa
     return out
 
 
+def same_class_iou(
+    a: NDArray[np.floating], a_cls: NDArray[np.integer], b: NDArray[np.floating], b_cls: NDArray[np.integer]
+) -> NDArray[np.float64]:
+    """:func:`box_iou` of every box of ``a`` with every box of ``b`` where their classes agree, 0 elsewhere: (N, M)."""
+    out: NDArray[np.float64] = box_iou(a, b) * (np.asarray(a_cls)[:, None] == np.asarray(b_cls)[None, :])
+    return out
+
+
 def box_overlaps(boxes: NDArray[np.floating], others: NDArray[np.floating]) -> NDArray[np.bool_]:
     """Whether each xyxy box of ``boxes`` (N, 4) shares a positive area with any box of ``others`` (M, 4)."""
     a, b = np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(others, np.float64).reshape(-1, 4)

@@ -66,14 +66,10 @@ def lost_objects(
     iou: float,
 ) -> NDArray[np.bool_]:
     """Which original objects no decoded find of their class overlaps by ``iou`` or more."""
-    from semrl.fidelity.detection import box_iou
+    from semrl.fidelity.detection import same_class_iou
 
-    lost = np.ones(len(boxes), bool)
-    if len(boxes) and len(found):
-        overlap = box_iou(np.asarray(boxes, np.float64), np.asarray(found, np.float64))
-        same = np.asarray(cls)[:, None] == np.asarray(found_cls)[None, :]
-        lost = ~((overlap >= iou) & same).any(axis=1)
-    return lost
+    found_once = (same_class_iou(boxes, cls, found, found_cls) >= iou).any(axis=1)
+    return np.logical_not(found_once)
 
 
 @dataclass(frozen=True)
