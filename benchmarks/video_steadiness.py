@@ -50,7 +50,7 @@ def boosts(policy: VideoPolicy, frames: list[Any], analysis: Any, qp: int, confi
     for i, frame in enumerate(frames):
         empty = np.zeros((*frame.y.shape, 0), np.uint8)
         inputs = PolicyInput(empty, qp, ctu_shape, analysis.regions[i], analysis.boxes[i], i, state,
-                             luma=frame.luma(), gop=gop, cls=analysis.cls[i], conf=analysis.conf[i])  # fmt: skip
+                             picture=frame, gop=gop, cls=analysis.cls[i], conf=analysis.conf[i])  # fmt: skip
         apply_offsets(policy, inputs, qp)
         out.append(state[OBSERVER_KEY].boosts[-1])
     return out

@@ -454,7 +454,7 @@ def _run(
                 frame=rgb, base_qp=policy_base, ctu_shape=encoder.ctu_shape,
                 region=None if regions is None else regions.region,
                 boxes=np.zeros((0, 4), np.float32) if regions is None else regions.boxes, frame_index=index,
-                state=clip_state, luma=None if picture is None else picture.luma(), gop=gop,
+                state=clip_state, gop=gop,
                 cls=np.zeros(0, np.int64) if regions is None else regions.cls,
                 conf=np.zeros(0, np.float32) if regions is None else regions.conf, picture=picture,
             )  # fmt: skip

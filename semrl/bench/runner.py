@@ -182,16 +182,15 @@ def _offsets(
     rgb = needs_rgb(method.policy)
     gop = config.layout()
     for i, frame in enumerate(item.yuv):
-        picture = frame.to_rgb() if rgb else np.zeros((*frame.y.shape, 0), np.uint8)
+        frame_rgb = frame.to_rgb() if rgb else np.zeros((*frame.y.shape, 0), np.uint8)
         inputs = PolicyInput(
-            picture,
+            frame_rgb,
             int(point),
             ctu_shape,
             analysis.regions[i],
             analysis.boxes[i],
             i,
             state,
-            luma=frame.luma(),
             gop=gop,
             cls=analysis.cls[i],
             conf=analysis.conf[i],

@@ -60,7 +60,8 @@ class PolicyInput:
             where a policy keeps what it carries from frame to frame.
         luma: The frame's full-range luma, (H, W) float32 0..255 (``0.299 R + 0.587 G + 0.114 B``
             of ``frame`` to within rounding), when the caller has the coded YUV picture
-            (:meth:`semrl.codec.Yuv420.luma`); None otherwise.
+            (:meth:`semrl.codec.Yuv420.luma`, taken from ``picture`` when only that is given);
+            None otherwise.
         gop: Where the frame sits in the coding structure (:meth:`semrl.codec.EncoderConfig.layout`):
             its IDR interval and, under random access, its B-frame layer. The default is low
             delay with an IDR frame every 250 frames.
@@ -85,6 +86,8 @@ class PolicyInput:
     picture: Yuv420 | None = None
 
     def __post_init__(self) -> None:
+        if self.luma is None and self.picture is not None:
+            object.__setattr__(self, "luma", self.picture.luma())
         for name, values in (("classes", self.cls), ("confidences", self.conf)):
             if len(values) and len(values) != len(self.boxes):
                 raise InvalidInputError(f"{len(values)} {name} for {len(self.boxes)} boxes; give one per box")
