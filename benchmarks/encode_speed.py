@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policies", default="auto,roi,uniform", help="semrl policies to time (default: these)")
     parser.add_argument("--frames", type=int, help="encode only the first N frames")
     parser.add_argument("--threads", type=int, help="x265 worker threads of semrl encode (default: its default)")
+    parser.add_argument("--map-interval", type=int, help="semrl encode's --map-interval (default: its default)")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "encode_speed.json")
     args = parser.parse_args(argv)
 
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="semrl-encode-bench-") as work:
         folder = Path(work)
         for policy in args.policies.split(","):
-            settings = EncodeSettings(policy=policy, max_frames=args.frames, threads=args.threads)
+            interval = {} if args.map_interval is None else {"map_interval": args.map_interval}
+            settings = EncodeSettings(policy=policy, max_frames=args.frames, threads=args.threads, **interval)
             ours: list[float] = []
             theirs: list[float] = []
             own: list[float] = []
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             "what": "wall time of semrl encode (defaults, in-process) vs ffmpeg | patched x265 CLI, same frames, "
             "preset, GOP, base QP; the CLI with semrl's threads (ratio) and with its own (ratio_own_threads)",
             "x265_threads": EncodeSettings(threads=args.threads).x265_threads,
+            "map_interval": args.map_interval or EncodeSettings().map_interval,
             "video": args.video.name,
             "x265": build.version,
             "patch_hash": build.patch_hash,
