@@ -88,3 +88,5 @@ class AsEncoded:
 
 as_encoded10 = AsEncoded(10)
 as_encoded20 = AsEncoded(20)
+as_encoded8 = AsEncoded(8)  # at every decision of the video policy (it decides every 8th frame)
+as_encoded5 = AsEncoded(5)
