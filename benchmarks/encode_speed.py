@@ -80,11 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     rows: list[dict[str, Any]] = []
+    map_interval = EncodeSettings().map_interval if args.map_interval is None else args.map_interval
     with tempfile.TemporaryDirectory(prefix="semrl-encode-bench-") as work:
         folder = Path(work)
         for policy in args.policies.split(","):
-            interval = {} if args.map_interval is None else {"map_interval": args.map_interval}
-            settings = EncodeSettings(policy=policy, max_frames=args.frames, threads=args.threads, **interval)
+            settings = EncodeSettings(
+                policy=policy, max_frames=args.frames, threads=args.threads, map_interval=map_interval
+            )
             ours: list[float] = []
             theirs: list[float] = []
             own: list[float] = []
@@ -126,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             "what": "wall time of semrl encode (defaults, in-process) vs ffmpeg | patched x265 CLI, same frames, "
             "preset, GOP, base QP; the CLI with semrl's threads (ratio) and with its own (ratio_own_threads)",
             "x265_threads": EncodeSettings(threads=args.threads).x265_threads,
-            "map_interval": args.map_interval or EncodeSettings().map_interval,
+            "map_interval": map_interval,
             "video": args.video.name,
             "x265": build.version,
             "patch_hash": build.patch_hash,
