@@ -15,7 +15,8 @@ import numpy as np
 def main(clips: list[str]) -> int:
     for clip in clips:
         with av.open(clip) as source:
-            lumas = [f.to_ndarray(format="gray").astype(np.int16) for _, f in zip(range(150), source.decode(video=0))]
+            frames = zip(range(150), source.decode(video=0), strict=False)  # the first 150, or all of a shorter clip
+            lumas = [f.to_ndarray(format="gray").astype(np.int16) for _, f in frames]
         change = {
             k: float(np.median([np.abs(lumas[i] - lumas[i - k]).mean() for i in range(k, len(lumas))]))
             for k in (1, 5, 10)
