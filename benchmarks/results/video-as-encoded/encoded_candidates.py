@@ -85,10 +85,14 @@ class AsEncoded:
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
         """The video policy's offsets for the frame, from the latest analysis semrl encode would have."""
         if inputs.picture is None:
-            raise RuntimeError("AsEncoded analyses the coded picture and needs it")
-        if inputs.frame_index % self.interval == 0:
+            raise RuntimeError(f"{type(self).__name__} analyses the coded picture and needs it")
+        if self._due(inputs):
             inputs.state[_STATE] = _product_analysis(inputs.picture)
         return _decide(inputs)
+
+    def _due(self, inputs: PolicyInput) -> bool:
+        """Whether the task net reads this frame."""
+        return inputs.frame_index % self.interval == 0
 
 
 @dataclass(frozen=True)
@@ -108,21 +112,20 @@ class ChangeTriggered(AsEncoded):
         """Identifies the behaviour."""
         return f"change-triggered:interval={self.interval}:t={self.threshold:g}:{_video_policy().fingerprint}"
 
-    def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
-        """The video policy's offsets for the frame, from an analysis made fresh when the picture changed."""
-        if inputs.picture is None:
-            raise RuntimeError("ChangeTriggered analyses the coded picture and needs it")
+    def _due(self, inputs: PolicyInput) -> bool:
+        """Whether the net reads this frame: the first, ``interval`` after the last read, or a changed one."""
+        assert inputs.picture is not None
         luma = inputs.picture.y.astype(np.int16)
         last = inputs.state.get(_STATE + ".last")
-        if (
+        due = (
             last is None
             or inputs.frame_index == 0
             or inputs.frame_index - last[0] >= self.interval
-            or (float(np.abs(luma - last[1]).mean()) >= self.threshold)
-        ):
-            inputs.state[_STATE] = _product_analysis(inputs.picture)
+            or float(np.abs(luma - last[1]).mean()) >= self.threshold
+        )
+        if due:
             inputs.state[_STATE + ".last"] = (inputs.frame_index, luma)
-        return _decide(inputs)
+        return due
 
 
 as_encoded10 = AsEncoded(10)
