@@ -12,6 +12,7 @@ medians over ``--runs``; the per-stage split of ``semrl encode`` comes from its 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -76,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, help="encode only the first N frames")
     parser.add_argument("--threads", type=int, help="x265 worker threads of semrl encode (default: its default)")
     parser.add_argument("--map-interval", type=int, help="semrl encode's --map-interval (default: its default)")
+    parser.add_argument(
+        "--net-precisions", default="auto", help="semrl encode's --net-precision, one row each (default: auto)"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "encode_speed.json")
     args = parser.parse_args(argv)
 
@@ -83,10 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     map_interval = EncodeSettings().map_interval if args.map_interval is None else args.map_interval
     with tempfile.TemporaryDirectory(prefix="semrl-encode-bench-") as work:
         folder = Path(work)
-        for policy in args.policies.split(","):
+        for policy, precision in itertools.product(args.policies.split(","), args.net_precisions.split(",")):
             settings = EncodeSettings(
-                policy=policy, max_frames=args.frames, threads=args.threads, map_interval=map_interval
-            )
+                policy=policy, max_frames=args.frames, threads=args.threads, map_interval=map_interval,
+                net_precision=precision,
+            )  # fmt: skip
             ours: list[float] = []
             theirs: list[float] = []
             own: list[float] = []
@@ -100,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 own.append(time_cli(args.video, settings, folder / "cli.hevc", own_threads=True))
             row = {
                 "policy": policy,
+                "net_precision": report.settings["net_precision"],
                 "frames": report.frames,
                 "kbps": report.kbps,
                 "mean_qp": report.mean_qp,
@@ -116,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             split = ", ".join(f"{k} {v:.2f}" for k, v in row["stage_s"].items())
             print(
-                f"policy {policy:8s} semrl encode {row['semrl_s']:6.2f} s  x265 CLI {row['cli_s']:6.2f} s  "
+                f"policy {policy:8s} net {row['net_precision']} semrl encode {row['semrl_s']:6.2f} s  "
+                f"x265 CLI {row['cli_s']:6.2f} s  "
                 f"ratio {row['ratio']:.2f}  (x265 CLI, its own threads {row['cli_own_threads_s']:6.2f} s, ratio "
                 f"{row['ratio_own_threads']:.2f}; {report.frames} frames, {report.kbps:.1f} kbit/s; stages s: {split})",
                 flush=True,

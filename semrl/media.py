@@ -252,8 +252,31 @@ def open_source(
         command += ["-vf", ",".join(filters)]
     command += ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-fps_mode", "passthrough", "-"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    _widen_pipe(process.stdout.fileno(), info.width * info.height * 3 // 2 * PIPE_FRAMES)
     listed = info.frames if max_frames is None or info.frames is None else min(info.frames, max_frames)
     return FrameSource(info, _video_frames(process, info, listed), process)
+
+
+PIPE_FRAMES = 4
+"""Decoded frames the pipe from FFmpeg holds: FFmpeg decodes that far ahead while semrl codes,
+instead of waiting for each read (a pipe holds 64 KiB by default, a quarter of a 480x360 frame)."""
+
+
+def _widen_pipe(fd: int, size: int) -> None:
+    """Grow a pipe to ``size`` bytes where the system allows (Linux, up to ``/proc/sys/fs/pipe-max-size``)."""
+    import contextlib
+    import fcntl
+
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setpipe is None:
+        return
+    try:
+        limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    except (OSError, ValueError):
+        limit = 1 << 20
+    with contextlib.suppress(OSError):  # a smaller pipe only costs speed
+        fcntl.fcntl(fd, setpipe, min(size, limit))
 
 
 def _limit(frames: Iterator[Yuv420], max_frames: int | None) -> Iterator[Yuv420]:

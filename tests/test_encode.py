@@ -617,14 +617,33 @@ def test_a_ray_task_gives_x265_one_thread_unless_told(monkeypatch: pytest.Monkey
     assert seen == [1, 3]  # a task holds one CPU of the cluster
 
 
+def test_the_nets_precision_auto_is_bf16_only_on_a_cpu_that_computes_it_natively(
+    monkeypatch: pytest.MonkeyPatch, pets: Path, tmp_path: Path
+) -> None:
+    from semrl.pipeline import resolve_net_precision
+    from semrl.semantics import yolo
+
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(yolo, "native_bf16", lambda native=native: native)
+        assert resolve_net_precision(EncodeSettings(device="cpu")).net_precision == expected
+        for chosen in ("fp32", "bf16"):  # a choice is kept
+            assert resolve_net_precision(EncodeSettings(device="cpu", net_precision=chosen)).net_precision == chosen
+    with pytest.raises(InvalidInputError, match="--net-precision 'half'; choose one of auto, fp32, bf16"):
+        EncodeSettings(net_precision="half")
+    # the report says what auto meant
+    settings = EncodeSettings(policy="uniform", max_frames=1, preset="ultrafast", device="cpu")
+    assert encode_video(pets, tmp_path / "o.hevc", settings).settings["net_precision"] == "fp32"
+
+
 def test_encode_speed_times_the_cli_with_semrls_threads_and_with_its_own(pets: Path, tmp_path: Path) -> None:
     from benchmark_scripts import load_benchmark
 
     speed = load_benchmark("encode_speed")
     out = tmp_path / "speed.json"
     args = ["--video", str(pets), "--runs", "1", "--policies", "uniform", "--frames", "4", "--threads", "1"]
-    assert speed.main([*args, "--map-interval", "2", "--output", str(out)]) == 0
+    assert speed.main([*args, "--map-interval", "2", "--net-precisions", "fp32,bf16", "--output", str(out)]) == 0
     result = json.loads(out.read_text())
+    assert [row["net_precision"] for row in result["results"]["rows"]] == ["fp32", "bf16"]
     row = result["results"]["rows"][0]
     assert row["frames"] == 4 and row["ratio"] == row["semrl_s"] / row["cli_s"]
     assert row["ratio_own_threads"] == row["semrl_s"] / row["cli_own_threads_s"]

@@ -178,3 +178,31 @@ def test_channels_last_net_matches_the_default_layout() -> None:
         np.testing.assert_allclose(a.boxes[strong_a], b.boxes[strong_b], atol=0.05)
         np.testing.assert_allclose(a.conf[strong_a], b.conf[strong_b], atol=1e-3)
         assert (a.cls[strong_a] == b.cls[strong_b]).all()
+
+
+def test_a_bf16_net_finds_the_fp32_nets_objects_with_float32_outputs() -> None:
+    # bf16 is a speed choice of semrl encode's task net: its objects must stay the fp32 net's, to within
+    # the rounding of bfloat16 (boxes by about 1 % of their size, confidences by about 0.01).
+    from semrl.errors import InvalidInputError
+    from semrl.semantics.yolo import InferenceSettings, YoloNet
+
+    frames, _ = _labelled("coco8", 4)
+    exact = YoloNet("yolov8n.pt", device="cpu")
+    fast = YoloNet("yolov8n.pt", device="cpu", precision="bf16")
+    assert fast.precision == "bf16" and fast.fingerprint == exact.fingerprint + ":bf16"
+    settings = InferenceSettings(conf=0.25, multi_label=False)
+    matched = 0
+    for a, b in zip(exact.detect(frames, settings), fast.detect(frames, settings), strict=True):
+        assert b.boxes.dtype == np.float32 and b.conf.dtype == np.float32
+        for box, conf, cls in zip(a.boxes, a.conf, a.cls, strict=True):
+            if conf < 0.4:  # near the threshold an object may fall on either side of it
+                continue
+            lo, hi = np.maximum(box[:2], b.boxes[:, :2]), np.minimum(box[2:], b.boxes[:, 2:])
+            inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+            union = np.prod(box[2:] - box[:2]) + np.prod(b.boxes[:, 2:] - b.boxes[:, :2], axis=1) - inter
+            best = int(np.argmax(inter / union))
+            assert inter[best] / union[best] > 0.95 and b.cls[best] == cls and abs(b.conf[best] - conf) < 0.05
+            matched += 1
+    assert matched >= 8
+    with pytest.raises(InvalidInputError, match="fp32, bf16"):
+        YoloNet("yolov8n.pt", device="cpu", precision="fp16")

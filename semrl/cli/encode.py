@@ -10,6 +10,7 @@ from typing import Any
 
 from semrl.cli.options import class_names
 from semrl.cluster import add_ray_option
+from semrl.pipeline import NET_PRECISIONS
 from semrl.semantics import TASKS
 
 
@@ -55,6 +56,10 @@ def register(subparsers: Any) -> None:
         "--threads", type=int, help="x265 worker threads (default: one per core); x265 codes the same for any count"
     )
     parser.add_argument("--device", help="task-net device, e.g. cpu or cuda (default: CUDA when present)")
+    parser.add_argument(
+        "--net-precision", choices=NET_PRECISIONS, default="auto",
+        help="the task net's number format (default auto: bf16 on a CPU with native bfloat16, else fp32)",
+    )  # fmt: skip
     parser.add_argument("--weights", help="the task net's weights: any Ultralytics checkpoint of the task")
     parser.add_argument("--classes", help="comma-separated class names to care about, e.g. person,car")
     parser.add_argument("--fps", type=Fraction, help="frame rate for images, or to override the video's")
@@ -84,8 +89,9 @@ def run(args: argparse.Namespace) -> int:
     settings = EncodeSettings(
         policy=args.policy, task=args.task, qp=args.qp, preset=args.preset, gop=args.gop, keyint=args.keyint,
         max_frames=args.frames, map_interval=args.map_interval, map_size=args.map_size, roi_delta=args.roi_delta,
-        threads=args.threads, device=args.device, fps=args.fps, qp_maps=args.qp_maps, qp_map_every=args.qp_map_every,
-        weights=args.weights, classes=class_names(args.classes), bitrate=args.bitrate,
+        threads=args.threads, device=args.device, net_precision=args.net_precision, fps=args.fps,
+        qp_maps=args.qp_maps, qp_map_every=args.qp_map_every, weights=args.weights,
+        classes=class_names(args.classes), bitrate=args.bitrate,
     )  # fmt: skip
     progress = not args.no_progress and sys.stderr.isatty()
     inputs: list[Path] = list(args.input)

@@ -35,13 +35,13 @@ def _video_policy() -> Any:
     return _POLICY[0]
 
 
-def _product_analysis(picture: Any) -> Any:
-    """The task net's objects on a picture exactly as ``semrl encode`` finds them, with its thread count."""
+def _product_analysis(picture: Any, precision: str) -> Any:
+    """The task net's objects on a picture exactly as ``semrl encode --net-precision precision`` finds them."""
     import torch
 
     from semrl.pipeline import EncodeSettings, _analyse, _task_net
 
-    settings = EncodeSettings()
+    settings = EncodeSettings(net_precision=precision)
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))  # as semrl.pipeline._leave_cores_to_x265
     try:
@@ -65,9 +65,13 @@ def _decide(inputs: PolicyInput) -> NDArray[np.int32]:
 
 @dataclass(frozen=True)
 class AsEncoded:
-    """The shipped video policy fed ``semrl encode``'s analysis, every ``interval`` frames."""
+    """The shipped video policy fed ``semrl encode``'s analysis, every ``interval`` frames.
+
+    ``precision`` is ``semrl encode``'s ``--net-precision`` (``auto``, its default, resolved on this machine).
+    """
 
     interval: int
+    precision: str = "auto"
     needs_regions = False  # it runs semrl encode's analysis itself
     needs_rgb = False
     frame_level = True
@@ -80,14 +84,21 @@ class AsEncoded:
     @property
     def fingerprint(self) -> str:
         """Identifies the behaviour."""
-        return f"as-encoded:interval={self.interval}:{_video_policy().fingerprint}"
+        return f"as-encoded:interval={self.interval}:{self._precision}:{_video_policy().fingerprint}"
+
+    @property
+    def _precision(self) -> str:
+        """``precision`` as ``semrl encode`` resolves it on this machine."""
+        from semrl.pipeline import EncodeSettings, resolve_net_precision
+
+        return resolve_net_precision(EncodeSettings(net_precision=self.precision)).net_precision
 
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
         """The video policy's offsets for the frame, from the latest analysis semrl encode would have."""
         if inputs.picture is None:
             raise RuntimeError(f"{type(self).__name__} analyses the coded picture and needs it")
         if self._due(inputs):
-            inputs.state[_STATE] = _product_analysis(inputs.picture)
+            inputs.state[_STATE] = _product_analysis(inputs.picture, self.precision)
         return _decide(inputs)
 
     def _due(self, inputs: PolicyInput) -> bool:
@@ -110,7 +121,10 @@ class ChangeTriggered(AsEncoded):
     @property
     def fingerprint(self) -> str:
         """Identifies the behaviour."""
-        return f"change-triggered:interval={self.interval}:t={self.threshold:g}:{_video_policy().fingerprint}"
+        return (
+            f"change-triggered:interval={self.interval}:t={self.threshold:g}:{self._precision}:"
+            f"{_video_policy().fingerprint}"
+        )
 
     def _due(self, inputs: PolicyInput) -> bool:
         """Whether the net reads this frame: the first, ``interval`` after the last read, or a changed one."""
@@ -133,3 +147,5 @@ as_encoded20 = AsEncoded(20)
 as_encoded8 = AsEncoded(8)  # at every decision of the video policy (it decides every 8th frame)
 as_encoded5 = AsEncoded(5)
 change8 = ChangeTriggered(10, threshold=8.0)
+as_encoded10_fp32 = AsEncoded(10, precision="fp32")  # semrl encode before --net-precision (fp32 everywhere)
+as_encoded10_bf16 = AsEncoded(10, precision="bf16")
