@@ -78,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="x265 worker threads of semrl encode (default: its default)")
     parser.add_argument("--map-interval", type=int, help="semrl encode's --map-interval (default: its default)")
     parser.add_argument(
-        "--net-precisions", default="auto", help="semrl encode's --net-precision, one row each (default: auto)"
-    )
+        "--net-precisions", default=EncodeSettings().net_precision,
+        help="semrl encode's --net-precision, one row each, e.g. fp32,bf16 (default: its default)",
+    )  # fmt: skip
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "encode_speed.json")
     args = parser.parse_args(argv)
 

@@ -9,6 +9,7 @@ import io
 import itertools
 import json
 import os
+import threading
 import time
 import warnings
 from collections import deque
@@ -51,6 +52,7 @@ from semrl.policy import (
 )
 from semrl.ratecontrol import RateController, temporal_activity
 from semrl.semantics import TASKS
+from semrl.semantics.yolo import PRECISIONS
 
 OUTPUT_SUFFIXES = (".hevc", ".h265", ".265", ".mp4")
 LOOKAHEAD_INTERVALS = 3
@@ -58,9 +60,6 @@ LOOKAHEAD_INTERVALS = 3
 worker shares the CPU with x265) is absorbed before the encoder has to wait for it..."""
 LOOKAHEAD_FRAMES = 64
 """...but never more frames than this, so memory stays bounded whatever the interval."""
-NET_PRECISIONS = ("auto", "fp32", "bf16")
-"""``--net-precision``'s choices (:attr:`EncodeSettings.net_precision`)."""
-
 STAGES = ("setup", "decode", "semantics", "policy", "wait", "encode")
 
 
@@ -89,10 +88,12 @@ class EncodeSettings:
             the cores an explicit count leaves.
         device: task-net device (None: CUDA when present).
         net_precision: the number format of the task net that finds the objects on the analysed
-            frames (:data:`semrl.semantics.yolo.PRECISIONS`); ``auto``: ``bf16`` on a CPU that
-            computes in bfloat16 natively, where it runs the net 1.6-1.9x faster, else ``fp32``
-            (:func:`resolve_net_precision`). The coded bytes depend on it. The image policies'
-            own nets, which read their features, stay ``fp32``, as they were trained.
+            frames (:data:`semrl.semantics.yolo.PRECISIONS`). ``bf16`` runs the net 1.6x faster on
+            a CPU that computes in bfloat16 natively, and slower elsewhere (a warning says so);
+            its objects differ near the confidence threshold, which moved the class-mean BD-rate
+            by +3.3 and +5.1 % on two sets of frames and the object-weighted one by -0.6 and -0.3 %
+            (``benchmarks/results/net-precision``), so the default stays ``fp32``. The image
+            policies' own nets, which read their features, stay ``fp32``, as they were trained.
         fps: frame rate for image inputs, or to override a video's.
         qp_maps: folder for PNGs of decoded frames with their QP map drawn over them, or None.
         qp_map_every: with ``qp_maps``, every this many frames (from the first).
@@ -118,7 +119,7 @@ class EncodeSettings:
     roi_delta: int = 8
     threads: int | None = None
     device: str | None = None
-    net_precision: str = "auto"
+    net_precision: str = "fp32"
     fps: Fraction | None = None
     qp_maps: Path | None = None
     qp_map_every: int = 25
@@ -132,9 +133,9 @@ class EncodeSettings:
             raise InvalidInputError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
         if self.max_frames is not None and self.max_frames < 1:
             raise InvalidInputError(f"--frames must be at least 1, got {self.max_frames}")
-        if self.net_precision not in NET_PRECISIONS:
+        if self.net_precision not in PRECISIONS:
             raise InvalidInputError(
-                f"unknown --net-precision {self.net_precision!r}; choose one of {', '.join(NET_PRECISIONS)}"
+                f"unknown --net-precision {self.net_precision!r}; choose one of {', '.join(PRECISIONS)}"
             )
         if self.map_interval < 1:
             raise InvalidInputError(f"--map-interval must be at least 1, got {self.map_interval}")
@@ -242,8 +243,15 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 class _Stopwatch:
+    """Seconds spent per stage, added up from the encode's threads."""
+
     def __init__(self) -> None:
         self.seconds = dict.fromkeys(STAGES, 0.0)
+        self._lock = threading.Lock()
+
+    def add(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[stage] += seconds
 
     def timed(self, stage: str, iterator: Iterator[Any]) -> Iterator[Any]:
         while True:
@@ -251,9 +259,9 @@ class _Stopwatch:
             try:
                 item = next(iterator)
             except StopIteration:
-                self.seconds[stage] += time.perf_counter() - start
+                self.add(stage, time.perf_counter() - start)
                 return
-            self.seconds[stage] += time.perf_counter() - start
+            self.add(stage, time.perf_counter() - start)
             yield item
 
     def call(self, stage: str, function: Callable[..., Any], *args: Any) -> Any:
@@ -261,7 +269,7 @@ class _Stopwatch:
         try:
             return function(*args)
         finally:
-            self.seconds[stage] += time.perf_counter() - start
+            self.add(stage, time.perf_counter() - start)
 
 
 def qp_map_stem(info: SourceInfo) -> str:
@@ -322,7 +330,10 @@ def encode_video(
         CodecError: the encoder failed.
     """
     check_output_path(output, input_path)
-    settings = resolve_net_precision(concrete_policy(settings, input_path))
+    settings = concrete_policy(settings, input_path)
+    from semrl.semantics.yolo import check_device
+
+    check_device(settings.device)
     if settings.qp_maps is not None:
         _check_folder(settings.qp_maps, "--qp-maps")
     watch = _Stopwatch()
@@ -384,25 +395,6 @@ def concrete_policy(settings: EncodeSettings, input_path: Path | None) -> Encode
     return replace(settings, policy=settings.task or "detection")
 
 
-def resolve_net_precision(settings: EncodeSettings) -> EncodeSettings:
-    """``settings`` with ``net_precision`` ``auto`` replaced by what it means on this machine.
-
-    ``bf16`` when the task net runs on a CPU that computes in bfloat16 natively
-    (:func:`semrl.semantics.yolo.native_bf16`), else ``fp32`` (on a GPU the net is not what limits
-    the speed, and a CPU without native bfloat16 runs ``bf16`` slower than ``fp32``).
-
-    Raises:
-        InvalidInputError: ``settings.device`` names no usable device.
-    """
-    from semrl.semantics.yolo import check_device, native_bf16
-
-    device = check_device(settings.device)
-    if settings.net_precision != "auto":
-        return settings
-    fast = device == "cpu" and native_bf16()
-    return replace(settings, net_precision="bf16" if fast else "fp32")
-
-
 def _open(input_path: Path | None, settings: EncodeSettings) -> FrameSource:
     if input_path is not None:
         return open_source(input_path, max_frames=settings.max_frames, fps=settings.fps)
@@ -423,15 +415,15 @@ def _run(
     watch: _Stopwatch,
     progress: bool,
 ) -> tuple[list[FrameRow], list[EncodedFrame], float]:
-    """Encodes every frame; the task net and the policy run in a second thread on frames ahead of the encoder.
+    """Encodes every frame; the task net runs in a second thread on frames ahead of the encoder.
 
     The worker may run up to ``LOOKAHEAD_INTERVALS * map_interval`` frames ahead (at most
     ``LOOKAHEAD_FRAMES``). Analyses are requested for fixed frames (every ``map_interval``-th), so
     the output does not depend on timing; the lookahead bounds the memory held. A frame-level
-    policy decides every frame there, in order (one worker runs the jobs as queued): it reads only
-    the pictures and the analyses, never what the encoder returns. The reconstructions' MD5s are
-    computed in a third thread. So x265, whose calling thread waits while its pool codes, overlaps
-    with the rest.
+    policy decides every frame in a third thread, in order, as far ahead: it reads only the
+    pictures and the analyses, never what the encoder returns. The reconstructions' MD5s are
+    computed in a fourth. So x265, whose calling thread waits while its pool codes, overlaps with
+    the rest.
 
     Returns:
         The per-frame rows, the coded frames, and the luma squared error of the reconstructions
@@ -478,6 +470,7 @@ def _run(
     with (
         Encoder(config) as encoder,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-task-net") as pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-policy") as decider,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-md5") as hasher,
     ):
 
@@ -499,7 +492,7 @@ def _run(
             # Unclipped: with --bitrate the controller fixes the frame's QP first, and a pre-filter
             # reads the policy's own offsets; the clip to 0..51 comes when the frame is coded.
             result = policy_offsets(policy, inputs)
-            watch.seconds["policy"] += time.perf_counter() - start
+            watch.add("policy", time.perf_counter() - start)
             return result
 
         def analyse(index: int, picture: Yuv420) -> Any:
@@ -507,20 +500,20 @@ def _run(
             start = time.perf_counter()
             rgb = picture.to_rgb() if net is not None or wants_rgb else None
             regions = None if rgb is None else _analyse(net, rgb, settings)
-            watch.seconds["semantics"] += time.perf_counter() - start
+            watch.add("semantics", time.perf_counter() - start)
             return rgb, regions
 
         def offsets_for(index: int, picture: Yuv420) -> npt.NDArray[np.int32]:
             rgb, regions = analyse(index, picture)
             return decide(index, rgb, regions, picture)
 
-        def frame_offsets(index: int, picture: Yuv420, fresh: bool) -> npt.NDArray[np.int32]:
-            # runs in the worker thread, every frame in order: the frame-level policy from the latest analysis
+        def frame_offsets(index: int, picture: Yuv420, analysis: Future[Any] | None) -> npt.NDArray[np.int32]:
+            # runs in the policy's thread, every frame in order: the frame-level policy from the latest analysis
             nonlocal latest
-            if fresh:
-                latest = analyse(index, picture)
+            if analysis is not None:
+                latest = analysis.result()
             # the analysed frame's RGB comes with its analysis: decide converts the others if needed
-            rgb = latest[0] if fresh else None
+            rgb = latest[0] if analysis is not None else None
             return decide(index, rgb, None if latest is None else latest[1], picture)
 
         def collect(frames: list[EncodedFrame]) -> None:
@@ -587,7 +580,8 @@ def _run(
             fresh = index % settings.map_interval == 0
             job = None
             if frame_level:
-                job = pool.submit(frame_offsets, index, picture, fresh)
+                analysis = pool.submit(analyse, index, picture) if fresh else None
+                job = decider.submit(frame_offsets, index, picture, analysis)
             elif fresh:
                 job = pool.submit(offsets_for, index, picture)
             pending.append((index, picture, job))
@@ -644,8 +638,7 @@ def _progress_bar(info: SourceInfo, settings: EncodeSettings, enabled: bool) -> 
 def _task_net(task: str, settings: EncodeSettings) -> Any:
     from semrl.semantics.config import DEFAULT_WEIGHTS
 
-    precision = resolve_net_precision(settings).net_precision
-    net = _load_net(settings.weights or DEFAULT_WEIGHTS[task], settings.device, precision)
+    net = _load_net(settings.weights or DEFAULT_WEIGHTS[task], settings.device, settings.net_precision)
     if net.task != task:
         raise InvalidInputError(f"--weights {settings.weights} is a {net.task} net; this encode needs a {task} net")
     return net
@@ -654,9 +647,18 @@ def _task_net(task: str, settings: EncodeSettings) -> Any:
 @functools.lru_cache(maxsize=2)
 def _load_net(weights: str, device: str | None, precision: str) -> Any:
     """The task net, loaded once per process for a run of several encodes (inference keeps no state)."""
-    from semrl.semantics.yolo import YoloNet
+    from semrl.semantics.yolo import YoloNet, native_bf16
 
-    return YoloNet(weights, device=device, precision=precision)
+    net = YoloNet(weights, device=device, precision=precision)
+    if precision == "bf16" and net.device == "cpu" and not native_bf16():
+        warnings.warn(
+            InputWarning(
+                "--net-precision bf16: this CPU computes bfloat16 without native instructions (AVX512-BF16 or "
+                "AMX), so the task net runs slower than with fp32"
+            ),
+            stacklevel=2,
+        )
+    return net
 
 
 def warn_outside_training(policy: Policy, settings: EncodeSettings) -> None:
@@ -698,7 +700,7 @@ def encode_identity(settings: EncodeSettings) -> dict[str, str]:
     _, task = resolve_policy(concrete_policy(settings, None))
     if task is not None:
         identity["weights sha256"] = file_sha256(Path(resolve_weights(settings.weights or DEFAULT_WEIGHTS[task])))
-        identity["net precision"] = resolve_net_precision(settings).net_precision
+        identity["net precision"] = settings.net_precision
     return identity
 
 

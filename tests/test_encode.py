@@ -617,22 +617,24 @@ def test_a_ray_task_gives_x265_one_thread_unless_told(monkeypatch: pytest.Monkey
     assert seen == [1, 3]  # a task holds one CPU of the cluster
 
 
-def test_the_nets_precision_auto_is_bf16_only_on_a_cpu_that_computes_it_natively(
+def test_the_task_net_runs_in_fp32_unless_told_and_bf16_warns_on_a_cpu_without_it(
     monkeypatch: pytest.MonkeyPatch, pets: Path, tmp_path: Path
 ) -> None:
-    from semrl.pipeline import resolve_net_precision
+    from semrl import pipeline
+    from semrl.errors import InputWarning
     from semrl.semantics import yolo
 
-    for native, expected in ((True, "bf16"), (False, "fp32")):
-        monkeypatch.setattr(yolo, "native_bf16", lambda native=native: native)
-        assert resolve_net_precision(EncodeSettings(device="cpu")).net_precision == expected
-        for chosen in ("fp32", "bf16"):  # a choice is kept
-            assert resolve_net_precision(EncodeSettings(device="cpu", net_precision=chosen)).net_precision == chosen
-    with pytest.raises(InvalidInputError, match="--net-precision 'half'; choose one of auto, fp32, bf16"):
+    assert EncodeSettings().net_precision == "fp32"
+    with pytest.raises(InvalidInputError, match="--net-precision 'half'; choose one of fp32, bf16"):
         EncodeSettings(net_precision="half")
-    # the report says what auto meant
-    settings = EncodeSettings(policy="uniform", max_frames=1, preset="ultrafast", device="cpu")
-    assert encode_video(pets, tmp_path / "o.hevc", settings).settings["net_precision"] == "fp32"
+    monkeypatch.setattr(yolo, "native_bf16", lambda: False)
+    pipeline._load_net.cache_clear()
+    settings = EncodeSettings(policy="roi", max_frames=1, preset="ultrafast", device="cpu", net_precision="bf16")
+    with pytest.warns(InputWarning, match="bf16: this CPU computes bfloat16 without native instructions"):
+        report = encode_video(pets, tmp_path / "o.hevc", settings)
+    pipeline._load_net.cache_clear()
+    assert report.settings["net_precision"] == "bf16"
+    assert pipeline.encode_identity(settings)["net precision"] == "bf16"
 
 
 def test_encode_speed_times_the_cli_with_semrls_threads_and_with_its_own(pets: Path, tmp_path: Path) -> None:

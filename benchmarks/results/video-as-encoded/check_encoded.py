@@ -5,6 +5,8 @@ its report's per-frame bits must equal one benchmark coding's on every frame but
 header may carry another frame rate. The benchmark's cache holds each coding's per-frame bits.
 
     python benchmarks/results/video-as-encoded/check_encoded.py --cache-dir DIR --frames 150 --qps 22,27 CLIP...
+
+``--net-precision bf16`` checks ``semrl encode --net-precision bf16`` against ``as_encoded10_bf16``'s codings.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--qps", default="22,27,32,37,42,47,51")
     parser.add_argument("--map-interval", type=int, default=10)
+    parser.add_argument("--net-precision", default="fp32", help="semrl encode's --net-precision (default: fp32)")
     args = parser.parse_args(argv)
     coded = {}
     for path in (args.cache_dir / "enc").glob("*.json"):
@@ -35,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for clip in args.clips:
             for qp in (int(q) for q in args.qps.split(",")):
-                settings = EncodeSettings(qp=qp, max_frames=args.frames, map_interval=args.map_interval)
+                settings = EncodeSettings(
+                    qp=qp, max_frames=args.frames, map_interval=args.map_interval, net_precision=args.net_precision
+                )
                 report = encode_video(clip, Path(scratch) / "out.hevc", settings)
                 bits = [row.bits for row in sorted(report.rows, key=lambda row: row.index)]
                 first = coded.get(tuple(bits[1:]))

@@ -67,11 +67,11 @@ def _decide(inputs: PolicyInput) -> NDArray[np.int32]:
 class AsEncoded:
     """The shipped video policy fed ``semrl encode``'s analysis, every ``interval`` frames.
 
-    ``precision`` is ``semrl encode``'s ``--net-precision`` (``auto``, its default, resolved on this machine).
+    ``precision`` is ``semrl encode``'s ``--net-precision`` (default ``fp32``, as its default).
     """
 
     interval: int
-    precision: str = "auto"
+    precision: str = "fp32"
     needs_regions = False  # it runs semrl encode's analysis itself
     needs_rgb = False
     frame_level = True
@@ -84,14 +84,7 @@ class AsEncoded:
     @property
     def fingerprint(self) -> str:
         """Identifies the behaviour."""
-        return f"as-encoded:interval={self.interval}:{self._precision}:{_video_policy().fingerprint}"
-
-    @property
-    def _precision(self) -> str:
-        """``precision`` as ``semrl encode`` resolves it on this machine."""
-        from semrl.pipeline import EncodeSettings, resolve_net_precision
-
-        return resolve_net_precision(EncodeSettings(net_precision=self.precision)).net_precision
+        return f"as-encoded:interval={self.interval}:{self.precision}:{_video_policy().fingerprint}"
 
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
         """The video policy's offsets for the frame, from the latest analysis semrl encode would have."""
@@ -122,7 +115,7 @@ class ChangeTriggered(AsEncoded):
     def fingerprint(self) -> str:
         """Identifies the behaviour."""
         return (
-            f"change-triggered:interval={self.interval}:t={self.threshold:g}:{self._precision}:"
+            f"change-triggered:interval={self.interval}:t={self.threshold:g}:{self.precision}:"
             f"{_video_policy().fingerprint}"
         )
 
@@ -147,5 +140,5 @@ as_encoded20 = AsEncoded(20)
 as_encoded8 = AsEncoded(8)  # at every decision of the video policy (it decides every 8th frame)
 as_encoded5 = AsEncoded(5)
 change8 = ChangeTriggered(10, threshold=8.0)
-as_encoded10_fp32 = AsEncoded(10, precision="fp32")  # semrl encode before --net-precision (fp32 everywhere)
+as_encoded10_fp32 = AsEncoded(10, precision="fp32")  # as_encoded10, named for the net-precision round
 as_encoded10_bf16 = AsEncoded(10, precision="bf16")
