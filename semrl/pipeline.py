@@ -441,7 +441,7 @@ def _run(
         # learns a frame's cost only then. The fixed GOP of constant-QP random access needs only
         # the B-frames' span (b-adapt 0), so the shortest lookahead x265 takes.
         config = replace(config, options=(("rc-lookahead", str(gop.bframes + 1)),))
-    net = watch.call("setup", _task_net, task, settings) if task is not None and needs_regions(policy) else None
+    net = watch.call("setup", task_net, task, settings) if task is not None and needs_regions(policy) else None
     if net is not None:
         _leave_cores_to_x265(net.device, settings)
     elif runs_own_net(policy):
@@ -499,7 +499,7 @@ def _run(
             # runs in the worker thread: torch and x265 both release the GIL
             start = time.perf_counter()
             rgb = picture.to_rgb() if net is not None or wants_rgb else None
-            regions = None if rgb is None else _analyse(net, rgb, settings)
+            regions = None if rgb is None else frame_regions(net, rgb, settings)
             watch.add("semantics", time.perf_counter() - start)
             return rgb, regions
 
@@ -635,7 +635,14 @@ def _progress_bar(info: SourceInfo, settings: EncodeSettings, enabled: bool) -> 
     return tqdm(total=total, unit="frame", desc="encoding", leave=False)
 
 
-def _task_net(task: str, settings: EncodeSettings) -> Any:
+def task_net(task: str, settings: EncodeSettings) -> Any:
+    """The task net ``semrl encode`` finds objects with, loaded once per process.
+
+    The task's default weights or ``settings.weights``, at ``settings.net_precision``.
+
+    Raises:
+        InvalidInputError: ``settings.weights`` are a net of another task.
+    """
     from semrl.semantics.config import DEFAULT_WEIGHTS
 
     net = _load_net(settings.weights or DEFAULT_WEIGHTS[task], settings.device, settings.net_precision)
@@ -749,7 +756,13 @@ def _leave_cores_to_x265(device: str, settings: EncodeSettings) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) - (settings.threads or 1)))
 
 
-def _analyse(net: Any, rgb: npt.NDArray[np.uint8], settings: EncodeSettings) -> Any:
+def frame_regions(net: Any, rgb: npt.NDArray[np.uint8], settings: EncodeSettings) -> Any:
+    """What ``semrl encode`` finds on an analysed frame (a :class:`semrl.semantics.regions.TaskRegions`).
+
+    The net runs at ``settings.map_size``, or the frame's long side rounded up to a multiple of 32
+    (at most 640), keeping one label per box and the objects of ``settings.classes``; None without
+    a net. The caller sets torch's threads (``semrl encode`` leaves x265 its cores first).
+    """
     if net is None:
         return None
     from semrl.semantics.regions import task_regions

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import warnings
 from dataclasses import replace
 from fractions import Fraction
@@ -130,9 +131,11 @@ class BrightnessClock:
         self.seen: list[tuple[int, tuple[int, ...], float]] = []
         self.gops: set[GopLayout] = set()
         self.pictures: list[Yuv420 | None] = []
+        self.threads: set[str] = set()
 
     def __call__(self, inputs: PolicyInput) -> np.ndarray:
         assert inputs.luma is not None
+        self.threads.add(threading.current_thread().name)
         self.seen.append((inputs.frame_index, inputs.frame.shape, float(inputs.luma.mean())))
         self.pictures.append(inputs.picture)
         self.gops.add(inputs.gop)
@@ -145,10 +148,13 @@ frame_clock = BrightnessClock()
 def test_a_frame_level_policy_decides_every_frame_from_the_coded_pictures_luma(pets: Path, tmp_path: Path) -> None:
     frame_clock.seen.clear()
     frame_clock.pictures.clear()
+    frame_clock.threads.clear()
     settings = EncodeSettings(policy=f"{__name__}:frame_clock", max_frames=7, map_interval=3, preset="ultrafast",
                               gop="intra")  # fmt: skip
     encode_video(pets, tmp_path / "o.hevc", settings)
     assert [i for i, _, _ in frame_clock.seen] == list(range(7))
+    # one thread of its own decides, in order, beside the thread that calls x265
+    assert len(frame_clock.threads) == 1 and threading.current_thread().name not in frame_clock.threads
     assert frame_clock.pictures == list(open_source(pets, max_frames=7))  # the pictures x265 is given
     # no RGB conversion for it: a frame of the right size with no channels
     assert {shape for _, shape, _ in frame_clock.seen} == {(360, 480, 0)}

@@ -6,7 +6,7 @@ is about to code, at the frame's own size rounded up to 32 px (at most 640; 480 
 label per box, and the video policy decides every frame from the latest of those analyses
 (``semrl.pipeline._run``). So the benchmark's video figures describe a coding users do not get. Here the
 shipped video policy gets ``semrl encode``'s analyses instead, computed by ``semrl encode``'s own code
-(``semrl.pipeline._task_net`` and ``_analyse``) at the net's thread count there (every core but one), so the
+(``semrl.pipeline.task_net`` and ``frame_regions``) at the net's thread count there (every core but one), so the
 benchmark codes what ``semrl encode --qp BASE --map-interval N`` codes; ``check_encoded.py`` verifies that
 frame by frame. Run with ``benchmarks/bdrate.py --policy as_encoded10=<this file>:as_encoded10``.
 """
@@ -39,13 +39,13 @@ def _product_analysis(picture: Any, precision: str) -> Any:
     """The task net's objects on a picture exactly as ``semrl encode --net-precision precision`` finds them."""
     import torch
 
-    from semrl.pipeline import EncodeSettings, _analyse, _task_net
+    from semrl.pipeline import EncodeSettings, frame_regions, task_net
 
     settings = EncodeSettings(net_precision=precision)
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))  # as semrl.pipeline._leave_cores_to_x265
     try:
-        return _analyse(_task_net("detection", settings), picture.to_rgb(), settings)
+        return frame_regions(task_net("detection", settings), picture.to_rgb(), settings)
     finally:
         torch.set_num_threads(threads)
 
