@@ -67,11 +67,13 @@ def _decide(inputs: PolicyInput) -> NDArray[np.int32]:
 class AsEncoded:
     """The shipped video policy fed ``semrl encode``'s analysis, every ``interval`` frames.
 
-    ``precision`` is ``semrl encode``'s ``--net-precision`` (default ``fp32``, as its default).
+    ``precision`` is ``semrl encode``'s ``--net-precision`` (default ``fp32``, as its default). ``phase`` moves the
+    analysed frames: the first frame, then ``phase``, ``phase + interval``, ... (``semrl encode``: 0).
     """
 
     interval: int
     precision: str = "fp32"
+    phase: int = 0
     needs_regions = False  # it runs semrl encode's analysis itself
     needs_rgb = False
     frame_level = True
@@ -84,7 +86,8 @@ class AsEncoded:
     @property
     def fingerprint(self) -> str:
         """Identifies the behaviour."""
-        return f"as-encoded:interval={self.interval}:{self.precision}:{_video_policy().fingerprint}"
+        phase = f":phase={self.phase}" if self.phase else ""
+        return f"as-encoded:interval={self.interval}{phase}:{self.precision}:{_video_policy().fingerprint}"
 
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
         """The video policy's offsets for the frame, from the latest analysis semrl encode would have."""
@@ -96,7 +99,7 @@ class AsEncoded:
 
     def _due(self, inputs: PolicyInput) -> bool:
         """Whether the task net reads this frame."""
-        return inputs.frame_index % self.interval == 0
+        return inputs.frame_index == 0 or inputs.frame_index % self.interval == self.phase % self.interval
 
 
 @dataclass(frozen=True)
@@ -142,3 +145,5 @@ as_encoded5 = AsEncoded(5)
 change8 = ChangeTriggered(10, threshold=8.0)
 as_encoded10_fp32 = AsEncoded(10, precision="fp32")  # as_encoded10, named for the net-precision round
 as_encoded10_bf16 = AsEncoded(10, precision="bf16")
+as_encoded10_phase1 = AsEncoded(10, phase=1)  # the same interval on other frames: what chance moves
+as_encoded10_phase5 = AsEncoded(10, phase=5)
