@@ -12,6 +12,7 @@ Frames come as :class:`~semrl.codec.Yuv420` pictures: FFmpeg converts video to 4
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -265,8 +266,7 @@ instead of waiting for each read (a pipe holds 64 KiB by default, a quarter of a
 
 def _widen_pipe(fd: int, size: int) -> None:
     """Grow a pipe to ``size`` bytes where the system allows (Linux, up to ``/proc/sys/fs/pipe-max-size``)."""
-    import contextlib
-    import fcntl
+    import fcntl  # Unix only
 
     setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
     if setpipe is None:

@@ -47,10 +47,10 @@ coordinates) and its mAP50-95 on a clip by up to 0.004 points, so the benchmark'
 PRECISIONS = ("fp32", "bf16")
 """The number formats :class:`YoloNet` runs in: ``fp32``, or ``bf16`` (torch autocast: convolutions
 and matrix products in bfloat16, the boxes decoded and the outputs cast back to float32 before
-NMS). On a CPU with
-native bfloat16 (AVX512-BF16 or AMX, :func:`native_bf16`) bf16 runs yolov8n 1.6-1.9x faster at one
-thread (``benchmarks/results/net-precision``); its boxes move by about 1 % of their size and its
-confidences by about 0.002-0.01, so an object near a confidence threshold may cross it. The
+NMS). On a CPU with native bfloat16 (AVX512-BF16 or AMX, :func:`native_bf16`) bf16 runs yolov8n
+1.6-1.9x faster at one thread (``benchmarks/results/net-precision``); its boxes move by about 1 %
+of their size and its confidences by about 0.002-0.01, so an object near a confidence threshold
+may cross it. The
 benchmark's task net (the metric) stays fp32, and so do the Grad-CAM maps of a classification net
 (:mod:`semrl.semantics.extractors`), which call the model directly for its gradients."""
 
