@@ -657,11 +657,12 @@ def _load_net(weights: str, device: str | None, precision: str) -> Any:
     from semrl.semantics.yolo import YoloNet, native_bf16
 
     net = YoloNet(weights, device=device, precision=precision)
-    if precision == "bf16" and net.device == "cpu" and not native_bf16():
+    if precision == "bf16" and not native_bf16(net.device):
+        what = "this CPU lacks AVX512-BF16 and AMX" if net.device == "cpu" else f"{net.device} lacks bfloat16 cores"
         warnings.warn(
             InputWarning(
-                "--net-precision bf16: this CPU computes bfloat16 without native instructions (AVX512-BF16 or "
-                "AMX), so the task net runs slower than with fp32"
+                f"--net-precision bf16: {what}, so the task net computes bfloat16 without native instructions and "
+                "runs slower than with fp32"
             ),
             stacklevel=2,
         )

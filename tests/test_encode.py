@@ -633,10 +633,10 @@ def test_the_task_net_runs_in_fp32_unless_told_and_bf16_warns_on_a_cpu_without_i
     assert EncodeSettings().net_precision == "fp32"
     with pytest.raises(InvalidInputError, match="--net-precision 'half'; choose one of fp32, bf16"):
         EncodeSettings(net_precision="half")
-    monkeypatch.setattr(yolo, "native_bf16", lambda: False)
+    monkeypatch.setattr(yolo, "native_bf16", lambda device: False)
     pipeline._load_net.cache_clear()
     settings = EncodeSettings(policy="roi", max_frames=1, preset="ultrafast", device="cpu", net_precision="bf16")
-    with pytest.warns(InputWarning, match="bf16: this CPU computes bfloat16 without native instructions"):
+    with pytest.warns(InputWarning, match="bf16: this CPU lacks AVX512-BF16 and AMX, so the task net computes"):
         report = encode_video(pets, tmp_path / "o.hevc", settings)
     pipeline._load_net.cache_clear()
     assert report.settings["net_precision"] == "bf16"

@@ -445,10 +445,15 @@ class YoloNet:
         return np.concatenate(probs).astype(np.float32)
 
 
-def native_bf16() -> bool:
-    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX): then ``bf16`` runs faster than ``fp32``."""
+def native_bf16(device: str = "cpu") -> bool:
+    """Whether ``device`` computes in bfloat16 natively, so that ``bf16`` runs faster than ``fp32`` there.
+
+    A CPU needs AVX512-BF16 or AMX; a CUDA GPU, bfloat16 tensor cores (Ampere or later).
+    """
     import torch
 
+    if torch.device(device).type == "cuda":
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's; absent in older torch
     return any(bool(getattr(torch.cpu, check, lambda: False)()) for check in checks)
 
