@@ -450,7 +450,6 @@ def _run(
     lookahead = min(LOOKAHEAD_INTERVALS * settings.map_interval, LOOKAHEAD_FRAMES)
     rows: list[FrameRow] = []
     coded: list[EncodedFrame] = []
-    analysed: set[int] = set()
     pending: deque[tuple[int, Yuv420, Future[Any] | None]] = deque()
     offsets: npt.NDArray[np.int32] | None = None
     # A frame-level policy (the video policy) decides every frame, in order, from the latest analysis.
@@ -503,6 +502,10 @@ def _run(
             watch.add("semantics", time.perf_counter() - start)
             return rgb, regions
 
+        def analysed_at(index: int) -> bool:
+            # fixed frames, so that the output does not depend on timing
+            return index % settings.map_interval == 0
+
         def offsets_for(index: int, picture: Yuv420) -> npt.NDArray[np.int32]:
             rgb, regions = analyse(index, picture)
             return decide(index, rgb, regions, picture)
@@ -531,7 +534,7 @@ def _run(
                 row = FrameRow(
                     index=frame.pts, poc=frame.poc, slice_type=frame.slice_type, bits=frame.bits,
                     mean_qp=float(frame.ctu_qp.mean()), psnr_y=min(psnr_from_sse(sse, frame.recon.y.size), 100.0),
-                    analysed=frame.pts in analysed, recon_md5="",
+                    analysed=analysed_at(frame.pts), recon_md5="",
                 )  # fmt: skip
                 rows.append(row)
                 hashes.append(hasher.submit(_md5, frame.recon.to_i420()))
@@ -546,8 +549,6 @@ def _run(
         def encode_next() -> None:
             nonlocal offsets, previous_y
             index, picture, job = pending.popleft()
-            if index % settings.map_interval == 0:
-                analysed.add(index)
             if job is not None:
                 offsets = watch.call("wait", job.result)
             given = None if offsets is None else clip_offsets(offsets, settings.qp)
@@ -577,7 +578,7 @@ def _run(
                 policy_base = watch.call("setup", _calibrate, rate, head, settings)
             pictures = itertools.chain(head, pictures)
         for index, picture in enumerate(pictures):
-            fresh = index % settings.map_interval == 0
+            fresh = analysed_at(index)
             job = None
             if frame_level:
                 analysis = pool.submit(analyse, index, picture) if fresh else None
