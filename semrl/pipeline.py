@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import hashlib
@@ -37,7 +38,7 @@ from semrl.codec import (
 )
 from semrl.errors import InputWarning, InvalidInputError
 from semrl.files import atomic_output, atomic_write
-from semrl.media import VIDEO_SUFFIXES, FrameSource, SourceInfo, mux_mp4, open_source
+from semrl.media import VIDEO_SUFFIXES, FrameSource, SourceInfo, mux_mp4, open_source, read_ahead
 from semrl.policy import (
     Policy,
     PolicyInput,
@@ -444,6 +445,8 @@ def _run(
     net = watch.call("setup", task_net, task, settings) if task is not None and needs_regions(policy) else None
     if net is not None:
         _leave_cores_to_x265(net.device, settings)
+        # before the threads start: tracing silences warnings for a moment
+        net.freeze((info.height, info.width), _net_input_size(settings, (info.height, info.width)))
     elif runs_own_net(policy):
         _leave_cores_to_x265(settings.device or "cpu", settings)  # as resolve_policy loads it
     bar = _progress_bar(info, settings, progress)
@@ -471,6 +474,7 @@ def _run(
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-task-net") as pool,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-policy") as decider,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-md5") as hasher,
+        contextlib.closing(read_ahead(iter(source))) as frames,
     ):
 
         def decide(
@@ -571,7 +575,7 @@ def _run(
                 picture = watch.call("policy", prefilter.soften, picture, offsets)
             collect(watch.call("encode", encoder.encode, picture, given, slice_qp))
 
-        pictures: Iterator[Yuv420] = watch.timed("decode", iter(source))
+        pictures: Iterator[Yuv420] = watch.timed("decode", frames)
         if rate is not None:  # the rate model is calibrated on the first frames (fewer on a shorter clip)
             head = list(itertools.islice(pictures, CALIBRATION_FRAMES))
             if head:
@@ -770,9 +774,14 @@ def frame_regions(net: Any, rgb: npt.NDArray[np.uint8], settings: EncodeSettings
     from semrl.semantics.regions import task_regions
     from semrl.semantics.yolo import class_ids
 
-    imgsz = settings.map_size or min(640, -(-max(rgb.shape[:2]) // 32) * 32)
+    imgsz = _net_input_size(settings, rgb.shape[:2])
     classes = None if settings.classes is None else class_ids(net.names, settings.classes)
     return task_regions(net, [rgb], color="rgb", imgsz=imgsz, classes=classes)[0]
+
+
+def _net_input_size(settings: EncodeSettings, frame_shape: tuple[int, ...]) -> int:
+    """``settings.map_size``, or the long side of ``(H, W)`` frames rounded up to 32, at most 640."""
+    return settings.map_size or min(640, -(-max(frame_shape[:2]) // 32) * 32)
 
 
 def _check_own_net(policy: Policy, settings: EncodeSettings) -> None:

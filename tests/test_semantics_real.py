@@ -205,3 +205,31 @@ def test_a_bf16_net_finds_the_fp32_nets_objects_with_float32_outputs() -> None:
     assert matched >= 8
     with pytest.raises(InvalidInputError, match="fp32, bf16"):
         YoloNet("yolov8n.pt", device="cpu", precision="fp16")
+
+
+@pytest.mark.parametrize("weights", ["yolov8n.pt", "yolo11n-seg.pt"])
+def test_a_frozen_net_gives_the_eager_nets_outputs_bit_for_bit(weights: str) -> None:
+    # semrl encode freezes its task net for the clip's frame size: its coding must stay exactly the eager net's
+    from semrl.semantics.yolo import InferenceSettings, YoloNet
+
+    require_assets(f"models/{weights}")
+    frames, _ = _labelled("coco8", 4)
+    eager = YoloNet(weights, device="cpu")
+    frozen = YoloNet(weights, device="cpu")
+    settings = InferenceSettings(imgsz=640, batch=1)
+    assert frozen.freeze(frames[0].shape[:2], settings.imgsz)
+    assert frozen.freeze(frames[0].shape[:2], settings.imgsz)  # once per shape
+    assert len(frozen._graphs) == 1
+    for frame in frames:  # the first through the graph, frames of other sizes eagerly
+        a, b = eager.detect([frame], settings)[0], frozen.detect([frame], settings)[0]
+        assert len(a) > 0
+        assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.conf, b.conf) and np.array_equal(a.cls, b.cls)
+        if a.masks is not None:
+            assert b.masks is not None and np.array_equal(a.masks, b.masks)
+    ((shape, graph),) = frozen._graphs.items()
+    used: list[tuple[int, ...]] = []
+    frozen._graphs[shape] = lambda x: used.append(tuple(x.shape)) or graph(x)
+    frozen.detect(frames, settings)
+    inputs = [(1, 3, *frozen.letterbox(f, settings.imgsz)[1].input_shape) for f in frames]
+    assert used == [s for s in inputs if s == shape] and len(used) < len(inputs)  # the others ran eagerly
+    assert not YoloNet(weights, device="cpu", precision="bf16").freeze(frames[0].shape[:2], 640)
