@@ -92,9 +92,11 @@ class EncodeSettings:
             frames (:data:`semrl.semantics.yolo.PRECISIONS`). ``bf16`` runs the net 1.6x faster on
             a CPU that computes in bfloat16 natively, and slower elsewhere (a warning says so);
             its objects differ near the confidence threshold, which moved the class-mean BD-rate
-            by +3.3 and +5.1 % on two sets of frames and the object-weighted one by -0.6 and -0.3 %
-            (``benchmarks/results/net-precision``), so the default stays ``fp32``. The image
-            policies' own nets, which read their features, stay ``fp32``, as they were trained.
+            by +3.3, +5.1 and +14.4 % on three sets of frames and the object-weighted one by
+            -0.6, -0.3 and -0.7 % (``benchmarks/results/net-precision``, rounds 1 and 3), so the
+            default stays ``fp32``. In ``fp32`` on CPU the net runs as a frozen graph
+            (:meth:`semrl.semantics.yolo.YoloNet.freeze`: the same objects, 10 % faster). The
+            image policies' own nets, which read their features, stay ``fp32``, as they were trained.
         fps: frame rate for image inputs, or to override a video's.
         qp_maps: folder for PNGs of decoded frames with their QP map drawn over them, or None.
         qp_map_every: with ``qp_maps``, every this many frames (from the first).

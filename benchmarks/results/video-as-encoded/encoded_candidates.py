@@ -25,14 +25,14 @@ from semrl.agent.resolve import resolve_policy
 from semrl.policy import PolicyInput, policy_offsets
 
 _STATE = "as_encoded"
-_POLICY: list[Any] = []
+_POLICIES: dict[str, Any] = {}
 
 
-def _video_policy() -> Any:
-    """The shipped video policy, loaded once per process."""
-    if not _POLICY:
-        _POLICY.append(resolve_policy("video", device="cpu"))
-    return _POLICY[0]
+def _video_policy(name: str = "video") -> Any:
+    """A shipped frame-level policy (``video``, or its reference coding ``video-reference``), loaded once."""
+    if name not in _POLICIES:
+        _POLICIES[name] = resolve_policy(name, device="cpu")
+    return _POLICIES[name]
 
 
 def _product_analysis(picture: Any, precision: str) -> Any:
@@ -50,8 +50,8 @@ def _product_analysis(picture: Any, precision: str) -> Any:
         torch.set_num_threads(threads)
 
 
-def _decide(inputs: PolicyInput) -> NDArray[np.int32]:
-    """The shipped video policy's offsets for the frame, given the latest analysis kept in the clip's state."""
+def _decide(inputs: PolicyInput, policy: str) -> NDArray[np.int32]:
+    """The policy's offsets for the frame, given the latest analysis kept in the clip's state."""
     found = inputs.state.get(_STATE)
     fed = dataclasses.replace(
         inputs,
@@ -60,7 +60,7 @@ def _decide(inputs: PolicyInput) -> NDArray[np.int32]:
         cls=np.zeros(0, np.int64) if found is None else found.cls,
         conf=np.zeros(0, np.float32) if found is None else found.conf,
     )
-    return policy_offsets(_video_policy(), fed)
+    return policy_offsets(_video_policy(policy), fed)
 
 
 @dataclass(frozen=True)
@@ -68,12 +68,14 @@ class AsEncoded:
     """The shipped video policy fed ``semrl encode``'s analysis, every ``interval`` frames.
 
     ``precision`` is ``semrl encode``'s ``--net-precision`` (default ``fp32``, as its default). ``phase`` moves the
-    analysed frames: the first frame, then ``phase``, ``phase + interval``, ... (``semrl encode``: 0).
+    analysed frames: the first frame, then ``phase``, ``phase + interval``, ... (``semrl encode``: 0). ``policy``
+    is ``semrl encode --policy``: ``video`` (its default on a clip) or ``video-reference``.
     """
 
     interval: int
     precision: str = "fp32"
     phase: int = 0
+    policy: str = "video"
     needs_regions = False  # it runs semrl encode's analysis itself
     needs_rgb = False
     frame_level = True
@@ -81,13 +83,13 @@ class AsEncoded:
     @property
     def offset_block(self) -> int:
         """The video policy's offset grid."""
-        return int(_video_policy().offset_block)
+        return int(_video_policy(self.policy).offset_block)
 
     @property
     def fingerprint(self) -> str:
         """Identifies the behaviour."""
         phase = f":phase={self.phase}" if self.phase else ""
-        return f"as-encoded:interval={self.interval}{phase}:{self.precision}:{_video_policy().fingerprint}"
+        return f"as-encoded:interval={self.interval}{phase}:{self.precision}:{_video_policy(self.policy).fingerprint}"
 
     def __call__(self, inputs: PolicyInput) -> NDArray[np.int32]:
         """The video policy's offsets for the frame, from the latest analysis semrl encode would have."""
@@ -95,7 +97,7 @@ class AsEncoded:
             raise RuntimeError(f"{type(self).__name__} analyses the coded picture and needs it")
         if self._due(inputs):
             inputs.state[_STATE] = _product_analysis(inputs.picture, self.precision)
-        return _decide(inputs)
+        return _decide(inputs, self.policy)
 
     def _due(self, inputs: PolicyInput) -> bool:
         """Whether the task net reads this frame."""
@@ -119,7 +121,7 @@ class ChangeTriggered(AsEncoded):
         """Identifies the behaviour."""
         return (
             f"change-triggered:interval={self.interval}:t={self.threshold:g}:{self.precision}:"
-            f"{_video_policy().fingerprint}"
+            f"{_video_policy(self.policy).fingerprint}"
         )
 
     def _due(self, inputs: PolicyInput) -> bool:
@@ -147,3 +149,4 @@ as_encoded10_fp32 = AsEncoded(10, precision="fp32")  # as_encoded10, named for t
 as_encoded10_bf16 = AsEncoded(10, precision="bf16")
 as_encoded10_phase1 = AsEncoded(10, phase=1)  # the same interval on other frames: what chance moves
 as_encoded10_phase5 = AsEncoded(10, phase=5)
+as_encoded10_reference = AsEncoded(10, policy="video-reference")  # semrl encode --policy video-reference
