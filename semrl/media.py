@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import queue
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -44,7 +41,6 @@ VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".y4m", ".hev
 """Suffixes of the video files semrl reads (lower case)."""
 
 RgbFrame = npt.NDArray[np.uint8]
-_Item = TypeVar("_Item")
 
 
 def ffmpeg_tool(name: str) -> str:
@@ -281,51 +277,6 @@ def _widen_pipe(fd: int, size: int) -> None:
         limit = 1 << 20
     with contextlib.suppress(OSError):  # a smaller pipe only costs speed
         fcntl.fcntl(fd, setpipe, min(size, limit))
-
-
-def read_ahead(frames: Iterator[_Item], depth: int = PIPE_FRAMES) -> Generator[_Item, None, None]:
-    """``frames``, read by a thread of their own up to ``depth`` items ahead of the consumer.
-
-    The caller's thread then spends no time reading and converting frames (``semrl encode``'s
-    thread that calls x265 was busy 0.3 s of 5 reading PETS's 795 frames, as the x265 CLI's own
-    reader thread is not). The items and their order are those of ``frames``; an error or a
-    error raised while reading is raised to the consumer after the items read before it (a
-    warning is issued as the thread reads). Closing the returned generator stops the thread after
-    the item it is reading.
-    """
-    slots: queue.Queue[tuple[bool, Any]] = queue.Queue(depth)
-    stop = threading.Event()
-
-    def offer(entry: tuple[bool, Any]) -> bool:
-        while not stop.is_set():
-            with contextlib.suppress(queue.Full):
-                slots.put(entry, timeout=0.1)
-                return True
-        return False
-
-    def read() -> None:
-        try:
-            for item in frames:
-                if not offer((False, item)):
-                    return
-        except BaseException as error:  # handed to the consumer, which raises it
-            offer((True, error))
-            return
-        offer((True, None))
-
-    reader = threading.Thread(target=read, name="semrl-read", daemon=True)
-    reader.start()
-    try:
-        while True:
-            last, value = slots.get()
-            if last:
-                if isinstance(value, BaseException):
-                    raise value
-                return
-            yield value
-    finally:
-        stop.set()
-        reader.join()
 
 
 def _limit(frames: Iterator[Yuv420], max_frames: int | None) -> Iterator[Yuv420]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import functools
 import hashlib
@@ -38,7 +37,7 @@ from semrl.codec import (
 )
 from semrl.errors import InputWarning, InvalidInputError
 from semrl.files import atomic_output, atomic_write
-from semrl.media import VIDEO_SUFFIXES, FrameSource, SourceInfo, mux_mp4, open_source, read_ahead
+from semrl.media import VIDEO_SUFFIXES, FrameSource, SourceInfo, mux_mp4, open_source
 from semrl.policy import (
     Policy,
     PolicyInput,
@@ -476,7 +475,6 @@ def _run(
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-task-net") as pool,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-policy") as decider,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-md5") as hasher,
-        contextlib.closing(read_ahead(iter(source))) as frames,
     ):
 
         def decide(
@@ -577,7 +575,7 @@ def _run(
                 picture = watch.call("policy", prefilter.soften, picture, offsets)
             collect(watch.call("encode", encoder.encode, picture, given, slice_qp))
 
-        pictures: Iterator[Yuv420] = watch.timed("decode", frames)
+        pictures: Iterator[Yuv420] = watch.timed("decode", iter(source))
         if rate is not None:  # the rate model is calibrated on the first frames (fewer on a shorter clip)
             head = list(itertools.islice(pictures, CALIBRATION_FRAMES))
             if head:
