@@ -60,6 +60,10 @@ LOOKAHEAD_INTERVALS = 3
 worker shares the CPU with x265) is absorbed before the encoder has to wait for it..."""
 LOOKAHEAD_FRAMES = 64
 """...but never more frames than this, so memory stays bounded whatever the interval."""
+FREEZE_MIN_ANALYSES = 32
+"""Analysed frames from which ``semrl encode`` runs its task net as a frozen graph
+(:meth:`semrl.semantics.yolo.YoloNet.freeze`): tracing takes about 0.4 s, which a clip with fewer
+analyses does not win back (the built-in 16-frame sample has 2; PETS, 795 frames, 80)."""
 STAGES = ("setup", "decode", "semantics", "policy", "wait", "encode")
 
 
@@ -446,8 +450,6 @@ def _run(
     net = watch.call("setup", task_net, task, settings) if task is not None and needs_regions(policy) else None
     if net is not None:
         _leave_cores_to_x265(net.device, settings)
-        # before the threads start: tracing silences warnings for a moment
-        net.freeze((info.height, info.width), _net_input_size(settings, (info.height, info.width)))
     elif runs_own_net(policy):
         _leave_cores_to_x265(settings.device or "cpu", settings)  # as resolve_policy loads it
     bar = _progress_bar(info, settings, progress)
@@ -462,6 +464,9 @@ def _run(
     latest: Any = None
     clip_state: dict[str, Any] = {}  # the policy's, carried from frame to frame
     length = settings.max_frames if info.frames is None else min(info.frames, settings.max_frames or info.frames)
+    if net is not None and (length is None or -(-length // settings.map_interval) >= FREEZE_MIN_ANALYSES):
+        # before the threads start: tracing silences warnings for a moment
+        net.freeze((info.height, info.width), _net_input_size(settings, (info.height, info.width)))
     rate = None if settings.bitrate is None else RateController(settings.bitrate, float(info.fps), settings.qp, length)
     policy_base = settings.qp  # the base QP the policy decides around (with --bitrate, the calibrated start)
     requested: dict[int, npt.NDArray[np.int32]] = {}  # with --bitrate: each frame's QPs as asked of x265

@@ -657,3 +657,31 @@ def test_encode_speed_times_the_cli_with_semrls_threads_and_with_its_own(pets: P
     assert row["ratio_own_threads"] == row["semrl_s"] / row["cli_own_threads_s"]
     assert result["description"]["video"] == pets.name and result["description"]["x265_threads"] == 1
     assert result["description"]["map_interval"] == 2
+
+
+def test_the_task_net_runs_frozen_on_long_enough_clips_and_codes_the_same_bytes(
+    monkeypatch: pytest.MonkeyPatch, pets: Path, tmp_path: Path
+) -> None:
+    from semrl import pipeline
+    from semrl.pipeline import FREEZE_MIN_ANALYSES
+    from semrl.semantics.yolo import YoloNet
+
+    frozen: list[tuple[tuple[int, int], int]] = []
+    freeze = YoloNet.freeze
+
+    def recorded(net: YoloNet, shape: tuple[int, int], imgsz: int) -> bool:
+        frozen.append((shape, imgsz))
+        return freeze(net, shape, imgsz)
+
+    monkeypatch.setattr(YoloNet, "freeze", recorded)
+    pipeline._load_net.cache_clear()  # a net of another test may hold a graph already
+    settings = EncodeSettings(policy="roi", preset="ultrafast", device="cpu", map_interval=1)
+    encode_video(pets, tmp_path / "short.hevc", replace(settings, max_frames=FREEZE_MIN_ANALYSES - 1))
+    assert frozen == []  # tracing would cost more than it saves
+    encode_video(pets, tmp_path / "frozen.hevc", replace(settings, max_frames=FREEZE_MIN_ANALYSES))
+    assert frozen == [((360, 480), 480)]
+    monkeypatch.setattr(YoloNet, "freeze", lambda net, shape, imgsz: False)
+    pipeline._load_net.cache_clear()
+    encode_video(pets, tmp_path / "eager.hevc", replace(settings, max_frames=FREEZE_MIN_ANALYSES))
+    pipeline._load_net.cache_clear()
+    assert (tmp_path / "frozen.hevc").read_bytes() == (tmp_path / "eager.hevc").read_bytes()
