@@ -316,7 +316,8 @@ class YoloNet:
             warnings.simplefilter("ignore")
             try:
                 with torch.no_grad():
-                    graph = torch.jit.freeze(torch.jit.trace(_traceable(self.model), x, check_trace=False))  # type: ignore[no-untyped-call]
+                    traced = torch.jit.trace(_traceable(self.model), x, check_trace=False)  # type: ignore[no-untyped-call]
+                    graph = torch.jit.freeze(traced)
             except (RuntimeError, AttributeError, TypeError):
                 return False
         self._graphs[tuple(x.shape)] = graph
