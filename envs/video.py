@@ -445,6 +445,7 @@ class VideoObserver:
         self._boosts: list[int] = []
         self.touched: NDArray[np.bool_] | None = None
         """The blocks (``settings.block``) touching the last observed frame's grown objects."""
+        self._inside: NDArray[np.bool_] | None = None  # the region they were found for
         self.action: int | None = None
         """The decision in force (an action index), held until the next is due (:meth:`VideoSettings.decides_at`)."""
 
@@ -503,7 +504,10 @@ class VideoObserver:
         h, w = luma.shape
         inside = region if region is not None and region.shape == (h, w) else np.zeros((h, w), bool)
         block = self.settings.block
-        touched = self.touched = roi_blocks(inside, ctu_grid(w, h, block), self.settings.dilation, block)
+        if inside is not self._inside or self.touched is None:  # the same region touches the same blocks
+            self.touched = roi_blocks(inside, ctu_grid(w, h, block), self.settings.dilation, block)
+        self._inside = inside
+        touched = self.touched
         self._current = (luma, np.asarray(boxes, np.float32).reshape(-1, 4))
         return luma, inside, touched
 

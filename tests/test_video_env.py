@@ -425,3 +425,37 @@ def test_trained_video_policy_loads_and_matches_the_env(segments: list, tmp_path
                                    rgb_observer.observe(rgb, region, boxes, 37), atol=0.01)  # fmt: skip
         luma_observer.record(0, 0)
         rgb_observer.record(0, 0)
+
+
+def test_a_region_given_again_keeps_its_blocks_and_codes_as_a_fresh_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # semrl encode gives the frames between two analyses the same region: its blocks are found once
+    import envs.video as video_env
+    from semrl.agent.video import VideoCoding
+    from semrl.policy import PolicyInput
+
+    class Watching(VideoCoding):  # decides from what it observes, so the observations must agree too
+        def act(self, obs: np.ndarray) -> int:
+            return int(abs(obs).sum() * 7) % self.settings.n_actions
+
+    coding = Watching(SETTINGS, "detection", "test")
+    frames, region = _clip(10), np.zeros((H, W), bool)
+    region[30:60, 10:40] = True
+    boxes = np.array([[10, 30, 40, 60]], np.float32)
+    found: list[int] = []
+    roi_blocks = video_env.roi_blocks
+    monkeypatch.setattr(video_env, "roi_blocks", lambda *a, **k: found.append(1) or roi_blocks(*a, **k))
+
+    def code(regions: list[np.ndarray]) -> list[np.ndarray]:
+        state: dict[str, object] = {}
+        return [
+            coding(PolicyInput(frame=f, base_qp=37, ctu_shape=(2, 2), region=r, boxes=boxes, frame_index=i, state=state))
+            for i, (f, r) in enumerate(zip(frames, regions, strict=True))
+        ]
+
+    shared = code([region] * 5 + [region.copy()] * 5)  # two analyses
+    assert len(found) == 2
+    found.clear()
+    copies = code([region.copy() for _ in frames])
+    assert len(found) == len(frames)
+    for a, b in zip(shared, copies, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -21,7 +21,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,6 +46,8 @@ from semrl.files import atomic_write
 from semrl.policy import PolicyInput
 
 OBSERVER_KEY = "semrl.video-observer"
+REGION_KEY = "semrl.video-region"
+"""Where :class:`VideoCoding` keeps the last region it was given and that region fitted to the frame."""
 """Where a clip's :class:`VideoObserver` lives in ``PolicyInput.state``."""
 
 
@@ -88,11 +90,7 @@ class VideoCoding:
             # Every IDR frame starts afresh, as every training episode does: nothing before it is referenced.
             observer = inputs.state[OBSERVER_KEY] = VideoObserver(self.settings)
         h, w = inputs.frame.shape[:2]
-        region = None
-        if inputs.region is not None:
-            region = np.zeros((h, w), bool)
-            rh, rw = min(h, inputs.region.shape[0]), min(w, inputs.region.shape[1])
-            region[:rh, :rw] = inputs.region[:rh, :rw]
+        region = None if inputs.region is None else _fitted(inputs.region, (h, w), inputs.state)
         picture = inputs.luma if inputs.luma is not None else inputs.frame
         base, s = int(inputs.base_qp), self.settings
         reference = s.cascade_offset(inputs.frame_index, inputs.gop)
@@ -108,6 +106,22 @@ class VideoCoding:
         # Unclipped: near QP 51 the cascade's levels would merge, and the rate controller keeps one model per level.
         return frame_offsets_map(region, (h, w), coded_offset, boost, base, s.dilation, s.block, roi=s.roi,
                                  touched=observer.touched, clip=False)  # fmt: skip
+
+
+def _fitted(region: NDArray[np.bool_], shape: tuple[int, int], state: dict[str, Any]) -> NDArray[np.bool_]:
+    """``region`` cut or padded to ``shape``: the same array for as long as the same region comes.
+
+    ``semrl encode`` gives the frames between two analyses the same region, and the observer then
+    keeps the blocks it touches instead of finding them again (:meth:`VideoObserver.carry`).
+    """
+    last = state.get(REGION_KEY)
+    if last is not None and last[0] is region:
+        return cast(NDArray[np.bool_], last[1])
+    fitted = np.zeros(shape, bool)
+    rh, rw = min(shape[0], region.shape[0]), min(shape[1], region.shape[1])
+    fitted[:rh, :rw] = region[:rh, :rw]
+    state[REGION_KEY] = (region, fitted)
+    return fitted
 
 
 class VideoPolicy(VideoCoding):
