@@ -46,9 +46,9 @@ from semrl.files import atomic_write
 from semrl.policy import PolicyInput
 
 OBSERVER_KEY = "semrl.video-observer"
-REGION_KEY = "semrl.video-region"
-"""Where :class:`VideoCoding` keeps the last region it was given and that region fitted to the frame."""
 """Where a clip's :class:`VideoObserver` lives in ``PolicyInput.state``."""
+REGION_KEY = "semrl.video-region"
+"""Where :class:`VideoCoding` keeps the last region it was given, and that region fitted to the frame."""
 
 
 class VideoCoding:
@@ -115,7 +115,7 @@ def _fitted(region: NDArray[np.bool_], shape: tuple[int, int], state: dict[str, 
     keeps the blocks it touches instead of finding them again (:meth:`VideoObserver.carry`).
     """
     last = state.get(REGION_KEY)
-    if last is not None and last[0] is region:
+    if last is not None and last[0] is region and last[1].shape == shape:
         return cast(NDArray[np.bool_], last[1])
     fitted = np.zeros(shape, bool)
     rh, rw = min(shape[0], region.shape[0]), min(shape[1], region.shape[1])
