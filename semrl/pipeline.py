@@ -546,7 +546,7 @@ def _run(
                     analysed=analysed_at(frame.pts), recon_md5="",
                 )  # fmt: skip
                 rows.append(row)
-                hashes.append(hasher.submit(_md5, frame.recon.to_i420()))
+                hashes.append(hasher.submit(_md5, frame.recon))
                 if settings.qp_maps is not None and frame.pts % settings.qp_map_every == 0:
                     from semrl.qp_maps import write_qp_map
 
@@ -609,8 +609,12 @@ def _run(
     return rows, coded, total_sse
 
 
-def _md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
+def _md5(picture: Yuv420) -> str:
+    """MD5 of the picture's I420 bytes, fed plane by plane (half the time of joining them first)."""
+    digest = hashlib.md5()
+    for plane in picture.planes:
+        digest.update(np.ascontiguousarray(plane).data)
+    return digest.hexdigest()
 
 
 def _luma_sse(original: npt.NDArray[np.uint8], recon: npt.NDArray[np.uint8]) -> float:
