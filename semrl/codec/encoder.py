@@ -547,7 +547,8 @@ class Encoder:
         offsets = np.asarray(qp_offsets)
         if offsets.dtype.kind not in "iuf":
             raise InvalidInputError(f"QP offsets must be numbers, got dtype {offsets.dtype}")
-        if offsets.shape == self.ctu_shape:
+        per_ctu = offsets.shape == self.ctu_shape  # then constant over every quantisation group (at most a CTU)
+        if per_ctu:
             blocks = ctu_to_blocks(offsets, self.block_shape)
         elif offsets.shape == self.block_shape:
             blocks = offsets
@@ -557,14 +558,15 @@ class Encoder:
                 f"{self.block_shape} for {self.config.width}x{self.config.height}; got {offsets.shape}"
             )
         blocks = np.ascontiguousarray(blocks, dtype=np.float32)
-        if not np.isfinite(blocks).all():
+        if offsets.dtype.kind == "f" and not np.isfinite(blocks).all():
             raise InvalidInputError("QP offsets contain NaN or infinity")
         if self.config.constant_qp:
             qp = self.config.qp if base is None else base
             low, high = float(blocks.min()) + qp, float(blocks.max()) + qp
             if low < QP_MIN or high > QP_MAX:
                 raise InvalidInputError(f"base QP {qp} + offsets spans {low:g}..{high:g}, outside {QP_MIN}..{QP_MAX}")
-            self._check_constant_per_group(blocks)
+            if not per_ctu:
+                self._check_constant_per_group(blocks)
         elif np.abs(blocks).max() > QP_MAX:
             raise InvalidInputError(f"QP offsets must lie in -{QP_MAX}..{QP_MAX}")
         return blocks
