@@ -97,7 +97,8 @@ class EncodeSettings:
             its objects differ near the confidence threshold, which moved the class-mean BD-rate
             by +3.3, +5.1 and +14.4 % on three sets of frames and the object-weighted one by
             -0.6, -0.3 and -0.7 % (``benchmarks/results/net-precision``, rounds 1 and 3), so the
-            default stays ``fp32``. In ``fp32`` on CPU the net runs as a frozen graph
+            default stays ``fp32``. In ``fp32`` on CPU, for a clip of at least
+            :data:`FREEZE_MIN_ANALYSES` analysed frames, the net runs as a frozen graph
             (:meth:`semrl.semantics.yolo.YoloNet.freeze`: the same objects, 10 % faster). The
             image policies' own nets, which read their features, stay ``fp32``, as they were trained.
         fps: frame rate for image inputs, or to override a video's.
