@@ -447,10 +447,11 @@ def test_a_region_given_again_keeps_its_blocks_and_codes_as_a_fresh_copy(monkeyp
 
     def code(regions: list[np.ndarray]) -> list[np.ndarray]:
         state: dict[str, object] = {}
-        return [
-            coding(PolicyInput(frame=f, base_qp=37, ctu_shape=(2, 2), region=r, boxes=boxes, frame_index=i, state=state))
+        inputs = (
+            PolicyInput(frame=f, base_qp=37, ctu_shape=(2, 2), region=r, boxes=boxes, frame_index=i, state=state)
             for i, (f, r) in enumerate(zip(frames, regions, strict=True))
-        ]
+        )
+        return [coding(one) for one in inputs]
 
     shared = code([region] * 5 + [region.copy()] * 5)  # two analyses
     assert len(found) == 2
