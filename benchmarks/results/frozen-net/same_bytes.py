@@ -26,25 +26,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("clips", nargs="+", type=Path)
     args = parser.parse_args(argv)
     freeze = YoloNet.freeze
+    frozen: list[bool] = []  # what freeze returned in the frozen encode: whether a graph served the clip
+
+    def recorded(net: YoloNet, shape: tuple[int, int], imgsz: int) -> bool:
+        frozen.append(freeze(net, shape, imgsz))
+        return frozen[-1]
+
     differ = 0
-    with tempfile.TemporaryDirectory() as scratch:
-        for clip in args.clips:
-            digests = {}
-            for mode in ("frozen", "eager"):
-                YoloNet.freeze = freeze if mode == "frozen" else (lambda net, shape, imgsz: False)  # type: ignore[method-assign,assignment]
-                pipeline._load_net.cache_clear()
-                output = Path(scratch) / f"{mode}.mp4"
-                report = encode_video(clip, output, EncodeSettings())
-                digests[mode] = hashlib.md5(output.read_bytes()).hexdigest()
-            used = -(-report.frames // EncodeSettings().map_interval) >= pipeline.FREEZE_MIN_ANALYSES
-            same = digests["frozen"] == digests["eager"]
-            differ += not same
-            print(
-                f"{clip.name}: {report.frames} frames, frozen {'used' if used else 'not used'}, "
-                f"{'same bytes' if same else 'DIFFERENT BYTES'} (md5 {digests['frozen']})",
-                flush=True,
-            )
-    YoloNet.freeze = freeze  # type: ignore[method-assign]
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            for clip in args.clips:
+                digests = {}
+                frozen.clear()
+                for mode in ("frozen", "eager"):
+                    YoloNet.freeze = recorded if mode == "frozen" else (lambda net, shape, imgsz: False)  # type: ignore[method-assign,assignment]
+                    pipeline._load_net.cache_clear()
+                    output = Path(scratch) / f"{mode}.mp4"
+                    report = encode_video(clip, output, EncodeSettings())
+                    digests[mode] = hashlib.md5(output.read_bytes()).hexdigest()
+                same = digests["frozen"] == digests["eager"]
+                differ += not same
+                print(
+                    f"{clip.name}: {report.frames} frames, frozen {'used' if any(frozen) else 'not used'}, "
+                    f"{'same bytes' if same else 'DIFFERENT BYTES'} (md5 {digests['frozen']})",
+                    flush=True,
+                )
+    finally:
+        YoloNet.freeze = freeze  # type: ignore[method-assign]
     return 1 if differ else 0
 
 
