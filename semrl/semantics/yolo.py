@@ -50,9 +50,9 @@ and matrix products in bfloat16, the boxes decoded and the outputs cast back to 
 NMS). On a CPU with native bfloat16 (AVX512-BF16 or AMX, :func:`native_bf16`) bf16 runs yolov8n
 1.6-1.9x faster at one thread (``benchmarks/results/net-precision``); its boxes move by about 1 %
 of their size and its confidences by about 0.002-0.01, so an object near a confidence threshold
-may cross it. The
-benchmark's task net (the metric) stays fp32, and so do the Grad-CAM maps of a classification net
-(:mod:`semrl.semantics.extractors`), which call the model directly for its gradients."""
+may cross it. The benchmark's task net (the metric) stays fp32, and so do the Grad-CAM maps of a
+classification net (:mod:`semrl.semantics.extractors`), which call the model directly for its
+gradients."""
 
 MASK_RATIO = 4
 """Ultralytics' ``mask_ratio``: its val compares instance masks on the network input downsampled
