@@ -6,6 +6,13 @@ its defaults. The CLI runs twice: with ``semrl encode``'s threads (``ratio``) an
 pool and frame threads left to x265, as people run it (``ratio_own_threads``). Runs alternate;
 medians over ``--runs``; the per-stage split of ``semrl encode`` comes from its report.
 
+The machine's pace drifts between runs by more than the margins in question (the CLI's median
+moved by 7 % between two runs of this script), so each of ``semrl encode``'s runs is also divided
+by the CLI run right after it: ``paired_ratio`` is the median of those ratios, with a 95 %
+bootstrap interval over the runs (``paired_ratio_interval``, from 3 runs). CPU seconds (every
+thread and child process: FFmpeg's decode, x265's pool, the task net) are measured beside the wall
+time: they show the work done, which the pace of a shared machine moves less.
+
     python benchmarks/encode_speed.py          # writes benchmarks/results/encode_speed.json
 """
 
@@ -16,6 +23,7 @@ import itertools
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,6 +33,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from scipy import stats
+
 from semrl.codec import EncoderConfig, load_library
 from semrl.files import atomic_write
 from semrl.media import ffmpeg_tool, video_info
@@ -32,10 +43,37 @@ from semrl.pipeline import STAGES, EncodeSettings, encode_video
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = ROOT.parent / "shared" / "assets" / "videos" / "pets2009_s2l1_480x360.mp4"
+INTERVAL_MIN_RUNS = 3
+"""The fewest runs a bootstrap interval of the paired ratio is drawn from."""
 
 
-def time_cli(video: Path, settings: EncodeSettings, output: Path, own_threads: bool = False) -> float:
-    """Seconds for ``ffmpeg -i video -f yuv4mpegpipe - | x265 ... --y4m --input -``.
+def cpu_seconds() -> float:
+    """CPU seconds so far of this process's threads and of its finished child processes."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def paired_ratio(ours: list[float], theirs: list[float], seed: int = 0) -> tuple[float, list[float] | None]:
+    """The median of ``ours[i] / theirs[i]``, and its 95 % bootstrap interval over the pairs.
+
+    Returns:
+        The median ratio, and the percentile interval (None with fewer than
+        :data:`INTERVAL_MIN_RUNS` pairs, or when every pair gives the same ratio).
+    """
+    ratios = np.asarray(ours) / np.asarray(theirs)
+    median = float(np.median(ratios))
+    if len(ratios) < INTERVAL_MIN_RUNS or np.ptp(ratios) == 0:
+        return median, None
+    result = stats.bootstrap(
+        (ratios,), np.median, confidence_level=0.95, n_resamples=9999, method="percentile", rng=seed
+    )
+    interval = result.confidence_interval
+    return median, [float(interval.low), float(interval.high)]
+
+
+def time_cli(video: Path, settings: EncodeSettings, output: Path, own_threads: bool = False) -> tuple[float, float]:
+    """Wall and CPU seconds of ``ffmpeg -i video -f yuv4mpegpipe - | x265 ... --y4m --input -``.
 
     Args:
         video: The input.
@@ -55,6 +93,7 @@ def time_cli(video: Path, settings: EncodeSettings, output: Path, own_threads: b
             del args[at : at + 2]
     x265 = load_library().build.prefix / "bin" / "x265"
     frames = ["-frames:v", str(settings.max_frames)] if settings.max_frames else []
+    cpu = cpu_seconds()
     start = time.perf_counter()
     decode = [ffmpeg_tool("ffmpeg"), "-v", "error", "-nostdin", "-i", str(video), *frames, "-pix_fmt", "yuv420p"]
     decoder = subprocess.Popen([*decode, "-f", "yuv4mpegpipe", "-"], stdout=subprocess.PIPE)
@@ -66,7 +105,7 @@ def time_cli(video: Path, settings: EncodeSettings, output: Path, own_threads: b
     elapsed = time.perf_counter() - start
     if encoder.returncode != 0 or decoder.returncode != 0:
         raise RuntimeError(f"x265 CLI failed: {encoder.stderr.decode(errors='replace')}")
-    return elapsed
+    return elapsed, cpu_seconds() - cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,14 +135,19 @@ def main(argv: list[str] | None = None) -> int:
             ours: list[float] = []
             theirs: list[float] = []
             own: list[float] = []
+            cpu: dict[str, list[float]] = {"semrl": [], "cli": [], "cli_own_threads": []}
             stages: list[dict[str, float]] = []
             for _ in range(args.runs):
+                before = cpu_seconds()
                 start = time.perf_counter()
                 report = encode_video(args.video, folder / "semrl.mp4", settings)
                 ours.append(time.perf_counter() - start)
+                cpu["semrl"].append(cpu_seconds() - before)
                 stages.append(report.stage_s)
-                theirs.append(time_cli(args.video, settings, folder / "cli.hevc"))
-                own.append(time_cli(args.video, settings, folder / "cli.hevc", own_threads=True))
+                for runs, own_threads, name in ((theirs, False, "cli"), (own, True, "cli_own_threads")):
+                    wall, seconds = time_cli(args.video, settings, folder / "cli.hevc", own_threads=own_threads)
+                    runs.append(wall)
+                    cpu[name].append(seconds)
             row = {
                 "policy": policy,
                 "net_precision": report.settings["net_precision"],
@@ -120,12 +164,21 @@ def main(argv: list[str] | None = None) -> int:
             }
             row["ratio"] = row["semrl_s"] / row["cli_s"]
             row["ratio_own_threads"] = row["semrl_s"] / row["cli_own_threads_s"]
+            row["paired_ratio"], row["paired_ratio_interval"] = paired_ratio(ours, theirs)
+            row["cpu_s"] = {name: statistics.median(runs) for name, runs in cpu.items()}
+            row["cpu_ratio"] = row["cpu_s"]["semrl"] / row["cpu_s"]["cli"]
+            row["cpu_runs_s"] = cpu
             rows.append(row)
+            interval = row["paired_ratio_interval"]
+            paired = f"paired {row['paired_ratio']:.3f}" + (
+                "" if interval is None else f" [{interval[0]:.3f}, {interval[1]:.3f}]"
+            )
             split = ", ".join(f"{k} {v:.2f}" for k, v in row["stage_s"].items())
             print(
                 f"policy {policy:8s} net {row['net_precision']} semrl encode {row['semrl_s']:6.2f} s  "
                 f"x265 CLI {row['cli_s']:6.2f} s  "
-                f"ratio {row['ratio']:.2f}  (x265 CLI, its own threads {row['cli_own_threads_s']:6.2f} s, ratio "
+                f"ratio {row['ratio']:.3f}, {paired}; CPU s {row['cpu_s']['semrl']:.2f} / {row['cpu_s']['cli']:.2f}  "
+                f"(x265 CLI, its own threads {row['cli_own_threads_s']:6.2f} s, ratio "
                 f"{row['ratio_own_threads']:.2f}; {report.frames} frames, {report.kbps:.1f} kbit/s; stages s: {split})",
                 flush=True,
             )
@@ -134,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         "name": "encode_speed",
         "description": {
             "what": "wall time of semrl encode (defaults, in-process) vs ffmpeg | patched x265 CLI, same frames, "
-            "preset, GOP, base QP; the CLI with semrl's threads (ratio) and with its own (ratio_own_threads)",
+            "preset, GOP, base QP; the CLI with semrl's threads (ratio) and with its own (ratio_own_threads); "
+            "paired_ratio: median of each run's semrl / the CLI run right after, 95 % bootstrap interval; "
+            "cpu_s: CPU seconds of all threads and child processes",
             "x265_threads": EncodeSettings(threads=args.threads).x265_threads,
             "map_interval": map_interval,
             "video": args.video.name,

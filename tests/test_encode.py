@@ -655,8 +655,24 @@ def test_encode_speed_times_the_cli_with_semrls_threads_and_with_its_own(pets: P
     row = result["results"]["rows"][0]
     assert row["frames"] == 4 and row["ratio"] == row["semrl_s"] / row["cli_s"]
     assert row["ratio_own_threads"] == row["semrl_s"] / row["cli_own_threads_s"]
+    assert row["paired_ratio"] == row["ratio"] and row["paired_ratio_interval"] is None  # one run: no interval
+    assert row["cpu_s"]["semrl"] > 0 and row["cpu_s"]["cli"] > 0
+    assert row["cpu_ratio"] == row["cpu_s"]["semrl"] / row["cpu_s"]["cli"]
     assert result["description"]["video"] == pets.name and result["description"]["x265_threads"] == 1
     assert result["description"]["map_interval"] == 2
+
+
+def test_encode_speed_pairs_each_run_with_the_cli_run_after_it() -> None:
+    from benchmark_scripts import load_benchmark
+
+    speed = load_benchmark("encode_speed")
+    # the machine slows down run by run; each run's ratio stays near 1.5, the ratio of medians would not
+    ours = [3.0, 4.5, 6.3, 7.4, 9.0]
+    theirs = [2.0, 3.0, 4.0, 5.0, 6.0]
+    median, interval = speed.paired_ratio(ours, theirs)
+    assert median == pytest.approx(1.5)
+    assert interval is not None and interval[0] <= 1.48 and 1.5 <= interval[1] <= 1.575
+    assert speed.paired_ratio(ours[:2], theirs[:2]) == (pytest.approx(1.5), None)
 
 
 def test_the_task_net_runs_frozen_on_long_enough_clips_and_codes_the_same_bytes(
