@@ -4,7 +4,9 @@ The CLI gets the same preset, GOP, base QP and x265 options (``EncoderConfig.cli
 the video through an FFmpeg pipe, as a user would run it; ``semrl encode`` runs in-process with
 its defaults. The CLI runs twice: with ``semrl encode``'s threads (``ratio``) and with the thread
 pool and frame threads left to x265, as people run it (``ratio_own_threads``). Runs alternate;
-medians over ``--runs``; the per-stage split of ``semrl encode`` comes from its report.
+medians over ``--runs``, after ``--warmup`` untimed runs of each (the first run of ``semrl encode``
+in a process loads its nets and traces the task net, which a median of few runs would not shed);
+the per-stage split of ``semrl encode`` comes from its report.
 
 The machine's pace drifts between runs by more than the margins in question (the CLI's median
 moved by 7 % between two runs of this script), so each of ``semrl encode``'s runs is also divided
@@ -112,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--warmup", type=int, default=1,
+        help="untimed runs of each before the timed ones (the first loads and traces the net; default: 1)",
+    )  # fmt: skip
     parser.add_argument("--policies", default="auto,roi,uniform", help="semrl policies to time (default: these)")
     parser.add_argument("--frames", type=int, help="encode only the first N frames")
     parser.add_argument("--threads", type=int, help="x265 worker threads of semrl encode (default: its default)")
@@ -137,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
             own: list[float] = []
             cpu: dict[str, list[float]] = {"semrl": [], "cli": [], "cli_own_threads": []}
             stages: list[dict[str, float]] = []
+            for _ in range(args.warmup):
+                encode_video(args.video, folder / "semrl.mp4", settings)
+                time_cli(args.video, settings, folder / "cli.hevc")
             for _ in range(args.runs):
                 before = cpu_seconds()
                 start = time.perf_counter()
@@ -199,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": f"{platform.machine()} {platform.processor()}",
             "cpus": os.cpu_count(),
             "runs": args.runs,
+            "warmup": args.warmup,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": "python benchmarks/encode_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         },

@@ -659,7 +659,7 @@ def test_encode_speed_times_the_cli_with_semrls_threads_and_with_its_own(pets: P
     assert row["cpu_s"]["semrl"] > 0 and row["cpu_s"]["cli"] > 0
     assert row["cpu_ratio"] == row["cpu_s"]["semrl"] / row["cpu_s"]["cli"]
     assert result["description"]["video"] == pets.name and result["description"]["x265_threads"] == 1
-    assert result["description"]["map_interval"] == 2
+    assert result["description"]["map_interval"] == 2 and result["description"]["warmup"] == 1
 
 
 def test_encode_speed_pairs_each_run_with_the_cli_run_after_it() -> None:
