@@ -1,12 +1,15 @@
 """Wall time of ``semrl encode`` against the patched x265 CLI encoding the same frames.
 
 The CLI gets the same preset, GOP, base QP and x265 options (``EncoderConfig.cli_args``) and reads
-the video through an FFmpeg pipe, as a user would run it; ``semrl encode`` runs in-process with
-its defaults. The CLI runs twice: with ``semrl encode``'s threads (``ratio``) and with the thread
-pool and frame threads left to x265, as people run it (``ratio_own_threads``). Runs alternate;
-medians over ``--runs``, after ``--warmup`` untimed runs of each (the first run of ``semrl encode``
-in a process loads its nets and traces the task net, which a median of few runs would not shed);
-the per-stage split of ``semrl encode`` comes from its report.
+the video through an FFmpeg pipe, as a user would run it. ``semrl encode`` runs in-process with
+its defaults; with ``--as-command``, the ``semrl encode`` command runs in a process of its own, as
+a user runs it, so Python's imports, loading the policy and the task net, and tracing the net
+count too (about 4 s on this 2-core machine, which the in-process timing leaves out). The CLI
+runs twice: with ``semrl encode``'s threads (``ratio``) and with the thread pool and frame threads
+left to x265, as people run it (``ratio_own_threads``). Runs alternate; medians over ``--runs``,
+after ``--warmup`` untimed runs of each (the first run of ``semrl encode`` in a process loads its
+nets and traces the task net, which a median of few runs would not shed); the per-stage split of
+``semrl encode`` comes from its report.
 
 The machine's pace drifts between runs by more than the margins in question (the CLI's median
 moved by 7 % between two runs of this script), so each of ``semrl encode``'s runs is also divided
@@ -33,6 +36,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -110,6 +114,36 @@ def time_cli(video: Path, settings: EncodeSettings, output: Path, own_threads: b
     return elapsed, cpu_seconds() - cpu
 
 
+def time_command(video: Path, settings: EncodeSettings, output: Path) -> tuple[float, float, SimpleNamespace]:
+    """Wall and CPU seconds of the ``semrl encode`` command, as a user runs it, and its report.
+
+    A process of its own: Python and its imports (torch and torchvision alone take 2-3 s here),
+    loading the policy and the task net, and tracing the net, come on top of the encode.
+
+    Args:
+        video: The input.
+        settings: The settings to give on its command line (policy, frames, threads, map
+            interval, net precision).
+        output: Where it writes its stream (its report beside it, ``.json``).
+    """
+    report = output.with_suffix(".json")
+    command = [sys.executable, "-m", "semrl", "encode", str(video), "-o", str(output), "--no-progress"]
+    command += ["--report", str(report)]
+    command += ["--policy", settings.policy, "--map-interval", str(settings.map_interval)]
+    command += ["--net-precision", settings.net_precision]
+    if settings.max_frames:
+        command += ["--frames", str(settings.max_frames)]
+    if settings.threads:
+        command += ["--threads", str(settings.threads)]
+    cpu = cpu_seconds()
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, check=False)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"semrl encode failed: {result.stderr.decode(errors='replace')}")
+    return elapsed, cpu_seconds() - cpu, SimpleNamespace(**json.loads(report.read_text()))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
@@ -125,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--net-precisions", default=EncodeSettings().net_precision,
         help="semrl encode's --net-precision, one row each, e.g. fp32,bf16 (default: its default)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--as-command", action="store_true",
+        help="time the semrl encode command, a process of its own (imports, loading the nets), not in-process",
     )  # fmt: skip
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "encode_speed.json")
     args = parser.parse_args(argv)
@@ -144,14 +182,22 @@ def main(argv: list[str] | None = None) -> int:
             cpu: dict[str, list[float]] = {"semrl": [], "cli": [], "cli_own_threads": []}
             stages: list[dict[str, float]] = []
             for _ in range(args.warmup):
-                encode_video(args.video, folder / "semrl.mp4", settings)
+                if args.as_command:
+                    time_command(args.video, settings, folder / "semrl.mp4")
+                else:
+                    encode_video(args.video, folder / "semrl.mp4", settings)
                 time_cli(args.video, settings, folder / "cli.hevc")
             for _ in range(args.runs):
-                before = cpu_seconds()
-                start = time.perf_counter()
-                report = encode_video(args.video, folder / "semrl.mp4", settings)
-                ours.append(time.perf_counter() - start)
-                cpu["semrl"].append(cpu_seconds() - before)
+                report: Any
+                if args.as_command:
+                    wall, seconds, report = time_command(args.video, settings, folder / "semrl.mp4")
+                else:
+                    before = cpu_seconds()
+                    start = time.perf_counter()
+                    report = encode_video(args.video, folder / "semrl.mp4", settings)
+                    wall, seconds = time.perf_counter() - start, cpu_seconds() - before
+                ours.append(wall)
+                cpu["semrl"].append(seconds)
                 stages.append(report.stage_s)
                 for runs, own_threads, name in ((theirs, False, "cli"), (own, True, "cli_own_threads")):
                     wall, seconds = time_cli(args.video, settings, folder / "cli.hevc", own_threads=own_threads)
@@ -195,8 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "name": "encode_speed",
         "description": {
-            "what": "wall time of semrl encode (defaults, in-process) vs ffmpeg | patched x265 CLI, same frames, "
-            "preset, GOP, base QP; the CLI with semrl's threads (ratio) and with its own (ratio_own_threads); "
+            "what": "wall time of semrl encode (defaults; in-process, or with as_command the command) vs "
+            "ffmpeg | patched x265 CLI, same frames, preset, GOP, base QP; "
+            "the CLI with semrl's threads (ratio) and with its own (ratio_own_threads); "
             "paired_ratio: median of each run's semrl / the CLI run right after, 95 % bootstrap interval; "
             "cpu_s: CPU seconds of all threads and child processes",
             "x265_threads": EncodeSettings(threads=args.threads).x265_threads,
@@ -209,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "runs": args.runs,
             "warmup": args.warmup,
+            "as_command": args.as_command,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": "python benchmarks/encode_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         },

@@ -662,6 +662,21 @@ def test_encode_speed_times_the_cli_with_semrls_threads_and_with_its_own(pets: P
     assert result["description"]["map_interval"] == 2 and result["description"]["warmup"] == 1
 
 
+def test_encode_speed_times_the_semrl_encode_command_as_a_user_runs_it(pets: Path, tmp_path: Path) -> None:
+    from benchmark_scripts import load_benchmark
+
+    speed = load_benchmark("encode_speed")
+    out = tmp_path / "speed.json"
+    args = ["--video", str(pets), "--runs", "1", "--warmup", "0", "--policies", "roi", "--frames", "3"]
+    assert speed.main([*args, "--threads", "1", "--as-command", "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    row = result["results"]["rows"][0]
+    assert result["description"]["as_command"] is True and row["frames"] == 3 and row["policy"] == "roi"
+    # the command's report gives the split; its wall time also holds the imports and loading the net
+    assert row["semrl_s"] > sum(row["stage_s"].values()) - row["stage_s"]["semantics"] - row["stage_s"]["policy"]
+    assert row["cpu_s"]["semrl"] > 0
+
+
 def test_encode_speed_pairs_each_run_with_the_cli_run_after_it() -> None:
     from benchmark_scripts import load_benchmark
 
