@@ -102,12 +102,11 @@ def time_cli(video: Path, settings: EncodeSettings, output: Path, own_threads: b
     cpu = cpu_seconds()
     start = time.perf_counter()
     decode = [ffmpeg_tool("ffmpeg"), "-v", "error", "-nostdin", "-i", str(video), *frames, "-pix_fmt", "yuv420p"]
-    decoder = subprocess.Popen([*decode, "-f", "yuv4mpegpipe", "-"], stdout=subprocess.PIPE)
-    encoder = subprocess.run(
-        [str(x265), *args, "--y4m", "--input", "-", "--output", str(output)],
-        stdin=decoder.stdout, capture_output=True, check=False,
-    )  # fmt: skip
-    decoder.wait()
+    with subprocess.Popen([*decode, "-f", "yuv4mpegpipe", "-"], stdout=subprocess.PIPE) as decoder:
+        encoder = subprocess.run(
+            [str(x265), *args, "--y4m", "--input", "-", "--output", str(output)],
+            stdin=decoder.stdout, capture_output=True, check=False,
+        )  # fmt: skip
     elapsed = time.perf_counter() - start
     if encoder.returncode != 0 or decoder.returncode != 0:
         raise RuntimeError(f"x265 CLI failed: {encoder.stderr.decode(errors='replace')}")

@@ -346,6 +346,8 @@ def _video_frames(process: subprocess.Popen[bytes], info: SourceInfo, listed: in
     process.wait()
     assert process.stderr is not None
     error = process.stderr.read().decode(errors="replace").strip()
+    process.stdout.close()  # read to the end: nothing is left open for the source's close
+    process.stderr.close()
     if process.returncode == FFMPEG_SIGNALLED and not error:
         # A terminal's Ctrl-C (or a SIGTERM to the group) reaches FFmpeg and semrl together; FFmpeg
         # may stop first. Let semrl's own handler raise (KeyboardInterrupt, or the SIGTERM one)

@@ -50,7 +50,7 @@ def test_an_encode_is_scored_per_frame_with_files(
     assert 0 < summary["accuracy"] < 1 and len(summary["rows"]) == 6
     assert 0 < summary["objects"] < 1 and summary["objects"] != summary["accuracy"]
     assert summary["kbps"] == pytest.approx(sum(r["bits"] for r in summary["rows"]) * 10 / 6 / 1000)
-    rows = list(csv.DictReader((tmp_path / "out" / "coarse.mp4.eval.csv").open()))
+    rows = list(csv.DictReader((tmp_path / "out" / "coarse.mp4.eval.csv").read_text().splitlines()))
     assert [int(r["frame"]) for r in rows] == list(range(6)) and all(float(r["psnr_y"]) < 40 for r in rows)
     assert (tmp_path / "out" / "coarse.mp4.eval.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -119,7 +119,7 @@ def test_write_maps_png_and_csv(tmp_path) -> None:
     png = cv2.imread(str(written[0].png))
     assert png.shape == (100, 150, 3)
     assert (png[:, 64] == 255).all()  # CTU grid line
-    rows = list(csv.DictReader(written[0].csv.open()))
+    rows = list(csv.DictReader(written[0].csv.read_text().splitlines()))
     assert len(rows) == 2 * 3 and rows[-1]["ctu"] == "5"
     assert float(rows[0]["importance"]) == pytest.approx(float(written[0].ctu_importance[0, 0]))
 
