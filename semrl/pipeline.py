@@ -668,10 +668,15 @@ def task_net(task: str, settings: EncodeSettings) -> Any:
 
 @functools.lru_cache(maxsize=2)
 def _load_net(weights: str, device: str | None, precision: str) -> Any:
-    """The task net, loaded once per process for a run of several encodes (inference keeps no state)."""
+    """The task net, loaded once per process for a run of several encodes (inference keeps no state).
+
+    It finds objects at :data:`semrl.semantics.regions.REGION_CONF`, where Ultralytics' own NMS
+    keeps the same boxes as torchvision's, so it does not import torchvision (``compiled_nms``):
+    about 2 s less before the first frame.
+    """
     from semrl.semantics.yolo import YoloNet, native_bf16
 
-    net = YoloNet(weights, device=device, precision=precision)
+    net = YoloNet(weights, device=device, precision=precision, compiled_nms=False)
     if precision == "bf16" and not native_bf16(net.device):
         what = "this CPU lacks AVX512-BF16 and AMX" if net.device == "cpu" else f"{net.device} lacks bfloat16 cores"
         warnings.warn(

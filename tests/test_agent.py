@@ -296,6 +296,25 @@ def test_the_shipped_video_policy_fits_this_semrl() -> None:
     assert model.action_space.n == VideoSettings().n_actions
 
 
+@pytest.mark.parametrize("task", ["video", "detection"])
+def test_a_model_loaded_to_act_acts_as_the_whole_model_but_cannot_learn_or_be_saved(task: str, tmp_path: Path) -> None:
+    # semrl encode loads its policy without an optimizer: the first one of a process costs 1.3 s of start-up
+    from semrl.agent.checkpoint import load_model
+
+    path = shipped_policy(task)
+    config = PolicyConfig.read(path.with_suffix(".json"))
+    whole = load_model(path, config, "cpu")
+    acting = load_model(path, config, "cpu", to_act=True)
+    obs = np.random.default_rng(0).normal(size=(64, *whole.observation_space.shape)).astype(np.float32)
+    assert np.array_equal(whole.predict(obs, deterministic=True)[0], acting.predict(obs, deterministic=True)[0])
+    with pytest.raises(PolicyMismatchError, match="cannot be saved"):
+        acting.save(tmp_path / "copy.zip")
+    with pytest.raises(PolicyMismatchError, match="cannot learn"):
+        acting.policy.optimizer.zero_grad()
+    assert not (tmp_path / "copy.zip").exists()
+    whole.save(tmp_path / "copy.zip")  # a whole model still saves
+
+
 def test_auto_picks_the_video_policy_for_clips_and_the_image_policy_for_pictures(tmp_path: Path) -> None:
     from semrl.pipeline import EncodeSettings, concrete_policy
 

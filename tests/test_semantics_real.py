@@ -233,3 +233,28 @@ def test_a_frozen_net_gives_the_eager_nets_outputs_bit_for_bit(weights: str) -> 
     inputs = [(1, 3, *frozen.letterbox(f, settings.imgsz)[1].input_shape) for f in frames]
     assert used == [s for s in inputs if s == shape] and len(used) < len(inputs)  # the others ran eagerly
     assert not YoloNet(weights, device="cpu", precision="bf16").freeze(frames[0].shape[:2], 640)
+
+
+@pytest.mark.parametrize("weights", ["yolov8n.pt", "yolo11n-seg.pt"])
+def test_ultralytics_own_nms_keeps_torchvisions_boxes_at_semrl_encodes_threshold(
+    monkeypatch: pytest.MonkeyPatch, weights: str
+) -> None:
+    # semrl encode's task net does not import torchvision (compiled_nms=False): its objects must be the same
+    import sys
+
+    from semrl.semantics.regions import REGION_CONF
+    from semrl.semantics.yolo import InferenceSettings, YoloNet
+
+    require_assets(f"models/{weights}")
+    frames, _ = _labelled("coco8", 8)
+    net = YoloNet(weights, device="cpu")  # imports torchvision: Ultralytics runs its compiled NMS
+    settings = InferenceSettings(conf=REGION_CONF, multi_label=False, batch=1)
+    compiled = net.detect(frames, settings)
+    monkeypatch.delitem(sys.modules, "torchvision")  # as in a process that never imported it
+    own = YoloNet(weights, device="cpu", compiled_nms=False).detect(frames, settings)
+    assert "torchvision" not in sys.modules
+    assert sum(len(d) for d in compiled) >= 10
+    for a, b in zip(compiled, own, strict=True):
+        assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.conf, b.conf) and np.array_equal(a.cls, b.cls)
+        if a.masks is not None:
+            assert b.masks is not None and np.array_equal(a.masks, b.masks)

@@ -229,8 +229,37 @@ def check_build(config: PolicyConfig, path: Path, strict: bool) -> None:
         warnings.warn(message, stacklevel=3)
 
 
-def load_model(path: Path, config: PolicyConfig, device: str) -> Any:
+class _NoOptimizer:
+    """Stands in for the optimizer of a model loaded to act, which never learns.
+
+    Stable-Baselines3 builds a policy's optimizer whenever it builds the policy, and the first
+    optimizer of a process imports ``torch._dynamo`` (torch's optimizers disable it lazily): 1.3 s
+    of `semrl encode`'s start-up on this 2-core machine, for an object the encode never uses. The
+    checkpoint's optimizer state is read and dropped.
+    """
+
+    def __init__(self, params: Any, **kwargs: Any) -> None:
+        del params, kwargs
+
+    def state_dict(self) -> dict[str, Any]:
+        raise PolicyMismatchError("a model loaded to act (load_model(..., to_act=True)) cannot be saved")
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        del state, strict
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        raise PolicyMismatchError("a model loaded to act (load_model(..., to_act=True)) cannot learn")
+
+
+def load_model(path: Path, config: PolicyConfig, device: str, *, to_act: bool = False) -> Any:
     """The Stable-Baselines3 model of a checkpoint whose config has been read.
+
+    Args:
+        path: The checkpoint.
+        config: Its config.
+        device: Torch device.
+        to_act: Load it only to pick actions (``semrl encode``, benchmarks): its policy gets no
+            optimizer (:class:`_NoOptimizer`), so such a model cannot learn or be saved.
 
     Raises:
         PolicyMismatchError: Unknown algorithm, or a truncated or damaged file.
@@ -238,12 +267,17 @@ def load_model(path: Path, config: PolicyConfig, device: str) -> Any:
     import zipfile
 
     from stable_baselines3 import DQN, PPO
+    from stable_baselines3.common.save_util import load_from_zip_file
 
     algo: Any = {"ppo": PPO, "dqn": DQN}.get(config.algorithm)
     if algo is None:
         raise PolicyMismatchError(f"{path}: unknown algorithm {config.algorithm!r}")
     try:
-        return algo.load(path, device=device)
+        if not to_act:
+            return algo.load(path, device=device)
+        data, _, _ = load_from_zip_file(path, device=device, load_data=True)
+        kwargs = {**(data or {}).get("policy_kwargs", {}), "optimizer_class": _NoOptimizer}
+        return algo.load(path, device=device, custom_objects={"policy_kwargs": kwargs})
     except (ValueError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as e:
         damaged = f"{path}: not a readable {config.algorithm} checkpoint (truncated or damaged?)"
         raise PolicyMismatchError(f"{damaged}: {e}") from e
@@ -286,7 +320,7 @@ def load_checkpoint_policy(
     from semrl.semantics.yolo import check_device
 
     device = check_device(device or "cpu")
-    model = load_model(p, config, device)
+    model = load_model(p, config, device, to_act=True)
     _check_spaces(model, config, p)
     check_build(config, p, strict)
     if extractor is None:

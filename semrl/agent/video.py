@@ -204,7 +204,7 @@ def load_video_policy(path: Path, config: PolicyConfig, device: str = "cpu") -> 
     """
     from semrl.agent.checkpoint import load_model
 
-    model = load_model(path, config, device)
+    model = load_model(path, config, device, to_act=True)
     settings = VideoSettings.from_dict(config.env)
     obs_shape = tuple(getattr(model.observation_space, "shape", ()) or ())
     n_actions = int(getattr(model.action_space, "n", -1))

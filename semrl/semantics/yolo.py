@@ -36,7 +36,13 @@ torchvision's compiled kernel only when torchvision is already imported (as it i
 ``val``), and otherwise a pure-torch loop that is about 14 times slower on CPU (20 against 1.5 ms
 a frame of ``people_800x450`` at ``conf`` 0.001: a seventh of the detector's time) and may keep a
 different one of two boxes with equal scores when ``max_det`` cuts. :class:`YoloNet` imports
-torchvision, so every process runs the same NMS; the benchmark's caches name it."""
+torchvision, so every process runs the same NMS; the benchmark's caches name it.
+
+Except where a net is made with ``compiled_nms=False``: ``semrl encode``'s task net, which finds
+objects at ``conf`` 0.25 (:data:`semrl.semantics.regions.REGION_CONF`), a few dozen boxes a frame
+that ``max_det`` never cuts. There both NMS keep the same boxes (tested on frames of three clips),
+in the same time, and not importing torchvision spares the command about 2 s of start-up:
+torchvision imports ``torch._dynamo`` (1.3 s here)."""
 
 MEMORY_FORMAT = "channels_last"
 """How :class:`YoloNet` lays out its weights and inputs: channels-last lets oneDNN run yolov8n's
@@ -241,6 +247,9 @@ class YoloNet:
         weights: Weights file or bare name (resolved by :func:`semrl.assets.resolve_weights`).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``; None picks CUDA when present.
         precision: One of :data:`PRECISIONS`.
+        compiled_nms: Import torchvision, so that Ultralytics runs its compiled NMS in this
+            process (see :data:`NMS`). False only for passes at a confidence threshold that
+            leaves few boxes, where Ultralytics' own NMS keeps the same ones as fast.
 
     Attributes:
         task: ``"detection"``, ``"segmentation"`` or ``"classification"``.
@@ -250,10 +259,17 @@ class YoloNet:
     """
 
     def __init__(
-        self, weights: str | os.PathLike[str] = "yolov8n.pt", device: str | None = None, precision: str = "fp32"
+        self,
+        weights: str | os.PathLike[str] = "yolov8n.pt",
+        device: str | None = None,
+        precision: str = "fp32",
+        *,
+        compiled_nms: bool = True,
     ):
         import torch
-        import torchvision  # noqa: F401 (see NMS: makes Ultralytics use its compiled NMS)
+
+        if compiled_nms:
+            import torchvision  # noqa: F401 (see NMS: makes Ultralytics use its compiled NMS)
 
         if precision not in PRECISIONS:
             raise InvalidInputError(f"unknown net precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
