@@ -682,18 +682,28 @@ def test_encode_speed_times_the_semrl_encode_command_as_a_user_runs_it(
     assert set(row["stage_s"]) == set(STAGES) and row["cpu_s"]["semrl"] > 0  # from the command's report
 
 
-def test_semrl_encode_starts_without_torchvision_and_torch_dynamo(tmp_path: Path) -> None:
-    # importing them took 1.6 s of the command's start-up (benchmarks/results/speed-paired)
+@pytest.mark.parametrize("picture", [False, True], ids=["clip, video policy", "picture, detection policy"])
+def test_semrl_encode_starts_without_torchvision_and_torch_dynamo(picture: bool, tmp_path: Path) -> None:
+    # importing them took 1.3-1.6 s of the command's start-up (benchmarks/results/speed-paired)
     import subprocess
     import sys
 
+    import cv2
+
+    from semrl.samples import sample_clip
+
+    inputs = []
+    if picture:
+        cv2.imwrite(str(tmp_path / "in.png"), cv2.cvtColor(sample_clip(1)[0], cv2.COLOR_RGB2BGR))
+        inputs = [str(tmp_path / "in.png")]
     code = (
-        "import sys; from semrl.cli import main; rc = main(['encode', '-o', sys.argv[1], '--no-progress']); "
-        "print(rc, 'torchvision' in sys.modules, 'torch._dynamo' in sys.modules)"
+        "import sys; from semrl.cli import main; rc = main(['encode', *sys.argv[2:], '-o', sys.argv[1], "
+        "'--no-progress']); print(rc, 'torchvision' in sys.modules, 'torch._dynamo' in sys.modules)"
     )
-    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s.mp4")], capture_output=True, text=True)
+    command = [sys.executable, "-c", code, str(tmp_path / "out.mp4"), *inputs]
+    run = subprocess.run(command, capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines()[-1] == "0 False False" and (tmp_path / "s.mp4").stat().st_size > 1000
+    assert run.stdout.splitlines()[-1] == "0 False False" and (tmp_path / "out.mp4").stat().st_size > 1000
 
 
 def test_encode_speed_pairs_each_run_with_the_cli_run_after_it() -> None:

@@ -16,7 +16,7 @@ from semrl.errors import InvalidInputError
 from semrl.semantics.config import MapConfig
 from semrl.semantics.frames import ColorOrder, Frame, to_bgr
 from semrl.semantics.maps import SemanticMap, TaskOutput, box_map, normalise
-from semrl.semantics.yolo import Detections, InferenceSettings, Letterbox, YoloNet
+from semrl.semantics.yolo import Detections, InferenceSettings, Letterbox, YoloNet, needs_compiled_nms
 
 if TYPE_CHECKING:
     import torch
@@ -79,7 +79,9 @@ class YoloMapExtractor:
         batch: int = 8,
     ) -> None:
         self.config = config or MapConfig()
-        self.net = net or YoloNet(self.config.resolved_weights, device=device)
+        self.net = net or YoloNet(
+            self.config.resolved_weights, device=device, compiled_nms=needs_compiled_nms(self.config.conf)
+        )
         if self.net.task != self.config.task:
             raise InvalidInputError(f"{self.net.weights_path} is a {self.net.task} net, not a {self.config.task} net")
         self.method = self.config.resolved_method

@@ -38,11 +38,22 @@ a frame of ``people_800x450`` at ``conf`` 0.001: a seventh of the detector's tim
 different one of two boxes with equal scores when ``max_det`` cuts. :class:`YoloNet` imports
 torchvision, so every process runs the same NMS; the benchmark's caches name it.
 
-Except where a net is made with ``compiled_nms=False``: ``semrl encode``'s task net, which finds
-objects at ``conf`` 0.25 (:data:`semrl.semantics.regions.REGION_CONF`), a few dozen boxes a frame
-that ``max_det`` never cuts. There both NMS keep the same boxes (tested on coco8; the same on 60
-frames of each of three clips, and the same bytes on six) in the same time, and not importing
-torchvision spares the command about 1.6 s of start-up: torchvision imports ``torch._dynamo``."""
+Except where a net is made with ``compiled_nms=False`` (:func:`needs_compiled_nms`): nets that
+find objects from ``conf`` 0.25 on, as ``semrl encode``'s task net
+(:data:`semrl.semantics.regions.REGION_CONF`) and the semantic maps of the shipped policies do:
+a few dozen boxes a frame, which ``max_det`` never cuts. There both NMS keep the same boxes
+(tested on coco8; the same on 60 frames of each of three clips, and the same bytes on six) in the
+same time, and not importing torchvision spares a command about 1.3-1.6 s of start-up:
+torchvision imports ``torch._dynamo``."""
+
+FEW_BOXES_CONF = 0.25
+"""The confidence threshold from which a pass leaves few enough boxes for Ultralytics' own NMS."""
+
+
+def needs_compiled_nms(conf: float) -> bool:
+    """Whether passes at confidence threshold ``conf`` want torchvision's NMS (see :data:`NMS`)."""
+    return conf < FEW_BOXES_CONF
+
 
 MEMORY_FORMAT = "channels_last"
 """How :class:`YoloNet` lays out its weights and inputs: channels-last lets oneDNN run yolov8n's
@@ -248,8 +259,8 @@ class YoloNet:
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``; None picks CUDA when present.
         precision: One of :data:`PRECISIONS`.
         compiled_nms: Import torchvision, so that Ultralytics runs its compiled NMS in this
-            process (see :data:`NMS`). False only for passes at a confidence threshold that
-            leaves few boxes, where Ultralytics' own NMS keeps the same ones as fast.
+            process (see :data:`NMS`). False only for nets whose passes leave few boxes
+            (:func:`needs_compiled_nms`), where Ultralytics' own NMS keeps the same ones as fast.
 
     Attributes:
         task: ``"detection"``, ``"segmentation"`` or ``"classification"``.
