@@ -796,8 +796,10 @@ def frame_regions(net: Any, rgb: npt.NDArray[np.uint8], settings: EncodeSettings
 
 
 def _net_input_size(settings: EncodeSettings, frame_shape: tuple[int, ...]) -> int:
-    """``settings.map_size``, or the long side of ``(H, W)`` frames rounded up to 32, at most 640."""
-    return settings.map_size or min(640, -(-max(frame_shape[:2]) // 32) * 32)
+    """``settings.map_size``, or the frames' own scale (:func:`semrl.semantics.yolo.own_input_size`), at most 640."""
+    from semrl.semantics.yolo import own_input_size
+
+    return settings.map_size or own_input_size(frame_shape, 640)
 
 
 def _check_own_net(policy: Policy, settings: EncodeSettings) -> None:

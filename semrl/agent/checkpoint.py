@@ -32,9 +32,9 @@ from semrl.policy import PolicyInput, roi_blocks
 from semrl.semantics import TASKS
 from semrl.semantics.extractors import SemanticExtractor
 from semrl.semantics.regions import box_region
+from semrl.semantics.yolo import own_input_size
 
 RECENT_FRAMES = 16  # frames whose semantic features are kept between calls
-NET_STRIDE = 32  # YOLO input sizes are multiples of the largest stride
 
 SHIPPED = Path(__file__).resolve().parents[1] / "policies"
 """Folder of the policies shipped with semrl: ``<task>.zip`` and ``<task>.json``."""
@@ -123,7 +123,7 @@ class TrainedPolicy:
         trained = getattr(getattr(self.extractor, "config", None), "imgsz", None)
         if resize is None or trained is None:
             return self.extractor
-        size = min(int(trained), -(-max(frame.shape[:2]) // NET_STRIDE) * NET_STRIDE)
+        size = own_input_size(frame.shape, int(trained))
         if size not in self._sized:
             self._sized[size] = resize(size)
         extractor: SemanticExtractor = self._sized[size]
