@@ -41,6 +41,7 @@ from semrl.media import VIDEO_SUFFIXES, FrameSource, SourceInfo, mux_mp4, open_s
 from semrl.policy import (
     Policy,
     PolicyInput,
+    TrialCoding,
     clip_offsets,
     needs_regions,
     needs_rgb,
@@ -472,6 +473,11 @@ def _run(
     policy_base = settings.qp  # the base QP the policy decides around (with --bitrate, the calibrated start)
     requested: dict[int, npt.NDArray[np.int32]] = {}  # with --bitrate: each frame's QPs as asked of x265
     prefilter = prefilter_of(policy)
+    # a policy that codes a frame on trial (the classification policy's answer search) codes it as this
+    # encode will: a frame coded on its own (all-intra, or a picture), not under --bitrate, whose slice
+    # QPs come later, nor from a pre-filtered source
+    alone = settings.gop == Gop.INTRA or length == 1
+    trial = TrialCoding(config, (info.height, info.width)) if alone and rate is None and prefilter is None else None
     originals: dict[int, npt.NDArray[np.uint8]] = {}  # luma of the frames a pre-filter smoothed, until coded
     previous_y: npt.NDArray[np.uint8] | None = None  # with --bitrate: the last source frame's luma, for its motion
     total_sse = 0.0
@@ -497,6 +503,7 @@ def _run(
                 state=clip_state, gop=gop,
                 cls=np.zeros(0, np.int64) if regions is None else regions.cls,
                 conf=np.zeros(0, np.float32) if regions is None else regions.conf, picture=picture,
+                coding=trial,
             )  # fmt: skip
             # Unclipped: with --bitrate the controller fixes the frame's QP first, and a pre-filter
             # reads the policy's own offsets; the clip to 0..51 comes when the frame is coded.

@@ -13,7 +13,7 @@ import pytest
 from envs.codecs import FakeCodec
 from envs.semantic_qp import SemanticQPEnv, synthetic_pictures, synthetic_set
 from semrl.agent.checkpoint import TrainedPolicy, load_checkpoint_policy, shipped_policy
-from semrl.agent.config import DEFAULT_REFINEMENT, BlockRefinement, PolicyConfig, TrainConfig
+from semrl.agent.config import DEFAULT_ANSWER_SEARCH, DEFAULT_REFINEMENT, BlockRefinement, PolicyConfig, TrainConfig
 from semrl.agent.train import train
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
 from semrl.policy import PolicyInput, apply_offsets
@@ -58,6 +58,23 @@ def test_tiny_dqn_run(tmp_path: Path) -> None:
     result = _train(tmp_path / "dqn", config, task="segmentation")
     policy = load_checkpoint_policy(result.checkpoint, task="segmentation", extractor=FakeExtractor("segmentation"))
     assert policy.offsets_for(synthetic_pictures(1)[0].frame, 40).shape == (3, 4)
+
+
+def test_a_classification_policy_ships_with_the_answer_search_and_no_other_may(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config = TrainConfig(task="classification", algorithm="dqn", timesteps=300, workers=1, net_arch=(16,))
+    result = _train(tmp_path / "cls", config, task="classification")
+    policy = load_checkpoint_policy(result.checkpoint, task="classification", extractor=FakeExtractor("classification"))
+    assert policy.config.answer == DEFAULT_ANSWER_SEARCH["classification"].to_dict()  # train writes it
+    assert policy.fingerprint.endswith(":answer=3x4")
+    frame = synthetic_pictures(1)[0].frame
+    # without the caller's coding (the environment, semrl maps) the map is returned as decided
+    np.testing.assert_array_equal(policy(PolicyInput(frame, 37, (3, 4), None)), policy.offsets_for(frame, 37))
+    out, _, _ = trained
+    detection = PolicyConfig.read(out / "ckpt.json")
+    model = load_checkpoint_policy(out / "ckpt.zip", extractor=FakeExtractor("detection")).model
+    with pytest.raises(InvalidInputError, match="answer search is for classification"):
+        TrainedPolicy(model, dataclasses.replace(detection, answer={"step": 3, "max_trials": 4}),
+                      FakeExtractor("detection"), "0" * 64)  # fmt: skip
 
 
 def test_round_trip_gives_a_benchmark_policy(trained) -> None:  # type: ignore[no-untyped-def]
@@ -272,6 +289,8 @@ def test_shipped_policies_are_small_and_fit_this_semrl(task: str) -> None:
     assert config.task == task and tuple(config.obs_names) == OBS_NAMES
     assert config.weights_sha256 and len(config.weights_sha256) == 64
     assert TrainConfig.from_json(json.dumps(config.train)) == TrainConfig(task=task)  # the committed defaults
+    answer = DEFAULT_ANSWER_SEARCH.get(task)
+    assert config.answer == (None if answer is None else answer.to_dict())  # as semrl train writes it
     model = {"ppo": PPO, "dqn": DQN}[config.algorithm].load(path, device="cpu")
     assert model.observation_space.shape == (OBS_DIM,)
     assert model.action_space.n == len(config.env["offsets"])

@@ -136,5 +136,6 @@ def test_a_policy_sees_the_class_and_confidence_of_each_box_and_ones_that_do_not
         return np.zeros(inputs.ctu_shape, np.int32)
 
     method = SimpleNamespace(policy=policy, crf=False)
-    _offsets(method, SimpleNamespace(yuv=frames), analysis, 32, EncoderConfig(width=200, height=136))  # type: ignore[arg-type]
+    item = SimpleNamespace(yuv=frames, shape=(136, 200))
+    _offsets(method, item, analysis, 32, EncoderConfig(width=200, height=136))  # type: ignore[arg-type]
     assert seen == [([0, 67], [0.875, 0.25]), ([2], [0.5])]

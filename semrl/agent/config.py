@@ -9,6 +9,7 @@ from typing import Any
 
 from envs.augment import check_augmentations
 from envs.reward import RewardConfig
+from semrl.agent.answer import AnswerSearch
 from semrl.assets import portable
 from semrl.codec import QP_MAX, QP_MIN
 from semrl.errors import InputNotFoundError, InvalidInputError
@@ -299,6 +300,9 @@ class BlockRefinement:
 DEFAULT_REFINEMENT: dict[str, BlockRefinement] = {"detection": BlockRefinement(min_base_qp=27)}
 """The refinement ``semrl train`` writes into a picture policy's config, per task (none: per CTU only)."""
 
+DEFAULT_ANSWER_SEARCH: dict[str, AnswerSearch] = {"classification": AnswerSearch()}
+"""The answer search (:mod:`semrl.agent.answer`) ``semrl train`` writes into a picture policy's config, per task."""
+
 
 @dataclass(frozen=True)
 class PolicyConfig:
@@ -329,6 +333,8 @@ class PolicyConfig:
             environment's.
         refinement: :class:`BlockRefinement` as a dict (a picture policy then decides per 16x16
             block); None: one QP per CTU.
+        answer: :class:`semrl.agent.answer.AnswerSearch` as a dict (a classification policy then
+            codes each picture as coarse as keeps the net's answer); None: the map as decided.
     """
 
     task: str
@@ -352,6 +358,7 @@ class PolicyConfig:
     format: int = POLICY_FORMAT
     mdp: str = "image"
     refinement: dict[str, int] | None = None
+    answer: dict[str, int] | None = None
 
     def to_json(self) -> str:
         """Serialise (stable key order).
@@ -374,6 +381,8 @@ class PolicyConfig:
             d["obs_names"] = tuple(d["obs_names"])
             if d.get("refinement") is not None:
                 BlockRefinement(**d["refinement"])  # its keys and ranges
+            if d.get("answer") is not None:
+                AnswerSearch(**d["answer"])
             return PolicyConfig(**d)
         except (ValueError, KeyError, TypeError) as e:
             raise InvalidInputError(f"malformed policy config: {e}") from e

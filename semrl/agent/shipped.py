@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from semrl.agent.answer import AnswerSearch
 from semrl.agent.checkpoint import TrainedPolicy, shipped_policy
 from semrl.agent.config import BlockRefinement, PolicyConfig, config_path
 from semrl.policy import PolicyInput
@@ -36,9 +37,16 @@ class LazyPolicy:
         """The task and the checkpoint's hash (the checkpoint is not loaded for it)."""
         checkpoint = shipped_policy(self.task)
         digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
-        refinement = PolicyConfig.read(config_path(checkpoint)).refinement
-        refined = "" if refinement is None else f":{BlockRefinement(**refinement).tag}"
-        return f"semrl-shipped:{self.task}:{digest[:16]}{refined}"
+        config = PolicyConfig.read(config_path(checkpoint))
+        stages = "".join(
+            f":{stage.tag}"
+            for stage in (
+                None if config.refinement is None else BlockRefinement(**config.refinement),
+                None if config.answer is None else AnswerSearch(**config.answer),
+            )
+            if stage is not None
+        )
+        return f"semrl-shipped:{self.task}:{digest[:16]}{stages}"
 
     def load(self) -> TrainedPolicy:
         """The loaded policy."""

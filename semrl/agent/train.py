@@ -34,7 +34,14 @@ from envs.tables import (
     load_pictures,
     video_sources,
 )
-from semrl.agent.config import DEFAULT_REFINEMENT, DEVIATION, PolicyConfig, TrainConfig, config_path
+from semrl.agent.config import (
+    DEFAULT_ANSWER_SEARCH,
+    DEFAULT_REFINEMENT,
+    DEVIATION,
+    PolicyConfig,
+    TrainConfig,
+    config_path,
+)
 from semrl.errors import InvalidInputError
 from semrl.files import atomic_output, atomic_write
 from semrl.semantics.extractors import SemanticExtractor
@@ -298,6 +305,7 @@ def train(
     _save_model(model, checkpoint)
     digest = hashlib.sha256("".join(p.digest for p in pictures).encode()).hexdigest()
     refinement = DEFAULT_REFINEMENT.get(config.task)
+    answer = DEFAULT_ANSWER_SEARCH.get(config.task)
     policy_config = PolicyConfig(
         task=config.task,
         map_config=extractor.config.to_json() if hasattr(extractor, "config") else extractor.fingerprint,
@@ -307,6 +315,7 @@ def train(
         obs_names=OBS_NAMES,
         data={"source": config.resolved_data, "split": config.split, "pictures": len(pictures), "digest": digest},
         refinement=None if refinement is None else refinement.to_dict(),
+        answer=None if answer is None else answer.to_dict(),
         **run_provenance(config, model, extractor, codec),
     )
     atomic_write(config_path(checkpoint), policy_config.to_json())

@@ -37,7 +37,7 @@ from semrl.bench.tasknet import (
     unpack_analysis,
     unpack_scores,
 )
-from semrl.codec import CTU_SIZE, EncoderConfig, Yuv420, ctu_grid
+from semrl.codec import CTU_SIZE, EncoderConfig, Gop, Yuv420, ctu_grid
 from semrl.errors import InvalidInputError
 from semrl.fidelity.detection import FrameMatches
 from semrl.paths import cache_root
@@ -45,6 +45,7 @@ from semrl.policy import (
     Policy,
     PolicyInput,
     Prefilter,
+    TrialCoding,
     clip_offsets,
     describe,
     needs_rgb,
@@ -181,6 +182,9 @@ def _offsets(
     offsets, given = [], []
     rgb = needs_rgb(method.policy)
     gop = config.layout()
+    # a policy may code a picture on trial as the benchmark will: all-intra, without a pre-filter changing it
+    alone = config.gop == Gop.INTRA and prefilter_of(method.policy) is None
+    trial = TrialCoding(config, item.shape) if alone else None
     for i, frame in enumerate(item.yuv):
         frame_rgb = frame.to_rgb() if rgb else np.zeros((*frame.y.shape, 0), np.uint8)
         inputs = PolicyInput(
@@ -195,6 +199,7 @@ def _offsets(
             cls=analysis.cls[i],
             conf=analysis.conf[i],
             picture=frame,
+            coding=trial,
         )
         given.append(policy_offsets(method.policy, inputs))
         offsets.append(clip_offsets(given[-1], int(point), int(point) if method.crf else config.qp))

@@ -16,6 +16,7 @@ Imports neither torch, gymnasium nor ultralytics.
 from semrl.policy.base import (
     Policy,
     PolicyInput,
+    TrialCoding,
     apply_offsets,
     clip_offsets,
     describe,
@@ -36,6 +37,7 @@ __all__ = [
     "Prefilter",
     "RoiPolicy",
     "SoftenedPolicy",
+    "TrialCoding",
     "apply_offsets",
     "clip_offsets",
     "describe",

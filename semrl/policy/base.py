@@ -34,8 +34,26 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, GopLayout, Yuv420, ctu_grid
+from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, EncoderConfig, GopLayout, Yuv420, ctu_grid
 from semrl.errors import InvalidInputError, SemrlError
+
+
+@dataclass(frozen=True)
+class TrialCoding:
+    """How the caller codes a frame, for a policy that codes it on trial before it decides.
+
+    Given only for a frame coded on its own, which a trial encode of it alone reproduces: every
+    frame of an all-intra coding, or a clip of one frame (a picture), at constant QP.
+
+    Attributes:
+        config: The encoder configuration the frame is coded with (its base QP, preset,
+            quantisation-group size, GOP).
+        shape: (h, w) of the picture as shown: the decoded picture cropped to it is what the task
+            net sees.
+    """
+
+    config: EncoderConfig
+    shape: tuple[int, int]
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +88,8 @@ class PolicyInput:
             not given.
         picture: The coded YUV picture itself, when the caller has it (a policy that codes the
             frame on trial needs exactly what x265 gets); None otherwise.
+        coding: How the caller codes the frame, when it codes it on its own (all-intra or a
+            one-frame clip) at constant QP with offsets from ``base_qp`` as given; None otherwise.
     """
 
     frame: NDArray[np.uint8]
@@ -84,6 +104,7 @@ class PolicyInput:
     cls: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     conf: NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
     picture: Yuv420 | None = None
+    coding: TrialCoding | None = None
 
     def __post_init__(self) -> None:
         if self.luma is None and self.picture is not None:

@@ -1,0 +1,169 @@
+"""The classification policy's answer search: fakes for the choice, the real x265 and classifier for the guarantee."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semrl.agent.answer import AnswerSearch, keep_answer, trial_coder
+from semrl.agent.config import PolicyConfig
+from semrl.codec import EncoderConfig, Gop, Yuv420
+from semrl.errors import InvalidInputError
+from semrl.policy import PolicyInput, TrialCoding
+from tests.shared_assets import require_assets
+
+
+def test_the_shifts_stop_at_the_bound_or_where_every_block_is_at_qp_51() -> None:
+    offsets = np.array([[-3, 0], [6, 9]], np.int32)
+    assert AnswerSearch(step=3, max_trials=16).shifts(offsets, 40) == [3, 6, 9, 12, 15]  # 37 + 15 >= 51
+    assert AnswerSearch(step=3, max_trials=2).shifts(offsets, 40) == [3, 6]
+    assert AnswerSearch(step=4, max_trials=16).shifts(offsets, 22) == [4 * k for k in range(1, 9)]  # 19 + 32 >= 51
+    assert AnswerSearch().shifts(offsets, 54) == []  # already at 51 everywhere
+    for bad in ({"step": 0}, {"max_trials": 0}, {"step": 52}):
+        with pytest.raises(InvalidInputError, match="answer search needs"):
+            AnswerSearch(**bad)  # type: ignore[arg-type]
+
+
+def _fake(answers: dict[int, int], bits: dict[int, int]) -> tuple[object, object, list[int]]:
+    """A coder whose picture carries its shift, and a classifier that answers per shift."""
+    coded: list[int] = []
+
+    def code(offsets: np.ndarray) -> tuple[int, np.ndarray]:
+        shift = int(offsets.flat[0])
+        coded.append(shift)
+        return bits[shift], np.full((8, 8, 3), shift, np.uint8)
+
+    def classify(picture: np.ndarray) -> int:
+        return answers[int(picture[0, 0, 0])]
+
+    return code, classify, coded
+
+
+def test_the_cheapest_trial_that_keeps_the_answer_is_kept() -> None:
+    search = AnswerSearch(step=3, max_trials=4)
+    offsets = np.zeros((2, 3), np.int32)
+    bits = {0: 900, 3: 700, 6: 500, 9: 400, 12: 450}
+    # the answer is lost at 6 and back at 9: every trial is judged on its own answer, so 9 (the cheapest) is kept
+    code, classify, coded = _fake({0: 7, 3: 7, 6: 2, 9: 7, 12: 2}, bits)
+    kept, trials = keep_answer(search, offsets, 30, code, classify)  # type: ignore[arg-type]
+    assert coded == [0, 3, 6, 9, 12] and [t.answer for t in trials] == [7, 7, 2, 7, 2]
+    assert np.array_equal(kept, offsets + 9)
+    # no coarser trial keeps the answer: the policy's own map
+    code, classify, _ = _fake({0: 1, 3: 2, 6: 2, 9: 3, 12: 4}, bits)
+    assert np.array_equal(keep_answer(search, offsets, 30, code, classify)[0], offsets)  # type: ignore[arg-type]
+    # the answer kept is the policy map's, whatever it is: its coding may already differ from the source's
+    code, classify, _ = _fake({0: 5, 3: 5, 6: 5, 9: 5, 12: 5}, {**bits, 12: 300})
+    assert np.array_equal(keep_answer(search, offsets, 30, code, classify)[0], offsets + 12)  # type: ignore[arg-type]
+
+
+def test_only_a_picture_coded_on_its_own_at_constant_qp_is_coded_on_trial() -> None:
+    picture = Yuv420.from_rgb(np.zeros((64, 64, 3), np.uint8))
+
+    def inputs(config: EncoderConfig | None, with_picture: bool = True, index: int = 0) -> PolicyInput:
+        coding = None if config is None else TrialCoding(config, (64, 64))
+        return PolicyInput(np.zeros((64, 64, 3), np.uint8), 32, (1, 1), frame_index=index,
+                           picture=picture if with_picture else None, coding=coding)  # fmt: skip
+
+    intra, ldp = EncoderConfig(64, 64, qp=32, gop=Gop.INTRA), EncoderConfig(64, 64, qp=32, gop=Gop.LOW_DELAY_P)
+    assert trial_coder(inputs(intra)) is not None and trial_coder(inputs(intra, index=5)) is not None
+    assert trial_coder(inputs(ldp)) is not None  # a clip's first frame is an IDR picture coded on its own
+    assert trial_coder(inputs(ldp, index=1)) is None  # a P-frame leans on the frames before it
+    assert trial_coder(inputs(None)) is None
+    assert trial_coder(inputs(intra, with_picture=False)) is None
+    assert trial_coder(inputs(EncoderConfig(64, 64, crf=28.0, gop=Gop.INTRA))) is None
+
+
+def test_a_config_with_a_malformed_answer_search_is_refused(tmp_path: Path) -> None:
+    from semrl.agent.checkpoint import shipped_policy
+    from semrl.agent.config import config_path
+
+    config = json.loads(config_path(shipped_policy("classification")).read_text())
+    config["answer"] = {"step": 0, "max_trials": 2}
+    with pytest.raises(InvalidInputError, match="answer search needs"):
+        PolicyConfig.from_json(json.dumps(config))
+    config["answer"] = {"steps": 3}
+    with pytest.raises(InvalidInputError, match="malformed policy config"):
+        PolicyConfig.from_json(json.dumps(config))
+
+
+@pytest.mark.x265
+@pytest.mark.weights
+@pytest.mark.slow
+def test_the_kept_coding_answers_as_the_policy_map_does_with_no_more_bits(tmp_path: Path) -> None:
+    root = require_assets("models/yolov8n-cls.pt", "datasets/imagenet-cls/val")
+    from semrl.agent.checkpoint import load_checkpoint_policy, shipped_policy
+    from semrl.agent.config import config_path
+    from semrl.bench.items import image_item
+    from semrl.codec import ctu_grid
+    from semrl.semantics.yolo import YoloNet
+
+    shipped = shipped_policy("classification")
+    config = json.loads(config_path(shipped).read_text())
+    config["answer"] = {"step": 3, "max_trials": 4}
+    (tmp_path / "ckpt.zip").write_bytes(shipped.read_bytes())
+    config_path(tmp_path / "ckpt.zip").write_text(json.dumps(config))
+    policy = load_checkpoint_policy(tmp_path / "ckpt.zip", task="classification")
+    assert "answer=3x4" in policy.fingerprint
+    net = YoloNet(root / "models/yolov8n-cls.pt")
+    pictures = sorted((root / "datasets/imagenet-cls/val").glob("*/*.JPEG"))[:2]
+    assert pictures, "no ImageNet val pictures"
+    for path in pictures:
+        item = image_item(path, class_id=0)
+        h, w = item.shape
+        frame = item.yuv[0]
+        coder = EncoderConfig(*item.coded_size, qp=32, preset="ultrafast", gop=Gop.INTRA)
+        ctu_shape = ctu_grid(coder.width, coder.height)
+        alone = policy(PolicyInput(frame.to_rgb(), 32, ctu_shape, picture=frame))  # no coding given: no search
+        kept = policy(PolicyInput(frame.to_rgb(), 32, ctu_shape, picture=frame, coding=TrialCoding(coder, (h, w))))
+        shift = np.unique(kept - alone)
+        assert len(shift) == 1 and shift[0] in (0, 3, 6, 9, 12)  # the whole map, by one of the trials' shifts
+
+        (bits_alone, answer_alone), (bits_kept, answer_kept) = (
+            _coded(coder, frame, offsets, net, (h, w)) for offsets in (alone, kept)
+        )
+        assert answer_kept == answer_alone and bits_kept <= bits_alone
+        assert trial_coder(PolicyInput(frame.to_rgb(), 32, ctu_shape, picture=frame)) is None
+
+
+def _coded(
+    coder: EncoderConfig, frame: Yuv420, offsets: np.ndarray, net: object, shape: tuple[int, int]
+) -> tuple[int, int]:
+    """Bits of a picture coded with offsets from QP 32, and the classifier's top-1 class of what a decoder shows."""
+    from semrl.codec import Encoder
+    from semrl.fidelity.classification import top1_classes
+    from semrl.policy import clip_offsets
+
+    with Encoder(coder) as encoder:
+        out = encoder.encode(frame, clip_offsets(offsets, 32, 32)) + encoder.flush()
+    shown = out[0].recon.to_rgb()[: shape[0], : shape[1]]
+    return out[0].bits, int(top1_classes(net.classify([shown], color="rgb"))[0])  # type: ignore[attr-defined]
+
+
+@pytest.mark.x265
+@pytest.mark.weights
+@pytest.mark.slow
+def test_semrl_encode_of_a_picture_keeps_the_answer_with_fewer_bits(tmp_path: Path) -> None:
+    root = require_assets("models/yolov8n-cls.pt", "datasets/imagenet-cls/val/n01924916/n01924916_flatworm.JPEG")
+    from semrl.agent.checkpoint import shipped_policy
+    from semrl.agent.config import config_path
+    from semrl.media import decode_ffmpeg
+    from semrl.pipeline import EncodeSettings, encode_video
+    from semrl.semantics.yolo import YoloNet
+
+    picture = root / "datasets/imagenet-cls/val/n01924916/n01924916_flatworm.JPEG"  # 1152x864: even
+    shipped = shipped_policy("classification")
+    alone = json.loads(config_path(shipped).read_text()) | {"answer": None}
+    (tmp_path / "alone.zip").write_bytes(shipped.read_bytes())
+    config_path(tmp_path / "alone.zip").write_text(json.dumps(alone))
+    net = YoloNet(root / "models/yolov8n-cls.pt")
+    answers, bits = {}, {}
+    for name, policy in (("alone", str(tmp_path / "alone.zip")), ("shipped", "classification")):
+        out = tmp_path / f"{name}.hevc"
+        report = encode_video(picture, out, EncodeSettings(policy=policy, task="classification", preset="ultrafast"))
+        (shown,) = decode_ffmpeg(out, report.width, report.height)
+        answers[name] = int(net.classify([shown.to_rgb()], color="rgb").argmax())
+        bits[name] = report.bits
+    assert answers["shipped"] == answers["alone"] and bits["shipped"] < bits["alone"]
