@@ -60,7 +60,7 @@ def test_tiny_dqn_run(tmp_path: Path) -> None:
     assert policy.offsets_for(synthetic_pictures(1)[0].frame, 40).shape == (3, 4)
 
 
-def test_a_classification_policy_ships_with_the_answer_search_and_no_other_may(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_classification_policy_ships_with_the_answer_search_and_a_segmentation_one_may_not(tmp_path: Path) -> None:
     config = TrainConfig(task="classification", algorithm="dqn", timesteps=300, workers=1, net_arch=(16,))
     result = _train(tmp_path / "cls", config, task="classification")
     policy = load_checkpoint_policy(result.checkpoint, task="classification", extractor=FakeExtractor("classification"))
@@ -69,12 +69,9 @@ def test_a_classification_policy_ships_with_the_answer_search_and_no_other_may(t
     frame = synthetic_pictures(1)[0].frame
     # without the caller's coding (the environment, semrl maps) the map is returned as decided
     np.testing.assert_array_equal(policy(PolicyInput(frame, 37, (3, 4), None)), policy.offsets_for(frame, 37))
-    out, _, _ = trained
-    detection = PolicyConfig.read(out / "ckpt.json")
-    model = load_checkpoint_policy(out / "ckpt.zip", extractor=FakeExtractor("detection")).model
-    with pytest.raises(InvalidInputError, match="answer search is for classification"):
-        TrainedPolicy(model, dataclasses.replace(detection, answer={"step": 3, "max_trials": 4}),
-                      FakeExtractor("detection"), "0" * 64)  # fmt: skip
+    segmentation = dataclasses.replace(policy.config, task="segmentation")
+    with pytest.raises(InvalidInputError, match="answer search is for classification and detection policies"):
+        TrainedPolicy(policy.model, segmentation, FakeExtractor("segmentation"), "0" * 64)
 
 
 def test_round_trip_gives_a_benchmark_policy(trained) -> None:  # type: ignore[no-untyped-def]

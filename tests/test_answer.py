@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semrl.agent.answer import AnswerSearch, keep_answer, trial_coder
+from semrl.agent.answer import AnswerSearch, keep_answer, same_objects, trial_coder
 from semrl.agent.config import PolicyConfig
 from semrl.codec import EncoderConfig, Gop, Yuv420
 from semrl.errors import InvalidInputError
@@ -22,7 +22,7 @@ def test_the_shifts_stop_at_the_bound_or_where_every_block_is_at_qp_51() -> None
     assert AnswerSearch(step=3, max_trials=2).shifts(offsets, 40) == [3, 6]
     assert AnswerSearch(step=4, max_trials=16).shifts(offsets, 22) == [4 * k for k in range(1, 9)]  # 19 + 32 >= 51
     assert AnswerSearch().shifts(offsets, 54) == []  # already at 51 everywhere
-    for bad in ({"step": 0}, {"max_trials": 0}, {"step": 52}):
+    for bad in ({"step": 0}, {"max_trials": 0}, {"step": 52}, {"iou": 0.0}):
         with pytest.raises(InvalidInputError, match="answer search needs"):
             AnswerSearch(**bad)  # type: ignore[arg-type]
 
@@ -57,6 +57,21 @@ def test_the_cheapest_trial_that_keeps_the_answer_is_kept() -> None:
     # the answer kept is the policy map's, whatever it is: its coding may already differ from the source's
     code, classify, _ = _fake({0: 5, 3: 5, 6: 5, 9: 5, 12: 5}, {**bits, 12: 300})
     assert np.array_equal(keep_answer(search, offsets, 30, code, classify)[0], offsets + 12)  # type: ignore[arg-type]
+
+
+def test_a_detectors_objects_are_the_same_answer_when_they_match_one_to_one_by_class_and_iou() -> None:
+    boxes = np.array([[0, 0, 100, 100], [200, 200, 300, 260]], np.float32)
+    cls = np.array([0, 2], np.int64)
+    nudged = boxes + np.array([2, 0, 2, 0], np.float32)  # IoU 0.96 and 0.98
+    assert same_objects((boxes, cls), (nudged[::-1], cls[::-1]), 0.9)  # in any order
+    assert not same_objects((boxes, cls), (nudged, cls), 0.99)
+    assert not same_objects((boxes, cls), (nudged, np.array([0, 3], np.int64)), 0.9)  # a class changed
+    assert not same_objects((boxes, cls), (boxes[:1], cls[:1]), 0.9)  # an object lost
+    assert not same_objects((boxes[:1], cls[:1]), (boxes, cls), 0.9)  # an object found
+    two_on_one = (np.stack([boxes[0], boxes[0] + 1]), np.array([0, 0], np.int64))
+    assert not same_objects((boxes, np.array([0, 0], np.int64)), two_on_one, 0.9)  # the second has no match
+    none = (np.zeros((0, 4), np.float32), np.zeros(0, np.int64))
+    assert same_objects(none, none, 0.9)
 
 
 def test_only_a_picture_coded_on_its_own_at_constant_qp_is_coded_on_trial() -> None:

@@ -1,4 +1,4 @@
-"""A classification policy's picture-level decision: the whole picture as coarse as keeps the net's answer.
+"""A picture policy's picture-level decision: the whole picture as coarse as keeps the task net's answer.
 
 A classifier gives one answer per picture, and how many CTUs a picture can coarsen together, not
 any one CTU's QP, decides whether that answer survives: crediting each CTU with its own share of
@@ -6,25 +6,32 @@ the live loss, or with its own marginal effect, taught the per-CTU policy to cod
 coarser and lose the picture (``benchmarks/results/classification-live``). The answer can instead
 be checked, since the encoder holds the source and the task net: the picture is coded on trial with
 the policy's map and with the same map shifted coarser by ``step``, ``2 * step``, ... QP (at most
-``max_trials`` shifts, fewer where every block reaches QP 51), the net classifies each trial's
-reconstruction (what a decoder shows: x265 is deterministic), and the cheapest coding whose top-1
-class is the one the policy's own map gives is kept.
+``max_trials`` shifts, fewer where every block reaches QP 51), the net reads each trial's
+reconstruction (what a decoder shows: x265 is deterministic), and the cheapest coding whose answer
+is the one the policy's own map gives is kept. A classifier's answer is its top-1 class; a
+detector's, its objects (confidence at least :data:`semrl.semantics.regions.REGION_CONF`), the same
+when both codings hold as many and each object of either has one of its class in the other at IoU
+``iou`` or more (:func:`same_objects`).
 
-Top-1 against a label is a function of the predicted class, so the kept coding scores what the
-policy's map scores at every base QP, with as many bits or fewer. The shift is bounded so that the
-base QP keeps its meaning: unbounded, most pictures keep their answer with every block at QP 51 and
-every base QP codes them there, so the rate no longer follows the base QP and there is no
-rate-accuracy curve left to choose a point on. The bound, 12 QP (``step`` 3, ``max_trials`` 4), was
-the best of 3, 6, 9 and 12 on train pictures 50-99, and it was judged on train pictures 150-199:
--47.5 % top-1 BD-rate against A1 where the policy alone gives -8.5 %, the same top-1 at every base QP
-(``benchmarks/results/classification-answer``). The cost is an encode and a classifier pass per
-trial; the stream is tied to this classifier's answer (another classifier may answer otherwise).
+Top-1 against a label is a function of the predicted class, so for classification the kept coding
+scores what the policy's map scores at every base QP, with as many bits or fewer. A detector's
+mAP50-95 also reads box precision and objects below the threshold, which the check only bounds.
+The shift is bounded so that the base QP keeps its meaning: unbounded, most pictures keep their
+class with every block at QP 51 and every base QP codes them there, so the rate no longer follows
+the base QP and there is no rate-accuracy curve left to choose a point on. The bound, 12 QP
+(``step`` 3, ``max_trials`` 4), was the best of 3, 6, 9 and 12 on classification train pictures
+50-99, and it was judged on train pictures 150-199: -47.5 % top-1 BD-rate against A1 where the
+policy alone gives -8.5 %, the same top-1 at every base QP
+(``benchmarks/results/classification-answer``). The cost is an encode and a pass of the net per
+trial; the stream is tied to this net's answer (another net may answer otherwise).
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,8 +43,14 @@ from semrl.policy import PolicyInput, clip_offsets
 Coder = Callable[[NDArray[np.int32]], tuple[int, NDArray[np.uint8]]]
 """Codes the picture with offsets from its base QP: its bits and the RGB picture a decoder shows."""
 
-Classifier = Callable[[NDArray[np.uint8]], int]
-"""The task net's top-1 class of an RGB picture."""
+A = TypeVar("A")
+"""A task net's answer on a picture (a class id, or objects)."""
+
+Objects = tuple[NDArray[np.float32], NDArray[np.int64]]
+"""A detector's answer: xyxy boxes (N, 4) and their classes (N,)."""
+
+ANSWERED_TASKS = ("classification", "detection")
+"""The tasks whose policies may search for the coarsest coding that keeps the net's answer."""
 
 
 @dataclass(frozen=True)
@@ -47,22 +60,25 @@ class AnswerSearch:
     Attributes:
         step: QP steps between two trials.
         max_trials: Most trials coarser than the policy's map.
+        iou: A detector's objects on two codings are the same answer when each has one of its
+            class on the other at this IoU or more (:func:`same_objects`); unused for a classifier.
     """
 
     step: int = 3
     max_trials: int = 4
+    iou: float = 0.9
 
     def __post_init__(self) -> None:
-        if not (1 <= self.step <= QP_MAX and self.max_trials >= 1):
+        if not (1 <= self.step <= QP_MAX and self.max_trials >= 1 and 0.0 < self.iou <= 1.0):
             raise InvalidInputError(
-                f"the answer search needs step in 1..{QP_MAX} and max_trials >= 1, got step {self.step}, "
-                f"max_trials {self.max_trials}"
+                f"the answer search needs step in 1..{QP_MAX}, max_trials >= 1 and iou in (0, 1], got step "
+                f"{self.step}, max_trials {self.max_trials}, iou {self.iou}"
             )
 
     @property
     def tag(self) -> str:
         """Names the search in fingerprints."""
-        return f"answer={self.step}x{self.max_trials}"
+        return f"answer={self.step}x{self.max_trials}" + ("" if self.iou == 0.9 else f":iou{self.iou:g}")
 
     def shifts(self, offsets: NDArray[np.int32], base_qp: int) -> list[int]:
         """The coarser shifts tried: ``step`` apart, the last one putting every block at QP 51."""
@@ -72,9 +88,26 @@ class AnswerSearch:
             out.append((len(out) + 1) * self.step)
         return out
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, float]:
         """JSON-ready dict."""
         return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, float]) -> AnswerSearch:
+        """Inverse of :meth:`to_dict` (a config's ``answer``; missing keys take the defaults).
+
+        Raises:
+            TypeError: An unknown key.
+            InvalidInputError: A value out of range.
+        """
+        unknown = set(d) - {"step", "max_trials", "iou"}
+        if unknown:
+            raise TypeError(f"unknown answer search keys {sorted(unknown)}")
+        defaults = AnswerSearch()
+        return AnswerSearch(
+            int(d.get("step", defaults.step)), int(d.get("max_trials", defaults.max_trials)),
+            float(d.get("iou", defaults.iou)),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -83,11 +116,16 @@ class Trial:
 
     shift: int
     bits: int
-    answer: int
+    answer: Any
 
 
 def keep_answer(
-    search: AnswerSearch, offsets: NDArray[np.int32], base_qp: int, code: Coder, classify: Classifier
+    search: AnswerSearch,
+    offsets: NDArray[np.int32],
+    base_qp: int,
+    code: Coder,
+    answer: Callable[[NDArray[np.uint8]], A],
+    same: Callable[[A, A], bool] = operator.eq,
 ) -> tuple[NDArray[np.int32], list[Trial]]:
     """The policy's map shifted to the cheapest trial coding that keeps the net's answer.
 
@@ -96,17 +134,31 @@ def keep_answer(
         offsets: The policy's offsets from ``base_qp`` (per CTU or per 16x16 block).
         base_qp: The picture's base QP.
         code: Codes the picture with offsets from ``base_qp`` (:func:`trial_coder`).
-        classify: The task net's top-1 class of a coded picture.
+        answer: The task net's answer on a coded picture.
+        same: Whether two answers are the same (default: equal).
 
     Returns:
         The kept offsets (``offsets`` plus one shift) and every trial, the policy's map first.
     """
-    trials = []
+    trials: list[Trial] = []
     for shift in (0, *search.shifts(offsets, base_qp)):
         bits, shown = code((offsets + shift).astype(np.int32))
-        trials.append(Trial(shift, bits, classify(shown)))
-    kept = min((t for t in trials if t.answer == trials[0].answer), key=lambda t: (t.bits, t.shift))
+        trials.append(Trial(shift, bits, answer(shown)))
+    kept = min((t for t in trials if same(t.answer, trials[0].answer)), key=lambda t: (t.bits, t.shift))
     return (offsets + kept.shift).astype(np.int32), trials
+
+
+def same_objects(a: Objects, b: Objects, iou: float) -> bool:
+    """Whether two codings' objects are the same answer: as many, each with one of its class on the other at ``iou``."""
+    from semrl.fidelity.detection import same_class_iou
+
+    (boxes_a, cls_a), (boxes_b, cls_b) = a, b
+    if len(boxes_a) != len(boxes_b):
+        return False
+    if not len(boxes_a):
+        return True
+    overlap = same_class_iou(boxes_a, cls_a, boxes_b, cls_b)
+    return bool((overlap.max(axis=1) >= iou).all() and (overlap.max(axis=0) >= iou).all())
 
 
 def trial_coder(inputs: PolicyInput) -> Coder | None:

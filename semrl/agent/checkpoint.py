@@ -10,9 +10,9 @@ ImageNet, are mostly 640 pixels or less on their long side).
 
 A policy whose config has a :class:`~semrl.agent.config.BlockRefinement` then refines its CTU
 offsets per 16x16 block: the blocks of each CTU that none of its map's objects touches are coded
-coarser than the CTU (the reasons are in that class's docstring). A classification policy whose
-config has an :class:`~semrl.agent.answer.AnswerSearch` then shifts its whole map as coarse as
-keeps the classifier's answer, coding the picture on trial (:mod:`semrl.agent.answer`), when the
+coarser than the CTU (the reasons are in that class's docstring). A classification (or detection) policy
+whose config has an :class:`~semrl.agent.answer.AnswerSearch` then shifts its whole map as coarse as
+keeps the task net's answer, coding the picture on trial (:mod:`semrl.agent.answer`), when the
 caller says how it codes it (``PolicyInput.coding``: a picture coded on its own at constant QP);
 without that (the environment, ``semrl maps``, a clip's P-frames) the map is returned as decided.
 """
@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from envs.observation import OBS_DIM, OBS_NAMES, ObservationBuilder, static_grids, static_observations
 from envs.semantic_qp import EnvSettings
-from semrl.agent.answer import AnswerSearch, keep_answer, trial_coder
+from semrl.agent.answer import ANSWERED_TASKS, AnswerSearch, Objects, keep_answer, same_objects, trial_coder
 from semrl.agent.config import VIDEO_MDP, BlockRefinement, PolicyConfig, config_path
 from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, ctu_grid, ctu_to_blocks
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
@@ -87,9 +87,11 @@ class TrainedPolicy:
         self.refinement = None if config.refinement is None else BlockRefinement(**config.refinement)
         if self.refinement is not None and config.task == "classification":
             raise InvalidInputError("a classification policy cannot refine per block: its maps hold no objects")
-        self.answer = None if config.answer is None else AnswerSearch(**config.answer)
-        if self.answer is not None and config.task != "classification":
-            raise InvalidInputError(f"the answer search is for classification policies, this one serves {config.task}")
+        self.answer = None if config.answer is None else AnswerSearch.from_dict(config.answer)
+        if self.answer is not None and config.task not in ANSWERED_TASKS:
+            raise InvalidInputError(
+                f"the answer search is for {' and '.join(ANSWERED_TASKS)} policies, this one serves {config.task}"
+            )
         self._recent: dict[str, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
         self._sized: dict[int, SemanticExtractor] = {}
         self.fingerprint = f"semrl-agent:{config.task}:{config.algorithm}:{digest[:16]}"
@@ -199,7 +201,7 @@ class TrainedPolicy:
         """Offsets for ``inputs.frame`` at ``inputs.base_qp``: per CTU, or per 16x16 block when refined.
 
         With an answer search and a caller that says how it codes the picture, the map is then
-        shifted as coarse as keeps the classifier's answer (:func:`semrl.agent.answer.keep_answer`).
+        shifted as coarse as keeps the task net's answer (:func:`semrl.agent.answer.keep_answer`).
         """
         grids, boxes = self._analyse(inputs.frame)
         offsets = self._ctu_offsets(grids, int(inputs.base_qp))
@@ -212,16 +214,31 @@ class TrainedPolicy:
         code = None if self.answer is None else trial_coder(inputs)
         if self.answer is None or code is None:
             return offsets
-        return keep_answer(self.answer, offsets, int(inputs.base_qp), code, self._top1)[0]
+        base = int(inputs.base_qp)
+        if self.task == "classification":
+            return keep_answer(self.answer, offsets, base, code, self._top1)[0]
+        iou = self.answer.iou
+        return keep_answer(self.answer, offsets, base, code, self._objects, lambda a, b: same_objects(a, b, iou))[0]
+
+    def _net(self) -> Any:
+        """The task net of the policy's maps (the answer search reads the trial codings with it)."""
+        net = getattr(self.extractor, "net", None)
+        if net is None or getattr(net, "task", None) != self.task:
+            raise InvalidInputError(f"policy {self.fingerprint}: the answer search needs the maps' {self.task} net")
+        return net
 
     def _top1(self, picture: NDArray[np.uint8]) -> int:
-        """The policy's classifier's top-1 class of an RGB picture, as the benchmark's task net scores it."""
+        """The classifier's top-1 class of an RGB picture, as the benchmark's task net scores it."""
         from semrl.fidelity.classification import top1_classes
 
-        net = getattr(self.extractor, "net", None)
-        if net is None or getattr(net, "task", None) != "classification":
-            raise InvalidInputError(f"policy {self.fingerprint}: the answer search needs a classifier")
-        return int(top1_classes(net.classify([picture], color="rgb"))[0])
+        return int(top1_classes(self._net().classify([picture], color="rgb"))[0])
+
+    def _objects(self, picture: NDArray[np.uint8]) -> Objects:
+        """The detector's objects on an RGB picture (confidence at least ``REGION_CONF``), at its 640 px input."""
+        from semrl.semantics.regions import task_regions
+
+        found = task_regions(self._net(), [picture], color="rgb")[0]
+        return found.boxes, found.cls
 
 
 def _check_spaces(model: Any, config: PolicyConfig, path: Path) -> None:

@@ -358,7 +358,7 @@ class PolicyConfig:
     format: int = POLICY_FORMAT
     mdp: str = "image"
     refinement: dict[str, int] | None = None
-    answer: dict[str, int] | None = None
+    answer: dict[str, float] | None = None
 
     def to_json(self) -> str:
         """Serialise (stable key order).
@@ -382,7 +382,7 @@ class PolicyConfig:
             if d.get("refinement") is not None:
                 BlockRefinement(**d["refinement"])  # its keys and ranges
             if d.get("answer") is not None:
-                AnswerSearch(**d["answer"])
+                AnswerSearch.from_dict(d["answer"])
             return PolicyConfig(**d)
         except (ValueError, KeyError, TypeError) as e:
             raise InvalidInputError(f"malformed policy config: {e}") from e

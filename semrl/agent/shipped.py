@@ -42,7 +42,7 @@ class LazyPolicy:
             f":{stage.tag}"
             for stage in (
                 None if config.refinement is None else BlockRefinement(**config.refinement),
-                None if config.answer is None else AnswerSearch(**config.answer),
+                None if config.answer is None else AnswerSearch.from_dict(config.answer),
             )
             if stage is not None
         )
