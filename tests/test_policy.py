@@ -115,7 +115,8 @@ def test_a_policy_sees_the_class_and_confidence_of_each_box_and_ones_that_do_not
 
     from semrl.bench.runner import _offsets
     from semrl.bench.tasknet import Analysis
-    from semrl.codec import EncoderConfig, Yuv420
+    from semrl.codec import EncoderConfig, Gop, Yuv420
+    from semrl.policy import TrialCoding
 
     boxes = np.array([[0, 0, 10, 10], [20, 20, 40, 40]], np.float32)
     with pytest.raises(InvalidInputError, match="1 classes for 2 boxes"):
@@ -131,11 +132,18 @@ def test_a_policy_sees_the_class_and_confidence_of_each_box_and_ones_that_do_not
     analysis = Analysis([region, region], [boxes, boxes[:1]], cls, conf)
     seen: list[tuple[list[int], list[float]]] = []
 
+    codings: list[object] = []
+
     def policy(inputs: PolicyInput) -> np.ndarray:
         seen.append((inputs.cls.tolist(), inputs.conf.tolist()))
+        codings.append(inputs.coding)
         return np.zeros(inputs.ctu_shape, np.int32)
 
     method = SimpleNamespace(policy=policy, crf=False)
-    item = SimpleNamespace(yuv=frames, shape=(136, 200))
+    item = SimpleNamespace(yuv=frames, shape=(135, 199))  # odd: coded padded to 136x200
     _offsets(method, item, analysis, 32, EncoderConfig(width=200, height=136))  # type: ignore[arg-type]
     assert seen == [([0, 67], [0.875, 0.25]), ([2], [0.5])]
+    assert codings == [None, None]  # low delay: a frame leans on the ones before, no trial coding
+    intra = EncoderConfig(width=200, height=136, gop=Gop.INTRA)
+    _offsets(method, item, analysis, 32, intra)  # type: ignore[arg-type]
+    assert codings[2:] == [TrialCoding(intra, (135, 199))] * 2  # pictures: as the benchmark codes and shows them
