@@ -81,7 +81,7 @@ class AnswerSearch:
         return f"answer={self.step}x{self.max_trials}" + ("" if self.iou == 0.9 else f":iou{self.iou:g}")
 
     def shifts(self, offsets: NDArray[np.int32], base_qp: int) -> list[int]:
-        """The coarser shifts tried: ``step`` apart, the last one putting every block at QP 51."""
+        """The coarser shifts tried: ``step`` apart, at most ``max_trials``, none past every block at QP 51."""
         finest = base_qp + int(np.min(offsets))
         out: list[int] = []
         while len(out) < self.max_trials and finest + (out[-1] if out else 0) < QP_MAX:

@@ -333,8 +333,9 @@ class PolicyConfig:
             environment's.
         refinement: :class:`BlockRefinement` as a dict (a picture policy then decides per 16x16
             block); None: one QP per CTU.
-        answer: :class:`semrl.agent.answer.AnswerSearch` as a dict (a classification policy then
-            codes each picture as coarse as keeps the net's answer); None: the map as decided.
+        answer: :class:`semrl.agent.answer.AnswerSearch` as a dict (a classification or detection
+            policy then codes each picture as coarse as keeps its net's answer); None: the map as
+            decided.
     """
 
     task: str
