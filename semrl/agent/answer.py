@@ -52,6 +52,9 @@ Objects = tuple[NDArray[np.float32], NDArray[np.int64]]
 ANSWERED_TASKS = ("classification", "detection")
 """The tasks whose policies may search for the coarsest coding that keeps the net's answer."""
 
+OBJECT_MARGIN = 8
+"""Pixels a detector's boxes are grown by before the blocks they touch are kept out of a background shift."""
+
 
 @dataclass(frozen=True)
 class AnswerSearch:
@@ -62,11 +65,14 @@ class AnswerSearch:
         max_trials: Most trials coarser than the policy's map.
         iou: A detector's objects on two codings are the same answer when each has one of its
             class on the other at this IoU or more (:func:`same_objects`); unused for a classifier.
+        background: Shift only the blocks no object of the policy's map touches (a detector's;
+            its boxes grown by :data:`OBJECT_MARGIN`), not the whole map.
     """
 
     step: int = 3
     max_trials: int = 4
     iou: float = 0.9
+    background: bool = False
 
     def __post_init__(self) -> None:
         if not (1 <= self.step <= QP_MAX and self.max_trials >= 1 and 0.0 < self.iou <= 1.0):
@@ -78,11 +84,18 @@ class AnswerSearch:
     @property
     def tag(self) -> str:
         """Names the search in fingerprints."""
-        return f"answer={self.step}x{self.max_trials}" + ("" if self.iou == 0.9 else f":iou{self.iou:g}")
+        tag = f"answer={self.step}x{self.max_trials}" + ("" if self.iou == 0.9 else f":iou{self.iou:g}")
+        return tag + (":background" if self.background else "")
 
-    def shifts(self, offsets: NDArray[np.int32], base_qp: int) -> list[int]:
-        """The coarser shifts tried: ``step`` apart, at most ``max_trials``, none past every block at QP 51."""
-        finest = base_qp + int(np.min(offsets))
+    def shifts(self, offsets: NDArray[np.int32], base_qp: int, where: NDArray[np.bool_] | None = None) -> list[int]:
+        """The coarser shifts tried: ``step`` apart, at most ``max_trials``, none past every shifted block at QP 51.
+
+        ``where``: the blocks shifted (None: all); none shifts nothing.
+        """
+        shifted = offsets if where is None else offsets[where]
+        if not shifted.size:
+            return []
+        finest = base_qp + int(np.min(shifted))
         out: list[int] = []
         while len(out) < self.max_trials and finest + (out[-1] if out else 0) < QP_MAX:
             out.append((len(out) + 1) * self.step)
@@ -100,13 +113,13 @@ class AnswerSearch:
             TypeError: An unknown key.
             InvalidInputError: A value out of range.
         """
-        unknown = set(d) - {"step", "max_trials", "iou"}
+        unknown = set(d) - {"step", "max_trials", "iou", "background"}
         if unknown:
             raise TypeError(f"unknown answer search keys {sorted(unknown)}")
         defaults = AnswerSearch()
         return AnswerSearch(
             int(d.get("step", defaults.step)), int(d.get("max_trials", defaults.max_trials)),
-            float(d.get("iou", defaults.iou)),
+            float(d.get("iou", defaults.iou)), bool(d.get("background", defaults.background)),
         )  # fmt: skip
 
 
@@ -126,6 +139,7 @@ def keep_answer(
     code: Coder,
     answer: Callable[[NDArray[np.uint8]], A],
     same: Callable[[A, A], bool] = operator.eq,
+    where: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.int32], list[Trial]]:
     """The policy's map shifted to the cheapest trial coding that keeps the net's answer.
 
@@ -136,16 +150,19 @@ def keep_answer(
         code: Codes the picture with offsets from ``base_qp`` (:func:`trial_coder`).
         answer: The task net's answer on a coded picture.
         same: Whether two answers are the same (default: equal).
+        where: The blocks shifted, the shape of ``offsets``; None: all of them.
 
     Returns:
-        The kept offsets (``offsets`` plus one shift) and every trial, the policy's map first.
+        The kept offsets (``offsets`` plus one shift where shifted) and every trial, the policy's
+        map first.
     """
+    mask = np.ones(offsets.shape, bool) if where is None else where
     trials: list[Trial] = []
-    for shift in (0, *search.shifts(offsets, base_qp)):
-        bits, shown = code((offsets + shift).astype(np.int32))
+    for shift in (0, *search.shifts(offsets, base_qp, mask)):
+        bits, shown = code((offsets + shift * mask).astype(np.int32))
         trials.append(Trial(shift, bits, answer(shown)))
     kept = min((t for t in trials if same(t.answer, trials[0].answer)), key=lambda t: (t.bits, t.shift))
-    return (offsets + kept.shift).astype(np.int32), trials
+    return (offsets + kept.shift * mask).astype(np.int32), trials
 
 
 def same_objects(a: Objects, b: Objects, iou: float) -> bool:

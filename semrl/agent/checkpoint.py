@@ -30,7 +30,15 @@ from numpy.typing import NDArray
 
 from envs.observation import OBS_DIM, OBS_NAMES, ObservationBuilder, static_grids, static_observations
 from envs.semantic_qp import EnvSettings
-from semrl.agent.answer import ANSWERED_TASKS, AnswerSearch, Objects, keep_answer, same_objects, trial_coder
+from semrl.agent.answer import (
+    ANSWERED_TASKS,
+    OBJECT_MARGIN,
+    AnswerSearch,
+    Objects,
+    keep_answer,
+    same_objects,
+    trial_coder,
+)
 from semrl.agent.config import VIDEO_MDP, BlockRefinement, PolicyConfig, config_path
 from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, ctu_grid, ctu_to_blocks
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
@@ -92,6 +100,10 @@ class TrainedPolicy:
         if self.answer is not None and config.task not in ANSWERED_TASKS:
             raise InvalidInputError(
                 f"the answer search is for {' and '.join(ANSWERED_TASKS)} policies, this one serves {config.task}"
+            )
+        if self.answer is not None and self.answer.background and config.task == "classification":
+            raise InvalidInputError(
+                "a classification policy cannot shift the background alone: its maps hold no objects"
             )
         self._recent: dict[str, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
         self._sized: dict[int, SemanticExtractor] = {}
@@ -219,7 +231,15 @@ class TrainedPolicy:
         if self.task == "classification":
             return keep_answer(self.answer, offsets, base, code, self._top1)[0]
         iou = self.answer.iou
-        return keep_answer(self.answer, offsets, base, code, self._objects, lambda a, b: same_objects(a, b, iou))[0]
+        where = None
+        if self.answer.background:
+            h, w = inputs.frame.shape[:2]
+            where = ~roi_blocks(box_region(boxes, (h, w)), offsets.shape, OBJECT_MARGIN, self.offset_block)
+
+        def same(a: Objects, b: Objects) -> bool:
+            return same_objects(a, b, iou)
+
+        return keep_answer(self.answer, offsets, base, code, self._objects, same, where)[0]
 
     def _net(self) -> Any:
         """The task net of the policy's maps (the answer search reads the trial codings with it)."""
