@@ -69,6 +69,9 @@ def test_a_classification_policy_ships_with_the_answer_search_and_a_segmentation
     frame = synthetic_pictures(1)[0].frame
     # without the caller's coding (the environment, semrl maps) the map is returned as decided
     np.testing.assert_array_equal(policy(PolicyInput(frame, 37, (3, 4), None)), policy.offsets_for(frame, 37))
+    background = dataclasses.replace(policy.config, answer={"step": 3, "max_trials": 4, "background": True})
+    with pytest.raises(InvalidInputError, match="cannot shift the background alone"):
+        TrainedPolicy(policy.model, background, FakeExtractor("classification"), "0" * 64)
     segmentation = dataclasses.replace(policy.config, task="segmentation")
     with pytest.raises(InvalidInputError, match="answer search is for classification and detection policies"):
         TrainedPolicy(policy.model, segmentation, FakeExtractor("segmentation"), "0" * 64)

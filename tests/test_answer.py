@@ -59,6 +59,21 @@ def test_the_cheapest_trial_that_keeps_the_answer_is_kept() -> None:
     assert np.array_equal(keep_answer(search, offsets, 30, code, classify)[0], offsets + 12)  # type: ignore[arg-type]
 
 
+def test_a_background_shift_moves_only_the_blocks_it_is_given() -> None:
+    search = AnswerSearch(step=3, max_trials=4)
+    offsets = np.array([[0, -6], [3, 9]], np.int32)
+    where = np.array([[True, False], [True, True]])
+    assert search.shifts(offsets, 45, where) == [3, 6]  # the finest shifted block is at 45 (not 39): 51 at 6
+    assert search.shifts(offsets, 45) == [3, 6, 9, 12]
+    assert search.shifts(offsets, 40, np.zeros((2, 2), bool)) == []  # nothing to shift
+    code, classify, coded = _fake({0: 1, 3: 1, 6: 1, 9: 2, 12: 2}, {0: 900, 3: 800, 6: 700, 9: 600, 12: 500})
+    kept, _ = keep_answer(search, offsets, 40, code, classify, where=where)  # type: ignore[arg-type]
+    assert coded == [0, 3, 6, 9, 12]
+    assert np.array_equal(kept, offsets + 6 * where)  # the blocks on objects keep the map's offset
+    assert AnswerSearch(background=True).tag == "answer=3x4:background"
+    assert AnswerSearch.from_dict({"background": True}) == AnswerSearch(background=True)
+
+
 def test_a_detectors_objects_are_the_same_answer_when_they_match_one_to_one_by_class_and_iou() -> None:
     boxes = np.array([[0, 0, 100, 100], [200, 200, 300, 260]], np.float32)
     cls = np.array([0, 2], np.int64)
