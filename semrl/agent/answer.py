@@ -11,7 +11,8 @@ reconstruction (what a decoder shows: x265 is deterministic), and the cheapest c
 is the one the policy's own map gives is kept. A classifier's answer is its top-1 class; a
 detector's, its objects (confidence at least :data:`semrl.semantics.regions.REGION_CONF`), the same
 when both codings hold as many and each object of either has one of its class in the other at IoU
-``iou`` or more (:func:`same_objects`).
+``iou`` or more (:func:`same_objects`); with ``background`` only the blocks no object of the map
+touches are shifted.
 
 Top-1 against a label is a function of the predicted class, so for classification the kept coding
 scores what the policy's map scores at every base QP, with as many bits or fewer. A detector's
@@ -22,8 +23,11 @@ the base QP and there is no rate-accuracy curve left to choose a point on. The b
 (``step`` 3, ``max_trials`` 4), was the best of 3, 6, 9 and 12 on classification train pictures
 50-99, and it was judged on train pictures 150-199: -47.5 % top-1 BD-rate against A1 where the
 policy alone gives -8.5 %, the same top-1 at every base QP
-(``benchmarks/results/classification-answer``). The cost is an encode and a pass of the net per
-trial; the stream is tied to this net's answer (another net may answer otherwise).
+(``benchmarks/results/classification-answer``). For detection neither form gained the 3 points
+its rule asked on train pictures (whole map -34.0 against -34.8 %, background -36.5;
+``benchmarks/results/detection-answer``), so only classification ships with a search. The cost is
+an encode and a pass of the net per trial; the stream is tied to this net's answer (another net
+may answer otherwise).
 """
 
 from __future__ import annotations
