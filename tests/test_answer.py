@@ -1,4 +1,4 @@
-"""The classification policy's answer search: fakes for the choice, the real x265 and classifier for the guarantee."""
+"""The answer search (the classification policy's; a detector's check too): fakes, then the real x265 and nets."""
 
 from __future__ import annotations
 
