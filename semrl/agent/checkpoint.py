@@ -33,13 +33,12 @@ from envs.semantic_qp import EnvSettings
 from semrl.agent.answer import (
     ANSWERED_TASKS,
     OBJECT_MARGIN,
-    AnswerSearch,
     Objects,
     keep_answer,
     same_objects,
     trial_coder,
 )
-from semrl.agent.config import VIDEO_MDP, BlockRefinement, PolicyConfig, config_path
+from semrl.agent.config import VIDEO_MDP, PolicyConfig, config_path
 from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, ctu_grid, ctu_to_blocks
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
 from semrl.policy import PolicyInput, roi_blocks
@@ -93,10 +92,10 @@ class TrainedPolicy:
         self.settings = EnvSettings.from_dict(config.env)
         self.offsets = np.asarray(self.settings.offsets, np.int64)
         self._scale = float(np.abs(self.offsets).max()) or 1.0
-        self.refinement = None if config.refinement is None else BlockRefinement(**config.refinement)
+        self.refinement = config.refinement_stage
         if self.refinement is not None and config.task == "classification":
             raise InvalidInputError("a classification policy cannot refine per block: its maps hold no objects")
-        self.answer = None if config.answer is None else AnswerSearch.from_dict(config.answer)
+        self.answer = config.answer_stage
         if self.answer is not None and config.task not in ANSWERED_TASKS:
             raise InvalidInputError(
                 f"the answer search is for {' and '.join(ANSWERED_TASKS)} policies, this one serves {config.task}"
@@ -107,10 +106,7 @@ class TrainedPolicy:
             )
         self._recent: dict[str, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
         self._sized: dict[int, SemanticExtractor] = {}
-        self.fingerprint = f"semrl-agent:{config.task}:{config.algorithm}:{digest[:16]}"
-        for stage in (self.refinement, self.answer):
-            if stage is not None:
-                self.fingerprint += f":{stage.tag}"
+        self.fingerprint = f"semrl-agent:{config.task}:{config.algorithm}:{digest[:16]}{config.stage_tags}"
 
     @property
     def offset_block(self) -> int:

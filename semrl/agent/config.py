@@ -361,6 +361,21 @@ class PolicyConfig:
     refinement: dict[str, int] | None = None
     answer: dict[str, float] | None = None
 
+    @property
+    def refinement_stage(self) -> BlockRefinement | None:
+        """``refinement`` parsed (its keys and ranges checked); None: one QP per CTU."""
+        return None if self.refinement is None else BlockRefinement(**self.refinement)
+
+    @property
+    def answer_stage(self) -> AnswerSearch | None:
+        """``answer`` parsed (its keys and ranges checked); None: the map as decided."""
+        return None if self.answer is None else AnswerSearch.from_dict(self.answer)
+
+    @property
+    def stage_tags(self) -> str:
+        """What fingerprints add for the stages after the map: ``:<refinement tag>:<answer tag>``, each when set."""
+        return "".join(f":{stage.tag}" for stage in (self.refinement_stage, self.answer_stage) if stage is not None)
+
     def to_json(self) -> str:
         """Serialise (stable key order).
 
@@ -380,11 +395,9 @@ class PolicyConfig:
             d: dict[str, Any] = json.loads(text)
             d["table_qps"] = tuple(int(q) for q in d["table_qps"])
             d["obs_names"] = tuple(d["obs_names"])
-            if d.get("refinement") is not None:
-                BlockRefinement(**d["refinement"])  # its keys and ranges
-            if d.get("answer") is not None:
-                AnswerSearch.from_dict(d["answer"])
-            return PolicyConfig(**d)
+            config = PolicyConfig(**d)
+            _ = config.stage_tags  # parses the stages: their keys and ranges
+            return config
         except (ValueError, KeyError, TypeError) as e:
             raise InvalidInputError(f"malformed policy config: {e}") from e
 

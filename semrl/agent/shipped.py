@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.agent.answer import AnswerSearch
 from semrl.agent.checkpoint import TrainedPolicy, shipped_policy
-from semrl.agent.config import BlockRefinement, PolicyConfig, config_path
+from semrl.agent.config import PolicyConfig, config_path
 from semrl.policy import PolicyInput
 
 
@@ -37,15 +36,7 @@ class LazyPolicy:
         """The task and the checkpoint's hash (the checkpoint is not loaded for it)."""
         checkpoint = shipped_policy(self.task)
         digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
-        config = PolicyConfig.read(config_path(checkpoint))
-        stages = "".join(
-            f":{stage.tag}"
-            for stage in (
-                None if config.refinement is None else BlockRefinement(**config.refinement),
-                None if config.answer is None else AnswerSearch.from_dict(config.answer),
-            )
-            if stage is not None
-        )
+        stages = PolicyConfig.read(config_path(checkpoint)).stage_tags
         return f"semrl-shipped:{self.task}:{digest[:16]}{stages}"
 
     def load(self) -> TrainedPolicy:
