@@ -4,7 +4,8 @@ The CLI gets the same preset, GOP, base QP and x265 options (``EncoderConfig.cli
 the video through an FFmpeg pipe, as a user would run it. ``semrl encode`` runs in-process with
 its defaults; with ``--as-command``, the ``semrl encode`` command runs in a process of its own, as
 a user runs it, so Python's imports, loading the policy and the task net, and tracing the net
-count too (4.6 s on PETS on this 2-core machine, which the in-process timing leaves out). The CLI
+count too (on PETS on this 2-core machine, 4.6 s before the command stopped importing torchvision
+and ``torch._dynamo``, about 2.3 s since; the in-process timing leaves them out). The CLI
 runs twice: with ``semrl encode``'s threads (``ratio``) and with the thread pool and frame threads
 left to x265, as people run it (``ratio_own_threads``). Runs alternate; medians over ``--runs``,
 after ``--warmup`` untimed runs of each (the first run of ``semrl encode`` in a process loads its
@@ -116,8 +117,8 @@ def time_cli(video: Path, settings: EncodeSettings, output: Path, own_threads: b
 def time_command(video: Path, settings: EncodeSettings, output: Path) -> tuple[float, float, SimpleNamespace]:
     """Wall and CPU seconds of the ``semrl encode`` command, as a user runs it, and its report.
 
-    A process of its own: Python and its imports (torch, ``torch._dynamo`` and torchvision about 3 s here),
-    loading the policy and the task net, and tracing the net, come on top of the encode.
+    A process of its own: Python and its imports (torch about 1.2 s here), loading the policy and
+    the task net, and tracing the net, come on top of the encode.
 
     Args:
         video: The input.
