@@ -32,6 +32,7 @@ may answer otherwise).
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -59,6 +60,12 @@ ANSWERED_TASKS = ("classification", "detection")
 OBJECT_MARGIN = 8
 """Pixels a detector's boxes are grown by before the blocks they touch are kept out of a background shift."""
 
+TRADE_QP = 22
+"""The base QP at which a trade's score per bpp is its ``trade``."""
+
+TRADE_DOUBLING = 6
+"""QPs over which a trade's score per bpp doubles (the best of 3, 6 and no change on coco-det train 64-95)."""
+
 
 @dataclass(frozen=True)
 class AnswerSearch:
@@ -71,12 +78,19 @@ class AnswerSearch:
             class on the other at this IoU or more (:func:`same_objects`); unused for a classifier.
         background: Shift only the blocks no object of the policy's map touches (a detector's;
             its boxes grown by :data:`OBJECT_MARGIN`), not the whole map.
+        trade: A detector's rule instead of keeping the answer: the trial of most
+            ``score - trade * 2 ** ((base_qp - 22) / 6) * bpp`` is kept, its score the trial's
+            mAP50-95 against the net's objects on the source (:func:`trade_answer`); None: keep
+            the answer.
+        finer: Trials finer than the policy's map, ``step`` apart (the trade only).
     """
 
     step: int = 3
     max_trials: int = 4
     iou: float = 0.9
     background: bool = False
+    trade: float | None = None
+    finer: int = 0
 
     def __post_init__(self) -> None:
         if not (1 <= self.step <= QP_MAX and self.max_trials >= 1 and 0.0 < self.iou <= 1.0):
@@ -84,30 +98,43 @@ class AnswerSearch:
                 f"the answer search needs step in 1..{QP_MAX}, max_trials >= 1 and iou in (0, 1], got step "
                 f"{self.step}, max_trials {self.max_trials}, iou {self.iou}"
             )
+        if self.trade is not None and not (math.isfinite(self.trade) and self.trade > 0):
+            raise InvalidInputError(f"the answer search's trade must be a positive number, got {self.trade}")
+        if self.finer < 0 or (self.finer and self.trade is None):
+            raise InvalidInputError(
+                f"the answer search's finer trials ({self.finer}) need a trade: keeping the answer never keeps one"
+            )
 
     @property
     def tag(self) -> str:
         """Names the search in fingerprints."""
         tag = f"answer={self.step}x{self.max_trials}" + ("" if self.iou == 0.9 else f":iou{self.iou:g}")
-        return tag + (":background" if self.background else "")
+        tag += ":background" if self.background else ""
+        return tag + ("" if self.trade is None else f":trade{self.trade:g}-{self.finer}")
 
     def shifts(self, offsets: NDArray[np.int32], base_qp: int, where: NDArray[np.bool_] | None = None) -> list[int]:
-        """The coarser shifts tried: ``step`` apart, at most ``max_trials``, none past every shifted block at QP 51.
+        """The shifts tried besides the map's own: ``finer`` finer ones, then coarser ones, ``step`` apart.
 
-        ``where``: the blocks shifted (None: all); none shifts nothing.
+        At most ``max_trials`` coarser ones, none past every shifted block at QP 51, and no finer
+        one past every shifted block at QP 0. ``where``: the blocks shifted (None: all); none
+        shifts nothing.
         """
         shifted = offsets if where is None else offsets[where]
         if not shifted.size:
             return []
-        finest = base_qp + int(np.min(shifted))
-        out: list[int] = []
-        while len(out) < self.max_trials and finest + (out[-1] if out else 0) < QP_MAX:
-            out.append((len(out) + 1) * self.step)
-        return out
+        finest, coarsest = base_qp + int(np.min(shifted)), base_qp + int(np.max(shifted))
+        out = [-k * self.step for k in range(self.finer, 0, -1) if coarsest - (k - 1) * self.step > 0]
+        coarser: list[int] = []
+        while len(coarser) < self.max_trials and finest + (coarser[-1] if coarser else 0) < QP_MAX:
+            coarser.append((len(coarser) + 1) * self.step)
+        return out + coarser
 
     def to_dict(self) -> dict[str, float]:
-        """JSON-ready dict."""
-        return asdict(self)
+        """JSON-ready dict (the trade's keys only with a trade, so older configs read the same)."""
+        d = asdict(self)
+        if self.trade is None:
+            del d["trade"], d["finer"]
+        return d
 
     @staticmethod
     def from_dict(d: dict[str, float]) -> AnswerSearch:
@@ -117,13 +144,15 @@ class AnswerSearch:
             TypeError: An unknown key.
             InvalidInputError: A value out of range.
         """
-        unknown = set(d) - {"step", "max_trials", "iou", "background"}
+        unknown = set(d) - {"step", "max_trials", "iou", "background", "trade", "finer"}
         if unknown:
             raise TypeError(f"unknown answer search keys {sorted(unknown)}")
         defaults = AnswerSearch()
+        trade = d.get("trade")
         return AnswerSearch(
             int(d.get("step", defaults.step)), int(d.get("max_trials", defaults.max_trials)),
             float(d.get("iou", defaults.iou)), bool(d.get("background", defaults.background)),
+            None if trade is None else float(trade), int(d.get("finer", defaults.finer)),
         )  # fmt: skip
 
 
@@ -167,6 +196,73 @@ def keep_answer(
         trials.append(Trial(shift, bits, answer(shown)))
     kept = min((t for t in trials if same(t.answer, trials[0].answer)), key=lambda t: (t.bits, t.shift))
     return (offsets + kept.shift * mask).astype(np.int32), trials
+
+
+def trade_weight(search: AnswerSearch, base_qp: int) -> float:
+    """Score per bit per pixel at ``base_qp``: ``trade`` at :data:`TRADE_QP`, doubling every :data:`TRADE_DOUBLING` QP.
+
+    Raises:
+        InvalidInputError: The search keeps the answer (no trade).
+    """
+    if search.trade is None:
+        raise InvalidInputError("this answer search keeps the answer; it has no trade")
+    return float(search.trade * 2.0 ** ((base_qp - TRADE_QP) / TRADE_DOUBLING))
+
+
+def trade_answer(
+    search: AnswerSearch,
+    offsets: NDArray[np.int32],
+    base_qp: int,
+    code: Coder,
+    score: Callable[[NDArray[np.uint8]], float],
+) -> tuple[NDArray[np.int32], list[Trial]]:
+    """The policy's map shifted to the trial coding of most score less its rate's worth at ``base_qp``.
+
+    Args:
+        search: The shifts to try and the trade (:func:`trade_weight`).
+        offsets: The policy's offsets from ``base_qp``.
+        base_qp: The picture's base QP.
+        code: Codes the picture with offsets from ``base_qp`` (:func:`trial_coder`).
+        score: The task score, in 0..1, of a coded picture (:func:`object_score`).
+
+    Returns:
+        The kept offsets and every trial (its answer the score), the policy's map first.
+    """
+    weight = trade_weight(search, base_qp)
+    trials: list[Trial] = []
+    pixels = 0
+    for shift in (0, *search.shifts(offsets, base_qp)):
+        bits, shown = code((offsets + shift).astype(np.int32))
+        pixels = shown.shape[0] * shown.shape[1]
+        trials.append(Trial(shift, bits, score(shown)))
+    kept = max(trials, key=lambda t: (t.answer - weight * t.bits / pixels, -t.bits))
+    return (offsets + kept.shift).astype(np.int32), trials
+
+
+def object_score(net: Any, source: NDArray[np.uint8]) -> Callable[[NDArray[np.uint8]], float]:
+    """A coded picture's mAP50-95 (0..1) against the detector's objects on its source, as the benchmark scores.
+
+    The objects are the net's finds on ``source`` at confidence
+    :data:`semrl.fidelity.detection.PSEUDO_GT_CONF` or more; each coded picture's detections at
+    Ultralytics val's settings are matched against them. A source with no object scores every
+    coding 1: nothing on it can be lost, so the trade keeps the cheapest.
+
+    Args:
+        net: The detector (:class:`semrl.semantics.yolo.YoloNet`).
+        source: The uncoded RGB picture, at the size shown.
+    """
+    from semrl.fidelity.detection import average_precision, match_frame, pseudo_target
+    from semrl.semantics.yolo import InferenceSettings
+
+    target = pseudo_target(net.detect([source], InferenceSettings(), color="rgb")[0])
+
+    def score(shown: NDArray[np.uint8]) -> float:
+        if not len(target.cls):
+            return 1.0
+        found = net.detect([shown], InferenceSettings(), color="rgb")[0]
+        return float(average_precision([match_frame(found, target, "box")]).map50_95)
+
+    return score
 
 
 def same_objects(a: Objects, b: Objects, iou: float) -> bool:

@@ -35,7 +35,9 @@ from semrl.agent.answer import (
     OBJECT_MARGIN,
     Objects,
     keep_answer,
+    object_score,
     same_objects,
+    trade_answer,
     trial_coder,
 )
 from semrl.agent.config import VIDEO_MDP, PolicyConfig, config_path
@@ -99,6 +101,10 @@ class TrainedPolicy:
         if self.answer is not None and config.task not in ANSWERED_TASKS:
             raise InvalidInputError(
                 f"the answer search is for {' and '.join(ANSWERED_TASKS)} policies, this one serves {config.task}"
+            )
+        if self.answer is not None and self.answer.trade is not None and config.task != "detection":
+            raise InvalidInputError(
+                f"the answer search's trade scores a detector's objects; this policy serves {config.task}"
             )
         if self.answer is not None and self.answer.background and config.task == "classification":
             raise InvalidInputError(
@@ -224,6 +230,10 @@ class TrainedPolicy:
         if self.answer is None or code is None:
             return offsets
         base = int(inputs.base_qp)
+        if self.answer.trade is not None:
+            assert inputs.coding is not None  # trial_coder gave a coder
+            h, w = inputs.coding.shape
+            return trade_answer(self.answer, offsets, base, code, object_score(self._net(), inputs.frame[:h, :w]))[0]
         if self.task == "classification":
             return keep_answer(self.answer, offsets, base, code, self._top1)[0]
         iou = self.answer.iou

@@ -1,0 +1,97 @@
+"""Every picture of a train window at every base QP: A1, and the detection policy's map shifted -6..+9 QP.
+
+Each coding is all-intra as ``benchmarks/bdrate.py`` codes it (its encoder configuration, the
+policy's own 16x16 quantisation groups); the reconstruction (what a decoder shows) is read by the
+benchmark's detector at Ultralytics val's settings and matched twice: against the labels, and
+against the detector's own objects on the uncoded picture (what ``object_score`` reads).
+``replay.py`` replays the trade rule on these codings::
+
+    python benchmarks/results/detection-trade/collect.py START LIMIT OUT.pkl
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+QPS = (22, 27, 32, 37, 42, 47, 51)
+SHIFTS = (-6, -3, 0, 3, 6, 9)
+_state: dict[str, Any] = {}
+
+
+def _init() -> None:
+    import torch
+
+    from semrl.agent.resolve import resolve_policy
+    from semrl.bench.items import TASKS
+    from semrl.bench.tasknet import TaskNet
+
+    torch.set_num_threads(1)
+    _state["net"] = TaskNet(TASKS["detection"])
+    _state["policy"] = resolve_policy("detection", task="detection")
+
+
+def _picture(paths: tuple[Path, Path | None]) -> dict[str, Any]:
+    from semrl.agent.answer import trial_coder
+    from semrl.bench.encoding import encoder_config
+    from semrl.bench.items import image_item
+    from semrl.codec import ctu_grid
+    from semrl.fidelity.detection import match_frame, pseudo_target
+    from semrl.policy import PolicyInput, TrialCoding, offset_block, policy_offsets
+    from semrl.semantics.yolo import Detections, InferenceSettings
+
+    net, policy = _state["net"], _state["policy"]
+    item = image_item(*paths)
+    analysis, _ = net.analyse_all(item)
+    frame = item.yuv[0]
+    found = Detections(analysis.boxes[0], analysis.conf[0], analysis.cls[0], item.shape)
+    target = pseudo_target(found)
+    out: dict[str, Any] = {"name": str(paths[0]), "pixels": item.shape[0] * item.shape[1], "codings": {}}
+
+    def score(rgb: np.ndarray) -> tuple[Any, Any]:
+        pred = net.net.detect([rgb], InferenceSettings(), color="rgb")[0]
+        return net._match(item, 0, pred, analysis), match_frame(pred, target, "box")
+
+    for q in QPS:
+        for kind, block in (("A1", 64), ("policy", offset_block(policy))):
+            config = encoder_config(item, q, crf=False, video=False, preset="medium", keyint=250, qg_size=block)
+            ctu_shape = ctu_grid(config.width, config.height)
+            inputs = PolicyInput(
+                frame.to_rgb(), q, ctu_shape, analysis.regions[0], analysis.boxes[0], 0, {}, gop=config.layout(),
+                cls=analysis.cls[0], conf=analysis.conf[0], picture=frame, coding=TrialCoding(config, item.shape),
+            )  # fmt: skip
+            code = trial_coder(inputs)
+            assert code is not None
+            if kind == "A1":
+                bits, rgb = code(np.zeros(ctu_shape, np.int32))
+                out["codings"][(kind, q, 0)] = (bits, *score(rgb))
+                continue
+            offsets = policy_offsets(policy, inputs)
+            for shift in SHIFTS:
+                bits, rgb = code((offsets + shift).astype(np.int32))
+                out["codings"][(kind, q, shift)] = (bits, *score(rgb))
+    return out
+
+
+def main(argv: list[str]) -> None:
+    from semrl.fidelity.labels import dataset_images
+
+    start, limit, dst = int(argv[0]), int(argv[1]), Path(argv[2])
+    images = dataset_images("coco-det", "train")[start : start + limit]
+    results = []
+    with mp.get_context("spawn").Pool(2, initializer=_init) as pool:
+        for i, r in enumerate(pool.imap(_picture, [(im.image, im.label) for im in images])):
+            results.append(r)
+            print(start + i, r["name"], flush=True)
+    tmp = dst.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(results))
+    tmp.replace(dst)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
