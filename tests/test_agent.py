@@ -72,6 +72,9 @@ def test_a_classification_policy_ships_with_the_answer_search_and_a_segmentation
     background = dataclasses.replace(policy.config, answer={"step": 3, "max_trials": 4, "background": True})
     with pytest.raises(InvalidInputError, match="cannot shift the background alone"):
         TrainedPolicy(policy.model, background, FakeExtractor("classification"), "0" * 64)
+    trade = dataclasses.replace(policy.config, answer={"trade": 0.2, "finer": 2})
+    with pytest.raises(InvalidInputError, match="trade scores a detector's objects"):
+        TrainedPolicy(policy.model, trade, FakeExtractor("classification"), "0" * 64)
     segmentation = dataclasses.replace(policy.config, task="segmentation")
     with pytest.raises(InvalidInputError, match="answer search is for classification and detection policies"):
         TrainedPolicy(policy.model, segmentation, FakeExtractor("segmentation"), "0" * 64)

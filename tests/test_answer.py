@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semrl.agent.answer import AnswerSearch, keep_answer, same_objects, trial_coder
+from semrl.agent.answer import (
+    AnswerSearch,
+    keep_answer,
+    object_score,
+    same_objects,
+    trade_answer,
+    trade_weight,
+    trial_coder,
+)
 from semrl.agent.config import PolicyConfig
 from semrl.codec import EncoderConfig, Gop, Yuv420
 from semrl.errors import InvalidInputError
@@ -34,10 +42,10 @@ def _fake(answers: dict[int, int], bits: dict[int, int]) -> tuple[object, object
     def code(offsets: np.ndarray) -> tuple[int, np.ndarray]:
         shift = int(offsets.flat[0])
         coded.append(shift)
-        return bits[shift], np.full((8, 8, 3), shift, np.uint8)
+        return bits[shift], np.full((8, 8, 3), shift + 128, np.uint8)
 
     def classify(picture: np.ndarray) -> int:
-        return answers[int(picture[0, 0, 0])]
+        return answers[int(picture[0, 0, 0]) - 128]
 
     return code, classify, coded
 
@@ -72,6 +80,63 @@ def test_a_background_shift_moves_only_the_blocks_it_is_given() -> None:
     assert np.array_equal(kept, offsets + 6 * where)  # the blocks on objects keep the map's offset
     assert AnswerSearch(background=True).tag == "answer=3x4:background"
     assert AnswerSearch.from_dict({"background": True}) == AnswerSearch(background=True)
+
+
+def test_a_trade_tries_finer_shifts_too_and_keeps_the_trial_of_most_score_less_its_rates_worth() -> None:
+    search = AnswerSearch(step=3, max_trials=3, trade=0.2, finer=2)
+    offsets = np.zeros((2, 3), np.int32)
+    assert search.shifts(offsets, 30) == [-6, -3, 3, 6, 9]
+    assert search.shifts(offsets, 2) == [-3, 3, 6, 9]  # -3 already puts every block at QP 0
+    assert search.shifts(offsets, 49) == [-6, -3, 3]  # nor a coarser one past 51
+    assert trade_weight(search, 22) == pytest.approx(0.2) and trade_weight(search, 34) == pytest.approx(0.8)
+    # an 8x8 picture: bpp = bits / 64; at base QP 28 each bpp is worth 0.4 of score
+    bits = {-6: 64 * 3, -3: 64 * 2, 0: 64, 3: 32, 6: 16, 9: 8}
+    score = {-6: 0.9, -3: 0.85, 0: 0.6, 3: 0.5, 6: 0.45, 9: 0.1}
+    code, _, coded = _fake({}, bits)
+    kept, trials = trade_answer(search, offsets, 28, code, lambda shown: score[int(shown[0, 0, 0]) - 128])  # type: ignore[arg-type]
+    assert coded == [0, -6, -3, 3, 6, 9] and trials[0].shift == 0
+    # values: -6: 0.9 - 1.2, -3: 0.85 - 0.8, 0: 0.6 - 0.4, 3: 0.5 - 0.2, 6: 0.45 - 0.1 (best), 9: 0.1 - 0.05
+    assert np.array_equal(kept, offsets + 6)
+    kept, _ = trade_answer(search, offsets, 10, code, lambda shown: score[int(shown[0, 0, 0]) - 128])  # type: ignore[arg-type]
+    assert np.array_equal(kept, offsets - 3)  # at base QP 10 a bpp is worth 0.05: -3 gives 0.85 - 0.1
+    assert search.tag == "answer=3x3:trade0.2-2"
+    assert AnswerSearch.from_dict(search.to_dict()) == search
+    assert "trade" not in AnswerSearch().to_dict()  # older configs read and write as before
+    with pytest.raises(InvalidInputError, match="need a trade"):
+        AnswerSearch(finer=2)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(InvalidInputError, match="trade must be"):
+            AnswerSearch(trade=bad)
+    with pytest.raises(InvalidInputError, match="no trade"):
+        trade_weight(AnswerSearch(), 30)
+
+
+class _ShiftDetector:
+    """Finds one person on a picture whose value is 128 or more, moved right by the picture's value less 128."""
+
+    task = "detection"
+
+    def detect(self, frames: list[np.ndarray], settings: object = None, *, color: str = "bgr") -> list[object]:
+        from semrl.semantics.yolo import Detections
+
+        out = []
+        for f in frames:
+            moved = float(f[0, 0, 0]) - 128.0
+            boxes = np.array([[10 + moved, 10, 50 + moved, 50]], np.float32)[: int(moved >= 0)]
+            out.append(
+                Detections(boxes, np.full(len(boxes), 0.9, np.float32), np.zeros(len(boxes), np.int64), f.shape[:2])
+            )
+        return out
+
+
+def test_a_codings_score_is_its_map_against_the_nets_objects_on_the_source() -> None:
+    source = np.full((64, 64, 3), 128, np.uint8)
+    score = object_score(_ShiftDetector(), source)
+    assert score(source) == pytest.approx(0.995)  # Ultralytics' AP of a perfect find
+    assert score(np.full((64, 64, 3), 132, np.uint8)) < score(source)  # the box moved 4 px: IoU 0.82
+    assert score(np.zeros((64, 64, 3), np.uint8)) == 0.0  # the object lost
+    empty = object_score(_ShiftDetector(), np.zeros((64, 64, 3), np.uint8))
+    assert empty(source) == 1.0  # a source with no object: nothing to lose, every coding scores 1
 
 
 def test_a_detectors_objects_are_the_same_answer_when_they_match_one_to_one_by_class_and_iou() -> None:
