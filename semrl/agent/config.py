@@ -300,7 +300,10 @@ class BlockRefinement:
 DEFAULT_REFINEMENT: dict[str, BlockRefinement] = {"detection": BlockRefinement(min_base_qp=27)}
 """The refinement ``semrl train`` writes into a picture policy's config, per task (none: per CTU only)."""
 
-DEFAULT_ANSWER_SEARCH: dict[str, AnswerSearch] = {"classification": AnswerSearch()}
+DEFAULT_ANSWER_SEARCH: dict[str, AnswerSearch] = {
+    "classification": AnswerSearch(),
+    "detection": AnswerSearch(step=3, max_trials=3, trade=0.2, finer=2),
+}
 """The answer search (:mod:`semrl.agent.answer`) ``semrl train`` writes into a picture policy's config, per task."""
 
 
