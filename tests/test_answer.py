@@ -262,3 +262,41 @@ def test_semrl_encode_of_a_picture_keeps_the_answer_with_fewer_bits(tmp_path: Pa
         answers[name] = int(net.classify([shown.to_rgb()], color="rgb").argmax())
         bits[name] = report.bits
     assert answers["shipped"] == answers["alone"] and bits["shipped"] < bits["alone"]
+
+
+@pytest.mark.x265
+@pytest.mark.weights
+@pytest.mark.slow
+def test_the_shipped_detection_policy_keeps_the_trial_that_trades_best_on_a_real_picture() -> None:
+    root = require_assets("models/yolov8n.pt", "datasets/coco-det/images/val")
+    from semrl.agent.answer import trade_weight
+    from semrl.agent.checkpoint import load_checkpoint_policy, shipped_policy
+    from semrl.bench.items import image_item
+    from semrl.codec import Encoder, ctu_grid
+    from semrl.policy import clip_offsets
+    from semrl.semantics.yolo import YoloNet
+
+    policy = load_checkpoint_policy(shipped_policy("detection"), task="detection")
+    assert policy.answer is not None and policy.answer.trade is not None
+    assert policy.fingerprint.endswith(":answer=3x3:trade0.2-2")
+    path = sorted((root / "datasets/coco-det/images/val").glob("*.jpg"))[0]
+    item = image_item(path)
+    (h, w), frame, base = item.shape, item.yuv[0], 37
+    coder = EncoderConfig(*item.coded_size, qp=base, preset="ultrafast", gop=Gop.INTRA, qg_size=16)
+    ctu_shape = ctu_grid(coder.width, coder.height)
+    alone = policy(PolicyInput(frame.to_rgb(), base, ctu_shape, picture=frame))  # no coding given: the map
+    kept = policy(PolicyInput(frame.to_rgb(), base, ctu_shape, picture=frame, coding=TrialCoding(coder, (h, w))))
+    shift = np.unique(kept - alone)
+    assert len(shift) == 1 and shift[0] in (-6, -3, 0, 3, 6, 9)  # the whole map, by one of the trials' shifts
+
+    # each trial coded and scored here on its own: the kept one is worth the most
+    score = object_score(YoloNet(root / "models/yolov8n.pt"), frame.to_rgb()[:h, :w])
+    weight = trade_weight(policy.answer, base)
+
+    def value(offsets: np.ndarray) -> float:
+        with Encoder(coder) as encoder:
+            (coded,) = encoder.encode(frame, clip_offsets(offsets, base, base)) + encoder.flush()
+        return score(coded.recon.to_rgb()[:h, :w]) - weight * coded.bits / (h * w)
+
+    values = {s: value(alone + s) for s in (-6, -3, 0, 3, 6, 9)}
+    assert values[int(shift[0])] == pytest.approx(max(values.values()))

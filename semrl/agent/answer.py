@@ -1,4 +1,4 @@
-"""A picture policy's picture-level decision: the whole picture as coarse as keeps the task net's answer.
+"""A picture policy's picture-level decision: its whole map shifted, each shift coded on trial and read by the task net.
 
 A classifier gives one answer per picture, and how many CTUs a picture can coarsen together, not
 any one CTU's QP, decides whether that answer survives: crediting each CTU with its own share of
@@ -15,19 +15,29 @@ when both codings hold as many and each object of either has one of its class in
 touches are shifted.
 
 Top-1 against a label is a function of the predicted class, so for classification the kept coding
-scores what the policy's map scores at every base QP, with as many bits or fewer. A detector's
-mAP50-95 also reads box precision and objects below the threshold, which the check only bounds.
-The shift is bounded so that the base QP keeps its meaning: unbounded, most pictures keep their
-class with every block at QP 51 and every base QP codes them there, so the rate no longer follows
-the base QP and there is no rate-accuracy curve left to choose a point on. The bound, 12 QP
-(``step`` 3, ``max_trials`` 4), was the best of 3, 6, 9 and 12 on classification train pictures
-50-99, and it was judged on train pictures 150-199: -47.5 % top-1 BD-rate against A1 where the
-policy alone gives -8.5 %, the same top-1 at every base QP
-(``benchmarks/results/classification-answer``). For detection neither form gained the 3 points
-its rule asked on train pictures (whole map -34.0 against -34.8 %, background -36.5;
-``benchmarks/results/detection-answer``), so only classification ships with a search. The cost is
-an encode and a pass of the net per trial; the stream is tied to this net's answer (another net
-may answer otherwise).
+scores what the policy's map scores at every base QP, with as many bits or fewer. The shift is
+bounded so that the base QP keeps its meaning: unbounded, most pictures keep their class with
+every block at QP 51 and every base QP codes them there, so the rate no longer follows the base
+QP and there is no rate-accuracy curve left to choose a point on. The bound, 12 QP (``step`` 3,
+``max_trials`` 4), was the best of 3, 6, 9 and 12 on classification train pictures 50-99, and it
+was judged on train pictures 150-199: -47.5 % top-1 BD-rate against A1 where the policy alone
+gives -8.5 %, the same top-1 at every base QP (``benchmarks/results/classification-answer``).
+
+A detector's mAP50-95 also reads box precision and the objects below the threshold, and keeping
+the objects only moved the detection curve along itself (whole map -34.0 % against -34.8 for the
+map alone, background -36.5, on train pictures 96-127; ``benchmarks/results/detection-answer``):
+one picture's test cannot say whether its bits would buy more elsewhere. A set's mAP at a given
+total of bits is highest when every picture trades score for bits at the same rate, so the
+detector's rule is a ``trade`` (:func:`trade_answer`): the trials also go ``finer`` steps finer,
+each is scored by its mAP50-95 against the net's own objects on the uncoded source
+(:func:`object_score`: no label), and the trial of most ``score - w * bpp`` is kept, ``w``
+doubling every :data:`TRADE_DOUBLING` QP of the base QP (:func:`trade_weight`). Pictures whose
+objects survive coarse coding give their bits to those whose objects fall apart. Chosen on coco-det
+train 64-95 (``trade`` 0.2, doubling every 6 QP) and judged on train 0-63: -37.5 % mAP50-95
+BD-rate against A1 where the map alone gives -21.0 (``objects`` -36.3 against -21.4), at the cost
+of a shorter curve (base QP 22 codes 0.71 bpp, not 1.45, and 0.8 points less mAP50-95;
+``benchmarks/results/detection-trade``). The cost is an encode and a pass of the net per trial;
+the stream is tied to this net's answer (another net may answer otherwise).
 """
 
 from __future__ import annotations
