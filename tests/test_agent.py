@@ -60,7 +60,7 @@ def test_tiny_dqn_run(tmp_path: Path) -> None:
     assert policy.offsets_for(synthetic_pictures(1)[0].frame, 40).shape == (3, 4)
 
 
-def test_a_classification_policy_ships_with_the_answer_search_and_a_segmentation_one_may_not(tmp_path: Path) -> None:
+def test_a_classifier_ships_with_the_answer_search_and_a_segmentation_policy_may_only_trade(tmp_path: Path) -> None:
     config = TrainConfig(task="classification", algorithm="dqn", timesteps=300, workers=1, net_arch=(16,))
     result = _train(tmp_path / "cls", config, task="classification")
     policy = load_checkpoint_policy(result.checkpoint, task="classification", extractor=FakeExtractor("classification"))
@@ -73,11 +73,14 @@ def test_a_classification_policy_ships_with_the_answer_search_and_a_segmentation
     with pytest.raises(InvalidInputError, match="cannot shift the background alone"):
         TrainedPolicy(policy.model, background, FakeExtractor("classification"), "0" * 64)
     trade = dataclasses.replace(policy.config, answer={"trade": 0.2, "finer": 2})
-    with pytest.raises(InvalidInputError, match="trade scores a detector's objects"):
+    with pytest.raises(InvalidInputError, match="trade scores the net's objects"):
         TrainedPolicy(policy.model, trade, FakeExtractor("classification"), "0" * 64)
     segmentation = dataclasses.replace(policy.config, task="segmentation")
-    with pytest.raises(InvalidInputError, match="answer search is for classification and detection policies"):
+    with pytest.raises(InvalidInputError, match="keeping the net's answer is for classification and detection"):
         TrainedPolicy(policy.model, segmentation, FakeExtractor("segmentation"), "0" * 64)
+    segmentation_trade = dataclasses.replace(segmentation, answer={"trade": 0.2, "finer": 2})
+    traded = TrainedPolicy(policy.model, segmentation_trade, FakeExtractor("segmentation"), "0" * 64)
+    assert traded.fingerprint.endswith(":answer=3x4:trade0.2-2")
 
 
 def test_round_trip_gives_a_benchmark_policy(trained) -> None:  # type: ignore[no-untyped-def]
@@ -93,7 +96,7 @@ def test_round_trip_gives_a_benchmark_policy(trained) -> None:  # type: ignore[n
     allowed = {int(np.clip(37 + o + d, 12, 51)) for o in policy.offsets for d in (0, delta)}
     assert set(np.unique(37 + offsets)) <= allowed
     assert policy.fingerprint.startswith("semrl-agent:detection:ppo:")
-    assert policy.fingerprint.endswith(":refine=4:8:from27")
+    assert policy.fingerprint.endswith(":refine=4:8:from27:answer=3x3:trade0.2-2")  # train writes both stages
     assert dataclasses.asdict(PolicyConfig.from_json(policy.config.to_json())) == dataclasses.asdict(policy.config)
 
 
@@ -113,7 +116,7 @@ def test_refinement_codes_the_background_blocks_of_each_ctu_coarser(trained) -> 
     extractor = FakeExtractor("detection", objects=objects)
     frame = synthetic_pictures(1)[0].frame
     h, w = frame.shape[:2]
-    config = PolicyConfig.read(out / "ckpt.json")
+    config = dataclasses.replace(PolicyConfig.read(out / "ckpt.json"), answer=None)  # the map's stages alone
     model = load_checkpoint_policy(out / "ckpt.zip", extractor=FakeExtractor("detection")).model
     per_ctu = TrainedPolicy(model, dataclasses.replace(config, refinement=None), extractor, "0" * 64)
     assert per_ctu.offset_block == 64

@@ -67,6 +67,9 @@ Objects = tuple[NDArray[np.float32], NDArray[np.int64]]
 ANSWERED_TASKS = ("classification", "detection")
 """The tasks whose policies may search for the coarsest coding that keeps the net's answer."""
 
+TRADED_TASKS = ("detection", "segmentation")
+"""The tasks whose policies may trade their objects' score against bits (:func:`trade_answer`)."""
+
 OBJECT_MARGIN = 8
 """Pixels a detector's boxes are grown by before the blocks they touch are kept out of a background shift."""
 
@@ -114,6 +117,8 @@ class AnswerSearch:
             raise InvalidInputError(
                 f"the answer search's finer trials ({self.finer}) need a trade: keeping the answer never keeps one"
             )
+        if self.background and self.trade is not None:
+            raise InvalidInputError("the answer search's trade shifts the whole map; it takes no background shift")
 
     @property
     def tag(self) -> str:
@@ -249,28 +254,31 @@ def trade_answer(
     return (offsets + kept.shift).astype(np.int32), trials
 
 
-def object_score(net: Any, source: NDArray[np.uint8]) -> Callable[[NDArray[np.uint8]], float]:
-    """A coded picture's mAP50-95 (0..1) against the detector's objects on its source, as the benchmark scores.
+def object_score(net: Any, source: NDArray[np.uint8], masks: bool = False) -> Callable[[NDArray[np.uint8]], float]:
+    """A coded picture's mAP50-95 (0..1) against the net's objects on its source, as the benchmark scores.
 
     The objects are the net's finds on ``source`` at confidence
-    :data:`semrl.fidelity.detection.PSEUDO_GT_CONF` or more; each coded picture's detections at
-    Ultralytics val's settings are matched against them. A source with no object scores every
-    coding 1: nothing on it can be lost, so the trade keeps the cheapest.
+    :data:`semrl.fidelity.detection.PSEUDO_GT_CONF` or more; each coded picture's finds, at the
+    settings the benchmark scores with, are matched against them. A source with no object scores
+    every coding 1: nothing on it can be lost, so the trade keeps the cheapest.
 
     Args:
-        net: The detector (:class:`semrl.semantics.yolo.YoloNet`).
+        net: The detector or segmenter (:class:`semrl.semantics.yolo.YoloNet`).
         source: The uncoded RGB picture, at the size shown.
+        masks: Match masks (mask mAP50-95, a segmenter's), not boxes.
     """
     from semrl.fidelity.detection import average_precision, match_frame, pseudo_target
+    from semrl.fidelity.segmentation import MASK_EVAL
     from semrl.semantics.yolo import InferenceSettings
 
-    target = pseudo_target(net.detect([source], InferenceSettings(), color="rgb")[0])
+    settings = MASK_EVAL if masks else InferenceSettings()
+    target = pseudo_target(net.detect([source], settings, color="rgb")[0])
 
     def score(shown: NDArray[np.uint8]) -> float:
         if not len(target.cls):
             return 1.0
-        found = net.detect([shown], InferenceSettings(), color="rgb")[0]
-        return float(average_precision([match_frame(found, target, "box")]).map50_95)
+        found = net.detect([shown], settings, color="rgb")[0]
+        return float(average_precision([match_frame(found, target, "mask" if masks else "box")]).map50_95)
 
     return score
 

@@ -34,6 +34,7 @@ from envs.semantic_qp import EnvSettings
 from semrl.agent.answer import (
     ANSWERED_TASKS,
     OBJECT_MARGIN,
+    TRADED_TASKS,
     Objects,
     keep_answer,
     object_score,
@@ -99,13 +100,15 @@ class TrainedPolicy:
         if self.refinement is not None and config.task == "classification":
             raise InvalidInputError("a classification policy cannot refine per block: its maps hold no objects")
         self.answer = config.answer_stage
-        if self.answer is not None and config.task not in ANSWERED_TASKS:
+        if self.answer is not None and self.answer.trade is None and config.task not in ANSWERED_TASKS:
             raise InvalidInputError(
-                f"the answer search is for {' and '.join(ANSWERED_TASKS)} policies, this one serves {config.task}"
+                f"keeping the net's answer is for {' and '.join(ANSWERED_TASKS)} policies, this one serves "
+                f"{config.task}"
             )
-        if self.answer is not None and self.answer.trade is not None and config.task != "detection":
+        if self.answer is not None and self.answer.trade is not None and config.task not in TRADED_TASKS:
             raise InvalidInputError(
-                f"the answer search's trade scores a detector's objects; this policy serves {config.task}"
+                f"the answer search's trade scores the net's objects ({' and '.join(TRADED_TASKS)} policies); this "
+                f"policy serves {config.task}"
             )
         if self.answer is not None and self.answer.background and config.task == "classification":
             raise InvalidInputError(
@@ -234,7 +237,8 @@ class TrainedPolicy:
         if self.answer.trade is not None:
             assert inputs.coding is not None  # trial_coder gave a coder
             h, w = inputs.coding.shape
-            return trade_answer(self.answer, offsets, base, code, object_score(self._net(), inputs.frame[:h, :w]))[0]
+            score = object_score(self._net(), inputs.frame[:h, :w], masks=self.task == "segmentation")
+            return trade_answer(self.answer, offsets, base, code, score)[0]
         if self.task == "classification":
             return keep_answer(self.answer, offsets, base, code, self._top1)[0]
         iou = self.answer.iou
