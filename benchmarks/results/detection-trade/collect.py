@@ -1,12 +1,13 @@
-"""Every picture of a train window at every base QP: A1, and the detection policy's map shifted -6..+9 QP.
+"""Every picture of a train window at every base QP: A1, and the shipped policy's map shifted -6..+9 QP.
 
 Each coding is all-intra as ``benchmarks/bdrate.py`` codes it (its encoder configuration, the
-policy's own 16x16 quantisation groups); the reconstruction (what a decoder shows) is read by the
-benchmark's detector at Ultralytics val's settings and matched twice: against the labels, and
-against the detector's own objects on the uncoded picture (what ``object_score`` reads).
+policy's own quantisation groups); the reconstruction (what a decoder shows) is read by the
+benchmark's net at the settings it scores with and matched twice: against the labels, and against
+the net's own objects on the uncoded picture (what ``object_score`` reads; here on the original
+RGB file, where the policy reads its 4:2:0 picture). Boxes for detection, masks for segmentation.
 ``replay.py`` replays the trade rule on these codings::
 
-    python benchmarks/results/detection-trade/collect.py START LIMIT OUT.pkl
+    python benchmarks/results/detection-trade/collect.py [--task segmentation] START LIMIT OUT.pkl
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ SHIFTS = (-6, -3, 0, 3, 6, 9)
 _state: dict[str, Any] = {}
 
 
-def _init() -> None:
+def _init(task: str) -> None:
     import torch
 
     from semrl.agent.resolve import resolve_policy
@@ -32,8 +33,9 @@ def _init() -> None:
     from semrl.bench.tasknet import TaskNet
 
     torch.set_num_threads(1)
-    _state["net"] = TaskNet(TASKS["detection"])
-    _state["policy"] = resolve_policy("detection", task="detection")
+    _state["task"] = task
+    _state["net"] = TaskNet(TASKS[task])
+    _state["policy"] = resolve_policy(task, task=task)
 
 
 def _picture(paths: tuple[Path, Path | None]) -> dict[str, Any]:
@@ -42,20 +44,21 @@ def _picture(paths: tuple[Path, Path | None]) -> dict[str, Any]:
     from semrl.bench.items import image_item
     from semrl.codec import ctu_grid
     from semrl.fidelity.detection import match_frame, pseudo_target
+    from semrl.fidelity.segmentation import MASK_EVAL
     from semrl.policy import PolicyInput, TrialCoding, offset_block, policy_offsets
-    from semrl.semantics.yolo import Detections, InferenceSettings
+    from semrl.semantics.yolo import InferenceSettings
 
-    net, policy = _state["net"], _state["policy"]
+    net, policy, masks = _state["net"], _state["policy"], _state["task"] == "segmentation"
+    settings = MASK_EVAL if masks else InferenceSettings()
     item = image_item(*paths)
     analysis, _ = net.analyse_all(item)
     frame = item.yuv[0]
-    found = Detections(analysis.boxes[0], analysis.conf[0], analysis.cls[0], item.shape)
-    target = pseudo_target(found)
+    target = pseudo_target(net.net.detect([item.source[0]], settings, color="rgb")[0])
     out: dict[str, Any] = {"name": str(paths[0]), "pixels": item.shape[0] * item.shape[1], "codings": {}}
 
     def score(rgb: np.ndarray) -> tuple[Any, Any]:
-        pred = net.net.detect([rgb], InferenceSettings(), color="rgb")[0]
-        return net._match(item, 0, pred, analysis), match_frame(pred, target, "box")
+        pred = net.net.detect([rgb], settings, color="rgb")[0]
+        return net._match(item, 0, pred, analysis), match_frame(pred, target, "mask" if masks else "box")
 
     for q in QPS:
         for kind, block in (("A1", 64), ("policy", offset_block(policy))):
@@ -79,12 +82,16 @@ def _picture(paths: tuple[Path, Path | None]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> None:
+    from semrl.bench.items import TASKS
     from semrl.fidelity.labels import dataset_images
 
+    task = "detection"
+    if argv[0] == "--task":
+        task, argv = argv[1], argv[2:]
     start, limit, dst = int(argv[0]), int(argv[1]), Path(argv[2])
-    images = dataset_images("coco-det", "train")[start : start + limit]
+    images = dataset_images(TASKS[task].data, "train")[start : start + limit]
     results = []
-    with mp.get_context("spawn").Pool(2, initializer=_init) as pool:
+    with mp.get_context("spawn").Pool(2, initializer=_init, initargs=(task,)) as pool:
         for i, r in enumerate(pool.imap(_picture, [(im.image, im.label) for im in images])):
             results.append(r)
             print(start + i, r["name"], flush=True)
