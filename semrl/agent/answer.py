@@ -91,10 +91,10 @@ class AnswerSearch:
             class on the other at this IoU or more (:func:`same_objects`); unused for a classifier.
         background: Shift only the blocks no object of the policy's map touches (a detector's;
             its boxes grown by :data:`OBJECT_MARGIN`), not the whole map.
-        trade: A detector's rule instead of keeping the answer: the trial of most
-            ``score - trade * 2 ** ((base_qp - 22) / 6) * bpp`` is kept, its score the trial's
-            mAP50-95 against the net's objects on the source (:func:`trade_answer`); None: keep
-            the answer.
+        trade: A detector's or segmenter's rule instead of keeping the answer: the trial of
+            most ``score - w * bpp`` is kept, its score the trial's mAP50-95 against the net's
+            objects on the source, ``w`` this at :data:`TRADE_QP` doubling every
+            :data:`TRADE_DOUBLING` QP (:func:`trade_answer`); None: keep the answer.
         finer: Trials finer than the policy's map, ``step`` apart (the trade only).
     """
 

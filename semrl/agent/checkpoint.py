@@ -10,11 +10,11 @@ ImageNet, are mostly 640 pixels or less on their long side).
 
 A policy whose config has a :class:`~semrl.agent.config.BlockRefinement` then refines its CTU
 offsets per 16x16 block: the blocks of each CTU that none of its map's objects touches are coded
-coarser than the CTU (the reasons are in that class's docstring). A classification or detection
-policy whose config has an :class:`~semrl.agent.answer.AnswerSearch` then shifts its whole map,
-coding the picture on trial (:mod:`semrl.agent.answer`): a classifier's as coarse as keeps its
-top-1 class, a detector's (the shipped one's ``trade``) to the trial whose detections score best
-against the net's objects on the source for their bits. It does so when the caller says how it
+coarser than the CTU (the reasons are in that class's docstring). A picture policy whose config
+has an :class:`~semrl.agent.answer.AnswerSearch` then shifts its whole map, coding the picture on
+trial (:mod:`semrl.agent.answer`): a classifier's as coarse as keeps its top-1 class, a detector's
+or segmenter's (a ``trade``) to the trial whose finds score best against the net's objects on the
+source for their bits. It does so when the caller says how it
 codes the picture (``PolicyInput.coding``: a picture coded on its own at constant QP); without
 that (the environment, ``semrl maps``, a clip's P-frames) the map is returned as decided.
 """
