@@ -183,6 +183,28 @@ class Trial:
     answer: Any
 
 
+def _code_trials(
+    search: AnswerSearch,
+    offsets: NDArray[np.int32],
+    base_qp: int,
+    code: Coder,
+    read: Callable[[NDArray[np.uint8]], Any],
+    mask: NDArray[np.bool_],
+) -> tuple[list[Trial], int]:
+    """Every trial coding (the policy's map first, then ``search``'s shifts of the ``mask`` blocks), read by ``read``.
+
+    Returns:
+        The trials and the pixels of the picture shown.
+    """
+    trials: list[Trial] = []
+    pixels = 0
+    for shift in (0, *search.shifts(offsets, base_qp, mask)):
+        bits, shown = code((offsets + shift * mask).astype(np.int32))
+        pixels = shown.shape[0] * shown.shape[1]
+        trials.append(Trial(shift, bits, read(shown)))
+    return trials, pixels
+
+
 def keep_answer(
     search: AnswerSearch,
     offsets: NDArray[np.int32],
@@ -208,10 +230,7 @@ def keep_answer(
         map first.
     """
     mask = np.ones(offsets.shape, bool) if where is None else where
-    trials: list[Trial] = []
-    for shift in (0, *search.shifts(offsets, base_qp, mask)):
-        bits, shown = code((offsets + shift * mask).astype(np.int32))
-        trials.append(Trial(shift, bits, answer(shown)))
+    trials, _ = _code_trials(search, offsets, base_qp, code, answer, mask)
     kept = min((t for t in trials if same(t.answer, trials[0].answer)), key=lambda t: (t.bits, t.shift))
     return (offsets + kept.shift * mask).astype(np.int32), trials
 
@@ -247,12 +266,7 @@ def trade_answer(
         The kept offsets and every trial (its answer the score), the policy's map first.
     """
     weight = trade_weight(search, base_qp)
-    trials: list[Trial] = []
-    pixels = 0
-    for shift in (0, *search.shifts(offsets, base_qp)):
-        bits, shown = code((offsets + shift).astype(np.int32))
-        pixels = shown.shape[0] * shown.shape[1]
-        trials.append(Trial(shift, bits, score(shown)))
+    trials, pixels = _code_trials(search, offsets, base_qp, code, score, np.ones(offsets.shape, bool))
     kept = max(trials, key=lambda t: (t.answer - weight * t.bits / pixels, -t.bits))
     return (offsets + kept.shift).astype(np.int32), trials
 
