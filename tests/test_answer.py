@@ -107,8 +107,10 @@ def test_a_trade_tries_finer_shifts_too_and_keeps_the_trial_of_most_score_less_i
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(InvalidInputError, match="trade must be"):
             AnswerSearch(trade=bad)
-    with pytest.raises(InvalidInputError, match="takes no background shift"):
-        AnswerSearch(trade=0.2, background=True)
+    with pytest.raises(InvalidInputError, match="background_from .* set background and trade"):
+        AnswerSearch(trade=0.2, background_from=27)
+    with pytest.raises(InvalidInputError, match="background_from must be in"):
+        AnswerSearch(trade=0.2, background=True, background_from=60)
     with pytest.raises(InvalidInputError, match="no trade"):
         trade_weight(AnswerSearch(), 30)
 

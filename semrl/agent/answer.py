@@ -93,12 +93,16 @@ class AnswerSearch:
         iou: A detector's objects on two codings are the same answer when each has one of its
             class on the other at this IoU or more (:func:`same_objects`); unused for a classifier.
         background: Shift only the blocks no object of the policy's map touches (a detector's;
-            its boxes grown by :data:`OBJECT_MARGIN`), not the whole map.
+            its boxes grown by :data:`OBJECT_MARGIN`), not the whole map. With a trade, a second
+            stage after the whole map's: those blocks of the kept trial shifted coarser on trial
+            (``step`` apart, at most ``max_trials``), kept by the same rule.
         trade: A detector's or segmenter's rule instead of keeping the answer: the trial of
             most ``score - w * bpp`` is kept, its score the trial's mAP50-95 against the net's
             objects on the source, ``w`` this at :data:`TRADE_QP` doubling every
             :data:`TRADE_DOUBLING` QP (:func:`trade_answer`); None: keep the answer.
         finer: Trials finer than the policy's map, ``step`` apart (the trade only).
+        background_from: The lowest base QP at which a trade's background stage runs (below it
+            only the whole map is traded, which keeps the top of the rate-accuracy curve).
     """
 
     step: int = 3
@@ -107,6 +111,7 @@ class AnswerSearch:
     background: bool = False
     trade: float | None = None
     finer: int = 0
+    background_from: int = 0
 
     def __post_init__(self) -> None:
         if not (1 <= self.step <= QP_MAX and self.max_trials >= 1 and 0.0 < self.iou <= 1.0):
@@ -120,15 +125,21 @@ class AnswerSearch:
             raise InvalidInputError(
                 f"the answer search's finer trials ({self.finer}) need a trade: keeping the answer never keeps one"
             )
-        if self.background and self.trade is not None:
-            raise InvalidInputError("the answer search's trade shifts the whole map; it takes no background shift")
+        if self.background_from and not (self.background and self.trade is not None):
+            raise InvalidInputError(
+                f"the answer search's background_from ({self.background_from}) is for a trade's background stage: "
+                "set background and trade too"
+            )
+        if not 0 <= self.background_from <= QP_MAX:
+            raise InvalidInputError(f"the answer search's background_from must be in 0..{QP_MAX}, got {self.background_from}")
 
     @property
     def tag(self) -> str:
         """Names the search in fingerprints."""
         tag = f"answer={self.step}x{self.max_trials}" + ("" if self.iou == 0.9 else f":iou{self.iou:g}")
         tag += ":background" if self.background else ""
-        return tag + ("" if self.trade is None else f":trade{self.trade:g}-{self.finer}")
+        tag += "" if self.trade is None else f":trade{self.trade:g}-{self.finer}"
+        return tag + (f"-from{self.background_from}" if self.background_from else "")
 
     def shifts(self, offsets: NDArray[np.int32], base_qp: int, where: NDArray[np.bool_] | None = None) -> list[int]:
         """The shifts tried besides the map's own: ``finer`` finer ones, then coarser ones, ``step`` apart.
@@ -152,6 +163,8 @@ class AnswerSearch:
         d = asdict(self)
         if self.trade is None:
             del d["trade"], d["finer"]
+        if not self.background_from:
+            del d["background_from"]
         return d
 
     @staticmethod
@@ -162,7 +175,7 @@ class AnswerSearch:
             TypeError: An unknown key.
             InvalidInputError: A value out of range.
         """
-        unknown = set(d) - {"step", "max_trials", "iou", "background", "trade", "finer"}
+        unknown = set(d) - {"step", "max_trials", "iou", "background", "trade", "finer", "background_from"}
         if unknown:
             raise TypeError(f"unknown answer search keys {sorted(unknown)}")
         defaults = AnswerSearch()
@@ -171,16 +184,21 @@ class AnswerSearch:
             int(d.get("step", defaults.step)), int(d.get("max_trials", defaults.max_trials)),
             float(d.get("iou", defaults.iou)), bool(d.get("background", defaults.background)),
             None if trade is None else float(trade), int(d.get("finer", defaults.finer)),
+            int(d.get("background_from", defaults.background_from)),
         )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Trial:
-    """One trial coding: the shift from the policy's map, its bits and the net's answer."""
+    """One trial coding: the shift from the policy's map, its bits and the net's answer.
+
+    ``background``: a trade's background stage, the further shift of the blocks no object touches.
+    """
 
     shift: int
     bits: int
     answer: Any
+    background: int = 0
 
 
 def _code_trials(
@@ -252,8 +270,13 @@ def trade_answer(
     base_qp: int,
     code: Coder,
     score: Callable[[NDArray[np.uint8]], float],
+    where: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.int32], list[Trial]]:
     """The policy's map shifted to the trial coding of most score less its rate's worth at ``base_qp``.
+
+    With ``search.background`` (from ``search.background_from``) and ``where``, a second stage then
+    shifts the ``where`` blocks of the kept trial coarser on trial and keeps, by the same rule, the
+    best of those and the kept trial.
 
     Args:
         search: The shifts to try and the trade (:func:`trade_weight`).
@@ -261,14 +284,28 @@ def trade_answer(
         base_qp: The picture's base QP.
         code: Codes the picture with offsets from ``base_qp`` (:func:`trial_coder`).
         score: The task score, in 0..1, of a coded picture (:func:`object_score`).
+        where: The blocks no object touches, the shape of ``offsets`` (the background stage's).
 
     Returns:
         The kept offsets and every trial (its answer the score), the policy's map first.
     """
     weight = trade_weight(search, base_qp)
     trials, pixels = _code_trials(search, offsets, base_qp, code, score, np.ones(offsets.shape, bool))
-    kept = max(trials, key=lambda t: (t.answer - weight * t.bits / pixels, -t.bits))
-    return (offsets + kept.shift).astype(np.int32), trials
+
+    def worth(t: Trial) -> tuple[float, int]:
+        return t.answer - weight * t.bits / pixels, -t.bits
+
+    kept = max(trials, key=worth)
+    traded = (offsets + kept.shift).astype(np.int32)
+    if where is None or not search.background or base_qp < search.background_from:
+        return traded, trials
+    stage = [kept]
+    for shift in AnswerSearch(search.step, search.max_trials).shifts(traded, base_qp, where):
+        bits, shown = code((traded + shift * where).astype(np.int32))
+        stage.append(Trial(kept.shift, bits, score(shown), shift))
+    trials += stage[1:]
+    kept = max(stage, key=worth)
+    return (traded + kept.background * where).astype(np.int32), trials
 
 
 def object_score(net: Any, source: NDArray[np.uint8], masks: bool = False) -> Callable[[NDArray[np.uint8]], float]:

@@ -234,18 +234,18 @@ class TrainedPolicy:
         if self.answer is None or code is None:
             return offsets
         base = int(inputs.base_qp)
-        if self.answer.trade is not None:
-            assert inputs.coding is not None  # trial_coder gave a coder
-            h, w = inputs.coding.shape
-            score = object_score(self._net(), inputs.frame[:h, :w], masks=self.task == "segmentation")
-            return trade_answer(self.answer, offsets, base, code, score)[0]
-        if self.task == "classification":
-            return keep_answer(self.answer, offsets, base, code, self._top1)[0]
-        iou = self.answer.iou
         where = None
         if self.answer.background:
             h, w = inputs.frame.shape[:2]
             where = ~roi_blocks(box_region(boxes, (h, w)), offsets.shape, OBJECT_MARGIN, self.offset_block)
+        if self.answer.trade is not None:
+            assert inputs.coding is not None  # trial_coder gave a coder
+            h, w = inputs.coding.shape
+            score = object_score(self._net(), inputs.frame[:h, :w], masks=self.task == "segmentation")
+            return trade_answer(self.answer, offsets, base, code, score, where)[0]
+        if self.task == "classification":
+            return keep_answer(self.answer, offsets, base, code, self._top1)[0]
+        iou = self.answer.iou
 
         def same(a: Objects, b: Objects) -> bool:
             return same_objects(a, b, iou)

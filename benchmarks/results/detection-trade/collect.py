@@ -1,13 +1,16 @@
 """Every picture of a train window at every base QP: A1, and the shipped policy's map shifted -6..+9 QP.
 
-Each coding is all-intra as ``benchmarks/bdrate.py`` codes it (its encoder configuration, the
+The shifts are of the shipped policy's map alone (its config's trade left out: that is what
+``replay.py`` replays). Each coding is all-intra as ``benchmarks/bdrate.py`` codes it (its encoder configuration, the
 policy's own quantisation groups); the reconstruction (what a decoder shows) is read by the
 benchmark's net at the settings it scores with and matched twice: against the labels, and against
 the net's own objects on the uncoded picture (what ``object_score`` reads; here on the original
 RGB file, where the policy reads its 4:2:0 picture). Boxes for detection, masks for segmentation.
 ``replay.py`` replays the trade rule on these codings::
 
-    python benchmarks/results/detection-trade/collect.py [--task segmentation] START LIMIT OUT.pkl
+    python benchmarks/results/detection-trade/collect.py [--task segmentation] [--shifts -12,-9,12] START LIMIT OUT.pkl
+
+``--shifts`` codes other shifts (A1 again too); ``replay.py`` reads the union of several files.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ SHIFTS = (-6, -3, 0, 3, 6, 9)
 _state: dict[str, Any] = {}
 
 
-def _init(task: str) -> None:
+def _init(task: str, shifts: tuple[int, ...]) -> None:
     import torch
 
     from semrl.agent.resolve import resolve_policy
@@ -33,9 +36,12 @@ def _init(task: str) -> None:
     from semrl.bench.tasknet import TaskNet
 
     torch.set_num_threads(1)
-    _state["task"] = task
+    _state["task"], _state["shifts"] = task, shifts
     _state["net"] = TaskNet(TASKS[task])
-    _state["policy"] = resolve_policy(task, task=task)
+    policy = resolve_policy(task, task=task)
+    # The map alone: the shipped config now trades, and the shifts here are the trade's own trials.
+    policy.answer = None  # type: ignore[attr-defined]
+    _state["policy"] = policy
 
 
 def _picture(paths: tuple[Path, Path | None]) -> dict[str, Any]:
@@ -75,7 +81,7 @@ def _picture(paths: tuple[Path, Path | None]) -> dict[str, Any]:
                 out["codings"][(kind, q, 0)] = (bits, *score(rgb))
                 continue
             offsets = policy_offsets(policy, inputs)
-            for shift in SHIFTS:
+            for shift in _state["shifts"]:
                 bits, rgb = code((offsets + shift).astype(np.int32))
                 out["codings"][(kind, q, shift)] = (bits, *score(rgb))
     return out
@@ -85,13 +91,19 @@ def main(argv: list[str]) -> None:
     from semrl.bench.items import TASKS
     from semrl.fidelity.labels import dataset_images
 
-    task = "detection"
-    if argv[0] == "--task":
-        task, argv = argv[1], argv[2:]
+    task, shifts = "detection", SHIFTS
+    while argv[0].startswith("--"):
+        if argv[0] == "--task":
+            task = argv[1]
+        elif argv[0] == "--shifts":
+            shifts = tuple(int(s) for s in argv[1].split(","))
+        else:
+            raise SystemExit(f"unknown option {argv[0]}: use --task NAME or --shifts -12,-9,12")
+        argv = argv[2:]
     start, limit, dst = int(argv[0]), int(argv[1]), Path(argv[2])
     images = dataset_images(TASKS[task].data, "train")[start : start + limit]
     results = []
-    with mp.get_context("spawn").Pool(2, initializer=_init, initargs=(task,)) as pool:
+    with mp.get_context("spawn").Pool(2, initializer=_init, initargs=(task, shifts)) as pool:
         for i, r in enumerate(pool.imap(_picture, [(im.image, im.label) for im in images])):
             results.append(r)
             print(start + i, r["name"], flush=True)
