@@ -107,12 +107,59 @@ def test_a_trade_tries_finer_shifts_too_and_keeps_the_trial_of_most_score_less_i
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(InvalidInputError, match="trade must be"):
             AnswerSearch(trade=bad)
-    with pytest.raises(InvalidInputError, match="background_from .* set background and trade"):
+    with pytest.raises(InvalidInputError, match=r"background_from .* set background and trade"):
         AnswerSearch(trade=0.2, background_from=27)
     with pytest.raises(InvalidInputError, match="background_from must be in"):
         AnswerSearch(trade=0.2, background=True, background_from=60)
     with pytest.raises(InvalidInputError, match="no trade"):
         trade_weight(AnswerSearch(), 30)
+
+
+def test_a_trades_background_stage_shifts_the_blocks_no_object_touches_and_keeps_the_best_by_the_same_rule() -> None:
+    search = AnswerSearch(step=3, max_trials=3, trade=0.2, finer=1, background=True, background_from=27)
+    offsets = np.zeros((2, 2), np.int32)
+    where = np.array([[False, False], [True, True]])  # the lower row holds no object
+    coded: list[tuple[int, int]] = []
+    # an 8x8 picture: bpp = bits / 64. Keyed by (the objects' shift, the background's shift)
+    bits = {(-3, -3): 256, (0, 0): 128, (3, 3): 64, (6, 6): 32, (9, 9): 16, (3, 6): 48, (3, 9): 40, (3, 12): 36}
+    score = {
+        (-3, -3): 0.8,
+        (0, 0): 0.7,
+        (3, 3): 0.65,
+        (6, 6): 0.3,
+        (9, 9): 0.1,
+        (3, 6): 0.64,
+        (3, 9): 0.6,
+        (3, 12): 0.3,
+    }
+    keys = sorted(bits)
+
+    def code(o: np.ndarray) -> tuple[int, np.ndarray]:
+        key = (int(o[0, 0]), int(o[1, 1]))
+        coded.append(key)
+        return bits[key], np.full((8, 8, 3), keys.index(key), np.uint8)
+
+    def read(shown: np.ndarray) -> float:
+        return score[keys[int(shown[0, 0, 0])]]
+
+    # at base QP 28 a bpp is worth 0.4: the whole map's best is +3 (0.65 - 0.4); then its background 3
+    # coarser (0.64 - 0.3) beats it, 6 coarser (0.6 - 0.25) more so, and 9 coarser loses the objects' score
+    kept, trials = trade_answer(search, offsets, 28, code, read, where)
+    assert coded == [(0, 0), (-3, -3), (3, 3), (6, 6), (9, 9), (3, 6), (3, 9), (3, 12)]
+    assert np.array_equal(kept, offsets + 3 + 6 * where)
+    assert [(t.shift, t.background) for t in trials[-3:]] == [(3, 3), (3, 6), (3, 9)]
+    # below background_from, without the blocks, or without the flag: the whole map's trade alone
+    for args, base in (
+        ((search, where), 26),
+        ((search, None), 28),
+        ((AnswerSearch(3, 3, trade=0.2, finer=1), where), 28),
+    ):
+        coded.clear()
+        kept, _ = trade_answer(args[0], offsets, base, code, read, args[1])
+        assert len(coded) == 5 and len(np.unique(kept)) == 1
+    assert search.tag == "answer=3x3:background:trade0.2-1-from27"
+    assert AnswerSearch.from_dict(search.to_dict()) == search
+    assert "background_from" not in AnswerSearch(trade=0.2).to_dict()
 
 
 class _ShiftDetector:
@@ -304,3 +351,52 @@ def test_the_shipped_detection_policy_keeps_the_trial_that_trades_best_on_a_real
 
     values = {s: value(alone + s) for s in (-6, -3, 0, 3, 6, 9)}
     assert values[int(shift[0])] == pytest.approx(max(values.values()))
+
+
+@pytest.mark.x265
+@pytest.mark.weights
+@pytest.mark.slow
+def test_a_trades_background_stage_keeps_the_coding_worth_the_most_on_a_real_picture() -> None:
+    root = require_assets("models/yolov8n.pt", "datasets/coco-det/images/val")
+    from semrl.agent.answer import OBJECT_MARGIN, trade_weight
+    from semrl.agent.checkpoint import load_checkpoint_policy, shipped_policy
+    from semrl.bench.items import image_item
+    from semrl.codec import Encoder, ctu_grid
+    from semrl.policy import clip_offsets, roi_blocks
+    from semrl.semantics.regions import box_region
+    from semrl.semantics.yolo import YoloNet
+
+    policy = load_checkpoint_policy(shipped_policy("detection"), task="detection")
+    policy.answer = AnswerSearch(step=3, max_trials=3, trade=0.2, finer=2, background=True, background_from=27)
+    path = sorted((root / "datasets/coco-det/images/val").glob("*.jpg"))[0]
+    item = image_item(path)
+    (h, w), frame, base = item.shape, item.yuv[0], 37
+    coder = EncoderConfig(*item.coded_size, qp=base, preset="ultrafast", gop=Gop.INTRA, qg_size=16)
+    ctu_shape = ctu_grid(coder.width, coder.height)
+    rgb = frame.to_rgb()
+    alone = policy(PolicyInput(rgb, base, ctu_shape, picture=frame))  # no coding given: the map
+    kept = policy(PolicyInput(rgb, base, ctu_shape, picture=frame, coding=TrialCoding(coder, (h, w))))
+    boxes = policy._analyse(rgb)[1]
+    where = ~roi_blocks(box_region(boxes, (h, w)), alone.shape, OBJECT_MARGIN, policy.offset_block)
+    assert where.any() and not where.all()  # the picture has objects and background
+    shift = int((kept - alone)[~where][0])
+    background = np.unique((kept - alone)[where] - shift)
+    assert np.all((kept - alone)[~where] == shift) and len(background) == 1  # one shift each
+
+    score = object_score(YoloNet(root / "models/yolov8n.pt"), rgb[:h, :w])
+    weight = trade_weight(policy.answer, base)
+
+    def value(offsets: np.ndarray) -> float:
+        with Encoder(coder) as encoder:
+            (coded,) = encoder.encode(frame, clip_offsets(offsets, base, base)) + encoder.flush()
+        return score(coded.recon.to_rgb()[:h, :w]) - weight * coded.bits / (h * w)
+
+    # each coding made and scored here on its own: the whole map's shift is the trade's best, and
+    # the kept background shift the best of the second stage's
+    whole = {s: value(alone + s) for s in (-6, -3, 0, 3, 6, 9)}
+    assert whole[shift] == pytest.approx(max(whole.values()))
+    second = {b: whole[shift] if b == 0 else value(alone + shift + b * where) for b in (0, 3, 6, 9)}
+    assert second[int(background[0])] == pytest.approx(max(second.values()))
+    # below background_from only the whole map is traded
+    low = policy(PolicyInput(rgb, 22, ctu_shape, picture=frame, coding=TrialCoding(coder, (h, w))))
+    assert len(np.unique(low - policy(PolicyInput(rgb, 22, ctu_shape, picture=frame)))) == 1

@@ -131,7 +131,9 @@ class AnswerSearch:
                 "set background and trade too"
             )
         if not 0 <= self.background_from <= QP_MAX:
-            raise InvalidInputError(f"the answer search's background_from must be in 0..{QP_MAX}, got {self.background_from}")
+            raise InvalidInputError(
+                f"the answer search's background_from must be in 0..{QP_MAX}, got {self.background_from}"
+            )
 
     @property
     def tag(self) -> str:

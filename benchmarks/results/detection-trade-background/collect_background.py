@@ -1,14 +1,46 @@
-"""Background-only shifts on top of the trade's chosen whole-map shift (kappa 0.2, doubling 6)."""
-import multiprocessing as mp, pickle, sys
-from pathlib import Path
-import numpy as np
-sys.path.insert(0, "/work/main/benchmarks/results/detection-trade")
-import collect as C
-BG = (3, 6, 9, 12, 18)
+"""The trade's second stage on a train window: the background of each picture's kept trial, shifted coarser.
 
-def _picture(args):
-    paths, chosen = args
-    from semrl.agent.answer import trial_coder, OBJECT_MARGIN
+For every picture of ``../detection-trade``'s ``collect.py`` codings (the map alone at the six
+shifts) and every base QP, the trade's choice (``trade`` 0.2, doubling every 6 QP) is replayed,
+and the blocks no object of the policy's map touches (its boxes grown by ``OBJECT_MARGIN``, as
+:class:`semrl.agent.checkpoint.TrainedPolicy` finds them) are coded on top of it +3, +6, +9, +12
+and +18 QP coarser, all-intra as ``benchmarks/bdrate.py`` codes them, each matched against the
+labels and against the net's own objects on the source::
+
+    python benchmarks/results/detection-trade-background/collect_background.py CODINGS.pkl OUT.pkl
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade"))
+import collect
+from replay import picture_score
+
+BACKGROUND_SHIFTS = (3, 6, 9, 12, 18)
+TRADE, DOUBLING = 0.2, 6.0
+
+
+def trade_choice(picture: dict[str, Any], q: int) -> int:
+    """The shift the trade keeps for a picture at base QP ``q`` (ties to the fewer bits, as ``trade_answer``)."""
+    w = TRADE * 2 ** ((q - 22) / DOUBLING)
+
+    def worth(s: int) -> tuple[float, int]:
+        bits, _, matches = picture["codings"][("policy", q, s)]
+        return picture_score(matches, 0.0) - w * bits / picture["pixels"], -bits
+
+    return max(collect.SHIFTS, key=worth)
+
+
+def _picture(job: tuple[tuple[Path, Path], dict[int, int]]) -> dict[str, Any]:
+    from semrl.agent.answer import OBJECT_MARGIN, trial_coder
     from semrl.bench.encoding import encoder_config
     from semrl.bench.items import image_item
     from semrl.codec import ctu_grid
@@ -16,52 +48,57 @@ def _picture(args):
     from semrl.policy import PolicyInput, TrialCoding, offset_block, policy_offsets, roi_blocks
     from semrl.semantics.regions import box_region
     from semrl.semantics.yolo import InferenceSettings
-    net, policy = C._state["net"], C._state["policy"]
-    assert policy.answer is None
+
+    paths, chosen = job
+    net, policy = collect._state["net"], collect._state["policy"]
     settings = InferenceSettings()
     item = image_item(*paths)
     analysis, _ = net.analyse_all(item)
     frame = item.yuv[0]
+    rgb = frame.to_rgb()
     target = pseudo_target(net.net.detect([item.source[0]], settings, color="rgb")[0])
-    out = {"name": str(paths[0]), "codings": {}}
-    def score(rgb):
-        pred = net.net.detect([rgb], settings, color="rgb")[0]
-        return net._match(item, 0, pred, analysis), match_frame(pred, target, "box")
-    inner = getattr(policy, "policy", policy)
-    for q in C.QPS:
-        block = offset_block(policy)
-        config = encoder_config(item, q, crf=False, video=False, preset="medium", keyint=250, qg_size=block)
+    out: dict[str, Any] = {"name": str(paths[0]), "codings": {}, "background_share": {}}
+    _, boxes = policy._analyse(rgb)
+    for q in collect.QPS:
+        config = encoder_config(
+            item, q, crf=False, video=False, preset="medium", keyint=250, qg_size=offset_block(policy)
+        )
         ctu_shape = ctu_grid(config.width, config.height)
-        rgb = frame.to_rgb()
-        inputs = PolicyInput(rgb, q, ctu_shape, analysis.regions[0], analysis.boxes[0], 0, {}, gop=config.layout(),
-                             cls=analysis.cls[0], conf=analysis.conf[0], picture=frame, coding=TrialCoding(config, item.shape))
+        inputs = PolicyInput(
+            rgb, q, ctu_shape, analysis.regions[0], analysis.boxes[0], 0, {}, gop=config.layout(),
+            cls=analysis.cls[0], conf=analysis.conf[0], picture=frame, coding=TrialCoding(config, item.shape),
+        )  # fmt: skip
         code = trial_coder(inputs)
+        assert code is not None
         offsets = policy_offsets(policy, inputs)
-        _, boxes = inner._analyse(rgb)
-        h, w = rgb.shape[:2]
-        bg = ~roi_blocks(box_region(boxes, (h, w)), offsets.shape, OBJECT_MARGIN, inner.offset_block)
-        s = chosen[q]
-        out["bg_share", q] = float(bg.mean())
-        for b in BG:
-            bits, rec = code((offsets + s + b * bg).astype(np.int32))
-            out["codings"][("bg", q, b)] = (bits, *score(rec))
+        where = ~roi_blocks(box_region(boxes, rgb.shape[:2]), offsets.shape, OBJECT_MARGIN, policy.offset_block)
+        out["background_share"][q] = float(where.mean())
+        for shift in BACKGROUND_SHIFTS:
+            bits, shown = code((offsets + chosen[q] + shift * where).astype(np.int32))
+            pred = net.net.detect([shown], settings, color="rgb")[0]
+            out["codings"][("background", q, shift)] = (
+                bits, net._match(item, 0, pred, analysis), match_frame(pred, target, "box"),
+            )  # fmt: skip
     return out
 
-if __name__ == "__main__":
-    src, dst = sys.argv[1], sys.argv[2]
-    pics = pickle.load(open(src, "rb"))
-    from replay import picture_score
-    SH = (-6, -3, 0, 3, 6, 9)
+
+def main(src: Path, dst: Path) -> None:
+    """Codes the second stage for every picture of ``src`` (``collect.py``'s output) into ``dst``."""
+    pictures = pickle.loads(src.read_bytes())
     jobs = []
-    for p in pics:
-        ch = {}
-        for q in C.QPS:
-            w = 0.2 * 2 ** ((q - 22) / 6)
-            ch[q] = max(SH, key=lambda s: (picture_score(p["codings"][("policy", q, s)][2], 0.0) - w * p["codings"][("policy", q, s)][0] / p["pixels"], -p["codings"][("policy", q, s)][0]))
-        p["chosen"] = ch
-        jobs.append(((Path(p["name"]), Path(p["name"].replace("/images/", "/labels/").rsplit(".", 1)[0] + ".txt")), ch))
-    res = []
-    with mp.get_context("spawn").Pool(2, initializer=C._init, initargs=("detection", C.SHIFTS)) as pool:
+    for p in pictures:
+        image = Path(p["name"])
+        label = image.parents[2] / "labels" / image.parent.name / f"{image.stem}.txt"
+        jobs.append(((image, label), {q: trade_choice(p, q) for q in collect.QPS}))
+    results = []
+    with mp.get_context("spawn").Pool(2, initializer=collect._init, initargs=("detection", collect.SHIFTS)) as pool:
         for i, r in enumerate(pool.imap(_picture, jobs)):
-            res.append(r); print(i, r["name"], flush=True)
-    open(dst, "wb").write(pickle.dumps(res))
+            results.append(r)
+            print(i, r["name"], flush=True)
+    tmp = dst.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(results))
+    tmp.replace(dst)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]))

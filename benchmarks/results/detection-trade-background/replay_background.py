@@ -1,51 +1,90 @@
-import pickle, sys, itertools
-sys.path.insert(0, "/work/main/benchmarks/results/detection-trade")
-from replay import curves, picture_score, QPS
+"""Replays the trade's second stage (``collect_background.py``'s codings) for a grid of settings.
+
+Per base QP each picture keeps the trade's shift (``trade`` 0.2, doubling every 6 QP), then the
+best of it and its background shifted coarser by the same rule at a second-stage weight (0.1,
+0.2 or 0.4 at base QP 22, doubling every 6 QP), from base QP 22 or 27 on. BD-rate (pchip) is
+against A1 on the same pictures, on the class mean and on ``objects``::
+
+    python benchmarks/results/detection-trade-background/replay_background.py CODINGS.pkl BACKGROUND.pkl [FIRST:LAST]
+"""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade"))
+from replay import Chooser, curves, picture_score
+
 from semrl.bench.bdrate import bd_rate
-pics = pickle.load(open(sys.argv[1], "rb")); bgs = pickle.load(open(sys.argv[2], "rb"))
-lo, hi = map(int, sys.argv[3].split(":"))
-SH = (-6,-3,0,3,6,9)
-for p, b in zip(pics, bgs):
-    assert p["name"] == b["name"]
-    for k, v in b["codings"].items():
-        p["codings"][k] = v
-pics = pics[lo:hi]
-a1 = curves(pics, lambda p, q: ("A1", q, 0))
-cache = {}
-def sc(p, key):
-    k = (p["name"], key)
-    if k not in cache:
-        cache[k] = picture_score(p["codings"][key][2], 0.0)
-    return cache[k]
-def value(p, key, w):
-    return sc(p, key) - w * p["codings"][key][0] / p["pixels"]
-def stage1(p, q, t=0.2):
-    w = t * 2 ** ((q - 22) / 6)
-    return max((("policy", q, s) for s in SH), key=lambda k: (value(p, k, w), -p["codings"][k][0]))
-def rule(t2, bgset):
-    def choose(p, q):
-        k1 = stage1(p, q)
-        w = t2 * 2 ** ((q - 22) / 6)
-        cands = [k1] + [("bg", q, b) for b in bgset]
-        return max(cands, key=lambda k: (value(p, k, w), -p["codings"][k][0]))
+
+SHIFTS = (-6, -3, 0, 3, 6, 9)
+Key = tuple[str, int, int]
+
+
+def _worth(p: dict[str, Any], key: Key, w: float) -> tuple[float, int]:
+    bits, _, matches = p["codings"][key]
+    return picture_score(matches, 0.0) - w * bits / p["pixels"], -bits
+
+
+def trade(p: dict[str, Any], q: int) -> Key:
+    """The trade's choice of the whole map's shift."""
+    w = 0.2 * 2 ** ((q - 22) / 6)
+    return max((("policy", q, s) for s in SHIFTS), key=lambda k: _worth(p, k, w))
+
+
+def _always(shift: int) -> Chooser:
+    return lambda p, q: ("background", q, shift)
+
+
+def second_stage(weight: float, shifts: Sequence[int], first: int) -> Chooser:
+    """The trade, then its background shifted by ``shifts`` at ``weight``, from base QP ``first`` on."""
+
+    def choose(p: dict[str, Any], q: int) -> Key:
+        kept = trade(p, q)
+        if q < first:
+            return kept
+        w = weight * 2 ** ((q - 22) / 6)
+        return max([kept, *(("background", q, s) for s in shifts)], key=lambda k: _worth(p, k, w))
+
     return choose
-def show(name, ch):
-    mean, obj = curves(pics, ch)
-    a, b = bd_rate(a1[0], mean).pchip, bd_rate(a1[1], obj).pchip
-    print(f"{name:24s} {a:+6.1f} {b:+6.1f} sum {a+b:+6.1f} q22 {mean.quality[0]-a1[0].quality[0]:+5.1f} bpp {' '.join(f'{x:.3f}' for x in mean.rates)} mAP {' '.join(f'{x:.1f}' for x in mean.quality)}", flush=True)
-print("A1", ' '.join(f'{x:.3f}' for x in a1[0].rates), ' '.join(f'{x:.1f}' for x in a1[0].quality))
-show("map", lambda p, q: ("policy", q, 0))
-show("trade", stage1)
-for b in (3, 6, 9, 12, 18):
-    show(f"trade+bg{b} always", lambda p, q, b=b: ("bg", q, b))
-for t2, bgset in itertools.product((0.1, 0.2, 0.4), ((3, 6, 9, 12), (3, 6, 9, 12, 18), (6, 12), (6, 12, 18))):
-    show(f"t2 {t2} bg {bgset}", rule(t2, bgset))
-print("-- stage 2 from base QP 27 on")
-def rule27(t2, bgset):
-    r = rule(t2, bgset)
-    return lambda p, q: stage1(p, q) if q < 27 else r(p, q)
-for t2, bgset in itertools.product((0.1, 0.2, 0.4), ((3, 6, 9, 12), (6, 12, 18))):
-    show(f"from27 t2 {t2} bg {bgset}", rule27(t2, bgset))
-print("-- (3,6,9)")
-show("from27 t2 0.2 bg (3,6,9)", rule27(0.2, (3, 6, 9)))
-show("all t2 0.2 bg (3,6,9)", rule(0.2, (3, 6, 9)))
+
+
+def replay(pictures: Sequence[dict[str, Any]]) -> None:
+    """Prints BD-rate against A1, the sum, base QP 22 against A1 and each curve, per rule."""
+    a1 = curves(pictures, lambda p, q: ("A1", q, 0))
+    print("A1 bpp", " ".join(f"{x:.3f}" for x in a1[0].rates), "mAP", " ".join(f"{x:.1f}" for x in a1[0].quality))
+    rules: dict[str, Chooser] = {"map alone": lambda p, q: ("policy", q, 0), "the trade": trade}
+    for s in (3, 6, 9, 12, 18):
+        rules[f"the trade, background +{s} always"] = _always(s)
+    for first, weight, shifts in itertools.product((22, 27), (0.1, 0.2, 0.4), ((3, 6, 9), (3, 6, 9, 12), (6, 12, 18))):
+        rules[f"from {first}, weight {weight:g}, background {shifts}"] = second_stage(weight, shifts, first)
+    for name, choose in rules.items():
+        mean, objects = curves(pictures, choose)
+        a, b = bd_rate(a1[0], mean).pchip, bd_rate(a1[1], objects).pchip
+        if a is None or b is None:
+            print(f"{name:48s} not comparable with A1")
+            continue
+        print(
+            f"{name:48s} {a:+6.1f} {b:+6.1f} sum {a + b:+6.1f} QP22 {mean.quality[0] - a1[0].quality[0]:+5.1f}  "
+            f"bpp {' '.join(f'{x:.3f}' for x in mean.rates)}  mAP {' '.join(f'{x:.1f}' for x in mean.quality)}"
+        )
+
+
+def main(argv: list[str]) -> None:
+    """Reads the two files (pictures in the same order) and replays the window asked for (default all)."""
+    pictures = pickle.loads(Path(argv[0]).read_bytes())
+    for p, b in zip(pictures, pickle.loads(Path(argv[1]).read_bytes()), strict=True):
+        if p["name"] != b["name"]:
+            raise SystemExit(f"the two files disagree: {p['name']} against {b['name']}")
+        p["codings"].update(b["codings"])
+    first, last = (int(x) for x in (argv[2] if len(argv) > 2 else f"0:{len(pictures)}").split(":"))
+    replay(pictures[first:last])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 QPS = (22, 27, 32, 37, 42, 47, 51)
-SHIFTS = (-6, -3, 0, 3, 6, 9)
+SHIFTS: tuple[int, ...] = (-6, -3, 0, 3, 6, 9)
 _state: dict[str, Any] = {}
 
 
