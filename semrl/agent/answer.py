@@ -125,14 +125,14 @@ class AnswerSearch:
             raise InvalidInputError(
                 f"the answer search's finer trials ({self.finer}) need a trade: keeping the answer never keeps one"
             )
+        if not 0 <= self.background_from <= QP_MAX:
+            raise InvalidInputError(
+                f"the answer search's background_from must be in 0..{QP_MAX}, got {self.background_from}"
+            )
         if self.background_from and not (self.background and self.trade is not None):
             raise InvalidInputError(
                 f"the answer search's background_from ({self.background_from}) is for a trade's background stage: "
                 "set background and trade too"
-            )
-        if not 0 <= self.background_from <= QP_MAX:
-            raise InvalidInputError(
-                f"the answer search's background_from must be in 0..{QP_MAX}, got {self.background_from}"
             )
 
     @property
