@@ -36,7 +36,7 @@ def trade_choice(picture: dict[str, Any], q: int) -> int:
         bits, _, matches = picture["codings"][("policy", q, s)]
         return picture_score(matches, 0.0) - w * bits / picture["pixels"], -bits
 
-    return max(collect.SHIFTS, key=worth)
+    return int(max(collect.SHIFTS, key=worth))
 
 
 def _picture(job: tuple[tuple[Path, Path], dict[int, int]]) -> dict[str, Any]:

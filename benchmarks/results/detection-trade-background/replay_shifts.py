@@ -1,0 +1,69 @@
+"""Replays the trade with more whole-map shifts than -6..+9 (``collect.py --shifts -12,-9,12``'s codings).
+
+For the shift sets -6..+9 (shipped), with -9, with -9 and -12, with +12, and all nine, ``w``
+doubling every 6 or 8 QP and ``trade`` 0.1, 0.15 and 0.2: BD-rate (pchip) against A1 on the class
+mean and ``objects``, their sum and base QP 22 against A1::
+
+    python benchmarks/results/detection-trade-background/replay_shifts.py CODINGS.pkl MORE.pkl
+"""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade"))
+from replay import Chooser, curves, picture_score
+
+from semrl.bench.bdrate import bd_rate
+
+SETS = {
+    "-6..+9": (-6, -3, 0, 3, 6, 9),
+    "-9..+9": (-9, -6, -3, 0, 3, 6, 9),
+    "-12..+9": (-12, -9, -6, -3, 0, 3, 6, 9),
+    "-6..+12": (-6, -3, 0, 3, 6, 9, 12),
+    "-12..+12": (-12, -9, -6, -3, 0, 3, 6, 9, 12),
+}
+
+
+def trade(shifts: Sequence[int], weight: float, doubling: float) -> Chooser:
+    """The trade over ``shifts`` at ``weight`` (base QP 22), doubling every ``doubling`` QP."""
+
+    def choose(p: dict[str, Any], q: int) -> tuple[str, int, int]:
+        w = weight * 2 ** ((q - 22) / doubling)
+
+        def worth(s: int) -> tuple[float, int]:
+            bits, _, matches = p["codings"][("policy", q, s)]
+            return picture_score(matches, 0.0) - w * bits / p["pixels"], -bits
+
+        return ("policy", q, max(shifts, key=worth))
+
+    return choose
+
+
+def main(argv: list[str]) -> None:
+    """Merges the two files' codings (pictures in the same order) and prints each rule's figures."""
+    pictures = pickle.loads(Path(argv[0]).read_bytes())
+    for p, more in zip(pictures, pickle.loads(Path(argv[1]).read_bytes()), strict=True):
+        if p["name"] != more["name"]:
+            raise SystemExit(f"the two files disagree: {p['name']} against {more['name']}")
+        p["codings"].update({k: v for k, v in more["codings"].items() if k[0] == "policy"})
+    a1 = curves(pictures, lambda p, q: ("A1", q, 0))
+    for (name, shifts), doubling, weight in itertools.product(SETS.items(), (6.0, 8.0), (0.1, 0.15, 0.2)):
+        mean, objects = curves(pictures, trade(shifts, weight, doubling))
+        a, b = bd_rate(a1[0], mean).pchip, bd_rate(a1[1], objects).pchip
+        if a is None or b is None:
+            print(f"{name} doubling {doubling:g} trade {weight:g}: not comparable with A1")
+            continue
+        print(
+            f"shifts {name:9s} doubling {doubling:g} trade {weight:<5g} {a:+6.1f} {b:+6.1f} sum {a + b:+6.1f} "
+            f"QP22 {mean.quality[0] - a1[0].quality[0]:+5.1f}  bpp {' '.join(f'{x:.3f}' for x in mean.rates)}"
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
