@@ -38,7 +38,9 @@ BD-rate against A1 where the map alone gives -21.0 (``objects`` -36.3 against -2
 of a shorter curve (base QP 22 codes 0.71 bpp, not 1.45, and 0.8 points less mAP50-95;
 ``benchmarks/results/detection-trade``). A segmenter trades the same way on masks: ``trade`` 0.1,
 chosen on coco-seg train 0-49, judged on train 50-99 at -47.0 % mask mAP50-95 BD-rate against A1
-where the map alone gives -38.0 (``benchmarks/results/segmentation-trade``). The cost is an
+where the map alone gives -38.0 (``benchmarks/results/segmentation-trade``). A second stage that
+trades the blocks no object touches on their own (``background`` with a trade) did not beat the
+trade on held-aside pictures (``benchmarks/results/detection-trade-background``). The cost is an
 encode and a pass of the net per trial; the stream is tied to this net's answer (another net may
 answer otherwise).
 """
