@@ -82,6 +82,36 @@ def test_a_background_shift_moves_only_the_blocks_it_is_given() -> None:
     assert AnswerSearch.from_dict({"background": True}) == AnswerSearch(background=True)
 
 
+def test_trial_codings_are_coded_in_order_one_at_a_time_beside_the_reads_and_their_errors_reach_the_caller() -> None:
+    import threading
+
+    search = AnswerSearch(step=3, max_trials=4)
+    offsets = np.zeros((2, 2), np.int32)
+    running, events = threading.Semaphore(1), []
+
+    def code(o: np.ndarray) -> tuple[int, np.ndarray]:
+        assert running.acquire(blocking=False), "two codings at once"
+        try:
+            events.append(("code", int(o.flat[0]), threading.current_thread().name))
+            if int(o.flat[0]) == 9:
+                raise RuntimeError("x265 failed")
+            return 100, np.full((8, 8, 3), int(o.flat[0]) + 128, np.uint8)
+        finally:
+            running.release()
+
+    def read(shown: np.ndarray) -> int:
+        events.append(("read", int(shown[0, 0, 0]) - 128, threading.current_thread().name))
+        return 0
+
+    with pytest.raises(RuntimeError, match="x265 failed"):
+        keep_answer(search, offsets, 30, code, read)
+    coded = [e[1] for e in events if e[0] == "code"]
+    assert coded in ([0, 3, 6, 9], [0, 3, 6, 9, 12])  # in order (the last may be coded before the failure is read)
+    assert all(name.startswith("semrl-trial") for kind, _, name in events if kind == "code")
+    assert [e[1] for e in events if e[0] == "read"] == [0, 3, 6]  # each read in order, in the caller's thread
+    assert all(not name.startswith("semrl-trial") for kind, _, name in events if kind == "read")
+
+
 def test_a_trade_tries_finer_shifts_too_and_keeps_the_trial_of_most_score_less_its_rates_worth() -> None:
     search = AnswerSearch(step=3, max_trials=3, trade=0.2, finer=2)
     offsets = np.zeros((2, 3), np.int32)

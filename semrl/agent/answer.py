@@ -50,6 +50,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
@@ -218,13 +219,30 @@ def _code_trials(
     Returns:
         The trials and the pixels of the picture shown.
     """
-    trials: list[Trial] = []
-    pixels = 0
-    for shift in (0, *search.shifts(offsets, base_qp, mask)):
-        bits, shown = code((offsets + shift * mask).astype(np.int32))
-        pixels = shown.shape[0] * shown.shape[1]
-        trials.append(Trial(shift, bits, read(shown)))
-    return trials, pixels
+    shifts = [0, *search.shifts(offsets, base_qp, mask)]
+    read_out = _code_each(code, [(offsets + shift * mask).astype(np.int32) for shift in shifts], read)
+    trials = [Trial(shift, bits, answer) for shift, (bits, answer, _) in zip(shifts, read_out, strict=True)]
+    return trials, read_out[0][2]
+
+
+def _code_each(
+    code: Coder, maps: list[NDArray[np.int32]], read: Callable[[NDArray[np.uint8]], Any]
+) -> list[tuple[int, Any, int]]:
+    """Each map coded by ``code`` and read by ``read``, in order: its bits, the answer and the pixels shown.
+
+    The next map is coded while the net reads the last coding (x265 and torch both leave the GIL):
+    one coding thread, so the codings run one at a time and in order, as they would in a loop.
+    """
+    out: list[tuple[int, Any, int]] = []
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-trial")
+    try:
+        codings = [pool.submit(code, m) for m in maps]
+        for coding in codings:
+            bits, shown = coding.result()
+            out.append((bits, read(shown), shown.shape[0] * shown.shape[1]))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return out
 
 
 def keep_answer(
@@ -303,10 +321,12 @@ def trade_answer(
     traded = (offsets + kept.shift).astype(np.int32)
     if where is None or not search.background or base_qp < search.background_from:
         return traded, trials
-    stage = [kept]
-    for shift in AnswerSearch(search.step, search.max_trials).shifts(traded, base_qp, where):
-        bits, shown = code((traded + shift * where).astype(np.int32))
-        stage.append(Trial(kept.shift, bits, score(shown), shift))
+    shifts = AnswerSearch(search.step, search.max_trials).shifts(traded, base_qp, where)
+    read_out = _code_each(code, [(traded + shift * where).astype(np.int32) for shift in shifts], score)
+    stage = [
+        kept,
+        *(Trial(kept.shift, bits, answer, shift) for shift, (bits, answer, _) in zip(shifts, read_out, strict=True)),
+    ]
     trials += stage[1:]
     kept = max(stage, key=worth)
     return (traded + kept.background * where).astype(np.int32), trials
