@@ -20,7 +20,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade"))
 from replay import Chooser, curves, picture_score
 
-from semrl.bench.bdrate import bd_rate
+from semrl.bench.bdrate import Curve, bd_rate
 
 SHIFTS = (-6, -3, 0, 3, 6, 9)
 Key = tuple[str, int, int]
@@ -64,15 +64,20 @@ def replay(pictures: Sequence[dict[str, Any]]) -> None:
     for first, weight, shifts in itertools.product((22, 27), (0.1, 0.2, 0.4), ((3, 6, 9), (3, 6, 9, 12), (6, 12, 18))):
         rules[f"from {first}, weight {weight:g}, background {shifts}"] = second_stage(weight, shifts, first)
     for name, choose in rules.items():
-        mean, objects = curves(pictures, choose)
-        a, b = bd_rate(a1[0], mean).pchip, bd_rate(a1[1], objects).pchip
-        if a is None or b is None:
-            print(f"{name:48s} not comparable with A1")
-            continue
-        print(
-            f"{name:48s} {a:+6.1f} {b:+6.1f} sum {a + b:+6.1f} QP22 {mean.quality[0] - a1[0].quality[0]:+5.1f}  "
-            f"bpp {' '.join(f'{x:.3f}' for x in mean.rates)}  mAP {' '.join(f'{x:.1f}' for x in mean.quality)}"
-        )
+        print_rule(name, pictures, choose, a1)
+
+
+def print_rule(name: str, pictures: Sequence[dict[str, Any]], choose: Chooser, a1: tuple[Curve, Curve]) -> None:
+    """One rule's line: BD-rate against A1 (class mean, ``objects``), their sum, base QP 22 against A1, the curve."""
+    mean, objects = curves(pictures, choose)
+    a, b = bd_rate(a1[0], mean).pchip, bd_rate(a1[1], objects).pchip
+    if a is None or b is None:
+        print(f"{name:48s} not comparable with A1")
+        return
+    print(
+        f"{name:48s} {a:+6.1f} {b:+6.1f} sum {a + b:+6.1f} QP22 {mean.quality[0] - a1[0].quality[0]:+5.1f}  "
+        f"bpp {' '.join(f'{x:.3f}' for x in mean.rates)}  mAP {' '.join(f'{x:.1f}' for x in mean.quality)}"
+    )
 
 
 def main(argv: list[str]) -> None:

@@ -2,7 +2,7 @@
 
 For the shift sets -6..+9 (shipped), with -9, with -9 and -12, with +12, and all nine, ``w``
 doubling every 6 or 8 QP and ``trade`` 0.1, 0.15 and 0.2: BD-rate (pchip) against A1 on the class
-mean and ``objects``, their sum and base QP 22 against A1::
+mean and ``objects``, their sum and base QP 22 against A1 (``replay_background.print_rule``)::
 
     python benchmarks/results/detection-trade-background/replay_shifts.py CODINGS.pkl MORE.pkl
 """
@@ -18,8 +18,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade"))
 from replay import Chooser, curves, picture_score
-
-from semrl.bench.bdrate import bd_rate
+from replay_background import print_rule
 
 SETS = {
     "-6..+9": (-6, -3, 0, 3, 6, 9),
@@ -54,14 +53,8 @@ def main(argv: list[str]) -> None:
         p["codings"].update({k: v for k, v in more["codings"].items() if k[0] == "policy"})
     a1 = curves(pictures, lambda p, q: ("A1", q, 0))
     for (name, shifts), doubling, weight in itertools.product(SETS.items(), (6.0, 8.0), (0.1, 0.15, 0.2)):
-        mean, objects = curves(pictures, trade(shifts, weight, doubling))
-        a, b = bd_rate(a1[0], mean).pchip, bd_rate(a1[1], objects).pchip
-        if a is None or b is None:
-            print(f"{name} doubling {doubling:g} trade {weight:g}: not comparable with A1")
-            continue
-        print(
-            f"shifts {name:9s} doubling {doubling:g} trade {weight:<5g} {a:+6.1f} {b:+6.1f} sum {a + b:+6.1f} "
-            f"QP22 {mean.quality[0] - a1[0].quality[0]:+5.1f}  bpp {' '.join(f'{x:.3f}' for x in mean.rates)}"
+        print_rule(
+            f"shifts {name} doubling {doubling:g} trade {weight:g}", pictures, trade(shifts, weight, doubling), a1
         )
 
 
