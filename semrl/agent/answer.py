@@ -321,7 +321,7 @@ def trade_answer(
     traded = (offsets + kept.shift).astype(np.int32)
     if where is None or not search.background or base_qp < search.background_from:
         return traded, trials
-    shifts = AnswerSearch(search.step, search.max_trials).shifts(traded, base_qp, where)
+    shifts = [s for s in search.shifts(traded, base_qp, where) if s > 0]  # the background only goes coarser
     read_out = _code_each(code, [(traded + shift * where).astype(np.int32) for shift in shifts], score)
     stage = [
         kept,
