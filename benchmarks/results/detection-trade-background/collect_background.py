@@ -22,21 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade"))
 import collect
-from replay import picture_score
+from replay_background import trade
 
 BACKGROUND_SHIFTS = (3, 6, 9, 12, 18)
-TRADE, DOUBLING = 0.2, 6.0
-
-
-def trade_choice(picture: dict[str, Any], q: int) -> int:
-    """The shift the trade keeps for a picture at base QP ``q`` (ties to the fewer bits, as ``trade_answer``)."""
-    w = TRADE * 2 ** ((q - 22) / DOUBLING)
-
-    def worth(s: int) -> tuple[float, int]:
-        bits, _, matches = picture["codings"][("policy", q, s)]
-        return picture_score(matches, 0.0) - w * bits / picture["pixels"], -bits
-
-    return int(max(collect.SHIFTS, key=worth))
 
 
 def _picture(job: tuple[tuple[Path, Path], dict[int, int]]) -> dict[str, Any]:
@@ -89,7 +77,7 @@ def main(src: Path, dst: Path) -> None:
     for p in pictures:
         image = Path(p["name"])
         label = image.parents[2] / "labels" / image.parent.name / f"{image.stem}.txt"
-        jobs.append(((image, label), {q: trade_choice(p, q) for q in collect.QPS}))
+        jobs.append(((image, label), {q: trade(p, q)[2] for q in collect.QPS}))
     results = []
     with mp.get_context("spawn").Pool(2, initializer=collect._init, initargs=("detection", collect.SHIFTS)) as pool:
         for i, r in enumerate(pool.imap(_picture, jobs)):

@@ -31,10 +31,13 @@ def _worth(p: dict[str, Any], key: Key, w: float) -> tuple[float, int]:
     return picture_score(matches, 0.0) - w * bits / p["pixels"], -bits
 
 
-def trade(p: dict[str, Any], q: int) -> Key:
-    """The trade's choice of the whole map's shift."""
-    w = 0.2 * 2 ** ((q - 22) / 6)
-    return max((("policy", q, s) for s in SHIFTS), key=lambda k: _worth(p, k, w))
+def trade(p: dict[str, Any], q: int, shifts: Sequence[int] = SHIFTS, weight: float = 0.2, doubling: float = 6.0) -> Key:
+    """The trade's choice of the whole map's shift (default: the shipped trade's shifts and weight).
+
+    Ties go to the fewer bits, as in ``semrl.agent.answer.trade_answer``.
+    """
+    w = weight * 2 ** ((q - 22) / doubling)
+    return max((("policy", q, s) for s in shifts), key=lambda k: _worth(p, k, w))
 
 
 def _always(shift: int) -> Chooser:

@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade"))
 from replay import Chooser, curves, picture_score
-from replay_background import print_rule
+from replay_background import print_rule, trade
 
 SETS = {
     "-6..+9": (-6, -3, 0, 3, 6, 9),
@@ -31,19 +31,9 @@ SETS = {
 }
 
 
-def trade(shifts: Sequence[int], weight: float, doubling: float) -> Chooser:
+def traded(shifts: Sequence[int], weight: float, doubling: float) -> Chooser:
     """The trade over ``shifts`` at ``weight`` (base QP 22), doubling every ``doubling`` QP."""
-
-    def choose(p: dict[str, Any], q: int) -> tuple[str, int, int]:
-        w = weight * 2 ** ((q - 22) / doubling)
-
-        def worth(s: int) -> tuple[float, int]:
-            bits, _, matches = p["codings"][("policy", q, s)]
-            return picture_score(matches, 0.0) - w * bits / p["pixels"], -bits
-
-        return ("policy", q, max(shifts, key=worth))
-
-    return choose
+    return lambda p, q: trade(p, q, shifts, weight, doubling)
 
 
 def floored(floor: float, weight: float) -> Chooser:
@@ -60,7 +50,7 @@ def floored(floor: float, weight: float) -> Chooser:
 
 
 def _from_27(p: dict[str, Any], q: int) -> tuple[str, int, int]:
-    return ("policy", q, 0) if q < 27 else trade(SETS["-6..+9"], 0.2, 6.0)(p, q)
+    return ("policy", q, 0) if q < 27 else trade(p, q)
 
 
 def main(argv: list[str]) -> None:
@@ -73,7 +63,7 @@ def main(argv: list[str]) -> None:
     a1 = curves(pictures, lambda p, q: ("A1", q, 0))
     for (name, shifts), doubling, weight in itertools.product(SETS.items(), (6.0, 8.0), (0.1, 0.15, 0.2)):
         print_rule(
-            f"shifts {name} doubling {doubling:g} trade {weight:g}", pictures, trade(shifts, weight, doubling), a1
+            f"shifts {name} doubling {doubling:g} trade {weight:g}", pictures, traded(shifts, weight, doubling), a1
         )
     for floor, weight in itertools.product((0.8, 0.9, 0.95), (0.1, 0.2, 0.4, 0.8)):
         print_rule(f"floor {floor:g} trade {weight:g}", pictures, floored(floor, weight), a1)
