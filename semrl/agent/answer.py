@@ -79,6 +79,9 @@ TRADED_TASKS = ("detection", "segmentation")
 OBJECT_MARGIN = 8
 """Pixels a detector's boxes are grown by before the blocks they touch are kept out of a background shift."""
 
+ROI_DILATION = 16
+"""Pixels the objects are grown by before the blocks they touch are fine in a trade's ROI map (as the ROI recipe's)."""
+
 TRADE_QP = 22
 """The base QP at which a trade's score per bpp is its ``trade``."""
 
@@ -106,6 +109,9 @@ class AnswerSearch:
         finer: Trials finer than the policy's map, ``step`` apart (the trade only).
         background_from: The lowest base QP at which a trade's background stage runs (below it
             only the whole map is traded, which keeps the top of the rate-accuracy curve).
+        roi: A trade's second map, traded beside the policy's at the same shifts: the blocks the
+            policy's objects touch (grown by :data:`ROI_DILATION`) ``roi`` QP finer than the base
+            QP, the others ``roi`` coarser; 0: the policy's map alone.
     """
 
     step: int = 3
@@ -115,6 +121,7 @@ class AnswerSearch:
     trade: float | None = None
     finer: int = 0
     background_from: int = 0
+    roi: int = 0
 
     def __post_init__(self) -> None:
         if not (1 <= self.step <= QP_MAX and self.max_trials >= 1 and 0.0 < self.iou <= 1.0):
@@ -137,6 +144,11 @@ class AnswerSearch:
                 f"the answer search's background_from ({self.background_from}) is for a trade's background stage: "
                 "set background and trade too"
             )
+        if not 0 <= self.roi <= QP_MAX or (self.roi and self.trade is None):
+            raise InvalidInputError(
+                f"the answer search's roi must be in 0..{QP_MAX} and needs a trade, got roi {self.roi} with trade "
+                f"{self.trade}"
+            )
 
     @property
     def tag(self) -> str:
@@ -144,7 +156,8 @@ class AnswerSearch:
         tag = f"answer={self.step}x{self.max_trials}" + ("" if self.iou == 0.9 else f":iou{self.iou:g}")
         tag += ":background" if self.background else ""
         tag += "" if self.trade is None else f":trade{self.trade:g}-{self.finer}"
-        return tag + (f"-from{self.background_from}" if self.background_from else "")
+        tag += f"-from{self.background_from}" if self.background_from else ""
+        return tag + (f":roi{self.roi}" if self.roi else "")
 
     def shifts(self, offsets: NDArray[np.int32], base_qp: int, where: NDArray[np.bool_] | None = None) -> list[int]:
         """The shifts tried besides the map's own: ``finer`` finer ones, then coarser ones, ``step`` apart.
@@ -170,6 +183,8 @@ class AnswerSearch:
             del d["trade"], d["finer"]
         if not self.background_from:
             del d["background_from"]
+        if not self.roi:
+            del d["roi"]
         return d
 
     @staticmethod
@@ -180,7 +195,7 @@ class AnswerSearch:
             TypeError: An unknown key.
             InvalidInputError: A value out of range.
         """
-        unknown = set(d) - {"step", "max_trials", "iou", "background", "trade", "finer", "background_from"}
+        unknown = set(d) - {"step", "max_trials", "iou", "background", "trade", "finer", "background_from", "roi"}
         if unknown:
             raise TypeError(f"unknown answer search keys {sorted(unknown)}")
         defaults = AnswerSearch()
@@ -189,7 +204,7 @@ class AnswerSearch:
             int(d.get("step", defaults.step)), int(d.get("max_trials", defaults.max_trials)),
             float(d.get("iou", defaults.iou)), bool(d.get("background", defaults.background)),
             None if trade is None else float(trade), int(d.get("finer", defaults.finer)),
-            int(d.get("background_from", defaults.background_from)),
+            int(d.get("background_from", defaults.background_from)), int(d.get("roi", defaults.roi)),
         )  # fmt: skip
 
 
@@ -198,12 +213,14 @@ class Trial:
     """One trial coding: the shift from the policy's map, its bits and the net's answer.
 
     ``background``: a trade's background stage, the further shift of the blocks no object touches.
+    ``roi``: a trial of the trade's ROI map (:attr:`AnswerSearch.roi`), not the policy's.
     """
 
     shift: int
     bits: int
     answer: Any
     background: int = 0
+    roi: bool = False
 
 
 def _code_trials(
@@ -293,12 +310,14 @@ def trade_answer(
     code: Coder,
     score: Callable[[NDArray[np.uint8]], float],
     where: NDArray[np.bool_] | None = None,
+    roi_map: NDArray[np.int32] | None = None,
 ) -> tuple[NDArray[np.int32], list[Trial]]:
     """The policy's map shifted to the trial coding of most score less its rate's worth at ``base_qp``.
 
-    With ``search.background`` (from ``search.background_from``) and ``where``, a second stage then
-    shifts the ``where`` blocks of the kept trial coarser on trial and keeps, by the same rule, the
-    best of those and the kept trial.
+    With ``roi_map`` (:attr:`AnswerSearch.roi`), that map's shifts are coded on trial too and the
+    best of both maps' trials is kept. With ``search.background`` (from ``search.background_from``)
+    and ``where``, a second stage then shifts the ``where`` blocks of the kept trial coarser on
+    trial and keeps, by the same rule, the best of those and the kept trial.
 
     Args:
         search: The shifts to try and the trade (:func:`trade_weight`).
@@ -307,25 +326,36 @@ def trade_answer(
         code: Codes the picture with offsets from ``base_qp`` (:func:`trial_coder`).
         score: The task score, in 0..1, of a coded picture (:func:`object_score`).
         where: The blocks no object touches, the shape of ``offsets`` (the background stage's).
+        roi_map: A second map traded beside ``offsets`` (the ROI recipe's), the shape of ``offsets``.
 
     Returns:
-        The kept offsets and every trial (its answer the score), the policy's map first.
+        The kept offsets and every trial (its answer the score), the policy's map first, then the
+        ROI map's.
     """
     weight = trade_weight(search, base_qp)
-    trials, pixels = _code_trials(search, offsets, base_qp, code, score, np.ones(offsets.shape, bool))
+    everywhere = np.ones(offsets.shape, bool)
+    trials, pixels = _code_trials(search, offsets, base_qp, code, score, everywhere)
+    if roi_map is not None:
+        if roi_map.shape != offsets.shape:
+            raise InvalidInputError(f"the ROI map's grid {roi_map.shape} is not the policy's {offsets.shape}")
+        roi_trials, _ = _code_trials(search, roi_map, base_qp, code, score, everywhere)
+        trials += [Trial(t.shift, t.bits, t.answer, roi=True) for t in roi_trials]
 
     def worth(t: Trial) -> tuple[float, int]:
         return t.answer - weight * t.bits / pixels, -t.bits
 
     kept = max(trials, key=worth)
-    traded = (offsets + kept.shift).astype(np.int32)
+    traded = ((roi_map if kept.roi and roi_map is not None else offsets) + kept.shift).astype(np.int32)
     if where is None or not search.background or base_qp < search.background_from:
         return traded, trials
     shifts = [s for s in search.shifts(traded, base_qp, where) if s > 0]  # the background only goes coarser
     read_out = _code_each(code, [(traded + shift * where).astype(np.int32) for shift in shifts], score)
     stage = [
         kept,
-        *(Trial(kept.shift, bits, answer, shift) for shift, (bits, answer, _) in zip(shifts, read_out, strict=True)),
+        *(
+            Trial(kept.shift, bits, answer, shift, kept.roi)
+            for shift, (bits, answer, _) in zip(shifts, read_out, strict=True)
+        ),
     ]
     trials += stage[1:]
     kept = max(stage, key=worth)

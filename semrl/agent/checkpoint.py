@@ -21,6 +21,7 @@ that (the environment, ``semrl maps``, a clip's P-frames) the map is returned as
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import warnings
 from pathlib import Path
@@ -34,6 +35,7 @@ from envs.semantic_qp import EnvSettings
 from semrl.agent.answer import (
     ANSWERED_TASKS,
     OBJECT_MARGIN,
+    ROI_DILATION,
     TRADED_TASKS,
     Objects,
     keep_answer,
@@ -45,7 +47,7 @@ from semrl.agent.answer import (
 from semrl.agent.config import VIDEO_MDP, PolicyConfig, config_path
 from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, ctu_grid, ctu_to_blocks
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
-from semrl.policy import PolicyInput, roi_blocks
+from semrl.policy import PolicyInput, RoiPolicy, roi_blocks
 from semrl.semantics import TASKS
 from semrl.semantics.extractors import SemanticExtractor
 from semrl.semantics.regions import box_region
@@ -242,7 +244,12 @@ class TrainedPolicy:
             assert inputs.coding is not None  # trial_coder gave a coder
             h, w = inputs.coding.shape
             score = object_score(self._net(), inputs.frame[:h, :w], masks=self.task == "segmentation")
-            return trade_answer(self.answer, offsets, base, code, score, where)[0]
+            roi = None
+            if self.answer.roi:
+                region = box_region(boxes, inputs.frame.shape[:2])
+                recipe = RoiPolicy(self.answer.roi, ROI_DILATION, self.offset_block)
+                roi = recipe(dataclasses.replace(inputs, region=region))
+            return trade_answer(self.answer, offsets, base, code, score, where, roi)[0]
         if self.task == "classification":
             return keep_answer(self.answer, offsets, base, code, self._top1)[0]
         iou = self.answer.iou

@@ -1,0 +1,68 @@
+"""Replays the trade over ROI maps (``collect_roi.py``'s codings) and over the learned map's and ROI's trials together.
+
+Per base QP each picture keeps the trial of most ``score - w * bpp`` (``w = trade * 2 ** ((q - 22)
+/ 6)``, ties to the fewer bits) among the rule's trials; BD-rate (pchip) is against A1 on the same
+pictures, on the class mean and on ``objects``::
+
+    python benchmarks/results/detection-trade-roi/replay_roi.py CODINGS.pkl ROI.pkl [FIRST:LAST]
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade-background"))
+from replay import Chooser, curves
+from replay_background import SHIFTS, Key, _worth, print_rule, trade
+
+DELTAS = (4, 8, 12)
+TRADES = (0.1, 0.2, 0.4)
+
+
+def over(kinds: Sequence[str], weight: float) -> Chooser:
+    """The trade over every shift of each map in ``kinds`` at ``weight``."""
+
+    def choose(p: dict[str, Any], q: int) -> Key:
+        w = weight * 2 ** ((q - 22) / 6)
+        return max(((k, q, s) for k in kinds for s in SHIFTS), key=lambda key: _worth(p, key, w))
+
+    return choose
+
+
+def replay(pictures: Sequence[dict[str, Any]]) -> None:
+    """Prints each rule's line (``print_rule``) and, for the union, how often each map was kept."""
+    a1 = curves(pictures, lambda p, q: ("A1", q, 0))
+    print_rule("the shipped trade (learned map, 0.2)", pictures, trade, a1)
+    for d in DELTAS:
+        print_rule(f"roi {d} alone, no trade", pictures, lambda p, q, d=d: (f"roi{d}", q, 0), a1)
+    for d in DELTAS:
+        for t in TRADES:
+            print_rule(f"roi {d}, trade {t:g}", pictures, over([f"roi{d}"], t), a1)
+    for d in DELTAS:
+        for t in TRADES:
+            choose = over(["policy", f"roi{d}"], t)
+            print_rule(f"union {d}, trade {t:g}", pictures, choose, a1)
+            kept = sum(choose(p, q)[0] != "policy" for p in pictures for q in (22, 27, 32, 37, 42, 47, 51))
+            print(f"{'':48s} ROI kept in {kept} of {7 * len(pictures)} choices")
+    for t in TRADES:
+        print_rule(f"union 4+8+12, trade {t:g}", pictures, over(["policy", "roi4", "roi8", "roi12"], t), a1)
+
+
+def main(argv: list[str]) -> None:
+    """Reads the two files (pictures in the same order) and replays the window asked for (default all)."""
+    pictures = pickle.loads(Path(argv[0]).read_bytes())
+    for p, r in zip(pictures, pickle.loads(Path(argv[1]).read_bytes()), strict=True):
+        if p["name"] != r["name"]:
+            raise SystemExit(f"the two files disagree: {p['name']} against {r['name']}")
+        p["codings"].update(r["codings"])
+    first, last = (int(x) for x in (argv[2] if len(argv) > 2 else f"0:{len(pictures)}").split(":"))
+    replay(pictures[first:last])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
