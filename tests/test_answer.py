@@ -192,6 +192,46 @@ def test_a_trades_background_stage_shifts_the_blocks_no_object_touches_and_keeps
     assert "background_from" not in AnswerSearch(trade=0.2).to_dict()
 
 
+def test_a_trade_with_a_roi_map_codes_both_maps_shifts_on_trial_and_keeps_the_best_of_either() -> None:
+    search = AnswerSearch(step=3, max_trials=3, trade=0.2, finer=1, roi=8)
+    offsets = np.zeros((2, 2), np.int32)
+    roi = np.array([[-8, 8], [8, 8]], np.int32)  # the upper-left block holds the objects
+    coded: list[tuple[int, int]] = []
+    # an 8x8 picture: bpp = bits / 64. Keyed by (the upper-left block's offset, the lower-right's)
+    bits = {(-3, -3): 128, (0, 0): 64, (3, 3): 32, (6, 6): 16, (9, 9): 8}
+    score = {(-3, -3): 0.7, (0, 0): 0.6, (3, 3): 0.45, (6, 6): 0.3, (9, 9): 0.1}
+    bits |= {(-11, 5): 40, (-8, 8): 20, (-5, 11): 10, (-2, 14): 5, (1, 17): 2}
+    score |= {(-11, 5): 0.75, (-8, 8): 0.74, (-5, 11): 0.2, (-2, 14): 0.2, (1, 17): 0.2}
+    keys = sorted(bits)
+
+    def code(o: np.ndarray) -> tuple[int, np.ndarray]:
+        key = (int(o[0, 0]), int(o[1, 1]))
+        coded.append(key)
+        return bits[key], np.full((8, 8, 3), keys.index(key), np.uint8)
+
+    def read(shown: np.ndarray) -> float:
+        return score[keys[int(shown[0, 0, 0])]]
+
+    # at base QP 28 a bpp is worth 0.4: the policy's map is worth 0.45 - 0.4 * 0.5 at best (shift +3); the
+    # ROI map at its own offsets 0.74 - 0.4 * 20 / 64, more than any other trial of either map
+    kept, trials = trade_answer(search, offsets, 28, code, read, roi_map=roi)
+    assert coded == [(0, 0), (-3, -3), (3, 3), (6, 6), (9, 9), (-8, 8), (-11, 5), (-5, 11), (-2, 14), (1, 17)]
+    assert np.array_equal(kept, roi)
+    assert [t.roi for t in trials] == [False] * 5 + [True] * 5 and [t.shift for t in trials[5:]] == [0, -3, 3, 6, 9]
+    # without the ROI map, the policy's map alone
+    coded.clear()
+    kept, _ = trade_answer(search, offsets, 28, code, read)
+    assert len(coded) == 5 and np.array_equal(kept, offsets + 3)
+    with pytest.raises(InvalidInputError, match="ROI map's grid"):
+        trade_answer(search, offsets, 28, code, read, roi_map=np.zeros((3, 2), np.int32))
+    assert search.tag == "answer=3x3:trade0.2-1:roi8"
+    assert AnswerSearch.from_dict(search.to_dict()) == search
+    assert "roi" not in AnswerSearch(trade=0.2).to_dict()  # older configs read and write as before
+    for bad in ({"roi": 8}, {"roi": -1, "trade": 0.2}, {"roi": 52, "trade": 0.2}):
+        with pytest.raises(InvalidInputError, match="roi must be in"):
+            AnswerSearch(**bad)  # type: ignore[arg-type]
+
+
 class _ShiftDetector:
     """Finds one person on a picture whose value is 128 or more, moved right by the picture's value less 128."""
 

@@ -1,12 +1,13 @@
-"""ROI maps on 16x16 blocks, shifted -6..+9 QP, for every picture of ``../detection-trade``'s ``collect.py`` codings.
+"""ROI maps, shifted -6..+9 QP, for every picture of ``../detection-trade``'s ``collect.py`` codings.
 
-The ROI map is built from the policy's own objects (its detector, as ``semrl encode`` has them),
-grown by 16 px, ``D`` finer on the blocks they touch and ``D`` coarser elsewhere, D = 4, 8, 12; each
-shift is coded all-intra as ``benchmarks/bdrate.py`` codes it (16x16 quantisation groups, as the
-shipped detection policy's) and matched against the labels and against the net's own objects on
-the source, as ``collect.py`` does::
+The ROI map is built from the policy's own objects (its net, as ``semrl encode`` has them), grown
+by 16 px, ``D`` finer on the blocks they touch and ``D`` coarser elsewhere, D = 4, 8, 12, on the
+policy's own blocks (16x16 for the shipped detection policy, 64x64 CTUs for the segmentation
+one); each shift is coded all-intra as ``benchmarks/bdrate.py`` codes it and matched against the
+labels and against the net's own objects on the source (boxes, or masks for segmentation), as
+``collect.py`` does::
 
-    python benchmarks/results/detection-trade-roi/collect_roi.py CODINGS.pkl OUT.pkl
+    python benchmarks/results/detection-trade-roi/collect_roi.py [--task segmentation] CODINGS.pkl OUT.pkl
 """
 
 from __future__ import annotations
@@ -30,15 +31,16 @@ def _picture(paths: tuple[Path, Path]) -> dict[str, Any]:
     from semrl.agent.answer import trial_coder
     from semrl.bench.encoding import encoder_config
     from semrl.bench.items import image_item
-    from semrl.codec import BLOCK_SIZE, ctu_grid
+    from semrl.codec import CTU_SIZE, ctu_grid
     from semrl.fidelity.detection import match_frame, pseudo_target
+    from semrl.fidelity.segmentation import MASK_EVAL
     from semrl.policy import PolicyInput, TrialCoding, offset_block, roi_blocks
     from semrl.semantics.regions import box_region
     from semrl.semantics.yolo import InferenceSettings
 
-    net, policy = collect._state["net"], collect._state["policy"]
-    assert offset_block(policy) == BLOCK_SIZE
-    settings = InferenceSettings()
+    net, policy, masks = collect._state["net"], collect._state["policy"], collect._state["task"] == "segmentation"
+    block = offset_block(policy)
+    settings = MASK_EVAL if masks else InferenceSettings()
     item = image_item(*paths)
     analysis, _ = net.analyse_all(item)
     frame = item.yuv[0]
@@ -47,7 +49,7 @@ def _picture(paths: tuple[Path, Path]) -> dict[str, Any]:
     out: dict[str, Any] = {"name": str(paths[0]), "codings": {}, "roi_share": 0.0}
     _, boxes = policy._analyse(rgb)
     for q in collect.QPS:
-        config = encoder_config(item, q, crf=False, video=False, preset="medium", keyint=250, qg_size=BLOCK_SIZE)
+        config = encoder_config(item, q, crf=False, video=False, preset="medium", keyint=250, qg_size=block)
         inputs = PolicyInput(
             rgb, q, ctu_grid(config.width, config.height), analysis.regions[0], analysis.boxes[0], 0, {},
             gop=config.layout(), cls=analysis.cls[0], conf=analysis.conf[0], picture=frame,
@@ -55,7 +57,8 @@ def _picture(paths: tuple[Path, Path]) -> dict[str, Any]:
         )  # fmt: skip
         code = trial_coder(inputs)
         assert code is not None
-        inside = roi_blocks(box_region(boxes, rgb.shape[:2]), inputs.block_shape, DILATION, BLOCK_SIZE)
+        grid = inputs.ctu_shape if block == CTU_SIZE else inputs.block_shape
+        inside = roi_blocks(box_region(boxes, rgb.shape[:2]), grid, DILATION, block)
         out["roi_share"] = float(inside.mean())
         for delta in DELTAS:
             offsets = np.where(inside, -delta, delta)
@@ -63,12 +66,12 @@ def _picture(paths: tuple[Path, Path]) -> dict[str, Any]:
                 bits, shown = code((offsets + shift).astype(np.int32))
                 pred = net.net.detect([shown], settings, color="rgb")[0]
                 out["codings"][(f"roi{delta}", q, shift)] = (
-                    bits, net._match(item, 0, pred, analysis), match_frame(pred, target, "box"),
+                    bits, net._match(item, 0, pred, analysis), match_frame(pred, target, "mask" if masks else "box"),
                 )  # fmt: skip
     return out
 
 
-def main(src: Path, dst: Path) -> None:
+def main(src: Path, dst: Path, task: str = "detection") -> None:
     """Codes the ROI maps for every picture of ``src`` (``collect.py``'s output) into ``dst``."""
     pictures = pickle.loads(src.read_bytes())
     jobs = []
@@ -76,7 +79,7 @@ def main(src: Path, dst: Path) -> None:
         image = Path(p["name"])
         jobs.append((image, image.parents[2] / "labels" / image.parent.name / f"{image.stem}.txt"))
     results = []
-    with mp.get_context("spawn").Pool(2, initializer=collect._init, initargs=("detection", collect.SHIFTS)) as pool:
+    with mp.get_context("spawn").Pool(2, initializer=collect._init, initargs=(task, collect.SHIFTS)) as pool:
         for i, r in enumerate(pool.imap(_picture, jobs)):
             results.append(r)
             print(i, r["name"], flush=True)
@@ -86,4 +89,8 @@ def main(src: Path, dst: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    args = sys.argv[1:]
+    if args[0] == "--task":
+        main(Path(args[2]), Path(args[3]), args[1])
+    else:
+        main(Path(args[0]), Path(args[1]))

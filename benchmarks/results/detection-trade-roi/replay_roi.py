@@ -4,7 +4,9 @@ Per base QP each picture keeps the trial of most ``score - w * bpp`` (``w = trad
 / 6)``, ties to the fewer bits) among the rule's trials; BD-rate (pchip) is against A1 on the same
 pictures, on the class mean and on ``objects``::
 
-    python benchmarks/results/detection-trade-roi/replay_roi.py CODINGS.pkl ROI.pkl [FIRST:LAST]
+    python benchmarks/results/detection-trade-roi/replay_roi.py [--shipped 0.1] CODINGS.pkl ROI.pkl [FIRST:LAST]
+
+``--shipped``: the shipped trade's weight (0.2, the detection policy's; 0.1 for segmentation).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade-background"))
 from replay import Chooser, curves
-from replay_background import SHIFTS, Key, _worth, print_rule, trade
+from replay_background import SHIFTS, Key, _worth, print_rule
 
 DELTAS = (4, 8, 12)
 TRADES = (0.1, 0.2, 0.4)
@@ -34,10 +36,10 @@ def over(kinds: Sequence[str], weight: float) -> Chooser:
     return choose
 
 
-def replay(pictures: Sequence[dict[str, Any]]) -> None:
+def replay(pictures: Sequence[dict[str, Any]], shipped: float = 0.2) -> None:
     """Prints each rule's line (``print_rule``) and, for the union, how often each map was kept."""
     a1 = curves(pictures, lambda p, q: ("A1", q, 0))
-    print_rule("the shipped trade (learned map, 0.2)", pictures, trade, a1)
+    print_rule(f"the shipped trade (learned map, {shipped:g})", pictures, over(["policy"], shipped), a1)
     for d in DELTAS:
         print_rule(f"roi {d} alone, no trade", pictures, lambda p, q, d=d: (f"roi{d}", q, 0), a1)
     for d in DELTAS:
@@ -55,13 +57,16 @@ def replay(pictures: Sequence[dict[str, Any]]) -> None:
 
 def main(argv: list[str]) -> None:
     """Reads the two files (pictures in the same order) and replays the window asked for (default all)."""
+    shipped = 0.2
+    if argv[0] == "--shipped":
+        shipped, argv = float(argv[1]), argv[2:]
     pictures = pickle.loads(Path(argv[0]).read_bytes())
     for p, r in zip(pictures, pickle.loads(Path(argv[1]).read_bytes()), strict=True):
         if p["name"] != r["name"]:
             raise SystemExit(f"the two files disagree: {p['name']} against {r['name']}")
         p["codings"].update(r["codings"])
     first, last = (int(x) for x in (argv[2] if len(argv) > 2 else f"0:{len(pictures)}").split(":"))
-    replay(pictures[first:last])
+    replay(pictures[first:last], shipped)
 
 
 if __name__ == "__main__":
