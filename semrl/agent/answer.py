@@ -40,9 +40,16 @@ of a shorter curve (base QP 22 codes 0.71 bpp, not 1.45, and 0.8 points less mAP
 chosen on coco-seg train 0-49, judged on train 50-99 at -47.0 % mask mAP50-95 BD-rate against A1
 where the map alone gives -38.0 (``benchmarks/results/segmentation-trade``). A second stage that
 trades the blocks no object touches on their own (``background`` with a trade) did not beat the
-trade on held-aside pictures (``benchmarks/results/detection-trade-background``). The cost is an
-encode and a pass of the net per trial; the stream is tied to this net's answer (another net may
-answer otherwise).
+trade on held-aside pictures (``benchmarks/results/detection-trade-background``). A trade over
+two shapes of map does: with ``roi`` the ROI recipe's map of the policy's own objects (their
+blocks ``roi`` QP finer, the others ``roi`` coarser) is coded at the same shifts beside the learned
+map and the best trial of either is kept, so each picture takes whichever shape buys its score
+more cheaply (the learned map traded alone is no better than ROI traded alone). Chosen on coco-det
+train 64-127 (``roi`` 8, ``trade`` 0.1) and judged on train 0-63: -46.7 % mAP50-95 BD-rate against
+A1 where the learned map's trade gives -37.5 (``objects`` -42.3 against -36.3;
+``benchmarks/results/detection-trade-roi``), for twice the trials. The cost is an encode and a
+pass of the net per trial; the stream is tied to this net's answer (another net may answer
+otherwise).
 """
 
 from __future__ import annotations
