@@ -340,19 +340,22 @@ def trade_answer(
         ROI map's.
     """
     weight = trade_weight(search, base_qp)
-    everywhere = np.ones(offsets.shape, bool)
-    trials, pixels = _code_trials(search, offsets, base_qp, code, score, everywhere)
-    if roi_map is not None:
-        if roi_map.shape != offsets.shape:
-            raise InvalidInputError(f"the ROI map's grid {roi_map.shape} is not the policy's {offsets.shape}")
-        roi_trials, _ = _code_trials(search, roi_map, base_qp, code, score, everywhere)
-        trials += [Trial(t.shift, t.bits, t.answer, roi=True) for t in roi_trials]
+    if roi_map is not None and roi_map.shape != offsets.shape:
+        raise InvalidInputError(f"the ROI map's grid {roi_map.shape} is not the policy's {offsets.shape}")
+    maps = {False: offsets} | ({} if roi_map is None else {True: roi_map})
+    tried = [(roi, shift) for roi, m in maps.items() for shift in (0, *search.shifts(m, base_qp))]
+    # one pipeline for both maps' trials, so the net reads each while the next is coded
+    read_out = _code_each(code, [(maps[roi] + shift).astype(np.int32) for roi, shift in tried], score)
+    trials = [
+        Trial(shift, bits, answer, roi=roi) for (roi, shift), (bits, answer, _) in zip(tried, read_out, strict=True)
+    ]
+    pixels = read_out[0][2]
 
     def worth(t: Trial) -> tuple[float, int]:
         return t.answer - weight * t.bits / pixels, -t.bits
 
     kept = max(trials, key=worth)
-    traded = ((roi_map if kept.roi and roi_map is not None else offsets) + kept.shift).astype(np.int32)
+    traded = (maps[kept.roi] + kept.shift).astype(np.int32)
     if where is None or not search.background or base_qp < search.background_from:
         return traded, trials
     shifts = [s for s in search.shifts(traded, base_qp, where) if s > 0]  # the background only goes coarser

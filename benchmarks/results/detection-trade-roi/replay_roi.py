@@ -36,12 +36,17 @@ def over(kinds: Sequence[str], weight: float) -> Chooser:
     return choose
 
 
+def unshifted(kind: str) -> Chooser:
+    """The map ``kind`` as it is, at every base QP."""
+    return lambda p, q: (kind, q, 0)
+
+
 def replay(pictures: Sequence[dict[str, Any]], shipped: float = 0.2) -> None:
     """Prints each rule's line (``print_rule``) and, for the union, how often each map was kept."""
     a1 = curves(pictures, lambda p, q: ("A1", q, 0))
     print_rule(f"the shipped trade (learned map, {shipped:g})", pictures, over(["policy"], shipped), a1)
     for d in DELTAS:
-        print_rule(f"roi {d} alone, no trade", pictures, lambda p, q, d=d: (f"roi{d}", q, 0), a1)
+        print_rule(f"roi {d} alone, no trade", pictures, unshifted(f"roi{d}"), a1)
     for d in DELTAS:
         for t in TRADES:
             print_rule(f"roi {d}, trade {t:g}", pictures, over([f"roi{d}"], t), a1)
