@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +146,23 @@ def test_a_trade_tries_finer_shifts_too_and_keeps_the_trial_of_most_score_less_i
         trade_weight(AnswerSearch(), 30)
 
 
+def _two_blocks(
+    bits: dict[tuple[int, int], int], score: dict[tuple[int, int], float], coded: list[tuple[int, int]]
+) -> tuple[Callable[[np.ndarray], tuple[int, np.ndarray]], Callable[[np.ndarray], float]]:
+    """A coder and a scorer keyed by a map's (upper-left, lower-right) offsets; ``coded`` records each coding's key."""
+    keys = sorted(bits)
+
+    def code(o: np.ndarray) -> tuple[int, np.ndarray]:
+        key = (int(o[0, 0]), int(o[1, 1]))
+        coded.append(key)
+        return bits[key], np.full((8, 8, 3), keys.index(key), np.uint8)
+
+    def read(shown: np.ndarray) -> float:
+        return score[keys[int(shown[0, 0, 0])]]
+
+    return code, read
+
+
 def test_a_trades_background_stage_shifts_the_blocks_no_object_touches_and_keeps_the_best_by_the_same_rule() -> None:
     search = AnswerSearch(step=3, max_trials=3, trade=0.2, finer=1, background=True, background_from=27)
     offsets = np.zeros((2, 2), np.int32)
@@ -162,15 +180,7 @@ def test_a_trades_background_stage_shifts_the_blocks_no_object_touches_and_keeps
         (3, 9): 0.6,
         (3, 12): 0.3,
     }
-    keys = sorted(bits)
-
-    def code(o: np.ndarray) -> tuple[int, np.ndarray]:
-        key = (int(o[0, 0]), int(o[1, 1]))
-        coded.append(key)
-        return bits[key], np.full((8, 8, 3), keys.index(key), np.uint8)
-
-    def read(shown: np.ndarray) -> float:
-        return score[keys[int(shown[0, 0, 0])]]
+    code, read = _two_blocks(bits, score, coded)
 
     # at base QP 28 a bpp is worth 0.4: the whole map's best is +3 (0.65 - 0.4); then its background 3
     # coarser (0.64 - 0.3) beats it, 6 coarser (0.6 - 0.25) more so, and 9 coarser loses the objects' score
@@ -202,15 +212,7 @@ def test_a_trade_with_a_roi_map_codes_both_maps_shifts_on_trial_and_keeps_the_be
     score = {(-3, -3): 0.7, (0, 0): 0.6, (3, 3): 0.45, (6, 6): 0.3, (9, 9): 0.1}
     bits |= {(-11, 5): 40, (-8, 8): 20, (-5, 11): 10, (-2, 14): 5, (1, 17): 2}
     score |= {(-11, 5): 0.75, (-8, 8): 0.74, (-5, 11): 0.2, (-2, 14): 0.2, (1, 17): 0.2}
-    keys = sorted(bits)
-
-    def code(o: np.ndarray) -> tuple[int, np.ndarray]:
-        key = (int(o[0, 0]), int(o[1, 1]))
-        coded.append(key)
-        return bits[key], np.full((8, 8, 3), keys.index(key), np.uint8)
-
-    def read(shown: np.ndarray) -> float:
-        return score[keys[int(shown[0, 0, 0])]]
+    code, read = _two_blocks(bits, score, coded)
 
     # at base QP 28 a bpp is worth 0.4: the policy's map is worth 0.45 - 0.4 * 0.5 at best (shift +3); the
     # ROI map at its own offsets 0.74 - 0.4 * 20 / 64, more than any other trial of either map

@@ -12,7 +12,6 @@ labels and against the net's own objects on the source::
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import pickle
 import sys
 from pathlib import Path
@@ -78,14 +77,7 @@ def main(src: Path, dst: Path) -> None:
         image = Path(p["name"])
         label = image.parents[2] / "labels" / image.parent.name / f"{image.stem}.txt"
         jobs.append(((image, label), {q: trade(p, q)[2] for q in collect.QPS}))
-    results = []
-    with mp.get_context("spawn").Pool(2, initializer=collect._init, initargs=("detection", collect.SHIFTS)) as pool:
-        for i, r in enumerate(pool.imap(_picture, jobs)):
-            results.append(r)
-            print(i, r["name"], flush=True)
-    tmp = dst.with_suffix(".tmp")
-    tmp.write_bytes(pickle.dumps(results))
-    tmp.replace(dst)
+    collect.run(_picture, jobs, "detection", collect.SHIFTS, dst)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ labels and against the net's own objects on the source (boxes, or masks for segm
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import pickle
 import sys
 from pathlib import Path
@@ -78,14 +77,7 @@ def main(src: Path, dst: Path, task: str = "detection") -> None:
     for p in pictures:
         image = Path(p["name"])
         jobs.append((image, image.parents[2] / "labels" / image.parent.name / f"{image.stem}.txt"))
-    results = []
-    with mp.get_context("spawn").Pool(2, initializer=collect._init, initargs=(task, collect.SHIFTS)) as pool:
-        for i, r in enumerate(pool.imap(_picture, jobs)):
-            results.append(r)
-            print(i, r["name"], flush=True)
-    tmp = dst.with_suffix(".tmp")
-    tmp.write_bytes(pickle.dumps(results))
-    tmp.replace(dst)
+    collect.run(_picture, jobs, task, collect.SHIFTS, dst)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import pickle
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +103,19 @@ def main(argv: list[str]) -> None:
         argv = argv[2:]
     start, limit, dst = int(argv[0]), int(argv[1]), Path(argv[2])
     images = dataset_images(TASKS[task].data, "train")[start : start + limit]
+    run(_picture, [(im.image, im.label) for im in images], task, shifts, dst, start)
+
+
+def run(
+    picture: Callable[[Any], dict[str, Any]], jobs: list[Any], task: str, shifts: tuple[int, ...], dst: Path,
+    first: int = 0,
+) -> None:  # fmt: skip
+    """``picture`` on each job in two worker processes (set up by ``_init``), the results pickled to ``dst`` at once."""
     results = []
     with mp.get_context("spawn").Pool(2, initializer=_init, initargs=(task, shifts)) as pool:
-        for i, r in enumerate(pool.imap(_picture, [(im.image, im.label) for im in images])):
+        for i, r in enumerate(pool.imap(picture, jobs)):
             results.append(r)
-            print(start + i, r["name"], flush=True)
+            print(first + i, r["name"], flush=True)
     tmp = dst.with_suffix(".tmp")
     tmp.write_bytes(pickle.dumps(results))
     tmp.replace(dst)
