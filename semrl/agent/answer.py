@@ -255,14 +255,19 @@ def _code_each(
     """Each map coded by ``code`` and read by ``read``, in order: its bits, the answer and the pixels shown.
 
     The next map is coded while the net reads the last coding (x265 and torch both leave the GIL):
-    one coding thread, so the codings run one at a time and in order, as they would in a loop.
+    one coding thread, so the codings run one at a time and in order, as they would in a loop, and
+    one coding ahead of the reads, so at most two reconstructions are held at once.
     """
     out: list[tuple[int, Any, int]] = []
+    pending = iter(maps)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semrl-trial")
     try:
-        codings = [pool.submit(code, m) for m in maps]
-        for coding in codings:
+        first = next(pending, None)
+        coding = None if first is None else pool.submit(code, first)
+        while coding is not None:
             bits, shown = coding.result()
+            following = next(pending, None)
+            coding = None if following is None else pool.submit(code, following)
             out.append((bits, read(shown), shown.shape[0] * shown.shape[1]))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
