@@ -232,20 +232,25 @@ class Trial:
 
 def _code_trials(
     search: AnswerSearch,
-    offsets: NDArray[np.int32],
+    maps: list[NDArray[np.int32]],
     base_qp: int,
     code: Coder,
     read: Callable[[NDArray[np.uint8]], Any],
     mask: NDArray[np.bool_],
 ) -> tuple[list[Trial], int]:
-    """Every trial coding (the policy's map first, then ``search``'s shifts of the ``mask`` blocks), read by ``read``.
+    """Every trial coding, read by ``read``: each map, then ``search``'s shifts of its ``mask`` blocks, map by map.
+
+    The first map is the policy's; a trial of the second (a trade's ROI map) has ``roi`` set. One
+    pipeline codes them all, so the net reads each trial while the next is coded.
 
     Returns:
         The trials and the pixels of the picture shown.
     """
-    shifts = [0, *search.shifts(offsets, base_qp, mask)]
-    read_out = _code_each(code, [(offsets + shift * mask).astype(np.int32) for shift in shifts], read)
-    trials = [Trial(shift, bits, answer) for shift, (bits, answer, _) in zip(shifts, read_out, strict=True)]
+    tried = [(i, shift) for i, m in enumerate(maps) for shift in (0, *search.shifts(m, base_qp, mask))]
+    read_out = _code_each(code, [(maps[i] + shift * mask).astype(np.int32) for i, shift in tried], read)
+    trials = [
+        Trial(shift, bits, answer, roi=i > 0) for (i, shift), (bits, answer, _) in zip(tried, read_out, strict=True)
+    ]
     return trials, read_out[0][2]
 
 
@@ -299,7 +304,7 @@ def keep_answer(
         map first.
     """
     mask = np.ones(offsets.shape, bool) if where is None else where
-    trials, _ = _code_trials(search, offsets, base_qp, code, answer, mask)
+    trials, _ = _code_trials(search, [offsets], base_qp, code, answer, mask)
     kept = min((t for t in trials if same(t.answer, trials[0].answer)), key=lambda t: (t.bits, t.shift))
     return (offsets + kept.shift * mask).astype(np.int32), trials
 
@@ -347,20 +352,14 @@ def trade_answer(
     weight = trade_weight(search, base_qp)
     if roi_map is not None and roi_map.shape != offsets.shape:
         raise InvalidInputError(f"the ROI map's grid {roi_map.shape} is not the policy's {offsets.shape}")
-    maps = {False: offsets} | ({} if roi_map is None else {True: roi_map})
-    tried = [(roi, shift) for roi, m in maps.items() for shift in (0, *search.shifts(m, base_qp))]
-    # one pipeline for both maps' trials, so the net reads each while the next is coded
-    read_out = _code_each(code, [(maps[roi] + shift).astype(np.int32) for roi, shift in tried], score)
-    trials = [
-        Trial(shift, bits, answer, roi=roi) for (roi, shift), (bits, answer, _) in zip(tried, read_out, strict=True)
-    ]
-    pixels = read_out[0][2]
+    maps = [offsets] if roi_map is None else [offsets, roi_map]
+    trials, pixels = _code_trials(search, maps, base_qp, code, score, np.ones(offsets.shape, bool))
 
     def worth(t: Trial) -> tuple[float, int]:
         return t.answer - weight * t.bits / pixels, -t.bits
 
     kept = max(trials, key=worth)
-    traded = (maps[kept.roi] + kept.shift).astype(np.int32)
+    traded = (maps[int(kept.roi)] + kept.shift).astype(np.int32)
     if where is None or not search.background or base_qp < search.background_from:
         return traded, trials
     shifts = [s for s in search.shifts(traded, base_qp, where) if s > 0]  # the background only goes coarser
