@@ -31,13 +31,16 @@ def _worth(p: dict[str, Any], key: Key, w: float) -> tuple[float, int]:
     return picture_score(matches, 0.0) - w * bits / p["pixels"], -bits
 
 
-def trade(p: dict[str, Any], q: int, shifts: Sequence[int] = SHIFTS, weight: float = 0.2, doubling: float = 6.0) -> Key:
-    """The trade's choice of the whole map's shift (default: the shipped trade's shifts and weight).
+def trade(
+    p: dict[str, Any], q: int, shifts: Sequence[int] = SHIFTS, weight: float = 0.2, doubling: float = 6.0,
+    kinds: Sequence[str] = ("policy",),
+) -> Key:  # fmt: skip
+    """The trade's choice among the ``shifts`` of each map in ``kinds`` (default: the shipped trade's).
 
     Ties go to the fewer bits, as in ``semrl.agent.answer.trade_answer``.
     """
     w = weight * 2 ** ((q - 22) / doubling)
-    return max((("policy", q, s) for s in shifts), key=lambda k: _worth(p, k, w))
+    return max(((k, q, s) for k in kinds for s in shifts), key=lambda key: _worth(p, key, w))
 
 
 def _always(shift: int) -> Chooser:
@@ -83,15 +86,29 @@ def print_rule(name: str, pictures: Sequence[dict[str, Any]], choose: Chooser, a
     )
 
 
+def merged(codings: Path, more: Path, kind: str | None = None) -> list[dict[str, Any]]:
+    """The pictures of ``codings`` with the codings of ``more`` added (only those of ``kind`` if given).
+
+    Raises:
+        SystemExit: The two files do not hold the same pictures in the same order.
+    """
+    pictures: list[dict[str, Any]] = pickle.loads(codings.read_bytes())
+    for p, m in zip(pictures, pickle.loads(more.read_bytes()), strict=True):
+        if p["name"] != m["name"]:
+            raise SystemExit(f"the two files disagree: {p['name']} against {m['name']}")
+        p["codings"].update({k: v for k, v in m["codings"].items() if kind is None or k[0] == kind})
+    return pictures
+
+
+def window(pictures: list[dict[str, Any]], argv: list[str]) -> list[dict[str, Any]]:
+    """The pictures ``FIRST:LAST`` of an optional third argument names (default all)."""
+    first, last = (int(x) for x in (argv[2] if len(argv) > 2 else f"0:{len(pictures)}").split(":"))
+    return pictures[first:last]
+
+
 def main(argv: list[str]) -> None:
     """Reads the two files (pictures in the same order) and replays the window asked for (default all)."""
-    pictures = pickle.loads(Path(argv[0]).read_bytes())
-    for p, b in zip(pictures, pickle.loads(Path(argv[1]).read_bytes()), strict=True):
-        if p["name"] != b["name"]:
-            raise SystemExit(f"the two files disagree: {p['name']} against {b['name']}")
-        p["codings"].update(b["codings"])
-    first, last = (int(x) for x in (argv[2] if len(argv) > 2 else f"0:{len(pictures)}").split(":"))
-    replay(pictures[first:last])
+    replay(window(merged(Path(argv[0]), Path(argv[1])), argv))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ mean and ``objects``, their sum and base QP 22 against A1 (``replay_background.p
 from __future__ import annotations
 
 import itertools
-import pickle
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade"))
 from replay import Chooser, curves, picture_score
-from replay_background import print_rule, trade
+from replay_background import merged, print_rule, trade
 
 SETS = {
     "-6..+9": (-6, -3, 0, 3, 6, 9),
@@ -55,11 +54,7 @@ def _from_27(p: dict[str, Any], q: int) -> tuple[str, int, int]:
 
 def main(argv: list[str]) -> None:
     """Merges the two files' codings (pictures in the same order) and prints each rule's figures."""
-    pictures = pickle.loads(Path(argv[0]).read_bytes())
-    for p, more in zip(pictures, pickle.loads(Path(argv[1]).read_bytes()), strict=True):
-        if p["name"] != more["name"]:
-            raise SystemExit(f"the two files disagree: {p['name']} against {more['name']}")
-        p["codings"].update({k: v for k, v in more["codings"].items() if k[0] == "policy"})
+    pictures = merged(Path(argv[0]), Path(argv[1]), "policy")
     a1 = curves(pictures, lambda p, q: ("A1", q, 0))
     for (name, shifts), doubling, weight in itertools.product(SETS.items(), (6.0, 8.0), (0.1, 0.15, 0.2)):
         print_rule(

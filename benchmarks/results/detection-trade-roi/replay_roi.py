@@ -11,7 +11,6 @@ pictures, on the class mean and on ``objects``::
 
 from __future__ import annotations
 
-import pickle
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,8 +18,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade-background"))
-from replay import Chooser, curves
-from replay_background import SHIFTS, Key, _worth, print_rule
+from replay import QPS, Chooser, curves
+from replay_background import merged, print_rule, trade, window
 
 DELTAS = (4, 8, 12)
 TRADES = (0.1, 0.2, 0.4)
@@ -28,12 +27,7 @@ TRADES = (0.1, 0.2, 0.4)
 
 def over(kinds: Sequence[str], weight: float) -> Chooser:
     """The trade over every shift of each map in ``kinds`` at ``weight``."""
-
-    def choose(p: dict[str, Any], q: int) -> Key:
-        w = weight * 2 ** ((q - 22) / 6)
-        return max(((k, q, s) for k in kinds for s in SHIFTS), key=lambda key: _worth(p, key, w))
-
-    return choose
+    return lambda p, q: trade(p, q, weight=weight, kinds=kinds)
 
 
 def unshifted(kind: str) -> Chooser:
@@ -54,8 +48,8 @@ def replay(pictures: Sequence[dict[str, Any]], shipped: float = 0.2) -> None:
         for t in TRADES:
             choose = over(["policy", f"roi{d}"], t)
             print_rule(f"union {d}, trade {t:g}", pictures, choose, a1)
-            kept = sum(choose(p, q)[0] != "policy" for p in pictures for q in (22, 27, 32, 37, 42, 47, 51))
-            print(f"{'':48s} ROI kept in {kept} of {7 * len(pictures)} choices")
+            kept = sum(choose(p, q)[0] != "policy" for p in pictures for q in QPS)
+            print(f"{'':48s} ROI kept in {kept} of {len(QPS) * len(pictures)} choices")
     for t in TRADES:
         print_rule(f"union 4+8+12, trade {t:g}", pictures, over(["policy", "roi4", "roi8", "roi12"], t), a1)
 
@@ -65,13 +59,7 @@ def main(argv: list[str]) -> None:
     shipped = 0.2
     if argv[0] == "--shipped":
         shipped, argv = float(argv[1]), argv[2:]
-    pictures = pickle.loads(Path(argv[0]).read_bytes())
-    for p, r in zip(pictures, pickle.loads(Path(argv[1]).read_bytes()), strict=True):
-        if p["name"] != r["name"]:
-            raise SystemExit(f"the two files disagree: {p['name']} against {r['name']}")
-        p["codings"].update(r["codings"])
-    first, last = (int(x) for x in (argv[2] if len(argv) > 2 else f"0:{len(pictures)}").split(":"))
-    replay(pictures[first:last], shipped)
+    replay(window(merged(Path(argv[0]), Path(argv[1])), argv), shipped)
 
 
 if __name__ == "__main__":
