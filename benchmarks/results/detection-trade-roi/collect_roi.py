@@ -1,17 +1,18 @@
 """ROI maps, shifted -6..+9 QP, for every picture of ``../detection-trade``'s ``collect.py`` codings.
 
-The ROI map is built from the policy's own objects (its net, as ``semrl encode`` has them), grown
-by 16 px, ``D`` finer on the blocks they touch and ``D`` coarser elsewhere, D = 4, 8, 12, on the
-policy's own blocks (16x16 for the shipped detection policy, 64x64 CTUs for the segmentation
-one); each shift is coded all-intra as ``benchmarks/bdrate.py`` codes it and matched against the
-labels and against the net's own objects on the source (boxes, or masks for segmentation), as
-``collect.py`` does::
+The ROI map is the one ``semrl encode`` trades (``AnswerSearch.roi``): the ROI recipe on the
+policy's own objects, grown by ``ROI_DILATION`` px, ``D`` finer on the blocks they touch and ``D``
+coarser elsewhere, D = 4, 8, 12, on the policy's own blocks (16x16 for the shipped detection
+policy, 64x64 CTUs for the segmentation one); each shift is coded all-intra as
+``benchmarks/bdrate.py`` codes it and matched against the labels and against the net's own
+objects on the source (boxes, or masks for segmentation), as ``collect.py`` does::
 
     python benchmarks/results/detection-trade-roi/collect_roi.py [--task segmentation] CODINGS.pkl OUT.pkl
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import sys
 from pathlib import Path
@@ -23,17 +24,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade"))
 import collect
 
 DELTAS = (4, 8, 12)
-DILATION = 16
 
 
 def _picture(paths: tuple[Path, Path]) -> dict[str, Any]:
-    from semrl.agent.answer import trial_coder
+    from semrl.agent.answer import ROI_DILATION, trial_coder
     from semrl.bench.encoding import encoder_config
     from semrl.bench.items import image_item
-    from semrl.codec import CTU_SIZE, ctu_grid
+    from semrl.codec import ctu_grid
     from semrl.fidelity.detection import match_frame, pseudo_target
     from semrl.fidelity.segmentation import MASK_EVAL
-    from semrl.policy import PolicyInput, TrialCoding, offset_block, roi_blocks
+    from semrl.policy import PolicyInput, RoiPolicy, TrialCoding, offset_block
     from semrl.semantics.regions import box_region
     from semrl.semantics.yolo import InferenceSettings
 
@@ -45,8 +45,9 @@ def _picture(paths: tuple[Path, Path]) -> dict[str, Any]:
     frame = item.yuv[0]
     rgb = frame.to_rgb()
     target = pseudo_target(net.net.detect([item.source[0]], settings, color="rgb")[0])
-    out: dict[str, Any] = {"name": str(paths[0]), "codings": {}, "roi_share": 0.0}
+    out: dict[str, Any] = {"name": str(paths[0]), "codings": {}}
     _, boxes = policy._analyse(rgb)
+    region = box_region(boxes, rgb.shape[:2])
     for q in collect.QPS:
         config = encoder_config(item, q, crf=False, video=False, preset="medium", keyint=250, qg_size=block)
         inputs = PolicyInput(
@@ -56,11 +57,8 @@ def _picture(paths: tuple[Path, Path]) -> dict[str, Any]:
         )  # fmt: skip
         code = trial_coder(inputs)
         assert code is not None
-        grid = inputs.ctu_shape if block == CTU_SIZE else inputs.block_shape
-        inside = roi_blocks(box_region(boxes, rgb.shape[:2]), grid, DILATION, block)
-        out["roi_share"] = float(inside.mean())
         for delta in DELTAS:
-            offsets = np.where(inside, -delta, delta)
+            offsets = RoiPolicy(delta, ROI_DILATION, block)(dataclasses.replace(inputs, region=region))
             for shift in collect.SHIFTS:
                 bits, shown = code((offsets + shift).astype(np.int32))
                 pred = net.net.detect([shown], settings, color="rgb")[0]
