@@ -206,7 +206,7 @@ def test_a_trades_background_stage_shifts_the_blocks_no_object_touches_and_keeps
 
 
 def test_a_trade_with_a_roi_map_codes_both_maps_shifts_on_trial_and_keeps_the_best_of_either() -> None:
-    search = AnswerSearch(step=3, max_trials=3, trade=0.2, finer=1, roi=8)
+    search = AnswerSearch(step=3, max_trials=3, trade=0.2, finer=1, roi=(8,))
     offsets = np.zeros((2, 2), np.int32)
     roi = np.array([[-8, 8], [8, 8]], np.int32)  # the upper-left block holds the objects
     coded: list[tuple[int, int]] = []
@@ -219,22 +219,45 @@ def test_a_trade_with_a_roi_map_codes_both_maps_shifts_on_trial_and_keeps_the_be
 
     # at base QP 28 a bpp is worth 0.4: the policy's map is worth 0.45 - 0.4 * 0.5 at best (shift +3); the
     # ROI map at its own offsets 0.74 - 0.4 * 20 / 64, more than any other trial of either map
-    kept, trials = trade_answer(search, offsets, 28, code, read, roi_map=roi)
+    kept, trials = trade_answer(search, offsets, 28, code, read, roi_maps={8: roi})
     assert coded == [(0, 0), (-3, -3), (3, 3), (6, 6), (9, 9), (-8, 8), (-11, 5), (-5, 11), (-2, 14), (1, 17)]
     assert np.array_equal(kept, roi)
-    assert [t.roi for t in trials] == [False] * 5 + [True] * 5 and [t.shift for t in trials[5:]] == [0, -3, 3, 6, 9]
+    assert [t.roi for t in trials] == [0] * 5 + [8] * 5 and [t.shift for t in trials[5:]] == [0, -3, 3, 6, 9]
     # without the ROI map, the policy's map alone
     coded.clear()
     kept, _ = trade_answer(search, offsets, 28, code, read)
     assert len(coded) == 5 and np.array_equal(kept, offsets + 3)
-    with pytest.raises(InvalidInputError, match="ROI map's grid"):
-        trade_answer(search, offsets, 28, code, read, roi_map=np.zeros((3, 2), np.int32))
+    for bad in ({8: np.zeros((3, 2), np.int32)}, {0: roi}):
+        with pytest.raises(InvalidInputError, match="ROI map of strength"):
+            trade_answer(search, offsets, 28, code, read, roi_maps=bad)
     assert search.tag == "answer=3x3:trade0.2-1:roi8"
+    assert search.to_dict()["roi"] == 8  # one strength is written as configs wrote it before there could be several
     assert AnswerSearch.from_dict(search.to_dict()) == search
     assert "roi" not in AnswerSearch(trade=0.2).to_dict()  # older configs read and write as before
-    for bad in ({"roi": 8}, {"roi": -1, "trade": 0.2}, {"roi": 52, "trade": 0.2}):
-        with pytest.raises(InvalidInputError, match="roi must be in"):
-            AnswerSearch(**bad)  # type: ignore[arg-type]
+    assert AnswerSearch.from_dict({"trade": 0.2, "roi": 0}).roi == ()
+    for roi, trade in (((8,), None), ((-1,), 0.2), ((52,), 0.2), ((8, 8), 0.2)):
+        with pytest.raises(InvalidInputError, match="roi must be distinct strengths in"):
+            AnswerSearch(trade=trade, roi=roi)
+    with pytest.raises(InvalidInputError, match="roi must be distinct strengths in"):
+        AnswerSearch.from_dict({"trade": 0.2, "roi": [4, 0]})
+
+
+def test_a_trade_over_several_roi_maps_codes_each_in_turn_and_keeps_the_best_trial_of_any() -> None:
+    search = AnswerSearch(step=3, max_trials=1, trade=0.2, roi=(4, 8))
+    offsets = np.zeros((2, 2), np.int32)
+    roi4, roi8 = np.array([[-4, 4], [4, 4]], np.int32), np.array([[-8, 8], [8, 8]], np.int32)
+    coded: list[tuple[int, int]] = []
+    bits = {(0, 0): 64, (3, 3): 32, (-4, 4): 40, (-1, 7): 30, (-8, 8): 24, (-5, 11): 12}
+    score = {(0, 0): 0.6, (3, 3): 0.45, (-4, 4): 0.7, (-1, 7): 0.5, (-8, 8): 0.62, (-5, 11): 0.64}
+    code, read = _two_blocks(bits, score, coded)
+
+    # at base QP 28 (0.4 per bpp): the D=8 map shifted +3 is worth 0.64 - 0.4 * 12 / 64, the most of the six
+    kept, trials = trade_answer(search, offsets, 28, code, read, roi_maps={4: roi4, 8: roi8})
+    assert coded == [(0, 0), (3, 3), (-4, 4), (-1, 7), (-8, 8), (-5, 11)]
+    assert [(t.roi, t.shift) for t in trials] == [(0, 0), (0, 3), (4, 0), (4, 3), (8, 0), (8, 3)]
+    assert np.array_equal(kept, roi8 + 3)
+    assert search.tag == "answer=3x1:trade0.2-0:roi4+8"
+    assert search.to_dict()["roi"] == [4, 8] and AnswerSearch.from_dict(search.to_dict()) == search
 
 
 class _ShiftDetector:

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
@@ -116,9 +116,10 @@ class AnswerSearch:
         finer: Trials finer than the policy's map, ``step`` apart (the trade only).
         background_from: The lowest base QP at which a trade's background stage runs (below it
             only the whole map is traded, which keeps the top of the rate-accuracy curve).
-        roi: A trade's second map, traded beside the policy's at the same shifts: the blocks the
-            policy's objects touch (grown by :data:`ROI_DILATION`) ``roi`` QP finer than the base
-            QP, the others ``roi`` coarser; 0: the policy's map alone.
+        roi: A trade's further maps, each traded beside the policy's at the same shifts: for each
+            strength ``D`` here, the blocks the policy's objects touch (grown by
+            :data:`ROI_DILATION`) ``D`` QP finer than the base QP, the others ``D`` coarser;
+            empty: the policy's map alone. A config may give one strength as a number.
     """
 
     step: int = 3
@@ -128,7 +129,7 @@ class AnswerSearch:
     trade: float | None = None
     finer: int = 0
     background_from: int = 0
-    roi: int = 0
+    roi: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not (1 <= self.step <= QP_MAX and self.max_trials >= 1 and 0.0 < self.iou <= 1.0):
@@ -151,10 +152,15 @@ class AnswerSearch:
                 f"the answer search's background_from ({self.background_from}) is for a trade's background stage: "
                 "set background and trade too"
             )
-        if not 0 <= self.roi <= QP_MAX or (self.roi and self.trade is None):
+        if (
+            not isinstance(self.roi, tuple)
+            or len(set(self.roi)) != len(self.roi)
+            or not all(1 <= d <= QP_MAX for d in self.roi)
+            or (self.roi and self.trade is None)
+        ):
             raise InvalidInputError(
-                f"the answer search's roi must be in 0..{QP_MAX} and needs a trade, got roi {self.roi} with trade "
-                f"{self.trade}"
+                f"the answer search's roi must be distinct strengths in 1..{QP_MAX} and needs a trade, got roi "
+                f"{self.roi!r} with trade {self.trade}"
             )
 
     @property
@@ -164,7 +170,7 @@ class AnswerSearch:
         tag += ":background" if self.background else ""
         tag += "" if self.trade is None else f":trade{self.trade:g}-{self.finer}"
         tag += f"-from{self.background_from}" if self.background_from else ""
-        return tag + (f":roi{self.roi}" if self.roi else "")
+        return tag + (":roi" + "+".join(map(str, self.roi)) if self.roi else "")
 
     def shifts(self, offsets: NDArray[np.int32], base_qp: int, where: NDArray[np.bool_] | None = None) -> list[int]:
         """The shifts tried besides the map's own: ``finer`` finer ones, then coarser ones, ``step`` apart.
@@ -183,8 +189,12 @@ class AnswerSearch:
             coarser.append((len(coarser) + 1) * self.step)
         return out + coarser
 
-    def to_dict(self) -> dict[str, float]:
-        """JSON-ready dict (the trade's keys only with a trade, so older configs read the same)."""
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the trade's keys only with a trade, so older configs read the same).
+
+        ``roi``: one strength as a number (as configs wrote it before there could be several), several
+        as a list.
+        """
         d = asdict(self)
         if self.trade is None:
             del d["trade"], d["finer"]
@@ -192,10 +202,14 @@ class AnswerSearch:
             del d["background_from"]
         if not self.roi:
             del d["roi"]
+        elif len(self.roi) == 1:
+            d["roi"] = self.roi[0]
+        else:
+            d["roi"] = list(self.roi)
         return d
 
     @staticmethod
-    def from_dict(d: dict[str, float]) -> AnswerSearch:
+    def from_dict(d: dict[str, Any]) -> AnswerSearch:
         """Inverse of :meth:`to_dict` (a config's ``answer``; missing keys take the defaults).
 
         Raises:
@@ -207,11 +221,13 @@ class AnswerSearch:
             raise TypeError(f"unknown answer search keys {sorted(unknown)}")
         defaults = AnswerSearch()
         trade = d.get("trade")
+        roi = d.get("roi", defaults.roi)
+        strengths = tuple(map(int, roi)) if isinstance(roi, list | tuple) else (int(roi),) if roi else ()
         return AnswerSearch(
             int(d.get("step", defaults.step)), int(d.get("max_trials", defaults.max_trials)),
             float(d.get("iou", defaults.iou)), bool(d.get("background", defaults.background)),
             None if trade is None else float(trade), int(d.get("finer", defaults.finer)),
-            int(d.get("background_from", defaults.background_from)), int(d.get("roi", defaults.roi)),
+            int(d.get("background_from", defaults.background_from)), strengths,
         )  # fmt: skip
 
 
@@ -220,19 +236,20 @@ class Trial:
     """One trial coding: the shift from the policy's map, its bits and the net's answer.
 
     ``background``: a trade's background stage, the further shift of the blocks no object touches.
-    ``roi``: a trial of the trade's ROI map (:attr:`AnswerSearch.roi`), not the policy's.
+    ``roi``: the strength of the trade's ROI map this is a trial of (:attr:`AnswerSearch.roi`); 0:
+    the policy's map.
     """
 
     shift: int
     bits: int
     answer: Any
     background: int = 0
-    roi: bool = False
+    roi: int = 0
 
 
 def _code_trials(
     search: AnswerSearch,
-    maps: list[NDArray[np.int32]],
+    maps: dict[int, NDArray[np.int32]],
     base_qp: int,
     code: Coder,
     read: Callable[[NDArray[np.uint8]], Any],
@@ -240,17 +257,15 @@ def _code_trials(
 ) -> tuple[list[Trial], int]:
     """Every trial coding, read by ``read``: each map, then ``search``'s shifts of its ``mask`` blocks, map by map.
 
-    The first map is the policy's; a trial of the second (a trade's ROI map) has ``roi`` set. One
-    pipeline codes them all, so the net reads each trial while the next is coded.
+    ``maps``: by ROI strength, 0 the policy's map (a trial's ``roi``). One pipeline codes them all,
+    so the net reads each trial while the next is coded.
 
     Returns:
         The trials and the pixels of the picture shown.
     """
-    tried = [(i, shift) for i, m in enumerate(maps) for shift in (0, *search.shifts(m, base_qp, mask))]
-    read_out = _code_each(code, [(maps[i] + shift * mask).astype(np.int32) for i, shift in tried], read)
-    trials = [
-        Trial(shift, bits, answer, roi=i > 0) for (i, shift), (bits, answer, _) in zip(tried, read_out, strict=True)
-    ]
+    tried = [(d, shift) for d, m in maps.items() for shift in (0, *search.shifts(m, base_qp, mask))]
+    read_out = _code_each(code, [(maps[d] + shift * mask).astype(np.int32) for d, shift in tried], read)
+    trials = [Trial(shift, bits, answer, roi=d) for (d, shift), (bits, answer, _) in zip(tried, read_out, strict=True)]
     return trials, read_out[0][2]
 
 
@@ -304,7 +319,7 @@ def keep_answer(
         map first.
     """
     mask = np.ones(offsets.shape, bool) if where is None else where
-    trials, _ = _code_trials(search, [offsets], base_qp, code, answer, mask)
+    trials, _ = _code_trials(search, {0: offsets}, base_qp, code, answer, mask)
     kept = min((t for t in trials if same(t.answer, trials[0].answer)), key=lambda t: (t.bits, t.shift))
     return (offsets + kept.shift * mask).astype(np.int32), trials
 
@@ -327,12 +342,12 @@ def trade_answer(
     code: Coder,
     score: Callable[[NDArray[np.uint8]], float],
     where: NDArray[np.bool_] | None = None,
-    roi_map: NDArray[np.int32] | None = None,
+    roi_maps: Mapping[int, NDArray[np.int32]] | None = None,
 ) -> tuple[NDArray[np.int32], list[Trial]]:
     """The policy's map shifted to the trial coding of most score less its rate's worth at ``base_qp``.
 
-    With ``roi_map`` (:attr:`AnswerSearch.roi`), that map's shifts are coded on trial too and the
-    best of both maps' trials is kept. With ``search.background`` (from ``search.background_from``)
+    With ``roi_maps`` (:attr:`AnswerSearch.roi`), those maps' shifts are coded on trial too and the
+    best of all the maps' trials is kept. With ``search.background`` (from ``search.background_from``)
     and ``where``, a second stage then shifts the ``where`` blocks of the kept trial coarser on
     trial and keeps, by the same rule, the best of those and the kept trial.
 
@@ -343,23 +358,28 @@ def trade_answer(
         code: Codes the picture with offsets from ``base_qp`` (:func:`trial_coder`).
         score: The task score, in 0..1, of a coded picture (:func:`object_score`).
         where: The blocks no object touches, the shape of ``offsets`` (the background stage's).
-        roi_map: A second map traded beside ``offsets`` (the ROI recipe's), the shape of ``offsets``.
+        roi_maps: Further maps traded beside ``offsets`` (the ROI recipe's), by their strength (a
+            positive number), each the shape of ``offsets``.
 
     Returns:
         The kept offsets and every trial (its answer the score), the policy's map first, then the
-        ROI map's.
+        ROI maps' in their order.
     """
     weight = trade_weight(search, base_qp)
-    if roi_map is not None and roi_map.shape != offsets.shape:
-        raise InvalidInputError(f"the ROI map's grid {roi_map.shape} is not the policy's {offsets.shape}")
-    maps = [offsets] if roi_map is None else [offsets, roi_map]
+    roi_maps = roi_maps or {}
+    for d, m in roi_maps.items():
+        if d < 1 or m.shape != offsets.shape:
+            raise InvalidInputError(
+                f"the ROI map of strength {d} (a positive number) has grid {m.shape}, not the policy's {offsets.shape}"
+            )
+    maps = {0: offsets, **roi_maps}
     trials, pixels = _code_trials(search, maps, base_qp, code, score, np.ones(offsets.shape, bool))
 
     def worth(t: Trial) -> tuple[float, int]:
         return t.answer - weight * t.bits / pixels, -t.bits
 
     kept = max(trials, key=worth)
-    traded = (maps[int(kept.roi)] + kept.shift).astype(np.int32)
+    traded = (maps[kept.roi] + kept.shift).astype(np.int32)
     if where is None or not search.background or base_qp < search.background_from:
         return traded, trials
     shifts = [s for s in search.shifts(traded, base_qp, where) if s > 0]  # the background only goes coarser

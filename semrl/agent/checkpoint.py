@@ -237,18 +237,15 @@ class TrainedPolicy:
             return offsets
         base = int(inputs.base_qp)
         where = None
+        region = box_region(boxes, inputs.frame.shape[:2]) if self.answer.background or self.answer.roi else None
         if self.answer.background:
-            h, w = inputs.frame.shape[:2]
-            where = ~roi_blocks(box_region(boxes, (h, w)), offsets.shape, OBJECT_MARGIN, self.offset_block)
+            where = ~roi_blocks(region, offsets.shape, OBJECT_MARGIN, self.offset_block)
         if self.answer.trade is not None:
             assert inputs.coding is not None  # trial_coder gave a coder
             h, w = inputs.coding.shape
             score = object_score(self._net(), inputs.frame[:h, :w], masks=self.task == "segmentation")
-            roi = None
-            if self.answer.roi:
-                region = box_region(boxes, inputs.frame.shape[:2])
-                recipe = RoiPolicy(self.answer.roi, ROI_DILATION, self.offset_block)
-                roi = recipe(dataclasses.replace(inputs, region=region))
+            around = dataclasses.replace(inputs, region=region)
+            roi = {d: RoiPolicy(d, ROI_DILATION, self.offset_block)(around) for d in self.answer.roi}
             return trade_answer(self.answer, offsets, base, code, score, where, roi)[0]
         if self.task == "classification":
             return keep_answer(self.answer, offsets, base, code, self._top1)[0]
