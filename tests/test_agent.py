@@ -96,7 +96,7 @@ def test_round_trip_gives_a_benchmark_policy(trained) -> None:  # type: ignore[n
     allowed = {int(np.clip(37 + o + d, 12, 51)) for o in policy.offsets for d in (0, delta)}
     assert set(np.unique(37 + offsets)) <= allowed
     assert policy.fingerprint.startswith("semrl-agent:detection:ppo:")
-    assert policy.fingerprint.endswith(":refine=4:8:from27:answer=3x3:trade0.1-2:roi8")  # train writes both stages
+    assert policy.fingerprint.endswith(":refine=4:8:from27:answer=3x3:trade0.1-2:roi4+8+12")  # train writes both stages
     assert dataclasses.asdict(PolicyConfig.from_json(policy.config.to_json())) == dataclasses.asdict(policy.config)
 
 

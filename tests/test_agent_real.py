@@ -30,7 +30,7 @@ def test_shipped_detection_policy_gives_offsets_in_range() -> None:
         steps = set(np.unique(offsets - np.minimum(fine, 51 - base)))
         assert steps <= ({0} if base < 27 else {0, 1, 2, 3, 4})  # +4 on background from base QP 27, clipped
     assert shipped.detection.fingerprint.startswith("semrl-shipped:detection:")
-    assert shipped.detection.fingerprint.endswith(":refine=4:8:from27:answer=3x3:trade0.1-2:roi8")
+    assert shipped.detection.fingerprint.endswith(":refine=4:8:from27:answer=3x3:trade0.1-2:roi4+8+12")
     assert policy.offset_block == 16
 
 

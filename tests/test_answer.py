@@ -428,7 +428,7 @@ def test_the_trade_and_its_background_stage_keep_the_codings_worth_the_most_on_a
 
     policy = load_checkpoint_policy(shipped_policy("detection"), task="detection")
     assert policy.answer is not None and policy.answer.trade is not None
-    assert policy.fingerprint.endswith(":answer=3x3:trade0.1-2:roi8")
+    assert policy.fingerprint.endswith(":answer=3x3:trade0.1-2:roi4+8+12")
     path = sorted((root / "datasets/coco-det/images/val").glob("*.jpg"))[0]
     item = image_item(path)
     (h, w), frame, base = item.shape, item.yuv[0], 37
@@ -439,10 +439,10 @@ def test_the_trade_and_its_background_stage_keep_the_codings_worth_the_most_on_a
     kept = policy(PolicyInput(rgb, base, ctu_shape, picture=frame, coding=TrialCoding(coder, (h, w))))
     objects = roi_blocks(box_region(policy._analyse(rgb)[1], (h, w)), alone.shape, ROI_DILATION, policy.offset_block)
     assert objects.any() and not objects.all()  # the picture has objects and background
-    roi = np.where(objects, -8, 8)
+    maps = {"map": alone} | {f"roi{d}": np.where(objects, -d, d) for d in (4, 8, 12)}
     shifts = (-6, -3, 0, 3, 6, 9)
-    # the learned map or the ROI map, shifted as a whole by one of the trials' shifts
-    trial = [(name, s) for name, m in (("map", alone), ("roi", roi)) for s in shifts if np.array_equal(kept, m + s)]
+    # the learned map or one of the ROI maps, shifted as a whole by one of the trials' shifts
+    trial = [(name, s) for name, m in maps.items() for s in shifts if np.array_equal(kept, m + s)]
     assert len(trial) == 1
 
     # each coding made and scored here on its own: the kept one is worth the most
@@ -455,7 +455,8 @@ def test_the_trade_and_its_background_stage_keep_the_codings_worth_the_most_on_a
         return score(coded.recon.to_rgb()[:h, :w]) - weight * coded.bits / (h * w)
 
     whole = {s: value(alone + s) for s in shifts}
-    values = {("map", s): v for s, v in whole.items()} | {("roi", s): value(roi + s) for s in shifts}
+    values = {("map", s): v for s, v in whole.items()}
+    values |= {(name, s): value(m + s) for name, m in maps.items() if name != "map" for s in shifts}
     assert values[trial[0]] == pytest.approx(max(values.values()))
 
     # the background stage (an option; refused for the shipped config), on the learned map alone:

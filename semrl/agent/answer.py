@@ -41,15 +41,16 @@ chosen on coco-seg train 0-49, judged on train 50-99 at -47.0 % mask mAP50-95 BD
 where the map alone gives -38.0 (``benchmarks/results/segmentation-trade``). A second stage that
 trades the blocks no object touches on their own (``background`` with a trade) did not beat the
 trade on held-aside pictures (``benchmarks/results/detection-trade-background``). A trade over
-two shapes of map does: with ``roi`` the ROI recipe's map of the policy's own objects (their
-blocks ``roi`` QP finer, the others ``roi`` coarser) is coded at the same shifts beside the learned
-map and the best trial of either is kept, so each picture takes whichever shape buys its score
-more cheaply (the learned map traded alone is no better than ROI traded alone). Chosen on coco-det
-train 64-127 (``roi`` 8, ``trade`` 0.1) and judged on train 0-63: -46.7 % mAP50-95 BD-rate against
-A1 where the learned map's trade gives -37.5 (``objects`` -42.3 against -36.3;
-``benchmarks/results/detection-trade-roi``), for twice the trials. The cost is an encode and a
-pass of the net per trial; the stream is tied to this net's answer (another net may answer
-otherwise).
+two shapes of map does: with ``roi`` the ROI recipe's maps of the policy's own objects (their
+blocks ``D`` QP finer, the others ``D`` coarser, for each strength ``D``) are coded at the same
+shifts beside the learned map and the best trial of any is kept, so each picture takes whichever
+shape buys its score more cheaply (the learned map traded alone is no better than ROI traded
+alone). Chosen on coco-det train 64-127 (``roi`` 8, ``trade`` 0.1) and judged on train 0-63: -46.7 %
+mAP50-95 BD-rate against A1 where the learned map's trade gives -37.5 (``objects`` -42.3 against
+-36.3), for twice the trials; with three strengths (``roi`` 4, 8 and 12, 24 trials), judged on the
+same pictures, -52.3 (``objects`` -49.0; ``benchmarks/results/detection-trade-roi``). The cost is
+an encode and a pass of the net per trial; the stream is tied to this net's answer (another net
+may answer otherwise).
 """
 
 from __future__ import annotations

@@ -244,7 +244,7 @@ class TrainedPolicy:
             assert inputs.coding is not None  # trial_coder gave a coder
             h, w = inputs.coding.shape
             score = object_score(self._net(), inputs.frame[:h, :w], masks=self.task == "segmentation")
-            around = dataclasses.replace(inputs, region=region)
+            around = dataclasses.replace(inputs, region=region) if self.answer.roi else inputs
             roi = {d: RoiPolicy(d, ROI_DILATION, self.offset_block)(around) for d in self.answer.roi}
             return trade_answer(self.answer, offsets, base, code, score, where, roi)[0]
         if self.task == "classification":

@@ -302,7 +302,7 @@ DEFAULT_REFINEMENT: dict[str, BlockRefinement] = {"detection": BlockRefinement(m
 
 DEFAULT_ANSWER_SEARCH: dict[str, AnswerSearch] = {
     "classification": AnswerSearch(),
-    "detection": AnswerSearch(step=3, max_trials=3, trade=0.1, finer=2, roi=(8,)),
+    "detection": AnswerSearch(step=3, max_trials=3, trade=0.1, finer=2, roi=(4, 8, 12)),
     "segmentation": AnswerSearch(step=3, max_trials=3, trade=0.1, finer=2),
 }
 """The answer search (:mod:`semrl.agent.answer`) ``semrl train`` writes into a picture policy's config, per task."""
