@@ -26,7 +26,7 @@ SHIFTS = (-6, -3, 0, 3, 6, 9)
 Key = tuple[str, int, int]
 
 
-def _worth(p: dict[str, Any], key: Key, w: float) -> tuple[float, int]:
+def worth(p: dict[str, Any], key: Key, w: float) -> tuple[float, int]:
     bits, _, matches = p["codings"][key]
     return picture_score(matches, 0.0) - w * bits / p["pixels"], -bits
 
@@ -40,7 +40,7 @@ def trade(
     Ties go to the fewer bits, as in ``semrl.agent.answer.trade_answer``.
     """
     w = weight * 2 ** ((q - 22) / doubling)
-    return max(((k, q, s) for k in kinds for s in shifts), key=lambda key: _worth(p, key, w))
+    return max(((k, q, s) for k in kinds for s in shifts), key=lambda key: worth(p, key, w))
 
 
 def _always(shift: int) -> Chooser:
@@ -55,7 +55,7 @@ def second_stage(weight: float, shifts: Sequence[int], first: int) -> Chooser:
         if q < first:
             return kept
         w = weight * 2 ** ((q - 22) / 6)
-        return max([kept, *(("background", q, s) for s in shifts)], key=lambda k: _worth(p, k, w))
+        return max([kept, *(("background", q, s) for s in shifts)], key=lambda k: worth(p, k, w))
 
     return choose
 

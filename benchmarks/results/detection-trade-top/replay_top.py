@@ -3,7 +3,8 @@
 Per base QP each picture keeps the trial of most ``score - w * bpp`` among the learned map's and
 the ROI maps' shifts (``w = 0.1 * 2 ** ((q - 22) / 6)``, at base QP 22 times ``f``; ties to the
 fewer bits); BD-rate (pchip) is against A1 on the same pictures, on the class mean and on
-``objects`` (``print_rule``'s line: then the sum and base QP 22 against A1)::
+``objects`` (``print_rule``'s line: then the sum and base QP 22 against A1); the last rows add A1's coding at
+the base QP as one more trial::
 
     python benchmarks/results/detection-trade-top/replay_top.py CODINGS.pkl ROI.pkl [FIRST:LAST]
 """
@@ -18,16 +19,27 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade-background"))
 from replay import Chooser, curves
-from replay_background import merged, print_rule, trade, window
+from replay_background import Key, merged, print_rule, trade, window, worth
 
 TRADE = 0.1
 FACTORS = (1.0, 0.5, 0.25, 0.0)
 UNIONS = {"union 8": ("policy", "roi8"), "union 4+8+12": ("policy", "roi4", "roi8", "roi12")}
 
 
-def topped(kinds: Sequence[str], factor: float) -> Chooser:
-    """The trade over ``kinds`` at :data:`TRADE`, its weight at base QP 22 times ``factor``."""
-    return lambda p, q: trade(p, q, weight=TRADE * (factor if q == 22 else 1.0), kinds=kinds)
+def topped(kinds: Sequence[str], factor: float, uniform: bool = False) -> Chooser:
+    """The trade over ``kinds`` at :data:`TRADE`, its weight at base QP 22 times ``factor``.
+
+    ``uniform``: A1's coding at the base QP is one more trial.
+    """
+
+    def choose(p: dict[str, Any], q: int) -> Key:
+        w = TRADE * (factor if q == 22 else 1.0)
+        kept = trade(p, q, weight=w, kinds=kinds)
+        if not uniform:
+            return kept
+        return max([kept, ("A1", q, 0)], key=lambda k: worth(p, k, w * 2 ** ((q - 22) / 6)))
+
+    return choose
 
 
 def replay(pictures: Sequence[dict[str, Any]]) -> None:
@@ -36,6 +48,8 @@ def replay(pictures: Sequence[dict[str, Any]]) -> None:
     for name, kinds in UNIONS.items():
         for f in FACTORS:
             print_rule(f"{name}, f {f:g}", pictures, topped(kinds, f), a1)
+    for f in FACTORS:
+        print_rule(f"union 4+8+12 and uniform, f {f:g}", pictures, topped(UNIONS["union 4+8+12"], f, True), a1)
 
 
 if __name__ == "__main__":
