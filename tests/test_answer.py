@@ -240,6 +240,9 @@ def test_a_trade_with_a_roi_map_codes_both_maps_shifts_on_trial_and_keeps_the_be
             AnswerSearch(trade=trade, roi=roi)
     with pytest.raises(InvalidInputError, match="roi must be distinct strengths in"):
         AnswerSearch.from_dict({"trade": 0.2, "roi": [4, 0]})
+    for roi in (4.5, "8", [4, "x"], {"d": 4}, [True]):
+        with pytest.raises(InvalidInputError, match="roi must be a whole number or a list of them"):
+            AnswerSearch.from_dict({"trade": 0.2, "roi": roi})
 
 
 def test_a_trade_over_several_roi_maps_codes_each_in_turn_and_keeps_the_best_trial_of_any() -> None:

@@ -223,7 +223,9 @@ class AnswerSearch:
         defaults = AnswerSearch()
         trade = d.get("trade")
         roi = d.get("roi", defaults.roi)
-        strengths = tuple(map(int, roi)) if isinstance(roi, list | tuple) else (int(roi),) if roi else ()
+        strengths = tuple(roi) if isinstance(roi, list | tuple) else (roi,) if roi else ()
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in strengths):
+            raise InvalidInputError(f"the answer search's roi must be a whole number or a list of them, got {roi!r}")
         return AnswerSearch(
             int(d.get("step", defaults.step)), int(d.get("max_trials", defaults.max_trials)),
             float(d.get("iou", defaults.iou)), bool(d.get("background", defaults.background)),
