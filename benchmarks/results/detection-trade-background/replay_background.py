@@ -33,14 +33,14 @@ def worth(p: dict[str, Any], key: Key, w: float) -> tuple[float, int]:
 
 def trade(
     p: dict[str, Any], q: int, shifts: Sequence[int] = SHIFTS, weight: float = 0.2, doubling: float = 6.0,
-    kinds: Sequence[str] = ("policy",),
+    kinds: Sequence[str] = ("policy",), extra: Sequence[Key] = (),
 ) -> Key:  # fmt: skip
-    """The trade's choice among the ``shifts`` of each map in ``kinds`` (default: the shipped trade's).
+    """The trade's choice among the ``shifts`` of each map in ``kinds`` (default: the shipped trade's), then ``extra``.
 
     Ties go to the fewer bits, as in ``semrl.agent.answer.trade_answer``.
     """
     w = weight * 2 ** ((q - 22) / doubling)
-    return max(((k, q, s) for k in kinds for s in shifts), key=lambda key: worth(p, key, w))
+    return max([*((k, q, s) for k in kinds for s in shifts), *extra], key=lambda key: worth(p, key, w))
 
 
 def _always(shift: int) -> Chooser:

@@ -19,7 +19,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade-background"))
 from replay import Chooser, curves
-from replay_background import Key, merged, print_rule, trade, window, worth
+from replay_background import Key, merged, print_rule, trade, window
 
 TRADE = 0.1
 FACTORS = (1.0, 0.5, 0.25, 0.0)
@@ -33,11 +33,8 @@ def topped(kinds: Sequence[str], factor: float, uniform: bool = False) -> Choose
     """
 
     def choose(p: dict[str, Any], q: int) -> Key:
-        w = TRADE * (factor if q == 22 else 1.0)
-        kept = trade(p, q, weight=w, kinds=kinds)
-        if not uniform:
-            return kept
-        return max([kept, ("A1", q, 0)], key=lambda k: worth(p, k, w * 2 ** ((q - 22) / 6)))
+        extra = [("A1", q, 0)] if uniform else []
+        return trade(p, q, weight=TRADE * (factor if q == 22 else 1.0), kinds=kinds, extra=extra)
 
     return choose
 
