@@ -345,7 +345,7 @@ def load_model(path: Path, config: PolicyConfig, device: str, *, to_act: bool = 
     import zipfile
 
     from stable_baselines3 import DQN, PPO
-    from stable_baselines3.common.save_util import load_from_zip_file
+    from stable_baselines3.common.save_util import json_to_data
 
     algo: Any = {"ppo": PPO, "dqn": DQN}.get(config.algorithm)
     if algo is None:
@@ -353,8 +353,10 @@ def load_model(path: Path, config: PolicyConfig, device: str, *, to_act: bool = 
     try:
         if not to_act:
             return algo.load(path, device=device)
-        data, _, _ = load_from_zip_file(path, device=device, load_data=True)
-        kwargs = {**(data or {}).get("policy_kwargs", {}), "optimizer_class": _NoOptimizer}
+        # only the small "data" entry: the weights are read once, by load
+        with zipfile.ZipFile(path) as archive:
+            data = json_to_data(archive.read("data").decode())
+        kwargs = {**data.get("policy_kwargs", {}), "optimizer_class": _NoOptimizer}
         return algo.load(path, device=device, custom_objects={"policy_kwargs": kwargs})
     except (ValueError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as e:
         damaged = f"{path}: not a readable {config.algorithm} checkpoint (truncated or damaged?)"

@@ -168,9 +168,16 @@ class Context:
 
 
 def _offsets(
-    method: Method, item: Item, analysis: Analysis, point: float, config: EncoderConfig
+    method: Method,
+    item: Item,
+    analysis: Analysis,
+    point: float,
+    config: EncoderConfig,
+    prefilter: Prefilter | None,
 ) -> tuple[list[NDArray[np.int32]] | None, list[NDArray[np.int32]]]:
     """The policy's offsets for every frame of an item, as the encoder takes them and as the policy gave them.
+
+    ``prefilter``: the policy's (:func:`semrl.policy.prefilter_of`), which changes the frames x265 codes.
 
     The first is None when there is none (no policy, or all offsets 0); the second (unclipped,
     from the point's base QP: what a pre-filter reads) is empty without a policy.
@@ -183,7 +190,7 @@ def _offsets(
     rgb = needs_rgb(method.policy)
     gop = config.layout()
     # a policy may code a picture on trial as the benchmark will: all-intra, without a pre-filter changing it
-    alone = config.gop == Gop.INTRA and prefilter_of(method.policy) is None
+    alone = config.gop == Gop.INTRA and prefilter is None
     trial = TrialCoding(config, item.shape) if alone else None
     for i, frame in enumerate(item.yuv):
         frame_rgb = frame.to_rgb() if rgb else np.zeros((*frame.y.shape, 0), np.uint8)
@@ -242,8 +249,8 @@ def coding(ctx: Context, method: Method, point: float, item: Item, analysis: Ana
         item, point, crf=method.crf, video=ctx.task.video, preset=ctx.preset, keyint=ctx.keyint, qg_size=qg_size,
         gop=ctx.gop, options=ctx.options,
     )  # fmt: skip
-    offsets, given = _offsets(method, item, analysis, point, config)
     prefilter = prefilter_of(method.policy)
+    offsets, given = _offsets(method, item, analysis, point, config, prefilter)
     key = encode_key(item, config, offsets, ctx.x265_key, None if prefilter is None else prefilter.fingerprint)
     return Coding(config, offsets, key, eval_key(item, key, ctx.task.scoring, ctx.net.fingerprint),
                   label_key(item, key, ctx.net.fingerprint), prefilter,
