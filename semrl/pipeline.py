@@ -171,7 +171,11 @@ class EncodeSettings:
 
 @dataclass(frozen=True)
 class FrameRow:
-    """One coded frame in the report (``recon_md5``: MD5 of the decoded picture's I420 bytes)."""
+    """One coded frame in the report.
+
+    ``recon_md5``: MD5 of the decoded picture's I420 bytes. ``kept``: for a policy that codes the
+    frame on trial, the trial it kept and of how many (e.g. ``roi-d8 +3 of 24 trials``); else empty.
+    """
 
     index: int
     poc: int
@@ -181,6 +185,7 @@ class FrameRow:
     psnr_y: float
     analysed: bool
     recon_md5: str
+    kept: str = ""
 
 
 @dataclass
@@ -218,7 +223,8 @@ class EncodeReport:
             f"policy {self.policy}" + (f" ({self.task})" if self.task else "") + "\n"
             f"{self.kbps:.1f} kbit/s, {self.bits / 8 / 1024:.1f} KiB, mean QP {self.mean_qp:.2f}, "
             f"luma PSNR {self.psnr_y:.2f} dB\n"
-            f"{self.wall_s:.2f} s ({self.encode_fps:.1f} frames/s): {split}"
+            + (f"kept trial coding: {self.rows[0].kept}\n" if len(self.rows) == 1 and self.rows[0].kept else "")
+            + f"{self.wall_s:.2f} s ({self.encode_fps:.1f} frames/s): {split}"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -472,6 +478,7 @@ def _run(
     rate = None if settings.bitrate is None else RateController(settings.bitrate, float(info.fps), settings.qp, length)
     policy_base = settings.qp  # the base QP the policy decides around (with --bitrate, the calibrated start)
     requested: dict[int, npt.NDArray[np.int32]] = {}  # with --bitrate: each frame's QPs as asked of x265
+    kept: dict[int, str] = {}  # the trial coding a policy kept, by frame (PolicyInput.report)
     prefilter = prefilter_of(policy)
     # a policy that codes a frame on trial (the classification policy's answer search) codes it as this
     # encode will: a frame coded on its own (all-intra, or a picture), not under --bitrate, whose slice
@@ -508,6 +515,8 @@ def _run(
             # Unclipped: with --bitrate the controller fixes the frame's QP first, and a pre-filter
             # reads the policy's own offsets; the clip to 0..51 comes when the frame is coded.
             result = policy_offsets(policy, inputs)
+            if "kept" in inputs.report:
+                kept[index] = inputs.report["kept"]
             watch.add("policy", time.perf_counter() - start)
             return result
 
@@ -551,7 +560,7 @@ def _run(
                 row = FrameRow(
                     index=frame.pts, poc=frame.poc, slice_type=frame.slice_type, bits=frame.bits,
                     mean_qp=float(frame.ctu_qp.mean()), psnr_y=min(psnr_from_sse(sse, frame.recon.y.size), 100.0),
-                    analysed=analysed_at(frame.pts), recon_md5="",
+                    analysed=analysed_at(frame.pts), recon_md5="", kept=kept.pop(frame.pts, ""),
                 )  # fmt: skip
                 rows.append(row)
                 hashes.append(hasher.submit(_md5, frame.recon))

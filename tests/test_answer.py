@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from semrl.agent.answer import (
     AnswerSearch,
+    Trial,
     keep_answer,
     object_score,
     same_objects,
@@ -57,7 +59,7 @@ def test_the_cheapest_trial_that_keeps_the_answer_is_kept() -> None:
     bits = {0: 900, 3: 700, 6: 500, 9: 400, 12: 450}
     # the answer is lost at 6 and back at 9: every trial is judged on its own answer, so 9 (the cheapest) is kept
     code, classify, coded = _fake({0: 7, 3: 7, 6: 2, 9: 7, 12: 2}, bits)
-    kept, trials = keep_answer(search, offsets, 30, code, classify)  # type: ignore[arg-type]
+    kept, trials, _ = keep_answer(search, offsets, 30, code, classify)  # type: ignore[arg-type]
     assert coded == [0, 3, 6, 9, 12] and [t.answer for t in trials] == [7, 7, 2, 7, 2]
     assert np.array_equal(kept, offsets + 9)
     # no coarser trial keeps the answer: the policy's own map
@@ -76,7 +78,7 @@ def test_a_background_shift_moves_only_the_blocks_it_is_given() -> None:
     assert search.shifts(offsets, 45) == [3, 6, 9, 12]
     assert search.shifts(offsets, 40, np.zeros((2, 2), bool)) == []  # nothing to shift
     code, classify, coded = _fake({0: 1, 3: 1, 6: 1, 9: 2, 12: 2}, {0: 900, 3: 800, 6: 700, 9: 600, 12: 500})
-    kept, _ = keep_answer(search, offsets, 40, code, classify, where=where)  # type: ignore[arg-type]
+    kept, _, _ = keep_answer(search, offsets, 40, code, classify, where=where)  # type: ignore[arg-type]
     assert coded == [0, 3, 6, 9, 12]
     assert np.array_equal(kept, offsets + 6 * where)  # the blocks on objects keep the map's offset
     assert AnswerSearch(background=True).tag == "answer=3x4:background"
@@ -127,11 +129,11 @@ def test_a_trade_tries_finer_shifts_too_and_keeps_the_trial_of_most_score_less_i
     bits = {-6: 64 * 3, -3: 64 * 2, 0: 64, 3: 32, 6: 16, 9: 8}
     score = {-6: 0.9, -3: 0.85, 0: 0.6, 3: 0.5, 6: 0.45, 9: 0.1}
     code, _, coded = _fake({}, bits)
-    kept, trials = trade_answer(search, offsets, 28, code, lambda shown: score[int(shown[0, 0, 0]) - 128])  # type: ignore[arg-type]
+    kept, trials, _ = trade_answer(search, offsets, 28, code, lambda shown: score[int(shown[0, 0, 0]) - 128])  # type: ignore[arg-type]
     assert coded == [0, -6, -3, 3, 6, 9] and trials[0].shift == 0
     # values: -6: 0.9 - 1.2, -3: 0.85 - 0.8, 0: 0.6 - 0.4, 3: 0.5 - 0.2, 6: 0.45 - 0.1 (best), 9: 0.1 - 0.05
     assert np.array_equal(kept, offsets + 6)
-    kept, _ = trade_answer(search, offsets, 10, code, lambda shown: score[int(shown[0, 0, 0]) - 128])  # type: ignore[arg-type]
+    kept, _, _ = trade_answer(search, offsets, 10, code, lambda shown: score[int(shown[0, 0, 0]) - 128])  # type: ignore[arg-type]
     assert np.array_equal(kept, offsets - 3)  # at base QP 10 a bpp is worth 0.05: -3 gives 0.85 - 0.1
     assert search.tag == "answer=3x3:trade0.2-2"
     assert AnswerSearch.from_dict(search.to_dict()) == search
@@ -187,7 +189,7 @@ def test_a_trades_background_stage_shifts_the_blocks_no_object_touches_and_keeps
 
     # at base QP 28 a bpp is worth 0.4: the whole map's best is +3 (0.65 - 0.4); then its background 3
     # coarser (0.64 - 0.3) beats it, 6 coarser (0.6 - 0.25) more so, and 9 coarser loses the objects' score
-    kept, trials = trade_answer(search, offsets, 28, code, read, where)
+    kept, trials, _ = trade_answer(search, offsets, 28, code, read, where)
     assert coded == [(0, 0), (-3, -3), (3, 3), (6, 6), (9, 9), (3, 6), (3, 9), (3, 12)]
     assert np.array_equal(kept, offsets + 3 + 6 * where)
     assert [(t.shift, t.background) for t in trials[-3:]] == [(3, 3), (3, 6), (3, 9)]
@@ -198,7 +200,7 @@ def test_a_trades_background_stage_shifts_the_blocks_no_object_touches_and_keeps
         ((AnswerSearch(3, 3, trade=0.2, finer=1), where), 28),
     ):
         coded.clear()
-        kept, _ = trade_answer(args[0], offsets, base, code, read, args[1])
+        kept, _, _ = trade_answer(args[0], offsets, base, code, read, args[1])
         assert len(coded) == 5 and len(np.unique(kept)) == 1
     assert search.tag == "answer=3x3:background:trade0.2-1-from27"
     assert AnswerSearch.from_dict(search.to_dict()) == search
@@ -219,13 +221,13 @@ def test_a_trade_with_a_roi_map_codes_both_maps_shifts_on_trial_and_keeps_the_be
 
     # at base QP 28 a bpp is worth 0.4: the policy's map is worth 0.45 - 0.4 * 0.5 at best (shift +3); the
     # ROI map at its own offsets 0.74 - 0.4 * 20 / 64, more than any other trial of either map
-    kept, trials = trade_answer(search, offsets, 28, code, read, roi_maps={8: roi})
+    kept, trials, _ = trade_answer(search, offsets, 28, code, read, roi_maps={8: roi})
     assert coded == [(0, 0), (-3, -3), (3, 3), (6, 6), (9, 9), (-8, 8), (-11, 5), (-5, 11), (-2, 14), (1, 17)]
     assert np.array_equal(kept, roi)
     assert [t.roi for t in trials] == [0] * 5 + [8] * 5 and [t.shift for t in trials[5:]] == [0, -3, 3, 6, 9]
     # without the ROI map, the policy's map alone
     coded.clear()
-    kept, _ = trade_answer(search, offsets, 28, code, read)
+    kept, _, _ = trade_answer(search, offsets, 28, code, read)
     assert len(coded) == 5 and np.array_equal(kept, offsets + 3)
     for bad in ({8: np.zeros((3, 2), np.int32)}, {0: roi}):
         with pytest.raises(InvalidInputError, match="ROI map of strength"):
@@ -255,10 +257,12 @@ def test_a_trade_over_several_roi_maps_codes_each_in_turn_and_keeps_the_best_tri
     code, read = _two_blocks(bits, score, coded)
 
     # at base QP 28 (0.4 per bpp): the D=8 map shifted +3 is worth 0.64 - 0.4 * 12 / 64, the most of the six
-    kept, trials = trade_answer(search, offsets, 28, code, read, roi_maps={4: roi4, 8: roi8})
+    kept, trials, trial = trade_answer(search, offsets, 28, code, read, roi_maps={4: roi4, 8: roi8})
     assert coded == [(0, 0), (3, 3), (-4, 4), (-1, 7), (-8, 8), (-5, 11)]
     assert [(t.roi, t.shift) for t in trials] == [(0, 0), (0, 3), (4, 0), (4, 3), (8, 0), (8, 3)]
     assert np.array_equal(kept, roi8 + 3)
+    assert trial is trials[5] and trial.describe() == "roi-d8 +3"
+    assert trials[0].describe() == "map +0" and Trial(-3, 1, 0.0, background=6).describe() == "map -3, background +6"
     assert search.tag == "answer=3x1:trade0.2-0:roi4+8"
     assert search.to_dict()["roi"] == [4, 8] and AnswerSearch.from_dict(search.to_dict()) == search
 
@@ -406,14 +410,16 @@ def test_semrl_encode_of_a_picture_keeps_the_answer_with_fewer_bits(tmp_path: Pa
     (tmp_path / "alone.zip").write_bytes(shipped.read_bytes())
     config_path(tmp_path / "alone.zip").write_text(json.dumps(alone))
     net = YoloNet(root / "models/yolov8n-cls.pt")
-    answers, bits = {}, {}
+    answers, bits, kept = {}, {}, {}
     for name, policy in (("alone", str(tmp_path / "alone.zip")), ("shipped", "classification")):
         out = tmp_path / f"{name}.hevc"
         report = encode_video(picture, out, EncodeSettings(policy=policy, task="classification", preset="ultrafast"))
         (shown,) = decode_ffmpeg(out, report.width, report.height)
         answers[name] = int(net.classify([shown.to_rgb()], color="rgb").argmax())
         bits[name] = report.bits
+        kept[name] = report.rows[0].kept
     assert answers["shipped"] == answers["alone"] and bits["shipped"] < bits["alone"]
+    assert kept["alone"] == "" and re.fullmatch(r"map \+\d+ of [1-5] trials", kept["shipped"]), kept
 
 
 @pytest.mark.x265
@@ -439,14 +445,16 @@ def test_the_trade_and_its_background_stage_keep_the_codings_worth_the_most_on_a
     coder = EncoderConfig(*item.coded_size, qp=base, preset="ultrafast", gop=Gop.INTRA, qg_size=16)
     ctu_shape = ctu_grid(coder.width, coder.height)
     alone = policy(PolicyInput(rgb, base, ctu_shape, picture=frame))  # no coding given: the map
-    kept = policy(PolicyInput(rgb, base, ctu_shape, picture=frame, coding=TrialCoding(coder, (h, w))))
+    inputs = PolicyInput(rgb, base, ctu_shape, picture=frame, coding=TrialCoding(coder, (h, w)))
+    kept = policy(inputs)
     objects = roi_blocks(box_region(policy._analyse(rgb)[1], (h, w)), alone.shape, ROI_DILATION, policy.offset_block)
     assert objects.any() and not objects.all()  # the picture has objects and background
-    maps = {"map": alone} | {f"roi{d}": np.where(objects, -d, d) for d in (4, 8, 12)}
+    maps = {"map": alone} | {f"roi-d{d}": np.where(objects, -d, d) for d in (4, 8, 12)}
     shifts = (-6, -3, 0, 3, 6, 9)
     # the learned map or one of the ROI maps, shifted as a whole by one of the trials' shifts
     trial = [(name, s) for name, m in maps.items() for s in shifts if np.array_equal(kept, m + s)]
     assert len(trial) == 1
+    assert inputs.report == {"kept": f"{trial[0][0]} {trial[0][1]:+d} of 24 trials"}  # what the encode report says
 
     # each coding made and scored here on its own: the kept one is worth the most
     score = object_score(YoloNet(root / "models/yolov8n.pt"), rgb[:h, :w])

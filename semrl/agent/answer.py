@@ -60,7 +60,7 @@ import operator
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -249,6 +249,19 @@ class Trial:
     background: int = 0
     roi: int = 0
 
+    def describe(self) -> str:
+        """The trial in a few words: its map (``map``, or ``roi-dD``) and shift, e.g. ``roi-d8 +3``."""
+        name = "map" if self.roi == 0 else f"roi-d{self.roi}"
+        return f"{name} {self.shift:+d}" + (f", background {self.background:+d}" if self.background else "")
+
+
+class Answer(NamedTuple):
+    """What an answer search keeps: the offsets coded, every trial (the policy's map first) and the kept one."""
+
+    offsets: NDArray[np.int32]
+    trials: list[Trial]
+    kept: Trial
+
 
 def _code_trials(
     search: AnswerSearch,
@@ -305,7 +318,7 @@ def keep_answer(
     answer: Callable[[NDArray[np.uint8]], A],
     same: Callable[[A, A], bool] = operator.eq,
     where: NDArray[np.bool_] | None = None,
-) -> tuple[NDArray[np.int32], list[Trial]]:
+) -> Answer:
     """The policy's map shifted to the cheapest trial coding that keeps the net's answer.
 
     Args:
@@ -318,13 +331,13 @@ def keep_answer(
         where: The blocks shifted, the shape of ``offsets``; None: all of them.
 
     Returns:
-        The kept offsets (``offsets`` plus one shift where shifted) and every trial, the policy's
-        map first.
+        The kept offsets (``offsets`` plus one shift where shifted), every trial (the policy's map
+        first) and the kept one.
     """
     mask = np.ones(offsets.shape, bool) if where is None else where
     trials, _ = _code_trials(search, {0: offsets}, base_qp, code, answer, mask)
     kept = min((t for t in trials if same(t.answer, trials[0].answer)), key=lambda t: (t.bits, t.shift))
-    return (offsets + kept.shift * mask).astype(np.int32), trials
+    return Answer((offsets + kept.shift * mask).astype(np.int32), trials, kept)
 
 
 def trade_weight(search: AnswerSearch, base_qp: int) -> float:
@@ -346,7 +359,7 @@ def trade_answer(
     score: Callable[[NDArray[np.uint8]], float],
     where: NDArray[np.bool_] | None = None,
     roi_maps: Mapping[int, NDArray[np.int32]] | None = None,
-) -> tuple[NDArray[np.int32], list[Trial]]:
+) -> Answer:
     """The policy's map shifted to the trial coding of most score less its rate's worth at ``base_qp``.
 
     With ``roi_maps`` (:attr:`AnswerSearch.roi`), those maps' shifts are coded on trial too and the
@@ -365,8 +378,8 @@ def trade_answer(
             positive number), each the shape of ``offsets``.
 
     Returns:
-        The kept offsets and every trial (its answer the score), the policy's map first, then the
-        ROI maps' in their order.
+        The kept offsets, every trial (its answer the score: the policy's map first, then the ROI
+        maps' in their order, then the background stage's) and the kept one.
     """
     weight = trade_weight(search, base_qp)
     roi_maps = roi_maps or {}
@@ -384,7 +397,7 @@ def trade_answer(
     kept = max(trials, key=worth)
     traded = (maps[kept.roi] + kept.shift).astype(np.int32)
     if where is None or not search.background or base_qp < search.background_from:
-        return traded, trials
+        return Answer(traded, trials, kept)
     shifts = [s for s in search.shifts(traded, base_qp, where) if s > 0]  # the background only goes coarser
     read_out = _code_each(code, [(traded + shift * where).astype(np.int32) for shift in shifts], score)
     stage = [
@@ -396,7 +409,7 @@ def trade_answer(
     ]
     trials += stage[1:]
     kept = max(stage, key=worth)
-    return (traded + kept.background * where).astype(np.int32), trials
+    return Answer((traded + kept.background * where).astype(np.int32), trials, kept)
 
 
 def object_score(net: Any, source: NDArray[np.uint8], masks: bool = False) -> Callable[[NDArray[np.uint8]], float]:

@@ -37,6 +37,7 @@ from semrl.agent.answer import (
     OBJECT_MARGIN,
     ROI_DILATION,
     TRADED_TASKS,
+    Answer,
     Objects,
     keep_answer,
     object_score,
@@ -246,15 +247,15 @@ class TrainedPolicy:
             score = object_score(self._net(), inputs.frame[:h, :w], masks=self.task == "segmentation")
             around = dataclasses.replace(inputs, region=region) if self.answer.roi else inputs
             roi = {d: RoiPolicy(d, ROI_DILATION, self.offset_block)(around) for d in self.answer.roi}
-            return trade_answer(self.answer, offsets, base, code, score, where, roi)[0]
+            return _reported(trade_answer(self.answer, offsets, base, code, score, where, roi), inputs)
         if self.task == "classification":
-            return keep_answer(self.answer, offsets, base, code, self._top1)[0]
+            return _reported(keep_answer(self.answer, offsets, base, code, self._top1), inputs)
         iou = self.answer.iou
 
         def same(a: Objects, b: Objects) -> bool:
             return same_objects(a, b, iou)
 
-        return keep_answer(self.answer, offsets, base, code, self._objects, same, where)[0]
+        return _reported(keep_answer(self.answer, offsets, base, code, self._objects, same, where), inputs)
 
     def _net(self) -> Any:
         """The task net of the policy's maps (the answer search reads the trial codings with it)."""
@@ -275,6 +276,12 @@ class TrainedPolicy:
 
         found = task_regions(self._net(), [picture], color="rgb")[0]
         return found.boxes, found.cls
+
+
+def _reported(answer: Answer, inputs: PolicyInput) -> NDArray[np.int32]:
+    """The answer search's offsets, its kept trial written in the frame's report."""
+    inputs.report["kept"] = f"{answer.kept.describe()} of {len(answer.trials)} trials"
+    return answer.offsets
 
 
 def _check_spaces(model: Any, config: PolicyConfig, path: Path) -> None:

@@ -90,6 +90,8 @@ class PolicyInput:
             frame on trial needs exactly what x265 gets); None otherwise.
         coding: How the caller codes the frame, when it codes it on its own (all-intra or a
             one-frame clip) at constant QP with offsets from ``base_qp`` as given; None otherwise.
+        report: Filled by the policy, for the frame's row of the encode report: ``kept``, the trial
+            coding it kept and of how many, for a policy that codes the frame on trial.
     """
 
     frame: NDArray[np.uint8]
@@ -105,6 +107,7 @@ class PolicyInput:
     conf: NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
     picture: Yuv420 | None = None
     coding: TrialCoding | None = None
+    report: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.luma is None and self.picture is not None:

@@ -77,7 +77,7 @@ class ClipTrade:
         code = trial_coder(trial)
         assert code is not None
         score = object_score(self._net, inputs.frame[:h, :w])
-        kept, _ = trade_answer(self.search, offsets, int(inputs.base_qp), code, score)
+        kept = trade_answer(self.search, offsets, int(inputs.base_qp), code, score).offsets
         return int(kept.flat[0] - offsets.flat[0])
 
 
