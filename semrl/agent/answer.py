@@ -1,56 +1,33 @@
 """A picture policy's picture-level decision: its whole map shifted, each shift coded on trial and read by the task net.
 
-A classifier gives one answer per picture, and how many CTUs a picture can coarsen together, not
-any one CTU's QP, decides whether that answer survives: crediting each CTU with its own share of
-the live loss, or with its own marginal effect, taught the per-CTU policy to code every CTU
-coarser and lose the picture (``benchmarks/results/classification-live``). The answer can instead
+A task net's answer depends on how many blocks a picture can coarsen together, not on any one
+block's QP (crediting each CTU with its share of the live loss taught the per-CTU policy to coarsen
+every CTU and lose the picture: ``benchmarks/results/classification-live``). The answer can instead
 be checked, since the encoder holds the source and the task net: the picture is coded on trial with
-the policy's map and with the same map shifted coarser by ``step``, ``2 * step``, ... QP (at most
-``max_trials`` shifts, fewer where every block reaches QP 51), the net reads each trial's
-reconstruction (what a decoder shows: x265 is deterministic), and the cheapest coding whose answer
-is the one the policy's own map gives is kept. A classifier's answer is its top-1 class; a
-detector's, its objects (confidence at least :data:`semrl.semantics.regions.REGION_CONF`), the same
-when both codings hold as many and each object of either has one of its class in the other at IoU
-``iou`` or more (:func:`same_objects`); with ``background`` only the blocks no object of the map
-touches are shifted.
+the policy's map shifted by whole steps of ``step`` QP (:class:`AnswerSearch`), the net reads each
+trial's reconstruction (what a decoder shows: x265 is deterministic), and one trial is kept.
 
-Top-1 against a label is a function of the predicted class, so for classification the kept coding
-scores what the policy's map scores at every base QP, with as many bits or fewer. The shift is
-bounded so that the base QP keeps its meaning: unbounded, most pictures keep their class with
-every block at QP 51 and every base QP codes them there, so the rate no longer follows the base
-QP and there is no rate-accuracy curve left to choose a point on. The bound, 12 QP (``step`` 3,
-``max_trials`` 4), was the best of 3, 6, 9 and 12 on classification train pictures 50-99, and it
-was judged on train pictures 150-199: -47.5 % top-1 BD-rate against A1 where the policy alone
-gives -8.5 %, the same top-1 at every base QP (``benchmarks/results/classification-answer``).
+- Keep the answer (:func:`keep_answer`, classification): the cheapest trial whose answer is the
+  one the policy's own map gives (a classifier's top-1 class; a detector's objects, compared by
+  :func:`same_objects`). Top-1 is a function of the class, so the kept coding scores what the map
+  scores with as many bits or fewer. The shift is bounded so that the base QP keeps its meaning
+  (unbounded, most pictures keep their class at QP 51 and the rate no longer follows the base QP).
+- Trade (:func:`trade_answer`, detection and segmentation): mAP50-95 also reads box precision and
+  the objects below the threshold, and one picture's test cannot say whether its bits would buy
+  more elsewhere. A set's mAP at a given total of bits is highest when every picture trades score
+  for bits at the same rate, so the trial of most ``score - w * bpp`` is kept: its score the
+  trial's mAP50-95 against the net's own objects on the uncoded source (:func:`object_score`, no
+  label), ``w`` doubling every :data:`TRADE_DOUBLING` QP of the base QP (:func:`trade_weight`).
+  Pictures whose objects survive coarse coding give their bits to those whose objects fall apart.
+  With ``roi``, the ROI recipe's maps of the policy's own objects are traded beside the learned
+  map, so each picture takes whichever shape buys its score more cheaply (the learned map traded
+  alone was no better than ROI traded alone).
 
-A detector's mAP50-95 also reads box precision and the objects below the threshold, and keeping
-the objects only moved the detection curve along itself (whole map -34.0 % against -34.8 for the
-map alone, background -36.5, on train pictures 96-127; ``benchmarks/results/detection-answer``):
-one picture's test cannot say whether its bits would buy more elsewhere. A set's mAP at a given
-total of bits is highest when every picture trades score for bits at the same rate, so the
-detector's rule is a ``trade`` (:func:`trade_answer`): the trials also go ``finer`` steps finer,
-each is scored by its mAP50-95 against the net's own objects on the uncoded source
-(:func:`object_score`: no label), and the trial of most ``score - w * bpp`` is kept, ``w``
-doubling every :data:`TRADE_DOUBLING` QP of the base QP (:func:`trade_weight`). Pictures whose
-objects survive coarse coding give their bits to those whose objects fall apart. Chosen on coco-det
-train 64-95 (``trade`` 0.2, doubling every 6 QP) and judged on train 0-63: -37.5 % mAP50-95
-BD-rate against A1 where the map alone gives -21.0 (``objects`` -36.3 against -21.4), at the cost
-of a shorter curve (base QP 22 codes 0.71 bpp, not 1.45, and 0.8 points less mAP50-95;
-``benchmarks/results/detection-trade``). A segmenter trades the same way on masks: ``trade`` 0.1,
-chosen on coco-seg train 0-49, judged on train 50-99 at -47.0 % mask mAP50-95 BD-rate against A1
-where the map alone gives -38.0 (``benchmarks/results/segmentation-trade``). A second stage that
-trades the blocks no object touches on their own (``background`` with a trade) did not beat the
-trade on held-aside pictures (``benchmarks/results/detection-trade-background``). A trade over
-two shapes of map does: with ``roi`` the ROI recipe's maps of the policy's own objects (their
-blocks ``D`` QP finer, the others ``D`` coarser, for each strength ``D``) are coded at the same
-shifts beside the learned map and the best trial of any is kept, so each picture takes whichever
-shape buys its score more cheaply (the learned map traded alone is no better than ROI traded
-alone). Chosen on coco-det train 64-127 (``roi`` 8, ``trade`` 0.1) and judged on train 0-63: -46.7 %
-mAP50-95 BD-rate against A1 where the learned map's trade gives -37.5 (``objects`` -42.3 against
--36.3), for twice the trials; with three strengths (``roi`` 4, 8 and 12, 24 trials), judged on the
-same pictures, -52.3 (``objects`` -49.0; ``benchmarks/results/detection-trade-roi``). The cost is
-an encode and a pass of the net per trial; the stream is tied to this net's answer (another net
-may answer otherwise).
+How each setting was chosen on train pictures and judged on others, with the figures:
+``benchmarks/results/classification-answer``, ``detection-answer``, ``detection-trade``,
+``segmentation-trade``, ``detection-trade-background`` (a background stage: not adopted) and
+``detection-trade-roi``; the README's section on training. The cost is an encode and a pass of the
+net per trial; the stream is tied to this net's answer (another net may answer otherwise).
 """
 
 from __future__ import annotations
