@@ -111,6 +111,32 @@ def test_segmentation_maps_agree_with_mask_labels() -> None:
     assert np.mean(ious) > 0.6, f"IoU of thresholded maps with GT masks: {ious}"
 
 
+def test_mask_scores_on_the_grid_alone_match_those_with_masks_at_the_frames_resolution() -> None:
+    import cv2
+
+    from semrl.errors import InvalidInputError
+    from semrl.fidelity.detection import match_frame, pseudo_target
+    from semrl.fidelity.labels import dataset_images, read_yolo_labels
+    from semrl.fidelity.segmentation import MASK_EVAL, MASK_SCORE
+    from semrl.semantics.yolo import YoloNet
+
+    frames, _ = _labelled("coco-seg", 3)
+    items = dataset_images("coco-seg")[:3]
+    net = YoloNet("yolo11n-seg.pt", device="cpu")
+    blurred = [cv2.GaussianBlur(f, (0, 0), 3) for f in frames]
+    for item, frame, coded in zip(items, frames, blurred, strict=True):
+        (full, own), (grid, own_grid) = (net.detect([coded, frame], s) for s in (MASK_EVAL, MASK_SCORE))
+        assert full.masks is not None and grid.masks is None and len(grid) > 0
+        np.testing.assert_array_equal(grid.grid_masks, full.grid_masks)
+        label = read_yolo_labels(item.label, frame.shape[:2], masks=True, letterbox=full.letterbox)
+        for target, target_grid in ((label, label), (pseudo_target(own), pseudo_target(own_grid))):
+            matched = match_frame(full, target, "mask")
+            np.testing.assert_array_equal(match_frame(grid, target_grid, "mask").tp, matched.tp)
+            assert matched.tp.any()  # the blurred picture still finds some objects: the check can fail
+    with pytest.raises(InvalidInputError, match="native_masks=False needs coarse_masks"):
+        type(MASK_SCORE)(native_masks=False)
+
+
 def test_pseudo_ground_truth_is_perfect_and_blur_is_not() -> None:
     import cv2
 

@@ -403,10 +403,10 @@ def object_score(net: Any, source: NDArray[np.uint8], masks: bool = False) -> Ca
         masks: Match masks (mask mAP50-95, a segmenter's), not boxes.
     """
     from semrl.fidelity.detection import average_precision, match_frame, pseudo_target
-    from semrl.fidelity.segmentation import MASK_EVAL
+    from semrl.fidelity.segmentation import MASK_SCORE
     from semrl.semantics.yolo import InferenceSettings
 
-    settings = MASK_EVAL if masks else InferenceSettings()
+    settings = MASK_SCORE if masks else InferenceSettings()
     target = pseudo_target(net.detect([source], settings, color="rgb")[0])
 
     def score(shown: NDArray[np.uint8]) -> float:

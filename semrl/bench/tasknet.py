@@ -292,10 +292,11 @@ class TaskNet:
             assert item.class_id is not None
             label = np.array([item.class_id], np.int64)
             return [classified(predicted[i : i + 1], label) for i in range(len(predicted))], None
-        from semrl.fidelity.segmentation import MASK_EVAL
+        from semrl.fidelity.segmentation import MASK_SCORE
         from semrl.semantics.yolo import InferenceSettings
 
-        settings = MASK_EVAL if name == "segmentation" else InferenceSettings()
+        # segmentation: labels are read on the prediction's mask grid, so its masks there suffice
+        settings = MASK_SCORE if name == "segmentation" else InferenceSettings()
         out: list[FrameMatches] = []
         labelled: list[FrameMatches] | None = [] if name == "video" and item.frame_labels is not None else None
         for chunk in self._chunks(frames):

@@ -25,6 +25,11 @@ MASK_EVAL = InferenceSettings(coarse_masks=True)
 """Settings of segmentation predictions scored by mask mAP against labels (Ultralytics val's,
 masks kept on val's mask grid)."""
 
+MASK_SCORE = InferenceSettings(coarse_masks=True, native_masks=False)
+""":data:`MASK_EVAL` without the masks at the frame's resolution: for predictions matched only
+against targets on the same mask grid (labels read with the prediction's letterbox, or the net's
+own finds made so), where mask mAP reads the grid alone and scores as with :data:`MASK_EVAL`."""
+
 
 def class_map(d: Detections, conf: float = PSEUDO_GT_CONF) -> NDArray[np.int64]:
     """(H, W) class id per pixel (-1 background) from instances with confidence >= conf.

@@ -106,6 +106,10 @@ class InferenceSettings:
             Ultralytics' predict with ``retina_masks``). The masks on the prototype grid are
             also kept, as :attr:`Detections.grid_masks` with the frame's :class:`Letterbox`, so
             that mask mAP is computed where val computes it.
+        native_masks: Keep :attr:`Detections.masks` at the frame's resolution. False (with
+            ``coarse_masks`` only) keeps the masks on the prototype grid alone, all that mask
+            mAP needs where both sides of the match carry them: it saves enlarging every find's
+            mask to the frame, most of the time a segmenter's pass takes after the net itself.
     """
 
     imgsz: int = 640
@@ -115,6 +119,11 @@ class InferenceSettings:
     multi_label: bool = True
     batch: int = 8
     coarse_masks: bool = False
+    native_masks: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.native_masks and not self.coarse_masks:
+            raise InvalidInputError("native_masks=False needs coarse_masks: a segmenter's finds would have no masks")
 
 
 @dataclass(frozen=True, eq=False)
@@ -492,7 +501,8 @@ class YoloNet:
             masks = grid = None
             if seg:
                 assert proto is not None
-                masks = _native_masks(proto[k], o[:, 6:], boxes, lb, settings.coarse_masks)
+                if settings.native_masks:
+                    masks = _native_masks(proto[k], o[:, 6:], boxes, lb, settings.coarse_masks)
                 if settings.coarse_masks:
                     # val's own masks: thresholded on the prototype grid, cropped to the input box
                     grid = ops.process_mask(proto[k], o[:, 6:], o[:, :4], shape=lb.input_shape)
