@@ -295,6 +295,37 @@ def test_a_codings_score_is_its_map_against_the_nets_objects_on_the_source() -> 
     assert empty(source) == 1.0  # a source with no object: nothing to lose, every coding scores 1
 
 
+class _UnsureDetector:
+    """Finds a sure person (0.9) on every picture, and an unsure one (0.15) beside it where the value is 128 or more."""
+
+    task = "detection"
+
+    def detect(self, frames: list[np.ndarray], settings: object = None, *, color: str = "bgr") -> list[object]:
+        from semrl.semantics.yolo import Detections
+
+        out = []
+        for f in frames:
+            n = 1 + int(f[0, 0, 0] >= 128)
+            boxes = np.array([[0, 0, 20, 20], [30, 30, 60, 60]], np.float32)[:n]
+            out.append(Detections(boxes, np.array([0.9, 0.15], np.float32)[:n], np.zeros(n, np.int64), f.shape[:2]))
+        return out
+
+
+def test_a_trades_score_reads_the_finds_down_to_its_target_confidence() -> None:
+    source, lost = np.full((64, 64, 3), 128, np.uint8), np.zeros((64, 64, 3), np.uint8)
+    # the coding that loses the unsure find: nothing lost against the sure finds alone, half against both
+    assert object_score(_UnsureDetector(), source)(lost) == pytest.approx(0.995)
+    assert object_score(_UnsureDetector(), source, conf=0.1)(lost) == pytest.approx(0.495)  # recall 0.5
+    search = AnswerSearch(step=3, max_trials=3, trade=0.1, finer=2, target_conf=0.1)
+    assert search.tag == "answer=3x3:trade0.1-2:target0.1"
+    assert search.to_dict()["target_conf"] == 0.1 and AnswerSearch.from_dict(search.to_dict()) == search
+    assert "target_conf" not in AnswerSearch(trade=0.1).to_dict()  # older configs read and write as before
+    assert AnswerSearch(trade=0.1).tag == "answer=3x4:trade0.1-0"
+    for conf, trade in ((0.0, 0.1), (1.5, 0.1), (0.1, None)):
+        with pytest.raises(InvalidInputError, match="target_conf must be in"):
+            AnswerSearch(trade=trade, target_conf=conf)
+
+
 def test_a_detectors_objects_are_the_same_answer_when_they_match_one_to_one_by_class_and_iou() -> None:
     boxes = np.array([[0, 0, 100, 100], [200, 200, 300, 260]], np.float32)
     cls = np.array([0, 2], np.int64)

@@ -44,6 +44,7 @@ from numpy.typing import NDArray
 
 from semrl.codec import QP_MAX, Encoder, Gop
 from semrl.errors import InvalidInputError
+from semrl.fidelity.detection import PSEUDO_GT_CONF
 from semrl.policy import PolicyInput, clip_offsets
 
 Coder = Callable[[NDArray[np.int32]], tuple[int, NDArray[np.uint8]]]
@@ -98,6 +99,8 @@ class AnswerSearch:
             strength ``D`` here, the blocks the policy's objects touch (grown by
             :data:`ROI_DILATION`) ``D`` QP finer than the base QP, the others ``D`` coarser;
             empty: the policy's map alone. A config may give one strength as a number.
+        target_conf: A trade's score is read against the net's finds on the source at this
+            confidence or more (:func:`object_score`).
     """
 
     step: int = 3
@@ -108,6 +111,7 @@ class AnswerSearch:
     finer: int = 0
     background_from: int = 0
     roi: tuple[int, ...] = ()
+    target_conf: float = PSEUDO_GT_CONF
 
     def __post_init__(self) -> None:
         if not (1 <= self.step <= QP_MAX and self.max_trials >= 1 and 0.0 < self.iou <= 1.0):
@@ -140,6 +144,11 @@ class AnswerSearch:
                 f"the answer search's roi must be distinct strengths in 1..{QP_MAX} and needs a trade, got roi "
                 f"{self.roi!r} with trade {self.trade}"
             )
+        if not 0.0 < self.target_conf <= 1.0 or (self.target_conf != PSEUDO_GT_CONF and self.trade is None):
+            raise InvalidInputError(
+                f"the answer search's target_conf must be in (0, 1] and, other than {PSEUDO_GT_CONF}, needs a trade; "
+                f"got {self.target_conf} with trade {self.trade}"
+            )
 
     @property
     def tag(self) -> str:
@@ -148,7 +157,8 @@ class AnswerSearch:
         tag += ":background" if self.background else ""
         tag += "" if self.trade is None else f":trade{self.trade:g}-{self.finer}"
         tag += f"-from{self.background_from}" if self.background_from else ""
-        return tag + (":roi" + "+".join(map(str, self.roi)) if self.roi else "")
+        tag += ":roi" + "+".join(map(str, self.roi)) if self.roi else ""
+        return tag + ("" if self.target_conf == PSEUDO_GT_CONF else f":target{self.target_conf:g}")
 
     def shifts(self, offsets: NDArray[np.int32], base_qp: int, where: NDArray[np.bool_] | None = None) -> list[int]:
         """The shifts tried besides the map's own: ``finer`` finer ones, then coarser ones, ``step`` apart.
@@ -178,6 +188,8 @@ class AnswerSearch:
             del d["trade"], d["finer"]
         if not self.background_from:
             del d["background_from"]
+        if self.target_conf == PSEUDO_GT_CONF:
+            del d["target_conf"]
         if not self.roi:
             del d["roi"]
         elif len(self.roi) == 1:
@@ -194,7 +206,8 @@ class AnswerSearch:
             TypeError: An unknown key.
             InvalidInputError: A value out of range.
         """
-        unknown = set(d) - {"step", "max_trials", "iou", "background", "trade", "finer", "background_from", "roi"}
+        known = {"step", "max_trials", "iou", "background", "trade", "finer", "background_from", "roi", "target_conf"}
+        unknown = set(d) - known
         if unknown:
             raise TypeError(f"unknown answer search keys {sorted(unknown)}")
         defaults = AnswerSearch()
@@ -208,6 +221,7 @@ class AnswerSearch:
             float(d.get("iou", defaults.iou)), bool(d.get("background", defaults.background)),
             None if trade is None else float(trade), int(d.get("finer", defaults.finer)),
             int(d.get("background_from", defaults.background_from)), strengths,
+            float(d.get("target_conf", defaults.target_conf)),
         )  # fmt: skip
 
 
@@ -389,25 +403,27 @@ def trade_answer(
     return Answer((traded + kept.background * where).astype(np.int32), trials, kept)
 
 
-def object_score(net: Any, source: NDArray[np.uint8], masks: bool = False) -> Callable[[NDArray[np.uint8]], float]:
+def object_score(
+    net: Any, source: NDArray[np.uint8], masks: bool = False, conf: float = PSEUDO_GT_CONF
+) -> Callable[[NDArray[np.uint8]], float]:
     """A coded picture's mAP50-95 (0..1) against the net's objects on its source, as the benchmark scores.
 
-    The objects are the net's finds on ``source`` at confidence
-    :data:`semrl.fidelity.detection.PSEUDO_GT_CONF` or more; each coded picture's finds, at the
-    settings the benchmark scores with, are matched against them. A source with no object scores
-    every coding 1: nothing on it can be lost, so the trade keeps the cheapest.
+    The objects are the net's finds on ``source`` at confidence ``conf`` or more; each coded
+    picture's finds, at the settings the benchmark scores with, are matched against them. A source
+    with no object scores every coding 1: nothing on it can be lost, so the trade keeps the cheapest.
 
     Args:
         net: The detector or segmenter (:class:`semrl.semantics.yolo.YoloNet`).
         source: The uncoded RGB picture, at the size shown.
         masks: Match masks (mask mAP50-95, a segmenter's), not boxes.
+        conf: The confidence of the finds taken as objects (:attr:`AnswerSearch.target_conf`).
     """
     from semrl.fidelity.detection import average_precision, match_frame, pseudo_target
     from semrl.fidelity.segmentation import MASK_SCORE
     from semrl.semantics.yolo import InferenceSettings
 
     settings = MASK_SCORE if masks else InferenceSettings()
-    target = pseudo_target(net.detect([source], settings, color="rgb")[0])
+    target = pseudo_target(net.detect([source], settings, color="rgb")[0], conf)
 
     def score(shown: NDArray[np.uint8]) -> float:
         if not len(target.cls):

@@ -244,7 +244,8 @@ class TrainedPolicy:
         if self.answer.trade is not None:
             assert inputs.coding is not None  # trial_coder gave a coder
             h, w = inputs.coding.shape
-            score = object_score(self._net(), inputs.frame[:h, :w], masks=self.task == "segmentation")
+            source = inputs.frame[:h, :w]
+            score = object_score(self._net(), source, self.task == "segmentation", self.answer.target_conf)
             around = dataclasses.replace(inputs, region=region) if self.answer.roi else inputs
             roi = {d: RoiPolicy(d, ROI_DILATION, self.offset_block)(around) for d in self.answer.roi}
             return _reported(trade_answer(self.answer, offsets, base, code, score, where, roi), inputs)
