@@ -46,20 +46,15 @@ def _init(task: str, shifts: tuple[int, ...]) -> None:
 
 
 def _picture(paths: tuple[Path, Path | None]) -> dict[str, Any]:
-    from semrl.agent.answer import trial_coder
-    from semrl.bench.encoding import encoder_config
     from semrl.bench.items import image_item
-    from semrl.codec import ctu_grid
     from semrl.fidelity.detection import match_frame, pseudo_target
     from semrl.fidelity.segmentation import MASK_EVAL
-    from semrl.policy import PolicyInput, TrialCoding, offset_block, policy_offsets
     from semrl.semantics.yolo import InferenceSettings
 
     net, policy, masks = _state["net"], _state["policy"], _state["task"] == "segmentation"
     settings = MASK_EVAL if masks else InferenceSettings()
     item = image_item(*paths)
     analysis, _ = net.analyse_all(item)
-    frame = item.yuv[0]
     target = pseudo_target(net.net.detect([item.source[0]], settings, color="rgb")[0])
     out: dict[str, Any] = {"name": str(paths[0]), "pixels": item.shape[0] * item.shape[1], "codings": {}}
 
@@ -67,6 +62,21 @@ def _picture(paths: tuple[Path, Path | None]) -> dict[str, Any]:
         pred = net.net.detect([rgb], settings, color="rgb")[0]
         return net._match(item, 0, pred, analysis), match_frame(pred, target, "mask" if masks else "box")
 
+    out["codings"] = code_all(item, analysis, policy, _state["shifts"], score)
+    return out
+
+
+def code_all(
+    item: Any, analysis: Any, policy: Any, shifts: tuple[int, ...], score: Callable[[np.ndarray], tuple[Any, ...]]
+) -> dict[tuple[str, int, int], tuple[Any, ...]]:
+    """Each base QP's A1 coding and the map at each of ``shifts``: ``(bits, *score(shown))`` by (kind, QP, shift)."""
+    from semrl.agent.answer import trial_coder
+    from semrl.bench.encoding import encoder_config
+    from semrl.codec import ctu_grid
+    from semrl.policy import PolicyInput, TrialCoding, offset_block, policy_offsets
+
+    frame = item.yuv[0]
+    codings: dict[tuple[str, int, int], tuple[Any, ...]] = {}
     for q in QPS:
         for kind, block in (("A1", 64), ("policy", offset_block(policy))):
             config = encoder_config(item, q, crf=False, video=False, preset="medium", keyint=250, qg_size=block)
@@ -79,13 +89,13 @@ def _picture(paths: tuple[Path, Path | None]) -> dict[str, Any]:
             assert code is not None
             if kind == "A1":
                 bits, rgb = code(np.zeros(ctu_shape, np.int32))
-                out["codings"][(kind, q, 0)] = (bits, *score(rgb))
+                codings[(kind, q, 0)] = (bits, *score(rgb))
                 continue
             offsets = policy_offsets(policy, inputs)
-            for shift in _state["shifts"]:
+            for shift in shifts:
                 bits, rgb = code((offsets + shift).astype(np.int32))
-                out["codings"][(kind, q, shift)] = (bits, *score(rgb))
-    return out
+                codings[(kind, q, shift)] = (bits, *score(rgb))
+    return codings
 
 
 def main(argv: list[str]) -> None:

@@ -25,46 +25,23 @@ CONFS = (0.25, 0.15, 0.1, 0.05)
 
 
 def _picture(paths: tuple[Path, Path | None]) -> dict[str, Any]:
-    from semrl.agent.answer import trial_coder
-    from semrl.bench.encoding import encoder_config
     from semrl.bench.items import image_item
-    from semrl.codec import ctu_grid
     from semrl.fidelity.detection import match_frame, pseudo_target
     from semrl.fidelity.segmentation import MASK_SCORE
-    from semrl.policy import PolicyInput, TrialCoding, offset_block, policy_offsets
 
     net, policy = collect._state["net"], collect._state["policy"]
     item = image_item(*paths)
     analysis, _ = net.analyse_all(item)
-    frame = item.yuv[0]
     (h, w) = item.shape
-    found = net.net.detect([frame.to_rgb()[:h, :w]], MASK_SCORE, color="rgb")[0]
+    found = net.net.detect([item.yuv[0].to_rgb()[:h, :w]], MASK_SCORE, color="rgb")[0]
     targets = {c: pseudo_target(found, c) for c in CONFS}
-    out: dict[str, Any] = {"name": str(paths[0]), "pixels": h * w, "codings": {}}
 
     def score(rgb: np.ndarray) -> tuple[Any, dict[float, Any]]:
         pred = net.net.detect([rgb], MASK_SCORE, color="rgb")[0]
         return net._match(item, 0, pred, analysis), {c: match_frame(pred, t, "mask") for c, t in targets.items()}
 
-    for q in collect.QPS:
-        for kind, block in (("A1", 64), ("policy", offset_block(policy))):
-            config = encoder_config(item, q, crf=False, video=False, preset="medium", keyint=250, qg_size=block)
-            ctu_shape = ctu_grid(config.width, config.height)
-            inputs = PolicyInput(
-                frame.to_rgb(), q, ctu_shape, analysis.regions[0], analysis.boxes[0], 0, {}, gop=config.layout(),
-                cls=analysis.cls[0], conf=analysis.conf[0], picture=frame, coding=TrialCoding(config, item.shape),
-            )  # fmt: skip
-            code = trial_coder(inputs)
-            assert code is not None
-            if kind == "A1":
-                bits, rgb = code(np.zeros(ctu_shape, np.int32))
-                out["codings"][(kind, q, 0)] = (bits, *score(rgb))
-                continue
-            offsets = policy_offsets(policy, inputs)
-            for shift in collect.SHIFTS:
-                bits, rgb = code((offsets + shift).astype(np.int32))
-                out["codings"][(kind, q, shift)] = (bits, *score(rgb))
-    return out
+    codings = collect.code_all(item, analysis, policy, collect.SHIFTS, score)
+    return {"name": str(paths[0]), "pixels": h * w, "codings": codings}
 
 
 def main(argv: list[str]) -> None:
