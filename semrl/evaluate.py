@@ -261,11 +261,12 @@ def _detection(
 ) -> tuple[list[float], float, float, float]:
     from semrl.fidelity.detection import average_precision, match_frame, pseudo_target
     from semrl.fidelity.labels import labelled_subset
-    from semrl.fidelity.segmentation import MASK_EVAL
+    from semrl.fidelity.segmentation import MASK_SCORE
     from semrl.semantics.yolo import InferenceSettings
 
     kind: Literal["box", "mask"] = "mask" if task == "segmentation" else "box"
-    settings = MASK_EVAL if task == "segmentation" else InferenceSettings()
+    # segmentation is scored against the original's own finds (no labels), on the same mask grid
+    settings = MASK_SCORE if task == "segmentation" else InferenceSettings()
     records, per_frame = [], []
     for s in range(0, len(dec), 8):
         decoded = net.detect(dec[s : s + 8], settings, color="rgb")
