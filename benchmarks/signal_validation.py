@@ -107,11 +107,12 @@ class LiveScorer:
             return float(self.net.classify([frame], color="rgb")[0][int(label)])
         from semrl.fidelity.detection import mean_average_precision
         from semrl.fidelity.labels import read_yolo_labels
-        from semrl.fidelity.segmentation import MASK_EVAL
+        from semrl.fidelity.segmentation import MASK_SCORE
         from semrl.semantics.yolo import InferenceSettings
 
         masks = self.task == "segmentation"
-        pred = self.net.detect([frame], MASK_EVAL if masks else InferenceSettings(), color="rgb")[0]
+        # the labels are read on the prediction's mask grid, where mask mAP compares them
+        pred = self.net.detect([frame], MASK_SCORE if masks else InferenceSettings(), color="rgb")[0]
         target = read_yolo_labels(label, frame.shape[:2], masks=masks, letterbox=pred.letterbox if masks else None)
         return float(mean_average_precision([pred], [target], "mask" if masks else "box").map50_95)
 
