@@ -245,6 +245,11 @@ def test_a_trade_with_a_roi_map_codes_both_maps_shifts_on_trial_and_keeps_the_be
     for roi in (4.5, "8", [4, "x"], {"d": 4}, [True]):
         with pytest.raises(InvalidInputError, match="roi must be a whole number or a list of them"):
             AnswerSearch.from_dict({"trade": 0.2, "roi": roi})
+    for key, value, what in (("step", 3.5, "a whole number"), ("trade", "0.2", "a number"),
+                             ("target_conf", "high", "a number"), ("finer", True, "a whole number")):  # fmt: skip
+        with pytest.raises(InvalidInputError, match=f"the answer search's {key} must be {what}, got"):
+            AnswerSearch.from_dict({"trade": 0.2} | {key: value})
+    assert AnswerSearch.from_dict({"trade": 1, "iou": 1}) == AnswerSearch(trade=1.0, iou=1.0)  # JSON's 1 is a number
 
 
 def test_a_trade_over_several_roi_maps_codes_each_in_turn_and_keeps_the_best_trial_of_any() -> None:

@@ -204,7 +204,7 @@ class AnswerSearch:
 
         Raises:
             TypeError: An unknown key.
-            InvalidInputError: A value out of range.
+            InvalidInputError: A value of the wrong kind or out of range.
         """
         known = {"step", "max_trials", "iou", "background", "trade", "finer", "background_from", "roi", "target_conf"}
         unknown = set(d) - known
@@ -216,12 +216,19 @@ class AnswerSearch:
         strengths = tuple(roi) if isinstance(roi, list | tuple) else (roi,) if roi else ()
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in strengths):
             raise InvalidInputError(f"the answer search's roi must be a whole number or a list of them, got {roi!r}")
+
+        def number(key: str, kind: type[int] | type[float]) -> Any:
+            value = d.get(key, getattr(defaults, key))
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            if not (whole or (kind is float and isinstance(value, float))):
+                what = "a whole number" if kind is int else "a number"
+                raise InvalidInputError(f"the answer search's {key} must be {what}, got {value!r}")
+            return kind(value)
+
         return AnswerSearch(
-            int(d.get("step", defaults.step)), int(d.get("max_trials", defaults.max_trials)),
-            float(d.get("iou", defaults.iou)), bool(d.get("background", defaults.background)),
-            None if trade is None else float(trade), int(d.get("finer", defaults.finer)),
-            int(d.get("background_from", defaults.background_from)), strengths,
-            float(d.get("target_conf", defaults.target_conf)),
+            number("step", int), number("max_trials", int), number("iou", float),
+            bool(d.get("background", defaults.background)), None if trade is None else number("trade", float),
+            number("finer", int), number("background_from", int), strengths, number("target_conf", float),
         )  # fmt: skip
 
 
