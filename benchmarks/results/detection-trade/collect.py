@@ -56,14 +56,13 @@ def _picture(paths: tuple[Path, Path | None]) -> dict[str, Any]:
     item = image_item(*paths)
     analysis, _ = net.analyse_all(item)
     target = pseudo_target(net.net.detect([item.source[0]], settings, color="rgb")[0])
-    out: dict[str, Any] = {"name": str(paths[0]), "pixels": item.shape[0] * item.shape[1], "codings": {}}
 
     def score(rgb: np.ndarray) -> tuple[Any, Any]:
         pred = net.net.detect([rgb], settings, color="rgb")[0]
         return net._match(item, 0, pred, analysis), match_frame(pred, target, "mask" if masks else "box")
 
-    out["codings"] = code_all(item, analysis, policy, _state["shifts"], score)
-    return out
+    codings = code_all(item, analysis, policy, _state["shifts"], score)
+    return {"name": str(paths[0]), "pixels": item.shape[0] * item.shape[1], "codings": codings}
 
 
 def code_all(

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade"))
-from replay import QPS, SHIFTS, curves
+from replay import QPS, SHIFTS, curves, picture_score
 
 from semrl.bench.bdrate import bd_rate
-from semrl.fidelity.detection import average_precision
 
 CONFS = (0.25, 0.15, 0.1, 0.05)
 TRADES = (0.05, 0.1, 0.2)
@@ -43,8 +42,7 @@ def main(path: str) -> None:
     def score(p: dict[str, Any], q: int, s: int, c: float) -> float:
         key = (p["name"], q, s, c)
         if key not in scores:
-            matches = p["codings"][("policy", q, s)][2][c]
-            scores[key] = float(average_precision([matches]).map50_95) if len(matches.target_cls) else 1.0
+            scores[key] = picture_score(p["codings"][("policy", q, s)][2][c], 0.0)
         return scores[key]
 
     rows: dict[tuple[float, float], dict[str, float]] = {}
