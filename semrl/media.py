@@ -178,8 +178,17 @@ def _check_even(info: SourceInfo) -> None:
     if info.width % 2 or info.height % 2:
         raise InvalidInputError(
             f"{info.name} is {info.width}x{info.height}: HEVC 4:2:0 needs an even width and height; "
-            f"crop or scale it first (e.g. ffmpeg -i IN -vf 'crop=trunc(iw/2)*2:trunc(ih/2)*2' OUT)"
+            "drop its last column or row (semrl encode --crop-even) or crop or scale it first "
+            "(e.g. ffmpeg -i IN -vf 'crop=trunc(iw/2)*2:trunc(ih/2)*2' OUT)"
         )
+
+
+def _even(info: SourceInfo, crop: bool) -> SourceInfo:
+    """``info`` with an odd width or height one less where ``crop``; else refused if odd."""
+    if crop:
+        info = replace(info, width=info.width - info.width % 2, height=info.height - info.height % 2)
+    _check_even(info)
+    return info
 
 
 def open_source(
@@ -196,7 +205,7 @@ def open_source(
         path: the input.
         max_frames: read at most this many frames.
         fps: frame rate for images and folders (default 25), or to override a video's.
-        crop_even: for a video of odd width or height, drop its last column or row instead of
+        crop_even: for an input of odd width or height, drop its last column or row instead of
             refusing it (4:2:0 pictures need an even size).
         size: for a video, scale its frames to this (width, height) with FFmpeg (bicubic).
 
@@ -215,13 +224,13 @@ def open_source(
             raise InvalidInputError(f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         first = _read_image(images[0])
         info = SourceInfo(path, "folder", first.shape[1], first.shape[0], fps or Fraction(25), len(images))
-        _check_even(info)
-        return FrameSource(info, _limit((Yuv420.from_rgb(f) for f in _folder_frames(images, first)), max_frames))
+        info = _even(info, crop_even)
+        frames = (Yuv420.from_rgb(f[: info.height, : info.width]) for f in _folder_frames(images, first))
+        return FrameSource(info, _limit(frames, max_frames))
     if path.suffix.lower() in IMAGE_SUFFIXES:
         image = _read_image(path)
-        info = SourceInfo(path, "image", image.shape[1], image.shape[0], fps or Fraction(25), 1)
-        _check_even(info)
-        return FrameSource(info, iter([Yuv420.from_rgb(image)]))
+        info = _even(SourceInfo(path, "image", image.shape[1], image.shape[0], fps or Fraction(25), 1), crop_even)
+        return FrameSource(info, iter([Yuv420.from_rgb(image[: info.height, : info.width])]))
     info = video_info(path)
     sizes = keyframe_sizes(path)
     if len(sizes) > 1:
@@ -240,7 +249,7 @@ def open_source(
         info = replace(info, fps=fps)
     filters = []
     if crop_even and (info.width % 2 or info.height % 2):
-        info = replace(info, width=info.width - info.width % 2, height=info.height - info.height % 2)
+        info = _even(info, crop_even)
         filters.append(f"crop={info.width}:{info.height}:0:0")
     if size is not None:
         info = replace(info, width=size[0], height=size[1])

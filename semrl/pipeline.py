@@ -103,6 +103,8 @@ class EncodeSettings:
             (:meth:`semrl.semantics.yolo.YoloNet.freeze`: the same objects, 10 % faster). The
             image policies' own nets, which read their features, stay ``fp32``, as they were trained.
         fps: frame rate for image inputs, or to override a video's.
+        crop_even: code an input of odd width or height without its last column or row (HEVC
+            4:2:0 needs an even size); False refuses it.
         qp_maps: folder for PNGs of decoded frames with their QP map drawn over them, or None.
         qp_map_every: with ``qp_maps``, every this many frames (from the first).
         weights: the task net's weights (any Ultralytics checkpoint of the task, custom classes
@@ -129,6 +131,7 @@ class EncodeSettings:
     device: str | None = None
     net_precision: str = "fp32"
     fps: Fraction | None = None
+    crop_even: bool = False
     qp_maps: Path | None = None
     qp_map_every: int = 25
     weights: str | None = None
@@ -411,7 +414,7 @@ def concrete_policy(settings: EncodeSettings, input_path: Path | None) -> Encode
 
 def _open(input_path: Path | None, settings: EncodeSettings) -> FrameSource:
     if input_path is not None:
-        return open_source(input_path, max_frames=settings.max_frames, fps=settings.fps)
+        return open_source(input_path, max_frames=settings.max_frames, fps=settings.fps, crop_even=settings.crop_even)
     from semrl.samples import sample_clip
 
     clip = sample_clip(settings.max_frames or 16)

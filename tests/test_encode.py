@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import threading
 import warnings
 from dataclasses import replace
@@ -17,7 +18,7 @@ from shared_assets import require_assets
 from semrl.cli import main
 from semrl.codec import GopLayout, Yuv420
 from semrl.errors import InputNotFoundError, InvalidInputError
-from semrl.media import decode_ffmpeg, open_source, probe
+from semrl.media import decode_ffmpeg, ffmpeg_tool, open_source, probe
 from semrl.pipeline import STAGES, EncodeSettings, encode_video
 from semrl.policy import PolicyInput, Prefilter, SoftenedPolicy
 
@@ -212,6 +213,42 @@ def test_bad_inputs_give_clear_errors_and_no_output(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="--threads must be at least 1"):
         EncodeSettings(threads=0)
     assert not out.exists()
+
+
+def test_crop_even_codes_odd_images_folders_and_videos_without_their_last_row_or_column(
+    pets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import cv2
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (131, 97, 3), np.uint8)
+    odd = tmp_path / "odd.png"
+    cv2.imwrite(str(odd), image)
+    with pytest.raises(InvalidInputError, match=r"97x131: .*\(semrl encode --crop-even\)"):
+        encode_video(odd, tmp_path / "refused.mp4", EncodeSettings(policy="uniform"))
+    report = encode_video(odd, tmp_path / "odd.mp4", EncodeSettings(policy="uniform", crop_even=True))
+    assert (report.width, report.height) == (96, 130)
+    assert probe(tmp_path / "odd.mp4")["width"] == 96
+    with open_source(odd, crop_even=True) as source:
+        (picture,) = list(source)
+    expected = Yuv420.from_rgb(np.ascontiguousarray(image[:130, :96, ::-1]))
+    assert np.array_equal(picture.y, expected.y)
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(folder / f"{i}.png"), np.roll(image, i, axis=1))
+    assert main(["encode", str(folder), "-o", str(tmp_path / "folder.mp4"), "--policy", "uniform", "--crop-even",
+                 "--no-progress"]) == 0  # fmt: skip
+    assert "2 frames 96x130" in capsys.readouterr().out
+
+    with open_source(pets, max_frames=3) as source:
+        raw = b"".join(np.ascontiguousarray(f.to_rgb()[:-1, :-1]).tobytes() for f in source)
+    subprocess.run([ffmpeg_tool("ffmpeg"), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "479x359",
+                    "-i", "-", "-c:v", "ffv1", str(tmp_path / "odd.mkv")], input=raw, check=True)  # fmt: skip
+    video = EncodeSettings(policy="uniform", crop_even=True)
+    report = encode_video(tmp_path / "odd.mkv", tmp_path / "odd-video.mp4", video)
+    assert (report.frames, report.width, report.height) == (3, 478, 358)
 
 
 def test_x265_takes_every_core_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -87,3 +87,12 @@ def test_only_the_classes_asked_for_are_scored(clip: Path, tmp_path: Path) -> No
     assert evaluate(clip, clip, "detection", classes=("person",)).accuracy == pytest.approx(1.0)
     with pytest.raises(InvalidInputError, match=r"--classes walker: not classes of yolov8n\.pt"):
         evaluate(clip, encoded, "detection", classes=("walker",))
+
+
+def test_an_odd_picture_coded_without_its_last_row_is_scored_against_the_original(tmp_path: Path) -> None:
+    root = require_assets("datasets/coco-det/images/val/000000000632.jpg")
+    original = root / "datasets" / "coco-det" / "images" / "val" / "000000000632.jpg"  # 640x483
+    encoded = tmp_path / "odd.mp4"
+    encode_video(original, encoded, EncodeSettings(policy="uniform", qp=12, crop_even=True))
+    report = evaluate(original, encoded, "detection")
+    assert report.frames == 1 and 0.8 < report.accuracy <= 1.0 and report.psnr_y > 40

@@ -64,6 +64,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--weights", help="the task net's weights: any Ultralytics checkpoint of the task")
     parser.add_argument("--classes", help="comma-separated class names to care about, e.g. person,car")
     parser.add_argument("--fps", type=Fraction, help="frame rate for images, or to override the video's")
+    parser.add_argument("--crop-even", action="store_true",
+                        help="code an input of odd width or height without its last column or row "
+                        "(HEVC 4:2:0 needs even sizes; default: refuse it)")  # fmt: skip
     parser.add_argument("--report", type=Path, help="write the summary and per-frame rows (JSON, and CSV beside)")
     parser.add_argument("--qp-maps", type=Path, metavar="DIR",
                         help="write PNGs of decoded frames with their per-CTU QPs drawn over them")  # fmt: skip
@@ -91,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         policy=args.policy, task=args.task, qp=args.qp, preset=args.preset, gop=args.gop, keyint=args.keyint,
         max_frames=args.frames, map_interval=args.map_interval, map_size=args.map_size, roi_delta=args.roi_delta,
         threads=args.threads, device=args.device, net_precision=args.net_precision, fps=args.fps,
+        crop_even=args.crop_even,
         qp_maps=args.qp_maps, qp_map_every=args.qp_map_every, weights=args.weights,
         classes=class_names(args.classes), bitrate=args.bitrate,
     )  # fmt: skip
