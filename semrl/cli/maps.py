@@ -73,7 +73,7 @@ def _policy_maps(args: argparse.Namespace) -> int:
     before = set(folder.glob("*.png")) if folder.is_dir() else set()
     settings = EncodeSettings(
         policy=args.policy, task=args.task, qp=args.qp, preset="ultrafast", gop=Gop.INTRA, max_frames=args.frames,
-        map_interval=1, device=args.device, qp_maps=folder, qp_map_every=1,
+        map_interval=1, device=args.device, qp_maps=folder, qp_map_every=1, crop_even=True,
     )  # fmt: skip
     source = Path(args.input)
     with tempfile.TemporaryDirectory(prefix="semrl-maps-") as work:
@@ -85,21 +85,6 @@ def _policy_maps(args: argparse.Namespace) -> int:
         else:
             pictures = [source]
         for picture in pictures:  # pictures of a folder may differ in size: one encode each
-            encode_video(_even(picture, Path(work)), Path(work) / "out.hevc", settings)
+            encode_video(picture, Path(work) / "out.hevc", settings)
     return len(set(folder.glob("*.png")) - before)
 
-
-def _even(picture: Path, work: Path) -> Path:
-    """The picture itself, or for an odd-sized image a copy without its last row or column (4:2:0 needs even)."""
-    from semrl.media import IMAGE_SUFFIXES
-
-    if picture.suffix.lower() not in IMAGE_SUFFIXES:
-        return picture
-    import cv2
-
-    image = cv2.imread(str(picture), cv2.IMREAD_COLOR)
-    if image is None or (image.shape[0] % 2 == 0 and image.shape[1] % 2 == 0):
-        return picture  # unreadable ones get encode's own message
-    even = work / f"{picture.stem}.png"
-    cv2.imwrite(str(even), image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2])
-    return even
