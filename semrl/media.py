@@ -160,10 +160,28 @@ def video_info(path: Path) -> SourceInfo:
     stream = probe(path)
     fps = _rate(stream.get("avg_frame_rate")) or _rate(stream.get("r_frame_rate")) or Fraction(25)
     count = stream.get("nb_frames")
+    width, height = int(str(stream["width"])), int(str(stream["height"]))
+    if _quarter_turned(stream):
+        width, height = height, width
     return SourceInfo(
-        path=path, kind="video", width=int(str(stream["width"])), height=int(str(stream["height"])), fps=fps,
+        path=path, kind="video", width=width, height=height, fps=fps,
         frames=int(str(count)) if count and str(count).isdigit() else None,
     )  # fmt: skip
+
+
+def _quarter_turned(stream: dict[str, object]) -> bool:
+    """Whether a video's display matrix turns it by 90 or 270 degrees (a phone held upright).
+
+    FFmpeg's decoder turns such frames upright, so they come out with the stream's width and
+    height swapped.
+    """
+    sides = stream.get("side_data_list")
+    for side in sides if isinstance(sides, list) else []:
+        if isinstance(side, dict) and side.get("rotation") is not None:
+            return round(float(side["rotation"])) % 180 == 90
+    tags = stream.get("tags")
+    rotate = tags.get("rotate") if isinstance(tags, dict) else None  # older FFmpeg
+    return rotate is not None and round(float(rotate)) % 180 == 90
 
 
 def _rate(text: object) -> Fraction | None:

@@ -251,6 +251,19 @@ def test_crop_even_codes_odd_images_folders_and_videos_without_their_last_row_or
     assert (report.frames, report.width, report.height) == (3, 478, 358)
 
 
+@pytest.mark.parametrize("rotate", [90, 180, 270])
+def test_a_video_turned_by_its_display_matrix_is_coded_upright(pets: Path, tmp_path: Path, rotate: int) -> None:
+    turned = tmp_path / "phone.mp4"  # how a phone stores a clip filmed upright: the stream as sensed, and a turn
+    subprocess.run([ffmpeg_tool("ffmpeg"), "-v", "error", "-i", str(pets), "-frames:v", "3", "-c", "copy",
+                    "-metadata:s:v:0", f"rotate={rotate}", str(turned)], check=True)  # fmt: skip
+    size = (360, 480) if rotate % 180 else (480, 360)
+    report = encode_video(turned, tmp_path / "out.mp4", EncodeSettings(policy="uniform", qp=12))
+    assert (report.frames, report.width, report.height) == (3, *size)
+    shown = decode_ffmpeg(turned, *size)[0]  # FFmpeg turns the frames upright when it decodes
+    coded = decode_ffmpeg(tmp_path / "out.mp4", *size)[0]
+    assert np.abs(coded.y.astype(int) - shown.y).mean() < 3
+
+
 def test_x265_takes_every_core_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: 6)
     assert EncodeSettings().x265_threads == 6 and EncodeSettings(threads=2).x265_threads == 2

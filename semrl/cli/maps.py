@@ -87,4 +87,3 @@ def _policy_maps(args: argparse.Namespace) -> int:
         for picture in pictures:  # pictures of a folder may differ in size: one encode each
             encode_video(picture, Path(work) / "out.hevc", settings)
     return len(set(folder.glob("*.png")) - before)
-
