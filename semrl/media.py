@@ -102,6 +102,8 @@ class SourceInfo:
         height: frame height in pixels (as read).
         fps: frame rate (the source's for videos; 25 or ``--fps`` for images).
         frames: number of frames if known (None when the container does not say).
+        pixel_aspect: the width of a pixel over its height as it is to be shown (a video's sample
+            aspect ratio, e.g. 16:15 for PAL-era D1 cameras); 1 for square pixels.
     """
 
     path: Path | None
@@ -110,6 +112,7 @@ class SourceInfo:
     height: int
     fps: Fraction
     frames: int | None
+    pixel_aspect: Fraction = Fraction(1)
 
     @property
     def name(self) -> str:
@@ -161,11 +164,12 @@ def video_info(path: Path) -> SourceInfo:
     fps = _rate(stream.get("avg_frame_rate")) or _rate(stream.get("r_frame_rate")) or Fraction(25)
     count = stream.get("nb_frames")
     width, height = int(str(stream["width"])), int(str(stream["height"]))
+    aspect = _rate(str(stream.get("sample_aspect_ratio", "")).replace(":", "/")) or Fraction(1)
     if _quarter_turned(stream):
-        width, height = height, width
+        width, height, aspect = height, width, 1 / aspect
     return SourceInfo(
         path=path, kind="video", width=width, height=height, fps=fps,
-        frames=int(str(count)) if count and str(count).isdigit() else None,
+        frames=int(str(count)) if count and str(count).isdigit() else None, pixel_aspect=aspect,
     )  # fmt: skip
 
 
@@ -269,8 +273,9 @@ def open_source(
     if crop_even and (info.width % 2 or info.height % 2):
         info = _even(info, crop_even)
         filters.append(f"crop={info.width}:{info.height}:0:0")
-    if size is not None:
-        info = replace(info, width=size[0], height=size[1])
+    if size is not None:  # FFmpeg's scale keeps the picture's shape as shown
+        aspect = info.pixel_aspect * Fraction(info.width * size[1], info.height * size[0])
+        info = replace(info, width=size[0], height=size[1], pixel_aspect=aspect)
         filters.append(f"scale={size[0]}:{size[1]}:flags=bicubic")
     _check_even(info)
     command = [ffmpeg_tool("ffmpeg"), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0"]

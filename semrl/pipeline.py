@@ -412,6 +412,12 @@ def concrete_policy(settings: EncodeSettings, input_path: Path | None) -> Encode
     return replace(settings, policy=settings.task or "detection")
 
 
+def _pixel_aspect_options(info: SourceInfo) -> tuple[tuple[str, str], ...]:
+    """x265's ``sar`` for non-square pixels, so that players show the picture in the source's shape."""
+    aspect = info.pixel_aspect.limit_denominator(65535)  # the stream's VUI holds 16-bit terms
+    return () if aspect == 1 else (("sar", f"{aspect.numerator}:{aspect.denominator}"),)
+
+
 def _open(input_path: Path | None, settings: EncodeSettings) -> FrameSource:
     if input_path is not None:
         return open_source(input_path, max_frames=settings.max_frames, fps=settings.fps, crop_even=settings.crop_even)
@@ -450,14 +456,14 @@ def _run(
     config = EncoderConfig(
         info.width, info.height, qp=settings.qp, preset=settings.preset, gop=settings.gop,
         keyint=settings.keyint, threads=settings.x265_threads, fps=(info.fps.numerator, info.fps.denominator),
-        qg_size=offset_block(policy),
+        qg_size=offset_block(policy), options=_pixel_aspect_options(info),
     )  # fmt: skip
     gop = config.layout()
     if settings.bitrate is not None and settings.gop == Gop.RANDOM_ACCESS:
         # x265 returns a frame a lookahead later (20 frames at preset medium): the rate controller
         # learns a frame's cost only then. The fixed GOP of constant-QP random access needs only
         # the B-frames' span (b-adapt 0), so the shortest lookahead x265 takes.
-        config = replace(config, options=(("rc-lookahead", str(gop.bframes + 1)),))
+        config = replace(config, options=(*config.options, ("rc-lookahead", str(gop.bframes + 1))))
     net = watch.call("setup", task_net, task, settings) if task is not None and needs_regions(policy) else None
     if net is not None:
         _leave_cores_to_x265(net.device, settings)

@@ -264,6 +264,17 @@ def test_a_video_turned_by_its_display_matrix_is_coded_upright(pets: Path, tmp_p
     assert np.abs(coded.y.astype(int) - shown.y).mean() < 3
 
 
+def test_non_square_pixels_keep_their_shape_in_the_stream(pets: Path, tmp_path: Path) -> None:
+    wide = tmp_path / "d1.mkv"  # pixels 4:3 wide, as some cameras store them
+    subprocess.run([ffmpeg_tool("ffmpeg"), "-v", "error", "-i", str(pets), "-frames:v", "2", "-vf", "setsar=4/3",
+                    "-c:v", "ffv1", str(wide)], check=True)  # fmt: skip
+    for name in ("out.mp4", "out.hevc"):
+        encode_video(wide, tmp_path / name, EncodeSettings(policy="uniform"))
+        assert probe(tmp_path / name)["sample_aspect_ratio"] == "4:3"
+    encode_video(pets, tmp_path / "square.mp4", EncodeSettings(policy="uniform", max_frames=2))
+    assert probe(tmp_path / "square.mp4").get("sample_aspect_ratio", "1:1") == "1:1"
+
+
 def test_x265_takes_every_core_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: 6)
     assert EncodeSettings().x265_threads == 6 and EncodeSettings(threads=2).x265_threads == 2
