@@ -92,6 +92,25 @@ def probe(path: str | Path, *, count_frames: bool = False) -> dict[str, object]:
 
 
 @dataclass(frozen=True)
+class Colour:
+    """How a picture's YUV values are to be shown: its colour description, in ITU-T H.273's names (as FFmpeg's).
+
+    Attributes:
+        primaries: colour primaries (e.g. ``bt709``, ``bt2020``), or None when not said.
+        transfer: transfer characteristics (e.g. ``bt709``, ``arib-std-b67`` for HLG), or None.
+        matrix: the matrix from RGB to YUV (e.g. ``bt709``, ``smpte170m`` for BT.601), or None.
+    """
+
+    primaries: str | None = None
+    transfer: str | None = None
+    matrix: str | None = None
+
+
+FROM_RGB = Colour(matrix="smpte170m")
+"""Frames converted to YUV from RGB, with BT.601's matrix (:meth:`Yuv420.from_rgb`, and FFmpeg's default)."""
+
+
+@dataclass(frozen=True)
 class SourceInfo:
     """What is known about an input before reading it.
 
@@ -104,6 +123,8 @@ class SourceInfo:
         frames: number of frames if known (None when the container does not say).
         pixel_aspect: the width of a pixel over its height as it is to be shown (a video's sample
             aspect ratio, e.g. 16:15 for PAL-era D1 cameras); 1 for square pixels.
+        colour: how the frames' YUV values are to be shown: a YUV video's own description (FFmpeg
+            passes its values through), else BT.601's matrix, with which RGB is converted.
     """
 
     path: Path | None
@@ -113,6 +134,7 @@ class SourceInfo:
     fps: Fraction
     frames: int | None
     pixel_aspect: Fraction = Fraction(1)
+    colour: Colour = FROM_RGB
 
     @property
     def name(self) -> str:
@@ -170,7 +192,20 @@ def video_info(path: Path) -> SourceInfo:
     return SourceInfo(
         path=path, kind="video", width=width, height=height, fps=fps,
         frames=int(str(count)) if count and str(count).isdigit() else None, pixel_aspect=aspect,
+        colour=_colour(stream),
     )  # fmt: skip
+
+
+def _colour(stream: dict[str, object]) -> Colour:
+    """A video's colour description as its frames reach semrl: a YUV stream's own; RGB is converted with BT.601."""
+    if not str(stream.get("pix_fmt", "")).startswith(("yuv", "nv", "p0", "p2", "y2", "uyvy", "yvyu")):
+        return FROM_RGB
+
+    def said(key: str) -> str | None:
+        value = stream.get(key)
+        return str(value) if value and value not in ("unknown", "reserved") else None
+
+    return Colour(said("color_primaries"), said("color_transfer"), said("color_space"))
 
 
 def _quarter_turned(stream: dict[str, object]) -> bool:

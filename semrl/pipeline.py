@@ -412,10 +412,38 @@ def concrete_policy(settings: EncodeSettings, input_path: Path | None) -> Encode
     return replace(settings, policy=settings.task or "detection")
 
 
-def _pixel_aspect_options(info: SourceInfo) -> tuple[tuple[str, str], ...]:
-    """x265's ``sar`` for non-square pixels, so that players show the picture in the source's shape."""
-    aspect = info.pixel_aspect.limit_denominator(65535)  # the stream's VUI holds 16-bit terms
-    return () if aspect == 1 else (("sar", f"{aspect.numerator}:{aspect.denominator}"),)
+X265_COLOUR_NAMES = {
+    "colorprim": ("bt709", "bt470m", "bt470bg", "smpte170m", "smpte240m", "film", "bt2020", "smpte428", "smpte431",
+                  "smpte432"),
+    "transfer": ("bt709", "bt470m", "bt470bg", "smpte170m", "smpte240m", "linear", "log100", "log316", "iec61966-2-4",
+                 "bt1361e", "iec61966-2-1", "bt2020-10", "bt2020-12", "smpte2084", "smpte428", "arib-std-b67"),
+    "colormatrix": ("gbr", "bt709", "fcc", "bt470bg", "smpte170m", "smpte240m", "ycgco", "bt2020nc", "bt2020c",
+                    "smpte2085", "chroma-derived-nc", "chroma-derived-c", "ictcp"),
+}  # fmt: skip
+"""The H.273 names x265 3.5 takes for each option of a stream's colour description (``x265.h``)."""
+
+FFMPEG_TO_X265_TRANSFER = {"gamma22": "bt470m", "gamma28": "bt470bg"}
+"""FFmpeg's names for the transfer characteristics that x265 names otherwise."""
+
+
+def stream_description(info: SourceInfo) -> tuple[tuple[str, str], ...]:
+    """x265 options that describe the source in the stream's VUI, so that players show it as the source.
+
+    The pixel aspect ratio (``sar``, where pixels are not square) and the colour description
+    (``colorprim``, ``transfer``, ``colormatrix``, where the source says it and x265 has a name for
+    it): without them a player shows non-square pixels stretched and guesses the colours from the
+    picture size. They change the stream's headers only, not how any picture is coded.
+    """
+    options = []
+    aspect = info.pixel_aspect.limit_denominator(65535)  # the VUI holds 16-bit terms
+    if aspect != 1:
+        options.append(("sar", f"{aspect.numerator}:{aspect.denominator}"))
+    colour = info.colour
+    transfer = FFMPEG_TO_X265_TRANSFER.get(colour.transfer or "", colour.transfer)
+    for name, value in (("colorprim", colour.primaries), ("transfer", transfer), ("colormatrix", colour.matrix)):
+        if value in X265_COLOUR_NAMES[name]:
+            options.append((name, str(value)))
+    return tuple(options)
 
 
 def _open(input_path: Path | None, settings: EncodeSettings) -> FrameSource:
@@ -456,7 +484,7 @@ def _run(
     config = EncoderConfig(
         info.width, info.height, qp=settings.qp, preset=settings.preset, gop=settings.gop,
         keyint=settings.keyint, threads=settings.x265_threads, fps=(info.fps.numerator, info.fps.denominator),
-        qg_size=offset_block(policy), options=_pixel_aspect_options(info),
+        qg_size=offset_block(policy), options=stream_description(info),
     )  # fmt: skip
     gop = config.layout()
     if settings.bitrate is not None and settings.gop == Gop.RANDOM_ACCESS:

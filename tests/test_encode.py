@@ -18,8 +18,8 @@ from shared_assets import require_assets
 from semrl.cli import main
 from semrl.codec import GopLayout, Yuv420
 from semrl.errors import InputNotFoundError, InvalidInputError
-from semrl.media import decode_ffmpeg, ffmpeg_tool, open_source, probe
-from semrl.pipeline import STAGES, EncodeSettings, encode_video
+from semrl.media import Colour, decode_ffmpeg, ffmpeg_tool, open_source, probe, video_info
+from semrl.pipeline import STAGES, EncodeSettings, encode_video, stream_description
 from semrl.policy import PolicyInput, Prefilter, SoftenedPolicy
 
 pytestmark = pytest.mark.x265
@@ -264,15 +264,28 @@ def test_a_video_turned_by_its_display_matrix_is_coded_upright(pets: Path, tmp_p
     assert np.abs(coded.y.astype(int) - shown.y).mean() < 3
 
 
-def test_non_square_pixels_keep_their_shape_in_the_stream(pets: Path, tmp_path: Path) -> None:
-    wide = tmp_path / "d1.mkv"  # pixels 4:3 wide, as some cameras store them
+def test_the_stream_describes_the_source_as_it_is_shown(pets: Path, tmp_path: Path) -> None:
+    hlg = tmp_path / "hlg.mkv"  # pixels 4:3 wide, as some cameras store them, and a phone's HDR colours
     subprocess.run([ffmpeg_tool("ffmpeg"), "-v", "error", "-i", str(pets), "-frames:v", "2", "-vf", "setsar=4/3",
-                    "-c:v", "ffv1", str(wide)], check=True)  # fmt: skip
+                    "-c:v", "ffv1", "-pix_fmt", "yuv420p", "-color_primaries", "bt2020", "-color_trc", "arib-std-b67",
+                    "-colorspace", "bt2020nc", str(hlg)], check=True)  # fmt: skip
     for name in ("out.mp4", "out.hevc"):
-        encode_video(wide, tmp_path / name, EncodeSettings(policy="uniform"))
-        assert probe(tmp_path / name)["sample_aspect_ratio"] == "4:3"
-    encode_video(pets, tmp_path / "square.mp4", EncodeSettings(policy="uniform", max_frames=2))
-    assert probe(tmp_path / "square.mp4").get("sample_aspect_ratio", "1:1") == "1:1"
+        encode_video(hlg, tmp_path / name, EncodeSettings(policy="uniform"))
+        stream = probe(tmp_path / name)
+        assert stream["sample_aspect_ratio"] == "4:3"
+        assert (stream["color_primaries"], stream["color_transfer"], stream["color_space"]) == (
+            "bt2020", "arib-std-b67", "bt2020nc"
+        )  # fmt: skip
+    encode_video(pets, tmp_path / "pets.mp4", EncodeSettings(policy="uniform", max_frames=2))
+    stream = probe(tmp_path / "pets.mp4")  # square pixels, BT.709 as the clip says
+    assert stream.get("sample_aspect_ratio", "1:1") in ("1:1", "N/A") and stream["color_space"] == "bt709"
+    rgb = tmp_path / "rgb.mkv"  # RGB frames reach x265 through BT.601's matrix
+    subprocess.run([ffmpeg_tool("ffmpeg"), "-v", "error", "-i", str(pets), "-frames:v", "1", "-c:v", "ffv1",
+                    "-pix_fmt", "bgr0", str(rgb)], check=True)  # fmt: skip
+    assert video_info(rgb).colour == Colour(matrix="smpte170m")
+    assert stream_description(replace(video_info(rgb), colour=Colour("jedec-p22", "gamma22", None))) == (
+        ("transfer", "bt470m"),
+    )  # a name x265 lacks is left out, FFmpeg's other names translated
 
 
 def test_x265_takes_every_core_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
