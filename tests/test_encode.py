@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import threading
 import warnings
@@ -288,14 +290,27 @@ def test_the_stream_describes_the_source_as_it_is_shown(pets: Path, tmp_path: Pa
     )  # a name x265 lacks is left out, FFmpeg's other names translated
 
 
+def test_a_reader_that_stops_reading_ends_semrl_as_sigpipe_would_without_a_word(pets: Path, tmp_path: Path) -> None:
+    import sys
+
+    command = [sys.executable, "-m", "semrl", "encode", str(pets), "--frames", "2", "-o", str(tmp_path / "out.mp4"),
+               "--policy", "uniform", "--no-progress"]  # fmt: skip
+    read, write = os.pipe()
+    os.close(read)  # as `semrl encode ... | true`
+    try:
+        done = subprocess.run(command, stdout=write, stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (128 + signal.SIGPIPE, "")
+    assert (tmp_path / "out.mp4").stat().st_size > 0  # the encode was done when its summary could not be printed
+
+
 def test_x265_takes_every_core_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: 6)
     assert EncodeSettings().x265_threads == 6 and EncodeSettings(threads=2).x265_threads == 2
 
 
 def test_zero_frame_video_is_an_error(tmp_path: Path, pets: Path) -> None:
-    import subprocess
-
     empty = tmp_path / "empty.mp4"
     subprocess.run(
         ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=size=64x64:rate=10", "-frames:v", "0", "-c:v", "mpeg4",
@@ -366,9 +381,6 @@ def test_cli_without_input_encodes_the_builtin_sample(
 @pytest.mark.weights
 @pytest.mark.slow
 def test_ctrl_c_exits_130_and_keeps_no_partial_file(pets: Path, tmp_path: Path) -> None:
-    import os
-    import signal
-    import subprocess
     import sys
     import time
 
@@ -403,8 +415,6 @@ class _SignalledError(Exception):
 def test_a_decode_stopped_by_the_groups_ctrl_c_is_an_interrupt_not_damage() -> None:
     """FFmpeg stopped by a signal exits 255 and says nothing; semrl's own handler must win over 'damaged input'."""
     import contextlib
-    import signal
-    import subprocess
     import threading
     import time
 
@@ -469,9 +479,6 @@ def test_output_naming_the_input_is_refused_and_the_source_kept(pets: Path, tmp_
 
 
 def test_sigterm_exits_143_and_keeps_no_partial_file(pets: Path, tmp_path: Path) -> None:
-    import os
-    import signal
-    import subprocess
     import sys
     import time
 
@@ -620,7 +627,6 @@ def test_own_weights_and_classes(pets: Path, tmp_path: Path) -> None:
 
 
 def test_a_mid_stream_size_change_is_said(tmp_path: Path) -> None:
-    import subprocess
 
     from semrl.errors import InputWarning
     from semrl.media import ffmpeg_tool
@@ -641,7 +647,6 @@ def test_a_mid_stream_size_change_is_said(tmp_path: Path) -> None:
 def test_a_real_full_disk_during_the_mp4_mux_leaves_nothing(
     pets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import subprocess
 
     small = tmp_path / "small"
     small.mkdir()
@@ -759,7 +764,6 @@ def test_encode_speed_times_the_semrl_encode_command_as_a_user_runs_it(
 @pytest.mark.parametrize("picture", [False, True], ids=["clip, video policy", "picture, detection policy"])
 def test_semrl_encode_starts_without_torchvision_and_torch_dynamo(picture: bool, tmp_path: Path) -> None:
     # importing them took 1.3-1.6 s of the command's start-up (benchmarks/results/speed-paired)
-    import subprocess
     import sys
 
     import cv2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 class Terminated(BaseException):
     """SIGTERM, raised where the process is, so every ``finally`` removes what it was writing."""
 
+
+CLOSED_STDOUT = 128 + signal.SIGPIPE
+"""The exit status when whoever read standard output stopped reading (as for a tool SIGPIPE ended)."""
 
 STOPPED_BY = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}
 """What each stopping signal is called in the message, and the exit status it gives."""
@@ -108,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(error, SemrlError):
             print(f"semrl {args.command}: error: {error}", file=sys.stderr)
             return 1
+        if isinstance(error, BrokenPipeError) and _stdout_closed():
+            return CLOSED_STDOUT  # `semrl ... | head -1`: stop as a tool killed by SIGPIPE does, without a word
         if isinstance(error, OSError):  # a full disk or a vanished folder while writing: what, not where in semrl
             print(f"semrl {args.command}: error: {error}; no partial output was kept", file=sys.stderr)
             return 1
@@ -119,6 +125,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         warnings.showwarning = shown
         signals.restore()
+
+
+def _stdout_closed() -> bool:
+    """Whether the reader of standard output has gone; if so, standard output goes to nothing from now on.
+
+    Python writes what stdout still buffers at exit: without the redirection it would say again
+    that the pipe was broken.
+    """
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # replaced by an object without a descriptor
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    if not any(events & select.POLLERR for _, events in poller.poll(0)):  # a pipe without reader: POLLERR
+        return False
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)
+    return True
 
 
 def _stopped(command: str, signum: int) -> int:
