@@ -97,7 +97,7 @@ def test_fidelity_weights_default_by_task_and_yield_to_the_options() -> None:
     assert args.semantic_weight is None and args.pixel_weight is None and args.object_weight is None
 
 
-def test_picture_only_options_for_video_are_refused_before_anything_runs(tmp_path: Path) -> None:
+def test_picture_only_options_and_unreadable_clips_are_refused_before_anything_is_written(tmp_path: Path) -> None:
     from semrl.agent.config import TrainConfig
     from semrl.agent.train import train
     from semrl.errors import InvalidInputError
@@ -116,6 +116,11 @@ def test_picture_only_options_for_video_are_refused_before_anything_runs(tmp_pat
     assert not (tmp_path / "run").exists()
     with pytest.raises(InvalidInputError, match="--hold-out leaves pictures of a split out; drop it for videos"):
         train(TrainConfig(data=str(clip), hold_out=(0, 4)), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "clips" / "bad.mp4").write_text("not a video")
+    with pytest.raises(InvalidInputError, match=r"bad\.mp4 is not a video or image FFmpeg can read"):
+        train(TrainConfig(data=f"{clip},{tmp_path / 'clips'}", max_frames=2), tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 

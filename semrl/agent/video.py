@@ -397,11 +397,11 @@ def train_video(
         raise InvalidInputError(f"{out} already holds a training run; choose another folder")
     if config.task != "detection":
         raise InvalidInputError(f"the video policy serves detection, not {config.task}")
-    atomic_write(out / "train_config.json", config.to_json())
     settings = settings or VideoSettings(rate_weight=config.rate_weight)
     own_parts = clips is None and codec is None and detector is None  # workers can rebuild them from ``sources``
-    if clips is None:
+    if clips is None:  # before anything is written: a clip that cannot be read leaves no run folder behind
         clips = load_clips(sources, config.max_frames)
+    atomic_write(out / "train_config.json", config.to_json())
     codec = codec or X265ClipCodec(config.preset, qg_size=settings.block)
     detector = detector or YoloDetector(config.weights or "yolov8n.pt")
     seconds = {"load": time.perf_counter() - start}
