@@ -572,6 +572,9 @@ def test_several_inputs_into_a_folder_one_line_each_and_failures_counted(
     assert "share a name" in capsys.readouterr().err
     assert main(["encode", str(pets), str(broken), "-o", str(tmp_path / "one.mp4"), *common]) == 1
     assert "need -o OUTDIR/" in capsys.readouterr().err
+    (out / "pets2009_s2l1_480x360.mp4").unlink()
+    assert main(["encode", str(pets), "-o", str(out), *common]) == 0  # one input into a folder
+    assert f"wrote {out / 'pets2009_s2l1_480x360.mp4'}: 2 frames" in capsys.readouterr().out
 
 
 def test_qp_maps_are_drawn_every_n_frames(pets: Path, tmp_path: Path) -> None:

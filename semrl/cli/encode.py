@@ -28,7 +28,8 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument(
         "-o", "--output", type=Path,
-        help="OUT.mp4 (tagged hvc1) or OUT.hevc (Annex-B); with several inputs a folder, each written as NAME.mp4",
+        help="OUT.mp4 (tagged hvc1) or OUT.hevc (Annex-B); a folder (several inputs need one): each input "
+        "written into it as NAME.mp4",
     )  # fmt: skip
     parser.add_argument(
         "--policy", default="auto",
@@ -81,8 +82,12 @@ def default_output(input_path: Path | None) -> Path:
     """``NAME.semrl.mp4`` beside the input, or ``semrl-sample.mp4`` for the built-in sample."""
     if input_path is None:
         return Path("semrl-sample.mp4")
-    stem = input_path.name if input_path.is_dir() else input_path.stem
-    return input_path.parent / f"{stem}.semrl.mp4"
+    return input_path.parent / f"{_name(input_path)}.semrl.mp4"
+
+
+def _name(input_path: Path) -> str:
+    """What an input's output is named after: a folder's name, a file's stem."""
+    return input_path.name if input_path.is_dir() else input_path.stem
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,7 +107,10 @@ def run(args: argparse.Namespace) -> int:
     inputs: list[Path] = list(args.input)
     if len(inputs) <= 1 and not args.ray:
         source = inputs[0] if inputs else None
-        report = encode_video(source, args.output or default_output(source), settings, progress=progress)
+        output = args.output or default_output(source)
+        if output.is_dir():
+            output = output / f"{_name(source) if source is not None else 'semrl-sample'}.mp4"
+        report = encode_video(source, output, settings, progress=progress)
         if args.report:
             report.write(args.report)
         print(report.summary())
@@ -117,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError("--qp-maps writes on the node that encodes; run it without --ray")
     if args.report:
         raise InvalidInputError("--report writes one file; with several inputs each summary is printed instead")
-    names = [p.name if p.is_dir() else p.stem for p in inputs]
+    names = [_name(p) for p in inputs]
     if len(set(names)) < len(names):
         raise InvalidInputError(f"inputs share a name ({', '.join(sorted(n for n in names if names.count(n) > 1))}): "
                                 "their outputs would overwrite each other")  # fmt: skip
