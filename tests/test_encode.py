@@ -179,6 +179,17 @@ def test_report_json_and_csv(pets: Path, tmp_path: Path) -> None:
     assert (tmp_path / "report.csv").read_text().splitlines()[0].startswith("index,poc,slice_type,bits")
 
 
+def test_a_report_that_could_not_be_written_is_refused_before_the_encode(
+    pets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = ["encode", str(pets), "--frames", "2", "-o", str(tmp_path / "o.mp4"), "--policy", "uniform"]
+    assert main([*command, "--report", str(tmp_path / "missing" / "r.json")]) == 1
+    assert f"--report folder {tmp_path / 'missing'} does not exist" in capsys.readouterr().err
+    assert main([*command, "--report", str(tmp_path)]) == 1
+    assert "is a folder; name a file" in capsys.readouterr().err
+    assert not (tmp_path / "o.mp4").exists()
+
+
 def test_bad_inputs_give_clear_errors_and_no_output(tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
     with pytest.raises(InputNotFoundError, match="input not found"):

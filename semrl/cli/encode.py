@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -85,6 +86,19 @@ def default_output(input_path: Path | None) -> Path:
     return input_path.parent / f"{_name(input_path)}.semrl.mp4"
 
 
+def _check_report_path(report: Path) -> None:
+    """Fails before the encode on a ``--report`` that could not be written after it."""
+    from semrl.errors import InvalidInputError
+
+    folder = report.parent if str(report.parent) else Path(".")
+    if report.is_dir():
+        raise InvalidInputError(f"--report {report} is a folder; name a file, e.g. {report / 'report.json'}")
+    if not folder.is_dir():
+        raise InvalidInputError(f"--report folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise InvalidInputError(f"--report folder {folder} is not writable")
+
+
 def _name(input_path: Path) -> str:
     """What an input's output is named after: a folder's name, a file's stem."""
     return input_path.name if input_path.is_dir() else input_path.stem
@@ -110,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         output = args.output or default_output(source)
         if output.is_dir():
             output = output / f"{_name(source) if source is not None else 'semrl-sample'}.mp4"
+        if args.report:
+            _check_report_path(args.report)
         report = encode_video(source, output, settings, progress=progress)
         if args.report:
             report.write(args.report)
