@@ -1,0 +1,67 @@
+"""What semrl reads from ffprobe's description of a video: size as shown, pixel aspect, colours (no FFmpeg run)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from semrl import media
+from semrl.media import FROM_RGB, Colour, SourceInfo, video_info
+from semrl.pipeline import stream_description
+
+PLAIN = {"width": 640, "height": 360, "avg_frame_rate": "25/1", "nb_frames": "10", "pix_fmt": "yuv420p"}
+
+
+def _info(monkeypatch: pytest.MonkeyPatch, **stream: object) -> SourceInfo:
+    monkeypatch.setattr(media, "probe", lambda path: PLAIN | stream)
+    return video_info(Path("clip.mp4"))
+
+
+@pytest.mark.parametrize(
+    ("turn", "size"),
+    [
+        ({}, (640, 360)),
+        ({"side_data_list": [{"side_data_type": "Display Matrix", "rotation": 90}]}, (360, 640)),
+        ({"side_data_list": [{"side_data_type": "Display Matrix", "rotation": -90}]}, (360, 640)),
+        ({"side_data_list": [{"side_data_type": "Display Matrix", "rotation": -180}]}, (640, 360)),
+        ({"side_data_list": [{"side_data_type": "Other"}, {"rotation": 270.0}]}, (360, 640)),
+        ({"tags": {"rotate": "90"}}, (360, 640)),  # as older FFmpeg says it
+        ({"tags": {"rotate": "0"}}, (640, 360)),
+    ],
+)
+def test_a_turned_video_is_read_at_its_size_as_shown(
+    monkeypatch: pytest.MonkeyPatch, turn: dict[str, object], size: tuple[int, int]
+) -> None:
+    info = _info(monkeypatch, **turn)
+    assert (info.width, info.height) == size
+
+
+def test_pixel_aspect_is_read_turned_and_kept_through_a_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _info(monkeypatch).pixel_aspect == 1
+    assert _info(monkeypatch, sample_aspect_ratio="0:1").pixel_aspect == 1  # unknown
+    assert _info(monkeypatch, sample_aspect_ratio="16:15").pixel_aspect == Fraction(16, 15)
+    turned = _info(monkeypatch, sample_aspect_ratio="4:3", side_data_list=[{"rotation": 90}])
+    assert turned.pixel_aspect == Fraction(3, 4)
+
+
+def test_colours_are_the_streams_own_for_yuv_and_bt601_for_rgb(monkeypatch: pytest.MonkeyPatch) -> None:
+    tagged = {"color_primaries": "bt709", "color_transfer": "bt709", "color_space": "bt709"}
+    assert _info(monkeypatch, **tagged).colour == Colour("bt709", "bt709", "bt709")
+    assert _info(monkeypatch, pix_fmt="yuvj420p", color_space="bt470bg").colour == Colour(matrix="bt470bg")
+    unknown = {"color_primaries": "unknown", "color_transfer": "reserved", "color_space": "unknown"}
+    assert _info(monkeypatch, **unknown).colour == Colour()
+    assert _info(monkeypatch, pix_fmt="gbrp", **tagged).colour == FROM_RGB == Colour(matrix="smpte170m")
+
+
+def test_the_stream_description_holds_what_x265_can_say() -> None:
+    plain = SourceInfo(None, "video", 64, 64, Fraction(25), 1, Fraction(1), Colour())
+    assert stream_description(plain) == ()
+    d1 = SourceInfo(None, "video", 720, 576, Fraction(25), 1, Fraction(16, 15), Colour("bt470bg", "bt709", "bt470bg"))
+    assert stream_description(d1) == (
+        ("sar", "16:15"), ("colorprim", "bt470bg"), ("transfer", "bt709"), ("colormatrix", "bt470bg")
+    )  # fmt: skip
+    odd = SourceInfo(None, "video", 64, 64, Fraction(25), 1, Fraction(1, 3), Colour("jedec-p22", "gamma28", "gbr"))
+    assert stream_description(odd) == (("sar", "1:3"), ("transfer", "bt470bg"), ("colormatrix", "gbr"))
+    assert stream_description(SourceInfo(None, "image", 64, 64, Fraction(25), 1)) == (("colormatrix", "smpte170m"),)
