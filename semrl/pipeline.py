@@ -319,13 +319,26 @@ def check_output_path(output: Path, input_path: Path | None = None) -> None:
         raise InvalidInputError(f"output {output} is the input {input_path}: the encode would overwrite its source")
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
         raise InvalidInputError(f"output {output} must end in {', '.join(OUTPUT_SUFFIXES)}")
-    folder = output.parent if str(output.parent) else Path(".")
+    check_writable(output, "output")
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Fails before any work on a file that could not be written after it: a missing or unwritable folder, a folder.
+
+    Args:
+        path: the file to be written.
+        what: how messages name it (``output``, ``--report``).
+
+    Raises:
+        InvalidInputError: as above.
+    """
+    folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise InvalidInputError(f"output folder {folder} does not exist")
-    if output.is_dir():
-        raise InvalidInputError(f"output {output} is a folder")
+        raise InvalidInputError(f"{what} folder {folder} does not exist")
+    if path.is_dir():
+        raise InvalidInputError(f"{what} {path} is a folder; name a file in it")
     if not os.access(folder, os.W_OK):
-        raise InvalidInputError(f"output folder {folder} is not writable")
+        raise InvalidInputError(f"{what} folder {folder} is not writable")
 
 
 def encode_video(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -86,19 +85,6 @@ def default_output(input_path: Path | None) -> Path:
     return input_path.parent / f"{_name(input_path)}.semrl.mp4"
 
 
-def _check_report_path(report: Path) -> None:
-    """Fails before the encode on a ``--report`` that could not be written after it."""
-    from semrl.errors import InvalidInputError
-
-    folder = report.parent if str(report.parent) else Path(".")
-    if report.is_dir():
-        raise InvalidInputError(f"--report {report} is a folder; name a file, e.g. {report / 'report.json'}")
-    if not folder.is_dir():
-        raise InvalidInputError(f"--report folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise InvalidInputError(f"--report folder {folder} is not writable")
-
-
 def _name(input_path: Path) -> str:
     """What an input's output is named after: a folder's name, a file's stem."""
     return input_path.name if input_path.is_dir() else input_path.stem
@@ -107,7 +93,7 @@ def _name(input_path: Path) -> str:
 def run(args: argparse.Namespace) -> int:
     """Runs the encode(s) and prints the summary; with several inputs one line each, 1 if any failed."""
     from semrl.errors import InvalidInputError, SemrlError
-    from semrl.pipeline import EncodeSettings, encode_video
+    from semrl.pipeline import EncodeSettings, check_writable, encode_video
 
     settings = EncodeSettings(
         policy=args.policy, task=args.task, qp=args.qp, preset=args.preset, gop=args.gop, keyint=args.keyint,
@@ -125,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         if output.is_dir():
             output = output / f"{_name(source) if source is not None else 'semrl-sample'}.mp4"
         if args.report:
-            _check_report_path(args.report)
+            check_writable(args.report, "--report")
         report = encode_video(source, output, settings, progress=progress)
         if args.report:
             report.write(args.report)
