@@ -13,6 +13,7 @@ Frames come as :class:`~semrl.codec.Yuv420` pictures: FFmpeg converts video to 4
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -484,8 +486,20 @@ def decode_libde265(path: str | Path, width: int, height: int) -> list[Yuv420]:
         return _split_i420(out.read_bytes(), width, height, f"dec265 decoding {path}")
 
 
-def mux_mp4(hevc: Path, output: Path, fps: Fraction, display: Sequence[int] | None = None) -> None:
-    """Puts an Annex-B HEVC stream into an MP4 (stream tagged ``hvc1``, the given frame rate).
+MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"})
+"""Audio codecs an MP4 holds as they are: such a track is copied; any other is re-encoded to AAC."""
+
+USUAL_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0(side)", 6: "5.1(side)", 7: "6.1", 8: "7.1"}
+"""FFmpeg's usual channel layout for each channel count AAC takes, for a source that gives only the count."""
+
+AAC_FRAME = 1024
+"""Samples in one AAC frame (what FFmpeg's AAC encoder takes per call)."""
+
+
+def mux_mp4(
+    hevc: Path, output: Path, fps: Fraction, display: Sequence[int] | None = None, *, audio_from: Path | None = None
+) -> str | None:
+    """Puts an Annex-B HEVC stream into an MP4 (stream tagged ``hvc1``, the given frame rate), with the source's audio.
 
     The access units keep the stream's decode order and get explicit timestamps: presentation
     from ``display`` (each coded picture's display index, in decode order; the encoder knows it),
@@ -493,39 +507,171 @@ def mux_mp4(hevc: Path, output: Path, fps: Fraction, display: Sequence[int] | No
     would give B-frames presentation times equal to their decode times, and players then drop
     pictures of a random-access stream. The written file is read back: it must hold every picture.
 
+    With ``audio_from``, that video's first audio track goes in beside the pictures, cut to the
+    time they cover and kept in step with them: the picture coded first is the source's first video
+    frame, so the track is shifted by that frame's time and what lies before it, or after the
+    last picture, is left out (to the nearest audio frame). A track MP4 holds
+    (:data:`MP4_AUDIO_CODECS`) is copied as it is, any other re-encoded to AAC.
+
     Args:
         hevc: The Annex-B stream.
         output: The MP4 to write (the caller makes it atomic).
         fps: Frame rate.
         display: Display index of each coded picture in decode order; None: decode order is
             display order (no B-frames).
+        audio_from: The video the pictures were read from, its frames from the first on at
+            ``fps``; None: no audio.
+
+    Returns:
+        What became of the audio and its rate over the pictures' time (e.g. ``"aac, copied,
+        128.4 kbit/s"``), or None when none was carried (no ``audio_from``, or it has no audio
+        track).
 
     Raises:
-        MediaToolError: The stream cannot be read, or the MP4 could not be written in full
-            (for example a full disk).
+        MediaToolError: The stream cannot be read, the source's audio cannot be read or
+            re-encoded, or the MP4 could not be written in full (for example a full disk).
     """
     import av
 
     time_base = Fraction(fps.denominator, fps.numerator)
+    carried = None
     try:
-        with av.open(str(hevc), format="hevc") as source:
+        with contextlib.ExitStack() as stack:
+            source = stack.enter_context(av.open(str(hevc), format="hevc"))
             packets = [p for p in source.demux(source.streams.video[0]) if p.size]
             order = list(display) if display is not None else list(range(len(packets)))
             if len(order) != len(packets):
                 raise MediaToolError(f"{hevc} holds {len(packets)} pictures, the encoder made {len(order)}")
             delay = max((i - d for i, d in enumerate(order)), default=0)
-            with av.open(str(output), "w", format="mp4", options={"movflags": "+faststart"}) as sink:
-                stream = sink.add_stream_from_template(source.streams.video[0])
-                stream.codec_tag = "hvc1"
-                stream.time_base = time_base
+            sink = stack.enter_context(av.open(str(output), "w", format="mp4", options={"movflags": "+faststart"}))
+            stream = sink.add_stream_from_template(source.streams.video[0])
+            stream.codec_tag = "hvc1"
+            stream.time_base = time_base
+            audio: Iterator[tuple[Fraction, Any]] = iter(())
+            if audio_from is not None:
+                track = _open_audio(stack, audio_from)
+                if track is not None:
+                    carried, audio = _carry_audio(track, sink, len(order) * time_base)
+
+            def pictures() -> Iterator[tuple[Fraction, Any]]:
                 for i, (packet, shown) in enumerate(zip(packets, order, strict=True)):
                     packet.stream = stream
                     packet.time_base = time_base
                     packet.pts, packet.dts, packet.duration = shown, i - delay, 1
-                    sink.mux(packet)
+                    yield (i - delay) * time_base, packet
+
+            sound = 0  # bytes of audio
+            for _, packet in heapq.merge(pictures(), audio, key=lambda item: item[0]):
+                sound += packet.size if packet.stream is not stream else 0
+                sink.mux(packet)
+            if carried is not None:
+                carried += f", {sound * 8 / float(len(order) * time_base) / 1000:.1f} kbit/s"
         with av.open(str(output)) as check:
             written = sum(1 for p in check.demux(check.streams.video[0]) if p.size)
     except (av.FFmpegError, OSError) as e:
+        if audio_from is not None and carried is not None and not isinstance(e, OSError):
+            raise MediaToolError(
+                f"could not write {output} with the audio of {audio_from} ({carried}): {e}; "
+                "--no-audio leaves the audio out"
+            ) from e
         raise MediaToolError(f"could not write {output}: {e}") from e
     if written != len(order):
         raise MediaToolError(f"{output} holds {written} of {len(order)} pictures (is the disk full?)")
+    return carried
+
+
+def _open_audio(stack: contextlib.ExitStack, path: Path) -> tuple[Any, Any, Fraction] | None:
+    """The source's container, its first audio track and its first video frame's time (s); None without audio."""
+    import av
+
+    try:
+        container = stack.enter_context(av.open(str(path)))
+    except av.FFmpegError as e:
+        raise MediaToolError(f"cannot read the audio of {path}: {e}; --no-audio leaves it out") from e
+    if not container.streams.audio or not container.streams.video:
+        return None
+    video = container.streams.video[0]
+    start = Fraction(video.start_time or 0) * video.time_base if video.time_base else Fraction(0)
+    return container, container.streams.audio[0], start
+
+
+def _carry_audio(
+    track: tuple[Any, Any, Fraction], sink: Any, length: Fraction
+) -> tuple[str, Iterator[tuple[Fraction, Any]]]:
+    """Adds the audio track to ``sink``; its packets from ``start`` for ``length`` seconds, with their decode times.
+
+    The output stream is added at once (an MP4's streams are all set before its first packet);
+    the packets come as they are muxed.
+    """
+    import av
+
+    container, audio, start = track
+    name = audio.codec_context.codec.canonical_name  # the format's name (mp3), not its decoder's (mp3float)
+    if name in MP4_AUDIO_CODECS:
+        out = sink.add_stream_from_template(audio)
+        return f"{name}, copied", _copied(container, audio, out, start, length)
+    layout = audio.codec_context.layout
+    if layout.name not in USUAL_LAYOUTS.values():  # a source may give only the count ("1 channels")
+        if layout.nb_channels not in USUAL_LAYOUTS:
+            raise MediaToolError(
+                f"the audio of {container.name} has {layout.nb_channels} channels, which AAC does not take; "
+                "--no-audio leaves it out"
+            )
+        layout = av.AudioLayout(USUAL_LAYOUTS[layout.nb_channels])
+    out = sink.add_stream("aac", rate=audio.codec_context.sample_rate, layout=layout.name)
+    return f"{name}, re-encoded to AAC", _reencoded(container, audio, out, start, length)
+
+
+def _copied(container: Any, audio: Any, out: Any, start: Fraction, length: Fraction) -> Iterator[tuple[Fraction, Any]]:
+    tb = audio.time_base
+    shift = round(start / tb)
+    for packet in container.demux(audio):
+        if packet.pts is None or not packet.size:
+            continue
+        begin = packet.pts * tb - start
+        if begin >= length:
+            break
+        if begin < 0:  # before the first picture: the track starts with the next frame, in step
+            continue
+        packet.pts -= shift
+        packet.dts = packet.pts if packet.dts is None else packet.dts - shift
+        packet.stream = out
+        packet.time_base = tb
+        yield packet.dts * tb, packet
+
+
+def _reencoded(
+    container: Any, audio: Any, out: Any, start: Fraction, length: Fraction
+) -> Iterator[tuple[Fraction, Any]]:
+    import av
+
+    rate = out.codec_context.sample_rate
+    resampler = av.AudioResampler(format="fltp", layout=out.codec_context.layout, rate=rate, frame_size=AAC_FRAME)
+    at: int | None = None  # the next sample's time in the output, in samples
+    read = 0  # samples decoded so far, the time of frames that carry none
+
+    def encoded(frames: list[Any]) -> Iterator[tuple[Fraction, Any]]:
+        nonlocal at
+        for frame in frames:
+            assert at is not None
+            frame.pts, frame.time_base = at, Fraction(1, rate)
+            at += frame.samples
+            for packet in out.encode(frame):
+                yield packet.dts * packet.time_base, packet
+
+    for frame in container.decode(audio):
+        shown = Fraction(frame.time) if frame.time is not None else Fraction(read, frame.sample_rate)
+        begin = shown - start
+        read += frame.samples
+        if begin >= length:
+            break
+        if begin < 0:  # before the first picture: the track starts with the next frame, in step
+            continue
+        if at is None:  # a track that starts after the first picture keeps its delay
+            at = round(begin * rate)
+        frame.pts = None
+        yield from encoded(resampler.resample(frame))
+    if at is not None:
+        yield from encoded(resampler.resample(None))
+    for packet in out.encode(None):
+        yield packet.dts * packet.time_base, packet

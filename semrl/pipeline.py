@@ -115,6 +115,9 @@ class EncodeSettings:
         bitrate: target rate in kbit/s: each frame's QP is chosen by
             :class:`semrl.ratecontrol.RateController` (``qp`` is then unused), the policy still
             shares the bits inside the frame; None: constant base QP ``qp``.
+        audio: put a video's first audio track into an MP4 output beside the pictures, cut to
+            the frames coded (copied where MP4 holds its codec, else re-encoded to AAC); False
+            leaves it out. Not carried when ``fps`` re-times the video (a warning says so).
     """
 
     policy: str = "auto"
@@ -137,6 +140,7 @@ class EncodeSettings:
     weights: str | None = None
     classes: tuple[str, ...] | None = None
     bitrate: float | None = None
+    audio: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "gop", Gop(self.gop))
@@ -211,6 +215,9 @@ class EncodeReport:
     stage_s: dict[str, float]
     settings: dict[str, Any]
     rows: list[FrameRow] = field(default_factory=list)
+    audio: str | None = None
+    """What became of the input's audio in the output, and its rate (e.g. ``aac, copied, 128.4 kbit/s``: not
+    counted in ``bits`` and ``kbps``, which are the pictures'); None: none carried."""
 
     @property
     def encode_fps(self) -> float:
@@ -225,7 +232,9 @@ class EncodeReport:
             f"wrote {self.output}: {self.frames} frames {self.width}x{self.height} at {self.fps:.3g} fps, "
             f"policy {self.policy}" + (f" ({self.task})" if self.task else "") + "\n"
             f"{self.kbps:.1f} kbit/s, {self.bits / 8 / 1024:.1f} KiB, mean QP {self.mean_qp:.2f}, "
-            f"luma PSNR {self.psnr_y:.2f} dB\n"
+            f"luma PSNR {self.psnr_y:.2f} dB"
+            + (f"; beside it audio: {self.audio}" if self.audio else "")
+            + "\n"
             + (f"kept trial coding: {self.rows[0].kept}\n" if len(self.rows) == 1 and self.rows[0].kept else "")
             + f"{self.wall_s:.2f} s ({self.encode_fps:.1f} frames/s): {split}"
         )
@@ -281,10 +290,10 @@ class _Stopwatch:
             self.add(stage, time.perf_counter() - start)
             yield item
 
-    def call(self, stage: str, function: Callable[..., Any], *args: Any) -> Any:
+    def call(self, stage: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
         try:
-            return function(*args)
+            return function(*args, **kwargs)
         finally:
             self.add(stage, time.perf_counter() - start)
 
@@ -377,10 +386,14 @@ def encode_video(
         writer_target = output if output.suffix.lower() != ".mp4" else output.with_name(f".{output.name}.hevc")
         with AnnexBWriter(writer_target) as stream:
             rows, coded, sse = _run(source, settings, policy, task, stream, watch, progress)
+        audio = None
         try:
             if output.suffix.lower() == ".mp4":
                 with atomic_output(output, suffix=".mp4") as temporary:
-                    watch.call("encode", mux_mp4, writer_target, temporary, info.fps, [f.pts for f in coded])
+                    audio = watch.call(
+                        "encode", mux_mp4, writer_target, temporary, info.fps, [f.pts for f in coded],
+                        audio_from=_audio_source(info, settings),
+                    )  # fmt: skip
         finally:
             if writer_target != output:
                 writer_target.unlink(missing_ok=True)
@@ -404,7 +417,24 @@ def encode_video(
         stage_s=watch.seconds,
         settings={k: (str(v) if isinstance(v, (Fraction, Gop)) else v) for k, v in asdict(settings).items()},
         rows=rows,
+        audio=audio,
     )
+
+
+def _audio_source(info: SourceInfo, settings: EncodeSettings) -> Path | None:
+    """The video whose audio goes into the output, or None (no audio asked, or ``--fps`` re-timed the pictures)."""
+    if info.kind != "video" or not settings.audio or info.path is None:
+        return None
+    if settings.fps is not None:
+        warnings.warn(
+            InputWarning(
+                f"--fps {settings.fps} re-times {info.name}'s pictures, so its audio would drift from them: "
+                "the audio is left out (--no-audio says so without this warning)"
+            ),
+            stacklevel=3,
+        )
+        return None
+    return info.path
 
 
 AUTO_POLICY = "auto"

@@ -837,3 +837,84 @@ def test_the_task_net_runs_frozen_on_long_enough_clips_and_codes_the_same_bytes(
     encode_video(pets, tmp_path / "eager.hevc", replace(settings, max_frames=FREEZE_MIN_ANALYSES))
     pipeline._load_net.cache_clear()
     assert (tmp_path / "frozen.hevc").read_bytes() == (tmp_path / "eager.hevc").read_bytes()
+
+
+def _clicked(tmp_path: Path, codec: str, *, video_delay: float) -> Path:
+    """4 s of video, its audio clicking at 0, 1, 2, ... s of its own clock, which starts ``video_delay`` earlier."""
+    path = tmp_path / f"clicks-{codec}.mkv"
+    clicks = "aevalsrc='if(lt(mod(t\\,1)\\,0.01)\\,0.8*sin(2*PI*1000*t)\\,0)':s=48000:d=5"
+    subprocess.run([ffmpeg_tool("ffmpeg"), "-v", "error", "-itsoffset", str(video_delay), "-f", "lavfi",
+                    "-i", "testsrc=size=128x96:rate=25:duration=4", "-f", "lavfi", "-i", clicks,
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", codec, str(path)], check=True)  # fmt: skip
+    return path
+
+
+def _click_times(path: Path) -> list[float]:
+    """When the clicks start, in seconds after the first video frame."""
+    import av
+
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        first = float(video.start_time * video.time_base)
+        times: list[float] = []
+        for frame in container.decode(container.streams.audio[0]):
+            assert len(frame.layout.channels) == 1
+            samples = frame.to_ndarray().ravel()
+            scale = np.iinfo(samples.dtype).max if samples.dtype.kind == "i" else 1
+            loud = np.nonzero(np.abs(samples) > 0.3 * scale)[0]
+            for i in loud:
+                at = frame.time + i / frame.sample_rate - first
+                if not times or at - times[-1] > 0.5:
+                    times.append(at)
+    return times
+
+
+@pytest.mark.parametrize(("codec", "carried"), [("aac", "aac, copied"), ("pcm_s16le", "pcm_s16le, re-encoded to AAC")])
+def test_the_audio_goes_in_step_with_the_pictures_and_ends_with_them(tmp_path: Path, codec: str, carried: str) -> None:
+    source = _clicked(tmp_path, codec, video_delay=0.3)
+    output = tmp_path / "out.mp4"
+    report = encode_video(source, output, EncodeSettings(policy="uniform", preset="ultrafast", max_frames=60))
+    assert report.audio is not None and report.audio.startswith(f"{carried}, ")
+    assert f"beside it audio: {report.audio}" in report.summary()
+    expected = [t for t in _click_times(source) if 0 <= t < 2.4]  # the clicks during the 60 frames coded
+    assert len(expected) == 2
+    assert _click_times(output) == pytest.approx(expected, abs=0.002)
+    streams = {s["codec_type"]: s for s in json.loads(subprocess.run(
+        [ffmpeg_tool("ffprobe"), "-v", "error", "-show_streams", "-of", "json", str(output)],
+        capture_output=True, check=True).stdout)["streams"]}  # fmt: skip
+    assert streams["audio"]["codec_name"] == "aac"
+    assert 2.4 <= float(streams["audio"]["duration"]) <= 2.4 + 1024 / 48000 + 1e-3  # within one audio frame
+
+
+def test_a_videos_own_audio_is_copied_packet_for_packet(pets: Path, tmp_path: Path) -> None:
+    def packets(path: Path, count: int | None = None) -> list[str]:
+        result = subprocess.run([ffmpeg_tool("ffmpeg"), "-v", "error", "-i", str(path), "-map", "0:a", "-c", "copy",
+                                 "-f", "framemd5", "-"], capture_output=True, text=True, check=True)  # fmt: skip
+        return [line.rsplit(",", 1)[1].strip() for line in result.stdout.splitlines() if not line.startswith("#")]
+
+    settings = EncodeSettings(policy="uniform", preset="ultrafast", max_frames=20)
+    report = encode_video(pets, tmp_path / "out.mp4", settings)
+    assert report.audio is not None and report.audio.startswith("aac, copied, ")
+    written = packets(tmp_path / "out.mp4")
+    assert len(written) == 87  # 2 s of 44.1 kHz AAC, 1024 samples a frame, the last one overlapping the end
+    assert written == packets(pets)[: len(written)]
+
+
+def test_no_audio_or_a_retimed_video_leaves_the_audio_out(pets: Path, tmp_path: Path) -> None:
+    from semrl.errors import InputWarning
+
+    settings = EncodeSettings(policy="uniform", preset="ultrafast", max_frames=5)
+    assert encode_video(pets, tmp_path / "none.mp4", replace(settings, audio=False)).audio is None
+    with pytest.warns(InputWarning, match="re-times .* its audio would drift"):
+        assert encode_video(pets, tmp_path / "fast.mp4", replace(settings, fps=Fraction(25))).audio is None
+    for name in ("none.mp4", "fast.mp4"):
+        assert probe_audio(tmp_path / name) == []
+    assert main(["encode", str(pets), "-o", str(tmp_path / "cli.mp4"), "--frames", "5", "--policy", "uniform",
+                 "--no-audio", "--no-progress"]) == 0  # fmt: skip
+    assert probe_audio(tmp_path / "cli.mp4") == []
+
+
+def probe_audio(path: Path) -> list[str]:
+    command = [ffmpeg_tool("ffprobe"), "-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_name"]
+    result = subprocess.run([*command, "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True)
+    return result.stdout.split()

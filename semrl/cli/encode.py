@@ -68,6 +68,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--crop-even", action="store_true",
                         help="code an input of odd width or height without its last column or row "
                         "(HEVC 4:2:0 needs even sizes; default: refuse it)")  # fmt: skip
+    parser.add_argument("--no-audio", action="store_true",
+                        help="leave the video's audio out (default: its first audio track goes into an MP4 "
+                        "output, copied, or re-encoded to AAC where MP4 does not hold its codec)")  # fmt: skip
     parser.add_argument("--report", type=Path, help="write the summary and per-frame rows (JSON, and CSV beside)")
     parser.add_argument("--qp-maps", type=Path, metavar="DIR",
                         help="write PNGs of decoded frames with their per-CTU QPs drawn over them")  # fmt: skip
@@ -101,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads, device=args.device, net_precision=args.net_precision, fps=args.fps,
         crop_even=args.crop_even,
         qp_maps=args.qp_maps, qp_map_every=args.qp_map_every, weights=args.weights,
-        classes=class_names(args.classes), bitrate=args.bitrate,
+        classes=class_names(args.classes), bitrate=args.bitrate, audio=not args.no_audio,
     )  # fmt: skip
     progress = not args.no_progress and sys.stderr.isatty()
     inputs: list[Path] = list(args.input)
