@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import itertools
 import json
 import shutil
 import subprocess
@@ -486,6 +487,51 @@ def decode_libde265(path: str | Path, width: int, height: int) -> list[Yuv420]:
         return _split_i420(out.read_bytes(), width, height, f"dec265 decoding {path}")
 
 
+@dataclass(frozen=True)
+class FrameTimes:
+    """When each frame of a video is shown, for a video whose frames are not evenly spaced.
+
+    Attributes:
+        time_base: the unit of ``ticks``, in seconds (the source stream's).
+        ticks: each frame's display time, in display order, counted from the first frame's (0).
+    """
+
+    time_base: Fraction
+    ticks: tuple[int, ...]
+
+
+def frame_times(path: Path) -> FrameTimes | None:
+    """When a video's frames are shown, if it has a variable frame rate (a phone's clip, often).
+
+    Read from the container's timestamps, without decoding. A video coded at its average rate
+    instead would drift from its own audio wherever its rate changes.
+
+    Returns:
+        The frames' times, or None where they are evenly spaced to within one tick (or not all
+        known): every frame then lasts ``1 / fps``.
+
+    Raises:
+        MediaToolError: the file cannot be read.
+    """
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            shown = [p.pts for p in container.demux(stream) if p.size and not p.is_discard]
+            time_base = stream.time_base
+    except (av.FFmpegError, IndexError) as e:
+        raise MediaToolError(f"cannot read the frame times of {path}: {e}") from e
+    known = [t for t in shown if t is not None]
+    if len(shown) < 3 or len(known) < len(shown) or time_base is None:
+        return None
+    ticks = sorted(known)
+    steps = [b - a for a, b in itertools.pairwise(ticks)]
+    if min(steps) <= 0 or max(steps) - min(steps) <= 1:
+        return None
+    return FrameTimes(Fraction(time_base), tuple(t - ticks[0] for t in ticks))
+
+
 MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"})
 """Audio codecs an MP4 holds as they are: such a track is copied; any other is re-encoded to AAC."""
 
@@ -497,7 +543,13 @@ AAC_FRAME = 1024
 
 
 def mux_mp4(
-    hevc: Path, output: Path, fps: Fraction, display: Sequence[int] | None = None, *, audio_from: Path | None = None
+    hevc: Path,
+    output: Path,
+    fps: Fraction,
+    display: Sequence[int] | None = None,
+    *,
+    times: FrameTimes | None = None,
+    audio_from: Path | None = None,
 ) -> str | None:
     """Puts an Annex-B HEVC stream into an MP4 (stream tagged ``hvc1``, the given frame rate), with the source's audio.
 
@@ -519,8 +571,10 @@ def mux_mp4(
         fps: Frame rate.
         display: Display index of each coded picture in decode order; None: decode order is
             display order (no B-frames).
-        audio_from: The video the pictures were read from, its frames from the first on at
-            ``fps``; None: no audio.
+        times: When each picture is shown, for a source of variable frame rate
+            (:func:`frame_times`); None: every ``1 / fps``.
+        audio_from: The video the pictures were read from, its frames from the first on, at
+            ``fps`` or ``times``; None: no audio.
 
     Returns:
         What became of the audio and its rate over the pictures' time (e.g. ``"aac, copied,
@@ -533,7 +587,6 @@ def mux_mp4(
     """
     import av
 
-    time_base = Fraction(fps.denominator, fps.numerator)
     carried = None
     try:
         with contextlib.ExitStack() as stack:
@@ -542,7 +595,18 @@ def mux_mp4(
             order = list(display) if display is not None else list(range(len(packets)))
             if len(order) != len(packets):
                 raise MediaToolError(f"{hevc} holds {len(packets)} pictures, the encoder made {len(order)}")
+            if times is not None and len(times.ticks) < len(order):
+                raise MediaToolError(f"{len(times.ticks)} frame times for {len(order)} pictures")
+            if times is None:
+                times = FrameTimes(Fraction(fps.denominator, fps.numerator), tuple(range(len(order))))
+            time_base, ticks = times.time_base, times.ticks[: len(order)]
+            steps = [b - a for a, b in itertools.pairwise(ticks)] or [round(1 / (fps * time_base))]
+            ends = [*ticks[1:], ticks[-1] + steps[-1]] if ticks else []
+            length = (ends[-1] if ends else 0) * time_base
             delay = max((i - d for i, d in enumerate(order)), default=0)
+            # decode times: the display times ``delay`` pictures back, so each is at most its own display time
+            decoded = [ticks[0] - (delay - i) * steps[0] for i in range(min(delay, len(order)))]
+            decoded += ticks[: len(order) - len(decoded)]
             sink = stack.enter_context(av.open(str(output), "w", format="mp4", options={"movflags": "+faststart"}))
             stream = sink.add_stream_from_template(source.streams.video[0])
             stream.codec_tag = "hvc1"
@@ -551,21 +615,21 @@ def mux_mp4(
             if audio_from is not None:
                 track = _open_audio(stack, audio_from)
                 if track is not None:
-                    carried, audio = _carry_audio(track, sink, len(order) * time_base)
+                    carried, audio = _carry_audio(track, sink, length)
 
             def pictures() -> Iterator[tuple[Fraction, Any]]:
                 for i, (packet, shown) in enumerate(zip(packets, order, strict=True)):
                     packet.stream = stream
                     packet.time_base = time_base
-                    packet.pts, packet.dts, packet.duration = shown, i - delay, 1
-                    yield (i - delay) * time_base, packet
+                    packet.pts, packet.dts, packet.duration = ticks[shown], decoded[i], ends[shown] - ticks[shown]
+                    yield decoded[i] * time_base, packet
 
             sound = 0  # bytes of audio
             for _, packet in heapq.merge(pictures(), audio, key=lambda item: item[0]):
                 sound += packet.size if packet.stream is not stream else 0
                 sink.mux(packet)
             if carried is not None:
-                carried += f", {sound * 8 / float(len(order) * time_base) / 1000:.1f} kbit/s"
+                carried += f", {sound * 8 / float(length) / 1000:.1f} kbit/s"
         with av.open(str(output)) as check:
             written = sum(1 for p in check.demux(check.streams.video[0]) if p.size)
     except (av.FFmpegError, OSError) as e:
@@ -631,8 +695,10 @@ def _copied(container: Any, audio: Any, out: Any, start: Fraction, length: Fract
         begin = packet.pts * tb - start
         if begin >= length:
             break
-        if begin < 0:  # before the first picture: the track starts with the next frame, in step
+        if begin + (packet.duration or 0) * tb < 0:  # over before the first picture
             continue
+        # one that overlaps the first picture (or an encoder's priming frame, ending there) goes in
+        # before the start: MP4's edit list then starts the track in step with the picture
         packet.pts -= shift
         packet.dts = packet.pts if packet.dts is None else packet.dts - shift
         packet.stream = out

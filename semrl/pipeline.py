@@ -37,7 +37,7 @@ from semrl.codec import (
 )
 from semrl.errors import InputWarning, InvalidInputError
 from semrl.files import atomic_output, atomic_write
-from semrl.media import VIDEO_SUFFIXES, FrameSource, SourceInfo, mux_mp4, open_source
+from semrl.media import VIDEO_SUFFIXES, FrameSource, FrameTimes, SourceInfo, frame_times, mux_mp4, open_source
 from semrl.policy import (
     Policy,
     PolicyInput,
@@ -392,7 +392,7 @@ def encode_video(
                 with atomic_output(output, suffix=".mp4") as temporary:
                     audio = watch.call(
                         "encode", mux_mp4, writer_target, temporary, info.fps, [f.pts for f in coded],
-                        audio_from=_audio_source(info, settings),
+                        times=_frame_times(info, settings, len(coded)), audio_from=_audio_source(info, settings),
                     )  # fmt: skip
         finally:
             if writer_target != output:
@@ -419,6 +419,24 @@ def encode_video(
         rows=rows,
         audio=audio,
     )
+
+
+def _frame_times(info: SourceInfo, settings: EncodeSettings, coded: int) -> FrameTimes | None:
+    """A video's own frame times, where its rate varies and no ``--fps`` replaces it; None: every ``1 / fps``."""
+    if info.kind != "video" or settings.fps is not None or info.path is None:
+        return None
+    times = frame_times(info.path)
+    whole = settings.max_frames is None or coded < settings.max_frames
+    if times is not None and (len(times.ticks) < coded or (whole and len(times.ticks) != coded)):
+        warnings.warn(
+            InputWarning(
+                f"{info.name} has a variable frame rate, but its {len(times.ticks)} timestamps do not match the "
+                f"{coded} frames decoded: it is coded at its average rate, {float(info.fps):.3g} fps"
+            ),
+            stacklevel=3,
+        )
+        return None
+    return times
 
 
 def _audio_source(info: SourceInfo, settings: EncodeSettings) -> Path | None:

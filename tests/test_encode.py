@@ -918,3 +918,56 @@ def probe_audio(path: Path) -> list[str]:
     command = [ffmpeg_tool("ffprobe"), "-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_name"]
     result = subprocess.run([*command, "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True)
     return result.stdout.split()
+
+
+def _shown_at(path: Path) -> list[float]:
+    """Each decoded frame's display time (s), as a player reads the file."""
+    command = [ffmpeg_tool("ffprobe"), "-v", "error", "-select_streams", "v", "-show_entries", "frame=pts_time"]
+    result = subprocess.run([*command, "-of", "json", str(path)], capture_output=True, text=True, check=True)
+    return [float(frame["pts_time"]) for frame in json.loads(result.stdout)["frames"]]
+
+
+@pytest.fixture(scope="module")
+def variable_rate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clip shown at 25 fps for 1.6 s, then at about 10 fps, with clicks every second of its audio."""
+    path = tmp_path_factory.mktemp("vfr") / "vfr.mp4"
+    clicks = "aevalsrc='if(lt(mod(t\\,1)\\,0.01)\\,0.8*sin(2*PI*1000*t)\\,0)':s=48000:d=5"
+    subprocess.run([ffmpeg_tool("ffmpeg"), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=128x96:rate=25:duration=4",
+                    "-f", "lavfi", "-i", clicks, "-vf", "setpts='if(lt(N,40),N/25,1.6+(N-40)/10)/TB'",
+                    "-fps_mode", "vfr", "-c:v", "libx264", "-bf", "2", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    str(path)], check=True)  # fmt: skip
+    return path
+
+
+def test_frame_times_are_read_for_a_variable_rate_and_not_for_a_constant_one(variable_rate: Path, pets: Path) -> None:
+    from semrl.media import frame_times
+
+    assert frame_times(pets) is None
+    times = frame_times(variable_rate)
+    assert times is not None and len(times.ticks) == 100
+    shown = [float(t * times.time_base) for t in times.ticks]
+    assert shown[:3] == pytest.approx([0, 0.04, 0.08]) and shown[40] == pytest.approx(1.6)
+
+
+@pytest.mark.parametrize("gop", ["ldp", "ra"])
+def test_a_variable_rate_video_keeps_its_frame_times_and_its_audio_in_step(
+    variable_rate: Path, tmp_path: Path, gop: str
+) -> None:
+    output = tmp_path / "out.mp4"
+    encode_video(variable_rate, output, EncodeSettings(policy="uniform", preset="ultrafast", gop=gop))
+    assert _shown_at(output) == pytest.approx(_shown_at(variable_rate), abs=1e-4)
+    assert _click_times(output) == pytest.approx(_click_times(variable_rate), abs=0.002)  # the first click too
+
+
+def test_frame_times_that_do_not_match_the_frames_are_said_and_the_average_rate_used(
+    variable_rate: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from semrl import pipeline
+    from semrl.errors import InputWarning
+    from semrl.media import FrameTimes
+
+    monkeypatch.setattr(pipeline, "frame_times", lambda path: FrameTimes(Fraction(1, 100), tuple(range(0, 990, 10))))
+    with pytest.warns(InputWarning, match="its 99 timestamps do not match the 100 frames decoded"):
+        encode_video(variable_rate, tmp_path / "out.mp4", EncodeSettings(policy="uniform", preset="ultrafast"))
+    shown = _shown_at(tmp_path / "out.mp4")
+    assert shown[1] == pytest.approx(1 / float(video_info(variable_rate).fps), abs=1e-3)
