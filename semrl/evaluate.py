@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -172,8 +174,6 @@ def evaluate(
         InvalidInputError: Unknown task, sizes that differ, labels with another task, no frames.
         InputNotFoundError: A file is missing.
     """
-    import warnings
-
     from semrl.fidelity.distortion import plane_psnr, plane_ssim
     from semrl.semantics.config import DEFAULT_WEIGHTS
     from semrl.semantics.yolo import YoloNet, class_ids
@@ -182,50 +182,62 @@ def evaluate(
         raise InvalidInputError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     if pseudo_gt and labels is not None:
         raise InvalidInputError("give --labels or --pseudo-gt, not both: one says what to score against")
-    with open_source(encoded, max_frames=max_frames) as source:
-        decoded = [f.copy() for f in source]
-        fps = float(source.info.fps)
-    # Only as many original frames as the encode holds (an encode of the first N frames is common).
-    with open_source(original, max_frames=len(decoded) or 1, crop_even=True) as source:
-        reference = [f.copy() for f in source]
-    if not reference or not decoded:
-        raise InvalidInputError(f"no frames to compare ({len(reference)} original, {len(decoded)} encoded)")
-    if (reference[0].width, reference[0].height) != (decoded[0].width, decoded[0].height):
-        raise InvalidInputError(
-            f"{encoded} is {decoded[0].width}x{decoded[0].height} but {original} is "
-            f"{reference[0].width}x{reference[0].height}: not an encode of it"
-        )
-    n = min(len(reference), len(decoded))
-    if len(reference) != len(decoded):
-        counts = f"{encoded} has {len(decoded)} frames and {original} {len(reference)}"
+    with (
+        open_source(encoded, max_frames=max_frames) as decoded,
+        open_source(original, max_frames=max_frames, crop_even=True) as reference,
+    ):
+        fps = float(decoded.info.fps)
+        size, wanted_size = (decoded.info.width, decoded.info.height), (reference.info.width, reference.info.height)
+        if size != wanted_size:
+            raise InvalidInputError(
+                f"{encoded} is {size[0]}x{size[1]} but {original} is {wanted_size[0]}x{wanted_size[1]}: "
+                "not an encode of it"
+            )
+        net = YoloNet(weights or DEFAULT_WEIGHTS[task], device=device)
+        if net.task != task:
+            raise InvalidInputError(f"--weights {weights} is a {net.task} net, not a {task} net")
+        against = "the original's classes" if task == "classification" else "pseudo ground truth"
+        truth = None
+        wanted = None
+        if task != "classification":
+            truth = None if pseudo_gt else _labels(original, labels, task, (size[1], size[0]))
+            if truth is not None:
+                against = f"labels {truth[0]}"
+            if classes is not None:
+                wanted = np.array(sorted(class_ids(net.names, classes, net.weights_path.name)), np.int64)
+                against += f" ({', '.join(classes)})"
+        scores = _Scores(net, task, None if truth is None else truth[1], wanted)
+        psnrs: list[float] = []
+        ssims: list[float] = []
+        # Frames go through in batches of the net's, so memory stays flat however long the clip.
+        encoded_frames, original_frames = iter(decoded), iter(reference)
+        left_over = 0  # encoded frames past the original's last
+        while not left_over:
+            batch = []
+            for frame in itertools.islice(encoded_frames, EVAL_BATCH):
+                source = next(original_frames, None)
+                if source is None:
+                    left_over = 1 + sum(1 for _ in encoded_frames)
+                    break
+                batch.append((source, frame))
+            if not batch:
+                break
+            psnrs += [min(plane_psnr(r.y, d.y), 100.0) for r, d in batch]
+            ssims += [plane_ssim(r.y, d.y) for r, d in batch]
+            scores.add([r.to_rgb() for r, _ in batch], [d.to_rgb() for _, d in batch])
+    n = len(psnrs)
+    if not n:
+        raise InvalidInputError(f"no frames to compare ({original} gave none, {encoded} {left_over})")
+    if left_over:
+        counts = f"{encoded} has {n + left_over} frames and {original} {n}"
         warnings.warn(InputWarning(f"{counts}: the first {n} compared"), stacklevel=2)
     bits = frame_bits(encoded)[:n]
     if len(bits) < n:
         raise InvalidInputError(f"{encoded}: {len(bits)} packets for {n} frames")
-    net = YoloNet(weights or DEFAULT_WEIGHTS[task], device=device)
-    if net.task != task:
-        raise InvalidInputError(f"--weights {weights} is a {net.task} net, not a {task} net")
-    ref_rgb = [f.to_rgb() for f in reference[:n]]
-    dec_rgb = [f.to_rgb() for f in decoded[:n]]
-    against = "the original's classes" if task == "classification" else "pseudo ground truth"
-    if task == "classification":
-        scores, main, secondary = _classification(net, ref_rgb, dec_rgb)
-        objects = main
-    else:
-        truth = None if pseudo_gt else _labels(original, labels, task, n, ref_rgb[0].shape[:2])
-        if truth is not None:
-            against = f"labels {truth[0]}"
-        wanted = None
-        if classes is not None:
-            wanted = np.array(sorted(class_ids(net.names, classes, net.weights_path.name)), np.int64)
-            against += f" ({', '.join(classes)})"
-        scores, main, secondary, objects = _detection(
-            net, ref_rgb, dec_rgb, task, None if truth is None else truth[1], wanted
-        )
-    psnrs = [min(plane_psnr(r.y, d.y), 100.0) for r, d in zip(reference[:n], decoded[:n], strict=True)]
-    ssims = [plane_ssim(r.y, d.y) for r, d in zip(reference[:n], decoded[:n], strict=True)]
+    per_frame, main, secondary, objects = scores.result()
     rows = [
-        {"frame": i, "bits": bits[i], "accuracy": scores[i], "psnr_y": psnrs[i], "ssim_y": ssims[i]} for i in range(n)
+        {"frame": i, "bits": bits[i], "accuracy": per_frame[i], "psnr_y": psnrs[i], "ssim_y": ssims[i]}
+        for i in range(n)
     ]
     return EvalReport(
         str(original), str(encoded), task, against, n, fps, main, secondary, objects,
@@ -233,9 +245,11 @@ def evaluate(
     )  # fmt: skip
 
 
-def _labels(
-    original: Path, labels: Path | None, task: str, n: int, shape: tuple[int, int]
-) -> tuple[Path, list[Any]] | None:
+EVAL_BATCH = 8
+"""Frames the task net reads at once, and all the frames ``semrl eval`` holds at a time."""
+
+
+def _labels(original: Path, labels: Path | None, task: str, shape: tuple[int, int]) -> tuple[Path, list[Any]] | None:
     from semrl.fidelity.labels import clip_labels, read_mot_boxes, sequence_size
 
     if labels is not None and task != "detection":
@@ -248,49 +262,70 @@ def _labels(
         found = clip_labels(original, w, h) if task == "detection" else None
     if found is None:
         return None
-    return found[0], read_mot_boxes(found[0], n, shape, found[1])
+    return found[0], read_mot_boxes(found[0], None, shape, found[1])
 
 
-def _detection(
-    net: Any,
-    ref: list[NDArray[np.uint8]],
-    dec: list[NDArray[np.uint8]],
-    task: str,
-    truth: list[Any] | None,
-    wanted: NDArray[np.int64] | None = None,
-) -> tuple[list[float], float, float, float]:
-    from semrl.fidelity.detection import average_precision, match_frame, pseudo_target
-    from semrl.fidelity.labels import labelled_subset
-    from semrl.fidelity.segmentation import MASK_SCORE
-    from semrl.semantics.yolo import InferenceSettings
+class _Scores:
+    """The task's score of each encoded frame, fed batch by batch, and the pooled metric at the end.
 
-    kind: Literal["box", "mask"] = "mask" if task == "segmentation" else "box"
-    # segmentation is scored against the original's own finds (no labels), on the same mask grid
-    settings = MASK_SCORE if task == "segmentation" else InferenceSettings()
-    records, per_frame = [], []
-    for s in range(0, len(dec), 8):
-        decoded = net.detect(dec[s : s + 8], settings, color="rgb")
-        originals = net.detect(ref[s : s + 8], settings, color="rgb") if truth is None else [None] * len(decoded)
-        for k, (pred, orig) in enumerate(zip(decoded, originals, strict=True)):
-            if truth is None:
+    Detection and segmentation: each frame's predictions matched against its target (the net's
+    objects on the original, or the labels), pooled as COCO AP (Ultralytics' AP against labels);
+    segmentation against the original's own finds, on the same mask grid as the benchmark.
+    Classification: whether the frame's top-1 class is the original's.
+    """
+
+    def __init__(self, net: Any, task: str, truth: list[Any] | None, wanted: NDArray[np.int64] | None) -> None:
+        from semrl.fidelity.segmentation import MASK_SCORE
+        from semrl.semantics.yolo import InferenceSettings
+
+        self.net, self.task, self.truth, self.wanted = net, task, truth, wanted
+        self.kind: Literal["box", "mask"] = "mask" if task == "segmentation" else "box"
+        self.settings = MASK_SCORE if task == "segmentation" else InferenceSettings()
+        self.records: list[Any] = []
+        self.per_frame: list[float] = []
+
+    def add(self, ref: list[NDArray[np.uint8]], dec: list[NDArray[np.uint8]]) -> None:
+        """Scores the next frames: the originals' and the encoded ones' RGB pictures, in order."""
+        from semrl.fidelity.classification import top1_classes
+        from semrl.fidelity.detection import average_precision, match_frame, pseudo_target
+        from semrl.fidelity.labels import labelled_subset
+
+        if self.task == "classification":
+            same = top1_classes(self.net.classify(dec, color="rgb")) == top1_classes(
+                self.net.classify(ref, color="rgb")
+            )
+            self.per_frame += [float(v) for v in same]
+            return
+        decoded = self.net.detect(dec, self.settings, color="rgb")
+        originals = self.net.detect(ref, self.settings, color="rgb") if self.truth is None else [None] * len(dec)
+        for pred, orig in zip(decoded, originals, strict=True):
+            if self.truth is None:
                 target = pseudo_target(orig)
-                if wanted is not None:
-                    target, pred = target.subset(np.isin(target.cls, wanted)), pred.subset(np.isin(pred.cls, wanted))
+                if self.wanted is not None:
+                    keep = np.isin(target.cls, self.wanted), np.isin(pred.cls, self.wanted)
+                    target, pred = target.subset(keep[0]), pred.subset(keep[1])
             else:
-                target = truth[s + k]
+                target = self._label(len(self.per_frame), pred.shape)
                 pred = labelled_subset(pred, target)
-            m = match_frame(pred, target, kind)
-            records.append(m)
-            per_frame.append(average_precision([m], "coco" if truth is None else "ultralytics").map50_95)
-    pooled = average_precision(records, "coco" if truth is None else "ultralytics")
-    return per_frame, pooled.map50_95, pooled.map50, pooled.map50_95_objects
+            m = match_frame(pred, target, self.kind)
+            self.records.append(m)
+            self.per_frame.append(average_precision([m], "coco" if self.truth is None else "ultralytics").map50_95)
 
+    def _label(self, index: int, shape: tuple[int, int]) -> Any:
+        """The labels of frame ``index``; none past the last labelled frame."""
+        from semrl.semantics.yolo import Detections
 
-def _classification(
-    net: Any, ref: list[NDArray[np.uint8]], dec: list[NDArray[np.uint8]]
-) -> tuple[list[float], float, float]:
-    from semrl.fidelity.classification import top1_classes
+        assert self.truth is not None
+        if index < len(self.truth):
+            return self.truth[index]
+        return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), shape)
 
-    same = (top1_classes(net.classify(dec, color="rgb")) == top1_classes(net.classify(ref, color="rgb"))).astype(float)
-    agreement = float(same.mean())
-    return [float(v) for v in same], agreement, agreement
+    def result(self) -> tuple[list[float], float, float, float]:
+        """Per-frame scores, then the pooled metric, its 50 % IoU variant and its object-weighted one."""
+        from semrl.fidelity.detection import average_precision
+
+        if self.task == "classification":
+            agreement = float(np.mean(self.per_frame))
+            return self.per_frame, agreement, agreement, agreement
+        pooled = average_precision(self.records, "coco" if self.truth is None else "ultralytics")
+        return self.per_frame, pooled.map50_95, pooled.map50, pooled.map50_95_objects

@@ -590,11 +590,11 @@ def mux_mp4(
     carried = None
     try:
         with contextlib.ExitStack() as stack:
+            if display is None:
+                with av.open(str(hevc), format="hevc") as counted:
+                    display = range(sum(1 for p in counted.demux(counted.streams.video[0]) if p.size))
+            order = list(display)
             source = stack.enter_context(av.open(str(hevc), format="hevc"))
-            packets = [p for p in source.demux(source.streams.video[0]) if p.size]
-            order = list(display) if display is not None else list(range(len(packets)))
-            if len(order) != len(packets):
-                raise MediaToolError(f"{hevc} holds {len(packets)} pictures, the encoder made {len(order)}")
             if times is not None and len(times.ticks) < len(order):
                 raise MediaToolError(f"{len(times.ticks)} frame times for {len(order)} pictures")
             if times is None:
@@ -617,8 +617,17 @@ def mux_mp4(
                 if track is not None:
                     carried, audio = _carry_audio(track, sink, length)
 
+            found = 0  # pictures read from the stream, one at a time: a long stream is never held whole
+
             def pictures() -> Iterator[tuple[Fraction, Any]]:
-                for i, (packet, shown) in enumerate(zip(packets, order, strict=True)):
+                nonlocal found
+                for packet in source.demux(source.streams.video[0]):
+                    if not packet.size:
+                        continue
+                    if found == len(order):
+                        raise MediaToolError(f"{hevc} holds more pictures than the {len(order)} the encoder made")
+                    i, shown = found, order[found]
+                    found += 1
                     packet.stream = stream
                     packet.time_base = time_base
                     packet.pts, packet.dts, packet.duration = ticks[shown], decoded[i], ends[shown] - ticks[shown]
@@ -628,6 +637,8 @@ def mux_mp4(
             for _, packet in heapq.merge(pictures(), audio, key=lambda item: item[0]):
                 sound += packet.size if packet.stream is not stream else 0
                 sink.mux(packet)
+            if found != len(order):
+                raise MediaToolError(f"{hevc} holds {found} pictures, the encoder made {len(order)}")
             if carried is not None:
                 carried += f", {sound * 8 / float(length) / 1000:.1f} kbit/s"
         with av.open(str(output)) as check:

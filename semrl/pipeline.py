@@ -385,21 +385,21 @@ def encode_video(
         require_one_ctu(info.name, info.width, info.height)
         writer_target = output if output.suffix.lower() != ".mp4" else output.with_name(f".{output.name}.hevc")
         with AnnexBWriter(writer_target) as stream:
-            rows, coded, sse = _run(source, settings, policy, task, stream, watch, progress)
+            rows, decoded_order, sse = _run(source, settings, policy, task, stream, watch, progress)
         audio = None
         try:
             if output.suffix.lower() == ".mp4":
                 with atomic_output(output, suffix=".mp4") as temporary:
                     audio = watch.call(
-                        "encode", mux_mp4, writer_target, temporary, info.fps, [f.pts for f in coded],
-                        times=_frame_times(info, settings, len(coded)), audio_from=_audio_source(info, settings),
+                        "encode", mux_mp4, writer_target, temporary, info.fps, decoded_order,
+                        times=_frame_times(info, settings, len(rows)), audio_from=_audio_source(info, settings),
                     )  # fmt: skip
         finally:
             if writer_target != output:
                 writer_target.unlink(missing_ok=True)
         wall = time.perf_counter() - start
-    bits = sum(frame.bits for frame in coded)
-    pixels = info.width * info.height * len(coded)
+    bits = sum(row.bits for row in rows)
+    pixels = info.width * info.height * len(rows)
     return EncodeReport(
         input=info.name,
         output=str(output),
@@ -408,10 +408,10 @@ def encode_video(
         width=info.width,
         height=info.height,
         fps=float(info.fps),
-        frames=len(coded),
+        frames=len(rows),
         bits=bits,
-        kbps=bits * float(info.fps) / len(coded) / 1000,
-        mean_qp=float(np.mean([frame.ctu_qp.mean() for frame in coded])),
+        kbps=bits * float(info.fps) / len(rows) / 1000,
+        mean_qp=float(np.mean([row.mean_qp for row in rows])),
         psnr_y=psnr_from_sse(sse, pixels),
         wall_s=wall,
         stage_s=watch.seconds,
@@ -526,7 +526,7 @@ def _run(
     stream: AnnexBWriter,
     watch: _Stopwatch,
     progress: bool,
-) -> tuple[list[FrameRow], list[EncodedFrame], float]:
+) -> tuple[list[FrameRow], list[int], float]:
     """Encodes every frame; the task net runs in a second thread on frames ahead of the encoder.
 
     The worker may run up to ``LOOKAHEAD_INTERVALS * map_interval`` frames ahead (at most
@@ -538,8 +538,9 @@ def _run(
     the rest.
 
     Returns:
-        The per-frame rows, the coded frames, and the luma squared error of the reconstructions
-        against the source frames (against the originals where a pre-filter smoothed them).
+        The per-frame rows (in display order), each coded frame's index in decode order, and the
+        luma squared error of the reconstructions against the source frames (against the originals
+        where a pre-filter smoothed them).
     """
     info = source.info
     config = EncoderConfig(
@@ -561,7 +562,7 @@ def _run(
     bar = _progress_bar(info, settings, progress)
     lookahead = min(LOOKAHEAD_INTERVALS * settings.map_interval, LOOKAHEAD_FRAMES)
     rows: list[FrameRow] = []
-    coded: list[EncodedFrame] = []
+    decoded_order: list[int] = []  # each coded frame's index, in decode order (not the frames: memory stays flat)
     pending: deque[tuple[int, Yuv420, Future[Any] | None]] = deque()
     offsets: npt.NDArray[np.int32] | None = None
     # A frame-level policy (the video policy) decides every frame, in order, from the latest analysis.
@@ -654,7 +655,7 @@ def _run(
                     coded_qps = requested.pop(frame.pts, frame.ctu_qp)
                     rate.update(frame.bits, coded_qps, frame.slice_type == "I", frame.ctu_bits, frame.pts)
                 stream.write(frame.nal)
-                coded.append(frame)
+                decoded_order.append(frame.pts)
                 row = FrameRow(
                     index=frame.pts, poc=frame.poc, slice_type=frame.slice_type, bits=frame.bits,
                     mean_qp=float(frame.ctu_qp.mean()), psnr_y=min(psnr_from_sse(sse, frame.recon.y.size), 100.0),
@@ -712,7 +713,7 @@ def _run(
             pending.append((index, picture, job))
             if len(pending) > lookahead:
                 encode_next()
-        if not pending and not coded:
+        if not pending and not decoded_order:
             raise InvalidInputError(f"{info.name} has no frames")
         while pending:
             encode_next()
@@ -721,7 +722,7 @@ def _run(
     if bar is not None:
         bar.close()
     rows.sort(key=lambda row: row.index)
-    return rows, coded, total_sse
+    return rows, decoded_order, total_sse
 
 
 def _md5(picture: Yuv420) -> str:

@@ -971,3 +971,35 @@ def test_frame_times_that_do_not_match_the_frames_are_said_and_the_average_rate_
         encode_video(variable_rate, tmp_path / "out.mp4", EncodeSettings(policy="uniform", preset="ultrafast"))
     shown = _shown_at(tmp_path / "out.mp4")
     assert shown[1] == pytest.approx(1 / float(video_info(variable_rate).fps), abs=1e-3)
+
+
+def test_coded_pictures_are_let_go_as_the_encode_goes_on(
+    pets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+    import weakref
+
+    from semrl.codec import Encoder
+
+    made: list[weakref.ref[Yuv420]] = []
+    alive_at_flush: list[int] = []
+    encode, flush = Encoder.encode, Encoder.flush
+
+    def watched(encoder: Encoder, *args: object, **kwargs: object) -> list:  # type: ignore[type-arg]
+        frames = encode(encoder, *args, **kwargs)
+        made.extend(weakref.ref(frame.recon) for frame in frames)
+        return frames
+
+    def counted(encoder: Encoder) -> list:  # type: ignore[type-arg]
+        gc.collect()
+        alive_at_flush.append(sum(ref() is not None for ref in made))
+        return flush(encoder)
+
+    monkeypatch.setattr(Encoder, "encode", watched)
+    monkeypatch.setattr(Encoder, "flush", counted)
+    report = encode_video(
+        pets, tmp_path / "out.mp4", EncodeSettings(policy="uniform", preset="ultrafast", max_frames=40)
+    )
+    assert report.frames == 40 and len(made) > 30
+    # the last one or two may wait for their MD5; a long clip held every decoded picture until its end
+    assert len(alive_at_flush) == 1 and alive_at_flush[0] <= 2

@@ -96,3 +96,45 @@ def test_an_odd_picture_coded_without_its_last_row_is_scored_against_the_origina
     encode_video(original, encoded, EncodeSettings(policy="uniform", qp=12, crop_even=True))
     report = evaluate(original, encoded, "detection")
     assert report.frames == 1 and 0.8 < report.accuracy <= 1.0 and report.psnr_y > 40
+
+
+def test_frames_are_read_a_batch_at_a_time_however_long_the_clip(
+    clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+    import weakref
+
+    from semrl import evaluate as module
+    from semrl.codec import Yuv420
+    from semrl.media import FrameSource
+
+    longer = tmp_path / "longer.mp4"  # 40 frames: five of the net's batches
+    root = require_assets("videos/pets2009_s2l1_480x360.mp4")
+    encode_video(root / "videos" / "pets2009_s2l1_480x360.mp4", longer,
+                 EncodeSettings(policy="uniform", qp=40, max_frames=40, preset="ultrafast"))  # fmt: skip
+    read: list[weakref.ref[Yuv420]] = []
+    most_alive: list[int] = []
+    open_source, add = module.open_source, module._Scores.add
+
+    def watched_open(*args: object, **kwargs: object) -> FrameSource:
+        source = open_source(*args, **kwargs)  # type: ignore[arg-type]
+        given = source._frames
+
+        def frames() -> object:
+            for frame in given:
+                read.append(weakref.ref(frame))
+                yield frame
+
+        source._frames = frames()  # type: ignore[assignment]
+        return source
+
+    def watched_add(scores: object, *args: object) -> None:
+        gc.collect()
+        most_alive.append(sum(ref() is not None for ref in read))
+        add(scores, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "open_source", watched_open)
+    monkeypatch.setattr(module._Scores, "add", watched_add)
+    report = evaluate(longer, longer, "detection", pseudo_gt=True)
+    assert report.frames == 40 and len(read) == 80 and len(most_alive) == 5
+    assert max(most_alive) <= 2 * module.EVAL_BATCH  # the batch's pairs, not the clips

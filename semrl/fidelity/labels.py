@@ -277,7 +277,7 @@ MOT_PERSON = 0
 
 
 def read_mot_boxes(
-    gt_file: str | os.PathLike[str], frames: int, shape: tuple[int, int], scale: float = 1.0
+    gt_file: str | os.PathLike[str], frames: int | None, shape: tuple[int, int], scale: float = 1.0
 ) -> list[Detections]:
     """MOTChallenge ground truth (``gt.txt``) as per-frame person boxes of a clip.
 
@@ -288,7 +288,8 @@ def read_mot_boxes(
 
     Args:
         gt_file: The ``gt.txt`` file.
-        frames: Number of frames of the clip (frame i of the clip is MOT frame i + 1).
+        frames: Number of frames of the clip (frame i of the clip is MOT frame i + 1); None: up to
+            the last labelled frame.
         shape: (H, W) of the clip's frames.
         scale: Factor from the labels' pixels to the clip's.
 
@@ -299,7 +300,7 @@ def read_mot_boxes(
     path = Path(gt_file)
     if not path.is_file():
         raise InputNotFoundError(f"MOTChallenge ground truth not found: {path}")
-    per_frame: list[list[list[float]]] = [[] for _ in range(frames)]
+    per_frame: list[list[list[float]]] = [[] for _ in range(frames or 0)]
     for n, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
@@ -311,7 +312,9 @@ def read_mot_boxes(
             raise InvalidInputError(f"{path}:{n}: needs frame, id, x, y, w, h and the consider flag")
         frame = int(v[0]) - 1
         pedestrian = len(v) != 9 or int(v[7]) in (-1, 1)  # 9 columns: MOT16+ (class, visibility)
-        if 0 <= frame < frames and v[6] != 0 and pedestrian:
+        if frames is None and frame >= len(per_frame):
+            per_frame += [[] for _ in range(frame + 1 - len(per_frame))]
+        if 0 <= frame < len(per_frame) and v[6] != 0 and pedestrian:
             per_frame[frame].append([v[2], v[3], v[2] + v[4], v[3] + v[5]])
     h, w = shape
     out = []
