@@ -128,6 +128,9 @@ class SourceInfo:
             aspect ratio, e.g. 16:15 for PAL-era D1 cameras); 1 for square pixels.
         colour: how the frames' YUV values are to be shown: a YUV video's own description (FFmpeg
             passes its values through), else BT.601's matrix, with which RGB is converted.
+        interlaced: the video says its frames are interlaced (two fields each, a camcorder's or a
+            broadcast's): :func:`open_source` reads them deinterlaced (FFmpeg's ``bwdif``, a frame
+            for each frame), as a detector and a progressive stream both need.
     """
 
     path: Path | None
@@ -138,6 +141,7 @@ class SourceInfo:
     frames: int | None
     pixel_aspect: Fraction = Fraction(1)
     colour: Colour = FROM_RGB
+    interlaced: bool = False
 
     @property
     def name(self) -> str:
@@ -195,8 +199,16 @@ def video_info(path: Path) -> SourceInfo:
     return SourceInfo(
         path=path, kind="video", width=width, height=height, fps=fps,
         frames=int(str(count)) if count and str(count).isdigit() else None, pixel_aspect=aspect,
-        colour=_colour(stream),
+        colour=_colour(stream), interlaced=str(stream.get("field_order", "")) in INTERLACED_ORDERS,
     )  # fmt: skip
+
+
+INTERLACED_ORDERS = ("tt", "bb", "tb", "bt")
+"""ffprobe's ``field_order`` values of interlaced video (``progressive`` and ``unknown`` are not)."""
+
+DEINTERLACE = "bwdif=mode=send_frame:parity=auto:deint=interlaced"
+"""FFmpeg's filter for interlaced input: one frame for each frame (the rate stays), motion-adaptive,
+applied to the frames the decoder marks interlaced."""
 
 
 def _colour(stream: dict[str, object]) -> Colour:
@@ -307,7 +319,7 @@ def open_source(
         )
     if fps is not None:
         info = replace(info, fps=fps)
-    filters = []
+    filters = [DEINTERLACE] if info.interlaced else []  # first: a scale would mix the fields
     if crop_even and (info.width % 2 or info.height % 2):
         info = _even(info, crop_even)
         filters.append(f"crop={info.width}:{info.height}:0:0")

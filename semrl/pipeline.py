@@ -215,6 +215,8 @@ class EncodeReport:
     stage_s: dict[str, float]
     settings: dict[str, Any]
     rows: list[FrameRow] = field(default_factory=list)
+    deinterlaced: bool = False
+    """The input was interlaced and its frames were read deinterlaced (:attr:`SourceInfo.interlaced`)."""
     audio: str | None = None
     """What became of the input's audio in the output, and its rate (e.g. ``aac, copied, 128.4 kbit/s``: not
     counted in ``bits`` and ``kbps``, which are the pictures'); None: none carried."""
@@ -229,7 +231,9 @@ class EncodeReport:
         split = ", ".join(f"{stage} {self.stage_s[stage]:.2f} s" for stage in STAGES)
         split += " (semantics and policy run beside encoding; wait is the encoder waiting for them)"
         return (
-            f"wrote {self.output}: {self.frames} frames {self.width}x{self.height} at {self.fps:.3g} fps, "
+            f"wrote {self.output}: {self.frames} frames {self.width}x{self.height} at {self.fps:.3g} fps"
+            + (" (deinterlaced)" if self.deinterlaced else "")
+            + ", "
             f"policy {self.policy}" + (f" ({self.task})" if self.task else "") + "\n"
             f"{self.kbps:.1f} kbit/s, {self.bits / 8 / 1024:.1f} KiB, mean QP {self.mean_qp:.2f}, "
             f"luma PSNR {self.psnr_y:.2f} dB"
@@ -417,6 +421,7 @@ def encode_video(
         stage_s=watch.seconds,
         settings={k: (str(v) if isinstance(v, (Fraction, Gop)) else v) for k, v in asdict(settings).items()},
         rows=rows,
+        deinterlaced=info.interlaced,
         audio=audio,
     )
 

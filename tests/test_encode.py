@@ -1003,3 +1003,26 @@ def test_coded_pictures_are_let_go_as_the_encode_goes_on(
     assert report.frames == 40 and len(made) > 30
     # the last one or two may wait for their MD5; a long clip held every decoded picture until its end
     assert len(alive_at_flush) == 1 and alive_at_flush[0] <= 2
+
+
+def _combing(y: np.ndarray) -> float:
+    """How much more neighbouring rows differ than rows two apart: about 0.5 for a picture, far above 1 for fields."""
+    rows = y.astype(np.int32)
+    return float(np.abs(rows[:-1] - rows[1:]).mean() / np.abs(rows[:-2] - rows[2:]).mean())
+
+
+def test_an_interlaced_video_is_read_and_coded_deinterlaced(tmp_path: Path) -> None:
+    source = tmp_path / "interlaced.mp4"  # bars moving sideways, two fields to a frame (top first)
+    bars = "testsrc=size=320x240:rate=50:duration=1"
+    subprocess.run([ffmpeg_tool("ffmpeg"), "-v", "error", "-f", "lavfi", "-i", bars,
+                    "-vf", "scroll=horizontal=0.03,tinterlace=interleave_top,fieldorder=tff", "-c:v", "libx264",
+                    "-flags", "+ildct+ilme", "-x264opts", "tff=1", "-qp", "10", "-pix_fmt", "yuv420p", str(source)],
+                   check=True)  # fmt: skip
+    assert min(_combing(f.y) for f in decode_ffmpeg(source, 320, 240)) > 5  # as fields, unread
+    with open_source(source) as frames:
+        assert frames.info.interlaced
+        assert max(_combing(f.y) for f in frames) < 1
+    output = tmp_path / "out.mp4"
+    report = encode_video(source, output, EncodeSettings(policy="uniform", preset="ultrafast", qp=20))
+    assert report.deinterlaced and report.frames == 25 and "(deinterlaced)" in report.summary()
+    assert max(_combing(f.y) for f in decode_ffmpeg(output, 320, 240)) < 1

@@ -65,3 +65,10 @@ def test_the_stream_description_holds_what_x265_can_say() -> None:
     odd = SourceInfo(None, "video", 64, 64, Fraction(25), 1, Fraction(1, 3), Colour("jedec-p22", "gamma28", "gbr"))
     assert stream_description(odd) == (("sar", "1:3"), ("transfer", "bt470bg"), ("colormatrix", "gbr"))
     assert stream_description(SourceInfo(None, "image", 64, 64, Fraction(25), 1)) == (("colormatrix", "smpte170m"),)
+
+
+@pytest.mark.parametrize(("order", "interlaced"), [("tt", True), ("bt", True), ("progressive", False), (None, False)])
+def test_the_field_order_says_whether_a_video_is_interlaced(
+    monkeypatch: pytest.MonkeyPatch, order: str | None, interlaced: bool
+) -> None:
+    assert _info(monkeypatch, **({} if order is None else {"field_order": order})).interlaced is interlaced
