@@ -501,7 +501,7 @@ def decode_libde265(path: str | Path, width: int, height: int) -> list[Yuv420]:
 
 @dataclass(frozen=True)
 class FrameTimes:
-    """When each frame of a video is shown, for a video whose frames are not evenly spaced.
+    """When each frame of a video is shown.
 
     Attributes:
         time_base: the unit of ``ticks``, in seconds (the source stream's).
@@ -511,16 +511,31 @@ class FrameTimes:
     time_base: Fraction
     ticks: tuple[int, ...]
 
+    def every(self, fps: Fraction) -> bool:
+        """Whether the frames come every ``1 / fps`` seconds, to within a tick of the time base."""
+        step = 1 / (fps * self.time_base)
+        return all(abs(b - a - step) <= 1 for a, b in itertools.pairwise(self.ticks))
 
-def frame_times(path: Path) -> FrameTimes | None:
-    """When a video's frames are shown, if it has a variable frame rate (a phone's clip, often).
 
-    Read from the container's timestamps, without decoding. A video coded at its average rate
-    instead would drift from its own audio wherever its rate changes.
+REORDER_MARGIN = 32
+"""Packets read past the frames wanted: in decode order, a picture comes at most this many before
+one it is shown after (HEVC and H.264 reorder by 16 pictures at most)."""
+
+
+def frame_times(path: Path, frames: int | None = None) -> FrameTimes | None:
+    """When a video's frames are shown, from its container's timestamps (without decoding).
+
+    A video of variable frame rate (a phone's clip, often) coded at its average rate instead
+    would drift from its own audio wherever its rate changes.
+
+    Args:
+        path: The video.
+        frames: Only the first this many frames' times are wanted (the file is read that far, and
+            :data:`REORDER_MARGIN` packets more); None: every frame's.
 
     Returns:
-        The frames' times, or None where they are evenly spaced to within one tick (or not all
-        known): every frame then lasts ``1 / fps``.
+        The frames' times; None where the container does not give every frame's (or gives two
+        frames one time).
 
     Raises:
         MediaToolError: the file cannot be read.
@@ -530,16 +545,16 @@ def frame_times(path: Path) -> FrameTimes | None:
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            shown = [p.pts for p in container.demux(stream) if p.size and not p.is_discard]
+            packets = (p.pts for p in container.demux(stream) if p.size and not p.is_discard)
+            shown = list(packets if frames is None else itertools.islice(packets, frames + REORDER_MARGIN))
             time_base = stream.time_base
     except (av.FFmpegError, IndexError) as e:
         raise MediaToolError(f"cannot read the frame times of {path}: {e}") from e
     known = [t for t in shown if t is not None]
-    if len(shown) < 3 or len(known) < len(shown) or time_base is None:
+    if len(shown) < 2 or len(known) < len(shown) or time_base is None:
         return None
-    ticks = sorted(known)
-    steps = [b - a for a, b in itertools.pairwise(ticks)]
-    if min(steps) <= 0 or max(steps) - min(steps) <= 1:
+    ticks = sorted(known)[:frames]
+    if any(a == b for a, b in itertools.pairwise(ticks)):
         return None
     return FrameTimes(Fraction(time_base), tuple(t - ticks[0] for t in ticks))
 
@@ -685,7 +700,7 @@ def _open_audio(stack: contextlib.ExitStack, path: Path) -> tuple[Any, Any, Frac
 def _carry_audio(
     track: tuple[Any, Any, Fraction], sink: Any, length: Fraction
 ) -> tuple[str, Iterator[tuple[Fraction, Any]]]:
-    """Adds the audio track to ``sink``; its packets from ``start`` for ``length`` seconds, with their decode times.
+    """Adds the audio track to ``sink``; its packets over the pictures' ``length`` seconds, with their decode times.
 
     The output stream is added at once (an MP4's streams are all set before its first packet);
     the packets come as they are muxed.

@@ -427,12 +427,17 @@ def encode_video(
 
 
 def _frame_times(info: SourceInfo, settings: EncodeSettings, coded: int) -> FrameTimes | None:
-    """A video's own frame times, where its rate varies and no ``--fps`` replaces it; None: every ``1 / fps``."""
+    """A video's own frame times, where they do not come every ``1 / fps`` and no ``--fps`` replaces them.
+
+    None: every frame lasts ``1 / fps`` (the video's average rate).
+    """
     if info.kind != "video" or settings.fps is not None or info.path is None:
         return None
-    times = frame_times(info.path)
     whole = settings.max_frames is None or coded < settings.max_frames
-    if times is not None and (len(times.ticks) < coded or (whole and len(times.ticks) != coded)):
+    times = frame_times(info.path, None if whole else coded)
+    if times is None or times.every(info.fps):
+        return None
+    if len(times.ticks) < coded or (whole and len(times.ticks) != coded):
         warnings.warn(
             InputWarning(
                 f"{info.name} has a variable frame rate, but its {len(times.ticks)} timestamps do not match the "

@@ -939,12 +939,16 @@ def variable_rate(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_frame_times_are_read_for_a_variable_rate_and_not_for_a_constant_one(variable_rate: Path, pets: Path) -> None:
+def test_frame_times_are_read_and_say_whether_they_are_steady(variable_rate: Path, pets: Path) -> None:
     from semrl.media import frame_times
 
-    assert frame_times(pets) is None
+    steady = frame_times(pets)
+    assert steady is not None and len(steady.ticks) == 795 and steady.every(Fraction(10))
+    assert not steady.every(Fraction(12))
     times = frame_times(variable_rate)
-    assert times is not None and len(times.ticks) == 100
+    assert times is not None and len(times.ticks) == 100 and not times.every(video_info(variable_rate).fps)
+    assert frame_times(variable_rate, 40) == replace(times, ticks=times.ticks[:40])
+    assert frame_times(variable_rate, 40).every(Fraction(25))  # type: ignore[union-attr]
     shown = [float(t * times.time_base) for t in times.ticks]
     assert shown[:3] == pytest.approx([0, 0.04, 0.08]) and shown[40] == pytest.approx(1.6)
 
@@ -966,7 +970,9 @@ def test_frame_times_that_do_not_match_the_frames_are_said_and_the_average_rate_
     from semrl.errors import InputWarning
     from semrl.media import FrameTimes
 
-    monkeypatch.setattr(pipeline, "frame_times", lambda path: FrameTimes(Fraction(1, 100), tuple(range(0, 990, 10))))
+    monkeypatch.setattr(
+        pipeline, "frame_times", lambda path, frames: FrameTimes(Fraction(1, 100), tuple(range(0, 990, 10)))
+    )
     with pytest.warns(InputWarning, match="its 99 timestamps do not match the 100 frames decoded"):
         encode_video(variable_rate, tmp_path / "out.mp4", EncodeSettings(policy="uniform", preset="ultrafast"))
     shown = _shown_at(tmp_path / "out.mp4")
@@ -1026,3 +1032,9 @@ def test_an_interlaced_video_is_read_and_coded_deinterlaced(tmp_path: Path) -> N
     report = encode_video(source, output, EncodeSettings(policy="uniform", preset="ultrafast", qp=20))
     assert report.deinterlaced and report.frames == 25 and "(deinterlaced)" in report.summary()
     assert max(_combing(f.y) for f in decode_ffmpeg(output, 320, 240)) < 1
+
+
+def test_the_first_frames_of_a_variable_rate_video_keep_their_own_rate(variable_rate: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out.mp4"  # its first 30 frames come at 25 fps, the clip's average is 13.5
+    encode_video(variable_rate, output, EncodeSettings(policy="uniform", preset="ultrafast", max_frames=30))
+    assert _shown_at(output) == pytest.approx([i / 25 for i in range(30)], abs=1e-4)
