@@ -682,6 +682,17 @@ def mux_mp4(
     return carried
 
 
+def has_audio(path: Path) -> bool:
+    """Whether a video holds an audio track FFmpeg can read (False for a file it cannot open)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return bool(container.streams.audio)
+    except av.FFmpegError:
+        return False
+
+
 def _open_audio(stack: contextlib.ExitStack, path: Path) -> tuple[Any, Any, Fraction] | None:
     """The source's container, its first audio track and its first video frame's time (s); None without audio."""
     import av

@@ -37,7 +37,16 @@ from semrl.codec import (
 )
 from semrl.errors import InputWarning, InvalidInputError
 from semrl.files import atomic_output, atomic_write
-from semrl.media import VIDEO_SUFFIXES, FrameSource, FrameTimes, SourceInfo, frame_times, mux_mp4, open_source
+from semrl.media import (
+    VIDEO_SUFFIXES,
+    FrameSource,
+    FrameTimes,
+    SourceInfo,
+    frame_times,
+    has_audio,
+    mux_mp4,
+    open_source,
+)
 from semrl.policy import (
     Policy,
     PolicyInput,
@@ -387,6 +396,15 @@ def encode_video(
     with source:
         info = source.info
         require_one_ctu(info.name, info.width, info.height)
+        raw = output.suffix.lower() != ".mp4"
+        if raw and info.kind == "video" and settings.audio and info.path is not None and has_audio(info.path):
+            warnings.warn(
+                InputWarning(
+                    f"{info.name} has audio, which a raw HEVC stream ({output.name}) cannot hold: write an .mp4 "
+                    "to keep it (--no-audio says it is not wanted, without this warning)"
+                ),
+                stacklevel=2,
+            )
         writer_target = output if output.suffix.lower() != ".mp4" else output.with_name(f".{output.name}.hevc")
         with AnnexBWriter(writer_target) as stream:
             rows, decoded_order, sse = _run(source, settings, policy, task, stream, watch, progress)

@@ -543,8 +543,9 @@ def test_a_truncated_video_warns_with_the_frames_lost(pets: Path, tmp_path: Path
         report = encode_video(damaged, tmp_path / "out.hevc", EncodeSettings(policy="uniform", preset="ultrafast"))
     assert 0 < report.frames < 795
     with warnings.catch_warnings():
-        warnings.simplefilter("error", InputWarning)  # an intact file: no warning
-        encode_video(pets, tmp_path / "ok.hevc", EncodeSettings(policy="uniform", preset="ultrafast", max_frames=3))
+        warnings.simplefilter("error", InputWarning)  # an intact file: no warning (nor of its audio, not asked for)
+        settings = EncodeSettings(policy="uniform", preset="ultrafast", max_frames=3, audio=False)
+        encode_video(pets, tmp_path / "ok.hevc", settings)
 
 
 def test_a_full_disk_is_a_message_and_leaves_nothing(
@@ -907,6 +908,11 @@ def test_no_audio_or_a_retimed_video_leaves_the_audio_out(pets: Path, tmp_path: 
     assert encode_video(pets, tmp_path / "none.mp4", replace(settings, audio=False)).audio is None
     with pytest.warns(InputWarning, match="re-times .* its audio would drift"):
         assert encode_video(pets, tmp_path / "fast.mp4", replace(settings, fps=Fraction(25))).audio is None
+    with pytest.warns(InputWarning, match="has audio, which a raw HEVC stream .* cannot hold: write an .mp4"):
+        assert encode_video(pets, tmp_path / "raw.hevc", settings).audio is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        encode_video(pets, tmp_path / "raw.hevc", replace(settings, audio=False))
     for name in ("none.mp4", "fast.mp4"):
         assert probe_audio(tmp_path / name) == []
     assert main(["encode", str(pets), "-o", str(tmp_path / "cli.mp4"), "--frames", "5", "--policy", "uniform",
