@@ -26,6 +26,22 @@ def test_rgb_conversion_matches_bt601_limited_range() -> None:
     assert Yuv420.from_rgb(black).y[0, 0] == 16 and Yuv420.from_rgb(black).v[0, 0] == 128
 
 
+@pytest.mark.parametrize(("matrix", "kr", "kb"), [("bt601", 0.299, 0.114), ("bt709", 0.2126, 0.0722)])
+def test_rgb_from_each_matrix_is_its_standards_within_rounding(
+    rng: np.random.Generator, matrix: str, kr: float, kb: float
+) -> None:
+    y, u, v = (rng.integers(lo, hi, (4, 6)) for lo, hi in ((60, 200), (90, 166), (90, 166)))
+    picture = Yuv420(y.astype(np.uint8), u[:2, :3].astype(np.uint8), v[:2, :3].astype(np.uint8))
+    luma = (y - 16) * 255 / 219
+    cb, cr = ((np.repeat(np.repeat(c[:2, :3], 2, 0), 2, 1) - 128) * 255 / 224 for c in (u, v))
+    r, b = luma + 2 * (1 - kr) * cr, luma + 2 * (1 - kb) * cb
+    g = (luma - kr * r - kb * b) / (1 - kr - kb)
+    expected = np.clip(np.stack([r, g, b], axis=-1), 0, 255)
+    assert np.abs(picture.to_rgb(matrix).astype(float) - expected).max() <= 1.5
+    with pytest.raises(InvalidInputError, match="unknown YUV matrix 'bt2020'"):
+        picture.to_rgb("bt2020")
+
+
 def test_luma_is_the_rgb_frames_luma_without_the_chroma(rng: np.random.Generator) -> None:
     # Mid-range colours (no RGB clipping): equal to within the rounding of to_rgb's integer maths.
     smooth = np.kron(rng.integers(60, 200, (8, 10, 3)), np.ones((4, 4, 1))).astype(np.uint8)

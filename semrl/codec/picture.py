@@ -36,6 +36,11 @@ def rgb_luma(picture: npt.NDArray[np.uint8] | npt.NDArray[np.float32]) -> npt.ND
     return luma
 
 
+RGB_MATRICES = {"bt601": (409, 100, 208, 516), "bt709": (459, 55, 136, 541)}
+"""Each matrix's limited-range YUV to RGB terms, in 256ths: V's in R, U's and V's in G (subtracted),
+U's in B (Y's is 298 in all three)."""
+
+
 @dataclass(frozen=True, eq=False)
 class Yuv420:
     """An 8-bit YUV 4:2:0 picture as three planes (Y full size, U and V half size each way).
@@ -114,14 +119,23 @@ class Yuv420:
             np.clip(v, 0, 255).astype(np.uint8),
         )
 
-    def to_rgb(self) -> npt.NDArray[np.uint8]:
-        """Converts to an (H, W, 3) uint8 RGB image (BT.601 limited range, nearest chroma)."""
+    def to_rgb(self, matrix: str = "bt601") -> npt.NDArray[np.uint8]:
+        """Converts to an (H, W, 3) uint8 RGB image (limited range, nearest chroma).
+
+        Args:
+            matrix: the YUV matrix, a key of :data:`RGB_MATRICES`. Everything semrl runs reads
+                BT.601's, whatever the source says (``benchmarks/results/colour-matrix``: BT.709's
+                on BT.709 clips moved the person AP on real labels by 0.02 points).
+        """
+        if matrix not in RGB_MATRICES:
+            raise InvalidInputError(f"unknown YUV matrix {matrix!r}; choose one of {', '.join(RGB_MATRICES)}")
+        vr, ug, vg, ub = RGB_MATRICES[matrix]
         c = self.y.astype(np.int32) - 16
         d = np.repeat(np.repeat(self.u.astype(np.int32) - 128, 2, axis=0), 2, axis=1)
         e = np.repeat(np.repeat(self.v.astype(np.int32) - 128, 2, axis=0), 2, axis=1)
-        r = (298 * c + 409 * e + 128) >> 8
-        g = (298 * c - 100 * d - 208 * e + 128) >> 8
-        b = (298 * c + 516 * d + 128) >> 8
+        r = (298 * c + vr * e + 128) >> 8
+        g = (298 * c - ug * d - vg * e + 128) >> 8
+        b = (298 * c + ub * d + 128) >> 8
         return np.clip(np.stack([r, g, b], axis=-1), 0, 255).astype(np.uint8)
 
     def luma(self) -> npt.NDArray[np.float32]:

@@ -12,25 +12,10 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
-
-from semrl.codec import Yuv420
 from semrl.fidelity.detection import average_precision, match_frame, pseudo_target
 from semrl.fidelity.labels import clip_labels, labelled_subset, read_mot_boxes
 from semrl.media import open_source
 from semrl.semantics.yolo import InferenceSettings, YoloNet
-
-
-def bt709(picture: Yuv420) -> npt.NDArray[np.uint8]:
-    """As :meth:`Yuv420.to_rgb` (limited range, nearest chroma), with BT.709's matrix."""
-    c = picture.y.astype(np.int32) - 16
-    d = np.repeat(np.repeat(picture.u.astype(np.int32) - 128, 2, axis=0), 2, axis=1)
-    e = np.repeat(np.repeat(picture.v.astype(np.int32) - 128, 2, axis=0), 2, axis=1)
-    r = (298 * c + 459 * e + 128) >> 8
-    g = (298 * c - 55 * d - 136 * e + 128) >> 8
-    b = (298 * c + 541 * d + 128) >> 8
-    return np.clip(np.stack([r, g, b], axis=-1), 0, 255).astype(np.uint8)
 
 
 def main(clip: Path) -> dict[str, dict[str, float]]:
@@ -43,10 +28,10 @@ def main(clip: Path) -> dict[str, dict[str, float]]:
     truth = read_mot_boxes(found[0], len(frames), (info.height, info.width), found[1]) if found else None
     out: dict[str, dict[str, float]] = {}
     found_by: dict[str, list] = {}  # type: ignore[type-arg]
-    for name, convert in (("bt601", Yuv420.to_rgb), ("bt709", bt709)):
+    for name in ("bt601", "bt709"):
         finds = []
         for start in range(0, len(frames), 8):
-            batch = [convert(f) for f in frames[start : start + 8]]
+            batch = [f.to_rgb(name) for f in frames[start : start + 8]]
             finds += net.detect(batch, InferenceSettings(), color="rgb")
         found_by[name] = finds
         if truth is not None:
