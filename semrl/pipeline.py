@@ -226,6 +226,9 @@ class EncodeReport:
     rows: list[FrameRow] = field(default_factory=list)
     deinterlaced: bool = False
     """The input was interlaced and its frames were read deinterlaced (:attr:`SourceInfo.interlaced`)."""
+    variable_rate: bool = False
+    """The frames keep the input's own times, which do not come every ``1 / fps`` (``fps`` is then
+    their average rate)."""
     audio: str | None = None
     """What became of the input's audio in the output, and its rate (e.g. ``aac, copied, 128.4 kbit/s``: not
     counted in ``bits`` and ``kbps``, which are the pictures'); None: none carried."""
@@ -241,6 +244,7 @@ class EncodeReport:
         split += " (semantics and policy run beside encoding; wait is the encoder waiting for them)"
         return (
             f"wrote {self.output}: {self.frames} frames {self.width}x{self.height} at {self.fps:.3g} fps"
+            + (" on average (variable rate)" if self.variable_rate else "")
             + (" (deinterlaced)" if self.deinterlaced else "")
             + ", "
             f"policy {self.policy}" + (f" ({self.task})" if self.task else "") + "\n"
@@ -408,13 +412,14 @@ def encode_video(
         writer_target = output if output.suffix.lower() != ".mp4" else output.with_name(f".{output.name}.hevc")
         with AnnexBWriter(writer_target) as stream:
             rows, decoded_order, sse = _run(source, settings, policy, task, stream, watch, progress)
-        audio = None
+        audio, times = None, None
         try:
             if output.suffix.lower() == ".mp4":
+                times = _frame_times(info, settings, len(rows))
                 with atomic_output(output, suffix=".mp4") as temporary:
                     audio = watch.call(
                         "encode", mux_mp4, writer_target, temporary, info.fps, decoded_order,
-                        times=_frame_times(info, settings, len(rows)), audio_from=_audio_source(info, settings),
+                        times=times, audio_from=_audio_source(info, settings),
                     )  # fmt: skip
         finally:
             if writer_target != output:
@@ -440,6 +445,7 @@ def encode_video(
         settings={k: (str(v) if isinstance(v, (Fraction, Gop)) else v) for k, v in asdict(settings).items()},
         rows=rows,
         deinterlaced=info.interlaced,
+        variable_rate=times is not None,
         audio=audio,
     )
 

@@ -964,7 +964,8 @@ def test_a_variable_rate_video_keeps_its_frame_times_and_its_audio_in_step(
     variable_rate: Path, tmp_path: Path, gop: str
 ) -> None:
     output = tmp_path / "out.mp4"
-    encode_video(variable_rate, output, EncodeSettings(policy="uniform", preset="ultrafast", gop=gop))
+    report = encode_video(variable_rate, output, EncodeSettings(policy="uniform", preset="ultrafast", gop=gop))
+    assert report.variable_rate and "at 13.5 fps on average (variable rate)" in report.summary()
     assert _shown_at(output) == pytest.approx(_shown_at(variable_rate), abs=1e-4)
     assert _click_times(output) == pytest.approx(_click_times(variable_rate), abs=0.002)  # the first click too
 
@@ -980,7 +981,8 @@ def test_frame_times_that_do_not_match_the_frames_are_said_and_the_average_rate_
         pipeline, "frame_times", lambda path, frames: FrameTimes(Fraction(1, 100), tuple(range(0, 990, 10)))
     )
     with pytest.warns(InputWarning, match="its 99 timestamps do not match the 100 frames decoded"):
-        encode_video(variable_rate, tmp_path / "out.mp4", EncodeSettings(policy="uniform", preset="ultrafast"))
+        report = encode_video(variable_rate, tmp_path / "out.mp4", EncodeSettings(policy="uniform", preset="ultrafast"))
+    assert not report.variable_rate
     shown = _shown_at(tmp_path / "out.mp4")
     assert shown[1] == pytest.approx(1 / float(video_info(variable_rate).fps), abs=1e-3)
 
