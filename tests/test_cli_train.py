@@ -190,3 +190,29 @@ def test_own_net_end_to_end_train_encode_score(tmp_path: Path, monkeypatch: pyte
     assert main(["encode", str(pets), "-o", str(tmp_path / "x.mp4"), "--weights", "yolov8n.pt", *common]) == 1
     assert main(["eval", str(pets), str(out), "--task", "detection", "--weights", str(mine), "--frames", "3"]) == 0
     assert (tmp_path / "pets.mp4.eval.json").is_file() and not (tmp_path / "x.mp4").exists()
+
+
+def test_training_clips_that_do_not_fit_in_memory_are_refused_with_the_frames_that_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    from semrl.agent import video
+    from semrl.agent.config import TrainConfig
+    from semrl.agent.train import train
+    from semrl.errors import InvalidInputError
+    from semrl.media import ffmpeg_tool
+
+    clip = tmp_path / "clip.mp4"
+    subprocess.run([ffmpeg_tool("ffmpeg"), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=128x96:rate=10",
+                    "-frames:v", "30", "-pix_fmt", "yuv420p", str(clip)], check=True)  # fmt: skip
+    frame = 128 * 96 * 3
+    monkeypatch.setattr(video, "available_memory", lambda: 2 * 12 * frame)  # half of it: 12 frames
+    with pytest.raises(InvalidInputError, match=r"clip.mp4 reached it after 13 frames.*--max-frames \(about 6 of each"):
+        video.load_clips([clip, clip], max_frames=None)
+    assert [len(frames) for _, frames in video.load_clips([clip, clip], max_frames=6)] == [6, 6]
+    with pytest.raises(InvalidInputError, match="--max-frames"):  # before the run folder exists
+        train(TrainConfig(data=str(clip), mdp="video"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    monkeypatch.setattr(video, "available_memory", lambda: None)  # unknown: no limit
+    assert len(video.load_clips([clip], max_frames=None)[0][1]) == 30
