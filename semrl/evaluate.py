@@ -227,7 +227,7 @@ def evaluate(
             scores.add([r.to_rgb() for r, _ in batch], [d.to_rgb() for _, d in batch])
     n = len(psnrs)
     if not n:
-        raise InvalidInputError(f"no frames to compare ({original} gave none, {encoded} {left_over})")
+        raise InvalidInputError(f"no frames to compare: {original if left_over else encoded} gives none")
     if left_over:
         counts = f"{encoded} has {n + left_over} frames and {original} {n}"
         warnings.warn(InputWarning(f"{counts}: the first {n} compared"), stacklevel=2)

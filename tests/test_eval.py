@@ -138,3 +138,21 @@ def test_frames_are_read_a_batch_at_a_time_however_long_the_clip(
     report = evaluate(longer, longer, "detection", pseudo_gt=True)
     assert report.frames == 40 and len(read) == 80 and len(most_alive) == 5
     assert max(most_alive) <= 2 * module.EVAL_BATCH  # the batch's pairs, not the clips
+
+
+def test_an_original_without_frames_is_named(clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from semrl import evaluate as module
+    from semrl.media import FrameSource
+
+    open_source = module.open_source
+
+    def empty_original(path: Path, **kwargs: object) -> FrameSource:
+        source = open_source(path, **kwargs)  # type: ignore[arg-type]
+        if not kwargs.get("crop_even"):  # the encode
+            return source
+        source.close()
+        return FrameSource(source.info, iter([]))
+
+    monkeypatch.setattr(module, "open_source", empty_original)
+    with pytest.raises(InvalidInputError, match=r"no frames to compare: .*pets6.mp4 gives none"):
+        evaluate(clip, clip, "detection")
