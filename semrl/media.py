@@ -672,10 +672,7 @@ def mux_mp4(
             written = sum(1 for p in check.demux(check.streams.video[0]) if p.size)
     except (av.FFmpegError, OSError) as e:
         if audio_from is not None and carried is not None and not isinstance(e, OSError):
-            raise MediaToolError(
-                f"could not write {output} with the audio of {audio_from} ({carried}): {e}; "
-                "--no-audio leaves the audio out"
-            ) from e
+            raise MediaToolError(f"the audio of {audio_from} ({carried}) could not go into the MP4: {e}") from e
         raise MediaToolError(f"could not write {output}: {e}") from e
     if written != len(order):
         raise MediaToolError(f"{output} holds {written} of {len(order)} pictures (is the disk full?)")
@@ -700,7 +697,7 @@ def _open_audio(stack: contextlib.ExitStack, path: Path) -> tuple[Any, Any, Frac
     try:
         container = stack.enter_context(av.open(str(path)))
     except av.FFmpegError as e:
-        raise MediaToolError(f"cannot read the audio of {path}: {e}; --no-audio leaves it out") from e
+        raise MediaToolError(f"cannot read the audio of {path}: {e}") from e
     if not container.streams.audio or not container.streams.video:
         return None
     video = container.streams.video[0]
@@ -727,8 +724,7 @@ def _carry_audio(
     if layout.name not in USUAL_LAYOUTS.values():  # a source may give only the count ("1 channels")
         if layout.nb_channels not in USUAL_LAYOUTS:
             raise MediaToolError(
-                f"the audio of {container.name} has {layout.nb_channels} channels, which AAC does not take; "
-                "--no-audio leaves it out"
+                f"the audio of {container.name} has {layout.nb_channels} channels, which AAC does not take"
             )
         layout = av.AudioLayout(USUAL_LAYOUTS[layout.nb_channels])
     out = sink.add_stream("aac", rate=audio.codec_context.sample_rate, layout=layout.name)

@@ -35,7 +35,7 @@ from semrl.codec import (
     psnr_from_sse,
     require_one_ctu,
 )
-from semrl.errors import InputWarning, InvalidInputError
+from semrl.errors import InputWarning, InvalidInputError, MediaToolError
 from semrl.files import atomic_output, atomic_write
 from semrl.media import (
     VIDEO_SUFFIXES,
@@ -416,11 +416,23 @@ def encode_video(
         try:
             if output.suffix.lower() == ".mp4":
                 times = _frame_times(info, settings, len(rows))
+                audio_from = _audio_source(info, settings)
                 with atomic_output(output, suffix=".mp4") as temporary:
-                    audio = watch.call(
-                        "encode", mux_mp4, writer_target, temporary, info.fps, decoded_order,
-                        times=times, audio_from=_audio_source(info, settings),
-                    )  # fmt: skip
+                    mux = functools.partial(mux_mp4, writer_target, temporary, info.fps, decoded_order, times=times)
+                    try:
+                        audio = watch.call("encode", mux, audio_from=audio_from)
+                    except MediaToolError as error:
+                        if audio_from is None:
+                            raise
+                        # the pictures are coded: an audio track that cannot be read does not cost them
+                        warnings.warn(
+                            InputWarning(
+                                f"{error}; {output.name} is written without audio (--no-audio asks for that "
+                                "without this warning)"
+                            ),
+                            stacklevel=2,
+                        )
+                        audio = watch.call("encode", mux, audio_from=None)
         finally:
             if writer_target != output:
                 writer_target.unlink(missing_ok=True)
@@ -458,7 +470,11 @@ def _frame_times(info: SourceInfo, settings: EncodeSettings, coded: int) -> Fram
     if info.kind != "video" or settings.fps is not None or info.path is None:
         return None
     whole = settings.max_frames is None or coded < settings.max_frames
-    times = frame_times(info.path, None if whole else coded)
+    try:
+        times = frame_times(info.path, None if whole else coded)
+    except MediaToolError as error:
+        warnings.warn(InputWarning(f"{error}: it is coded at its average rate"), stacklevel=3)
+        return None
     if times is None or times.every(info.fps):
         return None
     if len(times.ticks) < coded or (whole and len(times.ticks) != coded):

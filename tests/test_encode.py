@@ -1046,3 +1046,27 @@ def test_the_first_frames_of_a_variable_rate_video_keep_their_own_rate(variable_
     output = tmp_path / "out.mp4"  # its first 30 frames come at 25 fps, the clip's average is 13.5
     encode_video(variable_rate, output, EncodeSettings(policy="uniform", preset="ultrafast", max_frames=30))
     assert _shown_at(output) == pytest.approx([i / 25 for i in range(30)], abs=1e-4)
+
+
+def test_audio_or_frame_times_that_cannot_be_read_cost_the_pictures_nothing(
+    pets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from semrl import media, pipeline
+    from semrl.errors import InputWarning, MediaToolError
+
+    def unreadable(*args: object) -> None:
+        raise MediaToolError("cannot read the audio of pets: a damaged track")
+
+    def no_times(*args: object) -> None:
+        raise MediaToolError("cannot read the frame times of pets: a damaged index")
+
+    monkeypatch.setattr(media, "_open_audio", unreadable)
+    monkeypatch.setattr(pipeline, "frame_times", no_times)
+    output = tmp_path / "out.mp4"
+    with pytest.warns(InputWarning) as said:
+        report = encode_video(pets, output, EncodeSettings(policy="uniform", preset="ultrafast", max_frames=10))
+    messages = [str(w.message) for w in said]
+    assert any("a damaged index: it is coded at its average rate" in m for m in messages)
+    assert any("a damaged track; out.mp4 is written without audio (--no-audio" in m for m in messages)
+    assert report.audio is None and report.frames == 10
+    assert probe_audio(output) == [] and len(_shown_at(output)) == 10
