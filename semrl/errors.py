@@ -39,6 +39,10 @@ class MediaToolError(SemrlError, RuntimeError):
     """FFmpeg or ffprobe is missing or failed."""
 
 
+class AudioError(MediaToolError):
+    """A video's audio track could not be read, or not carried into the output."""
+
+
 class PolicyMismatchError(InvalidInputError):
     """A policy does not fit what it is used for (task, spaces, encoder or weights)."""
 

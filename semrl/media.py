@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from semrl.codec.picture import Yuv420
-from semrl.errors import CodecError, InputNotFoundError, InputWarning, InvalidInputError, MediaToolError
+from semrl.errors import AudioError, CodecError, InputNotFoundError, InputWarning, InvalidInputError, MediaToolError
 
 FFMPEG_SIGNALLED = 255
 """FFmpeg's exit status when a signal (SIGINT, SIGTERM) stopped it; it then prints nothing."""
@@ -609,8 +609,9 @@ def mux_mp4(
         track).
 
     Raises:
-        MediaToolError: The stream cannot be read, the source's audio cannot be read or
-            re-encoded, or the MP4 could not be written in full (for example a full disk).
+        AudioError: The source's audio cannot be read or carried.
+        MediaToolError: The stream cannot be read, or the MP4 could not be written in full (for
+            example a full disk).
     """
     import av
 
@@ -672,7 +673,7 @@ def mux_mp4(
             written = sum(1 for p in check.demux(check.streams.video[0]) if p.size)
     except (av.FFmpegError, OSError) as e:
         if audio_from is not None and carried is not None and not isinstance(e, OSError):
-            raise MediaToolError(f"the audio of {audio_from} ({carried}) could not go into the MP4: {e}") from e
+            raise AudioError(f"the audio of {audio_from} ({carried}) could not go into the MP4: {e}") from e
         raise MediaToolError(f"could not write {output}: {e}") from e
     if written != len(order):
         raise MediaToolError(f"{output} holds {written} of {len(order)} pictures (is the disk full?)")
@@ -697,7 +698,7 @@ def _open_audio(stack: contextlib.ExitStack, path: Path) -> tuple[Any, Any, Frac
     try:
         container = stack.enter_context(av.open(str(path)))
     except av.FFmpegError as e:
-        raise MediaToolError(f"cannot read the audio of {path}: {e}") from e
+        raise AudioError(f"cannot read the audio of {path}: {e}") from e
     if not container.streams.audio or not container.streams.video:
         return None
     video = container.streams.video[0]
@@ -723,7 +724,7 @@ def _carry_audio(
     layout = audio.codec_context.layout
     if layout.name not in USUAL_LAYOUTS.values():  # a source may give only the count ("1 channels")
         if layout.nb_channels not in USUAL_LAYOUTS:
-            raise MediaToolError(
+            raise AudioError(
                 f"the audio of {container.name} has {layout.nb_channels} channels, which AAC does not take"
             )
         layout = av.AudioLayout(USUAL_LAYOUTS[layout.nb_channels])

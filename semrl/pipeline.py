@@ -35,7 +35,7 @@ from semrl.codec import (
     psnr_from_sse,
     require_one_ctu,
 )
-from semrl.errors import InputWarning, InvalidInputError, MediaToolError
+from semrl.errors import AudioError, InputWarning, InvalidInputError, MediaToolError
 from semrl.files import atomic_output, atomic_write
 from semrl.media import (
     VIDEO_SUFFIXES,
@@ -421,9 +421,7 @@ def encode_video(
                     mux = functools.partial(mux_mp4, writer_target, temporary, info.fps, decoded_order, times=times)
                     try:
                         audio = watch.call("encode", mux, audio_from=audio_from)
-                    except MediaToolError as error:
-                        if audio_from is None:
-                            raise
+                    except AudioError as error:
                         # the pictures are coded: an audio track that cannot be read does not cost them
                         warnings.warn(
                             InputWarning(

@@ -1052,10 +1052,10 @@ def test_audio_or_frame_times_that_cannot_be_read_cost_the_pictures_nothing(
     pets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from semrl import media, pipeline
-    from semrl.errors import InputWarning, MediaToolError
+    from semrl.errors import AudioError, InputWarning, MediaToolError
 
     def unreadable(*args: object) -> None:
-        raise MediaToolError("cannot read the audio of pets: a damaged track")
+        raise AudioError("cannot read the audio of pets: a damaged track")
 
     def no_times(*args: object) -> None:
         raise MediaToolError("cannot read the frame times of pets: a damaged index")
