@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qps", default="22,27,32,37,42,47,51")
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--clips-output", type=Path, help="also each clip's points (a CSV with a clip column)")
     args = parser.parse_args(argv)
     task = TaskSpec("video", data="", weights="yolov8n.pt", metric="mAP50-95", rate_unit="kbit/s")
     items: list[Item] = load_items(task, None, None, frames=args.frames)
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     labelled: dict[tuple[float, int], list[FrameMatches]] = {}
     bits: dict[tuple[float, int], int] = {}
     seconds = 0.0
+    clip_rows: list[list[object]] = []
     start = time.time()
     for item in items:
         analysis, _ = net.analyse_all(item)
@@ -75,23 +77,36 @@ def main(argv: list[str] | None = None) -> int:
                 frames = [p.to_rgb()[: item.shape[0], : item.shape[1]] for p in shown]
                 found, against_labels = net.score_all(item, frames, analysis)
                 key = (s, qp)
+                if args.clips_output is not None:
+                    clip_rows.append(_row([item.name, s, qp], sum(f.bits for f in coded),
+                                          len(item.yuv) / (item.fps or 25.0), found, against_labels))  # fmt: skip
                 scores.setdefault(key, []).extend(found)
                 if against_labels is not None:
                     labelled.setdefault(key, []).extend(against_labels)
                 bits[key] = bits.get(key, 0) + sum(f.bits for f in coded)
             print(f"{item.name} scale {s}: done at {time.time() - start:.0f} s", flush=True)
-    with args.output.open("w", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["scale", "qp", "kbps", "task", "task50", "objects", "person", "person50"])
-        for key in sorted(scores, key=lambda k: (-k[0], k[1])):
-            pooled = PooledScores("video", scores[key])
-            task_map, task50 = pooled.metric()
-            person, person50 = label_metric(labelled[key]) if key in labelled else (float("nan"), float("nan"))
-            writer.writerow([key[0], key[1], round(bits[key] / seconds / 1000, 3), round(100 * task_map, 4),
-                             round(100 * task50, 4), round(100 * pooled.objects(), 4), round(100 * person, 4),
-                             round(100 * person50, 4)])  # fmt: skip
+    header = ["scale", "qp", "kbps", "task", "task50", "objects", "person", "person50"]
+    rows = [_row([key[0], key[1]], bits[key], seconds, scores[key], labelled.get(key))
+            for key in sorted(scores, key=lambda k: (-k[0], k[1]))]  # fmt: skip
+    for path, header_rows in ((args.output, (header, rows)), (args.clips_output, (["clip", *header], clip_rows))):
+        if path is not None:
+            with path.open("w", newline="") as out:
+                writer = csv.writer(out)
+                writer.writerow(header_rows[0])
+                writer.writerows(header_rows[1])
     print(f"wrote {args.output} in {time.time() - start:.0f} s")
     return 0
+
+
+def _row(
+    key: list[object], bits: int, seconds: float, found: list[FrameMatches], person: list[FrameMatches] | None
+) -> list[object]:
+    """One point: its key, the rate in kbit/s, and its scores x 100 (person AP NaN without labels)."""
+    pooled = PooledScores("video", found)
+    task_map, task50 = pooled.metric()
+    person_map, person50 = label_metric(person) if person else (float("nan"), float("nan"))
+    figures = (task_map, task50, pooled.objects(), person_map, person50)
+    return [*key, round(bits / seconds / 1000, 3), *(round(100 * v, 4) for v in figures)]
 
 
 def _encode(config: EncoderConfig, frames: list[Yuv420]) -> list[EncodedFrame]:
