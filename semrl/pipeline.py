@@ -401,22 +401,14 @@ def encode_video(
         info = source.info
         require_one_ctu(info.name, info.width, info.height)
         raw = output.suffix.lower() != ".mp4"
-        if raw and info.kind == "video" and settings.audio and info.path is not None and has_audio(info.path):
-            warnings.warn(
-                InputWarning(
-                    f"{info.name} has audio, which a raw HEVC stream ({output.name}) cannot hold: write an .mp4 "
-                    "to keep it (--no-audio says it is not wanted, without this warning)"
-                ),
-                stacklevel=2,
-            )
-        writer_target = output if output.suffix.lower() != ".mp4" else output.with_name(f".{output.name}.hevc")
+        audio_from = _audio_source(info, settings, output)
+        writer_target = output if raw else output.with_name(f".{output.name}.hevc")
         with AnnexBWriter(writer_target) as stream:
             rows, decoded_order, sse = _run(source, settings, policy, task, stream, watch, progress)
         audio, times = None, None
         try:
-            if output.suffix.lower() == ".mp4":
+            if not raw:
                 times = _frame_times(info, settings, len(rows))
-                audio_from = _audio_source(info, settings)
                 with atomic_output(output, suffix=".mp4") as temporary:
                     mux = functools.partial(mux_mp4, writer_target, temporary, info.fps, decoded_order, times=times)
                     try:
@@ -487,9 +479,23 @@ def _frame_times(info: SourceInfo, settings: EncodeSettings, coded: int) -> Fram
     return times
 
 
-def _audio_source(info: SourceInfo, settings: EncodeSettings) -> Path | None:
-    """The video whose audio goes into the output, or None (no audio asked, or ``--fps`` re-timed the pictures)."""
+def _audio_source(info: SourceInfo, settings: EncodeSettings, output: Path) -> Path | None:
+    """The video whose audio goes into the output; None without one to carry.
+
+    None also where ``--fps`` re-times the pictures, or the output is a raw HEVC stream, which
+    holds no audio: each with a warning, given before the encode.
+    """
     if info.kind != "video" or not settings.audio or info.path is None:
+        return None
+    if output.suffix.lower() != ".mp4":
+        if has_audio(info.path):
+            warnings.warn(
+                InputWarning(
+                    f"{info.name} has audio, which a raw HEVC stream ({output.name}) cannot hold: write an .mp4 "
+                    "to keep it (--no-audio says it is not wanted, without this warning)"
+                ),
+                stacklevel=3,
+            )
         return None
     if settings.fps is not None:
         warnings.warn(
