@@ -243,7 +243,7 @@ class EncodeReport:
         split = ", ".join(f"{stage} {self.stage_s[stage]:.2f} s" for stage in STAGES)
         split += " (semantics and policy run beside encoding; wait is the encoder waiting for them)"
         return (
-            f"wrote {self.output}: {self.frames} frames {self.width}x{self.height} at {self.fps:.3g} fps"
+            f"wrote {self.output}: {self.frames} frames {self.width}x{self.height} at {self.fps:.4g} fps"
             + (" on average (variable rate)" if self.variable_rate else "")
             + (" (deinterlaced)" if self.deinterlaced else "")
             + ", "
@@ -471,7 +471,7 @@ def _frame_times(info: SourceInfo, settings: EncodeSettings, coded: int) -> Fram
         warnings.warn(
             InputWarning(
                 f"{info.name} has a variable frame rate, but its {len(times.ticks)} timestamps do not match the "
-                f"{coded} frames decoded: it is coded at its average rate, {float(info.fps):.3g} fps"
+                f"{coded} frames decoded: it is coded at its average rate, {float(info.fps):.4g} fps"
             ),
             stacklevel=3,
         )

@@ -21,7 +21,7 @@ from semrl.cli import main
 from semrl.codec import GopLayout, Yuv420
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.media import Colour, decode_ffmpeg, ffmpeg_tool, open_source, probe, video_info
-from semrl.pipeline import STAGES, EncodeSettings, encode_video, stream_description
+from semrl.pipeline import STAGES, EncodeReport, EncodeSettings, encode_video, stream_description
 from semrl.policy import PolicyInput, Prefilter, SoftenedPolicy
 
 pytestmark = pytest.mark.x265
@@ -965,7 +965,7 @@ def test_a_variable_rate_video_keeps_its_frame_times_and_its_audio_in_step(
 ) -> None:
     output = tmp_path / "out.mp4"
     report = encode_video(variable_rate, output, EncodeSettings(policy="uniform", preset="ultrafast", gop=gop))
-    assert report.variable_rate and "at 13.5 fps on average (variable rate)" in report.summary()
+    assert report.variable_rate and "at 13.51 fps on average (variable rate)" in report.summary()
     assert _shown_at(output) == pytest.approx(_shown_at(variable_rate), abs=1e-4)
     assert _click_times(output) == pytest.approx(_click_times(variable_rate), abs=0.002)  # the first click too
 
@@ -1070,3 +1070,12 @@ def test_audio_or_frame_times_that_cannot_be_read_cost_the_pictures_nothing(
     assert any("a damaged track; out.mp4 is written without audio (--no-audio" in m for m in messages)
     assert report.audio is None and report.frames == 10
     assert probe_audio(output) == [] and len(_shown_at(output)) == 10
+
+
+@pytest.mark.parametrize(
+    ("fps", "shown"), [(30000 / 1001, "29.97"), (24000 / 1001, "23.98"), (25.0, "25"), (10.0, "10")]
+)
+def test_the_summary_says_an_ntsc_rate_as_it_is(fps: float, shown: str) -> None:
+    report = EncodeReport("in.mp4", "out.mp4", "uniform", None, 176, 144, fps, 120, 8000, 2.0, 32.0, 35.0, 1.0,
+                          dict.fromkeys(STAGES, 0.0), {})  # fmt: skip
+    assert f"120 frames 176x144 at {shown} fps, policy uniform" in report.summary()
