@@ -340,14 +340,15 @@ def test_a_model_loaded_to_act_acts_as_the_whole_model_but_cannot_learn_or_be_sa
     whole.save(tmp_path / "copy.zip")  # a whole model still saves
 
 
-def test_auto_picks_the_video_policy_for_clips_and_the_image_policy_for_pictures(tmp_path: Path) -> None:
+def test_auto_picks_the_video_reference_coding_for_clips_and_the_image_policy_for_pictures(tmp_path: Path) -> None:
     from semrl.pipeline import EncodeSettings, concrete_policy
 
     clip, image = tmp_path / "cam.mp4", tmp_path / "a.jpg"
     clip.write_bytes(b"")
     image.write_bytes(b"")
-    assert concrete_policy(EncodeSettings(), clip).policy == "video"
-    assert concrete_policy(EncodeSettings(), None).policy == "video"  # the built-in clip
+    assert concrete_policy(EncodeSettings(), clip).policy == "video-reference"
+    assert concrete_policy(EncodeSettings(), None).policy == "video-reference"  # the built-in clip
+    assert concrete_policy(EncodeSettings(policy="video"), clip).policy == "video"  # the learned one on request
     assert concrete_policy(EncodeSettings(), image).policy == "detection"
     assert concrete_policy(EncodeSettings(), tmp_path).policy == "detection"  # a folder of images
     assert concrete_policy(EncodeSettings(task="segmentation"), clip).policy == "segmentation"

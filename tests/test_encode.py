@@ -384,7 +384,7 @@ def test_cli_without_input_encodes_the_builtin_sample(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["encode", "--frames", "4", "--preset", "ultrafast", "--report", "r.json"]) == 0
-    assert "policy video (detection)" in capsys.readouterr().out  # a clip: the video policy by default
+    assert "policy video-reference (detection)" in capsys.readouterr().out  # a clip: the video coding by default
     assert probe(tmp_path / "semrl-sample.mp4")["profile"] == "Main"
     assert json.loads((tmp_path / "r.json").read_text())["frames"] == 4
 

@@ -33,7 +33,7 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--policy", default="auto",
-        help="auto (default: the shipped video policy for videos, the detection policy for images), "
+        help="auto (default: video-reference for videos, the detection policy for images), "
         "video|detection|segmentation|classification (the shipped policies), video-reference (the video policy's "
         "reference coding alone: temporal cascade, finer IDR frame, ROI D=4; no learning), uniform, roi, a ckpt.zip, "
         "or module:function",
