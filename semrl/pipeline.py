@@ -513,27 +513,35 @@ AUTO_POLICY = "auto"
 """The default policy: the video MDP's reference coding for clips, the image policy for pictures."""
 
 AUTO_VIDEO_POLICY = "video-reference"
-"""What ``auto`` codes a clip with: the video MDP's fixed reference coding, not the learned ``video`` policy.
+"""What ``auto`` codes a clip with at a constant base QP: the video MDP's fixed reference coding.
 
 On three clips no run had read (``benchmarks/results/video-fresh-clips``, by a rule written before
 they were coded), the reference coding as ``semrl encode`` runs it saved 3.0 % on the class mean
-and 13.9 % on the object-weighted mAP50-95 against the learned policy, which was also behind it on
-those measures on earlier held-out clips.
+and 13.9 % on the object-weighted mAP50-95 against the learned ``video`` policy, which was also
+behind it on the object-weighted measure on earlier held-out clips.
+"""
+
+AUTO_BITRATE_VIDEO_POLICY = "video"
+"""What ``auto`` codes a clip with under ``--bitrate``: the learned video policy.
+
+Under the rate controller the two keep about the same accuracy, but the reference coding bursts to
+1.51x and 1.53x the target in a one-second window on two clips, the policy to 1.46x at most
+(``benchmarks/results/rate-control-reference``).
 """
 
 
 def concrete_policy(settings: EncodeSettings, input_path: Path | None) -> EncodeSettings:
     """``settings`` with ``auto`` replaced by the shipped coding for the input.
 
-    :data:`AUTO_VIDEO_POLICY` for a video or the built-in clip, ``detection`` for an image or a
-    folder of images (the ``--task``'s policy with another task: the video codings serve detection
-    only).
+    :data:`AUTO_VIDEO_POLICY` for a video or the built-in clip (:data:`AUTO_BITRATE_VIDEO_POLICY`
+    under ``--bitrate``), ``detection`` for an image or a folder of images (the ``--task``'s policy
+    with another task: the video codings serve detection only).
     """
     if settings.policy != AUTO_POLICY:
         return settings
     video = input_path is None or (input_path.is_file() and input_path.suffix.lower() in VIDEO_SUFFIXES)
     if video and settings.task in (None, "detection"):
-        return replace(settings, policy=AUTO_VIDEO_POLICY)
+        return replace(settings, policy=AUTO_VIDEO_POLICY if settings.bitrate is None else AUTO_BITRATE_VIDEO_POLICY)
     return replace(settings, policy=settings.task or "detection")
 
 

@@ -349,6 +349,7 @@ def test_auto_picks_the_video_reference_coding_for_clips_and_the_image_policy_fo
     assert concrete_policy(EncodeSettings(), clip).policy == "video-reference"
     assert concrete_policy(EncodeSettings(), None).policy == "video-reference"  # the built-in clip
     assert concrete_policy(EncodeSettings(policy="video"), clip).policy == "video"  # the learned one on request
+    assert concrete_policy(EncodeSettings(bitrate=100.0), clip).policy == "video"  # its rate bursts are smaller
     assert concrete_policy(EncodeSettings(), image).policy == "detection"
     assert concrete_policy(EncodeSettings(), tmp_path).policy == "detection"  # a folder of images
     assert concrete_policy(EncodeSettings(task="segmentation"), clip).policy == "segmentation"
