@@ -82,9 +82,10 @@ class EncodeSettings:
     """What ``semrl encode`` does; the defaults are the command's.
 
     Attributes:
-        policy: ``auto`` (the default: the shipped video policy ``video`` for a video or the
-            built-in clip, the shipped ``detection`` policy for images), a task name (the policy
-            shipped for it), ``video``, ``uniform``, ``roi``, a checkpoint path (``ckpt.zip``), or
+        policy: ``auto`` (the default: :data:`AUTO_VIDEO_POLICY` for a video or the built-in clip,
+            :data:`AUTO_BITRATE_VIDEO_POLICY` for them under ``bitrate``, the shipped ``detection``
+            policy for images), a task name (the policy shipped for it), ``video``,
+            ``video-reference``, ``uniform``, ``roi``, a checkpoint path (``ckpt.zip``), or
             ``module:function``.
         task: the task whose net drives the policy; None takes the policy's own (``roi``: detection).
         qp: base QP.

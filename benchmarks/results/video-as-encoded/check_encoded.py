@@ -6,6 +6,7 @@ header may carry another frame rate. The benchmark's cache holds each coding's p
 
     python benchmarks/results/video-as-encoded/check_encoded.py --cache-dir DIR --frames 150 --qps 22,27 CLIP...
 
+``--policy roi`` checks ``semrl encode --policy roi`` (D=8) against ``as_encoded10_roi8``'s codings, and
 ``--net-precision bf16`` checks ``semrl encode --net-precision bf16`` against ``as_encoded10_bf16``'s codings.
 """
 
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qps", default="22,27,32,37,42,47,51")
     parser.add_argument("--map-interval", type=int, default=10)
     parser.add_argument("--net-precision", default="fp32", help="semrl encode's --net-precision (default: fp32)")
+    parser.add_argument("--policy", default="auto", help="semrl encode's --policy (default: auto)")
     args = parser.parse_args(argv)
     coded = {}
     for path in (args.cache_dir / "enc").glob("*.json"):
@@ -39,7 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         for clip in args.clips:
             for qp in (int(q) for q in args.qps.split(",")):
                 settings = EncodeSettings(
-                    qp=qp, max_frames=args.frames, map_interval=args.map_interval, net_precision=args.net_precision
+                    qp=qp,
+                    max_frames=args.frames,
+                    map_interval=args.map_interval,
+                    net_precision=args.net_precision,
+                    policy=args.policy,
                 )
                 report = encode_video(clip, Path(scratch) / "out.hevc", settings)
                 bits = [row.bits for row in sorted(report.rows, key=lambda row: row.index)]

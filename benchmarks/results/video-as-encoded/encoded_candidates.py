@@ -69,7 +69,7 @@ class AsEncoded:
 
     ``precision`` is ``semrl encode``'s ``--net-precision`` (default ``fp32``, as its default). ``phase`` moves the
     analysed frames: the first frame, then ``phase``, ``phase + interval``, ... (``semrl encode``: 0). ``policy``
-    is ``semrl encode --policy``: ``video`` (its default on a clip) or ``video-reference``.
+    is ``semrl encode --policy``: ``video``, ``video-reference`` (its default on a clip) or ``roi`` (D=8).
     """
 
     interval: int
@@ -150,3 +150,4 @@ as_encoded10_bf16 = AsEncoded(10, precision="bf16")
 as_encoded10_phase1 = AsEncoded(10, phase=1)  # the same interval on other frames: what chance moves
 as_encoded10_phase5 = AsEncoded(10, phase=5)
 as_encoded10_reference = AsEncoded(10, policy="video-reference")  # semrl encode --policy video-reference
+as_encoded10_roi8 = AsEncoded(10, policy="roi")  # semrl encode --policy roi (--roi-delta 8, its default)
