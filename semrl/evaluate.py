@@ -174,7 +174,7 @@ def evaluate(
         InvalidInputError: Unknown task, sizes that differ, labels with another task, no frames.
         InputNotFoundError: A file is missing.
     """
-    from semrl.fidelity.distortion import plane_psnr, plane_ssim
+    from semrl.fidelity.distortion import clip_psnr, frame_psnr, plane_psnr, plane_ssim
     from semrl.semantics.config import DEFAULT_WEIGHTS
     from semrl.semantics.yolo import YoloNet, class_ids
 
@@ -222,7 +222,7 @@ def evaluate(
                 batch.append((source, frame))
             if not batch:
                 break
-            psnrs += [min(plane_psnr(r.y, d.y), 100.0) for r, d in batch]
+            psnrs += [frame_psnr(plane_psnr(r.y, d.y)) for r, d in batch]
             ssims += [plane_ssim(r.y, d.y) for r, d in batch]
             scores.add([r.to_rgb() for r, _ in batch], [d.to_rgb() for _, d in batch])
     n = len(psnrs)
@@ -241,7 +241,7 @@ def evaluate(
     ]
     return EvalReport(
         str(original), str(encoded), task, against, n, fps, main, secondary, objects,
-        float(np.sum(bits)) * fps / n / 1000, float(np.mean(psnrs)), float(np.mean(ssims)), rows,
+        float(np.sum(bits)) * fps / n / 1000, clip_psnr(psnrs), float(np.mean(ssims)), rows,
     )  # fmt: skip
 
 

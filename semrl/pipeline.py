@@ -36,6 +36,7 @@ from semrl.codec import (
     require_one_ctu,
 )
 from semrl.errors import AudioError, InputWarning, InvalidInputError, MediaToolError
+from semrl.fidelity.distortion import clip_psnr, frame_psnr
 from semrl.files import atomic_output, atomic_write
 from semrl.media import (
     VIDEO_SUFFIXES,
@@ -207,7 +208,11 @@ class FrameRow:
 
 @dataclass
 class EncodeReport:
-    """What an encode produced, with the time spent in each stage."""
+    """What an encode produced, with the time spent in each stage.
+
+    ``psnr_y`` is the clip's luma PSNR as ``semrl eval`` gives it: the mean of the frames'
+    (:func:`semrl.fidelity.distortion.clip_psnr`).
+    """
 
     input: str
     output: str
@@ -405,7 +410,7 @@ def encode_video(
         audio_from = _audio_source(info, settings, output)
         writer_target = output if raw else output.with_name(f".{output.name}.hevc")
         with AnnexBWriter(writer_target) as stream:
-            rows, decoded_order, sse = _run(source, settings, policy, task, stream, watch, progress)
+            rows, decoded_order = _run(source, settings, policy, task, stream, watch, progress)
         audio, times = None, None
         try:
             if not raw:
@@ -429,7 +434,6 @@ def encode_video(
                 writer_target.unlink(missing_ok=True)
         wall = time.perf_counter() - start
     bits = sum(row.bits for row in rows)
-    pixels = info.width * info.height * len(rows)
     return EncodeReport(
         input=info.name,
         output=str(output),
@@ -442,7 +446,7 @@ def encode_video(
         bits=bits,
         kbps=bits * float(info.fps) / len(rows) / 1000,
         mean_qp=float(np.mean([row.mean_qp for row in rows])),
-        psnr_y=psnr_from_sse(sse, pixels),
+        psnr_y=clip_psnr([row.psnr_y for row in rows]),
         wall_s=wall,
         stage_s=watch.seconds,
         settings={k: (str(v) if isinstance(v, (Fraction, Gop)) else v) for k, v in asdict(settings).items()},
@@ -599,7 +603,7 @@ def _run(
     stream: AnnexBWriter,
     watch: _Stopwatch,
     progress: bool,
-) -> tuple[list[FrameRow], list[int], float]:
+) -> tuple[list[FrameRow], list[int]]:
     """Encodes every frame; the task net runs in a second thread on frames ahead of the encoder.
 
     The worker may run up to ``LOOKAHEAD_INTERVALS * map_interval`` frames ahead (at most
@@ -611,9 +615,8 @@ def _run(
     the rest.
 
     Returns:
-        The per-frame rows (in display order), each coded frame's index in decode order, and the
-        luma squared error of the reconstructions against the source frames (against the originals
-        where a pre-filter smoothed them).
+        The per-frame rows (in display order; each frame's luma PSNR is against its source frame, or
+        its original where a pre-filter smoothed it) and each coded frame's index in decode order.
     """
     info = source.info
     config = EncoderConfig(
@@ -659,7 +662,6 @@ def _run(
     trial = TrialCoding(config, (info.height, info.width)) if alone and rate is None and prefilter is None else None
     originals: dict[int, npt.NDArray[np.uint8]] = {}  # luma of the frames a pre-filter smoothed, until coded
     previous_y: npt.NDArray[np.uint8] | None = None  # with --bitrate: the last source frame's luma, for its motion
-    total_sse = 0.0
     hashes: list[Future[str]] = []
     with (
         Encoder(config) as encoder,
@@ -718,11 +720,9 @@ def _run(
             return decide(index, rgb, None if latest is None else latest[1], picture)
 
         def collect(frames: list[EncodedFrame]) -> None:
-            nonlocal total_sse
             for frame in frames:
                 original = originals.pop(frame.pts, None)
                 sse = float(frame.ctu_distortion.sum()) if original is None else _luma_sse(original, frame.recon.y)
-                total_sse += sse
                 if rate is not None:
                     # The QPs asked for, not the reconstruction's: CUs without residual carry the slice QP.
                     coded_qps = requested.pop(frame.pts, frame.ctu_qp)
@@ -731,7 +731,7 @@ def _run(
                 decoded_order.append(frame.pts)
                 row = FrameRow(
                     index=frame.pts, poc=frame.poc, slice_type=frame.slice_type, bits=frame.bits,
-                    mean_qp=float(frame.ctu_qp.mean()), psnr_y=min(psnr_from_sse(sse, frame.recon.y.size), 100.0),
+                    mean_qp=float(frame.ctu_qp.mean()), psnr_y=frame_psnr(psnr_from_sse(sse, frame.recon.y.size)),
                     analysed=analysed_at(frame.pts), recon_md5="", kept=kept.pop(frame.pts, ""),
                 )  # fmt: skip
                 rows.append(row)
@@ -795,7 +795,7 @@ def _run(
     if bar is not None:
         bar.close()
     rows.sort(key=lambda row: row.index)
-    return rows, decoded_order, total_sse
+    return rows, decoded_order
 
 
 def _md5(picture: Yuv420) -> str:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from semrl.codec import AnnexBWriter, Encoder, EncoderConfig, Gop, Yuv420, psnr_from_sse
+from semrl.codec import AnnexBWriter, Encoder, EncoderConfig, Gop, Yuv420
 from semrl.errors import CodecError, InvalidInputError
+from semrl.fidelity.distortion import clip_psnr
 from semrl.media import decode_ffmpeg, probe
 from semrl.samples import sample_clip
 
@@ -79,7 +80,6 @@ def run_smoke(output: Path, frames: int = 16, qp: int = 32, preset: str = "mediu
     if not matches:
         raise CodecError(f"FFmpeg's decode of {output} differs from the encoder's reconstruction")
     bits = sum(frame.bits for frame in coded)
-    sse = sum(float(frame.ctu_distortion.sum()) for frame in coded)
     return SmokeReport(
         output=output,
         frames=len(coded),
@@ -88,7 +88,7 @@ def run_smoke(output: Path, frames: int = 16, qp: int = 32, preset: str = "mediu
         bits=bits,
         kbps=bits * 25 / len(coded) / 1000,
         mean_qp=float(np.mean([frame.ctu_qp.mean() for frame in coded])),
-        psnr_y=psnr_from_sse(sse, width * height * len(coded)),
+        psnr_y=clip_psnr([frame.psnr_y for frame in coded]),
         encode_fps=len(coded) / elapsed,
         profile=str(probe(output).get("profile", "?")),
         exact_accounting=all(int(f.ctu_bits.sum()) + f.overhead_bits == f.bits for f in coded),

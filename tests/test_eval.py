@@ -55,6 +55,14 @@ def test_an_encode_is_scored_per_frame_with_files(
     assert (tmp_path / "out" / "coarse.mp4.eval.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_encode_and_eval_report_one_luma_psnr(clip: Path, tmp_path: Path) -> None:
+    encoded = tmp_path / "c.mp4"
+    coded = encode_video(clip, encoded, EncodeSettings(policy="uniform", qp=37))
+    scored = evaluate(clip, encoded, "detection")
+    assert [row.psnr_y for row in coded.rows] == pytest.approx([row["psnr_y"] for row in scored.rows])
+    assert coded.psnr_y == pytest.approx(scored.psnr_y)  # the clip's: the mean of its frames', in both
+
+
 def test_the_shared_pets_clip_is_scored_against_its_labels(clip: Path, tmp_path: Path) -> None:
     root = require_assets("videos/pets2009_s2l1_480x360.mp4")
     report = evaluate(root / "videos" / "pets2009_s2l1_480x360.mp4", clip, "detection")

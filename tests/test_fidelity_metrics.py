@@ -210,6 +210,14 @@ def test_distortion_psnr_ssim() -> None:
         psnr(ref, dec[:, :-1])
 
 
+def test_a_clips_psnr_is_the_mean_of_its_frames_a_lossless_one_counting_100_db() -> None:
+    from semrl.fidelity.distortion import clip_psnr
+
+    assert clip_psnr([30.0, 40.0, float("inf")]) == pytest.approx(170.0 / 3)
+    with pytest.raises(ValueError, match="at least one frame"):
+        clip_psnr([])
+
+
 def _frames() -> tuple[list[Detections], list[Detections]]:
     """Three frames of predictions and labels: a good one, a shifted one, one with a miss and a false alarm."""
     gts = [

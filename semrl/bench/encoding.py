@@ -19,11 +19,8 @@ from numpy.typing import NDArray
 from semrl.bench.items import Item
 from semrl.codec import CTU_SIZE, QP_MAX, AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Yuv420
 from semrl.errors import CodecError
-from semrl.fidelity.distortion import plane_ssim, psnr
+from semrl.fidelity.distortion import frame_psnr, plane_ssim, psnr
 from semrl.media import decode_ffmpeg
-
-PSNR_CAP = 100.0
-"""PSNR of a picture identical to its reference is reported as this (JSON has no infinity)."""
 
 
 def encoder_config(
@@ -128,13 +125,13 @@ def encode_and_verify(
         if d != c.recon:
             raise CodecError(f"{item.name} frame {i}: FFmpeg's picture differs from x265's reconstruction ({config})")
     frames = [d.to_rgb()[:h, :w] for d in decoded]
-    psnrs = [min(psnr(item.reference(i), f), PSNR_CAP) for i, f in enumerate(frames)]
+    psnrs = [frame_psnr(psnr(item.reference(i), f)) for i, f in enumerate(frames)]
     ssims = [plane_ssim(item.yuv[i].y[:h, :w], d.y[:h, :w]) for i, d in enumerate(decoded)]
     stats = {
         "frame_bits": [c.bits for c in by_poc],
         "encode_s": seconds,
         "psnr": psnrs,
-        "psnr_y": [min(c.psnr_y, PSNR_CAP) for c in by_poc],
+        "psnr_y": [frame_psnr(c.psnr_y) for c in by_poc],
         "ssim_y": ssims,
         "mean_qp": float(np.mean([c.ctu_qp.mean() for c in by_poc])),
         "decoder_check": "ffmpeg == x265 reconstruction",

@@ -94,7 +94,7 @@ class PointResult:
         frame_units: Per frame, pixels (images) or seconds (video) the rate divides by.
         scores: Per frame scores.
         psnr: Per frame RGB PSNR against the 4:2:0 reference (capped at
-            :data:`~semrl.bench.encoding.PSNR_CAP`).
+            :data:`~semrl.fidelity.distortion.PSNR_CAP`; JSON has no infinity).
         psnr_y: Per frame luma PSNR (encoder's reconstruction against its input).
         ssim_y: Per frame luma SSIM against the 4:2:0 reference.
         encode_s: Seconds spent in x265 for the whole point (cached value when cached).

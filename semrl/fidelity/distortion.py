@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -71,6 +73,26 @@ def plane_psnr(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> floa
     if np.array_equal(reference, decoded):
         return float("inf")
     return float(peak_signal_noise_ratio(reference, decoded, data_range=255))  # type: ignore[no-untyped-call]
+
+
+PSNR_CAP = 100.0
+"""The dB a frame decoded without loss is reported as (its PSNR is infinite, and JSON has no infinity)."""
+
+
+def frame_psnr(db: float) -> float:
+    """A frame's PSNR as the per-frame reports give it: at most :data:`PSNR_CAP`."""
+    return min(db, PSNR_CAP)
+
+
+def clip_psnr(frame_psnrs: Sequence[float]) -> float:
+    """A clip's PSNR as ``semrl encode`` and ``semrl eval`` report it: the mean of its frames' :func:`frame_psnr`.
+
+    Raises:
+        ValueError: No frames.
+    """
+    if not frame_psnrs:
+        raise ValueError("a clip's PSNR needs at least one frame")
+    return float(np.mean([frame_psnr(db) for db in frame_psnrs]))
 
 
 def plane_ssim(reference: NDArray[np.uint8], decoded: NDArray[np.uint8]) -> float:
