@@ -11,6 +11,7 @@ import pytest
 from semrl.codec import AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, GopLayout, Yuv420
 from semrl.errors import EncoderClosedError, InvalidInputError
 from semrl.media import decode_ffmpeg, decode_libde265, probe
+from semrl.samples import sample_clip
 
 pytestmark = pytest.mark.x265
 W, H = 384, 256
@@ -125,6 +126,19 @@ def test_raising_half_the_picture_lowers_its_bits_and_psnr(clip) -> None:  # typ
     assert np.all(raised.ctu_qp[left] == BASE) and np.all(plain.ctu_qp[left] == BASE)
     coded = ~np.isnan(raised.ctu_qp_coded[right])
     assert np.all(raised.ctu_qp_coded[right][coded] == BASE + 8)
+
+
+@pytest.mark.parametrize(("preset", "size"), [("medium", (384, 250)), ("ultrafast", (378, 248)), ("medium", (384, 256))])
+def test_ctu_statistics_cover_the_picture_not_x265s_padding(preset: str, size: tuple[int, int]) -> None:
+    # x265 pads a picture to a multiple of its smallest CU (8 at medium, 16 at ultrafast); the padding is not coded
+    # picture, so the per-CTU distortion must be the reconstruction's squared error against the source exactly.
+    width, height = size
+    frames = [Yuv420.from_rgb(frame) for frame in sample_clip(2, width=width, height=height)]
+    with Encoder(EncoderConfig(width, height, qp=BASE, preset=preset)) as encoder:
+        coded = encoder.encode_all(frames, [None, None])
+    for frame in coded:
+        error = frames[frame.pts].y.astype(np.int64) - frame.recon.y.astype(np.int64)
+        assert int(frame.ctu_distortion.sum()) == int((error**2).sum())
 
 
 @pytest.mark.parametrize("gop", ["ldp", "ra"])
