@@ -104,6 +104,19 @@ Reduce = Literal["mean", "max"]
 """How :func:`pool_map` pools a block: ``"mean"`` (share of importance) or ``"max"`` (most important pixel)."""
 
 
+def _partial_ctu_start(size: int) -> int:
+    """Where the last, partial CTU of a picture side of ``size`` pixels starts; ``size`` when none is partial."""
+    return size if size % CTU_SIZE == 0 else size - size % CTU_SIZE
+
+
+def _ctu_sums(values: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
+    """Sums of a 1-D run of per-pixel values over each CTU it spans (the last one partial)."""
+    padded = np.zeros(-(-values.size // CTU_SIZE) * CTU_SIZE, np.int64)
+    padded[: values.size] = values
+    sums: npt.NDArray[np.uint64] = padded.reshape(-1, CTU_SIZE).sum(axis=1).astype(np.uint64)
+    return sums
+
+
 def pool_map(
     values: npt.NDArray[np.floating], block: int = CTU_SIZE, reduce: Reduce = "mean"
 ) -> npt.NDArray[np.float32]:
@@ -316,7 +329,8 @@ class EncodedFrame:
         ctu_bits: exact CABAC bits of each CTU (SAO syntax included), shape (rows, cols).
         ctu_qp: area-average luma QP of each CTU.
         ctu_qp_coded: average QP of the CUs of each CTU with coded residual; NaN if none.
-        ctu_distortion: luma sum of squared errors of the final reconstruction per CTU.
+        ctu_distortion: luma sum of squared errors of the final reconstruction per CTU, over the
+            picture (not the rows and columns x265 pads it with up to a multiple of its smallest CU).
         header_bits: parameter sets, SEI, start codes, NAL and slice headers.
         termination_bits: end-of-slice/substream bins, CABAC flush, byte alignment.
         emulation_bits: emulation-prevention bytes inside slice NAL units.
@@ -412,6 +426,9 @@ class Encoder:
         self._pp_nal = ffi.new("x265_nal **")
         self._pi_nal = ffi.new("uint32_t *")
         self._frames_in = 0
+        # x265 pads a picture to a multiple of its smallest CU and its per-CTU distortion counts the padding's error:
+        # the source luma of partial CTU rows and columns is kept until the frame comes out, to count them exactly.
+        self._edges: dict[int, tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]] = {}
 
     def _configure(self) -> None:
         ffi, lib, config = self._ffi, self._lib, self.config
@@ -478,6 +495,8 @@ class Encoder:
         if blocks is not None:
             keep.append(ffi.from_buffer("float[]", blocks))
             pic.quantOffsets = keep[-1]
+        top, left = _partial_ctu_start(picture.height), _partial_ctu_start(picture.width)
+        self._edges[self._frames_in] = (picture.y[top:].copy(), picture.y[:, left:].copy())
         # x265 copies the picture and its offsets during this call, so ``keep`` may go after it.
         out = self._call(pic)
         self._frames_in += 1
@@ -524,6 +543,7 @@ class Encoder:
             raise CodecError(f"x265 reported {out.ctuCount} CTUs, expected {self._ctu_bits.size}")
         qp_coded = self._ctu_qp_coded.copy()
         qp_coded[qp_coded < 0] = np.nan
+        distortion = self._ctu_distortion.reshape(self.ctu_shape).copy()
         return EncodedFrame(
             poc=int(out.poc),
             pts=int(out.pts),
@@ -532,12 +552,25 @@ class Encoder:
             ctu_bits=self._ctu_bits.reshape(self.ctu_shape).copy(),
             ctu_qp=self._ctu_qp.reshape(self.ctu_shape).copy(),
             ctu_qp_coded=qp_coded.reshape(self.ctu_shape),
-            ctu_distortion=self._ctu_distortion.reshape(self.ctu_shape).copy(),
+            ctu_distortion=self._exact_edges(distortion, int(out.pts), recon.y),
             header_bits=int(out.headerBits),
             termination_bits=int(out.terminationBits),
             emulation_bits=int(out.emulationBits),
             recon=recon,
         )
+
+    def _exact_edges(
+        self, distortion: npt.NDArray[np.uint64], pts: int, recon: npt.NDArray[np.uint8]
+    ) -> npt.NDArray[np.uint64]:
+        """``distortion`` with the partial CTUs' squared error counted over the picture only (not x265's padding)."""
+        bottom, right = self._edges.pop(pts)
+        if bottom.size:
+            error = (bottom.astype(np.int64) - recon[-bottom.shape[0] :].astype(np.int64)) ** 2
+            distortion[-1, :] = _ctu_sums(error.sum(axis=0))
+        if right.size:
+            error = (right.astype(np.int64) - recon[:, -right.shape[1] :].astype(np.int64)) ** 2
+            distortion[:, -1] = _ctu_sums(error.sum(axis=1))
+        return distortion
 
     def _plane(self, pointer: Any, stride: int, width: int, height: int) -> npt.NDArray[np.uint8]:
         raw = np.frombuffer(self._ffi.buffer(pointer, stride * height), dtype=np.uint8)
