@@ -30,7 +30,10 @@ CDEF = """
 #define X265_TYPE_B ...
 #define X265_CSP_I420 ...
 
-typedef ... x265_param;
+typedef struct {
+    int minCUSize;
+    ...;
+} x265_param;
 typedef ... x265_encoder;
 
 typedef struct {

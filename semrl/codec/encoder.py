@@ -427,7 +427,9 @@ class Encoder:
         self._pi_nal = ffi.new("uint32_t *")
         self._frames_in = 0
         # x265 pads a picture to a multiple of its smallest CU and its per-CTU distortion counts the padding's error:
-        # the source luma of partial CTU rows and columns is kept until the frame comes out, to count them exactly.
+        # then the source luma of the partial CTU row and column is kept until the frame comes out, to count them.
+        smallest = int(self._param.minCUSize)
+        self._padded = config.width % smallest != 0 or config.height % smallest != 0
         self._edges: dict[int, tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]] = {}
 
     def _configure(self) -> None:
@@ -495,8 +497,9 @@ class Encoder:
         if blocks is not None:
             keep.append(ffi.from_buffer("float[]", blocks))
             pic.quantOffsets = keep[-1]
-        top, left = _partial_ctu_start(picture.height), _partial_ctu_start(picture.width)
-        self._edges[self._frames_in] = (picture.y[top:].copy(), picture.y[:, left:].copy())
+        if self._padded:
+            top, left = _partial_ctu_start(picture.height), _partial_ctu_start(picture.width)
+            self._edges[self._frames_in] = (picture.y[top:].copy(), picture.y[:, left:].copy())
         # x265 copies the picture and its offsets during this call, so ``keep`` may go after it.
         out = self._call(pic)
         self._frames_in += 1
@@ -563,6 +566,8 @@ class Encoder:
         self, distortion: npt.NDArray[np.uint64], pts: int, recon: npt.NDArray[np.uint8]
     ) -> npt.NDArray[np.uint64]:
         """``distortion`` with the partial CTUs' squared error counted over the picture only (not x265's padding)."""
+        if not self._padded:
+            return distortion
         bottom, right = self._edges.pop(pts)
         if bottom.size:
             error = (bottom.astype(np.int64) - recon[-bottom.shape[0] :].astype(np.int64)) ** 2
