@@ -132,8 +132,8 @@ def test_raising_half_the_picture_lowers_its_bits_and_psnr(clip) -> None:  # typ
     ("preset", "size"), [("medium", (384, 250)), ("ultrafast", (376, 248)), ("medium", (384, 256))]
 )
 def test_ctu_statistics_cover_the_picture_not_x265s_padding(preset: str, size: tuple[int, int]) -> None:
-    # x265 pads a picture to a multiple of its smallest CU (8 at medium, 16 at ultrafast); the padding is not coded
-    # picture, so the per-CTU distortion must be the reconstruction's squared error against the source exactly.
+    # x265 pads a picture up to a multiple of its smallest CU (8 at medium, 16 at ultrafast) and the decoder crops
+    # the padding away, so the per-CTU distortion must sum to the reconstruction's squared error, exactly.
     width, height = size
     frames = [Yuv420.from_rgb(frame) for frame in sample_clip(2, width=width, height=height)]
     with Encoder(EncoderConfig(width, height, qp=BASE, preset=preset)) as encoder:
