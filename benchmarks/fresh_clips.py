@@ -134,7 +134,8 @@ def read_members(archive: Path, members: list[str]) -> dict[str, bytes]:
     if archive.suffix == ".deb":
         data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(archive)], capture_output=True, check=True).stdout
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            files = {m: tar.extractfile(m) for m in members if m in tar.getnames()}
+            names = set(tar.getnames())
+            files = {m: tar.extractfile(m) for m in members if m in names}
             return {m: file.read() for m, file in files.items() if file is not None}
     with zipfile.ZipFile(archive) as zipped:
         names = set(zipped.namelist())
