@@ -56,6 +56,7 @@ from semrl.policy import (
     needs_regions,
     needs_rgb,
     offset_block,
+    own_rate_control,
     policy_offsets,
     policy_task,
     prefilter_of,
@@ -625,7 +626,11 @@ def _run(
         qg_size=offset_block(policy), options=stream_description(info),
     )  # fmt: skip
     gop = config.layout()
-    if settings.bitrate is not None and settings.gop == Gop.RANDOM_ACCESS:
+    x265_rate = own_rate_control(policy)  # x265's own CRF (at --qp) or ABR, AQ and cuTree: no offsets
+    if x265_rate:
+        config = replace(config, crf=None if settings.bitrate is not None else float(settings.qp),
+                         bitrate=settings.bitrate)  # fmt: skip
+    elif settings.bitrate is not None and settings.gop == Gop.RANDOM_ACCESS:
         # x265 returns a frame a lookahead later (20 frames at preset medium): the rate controller
         # learns a frame's cost only then. The fixed GOP of constant-QP random access needs only
         # the B-frames' span (b-adapt 0), so the shortest lookahead x265 takes.
@@ -650,7 +655,10 @@ def _run(
     if net is not None and (length is None or -(-length // settings.map_interval) >= FREEZE_MIN_ANALYSES):
         # before the threads start: tracing silences warnings for a moment
         net.freeze((info.height, info.width), _net_input_size(settings, (info.height, info.width)))
-    rate = None if settings.bitrate is None else RateController(settings.bitrate, float(info.fps), settings.qp, length)
+    rate = (
+        None if settings.bitrate is None or x265_rate
+        else RateController(settings.bitrate, float(info.fps), settings.qp, length)
+    )  # fmt: skip
     policy_base = settings.qp  # the base QP the policy decides around (with --bitrate, the calibrated start)
     requested: dict[int, npt.NDArray[np.int32]] = {}  # with --bitrate: each frame's QPs as asked of x265
     kept: dict[int, str] = {}  # the trial coding a policy kept, by frame (PolicyInput.report)
@@ -778,7 +786,9 @@ def _run(
         for index, picture in enumerate(pictures):
             fresh = analysed_at(index)
             job = None
-            if frame_level:
+            if x265_rate:  # x265 allocates the bits: the policy is never asked
+                pass
+            elif frame_level:
                 analysis = pool.submit(analyse, index, picture) if fresh else None
                 job = decider.submit(frame_offsets, index, picture, analysis)
             elif fresh:

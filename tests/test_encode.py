@@ -1079,3 +1079,37 @@ def test_the_summary_says_an_ntsc_rate_as_it_is(fps: float, shown: str) -> None:
     report = EncodeReport("in.mp4", "out.mp4", "uniform", None, 176, 144, fps, 120, 8000, 2.0, 32.0, 35.0, 1.0,
                           dict.fromkeys(STAGES, 0.0), {})  # fmt: skip
     assert f"120 frames 176x144 at {shown} fps, policy uniform" in report.summary()
+
+
+@pytest.mark.parametrize("gop", ["ra", "ldp"])
+def test_the_x265_policy_codes_as_x265_runs_its_crf_and_loads_no_net(
+    pets: Path, tmp_path: Path, gop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import semrl.pipeline as pipeline
+    from semrl.codec import Encoder, EncoderConfig
+
+    def no_net(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the x265 policy needs no task net")
+
+    monkeypatch.setattr(pipeline, "task_net", no_net)
+    settings = EncodeSettings(policy="x265", gop=gop, qp=30, max_frames=10, preset="ultrafast")
+    report = encode_video(pets, tmp_path / "out.hevc", settings)
+    source = open_source(pets, max_frames=10)
+    info = source.info
+    fps = (info.fps.numerator, info.fps.denominator)
+    config = EncoderConfig(
+        info.width, info.height, crf=30.0, preset="ultrafast", gop=gop, fps=fps, options=stream_description(info)
+    )
+    with Encoder(config) as encoder:
+        coded = [f for picture in source for f in encoder.encode(picture)] + encoder.flush()
+    x265_bits = [f.bits for f in sorted(coded, key=lambda f: f.pts)]
+    assert [row.bits for row in report.rows] == x265_bits
+    assert len({round(row.mean_qp, 3) for row in report.rows}) > 1  # x265's AQ and rate control, not one QP
+    assert _decoded_md5(tmp_path / "out.hevc", 480, 360) == [row.recon_md5 for row in report.rows]
+
+
+def test_the_x265_policy_under_a_target_rate_runs_x265s_own_average_bitrate(pets: Path, tmp_path: Path) -> None:
+    settings = EncodeSettings(policy="x265", bitrate=120.0, max_frames=30, preset="ultrafast")
+    report = encode_video(pets, tmp_path / "out.hevc", settings)
+    assert 60.0 < report.kbps < 240.0, report.kbps
+    assert len({round(row.mean_qp, 3) for row in report.rows}) > 1

@@ -3,6 +3,8 @@
 A spec is one of:
 
 - ``uniform``: no offsets (:func:`semrl.policy.uniform`);
+- ``x265``: x265's own allocation, CRF (or its ABR) with its AQ and cuTree, no semantic offsets
+  (:func:`semrl.policy.x265_allocation`);
 - ``roi``: :class:`semrl.policy.RoiPolicy` with ``roi_delta``;
 - a task name (``detection``, ``segmentation``, ``classification``): the policy shipped for it;
 - ``video``: the shipped video policy (detection, each frame's QP and its objects' boost);
@@ -26,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
-from semrl.policy import Policy, RoiPolicy, policy_task, uniform
+from semrl.policy import Policy, RoiPolicy, policy_task, uniform, x265_allocation
 from semrl.semantics import TASKS
 
 CheckpointLoader = Callable[..., Policy]
@@ -59,6 +61,9 @@ _CHECKPOINT_SUFFIXES = (".zip", ".pt", ".pth", ".ckpt", ".onnx")
 VIDEO_REFERENCE = "video-reference"
 """The spec of the video MDP's reference coding (no checkpoint)."""
 
+X265_ALLOCATION = "x265"
+"""The spec of x265's own allocation (CRF or ABR with its AQ and cuTree; :func:`semrl.policy.x265_allocation`)."""
+
 
 def resolve_policy(spec: str, *, task: str | None = None, device: str | None = None, roi_delta: int = 8) -> Policy:
     """The policy a spec names (see the module docstring), checked against ``task``.
@@ -78,6 +83,8 @@ def resolve_policy(spec: str, *, task: str | None = None, device: str | None = N
     """
     if spec == "uniform":
         return uniform
+    if spec == X265_ALLOCATION:
+        return x265_allocation
     if spec == "roi":
         return RoiPolicy(delta=roi_delta)
     path = Path(spec)

@@ -5,9 +5,9 @@ import it: :class:`PolicyInput` (one frame, its base QP, the grids the offsets m
 net's regions when the policy asks for them, state kept across the frames of a clip), the
 :class:`Policy` protocol, :func:`apply_offsets` (call a policy, check and clip its answer;
 :func:`policy_offsets` leaves it unclipped, for the rate controller),
-:func:`uniform` (A1), :class:`RoiPolicy` (A3), and :class:`Prefilter`, which low-passes the
-blocks a policy codes coarse in the source before x265 codes it (:class:`SoftenedPolicy` gives
-one to any policy). Trained policies live in :mod:`semrl.agent`, which also resolves a policy
+:func:`uniform` (A1), :func:`x265_allocation` (A2: x265's own rate control), :class:`RoiPolicy`
+(A3), and :class:`Prefilter`, which low-passes the blocks a policy codes coarse in the source
+before x265 codes it (:class:`SoftenedPolicy` gives one to any policy). Trained policies live in :mod:`semrl.agent`, which also resolves a policy
 spec from the command line (:func:`semrl.agent.resolve_policy`).
 
 Imports neither torch, gymnasium nor ultralytics.
@@ -23,10 +23,12 @@ from semrl.policy.base import (
     needs_regions,
     needs_rgb,
     offset_block,
+    own_rate_control,
     policy_offsets,
     policy_task,
     runs_own_net,
     uniform,
+    x265_allocation,
 )
 from semrl.policy.roi import RoiPolicy, roi_blocks
 from semrl.policy.soften import Prefilter, SoftenedPolicy, prefilter_of, soften_blocks
@@ -44,6 +46,7 @@ __all__ = [
     "needs_regions",
     "needs_rgb",
     "offset_block",
+    "own_rate_control",
     "policy_offsets",
     "policy_task",
     "prefilter_of",
@@ -51,4 +54,5 @@ __all__ = [
     "runs_own_net",
     "soften_blocks",
     "uniform",
+    "x265_allocation",
 ]

@@ -22,6 +22,10 @@ the defaults):
   the RGB conversion, passing a frame with no channels, (H, W, 0).
 - ``prefilter`` (default None): a :class:`semrl.policy.Prefilter`; the caller then codes each
   frame smoothed over the blocks the policy codes coarser than its base QP.
+- ``own_rate_control`` (default False): the policy leaves the whole allocation to x265's own rate
+  control (CRF at the base QP, or its average bitrate under a target rate) with x265's adaptive
+  quantisation and cuTree, as people run x265 (the A2 anchor); the caller never calls it and gives
+  x265 no offsets (:data:`x265_allocation`).
 - ``fingerprint`` (str): changes whenever the behaviour does (benchmark cache keys and reports).
 """
 
@@ -142,6 +146,24 @@ def uniform(inputs: PolicyInput) -> NDArray[np.int32]:
 
 uniform.needs_regions = False  # type: ignore[attr-defined]
 uniform.fingerprint = "uniform"  # type: ignore[attr-defined]
+
+
+def x265_allocation(inputs: PolicyInput) -> NDArray[np.int32]:
+    """x265's own allocation (the A2 anchor): no semantic offsets; callers code with x265's rate control instead.
+
+    Callers check :func:`own_rate_control` and never call it; called anyway, it gives no offsets.
+    """
+    return np.zeros(inputs.ctu_shape, np.int32)
+
+
+x265_allocation.needs_regions = False  # type: ignore[attr-defined]
+x265_allocation.own_rate_control = True  # type: ignore[attr-defined]
+x265_allocation.fingerprint = "x265"  # type: ignore[attr-defined]
+
+
+def own_rate_control(policy: object) -> bool:
+    """Whether ``policy`` leaves the allocation to x265's own rate control (CRF or ABR, with its AQ and cuTree)."""
+    return bool(getattr(policy, "own_rate_control", False))
 
 
 def needs_regions(policy: object) -> bool:

@@ -6,8 +6,10 @@ header may carry another frame rate. The benchmark's cache holds each coding's p
 
     python benchmarks/results/video-as-encoded/check_encoded.py --cache-dir DIR --frames 150 --qps 22,27 CLIP...
 
-``--policy roi`` checks ``semrl encode --policy roi`` (D=8) against ``as_encoded10_roi8``'s codings, and
-``--net-precision bf16`` checks ``semrl encode --net-precision bf16`` against ``as_encoded10_bf16``'s codings.
+``--policy roi`` checks ``semrl encode --policy roi`` (D=8) against ``as_encoded10_roi8``'s codings,
+``--net-precision bf16`` checks ``semrl encode --net-precision bf16`` against ``as_encoded10_bf16``'s codings,
+and ``--policy x265 --gop ra`` checks ``semrl encode --policy x265 --gop ra`` against the benchmark's A2
+(``x265-aq``) under random access.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--map-interval", type=int, default=10)
     parser.add_argument("--net-precision", default="fp32", help="semrl encode's --net-precision (default: fp32)")
     parser.add_argument("--policy", default="auto", help="semrl encode's --policy (default: auto)")
+    parser.add_argument("--gop", default="ldp", help="semrl encode's --gop (default: ldp)")
     args = parser.parse_args(argv)
     coded = {}
     for path in (args.cache_dir / "enc").glob("*.json"):
@@ -46,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                     map_interval=args.map_interval,
                     net_precision=args.net_precision,
                     policy=args.policy,
+                    gop=args.gop,
                 )
                 report = encode_video(clip, Path(scratch) / "out.hevc", settings)
                 bits = [row.bits for row in sorted(report.rows, key=lambda row: row.index)]

@@ -10,16 +10,17 @@ from __future__ import annotations
 import collections
 import sys
 from pathlib import Path
+from typing import Any
 
 import av
-from ultralytics import YOLO
+from ultralytics import YOLO  # type: ignore[attr-defined]
 
 FRAMES = 250
 
 
 def main() -> None:
     """Count and print (see the module docstring)."""
-    net = YOLO(sys.argv[1])
+    net: Any = YOLO(sys.argv[1])
     for clip in sys.argv[2:]:
         counts: collections.Counter[str] = collections.Counter()
         frames = 0
@@ -27,7 +28,7 @@ def main() -> None:
             for frame in container.decode(video=0):
                 if frames == FRAMES:
                     break
-                result = net.predict(frame.to_ndarray(format="bgr24"), conf=0.25, verbose=False)[0]
+                result: Any = net.predict(frame.to_ndarray(format="bgr24"), conf=0.25, verbose=False)[0]
                 counts.update(net.names[int(k)] for k in result.boxes.cls.tolist())
                 frames += 1
         total = sum(counts.values())
