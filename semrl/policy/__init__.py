@@ -7,8 +7,9 @@ net's regions when the policy asks for them, state kept across the frames of a c
 :func:`policy_offsets` leaves it unclipped, for the rate controller),
 :func:`uniform` (A1), :func:`x265_allocation` (A2: x265's own rate control), :class:`RoiPolicy`
 (A3), and :class:`Prefilter`, which low-passes the blocks a policy codes coarse in the source
-before x265 codes it (:class:`SoftenedPolicy` gives one to any policy). Trained policies live in :mod:`semrl.agent`, which also resolves a policy
-spec from the command line (:func:`semrl.agent.resolve_policy`).
+before x265 codes it (:class:`SoftenedPolicy` gives one to any policy). Trained policies live in
+:mod:`semrl.agent`, which also resolves a policy spec from the command line
+(:func:`semrl.agent.resolve_policy`).
 
 Imports neither torch, gymnasium nor ultralytics.
 """
