@@ -85,10 +85,11 @@ class EncodeSettings:
 
     Attributes:
         policy: ``auto`` (the default: :data:`AUTO_VIDEO_POLICY` for a video or the built-in clip,
-            :data:`AUTO_BITRATE_VIDEO_POLICY` for them under ``bitrate``, the shipped ``detection``
-            policy for images), a task name (the policy shipped for it), ``video``,
-            ``video-reference``, ``uniform``, ``roi``, a checkpoint path (``ckpt.zip``), or
-            ``module:function``.
+            :data:`AUTO_BITRATE_VIDEO_POLICY` for them under ``bitrate``,
+            :data:`AUTO_RANDOM_ACCESS_VIDEO_POLICY` under random access without it, the shipped
+            ``detection`` policy for images), a task name (the policy shipped for it), ``video``,
+            ``video-reference``, ``uniform``, ``roi``, ``x265``, a checkpoint path (``ckpt.zip``),
+            or ``module:function``.
         task: the task whose net drives the policy; None takes the policy's own (``roi``: detection).
         qp: base QP.
         preset: x265 preset.
@@ -527,6 +528,16 @@ and 13.9 % on the object-weighted mAP50-95 against the learned ``video`` policy,
 behind it on the object-weighted measure on earlier held-out clips.
 """
 
+AUTO_RANDOM_ACCESS_VIDEO_POLICY = "x265"
+"""What ``auto`` codes a clip with under ``--gop ra`` at a constant quality: x265's own allocation.
+
+Under random access x265's CRF with its AQ, cuTree and adaptive B-frames (the A2 anchor) was ahead
+of every coding semrl ships on every set of clips measured. On three clips no run had read
+(``benchmarks/results/video-ra-default``, by a rule written before they were coded), the reference
+coding as ``semrl encode`` runs it needed 32.4 % more bits than x265's own for the same class-mean
+mAP50-95, and 11.4 % more for the object-weighted one.
+"""
+
 AUTO_BITRATE_VIDEO_POLICY = "video"
 """What ``auto`` codes a clip with under ``--bitrate``: the learned video policy.
 
@@ -540,14 +551,18 @@ def concrete_policy(settings: EncodeSettings, input_path: Path | None) -> Encode
     """``settings`` with ``auto`` replaced by the shipped coding for the input.
 
     :data:`AUTO_VIDEO_POLICY` for a video or the built-in clip (:data:`AUTO_BITRATE_VIDEO_POLICY`
-    under ``--bitrate``), ``detection`` for an image or a folder of images (the ``--task``'s policy
-    with another task: the video codings serve detection only).
+    under ``--bitrate``, :data:`AUTO_RANDOM_ACCESS_VIDEO_POLICY` under ``--gop ra`` without it),
+    ``detection`` for an image or a folder of images (the ``--task``'s policy with another task: the
+    video codings serve detection only).
     """
     if settings.policy != AUTO_POLICY:
         return settings
     video = input_path is None or (input_path.is_file() and input_path.suffix.lower() in VIDEO_SUFFIXES)
     if video and settings.task in (None, "detection"):
-        return replace(settings, policy=AUTO_VIDEO_POLICY if settings.bitrate is None else AUTO_BITRATE_VIDEO_POLICY)
+        if settings.bitrate is not None:
+            return replace(settings, policy=AUTO_BITRATE_VIDEO_POLICY)
+        random_access = settings.gop == Gop.RANDOM_ACCESS
+        return replace(settings, policy=AUTO_RANDOM_ACCESS_VIDEO_POLICY if random_access else AUTO_VIDEO_POLICY)
     return replace(settings, policy=settings.task or "detection")
 
 

@@ -340,7 +340,7 @@ def test_a_model_loaded_to_act_acts_as_the_whole_model_but_cannot_learn_or_be_sa
     whole.save(tmp_path / "copy.zip")  # a whole model still saves
 
 
-def test_auto_picks_the_video_reference_coding_for_clips_and_the_image_policy_for_pictures(tmp_path: Path) -> None:
+def test_auto_picks_video_reference_for_clips_x265_under_random_access_and_the_image_policy(tmp_path: Path) -> None:
     from semrl.pipeline import EncodeSettings, concrete_policy
 
     clip, image = tmp_path / "cam.mp4", tmp_path / "a.jpg"
@@ -354,3 +354,10 @@ def test_auto_picks_the_video_reference_coding_for_clips_and_the_image_policy_fo
     assert concrete_policy(EncodeSettings(), tmp_path).policy == "detection"  # a folder of images
     assert concrete_policy(EncodeSettings(task="segmentation"), clip).policy == "segmentation"
     assert concrete_policy(EncodeSettings(policy="roi"), clip).policy == "roi"
+    # random access: x265's own allocation, but not under --bitrate, for pictures or on request
+    assert concrete_policy(EncodeSettings(gop="ra"), clip).policy == "x265"
+    assert concrete_policy(EncodeSettings(gop="ra"), None).policy == "x265"
+    assert concrete_policy(EncodeSettings(gop="ra", bitrate=100.0), clip).policy == "video"
+    assert concrete_policy(EncodeSettings(gop="ra"), image).policy == "detection"
+    assert concrete_policy(EncodeSettings(gop="ra", policy="video-reference"), clip).policy == "video-reference"
+    assert concrete_policy(EncodeSettings(gop="intra"), clip).policy == "video-reference"
