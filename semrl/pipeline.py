@@ -643,8 +643,8 @@ def _run(
     gop = config.layout()
     x265_rate = own_rate_control(policy)  # x265's own CRF (at --qp) or ABR, AQ and cuTree: no offsets
     if x265_rate:
-        config = replace(config, crf=None if settings.bitrate is not None else float(settings.qp),
-                         bitrate=settings.bitrate)  # fmt: skip
+        crf = float(settings.qp) if settings.bitrate is None else None
+        config = replace(config, crf=crf, bitrate=settings.bitrate)
     elif settings.bitrate is not None and settings.gop == Gop.RANDOM_ACCESS:
         # x265 returns a frame a lookahead later (20 frames at preset medium): the rate controller
         # learns a frame's cost only then. The fixed GOP of constant-QP random access needs only
@@ -670,10 +670,9 @@ def _run(
     if net is not None and (length is None or -(-length // settings.map_interval) >= FREEZE_MIN_ANALYSES):
         # before the threads start: tracing silences warnings for a moment
         net.freeze((info.height, info.width), _net_input_size(settings, (info.height, info.width)))
-    rate = (
-        None if settings.bitrate is None or x265_rate
-        else RateController(settings.bitrate, float(info.fps), settings.qp, length)
-    )  # fmt: skip
+    rate = None
+    if settings.bitrate is not None and not x265_rate:
+        rate = RateController(settings.bitrate, float(info.fps), settings.qp, length)
     policy_base = settings.qp  # the base QP the policy decides around (with --bitrate, the calibrated start)
     requested: dict[int, npt.NDArray[np.int32]] = {}  # with --bitrate: each frame's QPs as asked of x265
     kept: dict[int, str] = {}  # the trial coding a policy kept, by frame (PolicyInput.report)
@@ -801,12 +800,10 @@ def _run(
         for index, picture in enumerate(pictures):
             fresh = analysed_at(index)
             job = None
-            if x265_rate:  # x265 allocates the bits: the policy is never asked
-                pass
-            elif frame_level:
+            if frame_level and not x265_rate:  # with x265's own allocation the policy is never asked
                 analysis = pool.submit(analyse, index, picture) if fresh else None
                 job = decider.submit(frame_offsets, index, picture, analysis)
-            elif fresh:
+            elif fresh and not x265_rate:
                 job = pool.submit(offsets_for, index, picture)
             pending.append((index, picture, job))
             if len(pending) > lookahead:

@@ -36,9 +36,8 @@ def register(subparsers: Any) -> None:
         help="auto (default: video-reference for videos, the learned video policy under --bitrate, x265 under "
         "--gop ra without it, the detection policy for images), video|detection|segmentation|classification (the "
         "shipped policies), video-reference (the video policy's reference coding alone: temporal cascade, finer "
-        "IDR frame, ROI D=4; no learning), "
-        "uniform, roi, x265 (x265's own allocation: CRF at --qp, or its ABR under --bitrate, with its AQ and "
-        "cuTree; no semantic offsets), a ckpt.zip, or module:function",
+        "IDR frame, ROI D=4; no learning), uniform, roi, x265 (x265's own allocation: CRF at --qp, or its ABR "
+        "under --bitrate, with its AQ and cuTree; no semantic offsets), a ckpt.zip, or module:function",
     )  # fmt: skip
     parser.add_argument("--task", choices=TASKS, help="task net to use")
     parser.add_argument("--qp", type=int, default=32, help="base QP (default 32)")
