@@ -52,8 +52,9 @@ def main(path: str) -> None:
     print("| clip | kbit/s | method | kbit/s coded | rate error % | 1-s window | class mean | objects |")
     print("|---|---|---|---|---|---|---|---|")
     for r in sorted(rows, key=lambda r: (r["clip"], r["target_kbps"], r["method"])):
-        print(f"| {r['clip']} | {r['target_kbps']:g} | {r['method']} | {r['kbps']:.1f} | {r['rate_error_percent']:+.1f} "
-              f"| {r['max_1s_window_ratio']:.2f} | {r['map50_95']:.1f} | {r['objects_map50_95']:.1f} |")  # fmt: skip
+        print(f"| {r['clip']} | {r['target_kbps']:g} | {r['method']} | {r['kbps']:.1f} "
+              f"| {r['rate_error_percent']:+.1f} | {r['max_1s_window_ratio']:.2f} | {r['map50_95']:.1f} "
+              f"| {r['objects_map50_95']:.1f} |")  # fmt: skip
     passed, figures = verdict(rows)
     for name, value in figures.items():
         print(f"{name}: {value:.2f}" if isinstance(value, float) else f"{name}: {value}")
