@@ -69,7 +69,7 @@ from semrl.cluster import add_ray_option, session
 from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN
 from semrl.errors import InvalidInputError, SemrlError
 from semrl.fidelity.detection import PSEUDO_GT_CONF
-from semrl.policy import Policy, RoiPolicy
+from semrl.policy import Policy, RoiPolicy, own_rate_control
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -209,12 +209,16 @@ class Request:
             SemrlError: A malformed option, or a policy that cannot be resolved.
         """
         wanted = "policy" in args.methods.split(",")
-        return cls(
-            _starts(args.start),
-            x265_options(args.x265),
-            tuple(resolve_named_policy(spec, unnamed="policy") for spec in (args.policy or []) if wanted),
-            tuple(resolve_named_policy(spec, unnamed="policy-aq") for spec in (args.aq_policy or []) if wanted),
-        )
+        policies = tuple(resolve_named_policy(spec, unnamed="policy") for spec in (args.policy or []) if wanted)
+        aq_specs = args.aq_policy or []
+        aq_policies = tuple(resolve_named_policy(spec, unnamed="policy-aq") for spec in aq_specs if wanted)
+        for name, policy in policies + aq_policies:
+            if own_rate_control(policy):
+                raise InvalidInputError(
+                    f"policy {name} is x265's own allocation, which the benchmark codes as its A2 anchor "
+                    "(method x265-aq, in every run by default); leave it out"
+                )
+        return cls(_starts(args.start), x265_options(args.x265), policies, aq_policies)
 
 
 def build_methods(args: argparse.Namespace, video: bool, request: Request | None = None) -> list[Method]:

@@ -324,6 +324,14 @@ def test_a_named_policy_option_needs_its_name_where_the_tool_asks_for_one() -> N
             resolve_named_policy(spec)
 
 
+def test_x265s_own_allocation_is_refused_as_a_policy_being_the_a2_anchor() -> None:
+    tool = _tool()
+    for option in ("--policy", "--aq-policy"):
+        args = tool.parser().parse_args(["--methods", "policy", option, "a2=x265"])
+        with pytest.raises(InvalidInputError, match=r"a2 is x265's own allocation.*x265-aq"):
+            tool.Request.of(args)
+
+
 def test_roi_anchor_at_both_block_sizes() -> None:
     tool = _tool()
     args = tool.parser().parse_args(["--methods", "roi", "--roi-deltas", "8", "--roi-blocks", "64,16"])

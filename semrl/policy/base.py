@@ -25,7 +25,7 @@ the defaults):
 - ``own_rate_control`` (default False): the policy leaves the whole allocation to x265's own rate
   control (CRF at the base QP, or its average bitrate under a target rate) with x265's adaptive
   quantisation and cuTree, as people run x265 (the A2 anchor); the caller never calls it and gives
-  x265 no offsets (:data:`x265_allocation`).
+  x265 no offsets (:func:`x265_allocation`).
 - ``fingerprint`` (str): changes whenever the behaviour does (benchmark cache keys and reports).
 """
 
