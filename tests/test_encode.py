@@ -1092,7 +1092,7 @@ def test_the_x265_policy_codes_as_x265_runs_its_crf_and_loads_no_net(
         raise AssertionError("the x265 policy needs no task net")
 
     monkeypatch.setattr(pipeline, "task_net", no_net)
-    settings = EncodeSettings(policy="x265", gop=gop, qp=30, max_frames=10, preset="ultrafast")
+    settings = EncodeSettings(policy="x265", gop=gop, qp=30, max_frames=10, preset="ultrafast", audio=False)
     report = encode_video(pets, tmp_path / "out.hevc", settings)
     source = open_source(pets, max_frames=10)
     info = source.info
@@ -1109,7 +1109,7 @@ def test_the_x265_policy_codes_as_x265_runs_its_crf_and_loads_no_net(
 
 
 def test_the_x265_policy_under_a_target_rate_runs_x265s_own_average_bitrate(pets: Path, tmp_path: Path) -> None:
-    settings = EncodeSettings(policy="x265", bitrate=120.0, max_frames=30, preset="ultrafast")
+    settings = EncodeSettings(policy="x265", bitrate=120.0, max_frames=30, preset="ultrafast", audio=False)
     report = encode_video(pets, tmp_path / "out.hevc", settings)
     assert 60.0 < report.kbps < 240.0, report.kbps
     assert len({round(row.mean_qp, 3) for row in report.rows}) > 1
