@@ -451,7 +451,7 @@ def encode_video(
         psnr_y=clip_psnr([row.psnr_y for row in rows]),
         wall_s=wall,
         stage_s=watch.seconds,
-        settings={k: (str(v) if isinstance(v, (Fraction, Gop)) else v) for k, v in asdict(settings).items()},
+        settings={k: (str(v) if isinstance(v, (Fraction, Gop, Path)) else v) for k, v in asdict(settings).items()},
         rows=rows,
         deinterlaced=info.interlaced,
         variable_rate=times is not None,

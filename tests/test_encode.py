@@ -594,7 +594,9 @@ def test_qp_maps_are_drawn_every_n_frames(pets: Path, tmp_path: Path) -> None:
 
     maps = tmp_path / "maps"
     settings = EncodeSettings(policy="roi", max_frames=7, preset="ultrafast", qp_maps=maps, qp_map_every=5)
-    encode_video(pets, tmp_path / "out.hevc", settings)
+    report = encode_video(pets, tmp_path / "out.hevc", settings)
+    report.write(tmp_path / "report.json")  # the folder is in the report's settings, as text
+    assert json.loads((tmp_path / "report.json").read_text())["settings"]["qp_maps"] == str(maps)
     names = sorted(p.name for p in maps.iterdir())
     assert names == ["pets2009_s2l1_480x360_qp_000000.png", "pets2009_s2l1_480x360_qp_000005.png"]
     picture = cv2.imread(str(maps / names[0]))
