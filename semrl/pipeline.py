@@ -451,12 +451,19 @@ def encode_video(
         psnr_y=clip_psnr([row.psnr_y for row in rows]),
         wall_s=wall,
         stage_s=watch.seconds,
-        settings={k: (str(v) if isinstance(v, (Fraction, Gop, Path)) else v) for k, v in asdict(settings).items()},
+        settings={k: _json_value(v) for k, v in asdict(settings).items()},
         rows=rows,
         deinterlaced=info.interlaced,
         variable_rate=times is not None,
         audio=audio,
     )
+
+
+def _json_value(value: Any) -> Any:
+    """A setting as the report writes it: a GOP by its option name (``ra``), a rate or a path as text."""
+    if isinstance(value, Gop):
+        return value.value
+    return str(value) if isinstance(value, (Fraction, Path)) else value
 
 
 def _frame_times(info: SourceInfo, settings: EncodeSettings, coded: int) -> FrameTimes | None:

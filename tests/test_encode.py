@@ -596,7 +596,8 @@ def test_qp_maps_are_drawn_every_n_frames(pets: Path, tmp_path: Path) -> None:
     settings = EncodeSettings(policy="roi", max_frames=7, preset="ultrafast", qp_maps=maps, qp_map_every=5)
     report = encode_video(pets, tmp_path / "out.hevc", settings)
     report.write(tmp_path / "report.json")  # the folder is in the report's settings, as text
-    assert json.loads((tmp_path / "report.json").read_text())["settings"]["qp_maps"] == str(maps)
+    written = json.loads((tmp_path / "report.json").read_text())["settings"]
+    assert written["qp_maps"] == str(maps) and written["gop"] == "ldp"
     names = sorted(p.name for p in maps.iterdir())
     assert names == ["pets2009_s2l1_480x360_qp_000000.png", "pets2009_s2l1_480x360_qp_000005.png"]
     picture = cv2.imread(str(maps / names[0]))
