@@ -1,7 +1,8 @@
 """Wall time of ``semrl encode`` against the patched x265 CLI encoding the same frames.
 
-The CLI gets the same preset, GOP, base QP and x265 options (``EncoderConfig.cli_args``) and reads
-the video through an FFmpeg pipe, as a user would run it. ``semrl encode`` runs in-process with
+The CLI gets the same preset, GOP (``--gop``), base QP and x265 options (``EncoderConfig.cli_args``;
+CRF at the base QP where ``semrl encode`` codes with x265's own allocation, the random-access default)
+and reads the video through an FFmpeg pipe, as a user would run it. ``semrl encode`` runs in-process with
 its defaults; with ``--as-command``, the ``semrl encode`` command runs in a process of its own, as
 a user runs it, so Python's imports, loading the policy and the task net, and tracing the net
 count too (on PETS on this 2-core machine, 4.6 s before the command stopped importing torchvision
@@ -43,10 +44,11 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from semrl.agent.resolve import X265_ALLOCATION
 from semrl.codec import EncoderConfig, load_library
 from semrl.files import atomic_write
 from semrl.media import ffmpeg_tool, video_info
-from semrl.pipeline import STAGES, EncodeSettings, encode_video
+from semrl.pipeline import STAGES, EncodeSettings, concrete_policy, encode_video
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = ROOT.parent / "shared" / "assets" / "videos" / "pets2009_s2l1_480x360.mp4"
@@ -79,6 +81,20 @@ def paired_ratio(ours: list[float], theirs: list[float], seed: int = 0) -> tuple
     return median, [float(interval.low), float(interval.high)]
 
 
+def cli_config(video: Path, settings: EncodeSettings) -> EncoderConfig:
+    """The x265 CLI's configuration for ``semrl encode``'s ``settings``: the same preset, GOP, base QP and threads.
+
+    Where ``semrl encode`` codes with x265's own allocation (``x265``, the random-access default), CRF at
+    the base QP.
+    """
+    info = video_info(video)
+    crf = float(settings.qp) if concrete_policy(settings, video).policy == X265_ALLOCATION else None
+    return EncoderConfig(
+        info.width, info.height, qp=settings.qp, preset=settings.preset, gop=settings.gop, keyint=settings.keyint,
+        threads=settings.x265_threads, fps=(info.fps.numerator, info.fps.denominator), crf=crf,
+    )  # fmt: skip
+
+
 def time_cli(video: Path, settings: EncodeSettings, output: Path, own_threads: bool = False) -> tuple[float, float]:
     """Wall and CPU seconds of ``ffmpeg -i video -f yuv4mpegpipe - | x265 ... --y4m --input -``.
 
@@ -88,12 +104,7 @@ def time_cli(video: Path, settings: EncodeSettings, output: Path, own_threads: b
         output: Where the CLI writes its stream.
         own_threads: Leave the thread pool and the frame threads to x265, as people run it.
     """
-    info = video_info(video)
-    config = EncoderConfig(
-        info.width, info.height, qp=settings.qp, preset=settings.preset, gop=settings.gop, keyint=settings.keyint,
-        threads=settings.x265_threads, fps=(info.fps.numerator, info.fps.denominator),
-    )  # fmt: skip
-    args = config.cli_args()
+    args = cli_config(video, settings).cli_args()
     if own_threads:
         for option in ("--pools", "--frame-threads"):
             at = args.index(option)
@@ -130,7 +141,7 @@ def time_command(video: Path, settings: EncodeSettings, output: Path) -> tuple[f
     command = [sys.executable, "-m", "semrl", "encode", str(video), "-o", str(output), "--no-progress"]
     command += ["--report", str(report)]
     command += ["--policy", settings.policy, "--map-interval", str(settings.map_interval)]
-    command += ["--net-precision", settings.net_precision]
+    command += ["--net-precision", settings.net_precision, "--gop", settings.gop.value]
     if settings.max_frames:
         command += ["--frames", str(settings.max_frames)]
     if settings.threads:
@@ -154,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--policies", default="auto,roi,uniform", help="semrl policies to time (default: these)")
     parser.add_argument("--frames", type=int, help="encode only the first N frames")
+    parser.add_argument("--gop", choices=("ldp", "ra", "intra"), default="ldp", help="GOP of both (default ldp)")
     parser.add_argument("--threads", type=int, help="x265 worker threads of semrl encode (default: its default)")
     parser.add_argument("--map-interval", type=int, help="semrl encode's --map-interval (default: its default)")
     parser.add_argument(
@@ -174,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         for policy, precision in itertools.product(args.policies.split(","), args.net_precisions.split(",")):
             settings = EncodeSettings(
                 policy=policy, max_frames=args.frames, threads=args.threads, map_interval=map_interval,
-                net_precision=precision,
+                net_precision=precision, gop=args.gop,
             )  # fmt: skip
             ours: list[float] = []
             theirs: list[float] = []
@@ -248,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_s: CPU seconds of all threads and child processes",
             "x265_threads": EncodeSettings(threads=args.threads).x265_threads,
             "map_interval": map_interval,
+            "gop": args.gop,
             "video": args.video.name,
             "x265": build.version,
             "patch_hash": build.patch_hash,

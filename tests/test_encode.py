@@ -759,6 +759,15 @@ def test_encode_speed_times_the_cli_with_semrls_threads_and_with_its_own(pets: P
     assert result["description"]["map_interval"] == 2 and result["description"]["warmup"] == 1
 
 
+def test_encode_speed_gives_the_cli_crf_where_semrl_codes_with_x265s_own_allocation(pets: Path) -> None:
+    from benchmark_scripts import load_benchmark
+
+    speed = load_benchmark("encode_speed")
+    assert speed.cli_config(pets, EncodeSettings(gop="ra")).crf == 32.0  # auto under random access: x265
+    assert speed.cli_config(pets, EncodeSettings(gop="ra", policy="video-reference")).crf is None
+    assert speed.cli_config(pets, EncodeSettings()).crf is None  # low delay: constant QP
+
+
 def test_encode_speed_times_the_semrl_encode_command_as_a_user_runs_it(
     monkeypatch: pytest.MonkeyPatch, pets: Path, tmp_path: Path
 ) -> None:
