@@ -404,6 +404,7 @@ def encode_video(
     start = time.perf_counter()
     policy, task = watch.call("setup", resolve_policy, settings)
     warn_outside_training(policy, settings)
+    warn_net_options_unused(policy, settings)
     source = _open(input_path, settings)
     with source:
         info = source.info
@@ -926,6 +927,21 @@ def warn_outside_training(policy: Policy, settings: EncodeSettings) -> None:
             InputWarning(
                 f"the policy was trained at base QPs {lo}-{hi}; at --qp {settings.qp} {what} "
                 f"(a policy without learning, such as uniform, roi or video-reference, has no such range)"
+            ),
+            stacklevel=2,
+        )
+
+
+def warn_net_options_unused(policy: Policy, settings: EncodeSettings) -> None:
+    """Warn when ``--weights`` or ``--classes`` is given for a policy that runs no task net (they change nothing)."""
+    if needs_regions(policy) or runs_own_net(policy):
+        return
+    given = [name for name, value in (("--weights", settings.weights), ("--classes", settings.classes)) if value]
+    if given:
+        warnings.warn(
+            InputWarning(
+                f"{' and '.join(given)} {'change' if len(given) > 1 else 'changes'} nothing: "
+                f"policy {settings.policy} runs no task net"
             ),
             stacklevel=2,
         )

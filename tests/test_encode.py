@@ -19,7 +19,7 @@ from shared_assets import require_assets
 
 from semrl.cli import main
 from semrl.codec import GopLayout, Yuv420
-from semrl.errors import InputNotFoundError, InvalidInputError
+from semrl.errors import InputNotFoundError, InputWarning, InvalidInputError
 from semrl.media import Colour, decode_ffmpeg, ffmpeg_tool, open_source, probe, video_info
 from semrl.pipeline import STAGES, EncodeReport, EncodeSettings, encode_video, stream_description
 from semrl.policy import PolicyInput, Prefilter, SoftenedPolicy
@@ -1118,6 +1118,17 @@ def test_the_x265_policy_codes_as_x265_runs_its_crf_and_loads_no_net(
     assert [row.bits for row in report.rows] == x265_bits
     assert len({round(row.mean_qp, 3) for row in report.rows}) > 1  # x265's AQ and rate control, not one QP
     assert _decoded_md5(tmp_path / "out.hevc", 480, 360) == [row.recon_md5 for row in report.rows]
+
+
+def test_net_options_for_a_policy_without_a_net_are_warned_about(pets: Path, tmp_path: Path) -> None:
+    for policy in ("x265", "uniform"):
+        settings = EncodeSettings(policy=policy, classes=("person",), max_frames=2, preset="ultrafast", audio=False)
+        with pytest.warns(InputWarning, match=f"--classes changes nothing: policy {policy} runs no task net"):
+            encode_video(pets, tmp_path / f"{policy}.hevc", settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputWarning)
+        encode_video(pets, tmp_path / "roi.hevc", EncodeSettings(policy="roi", classes=("person",), max_frames=2,
+                                                                 preset="ultrafast", audio=False))  # fmt: skip
 
 
 def test_the_x265_policy_under_a_target_rate_runs_x265s_own_average_bitrate(pets: Path, tmp_path: Path) -> None:
