@@ -44,11 +44,11 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from semrl.agent.resolve import X265_ALLOCATION
 from semrl.codec import EncoderConfig, load_library
 from semrl.files import atomic_write
 from semrl.media import ffmpeg_tool, video_info
-from semrl.pipeline import STAGES, EncodeSettings, concrete_policy, encode_video
+from semrl.pipeline import STAGES, EncodeSettings, concrete_policy, encode_video, resolve_policy, x265_rate_control
+from semrl.policy import Policy
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = ROOT.parent / "shared" / "assets" / "videos" / "pets2009_s2l1_480x360.mp4"
@@ -81,30 +81,33 @@ def paired_ratio(ours: list[float], theirs: list[float], seed: int = 0) -> tuple
     return median, [float(interval.low), float(interval.high)]
 
 
-def cli_config(video: Path, settings: EncodeSettings) -> EncoderConfig:
+def cli_config(video: Path, settings: EncodeSettings, policy: Policy) -> EncoderConfig:
     """The x265 CLI's configuration for ``semrl encode``'s ``settings``: the same preset, GOP, base QP and threads.
 
-    Where ``semrl encode`` codes with x265's own allocation (``x265``, the random-access default), CRF at
-    the base QP.
+    Where ``policy`` (``semrl encode``'s, resolved) leaves the allocation to x265 (``x265``, the
+    random-access default), x265's own rate control as ``semrl encode`` runs it (CRF at the base QP).
     """
     info = video_info(video)
-    crf = float(settings.qp) if concrete_policy(settings, video).policy == X265_ALLOCATION else None
-    return EncoderConfig(
+    config = EncoderConfig(
         info.width, info.height, qp=settings.qp, preset=settings.preset, gop=settings.gop, keyint=settings.keyint,
-        threads=settings.x265_threads, fps=(info.fps.numerator, info.fps.denominator), crf=crf,
+        threads=settings.x265_threads, fps=(info.fps.numerator, info.fps.denominator),
     )  # fmt: skip
+    return x265_rate_control(config, settings, policy)
 
 
-def time_cli(video: Path, settings: EncodeSettings, output: Path, own_threads: bool = False) -> tuple[float, float]:
+def time_cli(
+    video: Path, settings: EncodeSettings, policy: Policy, output: Path, own_threads: bool = False
+) -> tuple[float, float]:
     """Wall and CPU seconds of ``ffmpeg -i video -f yuv4mpegpipe - | x265 ... --y4m --input -``.
 
     Args:
         video: The input.
         settings: ``semrl encode``'s settings, whose preset, GOP, base QP and threads the CLI gets.
+        policy: ``semrl encode``'s policy, resolved (:func:`cli_config`).
         output: Where the CLI writes its stream.
         own_threads: Leave the thread pool and the frame threads to x265, as people run it.
     """
-    args = cli_config(video, settings).cli_args()
+    args = cli_config(video, settings, policy).cli_args()
     if own_threads:
         for option in ("--pools", "--frame-threads"):
             at = args.index(option)
@@ -188,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                 policy=policy, max_frames=args.frames, threads=args.threads, map_interval=map_interval,
                 net_precision=precision, gop=args.gop,
             )  # fmt: skip
+            resolved, _ = resolve_policy(concrete_policy(settings, args.video))  # as semrl encode resolves it
             ours: list[float] = []
             theirs: list[float] = []
             own: list[float] = []
@@ -198,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                     time_command(args.video, settings, folder / "semrl.mp4")
                 else:
                     encode_video(args.video, folder / "semrl.mp4", settings)
-                time_cli(args.video, settings, folder / "cli.hevc")
+                time_cli(args.video, settings, resolved, folder / "cli.hevc")
             for _ in range(args.runs):
                 report: Any
                 if args.as_command:
@@ -212,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
                 cpu["semrl"].append(seconds)
                 stages.append(report.stage_s)
                 for runs, own_threads, name in ((theirs, False, "cli"), (own, True, "cli_own_threads")):
-                    wall, seconds = time_cli(args.video, settings, folder / "cli.hevc", own_threads=own_threads)
+                    wall, seconds = time_cli(
+                        args.video, settings, resolved, folder / "cli.hevc", own_threads=own_threads
+                    )
                     runs.append(wall)
                     cpu[name].append(seconds)
             row = {

@@ -650,10 +650,8 @@ def _run(
     )  # fmt: skip
     gop = config.layout()
     x265_rate = own_rate_control(policy)  # x265's own CRF (at --qp) or ABR, AQ and cuTree: no offsets
-    if x265_rate:
-        crf = float(settings.qp) if settings.bitrate is None else None
-        config = replace(config, crf=crf, bitrate=settings.bitrate)
-    elif settings.bitrate is not None and settings.gop == Gop.RANDOM_ACCESS:
+    config = x265_rate_control(config, settings, policy)
+    if settings.bitrate is not None and settings.gop == Gop.RANDOM_ACCESS and not x265_rate:
         # x265 returns a frame a lookahead later (20 frames at preset medium): the rate controller
         # learns a frame's cost only then. The fixed GOP of constant-QP random access needs only
         # the B-frames' span (b-adapt 0), so the shortest lookahead x265 takes.
@@ -826,6 +824,18 @@ def _run(
         bar.close()
     rows.sort(key=lambda row: row.index)
     return rows, decoded_order
+
+
+def x265_rate_control(config: EncoderConfig, settings: EncodeSettings, policy: Policy) -> EncoderConfig:
+    """``config`` as ``semrl encode`` codes with ``policy``.
+
+    Where the policy leaves the allocation to x265 (:func:`semrl.policy.own_rate_control`), x265's own
+    rate control: CRF at ``--qp``, or its ABR under ``--bitrate``; otherwise ``config`` as it is.
+    """
+    if not own_rate_control(policy):
+        return config
+    crf = float(settings.qp) if settings.bitrate is None else None
+    return replace(config, crf=crf, bitrate=settings.bitrate)
 
 
 def _md5(picture: Yuv420) -> str:

@@ -762,10 +762,17 @@ def test_encode_speed_times_the_cli_with_semrls_threads_and_with_its_own(pets: P
 def test_encode_speed_gives_the_cli_crf_where_semrl_codes_with_x265s_own_allocation(pets: Path) -> None:
     from benchmark_scripts import load_benchmark
 
+    from semrl.pipeline import concrete_policy, resolve_policy
+
     speed = load_benchmark("encode_speed")
-    assert speed.cli_config(pets, EncodeSettings(gop="ra")).crf == 32.0  # auto under random access: x265
-    assert speed.cli_config(pets, EncodeSettings(gop="ra", policy="video-reference")).crf is None
-    assert speed.cli_config(pets, EncodeSettings()).crf is None  # low delay: constant QP
+
+    def cli_crf(settings: EncodeSettings) -> float | None:
+        policy, _ = resolve_policy(concrete_policy(settings, pets))
+        return speed.cli_config(pets, settings, policy).crf  # type: ignore[no-any-return]
+
+    assert cli_crf(EncodeSettings(gop="ra")) == 32.0  # auto under random access: x265
+    assert cli_crf(EncodeSettings(gop="ra", policy="video-reference")) is None
+    assert cli_crf(EncodeSettings()) is None  # low delay: constant QP
 
 
 def test_encode_speed_times_the_semrl_encode_command_as_a_user_runs_it(
