@@ -28,7 +28,9 @@ steady and the policy's allocation is kept, as long as the one-second window tha
 frame has room for it; where it has not, the frame's QP rises until it fits. The base QP of
 consecutive P-frames otherwise moves by at most :data:`MAX_STEP`, so quality does not flicker.
 Under random access x265 hands a frame back a GOP and a lookahead after its QP is asked for; the
-frames still inside it count in the surplus and the window at their predicted bits.
+frames still inside it count in the surplus and the window at their predicted bits, from the first
+GOP on: asked for at the start QP until the I-frame came back, a talking head's first second took
+3-6x its budget.
 """
 
 from __future__ import annotations
@@ -80,7 +82,8 @@ class RateController:
     Args:
         kbps: Target rate in kbit/s.
         fps: Frame rate (frames per second).
-        start_qp: QP of the first frame (calibrate it with :meth:`calibrate`).
+        start_qp: Base QP of the first frame without offsets (calibrate it with :meth:`calibrate`);
+            with a map, the first frame's base is where it spends what it would spend there.
         frames: The clip's length in frames, if known: the I-frame then takes at most half the
             clip's budget (all of it for a one-frame clip), which binds on clips under two seconds.
     """
@@ -192,8 +195,13 @@ class RateController:
                 # Finer than every P-frame so far, it refines its references: the P model underrates it.
                 finer = UNSEEN_FINER * _weights(self._c["I"], grid.shape)
                 weights, plain_weights = np.maximum(weights, finer), np.maximum(plain_weights, finer)
-        if self._frames == 0 or weights is None:
+        if weights is None:
             qp = self.start_qp
+        elif self._frames == 0 and not self._pending:
+            # The first frame spends what the calibrated start QP gives a frame without offsets, its
+            # map sharing it: coded at the start QP plus the map, a boost over a picture the objects
+            # fill (a talking head) took 2 seconds' budget and left the next second at QP 51.
+            qp = _solve(weights, grid, _cost(weights, np.zeros_like(grid), self.start_qp))
         else:
             surplus = self.frame_budget * (self._frames + len(in_flight)) - self._spent - sum(in_flight)
             budget = self.frame_budget + surplus / max(self.fps, 1.0)  # repay over about a second
