@@ -28,9 +28,7 @@ steady and the policy's allocation is kept, as long as the one-second window tha
 frame has room for it; where it has not, the frame's QP rises until it fits. The base QP of
 consecutive P-frames otherwise moves by at most :data:`MAX_STEP`, so quality does not flicker.
 Under random access x265 hands a frame back a GOP and a lookahead after its QP is asked for; the
-frames still inside it count in the surplus and the window at their predicted bits, from the first
-GOP on: asked for at the start QP until the I-frame came back, a talking head's first second took
-3-6x its budget.
+frames still inside it count in the surplus and the window at their predicted bits.
 """
 
 from __future__ import annotations
@@ -82,8 +80,7 @@ class RateController:
     Args:
         kbps: Target rate in kbit/s.
         fps: Frame rate (frames per second).
-        start_qp: Base QP of the first frame without offsets (calibrate it with :meth:`calibrate`);
-            with a map, the first frame's base is where it spends what it would spend there.
+        start_qp: QP of the first frame (calibrate it with :meth:`calibrate`).
         frames: The clip's length in frames, if known: the I-frame then takes at most half the
             clip's budget (all of it for a one-frame clip), which binds on clips under two seconds.
     """
@@ -101,6 +98,7 @@ class RateController:
     _pending: dict[int, tuple[float | None, Grid | None, float]] = field(default_factory=dict)
     _activity: Grid | None = None
     _recent: list[int] = field(default_factory=list)
+    _intra_cap: float | None = None
 
     def __post_init__(self) -> None:
         if not (self.kbps > 0 and math.isfinite(self.kbps)):
@@ -133,7 +131,8 @@ class RateController:
         With both, the start QP is the one at which a P-frame spends its frame budget, where the
         stream settles, so the I-frame sits where the policy puts it against its P-frames (which
         on a static scene reference its background for the whole clip); unless the I-frame would
-        then take more than one second's budget, when it gets exactly one. A static scene's
+        then take more than one second's budget, when it gets exactly one (with the policy's map
+        too: the first frame's base QP rises until it fits). A static scene's
         P-frames cost a few percent of its I-frame: the rule without a P-frame (below) starved
         the I-frame and the P-frames' QP then fell far below it. Without ``inter_bits_at`` the
         I-frame gets ``4 x`` a frame's budget.
@@ -147,12 +146,15 @@ class RateController:
         if ps:
             self._c["P"] = np.full((1, 1), sum(ps) / len(ps))
             steady = self.qp_for(self.frame_budget, float(self._c["P"][0, 0]))  # a P-frame on its budget
-            qp = max(steady, self.qp_for(self.kbps * 1000.0, c))  # the I-frame there, within a second's budget
+            self._intra_cap = self.kbps * 1000.0
+            qp = max(steady, self.qp_for(self._intra_cap, c))  # the I-frame there, within a second's budget
         else:
             self._c.setdefault("P", np.full((1, 1), c / 6.0))
             qp = self.qp_for(4.0 * self.frame_budget, c)
         if self.frames is not None:  # a short clip has no second over which to repay its I-frame
-            qp = max(qp, self.qp_for(self.frame_budget * max(1.0, self.frames / 2), c))
+            short = self.frame_budget * max(1.0, self.frames / 2)
+            self._intra_cap = short if self._intra_cap is None else min(self._intra_cap, short)
+            qp = max(qp, self.qp_for(short, c))
         self.start_qp = float(min(max(qp, QP_MIN), VIRTUAL_MAX))
         return self.start_qp
 
@@ -195,13 +197,14 @@ class RateController:
                 # Finer than every P-frame so far, it refines its references: the P model underrates it.
                 finer = UNSEEN_FINER * _weights(self._c["I"], grid.shape)
                 weights, plain_weights = np.maximum(weights, finer), np.maximum(plain_weights, finer)
-        if weights is None:
-            qp = self.start_qp
-        elif self._frames == 0 and not self._pending:
-            # The first frame spends what the calibrated start QP gives a frame without offsets, its
-            # map sharing it: coded at the start QP plus the map, a boost over a picture the objects
-            # fill (a talking head) took 2 seconds' budget and left the next second at QP 51.
-            qp = _solve(weights, grid, _cost(weights, np.zeros_like(grid), self.start_qp))
+        if self._frames == 0 or weights is None:
+            # Until the first frame comes back (under random access a GOP and a lookahead later),
+            # every frame takes the first frame's base: the start QP, raised where the calibrated
+            # cap does not hold with the first frame's map (a boost over a picture the objects fill,
+            # a talking head, coded it 15 QP finer than calibrated: 2 seconds' budget).
+            qp = self.start_qp if self._last_qp is None else self._last_qp
+            if intra and not self._pending and weights is not None and self._intra_cap is not None:
+                qp = max(qp, _solve(weights, grid, self._intra_cap))
         else:
             surplus = self.frame_budget * (self._frames + len(in_flight)) - self._spent - sum(in_flight)
             budget = self.frame_budget + surplus / max(self.fps, 1.0)  # repay over about a second

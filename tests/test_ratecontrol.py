@@ -108,7 +108,7 @@ def boosted_head_clip(kbps: float, delay: int, fps: float = 10.0) -> list[int]:
     for i in range(60):
         q = rate.next_qp(i == 0, offsets, i)
         qps = np.clip(q + offsets, 0, 51).astype(np.float64)
-        c = (1e4 if i == 0 else 2e2) * rng.uniform(0.9, 1.1, HEAD.shape)
+        c = (1e4 if i == 0 else 1e2) * rng.uniform(0.9, 1.1, HEAD.shape)
         bits.append(int((c * 2.0 ** (-qps / 6)).sum()) + 200)
         asked.append((i, qps))
         while len(asked) > delay:
@@ -118,14 +118,24 @@ def boosted_head_clip(kbps: float, delay: int, fps: float = 10.0) -> list[int]:
 
 
 @pytest.mark.parametrize("delay", [0, 12])
-def test_the_first_frame_spends_its_calibrated_bits_with_the_map_sharing_them(delay: int) -> None:
-    """The I-frame coded at the start QP plus a boost over most of the picture took 2 s of budget (measured)."""
+def test_the_i_frame_keeps_its_calibrated_cap_under_a_map_that_boosts_most_of_it(delay: int) -> None:
+    """Coded at the start QP plus the map, the I-frame took 2.1 s of budget on a real talking head (measured).
+
+    The frames asked for before it comes back (random access) take its base QP: at the start QP
+    they took 2.5x the target in a second here, and this fake's I-frame 2.3x alone.
+    """
     kbps = 60.0
-    unboosted = 1e4 * 40 * 2 ** (-still_scene_controller(kbps, 10.0).start_qp / 6)  # the calibrated I-frame
     bits = boosted_head_clip(kbps, delay)
-    assert bits[0] == pytest.approx(unboosted + 200, rel=0.1)
-    assert bits[0] < 1.1 * kbps * 1000  # a second's budget, as calibrated for a still scene
+    assert bits[0] < 1.1 * kbps * 1000  # a still scene's I-frame: one second's budget, as calibrated
     assert worst_window(bits, kbps) < 1.5
+
+
+def test_a_map_within_the_cap_codes_the_i_frame_at_the_start_qp() -> None:
+    """A busy scene's I-frame sits under the cap: the policy's finer IDR (-3) stays 3 QP finer."""
+    i_bits = {27: 4e5 * 2 ** (-27 / 6), 37: 4e5 * 2 ** (-37 / 6)}
+    rate = RateController(100.0, 10.0, 32)
+    start = rate.calibrate(i_bits, {q: b / 3 for q, b in i_bits.items()})  # the I-frame at 3 frame budgets
+    assert rate.next_qp(True, np.full((5, 8), -3), 0) == round(start)
 
 
 def test_offsets_must_be_a_grid() -> None:
@@ -264,13 +274,11 @@ def delayed_clip(kbps: float, delay: int, fps: float = 10.0) -> list[int]:
 def test_frames_in_flight_count_as_spent() -> None:
     """Random access returns frames a GOP and a lookahead late: the controller must not spend their bits twice.
 
-    Counting only the frames returned, this clip took 90 kbit/s with a 10x window (measured). A still
-    scene that starts moving while a GOP of frames is in flight still bursts (4.8x here, measured):
-    the model prices those frames by their source change, 12x, where this fake makes them 120x dearer.
+    Counting only the frames returned, this clip took 90 kbit/s with a 10x window (measured).
     """
     bits = delayed_clip(60.0, delay=12)
     assert sum(bits) * 10.0 / len(bits) / 1000 == pytest.approx(60.0, rel=0.05)
-    assert worst_window(bits, 60.0) < 6.0
+    assert worst_window(bits, 60.0) < 3.0
 
 
 def test_the_rate_control_benchmark_gives_x265_the_idr_interval(tmp_path) -> None:  # type: ignore[no-untyped-def]
