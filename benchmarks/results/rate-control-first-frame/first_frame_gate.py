@@ -1,6 +1,6 @@
 """Before against after, from ``rate_control.py`` outputs: rate error, largest one-second window, accuracy.
 
-    python compare.py BEFORE.json[,BEFORE2.json...] AFTER.json[,AFTER2.json...] [--heads NAME,NAME]
+    python first_frame_gate.py BEFORE.json[,BEFORE2.json...] AFTER.json[,AFTER2.json...] [--heads NAME,NAME]
 
 Prints a Markdown table, case by case, the medians, and the clauses of this folder's gate (README).
 ``--heads`` names the clips (file name prefixes) of the gate's second set, whose windows must fall.
