@@ -678,7 +678,8 @@ def _run(
         net.freeze((info.height, info.width), _net_input_size(settings, (info.height, info.width)))
     rate = None
     if settings.bitrate is not None and not x265_rate:
-        rate = RateController(settings.bitrate, float(info.fps), settings.qp, length)
+        at_once = settings.gop != Gop.RANDOM_ACCESS  # low delay: each frame comes back before the next is asked
+        rate = RateController(settings.bitrate, float(info.fps), settings.qp, length, returns_at_once=at_once)
     policy_base = settings.qp  # the base QP the policy decides around (with --bitrate, the calibrated start)
     requested: dict[int, npt.NDArray[np.int32]] = {}  # with --bitrate: each frame's QPs as asked of x265
     kept: dict[int, str] = {}  # the trial coding a policy kept, by frame (PolicyInput.report)

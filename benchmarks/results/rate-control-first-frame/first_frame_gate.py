@@ -4,7 +4,9 @@
 
 Prints a Markdown table, case by case, the medians, and the clauses of this folder's gate (README).
 ``--heads`` names the clips (file name prefixes) of the gate's second set, whose median window must fall
-by 0.2x; with ``--heads-largest X`` (``../rate-control-first-frame-ldp``), whose largest must be at most X.
+by 0.2x; with ``--heads-largest X`` (``../rate-control-first-frame-ldp``), whose largest must be at most X;
+with ``--heads-at KBPS`` (``../rate-control-first-frame-ldp2``), whose median largest window at that
+target must fall by at least 0.5x.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def main() -> None:
     parser.add_argument("after")
     parser.add_argument("--heads", default="", help="clip name prefixes of the set whose windows must fall")
     parser.add_argument("--heads-largest", type=float, help="clause 4: that set's largest window at most this")
+    parser.add_argument("--heads-at", type=float, help="clause 4: that set's median window at this target falls 0.5x")
     args = parser.parse_args()
     keyed = {(r["gop"], r["clip"], r["target_kbps"], r["method"]): r for r in rows(args.before)}
     pairs = [(keyed[(r["gop"], r["clip"], r["target_kbps"], r["method"])], r) for r in rows(args.after)]
@@ -66,10 +69,15 @@ def main() -> None:
     if heads:
         print(f"talking heads' median window: {med(head_win[0]):.2f} / {med(head_win[1]):.2f}; "
               f"largest {max(head_win[0]):.2f} / {max(head_win[1]):.2f}")  # fmt: skip
-        if args.heads_largest is None:
-            clauses["4 purpose"] = med(head_win[1]) <= med(head_win[0]) - 0.2
-        else:
+        if args.heads_at is not None:
+            at = [[r["max_1s_window_ratio"] for r in side if r["clip"].startswith(heads)
+                   and r["target_kbps"] == args.heads_at] for side in sides]  # fmt: skip
+            print(f"at {args.heads_at:g} kbit/s: median window {med(at[0]):.2f} / {med(at[1]):.2f}")
+            clauses["4 purpose"] = med(at[1]) <= med(at[0]) - 0.5
+        elif args.heads_largest is not None:
             clauses["4 purpose"] = max(head_win[1]) <= args.heads_largest
+        else:
+            clauses["4 purpose"] = med(head_win[1]) <= med(head_win[0]) - 0.2
     for name, held in clauses.items():
         print(f"clause {name}: {'holds' if held else 'FAILS'}")
     print("kept" if all(clauses.values()) else "reverted")
