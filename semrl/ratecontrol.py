@@ -80,7 +80,8 @@ class RateController:
     Args:
         kbps: Target rate in kbit/s.
         fps: Frame rate (frames per second).
-        start_qp: QP of the first frame (calibrate it with :meth:`calibrate`).
+        start_qp: QP of the first frame (calibrate it with :meth:`calibrate`); with ``returns_at_once``
+            its base rises where its map would take it past the calibrated cap.
         frames: The clip's length in frames, if known: the I-frame then takes at most half the
             clip's budget (all of it for a one-frame clip), which binds on clips under two seconds.
         returns_at_once: Each frame's bits come back before the next frame's QP is asked for (low
