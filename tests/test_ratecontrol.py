@@ -351,3 +351,12 @@ def test_the_rate_control_benchmark_refuses_a_run_of_nothing(capsys) -> None:  #
     bench = load_benchmark("rate_control", "rate_control_under_test")
     assert bench.main(["--policies", "", "--no-x265", "--clips", "any.mp4"]) == 2
     assert "nothing to run" in capsys.readouterr().err
+
+
+def test_the_rate_control_benchmark_reports_the_largest_and_the_first_second() -> None:
+    from benchmark_scripts import load_benchmark
+
+    bench = load_benchmark("rate_control", "rate_control_under_test")
+    bits = [5000, 100, 100, 100, 4000, 4000, 100]  # at 2 frames a second and 10 kbit/s
+    assert bench.window_ratio(bits, 2.0, 10.0) == pytest.approx(0.8)
+    assert bench.window_ratio(bits, 2.0, 10.0, first=True) == pytest.approx(0.51)
