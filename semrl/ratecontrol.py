@@ -68,21 +68,6 @@ ACTIVITY_FLOOR = 1.0
 """Added to each CTU's temporal activity (mean absolute luma change, 0-255) before the ratio of a
 frame's to the recent frames': a static camera's noise, so a still CTU's ratio stays near 1."""
 
-REFINE_STEP = 6
-"""Under low delay, a P-frame whose map is more than this many QP finer than the previous P-frame's
-over :data:`REFINE_SHARE` of the picture refines its reference, and costs at least
-:data:`UNSEEN_FINER` of an I-frame at its QPs (measured on talking heads, where a map that boosts
-the whole picture 12-16 QP after a still stretch cost 1.8-3.2x its level's model)."""
-
-REFINE_SHARE = 0.9
-"""Share of the picture over which the map must jump for :data:`REFINE_STEP`: on surveillance clips
-the boost covers the objects, about half the picture at most, and the I model overprices that
-(6x on PETS, where the objects' part of an I-frame is not what a P-frame pays to refine them)."""
-
-FRAME_CAP = 0.5
-"""Under low delay, the most a P-frame's predicted bits may take, in seconds of target: the models
-miss a single frame by 2-3x, and one frame's miss should not burst its second."""
-
 _SPLIT = CTU_SIZE // BLOCK_SIZE
 
 Grid = npt.NDArray[np.float64]
@@ -119,7 +104,6 @@ class RateController:
     _activity: Grid | None = None
     _recent: list[int] = field(default_factory=list)
     _intra_cap: float | None = None
-    _last_offsets: Grid | None = None
 
     def __post_init__(self) -> None:
         if not (self.kbps > 0 and math.isfinite(self.kbps)):
@@ -214,13 +198,8 @@ class RateController:
             moving = self._moving(model, moved)
             plain_weights = _weights(model, grid.shape)
             weights = plain_weights if moving is model else _weights(moving, grid.shape)
-            if (
-                level is not None
-                and "I" in self._c
-                and ((not seen and (not self._levels or level < min(self._levels))) or self._refines(grid))
-            ):
-                # Finer than every P-frame so far, or than the last over the whole picture, it
-                # refines its references: the P model underrates it.
+            if level is not None and not seen and "I" in self._c and (not self._levels or level < min(self._levels)):
+                # Finer than every P-frame so far, it refines its references: the P model underrates it.
                 finer = UNSEEN_FINER * _weights(self._c["I"], grid.shape)
                 weights, plain_weights = np.maximum(weights, finer), np.maximum(plain_weights, finer)
         if self._frames == 0 or weights is None:
@@ -253,12 +232,8 @@ class RateController:
             if self._last_qp is not None and not intra:
                 qp = min(max(qp, self._last_qp - MAX_STEP), self._last_qp + MAX_STEP)
                 qp = max(qp, _solve(weights, grid, room))  # the window outranks a smooth step
-            if self.returns_at_once and not intra:
-                qp = max(qp, _solve(weights, grid, FRAME_CAP * self.kbps * 1000.0))
         if not intra or self._last_qp is None:
             self._last_qp = qp
-        if not intra:
-            self._last_offsets = grid
         asked = int(min(max(round(qp), QP_MIN), VIRTUAL_MAX))
         predicted = self.frame_budget * (4.0 if intra else 1.0) if weights is None else _cost(weights, grid, asked)
         self._pending[-1 if frame is None else frame] = (level, moved, predicted)
@@ -300,13 +275,6 @@ class RateController:
         self._spent += bits
         self._frames += 1
         self._recent = [*self._recent[-round(2 * self.fps) :], bits]
-
-    def _refines(self, offsets: Grid) -> bool:
-        """Whether, under low delay, ``offsets`` refine the last P-frame's (:data:`REFINE_STEP`)."""
-        last = self._last_offsets
-        if not self.returns_at_once or last is None or last.shape != offsets.shape:
-            return False
-        return float(np.mean(last - offsets > REFINE_STEP)) >= REFINE_SHARE
 
     def _moving(self, model: Grid, activity: Grid | None) -> Grid:
         """``model`` scaled up where the frame's CTUs change more than those it was fitted on."""

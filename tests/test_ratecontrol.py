@@ -7,7 +7,6 @@ import numpy.typing as npt
 import pytest
 from shared_assets import require_assets
 
-from semrl import ratecontrol
 from semrl.errors import InvalidInputError
 from semrl.ratecontrol import MAX_STEP, RateController, temporal_activity
 
@@ -134,51 +133,6 @@ def test_a_map_within_the_cap_or_random_access_codes_the_i_frame_at_the_start_qp
     late = RateController(100.0, 10.0, 32, returns_at_once=False)
     start = late.calibrate(i_bits, {q: b / 30 for q, b in i_bits.items()})  # a still scene: at the cap
     assert late.next_qp(True, np.full((5, 8), -8), 0) == round(start)
-
-
-CASCADE = (0, 4, 3, 4, 2, 4, 3, 4)
-
-
-def refining_head_clip(kbps: float, share: float = 1.0, fps: float = 10.0) -> list[int]:
-    """A fake per-CTU encoder of a still talking head whose objects' boost falls from 12 to 4 QP and rises back.
-
-    The boost covers ``share`` of the picture, over a cascade of 8 frames. A P-frame CTU costs its
-    little change, plus what refining its reference costs: an I-frame's bits between the two QPs.
-    """
-    rng = np.random.default_rng(5)
-    rate = still_scene_controller(kbps, fps)
-    boosted = np.zeros((5, 8), bool)
-    boosted.flat[: round(share * boosted.size)] = True
-    bits, previous = [], None
-    for i in range(80):
-        boost = 12 if i < 16 or i >= 40 else 4  # frame 40: 12 QP finer than frame 39, its level's model stale
-        offsets = CASCADE[i % 8] - np.where(boosted, boost, 4)
-        q = rate.next_qp(i == 0, offsets, i)
-        qps = np.clip(q + offsets, 0, 51).astype(np.float64)
-        intra = 1e4 * rng.uniform(0.9, 1.1, qps.shape)
-        refined = 0.0 if previous is None else np.maximum(2.0 ** (-qps / 6) - 2.0 ** (-previous / 6), 0)
-        ctu = intra * 2.0 ** (-qps / 6) if previous is None else 1e2 * 2.0 ** (-qps / 6) + intra * refined
-        previous = qps
-        bits.append(int(ctu.sum()) + 200)
-        rate.update(bits[-1], qps, i == 0, None, i)
-    return bits
-
-
-@pytest.mark.parametrize("kbps", [30.0, 100.0])
-def test_a_map_that_boosts_the_whole_picture_again_is_priced_as_refining_it(kbps: float, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """On a real talking head such a frame cost 1.8-3.2x its level's model, and its second reached 2.0x."""
-    bits = refining_head_clip(kbps)
-    assert worst_window(bits, kbps) < 1.6
-    assert sum(bits) * 10.0 / len(bits) / 1000 == pytest.approx(kbps, rel=0.05)
-    monkeypatch.setattr(ratecontrol, "REFINE_STEP", 1000)
-    assert worst_window(refining_head_clip(kbps), kbps) > 1.8
-
-
-def test_a_boost_over_part_of_the_picture_is_not_priced_as_refining_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """On surveillance clips the objects hold half the picture at most, and the I model overprices them (6x on PETS)."""
-    half = refining_head_clip(30.0, share=0.5)
-    monkeypatch.setattr(ratecontrol, "REFINE_STEP", 1000)
-    assert refining_head_clip(30.0, share=0.5) == half
 
 
 def test_offsets_must_be_a_grid() -> None:
