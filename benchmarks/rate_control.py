@@ -13,7 +13,8 @@ weighted by its objects): against the net's objects on the source, or against th
 labels where the assets have them, as ``semrl eval`` finds them (PETS: its MOTChallenge person
 boxes; each row says which; ``--pseudo-gt`` scores every clip against pseudo ground truth).
 Reported per clip and target: the achieved rate and its error, the largest one-second window over
-the target (and the first second's, where the I-frame sits), and the accuracy.
+the target (and the first second's, where the I-frame sits), the largest change of luma PSNR from one
+frame to the next (how much the quality pulses), and the accuracy.
 
     python benchmarks/rate_control.py --frames 150
     python benchmarks/rate_control.py --policies auto,detection,PATH.zip --no-x265
@@ -24,7 +25,9 @@ Writes ``benchmarks/results/rate_control.json``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import platform
 import sys
 import tempfile
@@ -61,6 +64,16 @@ def window_ratio(bits: list[int], fps: float, kbps: float, first: bool = False) 
     n = max(1, round(fps))
     sums = [sum(bits[i : i + n]) for i in range(1 if first else max(1, len(bits) - n + 1))]
     return max(sums) / (kbps * 1000.0)
+
+
+def psnr_step(psnrs: list[float]) -> float:
+    """The largest change of luma PSNR (dB) from one frame to the next, the first frame left out.
+
+    The first P-frame after the I-frame drops by design; past it, a large step is the quality
+    pulsing (a policy's boost over the whole picture switched on or off).
+    """
+    steps = [abs(b - a) for a, b in itertools.pairwise(psnrs[1:]) if math.isfinite(a) and math.isfinite(b)]
+    return max(steps, default=0.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                         "kbps": rate, "rate_error_percent": 100 * (rate / kbps - 1),
                         "max_1s_window_ratio": window_ratio(bits, fps, kbps),
                         "first_1s_window_ratio": window_ratio(bits, fps, kbps, first=True),
+                        "psnr_step_db": psnr_step([float(r["psnr_y"]) for r in report.rows]),
                         "map50_95": 100 * report.accuracy, "objects_map50_95": 100 * report.objects,
                         "psnr_y": report.psnr_y,
                         "against": "labels" if report.against != PSEUDO_GT else PSEUDO_GT,
@@ -135,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"({r['rate_error_percent']:+.1f} %), 1-s window {r['max_1s_window_ratio']:.2f}x "
                           f"(first {r['first_1s_window_ratio']:.2f}x), "
                           f"mAP50-95 {r['map50_95']:.1f} (objects {r['objects_map50_95']:.1f}), "
-                          f"PSNR-Y {r['psnr_y']:.2f}", flush=True)  # fmt: skip
+                          f"PSNR-Y {r['psnr_y']:.2f} (largest step {r['psnr_step_db']:.2f} dB)", flush=True)  # fmt: skip
     seconds = time.perf_counter() - start
     x265 = "" if args.no_x265 else "; x265: ABR with its AQ and cuTree"
     description = (

@@ -314,3 +314,4 @@ def test_the_rate_control_benchmark_reports_the_largest_and_the_first_second() -
     bits = [5000, 100, 100, 100, 4000, 4000, 100]  # at 2 frames a second and 10 kbit/s
     assert bench.window_ratio(bits, 2.0, 10.0) == pytest.approx(0.8)
     assert bench.window_ratio(bits, 2.0, 10.0, first=True) == pytest.approx(0.51)
+    assert bench.psnr_step([30.0, 45.0, 40.0, 47.5, float("inf"), 47.0]) == pytest.approx(7.5)
