@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"({r['rate_error_percent']:+.1f} %), 1-s window {r['max_1s_window_ratio']:.2f}x "
                           f"(first {r['first_1s_window_ratio']:.2f}x), "
                           f"mAP50-95 {r['map50_95']:.1f} (objects {r['objects_map50_95']:.1f}), "
-                          f"PSNR-Y {r['psnr_y']:.2f} (largest step {r['psnr_step_db']:.2f} dB)", flush=True)  # fmt: skip
+                          f"PSNR-Y {r['psnr_y']:.2f} (step {r['psnr_step_db']:.2f} dB)", flush=True)  # fmt: skip
     seconds = time.perf_counter() - start
     x265 = "" if args.no_x265 else "; x265: ABR with its AQ and cuTree"
     description = (
