@@ -307,7 +307,7 @@ def test_the_rate_control_benchmark_refuses_a_run_of_nothing(capsys) -> None:  #
     assert "nothing to run" in capsys.readouterr().err
 
 
-def test_the_rate_control_benchmark_reports_the_largest_and_the_first_second() -> None:
+def test_the_rate_control_benchmark_reports_its_windows_and_the_psnr_step() -> None:
     from benchmark_scripts import load_benchmark
 
     bench = load_benchmark("rate_control", "rate_control_under_test")
