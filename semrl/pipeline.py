@@ -31,6 +31,7 @@ from semrl.codec import (
     Encoder,
     EncoderConfig,
     Gop,
+    ScalingLists,
     Yuv420,
     psnr_from_sse,
     require_one_ctu,
@@ -61,6 +62,7 @@ from semrl.policy import (
     policy_task,
     prefilter_of,
     runs_own_net,
+    scaling_lists,
 )
 from semrl.ratecontrol import RateController, temporal_activity
 from semrl.semantics import TASKS
@@ -646,7 +648,7 @@ def _run(
     config = EncoderConfig(
         info.width, info.height, qp=settings.qp, preset=settings.preset, gop=settings.gop,
         keyint=settings.keyint, threads=settings.x265_threads, fps=(info.fps.numerator, info.fps.denominator),
-        qg_size=offset_block(policy), options=stream_description(info),
+        qg_size=offset_block(policy), scaling_lists=scaling_lists(policy), options=stream_description(info),
     )  # fmt: skip
     gop = config.layout()
     x265_rate = own_rate_control(policy)  # x265's own CRF (at --qp) or ABR, AQ and cuTree: no offsets
@@ -802,7 +804,7 @@ def _run(
         if rate is not None:  # the rate model is calibrated on the first frames (fewer on a shorter clip)
             head = list(itertools.islice(pictures, CALIBRATION_FRAMES))
             if head:
-                policy_base = watch.call("setup", _calibrate, rate, head, settings)
+                policy_base = watch.call("setup", _calibrate, rate, head, settings, config.scaling_lists)
             pictures = itertools.chain(head, pictures)
         for index, picture in enumerate(pictures):
             fresh = analysed_at(index)
@@ -855,13 +857,20 @@ CALIBRATION_FRAMES = 2
 """Frames ``--bitrate`` codes on trial (at two QPs) before the first: an I-frame and a P-frame."""
 
 
-def _calibrate(rate: RateController, pictures: list[Yuv420], settings: EncodeSettings) -> int:
-    """Code the first frames (an I-frame, then a P-frame) at two QPs to fit the rate model; returns the start QP."""
+def _calibrate(
+    rate: RateController, pictures: list[Yuv420], settings: EncodeSettings, lists: ScalingLists | None
+) -> int:
+    """Code the first frames (an I-frame, then a P-frame) at two QPs to fit the rate model; returns the start QP.
+
+    They are coded with the stream's quantisation matrices (``lists``), which price every QP.
+    """
     intra, inter = {}, {}
     gop = Gop.INTRA if settings.gop == Gop.INTRA or len(pictures) < 2 else Gop.LOW_DELAY_P
     trial_frames = pictures[:1] if gop == Gop.INTRA else pictures[:2]
     for qp in (27, 37):
-        config = EncoderConfig(pictures[0].width, pictures[0].height, qp=qp, preset=settings.preset, gop=gop)
+        config = EncoderConfig(
+            pictures[0].width, pictures[0].height, qp=qp, preset=settings.preset, gop=gop, scaling_lists=lists
+        )
         with Encoder(config) as trial:
             frames = [f for picture in trial_frames for f in trial.encode(picture)] + trial.flush()
         intra[qp] = float(frames[0].bits)

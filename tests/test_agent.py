@@ -16,7 +16,8 @@ from semrl.agent.checkpoint import TrainedPolicy, load_checkpoint_policy, shippe
 from semrl.agent.config import DEFAULT_ANSWER_SEARCH, DEFAULT_REFINEMENT, BlockRefinement, PolicyConfig, TrainConfig
 from semrl.agent.train import train
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
-from semrl.policy import PolicyInput, apply_offsets
+from semrl.codec import ScalingLists
+from semrl.policy import PolicyInput, apply_offsets, scaling_lists
 from semrl.semantics.fakes import FakeExtractor, FakeObject
 
 
@@ -98,6 +99,18 @@ def test_round_trip_gives_a_benchmark_policy(trained) -> None:  # type: ignore[n
     assert policy.fingerprint.startswith("semrl-agent:detection:ppo:")
     assert policy.fingerprint.endswith(":refine=4:8:from27:answer=3x3:trade0.1-2:roi4+8+12")  # train writes both stages
     assert dataclasses.asdict(PolicyConfig.from_json(policy.config.to_json())) == dataclasses.asdict(policy.config)
+    assert scaling_lists(policy) is None  # flat, as HEVC without scaling lists
+
+
+def test_a_policys_scaling_lists_reach_every_coding_and_its_fingerprint(trained) -> None:  # type: ignore[no-untyped-def]
+    out, _, _ = trained
+    plain = load_checkpoint_policy(out / "ckpt.zip", task="detection", extractor=FakeExtractor("detection"))
+    config = dataclasses.replace(plain.config, scaling_lists={"slope": 3.0})
+    policy = TrainedPolicy(plain.model, PolicyConfig.from_json(config.to_json()), FakeExtractor("detection"), "0" * 64)
+    assert scaling_lists(policy) == ScalingLists(3.0)
+    assert policy.fingerprint.endswith(":roi4+8+12:sl=3^1")
+    with pytest.raises(InvalidInputError, match="slope"):
+        PolicyConfig.from_json(dataclasses.replace(plain.config, scaling_lists={"slope": 99.0}).to_json())
 
 
 def test_a_policy_config_names_the_assets_folder_portably(trained, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

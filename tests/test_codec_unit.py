@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from semrl.codec import EncoderConfig, Gop, GopLayout, Yuv420, ctu_grid, rgb_luma
 from semrl.codec.bitstream import AnnexBWriter
+from semrl.codec.scaling import MAX_SLOPE, ScalingLists
 from semrl.errors import InvalidInputError, SemrlError
 
 
@@ -167,3 +170,42 @@ def test_annexb_writer_is_atomic(tmp_path) -> None:  # type: ignore[no-untyped-d
 def test_annexb_writer_names_a_missing_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidInputError, match="does not exist"):
         AnnexBWriter(tmp_path / "missing" / "out.hevc")
+
+
+def test_scaling_lists_rise_from_dc_to_the_highest_frequency() -> None:
+    lists = ScalingLists(3.0)
+    eight = lists.matrix(8)
+    assert eight[0, 0] == 16 and eight[7, 7] == 64 and eight[0, 7] == eight[7, 0] == 40
+    assert (np.diff(eight, axis=0) >= 0).all() and (np.diff(eight, axis=1) >= 0).all()
+    assert (ScalingLists(0.0).matrix(4) == 16).all()
+    assert ScalingLists(3.0, 2.0).matrix(8)[3, 4] < eight[3, 4]  # power 2 rises slowly at first
+    assert ScalingLists(MAX_SLOPE).matrix(8).max() == 255
+    assert ScalingLists.from_dict(lists.to_dict()) == lists and lists.tag == "sl=3^1"
+
+
+def test_scaling_lists_are_written_as_hm_reads_them(tmp_path: Path) -> None:
+    text = ScalingLists(3.0).hm_text()
+    names = [line.split(" =")[0] for line in text.splitlines() if line.endswith(" =")]
+    # 6 lists of each size but 32x32's 2 (luma), and a DC value for each 16x16 and 32x32 list
+    assert len(names) == 6 + 6 + 2 * 6 + 2 * 2 and names[:2] == ["INTRA4X4_LUMA", "INTRA4X4_CHROMAU"]
+    assert names[-4:] == ["INTRA32X32_LUMA", "INTRA32X32_LUMA_DC", "INTER32X32_LUMA", "INTER32X32_LUMA_DC"]
+    first = ScalingLists(3.0).file(tmp_path)
+    assert first.read_text() == text and ScalingLists(3.0).file(tmp_path) == first
+    assert ScalingLists(2.0).file(tmp_path) != first
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [({"slope": 20}, "slope"), ({"slope": -1}, "slope"), ({"slope": 1, "power": 9}, "power"),
+     ({"power": 1}, "slope"), ({"slope": 1, "gain": 2}, "gain")],
+)  # fmt: skip
+def test_bad_scaling_lists_are_named(data: dict[str, float], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        ScalingLists.from_dict(data)
+
+
+def test_an_unwritable_scaling_list_folder_says_what_to_do(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(InvalidInputError, match="SEMRL_CACHE"):
+        ScalingLists(3.0).file(blocker / "lists")

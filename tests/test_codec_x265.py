@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semrl.codec import AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, GopLayout, Yuv420
+from semrl.codec import AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Gop, GopLayout, ScalingLists, Yuv420
 from semrl.errors import EncoderClosedError, InvalidInputError
 from semrl.media import decode_ffmpeg, decode_libde265, probe
 from semrl.samples import sample_clip
@@ -297,3 +297,12 @@ def test_layout_matches_the_frames_x265_codes(preset: str, clip) -> None:  # typ
     assert {i for i, t in types.items() if t in ("I", "P")} == anchors
     assert EncoderConfig(W, H, gop=Gop.LOW_DELAY_P, keyint=30).layout() == GopLayout(keyint=30)
     assert EncoderConfig(W, H, gop=Gop.INTRA).layout() == GopLayout(keyint=1)
+
+
+def test_scaling_lists_code_fine_texture_coarser_and_decode_as_recon(clip, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    flat = encode(clip[:2], gop="ldp")
+    steep = encode(clip[:2], gop="ldp", scaling_lists=ScalingLists(3.0))
+    assert sum(f.bits for f in steep) < sum(f.bits for f in flat)
+    assert all((f.ctu_qp == BASE).all() for f in steep)  # the QPs are the same: only the matrices differ
+    stream = write(steep, tmp_path / "lists.hevc")
+    assert decode_ffmpeg(stream, W, H) == [frame.recon for frame in sorted(steep, key=lambda f: f.poc)]

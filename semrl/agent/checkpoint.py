@@ -103,6 +103,7 @@ class TrainedPolicy:
         if self.refinement is not None and config.task == "classification":
             raise InvalidInputError("a classification policy cannot refine per block: its maps hold no objects")
         self.answer = config.answer_stage
+        self.scaling_lists = config.quantisation
         if self.answer is not None and self.answer.trade is None and config.task not in ANSWERED_TASKS:
             raise InvalidInputError(
                 f"keeping the net's answer is for {' and '.join(ANSWERED_TASKS)} policies, this one serves "

@@ -11,7 +11,7 @@ from envs.augment import check_augmentations
 from envs.reward import RewardConfig
 from semrl.agent.answer import AnswerSearch
 from semrl.assets import portable
-from semrl.codec import QP_MAX, QP_MIN
+from semrl.codec import QP_MAX, QP_MIN, ScalingLists
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.semantics import TASKS
 
@@ -340,6 +340,8 @@ class PolicyConfig:
         answer: :class:`semrl.agent.answer.AnswerSearch` as a dict (a classification or detection
             policy then codes each picture as coarse as keeps its net's answer); None: the map as
             decided.
+        scaling_lists: :class:`semrl.codec.ScalingLists` as a dict: the quantisation matrices every
+            coding of the policy uses; None: flat.
     """
 
     task: str
@@ -364,6 +366,7 @@ class PolicyConfig:
     mdp: str = "image"
     refinement: dict[str, int] | None = None
     answer: dict[str, Any] | None = None
+    scaling_lists: dict[str, float] | None = None
 
     @property
     def refinement_stage(self) -> BlockRefinement | None:
@@ -376,9 +379,18 @@ class PolicyConfig:
         return None if self.answer is None else AnswerSearch.from_dict(self.answer)
 
     @property
+    def quantisation(self) -> ScalingLists | None:
+        """``scaling_lists`` parsed (its keys and ranges checked); None: flat quantisation."""
+        return None if self.scaling_lists is None else ScalingLists.from_dict(self.scaling_lists)
+
+    @property
     def stage_tags(self) -> str:
-        """What fingerprints add for the stages after the map: ``:<refinement tag>:<answer tag>``, each when set."""
-        return "".join(f":{stage.tag}" for stage in (self.refinement_stage, self.answer_stage) if stage is not None)
+        """What fingerprints add for the stages after the map and for its quantisation, each when set.
+
+        ``:<refinement tag>:<answer tag>:<scaling-lists tag>``.
+        """
+        stages = (self.refinement_stage, self.answer_stage, self.quantisation)
+        return "".join(f":{stage.tag}" for stage in stages if stage is not None)
 
     def to_json(self) -> str:
         """Serialise (stable key order).

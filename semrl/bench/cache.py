@@ -111,6 +111,10 @@ def encode_key(
     """
     cfg = {k: v for k, v in config.__dict__.items() if k not in ("log_level",)}
     cfg["gop"] = str(config.gop.value)
+    if config.scaling_lists is None:
+        del cfg["scaling_lists"]  # flat: the keys encodes have always had
+    else:
+        cfg["scaling_lists"] = config.scaling_lists.tag
     off = sha256_hex(b"".join(o.astype(np.int8).tobytes() for o in offsets)) if offsets is not None else "none"
     parts: list[Any] = [BENCH_VERSION, item.digest, cfg, off, x265]
     if prefilter is not None:

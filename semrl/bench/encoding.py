@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semrl.bench.items import Item
-from semrl.codec import CTU_SIZE, QP_MAX, AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, Yuv420
+from semrl.codec import CTU_SIZE, QP_MAX, AnnexBWriter, EncodedFrame, Encoder, EncoderConfig, ScalingLists, Yuv420
 from semrl.errors import CodecError
 from semrl.fidelity.distortion import frame_psnr, plane_ssim, psnr
 from semrl.media import decode_ffmpeg
@@ -34,6 +34,7 @@ def encoder_config(
     qg_size: int = CTU_SIZE,
     gop: str = "ldp",
     options: tuple[tuple[str, str], ...] = (),
+    scaling_lists: ScalingLists | None = None,
 ) -> EncoderConfig:
     """The encoder configuration of one item at one operating point.
 
@@ -50,10 +51,14 @@ def encoder_config(
         gop: A clip's GOP: ``ldp`` (low-delay P) or ``ra`` (random access: the preset's
             B-frames; with CRF x265's adaptive B-frame placement too, as people run it).
         options: Further x265 options (name, value) for every method alike (``bdrate.py --x265``).
+        scaling_lists: The method's quantisation matrices (:func:`semrl.policy.scaling_lists`); None: flat.
     """
     w, h = item.coded_size
     fps = (round((item.fps or 25.0) * 1001), 1001)
-    common: dict[str, Any] = {"preset": preset, "threads": 1, "fps": fps, "qg_size": qg_size, "options": options}
+    common: dict[str, Any] = {
+        "preset": preset, "threads": 1, "fps": fps, "qg_size": qg_size, "options": options,
+        "scaling_lists": scaling_lists,
+    }  # fmt: skip
     if video:
         common.update(gop=gop, keyint=keyint)
     else:

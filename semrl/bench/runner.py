@@ -52,6 +52,7 @@ from semrl.policy import (
     offset_block,
     policy_offsets,
     prefilter_of,
+    scaling_lists,
 )
 
 
@@ -247,7 +248,7 @@ def coding(ctx: Context, method: Method, point: float, item: Item, analysis: Ana
     qg_size = offset_block(method.policy) if method.policy is not None else CTU_SIZE
     config = encoder_config(
         item, point, crf=method.crf, video=ctx.task.video, preset=ctx.preset, keyint=ctx.keyint, qg_size=qg_size,
-        gop=ctx.gop, options=ctx.options,
+        gop=ctx.gop, options=ctx.options, scaling_lists=scaling_lists(method.policy),
     )  # fmt: skip
     prefilter = prefilter_of(method.policy)
     offsets, given = _offsets(method, item, analysis, point, config, prefilter)

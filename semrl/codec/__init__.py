@@ -23,6 +23,7 @@ from semrl.codec.encoder import (
 )
 from semrl.codec.library import X265Build, load_library
 from semrl.codec.picture import Yuv420, rgb_luma
+from semrl.codec.scaling import ScalingLists
 
 __all__ = [
     "BLOCK_SIZE",
@@ -36,6 +37,7 @@ __all__ = [
     "Gop",
     "GopLayout",
     "Reduce",
+    "ScalingLists",
     "X265Build",
     "Yuv420",
     "ctu_grid",

@@ -14,7 +14,9 @@ import numpy.typing as npt
 
 from semrl.codec.library import X265Library, load_library
 from semrl.codec.picture import Yuv420, as_yuv420
+from semrl.codec.scaling import ScalingLists
 from semrl.errors import CodecError, EncoderClosedError, FrameTooSmallError, InvalidInputError
+from semrl.paths import cache_root
 
 CTU_SIZE = 64
 BLOCK_SIZE = 16
@@ -181,6 +183,7 @@ class EncoderConfig:
         sao: SAO on or off; None keeps the preset's choice.
         wpp: wavefront parallel processing on or off; None keeps the preset's choice.
         log_level: x265's log level (none, error, warning, info, debug, full).
+        scaling_lists: quantisation matrices (HEVC scaling lists) for every block; None: flat.
         options: further x265 options as (name, value) pairs, applied last.
     """
 
@@ -198,6 +201,7 @@ class EncoderConfig:
     sao: bool | None = None
     wpp: bool | None = None
     log_level: str = "error"
+    scaling_lists: ScalingLists | None = None
     options: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
@@ -265,6 +269,8 @@ class EncoderConfig:
             opts.append(("sao", "1" if self.sao else "0"))
         if self.wpp is not None:
             opts.append(("wpp", "1" if self.wpp else "0"))
+        if self.scaling_lists is not None:
+            opts.append(("scaling-list", str(self.scaling_lists.file(cache_root() / "scaling-lists"))))
         opts.extend(self.options)
         return opts
 

@@ -28,6 +28,7 @@ from semrl.policy.base import (
     policy_offsets,
     policy_task,
     runs_own_net,
+    scaling_lists,
     uniform,
     x265_allocation,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "prefilter_of",
     "roi_blocks",
     "runs_own_net",
+    "scaling_lists",
     "soften_blocks",
     "uniform",
     "x265_allocation",

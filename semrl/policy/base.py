@@ -38,7 +38,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, EncoderConfig, GopLayout, Yuv420, ctu_grid
+from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, EncoderConfig, GopLayout, ScalingLists, Yuv420, ctu_grid
 from semrl.errors import InvalidInputError, SemrlError
 
 
@@ -189,6 +189,16 @@ def offset_block(policy: object) -> int:
             f"policy {describe(policy)} declares offset_block {size}; use {BLOCK_SIZE} or {CTU_SIZE}"
         )
     return size
+
+
+def scaling_lists(policy: object) -> ScalingLists | None:
+    """The quantisation matrices ``policy`` codes with (None: flat, as HEVC without scaling lists)."""
+    lists = getattr(policy, "scaling_lists", None)
+    if lists is not None and not isinstance(lists, ScalingLists):
+        raise InvalidInputError(
+            f"policy {describe(policy)} declares scaling_lists {lists!r}; give a ScalingLists or None"
+        )
+    return lists
 
 
 def policy_task(policy: object) -> str | None:
