@@ -15,8 +15,8 @@ from envs.semantic_qp import SemanticQPEnv, synthetic_pictures, synthetic_set
 from semrl.agent.checkpoint import TrainedPolicy, load_checkpoint_policy, shipped_policy
 from semrl.agent.config import DEFAULT_ANSWER_SEARCH, DEFAULT_REFINEMENT, BlockRefinement, PolicyConfig, TrainConfig
 from semrl.agent.train import train
-from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
 from semrl.codec import ScalingLists
+from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
 from semrl.policy import PolicyInput, apply_offsets, scaling_lists
 from semrl.semantics.fakes import FakeExtractor, FakeObject
 

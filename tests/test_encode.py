@@ -18,7 +18,7 @@ import pytest
 from shared_assets import require_assets
 
 from semrl.cli import main
-from semrl.codec import GopLayout, Yuv420
+from semrl.codec import GopLayout, ScalingLists, Yuv420
 from semrl.errors import InputNotFoundError, InputWarning, InvalidInputError
 from semrl.media import Colour, decode_ffmpeg, ffmpeg_tool, open_source, probe, video_info
 from semrl.pipeline import STAGES, EncodeReport, EncodeSettings, encode_video, stream_description
@@ -103,6 +103,24 @@ def left_coarse(inputs: PolicyInput) -> np.ndarray:
 
 left_coarse.needs_regions = False  # type: ignore[attr-defined]
 softened_left = SoftenedPolicy(left_coarse, Prefilter(2.0))
+
+
+def left_coarse_steep(inputs: PolicyInput) -> np.ndarray:
+    """``left_coarse``, coded with quantisation matrices that quantise high frequencies coarser."""
+    return left_coarse(inputs)
+
+
+left_coarse_steep.needs_regions = False  # type: ignore[attr-defined]
+left_coarse_steep.scaling_lists = ScalingLists(3.0)  # type: ignore[attr-defined]
+
+
+def test_a_policys_scaling_lists_code_its_stream(pets: Path, tmp_path: Path) -> None:
+    common = {"max_frames": 3, "preset": "ultrafast", "qp": 27, "gop": "intra"}  # intra: every CU at its QP
+    plain = encode_video(pets, tmp_path / "p.hevc", EncodeSettings(policy=f"{__name__}:left_coarse", **common))
+    steep = encode_video(pets, tmp_path / "s.hevc", EncodeSettings(policy=f"{__name__}:left_coarse_steep", **common))
+    assert [r.mean_qp for r in steep.rows] == [r.mean_qp for r in plain.rows]  # the same QPs...
+    assert steep.bits < plain.bits  # ...with the fine texture quantised coarser
+    assert _decoded_md5(tmp_path / "s.hevc", steep.width, steep.height) == [r.recon_md5 for r in steep.rows]
 
 
 def test_a_softened_policy_codes_its_smoothed_frames_and_reports_psnr_against_the_originals(
