@@ -13,7 +13,14 @@ import pytest
 from envs.codecs import FakeCodec
 from envs.semantic_qp import SemanticQPEnv, synthetic_pictures, synthetic_set
 from semrl.agent.checkpoint import TrainedPolicy, load_checkpoint_policy, shipped_policy
-from semrl.agent.config import DEFAULT_ANSWER_SEARCH, DEFAULT_REFINEMENT, BlockRefinement, PolicyConfig, TrainConfig
+from semrl.agent.config import (
+    DEFAULT_ANSWER_SEARCH,
+    DEFAULT_REFINEMENT,
+    DEFAULT_SCALING_LISTS,
+    BlockRefinement,
+    PolicyConfig,
+    TrainConfig,
+)
 from semrl.agent.train import train
 from semrl.codec import ScalingLists
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
@@ -99,7 +106,7 @@ def test_round_trip_gives_a_benchmark_policy(trained) -> None:  # type: ignore[n
     assert policy.fingerprint.startswith("semrl-agent:detection:ppo:")
     assert policy.fingerprint.endswith(":refine=4:8:from27:answer=3x3:trade0.1-2:roi4+8+12")  # train writes both stages
     assert dataclasses.asdict(PolicyConfig.from_json(policy.config.to_json())) == dataclasses.asdict(policy.config)
-    assert scaling_lists(policy) is None  # flat, as HEVC without scaling lists
+    assert scaling_lists(policy) == DEFAULT_SCALING_LISTS.get("detection")  # train writes it
 
 
 def test_a_policys_scaling_lists_reach_every_coding_and_its_fingerprint(trained) -> None:  # type: ignore[no-untyped-def]
@@ -310,6 +317,8 @@ def test_shipped_policies_are_small_and_fit_this_semrl(task: str) -> None:
     assert TrainConfig.from_json(json.dumps(config.train)) == TrainConfig(task=task)  # the committed defaults
     answer = DEFAULT_ANSWER_SEARCH.get(task)
     assert config.answer == (None if answer is None else answer.to_dict())  # as semrl train writes it
+    lists = DEFAULT_SCALING_LISTS.get(task)
+    assert config.quantisation == lists  # as semrl train writes it
     model = {"ppo": PPO, "dqn": DQN}[config.algorithm].load(path, device="cpu")
     assert model.observation_space.shape == (OBS_DIM,)
     assert model.action_space.n == len(config.env["offsets"])

@@ -307,6 +307,9 @@ DEFAULT_ANSWER_SEARCH: dict[str, AnswerSearch] = {
 }
 """The answer search (:mod:`semrl.agent.answer`) ``semrl train`` writes into a picture policy's config, per task."""
 
+DEFAULT_SCALING_LISTS: dict[str, ScalingLists] = {}
+"""The quantisation matrices ``semrl train`` writes into a picture policy's config, per task (none: flat)."""
+
 
 @dataclass(frozen=True)
 class PolicyConfig:

@@ -37,6 +37,7 @@ from envs.tables import (
 from semrl.agent.config import (
     DEFAULT_ANSWER_SEARCH,
     DEFAULT_REFINEMENT,
+    DEFAULT_SCALING_LISTS,
     DEVIATION,
     PolicyConfig,
     TrainConfig,
@@ -306,6 +307,7 @@ def train(
     digest = hashlib.sha256("".join(p.digest for p in pictures).encode()).hexdigest()
     refinement = DEFAULT_REFINEMENT.get(config.task)
     answer = DEFAULT_ANSWER_SEARCH.get(config.task)
+    lists = DEFAULT_SCALING_LISTS.get(config.task)
     policy_config = PolicyConfig(
         task=config.task,
         map_config=extractor.config.to_json() if hasattr(extractor, "config") else extractor.fingerprint,
@@ -316,6 +318,7 @@ def train(
         data={"source": config.resolved_data, "split": config.split, "pictures": len(pictures), "digest": digest},
         refinement=None if refinement is None else refinement.to_dict(),
         answer=None if answer is None else answer.to_dict(),
+        scaling_lists=None if lists is None else lists.to_dict(),
         **run_provenance(config, model, extractor, codec),
     )
     atomic_write(config_path(checkpoint), policy_config.to_json())
