@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from semrl.bench.cache import Cache, analysis_key, encode_key, eval_key
+from semrl.bench.cache import BENCH_VERSION, Cache, analysis_key, encode_key, eval_key
 from semrl.bench.encoding import encoder_config
-from semrl.bench.items import Item, pad_even
+from semrl.bench.items import Item, pad_even, sha256_hex
 from semrl.bench.tasknet import (
     Analysis,
     PooledScores,
@@ -21,7 +22,7 @@ from semrl.bench.tasknet import (
     unpack_analysis,
     unpack_scores,
 )
-from semrl.codec import QP_MAX, Yuv420
+from semrl.codec import QP_MAX, ScalingLists, Yuv420
 from semrl.fidelity.detection import FrameMatches, match_frame, mean_average_precision, pseudo_gt_map
 from semrl.semantics.yolo import Detections
 
@@ -155,6 +156,13 @@ def test_cache_keys_follow_what_the_result_depends_on() -> None:
     key = encode_key(item, cfg, None, "x265:a")
     assert key == encode_key(item, cfg, None, "x265:a")
     assert len({key, encode_key(item, cfg, offsets, "x265:a"), encode_key(item, cfg, None, "x265:b")}) == 3
+    steep = encoder_config(item, 37, crf=False, video=False, preset="medium", keyint=250, scaling_lists=ScalingLists(3))
+    assert encode_key(item, steep, None, "x265:a") != key
+    # flat codings keep the keys they had before configs held scaling lists
+    fields = {k: v for k, v in cfg.__dict__.items() if k not in ("log_level", "scaling_lists")} | {"gop": "intra"}
+    assert key == sha256_hex(
+        json.dumps([BENCH_VERSION, item.digest, fields, "none", "x265:a"], sort_keys=True, default=str)
+    )
     ev = eval_key(item, key, "detection", "w:1")
     assert len({ev, eval_key(item, key, "detection", "w:2"), eval_key(item, "reference", "detection", "w:1")}) == 3
     assert analysis_key(item, "detection", "w:1") != analysis_key(item, "segmentation", "w:1")
