@@ -109,7 +109,7 @@ def test_round_trip_gives_a_benchmark_policy(trained) -> None:  # type: ignore[n
     assert scaling_lists(policy) == DEFAULT_SCALING_LISTS.get("detection")  # train writes it
 
 
-def test_a_policys_scaling_lists_reach_every_coding_and_its_fingerprint(trained) -> None:  # type: ignore[no-untyped-def]
+def test_a_policys_scaling_lists_are_read_from_its_config_and_named_in_its_fingerprint(trained) -> None:  # type: ignore[no-untyped-def]
     out, _, _ = trained
     plain = load_checkpoint_policy(out / "ckpt.zip", task="detection", extractor=FakeExtractor("detection"))
     config = dataclasses.replace(plain.config, scaling_lists={"slope": 3.0})

@@ -8,8 +8,9 @@ The family here is one shape for every block size, prediction and colour plane: 
 from 16 at DC with the coefficient's diagonal frequency, ``16 * (1 + slope * f ** power)`` where
 ``f = (u + v) / (2n - 2)`` runs from 0 at DC to 1 at the highest frequency of an ``n x n`` list
 (16x16 and 32x32 blocks use the 8x8 list, upsampled, as HEVC signals them). A positive slope
-spends a block's bits on its low frequencies, which a detector reads, and codes the fine texture
-coarser; 0 is flat (HEVC without scaling lists).
+keeps a block's bits in its low frequencies and codes the fine texture coarser; 0 is flat (HEVC
+without scaling lists). On constant-QP pictures the detector and the segmentation net keep their
+accuracy with 14-15 % fewer bits this way (``benchmarks/results/scaling-lists``).
 """
 
 from __future__ import annotations
