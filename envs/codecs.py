@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, ctu_grid, ctu_to_blocks
+from semrl.codec import BLOCK_SIZE, CTU_SIZE, QP_MAX, QP_MIN, ScalingLists, ctu_grid, ctu_to_blocks
 from semrl.errors import CodecError, InvalidInputError
 
 
@@ -51,25 +51,30 @@ class X265Codec:
 
     Args:
         preset: x265 preset (the benchmark's is ``medium``).
+        scaling_lists: Quantisation matrices for every block (None: flat).
     """
 
-    def __init__(self, preset: str = "medium") -> None:
+    def __init__(self, preset: str = "medium", scaling_lists: ScalingLists | None = None) -> None:
         self.preset = preset
+        self.scaling_lists = scaling_lists
 
     @property
     def fingerprint(self) -> str:
-        """x265 version, patch hash and the settings."""
+        """x265 version, patch hash and the settings (flat quantisation adds nothing: older keys stay)."""
         from semrl.codec import load_library
 
         build = load_library().build
-        return f"x265:{build.version}:{build.patch_hash}:intra:{self.preset}"
+        lists = "" if self.scaling_lists is None else f":{self.scaling_lists.tag}"
+        return f"x265:{build.version}:{build.patch_hash}:intra:{self.preset}{lists}"
 
     def code(self, frame: NDArray[np.uint8], base_qp: int, offsets: NDArray[np.int32] | None = None) -> CodedPicture:
         """Encode one picture in-process and return exact per-CTU bits and the reconstruction."""
         from semrl.codec import Encoder, EncoderConfig, Gop, Yuv420
 
         h, w = frame.shape[:2]
-        config = EncoderConfig(w, h, qp=int(base_qp), preset=self.preset, gop=Gop("intra"), threads=1)
+        config = EncoderConfig(
+            w, h, qp=int(base_qp), preset=self.preset, gop=Gop("intra"), threads=1, scaling_lists=self.scaling_lists
+        )
         with Encoder(config) as encoder:
             coded = encoder.encode(Yuv420.from_rgb(frame), offsets)
             coded += encoder.flush()

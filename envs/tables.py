@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 from envs.codecs import Codec
 from envs.observation import static_grids
 from envs.reward import TERM_NAMES, FidelityTerms, fidelity_terms, graded_object_loss, object_grades
-from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN
+from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN, ScalingLists
 from semrl.errors import InputNotFoundError, InvalidInputError, SemrlError
 from semrl.files import atomic_write, remove_partial_writes
 from semrl.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
@@ -540,9 +540,10 @@ class X265CodecFactory:
     """Builds :class:`envs.codecs.X265Codec` in any process (picklable)."""
 
     preset: str = "medium"
+    scaling_lists: ScalingLists | None = None
 
     def __call__(self) -> Codec:
         """The codec."""
         from envs.codecs import X265Codec
 
-        return X265Codec(self.preset)
+        return X265Codec(self.preset, self.scaling_lists)

@@ -12,6 +12,7 @@ import pytest
 
 from envs.codecs import FakeCodec
 from envs.semantic_qp import SemanticQPEnv, synthetic_pictures, synthetic_set
+from envs.tables import X265CodecFactory
 from semrl.agent.checkpoint import TrainedPolicy, load_checkpoint_policy, shipped_policy
 from semrl.agent.config import (
     DEFAULT_ANSWER_SEARCH,
@@ -118,6 +119,40 @@ def test_a_policys_scaling_lists_are_read_from_its_config_and_named_in_its_finge
     assert policy.fingerprint.endswith(":roi4+8+12:sl=3^1")
     with pytest.raises(InvalidInputError, match="slope"):
         PolicyConfig.from_json(dataclasses.replace(plain.config, scaling_lists={"slope": 99.0}).to_json())
+
+
+def test_a_run_with_scaling_lists_codes_its_tables_with_them_and_ships_them(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import semrl.agent.train as train_module
+
+    asked: list[tuple[str, ScalingLists | None]] = []
+
+    def factory(preset: str, lists: ScalingLists | None) -> type[FakeCodec]:
+        asked.append((preset, lists))  # the real factory codes the tables with them
+        return FakeCodec
+
+    monkeypatch.setattr(train_module, "X265CodecFactory", factory)
+    config = TrainConfig(task="segmentation", timesteps=300, workers=1, net_arch=(16,), scaling_lists={"slope": 5.0})
+    result = train(
+        config, tmp_path / "run", progress=False, pictures=synthetic_pictures(2),
+        extractor_factory=functools.partial(FakeExtractor, "segmentation"), cache_dir=tmp_path / "cache",
+    )  # fmt: skip
+    assert asked == [("medium", ScalingLists(5.0))]
+    policy = load_checkpoint_policy(result.checkpoint, task="segmentation", extractor=FakeExtractor("segmentation"))
+    assert scaling_lists(policy) == ScalingLists(5.0) and policy.fingerprint.endswith(":sl=5^1")
+    assert TrainConfig.from_json(json.dumps(policy.config.train)) == config
+
+
+def test_train_configs_resolve_their_scaling_lists() -> None:
+    assert TrainConfig(task="segmentation").scaling_lists == {}  # the task's default: flat
+    assert TrainConfig(task="segmentation", scaling_lists={"slope": 0.0}).quantisation is None
+    assert X265CodecFactory("medium", ScalingLists(5.0)) == X265CodecFactory(scaling_lists=ScalingLists(5.0))
+    with pytest.raises(InvalidInputError, match="slope must be in"):
+        TrainConfig(task="segmentation", scaling_lists={"slope": 99.0})
+    with pytest.raises(InvalidInputError, match="pass --scaling-lists 0 for the video MDP"):
+        TrainConfig(task="detection", mdp="video", scaling_lists={"slope": 3.0})
+    older = json.loads(TrainConfig(task="detection").to_json())
+    del older["scaling_lists"]  # a run saved before configs held them
+    assert TrainConfig.from_json(json.dumps(older)) == TrainConfig(task="detection")
 
 
 def test_a_policy_config_names_the_assets_folder_portably(trained, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

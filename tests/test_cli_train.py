@@ -35,6 +35,19 @@ def test_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
         _parser().parse_args(["train", "--task", "detection", "--base-qp", "a-b", "-o", "x"])
     with pytest.raises(SystemExit):
         _parser().parse_args(["train", "--task", "detection"])  # no output
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["train", "--task", "detection", "--scaling-lists", "steep", "-o", "x"])
+    assert "expected SLOPE or SLOPE^POWER" in capsys.readouterr().err
+
+
+def test_scaling_lists_parse_as_slope_and_power() -> None:
+    def lists(text: str) -> object:
+        return (
+            _parser().parse_args(["train", "--task", "segmentation", "--scaling-lists", text, "-o", "x"]).scaling_lists
+        )
+
+    assert lists("5") == {"slope": 5.0, "power": 1.0} and lists("3^2") == {"slope": 3.0, "power": 2.0}
+    assert _parser().parse_args(["train", "--task", "segmentation", "-o", "x"]).scaling_lists is None  # the task's
 
 
 @pytest.mark.x265

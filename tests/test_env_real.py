@@ -49,6 +49,19 @@ def test_live_episode_with_real_encoder_and_detector(tmp_path: Path) -> None:
     assert info["bits_live"] > 0 and info["bits_live"] != info["uniform_bits_live"]
 
 
+def test_the_real_codec_codes_a_tables_picture_with_the_policys_scaling_lists() -> None:
+    from envs.codecs import X265Codec
+    from envs.tables import load_pictures
+    from semrl.codec import ScalingLists
+
+    frame = load_pictures("coco8", split="val", limit=1)[0].frame
+    flat, steep = X265Codec("ultrafast"), X265Codec("ultrafast", ScalingLists(3.0))
+    assert steep.fingerprint == flat.fingerprint + ":sl=3^1"  # tables coded with them have keys of their own
+    plain, shaped = flat.code(frame, 32), steep.code(frame, 32)
+    assert shaped.bits < 0.95 * plain.bits and shaped.ctu_bits.shape == plain.ctu_bits.shape
+    assert np.abs(shaped.recon.astype(int) - frame).mean() < 12  # a picture, not noise
+
+
 def test_pictures_from_video_frames() -> None:
     root = _assets()
     from envs.tables import load_pictures

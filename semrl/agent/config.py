@@ -105,6 +105,10 @@ class TrainConfig:
             on the same tables, and ship the mean of their Q-values as one net
             (:mod:`semrl.agent.ensemble`). 1 by default: on detection three nets averaged did
             no better than one (``benchmarks/results/detection-ensemble``).
+        scaling_lists: Picture policies: the quantisation matrices (:class:`semrl.codec.ScalingLists`
+            as a dict) the tables are coded with and the policy then codes with; ``{}`` or slope 0:
+            flat. None: the task's default, :data:`DEFAULT_SCALING_LISTS` (resolved once, saved
+            resolved).
     """
 
     task: str = "detection"
@@ -134,9 +138,14 @@ class TrainConfig:
     max_frames: int | None = None
     ensemble: int = 1
     augment: tuple[str, ...] = ()
+    scaling_lists: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "augment", check_augmentations(self.augment))
+        if self.scaling_lists is None:
+            default = DEFAULT_SCALING_LISTS.get(self.task)
+            object.__setattr__(self, "scaling_lists", {} if default is None else default.to_dict())
+        _ = self.quantisation  # checked here, not when the tables are half built
         if self.hold_out is not None:
             start, stop = self.hold_out
             if not 0 <= start < stop:
@@ -206,11 +215,26 @@ class TrainConfig:
             raise InvalidInputError(f"--augment adds transformed pictures; drop it for {video} (or pass --mdp image)")
         if self.hold_out is not None:
             raise InvalidInputError(f"--hold-out leaves pictures of a split out; drop it for {video}")
+        if self.quantisation is not None:
+            raise InvalidInputError(
+                f"--scaling-lists shapes the quantisation of picture policies; pass --scaling-lists 0 for {video}"
+            )
 
     @property
     def fidelity_weights(self) -> dict[str, float]:
         """``semantic_weight``, ``pixel_weight`` and ``object_weight``, the task's defaults filled in."""
         return {name: float(getattr(self, name)) for name in DEFAULT_FIDELITY_WEIGHTS[self.task]}
+
+    @property
+    def quantisation(self) -> ScalingLists | None:
+        """``scaling_lists`` parsed; None: flat quantisation.
+
+        Raises:
+            InvalidInputError: An unknown key or a value out of range.
+        """
+        if not self.scaling_lists or self.scaling_lists.get("slope") == 0:
+            return None
+        return ScalingLists.from_dict(self.scaling_lists)
 
     @property
     def resolved_data(self) -> str:

@@ -37,7 +37,6 @@ from envs.tables import (
 from semrl.agent.config import (
     DEFAULT_ANSWER_SEARCH,
     DEFAULT_REFINEMENT,
-    DEFAULT_SCALING_LISTS,
     DEVIATION,
     PolicyConfig,
     TrainConfig,
@@ -257,7 +256,7 @@ def train(
     pictures = augment_pictures(pictures, config.augment)
     seconds["load"] = time.perf_counter() - start
     if codec_factory is None:
-        codec_factory = X265CodecFactory(config.preset)
+        codec_factory = X265CodecFactory(config.preset, config.quantisation)
     if extractor_factory is None:
         from semrl.semantics.config import MapConfig
 
@@ -307,7 +306,7 @@ def train(
     digest = hashlib.sha256("".join(p.digest for p in pictures).encode()).hexdigest()
     refinement = DEFAULT_REFINEMENT.get(config.task)
     answer = DEFAULT_ANSWER_SEARCH.get(config.task)
-    lists = DEFAULT_SCALING_LISTS.get(config.task)
+    lists = config.quantisation
     policy_config = PolicyConfig(
         task=config.task,
         map_config=extractor.config.to_json() if hasattr(extractor, "config") else extractor.fingerprint,

@@ -100,6 +100,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="DQN picture policies: train K nets (seeds S, S+1, ...) on the same tables and ship the mean of "
         "their Q-values as one net (default 1)",
     )
+    p.add_argument("--scaling-lists", type=_scaling_lists, default=None, metavar="SLOPE[^POWER]",
+                   help="picture policies: quantisation matrices (HEVC scaling lists) the tables are coded with "
+                        "and the policy codes with, the highest frequency's step SLOPE + 1 times DC's "
+                        "(semrl.codec.ScalingLists); 0: flat; default the task's (flat)")  # fmt: skip
     p.add_argument("--preset", default=d.preset, help="x265 preset of the tables (default medium)")
     p.add_argument("--method", default=None, help="semantic map method (default by task)")
     p.add_argument("--weights", default=None, help="task net weights (default by task)")
@@ -126,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         object_weight=args.object_weight, false_weight=args.false_weight,
         object_weighting=args.object_weighting, seed=args.seed, preset=args.preset,
         method=args.method, weights=args.weights, workers=args.workers, mdp=args.mdp, max_frames=args.max_frames,
-        ensemble=args.ensemble, augment=comma_list(args.augment),
+        ensemble=args.ensemble, augment=comma_list(args.augment), scaling_lists=args.scaling_lists,
     )  # fmt: skip
     result = train(config, args.output, resume=args.resume, progress=not args.no_progress, ray=args.ray)
     s = result.seconds
@@ -137,3 +141,13 @@ def run(args: argparse.Namespace) -> int:
         f"(tables {s['tables']:.0f} s, training {s['train']:.0f} s, total {s['total']:.0f} s)"
     )
     return 0
+
+
+def _scaling_lists(text: str) -> dict[str, float]:
+    """Parse ``--scaling-lists SLOPE[^POWER]`` into :class:`semrl.codec.ScalingLists`' dict form."""
+    slope, _, power = text.partition("^")
+    try:
+        lists = {"slope": float(slope), "power": float(power or 1)}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SLOPE or SLOPE^POWER (e.g. 5 or 3^2), got {text!r}") from None
+    return lists
