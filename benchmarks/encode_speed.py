@@ -47,7 +47,15 @@ from scipy import stats
 from semrl.codec import EncoderConfig, load_library
 from semrl.files import atomic_write
 from semrl.media import ffmpeg_tool, video_info
-from semrl.pipeline import STAGES, EncodeSettings, concrete_policy, encode_video, resolve_policy, x265_rate_control
+from semrl.pipeline import (
+    STAGES,
+    EncodeSettings,
+    concrete_policy,
+    encode_video,
+    resolve_policy,
+    x265_config,
+    x265_rate_control,
+)
 from semrl.policy import Policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,12 +95,7 @@ def cli_config(video: Path, settings: EncodeSettings, policy: Policy) -> Encoder
     Where ``policy`` (``semrl encode``'s, resolved) leaves the allocation to x265 (``x265``, the
     random-access default), x265's own rate control as ``semrl encode`` runs it (CRF at the base QP).
     """
-    info = video_info(video)
-    config = EncoderConfig(
-        info.width, info.height, qp=settings.qp, preset=settings.preset, gop=settings.gop, keyint=settings.keyint,
-        threads=settings.x265_threads, fps=(info.fps.numerator, info.fps.denominator),
-    )  # fmt: skip
-    return x265_rate_control(config, settings, policy)
+    return x265_rate_control(x265_config(video_info(video), settings), settings, policy)
 
 
 def time_cli(

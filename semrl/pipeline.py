@@ -645,9 +645,8 @@ def _run(
         its original where a pre-filter smoothed it) and each coded frame's index in decode order.
     """
     info = source.info
-    config = EncoderConfig(
-        info.width, info.height, qp=settings.qp, preset=settings.preset, gop=settings.gop,
-        keyint=settings.keyint, threads=settings.x265_threads, fps=(info.fps.numerator, info.fps.denominator),
+    config = replace(
+        x265_config(info, settings),
         qg_size=offset_block(policy), scaling_lists=scaling_lists(policy), options=stream_description(info),
     )  # fmt: skip
     gop = config.layout()
@@ -827,6 +826,18 @@ def _run(
         bar.close()
     rows.sort(key=lambda row: row.index)
     return rows, decoded_order
+
+
+def x265_config(info: SourceInfo, settings: EncodeSettings) -> EncoderConfig:
+    """x265's configuration of ``settings`` for ``info``'s frames: size, frame rate, preset, GOP, base QP, threads.
+
+    A policy's own choices (its offset block, its matrices), the stream's description and the rate
+    control (:func:`x265_rate_control`) come on top.
+    """
+    return EncoderConfig(
+        info.width, info.height, qp=settings.qp, preset=settings.preset, gop=settings.gop,
+        keyint=settings.keyint, threads=settings.x265_threads, fps=(info.fps.numerator, info.fps.denominator),
+    )  # fmt: skip
 
 
 def x265_rate_control(config: EncoderConfig, settings: EncodeSettings, policy: Policy) -> EncoderConfig:
