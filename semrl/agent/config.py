@@ -232,9 +232,10 @@ class TrainConfig:
         Raises:
             InvalidInputError: An unknown key or a value out of range.
         """
-        if not self.scaling_lists or self.scaling_lists.get("slope") == 0:
+        if not self.scaling_lists:
             return None
-        return ScalingLists.from_dict(self.scaling_lists)
+        lists = ScalingLists.from_dict(self.scaling_lists)
+        return None if lists.slope == 0 else lists
 
     @property
     def resolved_data(self) -> str:
