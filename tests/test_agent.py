@@ -143,7 +143,8 @@ def test_a_run_with_scaling_lists_codes_its_tables_with_them_and_ships_them(tmp_
 
 
 def test_train_configs_resolve_their_scaling_lists() -> None:
-    assert TrainConfig(task="segmentation").scaling_lists == {}  # the task's default: flat
+    assert TrainConfig(task="segmentation").quantisation == DEFAULT_SCALING_LISTS["segmentation"]  # the task's
+    assert TrainConfig(task="classification").scaling_lists == {}  # no default: flat
     assert TrainConfig(task="segmentation", scaling_lists={"slope": 0.0}).quantisation is None
     assert X265CodecFactory("medium", ScalingLists(5.0)) == X265CodecFactory(scaling_lists=ScalingLists(5.0))
     with pytest.raises(InvalidInputError, match="slope must be in"):

@@ -38,9 +38,12 @@ def test_a_checkpoint_path_loads_as_a_benchmark_policy() -> None:
     require_assets("models/yolov8n.pt")
     from semrl.agent import resolve_policy
     from semrl.agent.checkpoint import TrainedPolicy, shipped_policy
+    from semrl.codec import ScalingLists
+    from semrl.policy import scaling_lists
 
     policy = resolve_policy(str(shipped_policy("segmentation")))
     assert isinstance(policy, TrainedPolicy) and policy.task == "segmentation"
+    assert scaling_lists(policy) == ScalingLists(5.0)  # its tables were coded with them: so is every coding of it
 
 
 def test_trained_policy_maps_small_frames_at_their_own_size() -> None:
