@@ -334,9 +334,9 @@ DEFAULT_ANSWER_SEARCH: dict[str, AnswerSearch] = {
 
 DEFAULT_SCALING_LISTS: dict[str, ScalingLists] = {"segmentation": ScalingLists(5.0)}
 """The quantisation matrices a picture policy's tables are coded with and ``semrl train`` writes into its config, per
-task (none: flat). Segmentation's were chosen on coco-seg train 0-49 and judged on val against the flat policy shipped
-before; a flat retrain did about as well, so they are kept for the top of the curve and `objects`, not for a large
-gain (``benchmarks/results/scaling-lists-trained``)."""
+task (none: flat). Segmentation's were chosen on coco-seg train 0-49 and adopted by a rule judged on val against the
+flat policy shipped before; a flat retrain, run after as a control, did about as well on the class mean
+(``benchmarks/results/scaling-lists-trained``)."""
 
 
 @dataclass(frozen=True)
