@@ -151,6 +151,10 @@ def test_train_configs_resolve_their_scaling_lists() -> None:
         TrainConfig(task="segmentation", scaling_lists={"slope": 99.0})
     with pytest.raises(InvalidInputError, match="pass --scaling-lists 0 for the video MDP"):
         TrainConfig(task="detection", mdp="video", scaling_lists={"slope": 3.0})
+    # the task's default is for its picture policies: a video run meets the error that concerns it
+    assert TrainConfig(task="segmentation", mdp="video").quantisation == DEFAULT_SCALING_LISTS["segmentation"]
+    with pytest.raises(InvalidInputError, match="pass --scaling-lists 0 for the video MDP"):
+        TrainConfig(task="segmentation", mdp="video", scaling_lists={"slope": 3.0})
     older = json.loads(TrainConfig(task="detection").to_json())
     del older["scaling_lists"]  # a run saved before configs held them
     assert TrainConfig.from_json(json.dumps(older)) == TrainConfig(task="detection")

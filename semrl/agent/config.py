@@ -205,7 +205,8 @@ class TrainConfig:
             video: What makes the run a video run, for the message (``the video MDP``, ``videos``).
 
         Raises:
-            InvalidInputError: ``ensemble``, ``object_weighting``, ``augment`` or ``hold_out`` is set.
+            InvalidInputError: ``ensemble``, ``object_weighting``, ``augment`` or ``hold_out`` is set, or
+                ``scaling_lists`` other than the task's default.
         """
         if self.ensemble > 1:
             raise InvalidInputError(f"--ensemble {self.ensemble} averages picture policies; drop it for {video}")
@@ -215,7 +216,7 @@ class TrainConfig:
             raise InvalidInputError(f"--augment adds transformed pictures; drop it for {video} (or pass --mdp image)")
         if self.hold_out is not None:
             raise InvalidInputError(f"--hold-out leaves pictures of a split out; drop it for {video}")
-        if self.quantisation is not None:
+        if self.quantisation not in (None, DEFAULT_SCALING_LISTS.get(self.task)):  # the default is its pictures'
             raise InvalidInputError(
                 f"--scaling-lists shapes the quantisation of picture policies; pass --scaling-lists 0 for {video}"
             )
