@@ -1,0 +1,208 @@
+"""Replay a clip-level trade of the video reference coding on the benchmark's cached codings.
+
+For each clip and each of the benchmark's base QPs ``q``, the trade keeps, of the reference
+coding (``--policy video-reference``) coded whole at base QPs ``q-10, q-5, q, q+5, q+10``, the one
+of most ``score - w * bpp``: ``score`` the clip's mAP50-95 (class mean, COCO AP) against the net's
+finds on the source (what an encoder can measure, since it has the source), ``bpp`` the clip's
+bits over its pixels and frames, ``w = w0 * 2 ** ((q - 22) / 6)``. Each trial is a real coding
+of the whole clip, so the traded point is exactly what an encoder that codes the clip at the
+five shifts and keeps one would write. The pooled points then give BD-rates against A1 and
+against the reference coding itself.
+
+``--segment N`` also replays the same trade per segment of N frames. That one is not exact (a
+segment's trial was coded after frames of its own shift, not of the shift chosen before it), so
+it is reported as an indication only.
+
+Run ``benchmarks/bdrate.py --task video --methods uniform,policy --policy ref=video-reference
+--qps 12,17,22,27,32,37,42,47,51`` first with the same clips and frames: every coding is then read
+from the cache.
+
+    python benchmarks/results/video-trade/replay_clips.py [--data CLIPS] [--start S] [--frames 150] \
+        --output replay.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from semrl.agent.resolve import resolve_named_policy
+from semrl.bench.bdrate import Curve, bd_rate
+from semrl.bench.items import TASKS
+from semrl.bench.report import point_quality, point_rate
+from semrl.bench.runner import Method, PointResult, make_context, run_methods
+from semrl.bench.tasknet import task_metric
+
+BASE_QPS = (22, 27, 32, 37, 42, 47, 51)
+LADDER = (12, 17, 22, 27, 32, 37, 42, 47, 51)
+SHIFTS = (-10, -5, 0, 5, 10)
+WEIGHTS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+QUALITIES = ("task", "objects", "labels")
+
+
+def _slice(p: PointResult, lo: int, hi: int) -> PointResult:
+    """Frames ``lo:hi`` of a point."""
+    return dataclasses.replace(
+        p,
+        frame_bits=p.frame_bits[lo:hi],
+        frame_units=p.frame_units[lo:hi],
+        scores=p.scores[lo:hi],
+        psnr=p.psnr[lo:hi],
+        psnr_y=p.psnr_y[lo:hi],
+        ssim_y=p.ssim_y[lo:hi],
+        label_scores=p.label_scores[lo:hi],
+    )
+
+
+def _join(parts: Sequence[PointResult], name: str, point: float) -> PointResult:
+    """One point made of the parts' frames, in order."""
+    out = PointResult(name, "policy", point, f"qp={point:g}", [], [], [], [], [], [], 0.0, 0.0)
+    for p in parts:
+        out.frame_bits += p.frame_bits
+        out.frame_units += p.frame_units
+        out.scores += p.scores
+        out.psnr += p.psnr
+        out.psnr_y += p.psnr_y
+        out.ssim_y += p.ssim_y
+        out.label_scores += p.label_scores
+    return out
+
+
+def _score(part: PointResult) -> float:
+    """The part's class-mean mAP50-95 in 0..1 against the net's finds on the source (1: none to find)."""
+    value = task_metric("video", part.scores)[0]
+    return 1.0 if math.isnan(value) else value
+
+
+def traded(
+    ref: dict[int, PointResult], spans: Sequence[tuple[int, int, int]], w0: float, name: str
+) -> tuple[list[PointResult], list[list[int]]]:
+    """The trade's point at every base QP, and the shift it kept for every span.
+
+    Args:
+        ref: The reference coding at every ladder QP.
+        spans: (first frame, end, pixels per frame) of each clip or segment, in order.
+        w0: The weight per bpp at base QP 22.
+        name: The method's name.
+    """
+    points, kept = [], []
+    for q in BASE_QPS:
+        w = w0 * 2 ** ((q - 22) / 6)
+        parts, shifts = [], []
+        for lo, hi, pixels in spans:
+            best: tuple[float, float, int] | None = None
+            for s in SHIFTS:
+                if q + s not in ref:
+                    continue
+                part = _slice(ref[q + s], lo, hi)
+                bpp = sum(part.frame_bits) / (pixels * (hi - lo))
+                key = (_score(part) - w * bpp, -bpp, s)
+                if best is None or key[:2] > best[:2]:
+                    best = key
+            assert best is not None
+            shifts.append(best[2])
+            parts.append(_slice(ref[q + best[2]], lo, hi))
+        points.append(_join(parts, name, q))
+        kept.append(shifts)
+    return points, kept
+
+
+def _curve(points: Sequence[PointResult], quality: str) -> Curve:
+    return Curve.of(
+        [point_rate("video", p) for p in points], [point_quality("video", p, quality) for p in points],
+        [p.label for p in points],
+    )  # fmt: skip
+
+
+def _bd(anchor: Sequence[PointResult], test: Sequence[PointResult], quality: str) -> dict[str, Any]:
+    a, t = _curve(anchor, quality), _curve(test, quality)
+    if any(math.isnan(v) for v in a.quality + t.quality):
+        return {"pchip": None, "akima": None, "flags": ["no labels"]}
+    r = bd_rate(a, t)
+    return {"pchip": r.pchip, "akima": r.akima, "flags": list(r.flags)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="", help="clips (default: the benchmark's)")
+    parser.add_argument("--start", type=int, default=0)
+    parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--segment", type=int, default=50, help="frames per segment of the indicative replay")
+    parser.add_argument("--output", type=Path, required=True)
+    args = parser.parse_args(argv)
+
+    task = TASKS["video"]
+    if args.data:
+        task = dataclasses.replace(task, data=args.data)
+    ctx = make_context(task, frames=args.frames, start=args.start, progress=False, workers=2)
+    methods = [
+        Method("uniform", "A1", tuple(map(float, BASE_QPS))),
+        Method("ref", "policy", tuple(map(float, LADDER)), policy=resolve_named_policy("ref=video-reference")[1]),
+    ]
+    results = run_methods(ctx, methods, workers=2)
+    a1 = [p for p in results if p.method == "uniform"]
+    ref = {int(p.point): p for p in results if p.method == "ref"}
+    ref_base = [ref[q] for q in BASE_QPS]
+
+    clips, segments, at = [], [], 0
+    for item in ctx.items:
+        n, pixels = len(item.yuv), item.shape[0] * item.shape[1]
+        clips.append((at, at + n, pixels))
+        segments += [(lo, min(lo + args.segment, at + n), pixels) for lo in range(at, at + n, args.segment)]
+        at += n
+    assert at == len(a1[0].frame_bits), "items and points disagree on frames"
+
+    report: dict[str, Any] = {
+        "command": "python benchmarks/results/video-trade/replay_clips.py " + " ".join(argv or []),
+        "clips": [item.name for item in ctx.items],
+        "counts": dict(ctx.counts),
+        "ref": {q: _bd(a1, ref_base, q) for q in QUALITIES},
+        "clip": {},
+        "segment": {},
+    }
+    for kind, spans in (("clip", clips), ("segment", segments)):
+        for w0 in WEIGHTS:
+            points, kept = traded(ref, spans, w0, f"trade{w0:g}")
+            report[kind][f"{w0:g}"] = {
+                "vs_A1": {q: _bd(a1, points, q) for q in QUALITIES},
+                "vs_ref": {q: _bd(ref_base, points, q) for q in QUALITIES},
+                "points": [
+                    {"qp": q, "kbps": point_rate("video", p), "task": point_quality("video", p, "task"),
+                     "objects": point_quality("video", p, "objects"), "shifts": s}
+                    for q, p, s in zip(BASE_QPS, points, kept, strict=True)
+                ],
+            }  # fmt: skip
+    report["A1"] = [{"qp": p.point, "kbps": point_rate("video", p), "task": point_quality("video", p, "task"),
+                     "objects": point_quality("video", p, "objects")} for p in a1]  # fmt: skip
+    args.output.write_text(json.dumps(report, indent=1, default=float) + "\n")
+    print(_table(report))
+    return 0
+
+
+def _table(report: dict[str, Any]) -> str:
+    def f(v: Any) -> str:
+        return "n/a" if v is None else f"{v:+.1f}"
+
+    lines = [
+        "| trade | w0 | task vs A1 | objects vs A1 | labels vs A1 | task vs ref | objects vs ref |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    r = {q: f(v["pchip"]) for q, v in report["ref"].items()}
+    lines.append(f"| reference | | {r['task']} | {r['objects']} | {r['labels']} | | |")
+    for kind in ("clip", "segment"):
+        for w0, v in report[kind].items():
+            a, b = v["vs_A1"], v["vs_ref"]
+            lines.append(
+                f"| {kind} | {w0} | {f(a['task']['pchip'])} | {f(a['objects']['pchip'])} | {f(a['labels']['pchip'])} "
+                f"| {f(b['task']['pchip'])} | {f(b['objects']['pchip'])} |"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
