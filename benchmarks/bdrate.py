@@ -30,7 +30,8 @@ lost; weighted by objects, every object counts alike (on those clips no curve of
 ``benchmarks/results/video-roi-cascade`` is then non-monotonic, where 82 BD-rate rows on the class
 mean are).
 
-Writes ``benchmarks/results/<task>/{bdrate.json,points.csv,bdrate.md,curves.png}`` and
+Writes ``benchmarks/results/<task>/{bdrate.json,points.csv,bdrate.md,curves.png}`` (video with several
+clips also ``clip_points.csv``: each clip's own curve points) and
 ``benchmarks/results/bdrate_summary.md``. Encodes and evaluations are cached (``--cache-dir``),
 so adding a method computes only that method.
 """
@@ -375,6 +376,8 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "bdrate.json", f"bdrate-{name}", description, results)
     write_csv(out / "points.csv", results["points"])
+    if "item_points" in results:
+        write_csv(out / "clip_points.csv", results["item_points"])
     from semrl.files import atomic_write
 
     atomic_write(out / "bdrate.md", markdown(name, task.metric, task.rate_unit, results, description).encode())

@@ -603,6 +603,27 @@ def test_each_item_alone_on_the_task_metric_and_on_objects() -> None:
     assert "BD-rate vs A1 on `objects`" in text and "BD-rate vs A1 on the task metric" in text
 
 
+def test_each_item_has_its_own_curve_points() -> None:
+    from semrl.bench.report import analyse
+    from semrl.bench.tasknet import task_metric
+
+    points = [*_detection_points("uniform", "A1", 1.0), *_detection_points("pol", "policy", 0.7)]
+    items = {"first": np.arange(10), "second": np.arange(10, 20)}
+    rows = {(r["item"], r["method"], r["point"]): r for r in analyse(
+        "detection", points, (0.9, 0.9), (0.9, 0.9), items=items)["item_points"]}  # fmt: skip
+    assert len(rows) == 2 * 2 * 4
+    for name, idx in items.items():
+        for p in points:
+            row = rows[(name, p.method, p.label)]
+            # the item's bits over its own pixels: 10 frames of 10000 pixels each
+            assert row["rate"] == pytest.approx(sum(p.frame_bits[i] for i in idx) / 100_000)
+            assert row["task"] == pytest.approx(100 * task_metric("detection", [p.scores[i] for i in idx])[0])
+            assert row["objects"] == pytest.approx(row["task"])  # one class
+    # the policy loses one object of every ten at coarse QPs, on each item alike
+    assert rows[("first", "pol", "qp=30")]["task"] < rows[("first", "uniform", "qp=30")]["task"]
+    assert rows[("second", "uniform", "qp=22")]["rate"] == pytest.approx(4.0)
+
+
 def test_bits_at_equal_accuracy_are_read_on_objects_too() -> None:
     from semrl.bench.report import analyse, markdown
 

@@ -283,14 +283,17 @@ def analyse(
         results["reference_420"]["objects"] = 100 * objects_reference
         results["equal_accuracy_objects"] = equal_accuracy(cs["objects"], 100 * objects_reference, roi)
     if items is not None and len(items) > 1:
+        per_item: dict[str, dict[str, dict[str, Curve]]] = {}
         for key, quality in (("per_item", "task"), ("per_item_objects", "objects")):
             if quality not in qualities:
                 continue
             drawn = TaskCurves(task, points, quality)
+            per_item[quality] = {name: drawn(drawn.draw(idx)) for name, idx in items.items()}
             results[key] = {
-                name: {m: r.to_dict() for m, r in _bd_table(drawn(drawn.draw(idx))).get("uniform", {}).items()}
-                for name, idx in items.items()
+                name: {m: r.to_dict() for m, r in _bd_table(cs_item).get("uniform", {}).items()}
+                for name, cs_item in per_item[quality].items()
             }
+        results["item_points"] = item_points(per_item)
     for row in results["bd_rate"]:
         if row["quality"] == "task50" and row["comparable"]:
             main = bd["task"].get(row["anchor"], {}).get(row["method"])
@@ -323,6 +326,24 @@ def analyse(
                 baseline=baseline,
             )
     return results
+
+
+def item_points(per_item: Mapping[str, Mapping[str, Mapping[str, Curve]]]) -> list[dict[str, Any]]:
+    """Each item's own curve points, one row per item, method and point (the per-clip curves).
+
+    Args:
+        per_item: By quality (``task``, ``objects``), by item name, each method's curve over the
+            item's frames alone.
+    """
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for quality, by_item in per_item.items():
+        for name, by_method in by_item.items():
+            for method, curve in by_method.items():
+                for label, rate, value in zip(curve.labels, curve.rates, curve.quality, strict=True):
+                    row = rows.setdefault((name, method, label), {"item": name, "method": method, "point": label})
+                    row["rate"] = rate
+                    row[quality] = value
+    return list(rows.values())
 
 
 def _check_signs(results: dict[str, Any]) -> None:
