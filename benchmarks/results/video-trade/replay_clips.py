@@ -36,7 +36,7 @@ from semrl.bench.bdrate import Curve, bd_rate
 from semrl.bench.items import TASKS
 from semrl.bench.report import point_quality, point_rate
 from semrl.bench.runner import Method, PointResult, make_context, run_methods
-from semrl.bench.tasknet import task_metric
+from semrl.bench.tasknet import PooledScores
 
 BASE_QPS = (22, 27, 32, 37, 42, 47, 51)
 LADDER = (12, 17, 22, 27, 32, 37, 42, 47, 51)
@@ -73,14 +73,25 @@ def _join(parts: Sequence[PointResult], name: str, point: float) -> PointResult:
     return out
 
 
-def _score(part: PointResult) -> float:
-    """The part's class-mean mAP50-95 in 0..1 against the net's finds on the source (1: none to find)."""
-    value = task_metric("video", part.scores)[0]
+SCORES = ("task", "objects", "both")
+"""What a trial is scored on: the class mean, ``objects`` (each class by its objects), or their mean."""
+
+
+def _score(part: PointResult, score: str = "task") -> float:
+    """The part's score in 0..1 against the net's finds on the source (1: none to find).
+
+    Args:
+        part: The frames scored.
+        score: One of :data:`SCORES`.
+    """
+    pooled = PooledScores("video", part.scores)
+    values = {"task": pooled.metric()[0], "objects": pooled.objects()}
+    value = values[score] if score != "both" else (values["task"] + values["objects"]) / 2
     return 1.0 if math.isnan(value) else value
 
 
 def traded(
-    ref: dict[int, PointResult], spans: Sequence[tuple[int, int, int]], w0: float, name: str
+    ref: dict[int, PointResult], spans: Sequence[tuple[int, int, int]], w0: float, name: str, score: str = "task"
 ) -> tuple[list[PointResult], list[list[int]]]:
     """The trade's point at every base QP, and the shift it kept for every span.
 
@@ -89,6 +100,7 @@ def traded(
         spans: (first frame, end, pixels per frame) of each clip or segment, in order.
         w0: The weight per bpp at base QP 22.
         name: The method's name.
+        score: What each trial is scored on (:data:`SCORES`).
     """
     points, kept = [], []
     for q in BASE_QPS:
@@ -101,7 +113,7 @@ def traded(
                     continue
                 part = _slice(ref[q + s], lo, hi)
                 bpp = sum(part.frame_bits) / (pixels * (hi - lo))
-                key = (_score(part) - w * bpp, -bpp, s)
+                key = (_score(part, score) - w * bpp, -bpp, s)
                 if best is None or key[:2] > best[:2]:
                     best = key
             assert best is not None
@@ -133,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--segment", type=int, default=50, help="frames per segment of the indicative replay")
+    parser.add_argument("--score", choices=SCORES, default="task", help="what a trial is scored on (round 1: task)")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args(argv)
 
@@ -161,13 +174,14 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/results/video-trade/replay_clips.py " + " ".join(argv or []),
         "clips": [item.name for item in ctx.items],
         "counts": dict(ctx.counts),
+        "score": args.score,
         "ref": {q: _bd(a1, ref_base, q) for q in QUALITIES},
         "clip": {},
         "segment": {},
     }
     for kind, spans in (("clip", clips), ("segment", segments)):
         for w0 in WEIGHTS:
-            points, kept = traded(ref, spans, w0, f"trade{w0:g}")
+            points, kept = traded(ref, spans, w0, f"trade{w0:g}", args.score)
             report[kind][f"{w0:g}"] = {
                 "vs_A1": {q: _bd(a1, points, q) for q in QUALITIES},
                 "vs_ref": {q: _bd(ref_base, points, q) for q in QUALITIES},
