@@ -9,6 +9,10 @@ of the whole clip, so the traded point is exactly what an encoder that codes the
 five shifts and keeps one would write. The pooled points then give BD-rates against A1 and
 against the reference coding itself.
 
+``--trials ref,uniform`` offers A1's constant-QP coding of the whole clip at the same shifts
+beside the reference coding (ten trials), as the detection trade offers two shapes of map; ``--score``
+scores trials on the class mean (``task``), on ``objects`` or on their mean (``both``).
+
 ``--segment N`` also replays the same trade per segment of N frames. That one is not exact (a
 segment's trial was coded after frames of its own shift, not of the shift chosen before it), so
 it is reported as an indication only.
@@ -41,6 +45,8 @@ from semrl.bench.tasknet import PooledScores
 BASE_QPS = (22, 27, 32, 37, 42, 47, 51)
 LADDER = (12, 17, 22, 27, 32, 37, 42, 47, 51)
 SHIFTS = (-10, -5, 0, 5, 10)
+TRIALS = ("ref", "uniform")
+"""Codings a trade may offer: the reference coding, and A1's constant QP."""
 WEIGHTS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 QUALITIES = ("task", "objects", "labels")
 
@@ -91,36 +97,44 @@ def _score(part: PointResult, score: str = "task") -> float:
 
 
 def traded(
-    ref: dict[int, PointResult], spans: Sequence[tuple[int, int, int]], w0: float, name: str, score: str = "task"
-) -> tuple[list[PointResult], list[list[int]]]:
-    """The trade's point at every base QP, and the shift it kept for every span.
+    codings: dict[str, dict[int, PointResult]],
+    spans: Sequence[tuple[int, int, int]],
+    w0: float,
+    name: str,
+    score: str = "task",
+) -> tuple[list[PointResult], list[list[str]]]:
+    """The trade's point at every base QP, and the trial it kept for every span.
 
     Args:
-        ref: The reference coding at every ladder QP.
+        codings: Each coding offered as a trial (by name), at every ladder QP.
         spans: (first frame, end, pixels per frame) of each clip or segment, in order.
         w0: The weight per bpp at base QP 22.
         name: The method's name.
         score: What each trial is scored on (:data:`SCORES`).
+
+    Returns:
+        The points, and per base QP each span's kept trial as ``<coding><shift>``, e.g. ``ref+5``.
     """
     points, kept = [], []
     for q in BASE_QPS:
         w = w0 * 2 ** ((q - 22) / 6)
-        parts, shifts = [], []
+        parts, chosen = [], []
         for lo, hi, pixels in spans:
-            best: tuple[float, float, int] | None = None
-            for s in SHIFTS:
-                if q + s not in ref:
-                    continue
-                part = _slice(ref[q + s], lo, hi)
-                bpp = sum(part.frame_bits) / (pixels * (hi - lo))
-                key = (_score(part, score) - w * bpp, -bpp, s)
-                if best is None or key[:2] > best[:2]:
-                    best = key
+            best: tuple[float, float, PointResult, str] | None = None
+            for coding, by_qp in codings.items():
+                for s in SHIFTS:
+                    if q + s not in by_qp:
+                        continue
+                    part = _slice(by_qp[q + s], lo, hi)
+                    bpp = sum(part.frame_bits) / (pixels * (hi - lo))
+                    value = _score(part, score) - w * bpp
+                    if best is None or (value, -bpp) > best[:2]:
+                        best = (value, -bpp, part, f"{coding}{s:+d}")
             assert best is not None
-            shifts.append(best[2])
-            parts.append(_slice(ref[q + best[2]], lo, hi))
+            parts.append(best[2])
+            chosen.append(best[3])
         points.append(_join(parts, name, q))
-        kept.append(shifts)
+        kept.append(chosen)
     return points, kept
 
 
@@ -146,20 +160,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--segment", type=int, default=50, help="frames per segment of the indicative replay")
     parser.add_argument("--score", choices=SCORES, default="task", help="what a trial is scored on (round 1: task)")
+    parser.add_argument("--trials", default="ref", help="codings offered as trials: ref, uniform (rounds 1-2: ref)")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args(argv)
+    trials = args.trials.split(",")
+    if not trials or set(trials) - set(TRIALS):
+        parser.error(f"--trials: a comma list of {', '.join(TRIALS)}")
 
     task = TASKS["video"]
     if args.data:
         task = dataclasses.replace(task, data=args.data)
     ctx = make_context(task, frames=args.frames, start=args.start, progress=False, workers=2)
     methods = [
-        Method("uniform", "A1", tuple(map(float, BASE_QPS))),
+        Method("uniform", "A1", tuple(map(float, LADDER if "uniform" in trials else BASE_QPS))),
         Method("ref", "policy", tuple(map(float, LADDER)), policy=resolve_named_policy("ref=video-reference")[1]),
     ]
     results = run_methods(ctx, methods, workers=2)
-    a1 = [p for p in results if p.method == "uniform"]
-    ref = {int(p.point): p for p in results if p.method == "ref"}
+    by_method: dict[str, dict[int, PointResult]] = {}
+    for p in results:
+        by_method.setdefault(p.method, {})[int(p.point)] = p
+    a1, ref = [by_method["uniform"][q] for q in BASE_QPS], by_method["ref"]
+    codings = {name: by_method[name] for name in trials}
     ref_base = [ref[q] for q in BASE_QPS]
 
     clips, segments, at = [], [], 0
@@ -175,19 +196,20 @@ def main(argv: list[str] | None = None) -> int:
         "clips": [item.name for item in ctx.items],
         "counts": dict(ctx.counts),
         "score": args.score,
+        "trials": trials,
         "ref": {q: _bd(a1, ref_base, q) for q in QUALITIES},
         "clip": {},
         "segment": {},
     }
     for kind, spans in (("clip", clips), ("segment", segments)):
         for w0 in WEIGHTS:
-            points, kept = traded(ref, spans, w0, f"trade{w0:g}", args.score)
+            points, kept = traded(codings, spans, w0, f"trade{w0:g}", args.score)
             report[kind][f"{w0:g}"] = {
                 "vs_A1": {q: _bd(a1, points, q) for q in QUALITIES},
                 "vs_ref": {q: _bd(ref_base, points, q) for q in QUALITIES},
                 "points": [
                     {"qp": q, "kbps": point_rate("video", p), "task": point_quality("video", p, "task"),
-                     "objects": point_quality("video", p, "objects"), "shifts": s}
+                     "objects": point_quality("video", p, "objects"), "kept": s}
                     for q, p, s in zip(BASE_QPS, points, kept, strict=True)
                 ],
             }  # fmt: skip
