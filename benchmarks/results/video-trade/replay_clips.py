@@ -45,8 +45,13 @@ from semrl.bench.tasknet import PooledScores
 BASE_QPS = (22, 27, 32, 37, 42, 47, 51)
 LADDER = (12, 17, 22, 27, 32, 37, 42, 47, 51)
 SHIFTS = (-10, -5, 0, 5, 10)
-TRIALS = ("ref", "uniform")
-"""Codings a trade may offer: the reference coding, and A1's constant QP."""
+TRIALS = {
+    "ref": "ref=video-reference",
+    "uniform": None,
+    "boost4": "boost4=benchmarks/results/video-trade/trade_candidates.py:boost4",
+}
+"""Codings a trade may offer, with their policy: the reference coding, A1's constant QP, and A1 with
+the objects' CTUs 4 QP finer (round 4)."""
 WEIGHTS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 QUALITIES = ("task", "objects", "labels")
 
@@ -160,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--segment", type=int, default=50, help="frames per segment of the indicative replay")
     parser.add_argument("--score", choices=SCORES, default="task", help="what a trial is scored on (round 1: task)")
-    parser.add_argument("--trials", default="ref", help="codings offered as trials: ref, uniform (rounds 1-2: ref)")
+    parser.add_argument(
+        "--trials", default="ref", help="trials offered: ref, uniform, boost4 (rounds 1-2: ref; 3: ref,uniform)"
+    )
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args(argv)
     trials = args.trials.split(",")
@@ -173,8 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     ctx = make_context(task, frames=args.frames, start=args.start, progress=False, workers=2)
     methods = [
         Method("uniform", "A1", tuple(map(float, LADDER if "uniform" in trials else BASE_QPS))),
-        Method("ref", "policy", tuple(map(float, LADDER)), policy=resolve_named_policy("ref=video-reference")[1]),
     ]
+    for name in ("ref", *(t for t in trials if t not in ("ref", "uniform"))):
+        spec = TRIALS[name]
+        assert spec is not None
+        methods.append(Method(name, "policy", tuple(map(float, LADDER)), policy=resolve_named_policy(spec)[1]))
     results = run_methods(ctx, methods, workers=2)
     by_method: dict[str, dict[int, PointResult]] = {}
     for p in results:
@@ -198,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         "score": args.score,
         "trials": trials,
         "ref": {q: _bd(a1, ref_base, q) for q in QUALITIES},
+        "trials_vs_A1": {
+            name: {q: _bd(a1, [codings[name][b] for b in BASE_QPS], q) for q in QUALITIES} for name in trials
+        },
         "clip": {},
         "segment": {},
     }
