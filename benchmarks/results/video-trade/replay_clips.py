@@ -48,7 +48,7 @@ SHIFTS = (-10, -5, 0, 5, 10)
 TRIALS = {
     "ref": "ref=video-reference",
     "uniform": None,
-    "boost4": "boost4=benchmarks/results/video-trade/trade_candidates.py:boost4",
+    "boost4": "boost4=benchmarks/results/video-ra-boost/boost_candidates.py:boost4",
 }
 """Codings a trade may offer, with their policy: the reference coding, A1's constant QP, and A1 with
 the objects' CTUs 4 QP finer (round 4)."""
