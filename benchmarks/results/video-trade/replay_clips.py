@@ -9,17 +9,18 @@ of the whole clip, so the traded point is exactly what an encoder that codes the
 five shifts and keeps one would write. The pooled points then give BD-rates against A1 and
 against the reference coding itself.
 
-``--trials ref,uniform`` offers A1's constant-QP coding of the whole clip at the same shifts
-beside the reference coding (ten trials), as the detection trade offers two shapes of map; ``--score``
-scores trials on the class mean (``task``), on ``objects`` or on their mean (``both``).
+``--trials ref,uniform,boost4`` also offers A1's constant-QP coding of the whole clip, and A1 with
+the objects' CTUs 4 QP finer, at the same shifts beside the reference coding, as the detection
+trade offers two shapes of map; ``--score`` scores trials on the class mean (``task``), on
+``objects`` or on their mean (``both``).
 
 ``--segment N`` also replays the same trade per segment of N frames. That one is not exact (a
 segment's trial was coded after frames of its own shift, not of the shift chosen before it), so
 it is reported as an indication only.
 
 Run ``benchmarks/bdrate.py --task video --methods uniform,policy --policy ref=video-reference
---qps 12,17,22,27,32,37,42,47,51`` first with the same clips and frames: every coding is then read
-from the cache.
+--qps 12,17,22,27,32,37,42,47,51`` first with the same clips and frames (with ``--policy boost4=...``
+for that trial; the README has the commands): every coding is then read from the cache.
 
     python benchmarks/results/video-trade/replay_clips.py [--data CLIPS] [--start S] [--frames 150] \
         --output replay.json
