@@ -37,11 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from semrl.agent.resolve import resolve_named_policy
-from semrl.bench.bdrate import Curve, bd_rate
+from semrl.bench.bdrate import bd_rate
 from semrl.bench.items import TASKS
-from semrl.bench.report import point_quality, point_rate
+from semrl.bench.report import curves, point_quality, point_rate
 from semrl.bench.runner import Method, PointResult, make_context, run_methods
 from semrl.bench.tasknet import PooledScores
+from semrl.files import atomic_write
 
 BASE_QPS = (22, 27, 32, 37, 42, 47, 51)
 LADDER = (12, 17, 22, 27, 32, 37, 42, 47, 51)
@@ -102,21 +103,43 @@ def _score(part: PointResult, score: str = "task") -> float:
     return 1.0 if math.isnan(value) else value
 
 
+Span = tuple[int, int, int]
+"""(first frame, end, pixels per frame) of a clip or segment."""
+
+
+def scored_trials(
+    codings: dict[str, dict[int, PointResult]], spans: Sequence[Span], score: str
+) -> dict[tuple[int, str, int], tuple[float, float]]:
+    """Every trial's (score, bpp), once: by (span index, coding, ladder QP).
+
+    Args:
+        codings: Each coding offered as a trial (by name), at every ladder QP.
+        spans: The clips or segments, in order.
+        score: What each trial is scored on (:data:`SCORES`).
+    """
+    return {
+        (k, coding, qp): (_score(_slice(p, lo, hi), score), sum(p.frame_bits[lo:hi]) / (pixels * (hi - lo)))
+        for k, (lo, hi, pixels) in enumerate(spans)
+        for coding, by_qp in codings.items()
+        for qp, p in by_qp.items()
+    }
+
+
 def traded(
     codings: dict[str, dict[int, PointResult]],
-    spans: Sequence[tuple[int, int, int]],
+    spans: Sequence[Span],
+    trials: dict[tuple[int, str, int], tuple[float, float]],
     w0: float,
     name: str,
-    score: str = "task",
 ) -> tuple[list[PointResult], list[list[str]]]:
     """The trade's point at every base QP, and the trial it kept for every span.
 
     Args:
         codings: Each coding offered as a trial (by name), at every ladder QP.
-        spans: (first frame, end, pixels per frame) of each clip or segment, in order.
+        spans: The clips or segments, in order.
+        trials: Every trial's (score, bpp) (:func:`scored_trials` of the same codings and spans).
         w0: The weight per bpp at base QP 22.
         name: The method's name.
-        score: What each trial is scored on (:data:`SCORES`).
 
     Returns:
         The points, and per base QP each span's kept trial as ``<coding><shift>``, e.g. ``ref+5``.
@@ -125,34 +148,26 @@ def traded(
     for q in BASE_QPS:
         w = w0 * 2 ** ((q - 22) / 6)
         parts, chosen = [], []
-        for lo, hi, pixels in spans:
-            best: tuple[float, float, PointResult, str] | None = None
+        for k, (lo, hi, _) in enumerate(spans):
+            best: tuple[float, float, str, int] | None = None
             for coding, by_qp in codings.items():
                 for s in SHIFTS:
                     if q + s not in by_qp:
                         continue
-                    part = _slice(by_qp[q + s], lo, hi)
-                    bpp = sum(part.frame_bits) / (pixels * (hi - lo))
-                    value = _score(part, score) - w * bpp
-                    if best is None or (value, -bpp) > best[:2]:
-                        best = (value, -bpp, part, f"{coding}{s:+d}")
+                    value, bpp = trials[(k, coding, q + s)]
+                    if best is None or (value - w * bpp, -bpp) > best[:2]:
+                        best = (value - w * bpp, -bpp, coding, s)
             assert best is not None
-            parts.append(best[2])
-            chosen.append(best[3])
+            parts.append(_slice(codings[best[2]][q + best[3]], lo, hi))
+            chosen.append(f"{best[2]}{best[3]:+d}")
         points.append(_join(parts, name, q))
         kept.append(chosen)
     return points, kept
 
 
-def _curve(points: Sequence[PointResult], quality: str) -> Curve:
-    return Curve.of(
-        [point_rate("video", p) for p in points], [point_quality("video", p, quality) for p in points],
-        [p.label for p in points],
-    )  # fmt: skip
-
-
 def _bd(anchor: Sequence[PointResult], test: Sequence[PointResult], quality: str) -> dict[str, Any]:
-    a, t = _curve(anchor, quality), _curve(test, quality)
+    """BD-rate of one method's points against another's (each list is one method)."""
+    a, t = (next(iter(curves("video", ps, quality).values())) for ps in (anchor, test))
     if any(math.isnan(v) for v in a.quality + t.quality):
         return {"pchip": None, "akima": None, "flags": ["no labels"]}
     r = bd_rate(a, t)
@@ -194,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     codings = {name: by_method[name] for name in trials}
     ref_base = [ref[q] for q in BASE_QPS]
 
-    clips, segments, at = [], [], 0
+    clips: list[Span] = []
+    segments: list[Span] = []
+    at = 0
     for item in ctx.items:
         n, pixels = len(item.yuv), item.shape[0] * item.shape[1]
         clips.append((at, at + n, pixels))
@@ -216,8 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         "segment": {},
     }
     for kind, spans in (("clip", clips), ("segment", segments)):
+        scored = scored_trials(codings, spans, args.score)
         for w0 in WEIGHTS:
-            points, kept = traded(codings, spans, w0, f"trade{w0:g}", args.score)
+            points, kept = traded(codings, spans, scored, w0, f"trade{w0:g}")
             report[kind][f"{w0:g}"] = {
                 "vs_A1": {q: _bd(a1, points, q) for q in QUALITIES},
                 "vs_ref": {q: _bd(ref_base, points, q) for q in QUALITIES},
@@ -229,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             }  # fmt: skip
     report["A1"] = [{"qp": p.point, "kbps": point_rate("video", p), "task": point_quality("video", p, "task"),
                      "objects": point_quality("video", p, "objects")} for p in a1]  # fmt: skip
-    args.output.write_text(json.dumps(report, indent=1, default=float) + "\n")
+    atomic_write(args.output, (json.dumps(report, indent=1, default=float) + "\n").encode())
     print(_table(report))
     return 0
 
