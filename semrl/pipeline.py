@@ -69,6 +69,9 @@ from semrl.semantics import TASKS
 from semrl.semantics.yolo import PRECISIONS
 
 OUTPUT_SUFFIXES = (".hevc", ".h265", ".265", ".mp4")
+"""What ``semrl encode`` writes: a raw HEVC stream, or an MP4 (pictures and audio)."""
+
+
 LOOKAHEAD_INTERVALS = 3
 """Frames are buffered this many map intervals ahead of the encoder, so a slow analysis (the
 worker shares the CPU with x265) is absorbed before the encoder has to wait for it..."""
@@ -79,6 +82,11 @@ FREEZE_MIN_ANALYSES = 32
 (:meth:`semrl.semantics.yolo.YoloNet.freeze`): tracing takes about 0.4 s, which a clip with fewer
 analyses does not win back (the built-in 16-frame sample has 2; PETS, 795 frames, 80)."""
 STAGES = ("setup", "decode", "semantics", "policy", "wait", "encode")
+
+
+def writes_mp4(output: Path) -> bool:
+    """Whether ``output`` is an MP4 (else a raw HEVC stream, which holds no audio)."""
+    return output.suffix.lower() == ".mp4"
 
 
 @dataclass(frozen=True)
@@ -411,7 +419,7 @@ def encode_video(
     with source:
         info = source.info
         require_one_ctu(info.name, info.width, info.height)
-        raw = output.suffix.lower() != ".mp4"
+        raw = not writes_mp4(output)
         audio_from = _audio_source(info, settings, output)
         writer_target = output if raw else output.with_name(f".{output.name}.hevc")
         with AnnexBWriter(writer_target) as stream:
@@ -504,7 +512,7 @@ def _audio_source(info: SourceInfo, settings: EncodeSettings, output: Path) -> P
     """
     if info.kind != "video" or not settings.audio or info.path is None:
         return None
-    if output.suffix.lower() != ".mp4":
+    if not writes_mp4(output):
         if has_audio(info.path):
             warnings.warn(
                 InputWarning(

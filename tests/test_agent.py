@@ -117,6 +117,8 @@ def test_a_policys_scaling_lists_are_read_from_its_config_and_named_in_its_finge
     policy = TrainedPolicy(plain.model, PolicyConfig.from_json(config.to_json()), FakeExtractor("detection"), "0" * 64)
     assert scaling_lists(policy) == ScalingLists(3.0)
     assert policy.fingerprint.endswith(":roi4+8+12:sl=3^1")
+    flat = dataclasses.replace(plain.config, scaling_lists={"slope": 0.0})  # read as a run's config reads it
+    assert PolicyConfig.from_json(flat.to_json()).quantisation is None
     with pytest.raises(InvalidInputError, match="slope"):
         PolicyConfig.from_json(dataclasses.replace(plain.config, scaling_lists={"slope": 99.0}).to_json())
 

@@ -181,6 +181,10 @@ def test_scaling_lists_rise_from_dc_to_the_highest_frequency() -> None:
     assert ScalingLists(3.0, 2.0).matrix(8)[3, 4] < eight[3, 4]  # power 2 rises slowly at first
     assert ScalingLists(MAX_SLOPE).matrix(8).max() == 255
     assert ScalingLists.from_dict(lists.to_dict()) == lists and lists.tag == "sl=3^1"
+    assert ScalingLists.from_config(lists.to_dict()) == lists
+    assert (
+        ScalingLists.from_config(None) is ScalingLists.from_config({}) is ScalingLists.from_config({"slope": 0}) is None
+    )
 
 
 def test_scaling_lists_are_written_as_hm_reads_them(tmp_path: Path) -> None:

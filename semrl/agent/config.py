@@ -233,10 +233,7 @@ class TrainConfig:
         Raises:
             InvalidInputError: An unknown key or a value out of range.
         """
-        if not self.scaling_lists:
-            return None
-        lists = ScalingLists.from_dict(self.scaling_lists)
-        return None if lists.slope == 0 else lists
+        return ScalingLists.from_config(self.scaling_lists)
 
     @property
     def resolved_data(self) -> str:
@@ -412,8 +409,8 @@ class PolicyConfig:
 
     @property
     def quantisation(self) -> ScalingLists | None:
-        """``scaling_lists`` parsed (its keys and ranges checked); None: flat quantisation."""
-        return None if self.scaling_lists is None else ScalingLists.from_dict(self.scaling_lists)
+        """``scaling_lists`` parsed (its keys and ranges checked); None (or slope 0): flat quantisation."""
+        return ScalingLists.from_config(self.scaling_lists)
 
     @property
     def stage_tags(self) -> str:

@@ -97,7 +97,7 @@ def _name(input_path: Path) -> str:
 def run(args: argparse.Namespace) -> int:
     """Runs the encode(s) and prints the summary; with several inputs one line each, 1 if any failed."""
     from semrl.errors import InvalidInputError, SemrlError
-    from semrl.pipeline import EncodeSettings, check_writable, encode_video
+    from semrl.pipeline import OUTPUT_SUFFIXES, EncodeSettings, check_writable, encode_video
 
     settings = EncodeSettings(
         policy=args.policy, task=args.task, qp=args.qp, preset=args.preset, gop=args.gop, keyint=args.keyint,
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     folder = args.output
     if not inputs:
         raise InvalidInputError("--ray encodes the given inputs, one task each; name at least one input")
-    if folder is None or folder.suffix.lower() in (".mp4", ".hevc"):
+    if folder is None or folder.suffix.lower() in OUTPUT_SUFFIXES:
         what = f"{len(inputs)} inputs need" if len(inputs) > 1 else "--ray needs"
         raise InvalidInputError(f"{what} -o OUTDIR/ (a folder), not {folder or 'no -o'}")
     if args.ray and args.qp_maps:

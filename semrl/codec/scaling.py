@@ -66,6 +66,18 @@ class ScalingLists:
             raise InvalidInputError(f"scaling lists take slope (and power), got {sorted(data)}")
         return cls(float(data["slope"]), float(data.get("power", 1.0)))
 
+    @classmethod
+    def from_config(cls, data: dict[str, float] | None) -> ScalingLists | None:
+        """A config's quantisation: None (absent, empty, or slope 0) is flat, as x265 codes without lists.
+
+        Raises:
+            InvalidInputError: An unknown key, a missing slope or a value out of range.
+        """
+        if not data:
+            return None
+        lists = cls.from_dict(data)
+        return None if lists.slope == 0 else lists
+
     def to_dict(self) -> dict[str, float]:
         """The config form :meth:`from_dict` reads."""
         return {"slope": self.slope, "power": self.power}
