@@ -573,7 +573,7 @@ def mux_mp4(
     hevc: Path,
     output: Path,
     fps: Fraction,
-    display: Sequence[int] | None = None,
+    display: Sequence[int],
     *,
     times: FrameTimes | None = None,
     audio_from: Path | None = None,
@@ -596,8 +596,7 @@ def mux_mp4(
         hevc: The Annex-B stream.
         output: The MP4 to write (the caller makes it atomic).
         fps: Frame rate.
-        display: Display index of each coded picture in decode order; None: decode order is
-            display order (no B-frames).
+        display: Display index of each coded picture in decode order (in order without B-frames).
         times: When each picture is shown, for a source of variable frame rate
             (:func:`frame_times`); None: every ``1 / fps``.
         audio_from: The video the pictures were read from, its frames from the first on, at
@@ -618,9 +617,6 @@ def mux_mp4(
     carried = None
     try:
         with contextlib.ExitStack() as stack:
-            if display is None:
-                with av.open(str(hevc), format="hevc") as counted:
-                    display = range(sum(1 for p in counted.demux(counted.streams.video[0]) if p.size))
             order = list(display)
             source = stack.enter_context(av.open(str(hevc), format="hevc"))
             if times is not None and len(times.ticks) < len(order):
