@@ -2,7 +2,7 @@
 
 The shifts are of the shipped policy's map alone (its config's trade left out: that is what
 ``replay.py`` replays). Each coding is all-intra as ``benchmarks/bdrate.py`` codes it (its encoder configuration, the
-policy's own quantisation groups); the reconstruction (what a decoder shows) is read by the
+policy's own quantisation groups and quantisation matrices); the reconstruction (what a decoder shows) is read by the
 benchmark's net at the settings it scores with and matched twice: against the labels, and against
 the net's own objects on the uncoded picture (what ``object_score`` reads; here on the original
 RGB file, where the policy reads its 4:2:0 picture). Boxes for detection, masks for segmentation.
@@ -72,13 +72,15 @@ def code_all(
     from semrl.agent.answer import trial_coder
     from semrl.bench.encoding import encoder_config
     from semrl.codec import ctu_grid
-    from semrl.policy import PolicyInput, TrialCoding, offset_block, policy_offsets
+    from semrl.policy import PolicyInput, TrialCoding, offset_block, policy_offsets, scaling_lists
 
     frame = item.yuv[0]
     codings: dict[tuple[str, int, int], tuple[Any, ...]] = {}
     for q in QPS:
-        for kind, block in (("A1", 64), ("policy", offset_block(policy))):
-            config = encoder_config(item, q, crf=False, video=False, preset="medium", keyint=250, qg_size=block)
+        for kind, block, lists in (("A1", 64, None), ("policy", offset_block(policy), scaling_lists(policy))):
+            config = encoder_config(
+                item, q, crf=False, video=False, preset="medium", keyint=250, qg_size=block, scaling_lists=lists
+            )
             ctu_shape = ctu_grid(config.width, config.height)
             inputs = PolicyInput(
                 frame.to_rgb(), q, ctu_shape, analysis.regions[0], analysis.boxes[0], 0, {}, gop=config.layout(),
