@@ -151,6 +151,29 @@ def test_a_trade_tries_finer_shifts_too_and_keeps_the_trial_of_most_score_less_i
         trade_weight(AnswerSearch(), 30)
 
 
+def test_a_trades_top_factor_lowers_its_weight_at_the_finest_base_qps_and_fades_out_by_27() -> None:
+    search = AnswerSearch(step=3, max_trials=3, trade=0.2, finer=2, top=0.25)
+    assert trade_weight(search, 22) == pytest.approx(0.05) and trade_weight(search, 12) == pytest.approx(
+        0.05 / 2 ** (10 / 6)
+    )
+    assert trade_weight(search, 24) == pytest.approx(0.2 * 2 ** (2 / 6) * (0.25 + 0.75 * 2 / 5))  # rising linearly
+    for q in (27, 32, 51):  # the benchmark's other points as without it
+        assert trade_weight(search, q) == pytest.approx(trade_weight(AnswerSearch(step=3, max_trials=3, trade=0.2), q))
+    # top 0: the trial of best score at base QP 22, ties to the fewer bits
+    offsets = np.zeros((2, 3), np.int32)
+    bits = {-6: 64 * 3, -3: 64 * 2, 0: 64, 3: 32, 6: 16, 9: 8}
+    score = {-6: 0.9, -3: 0.9, 0: 0.6, 3: 0.5, 6: 0.45, 9: 0.1}
+    code, _, _ = _fake({}, bits)
+    best = AnswerSearch(step=3, max_trials=3, trade=0.2, finer=2, top=0.0)
+    kept, _, _ = trade_answer(best, offsets, 22, code, lambda shown: score[int(shown[0, 0, 0]) - 128])  # type: ignore[arg-type]
+    assert np.array_equal(kept, offsets - 3)
+    assert search.tag == "answer=3x3:trade0.2-2:top0.25" and AnswerSearch.from_dict(search.to_dict()) == search
+    assert "top" not in AnswerSearch(trade=0.2).to_dict()  # older configs read and write as before
+    for bad in ({"top": 0.5}, {"trade": 0.2, "top": 1.5}, {"trade": 0.2, "top": -0.1}):
+        with pytest.raises(InvalidInputError, match=r"top must be in 0\.\.1"):
+            AnswerSearch(**bad)  # type: ignore[arg-type]
+
+
 def _two_blocks(
     bits: dict[tuple[int, int], int], score: dict[tuple[int, int], float], coded: list[tuple[int, int]]
 ) -> tuple[Callable[[np.ndarray], tuple[int, np.ndarray]], Callable[[np.ndarray], float]]:

@@ -74,6 +74,9 @@ TRADE_QP = 22
 TRADE_DOUBLING = 6
 """QPs over which a trade's score per bpp doubles (the best of 3, 6 and no change on coco-det train 64-95)."""
 
+TOP_RAMP = 5
+"""QPs above :data:`TRADE_QP` over which a trade's ``top`` factor rises linearly to 1 (none at base QP 27 on)."""
+
 
 @dataclass(frozen=True)
 class AnswerSearch:
@@ -101,6 +104,9 @@ class AnswerSearch:
             empty: the policy's map alone. A config may give one strength as a number.
         target_conf: A trade's score is read against the net's finds on the source at this
             confidence or more (:func:`object_score`).
+        top: A trade's weight at :data:`TRADE_QP` and below is multiplied by this (0: the trial
+            of best score), the factor rising linearly to 1 over :data:`TOP_RAMP` QP above it, so
+            the finest operating points sell less of their accuracy for bits (1: no change).
     """
 
     step: int = 3
@@ -112,6 +118,7 @@ class AnswerSearch:
     background_from: int = 0
     roi: tuple[int, ...] = ()
     target_conf: float = PSEUDO_GT_CONF
+    top: float = 1.0
 
     def __post_init__(self) -> None:
         if not (1 <= self.step <= QP_MAX and self.max_trials >= 1 and 0.0 < self.iou <= 1.0):
@@ -149,6 +156,11 @@ class AnswerSearch:
                 f"the answer search's target_conf must be in (0, 1] and, other than {PSEUDO_GT_CONF}, needs a trade; "
                 f"got {self.target_conf} with trade {self.trade}"
             )
+        if not (0.0 <= self.top <= 1.0) or (self.top != 1.0 and self.trade is None):
+            raise InvalidInputError(
+                f"the answer search's top must be in 0..1 and, other than 1, needs a trade; got {self.top} with trade "
+                f"{self.trade}"
+            )
 
     @property
     def tag(self) -> str:
@@ -158,7 +170,8 @@ class AnswerSearch:
         tag += "" if self.trade is None else f":trade{self.trade:g}-{self.finer}"
         tag += f"-from{self.background_from}" if self.background_from else ""
         tag += ":roi" + "+".join(map(str, self.roi)) if self.roi else ""
-        return tag + ("" if self.target_conf == PSEUDO_GT_CONF else f":target{self.target_conf:g}")
+        tag += "" if self.target_conf == PSEUDO_GT_CONF else f":target{self.target_conf:g}"
+        return tag + ("" if self.top == 1.0 else f":top{self.top:g}")
 
     def shifts(self, offsets: NDArray[np.int32], base_qp: int, where: NDArray[np.bool_] | None = None) -> list[int]:
         """The shifts tried besides the map's own: ``finer`` finer ones, then coarser ones, ``step`` apart.
@@ -190,6 +203,8 @@ class AnswerSearch:
             del d["background_from"]
         if self.target_conf == PSEUDO_GT_CONF:
             del d["target_conf"]
+        if self.top == 1.0:
+            del d["top"]
         if not self.roi:
             del d["roi"]
         elif len(self.roi) == 1:
@@ -206,7 +221,9 @@ class AnswerSearch:
             TypeError: An unknown key.
             InvalidInputError: A value of the wrong kind or out of range.
         """
-        known = {"step", "max_trials", "iou", "background", "trade", "finer", "background_from", "roi", "target_conf"}
+        known = {
+            "step", "max_trials", "iou", "background", "trade", "finer", "background_from", "roi", "target_conf", "top",
+        }  # fmt: skip
         unknown = set(d) - known
         if unknown:
             raise TypeError(f"unknown answer search keys {sorted(unknown)}")
@@ -229,6 +246,7 @@ class AnswerSearch:
             number("step", int), number("max_trials", int), number("iou", float),
             bool(d.get("background", defaults.background)), None if trade is None else number("trade", float),
             number("finer", int), number("background_from", int), strengths, number("target_conf", float),
+            number("top", float),
         )  # fmt: skip
 
 
@@ -341,12 +359,17 @@ def keep_answer(
 def trade_weight(search: AnswerSearch, base_qp: int) -> float:
     """Score per bit per pixel at ``base_qp``: ``trade`` at :data:`TRADE_QP`, doubling every :data:`TRADE_DOUBLING` QP.
 
+    At :data:`TRADE_QP` and below it is further multiplied by ``top``, the factor rising linearly
+    to 1 at :data:`TOP_RAMP` QP above it.
+
     Raises:
         InvalidInputError: The search keeps the answer (no trade).
     """
     if search.trade is None:
         raise InvalidInputError("this answer search keeps the answer; it has no trade")
-    return float(search.trade * 2.0 ** ((base_qp - TRADE_QP) / TRADE_DOUBLING))
+    rise = min(max(base_qp - TRADE_QP, 0) / TOP_RAMP, 1.0)
+    factor = search.top + (1.0 - search.top) * rise
+    return float(search.trade * 2.0 ** ((base_qp - TRADE_QP) / TRADE_DOUBLING) * factor)
 
 
 def trade_answer(
