@@ -70,8 +70,6 @@ from semrl.semantics.yolo import PRECISIONS
 
 OUTPUT_SUFFIXES = (".hevc", ".h265", ".265", ".mp4")
 """What ``semrl encode`` writes: a raw HEVC stream, or an MP4 (pictures and audio)."""
-
-
 LOOKAHEAD_INTERVALS = 3
 """Frames are buffered this many map intervals ahead of the encoder, so a slow analysis (the
 worker shares the CPU with x265) is absorbed before the encoder has to wait for it..."""
