@@ -529,7 +529,7 @@ def test_the_trade_and_its_background_stage_keep_the_codings_worth_the_most_on_a
     values |= {(name, s): value(m + s) for name, m in maps.items() if name != "map" for s in shifts}
     assert values[trial[0]] == pytest.approx(max(values.values()))
 
-    # the background stage (an option; refused for the shipped config), on the learned map alone:
+    # the background stage (refused for the shipped detection config; segmentation's has it), on the learned map alone:
     # its best whole shift, then the blocks no object touches as many QP coarser as is worth the most
     policy.answer = AnswerSearch(step=3, max_trials=3, trade=0.1, finer=2, background=True, background_from=27)
     kept = policy(PolicyInput(rgb, base, ctu_shape, picture=frame, coding=TrialCoding(coder, (h, w))))
