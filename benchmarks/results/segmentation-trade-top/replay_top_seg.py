@@ -5,7 +5,7 @@ Per base QP each picture keeps the shift of the shipped map (-6..+9) of most ``s
 ``f`` (ties to the fewer bits); BD-rate (pchip) is against A1 on the same pictures, on the class
 mean and on ``objects``, then their sum and base QP 22 against A1 (``print_rule``'s line)::
 
-    python benchmarks/results/segmentation-trade-top/replay_top.py CODINGS.pkl [FIRST:LAST]
+    python benchmarks/results/segmentation-trade-top/replay_top_seg.py CODINGS.pkl [FIRST:LAST]
 """
 
 from __future__ import annotations
