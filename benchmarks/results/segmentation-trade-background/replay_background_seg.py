@@ -19,8 +19,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection-trade-background"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "segmentation-trade-top"))
 from replay import Chooser, curves
-from replay_background import SHIFTS, Key, merged, print_rule, window, worth
+from replay_background import Key, merged, print_rule, window, worth
+from replay_top_seg import topped
 
 from semrl.agent.answer import trade_weight
 from semrl.agent.config import DEFAULT_ANSWER_SEARCH
@@ -31,11 +33,11 @@ FIRSTS = {"the trade (shipped)": 99, "then the background from base QP 27": 27, 
 
 def staged(first: int) -> Chooser:
     """The shipped trade, then its background stage from base QP ``first`` on."""
-    search = DEFAULT_ANSWER_SEARCH["segmentation"]
+    search, whole = DEFAULT_ANSWER_SEARCH["segmentation"], topped(1.0)
 
     def choose(p: dict[str, Any], q: int) -> Key:
         w = trade_weight(search, q)
-        kept = max((("policy", q, s) for s in SHIFTS), key=lambda key: worth(p, key, w))
+        kept = whole(p, q)
         if q < first:
             return kept
         return max([kept, *(("background", q, s) for s in BACKGROUND)], key=lambda key: worth(p, key, w))
