@@ -25,7 +25,7 @@ from semrl.agent.config import (
 from semrl.agent.train import train
 from semrl.codec import ScalingLists
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
-from semrl.policy import PolicyInput, apply_offsets, scaling_lists
+from semrl.policy import PolicyInput, apply_offsets, offsets_identity, scaling_lists
 from semrl.semantics.fakes import FakeExtractor, FakeObject
 
 
@@ -90,6 +90,15 @@ def test_a_classifier_ships_with_the_answer_search_and_a_segmentation_policy_may
     segmentation_trade = dataclasses.replace(segmentation, answer={"trade": 0.2, "finer": 2})
     traded = TrainedPolicy(policy.model, segmentation_trade, FakeExtractor("segmentation"), "0" * 64)
     assert traded.fingerprint.endswith(":answer=3x4:trade0.2-2")
+    # the benchmark caches its maps by this: any change of the config, file or maps gives another
+    identity = offsets_identity(traded)
+    assert identity is not None and identity.startswith(traded.fingerprint)
+    longer = dataclasses.replace(segmentation_trade, timesteps=301)
+    others = {
+        offsets_identity(TrainedPolicy(policy.model, segmentation_trade, FakeExtractor("segmentation"), "1" * 64)),
+        offsets_identity(TrainedPolicy(policy.model, longer, FakeExtractor("segmentation"), "0" * 64)),
+    }
+    assert identity not in others and len(others) == 2
 
 
 def test_round_trip_gives_a_benchmark_policy(trained) -> None:  # type: ignore[no-untyped-def]

@@ -371,3 +371,67 @@ def test_a_policy_is_given_each_frame_as_x265_codes_it(clip: list[Yuv420], tmp_p
     ctx = Context(TASKS["video"], [item], net, Cache(tmp_path), [analysis], "medium", 250, "x265", False)  # type: ignore[arg-type]
     coding(ctx, Method("record", "policy", (32,), policy=record), 32, item, analysis)
     assert seen == clip
+
+
+def test_a_named_policys_maps_are_cached_and_an_unnamed_ones_are_not(clip: list[Yuv420], tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from semrl.bench.items import TASKS
+    from semrl.bench.runner import Context, Method, coding
+    from semrl.policy import PolicyInput
+
+    calls: list[int] = []
+
+    class Counting:
+        """Offsets from the base QP alone; it counts the frames it is run on."""
+
+        offsets_identity: str | None = "counting:v1"
+
+        def __call__(self, inputs: PolicyInput) -> np.ndarray:
+            calls.append(inputs.frame_index)
+            return np.full(inputs.ctu_shape, inputs.base_qp % 7 - 3, np.int32)
+
+    h, w = clip[0].y.shape
+    item = Item("clip", "digest", [f.to_rgb() for f in clip], clip, (h, w), fps=25.0, clip="clip")
+    n = len(clip)
+    analysis = Analysis([None] * n, [np.zeros((0, 4), np.float32)] * n, [np.zeros(0, np.int64)] * n,
+                        [np.zeros(0, np.float32)] * n)  # fmt: skip
+    net = SimpleNamespace(fingerprint="fake-net")
+    ctx = Context(TASKS["video"], [item], net, Cache(tmp_path), [analysis], "medium", 250, "x265", False)  # type: ignore[arg-type]
+    named = Counting()
+    first = coding(ctx, Method("named", "policy", (32,), policy=named), 32, item, analysis)
+    assert calls == list(range(n))
+    again = coding(ctx, Method("named", "policy", (32,), policy=named), 32, item, analysis)
+    assert calls == list(range(n)), "the cached maps were read, the policy not run"
+    assert again.key == first.key and first.offsets is not None
+    assert all(np.array_equal(a, b) for a, b in zip(again.offsets or [], first.offsets, strict=True))
+    assert ctx.counts["policy_cached"] == 1 and ctx.counts["policy_run"] == 1
+    coding(ctx, Method("named", "policy", (33,), policy=named), 33, item, analysis)  # another point
+    named.offsets_identity = "counting:v2"  # another policy
+    coding(ctx, Method("named", "policy", (32,), policy=named), 32, item, analysis)
+    named.offsets_identity = None  # a policy that does not name what its maps depend on: run each time
+    coding(ctx, Method("named", "policy", (32,), policy=named), 32, item, analysis)
+    coding(ctx, Method("named", "policy", (32,), policy=named), 32, item, analysis)
+    assert len(calls) == 5 * n
+
+
+def test_a_policys_maps_are_keyed_by_what_they_depend_on() -> None:
+    import dataclasses
+
+    from semrl.bench.cache import code_identity, offsets_key
+
+    item = _item()
+    cfg = encoder_config(item, 37, crf=False, video=False, preset="medium", keyint=250)
+    fast = encoder_config(item, 37, crf=False, video=False, preset="fast", keyint=250)
+    key = offsets_key(item, cfg, 37, "x265:a", "policy:a", "analysis:a")
+    assert key == offsets_key(item, cfg, 37, "x265:a", "policy:a", "analysis:a")
+    others = {
+        offsets_key(item, cfg, 32, "x265:a", "policy:a", "analysis:a"),
+        offsets_key(item, cfg, 37, "x265:b", "policy:a", "analysis:a"),
+        offsets_key(item, cfg, 37, "x265:a", "policy:b", "analysis:a"),
+        offsets_key(item, cfg, 37, "x265:a", "policy:a", "analysis:b"),
+        offsets_key(dataclasses.replace(item, digest="e" * 64), cfg, 37, "x265:a", "policy:a", "analysis:a"),
+        offsets_key(item, fast, 37, "x265:a", "policy:a", "analysis:a"),
+    }
+    assert key not in others and len(others) == 6
+    assert len(code_identity()) == 64

@@ -87,6 +87,9 @@ class TrainedPolicy:
         config: Its saved config.
         extractor: The semantic extractor the policy observes (the one it was trained with).
         digest: sha256 of the checkpoint file (part of the fingerprint).
+
+    Its ``offsets_identity`` (:func:`semrl.policy.offsets_identity`) names the checkpoint, its whole
+    config and its maps' extractor, so the benchmark can cache its maps.
     """
 
     needs_regions = False
@@ -121,6 +124,9 @@ class TrainedPolicy:
         self._recent: dict[str, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
         self._sized: dict[int, SemanticExtractor] = {}
         self.fingerprint = f"semrl-agent:{config.task}:{config.algorithm}:{digest[:16]}{config.stage_tags}"
+        # The model's file, its whole config and the maps it observes: all its offsets depend on.
+        config_digest = hashlib.sha256(config.to_json().encode()).hexdigest()[:16]
+        self.offsets_identity = f"{self.fingerprint}:config={config_digest}:maps={extractor.fingerprint}"
 
     @property
     def offset_block(self) -> int:

@@ -1,14 +1,22 @@
-"""The benchmark's cache: encodes (stream and statistics), task evaluations and analyses.
+"""The benchmark's cache: encodes (stream and statistics), task evaluations, analyses and policies' maps.
 
 Files live under ``<semrl cache>/bench`` (or ``--cache-dir``), named by keys that hash everything
 the content depends on: the picture's content hash, the encoder configuration, the offsets' hash,
 the x265 version and patch hash, the task and the weights' sha256. A rerun therefore computes only
 what changed, and :data:`BENCH_VERSION` is bumped when what an entry holds changes meaning.
+
+A policy's maps are cached too when the policy names everything they depend on
+(:func:`semrl.policy.offsets_identity`): a trading policy codes every picture several times on
+trial before its map is known, and only the map says which encode to look up. Their keys also
+hash semrl's own source (:func:`code_identity`), so a change to how any policy decides is never
+read from an older run's maps.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +34,16 @@ ANALYSIS_FORMAT = 2
 """Bumped when an analysis entry holds more (2: the objects' confidences); only analysis keys name it."""
 
 
+KINDS = ("enc", "eval", "analysis", "policy")
+"""The cache's folders: encodes, task evaluations, analyses of the originals, policies' maps."""
+
+
 class Cache:
-    """Files under ``root``: ``enc/<key>.hevc|.json``, ``eval/<key>.npz``, ``analysis/<key>.npz``."""
+    """Files under ``root``: ``enc/<key>.hevc|.json``, and ``<kind>/<key>.npz`` for the other :data:`KINDS`."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        for sub in ("enc", "eval", "analysis"):
+        for sub in KINDS:
             (root / sub).mkdir(parents=True, exist_ok=True)
 
     def stream(self, key: str) -> Path:
@@ -70,12 +82,12 @@ class Cache:
         """
         for name in sorted(files, key=lambda n: not n.endswith(".hevc")):
             kind, _, file = name.partition("/")
-            if kind not in ("enc", "eval", "analysis") or not file or "/" in file or file.startswith("."):
+            if kind not in KINDS or not file or "/" in file or file.startswith("."):
                 raise ValueError(f"not a cache entry: {name!r}")
             atomic_write(self.root / kind / file, files[name])
 
     def get_npz(self, kind: str, key: str) -> dict[str, NDArray[Any]] | None:
-        """Arrays stored under ``kind`` (``eval`` or ``analysis``), or None."""
+        """Arrays stored under ``kind`` (``eval``, ``analysis`` or ``policy``), or None."""
         p = self.root / kind / f"{key}.npz"
         if not p.is_file():
             return None
@@ -109,17 +121,23 @@ def encode_key(
         prefilter: The fingerprint of what was done to the frames before x265 (None: nothing; the
             keys of such encodes are those they always had).
     """
+    cfg = _config_part(config)
+    off = sha256_hex(b"".join(o.astype(np.int8).tobytes() for o in offsets)) if offsets is not None else "none"
+    parts: list[Any] = [BENCH_VERSION, item.digest, cfg, off, x265]
+    if prefilter is not None:
+        parts.append(prefilter)
+    return sha256_hex(json.dumps(parts, sort_keys=True, default=str))
+
+
+def _config_part(config: EncoderConfig) -> dict[str, Any]:
+    """An encoder configuration as keys hash it (its log level left out)."""
     cfg = {k: v for k, v in config.__dict__.items() if k not in ("log_level",)}
     cfg["gop"] = str(config.gop.value)
     if config.scaling_lists is None:
         del cfg["scaling_lists"]  # flat: the keys encodes have always had
     else:
         cfg["scaling_lists"] = config.scaling_lists.tag
-    off = sha256_hex(b"".join(o.astype(np.int8).tobytes() for o in offsets)) if offsets is not None else "none"
-    parts: list[Any] = [BENCH_VERSION, item.digest, cfg, off, x265]
-    if prefilter is not None:
-        parts.append(prefilter)
-    return sha256_hex(json.dumps(parts, sort_keys=True, default=str))
+    return cfg
 
 
 def eval_key(item: Item, enc_key: str, task: str, net_fingerprint: str) -> str:
@@ -133,6 +151,44 @@ def eval_key(item: Item, enc_key: str, task: str, net_fingerprint: str) -> str:
     """
     return sha256_hex(json.dumps([BENCH_VERSION, enc_key, task, net_fingerprint, item.label_digest,
                                   item.class_id, item.digest]))  # fmt: skip
+
+
+def offsets_key(item: Item, config: EncoderConfig, point: float, x265: str, policy: str, analysis: str) -> str:
+    """Cache key of a policy's maps for every frame of an item at one operating point.
+
+    Args:
+        item: The picture or clip.
+        config: The encoder configuration the policy's trial codings (if any) use.
+        point: The operating point the policy is given (a base QP, or a CRF value).
+        x265: The build's key part (:func:`x265_key`): trial codings run on it.
+        policy: The policy's :func:`semrl.policy.offsets_identity`.
+        analysis: The key of the task net's analysis the policy is given (:func:`analysis_key`).
+    """
+    parts = [BENCH_VERSION, "offsets", item.digest, _config_part(config), float(point), x265, policy, analysis]
+    return sha256_hex(json.dumps([*parts, code_identity()], sort_keys=True, default=str))
+
+
+@functools.cache
+def code_identity() -> str:
+    """A hash of the source of semrl and its environments, and of the libraries its nets run on.
+
+    What a policy decides depends on the code that runs it, which no fingerprint names: a cached
+    map is read only by the very code (and torch and Ultralytics) that made it.
+    """
+    import envs
+    import semrl
+
+    digest = []
+    for source in (semrl, envs):
+        root = Path(str(source.__file__)).parent
+        digest += [f"{source.__name__}/{p.relative_to(root).as_posix()}:{sha256_hex(p.read_bytes())}"
+                   for p in sorted(root.rglob("*.py"))]  # fmt: skip
+    for package in ("torch", "ultralytics", "numpy", "opencv-python"):  # the nets' and pictures' libraries
+        try:
+            digest.append(f"{package}=={metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            digest.append(f"{package}: absent")
+    return sha256_hex("\n".join(digest))
 
 
 def analysis_key(item: Item, task: str, net_fingerprint: str) -> str:

@@ -612,8 +612,12 @@ def _work(desc: dict[str, Any]) -> str:
     work = desc.get("work")
     if not work:
         return ""
-    total = work["encoded"] + work["encode_cached"]
-    return f" ({work['encode_cached']}/{total} encodes cached)" if work["encode_cached"] else ""
+    parts = []
+    if work["encode_cached"]:
+        parts.append(f"{work['encode_cached']}/{work['encoded'] + work['encode_cached']} encodes")
+    if work.get("policy_cached"):
+        parts.append(f"{work['policy_cached']}/{work.get('policy_run', 0) + work['policy_cached']} policy maps")
+    return f" ({', '.join(parts)} cached)" if parts else ""
 
 
 def summary(results_root: Path, command: str) -> str:

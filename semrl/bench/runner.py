@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from semrl.bench.cache import Cache, analysis_key, encode_key, eval_key, x265_key
+from semrl.bench.cache import Cache, analysis_key, encode_key, eval_key, offsets_key, x265_key
 from semrl.bench.encoding import decode_stream, encode_and_verify, encoder_config
 from semrl.bench.items import Item, TaskSpec, default_videos, load_items
 from semrl.bench.tasknet import (
@@ -50,6 +50,7 @@ from semrl.policy import (
     describe,
     needs_rgb,
     offset_block,
+    offsets_identity,
     policy_offsets,
     prefilter_of,
     scaling_lists,
@@ -168,26 +169,54 @@ class Context:
     )
 
 
-def _offsets(
+def _given_offsets(
+    ctx: Context,
     method: Method,
     item: Item,
     analysis: Analysis,
     point: float,
     config: EncoderConfig,
     prefilter: Prefilter | None,
-) -> tuple[list[NDArray[np.int32]] | None, list[NDArray[np.int32]]]:
-    """The policy's offsets for every frame of an item, as the encoder takes them and as the policy gave them.
+) -> list[NDArray[np.int32]]:
+    """The policy's offsets for every frame of an item, unclipped, from the point's base QP (empty without one).
 
-    ``prefilter``: the policy's (:func:`semrl.policy.prefilter_of`), which changes the frames x265 codes.
-
-    The first is None when there is none (no policy, or all offsets 0); the second (unclipped,
-    from the point's base QP: what a pre-filter reads) is empty without a policy.
+    Cached when the policy names what they depend on (:func:`semrl.policy.offsets_identity`), since
+    only they say which encode to look up; otherwise the policy runs every time.
     """
     if method.policy is None:
-        return None, []
+        return []
+    identity = offsets_identity(method.policy)
+    key = None
+    if identity is not None:
+        analysed = analysis_key(item, ctx.task.name, ctx.net.fingerprint)
+        key = offsets_key(item, config, point, ctx.x265_key, identity, analysed)
+        found = ctx.cache.get_npz("policy", key)
+        if found is not None and len(found) == len(item.yuv):
+            ctx.counts["policy_cached"] = ctx.counts.get("policy_cached", 0) + 1
+            return [found[f"frame{i}"].astype(np.int32) for i in range(len(item.yuv))]
+    given = _run_policy(method, item, analysis, point, config, prefilter)
+    ctx.counts["policy_run"] = ctx.counts.get("policy_run", 0) + 1
+    if key is not None:
+        ctx.cache.put_npz("policy", key, {f"frame{i}": o for i, o in enumerate(given)})
+    return given
+
+
+def _run_policy(
+    method: Method,
+    item: Item,
+    analysis: Analysis,
+    point: float,
+    config: EncoderConfig,
+    prefilter: Prefilter | None,
+) -> list[NDArray[np.int32]]:
+    """Runs ``method.policy`` on every frame of an item: its offsets as it gave them.
+
+    ``prefilter``: the policy's (:func:`semrl.policy.prefilter_of`), which changes the frames x265 codes.
+    """
+    assert method.policy is not None
     ctu_shape = ctu_grid(config.width, config.height)
     state: dict[str, Any] = {}  # one per clip, shared by its frames
-    offsets, given = [], []
+    given = []
     rgb = needs_rgb(method.policy)
     gop = config.layout()
     # a policy may code a picture on trial as the benchmark will: all-intra, without a pre-filter changing it
@@ -210,8 +239,7 @@ def _offsets(
             coding=trial,
         )
         given.append(policy_offsets(method.policy, inputs))
-        offsets.append(clip_offsets(given[-1], int(point), int(point) if method.crf else config.qp))
-    return (offsets if any(o.any() for o in offsets) else None), given
+    return given
 
 
 @dataclass(frozen=True)
@@ -251,7 +279,10 @@ def coding(ctx: Context, method: Method, point: float, item: Item, analysis: Ana
         gop=ctx.gop, options=ctx.options, scaling_lists=scaling_lists(method.policy),
     )  # fmt: skip
     prefilter = prefilter_of(method.policy)
-    offsets, given = _offsets(method, item, analysis, point, config, prefilter)
+    given = _given_offsets(ctx, method, item, analysis, point, config, prefilter)
+    base = int(point) if method.crf else config.qp
+    clipped = [clip_offsets(o, int(point), base) for o in given]
+    offsets = clipped if any(o.any() for o in clipped) else None  # none: all 0, the keys plain encodes have
     key = encode_key(item, config, offsets, ctx.x265_key, None if prefilter is None else prefilter.fingerprint)
     return Coding(config, offsets, key, eval_key(item, key, ctx.task.scoring, ctx.net.fingerprint),
                   label_key(item, key, ctx.net.fingerprint), prefilter,

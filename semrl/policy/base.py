@@ -181,6 +181,17 @@ def runs_own_net(policy: object) -> bool:
     return bool(getattr(policy, "runs_own_net", False))
 
 
+def offsets_identity(policy: object) -> str | None:
+    """What names everything ``policy``'s offsets depend on besides its inputs and semrl's code; None: unnamed.
+
+    A policy that sets ``offsets_identity`` promises that two policies with the same one, given the
+    same frames, base QP, coding and task net, return the same offsets: the benchmark then caches
+    its maps (a trading policy's trial codings are its cost). Policies without it are run every time.
+    """
+    identity = getattr(policy, "offsets_identity", None)
+    return identity if isinstance(identity, str) and identity else None
+
+
 def offset_block(policy: object) -> int:
     """The side of the blocks ``policy``'s offsets vary over: the encoder's quantisation-group size for it."""
     size = int(getattr(policy, "offset_block", CTU_SIZE))
