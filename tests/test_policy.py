@@ -113,7 +113,7 @@ def test_encode_takes_block_offsets_and_carries_state_across_a_clip(tmp_path: Pa
 def test_a_policy_sees_the_class_and_confidence_of_each_box_and_ones_that_do_not_match_are_refused() -> None:
     from types import SimpleNamespace
 
-    from semrl.bench.runner import _offsets
+    from semrl.bench.runner import _run_policy
     from semrl.bench.tasknet import Analysis
     from semrl.codec import EncoderConfig, Gop, Yuv420
     from semrl.policy import TrialCoding
@@ -141,9 +141,9 @@ def test_a_policy_sees_the_class_and_confidence_of_each_box_and_ones_that_do_not
 
     method = SimpleNamespace(policy=policy, crf=False)
     item = SimpleNamespace(yuv=frames, shape=(135, 199))  # odd: coded padded to 136x200
-    _offsets(method, item, analysis, 32, EncoderConfig(width=200, height=136), None)  # type: ignore[arg-type]
+    _run_policy(method, item, analysis, 32, EncoderConfig(width=200, height=136), None)  # type: ignore[arg-type]
     assert seen == [([0, 67], [0.875, 0.25]), ([2], [0.5])]
     assert codings == [None, None]  # low delay: a frame leans on the ones before, no trial coding
     intra = EncoderConfig(width=200, height=136, gop=Gop.INTRA)
-    _offsets(method, item, analysis, 32, intra, None)  # type: ignore[arg-type]
+    _run_policy(method, item, analysis, 32, intra, None)  # type: ignore[arg-type]
     assert codings[2:] == [TrialCoding(intra, (135, 199))] * 2  # pictures: as the benchmark codes and shows them
