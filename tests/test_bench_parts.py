@@ -377,7 +377,7 @@ def test_a_named_policys_maps_are_cached_and_an_unnamed_ones_are_not(clip: list[
     from types import SimpleNamespace
 
     from semrl.bench.items import TASKS
-    from semrl.bench.runner import Context, Method, coding
+    from semrl.bench.runner import Context, Method, _known_cached, coding
     from semrl.policy import PolicyInput
 
     calls: list[int] = []
@@ -406,6 +406,9 @@ def test_a_named_policys_maps_are_cached_and_an_unnamed_ones_are_not(clip: list[
     assert again.key == first.key and first.offsets is not None
     assert all(np.array_equal(a, b) for a, b in zip(again.offsets or [], first.offsets, strict=True))
     assert ctx.counts["policy_cached"] == 1 and ctx.counts["policy_run"] == 1
+    # a Ray run sends a coding whose maps are not cached to a worker without running the policy here
+    assert not _known_cached(ctx, Method("named", "policy", (33,), policy=named), 33, item, analysis)
+    assert len(calls) == n
     coding(ctx, Method("named", "policy", (33,), policy=named), 33, item, analysis)  # another point
     named.offsets_identity = "counting:v2"  # another policy
     coding(ctx, Method("named", "policy", (32,), policy=named), 32, item, analysis)

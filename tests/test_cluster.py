@@ -99,11 +99,12 @@ def test_cache_files_round_trip_and_refuse_stray_paths(tmp_path: Path) -> None:
     worker.stream("k").write_bytes(b"\x00\x00\x01stream")
     worker.put_json("k", {"frame_bits": [8]})
     worker.put_npz("eval", "e", {"a": np.arange(3)})
+    worker.put_npz("policy", "m", {"frame0": np.ones((2, 3), np.int32)})  # a policy's maps, made where it ran
     files = worker.files()
-    assert sorted(files) == ["enc/k.hevc", "enc/k.json", "eval/e.npz"]
+    assert sorted(files) == ["enc/k.hevc", "enc/k.json", "eval/e.npz", "policy/m.npz"]
     driver = Cache(tmp_path / "driver")
     driver.put_files(files)
-    assert driver.get_json("k") == {"frame_bits": [8]} and driver.has("eval", "e")
+    assert driver.get_json("k") == {"frame_bits": [8]} and driver.has("eval", "e") and driver.has("policy", "m")
     for stray in ("../x.json", "enc/../../x", "other/k.json", "enc/.hidden"):
         with pytest.raises(ValueError, match="not a cache entry"):
             driver.put_files({stray: b""})

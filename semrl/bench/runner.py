@@ -185,18 +185,15 @@ def _given_offsets(
     """
     if method.policy is None:
         return []
-    identity = offsets_identity(method.policy)
-    key = None
-    if identity is not None:
-        analysed = analysis_key(item, ctx.task.name, ctx.net.fingerprint)
-        key = offsets_key(item, config, point, ctx.x265_key, identity, analysed)
+    key = _policy_key(ctx, method, point, item, config)
+    if key is not None:
         found = ctx.cache.get_npz("policy", key)
         if found is not None and len(found) == len(item.yuv):
             ctx.counts["policy_cached"] = ctx.counts.get("policy_cached", 0) + 1
             return [found[f"frame{i}"].astype(np.int32) for i in range(len(item.yuv))]
     given = _run_policy(method, item, analysis, point, config, prefilter)
-    ctx.counts["policy_run"] = ctx.counts.get("policy_run", 0) + 1
     if key is not None:
+        ctx.counts["policy_run"] = ctx.counts.get("policy_run", 0) + 1
         ctx.cache.put_npz("policy", key, {f"frame{i}": o for i, o in enumerate(given)})
     return given
 
@@ -271,13 +268,27 @@ class Coding:
         return [self.prefilter.soften(f, o) for f, o in zip(item.yuv, self.policy_offsets, strict=True)]
 
 
-def coding(ctx: Context, method: Method, point: float, item: Item, analysis: Analysis) -> Coding:
-    """The encoder configuration, offsets and cache keys of one item at one point (runs the policy)."""
+def _config(ctx: Context, method: Method, point: float, item: Item) -> EncoderConfig:
+    """The encoder configuration of one item at one point."""
     qg_size = offset_block(method.policy) if method.policy is not None else CTU_SIZE
-    config = encoder_config(
+    return encoder_config(
         item, point, crf=method.crf, video=ctx.task.video, preset=ctx.preset, keyint=ctx.keyint, qg_size=qg_size,
         gop=ctx.gop, options=ctx.options, scaling_lists=scaling_lists(method.policy),
     )  # fmt: skip
+
+
+def _policy_key(ctx: Context, method: Method, point: float, item: Item, config: EncoderConfig) -> str | None:
+    """The cache key of a policy's maps of one item at one point; None: the policy is not named, or none."""
+    identity = None if method.policy is None else offsets_identity(method.policy)
+    if identity is None:
+        return None
+    analysed = analysis_key(item, ctx.task.name, ctx.net.fingerprint)
+    return offsets_key(item, config, point, ctx.x265_key, identity, analysed)
+
+
+def coding(ctx: Context, method: Method, point: float, item: Item, analysis: Analysis) -> Coding:
+    """The encoder configuration, offsets and cache keys of one item at one point (runs the policy)."""
+    config = _config(ctx, method, point, item)
     prefilter = prefilter_of(method.policy)
     given = _given_offsets(ctx, method, item, analysis, point, config, prefilter)
     base = int(point) if method.crf else config.qp
@@ -287,6 +298,18 @@ def coding(ctx: Context, method: Method, point: float, item: Item, analysis: Ana
     return Coding(config, offsets, key, eval_key(item, key, ctx.task.scoring, ctx.net.fingerprint),
                   label_key(item, key, ctx.net.fingerprint), prefilter,
                   None if prefilter is None else given)  # fmt: skip
+
+
+def _known_cached(ctx: Context, method: Method, point: float, item: Item, analysis: Analysis) -> bool:
+    """Whether a coding is cached, found without running a named policy whose maps are not.
+
+    Such a policy's coding is then taken as not cached: it is run where the coding is (a Ray
+    worker, whose maps come back), not once more here.
+    """
+    key = _policy_key(ctx, method, point, item, _config(ctx, method, point, item))
+    if key is not None and not ctx.cache.has("policy", key):
+        return False
+    return is_cached(ctx, coding(ctx, method, point, item, analysis))
 
 
 def is_cached(ctx: Context, c: Coding) -> bool:
@@ -596,17 +619,17 @@ def _run_on_ray(ctx: Context, methods: Sequence[Method], address: str) -> dict[s
         for m in methods:
             for p in m.points:
                 for k, (item, analysis) in enumerate(zip(ctx.items, ctx.analyses, strict=True)):
-                    if not is_cached(ctx, coding(ctx, m, p, item, analysis)):
+                    if not _known_cached(ctx, m, p, item, analysis):
                         job = (ctx.task, refs[k], analysis, m, p, ctx.preset, ctx.keyint, ctx.gop, ctx.options)
                         jobs.append((f"{item.name} {m.name} {m.label(p)}", job))
                         owners.append(k)
-        done = {"encoded": 0, "evaluated": 0}
+        done = {"encoded": 0, "evaluated": 0, "policy_run": 0}
 
         def store(index: int, result: tuple[dict[str, bytes], dict[str, int]]) -> None:
             files, counts = result
             ctx.cache.put_files(files)
             for name in done:
-                done[name] += counts[name]
+                done[name] += counts.get(name, 0)
 
         identity = bench_identity(ctx.x265_key, ctx.net)
         failures = run_jobs(_ray_coding, jobs, identity=identity, on_result=store,
@@ -648,9 +671,11 @@ def run_methods(
     if ray is not None:
         remote = _run_on_ray(ctx, methods, ray)
         read = run_methods(ctx, methods, on_point)  # all cached now: read, in method and point order
-        for computed, cached in (("encoded", "encode_cached"), ("evaluated", "eval_cached")):
-            ctx.counts[computed] += remote[computed]
-            ctx.counts[cached] -= remote[computed]
+        pairs = (("encoded", "encode_cached"), ("evaluated", "eval_cached"), ("policy_run", "policy_cached"))
+        for computed, cached in pairs:
+            if remote[computed]:
+                ctx.counts[computed] = ctx.counts.get(computed, 0) + remote[computed]
+                ctx.counts[cached] -= remote[computed]
         return read
     jobs = [(k, p) for k, m in enumerate(methods) for p in m.points]
     results: list[PointResult] = []
