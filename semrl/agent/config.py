@@ -326,14 +326,15 @@ DEFAULT_REFINEMENT: dict[str, BlockRefinement] = {"detection": BlockRefinement(m
 DEFAULT_ANSWER_SEARCH: dict[str, AnswerSearch] = {
     "classification": AnswerSearch(),
     "detection": AnswerSearch(step=3, max_trials=3, trade=0.1, finer=2, roi=(4, 8, 12)),
-    "segmentation": AnswerSearch(step=3, max_trials=3, trade=0.1, finer=2, background=True, roi=(4, 8, 12)),
+    "segmentation": AnswerSearch(step=3, max_trials=3, trade=0.1, finer=2, background=True),
 }
 """The answer search (:mod:`semrl.agent.answer`) ``semrl train`` writes into a picture policy's config, per task.
 
 Segmentation's background stage (after the whole map's trade, the blocks no object touches traded
 on their own) was chosen on coco-seg train 0-49 and adopted by a rule judged on val
-(``benchmarks/results/segmentation-trade-background``); detection's was refused by its own. Its
-three ROI maps traded beside the learned one are detection's, adopted by a rule judged on val
+(``benchmarks/results/segmentation-trade-background``); detection's was refused by its own.
+Detection's three ROI maps, traded beside segmentation's learned map, won on val and then lost on
+train 50-99 in the confirmation run, so segmentation does not use them
 (``benchmarks/results/segmentation-trade-roi-background``).
 """
 
