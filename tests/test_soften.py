@@ -11,7 +11,7 @@ import pytest
 from semrl.bench.cache import encode_key
 from semrl.bench.encoding import encode_and_verify, encoder_config
 from semrl.bench.items import Item, pad_even
-from semrl.bench.runner import Coding, _offsets
+from semrl.bench.runner import Coding, _encoder_offsets, _run_policy
 from semrl.bench.tasknet import Analysis
 from semrl.codec import EncoderConfig, Yuv420
 from semrl.errors import InvalidInputError
@@ -99,9 +99,10 @@ def test_the_benchmark_codes_the_softened_frames_under_their_own_key() -> None:
     item = SimpleNamespace(yuv=frames)
     plain = SimpleNamespace(policy=right_half_coarse, crf=False)
     soft = SimpleNamespace(policy=SoftenedPolicy(right_half_coarse, Prefilter(2.0)), crf=False)
-    offsets, _ = _offsets(plain, item, analysis, 49, config, None)  # type: ignore[arg-type]
+    offsets = _encoder_offsets(_run_policy(plain, item, analysis, 49, config, None), plain, 49, config)  # type: ignore[arg-type]
     assert Coding(config, offsets, "k", "e", None).sources(item) is None  # type: ignore[arg-type]
-    soft_offsets, given = _offsets(soft, item, analysis, 49, config, soft.policy.prefilter)  # type: ignore[arg-type]
+    given = _run_policy(soft, item, analysis, 49, config, soft.policy.prefilter)  # type: ignore[arg-type]
+    soft_offsets = _encoder_offsets(given, soft, 49, config)  # type: ignore[arg-type]
     assert offsets is not None and soft_offsets is not None
     # The encoder's offsets are clipped at QP 51, the pre-filter reads the policy's own (+6 > 0).
     assert np.array_equal(soft_offsets[0], offsets[0]) and offsets[0].max() == 0 and given[0].max() == 6

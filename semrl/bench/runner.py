@@ -239,6 +239,15 @@ def _run_policy(
     return given
 
 
+def _encoder_offsets(
+    given: list[NDArray[np.int32]], method: Method, point: float, config: EncoderConfig
+) -> list[NDArray[np.int32]] | None:
+    """A policy's offsets as the encoder takes them: clipped to 0..51 around its base; None when all are 0."""
+    base = int(point) if method.crf else config.qp
+    clipped = [clip_offsets(o, int(point), base) for o in given]
+    return clipped if any(o.any() for o in clipped) else None  # none: the keys plain encodes have
+
+
 @dataclass(frozen=True)
 class Coding:
     """One item at one operating point: its encoder configuration and its cache keys.
@@ -291,9 +300,7 @@ def coding(ctx: Context, method: Method, point: float, item: Item, analysis: Ana
     config = _config(ctx, method, point, item)
     prefilter = prefilter_of(method.policy)
     given = _given_offsets(ctx, method, item, analysis, point, config, prefilter)
-    base = int(point) if method.crf else config.qp
-    clipped = [clip_offsets(o, int(point), base) for o in given]
-    offsets = clipped if any(o.any() for o in clipped) else None  # none: all 0, the keys plain encodes have
+    offsets = _encoder_offsets(given, method, point, config)
     key = encode_key(item, config, offsets, ctx.x265_key, None if prefilter is None else prefilter.fingerprint)
     return Coding(config, offsets, key, eval_key(item, key, ctx.task.scoring, ctx.net.fingerprint),
                   label_key(item, key, ctx.net.fingerprint), prefilter,
