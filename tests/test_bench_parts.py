@@ -438,3 +438,12 @@ def test_a_policys_maps_are_keyed_by_what_they_depend_on() -> None:
     }
     assert key not in others and len(others) == 6
     assert len(code_identity()) == 64
+
+
+def test_the_code_a_policys_maps_are_keyed_by_ignores_docstrings_and_comments_only() -> None:
+    from semrl.bench.cache import _code_hash
+
+    code = 'X = 1\n"""About X."""\n\n\ndef f(x):\n    """Doc."""\n    # why\n    return x + 1\n'
+    assert _code_hash(code) == _code_hash("X = 1\ndef f(x):\n    return x+1  # another comment\n")
+    assert _code_hash(code) != _code_hash("X = 1\ndef f(x):\n    return x + 2\n")
+    assert _code_hash(code) != _code_hash("X = 1\ndef f(x):\n    pass\n")

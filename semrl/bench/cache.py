@@ -14,6 +14,7 @@ read from an older run's maps.
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
 from importlib import metadata
@@ -170,10 +171,11 @@ def offsets_key(item: Item, config: EncoderConfig, point: float, x265: str, poli
 
 @functools.cache
 def code_identity() -> str:
-    """A hash of the source of semrl and its environments, and of the libraries its nets run on.
+    """A hash of the code of semrl and its environments, and of the libraries its nets run on.
 
     What a policy decides depends on the code that runs it, which no fingerprint names: a cached
-    map is read only by the very code (and torch and Ultralytics) that made it.
+    map is read only by the very code (and torch and Ultralytics) that made it. The code is hashed
+    as its syntax tree without docstrings, so editing a comment or a docstring keeps the maps.
     """
     import envs
     import semrl
@@ -181,7 +183,7 @@ def code_identity() -> str:
     digest = []
     for source in (semrl, envs):
         root = Path(str(source.__file__)).parent
-        digest += [f"{source.__name__}/{p.relative_to(root).as_posix()}:{sha256_hex(p.read_bytes())}"
+        digest += [f"{source.__name__}/{p.relative_to(root).as_posix()}:{_code_hash(p.read_text())}"
                    for p in sorted(root.rglob("*.py"))]  # fmt: skip
     for package in ("torch", "ultralytics", "numpy", "opencv-python"):  # the nets' and pictures' libraries
         try:
@@ -189,6 +191,27 @@ def code_identity() -> str:
         except metadata.PackageNotFoundError:
             digest.append(f"{package}: absent")
     return sha256_hex("\n".join(digest))
+
+
+def _code_hash(text: str) -> str:
+    """A hash of Python source that comments, docstrings and layout do not change."""
+    tree = ast.parse(text)
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            statements = getattr(node, field, None)
+            if isinstance(statements, list) and statements and isinstance(statements[0], ast.stmt):
+                kept = [s for s in statements if not _is_docstring(s)]
+                setattr(node, field, kept or [ast.Pass()])
+    return sha256_hex(ast.dump(tree))
+
+
+def _is_docstring(statement: ast.stmt) -> bool:
+    """Whether a statement is a bare string (a docstring, or an attribute's), which does nothing."""
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, ast.Constant)
+        and isinstance(statement.value.value, str)
+    )
 
 
 def analysis_key(item: Item, task: str, net_fingerprint: str) -> str:
