@@ -8,7 +8,7 @@ what changed, and :data:`BENCH_VERSION` is bumped when what an entry holds chang
 A policy's maps are cached too when the policy names everything they depend on
 (:func:`semrl.policy.offsets_identity`): a trading policy codes every picture several times on
 trial before its map is known, and only the map says which encode to look up. Their keys also
-hash semrl's own source (:func:`code_identity`), so a change to how any policy decides is never
+hash semrl's own code (:func:`code_identity`), so a change to how any policy decides is never
 read from an older run's maps.
 """
 
