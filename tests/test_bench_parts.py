@@ -409,6 +409,8 @@ def test_a_named_policys_maps_are_cached_and_an_unnamed_ones_are_not(clip: list[
     # a Ray run sends a coding whose maps are not cached to a worker without running the policy here
     assert not _known_cached(ctx, Method("named", "policy", (33,), policy=named), 33, item, analysis)
     assert len(calls) == n
+    assert not _known_cached(ctx, Method("named", "policy", (32,), policy=named), 32, item, analysis)  # not encoded
+    assert len(calls) == n and ctx.counts["policy_cached"] == 1, "a look at the cache counts nothing"
     coding(ctx, Method("named", "policy", (33,), policy=named), 33, item, analysis)  # another point
     named.offsets_identity = "counting:v2"  # another policy
     coding(ctx, Method("named", "policy", (32,), policy=named), 32, item, analysis)

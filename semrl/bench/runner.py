@@ -316,7 +316,10 @@ def _known_cached(ctx: Context, method: Method, point: float, item: Item, analys
     key = _policy_key(ctx, method, point, item, _config(ctx, method, point, item))
     if key is not None and not ctx.cache.has("policy", key):
         return False
-    return is_cached(ctx, coding(ctx, method, point, item, analysis))
+    counts = dict(ctx.counts)
+    found = is_cached(ctx, coding(ctx, method, point, item, analysis))
+    ctx.counts = counts  # a look, not a run: the maps read here are counted when the point is read
+    return found
 
 
 def is_cached(ctx: Context, c: Coding) -> bool:
