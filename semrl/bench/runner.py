@@ -14,6 +14,7 @@ what changed.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -169,33 +170,22 @@ class Context:
     )
 
 
-def _given_offsets(
-    ctx: Context,
-    method: Method,
-    item: Item,
-    analysis: Analysis,
-    point: float,
-    config: EncoderConfig,
-    prefilter: Prefilter | None,
-) -> list[NDArray[np.int32]]:
-    """The policy's offsets for every frame of an item, unclipped, from the point's base QP (empty without one).
+def _cached_maps(
+    ctx: Context, key: str | None, frames: int, run: Callable[[], list[NDArray[np.int32]]]
+) -> tuple[list[NDArray[np.int32]], bool | None]:
+    """A policy's maps of every frame of an item: read from the cache under ``key``, or ``run`` and stored there.
 
-    Cached when the policy names what they depend on (:func:`semrl.policy.offsets_identity`), since
-    only they say which encode to look up; otherwise the policy runs every time.
+    Returns:
+        The maps, and whether they were read (None: no key, so the policy is run every time).
     """
-    if method.policy is None:
-        return []
-    key = _policy_key(ctx, method, point, item, config)
-    if key is not None:
-        found = ctx.cache.get_npz("policy", key)
-        if found is not None and len(found) == len(item.yuv):
-            ctx.counts["policy_cached"] = ctx.counts.get("policy_cached", 0) + 1
-            return [found[f"frame{i}"].astype(np.int32) for i in range(len(item.yuv))]
-    given = _run_policy(method, item, analysis, point, config, prefilter)
-    if key is not None:
-        ctx.counts["policy_run"] = ctx.counts.get("policy_run", 0) + 1
-        ctx.cache.put_npz("policy", key, {f"frame{i}": o for i, o in enumerate(given)})
-    return given
+    if key is None:
+        return run(), None
+    found = ctx.cache.get_npz("policy", key)
+    if found is not None and len(found) == frames:
+        return [found[f"frame{i}"].astype(np.int32) for i in range(frames)], True
+    given = run()
+    ctx.cache.put_npz("policy", key, {f"frame{i}": o for i, o in enumerate(given)})
+    return given, False
 
 
 def _run_policy(
@@ -260,6 +250,8 @@ class Coding:
         label_key: The real-label evaluation's cache key; None for an item without labels.
         prefilter: What the policy does to the frames before x265 codes them; None: nothing.
         policy_offsets: With a pre-filter, the policy's own offsets per frame, which it reads.
+        maps_cached: Whether the policy's maps were read from the cache; None: not cached (no policy,
+            or one that does not name what its maps depend on: :func:`semrl.policy.offsets_identity`).
     """
 
     config: EncoderConfig
@@ -269,6 +261,7 @@ class Coding:
     label_key: str | None
     prefilter: Prefilter | None = None
     policy_offsets: list[NDArray[np.int32]] | None = None
+    maps_cached: bool | None = None
 
     def sources(self, item: Item) -> list[Yuv420] | None:
         """The frames x265 codes, smoothed only when an encode needs them; None: the item's own."""
@@ -296,15 +289,20 @@ def _policy_key(ctx: Context, method: Method, point: float, item: Item, config: 
 
 
 def coding(ctx: Context, method: Method, point: float, item: Item, analysis: Analysis) -> Coding:
-    """The encoder configuration, offsets and cache keys of one item at one point (runs the policy)."""
+    """The encoder configuration, offsets and cache keys of an item at a point (runs the policy, or reads its maps)."""
     config = _config(ctx, method, point, item)
     prefilter = prefilter_of(method.policy)
-    given = _given_offsets(ctx, method, item, analysis, point, config, prefilter)
+    given: list[NDArray[np.int32]] = []
+    maps_cached = None
+    if method.policy is not None:
+        maps_key = _policy_key(ctx, method, point, item, config)
+        run = functools.partial(_run_policy, method, item, analysis, point, config, prefilter)
+        given, maps_cached = _cached_maps(ctx, maps_key, len(item.yuv), run)
     offsets = _encoder_offsets(given, method, point, config)
     key = encode_key(item, config, offsets, ctx.x265_key, None if prefilter is None else prefilter.fingerprint)
     return Coding(config, offsets, key, eval_key(item, key, ctx.task.scoring, ctx.net.fingerprint),
                   label_key(item, key, ctx.net.fingerprint), prefilter,
-                  None if prefilter is None else given)  # fmt: skip
+                  None if prefilter is None else given, maps_cached)  # fmt: skip
 
 
 def _known_cached(ctx: Context, method: Method, point: float, item: Item, analysis: Analysis) -> bool:
@@ -316,10 +314,7 @@ def _known_cached(ctx: Context, method: Method, point: float, item: Item, analys
     key = _policy_key(ctx, method, point, item, _config(ctx, method, point, item))
     if key is not None and not ctx.cache.has("policy", key):
         return False
-    counts = dict(ctx.counts)
-    found = is_cached(ctx, coding(ctx, method, point, item, analysis))
-    ctx.counts = counts  # a look, not a run: the maps read here are counted when the point is read
-    return found
+    return is_cached(ctx, coding(ctx, method, point, item, analysis))
 
 
 def is_cached(ctx: Context, c: Coding) -> bool:
@@ -338,6 +333,9 @@ def run_point(ctx: Context, method: Method, point: float) -> PointResult:
     for item, analysis in zip(ctx.items, ctx.analyses, strict=True):
         c = coding(ctx, method, point, item, analysis)
         config, offsets, key, ekey, lkey = c.config, c.offsets, c.key, c.eval_key, c.label_key
+        if c.maps_cached is not None:
+            maps = "policy_cached" if c.maps_cached else "policy_run"
+            ctx.counts[maps] = ctx.counts.get(maps, 0) + 1
         stats = ctx.cache.get_json(key)
         cached_eval = ctx.cache.get_npz("eval", ekey)
         cached_labels = ctx.cache.get_npz("eval", lkey) if lkey is not None else None
