@@ -38,7 +38,7 @@ import numpy as np
 from envs.video import VideoSettings
 from semrl.agent.config import PolicyConfig, config_path
 from semrl.agent.deviation import Deviations, gains, oracle_gain
-from semrl.agent.train import CHECKPOINT_NAME
+from semrl.agent.run import CHECKPOINT_NAME
 from semrl.agent.video import DEVIATIONS_NAME
 from semrl.assets import local_path
 from semrl.errors import SemrlError
@@ -275,7 +275,7 @@ def fit_pooled(runs: Sequence[Path], output: Path, seed: int = 0) -> dict[str, A
     from dataclasses import replace as replace_config
 
     from semrl.agent.checkpoint import load_model
-    from semrl.agent.train import _save_model
+    from semrl.agent.run import save_model
     from semrl.agent.video import fit_deviation_policy
 
     if (output / CHECKPOINT_NAME).exists():
@@ -284,7 +284,7 @@ def fit_pooled(runs: Sequence[Path], output: Path, seed: int = 0) -> dict[str, A
     configs = [PolicyConfig.from_json(config_path(r / CHECKPOINT_NAME).read_text()) for r in runs]
     model = load_model(runs[0] / CHECKPOINT_NAME, configs[0], "cpu")
     fitted = fit_deviation_policy(model, deviations, settings, seed)
-    _save_model(model, output / CHECKPOINT_NAME)
+    save_model(model, output / CHECKPOINT_NAME)
     names = [n for c in configs for n in c.data["segments"]]
     digest = hashlib.sha256("".join(c.data["digest"] for c in configs).encode()).hexdigest()
     data = {"source": [str(s) for s in sources], "segments": names, "digest": digest, "pooled": [str(r) for r in runs]}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from envs.augment import augment_pictures
-from envs.codecs import Codec, X265ClipCodec, X265Codec
+from envs.codecs import Codec
 from envs.observation import OBS_NAMES
 from envs.reward import RewardConfig, class_object_weights, task_to_mse_ratio
 from envs.semantic_qp import EnvSettings, SemanticQPEnv
@@ -42,11 +42,11 @@ from semrl.agent.config import (
     TrainConfig,
     config_path,
 )
+from semrl.agent.run import CHECKPOINT_NAME, ProgressCallback, run_provenance, save_model
 from semrl.errors import InvalidInputError
-from semrl.files import atomic_output, atomic_write
+from semrl.files import atomic_write
 from semrl.semantics.extractors import SemanticExtractor
 
-CHECKPOINT_NAME = "ckpt.zip"
 MEMBERS = "members"
 """Subfolder of an ensemble's run holding one ordinary run per member (``seed<S>``)."""
 
@@ -95,59 +95,6 @@ def _latest_checkpoint(output: Path) -> Path | None:
     if (output / CHECKPOINT_NAME).is_file():
         return output / CHECKPOINT_NAME
     return candidates[-1] if candidates else None
-
-
-def _save_model(model: Any, path: Path) -> None:
-    """Save an SB3 model atomically."""
-    with atomic_output(path, suffix=".zip") as temporary:  # SB3 adds ".zip" to a path without it
-        model.save(temporary)
-
-
-def run_provenance(config: TrainConfig, model: Any, net: SemanticExtractor | Any, codec: Codec | Any) -> dict[str, Any]:
-    """What a trained policy's ``ckpt.json`` records about its run, picture and video policies alike.
-
-    Args:
-        config: The training request.
-        model: The trained Stable-Baselines3 model.
-        net: The task-net component the policy observed (a semantic extractor or a detector).
-        codec: The codec its rewards were measured with.
-
-    Returns:
-        :class:`PolicyConfig` fields: algorithm, timesteps, train, x265 version and patch hash,
-        preset, weights and their sha256 (a fake's fingerprint), both fingerprints and versions.
-    """
-    import gymnasium
-    import stable_baselines3
-    import torch
-
-    import semrl
-
-    weights, sha = _weights_of(net)
-    if isinstance(codec, (X265Codec, X265ClipCodec)):
-        from semrl.codec import load_library
-
-        build = load_library().build
-        x265_version, patch_hash = build.version, build.patch_hash
-    else:
-        x265_version, patch_hash = "none (fake)", str(codec.fingerprint)
-    return {
-        "algorithm": config.algorithm, "timesteps": int(model.num_timesteps), "train": json.loads(config.to_json()),
-        "x265_version": x265_version, "x265_patch_hash": patch_hash, "preset": config.preset,
-        "weights": weights, "weights_sha256": sha, "extractor_fingerprint": net.fingerprint,
-        "codec_fingerprint": codec.fingerprint,
-        "versions": {"semrl": semrl.__version__, "stable_baselines3": stable_baselines3.__version__,
-                     "torch": torch.__version__, "gymnasium": gymnasium.__version__},
-    }  # fmt: skip
-
-
-def _weights_of(component: SemanticExtractor | Any) -> tuple[str, str]:
-    """Name and sha256 of the weights of a task-net component, or its fingerprint for a fake."""
-    net = getattr(component, "net", None)
-    path = getattr(net, "weights_path", None)
-    sha = getattr(net, "weights_sha256", None)
-    if path is not None and isinstance(sha, str):
-        return Path(path).name, sha
-    return "none (fake)", str(component.fingerprint)
 
 
 def env_settings(config: TrainConfig, tables: Sequence[CtuTable]) -> EnvSettings:
@@ -302,7 +249,7 @@ def train(
     seconds["train"] = time.perf_counter() - t0
 
     checkpoint = out / CHECKPOINT_NAME
-    _save_model(model, checkpoint)
+    save_model(model, checkpoint)
     digest = hashlib.sha256("".join(p.digest for p in pictures).encode()).hexdigest()
     refinement = DEFAULT_REFINEMENT.get(config.task)
     answer = DEFAULT_ANSWER_SEARCH.get(config.task)
@@ -352,24 +299,3 @@ def _train_ensemble(
     atomic_write(out / "timing.json", json.dumps(seconds, indent=1, sort_keys=True))
     return TrainResult(checkpoint, config_path(checkpoint), results[0].pictures, sum(r.timesteps for r in results),
                        seconds, members=len(results))  # fmt: skip
-
-
-class ProgressCallback:
-    """A tqdm progress bar over training steps (SB3's own needs ``rich``, which semrl does not)."""
-
-    def __new__(cls, total: int, done: int = 0, enabled: bool = True) -> Any:  # noqa: D102
-        from stable_baselines3.common.callbacks import BaseCallback
-        from tqdm import tqdm
-
-        class _Bar(BaseCallback):
-            def _on_training_start(self) -> None:
-                self.bar = tqdm(total=total, initial=done, desc="training", unit="step", disable=not enabled)
-
-            def _on_step(self) -> bool:
-                self.bar.update(self.training_env.num_envs)
-                return True
-
-            def _on_training_end(self) -> None:
-                self.bar.close()
-
-        return _Bar()

@@ -41,6 +41,7 @@ from envs.video import (
 )
 from semrl.agent.config import DEVIATION, VIDEO_MDP, PolicyConfig, TrainConfig, config_path
 from semrl.agent.deviation import Deviations, choose_margin, collect_deviations, fit_q_net
+from semrl.agent.run import CHECKPOINT_NAME, ProgressCallback, run_provenance, save_model
 from semrl.errors import InputNotFoundError, InvalidInputError, PolicyMismatchError
 from semrl.files import atomic_write
 from semrl.policy import PolicyInput
@@ -423,8 +424,6 @@ def train_video(
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.utils import set_random_seed
 
-    from semrl.agent.train import CHECKPOINT_NAME, ProgressCallback, _save_model, run_provenance
-
     start = time.perf_counter()
     out = Path(output)
     if (out / CHECKPOINT_NAME).exists():
@@ -469,7 +468,7 @@ def train_video(
     env.close()
 
     checkpoint = out / CHECKPOINT_NAME
-    _save_model(model, checkpoint)
+    save_model(model, checkpoint)
     digest = hashlib.sha256("".join(s.digest for s in segments).encode()).hexdigest()
     policy_config = PolicyConfig(
         task=config.task,
