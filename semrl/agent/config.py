@@ -332,7 +332,8 @@ DEFAULT_ANSWER_SEARCH: dict[str, AnswerSearch] = {
 
 Segmentation's background stage (after the whole map's trade, the blocks no object touches traded
 on their own) was chosen on coco-seg train 0-49 and adopted by a rule judged on val
-(``benchmarks/results/segmentation-trade-background``); detection's was refused by its own.
+(``benchmarks/results/segmentation-trade-background``); detection's was refused by its own, on the trade
+before its ROI maps and again on the union trade (``benchmarks/results/detection-trade-roi-background``).
 Detection's three ROI maps, traded beside segmentation's learned map, won on val and then lost on
 train 50-99 in the confirmation run, so segmentation does not use them
 (``benchmarks/results/segmentation-trade-roi-background``).
