@@ -185,11 +185,10 @@ class EncodeSettings:
             raise InvalidInputError(f"--bitrate must be a positive number of kbit/s, got {self.bitrate}")
         if self.qp_map_every < 1:
             raise InvalidInputError(f"--qp-map-every must be at least 1, got {self.qp_map_every}")
-        if self.keyint < 1 or (self.threads is not None and self.threads < 1) or self.roi_delta < 0:
-            raise InvalidInputError(
-                f"--keyint and --threads must be at least 1 and --roi-delta at least 0, got "
-                f"{self.keyint}, {self.threads}, {self.roi_delta}"
-            )
+        for option, value, least in (("--keyint", self.keyint, 1), ("--threads", self.threads, 1),
+                                     ("--roi-delta", self.roi_delta, 0)):  # fmt: skip
+            if value is not None and value < least:
+                raise InvalidInputError(f"{option} must be at least {least}, got {value}")
 
     @property
     def x265_threads(self) -> int:

@@ -130,3 +130,4 @@ def test_write_maps_errors(tmp_path) -> None:
     (tmp_path / "x.txt").write_text("hi")
     with pytest.raises(InvalidInputError, match=r"x\.txt"):
         write_maps(tmp_path / "x.txt", tmp_path / "o", FakeExtractor())
+    assert not (tmp_path / "o").exists()  # a source that cannot be read leaves no output folder

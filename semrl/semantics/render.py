@@ -65,7 +65,7 @@ def write_maps(
 
     Args:
         source: Image, folder of images, or video (its first ``max_frames`` frames).
-        out_dir: Output folder (created).
+        out_dir: Output folder (created with the first map, so a source that cannot be read leaves none).
         extractor: Computes the maps (e.g. :func:`semrl.semantics.make_extractor`).
         max_frames: Most frames to take from ``source`` (None: all).
         batch: Frames per extraction call.
@@ -80,12 +80,12 @@ def write_maps(
     import cv2
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     written: list[WrittenMap] = []
     pending: list[tuple[str, Frame]] = []
 
     def flush() -> None:
         maps = extractor.extract([f for _, f in pending])
+        out.mkdir(parents=True, exist_ok=True)
         for (name, frame), smap in zip(pending, maps, strict=True):
             ok, png = cv2.imencode(".png", overlay(frame, smap))
             if not ok:
