@@ -9,6 +9,7 @@ import io
 import itertools
 import json
 import os
+import tempfile
 import threading
 import time
 import warnings
@@ -378,8 +379,14 @@ def check_writable(path: Path, what: str) -> None:
         raise InvalidInputError(f"{what} folder {folder} does not exist")
     if path.is_dir():
         raise InvalidInputError(f"{what} {path} is a folder; name a file in it")
-    if not os.access(folder, os.W_OK):
-        raise InvalidInputError(f"{what} folder {folder} is not writable")
+    # A file made and removed there, as the write will make its temporary file: permission bits
+    # alone let root through where nothing can be created (``/proc``, a read-only mount).
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".probe")
+    except OSError as e:
+        raise InvalidInputError(f"{what} folder {folder} is not writable ({e.strerror})") from e
+    os.close(fd)
+    os.unlink(probe)
 
 
 def encode_video(
@@ -1015,7 +1022,6 @@ def encode_task(job: tuple[str, str, EncodeSettings]) -> tuple[dict[str, str], t
         InputNotFoundError: The input is not on this node.
     """
     import socket
-    import tempfile
 
     from semrl.errors import InputNotFoundError
 

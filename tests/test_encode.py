@@ -12,6 +12,7 @@ import warnings
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -210,6 +211,30 @@ def test_a_report_that_could_not_be_written_is_refused_before_the_encode(
     assert main([*command, "--report", str(tmp_path)]) == 1
     assert "is a folder; name a file" in capsys.readouterr().err
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_a_folder_where_no_file_can_be_made_is_refused_before_the_encode(
+    pets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Permission bits let root write anywhere; a folder of /proc or a read-only mount still refuses.
+    import tempfile
+
+    made = tempfile.mkstemp
+
+    def mkstemp(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        if Path(kwargs["dir"]) == tmp_path / "closed":
+            raise PermissionError(13, "Permission denied")
+        return made(*args, **kwargs)
+
+    (tmp_path / "closed").mkdir()
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    command = ["encode", str(pets), "--frames", "2", "--policy", "uniform", "-o"]
+    assert main([*command, str(tmp_path / "o.mp4"), "--report", str(tmp_path / "closed" / "r.json")]) == 1
+    assert f"--report folder {tmp_path / 'closed'} is not writable (Permission denied)" in capsys.readouterr().err
+    assert main([*command, str(tmp_path / "closed" / "o.mp4")]) == 1
+    assert f"output folder {tmp_path / 'closed'} is not writable" in capsys.readouterr().err
+    assert not (tmp_path / "o.mp4").exists() and not list((tmp_path / "closed").iterdir())
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # the probe leaves nothing behind
 
 
 def test_bad_inputs_give_clear_errors_and_no_output(tmp_path: Path) -> None:
