@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import numpy.typing as npt
 import pytest
 from shared_assets import require_assets
 
-from semrl.errors import InvalidInputError
+from semrl.errors import InputWarning, InvalidInputError
 from semrl.ratecontrol import MAX_STEP, RateController, temporal_activity
 
 
@@ -315,3 +317,20 @@ def test_the_rate_control_benchmark_reports_its_windows_and_the_psnr_step() -> N
     assert bench.window_ratio(bits, 2.0, 10.0) == pytest.approx(0.8)
     assert bench.window_ratio(bits, 2.0, 10.0, first=True) == pytest.approx(0.51)
     assert bench.psnr_step([30.0, 45.0, 40.0, 47.5, float("inf"), 47.0]) == pytest.approx(7.5)
+
+
+def test_a_stream_well_over_its_target_is_warned_about_with_its_cause() -> None:
+    from semrl.pipeline import EncodeSettings, FrameRow, warn_rate_missed
+
+    def rows(mean_qp: float, count: int) -> list[FrameRow]:
+        return [FrameRow(i, i, "P", 1000, mean_qp, 30.0, False, "") for i in range(count)]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_rate_missed(EncodeSettings(bitrate=100.0), rows(51.0, 30), 150.0)  # within 1.5x the target
+        warn_rate_missed(EncodeSettings(), rows(51.0, 30), 900.0)  # no target
+    coarsest = r"--bitrate 100 kbit/s was not reached: the stream is 151.0 kbit/s; its frames' mean QP is 49.5 .* more"
+    with pytest.warns(InputWarning, match=coarsest):
+        warn_rate_missed(EncodeSettings(bitrate=100.0), rows(49.5, 30), 151.0)
+    with pytest.warns(InputWarning, match="3 frames are too few to repay the first frame's bits"):
+        warn_rate_missed(EncodeSettings(bitrate=100.0), rows(30.0, 3), 400.0)
