@@ -140,7 +140,9 @@ def resolve_weights(weights: str | os.PathLike[str]) -> str:
         bare name, which Ultralytics downloads.
 
     Raises:
-        AssetNotFoundError: ``weights`` has a folder part and no such file exists.
+        AssetNotFoundError: ``weights`` has a folder part and no such file exists, or it is a bare
+            name found nowhere that Ultralytics cannot download either (a typo: refused before
+            Ultralytics goes online for it).
     """
     path = Path(weights).expanduser()
     if path.is_file():
@@ -150,6 +152,15 @@ def resolve_weights(weights: str | os.PathLike[str]) -> str:
     root = assets_root()
     if root is not None and (root / "models" / path.name).is_file():
         return str(root / "models" / path.name)
+    configure_ultralytics()
+    from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
+
+    if path.name not in GITHUB_ASSETS_NAMES:
+        local = f", nor in {root / 'models'}" if root is not None else ""
+        raise AssetNotFoundError(
+            f"weights not found: {path.name} is not a file{local}, nor a model Ultralytics can download "
+            f"(such as yolov8n.pt or yolo11n-seg.pt)"
+        )
     return path.name
 
 

@@ -190,6 +190,8 @@ class EncodeSettings:
                                      ("--roi-delta", self.roi_delta, 0)):  # fmt: skip
             if value is not None and value < least:
                 raise InvalidInputError(f"{option} must be at least {least}, got {value}")
+        if self.roi_delta > QP_MAX:
+            raise InvalidInputError(f"--roi-delta must be at most {QP_MAX}, got {self.roi_delta}")
 
     @property
     def x265_threads(self) -> int:

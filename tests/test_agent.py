@@ -294,6 +294,10 @@ def test_resume_continues_and_refuses_other_settings(tmp_path: Path) -> None:
     assert more.timesteps >= first.timesteps + 1024
     with pytest.raises(InvalidInputError, match="other settings"):
         _train(out, dataclasses.replace(config, rate_weight=2.0, timesteps=5000), resume=True)
+    (tmp_path / "a-file").write_text("kept")
+    with pytest.raises(InvalidInputError, match="a-file is a file; a training run writes a folder there"):
+        _train(tmp_path / "a-file", config)
+    assert (tmp_path / "a-file").read_text() == "kept"
 
 
 def test_an_ensemble_is_its_members_q_values_averaged_in_one_net(tmp_path: Path) -> None:

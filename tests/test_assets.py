@@ -25,6 +25,8 @@ def test_weights_resolution(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("SEMRL_ASSETS", str(tmp_path))
     assert resolve_weights("yolov8n.pt") == str(tmp_path / "models" / "yolov8n.pt")
     assert resolve_weights("yolo11s.pt") == "yolo11s.pt"  # left to Ultralytics' download
+    with pytest.raises(AssetNotFoundError, match=r"yolov8q\.pt is not a file, nor in .*models, nor a model"):
+        resolve_weights("yolov8q.pt")  # a typo: refused before Ultralytics goes online for it
     with pytest.raises(AssetNotFoundError, match="missing"):
         resolve_weights(tmp_path / "missing" / "w.pt")
     with pytest.raises(FileNotFoundError, match="coco-x"):

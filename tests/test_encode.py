@@ -272,7 +272,8 @@ def test_bad_inputs_give_clear_errors_and_no_output(tmp_path: Path) -> None:
         EncodeSettings(map_size=0)
     for kwargs, message in (({"threads": 0}, "--threads must be at least 1, got 0"),
                             ({"keyint": 0}, "--keyint must be at least 1, got 0"),
-                            ({"roi_delta": -2}, "--roi-delta must be at least 0, got -2")):  # fmt: skip
+                            ({"roi_delta": -2}, "--roi-delta must be at least 0, got -2"),
+                            ({"roi_delta": 60}, "--roi-delta must be at most 51, got 60")):  # fmt: skip
         with pytest.raises(InvalidInputError, match=f"^{message}$"):
             EncodeSettings(**kwargs)
     assert not out.exists()

@@ -160,8 +160,8 @@ def train(
             that fail there are left out with a warning.
 
     Raises:
-        InvalidInputError: ``output`` holds a run and ``resume`` is False, or a resume whose
-            settings differ.
+        InvalidInputError: ``output`` is a file, holds a run and ``resume`` is False, or a resume
+            whose settings differ.
     """
     import torch
     from stable_baselines3 import DQN, PPO
@@ -169,6 +169,8 @@ def train(
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.utils import set_random_seed
 
+    if Path(output).exists() and not Path(output).is_dir():
+        raise InvalidInputError(f"{output} is a file; a training run writes a folder there")
     sources = video_sources(config.resolved_data) if config.mdp != "image" else []
     if config.mdp == "video" and not sources:
         raise InvalidInputError(f"the video MDP trains on videos; {config.resolved_data} names none")
