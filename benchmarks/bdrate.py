@@ -466,8 +466,11 @@ def main(argv: list[str] | None = None) -> int:
         for n in names:
             if n not in TASKS:
                 raise InvalidInputError(f"unknown task {n!r}; choose from {', '.join(ALL_TASKS)} or all")
-        if args.workers < 1:
-            raise InvalidInputError(f"--workers must be at least 1, got {args.workers}")
+        for option, value, least in (("--workers", args.workers, 1), ("--limit", args.limit, 1),
+                                     ("--frames", args.frames, 1), ("--segment", args.segment, 1),
+                                     ("--keyint", args.keyint, 1), ("--bootstrap", args.bootstrap, 0)):  # fmt: skip
+            if value is not None and value < least:
+                raise InvalidInputError(f"{option} must be at least {least}, got {value}")
         request = Request.of(args)  # everything checked (and every policy loaded) before any heavy work
         methods = build_methods(args, False, request)
         policies = [m.name for m in methods if m.family == "policy"]

@@ -200,7 +200,7 @@ def test_resolve_policy_errors_name_the_problem(tmp_path: Path) -> None:
         resolve_policy("justaname")
 
 
-def test_tool_rejects_bad_arguments(tmp_path: Path) -> None:
+def test_tool_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tool = _tool()
     assert tool.main(["--task", "nonsense", "--output", str(tmp_path)]) == 2
     assert tool.main(["--task", "detection", "--qps", "22,60", "--output", str(tmp_path)]) == 2
@@ -211,6 +211,10 @@ def test_tool_rejects_bad_arguments(tmp_path: Path) -> None:
     assert tool.main(["--task", "detection", "--sure-conf", "0.5", "--output", str(tmp_path)]) == 2  # labels
     for conf in ("0.25", "0.1", "1.5"):
         assert tool.main(["--task", "video", "--sure-conf", conf, "--output", str(tmp_path)]) == 2
+    for option, value in (("--limit", "0"), ("--frames", "0"), ("--segment", "0"), ("--keyint", "0"),
+                          ("--bootstrap", "-1"), ("--workers", "0")):  # fmt: skip
+        assert tool.main(["--task", "video", option, value, "--output", str(tmp_path)]) == 2
+        assert f"error: {option} must be at least" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
 
 
