@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from semrl.errors import InvalidInputError
+
 
 @contextmanager
 def atomic_output(path: str | os.PathLike[str], *, suffix: str = ".part", mode: int = 0o666) -> Iterator[Path]:
@@ -94,3 +96,31 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def check_can_create(folder: str | os.PathLike[str], what: str) -> None:
+    """Fails unless a file can be made in ``folder``, or in the folder it would be made in, before any work.
+
+    A file is made and removed there, as an atomic write makes its temporary file: permission bits
+    alone let root through where nothing can be created (``/proc``, a read-only mount).
+
+    Args:
+        folder: Where the output goes; a folder that does not exist yet is judged by the nearest
+            one above it that does (it will be made there).
+        what: How messages name the output (``output``, ``--report``, ``-o``).
+
+    Raises:
+        InvalidInputError: ``folder`` or a folder above it is a file, or nothing can be made there.
+    """
+    target = Path(folder)
+    existing = target.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InvalidInputError(f"{what} {target}: {existing} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".semrl-", suffix=".probe")
+    except OSError as e:
+        raise InvalidInputError(f"{what} folder {target} is not writable ({e.strerror})") from e
+    os.close(fd)
+    os.unlink(probe)

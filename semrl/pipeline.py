@@ -39,7 +39,7 @@ from semrl.codec import (
 )
 from semrl.errors import AudioError, InputWarning, InvalidInputError, MediaToolError
 from semrl.fidelity.distortion import clip_psnr, frame_psnr
-from semrl.files import atomic_output, atomic_write
+from semrl.files import atomic_output, atomic_write, check_can_create
 from semrl.media import (
     VIDEO_SUFFIXES,
     FrameSource,
@@ -381,14 +381,7 @@ def check_writable(path: Path, what: str) -> None:
         raise InvalidInputError(f"{what} folder {folder} does not exist")
     if path.is_dir():
         raise InvalidInputError(f"{what} {path} is a folder; name a file in it")
-    # A file made and removed there, as the write will make its temporary file: permission bits
-    # alone let root through where nothing can be created (``/proc``, a read-only mount).
-    try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".probe")
-    except OSError as e:
-        raise InvalidInputError(f"{what} folder {folder} is not writable ({e.strerror})") from e
-    os.close(fd)
-    os.unlink(probe)
+    check_can_create(folder, what)
 
 
 def encode_video(

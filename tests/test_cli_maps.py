@@ -112,3 +112,15 @@ def test_maps_into_a_folder_that_refuses_writes_is_a_message(tmp_path, monkeypat
     assert main(["maps", str(bus), "--task", "detection", "-o", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert "Permission denied" in err and "Traceback" not in err
+
+
+def test_maps_into_a_folder_nothing_can_be_made_in_is_refused_before_the_net_runs(tmp_path, capsys) -> None:
+    from semrl.cli import main
+
+    picture = tmp_path / "p.png"
+    picture.write_bytes(b"not read: the output is refused first")
+    (tmp_path / "a-file").write_text("x")
+    assert main(["maps", str(picture), "--task", "detection", "-o", str(tmp_path / "a-file" / "out")]) == 1
+    assert "a-file is a file, not a folder" in capsys.readouterr().err
+    assert main(["eval", str(picture), str(picture), "--task", "detection", "-o", str(tmp_path / "a-file")]) == 1
+    assert "a-file is a file, not a folder" in capsys.readouterr().err

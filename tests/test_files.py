@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from semrl.codec import AnnexBWriter
-from semrl.files import atomic_folder, atomic_output, atomic_write, remove_partial_writes
+from semrl.errors import InvalidInputError
+from semrl.files import atomic_folder, atomic_output, atomic_write, check_can_create, remove_partial_writes
 
 
 @pytest.mark.parametrize(("umask", "expected"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600), (0o002, 0o664)])
@@ -76,3 +77,21 @@ def _write_and_die(path: str) -> None:
     with atomic_output(path) as temporary:
         temporary.write_text("half")
         os._exit(9)
+
+
+def test_an_output_folder_is_judged_by_making_a_file_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    check_can_create(tmp_path, "-o")
+    check_can_create(tmp_path / "new" / "deeper", "-o")  # judged where it will be made
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # the probe leaves nothing, and makes no folder
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(InvalidInputError, match=r"-o .*a-file/sub: .*a-file is a file, not a folder"):
+        check_can_create(tmp_path / "a-file" / "sub", "-o")
+
+    def refused(*args: object, **kwargs: object) -> tuple[int, str]:  # root in /proc, a read-only mount
+        raise OSError(2, "No such file or directory")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    with pytest.raises(InvalidInputError, match=r"--report folder .* is not writable \(No such file or directory\)"):
+        check_can_create(tmp_path, "--report")

@@ -42,14 +42,16 @@ def run(args: argparse.Namespace) -> int:
     """Evaluates, prints the summary and writes the files."""
     from semrl.errors import InvalidInputError
     from semrl.evaluate import evaluate
+    from semrl.files import check_can_create
 
     if args.frames is not None and args.frames < 1:
         raise InvalidInputError(f"--frames must be at least 1, got {args.frames}")
+    folder = args.output or args.encoded.parent
+    check_can_create(folder, "-o")
     report = evaluate(
         args.original, args.encoded, args.task, labels=args.labels, pseudo_gt=args.pseudo_gt, max_frames=args.frames,
         device=args.device, weights=args.weights, classes=class_names(args.classes),
     )  # fmt: skip
-    folder = args.output or args.encoded.parent
     written = report.write(folder, f"{args.encoded.name}.eval")
     print(report.summary())
     print("wrote " + ", ".join(str(p) for p in written))

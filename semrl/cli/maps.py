@@ -42,10 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``semrl maps``; errors propagate as semrl errors for the CLI to report."""
+    from semrl.files import check_can_create
     from semrl.semantics.config import ClassWeights, MapConfig, load_class_weights
     from semrl.semantics.extractors import make_extractor
     from semrl.semantics.render import write_maps
 
+    check_can_create(args.output, "-o")
     weights = load_class_weights(args.class_weights)
     names = class_names(args.classes)
     if names is not None:
