@@ -295,7 +295,7 @@ def test_resume_continues_and_refuses_other_settings(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="other settings"):
         _train(out, dataclasses.replace(config, rate_weight=2.0, timesteps=5000), resume=True)
     (tmp_path / "a-file").write_text("kept")
-    with pytest.raises(InvalidInputError, match="a-file is a file; a training run writes a folder there"):
+    with pytest.raises(InvalidInputError, match="a-file is a file, not a folder"):
         _train(tmp_path / "a-file", config)
     assert (tmp_path / "a-file").read_text() == "kept"
 

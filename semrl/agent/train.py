@@ -44,7 +44,7 @@ from semrl.agent.config import (
 )
 from semrl.agent.run import CHECKPOINT_NAME, ProgressCallback, run_provenance, save_model
 from semrl.errors import InvalidInputError
-from semrl.files import atomic_write
+from semrl.files import atomic_write, check_can_create
 from semrl.semantics.extractors import SemanticExtractor
 
 MEMBERS = "members"
@@ -160,8 +160,8 @@ def train(
             that fail there are left out with a warning.
 
     Raises:
-        InvalidInputError: ``output`` is a file, holds a run and ``resume`` is False, or a resume
-            whose settings differ.
+        InvalidInputError: ``output`` is a file or nothing can be made there, it holds a run and
+            ``resume`` is False, or a resume whose settings differ.
     """
     import torch
     from stable_baselines3 import DQN, PPO
@@ -169,8 +169,7 @@ def train(
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.utils import set_random_seed
 
-    if Path(output).exists() and not Path(output).is_dir():
-        raise InvalidInputError(f"{output} is a file; a training run writes a folder there")
+    check_can_create(output, "output")
     sources = video_sources(config.resolved_data) if config.mdp != "image" else []
     if config.mdp == "video" and not sources:
         raise InvalidInputError(f"the video MDP trains on videos; {config.resolved_data} names none")
