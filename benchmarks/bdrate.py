@@ -70,6 +70,7 @@ from semrl.cluster import add_ray_option, session
 from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN
 from semrl.errors import InvalidInputError, SemrlError
 from semrl.fidelity.detection import PSEUDO_GT_CONF
+from semrl.files import atomic_write, check_can_create
 from semrl.policy import Policy, RoiPolicy, own_rate_control
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -378,8 +379,6 @@ def _run_task(name: str, args: argparse.Namespace, argv: list[str], cache_dir: P
     write_csv(out / "points.csv", results["points"])
     if "item_points" in results:
         write_csv(out / "clip_points.csv", results["item_points"])
-    from semrl.files import atomic_write
-
     atomic_write(out / "bdrate.md", markdown(name, task.metric, task.rate_unit, results, description).encode())
     plot(out / "curves.png", name, task.metric, task.rate_unit, results)
     print(f"{name}: {seconds:.0f} s -> {out}")
@@ -471,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
                                      ("--keyint", args.keyint, 1), ("--bootstrap", args.bootstrap, 0)):  # fmt: skip
             if value is not None and value < least:
                 raise InvalidInputError(f"{option} must be at least {least}, got {value}")
+        check_can_create(args.output, "--output")  # before the run, not after it
         request = Request.of(args)  # everything checked (and every policy loaded) before any heavy work
         methods = build_methods(args, False, request)
         policies = [m.name for m in methods if m.family == "policy"]
@@ -484,8 +484,6 @@ def main(argv: list[str] | None = None) -> int:
                 run_task(n, args, argv, request)
         root = Path(args.output)
         table = summary(root, "python benchmarks/bdrate.py --task all")
-        from semrl.files import atomic_write
-
         atomic_write(root / "bdrate_summary.md", table.encode())
     except SemrlError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -215,6 +215,10 @@ def test_tool_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixtur
                           ("--bootstrap", "-1"), ("--workers", "0")):  # fmt: skip
         assert tool.main(["--task", "video", option, value, "--output", str(tmp_path)]) == 2
         assert f"error: {option} must be at least" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("x")
+    assert tool.main(["--task", "video", "--output", str(tmp_path / "a-file" / "results")]) == 2
+    assert "a-file is a file, not a folder" in capsys.readouterr().err
+    (tmp_path / "a-file").unlink()
     assert not any(tmp_path.iterdir())
 
 
