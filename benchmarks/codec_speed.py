@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from semrl.codec import AnnexBWriter, Encoder, EncoderConfig, Gop, Yuv420, load_library
-from semrl.files import atomic_write
+from semrl.files import atomic_write, check_can_create
 from semrl.media import open_source, probe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "codec_speed.json")
     args = parser.parse_args(argv)
+    check_can_create(args.output.parent, "--output")  # before the run, not after it
 
     build = load_library().build
     x265 = build.prefix / "bin" / "x265"

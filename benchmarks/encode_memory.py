@@ -26,7 +26,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from semrl.files import atomic_write
+from semrl.files import atomic_write, check_can_create
 from semrl.media import video_info
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-eval", action="store_true", help="leave out semrl eval's peak")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "encode_memory.json")
     args = parser.parse_args(argv)
+    check_can_create(args.output.parent, "--output")  # before the run, not after it
     if not args.video.is_file():
         parser.error(f"no such video: {args.video} (give one with --video)")
     total = video_info(args.video).frames

@@ -45,7 +45,7 @@ import numpy as np
 from scipy import stats
 
 from semrl.codec import EncoderConfig, load_library
-from semrl.files import atomic_write
+from semrl.files import atomic_write, check_can_create
 from semrl.media import ffmpeg_tool, video_info
 from semrl.pipeline import (
     STAGES,
@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "encode_speed.json")
     args = parser.parse_args(argv)
+    check_can_create(args.output.parent, "--output")  # before the run, not after it
 
     rows: list[dict[str, Any]] = []
     map_interval = EncodeSettings().map_interval if args.map_interval is None else args.map_interval

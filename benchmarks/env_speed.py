@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from semrl.files import atomic_write
+from semrl.files import atomic_write, check_can_create
 from semrl.semantics import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", default=None, help="JSON path (default: results/env_speed_<task>.json)")
     args = parser.parse_args(argv)
+    check_can_create(Path(args.output).parent if args.output else RESULTS, "--output")  # before the run, not after it
 
     import torch
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from semrl.files import atomic_write
+from semrl.files import atomic_write, check_can_create
 
 RESULTS = Path(__file__).resolve().parent / "results" / "mask_score_speed.json"
 
@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (the benchmark's workers use 1)")
     ap.add_argument("--output", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
+    check_can_create(args.output.parent, "--output")  # before the run, not after it
 
     import torch
 

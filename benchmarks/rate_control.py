@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, default=RESULTS / "rate_control.json")
     args = parser.parse_args(argv)
+    from semrl.files import check_can_create
+
+    check_can_create(args.output.parent, "--output")  # before the run, not after it
     policies = [p for p in args.policies.split(",") if p]
     if not policies and args.no_x265:
         print("error: nothing to run: give --policies or leave out --no-x265", file=sys.stderr)

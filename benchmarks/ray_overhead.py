@@ -38,7 +38,7 @@ from envs.tables import DEFAULT_TABLE_QPS, CtuTable, RealExtractorFactory, X265C
 from semrl.agent.config import DEFAULT_DATA
 from semrl.cluster import LOCAL, session
 from semrl.errors import SemrlError
-from semrl.files import atomic_write
+from semrl.files import atomic_write, check_can_create
 from semrl.semantics import TASKS
 from semrl.semantics.config import MapConfig
 
@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", type=Path, default=RESULTS)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    check_can_create(args.output, "--output")  # before the run, not after it
     try:
         results = measure(args)
     except SemrlError as e:

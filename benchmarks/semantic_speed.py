@@ -15,7 +15,7 @@ import statistics
 import time
 from pathlib import Path
 
-from semrl.files import atomic_write
+from semrl.files import atomic_write, check_can_create
 
 RESULTS = Path(__file__).resolve().parent / "results" / "semantic_speed.json"
 CASES = [
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     ap.add_argument("--output", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
+    check_can_create(args.output.parent, "--output")  # before the run, not after it
 
     import cv2
     import numpy as np

@@ -59,7 +59,7 @@ from numpy.typing import NDArray
 
 from semrl.codec import QP_MAX
 from semrl.errors import InvalidInputError, SemrlError
-from semrl.files import atomic_write
+from semrl.files import atomic_write, check_can_create
 from semrl.semantics import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -219,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
+    check_can_create(args.output.parent if args.output else RESULTS, "--output")  # before the run, not after it
     try:
         return _measure(args)
     except SemrlError as e:

@@ -56,7 +56,7 @@ from semrl.bench.runner import Context, Method, coding, make_context, map_forked
 from semrl.bench.tasknet import Analysis
 from semrl.codec import CTU_SIZE, ctu_grid
 from semrl.errors import InvalidInputError, SemrlError
-from semrl.files import atomic_write
+from semrl.files import atomic_write, check_can_create
 from semrl.policy import RoiPolicy
 from semrl.policy.roi import roi_blocks
 
@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also split a policy's bits at the same base QPs (as bdrate.py --policy)")  # fmt: skip
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "video_bit_budget.json")
     args = parser.parse_args(argv)
+    check_can_create(args.output.parent, "--output")  # before the run, not after it
     try:
         qps = [int(q) for q in args.qps.split(",")]
         if args.frames < 2 or not all(0 <= q <= 51 for q in qps):

@@ -30,7 +30,7 @@ from semrl.bench.items import TASKS
 from semrl.bench.runner import make_context
 from semrl.codec import EncoderConfig, ctu_grid
 from semrl.errors import InvalidInputError
-from semrl.files import atomic_write
+from semrl.files import atomic_write, check_can_create
 from semrl.policy import PolicyInput, apply_offsets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=None, help="the video benchmark's cache (analyses)")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "video_steadiness.json")
     args = parser.parse_args(argv)
+    check_can_create(args.output.parent, "--output")  # before the run, not after it
     specs = dict(p.split("=", 1) for p in (args.policy or ["semrl=video"]))
     policies = {}
     for name, spec in specs.items():

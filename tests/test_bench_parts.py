@@ -449,3 +449,18 @@ def test_the_code_a_policys_maps_are_keyed_by_ignores_docstrings_and_comments_on
     assert _code_hash(code) == _code_hash("X = 1\ndef f(x):\n    return x+1  # another comment\n")
     assert _code_hash(code) != _code_hash("X = 1\ndef f(x):\n    return x + 2\n")
     assert _code_hash(code) != _code_hash("X = 1\ndef f(x):\n    pass\n")
+
+
+@pytest.mark.parametrize(
+    "script",
+    ["codec_speed", "encode_memory", "encode_speed", "env_speed", "mask_score_speed", "rate_control",
+     "ray_overhead", "semantic_speed", "signal_validation", "video_bit_budget", "video_steadiness"],
+)  # fmt: skip
+def test_a_benchmark_refuses_an_output_it_could_not_write_before_it_runs(script: str, tmp_path: Path) -> None:
+    from benchmark_scripts import load_benchmark
+
+    from semrl.errors import InvalidInputError
+
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(InvalidInputError, match="a-file is a file, not a folder"):
+        load_benchmark(script, f"output_check_{script}").main(["--output", str(tmp_path / "a-file" / "out" / "r.json")])
