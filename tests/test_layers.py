@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"semrl.errors", "semrl.files", "semrl.paths"}),
+    frozenset({"semrl.errors"}),
+    frozenset({"semrl.files", "semrl.paths"}),
     frozenset({"semrl", "semrl.samples", "semrl.codec", "semrl.assets", "semrl.cluster"}),
     frozenset({"semrl.media", "semrl.qp_maps", "semrl.ratecontrol"}),
     frozenset({"semrl.semantics"}),
