@@ -108,4 +108,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from semrl.cli import run_script
+
+    sys.exit(run_script(main))

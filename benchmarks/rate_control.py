@@ -188,4 +188,6 @@ def clip_fps(clip: Path) -> float:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from semrl.cli import run_script
+
+    sys.exit(run_script(main))

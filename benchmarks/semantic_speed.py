@@ -90,4 +90,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from semrl.cli import run_script
+
+    raise SystemExit(run_script(main))

@@ -354,4 +354,6 @@ def _measure(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from semrl.cli import run_script
+
+    sys.exit(run_script(main))

@@ -464,3 +464,21 @@ def test_a_benchmark_refuses_an_output_it_could_not_write_before_it_runs(script:
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(InvalidInputError, match="a-file is a file, not a folder"):
         load_benchmark(script, f"output_check_{script}").main(["--output", str(tmp_path / "a-file" / "out" / "r.json")])
+
+
+def test_a_benchmark_script_reports_semrl_errors_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from semrl.cli import run_script
+    from semrl.errors import InvalidInputError
+
+    def refused() -> int:
+        raise InvalidInputError("--output folder /x is not writable (Permission denied)")
+
+    assert run_script(refused) == 2
+    assert capsys.readouterr().err == "error: --output folder /x is not writable (Permission denied)\n"
+    assert run_script(lambda: 0) == 0
+
+    def broken() -> int:
+        raise RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError, match="a bug"):  # a bug keeps its traceback
+        run_script(broken)

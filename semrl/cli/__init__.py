@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
@@ -83,6 +83,19 @@ class _StopSignals:
         self.received.append(signum)
         # Python's default SIGTERM kills without unwinding, which left hidden temporary files behind.
         raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
+
+
+def run_script(main: Callable[[], int]) -> int:
+    """Run a benchmark script's ``main``: a semrl error is one line on stderr and exit status 2, as ``bdrate.py`` does.
+
+    Args:
+        main: The script's entry point, returning its exit status.
+    """
+    try:
+        return main()
+    except SemrlError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
