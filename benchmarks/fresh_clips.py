@@ -55,7 +55,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from semrl.files import atomic_folder
+from semrl.files import atomic_folder, check_can_create
 
 
 @dataclass(frozen=True)
@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.output.exists():
         parser.error(f"{args.output} exists; give a new folder")
+    check_can_create(args.output, "--output")  # before the download, not after it
     clip_set = SETS[args.set]
     try:
         with tempfile.TemporaryDirectory() as folder:
@@ -255,4 +256,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from semrl.cli import run_script
+
+    sys.exit(run_script(main))

@@ -35,7 +35,7 @@ from numpy.typing import ArrayLike
 from semrl.bench.items import TASKS, image_item
 from semrl.bench.tasknet import TaskNet
 from semrl.errors import FrameTooSmallError, InputNotFoundError, SemrlError
-from semrl.files import atomic_folder
+from semrl.files import atomic_folder, check_can_create
 from semrl.media import IMAGE_SUFFIXES
 
 
@@ -111,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--weights", default=TASKS["video"].weights, help="detection net weights")
     args = parser.parse_args(argv)
     try:
+        check_can_create(args.output, "--output")  # before the net runs, not after it
         read, kept, objects, small = build(args.folders, args.output, args.weights)
     except (SemrlError, OSError) as e:  # OSError: an output folder that cannot be written
         print(f"error: {e}", file=sys.stderr)

@@ -42,7 +42,7 @@ from semrl.agent.run import CHECKPOINT_NAME
 from semrl.agent.video import DEVIATIONS_NAME
 from semrl.assets import local_path
 from semrl.errors import SemrlError
-from semrl.files import atomic_write
+from semrl.files import atomic_write, check_can_create
 
 
 def pool(runs: Sequence[Path]) -> tuple[Deviations, list[Path], VideoSettings]:
@@ -318,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="fit a video policy on the pooled deviations, its checkpoint into DIR")  # fmt: skip
     args = parser.parse_args(argv)
     try:
+        if args.output is not None:
+            check_can_create(args.output, "--output")  # before the rollouts are read, not after
         if args.fit is not None:
             fitted = fit_pooled(args.runs, args.fit)
             print(f"wrote {args.fit / CHECKPOINT_NAME}: margin {fitted['deviation']['margin']}", file=sys.stderr)

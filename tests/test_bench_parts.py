@@ -482,3 +482,21 @@ def test_a_benchmark_script_reports_semrl_errors_in_one_line(capsys: pytest.Capt
 
     with pytest.raises(RuntimeError, match="a bug"):  # a bug keeps its traceback
         run_script(broken)
+
+
+def test_the_dataset_and_clip_scripts_refuse_an_output_they_could_not_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmark_scripts import load_benchmark
+
+    from semrl.errors import InvalidInputError
+
+    (tmp_path / "a-file").write_text("x")
+    refused = str(tmp_path / "a-file" / "out")
+    with pytest.raises(InvalidInputError, match="a-file is a file, not a folder"):
+        load_benchmark("fresh_clips", "output_check_fresh_clips").main(["-o", refused])
+    assert load_benchmark("pseudo_labels", "output_check_pseudo_labels").main([str(tmp_path), "-o", refused]) == 1
+    assert "a-file is a file, not a folder" in capsys.readouterr().err
+    deviations = load_benchmark("video_deviations", "output_check_video_deviations")
+    assert deviations.main([str(tmp_path), "--output", refused]) == 2
+    assert "a-file is a file, not a folder" in capsys.readouterr().err
