@@ -446,8 +446,7 @@ def encode_video(
                 writer_target.unlink(missing_ok=True)
         wall = time.perf_counter() - start
     bits = sum(row.bits for row in rows)
-    warn_rate_missed(settings, rows, bits * float(info.fps) / len(rows) / 1000)
-    return EncodeReport(
+    report = EncodeReport(
         input=info.name,
         output=str(output),
         policy=settings.policy,
@@ -468,6 +467,8 @@ def encode_video(
         variable_rate=times is not None,
         audio=audio,
     )
+    warn_rate_missed(settings.bitrate, report.kbps, report.mean_qp, report.frames)
+    return report
 
 
 def _json_value(value: Any) -> Any:
@@ -975,22 +976,26 @@ RATE_MISSED = 1.5
 """How far over ``--bitrate`` a whole stream may come before the encode warns that the target was not reached."""
 
 
-def warn_rate_missed(settings: EncodeSettings, rows: list[FrameRow], kbps: float) -> None:
+def warn_rate_missed(target: float | None, kbps: float, mean_qp: float, frames: int) -> None:
     """Warn when a stream coded under ``--bitrate`` came to well over its target (it is written all the same).
 
     Two causes: the target is below what the clip costs at x265's coarsest QP with the policy's map
     (its frames' mean QP near 51), or the clip is too short for the rate to be repaid (its first frame,
     coded on its own, holds most of the bits).
+
+    Args:
+        target: ``--bitrate`` in kbit/s; None: no target, no warning.
+        kbps: The stream's rate (:attr:`EncodeReport.kbps`).
+        mean_qp: Its frames' mean QP (:attr:`EncodeReport.mean_qp`).
+        frames: Its frames.
     """
-    target = settings.bitrate
     if target is None or kbps <= RATE_MISSED * target:
         return
-    mean_qp = float(np.mean([row.mean_qp for row in rows]))
     why = (
         f"its frames' mean QP is {mean_qp:.1f} (x265's coarsest is {QP_MAX}): this clip costs more than the "
         f"target even there, so ask for more"
         if mean_qp >= QP_MAX - 3
-        else f"{len(rows)} frames are too few to repay the first frame's bits, which are most of them"
+        else f"{frames} frames are too few to repay the first frame's bits, which are most of them"
     )
     warnings.warn(
         InputWarning(f"--bitrate {target:g} kbit/s was not reached: the stream is {kbps:.1f} kbit/s; {why}"),

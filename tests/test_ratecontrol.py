@@ -320,17 +320,14 @@ def test_the_rate_control_benchmark_reports_its_windows_and_the_psnr_step() -> N
 
 
 def test_a_stream_well_over_its_target_is_warned_about_with_its_cause() -> None:
-    from semrl.pipeline import EncodeSettings, FrameRow, warn_rate_missed
-
-    def rows(mean_qp: float, count: int) -> list[FrameRow]:
-        return [FrameRow(i, i, "P", 1000, mean_qp, 30.0, False, "") for i in range(count)]
+    from semrl.pipeline import warn_rate_missed
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        warn_rate_missed(EncodeSettings(bitrate=100.0), rows(51.0, 30), 150.0)  # within 1.5x the target
-        warn_rate_missed(EncodeSettings(), rows(51.0, 30), 900.0)  # no target
+        warn_rate_missed(100.0, 150.0, 51.0, 30)  # within 1.5x the target
+        warn_rate_missed(None, 900.0, 51.0, 30)  # no target
     coarsest = r"--bitrate 100 kbit/s was not reached: the stream is 151.0 kbit/s; its frames' mean QP is 49.5 .* more"
     with pytest.warns(InputWarning, match=coarsest):
-        warn_rate_missed(EncodeSettings(bitrate=100.0), rows(49.5, 30), 151.0)
+        warn_rate_missed(100.0, 151.0, 49.5, 30)
     with pytest.warns(InputWarning, match="3 frames are too few to repay the first frame's bits"):
-        warn_rate_missed(EncodeSettings(bitrate=100.0), rows(30.0, 3), 400.0)
+        warn_rate_missed(100.0, 400.0, 30.0, 3)
