@@ -9,9 +9,10 @@ task net on each frame of both, and scores the encoded frames:
   ``--labels``; person class only, detections overlapping no labelled box are "don't care");
 - classification: whether the top-1 class is the original frame's (agreement).
 
-Beside the accuracy: each frame's bits (from the encoded file's packets), luma PSNR and SSIM
-against the original. It writes a per-frame CSV, a summary JSON and a PNG of accuracy and bits
-over time, each atomically.
+Beside the accuracy: each frame's bits (those of the coded stream, parameter sets with the first
+picture, as ``semrl encode`` counts them: :func:`frame_bits`), luma PSNR and SSIM against the
+original. It writes a per-frame CSV, a summary JSON and a PNG of accuracy and bits over time, each
+atomically.
 """
 
 from __future__ import annotations
@@ -124,18 +125,38 @@ def _plot(report: EvalReport) -> bytes:
     return buf.getvalue()
 
 
-def frame_bits(path: Path) -> list[int]:
-    """Bits of each picture of a video file, in display order (from its packets' sizes).
+ANNEX_B_FILTERS = {"hevc": "hevc_mp4toannexb", "h264": "h264_mp4toannexb"}
+"""FFmpeg's bitstream filters that turn a container's packets of these codecs into the Annex B
+stream an encoder writes: the parameter sets that MP4 keeps in its header go back in front of the
+first picture, and each NAL unit's length field becomes a start code."""
 
-    A raw ``.hevc`` stream carries no timestamps: its pictures' bits come in decode order, which
-    differs from display order only with B-frames (``--gop ra``); an MP4 has them.
+
+def frame_bits(path: Path) -> list[int]:
+    """Bits of each picture of a video file, in display order, as in the coded stream.
+
+    An HEVC (or H.264) picture counts as in an Annex B stream, parameter sets with the first
+    picture, wherever the container keeps them: so an MP4 and the raw ``.hevc`` of one encode come
+    to the bits ``semrl encode`` reports, within a byte for each NAL unit that FFmpeg's filter
+    gives a four-byte start code where x265 wrote three (the first picture's slice, after the
+    parameter sets). A raw ``.hevc``
+    stream carries no timestamps: its pictures' bits come in decode order, which differs from
+    display order only with B-frames (``--gop ra``); an MP4 has them.
     """
     import av
+    from av.bitstream import BitStreamFilterContext
 
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            packets = [(p.pts, i, 8 * p.size) for i, p in enumerate(container.demux(stream)) if p.size]
+            name = ANNEX_B_FILTERS.get(stream.codec_context.name)
+            to_annex_b = None if name is None else BitStreamFilterContext(name, stream)
+            sizes: list[tuple[int | None, int]] = []
+            for packet in container.demux(stream):
+                if to_annex_b is None:
+                    sizes.append((packet.pts, packet.size))
+                else:  # the filter keeps each packet's timestamps; a flush (size 0) yields what it held
+                    sizes += [(p.pts, p.size) for p in to_annex_b.filter(packet if packet.size else None)]
+            packets = [(pts, i, 8 * size) for i, (pts, size) in enumerate(sizes) if size]
     except (av.FFmpegError, OSError, IndexError) as e:
         raise InvalidInputError(f"cannot read the packets of {path}: {e}") from e
     if all(pts is not None for pts, _, _ in packets):

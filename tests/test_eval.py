@@ -63,6 +63,18 @@ def test_encode_and_eval_report_one_luma_psnr(clip: Path, tmp_path: Path) -> Non
     assert coded.psnr_y == pytest.approx(scored.psnr_y)  # the clip's: the mean of its frames', in both
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".hevc"])
+def test_encode_and_eval_report_one_rate_whatever_the_container(clip: Path, tmp_path: Path, suffix: str) -> None:
+    encoded = tmp_path / f"c{suffix}"
+    coded = encode_video(clip, encoded, EncodeSettings(policy="uniform", qp=37, preset="ultrafast", audio=False))
+    scored = evaluate(clip, encoded, "detection")
+    # an MP4 keeps the parameter sets in its header; they are the stream's bits all the same (a
+    # start code of four bytes for x265's three after them: 8 bits more on the first picture)
+    first, *rest = [row["bits"] - coded_row.bits for coded_row, row in zip(coded.rows, scored.rows, strict=True)]
+    assert first in ((0, 8) if suffix == ".mp4" else (0,)) and rest == [0] * 5
+    assert scored.kbps == pytest.approx(coded.kbps, abs=0.05)  # the report keeps one decimal
+
+
 def test_the_shared_pets_clip_is_scored_against_its_labels(clip: Path, tmp_path: Path) -> None:
     root = require_assets("videos/pets2009_s2l1_480x360.mp4")
     report = evaluate(root / "videos" / "pets2009_s2l1_480x360.mp4", clip, "detection")
