@@ -181,7 +181,7 @@ def load_pictures(
     from semrl.semantics.frames import read_image
 
     if video_stride < 1 or (limit is not None and limit < 1):
-        raise InvalidInputError(f"video_stride and limit must be positive, got {video_stride}, {limit}")
+        raise InvalidInputError(f"--video-stride and --limit must be positive, got {video_stride} and {limit}")
     pictures: list[Picture] = []
     videos = video_sources(data)
     if videos and hold_out is not None:

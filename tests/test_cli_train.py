@@ -86,8 +86,20 @@ def test_train_settings_name_the_option_that_is_wrong() -> None:
         TrainConfig(workers=0)
     with pytest.raises(InvalidInputError, match="needs a task part"):
         TrainConfig(semantic_weight=0, pixel_weight=0, object_weight=0)
-    with pytest.raises(InvalidInputError, match="object_weight"):
+    with pytest.raises(InvalidInputError, match=r"^--object-weight must be at least 0, got -1"):
         TrainConfig(object_weight=-1)
+    with pytest.raises(InvalidInputError, match=r"^--rate-weight must be above 0, got 0"):
+        TrainConfig(rate_weight=0)
+    with pytest.raises(InvalidInputError, match=r"^--mse-share must be at least 0"):
+        TrainConfig(mse_share=-0.5)
+    with pytest.raises(InvalidInputError, match=r"^--base-qp LOW-HIGH needs 0 <= LOW <= HIGH <= 51, got 40-20"):
+        TrainConfig(base_qps=(40, 20))
+    with pytest.raises(InvalidInputError, match=r"^--video-stride must be positive, got 0"):
+        TrainConfig(video_stride=0)
+    with pytest.raises(InvalidInputError, match=r"^--seed must lie in 0\.\.4294967295"):  # not NumPy's traceback
+        TrainConfig(seed=-1)
+    with pytest.raises(InvalidInputError, match="the last would pass"):
+        TrainConfig(seed=2**32 - 1, ensemble=2)
 
 
 def test_fidelity_weights_default_by_task_and_yield_to_the_options() -> None:

@@ -15,6 +15,9 @@ from semrl.codec import QP_MAX, QP_MIN, ScalingLists
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.semantics import TASKS
 
+MAX_SEED = 2**32 - 1
+"""The largest seed NumPy's generators take (Stable-Baselines3 seeds them with ``seed``)."""
+
 DEVIATION = "deviation"
 """The algorithm that fits one-step improvement over the video reference by rollout (:mod:`semrl.agent.deviation`)."""
 ALGORITHMS = ("ppo", "dqn", DEVIATION)
@@ -160,6 +163,15 @@ class TrainConfig:
             raise InvalidInputError(f"unknown MDP {self.mdp!r}; expected one of {MDPS}")
         if self.max_frames is not None and self.max_frames < 1:
             raise InvalidInputError(f"--max-frames must be positive, got {self.max_frames}")
+        if self.video_stride < 1:
+            raise InvalidInputError(f"--video-stride must be positive, got {self.video_stride}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise InvalidInputError(f"--seed must lie in 0..{MAX_SEED} (NumPy's seeds), got {self.seed}")
+        if self.ensemble > 1 and self.seed + self.ensemble - 1 > MAX_SEED:
+            raise InvalidInputError(
+                f"--ensemble {self.ensemble} seeds its members {self.seed}, {self.seed + 1}, ...: "
+                f"the last would pass {MAX_SEED}; pass a smaller --seed"
+            )
         if self.task not in TASKS:
             raise InvalidInputError(f"unknown task {self.task!r}; expected one of {TASKS}")
         for name, value in DEFAULT_FIDELITY_WEIGHTS[self.task].items():
@@ -186,16 +198,16 @@ class TrainConfig:
             raise InvalidInputError(f"every hidden layer needs at least one unit, got {self.net_arch}")
         lo, hi = self.base_qps
         if not QP_MIN <= lo <= hi <= QP_MAX:
-            raise InvalidInputError(f"base QP range must lie in {QP_MIN}..{QP_MAX}, got {self.base_qps}")
-        fidelity = self.fidelity_weights
-        weights = (fidelity["pixel_weight"], self.mse_share, fidelity["semantic_weight"], fidelity["object_weight"],
-                   self.false_weight)  # fmt: skip
-        if self.rate_weight <= 0 or min(weights) < 0 or self.learning_rate <= 0:
-            raise InvalidInputError(
-                f"rate_weight and learning_rate must be > 0, and pixel_weight, mse_share, semantic_weight, "
-                f"object_weight and false_weight >= 0, got {self.rate_weight}, {self.learning_rate}, {weights}"
-            )
-        if sum(fidelity.values()) == 0:
+            raise InvalidInputError(f"--base-qp LOW-HIGH needs {QP_MIN} <= LOW <= HIGH <= {QP_MAX}, got {lo}-{hi}")
+        if self.rate_weight <= 0:
+            raise InvalidInputError(f"--rate-weight must be above 0, got {self.rate_weight}")
+        if self.learning_rate <= 0:
+            raise InvalidInputError(f"learning_rate must be above 0, got {self.learning_rate}")
+        weights = {**self.fidelity_weights, "mse_share": self.mse_share, "false_weight": self.false_weight}
+        for name, value in weights.items():
+            if value < 0:
+                raise InvalidInputError(f"--{name.replace('_', '-')} must be at least 0, got {value}")
+        if sum(self.fidelity_weights.values()) == 0:
             raise InvalidInputError("the fidelity term needs a task part: semantic, object or pixel weight above 0")
 
     def refuse_picture_options(self, video: str) -> None:
