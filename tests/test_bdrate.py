@@ -196,7 +196,7 @@ def test_resolve_policy_errors_name_the_problem(tmp_path: Path) -> None:
     bare.write_bytes(b"PK")
     with pytest.raises(InputNotFoundError, match=r"bare\.json"):
         resolve_policy(str(bare))
-    with pytest.raises(InvalidInputError, match="expected uniform, roi, a task name"):
+    with pytest.raises(InvalidInputError, match=r"expected uniform, roi, x265, detection, .*, video-reference, a"):
         resolve_policy("justaname")
 
 

@@ -149,8 +149,8 @@ def _import_callable(spec: str) -> Policy:
     module_name, sep, attr = spec.rpartition(":")
     if not sep or not module_name or not attr:
         raise InvalidInputError(
-            f"policy {spec!r}: expected uniform, roi, a task name, a checkpoint path, module:function "
-            "or file.py:function"
+            f"policy {spec!r}: expected uniform, roi, {X265_ALLOCATION}, {', '.join(TASKS)}, video, {VIDEO_REFERENCE}, "
+            "a checkpoint path (ckpt.zip), module:function or file.py:function"
         )
     if module_name.endswith(".py"):
         file = Path(module_name)
