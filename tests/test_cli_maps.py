@@ -124,3 +124,32 @@ def test_maps_into_a_folder_nothing_can_be_made_in_is_refused_before_the_net_run
     assert "a-file is a file, not a folder" in capsys.readouterr().err
     assert main(["eval", str(picture), str(picture), "--task", "detection", "-o", str(tmp_path / "a-file")]) == 1
     assert "a-file is a file, not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.weights
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--frames", "0"], "--frames must be at least 1, got 0"),
+        (["--qp", "30"], "--qp 30 is the base QP of --policy's map; pass --policy too"),
+        (["--qp", "99", "--policy", "detection"], "--qp must be in 0..51, got 99"),
+        (["--policy", "segmentation"], "is a segmentation policy, not a detection policy"),
+        (["--classes", "person", "--method", "gradient"], "--classes weighs objects by class.*a gradient map"),
+        (["--classes", "nosuch"], "--classes nosuch: not classes of .*yolov8n.pt"),
+        (["--class-weights", "{cw}"], "--class-weights nosuch: not classes of .*yolov8n.pt"),
+    ],
+)
+def test_a_bad_option_is_refused_before_any_map_is_written(tmp_path: Path, options: list[str], message: str) -> None:
+    import ultralytics
+
+    from semrl.errors import InvalidInputError
+
+    require_assets()
+    (tmp_path / "cw.yaml").write_text("weights:\n  person: 0.5\n  nosuch: 1\n")
+    bus = Path(ultralytics.__file__).parent / "assets" / "bus.jpg"
+    out = tmp_path / "maps"
+    options = [o.format(cw=tmp_path / "cw.yaml") for o in options]
+    args = _parser().parse_args(["maps", str(bus), "--task", "detection", "-o", str(out), "--device", "cpu", *options])
+    with pytest.raises(InvalidInputError, match=message):
+        args.func(args)
+    assert not out.exists() or not any(out.iterdir())

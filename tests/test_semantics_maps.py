@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,6 +84,22 @@ def test_shipped_class_weights(tmp_path) -> None:
     assert (w.of("car"), w.of("dog")) == (0.9, 0.2)
     with pytest.raises(FileNotFoundError):
         load_class_weights(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("person: 0.5\n", "unknown key.* person; .*a class's weight goes under weights:"),  # was silently all 1
+        (": : :\n", "is not YAML"),  # was yaml's traceback
+        ("- 1\n- 2\n", "expected 'default: <w>'"),
+        ("weights:\n  car: 2\n", "class weight of 'car' must be in 0..1, got 2.0"),
+    ],
+)
+def test_a_class_weights_file_of_another_shape_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    f = tmp_path / "w.yaml"
+    f.write_text(text)
+    with pytest.raises(InvalidInputError, match=message):
+        load_class_weights(f)
 
 
 def test_fake_detector_and_segmenter() -> None:

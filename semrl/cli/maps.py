@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from semrl.cli.options import class_names
 from semrl.errors import InvalidInputError
 from semrl.semantics.config import METHODS
+
+if TYPE_CHECKING:
+    from semrl.pipeline import EncodeSettings
+
+DEFAULT_QP = 32
+"""``--qp``: the base QP of a ``--policy``'s maps."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -36,18 +43,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--policy", default=None,
         help="also draw this policy's QP map (as semrl encode's --policy) on each picture: <name>_qp_<frame>.png",
     )  # fmt: skip
-    p.add_argument("--qp", type=int, default=32, help="with --policy: the base QP (default 32)")
+    p.add_argument("--qp", type=int, default=None, help=f"with --policy: the base QP (default {DEFAULT_QP})")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``semrl maps``; errors propagate as semrl errors for the CLI to report."""
     from semrl.files import check_can_create
-    from semrl.semantics.config import ClassWeights, MapConfig, load_class_weights
+    from semrl.semantics.config import CLASS_WEIGHTED_METHODS, ClassWeights, MapConfig, load_class_weights
     from semrl.semantics.extractors import make_extractor
     from semrl.semantics.render import write_maps
+    from semrl.semantics.yolo import class_ids
 
     check_can_create(args.output, "-o")
+    if args.frames is not None and args.frames < 1:
+        raise InvalidInputError(f"--frames must be at least 1, got {args.frames}")
+    if args.policy is not None:  # checked, and the policy found, before any map is written
+        from semrl.pipeline import concrete_policy, resolve_policy
+
+        resolve_policy(concrete_policy(_policy_settings(args), Path(args.input)))
+    elif args.qp is not None:
+        raise InvalidInputError(f"--qp {args.qp} is the base QP of --policy's map; pass --policy too, or drop --qp")
     weights = load_class_weights(args.class_weights)
     names = class_names(args.classes)
     if names is not None:
@@ -55,28 +71,55 @@ def run(args: argparse.Namespace) -> int:
             raise InvalidInputError("--classes takes class names, and not together with --class-weights")
         weights = ClassWeights(0.0, tuple((n, 1.0) for n in names))
     config = MapConfig(task=args.task, method=args.method, weights=args.weights, class_weights=weights)
+    chosen = "--classes" if names is not None else None if args.class_weights is None else "--class-weights"
+    if chosen is not None and config.resolved_method not in CLASS_WEIGHTED_METHODS:
+        raise InvalidInputError(
+            f"{chosen} weighs objects by class, in {', '.join(CLASS_WEIGHTED_METHODS)} maps; "
+            f"a {config.resolved_method} map follows the net's gradients: drop {chosen} or pick another --method"
+        )
     extractor = make_extractor(args.task, config=config, device=args.device)
+    if chosen is not None:
+        class_ids(extractor.net.names, [name for name, _ in weights.weights], str(extractor.net.weights_path), chosen)
     written = write_maps(args.input, args.output, extractor, max_frames=args.frames)
     print(f"wrote {len(written)} map(s) to {args.output}")
     if args.policy is not None:
         drawn = _policy_maps(args)
-        print(f"wrote {drawn} QP map(s) of policy {args.policy} at base QP {args.qp} to {args.output}")
+        print(f"wrote {drawn} QP map(s) of policy {args.policy} at base QP {_base_qp(args)} to {args.output}")
     return 0
 
 
+def _base_qp(args: argparse.Namespace) -> int:
+    """``--qp``, or its default."""
+    return DEFAULT_QP if args.qp is None else int(args.qp)
+
+
+def _policy_settings(args: argparse.Namespace) -> EncodeSettings:
+    """The encode that draws ``--policy``'s QP maps: every picture analysed, coded intra and drawn.
+
+    The preset is the fastest: the QPs do not depend on it.
+
+    Raises:
+        InvalidInputError: A setting out of range (``--qp``).
+    """
+    from semrl.codec import Gop
+    from semrl.pipeline import EncodeSettings
+
+    return EncodeSettings(
+        policy=args.policy, task=args.task, qp=_base_qp(args), preset="ultrafast", gop=Gop.INTRA,
+        max_frames=args.frames, map_interval=1, device=args.device, qp_maps=Path(args.output), qp_map_every=1,
+        crop_even=True,
+    )  # fmt: skip
+
+
 def _policy_maps(args: argparse.Namespace) -> int:
-    """Code the input with the policy (fast preset; the QPs do not depend on it) and draw every picture's QP map."""
+    """Code the input with the policy and draw every picture's QP map."""
     import tempfile
 
-    from semrl.codec import Gop
-    from semrl.pipeline import EncodeSettings, encode_video
+    from semrl.pipeline import encode_video
 
     folder = Path(args.output)
     before = set(folder.glob("*.png")) if folder.is_dir() else set()
-    settings = EncodeSettings(
-        policy=args.policy, task=args.task, qp=args.qp, preset="ultrafast", gop=Gop.INTRA, max_frames=args.frames,
-        map_interval=1, device=args.device, qp_maps=folder, qp_map_every=1, crop_even=True,
-    )  # fmt: skip
+    settings = _policy_settings(args)
     source = Path(args.input)
     with tempfile.TemporaryDirectory(prefix="semrl-maps-") as work:
         if source.is_dir():

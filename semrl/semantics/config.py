@@ -18,6 +18,9 @@ METHODS: dict[str, tuple[Method, ...]] = {
     "segmentation": ("masks", "gradient"),
     "classification": ("gradcam", "gradient"),
 }
+CLASS_WEIGHTED_METHODS: tuple[Method, ...] = ("boxes", "class_scores", "masks")
+"""The methods whose maps weigh each object by its class (:class:`ClassWeights`); the others
+(``gradcam``, ``gradient``) follow the net's gradients, whatever the class."""
 DEFAULT_WEIGHTS = {
     "detection": "yolov8n.pt",
     "segmentation": "yolo11n-seg.pt",
@@ -57,9 +60,18 @@ def load_class_weights(path: str | os.PathLike[str] | None = None) -> ClassWeigh
     p = Path(path) if path is not None else DEFAULT_CLASS_WEIGHTS
     if not p.is_file():
         raise InputNotFoundError(f"class weights file not found: {p}")
-    raw = yaml.safe_load(p.read_text()) or {}
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise InvalidInputError(f"{p} is not YAML: {e}") from e
     if not isinstance(raw, dict) or not isinstance(raw.get("weights", {}), dict):
         raise InvalidInputError(f"{p}: expected 'default: <w>' and 'weights: {{name: w}}'")
+    other = sorted(str(k) for k in raw if k not in ("default", "weights"))
+    if other:
+        raise InvalidInputError(
+            f"{p}: unknown key(s) {', '.join(other)}; expected 'default: <w>' and 'weights: {{name: w}}' "
+            "(a class's weight goes under weights:)"
+        )
     try:
         items = tuple(sorted((str(k), float(v)) for k, v in (raw.get("weights") or {}).items()))
         return ClassWeights(float(raw.get("default", 1.0)), items)

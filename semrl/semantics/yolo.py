@@ -199,8 +199,16 @@ class Detections:
         )
 
 
-def class_ids(names: dict[int, str], wanted: Sequence[str], source: str = "this net") -> frozenset[int]:
+def class_ids(
+    names: dict[int, str], wanted: Sequence[str], source: str = "this net", option: str = "--classes"
+) -> frozenset[int]:
     """The ids of class names, as a net names them (``YoloNet.names``).
+
+    Args:
+        names: The net's class names by id.
+        wanted: The names asked for.
+        source: What the names are checked against, for the message.
+        option: Where the names came from, for the message.
 
     Raises:
         InvalidInputError: A name the net does not know (the message lists some it does).
@@ -209,7 +217,7 @@ def class_ids(names: dict[int, str], wanted: Sequence[str], source: str = "this 
     unknown = [w for w in wanted if w not in by_name]
     if unknown:
         known = ", ".join(list(by_name)[:12]) + (", ..." if len(by_name) > 12 else "")
-        raise InvalidInputError(f"--classes {', '.join(unknown)}: not classes of {source} ({known})")
+        raise InvalidInputError(f"{option} {', '.join(unknown)}: not classes of {source} ({known})")
     return frozenset(by_name[w] for w in wanted)
 
 
