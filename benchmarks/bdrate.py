@@ -456,6 +456,10 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+VIDEO_OPTIONS = ("--gop", "--frames", "--segment", "--keyint")
+"""Options of the video setting alone, refused when a run codes only pictures."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -467,10 +471,20 @@ def main(argv: list[str] | None = None) -> int:
                 raise InvalidInputError(f"unknown task {n!r}; choose from {', '.join(ALL_TASKS)} or all")
         for option, value, least in (("--workers", args.workers, 1), ("--limit", args.limit, 1),
                                      ("--frames", args.frames, 1), ("--segment", args.segment, 1),
-                                     ("--keyint", args.keyint, 1), ("--bootstrap", args.bootstrap, 0)):  # fmt: skip
+                                     ("--keyint", args.keyint, 1), ("--bootstrap", args.bootstrap, 0),
+                                     ("--seed", args.seed, 0), ("--roi-dilation", args.roi_dilation, 0)):  # fmt: skip
             if value is not None and value < least:
                 raise InvalidInputError(f"{option} must be at least {least}, got {value}")
+        if not any(TASKS[n].video for n in names):
+            for option in VIDEO_OPTIONS:  # pictures are coded each on its own: these would change nothing
+                value = getattr(args, option.removeprefix("--"))
+                if value != parser().get_default(option.removeprefix("--")):
+                    raise InvalidInputError(
+                        f"{option} {value} is for video; this run codes pictures alone ({', '.join(names)})"
+                    )
         check_can_create(args.output, "--output")  # before the run, not after it
+        if args.cache_dir is not None:
+            check_can_create(args.cache_dir, "--cache-dir")
         request = Request.of(args)  # everything checked (and every policy loaded) before any heavy work
         methods = build_methods(args, False, request)
         policies = [m.name for m in methods if m.family == "policy"]

@@ -212,9 +212,15 @@ def test_tool_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixtur
     for conf in ("0.25", "0.1", "1.5"):
         assert tool.main(["--task", "video", "--sure-conf", conf, "--output", str(tmp_path)]) == 2
     for option, value in (("--limit", "0"), ("--frames", "0"), ("--segment", "0"), ("--keyint", "0"),
-                          ("--bootstrap", "-1"), ("--workers", "0")):  # fmt: skip
+                          ("--bootstrap", "-1"), ("--workers", "0"), ("--seed", "-1"),
+                          ("--roi-dilation", "-5")):  # fmt: skip
         assert tool.main(["--task", "video", option, value, "--output", str(tmp_path)]) == 2
         assert f"error: {option} must be at least" in capsys.readouterr().err
+    for option, value in (("--gop", "ra"), ("--frames", "30"), ("--segment", "10"), ("--keyint", "8")):
+        assert tool.main(["--task", "detection,segmentation", option, value, "--output", str(tmp_path)]) == 2
+        assert f"error: {option} {value} is for video; this run codes pictures alone" in capsys.readouterr().err
+    assert tool.main(["--task", "detection", "--cache-dir", "/proc/no-cache", "--output", str(tmp_path)]) == 2
+    assert "error: --cache-dir folder /proc/no-cache is not writable" in capsys.readouterr().err
     (tmp_path / "a-file").write_text("x")
     assert tool.main(["--task", "video", "--output", str(tmp_path / "a-file" / "results")]) == 2
     assert "a-file is a file, not a folder" in capsys.readouterr().err
