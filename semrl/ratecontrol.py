@@ -82,8 +82,10 @@ class RateController:
         fps: Frame rate (frames per second).
         start_qp: QP of the first frame (calibrate it with :meth:`calibrate`); with ``returns_at_once``
             its base rises where its map would take it past the calibrated cap.
-        frames: The clip's length in frames, if known: the I-frame then takes at most half the
-            clip's budget (all of it for a one-frame clip), which binds on clips under two seconds.
+        frames: The clip's length in frames, if known. A clip under two seconds has no second to
+            repay its I-frame over: the I-frame takes at most its share of the clip's budget with
+            every frame at one QP, as the trial P-frame prices the others (half the budget without
+            one; all of it for a one-frame clip).
         returns_at_once: Each frame's bits come back before the next frame's QP is asked for (low
             delay); False under random access. Then the I-frame's calibrated cap also holds with
             the policy's map for it.
@@ -156,8 +158,11 @@ class RateController:
         else:
             self._c.setdefault("P", np.full((1, 1), c / 6.0))
             qp = self.qp_for(4.0 * self.frame_budget, c)
-        if self.frames is not None:  # a short clip has no second over which to repay its I-frame
-            short = self.frame_budget * max(1.0, self.frames / 2)
+        if self.frames is not None and self.frames < 2 * self._second:  # no second to repay the I-frame over
+            if ps and self.frames > 1:  # the whole clip at one QP spends its budget: the I-frame's share of it
+                short = self.frame_budget * self.frames * c / (c + (self.frames - 1) * float(self._c["P"][0, 0]))
+            else:
+                short = self.frame_budget * max(1.0, self.frames / 2)
             self._intra_cap = short if self._intra_cap is None else min(self._intra_cap, short)
             qp = max(qp, self.qp_for(short, c))
         self.start_qp = float(min(max(qp, QP_MIN), VIRTUAL_MAX))

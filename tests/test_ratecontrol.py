@@ -193,9 +193,16 @@ def test_calibration_puts_the_i_frame_where_the_p_frames_will_sit() -> None:
     # A static scene's P-frame costs a 30th: there the I-frame would take 3 seconds, so it gets one.
     static = RateController(100.0, 10.0, 32).calibrate(i_bits, {q: b / 30 for q, b in i_bits.items()})
     assert 4e5 * 2 ** (-static / 6) == pytest.approx(100_000, rel=0.01)
-    # A clip of 6 frames has no second to repay it over: the I-frame gets half the clip's budget.
+    # A clip of 6 frames has no second to repay it over: at one QP for the whole clip, it spends the clip's
+    # budget, the I-frame 30 times each of the five P-frames (half the budget, the rule before, left them 6 % of it).
     short = RateController(100.0, 10.0, 32, frames=6).calibrate(i_bits, {q: b / 30 for q, b in i_bits.items()})
-    assert 4e5 * 2 ** (-short / 6) == pytest.approx(30_000, rel=0.01)
+    assert 4e5 * 2 ** (-short / 6) == pytest.approx(60_000 * 30 / 35, rel=0.01)
+    # No P-frame to price the others by: half the clip's budget.
+    unpriced = RateController(100.0, 10.0, 32, frames=6).calibrate(i_bits)
+    assert 4e5 * 2 ** (-unpriced / 6) == pytest.approx(30_000, rel=0.01)
+    # From two seconds on, the second's rule above holds.
+    longer = RateController(100.0, 10.0, 32, frames=20).calibrate(i_bits, {q: b / 30 for q, b in i_bits.items()})
+    assert 4e5 * 2 ** (-longer / 6) == pytest.approx(100_000, rel=0.01)
     one = RateController(100.0, 10.0, 32, frames=1).calibrate(i_bits)  # the I-frame is the clip
     assert 4e5 * 2 ** (-one / 6) == pytest.approx(10_000, rel=0.01)
 
