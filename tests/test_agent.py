@@ -345,7 +345,7 @@ def test_configs_round_trip_and_validate() -> None:
     assert TrainConfig.from_json(c.to_json()) == c
     with pytest.raises(InvalidInputError, match="algorithm"):
         TrainConfig(algorithm="sac")
-    with pytest.raises(InvalidInputError, match="base QP"):
+    with pytest.raises(InvalidInputError, match="--base-qp LOW-HIGH needs"):
         TrainConfig(base_qps=(10, 60))
     with pytest.raises(InvalidInputError, match="task"):
         TrainConfig(task="tracking")
