@@ -138,9 +138,9 @@ def frame_bits(path: Path) -> list[int]:
     picture, wherever the container keeps them: so an MP4 and the raw ``.hevc`` of one encode come
     to the bits ``semrl encode`` reports, within a byte for each NAL unit that FFmpeg's filter
     gives a four-byte start code where x265 wrote three (the first picture's slice, after the
-    parameter sets). A raw ``.hevc``
-    stream carries no timestamps: its pictures' bits come in decode order, which differs from
-    display order only with B-frames (``--gop ra``); an MP4 has them.
+    parameter sets). An MP4's timestamps give the display order; a raw ``.hevc`` stream has none,
+    so its pictures are decoded to find it (it differs from the decode order with B-frames,
+    ``--gop ra``).
     """
     import av
     from av.bitstream import BitStreamFilterContext
@@ -150,18 +150,35 @@ def frame_bits(path: Path) -> list[int]:
             stream = container.streams.video[0]
             name = ANNEX_B_FILTERS.get(stream.codec_context.name)
             to_annex_b = None if name is None else BitStreamFilterContext(name, stream)
-            sizes: list[tuple[int | None, int]] = []
+            packets: list[Any] = []
             for packet in container.demux(stream):
                 if to_annex_b is None:
-                    sizes.append((packet.pts, packet.size))
+                    packets.append(packet)
                 else:  # the filter keeps each packet's timestamps; a flush (size 0) yields what it held
-                    sizes += [(p.pts, p.size) for p in to_annex_b.filter(packet if packet.size else None)]
-            packets = [(pts, i, 8 * size) for i, (pts, size) in enumerate(sizes) if size]
+                    packets += to_annex_b.filter(packet if packet.size else None)
+            packets = [p for p in packets if p.size]
+            order = (
+                sorted(range(len(packets)), key=lambda i: (packets[i].pts, i))
+                if all(p.pts is not None for p in packets)
+                else _display_order(stream.codec_context, packets)
+            )
     except (av.FFmpegError, OSError, IndexError) as e:
         raise InvalidInputError(f"cannot read the packets of {path}: {e}") from e
-    if all(pts is not None for pts, _, _ in packets):
-        packets.sort(key=lambda p: (p[0], p[1]))
-    return [bits for _, _, bits in packets]
+    return [8 * packets[i].size for i in order]
+
+
+def _display_order(decoder: Any, packets: list[Any]) -> list[int]:
+    """The indices of ``packets`` (in decode order, without timestamps) in the order their pictures are shown.
+
+    Each packet is stamped with its index, which the decoder hands on to the picture it makes, in
+    display order. Where the pictures do not match the packets one for one, the decode order.
+    """
+    shown: list[int] = []
+    for i, packet in enumerate(packets):
+        packet.pts = packet.dts = i
+        shown += [frame.pts for frame in decoder.decode(packet)]
+    shown += [frame.pts for frame in decoder.decode(None)]
+    return shown if sorted(shown) == list(range(len(packets))) else list(range(len(packets)))
 
 
 def evaluate(
