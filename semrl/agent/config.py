@@ -18,6 +18,14 @@ from semrl.semantics import TASKS
 MAX_SEED = 2**32 - 1
 """The largest seed NumPy's generators take (Stable-Baselines3 seeds them with ``seed``)."""
 
+_OPTIONS = {"algorithm": "--algo", "base_qps": "--base-qp", "net_arch": "net_arch", "learning_rate": "learning_rate"}
+
+
+def option_name(name: str) -> str:
+    """The ``semrl train`` option that sets the :class:`TrainConfig` field ``name`` (else the field's name)."""
+    return _OPTIONS.get(name, "--" + name.replace("_", "-"))
+
+
 DEVIATION = "deviation"
 """The algorithm that fits one-step improvement over the video reference by rollout (:mod:`semrl.agent.deviation`)."""
 ALGORITHMS = ("ppo", "dqn", DEVIATION)

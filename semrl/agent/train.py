@@ -41,6 +41,7 @@ from semrl.agent.config import (
     PolicyConfig,
     TrainConfig,
     config_path,
+    option_name,
 )
 from semrl.agent.run import CHECKPOINT_NAME, ProgressCallback, run_provenance, save_model
 from semrl.errors import InvalidInputError
@@ -122,12 +123,15 @@ def _check_resume(output: Path, config: TrainConfig) -> None:
     saved = TrainConfig.from_json(saved_path.read_text())
     ours = dataclasses.replace(config, timesteps=saved.timesteps, workers=saved.workers)
     if saved != ours:
-        diff = {
-            f.name: (getattr(saved, f.name), getattr(ours, f.name))
+        diff = "; ".join(
+            f"{option_name(f.name)} {getattr(saved, f.name)!r} then, {getattr(ours, f.name)!r} now"
             for f in dataclasses.fields(TrainConfig)
             if getattr(saved, f.name) != getattr(ours, f.name)
-        }
-        raise InvalidInputError(f"cannot resume {output}: the run was started with other settings {diff} (saved, now)")
+        )
+        raise InvalidInputError(
+            f"cannot resume {output}: the run was started with other settings ({diff}); "
+            "pass them as they were, or train into another folder"
+        )
 
 
 def train(
