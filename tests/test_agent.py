@@ -292,11 +292,8 @@ def test_resume_continues_and_refuses_other_settings(tmp_path: Path) -> None:
         _train(out, config)
     more = _train(out, dataclasses.replace(config, timesteps=first.timesteps + 1024), resume=True)
     assert more.timesteps >= first.timesteps + 1024
-    with pytest.raises(
-        InvalidInputError,
     differ = r"other settings \(--algo 'ppo' then, 'dqn' now; --rate-weight 1.0 then, 2.0 now\); pass them"
     with pytest.raises(InvalidInputError, match=differ):
-    ):
         _train(out, dataclasses.replace(config, rate_weight=2.0, algorithm="dqn", timesteps=5000), resume=True)
     (tmp_path / "a-file").write_text("kept")
     with pytest.raises(InvalidInputError, match="a-file is a file, not a folder"):
