@@ -877,50 +877,26 @@ CALIBRATION_FRAMES = 2
 """Frames ``--bitrate`` codes on trial (at two QPs) before the first: an I-frame and a P-frame."""
 
 
-TRIAL_QPS = (27, 37)
-"""The QPs the first frames are coded at on trial to fit the rate model."""
-
-NEAR_TRIAL = 4
-"""A start QP this far or further from every trial QP gets a trial of its own: bits do not halve
-every 6 QP over a wide range (the first frame of ``traffic_640x360`` cost 1.3-1.55x the fit of
-27 and 37 at QP 42-51), so the model is fitted where the stream starts
-(``benchmarks/results/rate-control-near-trial``)."""
-
-
 def _calibrate(
     rate: RateController, pictures: list[Yuv420], settings: EncodeSettings, lists: ScalingLists | None
 ) -> int:
-    """Code the first frames (an I-frame, then a P-frame) on trial to fit the rate model; returns the start QP.
+    """Code the first frames (an I-frame, then a P-frame) at two QPs to fit the rate model; returns the start QP.
 
-    First at :data:`TRIAL_QPS`; where the start QP they give lies :data:`NEAR_TRIAL` or more from
-    each, once more at it, and the model is fitted on that trial alone. They are coded with the
-    stream's quantisation matrices (``lists``), which price every QP.
+    They are coded with the stream's quantisation matrices (``lists``), which price every QP.
     """
+    intra, inter = {}, {}
     gop = Gop.INTRA if settings.gop == Gop.INTRA or len(pictures) < 2 else Gop.LOW_DELAY_P
     trial_frames = pictures[:1] if gop == Gop.INTRA else pictures[:2]
-
-    intra: dict[int, float] = {}
-    inter: dict[int, float] = {}
-    ctus: dict[int, npt.NDArray[np.uint32]] = {}
-
-    def trial(qp: int) -> None:
+    for qp in (27, 37):
         config = EncoderConfig(
             pictures[0].width, pictures[0].height, qp=qp, preset=settings.preset, gop=gop, scaling_lists=lists
         )
-        with Encoder(config) as encoder:
-            frames = [f for picture in trial_frames for f in encoder.encode(picture)] + encoder.flush()
-        intra[qp], ctus[qp] = float(frames[0].bits), frames[0].ctu_bits
+        with Encoder(config) as trial:
+            frames = [f for picture in trial_frames for f in trial.encode(picture)] + trial.flush()
+        intra[qp] = float(frames[0].bits)
         if len(frames) > 1:
             inter[qp] = float(frames[1].bits)
-
-    for qp in TRIAL_QPS:
-        trial(qp)
-    start = min(max(round(rate.calibrate(intra, inter or None, ctus)), QP_MIN), QP_MAX)
-    if min(abs(start - qp) for qp in TRIAL_QPS) >= NEAR_TRIAL:
-        trial(start)
-        near_inter = {start: inter[start]} if start in inter else None
-        start = min(round(rate.calibrate({start: intra[start]}, near_inter, {start: ctus[start]})), QP_MAX)
-    return start  # the policy decides around a real QP
+    return min(round(rate.calibrate(intra, inter or None)), QP_MAX)  # the policy decides around a real QP
 
 
 def _progress_bar(info: SourceInfo, settings: EncodeSettings, enabled: bool) -> Any:

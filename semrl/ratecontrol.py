@@ -34,7 +34,6 @@ frames still inside it count in the surplus and the window at their predicted bi
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -129,21 +128,12 @@ class RateController:
         """The QP at which the model gives ``bits``."""
         return 6.0 * math.log2(max(c, 1.0) / max(bits, 1.0))
 
-    def calibrate(
-        self,
-        intra_bits_at: dict[int, float],
-        inter_bits_at: dict[int, float] | None = None,
-        intra_ctu_bits_at: Mapping[int, npt.ArrayLike] | None = None,
-    ) -> float:
+    def calibrate(self, intra_bits_at: dict[int, float], inter_bits_at: dict[int, float] | None = None) -> float:
         """Set the models from trial codings of the first frames (QP -> bits); returns the start QP.
 
         Args:
             intra_bits_at: The first frame coded as an I-frame, at each trial QP.
             inter_bits_at: The second coded as a P-frame after it (None: a one-frame clip).
-            intra_ctu_bits_at: The I-frame's exact bits per CTU at the same QPs (None: unknown).
-                With them the I-frame's model is kept per CTU from the start, so a policy's map
-                that lowers the QP of its objects' CTUs (textured, dear) is priced as they cost,
-                not at the frame's mean CTU.
 
         With both, the start QP is the one at which a P-frame spends its frame budget, where the
         stream settles, so the I-frame sits where the policy puts it against its P-frames (which
@@ -159,10 +149,6 @@ class RateController:
             return self.start_qp
         c = sum(cs) / len(cs)
         self._c["I"] = np.full((1, 1), c)
-        grids = [np.asarray(bits, np.float64) * 2.0 ** (q / 6.0) for q, bits in (intra_ctu_bits_at or {}).items()]
-        if grids and all(g.shape == grids[0].shape and g.ndim == 2 and g.sum() > 0 for g in grids):
-            per_ctu: Grid = sum(g / g.sum() for g in grids) / len(grids) * c  # the frame's total as above
-            self._c["I"] = per_ctu
         ps = [bits * 2.0 ** (q / 6.0) for q, bits in (inter_bits_at or {}).items() if bits > 0]
         if ps:
             self._c["P"] = np.full((1, 1), sum(ps) / len(ps))

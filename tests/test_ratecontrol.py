@@ -207,26 +207,6 @@ def test_calibration_puts_the_i_frame_where_the_p_frames_will_sit() -> None:
     assert 4e5 * 2 ** (-one / 6) == pytest.approx(10_000, rel=0.01)
 
 
-def test_the_i_frames_model_is_kept_per_ctu_from_the_trials() -> None:
-    """A map that lowers the QP of the I-frame's dearest CTUs is priced as they cost, not at the mean CTU."""
-    i_bits = {27: 4e5 * 2 ** (-27 / 6), 37: 4e5 * 2 ** (-37 / 6)}
-    p_bits = {q: b / 30 for q, b in i_bits.items()}  # a still scene: the I-frame gets one second, 100,000 bits
-    share = np.full((2, 4), 0.1 / 7)
-    share[0, 0] = 0.9  # the objects' CTU holds 90 % of the picture's bits
-    per_ctu = {q: b * share for q, b in i_bits.items()}
-    boost = np.zeros((2, 4))
-    boost[0, 0] = -6  # the policy codes it 6 QP finer: it costs twice as much
-    flat, mapped = (RateController(100.0, 10.0, 32) for _ in range(2))
-    assert flat.calibrate(i_bits, p_bits) == mapped.calibrate(i_bits, p_bits, per_ctu)  # the same total
-    # one constant for the frame: the boosted CTU is an eighth of it, 1.125 times the frame's cost at
-    # the base QP; per CTU: 0.9 x 2 + 0.1 = 1.9 times. The base QP rises until the frame fits its second.
-    flat_qp, mapped_qp = flat.next_qp(True, boost), mapped.next_qp(True, boost)
-    assert (flat_qp, mapped_qp) == (round(6 * np.log2(4e5 * 1.125 / 1e5)), round(6 * np.log2(4e5 * 1.9 / 1e5)))
-    unknown = RateController(100.0, 10.0, 32)  # trials without per-CTU bits (all zero): one constant
-    unknown.calibrate(i_bits, p_bits, {q: np.zeros((2, 4)) for q in i_bits})
-    assert unknown.next_qp(True, boost) == flat_qp
-
-
 def still_scene_controller(kbps: float, fps: float) -> RateController:
     """A controller calibrated on a still scene's trial frames: a P-frame costs a hundredth of the I-frame."""
     rate = RateController(kbps, fps, 32)
