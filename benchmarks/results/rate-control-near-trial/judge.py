@@ -33,9 +33,9 @@ def main() -> None:
     long_b, long_a = rows("before", LONG), rows("after", LONG)
     median = statistics.median
     checks = [
-        ("median |error|, 45 cases, not higher", median(errors(before)), median(errors(after)), 0.0),
-        ("median |error|, 18 long cases, at most +1", median(errors(long_b)), median(errors(long_a)), 1.0),
-        ("largest |error|, 18 long cases, at most +3", max(errors(long_b)), max(errors(long_a)), 3.0),
+        ("median abs. error, 45 cases, not higher", median(errors(before)), median(errors(after)), 0.0),
+        ("median abs. error, 18 long cases, at most +1", median(errors(long_b)), median(errors(long_a)), 1.0),
+        ("largest abs. error, 18 long cases, at most +3", max(errors(long_b)), max(errors(long_a)), 3.0),
         ("largest first-second window, 18 long, at most +0.1",
          max(r["first_1s_window_ratio"] for r in long_b), max(r["first_1s_window_ratio"] for r in long_a), 0.1),
     ]  # fmt: skip
