@@ -1,6 +1,6 @@
 """The rule of this folder's README applied to ``before/`` and ``after/``: prints the checks, the verdict and the table.
 
-Run: python benchmarks/results/rate-control-near-trial/judge.py
+Run: python benchmarks/results/rate-control-near-trial/judge_near_trial.py
 """
 
 from __future__ import annotations
