@@ -41,6 +41,8 @@ def test_smoke_errors_are_messages_not_tracebacks(tmp_path: Path, capsys: pytest
     assert main(["smoke", "-o", str(tmp_path / "missing" / "out.hevc"), "--frames", "2"]) == 1
     assert "does not exist" in capsys.readouterr().err
     assert main(["smoke", "--frames", "0"]) == 1
+    assert main(["smoke", "--qp", "60"]) == 1
+    assert "--qp must be in 0..51, got 60" in capsys.readouterr().err  # as semrl encode says it
     assert main(["smoke", "-o", str(tmp_path / "s.mp4"), "--frames", "2"]) == 1  # raw Annex-B under an MP4 name
     assert "name it .hevc" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())

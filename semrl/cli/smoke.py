@@ -25,11 +25,14 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs the smoke encode and prints its summary."""
+    from semrl.codec import QP_MAX, QP_MIN
     from semrl.errors import InvalidInputError
     from semrl.smoke import run_smoke
 
     if args.frames < 1:
         raise InvalidInputError(f"--frames must be at least 1, got {args.frames}")
+    if not QP_MIN <= args.qp <= QP_MAX:
+        raise InvalidInputError(f"--qp must be in {QP_MIN}..{QP_MAX}, got {args.qp}")
     report = run_smoke(args.output, frames=args.frames, qp=args.qp, preset=args.preset)
     print(report.summary())
     return 0
