@@ -21,7 +21,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from semrl.cli.options import at_least
 from semrl.codec import AnnexBWriter, Encoder, EncoderConfig, Gop, Yuv420, load_library
+from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.files import atomic_write, check_can_create
 from semrl.media import open_source, probe
 
@@ -57,6 +59,25 @@ def time_cli(x265: Path, config: EncoderConfig, source: Path, output: Path) -> f
     return time.perf_counter() - start
 
 
+def source_spec(spec: str) -> tuple[Path, int, int, int]:
+    """``--source VIDEO:WxH:FRAMES`` as (video, width, height, frames).
+
+    Raises:
+        InvalidInputError: Not of that shape, or the video is not there.
+    """
+    parts = spec.rsplit(":", 2)
+    try:
+        width, height = (int(v) for v in parts[1].split("x"))
+        count = int(parts[2])
+    except (IndexError, ValueError):
+        raise InvalidInputError(f"--source takes VIDEO:WxH:FRAMES, e.g. clip.mp4:1280x720:60; got {spec!r}") from None
+    if min(width, height, count) < 1:
+        raise InvalidInputError(f"--source {spec}: the size and the frames must be at least 1")
+    if not Path(parts[0]).is_file():
+        raise InputNotFoundError(f"--source {spec}: {parts[0]} not found")
+    return Path(parts[0]), width, height, count
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -64,22 +85,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--presets", default="ultrafast,medium")
     parser.add_argument("--gops", default="intra,ldp")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=at_least(1), default=3)
     parser.add_argument("--qp", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "codec_speed.json")
     args = parser.parse_args(argv)
     check_can_create(args.output.parent, "--output")  # before the run, not after it
+    sources = [source_spec(spec) for spec in args.source or DEFAULT_SOURCES]
 
     build = load_library().build
     x265 = build.prefix / "bin" / "x265"
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="semrl-bench-") as work:
         folder = Path(work)
-        for spec in args.source or DEFAULT_SOURCES:
-            video, size, count = spec.rsplit(":", 2)
-            width, height = (int(v) for v in size.split("x"))
-            frames = read_frames(Path(video), width, height, int(count))
+        for video, width, height, count in sources:
+            frames = read_frames(video, width, height, count)
             source = folder / "source.yuv"
             source.write_bytes(b"".join(frame.to_i420() for frame in frames))
             for preset in args.presets.split(","):

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from semrl.cli.options import at_least
 from semrl.codec import EncoderConfig, load_library
 from semrl.files import atomic_write, check_can_create
 from semrl.media import ffmpeg_tool, video_info
@@ -164,9 +165,9 @@ def time_command(video: Path, settings: EncodeSettings, output: Path) -> tuple[f
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=at_least(1), default=3)
     parser.add_argument(
-        "--warmup", type=int, default=1,
+        "--warmup", type=at_least(0), default=1,
         help="untimed runs of each before the timed ones (the first loads and traces the net; default: 1)",
     )  # fmt: skip
     parser.add_argument("--policies", default="auto,roi,uniform", help="semrl policies to time (default: these)")

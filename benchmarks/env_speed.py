@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from semrl.errors import InputNotFoundError
 from semrl.files import atomic_write, check_can_create
 from semrl.semantics import TASKS
 
@@ -81,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-o", "--output", default=None, help="JSON path (default: results/env_speed_<task>.json)")
     args = parser.parse_args(argv)
     check_can_create(Path(args.output).parent if args.output else RESULTS, "--output")  # before the run, not after it
+    for run in args.runs:
+        if not (Path(run) / "timing.json").is_file():
+            raise InputNotFoundError(f"--runs {run}: no timing.json there (semrl train -o writes one)")
 
     import torch
 
@@ -149,9 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["policy"] = args.policy
     timings = {}
     for run in args.runs:
-        timing = Path(run) / "timing.json"
-        if timing.is_file():
-            timings[run] = json.loads(timing.read_text())
+        timings[run] = json.loads((Path(run) / "timing.json").read_text())
     if timings:
         results["training_wall_s"] = timings
     if args.tables_s:

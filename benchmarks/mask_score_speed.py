@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from semrl.cli.options import at_least
 from semrl.files import atomic_write, check_can_create
 
 RESULTS = Path(__file__).resolve().parent / "results" / "mask_score_speed.json"
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--split", default="train", help="coco-seg split (default train)")
     ap.add_argument("--start", type=int, default=0, help="first picture of the split")
-    ap.add_argument("--limit", type=int, default=16, help="pictures timed")
+    ap.add_argument("--limit", type=at_least(1), default=16, help="pictures timed")
     ap.add_argument("--qp", type=int, default=37, help="base QP of the codings (all-intra, preset medium)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (the benchmark's workers use 1)")
     ap.add_argument("--output", type=Path, default=RESULTS)

@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     if not policies and args.no_x265:
         print("error: nothing to run: give --policies or leave out --no-x265", file=sys.stderr)
         return 2
+    from semrl.cli.options import numbers
+
+    rates = numbers(args.rates, "--rates")
 
     import torch
 
@@ -115,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
     if not clips:
         print("error: no clips: pass --clips or set SEMRL_ASSETS", file=sys.stderr)
         return 2
-    rates = [float(r) for r in args.rates.split(",")]
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="semrl-rc-") as work:

@@ -15,6 +15,7 @@ import statistics
 import time
 from pathlib import Path
 
+from semrl.cli.options import at_least
 from semrl.files import atomic_write, check_can_create
 
 RESULTS = Path(__file__).resolve().parent / "results" / "semantic_speed.json"
@@ -32,8 +33,8 @@ CASES = [
 def main(argv: list[str] | None = None) -> int:
     """Measure, print a table, write the JSON; returns 0."""
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--runs", type=int, default=5, help="timed runs (median reported)")
-    ap.add_argument("--frames", type=int, default=8, help="frames per run (one batch)")
+    ap.add_argument("--runs", type=at_least(1), default=5, help="timed runs (median reported)")
+    ap.add_argument("--frames", type=at_least(1), default=8, help="frames per run (one batch)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     ap.add_argument("--output", type=Path, default=RESULTS)

@@ -28,6 +28,7 @@ from semrl.agent.resolve import resolve_policy
 from semrl.agent.video import OBSERVER_KEY, VideoPolicy
 from semrl.bench.items import TASKS
 from semrl.bench.runner import make_context
+from semrl.cli.options import at_least
 from semrl.codec import EncoderConfig, ctu_grid
 from semrl.errors import InvalidInputError
 from semrl.files import atomic_write, check_can_create
@@ -59,7 +60,7 @@ def boosts(policy: VideoPolicy, frames: list[Any], analysis: Any, qp: int, confi
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=HELD_OUT, help="clips: a video, a folder or a comma list (default: held out)")
-    parser.add_argument("--frames", type=int, default=150, help="first N frames of each clip (default 150)")
+    parser.add_argument("--frames", type=at_least(1), default=150, help="first N frames of each clip (default 150)")
     parser.add_argument("--qps", default="22,27,32,37,42", help="base QPs (default 22,27,32,37,42)")
     parser.add_argument("--policy", action="append", default=[], metavar="NAME=SPEC",
                         help="a video policy: 'video' (shipped) or a checkpoint (default semrl=video)")  # fmt: skip

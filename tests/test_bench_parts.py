@@ -466,6 +466,46 @@ def test_a_benchmark_refuses_an_output_it_could_not_write_before_it_runs(script:
         load_benchmark(script, f"output_check_{script}").main(["--output", str(tmp_path / "a-file" / "out" / "r.json")])
 
 
+@pytest.mark.parametrize(
+    ("script", "options", "message"),
+    [
+        ("encode_speed", ["--runs", "0"], "argument --runs: must be at least 1, got 0"),
+        ("encode_speed", ["--warmup", "-1"], "argument --warmup: must be at least 0, got -1"),
+        ("codec_speed", ["--runs", "x"], "argument --runs: expected a whole number, got 'x'"),
+        ("semantic_speed", ["--frames", "0"], "argument --frames: must be at least 1, got 0"),
+        ("mask_score_speed", ["--limit", "0"], "argument --limit: must be at least 1, got 0"),
+        ("video_steadiness", ["--frames", "0"], "argument --frames: must be at least 1, got 0"),
+    ],
+)
+def test_a_benchmark_refuses_counts_below_their_least_before_it_runs(
+    script: str, options: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They were tracebacks (an empty median, an unbound report, a missing stream) or a run of nothing."""
+    from benchmark_scripts import load_benchmark
+
+    with pytest.raises(SystemExit) as stopped:
+        load_benchmark(script, f"count_check_{script}").main(options)
+    assert stopped.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_benchmark_names_a_malformed_source_rate_list_or_run_folder(tmp_path: Path) -> None:
+    from benchmark_scripts import load_benchmark
+
+    from semrl.errors import InputNotFoundError, InvalidInputError
+
+    out = ["--output", str(tmp_path / "r.json")]
+    codec = load_benchmark("codec_speed", "source_check_codec_speed")
+    with pytest.raises(InvalidInputError, match="--source takes VIDEO:WxH:FRAMES"):
+        codec.main(["--source", "clip.mp4", *out])
+    with pytest.raises(InputNotFoundError, match=r"nosuch\.mp4 not found"):
+        codec.main(["--source", str(tmp_path / "nosuch.mp4") + ":64x64:2", *out])
+    with pytest.raises(InvalidInputError, match="--rates takes comma-separated numbers"):
+        load_benchmark("rate_control", "rates_check_rate_control").main(["--rates", "50,fast", *out])
+    with pytest.raises(InputNotFoundError, match=r"no timing\.json there"):
+        load_benchmark("env_speed", "runs_check_env_speed").main(["--runs", str(tmp_path), *out])
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_a_benchmark_script_reports_semrl_errors_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     from semrl.cli import run_script
     from semrl.errors import InvalidInputError

@@ -100,3 +100,19 @@ def test_a_bug_without_a_signal_keeps_its_traceback(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr("semrl.cli.encode.run", bug)
     with pytest.raises(RuntimeError, match="a bug"):
         main(["encode", "clip.mp4"])
+
+
+def test_shared_option_parsers_name_what_is_wrong() -> None:
+    import argparse
+
+    from semrl.cli.options import at_least, numbers
+    from semrl.errors import InvalidInputError
+
+    assert at_least(1)("3") == 3 and at_least(0)("0") == 0
+    for text, message in (("0", "must be at least 1, got 0"), ("2.5", "expected a whole number, got '2.5'")):
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            at_least(1)(text)
+    assert numbers("50, 100,", "--rates") == [50.0, 100.0]
+    for text in ("", "50,fast"):
+        with pytest.raises(InvalidInputError, match="--rates takes comma-separated numbers"):
+            numbers(text, "--rates")

@@ -2,7 +2,44 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
+
 from semrl.errors import InvalidInputError
+
+
+def at_least(least: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number of at least ``least``.
+
+    argparse then refuses anything else with the option's name, e.g. ``argument --runs: must be
+    at least 1, got 0``, and exit status 2, before the command does any work.
+    """
+
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        return value
+
+    return whole_number
+
+
+def numbers(text: str, option: str) -> list[float]:
+    """A comma-separated option value of numbers (``--rates 50,100``).
+
+    Raises:
+        InvalidInputError: An item is not a number, or there is none.
+    """
+    try:
+        values = [float(item) for item in comma_list(text)]
+    except ValueError:
+        raise InvalidInputError(f"{option} takes comma-separated numbers, e.g. 50,100; got {text!r}") from None
+    if not values:
+        raise InvalidInputError(f"{option} takes comma-separated numbers, e.g. 50,100; got {text!r}")
+    return values
 
 
 def comma_list(text: str) -> tuple[str, ...]:
