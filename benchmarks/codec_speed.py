@@ -63,7 +63,8 @@ def source_spec(spec: str) -> tuple[Path, int, int, int]:
     """``--source VIDEO:WxH:FRAMES`` as (video, width, height, frames).
 
     Raises:
-        InvalidInputError: Not of that shape, or the video is not there.
+        InvalidInputError: Not of that shape, or a size or count below 1.
+        InputNotFoundError: The video is not there.
     """
     parts = spec.rsplit(":", 2)
     try:
