@@ -66,6 +66,7 @@ from semrl.bench.runner import (
     run_methods,
 )
 from semrl.bench.tasknet import PooledScores, label_metric, task_metric
+from semrl.cli.options import numbers
 from semrl.cluster import add_ray_option, session
 from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN
 from semrl.errors import InvalidInputError, SemrlError
@@ -84,16 +85,6 @@ DEFAULT_CRFS = {"image": "26,31,36,41,46,49,51", "video": "22,27,32,37,42,47,51"
 # to finish within 45 minutes on 2 cores (``--roi-deltas 4,8,12`` runs it).
 DEFAULT_ROI_DELTAS = {"image": "4,8,12", "video": "4,8"}
 ALL_TASKS = tuple(TASKS)
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError as e:
-        raise InvalidInputError(f"expected comma-separated numbers, got {text!r}") from e
-    if not values:
-        raise InvalidInputError(f"expected at least one number, got {text!r}")
-    return values
 
 
 def roi_points(qps: tuple[float, ...], delta: int) -> tuple[float, ...]:
@@ -225,11 +216,11 @@ class Request:
 
 def build_methods(args: argparse.Namespace, video: bool, request: Request | None = None) -> list[Method]:
     """The methods a run compares, from the command line (``request``: its parsed options, else parsed here)."""
-    qps = _floats(args.qps)
+    qps = tuple(numbers(args.qps, "--qps"))
     for q in qps:
         if not (q == int(q) and QP_MIN <= q <= QP_MAX):
             raise InvalidInputError(f"QP points must be integers in {QP_MIN}..{QP_MAX}, got {q:g}")
-    crfs = _floats(args.crfs or DEFAULT_CRFS["video" if video else "image"])
+    crfs = tuple(numbers(args.crfs or DEFAULT_CRFS["video" if video else "image"], "--crfs"))
     wanted = set(args.methods.split(","))
     unknown = wanted - {"uniform", "x265-aq", "roi", "policy"}
     if unknown:
@@ -240,8 +231,8 @@ def build_methods(args: argparse.Namespace, video: bool, request: Request | None
     if "x265-aq" in wanted:
         methods.append(Method("x265-aq", "A2", crfs, crf=True))
     if "roi" in wanted:
-        for block in _floats(args.roi_blocks):
-            for d in _floats(args.roi_deltas or DEFAULT_ROI_DELTAS["video" if video else "image"]):
+        for block in numbers(args.roi_blocks, "--roi-blocks"):
+            for d in numbers(args.roi_deltas or DEFAULT_ROI_DELTAS["video" if video else "image"], "--roi-deltas"):
                 policy = RoiPolicy(int(d), args.roi_dilation, int(block))
                 name = f"roi-d{d:g}" if block == CTU_SIZE else f"roi{block:g}-d{d:g}"
                 methods.append(Method(name, "A3", roi_points(qps, int(d)), policy=policy))
