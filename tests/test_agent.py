@@ -292,6 +292,12 @@ def test_resume_continues_and_refuses_other_settings(tmp_path: Path) -> None:
         _train(out, config)
     more = _train(out, dataclasses.replace(config, timesteps=first.timesteps + 1024), resume=True)
     assert more.timesteps >= first.timesteps + 1024
+    fewer = (rf"--timesteps 300: the run was started for {first.timesteps + 1024} steps and has trained "
+             rf"{more.timesteps}, .* pass --timesteps {first.timesteps + 1024} to finish it")  # fmt: skip
+    with pytest.raises(InvalidInputError, match=fewer):
+        _train(out, config, resume=True)
+    finished = _train(out, dataclasses.replace(config, timesteps=first.timesteps + 1024), resume=True)
+    assert finished.timesteps == more.timesteps
     differ = r"other settings \(--algo 'ppo' then, 'dqn' now; --rate-weight 1.0 then, 2.0 now\); pass them"
     with pytest.raises(InvalidInputError, match=differ):
         _train(out, dataclasses.replace(config, rate_weight=2.0, algorithm="dqn", timesteps=5000), resume=True)

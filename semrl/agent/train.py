@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -116,6 +117,18 @@ def weigh_objects(config: TrainConfig, tables: Sequence[CtuTable]) -> list[CtuTa
     return [t.with_object_weights(w) for t, w in zip(tables, weights, strict=True)]
 
 
+def _trained_steps(output: Path) -> int:
+    """The environment steps the run in ``output`` has saved: its latest checkpoint's, or its members' fewest."""
+    latest = _latest_checkpoint(output)
+    if latest is None:
+        return min((_trained_steps(member) for member in (output / MEMBERS).glob("*")), default=0)
+    try:
+        with zipfile.ZipFile(latest) as saved:
+            return int(json.loads(saved.read("data"))["num_timesteps"])
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        raise InvalidInputError(f"cannot resume from {latest}: not a readable Stable-Baselines3 model ({e})") from e
+
+
 def _check_resume(output: Path, config: TrainConfig) -> None:
     saved_path = output / "train_config.json"
     if not saved_path.is_file():
@@ -131,6 +144,13 @@ def _check_resume(output: Path, config: TrainConfig) -> None:
         raise InvalidInputError(
             f"cannot resume {output}: the run was started with other settings ({diff}); "
             "pass them as they were, or train into another folder"
+        )
+    if config.timesteps < saved.timesteps:
+        done = _trained_steps(output)
+        raise InvalidInputError(
+            f"cannot resume {output} with --timesteps {config.timesteps}: the run was started for "
+            f"{saved.timesteps} steps and has trained {done}, and a resume trains only up to --timesteps; "
+            f"pass --timesteps {saved.timesteps} to finish it, or more to train further"
         )
 
 
