@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from semrl.errors import AssetNotFoundError
+from semrl.errors import AssetNotFoundError, InvalidInputError
 from semrl.files import atomic_output
 from semrl.paths import cache_root
 
@@ -140,13 +140,15 @@ def resolve_weights(weights: str | os.PathLike[str]) -> str:
         bare name, which Ultralytics downloads.
 
     Raises:
-        AssetNotFoundError: ``weights`` has a folder part and no such file exists, or it is a bare
+        AssetNotFoundError: ``weights`` is a folder, has a folder part and no such file exists, or it is a bare
             name found nowhere that Ultralytics cannot download either (a typo: refused before
             Ultralytics goes online for it).
     """
     path = Path(weights).expanduser()
     if path.is_file():
         return str(path.resolve())
+    if path.is_dir():
+        raise AssetNotFoundError(f"weights not found: {path} is a folder; give a YOLO .pt checkpoint")
     if path.parent != Path("."):
         raise AssetNotFoundError(f"weights not found: {path}")
     root = assets_root()
@@ -192,15 +194,28 @@ def load_yolo(weights: str | os.PathLike[str] = "yolov8n.pt") -> YOLO:
     Raises:
         AssetNotFoundError: A path was given and it does not exist, or the name is neither local
             nor downloadable.
+        InvalidInputError: The file is not a model Ultralytics loads (truncated, damaged, another
+            kind of file).
     """
     configure_ultralytics()
     from ultralytics import YOLO  # type: ignore[attr-defined]
 
     resolved = resolve_weights(weights)
     try:
-        return YOLO(resolved)
+        model = YOLO(resolved)
     except FileNotFoundError as e:
         raise AssetNotFoundError(f"weights not found: {resolved} (set {ASSETS_ENV})") from e
+    except Exception as e:  # a damaged or foreign file fails anywhere inside Ultralytics' loaders
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise InvalidInputError(
+            f"{resolved} is not an Ultralytics model semrl can load: truncated, damaged or another kind of "
+            f"file ({type(e).__name__}{': ' + reason[:200] if reason else ''}); give a YOLO .pt checkpoint"
+        ) from e
+    import torch
+
+    if not isinstance(model.model, torch.nn.Module):  # an export (ONNX, OpenVINO, ...) or a file of another kind
+        raise InvalidInputError(f"{resolved} is not a PyTorch YOLO checkpoint; semrl runs YOLO .pt checkpoints")
+    return model
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

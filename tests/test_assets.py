@@ -31,6 +31,21 @@ def test_weights_resolution(monkeypatch, tmp_path) -> None:
         resolve_weights(tmp_path / "missing" / "w.pt")
     with pytest.raises(FileNotFoundError, match="coco-x"):
         resolve_dataset("coco-x")
+    with pytest.raises(AssetNotFoundError, match=r"is a folder; give a YOLO \.pt checkpoint"):
+        resolve_weights(tmp_path / "models")
+
+
+def test_files_that_are_no_yolo_checkpoint_are_named_not_tracebacks(tmp_path) -> None:
+    from semrl.assets import load_yolo
+    from semrl.errors import InvalidInputError
+
+    noise, text, video = tmp_path / "noise.pt", tmp_path / "model.pt", tmp_path / "clip.mp4"
+    noise.write_bytes(bytes(range(256)) * 20)
+    text.write_text("not a model")
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(100))
+    for path, kind in ((noise, "damaged"), (text, "damaged"), (video, "not a PyTorch YOLO checkpoint")):
+        with pytest.raises(InvalidInputError, match=kind):
+            load_yolo(path)
 
 
 def test_reports_write_the_assets_folder_as_its_setting(monkeypatch, tmp_path) -> None:

@@ -147,6 +147,13 @@ def test_picture_only_options_and_unreadable_clips_are_refused_before_anything_i
     with pytest.raises(InvalidInputError, match=r"bad\.mp4 is not a video or image FFmpeg can read"):
         train(TrainConfig(data=f"{clip},{tmp_path / 'clips'}", max_frames=2), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(bytes(range(256)) * 8)
+    pictures = require_assets("datasets") / "datasets" / "coco8"
+    for data in (str(clip), str(pictures)):  # the video policy's run and the pictures'
+        with pytest.raises(InvalidInputError, match=r"damaged\.pt is not an Ultralytics model semrl can load"):
+            train(TrainConfig(data=data, weights=str(damaged), max_frames=2, limit=2), tmp_path / "run")
+        assert not (tmp_path / "run").exists()
 
 
 def test_hold_out_leaves_a_range_of_pictures_out_and_is_checked(tmp_path: Path) -> None:

@@ -218,6 +218,16 @@ def train(
     if pictures is None:  # before anything is written: bad data leaves no run folder behind
         pictures = load_pictures(config.resolved_data, split=config.split, limit=config.limit,
                                  video_stride=config.video_stride, hold_out=config.hold_out)  # fmt: skip
+    if codec_factory is None:
+        codec_factory = X265CodecFactory(config.preset, config.quantisation)
+    if extractor_factory is None:
+        from semrl.semantics.config import MapConfig
+
+        map_config = MapConfig(task=config.task, method=config.method, weights=config.weights)
+        extractor_factory = RealExtractorFactory(map_config.to_json())
+    codec, extractor = codec_factory(), extractor_factory()  # damaged weights, too, leave no run folder behind
+    if extractor.task != config.task:
+        raise InvalidInputError(f"the extractor serves {extractor.task}, the run trains {config.task}")
     atomic_write(out / "train_config.json", config.to_json())
     if config.ensemble > 1:
         kwargs = {"progress": progress, "pictures": pictures, "codec_factory": codec_factory,
@@ -227,16 +237,6 @@ def train(
 
     pictures = augment_pictures(pictures, config.augment)
     seconds["load"] = time.perf_counter() - start
-    if codec_factory is None:
-        codec_factory = X265CodecFactory(config.preset, config.quantisation)
-    if extractor_factory is None:
-        from semrl.semantics.config import MapConfig
-
-        map_config = MapConfig(task=config.task, method=config.method, weights=config.weights)
-        extractor_factory = RealExtractorFactory(map_config.to_json())
-    codec, extractor = codec_factory(), extractor_factory()
-    if extractor.task != config.task:
-        raise InvalidInputError(f"the extractor serves {extractor.task}, the run trains {config.task}")
     t0 = time.perf_counter()
     tables = build_tables(
         pictures, codec_factory=codec_factory, extractor_factory=extractor_factory, qps=DEFAULT_TABLE_QPS,

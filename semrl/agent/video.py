@@ -434,9 +434,9 @@ def train_video(
     own_parts = clips is None and codec is None and detector is None  # workers can rebuild them from ``sources``
     if clips is None:  # before anything is written: a clip that cannot be read leaves no run folder behind
         clips = load_clips(sources, config.max_frames)
-    atomic_write(out / "train_config.json", config.to_json())
     codec = codec or X265ClipCodec(config.preset, qg_size=settings.block)
-    detector = detector or YoloDetector(config.weights or "yolov8n.pt")
+    detector = detector or YoloDetector(config.weights or "yolov8n.pt")  # damaged weights: no run folder either
+    atomic_write(out / "train_config.json", config.to_json())
     seconds = {"load": time.perf_counter() - start}
     t0 = time.perf_counter()
     segments: list[Segment] = build_segments(clips, codec, detector, settings, cache_dir=cache_dir, progress=progress)
