@@ -116,3 +116,10 @@ def test_shared_option_parsers_name_what_is_wrong() -> None:
     for text in ("", "50,fast"):
         with pytest.raises(InvalidInputError, match="--rates takes comma-separated numbers"):
             numbers(text, "--rates")
+
+
+def test_a_base_qp_beside_a_target_rate_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:  # --bitrate picks every frame's QP: a --qp would be ignored
+        main(["encode", "clip.mp4", "--qp", "22", "--bitrate", "100"])
+    assert stop.value.code == 2
+    assert "argument --bitrate: not allowed with argument --qp" in capsys.readouterr().err

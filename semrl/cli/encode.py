@@ -40,8 +40,9 @@ def register(subparsers: Any) -> None:
         "under --bitrate, with its AQ and cuTree; no semantic offsets), a ckpt.zip, or module:function",
     )  # fmt: skip
     parser.add_argument("--task", choices=TASKS, help="task net to use")
-    parser.add_argument("--qp", type=int, default=32, help="base QP (default 32)")
-    parser.add_argument(
+    rate = parser.add_mutually_exclusive_group()
+    rate.add_argument("--qp", type=int, default=32, help="base QP (default 32)")
+    rate.add_argument(
         "--bitrate", type=float, metavar="KBPS",
         help="target rate in kbit/s instead of a constant base QP: semrl picks each frame's QP, the policy the map",
     )  # fmt: skip
