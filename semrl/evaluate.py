@@ -241,6 +241,11 @@ def evaluate(
             truth = None if pseudo_gt else _labels(original, labels, task, (size[1], size[0]))
             if truth is not None:
                 against = f"labels {truth[0]}"
+                if classes is not None and set(classes) != {"person"}:
+                    raise InvalidInputError(
+                        f"--classes {','.join(classes)}: the labels {truth[0]} box persons only; drop --classes, "
+                        "or add --pseudo-gt to score those classes against the net's objects on the original"
+                    )
             if classes is not None:
                 wanted = np.array(sorted(class_ids(net.names, classes, net.weights_path.name)), np.int64)
                 against += f" ({', '.join(classes)})"
@@ -272,6 +277,16 @@ def evaluate(
     bits = frame_bits(encoded)[:n]
     if len(bits) < n:
         raise InvalidInputError(f"{encoded}: {len(bits)} packets for {n} frames")
+    if scores.targets() == 0:
+        raise InvalidInputError(
+            f"nothing to score: {against} holds no objects on the {n} frames compared, so {encoded}'s accuracy "
+            "is undefined; "
+            + (
+                "drop --classes or name classes the clip shows"
+                if classes is not None
+                else "score frames that show objects"
+            )
+        )
     per_frame, main, secondary, objects = scores.result()
     rows = [
         {"frame": i, "bits": bits[i], "accuracy": per_frame[i], "psnr_y": psnrs[i], "ssim_y": ssims[i]}
@@ -357,6 +372,12 @@ class _Scores:
         if index < len(self.truth):
             return self.truth[index]
         return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), shape)
+
+    def targets(self) -> int | None:
+        """The objects scored against so far (their targets'); None for classification, which scores every frame."""
+        if self.task == "classification":
+            return None
+        return sum(len(m.target_cls) for m in self.records)
 
     def result(self) -> tuple[list[float], float, float, float]:
         """Per-frame scores, then the pooled metric, its 50 % IoU variant and its object-weighted one."""

@@ -41,6 +41,10 @@ def test_mot_boxes_are_read_per_frame_scaled_and_filtered(tmp_path: Path) -> Non
     gt.write_text("1,2,3\n")
     with pytest.raises(InvalidInputError, match=r"gt\.txt:1"):
         read_mot_boxes(gt, 3, SHAPE)
+    for line in ("1,1,10,10,-50,100,1,1,1", "1,1,10,10,50,0,1,1,1", "0,1,10,10,50,100,1,1,1"):
+        gt.write_text(f"2,9,100,100,40,80,1,-1,-1,-1\n{line}\n")
+        with pytest.raises(InvalidInputError, match=r"gt\.txt:2: a MOTChallenge box needs a frame from 1 and a pos"):
+            read_mot_boxes(gt, 3, SHAPE)
     with pytest.raises(InputNotFoundError):
         read_mot_boxes(tmp_path / "none.txt", 3, SHAPE)
 

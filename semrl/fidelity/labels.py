@@ -295,7 +295,7 @@ def read_mot_boxes(
 
     Raises:
         InputNotFoundError: The file does not exist.
-        InvalidInputError: A line is not a MOTChallenge line.
+        InvalidInputError: A line is not a MOTChallenge line, or its box has no area or no frame.
     """
     path = Path(gt_file)
     if not path.is_file():
@@ -310,6 +310,10 @@ def read_mot_boxes(
             raise InvalidInputError(f"{path}:{n}: not a MOTChallenge line: {line!r}") from e
         if len(v) < 7:
             raise InvalidInputError(f"{path}:{n}: needs frame, id, x, y, w, h and the consider flag")
+        if v[0] < 1 or v[4] <= 0 or v[5] <= 0:
+            raise InvalidInputError(
+                f"{path}:{n}: a MOTChallenge box needs a frame from 1 and a positive width and height: {line!r}"
+            )
         frame = int(v[0]) - 1
         pedestrian = len(v) != 9 or int(v[7]) in (-1, 1)  # 9 columns: MOT16+ (class, visibility)
         if frames is None and frame >= len(per_frame):
