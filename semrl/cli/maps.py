@@ -112,13 +112,11 @@ def _policy_settings(args: argparse.Namespace) -> EncodeSettings:
 
 
 def _policy_maps(args: argparse.Namespace) -> int:
-    """Code the input with the policy and draw every picture's QP map."""
+    """Code the input with the policy and draw every picture's QP map; returns how many were drawn."""
     import tempfile
 
     from semrl.pipeline import encode_video
 
-    folder = Path(args.output)
-    before = set(folder.glob("*.png")) if folder.is_dir() else set()
     settings = _policy_settings(args)
     source = Path(args.input)
     with tempfile.TemporaryDirectory(prefix="semrl-maps-") as work:
@@ -129,6 +127,5 @@ def _policy_maps(args: argparse.Namespace) -> int:
             pictures = [p for p in pictures if p.suffix.lower() in IMAGE_SUFFIXES][: args.frames]
         else:
             pictures = [source]
-        for picture in pictures:  # pictures of a folder may differ in size: one encode each
-            encode_video(picture, Path(work) / "out.hevc", settings)
-    return len(set(folder.glob("*.png")) - before)
+        # pictures of a folder may differ in size: one encode each, drawing every frame (qp_map_every 1)
+        return sum(encode_video(picture, Path(work) / "out.hevc", settings).frames for picture in pictures)
