@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -374,7 +375,33 @@ def _read_image(path: Path) -> RgbFrame:
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise InvalidInputError(f"{path} is not an image OpenCV can read")
+    if _truncated_jpeg(path):
+        warnings.warn(
+            InputWarning(f"{path}: damaged or truncated JPEG: its missing part is coded as the decoder fills it"),
+            stacklevel=2,
+        )
     return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def _truncated_jpeg(path: Path) -> bool:
+    """Whether ``path`` is a JPEG that ends before its picture does.
+
+    OpenCV decodes such a file without a word to its caller (libjpeg prints a line and fills the
+    rest); Pillow's decoder says so. Other formats OpenCV refuses when they are cut short.
+    """
+    from PIL import Image
+
+    with open(path, "rb") as f:
+        if f.read(2) != b"\xff\xd8":
+            return False
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except OSError as error:
+        return "truncated" in str(error)
+    except Exception:  # Pillow may refuse what OpenCV reads: that is no damage
+        return False
+    return False
 
 
 def _folder_frames(images: list[Path], first: RgbFrame) -> Iterator[RgbFrame]:

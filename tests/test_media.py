@@ -72,3 +72,24 @@ def test_the_field_order_says_whether_a_video_is_interlaced(
     monkeypatch: pytest.MonkeyPatch, order: str | None, interlaced: bool
 ) -> None:
     assert _info(monkeypatch, **({} if order is None else {"field_order": order})).interlaced is interlaced
+
+
+def test_a_jpeg_cut_short_is_read_with_a_warning_and_a_whole_one_without(tmp_path: Path) -> None:
+    import warnings
+
+    import cv2
+    import numpy as np
+
+    from semrl.errors import InputWarning
+
+    picture = np.random.default_rng(0).integers(0, 255, (64, 96, 3), np.uint8)
+    whole, cut = tmp_path / "whole.jpg", tmp_path / "cut.jpg"
+    cv2.imwrite(str(whole), picture)
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    damaged = r"cut\.jpg: damaged or truncated JPEG: its missing part"
+    with pytest.warns(InputWarning, match=damaged), media.open_source(cut) as source:
+        assert [frame.y.shape for frame in source] == [(64, 96)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputWarning)
+        with media.open_source(whole) as source:
+            assert len(list(source)) == 1
