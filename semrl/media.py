@@ -370,8 +370,20 @@ def _limit(frames: Iterator[Yuv420], max_frames: int | None) -> Iterator[Yuv420]
 
 
 def _read_image(path: Path) -> RgbFrame:
+    return np.ascontiguousarray(read_bgr_image(path)[:, :, ::-1])
+
+
+def read_bgr_image(path: Path) -> npt.NDArray[np.uint8]:
+    """An image file as OpenCV reads it (BGR, turned as its EXIF orientation says); a JPEG cut short warns.
+
+    Raises:
+        InputNotFoundError: The file does not exist.
+        InvalidInputError: The file is not an image OpenCV reads.
+    """
     import cv2
 
+    if not path.is_file():
+        raise InputNotFoundError(f"image not found: {path}")
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise InvalidInputError(f"{path} is not an image OpenCV can read")
@@ -380,7 +392,7 @@ def _read_image(path: Path) -> RgbFrame:
             InputWarning(f"{path}: damaged or truncated JPEG: its missing part is coded as the decoder fills it"),
             stacklevel=2,
         )
-    return np.ascontiguousarray(bgr[:, :, ::-1])
+    return np.ascontiguousarray(bgr, dtype=np.uint8)
 
 
 def _truncated_jpeg(path: Path) -> bool:

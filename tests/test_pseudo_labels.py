@@ -70,5 +70,5 @@ def test_the_net_s_own_objects_are_the_labels_the_benchmark_reads(
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left
     (folder / "corrupt.png").write_bytes(b"not a picture")
     assert pseudo.main([str(folder), "-o", str(tmp_path / "again"), "--weights", str(root / "models/yolov8n.pt")]) == 1
-    assert "not a readable image" in capsys.readouterr().err
+    assert "is not an image OpenCV can read" in capsys.readouterr().err
     assert not (tmp_path / "again").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

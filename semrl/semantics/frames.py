@@ -44,21 +44,15 @@ def to_bgr(frames: Sequence[Frame], color: ColorOrder) -> list[Frame]:
 
 
 def read_image(path: str | os.PathLike[str]) -> Frame:
-    """Read an image file as a BGR frame.
+    """Read an image file as a BGR frame (:func:`semrl.media.read_bgr_image`; a JPEG cut short warns).
 
     Raises:
         InputNotFoundError: The file does not exist.
         InvalidInputError: The file is not a readable image.
     """
-    import cv2
+    from semrl.media import read_bgr_image
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputNotFoundError(f"image not found: {p}")
-    im = cv2.imread(str(p), cv2.IMREAD_COLOR)
-    if im is None:
-        raise InvalidInputError(f"not a readable image: {p}")
-    return np.ascontiguousarray(im, dtype=np.uint8)
+    return read_bgr_image(Path(path))
 
 
 def iter_frames(path: str | os.PathLike[str], max_frames: int | None = None) -> Iterator[tuple[str, Frame]]:
