@@ -216,11 +216,11 @@ class Request:
 
 def build_methods(args: argparse.Namespace, video: bool, request: Request | None = None) -> list[Method]:
     """The methods a run compares, from the command line (``request``: its parsed options, else parsed here)."""
-    qps = tuple(numbers(args.qps, "--qps"))
+    qps = tuple(numbers(args.qps, "--qps", "22,27,32"))
     for q in qps:
         if not (q == int(q) and QP_MIN <= q <= QP_MAX):
             raise InvalidInputError(f"QP points must be integers in {QP_MIN}..{QP_MAX}, got {q:g}")
-    crfs = tuple(numbers(args.crfs or DEFAULT_CRFS["video" if video else "image"], "--crfs"))
+    crfs = tuple(numbers(args.crfs or DEFAULT_CRFS["video" if video else "image"], "--crfs", "22,27,32"))
     wanted = set(args.methods.split(","))
     unknown = wanted - {"uniform", "x265-aq", "roi", "policy"}
     if unknown:
@@ -231,8 +231,9 @@ def build_methods(args: argparse.Namespace, video: bool, request: Request | None
     if "x265-aq" in wanted:
         methods.append(Method("x265-aq", "A2", crfs, crf=True))
     if "roi" in wanted:
-        for block in numbers(args.roi_blocks, "--roi-blocks"):
-            for d in numbers(args.roi_deltas or DEFAULT_ROI_DELTAS["video" if video else "image"], "--roi-deltas"):
+        deltas = numbers(args.roi_deltas or DEFAULT_ROI_DELTAS["video" if video else "image"], "--roi-deltas", "4,8")
+        for block in numbers(args.roi_blocks, "--roi-blocks", "64,16"):
+            for d in deltas:
                 policy = RoiPolicy(int(d), args.roi_dilation, int(block))
                 name = f"roi-d{d:g}" if block == CTU_SIZE else f"roi{block:g}-d{d:g}"
                 methods.append(Method(name, "A3", roi_points(qps, int(d)), policy=policy))

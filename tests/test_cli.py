@@ -116,6 +116,8 @@ def test_shared_option_parsers_name_what_is_wrong() -> None:
     for text in ("", "50,fast"):
         with pytest.raises(InvalidInputError, match="--rates takes comma-separated numbers"):
             numbers(text, "--rates")
+    with pytest.raises(InvalidInputError, match=r"--qps takes comma-separated numbers, e\.g\. 22,27; got '22,x'"):
+        numbers("22,x", "--qps", "22,27")
 
 
 def test_a_base_qp_beside_a_target_rate_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

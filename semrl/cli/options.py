@@ -27,8 +27,8 @@ def at_least(least: int) -> Callable[[str], int]:
     return whole_number
 
 
-def numbers(text: str, option: str) -> list[float]:
-    """A comma-separated option value of numbers (``--rates 50,100``).
+def numbers(text: str, option: str, example: str = "50,100") -> list[float]:
+    """A comma-separated option value of numbers (``--rates 50,100``); ``example`` is what its message shows.
 
     Raises:
         InvalidInputError: An item is not a number, or there is none.
@@ -36,9 +36,9 @@ def numbers(text: str, option: str) -> list[float]:
     try:
         values = [float(item) for item in comma_list(text)]
     except ValueError:
-        raise InvalidInputError(f"{option} takes comma-separated numbers, e.g. 50,100; got {text!r}") from None
+        raise InvalidInputError(f"{option} takes comma-separated numbers, e.g. {example}; got {text!r}") from None
     if not values:
-        raise InvalidInputError(f"{option} takes comma-separated numbers, e.g. 50,100; got {text!r}")
+        raise InvalidInputError(f"{option} takes comma-separated numbers, e.g. {example}; got {text!r}")
     return values
 
 
