@@ -89,10 +89,11 @@ def make_picture(name: str, rgb: NDArray[np.uint8]) -> Picture:
 
 
 def list_images(data: str | os.PathLike[str], split: str = "train") -> list[Path]:
-    """Image files of a dataset (YOLO yaml or folder, class-per-folder) or a plain folder of images.
+    """Image files of a dataset (YOLO yaml or folder, class-per-folder), a plain folder of images, or one image.
 
     Raises:
         InputNotFoundError: Nothing usable at ``data``.
+        InvalidInputError: ``data`` is a file of another kind.
     """
     from semrl.assets import resolve_dataset
 
@@ -107,6 +108,13 @@ def list_images(data: str | os.PathLike[str], split: str = "train") -> list[Path
         return [im.image for im in dataset_images(data, split)]
     if not p.exists():
         raise InputNotFoundError(f"training data not found: {p}")
+    if p.is_file():
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            return [p]
+        raise InvalidInputError(
+            f"training data {p} is a file that is no image, video or data.yaml; give a dataset, a folder of "
+            "images, or videos"
+        )
     if (p / "data.yaml").is_file():
         from semrl.fidelity.labels import dataset_images
 

@@ -248,3 +248,21 @@ def test_training_clips_that_do_not_fit_in_memory_are_refused_with_the_frames_th
     assert not (tmp_path / "run").exists()
     monkeypatch.setattr(video, "available_memory", lambda: None)  # unknown: no limit
     assert len(video.load_clips([clip], max_frames=None)[0][1]) == 30
+
+
+def test_one_picture_trains_and_a_bad_preset_or_file_is_refused_before_any_work(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    from envs.tables import list_images
+    from semrl.agent.config import TrainConfig
+    from semrl.errors import InvalidInputError
+
+    picture = tmp_path / "one.png"
+    cv2.imwrite(str(picture), np.zeros((64, 64, 3), np.uint8))
+    assert list_images(picture) == [picture]
+    (tmp_path / "notes.txt").write_text("not pictures")
+    with pytest.raises(InvalidInputError, match=r"notes\.txt is a file that is no image, video or data\.yaml"):
+        list_images(tmp_path / "notes.txt")
+    with pytest.raises(InvalidInputError, match="unknown x265 preset 'fastest'; choose one of ultrafast,"):
+        TrainConfig(preset="fastest")

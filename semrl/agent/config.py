@@ -11,7 +11,7 @@ from envs.augment import check_augmentations
 from envs.reward import RewardConfig
 from semrl.agent.answer import AnswerSearch
 from semrl.assets import portable
-from semrl.codec import QP_MAX, QP_MIN, ScalingLists
+from semrl.codec import QP_MAX, QP_MIN, ScalingLists, check_preset
 from semrl.errors import InputNotFoundError, InvalidInputError
 from semrl.semantics import TASKS
 
@@ -157,6 +157,7 @@ class TrainConfig:
             default = DEFAULT_SCALING_LISTS.get(self.task)
             object.__setattr__(self, "scaling_lists", {} if default is None else default.to_dict())
         _ = self.quantisation  # checked here, not when the tables are half built
+        check_preset(self.preset)
         if self.hold_out is not None:
             start, stop = self.hold_out
             if not 0 <= start < stop:

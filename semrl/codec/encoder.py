@@ -29,6 +29,16 @@ PRESETS = (
 )  # fmt: skip
 
 
+def check_preset(preset: str) -> None:
+    """Refuse a name that is not one of x265's presets (:data:`PRESETS`).
+
+    Raises:
+        InvalidInputError: ``preset`` is not a preset, with the ones there are.
+    """
+    if preset not in PRESETS:
+        raise InvalidInputError(f"unknown x265 preset {preset!r}; choose one of {', '.join(PRESETS)}")
+
+
 def require_one_ctu(name: str, width: int, height: int) -> None:
     """Refuse frames smaller than a CTU on either side (x265 cannot open an encoder for them).
 
@@ -209,8 +219,7 @@ class EncoderConfig:
             raise InvalidInputError(f"picture size must be even and positive, got {self.width}x{self.height}")
         if not QP_MIN <= self.qp <= QP_MAX:
             raise InvalidInputError(f"base QP must be in {QP_MIN}..{QP_MAX}, got {self.qp}")
-        if self.preset not in PRESETS:
-            raise InvalidInputError(f"unknown x265 preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        check_preset(self.preset)
         object.__setattr__(self, "gop", Gop(self.gop))
         if self.qg_size not in (16, 32, 64):
             raise InvalidInputError(f"qg_size must be 16, 32 or 64, got {self.qg_size}")
