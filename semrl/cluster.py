@@ -89,10 +89,20 @@ def check_address(text: str) -> str:
     return text
 
 
+def _address_option(text: str) -> str:
+    """:func:`check_address` as an argparse type, whose message argparse shows (it hides a ``ValueError``'s)."""
+    import argparse
+
+    try:
+        return check_address(text)
+    except InvalidInputError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--ray ")) from None
+
+
 def add_ray_option(parser: Any, what: str) -> None:
     """Adds ``--ray [ADDRESS]`` to an argparse parser; ``what`` says what runs as Ray tasks."""
     parser.add_argument(
-        "--ray", nargs="?", const=LOCAL, type=check_address, metavar="ADDRESS",
+        "--ray", nargs="?", const=LOCAL, type=_address_option, metavar="ADDRESS",
         help=f"run {what} as Ray tasks: alone (or 'local') on a local Ray instance, 'auto' or HOST:PORT to join a "
         "running cluster (pip install 'semrl[ray]')",
     )  # fmt: skip

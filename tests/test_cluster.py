@@ -63,12 +63,21 @@ def _fake_pictures(n: int) -> list[Any]:
 # ---- without Ray ----
 
 
-def test_addresses_are_checked() -> None:
+def test_addresses_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
     for good in ("local", "auto", "10.0.0.5:6379", "head-node:6379", "ray://head:10001"):
         assert check_address(good) == good
     for bad in ("clip.mp4", "videos/", "6379", "http://head:6379"):
         with pytest.raises(InvalidInputError, match="--ray takes"):
             check_address(bad)
+    import argparse
+
+    from semrl.cluster import add_ray_option
+
+    parser = argparse.ArgumentParser()
+    add_ray_option(parser, "encodes")
+    with pytest.raises(SystemExit):  # argparse shows the message itself, not "invalid ... value"
+        parser.parse_args(["--ray", "not an address"])
+    assert "argument --ray: takes 'local', 'auto' or HOST:PORT, got 'not an address'" in capsys.readouterr().err
 
 
 def test_identity_mismatch_names_what_differs() -> None:
