@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semrl.errors import InputWarning, InvalidInputError
-from semrl.files import atomic_write
+from semrl.files import atomic_write, json_text
 from semrl.media import open_source
 from semrl.semantics import TASKS
 
@@ -85,7 +84,7 @@ class EvalReport:
         """``STEM.json`` (summary and rows), ``STEM.csv`` (rows) and ``STEM.png`` (plot) in ``folder``."""
         folder.mkdir(parents=True, exist_ok=True)
         out = [
-            atomic_write(folder / f"{stem}.json", json.dumps(asdict(self), indent=1, default=float) + "\n"),
+            atomic_write(folder / f"{stem}.json", json_text(asdict(self))),  # a frame without objects: null
             atomic_write(folder / f"{stem}.csv", _csv(self.rows)),
             atomic_write(folder / f"{stem}.png", _plot(self)),
         ]

@@ -9,12 +9,15 @@ files (a dataset) through :func:`atomic_folder`.
 from __future__ import annotations
 
 import glob
+import json
+import math
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from semrl.errors import InvalidInputError
 
@@ -48,6 +51,27 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
     with atomic_output(path) as temporary:
         temporary.write_bytes(data.encode() if isinstance(data, str) else data)
     return Path(path)
+
+
+def json_text(value: Any, indent: int | None = 1) -> str:
+    """``value`` as strict JSON text, ending in a newline: NaN and infinities (an undefined score) as null.
+
+    Python's ``json`` writes them as ``NaN``, which other readers (JavaScript's, most strict parsers)
+    refuse. NumPy scalars are written as the numbers they hold.
+    """
+    return json.dumps(_finite(value), indent=indent, allow_nan=False) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "shape", None) == ():
+        value = value.item()  # a NumPy scalar
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 @contextmanager

@@ -7,7 +7,6 @@ import functools
 import hashlib
 import io
 import itertools
-import json
 import os
 import tempfile
 import threading
@@ -39,7 +38,7 @@ from semrl.codec import (
 )
 from semrl.errors import AudioError, InputWarning, InvalidInputError, MediaToolError
 from semrl.fidelity.distortion import clip_psnr, frame_psnr
-from semrl.files import atomic_output, atomic_write, check_can_create
+from semrl.files import atomic_output, atomic_write, check_can_create, json_text
 from semrl.media import (
     VIDEO_SUFFIXES,
     FrameSource,
@@ -285,7 +284,7 @@ class EncodeReport:
         if path.suffix.lower() == ".csv":
             _atomic_write(path, self._csv())
             return
-        _atomic_write(path, json.dumps(self.to_json(), indent=2) + "\n")
+        _atomic_write(path, json_text(self.to_json(), indent=2))
         _atomic_write(path.with_suffix(".csv"), self._csv())
 
     def _csv(self) -> str:

@@ -95,3 +95,16 @@ def test_an_output_folder_is_judged_by_making_a_file_there(tmp_path: Path, monke
     monkeypatch.setattr(tempfile, "mkstemp", refused)
     with pytest.raises(InvalidInputError, match=r"--report folder .* is not writable \(No such file or directory\)"):
         check_can_create(tmp_path, "--report")
+
+
+def test_json_text_is_strict_json_with_undefined_scores_as_null() -> None:
+    import json
+
+    import numpy as np
+
+    from semrl.files import json_text
+
+    text = json_text({"accuracy": float("nan"), "rows": [{"a": np.float32(0.5)}, {"a": np.float64("inf")}], "n": 3})
+    assert json.loads(text, parse_constant=lambda name: pytest.fail(f"non-standard JSON {name}")) == {
+        "accuracy": None, "rows": [{"a": 0.5}, {"a": None}], "n": 3,
+    }  # fmt: skip
