@@ -10,7 +10,6 @@ alternate between the two so machine noise hits both alike; medians over ``--run
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import subprocess
@@ -24,7 +23,7 @@ from typing import Any
 from semrl.cli.options import at_least
 from semrl.codec import AnnexBWriter, Encoder, EncoderConfig, Gop, Yuv420, load_library
 from semrl.errors import InputNotFoundError, InvalidInputError
-from semrl.files import atomic_write, check_can_create
+from semrl.files import atomic_write, check_can_create, json_text
 from semrl.media import open_source, probe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": {"rows": rows, "median_ratio": statistics.median(ratios), "min_ratio": min(ratios)},
     }
-    atomic_write(args.output, json.dumps(result, indent=2) + "\n")
+    atomic_write(args.output, json_text(result, indent=2))
     median = statistics.median(ratios)
     print(f"median ratio in-process/CLI {median:.3f}, min {min(ratios):.3f}; saved {args.output}")
     return 0

@@ -17,7 +17,6 @@ frames, as 4:2:0 and as RGB, until 2026-12-06; it now reads them a batch of the 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -26,7 +25,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from semrl.files import atomic_write, check_can_create
+from semrl.files import atomic_write, check_can_create, json_text
 from semrl.media import video_info
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": {"rows": rows, "growth_mb_per_1000_frames": growth},
     }
-    atomic_write(args.output, json.dumps(result, indent=2) + "\n")
+    atomic_write(args.output, json_text(result, indent=2))
     print(f"wrote {args.output}")
     return 0
 

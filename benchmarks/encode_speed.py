@@ -46,7 +46,7 @@ from scipy import stats
 
 from semrl.cli.options import at_least
 from semrl.codec import EncoderConfig, load_library
-from semrl.files import atomic_write, check_can_create
+from semrl.files import atomic_write, check_can_create, json_text
 from semrl.media import ffmpeg_tool, video_info
 from semrl.pipeline import (
     STAGES,
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": {"rows": rows},
     }
-    atomic_write(args.output, json.dumps(result, indent=2) + "\n")
+    atomic_write(args.output, json_text(result, indent=2))
     print(f"saved {args.output}")
     return 0
 

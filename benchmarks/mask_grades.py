@@ -14,7 +14,6 @@ measure on). Writes ``benchmarks/results/mask_grades.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from envs.reward import IOU_THRESHOLDS
-from semrl.files import atomic_write
+from semrl.files import atomic_write, json_text
 
 RESULTS = Path(__file__).resolve().parent / "results" / "mask_grades.json"
 CONF = 0.25
@@ -103,7 +102,7 @@ def main() -> None:
         "seconds": round(time.perf_counter() - start, 1),
         "results": results,
     }
-    atomic_write(RESULTS, json.dumps(report, indent=1) + "\n")
+    atomic_write(RESULTS, json_text(report, indent=1))
     print(f"wrote {RESULTS}")
 
 

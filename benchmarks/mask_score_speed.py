@@ -15,7 +15,6 @@ the source alike (the same true positives, so the same score).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from semrl.cli.options import at_least
-from semrl.files import atomic_write, check_can_create
+from semrl.files import atomic_write, check_can_create, json_text
 
 RESULTS = Path(__file__).resolve().parent / "results" / "mask_score_speed.json"
 
@@ -101,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     out = {"name": "mask_score_speed", "description": description, "results": results}
-    atomic_write(args.output, json.dumps(out, indent=2) + "\n")
+    atomic_write(args.output, json_text(out, indent=2))
     print(f"wrote {args.output}")
     return 0
 

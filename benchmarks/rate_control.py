@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import math
 import platform
 import sys
@@ -109,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     from semrl.assets import assets_root
     from semrl.codec import Gop
     from semrl.evaluate import evaluate
-    from semrl.files import atomic_write
+    from semrl.files import atomic_write, json_text
     from semrl.pipeline import EncodeSettings, encode_video
 
     torch.set_num_threads(2)
@@ -169,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         "or the clip's real labels where it has them (each row's 'against'); "
         f"{seconds:.0f} s on {platform.machine()}, {datetime.now(timezone.utc).date()}"
     )
-    atomic_write(args.output, json.dumps({"description": description, "rows": rows}, indent=1) + "\n")
+    atomic_write(args.output, json_text({"description": description, "rows": rows}, indent=1))
     print(description)
     return 0
 

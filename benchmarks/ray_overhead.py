@@ -21,7 +21,6 @@ Writes ``benchmarks/results/ray/ray_overhead_<task>.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pickle
 import platform
@@ -38,7 +37,7 @@ from envs.tables import DEFAULT_TABLE_QPS, CtuTable, RealExtractorFactory, X265C
 from semrl.agent.config import DEFAULT_DATA
 from semrl.cluster import LOCAL, session
 from semrl.errors import SemrlError
-from semrl.files import atomic_write, check_can_create
+from semrl.files import atomic_write, check_can_create, json_text
 from semrl.semantics import TASKS
 from semrl.semantics.config import MapConfig
 
@@ -176,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         "task": args.task, "cpus": args.cpus, "repeats": args.repeats, "table_qps": list(DEFAULT_TABLE_QPS),
     }  # fmt: skip
     data = {"name": f"ray_overhead_{args.task}", "description": description, "results": results}
-    atomic_write(args.output / f"ray_overhead_{args.task}.json", json.dumps(data, indent=1) + "\n")
+    atomic_write(args.output / f"ray_overhead_{args.task}.json", json_text(data, indent=1))
     text = markdown(results, description)
     atomic_write(args.output / f"ray_overhead_{args.task}.md", text)
     print(text)

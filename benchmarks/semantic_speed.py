@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -16,7 +15,7 @@ import time
 from pathlib import Path
 
 from semrl.cli.options import at_least
-from semrl.files import atomic_write, check_can_create
+from semrl.files import atomic_write, check_can_create, json_text
 
 RESULTS = Path(__file__).resolve().parent / "results" / "semantic_speed.json"
 CASES = [
@@ -85,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} CPUs, {datetime.date.today().isoformat()}"
     )
     out = {"name": "semantic_speed", "description": desc, "results": results}
-    atomic_write(args.output, json.dumps(out, indent=2) + "\n")
+    atomic_write(args.output, json_text(out, indent=2))
     print(f"wrote {args.output}")
     return 0
 

@@ -45,7 +45,6 @@ Writes ``benchmarks/results/signal_validation_<task>.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -59,7 +58,7 @@ from numpy.typing import NDArray
 
 from semrl.codec import QP_MAX
 from semrl.errors import InvalidInputError, SemrlError
-from semrl.files import atomic_write, check_can_create
+from semrl.files import atomic_write, check_can_create, json_text
 from semrl.semantics import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -338,7 +337,7 @@ def _measure(args: argparse.Namespace) -> int:
         + f"; {seconds:.0f} s on {platform.machine()}, {datetime.now(timezone.utc).date()}"
     )
     target = args.output or RESULTS / f"signal_validation_{args.task}.json"
-    atomic_write(target, json.dumps({"description": description, "results": results, "maps": rows}, indent=1) + "\n")
+    atomic_write(target, json_text({"description": description, "results": results, "maps": rows}, indent=1))
     print(description)
     for kind, r in results.items():
         task, inner = r["spearman_task"], r["spearman_task_within_picture"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import platform
 import shlex
 import sys
@@ -31,7 +30,7 @@ from semrl.bench.runner import make_context
 from semrl.cli.options import at_least
 from semrl.codec import EncoderConfig, ctu_grid
 from semrl.errors import InvalidInputError
-from semrl.files import atomic_write, check_can_create
+from semrl.files import atomic_write, check_can_create, json_text
 from semrl.policy import PolicyInput, apply_offsets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/video_steadiness.py " + shlex.join(sys.argv[1:] if argv is None else argv),
     }  # fmt: skip
     result = {"name": "video_steadiness", "description": description, "results": rows}
-    atomic_write(args.output, json.dumps(result, indent=2) + "\n")
+    atomic_write(args.output, json_text(result, indent=2))
     print(f"wrote {args.output}")
     return 0
 
