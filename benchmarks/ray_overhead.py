@@ -36,7 +36,6 @@ from typing import Any
 from envs.tables import DEFAULT_TABLE_QPS, CtuTable, RealExtractorFactory, X265CodecFactory, build_tables, load_pictures
 from semrl.agent.config import DEFAULT_DATA
 from semrl.cluster import LOCAL, session
-from semrl.errors import SemrlError
 from semrl.files import atomic_write, check_can_create, json_text
 from semrl.semantics import TASKS
 from semrl.semantics.config import MapConfig
@@ -163,11 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     check_can_create(args.output, "--output")  # before the run, not after it
-    try:
-        results = measure(args)
-    except SemrlError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    results = measure(args)  # a semrl error is run_script's to report
     description = {
         "command": "python benchmarks/ray_overhead.py " + " ".join(argv),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -57,7 +57,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semrl.codec import QP_MAX
-from semrl.errors import InvalidInputError, SemrlError
+from semrl.errors import InvalidInputError
 from semrl.files import atomic_write, check_can_create, json_text
 from semrl.semantics import TASKS
 
@@ -209,7 +209,7 @@ def within_pictures(rows: list[dict[str, Any]], predicted: str, live: str) -> fl
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Measure and write the correlations; returns 0, or 2 with the error on bad input."""
+    """Measure and write the correlations; returns 0 (bad input raises, for :func:`semrl.cli.run_script`)."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--task", default="detection", choices=TASKS)
     parser.add_argument("--policy", help="checkpoint whose settings and maps to use (default: the shipped one)")
@@ -219,11 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
     check_can_create(args.output.parent if args.output else RESULTS, "--output")  # before the run, not after it
-    try:
-        return _measure(args)
-    except SemrlError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return _measure(args)  # a semrl error is run_script's to report
 
 
 def _measure(args: argparse.Namespace) -> int:

@@ -67,5 +67,7 @@ def test_class_weighted_policy_is_refused(
     config_path(tmp_path / "ckpt.zip").write_text(json.dumps(config))
     out = tmp_path / "signal.json"
     args = ["--task", "detection", "--policy", str(tmp_path / "ckpt.zip"), "--output", str(out)]
-    assert validation.main(args) == 2
+    from semrl.cli import run_script
+
+    assert run_script(lambda: validation.main(args)) == 2
     assert "class object weighting" in capsys.readouterr().err and not out.exists()
