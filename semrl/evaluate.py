@@ -208,7 +208,8 @@ def evaluate(
         classes: Score only these classes (detection, segmentation; against pseudo ground truth).
 
     Raises:
-        InvalidInputError: Unknown task, sizes that differ, labels with another task, no frames.
+        InvalidInputError: Unknown task, sizes that differ, labels with another task, classes with
+            classification, no frames, or no object to score against.
         InputNotFoundError: A file is missing.
     """
     from semrl.fidelity.distortion import clip_psnr, frame_psnr, plane_psnr, plane_ssim
@@ -219,6 +220,11 @@ def evaluate(
         raise InvalidInputError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     if pseudo_gt and labels is not None:
         raise InvalidInputError("give --labels or --pseudo-gt, not both: one says what to score against")
+    if task == "classification" and classes is not None:
+        raise InvalidInputError(
+            "--classes scores the objects of detection and segmentation; classification compares each frame's top-1 "
+            "class with the original's: drop --classes"
+        )
     with (
         open_source(encoded, max_frames=max_frames) as decoded,
         open_source(original, max_frames=max_frames, crop_even=True) as reference,

@@ -103,6 +103,8 @@ def test_mismatched_inputs_are_refused(clip: Path) -> None:
         evaluate(root / "videos" / "traffic_640x360.mp4", clip, "detection", max_frames=2)
     with pytest.raises(InvalidInputError, match="for detection, not segmentation"):
         evaluate(clip, clip, "segmentation", labels=clip)
+    with pytest.raises(InvalidInputError, match="classification compares each frame's top-1 class"):
+        evaluate(clip, clip, "classification", classes=("person",))  # it scored all classes, saying nothing
 
 
 def test_only_the_classes_asked_for_are_scored(clip: Path, tmp_path: Path) -> None:
