@@ -1104,16 +1104,25 @@ def _net_input_size(settings: EncodeSettings, frame_shape: tuple[int, ...]) -> i
     return settings.map_size or own_input_size(frame_shape, 640)
 
 
+def _trained_weights(policy: Policy) -> str | None:
+    """The sha256 of the task net a learned policy was trained on (its own net's, or the video policy's detector's)."""
+    return getattr(getattr(policy, "config", None), "weights_sha256", None)
+
+
 def _check_own_net(policy: Policy, settings: EncodeSettings) -> None:
-    """A policy with its own task net (a trained one) takes only the weights it was trained with, and all classes."""
+    """A learned policy takes only the weights it was trained with, and all classes.
+
+    It learned from what that net finds of every class: a picture policy runs the net itself, the
+    video policy reads the objects of ``semrl encode``'s net (its counts, coverage and changes).
+    """
     from semrl.errors import PolicyMismatchError
 
     if settings.classes is not None:
         raise PolicyMismatchError(
-            f"policy {settings.policy} reads the classes it was trained with; --classes works with roi and "
-            "module:function policies"
+            f"policy {settings.policy} reads the classes it was trained with; --classes works with roi, "
+            "video-reference and module:function policies: name one with --policy"
         )
-    trained = getattr(getattr(policy, "config", None), "weights_sha256", None)
+    trained = _trained_weights(policy)
     if settings.weights is not None and trained is not None:
         from semrl.assets import file_sha256, resolve_weights
 
@@ -1136,7 +1145,9 @@ def resolve_policy(settings: EncodeSettings) -> tuple[Policy, str | None]:
     from semrl.agent import resolve_policy as resolve
 
     policy = resolve(settings.policy, task=settings.task, device=settings.device, roi_delta=settings.roi_delta)
-    if runs_own_net(policy) and (settings.weights is not None or settings.classes is not None):
+    if (runs_own_net(policy) or _trained_weights(policy) is not None) and (
+        settings.weights is not None or settings.classes is not None
+    ):
         _check_own_net(policy, settings)
     task = policy_task(policy) or settings.task
     if task is None and needs_regions(policy):

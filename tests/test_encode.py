@@ -691,9 +691,16 @@ def test_own_weights_and_classes(pets: Path, tmp_path: Path) -> None:
         encode_video(pets, tmp_path / "d.hevc", EncodeSettings(policy="detection", weights=str(mine), **common))
     with pytest.raises(PolicyMismatchError, match="--classes works with roi"):
         encode_video(pets, tmp_path / "e.hevc", EncodeSettings(policy="detection", classes=("person",), **common))
+    # the learned video policy reads the objects of semrl encode's own net, and learned them of yolov8n.pt's classes
+    with pytest.raises(PolicyMismatchError, match="policy video was trained with other weights"):
+        encode_video(pets, tmp_path / "g.hevc", EncodeSettings(policy="video", weights=str(mine), **common))
+    with pytest.raises(PolicyMismatchError, match="policy video reads the classes it was trained with"):
+        encode_video(pets, tmp_path / "h.hevc", EncodeSettings(policy="video", classes=("person",), **common))
+    reference = EncodeSettings(policy="video-reference", weights=str(mine), classes=("walker",), **common)
+    assert encode_video(pets, tmp_path / "i.hevc", reference).frames == 3
     with pytest.raises(InvalidInputError, match="is a segmentation net; this encode needs a detection net"):
         encode_video(pets, tmp_path / "f.hevc", EncodeSettings(policy="roi", weights="yolo11n-seg.pt", **common))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.hevc", "b.hevc", "mine.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.hevc", "b.hevc", "i.hevc", "mine.pt"]
 
 
 def test_a_mid_stream_size_change_is_said(tmp_path: Path) -> None:
