@@ -256,7 +256,7 @@ def test_one_picture_trains_and_a_bad_preset_or_file_is_refused_before_any_work(
 
     from envs.tables import list_images
     from semrl.agent.config import TrainConfig
-    from semrl.errors import InvalidInputError
+    from semrl.errors import InputWarning, InvalidInputError
 
     picture = tmp_path / "one.png"
     cv2.imwrite(str(picture), np.zeros((64, 64, 3), np.uint8))
@@ -266,3 +266,6 @@ def test_one_picture_trains_and_a_bad_preset_or_file_is_refused_before_any_work(
         list_images(tmp_path / "notes.txt")
     with pytest.raises(InvalidInputError, match="unknown x265 preset 'fastest'; choose one of ultrafast,"):
         TrainConfig(preset="fastest")
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    with pytest.warns(InputWarning, match=r"holds 1 video\(s\) beside its images \(clip\.mp4\): they are left out"):
+        assert list_images(tmp_path) == [picture]
