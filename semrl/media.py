@@ -293,8 +293,20 @@ def open_source(
         raise InputNotFoundError(f"input not found: {path}")
     if path.is_dir():
         images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        videos = sorted(p.name for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
         if not images:
-            raise InvalidInputError(f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            hint = f"; its videos are inputs of their own (semrl encode {path}/*{Path(videos[0]).suffix} -o OUTDIR/)"
+            raise InvalidInputError(
+                f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}){hint if videos else ''}"
+            )
+        if videos:
+            warnings.warn(
+                InputWarning(
+                    f"folder {path} holds {len(videos)} video(s) beside its images ({', '.join(videos[:3])}"
+                    f"{', ...' if len(videos) > 3 else ''}): its images are coded as one clip, the videos left out"
+                ),
+                stacklevel=2,
+            )
         first = _read_image(images[0])
         info = SourceInfo(path, "folder", first.shape[1], first.shape[0], fps or Fraction(25), len(images))
         info = _even(info, crop_even)
@@ -307,8 +319,6 @@ def open_source(
     info = video_info(path)
     sizes = keyframe_sizes(path)
     if len(sizes) > 1:
-        import warnings
-
         seen = ", ".join(f"{w}x{h}" for w, h in sizes)
         warnings.warn(
             InputWarning(

@@ -93,3 +93,18 @@ def test_a_jpeg_cut_short_is_read_with_a_warning_and_a_whole_one_without(tmp_pat
         warnings.simplefilter("error", InputWarning)
         with media.open_source(whole) as source:
             assert len(list(source)) == 1
+
+
+def test_videos_in_a_folder_of_pictures_are_named(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    from semrl.errors import InputWarning, InvalidInputError
+
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    with pytest.raises(InvalidInputError, match=r"holds no images .*; its videos are inputs of their own \(semrl"):
+        media.open_source(tmp_path)
+    cv2.imwrite(str(tmp_path / "frame.png"), np.zeros((64, 64, 3), np.uint8))
+    beside = r"holds 1 video\(s\) beside its images \(clip\.mp4\): its images are"
+    with pytest.warns(InputWarning, match=beside), media.open_source(tmp_path) as source:
+        assert len(list(source)) == 1
