@@ -1,12 +1,15 @@
 """The rule of this folder's README applied to ``before/`` and ``after/``: prints the checks, the verdict and the table.
 
-Run: python benchmarks/results/rate-control-heldout/judge_heldout.py
+Run: python benchmarks/results/rate-control-heldout/judge_heldout.py [FOLDER]
+
+FOLDER (default this one) is a folder whose README states the same rule (``../rate-control-ctu-intra``).
 """
 
 from __future__ import annotations
 
 import json
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +18,9 @@ SHORT = ("short-2", "short-6", "short-10")
 LONG = ("ldp", "ra")
 
 
-def rows(side: str, names: tuple[str, ...]) -> list[dict[str, Any]]:
+def rows(side: str, names: tuple[str, ...], root: Path = ROOT) -> list[dict[str, Any]]:
     """The rows of one side's runs, in order."""
-    return [row for name in names for row in json.loads((ROOT / side / f"{name}.json").read_text())["rows"]]
+    return [row for name in names for row in json.loads((root / side / f"{name}.json").read_text())["rows"]]
 
 
 def errors(table: list[dict[str, Any]]) -> list[float]:
@@ -25,10 +28,10 @@ def errors(table: list[dict[str, Any]]) -> list[float]:
     return [abs(row["rate_error_percent"]) for row in table]
 
 
-def main() -> None:
-    """Print the checks, the verdict and the per-case table."""
-    short_b, short_a = rows("before", SHORT), rows("after", SHORT)
-    long_b, long_a = rows("before", LONG), rows("after", LONG)
+def main(root: Path = ROOT) -> None:
+    """Print the checks, the verdict and the per-case table of the runs in ``root``."""
+    short_b, short_a = rows("before", SHORT, root), rows("after", SHORT, root)
+    long_b, long_a = rows("before", LONG, root), rows("after", LONG, root)
     for b, a in zip(short_b + long_b, short_a + long_a, strict=True):
         assert (b["clip"], b["target_kbps"], b["frames"]) == (a["clip"], a["target_kbps"], a["frames"])
     median = statistics.median
@@ -66,4 +69,4 @@ def _cell(row: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT)
