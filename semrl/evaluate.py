@@ -194,6 +194,9 @@ def evaluate(
 ) -> EvalReport:
     """Score an encoded video against its original (see the module docstring).
 
+    A target without a single object on the frames compared leaves the accuracy undefined: NaN
+    (``semrl eval`` refuses it; a benchmark's row keeps it).
+
     Args:
         original: The video (or image, or folder of images) that was encoded.
         encoded: The encode (``.mp4`` or ``.hevc``).
@@ -209,7 +212,7 @@ def evaluate(
 
     Raises:
         InvalidInputError: Unknown task, sizes that differ, labels with another task, classes with
-            classification, no frames, or no object to score against.
+            classification, no frames.
         InputNotFoundError: A file is missing.
     """
     from semrl.fidelity.distortion import clip_psnr, frame_psnr, plane_psnr, plane_ssim
@@ -282,16 +285,6 @@ def evaluate(
     bits = frame_bits(encoded)[:n]
     if len(bits) < n:
         raise InvalidInputError(f"{encoded}: {len(bits)} packets for {n} frames")
-    if scores.targets() == 0:
-        raise InvalidInputError(
-            f"nothing to score: {against} holds no objects on the {n} frames compared, so {encoded}'s accuracy "
-            "is undefined; "
-            + (
-                "drop --classes or name classes the clip shows"
-                if classes is not None
-                else "score frames that show objects"
-            )
-        )
     per_frame, main, secondary, objects = scores.result()
     rows = [
         {"frame": i, "bits": bits[i], "accuracy": per_frame[i], "psnr_y": psnrs[i], "ssim_y": ssims[i]}
@@ -377,12 +370,6 @@ class _Scores:
         if index < len(self.truth):
             return self.truth[index]
         return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), shape)
-
-    def targets(self) -> int | None:
-        """The objects scored against so far (their targets'); None for classification, which scores every frame."""
-        if self.task == "classification":
-            return None
-        return sum(len(m.target_cls) for m in self.records)
 
     def result(self) -> tuple[list[float], float, float, float]:
         """Per-frame scores, then the pooled metric, its 50 % IoU variant and its object-weighted one."""

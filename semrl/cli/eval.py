@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
         args.original, args.encoded, args.task, labels=args.labels, pseudo_gt=args.pseudo_gt, max_frames=args.frames,
         device=args.device, weights=args.weights, classes=class_names(args.classes),
     )  # fmt: skip
+    if report.task != "classification" and math.isnan(report.accuracy):
+        hint = "drop --classes or name classes the clip shows" if args.classes else "score frames that show objects"
+        raise InvalidInputError(
+            f"nothing to score: {report.against} holds no objects on the {report.frames} frames compared, so "
+            f"{args.encoded}'s accuracy is undefined; {hint}"
+        )
     written = report.write(folder, f"{args.encoded.name}.eval")
     print(report.summary())
     print("wrote " + ", ".join(str(p) for p in written))
