@@ -250,7 +250,7 @@ def test_training_clips_that_do_not_fit_in_memory_are_refused_with_the_frames_th
     assert len(video.load_clips([clip], max_frames=None)[0][1]) == 30
 
 
-def test_one_picture_trains_and_a_bad_preset_or_file_is_refused_before_any_work(tmp_path: Path) -> None:
+def test_one_picture_is_training_data_and_a_bad_preset_or_file_is_refused_before_any_work(tmp_path: Path) -> None:
     import cv2
     import numpy as np
 
