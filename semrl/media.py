@@ -295,10 +295,12 @@ def open_source(
         images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         videos = sorted(p.name for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
         if not images:
-            hint = f"; its videos are inputs of their own (semrl encode {path}/*{Path(videos[0]).suffix} -o OUTDIR/)"
-            raise InvalidInputError(
-                f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}){hint if videos else ''}"
+            hint = (
+                f"; its videos are inputs of their own (semrl encode {path}/*{Path(videos[0]).suffix} -o OUTDIR/)"
+                if videos
+                else ""
             )
+            raise InvalidInputError(f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}){hint}")
         if videos:
             warnings.warn(
                 InputWarning(
