@@ -401,7 +401,7 @@ def read_bgr_image(path: Path) -> npt.NDArray[np.uint8]:
         raise InvalidInputError(f"{path} is not an image OpenCV can read")
     if _truncated_jpeg(path):
         warnings.warn(
-            InputWarning(f"{path}: damaged or truncated JPEG: its missing part is coded as the decoder fills it"),
+            InputWarning(f"{path}: damaged or truncated JPEG: read with its missing part as the decoder fills it"),
             stacklevel=2,
         )
     return np.ascontiguousarray(bgr, dtype=np.uint8)

@@ -86,7 +86,7 @@ def test_a_jpeg_cut_short_is_read_with_a_warning_and_a_whole_one_without(tmp_pat
     whole, cut = tmp_path / "whole.jpg", tmp_path / "cut.jpg"
     cv2.imwrite(str(whole), picture)
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
-    damaged = r"cut\.jpg: damaged or truncated JPEG: its missing part"
+    damaged = r"cut\.jpg: damaged or truncated JPEG: read with its missing part"
     with pytest.warns(InputWarning, match=damaged), media.open_source(cut) as source:
         assert [frame.y.shape for frame in source] == [(64, 96)]
     with warnings.catch_warnings():
