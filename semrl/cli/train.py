@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     members = f" ({result.members} nets, averaged into one)" if result.members > 1 else ""
     print(
         f"wrote {result.checkpoint} and {result.config}: {result.timesteps} steps{members} on "
-        f"{result.pictures} pictures "
+        f"{result.pictures} picture{'' if result.pictures == 1 else 's'} "
         f"(tables {s['tables']:.0f} s, training {s['train']:.0f} s, total {s['total']:.0f} s)"
     )
     return 0
