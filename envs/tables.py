@@ -35,9 +35,9 @@ from envs.codecs import Codec
 from envs.observation import static_grids
 from envs.reward import TERM_NAMES, FidelityTerms, fidelity_terms, graded_object_loss, object_grades
 from semrl.codec import CTU_SIZE, QP_MAX, QP_MIN, ScalingLists
-from semrl.errors import InputNotFoundError, InputWarning, InvalidInputError, SemrlError
+from semrl.errors import InputNotFoundError, InvalidInputError, SemrlError
 from semrl.files import atomic_write, remove_partial_writes
-from semrl.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
+from semrl.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source, warn_of_videos_beside_images
 from semrl.semantics.extractors import SemanticExtractor
 from semrl.semantics.maps import TaskOutput
 
@@ -124,16 +124,9 @@ def list_images(data: str | os.PathLike[str], split: str = "train") -> list[Path
     files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise InputNotFoundError(f"no images in {p}")
-    videos = [f.name for f in p.iterdir() if f.suffix.lower() in VIDEO_SUFFIXES]
-    if videos:
-        warnings.warn(
-            InputWarning(
-                f"{p} holds {len(videos)} video(s) beside its images ({', '.join(sorted(videos)[:3])}"
-                f"{', ...' if len(videos) > 3 else ''}): they are left out; train on videos from a folder of "
-                "videos alone, or name them in --data"
-            ),
-            stacklevel=2,
-        )
+    warn_of_videos_beside_images(
+        p, "they are left out; train on videos from a folder of videos alone, or name them in --data"
+    )
     return files
 
 

@@ -293,22 +293,15 @@ def open_source(
         raise InputNotFoundError(f"input not found: {path}")
     if path.is_dir():
         images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        videos = sorted(p.name for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
         if not images:
+            videos = videos_in(path)
             hint = (
                 f"; its videos are inputs of their own (semrl encode {path}/*{Path(videos[0]).suffix} -o OUTDIR/)"
                 if videos
                 else ""
             )
             raise InvalidInputError(f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}){hint}")
-        if videos:
-            warnings.warn(
-                InputWarning(
-                    f"folder {path} holds {len(videos)} video(s) beside its images ({', '.join(videos[:3])}"
-                    f"{', ...' if len(videos) > 3 else ''}): its images are coded as one clip, the videos left out"
-                ),
-                stacklevel=2,
-            )
+        warn_of_videos_beside_images(path, "its images are coded as one clip, the videos left out")
         first = _read_image(images[0])
         info = SourceInfo(path, "folder", first.shape[1], first.shape[0], fps or Fraction(25), len(images))
         info = _even(info, crop_even)
@@ -372,6 +365,24 @@ def _widen_pipe(fd: int, size: int) -> None:
         limit = 1 << 20
     with contextlib.suppress(OSError):  # a smaller pipe only costs speed
         fcntl.fcntl(fd, setpipe, min(size, limit))
+
+
+def videos_in(folder: Path) -> list[str]:
+    """The names of the video files in ``folder`` (by suffix, :data:`VIDEO_SUFFIXES`), sorted."""
+    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+
+
+def warn_of_videos_beside_images(folder: Path, consequence: str) -> None:
+    """Warn, naming them, that ``folder``, read for its pictures, holds videos too, and what becomes of them."""
+    videos = videos_in(folder)
+    if videos:
+        warnings.warn(
+            InputWarning(
+                f"folder {folder} holds {len(videos)} video(s) beside its images ({', '.join(videos[:3])}"
+                f"{', ...' if len(videos) > 3 else ''}): {consequence}"
+            ),
+            stacklevel=3,
+        )
 
 
 def _limit(frames: Iterator[Yuv420], max_frames: int | None) -> Iterator[Yuv420]:
